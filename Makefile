@@ -1,0 +1,32 @@
+# Two commands: `make up` runs the platform, `make test` runs the test suite. Both create the virtualenv
+# (outside the clone, keyed by the lock file) when it is missing.
+SHELL := /bin/bash
+VENV = $(shell scripts/ensure-venv.sh)
+PYTEST_ARGS ?=
+
+.PHONY: up down status test venv lock lint
+
+venv:
+	@scripts/ensure-venv.sh >/dev/null
+
+up:
+	@V="$(VENV)"; "$$V/bin/mlops" init && exec "$$V/bin/mlops" up
+
+down:
+	@"$(VENV)/bin/mlops" down
+
+status:
+	@"$(VENV)/bin/mlops" status
+
+test:
+	@V="$(VENV)"; scripts/test-prereqs.sh && "$$V/bin/python" -m pytest $(PYTEST_ARGS)
+
+lint:
+	@V="$(VENV)"; "$$V/bin/ruff" check .
+
+# Re-resolve the pins from pyproject.toml into requirements/lock.txt (needs the package registry).
+lock:
+	rm -rf /tmp/mlops-lock-venv && python3 -m venv /tmp/mlops-lock-venv
+	/tmp/mlops-lock-venv/bin/pip install -q --upgrade "pip>=24" "setuptools>=68" wheel
+	/tmp/mlops-lock-venv/bin/pip install -q -e ".[dev]"
+	/tmp/mlops-lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements/lock.txt

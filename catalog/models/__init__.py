@@ -1,0 +1,26 @@
+"""Every catalog table; importing this module registers them all on ``SQLModel.metadata``."""
+
+from catalog.models.algorithm import AlgorithmConfig
+from catalog.models.audit import AuditEvent
+from catalog.models.dataset import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus
+from catalog.models.serving import DesiredState, Serving
+from catalog.models.team import Membership, Team, User
+from catalog.models.training import ACTIVE_STATUSES, STARTABLE_STATUSES, JobStatus, TrainJob
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "STARTABLE_STATUSES",
+    "AlgorithmConfig",
+    "AuditEvent",
+    "Dataset",
+    "DatasetEntry",
+    "DatasetRelease",
+    "DesiredState",
+    "JobStatus",
+    "Membership",
+    "ReleaseStatus",
+    "Serving",
+    "Team",
+    "TrainJob",
+    "User",
+]

@@ -1,0 +1,43 @@
+"""Servings: a trained model as a running inference container. Desired and observed state kept apart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from catalog.models.base import created_at_field, optional_datetime_field, updated_at_field
+
+
+class DesiredState(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class Serving(SQLModel, table=True):
+    __tablename__ = "serving"
+    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_serving_team_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    scenario: str = Field(index=True, max_length=40)
+    name: str = Field(max_length=200)
+    train_job_id: int = Field(foreign_key="train_job.id", index=True)
+    model_version: str = Field(default="latest", max_length=20, description="'latest' or a pinned version")
+    resolved_version: str | None = Field(default=None, max_length=20)
+    port: int | None = Field(default=None, description="Requested port; None lets the runtime choose")
+    desired_state: str = Field(default=DesiredState.RUNNING, max_length=20)
+    # What the runtime last reported (infra.runtime.base.ContainerState values).
+    observed_state: str = Field(default="unknown", max_length=20)
+    observed_port: int | None = Field(default=None)
+    observed_detail: str = Field(default="", max_length=4000)
+    observed_at: datetime | None = optional_datetime_field()
+    observed_stale: bool = Field(default=False)
+    container_name: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, max_length=4000)
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()

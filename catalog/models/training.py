@@ -1,0 +1,62 @@
+"""Training jobs: one dataset release + one algorithm + its parameters, run in a container."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from catalog.models.base import created_at_field, json_field, optional_datetime_field, updated_at_field
+
+
+class JobStatus(StrEnum):
+    CREATED = "created"
+    STARTING = "starting"  # claimed by a start; container being launched
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+# Statuses from which a start may claim the job; STARTING/RUNNING are "already running".
+STARTABLE_STATUSES: tuple[JobStatus, ...] = (
+    JobStatus.CREATED,
+    JobStatus.COMPLETED,
+    JobStatus.FAILED,
+    JobStatus.STOPPED,
+)
+ACTIVE_STATUSES: tuple[JobStatus, ...] = (JobStatus.STARTING, JobStatus.RUNNING)
+
+
+class TrainJob(SQLModel, table=True):
+    __tablename__ = "train_job"
+    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_train_job_team_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    scenario: str = Field(index=True, max_length=40)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=4000)
+    algorithm_id: int = Field(foreign_key="algorithm_config.id", index=True)
+    release_id: int = Field(foreign_key="dataset_release.id", index=True)
+    params: dict[str, Any] = json_field()
+    max_evals: int = Field(default=0, ge=0)
+    status: str = Field(default=JobStatus.CREATED, index=True, max_length=20)
+    config_key: str | None = Field(default=None, max_length=500)
+    config_revision: int = Field(default=0)
+    model_name: str | None = Field(default=None, max_length=300)
+    mlflow_experiment_id: str | None = Field(default=None, max_length=64)
+    mlflow_run_id: str | None = Field(default=None, max_length=64)
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    container_name: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, max_length=8000)
+    log_tail: str | None = Field(default=None, max_length=20000)
+    watched_at: datetime | None = optional_datetime_field()
+    started_at: datetime | None = optional_datetime_field()
+    finished_at: datetime | None = optional_datetime_field()
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()

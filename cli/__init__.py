@@ -1,0 +1,1 @@
+"""The ``mlops`` command line: scripts every main action of the dashboard."""

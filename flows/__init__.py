@@ -1,0 +1,1 @@
+"""Prefect flows: thin orchestration of tasks. Each flow is safe to re-run."""

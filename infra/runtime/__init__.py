@@ -1,0 +1,1 @@
+"""Container runtimes: one interface, backends looked up by name in one registry."""

@@ -1,0 +1,108 @@
+"""The container runtime interface every backend implements (process, docker, kubernetes).
+
+A "container" is a named unit of work running the platform image's command: a training run that exits, or
+an inference server that listens on a port. Names are derived from the resource they run for
+(``train-<job id>``, ``serve-<serving id>``), so a runtime can be asked about them after a restart.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+
+class ContainerKind(StrEnum):
+    TRAIN = "train"
+    SERVE = "serve"
+
+
+class ContainerState(StrEnum):
+    """Observed state of a container, the same set for every backend."""
+
+    PENDING = "pending"  # accepted, not running yet (image pull, scheduling)
+    RUNNING = "running"
+    EXITED = "exited"  # ended with exit code 0
+    FAILED = "failed"  # ended with a non-zero exit code, or was killed
+    NOT_FOUND = "not_found"  # no container of that name exists
+    UNKNOWN = "unknown"  # the runtime answered but the state could not be mapped
+
+
+class RuntimeError_(Exception):
+    """The runtime could not be reached or refused the call. ``transient`` errors may be retried."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class ContainerExistsError(RuntimeError_):
+    """A container of that name already exists (``start`` never replaces one silently)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """What to run. ``command`` is argv inside the image; a leading ``python`` means the image's Python."""
+
+    name: str
+    kind: ContainerKind
+    command: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None  # the port an inference server listens on
+    image: str | None = None  # None: the runtime settings' image
+    cpu_limit: float | None = None
+    memory_limit_mb: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStatus:
+    name: str
+    state: ContainerState
+    exit_code: int | None = None
+    port: int | None = None
+    detail: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_alive(self) -> bool:
+        return self.state in (ContainerState.PENDING, ContainerState.RUNNING)
+
+
+class ContainerRuntime(abc.ABC):
+    """One backend. Implementations are registered by ``name`` in ``infra.runtime.registry``."""
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def start(self, spec: ContainerSpec) -> ContainerStatus:
+        """Start a container; raises ``ContainerExistsError`` if one of that name exists."""
+
+    @abc.abstractmethod
+    def stop(self, name: str, *, timeout: float | None = None) -> None:
+        """Stop (SIGTERM, then SIGKILL after ``timeout``) and keep the container for its logs. No-op if gone."""
+
+    @abc.abstractmethod
+    def remove(self, name: str, *, force: bool = False) -> None:
+        """Delete the container (``force`` kills it first if running). No-op if it does not exist."""
+
+    @abc.abstractmethod
+    def status(self, names: Sequence[str]) -> dict[str, ContainerStatus]:
+        """Status of many containers in one call; unknown names map to ``NOT_FOUND``."""
+
+    @abc.abstractmethod
+    def logs(self, name: str, *, tail: int | None = None) -> str:
+        """The container's combined stdout/stderr (last ``tail`` lines); empty if it does not exist."""
+
+    @abc.abstractmethod
+    def list(self, *, labels: Mapping[str, str] | None = None) -> list[ContainerStatus]:
+        """Every container of this platform, optionally filtered by labels."""
+
+    @abc.abstractmethod
+    def inference_url(self, name: str, port: int | None) -> str:
+        """URL of the /predict endpoint of a serving container, built at request time, never stored."""

@@ -1,0 +1,21 @@
+"""Dataset upload limits: sizes and zip-bomb guards."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from infra.settings.base import GroupSettings
+
+
+class DatasetSettings(GroupSettings):
+    """``MLOPS_UPLOAD_*``: what an upload may be."""
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_UPLOAD_", extra="ignore")
+
+    max_bytes: int = Field(default=1024**3, ge=1, description="Largest upload accepted, in bytes.")
+    max_uncompressed_bytes: int = Field(
+        default=4 * 1024**3, ge=1, description="Largest total uncompressed size of an uploaded zip."
+    )
+    max_compression_ratio: float = Field(default=100.0, gt=1, description="Largest uncompressed/compressed ratio.")
+    max_zip_members: int = Field(default=200_000, ge=1, description="Most files in an uploaded zip.")

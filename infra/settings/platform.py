@@ -1,0 +1,36 @@
+"""Platform-wide settings: where data lives, which interface servers bind, the first admin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from infra.settings.base import GroupSettings, default_data_dir
+
+
+class PlatformSettings(GroupSettings):
+    """``MLOPS_*``: the embedded platform's home and identity."""
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Directory holding every embedded server's data, logs and runtime state (MLOPS_DATA_DIR).",
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        description="Interface the embedded servers bind to; keep loopback unless a proxy fronts them.",
+    )
+    admin_username: str = Field(default="admin", description="Login of the admin user created by `mlops init`.")
+    admin_password: str | None = Field(
+        default=None,
+        description="Password of the admin created by `mlops init`; generated and printed once when unset.",
+    )
+    default_team: str = Field(default="default", description="Name of the first team created by `mlops init`.")
+    startup_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="How long `mlops up` waits for each component to become healthy."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()

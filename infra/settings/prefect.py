@@ -1,0 +1,26 @@
+"""Prefect settings: which API the platform's flows report to."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from infra.settings.base import GroupSettings
+
+
+class PrefectSettings(GroupSettings):
+    """``MLOPS_PREFECT_*``: the Prefect server and the process serving the platform's deployments."""
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_PREFECT_", extra="ignore")
+
+    api_url: str = Field(
+        default="http://127.0.0.1:4200/api", description="Prefect API URL (MLOPS_PREFECT_API_URL)."
+    )
+    embedded: bool = Field(default=True, description="Start a Prefect server in `mlops up`.")
+    poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the deployment-serving process picks up new flow runs."
+    )
+
+    @property
+    def ui_url(self) -> str:
+        return self.api_url.removesuffix("/api")

@@ -1,0 +1,37 @@
+"""Container runtime settings: which backend runs training and inference containers, and how."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from infra.settings.base import GroupSettings
+
+
+class RuntimeSettings(GroupSettings):
+    """``MLOPS_RUNTIME_*``: the container runtime (process, docker or kubernetes)."""
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_RUNTIME_", extra="ignore")
+
+    name: str = Field(default="process", description="Runtime backend: process, docker or kubernetes (MLOPS_RUNTIME_NAME).")
+    image: str = Field(default="mlops-lite/runtime:latest", description="Image of training and inference containers.")
+    serving_host: str = Field(
+        default="127.0.0.1", description="Host the process runtime's inference servers bind to and are reached at."
+    )
+    serving_port_range: str = Field(
+        default="31000-31999", description="Ports handed to inference servers when a serving names none (lo-hi)."
+    )
+    docker_host: str | None = Field(default=None, description="Docker engine address (unix:// or tcp://); default from env.")
+    docker_network: str = Field(default="host", description="Docker network mode of the platform's containers.")
+    cpu_limit: float | None = Field(default=None, gt=0, description="CPU limit per container (cores); none = unlimited.")
+    memory_limit_mb: int | None = Field(default=None, gt=0, description="Memory limit per container in MiB.")
+    kube_namespace: str = Field(default="mlops", description="Kubernetes namespace of jobs and deployments.")
+    kube_active_deadline_seconds: int = Field(
+        default=4 * 3600, gt=0, description="activeDeadlineSeconds of Kubernetes training Jobs."
+    )
+    stop_timeout_seconds: float = Field(default=10.0, gt=0, description="Grace period between SIGTERM and SIGKILL.")
+
+    @property
+    def port_range(self) -> tuple[int, int]:
+        lo, hi = (int(p) for p in self.serving_port_range.split("-", 1))
+        return lo, hi

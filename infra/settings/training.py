@@ -1,0 +1,24 @@
+"""Training watchdog settings: how often and how long a running job is watched."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from infra.settings.base import GroupSettings
+
+
+class TrainingSettings(GroupSettings):
+    """``MLOPS_TRAIN_*``: watchdog polling."""
+
+    model_config = SettingsConfigDict(env_prefix="MLOPS_TRAIN_", extra="ignore")
+
+    poll_seconds: float = Field(default=30.0, gt=0, description="Interval between MLflow status polls.")
+    poll_max: int = Field(default=360, ge=1, description="Most polls before the watchdog gives up (its deadline).")
+    error_threshold: int = Field(
+        default=10, ge=1, description="Consecutive MLflow errors after which the container itself is checked."
+    )
+    slow_poll_seconds: float = Field(
+        default=300.0, gt=0, description="Interval while MLflow is unreachable but the container still runs."
+    )
+    log_tail_lines: int = Field(default=50, ge=1, description="Container log lines kept on a failed job.")

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers around infra adapters and catalog services, with retries where they help."""
