@@ -29,6 +29,12 @@ class ObjectStoreSettings(GroupSettings):
     volume_port: int = Field(default=18080, description="Embedded SeaweedFS volume server port.")
     filer_port: int = Field(default=18888, description="Embedded SeaweedFS filer port.")
     presign_expiry_seconds: int = Field(default=3600, gt=0, description="Lifetime of presigned download URLs.")
+    timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Connect/read timeout of each S3 request made by the platform."
+    )
+    max_retries: int = Field(
+        default=2, ge=0, description="Retries of an S3 request on connection errors and 5xx answers before it errors."
+    )
 
     @property
     def secure(self) -> bool:

@@ -21,6 +21,17 @@ class PrefectSettings(GroupSettings):
         default=1.0, gt=0, description="How often the deployment-serving process picks up new flow runs."
     )
 
+    run_mode: str = Field(
+        default="deployment",
+        pattern="^(deployment|inline)$",
+        description="How the CLI and dashboard run flows: 'deployment' asks the Prefect server to run the "
+        "platform's deployment (served by `mlops up`); 'inline' runs the flow in the calling process "
+        "(scripts, tests). Both are tracked by the Prefect server.",
+    )
+    wait_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="How long a waiting CLI call follows a deployment run."
+    )
+
     @property
     def ui_url(self) -> str:
         return self.api_url.removesuffix("/api")

@@ -1,0 +1,71 @@
+"""The ``Algorithm`` base class every built-in algorithm implements (one module per algorithm).
+
+Lifecycle used by ``algorithms.train``: ``resolve_params`` → ``read_split`` (train, and test/val/train for
+evaluation) → ``fit`` → ``evaluate`` → ``pyfunc_model`` (saved with ``pip_requirements`` and ``metadata``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar
+
+import mlflow.pyfunc
+from mlflow.models import ModelSignature
+
+from algorithms.base.release import Release
+
+
+def pinned(*distributions: str) -> list[str]:
+    """``name==installed-version`` for each distribution (unpinned if it is not installed)."""
+    out: list[str] = []
+    for dist in distributions:
+        try:
+            out.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            out.append(dist)
+    return out
+
+
+class Algorithm(ABC):
+    """One trainable algorithm of one scenario, registered by ``name`` in ``algorithms.registry``."""
+
+    scenario: ClassVar[str]
+    name: ClassVar[str]
+    #: Distributions the *served* model needs (mlflow is always added).
+    serving_requirements: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
+
+    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Defaults filled in and values validated; raise ValueError naming the bad parameter."""
+        return dict(params)
+
+    def read_split(self, release: Release, split: str) -> Any:
+        """The split in the form ``fit``/``evaluate`` take; tabular scenarios get one DataFrame."""
+        return release.read_table(split)
+
+    @abstractmethod
+    def fit(self, train: Any, params: dict[str, Any]) -> Any:
+        """Train on ``train`` with resolved ``params``; returns the algorithm's fitted state."""
+
+    @abstractmethod
+    def evaluate(self, fitted: Any, data: Any) -> dict[str, float]:
+        """Metrics of ``fitted`` on an evaluation split (may be empty when the split has no labels)."""
+
+    @abstractmethod
+    def pyfunc_model(self, fitted: Any) -> mlflow.pyfunc.PythonModel:
+        """The self-contained model to serve; it must predict by the scenario's contract."""
+
+    def signature(self) -> ModelSignature | None:
+        """The pyfunc signature (params the model accepts at predict time), if any."""
+        return None
+
+    def training_metrics(self, fitted: Any) -> dict[str, float]:
+        """Figures known from fitting itself (threshold, sizes, durations)."""
+        return {}
+
+    def pip_requirements(self) -> list[str]:
+        return pinned("mlflow", *self.serving_requirements)
+
+    def model_metadata(self, fitted: Any) -> dict[str, Any]:
+        """Stored in the MLmodel file; the server reads ``scenario`` from it when not told."""
+        return {"scenario": self.scenario, "algorithm": self.name}

@@ -1,0 +1,272 @@
+"""The anomaly_detection contract, shared by every anomaly algorithm's pyfunc model and by the server.
+
+Request (issue 5): ``{"data": [{"timestamp", "value"} | {"timestamp", "values": {column: number}}],
+"config": {"threshold"?}}``. Response: ``{"results": [{"timestamp", "label", "score", "severity"}],
+"metadata": {"model_uri", "count", "anomalies", "execution_ms", "threshold"}}``.
+
+Pyfunc input: a DataFrame with ``timestamp`` (optional) and the model's value columns (or ``value`` when the
+model has one value column); params ``{"threshold": float}`` optional. Output: a DataFrame with
+``timestamp, label, score, severity``.
+
+Severity (from ``ratio = score / threshold``): ``"normal"`` when label is 0; for anomalies ``"low"`` when
+ratio < 1.25, ``"medium"`` when ratio < 1.5, ``"high"`` otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from mlflow.models import ModelSignature
+from mlflow.types.schema import ParamSchema, ParamSpec
+
+from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, require_object, schema_error
+
+SCENARIO = "anomaly_detection"
+MEDIUM_RATIO = 1.25
+HIGH_RATIO = 1.5
+RESULT_COLUMNS: tuple[str, ...] = ("timestamp", "label", "score", "severity")
+
+
+def anomaly_signature() -> ModelSignature:
+    """No input schema (timestamps may be strings or numbers); the optional ``threshold`` param."""
+    return ModelSignature(inputs=None, params=ParamSchema([ParamSpec("threshold", "double", None)]))
+
+
+def severity(scores: np.ndarray, labels: np.ndarray, threshold: float) -> list[str]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = scores / threshold if threshold > 0 else np.where(scores > 0, np.inf, 1.0)
+    bands = np.where(ratio >= HIGH_RATIO, "high", np.where(ratio >= MEDIUM_RATIO, "medium", "low"))
+    return np.where(labels == 0, "normal", bands).tolist()
+
+
+def anomaly_metrics(y_true: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Precision/recall/F1 of the labels and ROC-AUC of the scores (when both classes are present)."""
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+    y = np.asarray(y_true).astype(int)
+    metrics = {
+        "precision": float(precision_score(y, labels, zero_division=0)),
+        "recall": float(recall_score(y, labels, zero_division=0)),
+        "f1": float(f1_score(y, labels, zero_division=0)),
+    }
+    if len(np.unique(y)) == 2:
+        metrics["roc_auc"] = float(roc_auc_score(y, scores))
+    return metrics
+
+
+class AnomalyPythonModel(mlflow.pyfunc.PythonModel):
+    """Base of the anomaly algorithms' pyfunc models: ``score`` a value matrix, label by threshold.
+
+    Subclasses hold only numpy state and must not mutate it while scoring, so one instance serves
+    concurrent requests safely.
+    """
+
+    scenario: ClassVar[str] = SCENARIO
+
+    def __init__(self, value_columns: list[str], threshold: float) -> None:
+        self.value_columns = list(value_columns)
+        self.threshold = float(threshold)
+
+    @abstractmethod
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Anomaly scores (higher = more anomalous) for rows of ``X`` (columns = ``value_columns``)."""
+
+    def detect(self, X: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """Scores, 0/1 labels and the threshold used."""
+        thr = self.threshold if threshold is None else float(threshold)
+        scores = self.score(X)
+        return scores, (scores > thr).astype(np.int64), thr
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        timestamps, X = frame_to_matrix(model_input, self.value_columns)
+        scores, labels, thr = self.detect(X, (params or {}).get("threshold"))
+        return pd.DataFrame(
+            {"timestamp": timestamps, "label": labels, "score": scores, "severity": severity(scores, labels, thr)}
+        )
+
+
+def frame_to_matrix(frame: pd.DataFrame, value_columns: list[str]) -> tuple[list[Any], np.ndarray]:
+    """Timestamps and the value matrix of a pyfunc input frame; raises ValueError naming what is wrong."""
+    if not isinstance(frame, pd.DataFrame):
+        frame = pd.DataFrame(frame)
+    if all(c in frame.columns for c in value_columns):
+        values = frame[value_columns]
+    elif len(value_columns) == 1 and "value" in frame.columns:
+        values = frame[["value"]]
+    elif "values" in frame.columns:
+        values = pd.DataFrame(list(frame["values"]), index=frame.index)
+        missing = [c for c in value_columns if c not in values.columns]
+        if missing:
+            raise ValueError(f"'values' lacks column(s) {missing}")
+        values = values[value_columns]
+    else:
+        raise ValueError(f"input needs column(s) {value_columns}" + (" or 'value'" if len(value_columns) == 1 else ""))
+    try:
+        X = values.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"value columns must be numeric: {exc}") from exc
+    if not np.isfinite(X).all():
+        raise ValueError("value columns contain missing or infinite values")
+    timestamps = frame["timestamp"].tolist() if "timestamp" in frame.columns else list(range(len(frame)))
+    return timestamps, X
+
+
+def _is_number(v: Any) -> bool:
+    # bool is an int subclass; a JSON true/false is not a measurement
+    return (type(v) is float or type(v) is int) and v == v
+
+
+class AnomalyContract(ScenarioContract):
+    scenario: ClassVar[str] = SCENARIO
+
+    def predict(self, body: Any, model: ServedModel, limits: Limits) -> dict[str, Any]:
+        started = time.perf_counter()
+        data, threshold = self.parse(body, limits)
+        python_model = model.python_model
+        if isinstance(python_model, AnomalyPythonModel):
+            timestamps, X = self.records_to_matrix(data, python_model.value_columns)
+            scores, labels, thr = python_model.detect(X, threshold)
+            results = [
+                {"timestamp": t, "label": lab, "score": s, "severity": sev}
+                for t, lab, s, sev in zip(timestamps, labels.tolist(), scores.tolist(), severity(scores, labels, thr))
+            ]
+            anomalies = int(labels.sum())
+        else:
+            frame = self.records_to_frame(data)
+            try:
+                out = model.predict_frame(frame, {"threshold": threshold} if threshold is not None else None)
+            except ValueError as exc:
+                raise schema_error(str(exc)) from exc
+            out = pd.DataFrame(out)
+            results = out[list(RESULT_COLUMNS)].to_dict(orient="records")
+            anomalies = int(out["label"].sum())
+            thr = threshold
+        return {
+            "results": results,
+            "metadata": {
+                "model_uri": model.uri,
+                "count": len(results),
+                "anomalies": anomalies,
+                "threshold": thr,
+                "execution_ms": round((time.perf_counter() - started) * 1000.0, 3),
+            },
+        }
+
+    def parse(self, body: Any, limits: Limits) -> tuple[list[Any], float | None]:
+        body = require_object(body)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise schema_error("'data' must be a list of records", [{"field": "data", "message": "expected list"}])
+        limits.check_batch(len(data))
+        if not data:
+            raise schema_error("'data' must not be empty", [{"field": "data", "message": "empty list"}])
+        config = body.get("config")
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise schema_error("'config' must be an object", [{"field": "config", "message": "expected object"}])
+        threshold = config.get("threshold")
+        if threshold is not None and not (_is_number(threshold) and threshold >= 0):
+            raise schema_error(
+                "'config.threshold' must be a non-negative number",
+                [{"field": "config.threshold", "message": f"got {threshold!r}"}],
+            )
+        return data, (float(threshold) if threshold is not None else None)
+
+    def records_to_matrix(self, data: list[Any], columns: list[str]) -> tuple[list[Any], np.ndarray]:
+        if len(columns) == 1:
+            # Fast path for the common single-value record; anything unusual goes to the checked loop.
+            try:
+                timestamps = [r["timestamp"] for r in data]
+                values = [r["value"] for r in data]
+            except (KeyError, TypeError):
+                pass
+            else:
+                if all(_is_number(v) for v in values):
+                    return timestamps, np.asarray(values, dtype=np.float64).reshape(-1, 1)
+        return self._checked_matrix(data, columns)
+
+    def _checked_matrix(self, data: list[Any], columns: list[str]) -> tuple[list[Any], np.ndarray]:
+        X = np.empty((len(data), len(columns)), dtype=np.float64)
+        timestamps: list[Any] = []
+        errors: list[dict[str, Any]] = []
+        for i, record in enumerate(data):
+            if not isinstance(record, dict):
+                errors.append({"record": i, "field": "", "message": "expected object"})
+                timestamps.append(None)
+                continue
+            if "timestamp" not in record or isinstance(record["timestamp"], (dict, list)):
+                errors.append({"record": i, "field": "timestamp", "message": "required scalar"})
+            timestamps.append(record.get("timestamp"))
+            if "values" in record:
+                values = record["values"]
+                if not isinstance(values, dict):
+                    errors.append({"record": i, "field": "values", "message": "expected object"})
+                    continue
+                for j, col in enumerate(columns):
+                    v = values.get(col)
+                    if not _is_number(v):
+                        errors.append({"record": i, "field": f"values.{col}", "message": f"number required, got {v!r}"})
+                    else:
+                        X[i, j] = v
+            elif "value" in record:
+                if len(columns) != 1:
+                    errors.append(
+                        {"record": i, "field": "value", "message": f"model needs 'values' with columns {columns}"}
+                    )
+                elif not _is_number(record["value"]):
+                    errors.append({"record": i, "field": "value", "message": f"number required, got {record['value']!r}"})
+                else:
+                    X[i, 0] = record["value"]
+            else:
+                errors.append({"record": i, "field": "value", "message": "'value' or 'values' required"})
+        if errors:
+            raise schema_error(f"{len(errors)} invalid field(s) in 'data'", errors)
+        return timestamps, X
+
+    def records_to_frame(self, data: list[Any]) -> pd.DataFrame:
+        """Model input for pyfunc models without the fast path: ``values`` objects become columns."""
+        if not all(isinstance(r, dict) for r in data):
+            raise schema_error("every record in 'data' must be an object")
+        rows = [{"timestamp": r.get("timestamp"), **(r["values"] if isinstance(r.get("values"), dict) else {})}
+                | ({"value": r["value"]} if "value" in r else {}) for r in data]
+        return pd.DataFrame(rows)
+
+    def runs_inline(self, model: ServedModel) -> bool:
+        # The fast path is numpy on read-only state: sub-millisecond for one point, so a thread hop would
+        # cost more than the work itself.
+        return isinstance(model.python_model, AnomalyPythonModel)
+
+    def warmup_body(self, model: ServedModel) -> dict[str, Any]:
+        python_model = model.python_model
+        columns = python_model.value_columns if isinstance(python_model, AnomalyPythonModel) else ["value"]
+        record: dict[str, Any] = (
+            {"timestamp": 0, "value": 0.0} if len(columns) == 1 else {"timestamp": 0, "values": dict.fromkeys(columns, 0.0)}
+        )
+        return {"data": [record] * 8}
+
+    def request_schema(self) -> dict[str, Any]:
+        record = {
+            "type": "object",
+            "required": ["timestamp"],
+            "properties": {
+                "timestamp": {"description": "Echoed back in the result (string or number)."},
+                "value": {"type": "number", "description": "For models with one value column."},
+                "values": {"type": "object", "additionalProperties": {"type": "number"}},
+            },
+        }
+        return {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": {"type": "array", "items": record},
+                "config": {"type": "object", "properties": {"threshold": {"type": "number", "minimum": 0}}},
+            },
+            "example": {"data": [{"timestamp": "2024-01-01T00:00:00", "value": 1.5}], "config": {}},
+        }

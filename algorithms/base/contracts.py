@@ -1,0 +1,148 @@
+"""Scenario-independent parts of the predict contract: error envelope, request limits, the served model.
+
+Each scenario's contract (request → model input → response) subclasses ``ScenarioContract``; the inference
+server and the pyfunc models share them, so ``/predict`` and ``PyFuncModel.predict`` agree by construction.
+Errors are raised as ``ContractError`` and rendered as ``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pandas as pd
+
+MAX_ERROR_DETAILS = 20
+
+
+class ContractError(Exception):
+    """A request the contract refuses; ``status`` is the HTTP status the server answers with."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def schema_error(message: str, details: list[dict[str, Any]] | None = None) -> ContractError:
+    """422 with per-field/per-record details (capped, so a 10k-row bad request stays small)."""
+    details = details or []
+    if len(details) > MAX_ERROR_DETAILS:
+        details = details[:MAX_ERROR_DETAILS] + [{"message": f"... {len(details) - MAX_ERROR_DETAILS} more"}]
+    return ContractError(422, "invalid_request", message, details)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request size limits (issue 5); each names the environment variable that sets it."""
+
+    max_batch_size: int = 10_000
+    max_images: int = 100
+    max_image_bytes: int = 10 * 1024 * 1024
+
+    BATCH_VAR: ClassVar[str] = "MLOPS_PREDICT_MAX_BATCH_SIZE"
+    IMAGES_VAR: ClassVar[str] = "MLOPS_PREDICT_MAX_IMAGES"
+    IMAGE_BYTES_VAR: ClassVar[str] = "MLOPS_PREDICT_MAX_IMAGE_BYTES"
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            max_batch_size=_env_int(cls.BATCH_VAR, cls.max_batch_size),
+            max_images=_env_int(cls.IMAGES_VAR, cls.max_images),
+            max_image_bytes=_env_int(cls.IMAGE_BYTES_VAR, cls.max_image_bytes),
+        )
+
+    def check_batch(self, count: int, what: str = "records") -> None:
+        if count > self.max_batch_size:
+            raise ContractError(
+                413,
+                "payload_too_large",
+                f"request has {count} {what}; the limit is {self.max_batch_size} per request "
+                f"(set by {self.BATCH_VAR})",
+                {"limit": self.max_batch_size, "count": count, "variable": self.BATCH_VAR},
+            )
+
+    def check_images(self, count: int) -> None:
+        if count > self.max_images:
+            raise ContractError(
+                413,
+                "payload_too_large",
+                f"request has {count} images; the limit is {self.max_images} per request "
+                f"(set by {self.IMAGES_VAR})",
+                {"limit": self.max_images, "count": count, "variable": self.IMAGES_VAR},
+            )
+
+    def check_image_bytes(self, index: int, size: int) -> None:
+        if size > self.max_image_bytes:
+            raise ContractError(
+                413,
+                "payload_too_large",
+                f"image {index} has {size} bytes; the limit is {self.max_image_bytes} bytes per image "
+                f"(set by {self.IMAGE_BYTES_VAR})",
+                {"limit": self.max_image_bytes, "size": size, "index": index, "variable": self.IMAGE_BYTES_VAR},
+            )
+
+
+@dataclass
+class ServedModel:
+    """A loaded model as the server holds it.
+
+    ``python_model`` is the unwrapped ``PythonModel`` when the pyfunc has one (the contract may call its fast
+    path); otherwise the contract goes through ``pyfunc.predict`` under ``lock``, because arbitrary flavours
+    (pyod detectors among them) are not safe to call from several threads at once.
+    """
+
+    uri: str
+    pyfunc: Any
+    python_model: Any | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def predict_frame(self, frame: pd.DataFrame, params: dict[str, Any] | None) -> Any:
+        with self.lock:
+            return self.pyfunc.predict(frame, params=params) if params else self.pyfunc.predict(frame)
+
+
+class ScenarioContract(ABC):
+    """Request → model input → response for one scenario."""
+
+    scenario: ClassVar[str]
+
+    @abstractmethod
+    def predict(self, body: Any, model: ServedModel, limits: Limits) -> dict[str, Any]:
+        """Validate ``body`` (raise ``ContractError``), predict, and build the response dict."""
+
+    @abstractmethod
+    def warmup_body(self, model: ServedModel) -> dict[str, Any]:
+        """A small valid request, run once after loading so the first real request is not slow."""
+
+    def runs_inline(self, model: ServedModel) -> bool:
+        """True when ``predict`` is fast and thread-safe enough to run on the event loop (no thread hop)."""
+        return False
+
+    def request_schema(self) -> dict[str, Any]:
+        """JSON schema of the request body for the OpenAPI docs."""
+        return {"type": "object"}
+
+
+def require_object(body: Any, what: str = "request body") -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise schema_error(f"{what} must be a JSON object", [{"field": what, "message": "expected object"}])
+    return body

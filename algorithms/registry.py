@@ -1,0 +1,22 @@
+"""Algorithm name → class. The job config's ``algorithm`` field is looked up here; add new ones below."""
+
+from __future__ import annotations
+
+from algorithms.base.algorithm import Algorithm
+from algorithms.ecod import EcodAlgorithm
+
+ALGORITHMS: dict[str, type[Algorithm]] = {
+    EcodAlgorithm.name: EcodAlgorithm,
+}
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """An instance of the algorithm registered as ``name``; KeyError lists the known names."""
+    try:
+        return ALGORITHMS[name]()
+    except KeyError:
+        raise KeyError(f"unknown algorithm {name!r}; known: {sorted(ALGORITHMS)}") from None
+
+
+def algorithms_for(scenario: str) -> list[str]:
+    return sorted(n for n, cls in ALGORITHMS.items() if cls.scenario == scenario)

@@ -1,0 +1,64 @@
+"""Helpers shared by the services: conditional status updates, paging, names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, SQLModel, func, select
+from sqlalchemy.sql import Select
+
+from catalog.errors import ValidationError
+from catalog.models.base import utcnow
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
+
+
+def check_name(value: str, *, what: str = "name") -> str:
+    value = (value or "").strip()
+    if not _NAME_RE.match(value):
+        raise ValidationError(
+            f"{what} {value!r} is invalid: use 1-200 letters, digits, spaces, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def transition(
+    session: Session,
+    model: type[SQLModel],
+    ident: int,
+    *,
+    from_statuses: Iterable[str],
+    to_status: str,
+    values: dict[str, Any] | None = None,
+    status_column: str = "status",
+) -> bool:
+    """Conditional status update: ``UPDATE ... SET status=to WHERE id=ident AND status IN from``.
+
+    Returns whether this caller won. Concurrent callers race on the database, not in Python, so exactly
+    one of them sees True.
+    """
+    column = getattr(model, status_column)
+    stmt = (
+        update(model)
+        .where(model.id == ident)  # type: ignore[attr-defined]
+        .where(column.in_([str(s) for s in from_statuses]))
+        .values({status_column: str(to_status), "updated_at": utcnow(), **(values or {})})
+        .execution_options(synchronize_session=False)
+    )
+    result = session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount == 1)
+
+
+def page(session: Session, stmt: Select[Any], *, offset: int, limit: int, order_by: Any) -> tuple[int, list[Any]]:
+    """Total count and one page of a scoped SELECT."""
+    if limit < 1 or limit > 1000:
+        raise ValidationError("limit must be between 1 and 1000")
+    if offset < 0:
+        raise ValidationError("offset must not be negative")
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(stmt.order_by(order_by).offset(offset).limit(limit)).all()
+    return int(total), list(rows)

@@ -1,0 +1,160 @@
+"""Servings: records of inference containers. Desired state is what users asked for; observed state is what
+the runtime last reported, written back by every read and by the scheduled sync."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from catalog.errors import ConflictError, NotFoundError, ValidationError
+from catalog.models import DesiredState, JobStatus, Serving, TrainJob
+from catalog.models.base import utcnow
+from catalog.scenarios import parse_scenario
+from catalog.scoping import Actor, get_scoped, scoped
+from catalog.services.audit import audited
+from catalog.services.common import check_name, page
+
+_VERSION_OK = "latest"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    state: str
+    port: int | None = None
+    detail: str = ""
+    stale: bool = False
+
+
+def container_name_for(serving_id: int) -> str:
+    return f"serve-{serving_id}"
+
+
+def _check_version(model_version: str) -> str:
+    value = (model_version or _VERSION_OK).strip()
+    if value != _VERSION_OK and not (value.isdigit() and int(value) > 0):
+        raise ValidationError(f"model version {value!r} must be 'latest' or a positive version number")
+    return value
+
+
+def _check_port(port: int | None) -> int | None:
+    if port is not None and not 1024 <= int(port) <= 65535:
+        raise ValidationError(f"port {port} must be between 1024 and 65535")
+    return port
+
+
+def _require_job(session: Session, *, actor: Actor, job_id: int, team_id: int) -> TrainJob:
+    job = get_scoped(session, TrainJob, job_id, actor, kind="training job")
+    if job.team_id != team_id:
+        raise NotFoundError("training job", job_id)
+    if not job.model_name:
+        raise ValidationError(f"training job {job.name!r} has no model")
+    if job.status != JobStatus.COMPLETED and job.mlflow_run_id is None:
+        raise ValidationError(f"training job {job.name!r} has not produced a model yet (status {job.status})")
+    return job
+
+
+def create_serving(
+    session: Session, *, actor: Actor, team_id: int, name: str, train_job_id: int,
+    model_version: str = _VERSION_OK, port: int | None = None,
+) -> Serving:
+    with audited(session, actor=actor, action="serving.create", resource_type="serving", team_id=team_id) as info:
+        actor.require_team(team_id)
+        name = check_name(name, what="serving name")
+        job = _require_job(session, actor=actor, job_id=train_job_id, team_id=team_id)
+        if session.exec(select(Serving.id).where(Serving.team_id == team_id, Serving.name == name)).first():
+            raise ConflictError(f"a serving named {name!r} already exists in this team")
+        serving = Serving(team_id=team_id, scenario=job.scenario, name=name, train_job_id=job.id,
+                          model_version=_check_version(model_version), port=_check_port(port),
+                          desired_state=DesiredState.RUNNING, created_by=actor.user_id)
+        session.add(serving)
+        session.flush()
+        serving.container_name = container_name_for(serving.id)  # type: ignore[arg-type]
+        info["resource_id"] = serving.id
+    return serving
+
+
+def get_serving(session: Session, *, actor: Actor, serving_id: int) -> Serving:
+    return get_scoped(session, Serving, serving_id, actor, kind="serving")
+
+
+def list_servings(
+    session: Session, *, actor: Actor, scenario: str | None = None, search: str | None = None,
+    offset: int = 0, limit: int = 50,
+) -> tuple[int, list[Serving]]:
+    stmt = scoped(select(Serving), Serving, actor)
+    if scenario:
+        stmt = stmt.where(Serving.scenario == parse_scenario(scenario).value)
+    if search:
+        stmt = stmt.where(col(Serving.name).icontains(search))
+    return page(session, stmt, offset=offset, limit=limit, order_by=col(Serving.id).desc())
+
+
+def update_serving(
+    session: Session, *, actor: Actor, serving_id: int, model_version: str | None = None,
+    train_job_id: int | None = None, port: int | None = None, clear_port: bool = False,
+) -> tuple[Serving, bool]:
+    """Returns (serving, whether a running container must restart for the change to apply)."""
+    serving = get_serving(session, actor=actor, serving_id=serving_id)
+    with audited(session, actor=actor, action="serving.update", resource_type="serving",
+                 team_id=serving.team_id) as info:
+        info["resource_id"] = serving.id
+        changed = False
+        if model_version is not None and _check_version(model_version) != serving.model_version:
+            serving.model_version, changed = _check_version(model_version), True
+        if train_job_id is not None and train_job_id != serving.train_job_id:
+            job = _require_job(session, actor=actor, job_id=train_job_id, team_id=serving.team_id)
+            if job.scenario != serving.scenario:
+                raise ValidationError(f"job {job.name!r} is {job.scenario}, the serving is {serving.scenario}")
+            serving.train_job_id, changed = job.id, True  # type: ignore[assignment]
+        new_port = None if clear_port else (port if port is not None else serving.port)
+        if _check_port(new_port) != serving.port:
+            serving.port, changed = new_port, True
+        serving.updated_at = utcnow()
+        session.add(serving)
+        info["detail"] = {"changed": changed}
+    return serving, changed and serving.desired_state == DesiredState.RUNNING
+
+
+def set_desired(session: Session, *, actor: Actor, serving_id: int, desired: DesiredState) -> Serving:
+    serving = get_serving(session, actor=actor, serving_id=serving_id)
+    with audited(session, actor=actor, action=f"serving.{'start' if desired == DesiredState.RUNNING else 'stop'}",
+                 resource_type="serving", team_id=serving.team_id) as info:
+        info["resource_id"] = serving.id
+        serving.desired_state = desired
+        serving.updated_at = utcnow()
+        session.add(serving)
+    return serving
+
+
+def record_resolved_version(session: Session, *, serving_id: int, version: str) -> None:
+    serving = session.get(Serving, serving_id)
+    if serving is not None:
+        serving.resolved_version = version
+        session.add(serving)
+
+
+def record_observed(session: Session, *, observations: Mapping[int, Observation]) -> None:
+    """Write back what the runtime reported for many servings at once."""
+    now = utcnow()
+    for serving_id, obs in observations.items():
+        serving = session.get(Serving, serving_id)
+        if serving is None:
+            continue
+        serving.observed_stale = obs.stale
+        serving.observed_detail = obs.detail[:4000]
+        if not obs.stale:
+            serving.observed_state = obs.state
+            serving.observed_port = obs.port
+            serving.observed_at = now
+        session.add(serving)
+
+
+def delete_record(session: Session, *, actor: Actor, serving_id: int) -> None:
+    """Delete the row. The caller must have removed the container first (never a zombie container)."""
+    serving = get_serving(session, actor=actor, serving_id=serving_id)
+    with audited(session, actor=actor, action="serving.delete", resource_type="serving",
+                 team_id=serving.team_id) as info:
+        info["resource_id"] = serving.id
+        session.delete(serving)

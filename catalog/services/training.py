@@ -1,0 +1,230 @@
+"""Training jobs: creation with validation, the config JSON in S3 (transactional), and the status machine.
+
+Status changes are conditional updates so that of many concurrent starts exactly one claims the job.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from catalog.errors import ConflictError, NotFoundError, ValidationError
+from catalog.forms import validate_params
+from catalog.models import (
+    ACTIVE_STATUSES,
+    STARTABLE_STATUSES,
+    AlgorithmConfig,
+    Dataset,
+    DatasetRelease,
+    JobStatus,
+    TrainJob,
+)
+from catalog.models.base import utcnow
+from catalog.scenarios import parse_scenario
+from catalog.scoping import Actor, get_scoped, scoped
+from catalog.services.audit import audited
+from catalog.services.common import check_name, page, transition
+from catalog.services.datasets import require_usable_release
+from infra.objectstore import ObjectStore
+from infra.settings import get_settings
+
+MAX_EVALS_LIMIT = 500
+
+
+def model_name_for(job: TrainJob, algorithm: AlgorithmConfig) -> str:
+    return f"{get_settings().mlflow.experiment_prefix}-{job.scenario}-{algorithm.name}-job{job.id}"
+
+
+def experiment_name_for(scenario: str) -> str:
+    return f"{get_settings().mlflow.experiment_prefix}/{scenario}"
+
+
+def build_config(session: Session, job: TrainJob) -> dict[str, Any]:
+    algorithm = session.get(AlgorithmConfig, job.algorithm_id)
+    release = session.get(DatasetRelease, job.release_id)
+    assert algorithm is not None and release is not None
+    bucket = get_settings().s3.bucket
+    return {
+        "job_id": job.id,
+        "team_id": job.team_id,
+        "scenario": job.scenario,
+        "algorithm": algorithm.name,
+        "params": job.params,
+        "search_space": algorithm.search_space if job.max_evals > 0 else {},
+        "max_evals": job.max_evals,
+        "model_name": job.model_name,
+        "experiment_name": experiment_name_for(job.scenario),
+        "release": {"uri": f"s3://{bucket}/{release.object_key}", "sha256": release.sha256,
+                    "version": release.version, "dataset_id": release.dataset_id, "release_id": release.id},
+    }
+
+
+def _store_config(session: Session, job: TrainJob, store: ObjectStore) -> str | None:
+    """Upload the job's config under a new revision key; returns the previous key to delete after commit.
+
+    Called inside the caller's transaction: if the upload raises, the transaction (the catalog change)
+    is rolled back, and the previous config object is untouched.
+    """
+    previous = job.config_key
+    job.config_revision += 1
+    key = f"jobs/{job.id}/config-{job.config_revision}.json"
+    body = json.dumps(build_config(session, job), indent=2, sort_keys=True).encode()
+    store.put_bytes(key, body, content_type="application/json")
+    job.config_key = key
+    session.add(job)
+    session.flush()
+    return previous
+
+
+def _resolve_algorithm(session: Session, *, scenario: str, algorithm: str | int) -> AlgorithmConfig:
+    stmt = select(AlgorithmConfig).where(AlgorithmConfig.scenario == scenario)
+    stmt = stmt.where(AlgorithmConfig.id == algorithm) if isinstance(algorithm, int) else stmt.where(
+        AlgorithmConfig.name == algorithm)
+    row = session.exec(stmt).first()
+    if row is None:
+        raise NotFoundError(f"{scenario} algorithm", algorithm)
+    if not row.enabled:
+        raise ValidationError(f"algorithm {row.name!r} is disabled")
+    return row
+
+
+def create_job(
+    session: Session,
+    *,
+    actor: Actor,
+    team_id: int,
+    name: str,
+    scenario: str,
+    algorithm: str | int,
+    release_id: int,
+    params: dict[str, Any] | None = None,
+    max_evals: int = 0,
+    description: str = "",
+    store: ObjectStore | None = None,
+) -> tuple[TrainJob, str | None]:
+    """Create a job and store its config. Returns (job, previous config key to delete after commit)."""
+    with audited(session, actor=actor, action="train_job.create", resource_type="train_job",
+                 team_id=team_id) as info:
+        actor.require_team(team_id)
+        scenario = parse_scenario(scenario).value
+        name = check_name(name, what="job name")
+        algo = _resolve_algorithm(session, scenario=scenario, algorithm=algorithm)
+        require_usable_release(session, actor=actor, release_id=release_id, team_id=team_id, scenario=scenario)
+        clean = validate_params(algo.form_config, params or {})
+        if not 0 <= int(max_evals) <= MAX_EVALS_LIMIT:
+            raise ValidationError(f"max_evals must be between 0 and {MAX_EVALS_LIMIT}")
+        if max_evals and not algo.search_space:
+            raise ValidationError(f"algorithm {algo.name!r} has no search space to tune")
+        if session.exec(select(TrainJob.id).where(TrainJob.team_id == team_id, TrainJob.name == name)).first():
+            raise ConflictError(f"a training job named {name!r} already exists in this team")
+        job = TrainJob(team_id=team_id, scenario=scenario, name=name, description=description,
+                       algorithm_id=algo.id, release_id=release_id, params=clean, max_evals=int(max_evals),
+                       created_by=actor.user_id)
+        session.add(job)
+        session.flush()
+        job.model_name = model_name_for(job, algo)
+        previous = _store_config(session, job, store or ObjectStore.from_settings(get_settings().s3))
+        info["resource_id"] = job.id
+        info["detail"] = {"algorithm": algo.name, "release_id": release_id, "params": clean}
+    return job, previous
+
+
+def update_job(
+    session: Session,
+    *,
+    actor: Actor,
+    job_id: int,
+    params: dict[str, Any] | None = None,
+    release_id: int | None = None,
+    max_evals: int | None = None,
+    store: ObjectStore | None = None,
+) -> tuple[TrainJob, str | None]:
+    job = get_job(session, actor=actor, job_id=job_id)
+    with audited(session, actor=actor, action="train_job.update", resource_type="train_job",
+                 team_id=job.team_id) as info:
+        info["resource_id"] = job.id
+        if job.status in ACTIVE_STATUSES:
+            raise ConflictError(f"job {job.name!r} is {job.status}; stop it before editing")
+        algo = session.get(AlgorithmConfig, job.algorithm_id)
+        assert algo is not None
+        if release_id is not None:
+            require_usable_release(session, actor=actor, release_id=release_id, team_id=job.team_id,
+                                   scenario=job.scenario)
+            job.release_id = release_id
+        if params is not None:
+            job.params = validate_params(algo.form_config, params)
+        if max_evals is not None:
+            if not 0 <= int(max_evals) <= MAX_EVALS_LIMIT:
+                raise ValidationError(f"max_evals must be between 0 and {MAX_EVALS_LIMIT}")
+            job.max_evals = int(max_evals)
+        previous = _store_config(session, job, store or ObjectStore.from_settings(get_settings().s3))
+    return job, previous
+
+
+def get_job(session: Session, *, actor: Actor, job_id: int) -> TrainJob:
+    return get_scoped(session, TrainJob, job_id, actor, kind="training job")
+
+
+def list_jobs(
+    session: Session, *, actor: Actor, scenario: str | None = None, status: str | None = None,
+    search: str | None = None, offset: int = 0, limit: int = 50,
+) -> tuple[int, list[TrainJob]]:
+    stmt = scoped(select(TrainJob), TrainJob, actor)
+    if scenario:
+        stmt = stmt.where(TrainJob.scenario == parse_scenario(scenario).value)
+    if status:
+        stmt = stmt.where(TrainJob.status == status)
+    if search:
+        stmt = stmt.where(col(TrainJob.name).icontains(search))
+    return page(session, stmt, offset=offset, limit=limit, order_by=col(TrainJob.id).desc())
+
+
+def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str | None) -> str:
+    """Atomically move a startable job to STARTING. Returns the previous status (to restore on failure)."""
+    job = get_job(session, actor=actor, job_id=job_id)
+    previous = job.status
+    if previous not in STARTABLE_STATUSES or not transition(
+        session, TrainJob, job_id, from_statuses=(previous,), to_status=JobStatus.STARTING,
+        values={"flow_run_id": flow_run_id, "error": None, "log_tail": None, "started_at": utcnow(),
+                "finished_at": None},
+    ):
+        raise ConflictError(f"training job {job.name!r} is already running")
+    return previous
+
+
+def mark_running(session: Session, *, job_id: int, run_id: str, experiment_id: str, container_name: str) -> bool:
+    return transition(session, TrainJob, job_id, from_statuses=(JobStatus.STARTING,), to_status=JobStatus.RUNNING,
+                      values={"mlflow_run_id": run_id, "mlflow_experiment_id": experiment_id,
+                              "container_name": container_name, "watched_at": utcnow()})
+
+
+def restore_status(session: Session, *, job_id: int, previous: str, error: str) -> bool:
+    """Undo a claim after a failed launch: the job returns to where it was, with the reason."""
+    return transition(session, TrainJob, job_id, from_statuses=(JobStatus.STARTING,), to_status=previous,
+                      values={"error": error[:8000]})
+
+
+def mark_finished(session: Session, *, job_id: int, status: JobStatus, error: str | None = None,
+                  log_tail: str | None = None) -> bool:
+    if status not in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED):
+        raise ValueError(f"{status} is not a final status")
+    return transition(session, TrainJob, job_id, from_statuses=ACTIVE_STATUSES, to_status=status,
+                      values={"error": error[:8000] if error else None,
+                              "log_tail": log_tail[-20000:] if log_tail else None, "finished_at": utcnow()})
+
+
+def touch_watch(session: Session, *, job_id: int) -> None:
+    job = session.get(TrainJob, job_id)
+    if job is not None:
+        job.watched_at = utcnow()
+        session.add(job)
+
+
+def job_context(session: Session, job: TrainJob) -> dict[str, Any]:
+    algo = session.get(AlgorithmConfig, job.algorithm_id)
+    release = session.get(DatasetRelease, job.release_id)
+    dataset = session.get(Dataset, release.dataset_id) if release else None
+    return {"algorithm": algo.name if algo else None, "release": release.version if release else None,
+            "dataset": dataset.name if dataset else None}

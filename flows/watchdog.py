@@ -1,0 +1,108 @@
+"""The training watchdog: follows a job's MLflow run and container until the job ends or its deadline passes.
+
+Rules (issue 4): poll MLflow every ``poll_seconds`` up to ``poll_max`` polls; count consecutive MLflow
+errors and at ``error_threshold`` ask the runtime about the container: still running → keep watching at
+``slow_poll_seconds``; gone or exited → failed with the reason. Never stop a container because MLflow is
+unreachable. A container that ended while MLflow still says RUNNING is failed on that poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from catalog.db import session_scope
+from catalog.models import JobStatus, TrainJob
+from catalog.services import training as training_service
+from infra import tracking
+from infra.runtime.base import ContainerState
+from infra.settings import get_settings
+from tasks.training import container_logs, container_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchResult:
+    status: JobStatus
+    reason: str | None = None
+    polls: int = 0
+
+
+def _job(job_id: int) -> TrainJob | None:
+    with session_scope() as session:
+        return session.get(TrainJob, job_id)
+
+
+def _finish(job_id: int, status: JobStatus, reason: str | None, container: str, polls: int,
+            *, with_logs: bool) -> WatchResult:
+    tail = container_logs(container) if with_logs else None
+    with session_scope() as session:
+        training_service.mark_finished(session, job_id=job_id, status=status, error=reason, log_tail=tail)
+    return WatchResult(status=status, reason=reason, polls=polls)
+
+
+def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> WatchResult:
+    cfg = get_settings().training
+    job = _job(job_id)
+    if job is None or job.mlflow_run_id is None or job.container_name is None:
+        raise ValueError(f"job {job_id} has no run or container to watch")
+    run_id, container = job.mlflow_run_id, job.container_name
+    mlflow = tracking.client()
+    errors, interval = 0, cfg.poll_seconds
+    for polls in range(1, cfg.poll_max + 1):
+        sleep(interval)
+        current = _job(job_id)
+        if current is None or current.status != JobStatus.RUNNING:
+            # Stopped by a user or finished by another watcher: nothing left to do here.
+            return WatchResult(status=JobStatus(current.status) if current else JobStatus.STOPPED, polls=polls)
+        with session_scope() as session:
+            training_service.touch_watch(session, job_id=job_id)
+        try:
+            run_status = tracking.get_run(mlflow, run_id).status
+        except tracking.TrackingError as exc:
+            errors += 1
+            log.warning("MLflow unreachable (%d in a row): %s", errors, exc)
+            if errors < cfg.error_threshold:
+                continue
+            state = container_status(container)
+            if state.is_alive or state.state == ContainerState.UNKNOWN:
+                interval = cfg.slow_poll_seconds
+                continue
+            reason = (f"MLflow unreachable for {errors} polls and the container is {state.state.value}"
+                      + (f" (exit code {state.exit_code})" if state.exit_code is not None else ""))
+            return _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True)
+        errors, interval = 0, cfg.poll_seconds
+        if run_status == "FINISHED":
+            return _finish(job_id, JobStatus.COMPLETED, None, container, polls, with_logs=False)
+        if run_status in ("FAILED", "KILLED"):
+            return _finish(job_id, JobStatus.FAILED, f"MLflow run {run_status}", container, polls, with_logs=True)
+        state = container_status(container)
+        if state.state in (ContainerState.EXITED, ContainerState.FAILED, ContainerState.NOT_FOUND):
+            # The run may have finished between the two reads: look once more before calling it a failure.
+            try:
+                run_status = tracking.get_run(mlflow, run_id).status
+            except tracking.TrackingError:
+                run_status = "UNKNOWN"
+            if run_status == "FINISHED":
+                return _finish(job_id, JobStatus.COMPLETED, None, container, polls, with_logs=False)
+            reason = f"container {state.state.value}" + (
+                f" with exit code {state.exit_code}" if state.exit_code is not None else "") + (
+                f": {state.detail}" if state.detail else "") + " before the MLflow run ended"
+            _end_run_quietly(mlflow, run_id, "FAILED")
+            return _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True)
+    reason = f"watchdog deadline reached after {cfg.poll_max} polls"
+    from tasks.training import stop_container
+
+    stop_container.fn(container)
+    _end_run_quietly(mlflow, run_id, "KILLED")
+    return _finish(job_id, JobStatus.FAILED, reason, container, cfg.poll_max, with_logs=True)
+
+
+def _end_run_quietly(mlflow: object, run_id: str, status: str) -> None:
+    try:
+        tracking.end_run(mlflow, run_id, status)  # type: ignore[arg-type]
+    except tracking.TrackingError as exc:
+        log.warning("could not end MLflow run %s: %s", run_id, exc)

@@ -1,0 +1,315 @@
+"""Declarative specs of the embedded platform's components, built from ``Settings``.
+
+One ``ComponentSpec`` per server `mlops up` starts (in start order: s3, nats, mlflow, prefect, deployments,
+dashboard): its argv, environment, log file, health check, user-facing URL and whether it is enabled.
+The test fixtures build their servers from the same functions, so tests and `mlops up` start servers alike.
+Also owns ``platform_env``: the environment that makes a child process see the same platform.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings
+
+from infra.settings import Settings
+
+# Servers that phone home are told not to, whatever else the environment says.
+TELEMETRY_OFF: dict[str, str] = {
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+HealthCheck = str | Callable[[], bool]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+COMPONENT_NAMES = ("s3", "nats", "mlflow", "prefect", "deployments", "dashboard")
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """How to start, check and show one server. ``health`` is a URL answering 2xx when ready, or a callable."""
+
+    name: str
+    label: str
+    argv: list[str]
+    env: dict[str, str]
+    log_file: Path
+    health: HealthCheck
+    url: str
+    enabled: bool = True
+    ports: tuple[int, ...] = ()
+    dirs: tuple[Path, ...] = ()
+    stale_files: tuple[Path, ...] = ()
+    cwd: Path | None = None
+    after_healthy: Callable[[], None] | None = None
+    stop_grace_seconds: float = 10.0
+    term_signals: int = 1
+    startup_timeout_seconds: float | None = None
+
+    @property
+    def health_url(self) -> str | None:
+        return self.health if isinstance(self.health, str) else None
+
+
+def venv_bin(name: str) -> str:
+    """A console script or binary installed next to the running interpreter (the platform's venv)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _group_env(group: BaseSettings) -> dict[str, str]:
+    prefix = str(group.model_config.get("env_prefix", ""))
+    out: dict[str, str] = {}
+    for name in type(group).model_fields:
+        value = getattr(group, name)
+        if value is None:
+            # Unset optional fields stay unset: an empty string would not parse back to None everywhere.
+            continue
+        out[f"{prefix}{name}".upper()] = _env_value(value)
+    return out
+
+
+def platform_env(settings: Settings) -> dict[str, str]:
+    """Every settings field as its ``MLOPS_*`` variable, plus the variables the MLflow, Prefect and S3
+    clients read, so a child process (server, container, flow runner) sees exactly this platform."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        group = getattr(settings, name)
+        if isinstance(group, BaseSettings):
+            env.update(_group_env(group))
+        elif isinstance(group, BaseModel):  # pragma: no cover - every group is a settings group today
+            raise TypeError(f"settings group {name} is not a BaseSettings")
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": settings.mlflow.uri,
+            "MLFLOW_S3_ENDPOINT_URL": settings.s3.endpoint,
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(settings.mlflow.request_timeout_seconds),
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.mlflow.request_max_retries),
+            "PREFECT_API_URL": settings.prefect.api_url,
+            "AWS_ACCESS_KEY_ID": settings.s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": settings.s3.secret_key,
+            "AWS_DEFAULT_REGION": settings.s3.region,
+        }
+    )
+    env.update(TELEMETRY_OFF)
+    return env
+
+
+def _child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(platform_env(settings))
+    env["PYTHONUNBUFFERED"] = "1"  # logs reach the log file as they happen, not at exit
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _logs(settings: Settings) -> Path:
+    return settings.platform.data_dir / "logs"
+
+
+def run_dir(settings: Settings) -> Path:
+    return settings.platform.data_dir / "run"
+
+
+def deployments_ready_file(settings: Settings) -> Path:
+    return run_dir(settings) / "deployments.ready"
+
+
+def s3_spec(settings: Settings) -> ComponentSpec:
+    s3 = settings.s3
+    host = settings.platform.host
+    port = s3.port
+    data = settings.platform.data_dir / "s3"
+
+    def ensure_buckets() -> None:
+        from infra.objectstore import ObjectStore  # import here: the adapter is only needed after start
+
+        store = ObjectStore(s3)
+        for bucket in dict.fromkeys((s3.bucket, s3.artifacts_bucket)):
+            store.ensure_bucket(bucket)
+
+    return ComponentSpec(
+        name="s3",
+        label="S3 endpoint",
+        # Exactly the verified flags: without them weed binds 0.0.0.0, sends telemetry and opens more ports.
+        argv=[
+            venv_bin("weed"), "mini", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
+            f"-master.port={s3.master_port}", f"-volume.port={s3.volume_port}", f"-filer.port={s3.filer_port}",
+            f"-s3.port={port}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+            "-master.telemetry=false",
+        ],
+        env=_child_env(settings, {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}),
+        log_file=_logs(settings) / "s3.log",
+        health=f"http://{host}:{port}/healthz",
+        url=s3.endpoint,
+        enabled=s3.embedded,
+        # Each SeaweedFS gRPC port is its HTTP port + 10000.
+        ports=tuple(p + off for p in (s3.master_port, s3.volume_port, s3.filer_port, port) for off in (0, 10000)),
+        dirs=(data,),
+        after_healthy=ensure_buckets,
+    )
+
+
+def nats_spec(settings: Settings) -> ComponentSpec:
+    nats = settings.nats
+    host = settings.platform.host
+    _, port = _host_port(nats.url, 4222)
+    data = settings.platform.data_dir / "nats"
+    return ComponentSpec(
+        name="nats",
+        label="NATS",
+        argv=[
+            venv_bin("nats-server"), "-js", "-sd", str(data), "-a", host, "-p", str(port),
+            "-m", str(nats.monitor_port),
+        ],
+        env=_child_env(settings),
+        log_file=_logs(settings) / "nats.log",
+        health=f"http://{host}:{nats.monitor_port}/healthz?js-enabled-only=true",
+        url=nats.url,
+        enabled=nats.embedded,
+        ports=(port, nats.monitor_port),
+        dirs=(data,),
+    )
+
+
+def mlflow_spec(settings: Settings) -> ComponentSpec:
+    mlflow = settings.mlflow
+    host = settings.platform.host
+    _, port = _host_port(mlflow.uri, 5000)
+    data = settings.platform.data_dir / "mlflow"
+    destination = mlflow.artifacts_destination or f"s3://{settings.s3.artifacts_bucket}/artifacts"
+    return ComponentSpec(
+        name="mlflow",
+        label="MLflow UI",
+        argv=[
+            venv_bin("mlflow"), "server",
+            "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
+            "--artifacts-destination", destination,
+            "--host", host, "--port", str(port), "--workers", "1",
+        ],
+        env=_child_env(
+            settings,
+            {
+                "MLFLOW_S3_ENDPOINT_URL": settings.s3.endpoint,
+                # Otherwise MLflow starts six job-runner processes (~1.2 GB) the platform never uses.
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            },
+        ),
+        log_file=_logs(settings) / "mlflow.log",
+        health=f"{mlflow.uri.rstrip('/')}/health",
+        url=mlflow.uri,
+        enabled=mlflow.embedded,
+        ports=(port,),
+        dirs=(data,),
+    )
+
+
+def prefect_spec(settings: Settings) -> ComponentSpec:
+    prefect = settings.prefect
+    host = settings.platform.host
+    _, port = _host_port(prefect.api_url, 4200)
+    home = settings.platform.data_dir / "prefect"
+    return ComponentSpec(
+        name="prefect",
+        label="Prefect UI",
+        argv=[venv_bin("prefect"), "server", "start", "--host", host, "--port", str(port)],
+        env=_child_env(
+            settings,
+            {
+                "PREFECT_HOME": str(home),
+                "PREFECT_API_URL": prefect.api_url,
+                "PREFECT_UI_API_URL": prefect.api_url,
+                "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+            },
+        ),
+        log_file=_logs(settings) / "prefect.log",
+        health=f"{prefect.api_url.rstrip('/')}/health",
+        url=prefect.ui_url,
+        enabled=prefect.embedded,
+        ports=(port,),
+        dirs=(home,),
+    )
+
+
+def deployments_spec(settings: Settings) -> ComponentSpec:
+    ready = deployments_ready_file(settings)
+    return ComponentSpec(
+        name="deployments",
+        label="Flow runner",
+        argv=[sys.executable, "-m", "flows.serve_all"],
+        env=_child_env(
+            settings,
+            {
+                "PREFECT_API_URL": settings.prefect.api_url,
+                # Prefect wants whole seconds; rounding up keeps a sub-second setting from meaning "never".
+                "PREFECT_RUNNER_POLL_FREQUENCY": str(max(1, math.ceil(settings.prefect.poll_seconds))),
+                "MLOPS_DEPLOYMENTS_READY_FILE": str(ready),
+            },
+        ),
+        log_file=_logs(settings) / "deployments.log",
+        health=ready.exists,
+        url=f"{settings.prefect.ui_url}/deployments",
+        stale_files=(ready,),
+        cwd=PROJECT_ROOT,
+        # A Prefect runner finishes its current work on the first SIGTERM and exits on the second.
+        term_signals=2,
+    )
+
+
+def dashboard_spec(settings: Settings) -> ComponentSpec:
+    host = settings.platform.host
+    port = settings.dashboard.port
+    return ComponentSpec(
+        name="dashboard",
+        label="Dashboard",
+        argv=[
+            venv_bin("streamlit"), "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
+            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+        ],
+        env=_child_env(settings),
+        log_file=_logs(settings) / "dashboard.log",
+        health=f"http://{host}:{port}/_stcore/health",
+        url=f"http://{host}:{port}",
+        ports=(port,),
+        cwd=PROJECT_ROOT,
+    )
+
+
+BUILDERS: dict[str, Callable[[Settings], ComponentSpec]] = {
+    "s3": s3_spec,
+    "nats": nats_spec,
+    "mlflow": mlflow_spec,
+    "prefect": prefect_spec,
+    "deployments": deployments_spec,
+    "dashboard": dashboard_spec,
+}
+
+
+def build_components(settings: Settings, names: list[str] | tuple[str, ...] | None = None) -> list[ComponentSpec]:
+    """Specs in start order (all of them, or ``names`` only); disabled ones are included, flagged."""
+    wanted = COMPONENT_NAMES if names is None else tuple(names)
+    unknown = [n for n in wanted if n not in BUILDERS]
+    if unknown:
+        raise ValueError(f"unknown component(s) {unknown}; known: {list(COMPONENT_NAMES)}")
+    return [BUILDERS[name](settings) for name in COMPONENT_NAMES if name in wanted]

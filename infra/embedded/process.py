@@ -1,0 +1,204 @@
+"""Running one component as a process group: spawn with output to its log, wait for health, stop.
+
+``start_component``/``wait_healthy``/``stop_component`` are shared by the supervisor (`mlops up`) and the
+test fixtures, so a server is started, checked and stopped the same way in both. Processes are identified
+by pid *and* create time, so a reused pid is never mistaken for (or signalled as) a component.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from infra.embedded.components import ComponentSpec
+from infra.net import http_ok, port_is_free, wait_until
+
+LOG_TAIL_LINES = 40
+
+
+class PlatformError(RuntimeError):
+    """`mlops up` could not start the platform; the message says why and what was cleaned up."""
+
+
+class AlreadyRunningError(PlatformError):
+    pass
+
+
+@dataclass
+class RunningComponent:
+    spec: ComponentSpec
+    pid: int
+    create_time: float
+    process: subprocess.Popen[bytes] | None = None
+
+    def alive(self) -> bool:
+        return pid_alive(self.pid, self.create_time)
+
+    def exit_code(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
+
+
+def pid_alive(pid: int, create_time: float | None) -> bool:
+    """Alive and the same process: a zombie counts as gone, a different create time means a reused pid."""
+    try:
+        proc = psutil.Process(pid)
+        if create_time is not None and abs(proc.create_time() - create_time) > 0.05:
+            return False
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            data = fh.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def healthy(spec: ComponentSpec) -> bool:
+    if isinstance(spec.health, str):
+        return http_ok(spec.health)
+    try:
+        return bool(spec.health())
+    except Exception:  # noqa: BLE001 - a health callable that raises simply means "not healthy yet"
+        return False
+
+
+# -- single components (also used by the test fixtures) -----------------------------------------------------
+
+
+def start_component(spec: ComponentSpec) -> RunningComponent:
+    """Spawn ``spec`` in a new session with output appended to its log; does not wait for health."""
+    busy = [p for p in spec.ports if not port_is_free(p)]
+    if busy:
+        raise PlatformError(f"{spec.name}: port(s) {busy} already in use; another server is listening there")
+    for directory in (*spec.dirs, spec.log_file.parent):
+        directory.mkdir(parents=True, exist_ok=True)
+    for stale in spec.stale_files:
+        stale.unlink(missing_ok=True)
+    with spec.log_file.open("ab") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(spec.argv)}\n".encode())
+        log.flush()
+        try:
+            process = subprocess.Popen(
+                spec.argv, env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        except OSError as exc:
+            raise PlatformError(f"{spec.name}: cannot run {spec.argv[0]}: {exc}") from exc
+    try:
+        create_time = psutil.Process(process.pid).create_time()
+    except psutil.NoSuchProcess:
+        create_time = time.time()
+    return RunningComponent(spec=spec, pid=process.pid, create_time=create_time, process=process)
+
+
+def wait_healthy(running: RunningComponent, timeout: float) -> None:
+    """Wait for the component's health check; fails early when its process exits."""
+    spec = running.spec
+
+    def exited() -> str | None:
+        code = running.exit_code()
+        if code is not None:
+            return f"{spec.name} exited with code {code} before becoming healthy"
+        if running.process is None and not running.alive():
+            return f"{spec.name} exited before becoming healthy"
+        return None
+
+    try:
+        wait_until(lambda: healthy(spec), timeout=timeout, interval=0.2, description=f"{spec.name} healthy",
+                   abort=exited)
+    except TimeoutError as exc:
+        raise PlatformError(f"{spec.name} did not become healthy within {timeout:.0f}s") from exc
+    except RuntimeError as exc:
+        raise PlatformError(str(exc)) from exc
+    if spec.after_healthy is not None:
+        deadline = time.monotonic() + timeout
+        while True:  # e.g. bucket creation: S3 may answer /healthz a moment before it accepts writes
+            try:
+                spec.after_healthy()
+                return
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise PlatformError(f"{spec.name}: post-start step failed: {exc}") from exc
+                time.sleep(0.2)
+
+
+def stop_process_group(pid: int, create_time: float | None, *, grace: float = 10.0, term_signals: int = 1,
+                       process: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the component's whole process group (``term_signals`` times, spread over the grace period),
+    then SIGKILL whatever is left. Safe on an already-dead or reused pid."""
+    if not pid_alive(pid, create_time):
+        _reap(process)
+        return
+    try:
+        members = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        members = []
+    deadline = time.monotonic() + grace
+    for i in range(max(1, term_signals)):
+        _signal_group(pid, signal.SIGTERM)
+        share = deadline - (grace * (term_signals - i - 1) / max(1, term_signals))
+        while time.monotonic() < share and _any_alive(members):
+            _reap(process)
+            time.sleep(0.05)
+        if not _any_alive(members):
+            break
+    if _any_alive(members):
+        _signal_group(pid, signal.SIGKILL)
+        for proc in members:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(members, timeout=5)
+    else:
+        # Stragglers that left the tree but stayed in the group must not outlive the component.
+        _signal_group(pid, signal.SIGKILL)
+    _reap(process)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _any_alive(members: Iterable[psutil.Process]) -> bool:
+    for proc in members:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            continue
+    return False
+
+
+def _reap(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None:
+        process.poll()
+
+
+def stop_component(running: RunningComponent) -> None:
+    stop_process_group(running.pid, running.create_time, grace=running.spec.stop_grace_seconds,
+                       term_signals=running.spec.term_signals, process=running.process)
+
+
+def stop_all(components: list[RunningComponent]) -> None:
+    for running in reversed(components):
+        stop_component(running)
+
+

@@ -1,0 +1,277 @@
+"""Starting, watching and stopping the embedded platform (`mlops up`, `mlops down`, `mlops status`).
+
+Each component runs in its own session (process group) with output to its log file; its pid and process
+create time go to ``{data_dir}/run/platform.json`` as soon as it starts, so ``down`` from another process
+(or after a crash) finds everything, and a reused pid is never mistaken for a component.
+Running a single component (spawn, health wait, stop) lives in ``infra.embedded.process``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from infra.embedded.components import ComponentSpec, build_components, run_dir
+from infra.embedded.process import (
+    AlreadyRunningError,
+    PlatformError,
+    RunningComponent,
+    healthy,
+    pid_alive,
+    start_component,
+    stop_all,
+    stop_process_group,
+    tail,
+    wait_healthy,
+)
+from infra.net import http_ok, wait_until
+from infra.settings import Settings
+
+Echo = Callable[[str], None]
+
+__all__ = [
+    "AlreadyRunningError",
+    "ComponentStatus",
+    "PlatformError",
+    "PlatformHandle",
+    "down",
+    "run_foreground",
+    "state_file",
+    "status",
+    "up",
+]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    alive: bool
+    healthy: bool
+    url: str
+
+
+@dataclass
+class PlatformHandle:
+    settings: Settings
+    components: list[RunningComponent] = field(default_factory=list)
+
+    def urls(self) -> dict[str, str]:
+        return {c.spec.name: c.spec.url for c in self.components}
+
+    def stop(self) -> None:
+        stop_all(self.components)
+        state_file(self.settings).unlink(missing_ok=True)
+
+
+def state_file(settings: Settings) -> Path:
+    return run_dir(settings) / "platform.json"
+
+
+# -- state file ---------------------------------------------------------------------------------------------
+
+
+def _read_state(settings: Settings) -> dict[str, Any] | None:
+    try:
+        return json.loads(state_file(settings).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(settings: Settings, components: list[RunningComponent], supervisor_pid: int | None) -> None:
+    path = state_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "supervisor_pid": supervisor_pid,
+        "supervisor_create_time": psutil.Process(supervisor_pid).create_time() if supervisor_pid else None,
+        "components": [
+            {
+                "name": c.spec.name, "label": c.spec.label, "pid": c.pid, "create_time": c.create_time,
+                "url": c.spec.url, "health_url": c.spec.health_url, "ports": list(c.spec.ports),
+                "log_file": str(c.spec.log_file), "stop_grace_seconds": c.spec.stop_grace_seconds,
+                "term_signals": c.spec.term_signals,
+            }
+            for c in components
+        ],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, path)  # atomic: `down` in another process never reads half a file
+
+
+def _alive_entries(state: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not state:
+        return []
+    return [c for c in state.get("components", []) if pid_alive(int(c["pid"]), c.get("create_time"))]
+
+
+@contextmanager
+def _start_lock(settings: Settings) -> Iterator[None]:
+    """Two `mlops up` at once must not both pass the "already running" check."""
+    lock_path = run_dir(settings) / "platform.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise AlreadyRunningError("another `mlops up` is starting the platform right now") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# -- the platform -------------------------------------------------------------------------------------------
+
+
+def _resolve(settings: Settings, components: Iterable[str | ComponentSpec] | None) -> list[ComponentSpec]:
+    if components is None:
+        return [s for s in build_components(settings) if s.enabled]
+    items = list(components)
+    names = [c for c in items if isinstance(c, str)]
+    by_name = {s.name: s for s in build_components(settings, names)} if names else {}
+    specs = [by_name[c] if isinstance(c, str) else c for c in items]
+    return [s for s in specs if s.enabled]
+
+
+def up(settings: Settings, *, components: Iterable[str | ComponentSpec] | None = None, echo: Echo = print,
+       _supervisor_pid: int | None = None) -> PlatformHandle:
+    """Start every enabled component in order and wait until each is healthy.
+
+    ``components``: names (subset of the platform) or ready-made specs; default: every enabled component.
+    Raises ``AlreadyRunningError`` when a platform from this data directory still runs, ``PlatformError``
+    when a component fails (after printing its log tail and stopping everything it started).
+    """
+    specs = _resolve(settings, components)
+    timeout_default = settings.platform.startup_timeout_seconds
+    with _start_lock(settings):
+        alive = _alive_entries(_read_state(settings))
+        if alive:
+            listing = ", ".join(f"{c['name']} (pid {c['pid']})" for c in alive)
+            raise AlreadyRunningError(
+                f"mlops-lite is already running from {settings.platform.data_dir}: {listing}. "
+                "Run `mlops down` first."
+            )
+        state_file(settings).unlink(missing_ok=True)
+        handle = PlatformHandle(settings=settings)
+        for spec in specs:
+            echo(f"starting {spec.name} ...")
+            started = time.monotonic()
+            try:
+                running = start_component(spec)
+                handle.components.append(running)
+                _write_state(settings, handle.components, _supervisor_pid)
+                wait_healthy(running, spec.startup_timeout_seconds or timeout_default)
+            except PlatformError as exc:
+                log_tail = tail(spec.log_file)
+                if log_tail:
+                    echo(f"--- last lines of {spec.log_file} ---\n{log_tail}\n---")
+                echo(f"{exc}; stopping the components started so far")
+                handle.stop()
+                raise PlatformError(f"{exc} (log: {spec.log_file})") from exc
+            except BaseException:
+                handle.stop()  # Ctrl-C during startup leaves nothing behind either
+                raise
+            echo(f"  {spec.name} healthy in {time.monotonic() - started:.1f}s")
+    width = max((len(c.spec.label) for c in handle.components), default=0)
+    for c in handle.components:
+        echo(f"  {c.spec.label.ljust(width)}  {c.spec.url}")
+    return handle
+
+
+def run_foreground(settings: Settings, *, components: Iterable[str | ComponentSpec] | None = None,
+                   echo: Echo = print, on_ready: Callable[[PlatformHandle], None] | None = None) -> int:
+    """`mlops up`: start the platform, then wait until Ctrl-C/SIGTERM or a component dies; stop everything.
+
+    Returns the exit status: 0 after a requested stop, 1 when a component died.
+    """
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        handle = up(settings, components=components, echo=echo, _supervisor_pid=os.getpid())
+        try:
+            if on_ready is not None:
+                on_ready(handle)
+            echo("platform running; Ctrl-C stops it")
+            while not stop_requested.wait(0.5):
+                dead = next((c for c in handle.components if not c.alive()), None)
+                if dead is not None:
+                    code = dead.exit_code()
+                    echo(f"{dead.spec.name} exited unexpectedly (code {code}); stopping the platform")
+                    log_tail = tail(dead.spec.log_file)
+                    if log_tail:
+                        echo(f"--- last lines of {dead.spec.log_file} ---\n{log_tail}\n---")
+                    return 1
+            echo("stopping the platform ...")
+            return 0
+        finally:
+            handle.stop()
+            echo("platform stopped")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0) -> bool:
+    """Stop the platform recorded in the state file (from any process). True when something was running."""
+    state = _read_state(settings)
+    if state is None:
+        echo("mlops-lite is not running")
+        return False
+    sup_pid = state.get("supervisor_pid")
+    if sup_pid and sup_pid != os.getpid() and pid_alive(int(sup_pid), state.get("supervisor_create_time")):
+        # Ask the foreground `mlops up` to stop its own components, so it exits cleanly instead of
+        # reporting each of them as crashed.
+        os.kill(int(sup_pid), signal.SIGTERM)
+        try:
+            wait_until(lambda: not pid_alive(int(sup_pid), state.get("supervisor_create_time")),
+                       timeout=timeout, interval=0.2, description="supervisor exit")
+        except TimeoutError:
+            echo(f"`mlops up` (pid {sup_pid}) did not exit; stopping its components directly")
+    entries = state.get("components", [])
+    was_running = bool(_alive_entries(state))
+    for entry in reversed(entries):
+        if pid_alive(int(entry["pid"]), entry.get("create_time")):
+            echo(f"stopping {entry['name']} (pid {entry['pid']}) ...")
+        stop_process_group(int(entry["pid"]), entry.get("create_time"),
+                           grace=float(entry.get("stop_grace_seconds", 10.0)),
+                           term_signals=int(entry.get("term_signals", 1)))
+    state_file(settings).unlink(missing_ok=True)
+    echo("platform stopped" if was_running else "mlops-lite was not running (stale state removed)")
+    return was_running
+
+
+def status(settings: Settings) -> list[ComponentStatus]:
+    """One row per component: recorded pid, alive (same process), healthy (its check passes now)."""
+    state = _read_state(settings)
+    specs = {s.name: s for s in build_components(settings)}
+    if not state:
+        return [ComponentStatus(s.name, None, False, False, s.url) for s in specs.values() if s.enabled]
+    rows: list[ComponentStatus] = []
+    for entry in state.get("components", []):
+        alive = pid_alive(int(entry["pid"]), entry.get("create_time"))
+        spec = specs.get(entry["name"])
+        if not alive:
+            ok = False
+        elif entry.get("health_url"):
+            # The recorded URL is what this very process answers on, even if settings changed since.
+            ok = http_ok(str(entry["health_url"]))
+        else:
+            ok = spec is not None and healthy(spec)
+        rows.append(ComponentStatus(entry["name"], int(entry["pid"]), alive, ok, str(entry.get("url", ""))))
+    return rows

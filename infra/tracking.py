@@ -1,0 +1,152 @@
+"""MLflow adapter: experiments, runs tagged with their job, run status and registered model versions.
+
+Always ``MlflowClient`` with explicit run ids: the fluent API's active run is per thread, and flows run
+tasks in worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from infra.settings import TrackingSettings, get_settings
+
+TAG_JOB = "mlops.job_id"
+TAG_FLOW_RUN = "mlops.flow_run_id"
+TAG_TEAM = "mlops.team_id"
+TERMINAL = {"FINISHED", "FAILED", "KILLED"}
+
+
+class TrackingError(Exception):
+    """MLflow could not be reached or refused the call."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    status: str
+    start_time: int | None
+    end_time: int | None
+    lifecycle_stage: str
+    tags: dict[str, str]
+
+
+def _configure(settings: TrackingSettings) -> None:
+    # mlflow reads these at call time; a short timeout and few retries keep the watchdog responsive while
+    # the server is down (its default retries for minutes).
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.request_timeout_seconds))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.request_max_retries))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def client(settings: TrackingSettings | None = None) -> MlflowClient:
+    settings = settings or get_settings().mlflow
+    _configure(settings)
+    return MlflowClient(tracking_uri=settings.uri, registry_uri=settings.uri)
+
+
+def _wrap(exc: Exception) -> TrackingError:
+    return TrackingError(f"MLflow call failed: {exc}")
+
+
+def ensure_experiment(mlflow: MlflowClient, name: str) -> str:
+    try:
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                mlflow.restore_experiment(experiment.experiment_id)
+            return str(experiment.experiment_id)
+        try:
+            return str(mlflow.create_experiment(name))
+        except MlflowException:
+            # Another flow created it between our lookup and create.
+            experiment = mlflow.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def find_or_create_run(
+    mlflow: MlflowClient, *, experiment_id: str, job_id: int, flow_run_id: str | None, run_name: str,
+    tags: dict[str, str] | None = None,
+) -> tuple[str, bool]:
+    """The run of this (job, flow run): reused when a retried flow run asks again, so no ghost runs.
+
+    Returns (run id, created).
+    """
+    try:
+        if flow_run_id:
+            found = mlflow.search_runs(
+                [experiment_id],
+                filter_string=f"tags.`{TAG_JOB}` = '{job_id}' and tags.`{TAG_FLOW_RUN}` = '{flow_run_id}'",
+                max_results=1,
+            )
+            if found:
+                return found[0].info.run_id, False
+        all_tags = {TAG_JOB: str(job_id), **({TAG_FLOW_RUN: flow_run_id} if flow_run_id else {}), **(tags or {})}
+        run = mlflow.create_run(experiment_id, run_name=run_name, tags=all_tags)
+        return run.info.run_id, True
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def get_run(mlflow: MlflowClient, run_id: str) -> RunInfo:
+    try:
+        run = mlflow.get_run(run_id)
+    except Exception as exc:
+        raise _wrap(exc) from exc
+    info = run.info
+    return RunInfo(run_id=info.run_id, experiment_id=info.experiment_id, status=info.status,
+                   start_time=info.start_time, end_time=info.end_time, lifecycle_stage=info.lifecycle_stage,
+                   tags=dict(run.data.tags))
+
+
+def end_run(mlflow: MlflowClient, run_id: str, status: str) -> None:
+    """Mark a run ended (e.g. KILLED on stop) unless it already ended."""
+    try:
+        current = mlflow.get_run(run_id).info.status
+        if current not in TERMINAL:
+            mlflow.set_terminated(run_id, status=RunStatus.to_string(RunStatus.from_string(status)))
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def latest_version(mlflow: MlflowClient, model_name: str) -> str:
+    try:
+        versions = mlflow.search_model_versions(f"name = '{model_name}'")
+    except Exception as exc:
+        raise _wrap(exc) from exc
+    if not versions:
+        raise TrackingError(f"registered model {model_name!r} has no versions")
+    return str(max(int(v.version) for v in versions))
+
+
+def resolve_model_uri(mlflow: MlflowClient, model_name: str, version: str) -> tuple[str, str]:
+    """('models:/name/N', 'N') with 'latest' resolved to a concrete version now."""
+    if version == "latest":
+        version = latest_version(mlflow, model_name)
+    else:
+        try:
+            mlflow.get_model_version(model_name, version)
+        except Exception as exc:
+            raise TrackingError(f"model {model_name!r} has no version {version}") from exc
+    return f"models:/{model_name}/{version}", version
+
+
+def run_summary(mlflow: MlflowClient, run_id: str) -> dict[str, Any]:
+    try:
+        run = mlflow.get_run(run_id)
+    except Exception as exc:
+        raise _wrap(exc) from exc
+    return {"run_id": run_id, "status": run.info.status, "params": dict(run.data.params),
+            "metrics": dict(run.data.metrics), "tags": dict(run.data.tags),
+            "start_time": run.info.start_time, "end_time": run.info.end_time}

@@ -1,0 +1,50 @@
+"""What the platform hands its containers: the environment contract (docs/architecture.md) and specs."""
+
+from __future__ import annotations
+
+from infra.runtime.base import ContainerKind, ContainerSpec
+from infra.settings import Settings, get_settings
+
+LABEL_APP = "mlops-lite"
+
+
+def container_env(settings: Settings | None = None) -> dict[str, str]:
+    s = settings or get_settings()
+    return {
+        "MLFLOW_TRACKING_URI": s.mlflow.uri,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "MLOPS_S3_ENDPOINT": s.s3.endpoint,
+        "MLFLOW_S3_ENDPOINT_URL": s.s3.endpoint,
+        "AWS_ACCESS_KEY_ID": s.s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s.s3.secret_key,
+        "AWS_DEFAULT_REGION": s.s3.region,
+        "MLOPS_PREDICT_MAX_BATCH_SIZE": str(s.predict.max_batch_size),
+        "MLOPS_PREDICT_MAX_IMAGES": str(s.predict.max_images),
+        "MLOPS_PREDICT_MAX_IMAGE_BYTES": str(s.predict.max_image_bytes),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def training_spec(*, job_id: int, team_id: int, config_uri: str, run_id: str, settings: Settings | None = None
+                  ) -> ContainerSpec:
+    s = settings or get_settings()
+    env = {**container_env(s), "MLOPS_JOB_CONFIG_URI": config_uri, "MLFLOW_RUN_ID": run_id}
+    return ContainerSpec(
+        name=f"train-{job_id}", kind=ContainerKind.TRAIN, command=["python", "-m", "algorithms.train"], env=env,
+        labels={"app": LABEL_APP, "kind": "train", "job-id": str(job_id), "team-id": str(team_id)},
+        image=s.runtime.image, cpu_limit=s.runtime.cpu_limit, memory_limit_mb=s.runtime.memory_limit_mb,
+    )
+
+
+def serving_spec(*, serving_id: int, team_id: int, scenario: str, model_uri: str, port: int,
+                 settings: Settings | None = None) -> ContainerSpec:
+    s = settings or get_settings()
+    return ContainerSpec(
+        name=f"serve-{serving_id}", kind=ContainerKind.SERVE,
+        command=["python", "-m", "algorithms.serve", "--model-uri", model_uri, "--host", s.runtime.serving_host,
+                 "--port", str(port), "--scenario", scenario],
+        env=container_env(s), port=port,
+        labels={"app": LABEL_APP, "kind": "serve", "serving-id": str(serving_id), "team-id": str(team_id)},
+        image=s.runtime.image, cpu_limit=s.runtime.cpu_limit, memory_limit_mb=s.runtime.memory_limit_mb,
+    )

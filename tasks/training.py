@@ -1,0 +1,83 @@
+"""Training tasks: the MLflow run of a job, the container launch, and the watchdog's probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import task
+
+from catalog.db import session_scope
+from catalog.models import TrainJob
+from catalog.scoping import SYSTEM
+from catalog.services import training as training_service
+from infra import tracking
+from infra.objectstore import format_s3_uri
+from infra.runtime.base import ContainerState, ContainerStatus, RuntimeError_
+from infra.runtime.registry import get_runtime
+from infra.settings import get_settings
+from tasks.containers import training_spec
+
+
+@dataclass(frozen=True, slots=True)
+class RunHandle:
+    run_id: str
+    experiment_id: str
+    created: bool
+
+
+def load_job(job_id: int) -> TrainJob:
+    with session_scope() as session:
+        return training_service.get_job(session, actor=SYSTEM, job_id=job_id)
+
+
+@task(name="prepare-mlflow-run", retries=2, retry_delay_seconds=2)
+def prepare_run(job_id: int, flow_run_id: str | None) -> RunHandle:
+    """The job's run for this flow run (reused on retry), tagged with the job, team and flow run."""
+    job = load_job(job_id)
+    mlflow = tracking.client()
+    experiment_id = tracking.ensure_experiment(mlflow, training_service.experiment_name_for(job.scenario))
+    run_id, created = tracking.find_or_create_run(
+        mlflow, experiment_id=experiment_id, job_id=job_id, flow_run_id=flow_run_id, run_name=job.name,
+        tags={tracking.TAG_TEAM: str(job.team_id), "mlops.job_name": job.name},
+    )
+    return RunHandle(run_id=run_id, experiment_id=experiment_id, created=created)
+
+
+def _retry_transient(task_obj: object, task_run: object, state: object) -> bool:
+    exc = getattr(state, "result", lambda **_: None)(raise_on_failure=False)
+    return isinstance(exc, RuntimeError_) and exc.transient
+
+
+@task(name="launch-training-container", retries=3, retry_delay_seconds=[1, 2, 4],
+      retry_condition_fn=_retry_transient)
+def launch_container(job_id: int, run_id: str) -> str:
+    """Remove any old container of the job, then start a new one. Returns the container name."""
+    job = load_job(job_id)
+    settings = get_settings()
+    runtime = get_runtime()
+    spec = training_spec(job_id=job_id, team_id=job.team_id, run_id=run_id,
+                         config_uri=format_s3_uri(settings.s3.bucket, job.config_key or ""))
+    runtime.remove(spec.name, force=True)
+    runtime.start(spec)
+    return spec.name
+
+
+def container_status(name: str) -> ContainerStatus:
+    try:
+        return get_runtime().status([name])[name]
+    except RuntimeError_ as exc:
+        return ContainerStatus(name=name, state=ContainerState.UNKNOWN, detail=str(exc))
+
+
+def container_logs(name: str) -> str:
+    try:
+        return get_runtime().logs(name, tail=get_settings().training.log_tail_lines)
+    except RuntimeError_ as exc:
+        return f"(logs unavailable: {exc})"
+
+
+@task(name="stop-training-container")
+def stop_container(name: str) -> None:
+    runtime = get_runtime()
+    runtime.stop(name)
+    runtime.remove(name, force=True)
