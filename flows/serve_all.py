@@ -11,10 +11,14 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from prefect.runner import Runner
+from infra.settings.bridge import export_library_env
 
-from flows.registry import deployments
-from infra.settings import get_settings
+export_library_env()
+
+from prefect.runner import Runner  # noqa: E402
+
+from flows.registry import deployments  # noqa: E402
+from infra.settings import get_settings  # noqa: E402
 
 
 def build_runner() -> Runner:

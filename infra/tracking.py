@@ -150,3 +150,24 @@ def run_summary(mlflow: MlflowClient, run_id: str) -> dict[str, Any]:
     return {"run_id": run_id, "status": run.info.status, "params": dict(run.data.params),
             "metrics": dict(run.data.metrics), "tags": dict(run.data.tags),
             "start_time": run.info.start_time, "end_time": run.info.end_time}
+
+
+def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, job_id: int, include_deleted: bool = False
+                  ) -> list[dict[str, Any]]:
+    """Every run of one job, newest first, with start, end, duration and status."""
+    from mlflow.entities import ViewType
+
+    view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
+    try:
+        runs = mlflow.search_runs([experiment_id], filter_string=f"tags.`{TAG_JOB}` = '{job_id}'",
+                                  run_view_type=view, order_by=["attributes.start_time DESC"], max_results=1000)
+    except Exception as exc:
+        raise _wrap(exc) from exc
+    out = []
+    for run in runs:
+        info = run.info
+        duration = (info.end_time - info.start_time) / 1000 if info.end_time and info.start_time else None
+        out.append({"run_id": info.run_id, "status": info.status, "start_time": info.start_time,
+                    "end_time": info.end_time, "duration_s": duration, "lifecycle_stage": info.lifecycle_stage,
+                    "metrics": dict(run.data.metrics), "model_version": run.data.tags.get("mlops.model_version")})
+    return out

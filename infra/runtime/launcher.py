@@ -87,7 +87,8 @@ def read_state(path: Path) -> dict[str, Any] | None:
         return None
     data = json.loads(text)
     if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold a JSON object")
+        # ValueError like json's own decode errors, so callers handle every unreadable file the same way.
+        raise ValueError(f"{path} does not hold a JSON object")  # noqa: TRY004
     return data
 
 
@@ -152,7 +153,9 @@ class _Launcher:
         except OSError as exc:
             code = EXIT_COMMAND_NOT_FOUND if isinstance(exc, FileNotFoundError) else EXIT_COMMAND_NOT_RUNNABLE
             print(f"launcher: cannot run {self.argv!r}: {exc}", file=sys.stderr, flush=True)
-            self._update(**base, exit_code=code, finished_at=now_iso(), detail=f"could not start the command: {exc}")
+            self._update(
+                **base, exit_code=code, finished_at=now_iso(), detail=f"could not start the command: {exc}"
+            )
             return code
         try:
             child_create_time = psutil.Process(self.child.pid).create_time()
@@ -185,8 +188,12 @@ class _Launcher:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.runtime.launcher", description=__doc__.splitlines()[0])
-    parser.add_argument("--state", required=True, type=Path, help="The container's state file (already created).")
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.runtime.launcher", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--state", required=True, type=Path, help="The container's state file (already created)."
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- followed by the argv to run.")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command

@@ -67,7 +67,10 @@ def _pid_alive(pid: Any, create_time: Any) -> bool:
         return False
     try:
         proc = psutil.Process(pid)
-        if isinstance(create_time, (int, float)) and abs(proc.create_time() - create_time) > _CREATE_TIME_TOLERANCE:
+        if (
+            isinstance(create_time, (int, float))
+            and abs(proc.create_time() - create_time) > _CREATE_TIME_TOLERANCE
+        ):
             return False
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -218,10 +221,10 @@ class ProcessRuntime(ContainerRuntime):
             return ContainerStatus(name, ContainerState.UNKNOWN, detail=f"unreadable state file: {exc}")
         if state is None:
             return ContainerStatus(name, ContainerState.NOT_FOUND)
-        state_kind, detail = self._classify(name, state)
+        state_kind, detail = self._classify(state)
         if state_kind is None:  # the launcher finished between our reads: classify its record
             state = self._read(name) or state
-            state_kind, detail = self._classify(name, state, recheck=False)
+            state_kind, detail = self._classify(state, recheck=False)
         exit_code = state.get("exit_code")
         return ContainerStatus(
             name=name,
@@ -234,11 +237,11 @@ class ProcessRuntime(ContainerRuntime):
             labels=dict(state.get("labels") or {}),
         )
 
-    def _classify(self, name: str, state: dict[str, Any], *, recheck: bool = True) -> tuple[ContainerState | None, str]:
+    def _classify(self, state: dict[str, Any], *, recheck: bool = True) -> tuple[ContainerState | None, str]:
         """Map a state record to a state; None means "re-read, it may have just been completed"."""
         if "exit_code" in state:
-            code = state["exit_code"]
-            return (ContainerState.EXITED if code == 0 else ContainerState.FAILED), str(state.get("detail", ""))
+            ended = ContainerState.EXITED if state["exit_code"] == 0 else ContainerState.FAILED
+            return ended, str(state.get("detail", ""))
         if "pid" not in state:
             created = _parse_time(state.get("created_at"))
             age = (datetime.now(created.tzinfo) - created).total_seconds() if created else float("inf")
@@ -310,7 +313,9 @@ class ProcessRuntime(ContainerRuntime):
             return
         if current.is_alive:
             if not force:
-                raise RuntimeError_(f"container {name!r} is {current.state}; stop it first or pass force=True")
+                raise RuntimeError_(
+                    f"container {name!r} is {current.state}; stop it first or pass force=True"
+                )
             self.stop(name)
         self._delete_files(name)
 

@@ -172,7 +172,9 @@ def test_status_of_many_names_in_one_call(runtime: ProcessRuntime) -> None:
     runtime.remove("serve-a", force=True)
 
 
-def test_environment_is_minimal_plus_spec_env(runtime: ProcessRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_is_minimal_plus_spec_env(
+    runtime: ProcessRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLOPS_PLATFORM_SECRET", "must-not-leak")
     code = "import json, os, sys; print(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd(), 'exe': sys.executable}))"
     runtime.start(spec("train-env", ["python", "-c", code], env={"FOO": "bar", "MLFLOW_RUN_ID": "r1"}))
@@ -271,7 +273,9 @@ def test_container_survives_its_starter_and_a_fresh_runtime_stops_it(
         "status = ProcessRuntime().start(ContainerSpec('serve-7', ContainerKind.SERVE, cmd, port=31777))\n"
         "print(status.state)\n"
     )
-    done = subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", starter], check=False, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "running"
 
@@ -359,7 +363,12 @@ def test_http_server_container_is_reachable_at_its_port(runtime: ProcessRuntime,
     port = allocate_port(settings)
     name = "serve-http"
     runtime.start(
-        spec(name, ["python", "-m", "http.server", str(port), "--bind", "127.0.0.1"], kind=ContainerKind.SERVE, port=port)
+        spec(
+            name,
+            ["python", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+            kind=ContainerKind.SERVE,
+            port=port,
+        )
     )
     (runtime.work_dir(name) / "hello.txt").write_text("hello from the container")
 

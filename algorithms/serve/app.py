@@ -1,0 +1,185 @@
+"""The inference ASGI app: loads one MLflow pyfunc model by URI and serves it by its scenario's contract.
+
+Endpoints: POST /predict, GET /health (model URI, instance id), GET /ready (503 until the model is loaded
+and warmed up), GET /metrics (Prometheus), /docs and /openapi.json. The model loads in a background thread
+so /health answers during a slow load; a load failure calls ``on_load_failure`` (the entrypoint stops the
+server and exits non-zero) — there is never a fallback model.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from algorithms.base.contracts import ContractError, Limits, ScenarioContract, ServedModel
+from algorithms.base.scenarios import get_contract
+from algorithms.serve.metrics import ServerMetrics
+
+log = logging.getLogger("algorithms.serve")
+
+ModelLoader = Callable[[str], Any]
+
+
+def load_pyfunc(uri: str) -> Any:
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(uri)
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    return json_response({"error": {"code": code, "message": message, "details": details}}, status)
+
+
+@dataclass
+class ServerState:
+    model_uri: str
+    scenario: str | None
+    limits: Limits
+    instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    served: ServedModel | None = None
+    contract: ScenarioContract | None = None
+    load_error: str | None = None
+    load_seconds: float | None = None
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+
+
+def _load(state: ServerState, loader: ModelLoader, on_failure: Callable[[BaseException], None] | None) -> None:
+    started = time.perf_counter()
+    try:
+        pyfunc = loader(state.model_uri)
+        try:
+            python_model = pyfunc.unwrap_python_model()
+        except Exception:  # noqa: BLE001 - flavours other than python_function have no python model
+            python_model = None
+        metadata = getattr(getattr(pyfunc, "metadata", None), "metadata", None) or {}
+        scenario = state.scenario or metadata.get("scenario") or getattr(python_model, "scenario", None)
+        if not scenario:
+            raise ValueError("the model does not say its scenario; pass --scenario")
+        contract = get_contract(scenario)
+        served = ServedModel(uri=state.model_uri, pyfunc=pyfunc, python_model=python_model)
+        # First predict pays one-off costs (imports, numba compilation); pay them before reporting ready.
+        contract.predict(contract.warmup_body(served), served, state.limits)
+        state.scenario, state.contract = scenario, contract
+        gc.collect()
+        # A full collection over mlflow + pandas objects takes ~250 ms; freezing them removes those stalls.
+        gc.freeze()
+        state.load_seconds = time.perf_counter() - started
+        state.metrics.load_seconds.set(state.load_seconds)
+        state.served = served
+        state.metrics.ready.set(1)
+        log.info("model %s (%s) ready in %.2f s", state.model_uri, scenario, state.load_seconds)
+    except BaseException as exc:  # noqa: BLE001 - any load failure must stop the server
+        state.load_error = f"{type(exc).__name__}: {exc}"
+        log.error("failed to load model %s:\n%s", state.model_uri, traceback.format_exc())
+        if on_failure is not None:
+            on_failure(exc)
+
+
+def create_app(
+    model_uri: str,
+    *,
+    scenario: str | None = None,
+    limits: Limits | None = None,
+    loader: ModelLoader = load_pyfunc,
+    on_load_failure: Callable[[BaseException], None] | None = None,
+) -> FastAPI:
+    """The app; the model starts loading when the app's lifespan starts."""
+    state = ServerState(model_uri=model_uri, scenario=scenario, limits=limits or Limits.from_env())
+    request_schema = get_contract(scenario).request_schema() if scenario else {"type": "object"}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=_load, args=(state, loader, on_load_failure), name="model-load", daemon=True).start()
+        yield
+
+    app = FastAPI(title="mlops-lite inference", version="1", lifespan=lifespan)
+    app.state.server = state
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+
+    @app.post(
+        "/predict",
+        summary="Predict by the scenario's contract",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}},
+        responses={413: {"description": "Over a MLOPS_PREDICT_* limit"}, 422: {"description": "Schema error"},
+                   503: {"description": "Model not loaded yet"}},
+    )
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        metrics = state.metrics
+        response = await _predict(request)
+        metrics.requests.labels(str(response.status_code)).inc()
+        metrics.latency.observe(time.perf_counter() - started)
+        return response
+
+    async def _predict(request: Request) -> Response:
+        served, contract = state.served, state.contract
+        if served is None or contract is None:
+            state.metrics.errors.labels("not_ready").inc()
+            return error_response(503, "not_ready", "the model is not loaded yet", {"load_error": state.load_error})
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            state.metrics.errors.labels("invalid_json").inc()
+            return error_response(400, "invalid_json", f"request body is not valid JSON: {exc}")
+        try:
+            if contract.runs_inline(served):
+                payload = contract.predict(body, served, state.limits)
+            else:
+                payload = await run_in_threadpool(contract.predict, body, served, state.limits)
+        except ContractError as exc:
+            state.metrics.errors.labels(exc.code).inc()
+            return json_response(exc.body(), exc.status)
+        except Exception as exc:  # noqa: BLE001 - reported to the client as a 500 envelope, logged here
+            log.exception("prediction failed")
+            state.metrics.errors.labels("prediction_failed").inc()
+            return error_response(500, "prediction_failed", f"{type(exc).__name__}: {exc}")
+        count = payload.get("metadata", {}).get("count")
+        if count:
+            state.metrics.records.inc(count)
+        return json_response(payload)
+
+    @app.get("/health", summary="Liveness, model URI and instance id")
+    async def health() -> Response:
+        return json_response({
+            "status": "ok",
+            "model_uri": state.model_uri,
+            "instance_id": state.instance_id,
+            "scenario": state.scenario,
+            "ready": state.served is not None,
+        })
+
+    @app.get("/ready", summary="200 once the model is loaded and warmed up, else 503")
+    async def ready() -> Response:
+        body = {"ready": state.served is not None, "model_uri": state.model_uri, "load_seconds": state.load_seconds,
+                "load_error": state.load_error}
+        return json_response(body, 200 if state.served is not None else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+
+    return app

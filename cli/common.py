@@ -1,0 +1,120 @@
+"""Shared CLI plumbing: who is acting, output as a table or JSON, and errors as one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+
+from catalog.db import session_scope
+from catalog.errors import CatalogError, NotFoundError
+from catalog.scoping import Actor
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
+UserOpt = typer.Option(None, "--user", "-u", envvar="MLOPS_USER",
+                       help="Act as this user (default: the admin created by `mlops init`).")
+TeamOpt = typer.Option(None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team).")
+
+
+def resolve_actor(user: str | None, team: str | None = None) -> tuple[Actor, int | None]:
+    """The acting user and the current team id (name or id accepted)."""
+    from catalog.services import teams as teams_service
+    from infra.settings import get_settings
+
+    username = user or get_settings().platform.admin_username
+    with session_scope() as session:
+        team_id = None
+        if team is not None:
+            team_id = int(team) if team.isdigit() else teams_service.get_team(session, name=team).id
+        actor = teams_service.actor_for(session, username=username, current_team_id=team_id)
+    current = actor.current_team_id or (min(actor.team_ids) if actor.team_ids else None)
+    return actor, current
+
+
+def require_team(team_id: int | None) -> int:
+    if team_id is None:
+        fail("no team: pass --team or join a team first")
+    return team_id  # type: ignore[return-value]
+
+
+def to_jsonable(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return to_jsonable(value.model_dump())
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def emit(data: Any, *, as_json: bool, columns: Sequence[str] | None = None) -> None:
+    """Print rows (list of dicts/models) as a table, or anything as JSON."""
+    payload = to_jsonable(data)
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, default=str))
+        return
+    if isinstance(payload, dict):
+        width = max((len(k) for k in payload), default=0)
+        for key, value in payload.items():
+            typer.echo(f"{key:<{width}}  {_cell(value, 100)}")
+        return
+    rows = list(payload)
+    if not rows:
+        typer.echo("(none)")
+        return
+    cols = list(columns or rows[0].keys())
+    table = [[_cell(r.get(c), 40) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(cols)]
+    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for row in table:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _cell(value: Any, limit: int) -> str:
+    text = "" if value is None else (json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn expected errors into one line on stderr and exit code 1 (tracebacks only with MLOPS_DEBUG)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (CatalogError, NotFoundError, ValueError, LookupError, FileNotFoundError, RuntimeError,
+                TimeoutError) as exc:
+            if os.environ.get("MLOPS_DEBUG"):
+                raise
+            fail(str(exc))
+        except Exception as exc:  # an unexpected failure still gets one readable line
+            if os.environ.get("MLOPS_DEBUG"):
+                raise
+            fail(f"{type(exc).__name__}: {exc}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def pick(rows: Iterable[Any], fields: Sequence[str]) -> list[dict[str, Any]]:
+    return [{f: getattr(r, f, None) for f in fields} for r in rows]
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,180 @@
+"""`mlops datasets ...`: create, upload, list, show, flag, publish, archive, restore, download."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import typer
+
+from catalog.db import session_scope
+from catalog.errors import ValidationError
+from catalog.services import datasets as svc
+from catalog.uploads import upload_entry
+from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
+from flows.launch import flow_run_url, run_flow
+from infra.objectstore import ObjectStore
+from infra.settings import get_settings
+
+app = typer.Typer(help="Datasets, their entries and releases.", no_args_is_help=True)
+
+DATASET_COLS = ["id", "team_id", "scenario", "name", "description", "created_at"]
+ENTRY_COLS = ["id", "name", "size_bytes", "is_train", "is_val", "is_test", "sha256"]
+RELEASE_COLS = ["id", "version", "status", "size_bytes", "split_counts", "sha256", "error"]
+
+
+@app.command("create")
+@handle_errors
+def create(name: str, scenario: str = typer.Option(..., "--scenario", "-s"), description: str = "",
+           user: str | None = UserOpt, team: str | None = TeamOpt, as_json: bool = JsonOpt) -> None:
+    actor, team_id = resolve_actor(user, team)
+    with session_scope() as session:
+        ds = svc.create_dataset(session, actor=actor, team_id=require_team(team_id), scenario=scenario, name=name,
+                                description=description)
+    emit(pick([ds], DATASET_COLS)[0], as_json=as_json)
+
+
+@app.command("list")
+@handle_errors
+def list_(scenario: str | None = typer.Option(None, "--scenario", "-s"), search: str | None = None,
+          offset: int = 0, limit: int = 50, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        total, rows = svc.list_datasets(session, actor=actor, scenario=scenario, search=search, offset=offset,
+                                        limit=limit)
+    emit({"count": total, "items": pick(rows, DATASET_COLS)} if as_json else pick(rows, DATASET_COLS),
+         as_json=as_json)
+
+
+@app.command("show")
+@handle_errors
+def show(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        ds = svc.get_dataset(session, actor=actor, dataset_id=dataset_id)
+        entries = svc.list_entries(session, actor=actor, dataset_id=dataset_id)
+        releases = svc.list_releases(session, actor=actor, dataset_id=dataset_id)
+    if as_json:
+        emit({**pick([ds], DATASET_COLS)[0], "entries": [e.model_dump() for e in entries],
+              "releases": [r.model_dump(exclude={"entries"}) for r in releases]}, as_json=True)
+        return
+    emit(pick([ds], DATASET_COLS)[0], as_json=False)
+    typer.echo("\nentries:")
+    emit(pick(entries, ENTRY_COLS), as_json=False)
+    typer.echo("\nreleases:")
+    emit(pick(releases, RELEASE_COLS), as_json=False)
+
+
+@app.command("upload")
+@handle_errors
+def upload(dataset_id: int, files: list[Path] = typer.Argument(..., exists=True, dir_okay=False),
+           train: bool = typer.Option(True, "--train/--no-train"), val: bool = typer.Option(False, "--val"),
+           test: bool = typer.Option(False, "--test"), user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    created = [upload_entry(actor=actor, dataset_id=dataset_id, path=f, filename=f.name, is_train=train,
+                            is_val=val, is_test=test) for f in files]
+    emit(pick(created, ENTRY_COLS + ["summary"]), as_json=as_json)
+
+
+@app.command("flag")
+@handle_errors
+def flag(entry_id: int, train: bool | None = typer.Option(None, "--train/--no-train"),
+         val: bool | None = typer.Option(None, "--val/--no-val"),
+         test: bool | None = typer.Option(None, "--test/--no-test"),
+         user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        entry = svc.set_entry_flags(session, actor=actor, entry_id=entry_id, is_train=train, is_val=val,
+                                    is_test=test)
+    emit(pick([entry], ENTRY_COLS)[0], as_json=as_json)
+
+
+@app.command("publish")
+@handle_errors
+def publish(dataset_id: int, version: str | None = typer.Option(None, "--version", "-v"),
+            entries: str | None = typer.Option(None, help="Comma-separated entry ids (default: by flags)."),
+            description: str = "", wait: bool = typer.Option(True, "--wait/--no-wait"),
+            user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Create a release and run the publish-release flow."""
+    actor, _ = resolve_actor(user)
+    ids = [int(x) for x in entries.split(",")] if entries else None
+    with session_scope() as session:
+        release = svc.create_release(session, actor=actor, dataset_id=dataset_id, version=version, entry_ids=ids,
+                                     description=description)
+    launched = run_flow("publish-release", {"release_id": release.id}, wait=wait)
+    with session_scope() as session:
+        release = svc.get_release(session, actor=actor, release_id=release.id)  # type: ignore[arg-type]
+    out = {**pick([release], RELEASE_COLS)[0], "flow_run": flow_run_url(launched.flow_run_id)}
+    emit(out, as_json=as_json)
+    if launched.state in ("FAILED", "CRASHED"):
+        fail(f"publishing failed: {release.error or launched.message}")
+
+
+@app.command("republish")
+@handle_errors
+def republish(release_id: int, wait: bool = typer.Option(True, "--wait/--no-wait"), user: str | None = UserOpt,
+              as_json: bool = JsonOpt) -> None:
+    """Publish a failed release again."""
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        svc.get_release(session, actor=actor, release_id=release_id)
+    launched = run_flow("publish-release", {"release_id": release_id}, wait=wait)
+    with session_scope() as session:
+        release = svc.get_release(session, actor=actor, release_id=release_id)
+    emit({**pick([release], RELEASE_COLS)[0], "flow_run": flow_run_url(launched.flow_run_id)}, as_json=as_json)
+
+
+@app.command("releases")
+@handle_errors
+def releases(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        rows = svc.list_releases(session, actor=actor, dataset_id=dataset_id)
+    emit(pick(rows, RELEASE_COLS), as_json=as_json)
+
+
+@app.command("archive")
+@handle_errors
+def archive(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        release = svc.archive_release(session, actor=actor, release_id=release_id)
+    emit(pick([release], RELEASE_COLS)[0], as_json=as_json)
+
+
+@app.command("restore")
+@handle_errors
+def restore(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        release = svc.restore_release(session, actor=actor, release_id=release_id)
+    emit(pick([release], RELEASE_COLS)[0], as_json=as_json)
+
+
+@app.command("download")
+@handle_errors
+def download(release_id: int, output: Path = typer.Option(None, "--output", "-o"),
+             url_only: bool = typer.Option(False, "--url", help="Print a presigned URL instead."),
+             user: str | None = UserOpt) -> None:
+    """Stream a release's zip to a file, verified against its sha256."""
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        release = svc.get_release(session, actor=actor, release_id=release_id)
+    if release.status not in ("published", "archived") or not release.object_key:
+        raise ValidationError(f"release {release.version!r} is {release.status}; only published releases download")
+    store = ObjectStore.from_settings(get_settings().s3)
+    if url_only:
+        typer.echo(store.presigned_get_url(release.object_key))
+        return
+    target = output or Path(f"release-{release.id}-{release.version}.zip")
+    digest = hashlib.sha256()
+    partial = target.with_name(target.name + ".part")
+    with store.get_stream(release.object_key) as src, partial.open("wb") as dst:
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            digest.update(chunk)
+            dst.write(chunk)
+    if digest.hexdigest() != release.sha256:
+        partial.unlink(missing_ok=True)
+        fail(f"checksum mismatch: got {digest.hexdigest()}, expected {release.sha256}")
+    partial.replace(target)
+    typer.echo(f"{target} ({release.size_bytes} bytes, sha256 verified)")

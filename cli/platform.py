@@ -1,0 +1,69 @@
+"""`mlops init`, `up`, `down`, `status`: the embedded platform's lifecycle."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+import typer
+
+from cli.common import JsonOpt, emit, fail, handle_errors
+from infra.settings import get_settings
+
+
+@handle_errors
+def init_command(as_json: bool = JsonOpt) -> None:
+    """Migrate the catalog, import the algorithm presets, create the first team and the admin."""
+    from catalog.services.init import initialize
+
+    report = initialize(admin_password=os.environ.get("MLOPS_ADMIN_PASSWORD"),
+                        echo=(lambda *_a, **_k: None) if as_json else typer.echo)
+    if as_json:
+        emit(report, as_json=True)
+
+
+@handle_errors
+def up_command(
+    detach: bool = typer.Option(False, "--detach", "-d", help="Start and return instead of staying in the foreground."),
+    only: list[str] = typer.Option(None, "--only", help="Start only these components (repeatable)."),
+) -> None:
+    """Start the embedded platform on 127.0.0.1; Ctrl-C or `mlops down` stops it."""
+    from infra.embedded import supervisor
+
+    settings = get_settings()
+
+    def show_login(_handle: object) -> None:
+        typer.echo(f"\n  Login:        {settings.platform.admin_username} "
+                   "(password: MLOPS_ADMIN_PASSWORD, or the one `mlops init` printed)")
+        typer.echo(f"  Data dir:     {settings.platform.data_dir}")
+        typer.echo("  Stop with Ctrl-C or `mlops down`.\n")
+
+    components = list(only) if only else None
+    if detach:
+        handle = supervisor.up(settings, components=components, echo=typer.echo)
+        show_login(handle)
+        return
+    code = supervisor.run_foreground(settings, components=components, echo=typer.echo, on_ready=show_login)
+    raise typer.Exit(code)
+
+
+@handle_errors
+def down_command() -> None:
+    """Stop every component started by `mlops up`."""
+    from infra.embedded import supervisor
+
+    if not supervisor.down(get_settings(), echo=typer.echo):
+        typer.echo("the platform is not running")
+
+
+@handle_errors
+def status_command(as_json: bool = JsonOpt) -> None:
+    """Each component: pid, alive, healthy, URL."""
+    from infra.embedded import supervisor
+
+    rows = supervisor.status(get_settings())
+    if not rows:
+        fail("the platform is not running", code=3)
+    emit([asdict(r) for r in rows], as_json=as_json)
+    if not all(r.healthy for r in rows):
+        raise typer.Exit(3)

@@ -1,0 +1,155 @@
+"""`mlops servings ...` and `mlops predict`: the serving lifecycle and the platform's predict call."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from catalog.db import session_scope
+from catalog.services import serving as svc
+from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
+from flows.launch import flow_run_url, run_flow
+from tasks.predict import PredictError, encode_image, predict
+from tasks.serving import inference_url, sync_states
+
+app = typer.Typer(help="Servings: trained models as inference endpoints.", no_args_is_help=True)
+COLS = ["id", "name", "scenario", "train_job_id", "model_version", "resolved_version", "desired_state",
+        "observed_state", "observed_port", "observed_stale", "error"]
+
+
+def _refresh(ids: list[int]) -> None:
+    """Live state: ask the runtime about every serving shown, in one call (stale marks on failure)."""
+    sync_states.fn(ids)
+
+
+def _lifecycle(flow: str, serving_id: int, user: str | None, as_json: bool) -> None:
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        svc.get_serving(session, actor=actor, serving_id=serving_id)
+    launched = run_flow(flow, {"serving_id": serving_id}, wait=True)
+    if flow == "serving-delete" and launched.state == "COMPLETED":
+        emit({"id": serving_id, "deleted": True}, as_json=as_json)
+        return
+    with session_scope() as session:
+        serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
+    emit({**pick([serving], COLS)[0], "flow_run": flow_run_url(launched.flow_run_id)}, as_json=as_json)
+    if launched.state in ("FAILED", "CRASHED"):
+        fail(f"{flow} {launched.state.lower()}: {launched.message or serving.error}")
+
+
+@app.command("create")
+@handle_errors
+def create(name: str, job: int = typer.Option(..., "--job", help="Training job id."),
+           model_version: str = typer.Option("latest", "--model-version"), port: int | None = None,
+           start: bool = typer.Option(True, "--start/--no-start"), user: str | None = UserOpt,
+           team: str | None = TeamOpt, as_json: bool = JsonOpt) -> None:
+    actor, team_id = resolve_actor(user, team)
+    with session_scope() as session:
+        serving = svc.create_serving(session, actor=actor, team_id=require_team(team_id), name=name,
+                                     train_job_id=job, model_version=model_version, port=port)
+    if start:
+        _lifecycle("serving-start", serving.id, user, as_json)  # type: ignore[arg-type]
+    else:
+        emit(pick([serving], COLS)[0], as_json=as_json)
+
+
+@app.command("start")
+@handle_errors
+def start(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    _lifecycle("serving-start", serving_id, user, as_json)
+
+
+@app.command("stop")
+@handle_errors
+def stop(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    _lifecycle("serving-stop", serving_id, user, as_json)
+
+
+@app.command("remove")
+@handle_errors
+def remove(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Force-delete the container, even while it runs."""
+    _lifecycle("serving-remove", serving_id, user, as_json)
+
+
+@app.command("delete")
+@handle_errors
+def delete(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Delete the container, then the record."""
+    _lifecycle("serving-delete", serving_id, user, as_json)
+
+
+@app.command("list")
+@handle_errors
+def list_(scenario: str | None = typer.Option(None, "--scenario", "-s"), search: str | None = None,
+          offset: int = 0, limit: int = 50, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        _, rows = svc.list_servings(session, actor=actor, scenario=scenario, search=search, offset=offset,
+                                    limit=limit)
+    _refresh([r.id for r in rows if r.id is not None])
+    with session_scope() as session:
+        total, rows = svc.list_servings(session, actor=actor, scenario=scenario, search=search, offset=offset,
+                                        limit=limit)
+    emit({"count": total, "items": pick(rows, COLS)} if as_json else pick(rows, COLS), as_json=as_json)
+
+
+@app.command("status")
+@handle_errors
+def status(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        svc.get_serving(session, actor=actor, serving_id=serving_id)
+    _refresh([serving_id])
+    with session_scope() as session:
+        serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
+    out = serving.model_dump()
+    if serving.observed_state == "running":
+        out["url"] = inference_url(serving)
+    emit(out, as_json=as_json)
+
+
+def load_payload(path: Path, scenario: str | None = None) -> dict[str, Any]:
+    """A JSON request body as is; a CSV becomes `data` records; images become `images`; text lines `data`."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        value = json.loads(path.read_text())
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}: a request body must be a JSON object")
+        return value
+    if suffix in (".png", ".jpg", ".jpeg", ".bmp", ".webp"):
+        return {"images": [encode_image(path.read_bytes())]}
+    if suffix == ".csv":
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+        if scenario == "text_classification":
+            return {"texts": [r.get("text", "") for r in rows]}
+        records: list[dict[str, Any]] = []
+        for r in rows:
+            r.pop("label", None)
+            ts = r.pop("timestamp", None)
+            values = {k: float(v) for k, v in r.items()}
+            records.append({"timestamp": ts, "value": next(iter(values.values()))} if len(values) == 1
+                           else {"timestamp": ts, "values": values})
+        return {"data": records}
+    return {"data": [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line]}
+
+
+@handle_errors
+def predict_command(serving: int = typer.Argument(..., help="Serving id."),
+                    file: Path = typer.Option(..., "--file", "-f", exists=True, dir_okay=False),
+                    user: str | None = UserOpt) -> None:
+    """Send a request to a running serving and print its JSON answer."""
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        scenario = svc.get_serving(session, actor=actor, serving_id=serving).scenario
+    try:
+        result = predict(actor=actor, serving_id=serving, payload=load_payload(file, scenario))
+    except PredictError as exc:
+        fail(f"HTTP {exc.status}: {exc}" + (f" ({json.dumps(exc.details)})" if exc.details else ""))
+        return
+    typer.echo(json.dumps(result, indent=2))
