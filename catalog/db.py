@@ -70,15 +70,28 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+AFTER_ROLLBACK = "after_rollback"
+
+
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A session committed on success and rolled back on any error."""
+    """A session committed on success and rolled back on any error.
+
+    Callables queued in ``session.info["after_rollback"]`` run after a rollback, each in a fresh
+    transaction: a refused action is still audited although its own transaction is undone (and SQLite
+    allows one writer at a time, so that record cannot be written while the failing transaction is open).
+    """
     with Session(get_engine(url), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
+            hooks = session.info.pop(AFTER_ROLLBACK, [])
+            for hook in hooks:
+                with Session(get_engine(url), expire_on_commit=False) as own:
+                    hook(own)
+                    own.commit()
             raise
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from catalog.db import session_scope
+from catalog.db import AFTER_ROLLBACK
 from catalog.models import AuditEvent
 from catalog.scoping import Actor
 
@@ -43,8 +43,8 @@ def record(
 def audited(
     session: Session, *, actor: Actor, action: str, resource_type: str, team_id: int | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Record the action as ok when the block succeeds; on error record it (denied/error) in its own
-    transaction, since the caller's transaction is about to be rolled back."""
+    """Record the action as ok when the block succeeds; on error queue a denied/error record that
+    ``session_scope`` writes after rolling the caller's transaction back."""
     from catalog.errors import NotFoundError, PermissionDeniedError
 
     info: dict[str, Any] = {"resource_id": None, "team_id": team_id, "detail": {}}
@@ -52,10 +52,10 @@ def audited(
         yield info
     except Exception as exc:
         outcome = "denied" if isinstance(exc, NotFoundError | PermissionDeniedError) else "error"
-        with session_scope() as own:
-            record(own, actor=actor, action=action, resource_type=resource_type,
-                   resource_id=info["resource_id"], team_id=info["team_id"], outcome=outcome,
-                   detail={**info["detail"], "error": str(exc)[:500]})
+        failure = {"actor": actor, "action": action, "resource_type": resource_type,
+                   "resource_id": info["resource_id"], "team_id": info["team_id"], "outcome": outcome,
+                   "detail": {**info["detail"], "error": str(exc)[:500]}}
+        session.info.setdefault(AFTER_ROLLBACK, []).append(lambda own: record(own, **failure))
         raise
     record(session, actor=actor, action=action, resource_type=resource_type, resource_id=info["resource_id"],
            team_id=info["team_id"], detail=info["detail"])

@@ -1,0 +1,308 @@
+"""Teams, users, memberships and login: argon2 password hashes, lockout, and the ``Actor`` of a user.
+
+Administrators (superusers) manage teams and users; a team's ``admin`` members manage its membership.
+Login failures are counted per account: after ``MAX_FAILED_LOGINS`` in a row the account is locked for
+``LOCKOUT_MINUTES``. A failed login never says whether the username or the password was wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from catalog.models import Membership, Team, User
+from catalog.models.base import utcnow
+from catalog.scoping import Actor
+from catalog.services.audit import record
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT_MINUTES = 15
+MIN_PASSWORD_LENGTH = 8
+ROLES = ("member", "admin")
+LOGIN_FAILED = "invalid username or password"
+
+_USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+_TEAM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class Member:
+    """A user as a member of one team."""
+
+    user_id: int
+    username: str
+    role: str
+    is_superuser: bool
+    is_active: bool
+
+
+def _now() -> datetime:
+    return utcnow()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without their zone; they were stored in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _flush_unique(session: Session, message: str) -> None:
+    """Flush in a savepoint so a unique violation becomes a ConflictError and the transaction lives on."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise ConflictError(message) from None
+
+
+# ---------------------------------------------------------------- teams
+
+
+def create_team(session: Session, *, actor: Actor, name: str, description: str = "") -> Team:
+    actor.require_superuser("create teams")
+    name = (name or "").strip()
+    if not _TEAM_RE.match(name):
+        raise ValidationError(
+            f"team name {name!r} is invalid: use 1-100 letters, digits, spaces, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if session.exec(select(Team).where(Team.name == name)).first() is not None:
+        raise ConflictError(f"team {name!r} already exists")
+    team = Team(name=name, description=description or "")
+    session.add(team)
+    _flush_unique(session, f"team {name!r} already exists")
+    record(session, actor=actor, action="team.create", resource_type="team", resource_id=team.id,
+           team_id=team.id, detail={"name": name})
+    return team
+
+
+def list_teams(session: Session, *, actor: Actor) -> list[Team]:
+    """Every team for a superuser; otherwise the actor's own teams."""
+    stmt = select(Team).order_by(Team.name)
+    if not actor.is_superuser:
+        stmt = stmt.where(col(Team.id).in_(sorted(actor.team_ids)))
+    return list(session.exec(stmt).all())
+
+
+def get_team(
+    session: Session, *, team_id: int | None = None, name: str | None = None, actor: Actor | None = None
+) -> Team:
+    """A team by id or name. With an actor, a team it may not see reads as nonexistent; without one (resolving
+    a name before the actor is known) any team is found."""
+    if (team_id is None) == (name is None):
+        raise ValidationError("give either a team id or a team name")
+    if team_id is not None:
+        team = session.get(Team, team_id)
+    else:
+        team = session.exec(select(Team).where(Team.name == name)).first()
+    ident = team_id if team_id is not None else name
+    if team is None or (actor is not None and not actor.can_see_team(team.id)):
+        raise NotFoundError("team", ident)
+    return team
+
+
+# ---------------------------------------------------------------- users
+
+
+def create_user(
+    session: Session, *, actor: Actor, username: str, password: str, is_superuser: bool = False
+) -> User:
+    actor.require_superuser("create users")
+    username = (username or "").strip()
+    if not _USERNAME_RE.match(username):
+        raise ValidationError(
+            f"username {username!r} is invalid: use 1-100 letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit"
+        )
+    if session.exec(select(User).where(User.username == username)).first() is not None:
+        raise ConflictError(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password), is_superuser=is_superuser)
+    session.add(user)
+    _flush_unique(session, f"user {username!r} already exists")
+    record(session, actor=actor, action="user.create", resource_type="user", resource_id=user.id,
+           detail={"username": username, "is_superuser": is_superuser})
+    return user
+
+
+def get_user(
+    session: Session, *, user_id: int | None = None, username: str | None = None, actor: Actor | None = None
+) -> User:
+    """A user by id or name; with a non-superuser actor, only the actor itself is visible."""
+    if (user_id is None) == (username is None):
+        raise ValidationError("give either a user id or a username")
+    if user_id is not None:
+        user = session.get(User, user_id)
+    else:
+        user = session.exec(select(User).where(User.username == username)).first()
+    ident = user_id if user_id is not None else username
+    if user is None or (actor is not None and not actor.is_superuser and actor.user_id != user.id):
+        raise NotFoundError("user", ident)
+    return user
+
+
+def list_users(session: Session, *, actor: Actor) -> list[User]:
+    actor.require_superuser("list users")
+    return list(session.exec(select(User).order_by(User.username)).all())
+
+
+def set_password(session: Session, *, actor: Actor, user_id: int, password: str) -> User:
+    """Change a password (one's own, or anyone's for a superuser); this also lifts a lockout."""
+    user = get_user(session, user_id=user_id, actor=actor)
+    user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    session.add(user)
+    record(session, actor=actor, action="user.set_password", resource_type="user", resource_id=user.id)
+    session.flush()
+    return user
+
+
+# ---------------------------------------------------------------- memberships
+
+
+def _require_team_admin(session: Session, actor: Actor, team_id: int) -> Team:
+    team = get_team(session, team_id=team_id, actor=actor)
+    if actor.is_superuser:
+        return team
+    membership = session.get(Membership, (actor.user_id, team_id))
+    if membership is None or membership.role != "admin":
+        raise PermissionDeniedError(f"only an administrator of team {team.name!r} may manage its members")
+    return team
+
+
+def add_member(session: Session, *, actor: Actor, team_id: int, user_id: int, role: str = "member") -> Membership:
+    """Make a user a member of a team with ``role``; an existing member gets the new role."""
+    if role not in ROLES:
+        raise ValidationError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    team = _require_team_admin(session, actor, team_id)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError("user", user_id)
+    membership = session.get(Membership, (user_id, team_id))
+    if membership is None:
+        membership = Membership(user_id=user_id, team_id=team_id, role=role)
+    membership.role = role
+    session.add(membership)
+    _flush_unique(session, f"{user.username!r} is already a member of {team.name!r}")
+    record(session, actor=actor, action="team.add_member", resource_type="team", resource_id=team_id,
+           team_id=team_id, detail={"user_id": user_id, "username": user.username, "role": role})
+    return membership
+
+
+def remove_member(session: Session, *, actor: Actor, team_id: int, user_id: int) -> None:
+    _require_team_admin(session, actor, team_id)
+    membership = session.get(Membership, (user_id, team_id))
+    if membership is None:
+        raise NotFoundError("membership", f"user {user_id} in team {team_id}")
+    session.delete(membership)
+    record(session, actor=actor, action="team.remove_member", resource_type="team", resource_id=team_id,
+           team_id=team_id, detail={"user_id": user_id})
+    session.flush()
+
+
+def list_members(session: Session, *, actor: Actor, team_id: int) -> list[Member]:
+    get_team(session, team_id=team_id, actor=actor)
+    rows = session.exec(
+        select(User, Membership).join(Membership, col(Membership.user_id) == User.id)
+        .where(Membership.team_id == team_id).order_by(User.username)
+    ).all()
+    return [Member(user_id=u.id, username=u.username, role=m.role, is_superuser=u.is_superuser,  # type: ignore[arg-type]
+                   is_active=u.is_active) for u, m in rows]
+
+
+# ---------------------------------------------------------------- login
+
+
+def _record_failure(session: Session, user: User) -> None:
+    # Incremented in SQL so that concurrent wrong guesses all count.
+    session.exec(update(User).where(User.id == user.id)  # type: ignore[call-overload]
+                 .values(failed_logins=User.failed_logins + 1))
+    session.refresh(user)
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.locked_until = _now() + timedelta(minutes=LOCKOUT_MINUTES)
+        # A fresh count after the lock expires: five more tries, not one.
+        user.failed_logins = 0
+        session.add(user)
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User:
+    """The user whose password this is, or PermissionDeniedError.
+
+    Commits the session itself on failure: the failure count must survive the error, which makes the
+    caller's transaction roll back.
+    """
+    user = session.exec(select(User).where(User.username == (username or "").strip())).first()
+    if user is None:
+        _verify(_dummy_hash(), password or "")  # same cost as a real check: no timing hint that it is unknown
+        raise PermissionDeniedError(LOGIN_FAILED)
+    locked_until = _aware(user.locked_until)
+    now = _now()
+    if locked_until is not None and locked_until > now:
+        minutes = max(1, int((locked_until - now).total_seconds() + 59) // 60)
+        raise PermissionDeniedError(
+            f"this account is locked after {MAX_FAILED_LOGINS} failed logins; try again in {minutes} minute(s) "
+            "or ask an administrator to reset the password"
+        )
+    if not _verify(user.password_hash, password or ""):
+        _record_failure(session, user)
+        session.commit()
+        raise PermissionDeniedError(LOGIN_FAILED)
+    if not user.is_active:
+        raise PermissionDeniedError("this account is disabled; ask an administrator")
+    if user.failed_logins or user.locked_until is not None or _hasher.check_needs_rehash(user.password_hash):
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        user.failed_logins = 0
+        user.locked_until = None
+        session.add(user)
+        session.flush()
+    return user
+
+
+def actor_for(session: Session, *, username: str, current_team_id: int | None = None) -> Actor:
+    """The Actor of a user: their teams from memberships, and the current team (which must be one of them,
+    unless the user is a superuser; by default their first team)."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFoundError("user", username)
+    if not user.is_active:
+        raise PermissionDeniedError(f"user {username!r} is disabled")
+    team_ids = frozenset(session.exec(select(Membership.team_id).where(Membership.user_id == user.id)).all())
+    if current_team_id is None:
+        current_team_id = min(team_ids) if team_ids else None
+    elif user.is_superuser:
+        if session.get(Team, current_team_id) is None:
+            raise NotFoundError("team", current_team_id)
+    elif current_team_id not in team_ids:
+        raise NotFoundError("team", current_team_id)
+    return Actor(user_id=user.id, username=user.username, team_ids=team_ids, is_superuser=user.is_superuser,
+                 current_team_id=current_team_id)
