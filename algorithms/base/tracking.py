@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,16 @@ def save_pyfunc(
     signature: ModelSignature | None = None,
 ) -> Path:
     """Save a pyfunc model directory (also used by tests and benchmarks to get a servable model)."""
-    mlflow.pyfunc.save_model(
-        str(path),
-        python_model=python_model,
-        pip_requirements=pip_requirements,
-        metadata=metadata,
-        signature=signature,
-    )
+    with warnings.catch_warnings():
+        # No input example on purpose: mlflow would run predict on it and store it; the contract documents input.
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+        mlflow.pyfunc.save_model(
+            str(path),
+            python_model=python_model,
+            pip_requirements=pip_requirements,
+            metadata=metadata,
+            signature=signature,
+        )
     return path
 
 
