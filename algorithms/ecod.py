@@ -74,12 +74,16 @@ def feature_names(columns: list[str], lags: list[int], windows: list[int]) -> li
 
 
 def ecod_scores(sorted_train: np.ndarray, skew_sign: np.ndarray, F: np.ndarray) -> np.ndarray:
-    """pyod's ECOD score of each row of ``F`` against the training set (see module docstring)."""
-    n = sorted_train.shape[0]
+    """pyod's ECOD score of each row of ``F`` against the training set (see module docstring).
+
+    ``sorted_train`` is feature-major (n_features, n_train): each feature's training values sorted and
+    contiguous, which keeps ``searchsorted`` cache-friendly.
+    """
+    n = sorted_train.shape[1]
     total = np.zeros(F.shape[0], dtype=np.float64)
     log_n1 = np.log(n + 1.0)
     for j in range(F.shape[1]):
-        column, x = sorted_train[:, j], F[:, j]
+        column, x = sorted_train[j], F[:, j]
         left = log_n1 - np.log(np.searchsorted(column, x, side="right") + 1.0)
         right = log_n1 - np.log(n - np.searchsorted(column, x, side="left") + 1.0)
         s = skew_sign[j]
@@ -87,6 +91,12 @@ def ecod_scores(sorted_train: np.ndarray, skew_sign: np.ndarray, F: np.ndarray) 
         u_skew = left if s < 0 else (right if s > 0 else left + right)
         total += np.maximum(np.maximum(left, right), u_skew)
     return total
+
+
+def sorted_by_feature(F: np.ndarray) -> np.ndarray:
+    out = np.array(F.T, dtype=np.float64, order="C", copy=True)  # F.T may be a read-only view
+    out.sort(axis=1)
+    return out
 
 
 class EcodPythonModel(AnomalyPythonModel):
@@ -157,7 +167,10 @@ class EcodAlgorithm(Algorithm):
 
         params = self.resolve_params(params)
         columns = self.value_columns(train, params["value_columns"])
-        raw = train[columns].apply(pd.to_numeric, errors="coerce").dropna().to_numpy(dtype=np.float64)
+        values = train[columns]
+        if not all(pd.api.types.is_numeric_dtype(values[c]) for c in columns):
+            values = values.apply(pd.to_numeric, errors="coerce")
+        raw = values.dropna().to_numpy(dtype=np.float64)
         if raw.shape[0] < 2:
             raise ValueError(f"ECOD needs at least 2 rows with numeric {columns}, got {raw.shape[0]}")
         F = engineer(raw, params["lags"], params["rolling_windows"])
@@ -165,7 +178,12 @@ class EcodAlgorithm(Algorithm):
         detector = ECOD(contamination=params["contamination"]).fit(F)
         fit_seconds = time.perf_counter() - started
         model = EcodPythonModel(
-            columns, float(detector.threshold_), np.sort(F, axis=0), _skew_sign(F), params["lags"], params["rolling_windows"]
+            columns,
+            float(detector.threshold_),
+            sorted_by_feature(F),
+            _skew_sign(F),
+            params["lags"],
+            params["rolling_windows"],
         )
         return EcodFitted(
             detector=detector,
@@ -180,7 +198,10 @@ class EcodAlgorithm(Algorithm):
         frame = data.dropna(subset=fitted.model.value_columns)
         X = frame[fitted.model.value_columns].to_numpy(dtype=np.float64)
         scores, labels, _ = fitted.model.detect(X)
-        metrics = {"eval_samples": float(len(frame)), "eval_anomaly_rate": float(labels.mean()) if len(labels) else 0.0}
+        metrics = {
+            "eval_samples": float(len(frame)),
+            "eval_anomaly_rate": float(labels.mean()) if len(labels) else 0.0,
+        }
         if LABEL_COLUMN in frame.columns and frame[LABEL_COLUMN].notna().all() and len(frame):
             metrics |= anomaly_metrics(frame[LABEL_COLUMN].to_numpy(), scores, labels)
         return metrics
@@ -209,7 +230,12 @@ class EcodAlgorithm(Algorithm):
 
 
 def _skew_sign(F: np.ndarray) -> np.ndarray:
-    """Sign of each column's skewness as pyod computes it (scipy's biased skew, NaN → 0)."""
-    from scipy.stats import skew
-
-    return np.sign(np.nan_to_num(skew(F, axis=0)))
+    """Sign of each column's skewness as pyod gets it from scipy's biased ``skew`` (NaN → 0), computed
+    with numpy: the sign is that of the third central moment, and scipy calls a column whose variance is
+    below its floating-point resolution constant (NaN)."""
+    mean = F.mean(axis=0)
+    centred = F - mean
+    m2 = np.mean(centred * centred, axis=0)
+    m3 = np.mean(centred * centred * centred, axis=0)
+    near_constant = m2 <= (np.finfo(F.dtype).resolution * mean) ** 2
+    return np.where(near_constant, 0.0, np.sign(m3))

@@ -37,7 +37,9 @@ def resolve_run(client: MlflowClient, config: JobConfig, run_id: str | None) -> 
     if run_id:
         return run_id
     experiment = client.get_experiment_by_name(config.experiment_name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(config.experiment_name)
+    experiment_id = (
+        experiment.experiment_id if experiment else client.create_experiment(config.experiment_name)
+    )
     tags = {"mlops.job_id": str(config.job_id)} if config.job_id is not None else {}
     run = client.create_run(experiment_id, tags=tags, run_name=f"{config.algorithm}-job{config.job_id}")
     progress(f"created run {run.info.run_id} in experiment {config.experiment_name}")
@@ -52,7 +54,9 @@ def train(config: JobConfig, client: MlflowClient, run_id: str, workdir: Path) -
     params = algorithm.resolve_params(config.params)
     if config.max_evals > 0:
         # Hyperparameter search is not implemented yet: say so rather than silently ignoring it.
-        progress(f"max_evals={config.max_evals} requested; search is not implemented, training with params as given")
+        progress(
+            f"max_evals={config.max_evals} requested; search is not implemented, training with params as given"
+        )
 
     progress(f"downloading release {config.release.uri}")
     release = fetch_release(config.release, workdir)
@@ -68,13 +72,18 @@ def train(config: JobConfig, client: MlflowClient, run_id: str, workdir: Path) -
     metrics = algorithm.evaluate(fitted, eval_data)
     progress(f"evaluated on {eval_split}: {metrics}")
 
-    log_params(client, run_id, params | {
-        "algorithm": algorithm.name,
-        "scenario": algorithm.scenario,
-        "release_version": config.release.version,
-        "release_sha256": config.release.sha256,
-        "eval_split": eval_split,
-    })
+    log_params(
+        client,
+        run_id,
+        params
+        | {
+            "algorithm": algorithm.name,
+            "scenario": algorithm.scenario,
+            "release_version": config.release.version,
+            "release_sha256": config.release.sha256,
+            "eval_split": eval_split,
+        },
+    )
     log_metrics(client, run_id, algorithm.training_metrics(fitted) | metrics)
     progress(f"logging and registering model {config.model_name}")
     version = log_and_register_model(

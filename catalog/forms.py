@@ -32,6 +32,10 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
+class InvalidValue(ValueError):
+    """One value or one field definition refused; the message starts with the field's name."""
+
+
 class FormValidationError(ValidationError):
     """Parameters refused; ``errors`` maps each offending field (or ``"*"``) to its message."""
 
@@ -74,10 +78,6 @@ def _same(a: Any, b: Any) -> bool:
     return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
-def _show(value: Any) -> str:
-    return repr(value)
-
-
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -94,37 +94,37 @@ def _coerce_scalar(kind: str, value: Any, label: str) -> Any:
             return bool(value)
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
-        raise ValueError(f"{label}: {_show(value)} is not a boolean (true or false)")
+        raise InvalidValue(f"{label}: {repr(value)} is not a boolean (true or false)")
     if kind == "int":
         if isinstance(value, str):
             try:
                 value = float(value.strip()) if "." in value or "e" in value.lower() else int(value.strip())
             except ValueError:
-                raise ValueError(f"{label}: {_show(value)} is not an integer") from None
+                raise InvalidValue(f"{label}: {repr(value)} is not an integer") from None
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             return int(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ValueError(f"{label}: {_show(value)} is not an integer")
+        raise InvalidValue(f"{label}: {repr(value)} is not an integer")
     if kind == "float":
         if isinstance(value, str):
             try:
                 value = float(value.strip())
             except ValueError:
-                raise ValueError(f"{label}: {_show(value)} is not a number") from None
+                raise InvalidValue(f"{label}: {repr(value)} is not a number") from None
         if _number(value) and math.isfinite(value):
             return float(value)
-        raise ValueError(f"{label}: {_show(value)} is not a finite number")
+        raise InvalidValue(f"{label}: {repr(value)} is not a finite number")
     if isinstance(value, str):
         return value
-    raise ValueError(f"{label}: {_show(value)} is not a string")
+    raise InvalidValue(f"{label}: {repr(value)} is not a string")
 
 
 def _check_range(f: FormField, value: float, label: str) -> None:
     if f.min is not None and value < f.min:
-        raise ValueError(f"{label}: {_show(value)} is below the minimum {_show(f.min)}")
+        raise InvalidValue(f"{label}: {repr(value)} is below the minimum {repr(f.min)}")
     if f.max is not None and value > f.max:
-        raise ValueError(f"{label}: {_show(value)} is above the maximum {_show(f.max)}")
+        raise InvalidValue(f"{label}: {repr(value)} is above the maximum {repr(f.max)}")
 
 
 def _split_text(value: str, sep: str) -> list[str]:
@@ -132,10 +132,10 @@ def _split_text(value: str, sep: str) -> list[str]:
 
 
 def coerce_value(f: FormField, value: Any) -> Any:
-    """``value`` converted to the field's type and checked against its bounds and options (ValueError)."""
+    """``value`` converted to the field's type and checked against its bounds and options (InvalidValue)."""
     if value is None:
         if f.required:
-            raise ValueError(f"{f.name}: a value is required")
+            raise InvalidValue(f"{f.name}: a value is required")
         return None
     if f.type in ("int", "float"):
         result = _coerce_scalar(f.type, value, f.name)
@@ -153,24 +153,24 @@ def coerce_value(f: FormField, value: Any) -> Any:
             for option in options:
                 if isinstance(option, str | int | float | bool) and str(option).lower() == value.strip().lower():
                     return option
-        valid = ", ".join(_show(o) for o in options)
-        raise ValueError(f"{f.name}: {_show(value)} is not one of {valid}")
+        valid = ", ".join(repr(o) for o in options)
+        raise InvalidValue(f"{f.name}: {repr(value)} is not one of {valid}")
     if f.type == "regex_list":
         items = _split_text(value, "\n") if isinstance(value, str) else value
         if not isinstance(items, list | tuple):
-            raise ValueError(f"{f.name}: expected a list of regular expressions")
+            raise InvalidValue(f"{f.name}: expected a list of regular expressions")
         for i, item in enumerate(items, 1):
             if not isinstance(item, str):
-                raise ValueError(f"{f.name}: item {i} ({_show(item)}) is not a string")
+                raise InvalidValue(f"{f.name}: item {i} ({repr(item)}) is not a string")
             try:
                 re.compile(item)
             except re.error as exc:
-                raise ValueError(f"{f.name}: item {i} ({_show(item)}) is not a valid regular expression: {exc}") from None
+                raise InvalidValue(f"{f.name}: item {i} ({repr(item)}) is not a valid regular expression: {exc}") from None
         return list(items)
     # list
     items = _split_text(value, ",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple):
-        raise ValueError(f"{f.name}: expected a list of {f.item_type} values")
+        raise InvalidValue(f"{f.name}: expected a list of {f.item_type} values")
     result_items = []
     for i, item in enumerate(items, 1):
         label = f"{f.name} item {i}"
@@ -178,8 +178,8 @@ def coerce_value(f: FormField, value: Any) -> Any:
         if f.item_type in ("int", "float"):
             _check_range(f, item, label)
         if f.options is not None and not any(_same(item, o) for o in f.options):
-            valid = ", ".join(_show(o) for o in f.options)
-            raise ValueError(f"{label}: {_show(item)} is not one of {valid}")
+            valid = ", ".join(repr(o) for o in f.options)
+            raise InvalidValue(f"{label}: {repr(item)} is not one of {valid}")
         result_items.append(item)
     return result_items
 
@@ -189,51 +189,50 @@ def coerce_value(f: FormField, value: Any) -> Any:
 
 def _parse_field(raw: Any, index: int) -> FormField:
     if not isinstance(raw, dict):
-        raise ValueError(f"field {index}: expected an object, got {type(raw).__name__}")
+        raise InvalidValue(f"field {index}: expected an object, got {type(raw).__name__}")
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(f"field {index}: 'name' must be an identifier (letters, digits, underscore), got {name!r}")
+        raise InvalidValue(f"field {index}: 'name' must be an identifier (letters, digits, underscore), got {name!r}")
     unknown = sorted(set(raw) - _FIELD_KEYS)
     if unknown:
-        raise ValueError(f"{name}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELD_KEYS))}")
+        raise InvalidValue(f"{name}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELD_KEYS))}")
     ftype = raw.get("type")
     if ftype not in FIELD_TYPES:
-        raise ValueError(f"{name}: type {ftype!r} is not one of {', '.join(FIELD_TYPES)}")
+        raise InvalidValue(f"{name}: type {ftype!r} is not one of {', '.join(FIELD_TYPES)}")
     item_type = raw.get("item_type") or "str"
     if raw.get("item_type") is not None and ftype != "list":
-        raise ValueError(f"{name}: 'item_type' only applies to list fields")
+        raise InvalidValue(f"{name}: 'item_type' only applies to list fields")
     if item_type not in LIST_ITEM_TYPES:
-        raise ValueError(f"{name}: item_type {item_type!r} is not one of {', '.join(LIST_ITEM_TYPES)}")
+        raise InvalidValue(f"{name}: item_type {item_type!r} is not one of {', '.join(LIST_ITEM_TYPES)}")
     numeric = ftype in ("int", "float") or (ftype == "list" and item_type in ("int", "float"))
     bounds: dict[str, float | None] = {}
     for key in ("min", "max"):
         bound = raw.get(key)
         if bound is not None and not numeric:
-            raise ValueError(f"{name}: '{key}' only applies to numeric fields")
+            raise InvalidValue(f"{name}: '{key}' only applies to numeric fields")
         if bound is not None and not (_number(bound) and math.isfinite(bound)):
-            raise ValueError(f"{name}: '{key}' must be a number, got {bound!r}")
+            raise InvalidValue(f"{name}: '{key}' must be a number, got {bound!r}")
         bounds[key] = bound
     if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
-        raise ValueError(f"{name}: min {bounds['min']!r} is above max {bounds['max']!r}")
+        raise InvalidValue(f"{name}: min {bounds['min']!r} is above max {bounds['max']!r}")
     options = raw.get("options")
     if options is not None and ftype not in ("choice", "list"):
-        raise ValueError(f"{name}: 'options' only applies to choice and list fields")
+        raise InvalidValue(f"{name}: 'options' only applies to choice and list fields")
     if ftype == "choice" and (not isinstance(options, list) or not options):
-        raise ValueError(f"{name}: a choice field needs a non-empty 'options' list")
+        raise InvalidValue(f"{name}: a choice field needs a non-empty 'options' list")
     if options is not None:
         if not isinstance(options, list) or not options:
-            raise ValueError(f"{name}: 'options' must be a non-empty list")
+            raise InvalidValue(f"{name}: 'options' must be a non-empty list")
         if any(isinstance(o, dict | list) for o in options):
-            raise ValueError(f"{name}: options must be plain values (strings, numbers, booleans)")
+            raise InvalidValue(f"{name}: options must be plain values (strings, numbers, booleans)")
     depends_on = raw.get("depends_on") or {}
     if not isinstance(depends_on, dict):
-        raise ValueError(f"{name}: 'depends_on' must be an object {{field: value}}")
+        raise InvalidValue(f"{name}: 'depends_on' must be an object {{field: value}}")
     required = raw.get("required", False)
     if not isinstance(required, bool):
-        raise ValueError(f"{name}: 'required' must be true or false")
-    for key in ("label", "help"):
-        if raw.get(key) is not None and not isinstance(raw[key], str):
-            raise ValueError(f"{name}: '{key}' must be a string")
+        raise InvalidValue(f"{name}: 'required' must be true or false")
+    if any(raw.get(key) is not None and not isinstance(raw[key], str) for key in ("label", "help")):
+        raise InvalidValue(f"{name}: 'label' and 'help' must be strings")
     parsed = FormField(
         name=name, type=ftype, label=raw.get("label") or name, default=raw.get("default"),
         min=bounds["min"], max=bounds["max"], options=tuple(options) if options is not None else None,
@@ -243,7 +242,7 @@ def _parse_field(raw: Any, index: int) -> FormField:
         try:
             coerced = coerce_value(parsed, parsed.default)
         except ValueError as exc:
-            raise ValueError(f"default of {exc}") from None
+            raise InvalidValue(f"default of {exc}") from None
         parsed = FormField(**{**parsed.__dict__, "default": coerced})
     return parsed
 
@@ -258,7 +257,7 @@ def _ordered(fields: list[FormField]) -> list[FormField]:
         if f.name in done:
             return
         if f.name in visiting:
-            raise ValueError(f"{f.name}: depends_on forms a cycle")
+            raise InvalidValue(f"{f.name}: depends_on forms a cycle")
         visiting.add(f.name)
         for dep in f.depends_on:
             visit(by_name[dep])
@@ -274,28 +273,28 @@ def parse_form(form_config: Any) -> list[FormField]:
     """The fields of a form_config in display order, or ValidationError saying what is malformed."""
     try:
         if not isinstance(form_config, dict) or not isinstance(form_config.get("fields"), list):
-            raise ValueError('form_config must be an object with a "fields" list')
+            raise InvalidValue('form_config must be an object with a "fields" list')
         extra = sorted(set(form_config) - {"fields"})
         if extra:
-            raise ValueError(f"form_config: unknown key(s) {', '.join(extra)}")
+            raise InvalidValue(f"form_config: unknown key(s) {', '.join(extra)}")
         fields = [_parse_field(raw, i) for i, raw in enumerate(form_config["fields"], 1)]
         by_name: dict[str, FormField] = {}
         for f in fields:
             if f.name in by_name:
-                raise ValueError(f"{f.name}: defined twice")
+                raise InvalidValue(f"{f.name}: defined twice")
             by_name[f.name] = f
         for f in fields:
             for dep, expected in f.depends_on.items():
                 if dep == f.name or dep not in by_name:
-                    raise ValueError(f"{f.name}: depends_on refers to unknown field {dep!r}")
+                    raise InvalidValue(f"{f.name}: depends_on refers to unknown field {dep!r}")
                 target = by_name[dep]
                 if target.type in ("list", "regex_list"):
-                    raise ValueError(f"{f.name}: cannot depend on list field {dep!r}")
+                    raise InvalidValue(f"{f.name}: cannot depend on list field {dep!r}")
                 for value in expected if isinstance(expected, list) else [expected]:
                     try:
                         coerce_value(FormField(**{**target.__dict__, "required": False}), value)
                     except ValueError as exc:
-                        raise ValueError(f"{f.name}: depends_on value is impossible: {exc}") from None
+                        raise InvalidValue(f"{f.name}: depends_on value is impossible: {exc}") from None
         _ordered(fields)
     except ValueError as exc:
         raise ValidationError(f"invalid form_config: {exc}") from None
@@ -339,10 +338,11 @@ def validate_params(form_config: Any, params: dict[str, Any] | None) -> dict[str
             continue
         if not f.is_active(values):
             if params.get(f.name) is not None:
-                conditions = " and ".join(f"{d} is {_show(v)}" for d, v in f.depends_on.items())
+                conditions = " and ".join(f"{d} is {repr(v)}" for d, v in f.depends_on.items())
                 errors[f.name] = f"{f.name}: only applies when {conditions}"
             continue
-        raw = params[f.name] if f.name in params else f.default
+        # None is what an empty form input sends: it means "not given", so the default applies.
+        raw = f.default if params.get(f.name) is None else params[f.name]
         try:
             values[f.name] = coerce_value(f, raw)
         except ValueError as exc:
@@ -355,40 +355,40 @@ def validate_params(form_config: Any, params: dict[str, Any] | None) -> dict[str
 
 def _space_entry(name: str, spec: Any, f: FormField) -> dict[str, Any]:
     if not isinstance(spec, dict):
-        raise ValueError(f"{name}: expected an object with a 'type'")
+        raise InvalidValue(f"{name}: expected an object with a 'type'")
     unknown = sorted(set(spec) - _SPACE_KEYS)
     if unknown:
-        raise ValueError(f"{name}: unknown key(s) {', '.join(unknown)}")
+        raise InvalidValue(f"{name}: unknown key(s) {', '.join(unknown)}")
     kind = spec.get("type")
     if kind not in SPACE_TYPES:
-        raise ValueError(f"{name}: type {kind!r} is not one of {', '.join(SPACE_TYPES)}")
+        raise InvalidValue(f"{name}: type {kind!r} is not one of {', '.join(SPACE_TYPES)}")
     if kind == "choice":
         options = spec.get("options")
         if not isinstance(options, list) or not options:
-            raise ValueError(f"{name}: a choice needs a non-empty 'options' list")
+            raise InvalidValue(f"{name}: a choice needs a non-empty 'options' list")
         lenient = FormField(**{**f.__dict__, "required": False})
         return {"type": "choice", "options": [coerce_value(lenient, o) for o in options]}
     if f.type not in ("int", "float"):
-        raise ValueError(f"{name}: only numeric parameters take {kind}; use 'choice' for a {f.type} field")
+        raise InvalidValue(f"{name}: only numeric parameters take {kind}; use 'choice' for a {f.type} field")
     low, high = spec.get("low"), spec.get("high")
     if not (_number(low) and _number(high)) or not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"{name}: {kind} needs numeric 'low' and 'high'")
+        raise InvalidValue(f"{name}: {kind} needs numeric 'low' and 'high'")
     if low >= high:
-        raise ValueError(f"{name}: low {low!r} must be below high {high!r}")
+        raise InvalidValue(f"{name}: low {low!r} must be below high {high!r}")
     if f.min is not None and low < f.min:
-        raise ValueError(f"{name}: low {low!r} is below the parameter's minimum {f.min!r}")
+        raise InvalidValue(f"{name}: low {low!r} is below the parameter's minimum {f.min!r}")
     if f.max is not None and high > f.max:
-        raise ValueError(f"{name}: high {high!r} is above the parameter's maximum {f.max!r}")
+        raise InvalidValue(f"{name}: high {high!r} is above the parameter's maximum {f.max!r}")
     if kind == "loguniform" and low <= 0:
-        raise ValueError(f"{name}: loguniform needs low > 0")
+        raise InvalidValue(f"{name}: loguniform needs low > 0")
     entry: dict[str, Any] = {"type": kind, "low": low, "high": high}
     if kind == "quniform":
         q = spec.get("q")
         if not _number(q) or q <= 0:
-            raise ValueError(f"{name}: quniform needs a positive 'q'")
+            raise InvalidValue(f"{name}: quniform needs a positive 'q'")
         entry["q"] = q
     if f.type == "int" and (kind != "quniform" or not float(entry["q"]).is_integer()):
-        raise ValueError(f"{name}: an integer parameter needs 'quniform' with an integer q, or 'choice'")
+        raise InvalidValue(f"{name}: an integer parameter needs 'quniform' with an integer q, or 'choice'")
     return entry
 
 
@@ -403,7 +403,7 @@ def validate_search_space(space: Any, form_config: Any) -> dict[str, Any]:
     try:
         for name, spec in space.items():
             if name not in fields:
-                raise ValueError(f"{name}: not a parameter of this algorithm")
+                raise InvalidValue(f"{name}: not a parameter of this algorithm")
             out[name] = _space_entry(name, spec, fields[name])
     except ValueError as exc:
         raise ValidationError(f"invalid search space: {exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -46,6 +47,8 @@ def require_team(team_id: int | None) -> int:
 
 
 def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
     if hasattr(value, "model_dump"):
         return to_jsonable(value.model_dump())
     if isinstance(value, dict):

@@ -14,6 +14,7 @@ ratio < 1.25, ``"medium"`` when ratio < 1.5, ``"high"`` otherwise.
 
 from __future__ import annotations
 
+import math
 import time
 from abc import abstractmethod
 from typing import Any, ClassVar
@@ -21,7 +22,6 @@ from typing import Any, ClassVar
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
@@ -83,11 +83,18 @@ class AnomalyPythonModel(mlflow.pyfunc.PythonModel):
         scores = self.score(X)
         return scores, (scores > thr).astype(np.int64), thr
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         timestamps, X = frame_to_matrix(model_input, self.value_columns)
         scores, labels, thr = self.detect(X, (params or {}).get("threshold"))
         return pd.DataFrame(
-            {"timestamp": timestamps, "label": labels, "score": scores, "severity": severity(scores, labels, thr)}
+            {
+                "timestamp": timestamps,
+                "label": labels,
+                "score": scores,
+                "severity": severity(scores, labels, thr),
+            }
         )
 
 
@@ -106,7 +113,9 @@ def frame_to_matrix(frame: pd.DataFrame, value_columns: list[str]) -> tuple[list
             raise ValueError(f"'values' lacks column(s) {missing}")
         values = values[value_columns]
     else:
-        raise ValueError(f"input needs column(s) {value_columns}" + (" or 'value'" if len(value_columns) == 1 else ""))
+        raise ValueError(
+            f"input needs column(s) {value_columns}" + (" or 'value'" if len(value_columns) == 1 else "")
+        )
     try:
         X = values.to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -119,7 +128,7 @@ def frame_to_matrix(frame: pd.DataFrame, value_columns: list[str]) -> tuple[list
 
 def _is_number(v: Any) -> bool:
     # bool is an int subclass; a JSON true/false is not a measurement
-    return (type(v) is float or type(v) is int) and v == v
+    return type(v) is int or (type(v) is float and math.isfinite(v))
 
 
 class AnomalyContract(ScenarioContract):
@@ -134,7 +143,9 @@ class AnomalyContract(ScenarioContract):
             scores, labels, thr = python_model.detect(X, threshold)
             results = [
                 {"timestamp": t, "label": lab, "score": s, "severity": sev}
-                for t, lab, s, sev in zip(timestamps, labels.tolist(), scores.tolist(), severity(scores, labels, thr))
+                for t, lab, s, sev in zip(
+                    timestamps, labels.tolist(), scores.tolist(), severity(scores, labels, thr)
+                )
             ]
             anomalies = int(labels.sum())
         else:
@@ -162,7 +173,9 @@ class AnomalyContract(ScenarioContract):
         body = require_object(body)
         data = body.get("data")
         if not isinstance(data, list):
-            raise schema_error("'data' must be a list of records", [{"field": "data", "message": "expected list"}])
+            raise schema_error(
+                "'data' must be a list of records", [{"field": "data", "message": "expected list"}]
+            )
         limits.check_batch(len(data))
         if not data:
             raise schema_error("'data' must not be empty", [{"field": "data", "message": "empty list"}])
@@ -170,7 +183,9 @@ class AnomalyContract(ScenarioContract):
         if config is None:
             config = {}
         if not isinstance(config, dict):
-            raise schema_error("'config' must be an object", [{"field": "config", "message": "expected object"}])
+            raise schema_error(
+                "'config' must be an object", [{"field": "config", "message": "expected object"}]
+            )
         threshold = config.get("threshold")
         if threshold is not None and not (_is_number(threshold) and threshold >= 0):
             raise schema_error(
@@ -212,16 +227,28 @@ class AnomalyContract(ScenarioContract):
                 for j, col in enumerate(columns):
                     v = values.get(col)
                     if not _is_number(v):
-                        errors.append({"record": i, "field": f"values.{col}", "message": f"number required, got {v!r}"})
+                        errors.append(
+                            {"record": i, "field": f"values.{col}", "message": f"number required, got {v!r}"}
+                        )
                     else:
                         X[i, j] = v
             elif "value" in record:
                 if len(columns) != 1:
                     errors.append(
-                        {"record": i, "field": "value", "message": f"model needs 'values' with columns {columns}"}
+                        {
+                            "record": i,
+                            "field": "value",
+                            "message": f"model needs 'values' with columns {columns}",
+                        }
                     )
                 elif not _is_number(record["value"]):
-                    errors.append({"record": i, "field": "value", "message": f"number required, got {record['value']!r}"})
+                    errors.append(
+                        {
+                            "record": i,
+                            "field": "value",
+                            "message": f"number required, got {record['value']!r}",
+                        }
+                    )
                 else:
                     X[i, 0] = record["value"]
             else:
@@ -234,8 +261,11 @@ class AnomalyContract(ScenarioContract):
         """Model input for pyfunc models without the fast path: ``values`` objects become columns."""
         if not all(isinstance(r, dict) for r in data):
             raise schema_error("every record in 'data' must be an object")
-        rows = [{"timestamp": r.get("timestamp"), **(r["values"] if isinstance(r.get("values"), dict) else {})}
-                | ({"value": r["value"]} if "value" in r else {}) for r in data]
+        rows = [
+            {"timestamp": r.get("timestamp"), **(r["values"] if isinstance(r.get("values"), dict) else {})}
+            | ({"value": r["value"]} if "value" in r else {})
+            for r in data
+        ]
         return pd.DataFrame(rows)
 
     def runs_inline(self, model: ServedModel) -> bool:
@@ -247,7 +277,9 @@ class AnomalyContract(ScenarioContract):
         python_model = model.python_model
         columns = python_model.value_columns if isinstance(python_model, AnomalyPythonModel) else ["value"]
         record: dict[str, Any] = (
-            {"timestamp": 0, "value": 0.0} if len(columns) == 1 else {"timestamp": 0, "values": dict.fromkeys(columns, 0.0)}
+            {"timestamp": 0, "value": 0.0}
+            if len(columns) == 1
+            else {"timestamp": 0, "values": dict.fromkeys(columns, 0.0)}
         )
         return {"data": [record] * 8}
 

@@ -47,7 +47,7 @@ class JobConfig:
             raise ValueError("job config release needs 'uri' and 'sha256'")
         params = raw.get("params") or {}
         if not isinstance(params, dict):
-            raise ValueError("job config 'params' must be an object")
+            raise ValueError("job config 'params' must be an object")  # noqa: TRY004 - bad content, not a bug
         return cls(
             job_id=raw.get("job_id"),
             scenario=str(raw["scenario"]),
@@ -73,5 +73,5 @@ def load_config(uri: str) -> JobConfig:
     except json.JSONDecodeError as exc:
         raise ValueError(f"job config at {uri} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ValueError(f"job config at {uri} must be a JSON object")
+        raise ValueError(f"job config at {uri} must be a JSON object")  # noqa: TRY004 - bad content, not a bug
     return JobConfig.from_dict(raw)

@@ -97,7 +97,12 @@ class Limits:
                 "payload_too_large",
                 f"image {index} has {size} bytes; the limit is {self.max_image_bytes} bytes per image "
                 f"(set by {self.IMAGE_BYTES_VAR})",
-                {"limit": self.max_image_bytes, "size": size, "index": index, "variable": self.IMAGE_BYTES_VAR},
+                {
+                    "limit": self.max_image_bytes,
+                    "size": size,
+                    "index": index,
+                    "variable": self.IMAGE_BYTES_VAR,
+                },
             )
 
 

@@ -19,7 +19,9 @@ from algorithms.serve.app import create_app
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m algorithms.serve", description="Serve one MLflow pyfunc model.")
+    parser = argparse.ArgumentParser(
+        prog="python -m algorithms.serve", description="Serve one MLflow pyfunc model."
+    )
     parser.add_argument("--model-uri", required=True, help="models:/name/version, runs:/..., or a local path")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
@@ -27,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default=os.environ.get("MLOPS_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     try:
         limits = Limits.from_env()
@@ -44,8 +48,14 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(args.model_uri, scenario=args.scenario, limits=limits, on_load_failure=stop)
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
-        access_log=False, log_level=args.log_level.lower(),
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=args.log_level.lower(),
     )
     server = uvicorn.Server(config)
     server.run()

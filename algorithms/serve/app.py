@@ -43,7 +43,9 @@ def load_pyfunc(uri: str) -> Any:
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json"
+    )
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
@@ -55,7 +57,9 @@ class ServerState:
     model_uri: str
     scenario: str | None
     limits: Limits
-    instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    instance_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    )
     served: ServedModel | None = None
     contract: ScenarioContract | None = None
     load_error: str | None = None
@@ -63,7 +67,9 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
 
 
-def _load(state: ServerState, loader: ModelLoader, on_failure: Callable[[BaseException], None] | None) -> None:
+def _load(
+    state: ServerState, loader: ModelLoader, on_failure: Callable[[BaseException], None] | None
+) -> None:
     started = time.perf_counter()
     try:
         pyfunc = loader(state.model_uri)
@@ -109,7 +115,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        threading.Thread(target=_load, args=(state, loader, on_load_failure), name="model-load", daemon=True).start()
+        threading.Thread(
+            target=_load, args=(state, loader, on_load_failure), name="model-load", daemon=True
+        ).start()
         yield
 
     app = FastAPI(title="mlops-lite inference", version="1", lifespan=lifespan)
@@ -122,9 +130,14 @@ def create_app(
     @app.post(
         "/predict",
         summary="Predict by the scenario's contract",
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}},
-        responses={413: {"description": "Over a MLOPS_PREDICT_* limit"}, 422: {"description": "Schema error"},
-                   503: {"description": "Model not loaded yet"}},
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}
+        },
+        responses={
+            413: {"description": "Over a MLOPS_PREDICT_* limit"},
+            422: {"description": "Schema error"},
+            503: {"description": "Model not loaded yet"},
+        },
     )
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
@@ -138,7 +151,9 @@ def create_app(
         served, contract = state.served, state.contract
         if served is None or contract is None:
             state.metrics.errors.labels("not_ready").inc()
-            return error_response(503, "not_ready", "the model is not loaded yet", {"load_error": state.load_error})
+            return error_response(
+                503, "not_ready", "the model is not loaded yet", {"load_error": state.load_error}
+            )
         raw = await request.body()
         try:
             body = orjson.loads(raw)
@@ -153,7 +168,7 @@ def create_app(
         except ContractError as exc:
             state.metrics.errors.labels(exc.code).inc()
             return json_response(exc.body(), exc.status)
-        except Exception as exc:  # noqa: BLE001 - reported to the client as a 500 envelope, logged here
+        except Exception as exc:
             log.exception("prediction failed")
             state.metrics.errors.labels("prediction_failed").inc()
             return error_response(500, "prediction_failed", f"{type(exc).__name__}: {exc}")
@@ -164,18 +179,24 @@ def create_app(
 
     @app.get("/health", summary="Liveness, model URI and instance id")
     async def health() -> Response:
-        return json_response({
-            "status": "ok",
-            "model_uri": state.model_uri,
-            "instance_id": state.instance_id,
-            "scenario": state.scenario,
-            "ready": state.served is not None,
-        })
+        return json_response(
+            {
+                "status": "ok",
+                "model_uri": state.model_uri,
+                "instance_id": state.instance_id,
+                "scenario": state.scenario,
+                "ready": state.served is not None,
+            }
+        )
 
     @app.get("/ready", summary="200 once the model is loaded and warmed up, else 503")
     async def ready() -> Response:
-        body = {"ready": state.served is not None, "model_uri": state.model_uri, "load_seconds": state.load_seconds,
-                "load_error": state.load_error}
+        body = {
+            "ready": state.served is not None,
+            "model_uri": state.model_uri,
+            "load_seconds": state.load_seconds,
+            "load_error": state.load_error,
+        }
         return json_response(body, 200 if state.served is not None else 503)
 
     @app.get("/metrics", summary="Prometheus metrics")

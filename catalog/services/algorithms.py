@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import and_, exists, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError
 from catalog.forms import validate_form_config, validate_search_space
@@ -55,7 +55,7 @@ def list_algorithms(
     if scenario is not None:
         stmt = stmt.where(AlgorithmConfig.scenario == _scenario(scenario))
     if enabled_only:
-        stmt = stmt.where(AlgorithmConfig.enabled == True)  # noqa: E712  (SQL expression, not a Python test)
+        stmt = stmt.where(col(AlgorithmConfig.enabled).is_(True))
     return list(session.exec(stmt.order_by(AlgorithmConfig.scenario, AlgorithmConfig.name)).all())
 
 

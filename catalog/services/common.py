@@ -35,9 +35,11 @@ def transition(
     to_status: str,
     values: dict[str, Any] | None = None,
     status_column: str = "status",
+    where: Iterable[Any] = (),
 ) -> bool:
     """Conditional status update: ``UPDATE ... SET status=to WHERE id=ident AND status IN from``.
 
+    ``where`` adds conditions checked in the same statement (e.g. "the algorithm is still enabled").
     Returns whether this caller won. Concurrent callers race on the database, not in Python, so exactly
     one of them sees True.
     """
@@ -46,6 +48,7 @@ def transition(
         update(model)
         .where(model.id == ident)  # type: ignore[attr-defined]
         .where(column.in_([str(s) for s in from_statuses]))
+        .where(*where)
         .values({status_column: str(to_status), "updated_at": utcnow(), **(values or {})})
         .execution_options(synchronize_session=False)
     )

@@ -177,10 +177,11 @@ def list_users(session: Session, *, actor: Actor) -> list[User]:
 def set_password(session: Session, *, actor: Actor, user_id: int, password: str) -> User:
     """Change a password (one's own, or anyone's for a superuser); this also lifts a lockout."""
     user = get_user(session, user_id=user_id, actor=actor)
-    user.password_hash = hash_password(password)
-    user.failed_logins = 0
-    user.locked_until = None
-    session.add(user)
+    # An UPDATE rather than attribute changes: a stale in-session copy (locked_until already None in memory
+    # but set in the database) would make the ORM skip writing the columns that did not "change".
+    session.exec(update(User).where(User.id == user.id)  # type: ignore[call-overload]
+                 .values(password_hash=hash_password(password), failed_logins=0, locked_until=None))
+    session.refresh(user)
     record(session, actor=actor, action="user.set_password", resource_type="user", resource_id=user.id)
     session.flush()
     return user
@@ -260,7 +261,10 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
     Commits the session itself on failure: the failure count must survive the error, which makes the
     caller's transaction roll back.
     """
-    user = session.exec(select(User).where(User.username == (username or "").strip())).first()
+    # populate_existing: the lock and the failure count must be read from the database, not from a copy
+    # this session loaded earlier.
+    stmt = select(User).where(User.username == (username or "").strip()).execution_options(populate_existing=True)
+    user = session.exec(stmt).first()
     if user is None:
         _verify(_dummy_hash(), password or "")  # same cost as a real check: no timing hint that it is unknown
         raise PermissionDeniedError(LOGIN_FAILED)
@@ -279,12 +283,11 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
     if not user.is_active:
         raise PermissionDeniedError("this account is disabled; ask an administrator")
     if user.failed_logins or user.locked_until is not None or _hasher.check_needs_rehash(user.password_hash):
+        values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
         if _hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = _hasher.hash(password)
-        user.failed_logins = 0
-        user.locked_until = None
-        session.add(user)
-        session.flush()
+            values["password_hash"] = _hasher.hash(password)
+        session.exec(update(User).where(User.id == user.id).values(**values))  # type: ignore[call-overload]
+        session.refresh(user)
     return user
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import exists, true
 from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError
@@ -185,11 +186,20 @@ def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str
     """Atomically move a startable job to STARTING. Returns the previous status (to restore on failure)."""
     job = get_job(session, actor=actor, job_id=job_id)
     previous = job.status
+    # The algorithm must still be enabled in the same statement: a disable racing this start either
+    # sees the job active (and is refused) or makes this claim fail.
+    algorithm_enabled = exists().where(AlgorithmConfig.id == TrainJob.algorithm_id,
+                                       AlgorithmConfig.enabled == true())
     if previous not in STARTABLE_STATUSES or not transition(
         session, TrainJob, job_id, from_statuses=(previous,), to_status=JobStatus.STARTING,
         values={"flow_run_id": flow_run_id, "error": None, "log_tail": None, "started_at": utcnow(),
                 "finished_at": None},
+        where=(algorithm_enabled,),
     ):
+        session.refresh(job)
+        algo = session.get(AlgorithmConfig, job.algorithm_id)
+        if algo is not None and not algo.enabled:
+            raise ConflictError(f"algorithm {algo.name!r} is disabled; training job {job.name!r} cannot start")
         raise ConflictError(f"training job {job.name!r} is already running")
     return previous
 

@@ -7,9 +7,19 @@ from typing import Any
 import streamlit as st
 
 
+def _same(a: Any, b: Any) -> bool:
+    # True == 1 in Python; a form value of 1 must not satisfy a dependency on True.
+    return type(a) is type(b) and a == b
+
+
 def _visible(field: dict[str, Any], values: dict[str, Any]) -> bool:
     depends = field.get("depends_on") or {}
-    return all(values.get(k) == v or (isinstance(v, list) and values.get(k) in v) for k, v in depends.items())
+    for key, want in depends.items():
+        got = values.get(key)
+        options = want if isinstance(want, list) else [want]
+        if not any(_same(got, w) for w in options):
+            return False
+    return True
 
 
 def render_form(form_config: dict[str, Any], *, key: str) -> dict[str, Any]:
@@ -27,11 +37,13 @@ def render_form(form_config: dict[str, Any], *, key: str) -> dict[str, Any]:
             index = options.index(default) if default in options else 0
             values[name] = st.selectbox(label, options, index=index, help=help_text, key=wkey)
         elif kind == "int":
-            values[name] = int(st.number_input(label, value=int(default or 0), step=1, help=help_text, key=wkey,
+            start = default if default is not None else (field.get("min") or 0)
+            values[name] = int(st.number_input(label, value=int(start), step=1, help=help_text, key=wkey,
                                                min_value=field.get("min"), max_value=field.get("max")))
         elif kind == "float":
             lo, hi = field.get("min"), field.get("max")
-            values[name] = float(st.number_input(label, value=float(default or 0.0), help=help_text, key=wkey,
+            start = default if default is not None else (lo if lo is not None else 0.0)
+            values[name] = float(st.number_input(label, value=float(start), help=help_text, key=wkey,
                                                  min_value=None if lo is None else float(lo),
                                                  max_value=None if hi is None else float(hi), format="%.6g"))
         elif kind in ("list", "regex_list"):

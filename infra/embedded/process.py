@@ -21,6 +21,7 @@ from infra.embedded.components import ComponentSpec
 from infra.net import http_ok, port_is_free, wait_until
 
 LOG_TAIL_LINES = 40
+PORT_FREE_TIMEOUT = 5.0
 
 
 class PlatformError(RuntimeError):
@@ -81,9 +82,16 @@ def healthy(spec: ComponentSpec) -> bool:
 
 def start_component(spec: ComponentSpec) -> RunningComponent:
     """Spawn ``spec`` in a new session with output appended to its log; does not wait for health."""
-    busy = [p for p in spec.ports if not port_is_free(p)]
-    if busy:
-        raise PlatformError(f"{spec.name}: port(s) {busy} already in use; another server is listening there")
+    try:
+        # A just-stopped server's closing connections (FIN-WAIT) hold its ports for a moment; a restart on
+        # the same ports waits that out instead of failing.
+        wait_until(lambda: all(port_is_free(p) for p in spec.ports), timeout=PORT_FREE_TIMEOUT, interval=0.1,
+                   description=f"{spec.name} ports free")
+    except TimeoutError:
+        busy = [p for p in spec.ports if not port_is_free(p)]
+        raise PlatformError(
+            f"{spec.name}: port(s) {busy} already in use; another server is listening there"
+        ) from None
     for directory in (*spec.dirs, spec.log_file.parent):
         directory.mkdir(parents=True, exist_ok=True)
     for stale in spec.stale_files:
@@ -121,7 +129,7 @@ def wait_healthy(running: RunningComponent, timeout: float) -> None:
         wait_until(lambda: healthy(spec), timeout=timeout, interval=0.2, description=f"{spec.name} healthy",
                    abort=exited)
     except TimeoutError as exc:
-        raise PlatformError(f"{spec.name} did not become healthy within {timeout:.0f}s") from exc
+        raise PlatformError(f"{spec.name} did not become healthy within {timeout:g}s") from exc
     except RuntimeError as exc:
         raise PlatformError(str(exc)) from exc
     if spec.after_healthy is not None:

@@ -231,8 +231,8 @@ def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0) -> bo
     """Stop the platform recorded in the state file (from any process). True when something was running."""
     state = _read_state(settings)
     if state is None:
-        echo("mlops-lite is not running")
-        return False
+        return False  # nothing to say: the caller reports "not running" in its own words
+    was_running = bool(_alive_entries(state))
     sup_pid = state.get("supervisor_pid")
     if sup_pid and sup_pid != os.getpid() and pid_alive(int(sup_pid), state.get("supervisor_create_time")):
         # Ask the foreground `mlops up` to stop its own components, so it exits cleanly instead of
@@ -244,24 +244,25 @@ def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0) -> bo
         except TimeoutError:
             echo(f"`mlops up` (pid {sup_pid}) did not exit; stopping its components directly")
     entries = state.get("components", [])
-    was_running = bool(_alive_entries(state))
     for entry in reversed(entries):
         if pid_alive(int(entry["pid"]), entry.get("create_time")):
             echo(f"stopping {entry['name']} (pid {entry['pid']}) ...")
         stop_process_group(int(entry["pid"]), entry.get("create_time"),
                            grace=float(entry.get("stop_grace_seconds", 10.0)),
                            term_signals=int(entry.get("term_signals", 1)))
-    state_file(settings).unlink(missing_ok=True)
-    echo("platform stopped" if was_running else "mlops-lite was not running (stale state removed)")
+    path = state_file(settings)
+    path.unlink(missing_ok=True)
+    echo("platform stopped" if was_running else f"removed the stale state file of a stopped platform ({path})")
     return was_running
 
 
 def status(settings: Settings) -> list[ComponentStatus]:
-    """One row per component: recorded pid, alive (same process), healthy (its check passes now)."""
+    """One row per started component: recorded pid, alive (same process), healthy (its check passes now).
+    Empty when the platform is not running."""
     state = _read_state(settings)
-    specs = {s.name: s for s in build_components(settings)}
     if not state:
-        return [ComponentStatus(s.name, None, False, False, s.url) for s in specs.values() if s.enabled]
+        return []  # never started, or stopped cleanly
+    specs = {s.name: s for s in build_components(settings)}
     rows: list[ComponentStatus] = []
     for entry in state.get("components", []):
         alive = pid_alive(int(entry["pid"]), entry.get("create_time"))

@@ -1,15 +1,10 @@
 """Fixtures of the algorithm tests: generated series and a trained ECOD model saved to a temp dir.
-
-``platform_env`` normally comes from the shared server fixtures (tests/fixtures/servers.py). Until those
-exist, a stand-in reads a JSON environment file named by ``MLOPS_ALGO_DEV_ENV`` (servers started by hand)
-and otherwise skips.
+The real servers (``platform_env``) come from the shared fixtures in tests/fixtures/servers.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +14,9 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-def make_series(n: int, seed: int, *, columns: tuple[str, ...] = ("value",), anomaly_every: int = 50) -> pd.DataFrame:
+def make_series(
+    n: int, seed: int, *, columns: tuple[str, ...] = ("value",), anomaly_every: int = 50
+) -> pd.DataFrame:
     """Smooth noisy series with a +/-4..6 spike every ``anomaly_every`` points (labelled 1)."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
@@ -49,13 +46,3 @@ def ecod_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         metadata=algorithm.model_metadata(fitted),
         signature=algorithm.signature(),
     )
-
-
-if not (Path(__file__).resolve().parents[1] / "fixtures" / "servers.py").exists():
-
-    @pytest.fixture(scope="session")
-    def platform_env() -> Iterator[dict[str, str]]:
-        env_file = os.environ.get("MLOPS_ALGO_DEV_ENV")
-        if not env_file:
-            pytest.skip("shared server fixtures (tests/fixtures/servers.py) not available; set MLOPS_ALGO_DEV_ENV")
-        yield json.loads(Path(env_file).read_text())

@@ -16,12 +16,14 @@ from tests.algorithms.conftest import make_series
 def _mixed_frame(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     # Right-skewed, left-skewed and symmetric columns exercise every branch of pyod's skewness rule.
-    return pd.DataFrame({
-        "timestamp": np.arange(n),
-        "a": rng.exponential(size=n),
-        "b": -rng.lognormal(size=n),
-        "c": rng.normal(size=n).round(1),  # rounding creates ties
-    })
+    return pd.DataFrame(
+        {
+            "timestamp": np.arange(n),
+            "a": rng.exponential(size=n),
+            "b": -rng.lognormal(size=n),
+            "c": rng.normal(size=n).round(1),  # rounding creates ties
+        }
+    )
 
 
 def test_fast_scores_equal_pyod_on_single_rows() -> None:
@@ -67,8 +69,13 @@ def test_evaluate_reports_detection_metrics_on_labelled_data() -> None:
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"contamination": 0}, "contamination"), ({"contamination": 0.6}, "contamination"),
-     ({"lags": [0]}, "lags"), ({"rolling_windows": [1]}, "rolling_windows"), ({"lags": ["x"]}, "lags")],
+    [
+        ({"contamination": 0}, "contamination"),
+        ({"contamination": 0.6}, "contamination"),
+        ({"lags": [0]}, "lags"),
+        ({"rolling_windows": [1]}, "rolling_windows"),
+        ({"lags": ["x"]}, "lags"),
+    ],
 )
 def test_bad_params_are_refused(params: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -83,7 +90,7 @@ def test_feature_engineering_for_series() -> None:
     algorithm = EcodAlgorithm()
     fitted = algorithm.fit(make_series(1500, seed=10), {"lags": [1, 2], "rolling_windows": [5]})
     assert fitted.features == ["value", "value_lag1", "value_lag2", "value_mean5", "value_std5"]
-    assert fitted.model.sorted_train.shape == (1500, 5)
+    assert fitted.model.sorted_train.shape == (5, 1500)
     assert algorithm.evaluate(fitted, make_series(500, seed=11))["roc_auc"] > 0.8
 
 
@@ -91,9 +98,15 @@ def test_multivariate_pyfunc_accepts_columns_or_values_objects() -> None:
     fitted = EcodAlgorithm().fit(make_series(1000, seed=12, columns=("cpu", "mem")), {})
     model = fitted.model
     assert model.value_columns == ["cpu", "mem"]
-    by_columns = model.predict(None, pd.DataFrame({"timestamp": ["t1", "t2"], "cpu": [0.1, 9.0], "mem": [0.0, 0.2]}))
-    by_values = model.predict(None, pd.DataFrame({"timestamp": ["t1", "t2"],
-                                                  "values": [{"cpu": 0.1, "mem": 0.0}, {"cpu": 9.0, "mem": 0.2}]}))
+    by_columns = model.predict(
+        None, pd.DataFrame({"timestamp": ["t1", "t2"], "cpu": [0.1, 9.0], "mem": [0.0, 0.2]})
+    )
+    by_values = model.predict(
+        None,
+        pd.DataFrame(
+            {"timestamp": ["t1", "t2"], "values": [{"cpu": 0.1, "mem": 0.0}, {"cpu": 9.0, "mem": 0.2}]}
+        ),
+    )
     pd.testing.assert_frame_equal(by_columns, by_values)
     assert list(by_columns.columns) == ["timestamp", "label", "score", "severity"]
     assert by_columns["label"].tolist() == [0, 1]

@@ -56,8 +56,9 @@ def test_predict_follows_the_contract_and_matches_pyfunc(client: TestClient, eco
     )
     assert frame["score"].tolist() == pytest.approx([r["score"] for r in body["results"]], rel=1e-12)
     # values objects work for a one-column model too; config.threshold overrides the model's.
-    alt = client.post("/predict", json={"data": [{"timestamp": 1, "values": {"value": 12.0}}],
-                                        "config": {"threshold": 1e6}}).json()
+    alt = client.post(
+        "/predict", json={"data": [{"timestamp": 1, "values": {"value": 12.0}}], "config": {"threshold": 1e6}}
+    ).json()
     assert alt["results"][0]["label"] == 0 and alt["results"][0]["score"] == body["results"][2]["score"]
 
 
@@ -119,7 +120,9 @@ def test_ready_is_503_until_the_model_has_loaded(ecod_model_dir: Path) -> None:
         release.set()
         wait_ready(c)
         health = c.get("/health").json()
-        assert health["model_uri"] == str(ecod_model_dir) and health["instance_id"] and health["ready"] is True
+        assert (
+            health["model_uri"] == str(ecod_model_dir) and health["instance_id"] and health["ready"] is True
+        )
 
 
 def test_load_failure_is_reported_and_never_served(tmp_path: Path) -> None:

@@ -24,8 +24,19 @@ def free_port() -> int:
 
 
 def serve_argv(model_uri: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "algorithms.serve", "--model-uri", model_uri, "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "algorithms.serve",
+        "--model-uri",
+        model_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
 
 
 def child_env() -> dict[str, str]:
@@ -33,8 +44,14 @@ def child_env() -> dict[str, str]:
 
 
 def test_bad_model_uri_exits_non_zero(tmp_path: Path) -> None:
-    proc = subprocess.run(serve_argv(str(tmp_path / "no-such-model"), free_port()), env=child_env(),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        serve_argv(str(tmp_path / "no-such-model"), free_port()),
+        env=child_env(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "failed to load" in proc.stderr
 
@@ -42,8 +59,13 @@ def test_bad_model_uri_exits_non_zero(tmp_path: Path) -> None:
 @pytest.fixture()
 def server_url(ecod_model_dir: Path) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen(serve_argv(str(ecod_model_dir), port), env=child_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        serve_argv(str(ecod_model_dir), port),
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

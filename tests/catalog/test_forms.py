@@ -91,6 +91,13 @@ def test_wrong_types_and_options_are_refused(values: dict[str, Any], message: st
     assert set(info.value.errors) == set(values)
 
 
+def test_none_means_not_given() -> None:
+    out = params(contamination=None, weights=None)
+    assert out["contamination"] == 0.1 and out["weights"] is None
+    with pytest.raises(ValidationError, match="cap: a value is required"):
+        validate_params(FORM, {"cap": None})
+
+
 def test_choice_accepts_case_insensitive_spelling() -> None:
     assert params(smoothing="SPAN")["smoothing"] == "span"
 

@@ -1,0 +1,223 @@
+"""The catalog schema on SQLite and PostgreSQL: migrations, a round trip through every table, constraints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, inspect, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, select
+
+from catalog.db import dispose_engines, get_engine, migrate, session_scope
+from catalog.models import (
+    AlgorithmConfig,
+    AuditEvent,
+    Dataset,
+    DatasetEntry,
+    DatasetRelease,
+    JobStatus,
+    Membership,
+    ReleaseStatus,
+    Serving,
+    Team,
+    TrainJob,
+    User,
+)
+from infra.settings import reset_settings
+
+TABLES = {"team", "user_account", "membership", "algorithm_config", "dataset", "dataset_entry", "dataset_release",
+          "train_job", "serving", "audit_event", "alembic_version"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty catalog database (not migrated) of each kind, set as MLOPS_DATABASE_URL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("MLOPS_DATABASE_URL", url)
+    monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
+    reset_settings()
+    dispose_engines()
+    yield url
+    # Before postgres_url drops the database: no connection of ours may still hold it.
+    dispose_engines()
+    reset_settings()
+
+
+def _refused(session: Session, *rows: SQLModel) -> None:
+    """Adding these rows violates a constraint; the transaction carries on (savepoint)."""
+    with pytest.raises(IntegrityError), session.begin_nested():
+        for row in rows:
+            session.add(row)
+        session.flush()
+
+
+def test_migrate_creates_every_table_and_is_idempotent(db_url: str) -> None:
+    migrate()
+    migrate()
+    assert TABLES <= set(inspect(get_engine()).get_table_names())
+    with get_engine().connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_round_trip_through_every_table(db_url: str) -> None:
+    migrate()
+    with session_scope() as s:
+        team = Team(name="red", description="the red team")
+        user = User(username="alice", password_hash="$argon2id$x", is_superuser=False)
+        s.add_all([team, user])
+        s.flush()
+        s.add(Membership(user_id=user.id, team_id=team.id, role="admin"))
+        algo = AlgorithmConfig(scenario="anomaly_detection", name="ECOD", display_name="ECOD",
+                               image="mlops-lite/runtime:latest",
+                               form_config={"fields": [{"name": "contamination", "type": "float", "default": 0.1}]},
+                               search_space={"contamination": {"type": "uniform", "low": 0.01, "high": 0.3}})
+        dataset = Dataset(team_id=team.id, scenario="anomaly_detection", name="cpu", created_by=user.id)
+        s.add_all([algo, dataset])
+        s.flush()
+        entry = DatasetEntry(dataset_id=dataset.id, name="cpu.csv", object_key="datasets/1/cpu.csv",
+                             sha256="a" * 64, size_bytes=123, summary={"rows": 10, "columns": ["timestamp", "value"]})
+        s.add(entry)
+        s.flush()
+        release = DatasetRelease(dataset_id=dataset.id, version="v1", status=ReleaseStatus.PUBLISHED,
+                                 entries=[{"entry_id": entry.id, "name": "cpu.csv", "splits": ["train"]}],
+                                 split_counts={"train": 10})
+        s.add(release)
+        s.flush()
+        job = TrainJob(team_id=team.id, scenario="anomaly_detection", name="job1", algorithm_id=algo.id,
+                       release_id=release.id, params={"contamination": 0.2, "lags": [1, 2]}, max_evals=3,
+                       status=JobStatus.RUNNING)
+        s.add(job)
+        s.flush()
+        s.add(Serving(team_id=team.id, scenario="anomaly_detection", name="srv", train_job_id=job.id, port=8001))
+        s.add(AuditEvent(actor_id=user.id, actor_name="alice", team_id=team.id, action="dataset.create",
+                         resource_type="dataset", resource_id=str(dataset.id), detail={"name": "cpu"}))
+        ids = {"team": team.id, "user": user.id, "algo": algo.id, "dataset": dataset.id, "job": job.id}
+    dispose_engines()  # read back through new connections: nothing cached
+
+    with session_scope() as s:
+        assert s.get(Membership, (ids["user"], ids["team"])).role == "admin"
+        algo = s.get(AlgorithmConfig, ids["algo"])
+        assert algo.form_config["fields"][0] == {"name": "contamination", "type": "float", "default": 0.1}
+        assert algo.enabled is True and algo.builtin is False and algo.created_at is not None
+        job = s.get(TrainJob, ids["job"])
+        assert job.params == {"contamination": 0.2, "lags": [1, 2]} and job.status == "running"
+        release = s.exec(select(DatasetRelease).where(DatasetRelease.dataset_id == ids["dataset"])).one()
+        assert release.entries[0]["splits"] == ["train"] and release.split_counts == {"train": 10}
+        entry = s.exec(select(DatasetEntry)).one()
+        assert entry.summary["columns"] == ["timestamp", "value"] and entry.is_train and not entry.is_test
+        serving = s.exec(select(Serving)).one()
+        assert serving.desired_state == "running" and serving.observed_state == "unknown"
+        event = s.exec(select(AuditEvent)).one()
+        assert event.detail == {"name": "cpu"} and event.outcome == "ok"
+
+
+def test_unique_and_foreign_key_constraints(db_url: str) -> None:
+    migrate()
+    with session_scope() as s:
+        team = Team(name="red")
+        user = User(username="alice", password_hash="h")
+        algo = AlgorithmConfig(scenario="anomaly_detection", name="ECOD", display_name="E", image="i")
+        s.add_all([team, user, algo])
+        s.flush()
+        s.add(Membership(user_id=user.id, team_id=team.id))
+        dataset = Dataset(team_id=team.id, scenario="anomaly_detection", name="cpu")
+        s.add(dataset)
+        s.flush()
+        release = DatasetRelease(dataset_id=dataset.id, version="v1")
+        s.add(release)
+        s.flush()
+        job = TrainJob(team_id=team.id, scenario="anomaly_detection", name="j", algorithm_id=algo.id,
+                       release_id=release.id)
+        s.add(job)
+        s.flush()
+        s.add(Serving(team_id=team.id, scenario="anomaly_detection", name="srv", train_job_id=job.id))
+        s.flush()
+
+        same: list[Callable[[], SQLModel]] = [
+            lambda: Team(name="red"),
+            lambda: User(username="alice", password_hash="h"),
+            lambda: Membership(user_id=user.id, team_id=team.id),
+            lambda: AlgorithmConfig(scenario="anomaly_detection", name="ECOD", display_name="E", image="i"),
+            lambda: Dataset(team_id=team.id, scenario="anomaly_detection", name="cpu"),
+            lambda: DatasetRelease(dataset_id=dataset.id, version="v1"),
+            lambda: TrainJob(team_id=team.id, scenario="anomaly_detection", name="j", algorithm_id=algo.id,
+                             release_id=release.id),
+            lambda: Serving(team_id=team.id, scenario="anomaly_detection", name="srv", train_job_id=job.id),
+        ]
+        for make in same:
+            _refused(s, make())
+        # Foreign keys hold on SQLite too (the engine turns them on).
+        _refused(s, DatasetEntry(dataset_id=9999, name="x", object_key="k", sha256="0"))
+        _refused(s, Dataset(team_id=9999, scenario="anomaly_detection", name="orphan"))
+
+        # What is unique per team or per scenario is not unique globally.
+        other = Team(name="blue")
+        s.add(other)
+        s.flush()
+        s.add(Dataset(team_id=other.id, scenario="anomaly_detection", name="cpu"))
+        s.add(Dataset(team_id=team.id, scenario="log_clustering", name="cpu"))
+        s.add(AlgorithmConfig(scenario="timeseries_predict", name="ECOD", display_name="E", image="i"))
+        s.flush()
+
+
+def test_deleting_a_dataset_cascades_to_its_entries_and_a_user_to_memberships(db_url: str) -> None:
+    migrate()
+    with session_scope() as s:
+        team = Team(name="red")
+        user = User(username="alice", password_hash="h")
+        s.add_all([team, user])
+        s.flush()
+        s.add(Membership(user_id=user.id, team_id=team.id))
+        keep, drop = (Dataset(team_id=team.id, scenario="anomaly_detection", name=n) for n in ("keep", "drop"))
+        s.add_all([keep, drop])
+        s.flush()
+        for ds in (keep, drop, drop):
+            s.add(DatasetEntry(dataset_id=ds.id, name="f.csv", object_key=f"k/{ds.id}", sha256="0"))
+        ids = (keep.id, drop.id, user.id)
+    with session_scope() as s:
+        # Plain SQL DELETEs: the cascade must come from the database, not from the ORM.
+        s.exec(delete(Dataset).where(Dataset.id == ids[1]))  # type: ignore[call-overload]
+        s.exec(delete(User).where(User.id == ids[2]))  # type: ignore[call-overload]
+    with session_scope() as s:
+        remaining = s.exec(select(DatasetEntry)).all()
+        assert [e.dataset_id for e in remaining] == [ids[0]]
+        assert s.exec(select(Membership)).all() == []
+        assert s.exec(select(Team)).one().name == "red"
+
+
+def test_services_on_each_database(db_url: str) -> None:
+    """init, the disable guard and the login failure count use SQL that must hold on both databases."""
+    from catalog.errors import ConflictError, PermissionDeniedError
+    from catalog.scoping import SYSTEM
+    from catalog.services import algorithms, teams
+    from catalog.services.init import initialize
+
+    report = initialize(admin_password="admin password", echo=lambda _line: None)
+    assert len(report.presets.created) == 10
+    assert len(initialize(admin_password=None, echo=lambda _line: None).presets.skipped) == 10
+    with session_scope() as s:
+        team = s.exec(select(Team)).one()
+        dataset = Dataset(team_id=team.id, scenario="anomaly_detection", name="cpu")
+        s.add(dataset)
+        s.flush()
+        release = DatasetRelease(dataset_id=dataset.id, version="v1")
+        s.add(release)
+        s.flush()
+        ecod = algorithms.get_algorithm(s, scenario="anomaly_detection", name="ECOD")
+        s.add(TrainJob(team_id=team.id, scenario="anomaly_detection", name="busy", algorithm_id=ecod.id,
+                       release_id=release.id, status=JobStatus.RUNNING))
+    with pytest.raises(ConflictError, match="'busy'"), session_scope() as s:
+        algorithms.set_enabled(s, actor=SYSTEM, scenario="anomaly_detection", name="ECOD", enabled=False)
+    with session_scope() as s:
+        assert algorithms.set_enabled(s, actor=SYSTEM, scenario="anomaly_detection", name="EWMA",
+                                      enabled=False).enabled is False
+    for _ in range(teams.MAX_FAILED_LOGINS):
+        with pytest.raises(PermissionDeniedError), session_scope() as s:
+            teams.authenticate(s, username="admin", password="wrong password")
+    with pytest.raises(PermissionDeniedError, match="locked"), session_scope() as s:
+        teams.authenticate(s, username="admin", password="admin password")

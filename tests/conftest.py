@@ -1,0 +1,39 @@
+"""Suite-wide test setup: no telemetry, no developer ``.env`` or home-directory state, the server fixtures.
+
+The environment is set at import, before any test module imports Prefect or MLflow (both read their
+settings once at import).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+pytest_plugins = ["tests.fixtures.servers"]
+
+_SESSION_HOME = tempfile.mkdtemp(prefix="mlops-tests-")
+
+for _key, _value in {
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # A developer's .env and ~/.mlops-lite must never be read or written by tests.
+    "MLOPS_ENV_FILE": "/nonexistent",
+    "MLOPS_DATA_DIR": os.path.join(_SESSION_HOME, "mlops-data"),
+    # Prefect keeps profiles and a local database under its home; keep them out of ~/.prefect.
+    "PREFECT_HOME": os.path.join(_SESSION_HOME, "prefect"),
+}.items():
+    os.environ[_key] = _value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "platform_servers(*names): servers platform_env points at (s3, nats, mlflow, prefect)"
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)

@@ -1,0 +1,225 @@
+"""`mlops up` health waits: the supervisor starts real servers, waits for health, refuses a second start,
+stops everything (by pid) on `down`, on a failed start, and when run in the foreground."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from infra.embedded import supervisor
+from infra.embedded.components import ComponentSpec, nats_spec
+from infra.embedded.process import pid_alive
+from infra.net import free_port, wait_until
+from infra.objectstore import ObjectStore
+from infra.settings import (
+    NatsSettings,
+    ObjectStoreSettings,
+    PlatformSettings,
+    Settings,
+    TrackingSettings,
+)
+
+
+def make_settings(data_dir: Path, *, timeout: float = 120.0) -> Settings:
+    master, volume, filer, s3 = (free_port(companion_offsets=(10000,)) for _ in range(4))
+    return Settings(
+        platform=PlatformSettings(data_dir=data_dir, startup_timeout_seconds=timeout),
+        s3=ObjectStoreSettings(endpoint=f"http://127.0.0.1:{s3}", master_port=master, volume_port=volume,
+                               filer_port=filer, bucket="platform", artifacts_bucket="artifacts"),
+        nats=NatsSettings(url=f"nats://127.0.0.1:{free_port()}", monitor_port=free_port()),
+        mlflow=TrackingSettings(uri=f"http://127.0.0.1:{free_port()}"),
+    )
+
+
+def tree_pids(pid: int) -> list[int]:
+    try:
+        return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return [pid]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    value = make_settings(tmp_path / "data")
+    yield value
+    supervisor.down(value, echo=lambda _: None)  # whatever a failing test left behind
+
+
+def fake_spec(settings: Settings, name: str, script: str, *, timeout: float) -> ComponentSpec:
+    """A component running a shell ``script`` whose health URL never answers."""
+    return ComponentSpec(
+        name=name, label=name, argv=["sh", "-c", script], env=dict(os.environ),
+        log_file=settings.platform.data_dir / "logs" / f"{name}.log",
+        health=f"http://127.0.0.1:{free_port()}/health", url="-", startup_timeout_seconds=timeout,
+        stop_grace_seconds=2.0,
+    )
+
+
+@pytest.mark.slow
+def test_up_waits_for_health_refuses_second_up_and_down_stops_every_process(settings: Settings) -> None:
+    lines: list[str] = []
+    started = time.monotonic()
+    handle = supervisor.up(settings, components=["s3", "nats", "mlflow"], echo=lines.append)
+    elapsed = time.monotonic() - started
+    assert [c.spec.name for c in handle.components] == ["s3", "nats", "mlflow"]
+
+    rows = supervisor.status(settings)
+    assert [(r.name, r.alive, r.healthy) for r in rows] == [("s3", True, True), ("nats", True, True),
+                                                              ("mlflow", True, True)]
+    assert any(settings.mlflow.uri in line for line in lines) and any(settings.nats.url in line for line in lines)
+    # Buckets were created once S3 was healthy.
+    store = ObjectStore(settings.s3)
+    assert store.client.bucket_exists("platform") and store.client.bucket_exists("artifacts")
+    state = json.loads(supervisor.state_file(settings).read_text())
+    assert [c["pid"] for c in state["components"]] == [r.pid for r in rows]
+
+    with pytest.raises(supervisor.AlreadyRunningError, match="already running"):
+        supervisor.up(settings, components=["s3", "nats", "mlflow"], echo=lambda _: None)
+    assert all(r.alive for r in supervisor.status(settings))  # the refused start touched nothing
+
+    pids = [p for r in rows if r.pid for p in tree_pids(r.pid)]
+    assert len(pids) >= 3
+    assert supervisor.down(settings, echo=lambda _: None) is True
+    assert [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE] == []
+    assert not supervisor.state_file(settings).exists()
+    assert supervisor.status(settings) == []
+    assert supervisor.down(settings, echo=lambda _: None) is False
+    print(f"s3+nats+mlflow healthy in {elapsed:.1f}s")
+
+
+def test_component_never_healthy_fails_clearly_and_leaves_nothing(settings: Settings) -> None:
+    lines: list[str] = []
+    nats = nats_spec(settings)
+    stuck = fake_spec(settings, "stuck", "echo booting-marker; exec sleep 60", timeout=1.5)
+    started = time.monotonic()
+    with pytest.raises(supervisor.PlatformError, match=r"stuck did not become healthy within 1.5s") as err:
+        supervisor.up(settings, components=[nats, stuck], echo=lines.append)
+    assert time.monotonic() - started < 15
+    assert "stuck.log" in str(err.value)
+    assert any("booting-marker" in line for line in lines)  # the log tail was shown
+    assert not supervisor.state_file(settings).exists()
+    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and
+                "booting-marker" in " ".join(p.info["cmdline"])]
+    assert sleepers == []
+    assert not _listening(settings.nats.monitor_port)
+
+
+def test_component_exiting_at_start_fails_fast(settings: Settings) -> None:
+    crash = fake_spec(settings, "crash", "echo boom >&2; exit 3", timeout=60)
+    started = time.monotonic()
+    with pytest.raises(supervisor.PlatformError, match="crash exited with code 3"):
+        supervisor.up(settings, components=[crash], echo=lambda _: None)
+    assert time.monotonic() - started < 10  # did not wait for the 60 s deadline
+
+
+def test_busy_port_is_reported_before_starting(settings: Settings) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", settings.nats.monitor_port))
+        sock.listen()
+        with pytest.raises(supervisor.PlatformError, match="already in use"):
+            supervisor.up(settings, components=["nats"], echo=lambda _: None)
+    assert not supervisor.state_file(settings).exists()
+
+
+def test_stale_state_with_reused_pid_is_neither_running_nor_killed(settings: Settings) -> None:
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        path = supervisor.state_file(settings)
+        path.parent.mkdir(parents=True)
+        create_time = psutil.Process(bystander.pid).create_time()
+        path.write_text(json.dumps({"supervisor_pid": None, "components": [
+            {"name": "nats", "pid": bystander.pid, "create_time": create_time - 1000, "url": "-"}]}))
+        assert [r.alive for r in supervisor.status(settings)] == [False]
+        assert supervisor.down(settings, echo=lambda _: None) is False
+        assert bystander.poll() is None  # the unrelated process that got the pid was left alone
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+FOREGROUND = """
+import sys
+from infra.embedded.supervisor import run_foreground
+from infra.settings import get_settings
+sys.exit(run_foreground(get_settings(), components=["nats"]))
+"""
+
+
+@pytest.fixture
+def foreground(settings: Settings) -> Iterator[subprocess.Popen[str]]:
+    proc = _foreground(settings)
+    yield proc
+    if proc.poll() is None:  # the test failed before stopping it
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def _foreground(settings: Settings) -> subprocess.Popen[str]:
+    env = dict(os.environ, MLOPS_ENV_FILE="/nonexistent", MLOPS_DATA_DIR=str(settings.platform.data_dir),
+               MLOPS_NATS_URL=settings.nats.url, MLOPS_NATS_MONITOR_PORT=str(settings.nats.monitor_port))
+    proc = subprocess.Popen([sys.executable, "-c", FOREGROUND], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    wait_until(lambda: any(r.healthy for r in supervisor.status(settings)) or proc.poll() is not None,
+               timeout=30, description="foreground platform healthy")
+    assert proc.poll() is None, proc.communicate()[0]
+    return proc
+
+
+def test_foreground_stops_cleanly_on_down_from_another_process(
+    settings: Settings, foreground: subprocess.Popen[str]
+) -> None:
+    proc = foreground
+    nats_pid = supervisor.status(settings)[0].pid
+    assert nats_pid is not None
+    assert supervisor.down(settings, echo=lambda _: None) is True
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "platform stopped" in out and "exited unexpectedly" not in out
+    assert not pid_alive(nats_pid, None)
+
+
+def test_foreground_stops_everything_when_a_component_dies(
+    settings: Settings, foreground: subprocess.Popen[str]
+) -> None:
+    proc = foreground
+    nats_pid = supervisor.status(settings)[0].pid
+    assert nats_pid is not None
+    os.kill(nats_pid, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "nats exited unexpectedly" in out
+    assert not supervisor.state_file(settings).exists()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_platform_env_renders_settings_that_read_back_identically(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.embedded.components import platform_env
+
+    env = platform_env(settings)
+    assert env["MLFLOW_TRACKING_URI"] == settings.mlflow.uri
+    assert env["AWS_SECRET_ACCESS_KEY"] == settings.s3.secret_key
+    assert env["MLOPS_S3_MASTER_PORT"] == str(settings.s3.master_port)
+    assert env["MLOPS_DATA_DIR"] == str(settings.platform.data_dir)
+    for key in [k for k in os.environ if k.startswith("MLOPS_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLOPS_ENV_FILE", "/nonexistent")
+    assert Settings().model_dump() == settings.model_dump()
