@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private Docker engine for tests and development, plus the minimal base image containers run in.
 #
-#   scripts/docker-engine.sh start  [DIR] [--lease ID]   install (once), start dockerd, build the image (once)
+#   scripts/docker-engine.sh start  [DIR] [--lease ID] [--no-image]   install (once), start dockerd, build the
+#                                                                      test image (once)
 #   scripts/docker-engine.sh stop   [DIR] [--lease ID]   stop dockerd (when no other lease holds it), unmount
 #   scripts/docker-engine.sh status [DIR]                exit 0 when the engine answers
 #   scripts/docker-engine.sh env    [DIR]                print DOCKER_HOST=… and MLOPS_TEST_IMAGE=…
@@ -15,16 +16,19 @@
 #
 # Leases: several test sessions (pytest-xdist workers, parallel runs) may share one engine. `start --lease
 # ID` records ID; `stop --lease ID` drops it and stops the engine only when no live lease is left (a lease
-# whose ID is a pid that no longer runs counts as dead). Without --lease, stop always stops.
+# whose ID is a pid that no longer runs counts as dead). `start` without --lease takes the lease "manual"
+# (a developer's engine, which test sessions leave running); `stop` without --lease always stops.
 set -euo pipefail
 
 CMD="${1:-}"
 shift || true
 DIR="${HOME}/.cache/mlops-lite/docker"
 LEASE=""
+IMAGE_WANTED=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --lease) LEASE="$2"; shift 2 ;;
+    --no-image) IMAGE_WANTED=0; shift ;;
     *) DIR="$1"; shift ;;
   esac
 done
@@ -125,9 +129,8 @@ build_image() {
 }
 
 add_lease() {
-  [ -n "$LEASE" ] || return 0
   mkdir -p "$LEASES"
-  touch "$LEASES/$LEASE"
+  touch "$LEASES/${LEASE:-manual}"
 }
 
 live_leases() {
@@ -181,7 +184,7 @@ case "$CMD" in
     flock 9
     install_packages
     start_engine
-    build_image
+    [ "$IMAGE_WANTED" = 1 ] && build_image
     add_lease
     echo "DOCKER_HOST=unix://$SOCK"
     echo "MLOPS_TEST_IMAGE=$IMAGE"
@@ -195,6 +198,7 @@ case "$CMD" in
       exit 0
     fi
     stop_engine
+    rm -rf "$LEASES"
     ;;
   status)
     answers
@@ -204,7 +208,7 @@ case "$CMD" in
     echo "MLOPS_TEST_IMAGE=$IMAGE"
     ;;
   *)
-    sed -n '2,8p' "$0" >&2
+    sed -n '2,9p' "$0" >&2
     exit 2
     ;;
 esac

@@ -149,7 +149,7 @@ def stop_process_group(pid: int, create_time: float | None, *, grace: float = 10
     """SIGTERM the component's whole process group (``term_signals`` times, spread over the grace period),
     then SIGKILL whatever is left. Safe on an already-dead or reused pid."""
     if not pid_alive(pid, create_time):
-        _reap(process)
+        _reap(process, pid, create_time)
         return
     try:
         members = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
@@ -175,7 +175,7 @@ def stop_process_group(pid: int, create_time: float | None, *, grace: float = 10
     else:
         # Stragglers that left the tree but stayed in the group must not outlive the component.
         _signal_group(pid, signal.SIGKILL)
-    _reap(process)
+    _reap(process, pid, create_time)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -195,9 +195,25 @@ def _any_alive(members: Iterable[psutil.Process]) -> bool:
     return False
 
 
-def _reap(process: subprocess.Popen[bytes] | None) -> None:
+def _reap(process: subprocess.Popen[bytes] | None, pid: int | None = None,
+          create_time: float | None = None) -> None:
     if process is not None:
         process.poll()
+        return
+    if pid is None:
+        return
+    # `down` in the very process that ran `up` (tests, `--detach` callers) has no Popen at hand but is
+    # still the parent: without a wait the stopped component would linger as a zombie. Only this exact
+    # (create time checked) dead process is waited for, never another child that got the pid.
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() != psutil.STATUS_ZOMBIE or (
+            create_time is not None and abs(proc.create_time() - create_time) > 0.05
+        ):
+            return
+        os.waitpid(pid, os.WNOHANG)
+    except (psutil.Error, ChildProcessError):
+        pass
 
 
 def stop_component(running: RunningComponent) -> None:

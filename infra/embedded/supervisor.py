@@ -194,16 +194,26 @@ def run_foreground(settings: Settings, *, components: Iterable[str | ComponentSp
                    echo: Echo = print, on_ready: Callable[[PlatformHandle], None] | None = None) -> int:
     """`mlops up`: start the platform, then wait until Ctrl-C/SIGTERM or a component dies; stop everything.
 
-    Returns the exit status: 0 after a requested stop, 1 when a component died.
+    Returns the exit status: 0 after a requested stop, 1 when a component died, 130 when interrupted while
+    starting.
     """
     stop_requested = threading.Event()
+    starting = True
 
     def request_stop(signum: int, _frame: object) -> None:
         stop_requested.set()
+        if starting:
+            # Interrupts the health wait at once; up() stops what it started before re-raising.
+            raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        handle = up(settings, components=components, echo=echo, _supervisor_pid=os.getpid())
+        try:
+            handle = up(settings, components=components, echo=echo, _supervisor_pid=os.getpid())
+        except KeyboardInterrupt:
+            echo("interrupted during startup; every component started was stopped")
+            return 130
+        starting = False
         try:
             if on_ready is not None:
                 on_ready(handle)

@@ -14,6 +14,8 @@ from infra.settings import Settings, get_settings
 # Backends register here: name -> "module:Class".
 RUNTIMES: dict[str, str] = {
     "process": "infra.runtime.process:ProcessRuntime",
+    "docker": "infra.runtime.docker:DockerRuntime",
+    "kubernetes": "infra.runtime.kubernetes:KubernetesRuntime",
 }
 
 

@@ -22,12 +22,33 @@ class RuntimeSettings(GroupSettings):
         default="31000-31999", description="Ports handed to inference servers when a serving names none (lo-hi)."
     )
     docker_host: str | None = Field(default=None, description="Docker engine address (unix:// or tcp://); default from env.")
-    docker_network: str = Field(default="host", description="Docker network mode of the platform's containers.")
+    docker_network: str = Field(
+        default="host",
+        description="Docker network of the platform's containers: host, none, or a user network's name "
+        "(on a user network servings listen on 3000 and are reached by container name).",
+    )
+    docker_mounts: str = Field(
+        default="",
+        description="Bind mounts added to every Docker container, comma-separated host:container[:ro|rw] "
+        "(e.g. the project and its venv, to run the platform's code in a minimal image).",
+    )
+    docker_python: str = Field(
+        default="python",
+        description="Interpreter that replaces a leading 'python' in Docker container commands "
+        "(e.g. a mounted venv's bin/python when the image has only python3).",
+    )
     cpu_limit: float | None = Field(default=None, gt=0, description="CPU limit per container (cores); none = unlimited.")
     memory_limit_mb: int | None = Field(default=None, gt=0, description="Memory limit per container in MiB.")
     kube_namespace: str = Field(default="mlops", description="Kubernetes namespace of jobs and deployments.")
     kube_active_deadline_seconds: int = Field(
         default=4 * 3600, gt=0, description="activeDeadlineSeconds of Kubernetes training Jobs."
+    )
+    kube_context: str | None = Field(
+        default=None,
+        description="kubeconfig context of the Kubernetes runtime; none = in-cluster config, else the current context.",
+    )
+    kube_service_account: str | None = Field(
+        default=None, description="Service account of training and inference pods; none = the namespace default."
     )
     stop_timeout_seconds: float = Field(default=10.0, gt=0, description="Grace period between SIGTERM and SIGKILL.")
 

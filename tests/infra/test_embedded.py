@@ -155,48 +155,53 @@ sys.exit(run_foreground(get_settings(), components=["nats"]))
 """
 
 
+class Foreground:
+    """`run_foreground` in a child process, its output in a file (a pipe could fill up and block it)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.output = settings.platform.data_dir.parent / "foreground.out"
+        env = dict(os.environ, MLOPS_ENV_FILE="/nonexistent", MLOPS_DATA_DIR=str(settings.platform.data_dir),
+                   MLOPS_NATS_URL=settings.nats.url, MLOPS_NATS_MONITOR_PORT=str(settings.nats.monitor_port))
+        with self.output.open("w") as out:
+            self.proc = subprocess.Popen([sys.executable, "-c", FOREGROUND], env=env, stdout=out,
+                                         stderr=subprocess.STDOUT, text=True)
+
+    def text(self) -> str:
+        return self.output.read_text()
+
+    def wait(self) -> tuple[int, str]:
+        return self.proc.wait(timeout=30), self.text()
+
+
 @pytest.fixture
-def foreground(settings: Settings) -> Iterator[subprocess.Popen[str]]:
-    proc = _foreground(settings)
-    yield proc
-    if proc.poll() is None:  # the test failed before stopping it
-        proc.terminate()
-        proc.communicate(timeout=30)
+def foreground(settings: Settings) -> Iterator[Foreground]:
+    fg = Foreground(settings)
+    # Running means the supervisor itself finished its health waits, not merely that nats answers.
+    wait_until(lambda: "platform running" in fg.text() or fg.proc.poll() is not None, timeout=30,
+               description="foreground platform running")
+    assert fg.proc.poll() is None, fg.text()
+    yield fg
+    if fg.proc.poll() is None:  # the test failed before stopping it
+        fg.proc.terminate()
+        fg.proc.wait(timeout=30)
 
 
-def _foreground(settings: Settings) -> subprocess.Popen[str]:
-    env = dict(os.environ, MLOPS_ENV_FILE="/nonexistent", MLOPS_DATA_DIR=str(settings.platform.data_dir),
-               MLOPS_NATS_URL=settings.nats.url, MLOPS_NATS_MONITOR_PORT=str(settings.nats.monitor_port))
-    proc = subprocess.Popen([sys.executable, "-c", FOREGROUND], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    wait_until(lambda: any(r.healthy for r in supervisor.status(settings)) or proc.poll() is not None,
-               timeout=30, description="foreground platform healthy")
-    assert proc.poll() is None, proc.communicate()[0]
-    return proc
-
-
-def test_foreground_stops_cleanly_on_down_from_another_process(
-    settings: Settings, foreground: subprocess.Popen[str]
-) -> None:
-    proc = foreground
+def test_foreground_stops_cleanly_on_down_from_another_process(settings: Settings, foreground: Foreground) -> None:
     nats_pid = supervisor.status(settings)[0].pid
     assert nats_pid is not None
     assert supervisor.down(settings, echo=lambda _: None) is True
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+    code, out = foreground.wait()
+    assert code == 0, out
     assert "platform stopped" in out and "exited unexpectedly" not in out
     assert not pid_alive(nats_pid, None)
 
 
-def test_foreground_stops_everything_when_a_component_dies(
-    settings: Settings, foreground: subprocess.Popen[str]
-) -> None:
-    proc = foreground
+def test_foreground_stops_everything_when_a_component_dies(settings: Settings, foreground: Foreground) -> None:
     nats_pid = supervisor.status(settings)[0].pid
     assert nats_pid is not None
     os.kill(nats_pid, signal.SIGKILL)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 1
+    code, out = foreground.wait()
+    assert code == 1, out
     assert "nats exited unexpectedly" in out
     assert not supervisor.state_file(settings).exists()
 
@@ -223,3 +228,37 @@ def test_platform_env_renders_settings_that_read_back_identically(
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("MLOPS_ENV_FILE", "/nonexistent")
     assert Settings().model_dump() == settings.model_dump()
+
+
+INTERRUPTED = """
+import sys
+from infra.embedded.components import ComponentSpec, nats_spec
+from infra.embedded.supervisor import run_foreground
+from infra.settings import get_settings
+settings = get_settings()
+stuck = ComponentSpec(name="stuck", label="stuck", argv=["sleep", "60"], env={}, health=lambda: False, url="-",
+                      log_file=settings.platform.data_dir / "logs" / "stuck.log", stop_grace_seconds=2.0)
+sys.exit(run_foreground(settings, components=[nats_spec(settings), stuck]))
+"""
+
+
+def test_foreground_interrupted_while_starting_stops_what_it_started(settings: Settings) -> None:
+    env = dict(os.environ, MLOPS_ENV_FILE="/nonexistent", MLOPS_DATA_DIR=str(settings.platform.data_dir),
+               MLOPS_NATS_URL=settings.nats.url, MLOPS_NATS_MONITOR_PORT=str(settings.nats.monitor_port))
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: len(supervisor.status(settings)) == 2 or proc.poll() is not None, timeout=30,
+                   description="stuck component started")
+        pids = [r.pid for r in supervisor.status(settings) if r.pid]
+        assert len(pids) == 2
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, out
+    assert "interrupted during startup" in out
+    assert [p for p in pids if pid_alive(p, None)] == []
+    assert not supervisor.state_file(settings).exists()

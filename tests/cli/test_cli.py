@@ -1,0 +1,105 @@
+"""The `mlops` CLI on real servers: the skeleton path scripted with --json, errors as one clear line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.flows.test_walking_skeleton import make_series
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cli(platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from infra.settings import reset_settings
+
+    monkeypatch.setenv("MLOPS_PREFECT_RUN_MODE", "inline")
+    monkeypatch.setenv("MLOPS_TRAIN_POLL_SECONDS", "0.5")
+    monkeypatch.setenv("MLOPS_ADMIN_PASSWORD", "cli-admin-pass")
+    reset_settings()
+    from cli.main import app
+
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True) -> object:
+        result = runner.invoke(app, list(args))
+        if ok:
+            assert result.exit_code == 0, f"mlops {' '.join(args)} → {result.exit_code}: {result.output}"
+        return result
+
+    return run
+
+
+def as_json(result: object) -> object:
+    return json.loads(result.output)  # type: ignore[attr-defined]
+
+
+def test_cli_scripts_the_whole_path(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    init = as_json(cli("init", "--json"))
+    assert init["admin_created"] is True and init["presets"]["created"]
+    again = as_json(cli("init", "--json"))
+    assert again["admin_created"] is False and not again["presets"]["created"]
+
+    algos = as_json(cli("algorithms", "list", "--json"))
+    assert {"ECOD", "Prophet", "Spell", "YOLODetection"} <= {a["name"] for a in algos}
+
+    ds = as_json(cli("datasets", "create", "cpu", "--scenario", "anomaly_detection", "--json"))
+    train_csv = make_series(tmp_path / "train.csv", n=800, seed=3, anomalies=[10], jump=6.0)
+    test_csv = make_series(tmp_path / "test.csv", n=200, seed=4, anomalies=[100], jump=12.0)
+    cli("datasets", "upload", str(ds["id"]), str(train_csv))
+    cli("datasets", "upload", str(ds["id"]), str(test_csv), "--no-train", "--test")
+    release = as_json(cli("datasets", "publish", str(ds["id"]), "--json"))
+    assert release["status"] == "published" and release["split_counts"] == {"train": 800, "test": 200}
+    listed = as_json(cli("datasets", "list", "--json"))
+    assert listed["count"] == 1
+
+    zip_path = tmp_path / "r.zip"
+    out = cli("datasets", "download", str(release["id"]), "-o", str(zip_path))
+    assert "sha256 verified" in out.output and zip_path.stat().st_size == release["size_bytes"]
+
+    job = as_json(cli("jobs", "create", "ecod", "-s", "anomaly_detection", "-a", "ECOD", "--release",
+                      str(release["id"]), "--params", '{"contamination": 0.01}', "--json"))
+    assert job["status"] == "created" and job["params"]["contamination"] == 0.01
+    started = as_json(cli("jobs", "start", str(job["id"]), "--wait", "--json"))
+    assert started["status"] == "completed", started
+    runs = as_json(cli("jobs", "runs", str(job["id"]), "--json"))
+    assert len(runs) == 1 and runs[0]["status"] == "FINISHED" and "f1" in runs[0]["metrics"]
+
+    serving = as_json(cli("servings", "create", "live", "--job", str(job["id"]), "--json"))
+    assert serving["observed_state"] == "running", serving
+    body = tmp_path / "req.json"
+    body.write_text(json.dumps({"data": [{"timestamp": "2024-01-01T00:00:00", "value": 10.0},
+                                         {"timestamp": "2024-01-01T00:01:00", "value": 99.0}]}))
+    answer = as_json(cli("predict", str(serving["id"]), "--file", str(body)))
+    assert [r["label"] for r in answer["results"]] == [0, 1]
+    predicted_csv = as_json(cli("predict", str(serving["id"]), "--file", str(test_csv)))
+    assert predicted_csv["metadata"]["count"] == 200
+
+    stopped = as_json(cli("servings", "stop", str(serving["id"]), "--json"))
+    assert stopped["desired_state"] == "stopped" and stopped["observed_state"] == "not_found"
+    as_json(cli("servings", "delete", str(serving["id"]), "--json"))
+    missing = cli("servings", "status", str(serving["id"]), ok=False)
+    assert missing.exit_code == 1 and "not found" in missing.output
+
+
+def test_cli_errors_are_one_clear_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("init", "--json")
+    bad = cli("datasets", "create", "x", "--scenario", "nope", ok=False)
+    assert bad.exit_code == 1 and "unknown scenario 'nope'" in bad.output and "Traceback" not in bad.output
+    ds = as_json(cli("datasets", "create", "cpu", "--scenario", "anomaly_detection", "--json"))
+    broken = tmp_path / "broken.csv"
+    broken.write_text("timestamp,value\n2024-01-01,1\n2024-01-02,abc\n")
+    res = cli("datasets", "upload", str(ds["id"]), str(broken), ok=False)
+    assert res.exit_code == 1 and "row 3, column 'value'" in res.output
+    shown = as_json(cli("datasets", "show", str(ds["id"]), "--json"))
+    assert shown["entries"] == [], "a refused upload must store nothing"
+    from infra.objectstore import ObjectStore
+    from infra.settings import get_settings
+
+    assert list(ObjectStore.from_settings(get_settings().s3).list(f"datasets/{ds['id']}/")) == []
+    empty = cli("datasets", "publish", str(ds["id"]), ok=False)
+    assert "at least one entry flagged train" in empty.output
