@@ -1,0 +1,184 @@
+"""``FakeKubernetesApi``: an in-memory FAKE of the Kubernetes API, because no API server can run here.
+
+It stands in for the BatchV1Api, CoreV1Api and AppsV1Api methods ``KubernetesRuntime`` calls, with the real
+client's types at the boundary: it takes and returns ``kubernetes.client`` model objects (stored in their
+wire form), raises ``ApiException`` with the real statuses (404 missing, 409 exists) and filters lists by
+equality label selectors. It runs no controllers: tests drive state with ``set_job_status``,
+``set_deployment_status`` and ``add_pod``, which write the same documents a cluster would report.
+``calls`` records every method called, so tests can check how many round trips an operation costs.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+_MODELS = {"Job": client.V1Job, "Deployment": client.V1Deployment, "Service": client.V1Service,
+           "Secret": client.V1Secret, "Pod": client.V1Pod}
+_LISTS = {"Job": client.V1JobList, "Deployment": client.V1DeploymentList, "Pod": client.V1PodList}
+_API_VERSIONS = {"Job": "batch/v1", "Deployment": "apps/v1", "Service": "v1", "Secret": "v1", "Pod": "v1"}
+
+
+def _matches(labels: Mapping[str, str], selector: str | None) -> bool:
+    for term in filter(None, (selector or "").split(",")):
+        key, _, value = term.partition("=")
+        if labels.get(key) != value:
+            raise_if_unsupported(term)
+            return False
+    return True
+
+
+def raise_if_unsupported(term: str) -> None:
+    if "!" in term or " in " in term or "=" not in term:
+        raise NotImplementedError(f"FakeKubernetesApi supports equality selectors only, got {term!r}")
+
+
+class FakeKubernetesApi:
+    """A FAKE API server for one cluster: pass it as ``batch``, ``core`` and ``apps`` of the runtime."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, namespace, name) -> wire form
+        self.logs: dict[tuple[str, str], str] = {}  # (namespace, pod) -> text
+        self.calls: list[str] = []
+        self.deleted: list[tuple[str, str, str | None]] = []  # (kind, name, propagation policy)
+        self.fail_with: int | None = None  # status of an ApiException every call raises (e.g. 503)
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        if self.fail_with is not None:
+            raise ApiException(status=self.fail_with, reason="FakeKubernetesApi failure")
+
+    def _create(self, kind: str, namespace: str, body: Any) -> Any:
+        wire = client.ApiClient().sanitize_for_serialization(body)
+        name = wire["metadata"]["name"]
+        if (kind, namespace, name) in self.objects:
+            raise ApiException(status=409, reason="AlreadyExists")
+        wire = copy.deepcopy(wire)
+        wire.setdefault("apiVersion", _API_VERSIONS[kind])
+        wire["kind"] = kind
+        wire["metadata"].update(namespace=namespace, uid=str(uuid.uuid4()),
+                                creationTimestamp="2025-01-01T00:00:00Z")
+        wire.setdefault("status", {})
+        self.objects[(kind, namespace, name)] = wire
+        return _MODELS[kind].from_dict(copy.deepcopy(wire))
+
+    def _get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            return self.objects[(kind, namespace, name)]
+        except KeyError:
+            raise ApiException(status=404, reason="NotFound") from None
+
+    def _delete(self, kind: str, namespace: str, name: str, body: Any = None) -> client.V1Status:
+        self._get(kind, namespace, name)
+        del self.objects[(kind, namespace, name)]
+        policy = getattr(body, "propagation_policy", None)
+        self.deleted.append((kind, name, policy))
+        if policy in ("Background", "Foreground"):  # the garbage collector takes the pods along
+            for key in [k for k, v in self.objects.items() if k[0] == "Pod" and k[1] == namespace
+                        and v["metadata"].get("labels", {}).get("mlops-lite/name") == name]:
+                del self.objects[key]
+        for key, obj in list(self.objects.items()):  # owned objects (the Secret) go too
+            if any(ref.get("name") == name and ref.get("kind") == kind
+                   for ref in obj["metadata"].get("ownerReferences") or []):
+                del self.objects[key]
+        return client.V1Status(status="Success")
+
+    def _list(self, kind: str, namespace: str, label_selector: str | None) -> Any:
+        items = [copy.deepcopy(v) for (k, ns, _), v in sorted(self.objects.items())
+                 if k == kind and ns == namespace and _matches(v["metadata"].get("labels") or {}, label_selector)]
+        for item in items:  # like the API server, list items carry no kind
+            item.pop("kind", None)
+            item.pop("apiVersion", None)
+        return _LISTS[kind].from_dict({"items": items, "metadata": {}})
+
+    # -- test controls (what a cluster's controllers would do) ---------------------------------------------
+    def set_job_status(self, name: str, status: Mapping[str, Any], namespace: str = "mlops") -> None:
+        self._get("Job", namespace, name)["status"] = dict(status)
+
+    def set_deployment_status(self, name: str, status: Mapping[str, Any], namespace: str = "mlops") -> None:
+        self._get("Deployment", namespace, name)["status"] = dict(status)
+
+    def add_pod(self, owner: str, status: Mapping[str, Any], *, namespace: str = "mlops", log: str = "",
+                suffix: str = "abcde", created: str = "2025-01-01T00:00:01Z") -> str:
+        name = f"{owner}-{suffix}"
+        self.objects[("Pod", namespace, name)] = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": created,
+                         "labels": {"app": "mlops-lite", "mlops-lite/name": owner}},
+            "spec": {"containers": [{"name": "main", "image": "x"}]},
+            "status": dict(status),
+        }
+        self.logs[(namespace, name)] = log
+        return name
+
+    def get(self, kind: str, name: str, namespace: str = "mlops") -> dict[str, Any] | None:
+        return self.objects.get((kind, namespace, name))
+
+    # -- BatchV1Api ----------------------------------------------------------------------------------------
+    def create_namespaced_job(self, namespace: str, body: Any, **_: Any) -> Any:
+        self._enter("create_namespaced_job")
+        return self._create("Job", namespace, body)
+
+    def list_namespaced_job(self, namespace: str, label_selector: str | None = None, **_: Any) -> Any:
+        self._enter("list_namespaced_job")
+        return self._list("Job", namespace, label_selector)
+
+    def delete_namespaced_job(self, name: str, namespace: str, body: Any = None, **_: Any) -> Any:
+        self._enter("delete_namespaced_job")
+        return self._delete("Job", namespace, name, body)
+
+    # -- AppsV1Api -----------------------------------------------------------------------------------------
+    def create_namespaced_deployment(self, namespace: str, body: Any, **_: Any) -> Any:
+        self._enter("create_namespaced_deployment")
+        return self._create("Deployment", namespace, body)
+
+    def list_namespaced_deployment(self, namespace: str, label_selector: str | None = None, **_: Any) -> Any:
+        self._enter("list_namespaced_deployment")
+        return self._list("Deployment", namespace, label_selector)
+
+    def delete_namespaced_deployment(self, name: str, namespace: str, body: Any = None, **_: Any) -> Any:
+        self._enter("delete_namespaced_deployment")
+        return self._delete("Deployment", namespace, name, body)
+
+    # -- CoreV1Api -----------------------------------------------------------------------------------------
+    def create_namespaced_service(self, namespace: str, body: Any, **_: Any) -> Any:
+        self._enter("create_namespaced_service")
+        return self._create("Service", namespace, body)
+
+    def delete_namespaced_service(self, name: str, namespace: str, **_: Any) -> Any:
+        self._enter("delete_namespaced_service")
+        return self._delete("Service", namespace, name)
+
+    def create_namespaced_secret(self, namespace: str, body: Any, **_: Any) -> Any:
+        self._enter("create_namespaced_secret")
+        return self._create("Secret", namespace, body)
+
+    def replace_namespaced_secret(self, name: str, namespace: str, body: Any, **_: Any) -> Any:
+        self._enter("replace_namespaced_secret")
+        self._get("Secret", namespace, name)
+        del self.objects[("Secret", namespace, name)]
+        return self._create("Secret", namespace, body)
+
+    def delete_namespaced_secret(self, name: str, namespace: str, **_: Any) -> Any:
+        self._enter("delete_namespaced_secret")
+        return self._delete("Secret", namespace, name)
+
+    def list_namespaced_pod(self, namespace: str, label_selector: str | None = None, **_: Any) -> Any:
+        self._enter("list_namespaced_pod")
+        return self._list("Pod", namespace, label_selector)
+
+    def read_namespaced_pod_log(self, name: str, namespace: str, container: str | None = None,
+                                tail_lines: int | None = None, **_: Any) -> str:
+        self._enter("read_namespaced_pod_log")
+        self._get("Pod", namespace, name)
+        text = self.logs.get((namespace, name), "")
+        if tail_lines is not None:
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-tail_lines:]) if tail_lines > 0 else ""
+        return text
