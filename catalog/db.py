@@ -35,12 +35,17 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
-    settings = get_settings().database
+def _ensure_sqlite_dir(url: str) -> None:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str) -> Engine:
+    settings = get_settings().database
+    if url.startswith("sqlite"):
+        _ensure_sqlite_dir(url)
         engine = create_engine(url, echo=settings.echo, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
 
@@ -108,4 +113,6 @@ def migrate(url: str | None = None) -> None:
     """Bring the database schema to the newest revision (idempotent)."""
     from alembic import command
 
+    url = url or get_settings().database.url
+    _ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), "head")

@@ -27,6 +27,10 @@ if [ ! -f "$VENV/.complete" ]; then
 fi
 # The project itself is installed editable into the shared venv on every call (a second, no network),
 # so that the `mlops` command and subprocesses import this checkout.
-"$VENV/bin/pip" install -q --no-deps --no-build-isolation -e . >&2
+# Output only on failure: setuptools' editable-install notices are noise here.
+if ! out="$("$VENV/bin/pip" install -q --no-deps --no-build-isolation -e . 2>&1)"; then
+  echo "$out" >&2
+  exit 1
+fi
 ln -sfn "$VENV" .venv
 echo "$VENV"

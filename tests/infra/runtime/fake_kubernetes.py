@@ -26,16 +26,12 @@ _API_VERSIONS = {"Job": "batch/v1", "Deployment": "apps/v1", "Service": "v1", "S
 
 def _matches(labels: Mapping[str, str], selector: str | None) -> bool:
     for term in filter(None, (selector or "").split(",")):
+        if "!" in term or " in " in term or "=" not in term:
+            raise NotImplementedError(f"FakeKubernetesApi supports equality selectors only, got {term!r}")
         key, _, value = term.partition("=")
         if labels.get(key) != value:
-            raise_if_unsupported(term)
             return False
     return True
-
-
-def raise_if_unsupported(term: str) -> None:
-    if "!" in term or " in " in term or "=" not in term:
-        raise NotImplementedError(f"FakeKubernetesApi supports equality selectors only, got {term!r}")
 
 
 class FakeKubernetesApi:
@@ -107,12 +103,17 @@ class FakeKubernetesApi:
     def add_pod(self, owner: str, status: Mapping[str, Any], *, namespace: str = "mlops", log: str = "",
                 suffix: str = "abcde", created: str = "2025-01-01T00:00:01Z") -> str:
         name = f"{owner}-{suffix}"
+        status = copy.deepcopy(dict(status))
+        for cs in status.get("containerStatuses") or []:  # fields a kubelet always reports
+            for key, value in (("name", "main"), ("image", "x"), ("imageID", ""), ("ready", False),
+                               ("restartCount", 0)):
+                cs.setdefault(key, value)
         self.objects[("Pod", namespace, name)] = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": namespace, "creationTimestamp": created,
                          "labels": {"app": "mlops-lite", "mlops-lite/name": owner}},
             "spec": {"containers": [{"name": "main", "image": "x"}]},
-            "status": dict(status),
+            "status": status,
         }
         self.logs[(namespace, name)] = log
         return name
