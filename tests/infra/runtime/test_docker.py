@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.runtime.base import (
     ContainerExistsError,
@@ -153,6 +154,25 @@ def test_unreachable_engine_is_transient(tmp_path: Path) -> None:
     assert info.value.transient
 
 
+def test_compose_parses_and_names_real_settings() -> None:
+    from tests.infra.runtime.test_kubernetes import known_settings_variables, mlops_variables
+
+    text = (REPO / "deployments" / "compose.yaml").read_text()
+    compose = yaml.safe_load(text)
+    assert {"minio", "postgres", "mlflow", "prefect", "nats", "platform", "dashboard"} <= compose["services"].keys()
+    unknown = mlops_variables(text) - known_settings_variables()
+    assert not unknown, f"compose.yaml names settings that do not exist: {sorted(unknown)}"
+    platform_env = compose["services"]["platform"]["environment"]
+    assert platform_env["MLOPS_RUNTIME_NAME"] == "docker"
+    assert platform_env["MLOPS_RUNTIME_DOCKER_NETWORK"] == compose["networks"]["mlops"]["name"]
+    assert "postgresql+psycopg2://" in " ".join(compose["services"]["mlflow"]["command"])
+    assert "-js" in compose["services"]["nats"]["command"]
+    for dockerfile in ("runtime.Dockerfile", "platform.Dockerfile"):
+        instructions = [line.split()[0] for line in (REPO / "deployments" / dockerfile).read_text().splitlines()
+                        if line.strip() and not line.startswith(("#", " "))]
+        assert "ENTRYPOINT" not in instructions and "FROM" in instructions
+
+
 # -- on the engine -----------------------------------------------------------------------------------------
 def test_lifecycle(runtime: DockerRuntime, containers: Containers) -> None:
     spec = containers.spec("life", SLEEP, port=31001)
@@ -193,8 +213,8 @@ def test_limits_and_mounts_applied(docker_engine: DockerEngine, tmp_path: Path, 
     (tmp_path / "hello.txt").write_text("from the host")
     rt = DockerRuntime(settings=settings_for(docker_engine, docker_mounts=f"{tmp_path}:/data:ro"))
     containers.runtime = rt
-    spec = containers.spec("limits", ["python", "-c", "import os; print(open('/data/hello.txt').read(), "
-                                      "os.environ['GREETING'])"], env={"GREETING": "hi"},
+    program = "import os; print(open('/data/hello.txt').read(), os.environ['GREETING'])"
+    spec = containers.spec("limits", ["python", "-c", program], env={"GREETING": "hi"},
                            cpu_limit=0.5, memory_limit_mb=64)
     rt.start(spec)
     assert containers.wait_ended(spec.name).state is ContainerState.EXITED
@@ -300,15 +320,15 @@ def test_user_network_reached_by_name(docker_engine: DockerEngine, containers: C
 
 
 def test_engine_stopped_is_transient() -> None:
-    with tempfile.TemporaryDirectory(prefix="dk") as directory:  # short: socket paths are limited to 108 bytes
-        with private_docker_engine(Path(directory)) as engine:
-            rt = DockerRuntime(settings=settings_for(engine))
-            assert rt.status(["x"])["x"].state is ContainerState.NOT_FOUND  # connected while it runs
-            stop_engine(Path(directory))
-            for call in (lambda: rt.status(["x"]), lambda: rt.logs("x"), lambda: rt.stop("x")):
-                with pytest.raises(RuntimeError_, match="unreachable") as info:
-                    call()
-                assert info.value.transient
+    # A short path: the engine's socket paths are limited to 108 bytes.
+    with tempfile.TemporaryDirectory(prefix="dk") as directory, private_docker_engine(Path(directory)) as engine:
+        rt = DockerRuntime(settings=settings_for(engine))
+        assert rt.status(["x"])["x"].state is ContainerState.NOT_FOUND  # connected while it runs
+        stop_engine(Path(directory))
+        for call in (lambda: rt.status(["x"]), lambda: rt.logs("x"), lambda: rt.stop("x")):
+            with pytest.raises(RuntimeError_, match="unreachable") as info:
+                call()
+            assert info.value.transient
 
 
 def test_platform_code_runs_in_container(docker_engine: DockerEngine, containers: Containers) -> None:  # noqa: F811
@@ -319,13 +339,15 @@ def test_platform_code_runs_in_container(docker_engine: DockerEngine, containers
     rt = DockerRuntime(settings=settings_for(docker_engine, docker_mounts=mounts,
                                              docker_python=str(venv / "bin" / "python")))
     containers.runtime = rt
-    helped = rt.start(containers.spec("help", ["python", "-m", "algorithms.serve", "--help"]))
+    # Explicit, because the shared venv's editable install points at whichever checkout installed it last.
+    env = {"PYTHONPATH": str(REPO)}
+    helped = rt.start(containers.spec("help", ["python", "-m", "algorithms.serve", "--help"], env=env))
     assert containers.wait_ended(helped.name).state is ContainerState.EXITED, rt.logs(helped.name)
     assert "--model-uri" in rt.logs(helped.name)
     # A model that cannot load must make the server exit non-zero: this imports the real serving stack.
     broken = rt.start(containers.spec("broken", ["python", "-m", "algorithms.serve", "--model-uri",
                                                  "/nonexistent/model", "--port", str(free_port())],
-                                      kind=ContainerKind.SERVE))
+                                      kind=ContainerKind.SERVE, env=env))
     ended = containers.wait_ended(broken.name, timeout=120)
     assert ended.state is ContainerState.FAILED and ended.exit_code not in (None, 0), rt.logs(broken.name)
     assert "failed to load" in rt.logs(broken.name, tail=5)

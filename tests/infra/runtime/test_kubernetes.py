@@ -6,11 +6,21 @@ such); the manifests and the state mapping are pure functions tested directly.
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from infra.runtime.base import ContainerExistsError, ContainerKind, ContainerSpec, ContainerState, RuntimeError_
+from infra.runtime.base import (
+    ContainerExistsError,
+    ContainerKind,
+    ContainerSpec,
+    ContainerState,
+    RuntimeError_,
+)
 from infra.runtime.kubernetes import (
     KubernetesRuntime,
     deployment_manifest,
@@ -270,3 +280,52 @@ def test_api_errors(runtime: KubernetesRuntime, fake: FakeKubernetesApi) -> None
     with pytest.raises(RuntimeError_, match="403") as info:
         runtime.start(train_spec())
     assert not info.value.transient
+
+
+# -- deployments/kubernetes and work pools (can only be validated offline here) -------------------------
+DEPLOYMENTS = Path(__file__).resolve().parents[3] / "deployments"
+EXTRA_VARIABLES = {"MLOPS_ENV_FILE"}  # read by infra.settings.base, not a field
+
+
+def known_settings_variables() -> set[str]:
+    names = set(EXTRA_VARIABLES)
+    for group in Settings.model_fields.values():
+        model = group.annotation
+        prefix = model.model_config["env_prefix"]  # type: ignore[union-attr]
+        names.update(prefix + field.upper() for field in model.model_fields)  # type: ignore[union-attr]
+    return names
+
+
+def mlops_variables(text: str) -> set[str]:
+    return set(re.findall(r"\bMLOPS_[A-Z0-9_]+", text))
+
+
+def test_kubernetes_manifests_parse_and_name_real_settings() -> None:
+    files = sorted((DEPLOYMENTS / "kubernetes").glob("*.yaml"))
+    assert {f.name for f in files} >= {"namespace.yaml", "rbac.yaml", "configmap.yaml", "platform.yaml",
+                                       "dashboard.yaml", "secret.example.yaml"}
+    kinds = set()
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert isinstance(doc, dict), path
+            kinds.add(doc["kind"])
+            if doc["kind"] != "Kustomization":
+                assert doc["metadata"].get("namespace", "mlops") == "mlops" or doc["kind"] == "Namespace"
+        unknown = mlops_variables(path.read_text()) - known_settings_variables()
+        assert not unknown, f"{path.name} names settings that do not exist: {sorted(unknown)}"
+    assert {"Namespace", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret", "Deployment",
+            "Service"} <= kinds
+    role = yaml.safe_load_all((DEPLOYMENTS / "kubernetes" / "rbac.yaml").read_text())
+    rules = next(d for d in role if d["kind"] == "Role")["rules"]
+    granted = {(r["apiGroups"][0], res) for r in rules for res in r["resources"]}
+    # Exactly what KubernetesRuntime calls.
+    assert {("batch", "jobs"), ("apps", "deployments"), ("", "services"), ("", "secrets"), ("", "pods"),
+            ("", "pods/log")} <= granted
+
+
+def test_work_pool_templates() -> None:
+    for name in ("process.json", "kubernetes.json"):
+        template = json.loads((DEPLOYMENTS / "work-pools" / name).read_text())
+        assert {"job_configuration", "variables"} <= template.keys()
+    k8s = json.loads((DEPLOYMENTS / "work-pools" / "kubernetes.json").read_text())
+    assert k8s["job_configuration"]["job_manifest"]["spec"]["backoffLimit"] == 0
