@@ -2,6 +2,8 @@
 # (outside the clone, keyed by the lock file) when it is missing.
 SHELL := /bin/bash
 VENV = $(shell scripts/ensure-venv.sh)
+# This checkout's code, for every process the platform and the tests start.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 PYTEST_ARGS ?=
 
 .PHONY: up down status test venv lock lint
@@ -10,13 +12,13 @@ venv:
 	@scripts/ensure-venv.sh >/dev/null
 
 up:
-	@V="$(VENV)"; "$$V/bin/mlops" init && exec "$$V/bin/mlops" up
+	@V="$(VENV)"; "$$V/bin/python" -m cli init && exec "$$V/bin/python" -m cli up
 
 down:
-	@"$(VENV)/bin/mlops" down
+	@"$(VENV)/bin/python" -m cli down
 
 status:
-	@"$(VENV)/bin/mlops" status
+	@"$(VENV)/bin/python" -m cli status
 
 test:
 	@V="$(VENV)"; scripts/test-prereqs.sh && "$$V/bin/python" -m pytest $(PYTEST_ARGS)

@@ -14,7 +14,7 @@ import typer  # noqa: E402
 from cli import admin, datasets, platform, serving, training  # noqa: E402
 
 app = typer.Typer(name="mlops", help="mlops-lite: datasets → training → serving, on Prefect, MLflow and S3.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.command("init")(platform.init_command)
 app.command("up")(platform.up_command)
 app.command("down")(platform.down_command)
@@ -29,7 +29,7 @@ app.command("predict")(serving.predict_command)
 
 
 def main() -> None:
-    app()
+    app(prog_name="mlops")
 
 
 if __name__ == "__main__":

@@ -25,12 +25,11 @@ if [ ! -f "$VENV/.complete" ]; then
   "$VENV/bin/pip" check >&2
   touch "$VENV/.complete"
 fi
-# The project itself is installed editable into the shared venv on every call (a second, no network),
-# so that the `mlops` command and subprocesses import this checkout.
-# Output only on failure: setuptools' editable-install notices are noise here.
-if ! out="$("$VENV/bin/pip" install -q --no-deps --no-build-isolation -e . 2>&1)"; then
-  echo "$out" >&2
-  exit 1
+# The environment is shared by every checkout, so the project itself is never installed into it (an
+# editable install would point every checkout at whichever one ran last). Checkouts put themselves on
+# PYTHONPATH instead (Makefile, ./mlops, tests/conftest.py). Remove an install left by older versions.
+if [ -n "$(ls "$VENV"/lib/python3*/site-packages/ 2>/dev/null | grep -i '^__editable__.*mlops_lite\|^mlops_lite')" ]; then
+  "$VENV/bin/pip" uninstall -q -y mlops-lite >&2 || true
 fi
 ln -sfn "$VENV" .venv
 echo "$VENV"

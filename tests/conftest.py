@@ -12,7 +12,12 @@ import tempfile
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.servers"]
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.docker"]
+
+# Subprocesses (containers of the process runtime, flows.serve_all, servers) import this checkout.
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO, os.environ.get("PYTHONPATH")) if p)
 
 _SESSION_HOME = tempfile.mkdtemp(prefix="mlops-tests-")
 
