@@ -135,6 +135,17 @@ def deployments_ready_file(settings: Settings) -> Path:
     return run_dir(settings) / "deployments.ready"
 
 
+UNIX_SOCKET_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+
+
+def _weed_sockets(data: Path) -> list[str]:
+    """Keep SeaweedFS' local sockets in its data directory (its default leaves them behind in /tmp)."""
+    filer, s3 = data / "filer.sock", data / "s3.sock"
+    if len(str(filer)) > UNIX_SOCKET_MAX:
+        return []
+    return [f"-filer.localSocket={filer}", f"-s3.localSocket={s3}"]
+
+
 def s3_spec(settings: Settings) -> ComponentSpec:
     s3 = settings.s3
     host = settings.platform.host
@@ -156,7 +167,7 @@ def s3_spec(settings: Settings) -> ComponentSpec:
             venv_bin("weed"), "mini", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
             f"-master.port={s3.master_port}", f"-volume.port={s3.volume_port}", f"-filer.port={s3.filer_port}",
             f"-s3.port={port}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
-            "-master.telemetry=false",
+            "-master.telemetry=false", *_weed_sockets(data),
         ],
         env=_child_env(settings, {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}),
         log_file=_logs(settings) / "s3.log",
