@@ -15,7 +15,7 @@ from catalog.services import serving as svc
 from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
 from flows.launch import flow_run_url, run_flow
 from tasks.predict import PredictError, encode_image, predict
-from tasks.serving import inference_url, sync_states
+from tasks.serving import inference_url, observe_now
 
 app = typer.Typer(help="Servings: trained models as inference endpoints.", no_args_is_help=True)
 COLS = ["id", "name", "scenario", "train_job_id", "model_version", "resolved_version", "desired_state",
@@ -24,7 +24,7 @@ COLS = ["id", "name", "scenario", "train_job_id", "model_version", "resolved_ver
 
 def _refresh(ids: list[int]) -> None:
     """Live state: ask the runtime about every serving shown, in one call (stale marks on failure)."""
-    sync_states.fn(ids)
+    observe_now(ids)
 
 
 def _lifecycle(flow: str, serving_id: int, user: str | None, as_json: bool) -> None:
@@ -82,6 +82,24 @@ def remove(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt)
 def delete(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
     """Delete the container, then the record."""
     _lifecycle("serving-delete", serving_id, user, as_json)
+
+
+@app.command("update")
+@handle_errors
+def update(serving_id: int, model_version: str | None = typer.Option(None, "--model-version"),
+           job: int | None = typer.Option(None, "--job", help="Training job id."),
+           port: int | None = typer.Option(None, "--port"),
+           any_port: bool = typer.Option(False, "--any-port", help="Let the runtime choose the port."),
+           user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Change model version, training job or port; a running serving restarts to apply it."""
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        serving, restart = svc.update_serving(session, actor=actor, serving_id=serving_id, model_version=model_version,
+                                              train_job_id=job, port=port, clear_port=any_port)
+    if restart:
+        _lifecycle("serving-restart", serving_id, user, as_json)
+    else:
+        emit(pick([serving], COLS)[0], as_json=as_json)
 
 
 @app.command("list")

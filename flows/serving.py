@@ -1,4 +1,6 @@
-"""Serving flows: create/start, stop, remove, delete record, update, and the scheduled state sync."""
+"""Serving flows: start (create launches, an existing container is adopted), stop, remove, delete record,
+restart (applies an update), and the scheduled state sync. Every flow is safe to re-run: desired state is
+written first, then the runtime is driven towards it, then the observed state is read back."""
 
 from __future__ import annotations
 
@@ -7,15 +9,20 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from catalog.db import session_scope
-from catalog.models import DesiredState, Serving
+from catalog.models import DesiredState
 from catalog.scoping import SYSTEM
 from catalog.services import serving as serving_service
-from tasks.serving import launch, remove_container, sync_states, wait_ready
+from tasks.serving import launch, remove_container, stop_container, sync_states, wait_ready
 
 
 def _set_desired(serving_id: int, desired: DesiredState) -> None:
     with session_scope() as session:
         serving_service.set_desired(session, actor=SYSTEM, serving_id=serving_id, desired=desired)
+
+
+def _record_error(serving_id: int, error: str | None) -> None:
+    with session_scope() as session:
+        serving_service.record_error(session, serving_id=serving_id, error=error)
 
 
 @flow(name="serving-start")
@@ -26,34 +33,27 @@ def serving_start(serving_id: int, wait: bool = True) -> dict[str, Any]:
         status = launch(serving_id)
         url = wait_ready(serving_id) if wait else None
     except Exception as exc:
-        with session_scope() as session:
-            serving = session.get(Serving, serving_id)
-            if serving is not None:
-                serving.error = str(exc)[:4000]
-                session.add(serving)
+        _record_error(serving_id, f"start failed: {exc}")
         sync_states([serving_id])
         raise
-    with session_scope() as session:
-        serving = session.get(Serving, serving_id)
-        if serving is not None:
-            serving.error = None
-            session.add(serving)
+    _record_error(serving_id, None)
     sync_states([serving_id])
     return {"serving_id": serving_id, "state": status.state.value, "port": status.port, "url": url}
 
 
 @flow(name="serving-stop")
 def serving_stop(serving_id: int) -> dict[str, Any]:
-    """Stop and delete the container, keep the record, free the port."""
+    """Stop gracefully and delete the container; the record stays and the port is free again."""
     _set_desired(serving_id, DesiredState.STOPPED)
-    remove_container(serving_id)
+    stop_container(serving_id)
+    _record_error(serving_id, None)
     sync_states([serving_id])
     return {"serving_id": serving_id, "desired_state": DesiredState.STOPPED.value}
 
 
 @flow(name="serving-remove")
 def serving_remove(serving_id: int) -> dict[str, Any]:
-    """Force-delete the container even while it runs (the record stays)."""
+    """Force-delete the container at once, even while it runs (the record stays, desired = stopped)."""
     _set_desired(serving_id, DesiredState.STOPPED)
     remove_container(serving_id)
     sync_states([serving_id])
@@ -62,8 +62,14 @@ def serving_remove(serving_id: int) -> dict[str, Any]:
 
 @flow(name="serving-delete")
 def serving_delete(serving_id: int) -> dict[str, Any]:
-    """Delete the container first; the record goes only if that succeeded (never a zombie container)."""
-    remove_container(serving_id)
+    """Delete the container first; the record goes only once the runtime reports the container gone, so a
+    failure leaves the record (and a retry can finish the job) — never a container without a record."""
+    _set_desired(serving_id, DesiredState.STOPPED)
+    try:
+        remove_container(serving_id)
+    except Exception as exc:
+        _record_error(serving_id, f"delete failed, record kept: {exc}")
+        raise
     with session_scope() as session:
         serving_service.delete_record(session, actor=SYSTEM, serving_id=serving_id)
     return {"serving_id": serving_id, "deleted": True}
@@ -71,9 +77,14 @@ def serving_delete(serving_id: int) -> dict[str, Any]:
 
 @flow(name="serving-restart")
 def serving_restart(serving_id: int) -> dict[str, Any]:
-    """Apply a change of model version, train job or port to a running serving."""
+    """Apply a change of model version, train job or port: replace the container if the serving should
+    run (a stopped serving just keeps its new settings for its next start)."""
+    with session_scope() as session:
+        serving = serving_service.get_serving(session, actor=SYSTEM, serving_id=serving_id)
+    if serving.desired_state != DesiredState.RUNNING:
+        return {"serving_id": serving_id, "restarted": False}
     remove_container(serving_id)
-    return serving_start(serving_id)
+    return {**serving_start(serving_id), "restarted": True}
 
 
 @flow(name="sync-servings")
@@ -82,4 +93,5 @@ def sync_servings() -> dict[str, Any]:
     observations = sync_states(None)
     stale = sum(1 for o in observations.values() if o.stale)
     get_run_logger().info("synced %d servings (%d stale)", len(observations), stale)
-    return {"count": len(observations), "stale": stale}
+    return {"count": len(observations), "stale": stale,
+            "states": {str(k): v.state for k, v in observations.items()}}

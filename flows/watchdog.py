@@ -1,6 +1,7 @@
 """The training watchdog: follows a job's MLflow run and container until the job ends or its deadline passes.
 
-Rules (issue 4): poll MLflow every ``poll_seconds`` up to ``poll_max`` polls; count consecutive MLflow
+Rules (issue 4): poll MLflow every ``poll_seconds`` up to ``poll_max`` polls (and at most
+``poll_seconds * poll_max`` after the job started, however the watch was interrupted); count consecutive MLflow
 errors and at ``error_threshold`` ask the runtime about the container: still running → keep watching at
 ``slow_poll_seconds``; gone or exited → failed with the reason. Never stop a container because MLflow is
 unreachable. A container that ended while MLflow still says RUNNING is failed on that poll.
@@ -12,14 +13,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from catalog.db import session_scope
 from catalog.models import JobStatus, TrainJob
+from catalog.models.base import utcnow
 from catalog.services import training as training_service
 from infra import tracking
 from infra.runtime.base import ContainerState
 from infra.settings import get_settings
-from tasks.training import container_logs, container_status
+from tasks.training import container_logs, container_status, stop_container
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +40,17 @@ def _job(job_id: int) -> TrainJob | None:
 
 
 def _finish(job_id: int, status: JobStatus, reason: str | None, container: str, polls: int,
-            *, with_logs: bool) -> WatchResult:
+            *, with_logs: bool, stop: bool = False) -> WatchResult:
+    # Logs first: stopping removes the container, and with it the logs on some runtimes.
     tail = container_logs(container) if with_logs else None
+    if stop:
+        stop_container.fn(container)
     with session_scope() as session:
-        training_service.mark_finished(session, job_id=job_id, status=status, error=reason, log_tail=tail)
+        won = training_service.mark_finished(session, job_id=job_id, status=status, error=reason, log_tail=tail)
+    if not won:
+        # A stop (or another watcher) ended the job first; report what it decided.
+        current = _job(job_id)
+        return WatchResult(status=JobStatus(current.status) if current else JobStatus.STOPPED, polls=polls)
     return WatchResult(status=status, reason=reason, polls=polls)
 
 
@@ -50,10 +60,18 @@ def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> Wa
     if job is None or job.mlflow_run_id is None or job.container_name is None:
         raise ValueError(f"job {job_id} has no run or container to watch")
     run_id, container = job.mlflow_run_id, job.container_name
+    # The deadline counts from the start, not from this watch: a watch resumed after a restart (or a
+    # slow-polling stretch while MLflow is down) must not extend it.
+    budget = timedelta(seconds=cfg.poll_seconds * cfg.poll_max)
+    deadline = _aware(job.started_at or utcnow()) + budget
     mlflow = tracking.client()
-    errors, interval = 0, cfg.poll_seconds
-    for polls in range(1, cfg.poll_max + 1):
-        sleep(interval)
+    errors, interval, polls = 0, cfg.poll_seconds, 0
+    while polls < cfg.poll_max:
+        remaining = (deadline - utcnow()).total_seconds()
+        if remaining <= 0:
+            break
+        sleep(min(interval, remaining))
+        polls += 1
         current = _job(job_id)
         if current is None or current.status != JobStatus.RUNNING:
             # Stopped by a user or finished by another watcher: nothing left to do here.
@@ -78,7 +96,10 @@ def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> Wa
         if run_status == "FINISHED":
             return _finish(job_id, JobStatus.COMPLETED, None, container, polls, with_logs=False)
         if run_status in ("FAILED", "KILLED"):
-            return _finish(job_id, JobStatus.FAILED, f"MLflow run {run_status}", container, polls, with_logs=True)
+            # A run KILLED from outside (MLflow UI) leaves its container training: stop it too.
+            alive = container_status(container).is_alive
+            return _finish(job_id, JobStatus.FAILED, f"MLflow run {run_status}", container, polls, with_logs=True,
+                           stop=alive)
         state = container_status(container)
         if state.state in (ContainerState.EXITED, ContainerState.FAILED, ContainerState.NOT_FOUND):
             # The run may have finished between the two reads: look once more before calling it a failure.
@@ -93,12 +114,16 @@ def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> Wa
                 f": {state.detail}" if state.detail else "") + " before the MLflow run ended"
             _end_run_quietly(mlflow, run_id, "FAILED")
             return _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True)
-    reason = f"watchdog deadline reached after {cfg.poll_max} polls"
-    from tasks.training import stop_container
-
-    stop_container.fn(container)
+    reason = (f"watchdog deadline reached ({polls} polls, {budget.total_seconds():.0f} s since the start); "
+              "container stopped")
+    result = _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True, stop=True)
     _end_run_quietly(mlflow, run_id, "KILLED")
-    return _finish(job_id, JobStatus.FAILED, reason, container, cfg.poll_max, with_logs=True)
+    return result
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands datetimes back naive; they are stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _end_run_quietly(mlflow: object, run_id: str, status: str) -> None:

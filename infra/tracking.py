@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from mlflow.entities import RunStatus
+from mlflow.entities import RunStatus, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -91,7 +91,12 @@ def find_or_create_run(
                 max_results=1,
             )
             if found:
-                return found[0].info.run_id, False
+                run = found[0]
+                if run.info.status in TERMINAL:
+                    # An earlier attempt of this flow run ended the run (e.g. FAILED after a launch error);
+                    # the retry trains into it again, so it must not look finished to the watchdog.
+                    mlflow.update_run(run.info.run_id, status="RUNNING")
+                return run.info.run_id, False
         all_tags = {TAG_JOB: str(job_id), **({TAG_FLOW_RUN: flow_run_id} if flow_run_id else {}), **(tags or {})}
         run = mlflow.create_run(experiment_id, run_name=run_name, tags=all_tags)
         return run.info.run_id, True
@@ -155,8 +160,6 @@ def run_summary(mlflow: MlflowClient, run_id: str) -> dict[str, Any]:
 def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, job_id: int, include_deleted: bool = False
                   ) -> list[dict[str, Any]]:
     """Every run of one job, newest first, with start, end, duration and status."""
-    from mlflow.entities import ViewType
-
     view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
     try:
         runs = mlflow.search_runs([experiment_id], filter_string=f"tags.`{TAG_JOB}` = '{job_id}'",
@@ -166,8 +169,56 @@ def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, job_id: int, incl
     out = []
     for run in runs:
         info = run.info
-        duration = (info.end_time - info.start_time) / 1000 if info.end_time and info.start_time else None
+        # A run reused by a retried flow is RUNNING again but keeps its earlier end time: no duration then.
+        ended = info.status in TERMINAL and info.end_time and info.start_time
+        duration = (info.end_time - info.start_time) / 1000 if ended else None
         out.append({"run_id": info.run_id, "status": info.status, "start_time": info.start_time,
                     "end_time": info.end_time, "duration_s": duration, "lifecycle_stage": info.lifecycle_stage,
                     "metrics": dict(run.data.metrics), "model_version": run.data.tags.get("mlops.model_version")})
     return out
+
+
+def get_run_data(mlflow: MlflowClient, run_id: str) -> Any:
+    """The full MLflow run (info + data), or None when no such run exists (deleted runs included)."""
+    try:
+        return mlflow.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise _wrap(exc) from exc
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def metric_history(mlflow: MlflowClient, run_id: str, key: str) -> list[dict[str, Any]]:
+    try:
+        points = mlflow.get_metric_history(run_id, key)
+    except Exception as exc:
+        raise _wrap(exc) from exc
+    return [{"step": m.step, "timestamp": m.timestamp, "value": m.value}
+            for m in sorted(points, key=lambda m: (m.step, m.timestamp))]
+
+
+def set_deleted(mlflow: MlflowClient, run_id: str, deleted: bool) -> None:
+    """Soft delete (MLflow keeps the run in its 'deleted' stage) or restore a run."""
+    try:
+        if deleted:
+            mlflow.delete_run(run_id)
+        else:
+            mlflow.restore_run(run_id)
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def list_artifacts(mlflow: MlflowClient, run_id: str, path: str | None = None) -> list[str]:
+    try:
+        return [a.path for a in mlflow.list_artifacts(run_id, path)]
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def download_artifacts(mlflow: MlflowClient, run_id: str, path: str, dst: str) -> str:
+    try:
+        return mlflow.download_artifacts(run_id, path, dst)
+    except Exception as exc:
+        raise _wrap(exc) from exc

@@ -1,59 +1,69 @@
-"""Serving tasks: resolve the model, launch or adopt the inference container, observe states in batches."""
+"""Serving tasks: resolve the model, launch or adopt the inference container, observe states in batches.
+
+Observed state is only ever written from what the runtime reports (``sync_states``); when the runtime
+cannot be reached, the stored state is kept and marked stale with the error, so pages still render.
+The inference URL is built per runtime at request time (``inference_url``) and never stored.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import httpx
 from prefect import task
 
 from catalog.db import session_scope
 from catalog.models import Serving, TrainJob
+from catalog.scoping import SYSTEM
 from catalog.services import serving as serving_service
 from catalog.services.serving import Observation
 from infra import tracking
 from infra.net import wait_until
-from infra.runtime.base import ContainerState, ContainerStatus, RuntimeError_
+from infra.runtime.base import ContainerRuntime, ContainerState, ContainerStatus, RuntimeError_
 from infra.runtime.ports import allocate_port
 from infra.runtime.registry import get_runtime
 from infra.settings import get_settings
 from tasks.containers import serving_spec
 
 READY_TIMEOUT_SECONDS = 180.0
+# The label the launch writes, so an adopted container tells which model version it serves.
+VERSION_LABEL = "model-version"
 
 
 def _load(serving_id: int) -> tuple[Serving, TrainJob]:
     with session_scope() as session:
-        serving = session.get(Serving, serving_id)
-        if serving is None:
-            raise LookupError(f"serving {serving_id} not found")
+        serving = serving_service.get_serving(session, actor=SYSTEM, serving_id=serving_id)
         job = session.get(TrainJob, serving.train_job_id)
-        assert job is not None
+        if job is None:
+            raise LookupError(f"serving {serving_id}: training job {serving.train_job_id} not found")
         return serving, job
+
+
+def _name(serving: Serving) -> str:
+    return serving.container_name or serving_service.container_name_for(serving.id or 0)
 
 
 def observe(statuses: dict[str, ContainerStatus], servings: Sequence[Serving]) -> dict[int, Observation]:
     out: dict[int, Observation] = {}
     for s in servings:
-        st = statuses.get(s.container_name or "")
+        st = statuses.get(_name(s))
         if st is not None and s.id is not None:
             out[s.id] = Observation(state=st.state.value, port=st.port, detail=st.detail)
     return out
 
 
-@task(name="sync-serving-states")
-def sync_states(serving_ids: Sequence[int] | None = None) -> dict[int, Observation]:
-    """Ask the runtime about many servings in one call and write what it says back (stale on failure)."""
-    from sqlmodel import select
+def observe_now(serving_ids: Sequence[int] | None = None) -> dict[int, Observation]:
+    """Ask the runtime about many servings in one call and write what it says back (stale on failure).
 
+    Plain function (no Prefect task run) for the edges, whose list and detail reads call it on every render.
+    """
     with session_scope() as session:
-        stmt = select(Serving)
-        if serving_ids is not None:
-            stmt = stmt.where(Serving.id.in_(list(serving_ids)))  # type: ignore[union-attr]
-        servings = list(session.exec(stmt).all())
-    names = [s.container_name for s in servings if s.container_name]
+        servings = serving_service.servings_for_sync(session, actor=SYSTEM, serving_ids=serving_ids)
+    if not servings:
+        return {}
     try:
-        observations = observe(get_runtime().status(names), servings)
+        observations = observe(get_runtime().status([_name(s) for s in servings]), servings)
     except RuntimeError_ as exc:
         observations = {s.id: Observation(state=s.observed_state, stale=True, detail=f"runtime unreachable: {exc}")
                         for s in servings if s.id is not None}
@@ -62,63 +72,101 @@ def sync_states(serving_ids: Sequence[int] | None = None) -> dict[int, Observati
     return observations
 
 
+@task(name="sync-serving-states")
+def sync_states(serving_ids: Sequence[int] | None = None) -> dict[int, Observation]:
+    """``observe_now`` as a task of the lifecycle flows and of the scheduled ``sync-servings`` flow."""
+    return observe_now(serving_ids)
+
+
 @task(name="launch-serving-container")
 def launch(serving_id: int) -> ContainerStatus:
-    """Start the serving's container, or adopt one of that name that already runs."""
+    """Start the serving's container, or adopt one of that name that is already alive."""
     serving, job = _load(serving_id)
     runtime = get_runtime()
-    name = serving.container_name or serving_service.container_name_for(serving_id)
+    name = _name(serving)
     current = runtime.status([name])[name]
     if current.is_alive:
+        # Adopted (a re-run flow, or a platform restart): record what it serves, never start a second one.
+        adopted = current.labels.get(VERSION_LABEL)
+        if adopted:
+            with session_scope() as session:
+                serving_service.record_resolved_version(session, serving_id=serving_id, version=adopted)
         return current
     if current.state != ContainerState.NOT_FOUND:
-        runtime.remove(name, force=True)
+        runtime.remove(name, force=True)  # an exited one keeps the name taken
     mlflow = tracking.client()
+    # 'latest' is resolved here, at start, so the record says which version actually runs.
     model_uri, version = tracking.resolve_model_uri(mlflow, job.model_name or "", serving.model_version)
     port = serving.port or allocate_port()
     spec = serving_spec(serving_id=serving_id, team_id=serving.team_id, scenario=serving.scenario,
                         model_uri=model_uri, port=port)
+    spec = replace(spec, labels={**spec.labels, VERSION_LABEL: version})
     status = runtime.start(spec)
     with session_scope() as session:
         serving_service.record_resolved_version(session, serving_id=serving_id, version=version)
     return status
 
 
+def ready_url(runtime: ContainerRuntime, name: str, port: int | None) -> str:
+    return runtime.inference_url(name, port).removesuffix("/predict") + "/ready"
+
+
 @task(name="wait-serving-ready")
 def wait_ready(serving_id: int, timeout: float = READY_TIMEOUT_SECONDS) -> str:
-    """Poll /ready until the model is loaded; fail early if the container dies."""
+    """Poll /ready until the model is loaded; fail early (with the container's log) if it dies."""
     serving, _ = _load(serving_id)
     runtime = get_runtime()
-    name = serving.container_name or ""
+    name = _name(serving)
 
     def ready() -> bool:
         st = runtime.status([name])[name]
         if not st.is_alive:
             logs = runtime.logs(name, tail=30)
             raise RuntimeError(f"inference container {st.state.value} (exit code {st.exit_code}):\n{logs}")
-        url = runtime.inference_url(name, st.port).removesuffix("/predict") + "/ready"
         try:
-            return httpx.get(url, timeout=2.0, trust_env=False).status_code == 200
+            return httpx.get(ready_url(runtime, name, st.port), timeout=2.0, trust_env=False).status_code == 200
         except httpx.HTTPError:
             return False
 
     wait_until(ready, timeout=timeout, interval=0.25, description=f"serving {serving_id} ready")
-    st = runtime.status([name])[name]
-    return runtime.inference_url(name, st.port)
+    return inference_url(serving)
+
+
+@task(name="stop-serving-container")
+def stop_container(serving_id: int) -> None:
+    """Graceful: SIGTERM and the runtime's stop timeout, then delete the container (frees its port)."""
+    serving, _ = _load(serving_id)
+    runtime = get_runtime()
+    runtime.stop(_name(serving))
+    runtime.remove(_name(serving), force=True)
+    _require_gone(runtime, _name(serving))
 
 
 @task(name="remove-serving-container")
 def remove_container(serving_id: int) -> None:
+    """Force-delete the container, running or not; raises unless the runtime then reports it gone."""
     serving, _ = _load(serving_id)
-    if serving.container_name:
-        get_runtime().remove(serving.container_name, force=True)
+    runtime = get_runtime()
+    runtime.remove(_name(serving), force=True)
+    _require_gone(runtime, _name(serving))
+
+
+def _require_gone(runtime: ContainerRuntime, name: str) -> None:
+    # Trust the runtime's answer, not the absence of an exception: the record may only go once it is gone.
+    state = runtime.status([name])[name].state
+    if state != ContainerState.NOT_FOUND:
+        raise RuntimeError_(f"container {name!r} is still {state.value} after removal")
 
 
 def inference_url(serving: Serving) -> str:
-    """Built per runtime at request time, never stored."""
+    """Built per runtime at request time, never stored: each runtime knows how its servers are reached.
+
+    Runtimes that reach a server by host port (process, docker on the host network) look the live port up
+    when none is known; the observed port is a hint written by the last sync.
+    """
     runtime = get_runtime()
     port = serving.observed_port or serving.port
     if get_settings().runtime.name == "process":
-        name = serving.container_name or ""
-        port = runtime.status([name])[name].port or port
-    return runtime.inference_url(serving.container_name or "", port)
+        # The process runtime's state file is the truth and reading it costs no more than a file read.
+        port = None
+    return runtime.inference_url(_name(serving), port)

@@ -3,7 +3,7 @@ the runtime last reported, written back by every read and by the scheduled sync.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
@@ -128,10 +128,27 @@ def set_desired(session: Session, *, actor: Actor, serving_id: int, desired: Des
     return serving
 
 
+def servings_for_sync(session: Session, *, actor: Actor, serving_ids: Sequence[int] | None = None) -> list[Serving]:
+    """The servings whose observed state a sync refreshes (all the actor sees, or the ids given)."""
+    stmt = scoped(select(Serving), Serving, actor)
+    if serving_ids is not None:
+        stmt = stmt.where(col(Serving.id).in_(list(serving_ids)))
+    return list(session.exec(stmt.order_by(col(Serving.id))).all())
+
+
 def record_resolved_version(session: Session, *, serving_id: int, version: str) -> None:
+    """The concrete model version the running container serves ('latest' resolved at start)."""
     serving = session.get(Serving, serving_id)
     if serving is not None:
         serving.resolved_version = version
+        session.add(serving)
+
+
+def record_error(session: Session, *, serving_id: int, error: str | None) -> None:
+    """The last lifecycle failure (None clears it); shown next to the observed state."""
+    serving = session.get(Serving, serving_id)
+    if serving is not None:
+        serving.error = error[:4000] if error else None
         session.add(serving)
 
 

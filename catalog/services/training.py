@@ -6,9 +6,11 @@ Status changes are conditional updates so that of many concurrent starts exactly
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, true
+from sqlalchemy import exists, or_, true
 from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError
@@ -182,10 +184,24 @@ def list_jobs(
     return page(session, stmt, offset=offset, limit=limit, order_by=col(TrainJob.id).desc())
 
 
-def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str | None) -> str:
-    """Atomically move a startable job to STARTING. Returns the previous status (to restore on failure)."""
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A won start: the status to restore if the launch fails, and whether this flow run already held it."""
+
+    previous: str
+    resumed_status: str | None = None  # STARTING or RUNNING when a retried flow run finds its own claim
+
+
+def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str | None) -> Claim:
+    """Atomically move a startable job to STARTING.
+
+    A retried flow run (same flow run id) that finds the job still active under its own claim resumes it
+    instead of being told "already running" by itself.
+    """
     job = get_job(session, actor=actor, job_id=job_id)
     previous = job.status
+    if flow_run_id and previous in ACTIVE_STATUSES and job.flow_run_id == flow_run_id:
+        return Claim(previous=JobStatus.FAILED, resumed_status=previous)
     # The algorithm must still be enabled in the same statement: a disable racing this start either
     # sees the job active (and is refused) or makes this claim fail.
     algorithm_enabled = exists().where(AlgorithmConfig.id == TrainJob.algorithm_id,
@@ -193,7 +209,7 @@ def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str
     if previous not in STARTABLE_STATUSES or not transition(
         session, TrainJob, job_id, from_statuses=(previous,), to_status=JobStatus.STARTING,
         values={"flow_run_id": flow_run_id, "error": None, "log_tail": None, "started_at": utcnow(),
-                "finished_at": None},
+                "finished_at": None, "mlflow_run_id": None, "container_name": None},
         where=(algorithm_enabled,),
     ):
         session.refresh(job)
@@ -201,7 +217,13 @@ def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str
         if algo is not None and not algo.enabled:
             raise ConflictError(f"algorithm {algo.name!r} is disabled; training job {job.name!r} cannot start")
         raise ConflictError(f"training job {job.name!r} is already running")
-    return previous
+    return Claim(previous=previous)
+
+
+def attach_run(session: Session, *, job_id: int, run_id: str, experiment_id: str) -> bool:
+    """Record the run while the job is still STARTING, so a stop racing the launch can mark it KILLED."""
+    return transition(session, TrainJob, job_id, from_statuses=(JobStatus.STARTING,), to_status=JobStatus.STARTING,
+                      values={"mlflow_run_id": run_id, "mlflow_experiment_id": experiment_id})
 
 
 def mark_running(session: Session, *, job_id: int, run_id: str, experiment_id: str, container_name: str) -> bool:
@@ -226,10 +248,23 @@ def mark_finished(session: Session, *, job_id: int, status: JobStatus, error: st
 
 
 def touch_watch(session: Session, *, job_id: int) -> None:
-    job = session.get(TrainJob, job_id)
-    if job is not None:
-        job.watched_at = utcnow()
-        session.add(job)
+    """The watchdog's heartbeat: reconcile leaves a job alone while this stays recent."""
+    transition(session, TrainJob, job_id, from_statuses=(JobStatus.RUNNING,), to_status=JobStatus.RUNNING,
+               values={"watched_at": utcnow()})
+
+
+def unwatched_jobs(session: Session, *, stale_before: datetime) -> list[int]:
+    """Running jobs whose watchdog has not reported since ``stale_before`` (e.g. after a restart)."""
+    stmt = select(TrainJob.id).where(TrainJob.status == JobStatus.RUNNING, or_(
+        col(TrainJob.watched_at).is_(None), col(TrainJob.watched_at) < stale_before))
+    return [int(i) for i in session.exec(stmt).all()]
+
+
+def claim_watch(session: Session, *, job_id: int, stale_before: datetime) -> bool:
+    """Take over the watch of an unwatched job; of concurrent reconcilers exactly one wins it."""
+    return transition(session, TrainJob, job_id, from_statuses=(JobStatus.RUNNING,), to_status=JobStatus.RUNNING,
+                      values={"watched_at": utcnow()},
+                      where=(or_(col(TrainJob.watched_at).is_(None), col(TrainJob.watched_at) < stale_before),))
 
 
 def job_context(session: Session, job: TrainJob) -> dict[str, Any]:

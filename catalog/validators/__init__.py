@@ -1,7 +1,10 @@
-"""Content validation of uploads, one validator per scenario, looked up in one table.
+"""Content validation of uploads, one validator per scenario, looked up in one table (``VALIDATORS``).
 
-A validator reads the uploaded file (never trusting its extension), raises ``catalog.errors.ValidationError``
-with a message saying what is wrong and where, and returns a summary stored on the entry.
+A validator reads the uploaded file (never trusting its extension) as a stream, raises
+``catalog.errors.ValidationError`` with a message saying what is wrong and where (row, column, line, file in
+the zip), and returns a summary stored on the entry. Modules: ``tabular`` (anomaly detection, time series),
+``text`` (logs, text classification), ``images`` (class folders), ``yolo`` (detection), with the shared
+``csvread`` and ``zipsafe``.
 """
 
 from __future__ import annotations
@@ -45,4 +48,4 @@ def validate_upload(scenario: str, path: Path, filename: str) -> ValidatedUpload
 
 
 # Register the built-in validators (import for side effects).
-from catalog.validators import tabular  # noqa: E402,F401
+from catalog.validators import images, tabular, text, yolo  # noqa: E402,F401

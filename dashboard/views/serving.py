@@ -1,59 +1,109 @@
-"""Serving page: create from a trained job, lifecycle buttons, live state (one batched runtime read)."""
+"""Serving page: the list (live state, one batched runtime read), create from a trained job, and the detail
+of one serving with its lifecycle buttons, update form and inference URL."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from catalog.db import session_scope
+from catalog.models import Serving
 from catalog.services import serving as svc
 from catalog.services import training as tr_svc
+from catalog.scoping import Actor
 from dashboard.views.common import actor, attempt, records, scenario_picker
 from flows.launch import run_flow
-from tasks.serving import sync_states
+from infra.runtime.base import RuntimeError_
+from tasks.serving import inference_url, observe_now
 
 FIELDS = ["id", "name", "train_job_id", "model_version", "resolved_version", "desired_state", "observed_state",
           "observed_port", "observed_stale", "observed_detail", "error"]
+ACTIONS = [("Start", "serving-start"), ("Stop", "serving-stop"), ("Remove container", "serving-remove"),
+           ("Delete", "serving-delete")]
+
+
+def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
+    with session_scope() as session:
+        _, jobs = tr_svc.list_jobs(session, actor=who, scenario=scenario, status="completed", limit=200)
+    with st.expander("New serving"):
+        if not jobs:
+            st.info("Needs a completed training job of this scenario.")
+            return
+        job = st.selectbox("Training job", jobs, format_func=lambda j: f"{j.name} (#{j.id})", key="sv_job")
+        name = st.text_input("Serving name", key="sv_name")
+        version = st.text_input("Model version", value="latest", key="sv_version")
+        port = st.number_input("Port (0 = any free one)", min_value=0, max_value=65535, value=0, key="sv_port")
+        if st.button("Create and start", key="sv_create") and team_id is not None:
+            def create() -> None:
+                with session_scope() as session:
+                    serving = svc.create_serving(session, actor=who, team_id=team_id, name=name,
+                                                 train_job_id=job.id, model_version=version,
+                                                 port=int(port) or None)
+                run_flow("serving-start", {"serving_id": serving.id}, wait=False)
+            attempt(create, success=f"serving {name!r} starting")
+
+
+def _update_form(who: Actor, serving: Serving) -> None:
+    with st.expander("Update (a running serving restarts to apply it)"):
+        version = st.text_input("Model version", value=serving.model_version, key=f"sv_up_version_{serving.id}")
+        job_id = st.number_input("Training job id", min_value=1, value=serving.train_job_id,
+                                 key=f"sv_up_job_{serving.id}")
+        port = st.number_input("Port (0 = any free one)", min_value=0, max_value=65535, value=serving.port or 0,
+                               key=f"sv_up_port_{serving.id}")
+        if st.button("Apply", key=f"sv_up_apply_{serving.id}"):
+            def apply() -> None:
+                with session_scope() as session:
+                    _, restart = svc.update_serving(session, actor=who, serving_id=serving.id,  # type: ignore[arg-type]
+                                                    model_version=version, train_job_id=int(job_id),
+                                                    port=int(port) or None, clear_port=not port)
+                if restart:
+                    run_flow("serving-restart", {"serving_id": serving.id}, wait=True)
+            attempt(apply, success="updated")
+
+
+def _detail(who: Actor, serving: Serving) -> None:
+    st.subheader(f"{serving.name} (#{serving.id})")
+    cols = st.columns(4)
+    cols[0].metric("Observed", serving.observed_state + (" (stale)" if serving.observed_stale else ""))
+    cols[1].metric("Desired", serving.desired_state)
+    cols[2].metric("Model version", serving.resolved_version or serving.model_version)
+    cols[3].metric("Port", str(serving.observed_port or serving.port or "-"))
+    if serving.observed_detail:
+        st.caption(serving.observed_detail)
+    if serving.error:
+        st.error(serving.error)
+    if serving.observed_state == "running" and not serving.observed_stale:
+        try:
+            st.code(inference_url(serving), language=None)
+        except RuntimeError_ as exc:
+            st.warning(f"inference URL unavailable: {exc}")
+    buttons = st.columns(len(ACTIONS) + 1)
+    for col_, (label, flow) in zip(buttons, ACTIONS, strict=False):
+        if col_.button(label, key=f"sv_{flow}_{serving.id}"):
+            attempt(lambda f=flow: run_flow(f, {"serving_id": serving.id}, wait=True), success=f"{label} done")
+    if buttons[-1].button("Refresh", key=f"sv_refresh_{serving.id}"):
+        st.rerun()
+    _update_form(who, serving)
 
 
 def render() -> None:
     st.title("Serving")
     who, team_id = actor()
     scenario = scenario_picker("sv_scenario")
-    with session_scope() as session:
-        _, jobs = tr_svc.list_jobs(session, actor=who, scenario=scenario, status="completed", limit=200)
-    with st.expander("New serving"):
-        if not jobs:
-            st.info("Needs a completed training job of this scenario.")
-        else:
-            job = st.selectbox("Training job", jobs, format_func=lambda j: f"{j.name} (#{j.id})", key="sv_job")
-            name = st.text_input("Serving name", key="sv_name")
-            version = st.text_input("Model version", value="latest", key="sv_version")
-            if st.button("Create and start") and team_id is not None:
-                def create() -> None:
-                    with session_scope() as session:
-                        serving = svc.create_serving(session, actor=who, team_id=team_id, name=name,
-                                                     train_job_id=job.id, model_version=version)
-                    run_flow("serving-start", {"serving_id": serving.id}, wait=False)
-                attempt(create, success=f"serving {name!r} starting")
+    _create_form(who, team_id, scenario)
     with session_scope() as session:
         _, rows = svc.list_servings(session, actor=who, scenario=scenario, limit=200)
     # Live state: one batched runtime call for every serving shown (stale marks if it cannot be reached).
-    sync_states.fn([r.id for r in rows if r.id is not None])
+    observe_now([r.id for r in rows if r.id is not None])
     with session_scope() as session:
         total, rows = svc.list_servings(session, actor=who, scenario=scenario, limit=200)
     st.caption(f"{total} serving(s)")
     if not rows:
         return
     st.dataframe(records(rows, FIELDS), hide_index=True)
-    if any(r.observed_stale for r in rows):
-        st.warning("The runtime could not be reached: states shown are the last known ones.")
+    stale = [r for r in rows if r.observed_stale]
+    if stale:
+        st.warning("The runtime could not be reached; the states shown are the last known ones. "
+                   f"{stale[0].observed_detail}")
     serving = st.selectbox("Serving", rows, format_func=lambda s: f"{s.name} (#{s.id}, {s.observed_state})",
                            key="sv_pick")
-    cols = st.columns(5)
-    for col_, (label, flow) in zip(cols, [("Start", "serving-start"), ("Stop", "serving-stop"),
-                                          ("Remove container", "serving-remove"), ("Delete", "serving-delete")],
-                                   strict=False):
-        if col_.button(label, key=f"sv_{flow}_{serving.id}"):
-            attempt(lambda f=flow: run_flow(f, {"serving_id": serving.id}, wait=True), success=f"{label} done")
-    if cols[4].button("Refresh"):
-        st.rerun()
+    _detail(who, serving)

@@ -1,4 +1,4 @@
-"""Dataset upload limits: sizes and zip-bomb guards."""
+"""Dataset upload limits: sizes, zip-bomb guards, image and log-line bounds."""
 
 from __future__ import annotations
 
@@ -19,3 +19,9 @@ class DatasetSettings(GroupSettings):
     )
     max_compression_ratio: float = Field(default=100.0, gt=1, description="Largest uncompressed/compressed ratio.")
     max_zip_members: int = Field(default=200_000, ge=1, description="Most files in an uploaded zip.")
+    max_image_pixels: int = Field(
+        default=64_000_000, ge=1, description="Largest image (width x height) accepted inside an uploaded zip."
+    )
+    max_line_chars: int = Field(
+        default=1_000_000, ge=1, description="Longest line accepted in a log upload (guards files without newlines)."
+    )

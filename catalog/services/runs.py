@@ -1,0 +1,188 @@
+"""The MLflow runs of a training job: list, params, metric histories, soft delete/restore, model download.
+
+Every call takes (actor, job_id[, run_id]): the job is read through ``catalog.scoping`` and the run must
+carry that job's tag in that job's experiment, so a run id of another team's job, a made-up id and a
+malformed id are all refused with the same ``NotFoundError``. The catalog session is closed before MLflow
+is called: on SQLite an open transaction holds the write lock, and MLflow may be slow or down.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+
+from catalog.db import session_scope
+from catalog.errors import ConflictError, NotFoundError
+from catalog.models import ACTIVE_STATUSES
+from catalog.scoping import Actor
+from catalog.services.audit import audited
+from catalog.services.training import get_job
+from infra import tracking
+
+MODEL_ARTIFACT_PATH = "model"
+ZIP_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """What the runs API needs of a job, copied out of the (closed) catalog session."""
+
+    job_id: int
+    team_id: int
+    name: str
+    status: str
+    experiment_id: str | None
+    current_run_id: str | None
+
+
+def _job_ref(actor: Actor, job_id: int) -> JobRef:
+    with session_scope() as session:
+        job = get_job(session, actor=actor, job_id=job_id)
+        assert job.id is not None
+        return JobRef(job_id=job.id, team_id=job.team_id, name=job.name, status=job.status,
+                      experiment_id=job.mlflow_experiment_id, current_run_id=job.mlflow_run_id)
+
+
+def _client(mlflow: MlflowClient | None) -> MlflowClient:
+    return mlflow or tracking.client()
+
+
+def _owned_run(mlflow: MlflowClient, job: JobRef, run_id: str) -> Any:
+    """The run if it belongs to the job; otherwise NotFoundError exactly as for a run that does not exist."""
+    run = None
+    if isinstance(run_id, str) and run_id.isalnum() and len(run_id) <= 64:
+        run = tracking.get_run_data(mlflow, run_id)
+    if (run is None or run.data.tags.get(tracking.TAG_JOB) != str(job.job_id)
+            or job.experiment_id is None or str(run.info.experiment_id) != job.experiment_id):
+        raise NotFoundError("run", run_id)
+    return run
+
+
+def list_runs(*, actor: Actor, job_id: int, include_deleted: bool = False,
+              mlflow: MlflowClient | None = None) -> list[dict[str, Any]]:
+    """The job's runs, newest first: run id, status, start/end (ms), duration (s), lifecycle stage, metrics."""
+    job = _job_ref(actor, job_id)
+    if job.experiment_id is None:
+        return []
+    return tracking.list_job_runs(_client(mlflow), experiment_id=job.experiment_id, job_id=job.job_id,
+                                  include_deleted=include_deleted)
+
+
+def run_params(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> dict[str, str]:
+    mlflow = _client(mlflow)
+    return dict(_owned_run(mlflow, _job_ref(actor, job_id), run_id).data.params)
+
+
+def metric_names(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> list[str]:
+    mlflow = _client(mlflow)
+    return sorted(_owned_run(mlflow, _job_ref(actor, job_id), run_id).data.metrics)
+
+
+def metric_history(*, actor: Actor, job_id: int, run_id: str, metric: str | None = None,
+                   mlflow: MlflowClient | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Each metric's points (step, timestamp, value), for curves; one metric when ``metric`` is given."""
+    mlflow = _client(mlflow)
+    run = _owned_run(mlflow, _job_ref(actor, job_id), run_id)
+    names = sorted(run.data.metrics)
+    if metric is not None:
+        if metric not in names:
+            raise NotFoundError("metric", metric)
+        names = [metric]
+    return {name: tracking.metric_history(mlflow, run.info.run_id, name) for name in names}
+
+
+def _set_deleted(actor: Actor, job_id: int, run_id: str, deleted: bool, mlflow: MlflowClient | None) -> None:
+    mlflow = _client(mlflow)
+    job = _job_ref(actor, job_id)
+    with session_scope() as session, audited(session, actor=actor, action="run.delete" if deleted else "run.restore",
+                                             resource_type="train_job", team_id=job.team_id) as info:
+        info["resource_id"] = job.job_id
+        info["detail"] = {"run_id": run_id}
+        run = _owned_run(mlflow, job, run_id)
+        if deleted and (run.info.status in ("RUNNING", "SCHEDULED")
+                        or (job.status in ACTIVE_STATUSES and job.current_run_id == run_id)):
+            raise ConflictError(f"run {run_id} of job {job.name!r} is running; stop the job before deleting it")
+        tracking.set_deleted(mlflow, run_id, deleted)
+
+
+def delete_run(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> None:
+    """Soft delete (restorable); a running run is refused."""
+    _set_deleted(actor, job_id, run_id, True, mlflow)
+
+
+def restore_run(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> None:
+    _set_deleted(actor, job_id, run_id, False, mlflow)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDownload:
+    """A finished run's model as a zip: iterate ``chunks`` once (it removes its temp files when done)."""
+
+    filename: str
+    chunks: Iterator[bytes]
+
+
+def download_model(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> ModelDownload:
+    """Check ownership and state now (errors raise here, not mid-stream), then stream the zip lazily."""
+    mlflow = _client(mlflow)
+    job = _job_ref(actor, job_id)
+    run = _owned_run(mlflow, job, run_id)
+    if run.info.status != "FINISHED":
+        raise ConflictError(f"run {run_id} is {run.info.status}; only a finished run's model can be downloaded")
+    if not tracking.list_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH):
+        raise NotFoundError("model of run", run_id)
+    workdir = Path(tempfile.mkdtemp(prefix="mlops-model-"))
+    try:
+        local = Path(tracking.download_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH, str(workdir)))
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return ModelDownload(filename=f"job{job.job_id}-{run_id}-model.zip", chunks=_zip_stream(local, workdir))
+
+
+class _Pipe:
+    """A write-only, unseekable sink: zipfile then writes data descriptors and never seeks back."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.offset = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.offset += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def flush(self) -> None:
+        pass
+
+    def drain(self) -> bytes:
+        out, self.parts = b"".join(self.parts), []
+        return out
+
+
+def _zip_stream(root: Path, cleanup: Path) -> Iterator[bytes]:
+    """Zip ``root`` file by file, yielding bytes as they are produced (memory ~ one chunk, not the model)."""
+    pipe = _Pipe()
+    try:
+        with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as zf:  # type: ignore[arg-type]
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                with path.open("rb") as src, zf.open(path.relative_to(root).as_posix(), "w",
+                                                     force_zip64=True) as dst:
+                    while block := src.read(ZIP_CHUNK_BYTES):
+                        dst.write(block)
+                        if pipe.parts:
+                            yield pipe.drain()
+        if tail := pipe.drain():
+            yield tail
+    finally:
+        shutil.rmtree(cleanup, ignore_errors=True)

@@ -1,0 +1,157 @@
+"""Zip safety shared by the zip validators and by release building: refuse before anything is extracted.
+
+Checked from the central directory alone: not a zip, too many members, ``..`` or absolute paths (also with
+backslashes or drive letters), symlinks, encrypted members, duplicate names, total uncompressed size and
+compression ratios (zip bombs). Declared sizes cannot be exceeded later: ``zipfile`` stops decompressing at
+a member's declared size and checks its CRC. Also owns the layout helpers: junk files (``__MACOSX``,
+dotfiles) are skipped and one wrapping top-level folder is looked through.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import warnings
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from PIL import Image, UnidentifiedImageError
+
+from catalog.errors import ValidationError
+from infra.settings import get_settings
+
+# A member this small cannot be a meaningful bomb on its own; only its share of the total counts.
+RATIO_MIN_BYTES = 1 << 20
+JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A regular file of the zip: ``path`` is relative to the layout root (wrapping folder removed)."""
+
+    path: str
+    info: zipfile.ZipInfo
+
+
+def _check_name(name: str, filename: str) -> None:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or pure.is_absolute():
+        raise ValidationError(f"{filename}: zip entry {name!r} has an absolute path")
+    if ".." in pure.parts:
+        raise ValidationError(f"{filename}: zip entry {name!r} has a '..' path component (path traversal)")
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _is_junk(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return (any(p == "__MACOSX" or p.startswith(".") for p in parts)
+            or parts[-1].lower() in JUNK_NAMES)
+
+
+def check_zip(zf: zipfile.ZipFile, filename: str) -> list[zipfile.ZipInfo]:
+    """Every safety check on the central directory; returns the regular file members."""
+    limits = get_settings().datasets
+    infos = zf.infolist()
+    if len(infos) > limits.max_zip_members:
+        raise ValidationError(f"{filename}: {len(infos)} zip entries, more than the limit of "
+                              f"{limits.max_zip_members} (MLOPS_UPLOAD_MAX_ZIP_MEMBERS)")
+    seen: set[str] = set()
+    total = compressed = 0
+    files: list[zipfile.ZipInfo] = []
+    for info in infos:
+        _check_name(info.filename, filename)
+        if _is_symlink(info):
+            raise ValidationError(f"{filename}: zip entry {info.filename!r} is a symbolic link; links are refused")
+        if info.flag_bits & 0x1:
+            raise ValidationError(f"{filename}: zip entry {info.filename!r} is encrypted")
+        if info.filename in seen:
+            raise ValidationError(f"{filename}: zip entry {info.filename!r} appears twice")
+        seen.add(info.filename)
+        if info.is_dir():
+            continue
+        if info.file_size > RATIO_MIN_BYTES and info.file_size > limits.max_compression_ratio * max(
+                info.compress_size, 1):
+            raise ValidationError(
+                f"{filename}: zip entry {info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f}"
+                f" times ({info.compress_size} → {info.file_size} bytes), over the limit of "
+                f"{limits.max_compression_ratio:g} (zip bomb?)")
+        total += info.file_size
+        compressed += info.compress_size
+        if total > limits.max_uncompressed_bytes:
+            raise ValidationError(f"{filename}: the zip expands to more than {limits.max_uncompressed_bytes} bytes "
+                                  f"(limit MLOPS_UPLOAD_MAX_UNCOMPRESSED_BYTES; reached at {info.filename!r})")
+        files.append(info)
+    if total > RATIO_MIN_BYTES and total > limits.max_compression_ratio * max(compressed, 1):
+        raise ValidationError(f"{filename}: the zip expands {total / max(compressed, 1):.0f} times, over the limit "
+                              f"of {limits.max_compression_ratio:g} (zip bomb?)")
+    return files
+
+
+def _strip_wrapper(paths: list[str], markers: frozenset[str], depth: int) -> str:
+    """The one top-level folder wrapping everything (as zipping a folder produces), or ''.
+
+    Only when every path would keep at least ``depth`` parts: ``cat/1.jpg`` alone is a class folder.
+    """
+    tops = {PurePosixPath(p).parts[0] for p in paths}
+    if len(tops) == 1 and all(len(PurePosixPath(p).parts) > depth for p in paths):
+        top = next(iter(tops))
+        if top not in markers:
+            return top + "/"
+    return ""
+
+
+@contextmanager
+def open_zip(path: Path, filename: str, *, markers: frozenset[str] = frozenset(), depth: int = 1) -> Iterator[
+        tuple[zipfile.ZipFile, list[Member]]]:
+    """The checked zip and its regular, non-junk members; ``markers`` are top-level names of the layout and
+    ``depth`` the fewest path parts a member has in it."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ValidationError(f"{filename}: not a ZIP archive") from None
+    with zf:
+        infos = [i for i in check_zip(zf, filename) if not _is_junk(i.filename.replace("\\", "/"))]
+        names = [i.filename.replace("\\", "/") for i in infos]
+        prefix = _strip_wrapper(names, markers, depth) if names else ""
+        yield zf, [Member(path=n[len(prefix):], info=i) for n, i in zip(names, infos, strict=True)]
+
+
+def read_member(zf: zipfile.ZipFile, member: Member, filename: str) -> bytes:
+    try:
+        return zf.read(member.info)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+        raise ValidationError(f"{filename}: zip entry {member.info.filename!r} cannot be read ({exc})") from None
+
+
+def check_image(data: bytes, where: str) -> dict[str, object]:
+    """Format and size of an image that fully decodes; ``where`` names it in the error."""
+    limit = get_settings().datasets.max_image_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt, (width, height) = img.format, img.size
+                if width * height > limit:
+                    raise ValidationError(f"{where}: {width}x{height} pixels is over the limit of {limit} "
+                                          "(MLOPS_UPLOAD_MAX_IMAGE_PIXELS)")
+                img.verify()
+            # verify() checks structure only; loading decodes every pixel, catching truncated files.
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+    except ValidationError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise ValidationError(f"{where}: not a decodable image ({exc})") from None
+    return {"format": fmt, "width": width, "height": height}
+
+
+def is_image_name(path: str) -> bool:
+    return PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES
