@@ -27,7 +27,8 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """True when nothing listens on ``host:port`` and it can be bound right now."""
     if not 0 < port < 65536:
         return False
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         # Servers set SO_REUSEADDR too: without it, connections of a just-stopped server lingering in
         # TIME_WAIT would make its port look busy and a restart on the same port fail.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

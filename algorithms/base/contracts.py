@@ -7,6 +7,8 @@ Errors are raised as ``ContractError`` and rendered as ``{"error": {"code", "mes
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -104,6 +106,45 @@ class Limits:
                     "variable": self.IMAGE_BYTES_VAR,
                 },
             )
+
+
+def image_data(item: str) -> str:
+    """The base64 part of a plain base64 string or a ``data:image/...;base64,`` URI."""
+    return item.split(",", 1)[1] if item.startswith("data:") else item
+
+
+def decoded_size(b64: str) -> int:
+    """Bytes a base64 string decodes to, without decoding it (a 10 MB image need not be decoded to refuse it)."""
+    length = len(b64)
+    return length * 3 // 4 - (b64[-2:].count("=") if length >= 2 else 0)
+
+
+def decode_images(body: Any, limits: Limits, *, field_name: str = "images") -> list[bytes | str]:
+    """The decoded images of an image request, checked against the limits (413 for the whole request).
+
+    An entry that does not decode becomes its error message (a ``str``) so the contract answers the rest
+    of the batch and reports that image in its own result.
+    """
+    body = require_object(body)
+    images = body.get(field_name)
+    if not isinstance(images, list):
+        raise schema_error(f"'{field_name}' must be a list of base64 strings or data URIs",
+                           [{"field": field_name, "message": "expected list"}])
+    limits.check_images(len(images))
+    if not images:
+        raise schema_error(f"'{field_name}' must not be empty", [{"field": field_name, "message": "empty list"}])
+    decoded: list[bytes | str] = []
+    for i, item in enumerate(images):
+        if not isinstance(item, str):
+            decoded.append(f"image {i}: expected a base64 string or data URI, got {type(item).__name__}")
+            continue
+        data = image_data(item)
+        limits.check_image_bytes(i, decoded_size(data))
+        try:
+            decoded.append(base64.b64decode(data, validate=True))
+        except (binascii.Error, ValueError) as exc:
+            decoded.append(f"image {i}: not valid base64 ({exc})")
+    return decoded
 
 
 @dataclass

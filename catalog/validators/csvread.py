@@ -68,19 +68,14 @@ def read_header(path: Path, filename: str) -> list[str]:
 
 
 def iter_chunks(path: Path, filename: str, columns: list[str]) -> Iterator[tuple[int, pd.DataFrame]]:
-    """(offset of the first row, rows as text) for each chunk; a row with a missing field is refused."""
+    """(offset of the first row, rows as text) for each chunk. A missing trailing field reads as '' (and is
+    then refused by the column's parser); a row with too many fields is refused here."""
     offset = 0
     try:
         # dtype=str keeps the raw cell text so that errors can quote it; validators parse each column.
         reader = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig",
                              header=0, names=columns, chunksize=CHUNK_ROWS)
         for chunk in reader:
-            short = chunk.isna().any(axis=1).to_numpy()
-            if short.any():
-                i = int(short.nonzero()[0][0])
-                missing = [c for c in columns if pd.isna(chunk[c].iloc[i])]
-                raise ValidationError(f"{filename}: row {row_number(offset + i)}: missing value(s) for column(s) "
-                                      f"{missing} (fewer fields than the header)")
             yield offset, chunk
             offset += len(chunk)
     except pd.errors.ParserError as exc:

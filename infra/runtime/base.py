@@ -106,3 +106,13 @@ class ContainerRuntime(abc.ABC):
     @abc.abstractmethod
     def inference_url(self, name: str, port: int | None) -> str:
         """URL of the /predict endpoint of a serving container, built at request time, never stored."""
+
+    def host_port_url(self, name: str, port: int | None, host: str) -> str:
+        """``http://host:port/predict`` for runtimes whose servers listen on a host port."""
+        if port is None:
+            port = self.status([name])[name].port
+        if port is None:
+            raise RuntimeError_(f"container {name!r} has no port to reach it at")
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}/predict"

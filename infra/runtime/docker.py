@@ -299,14 +299,7 @@ class DockerRuntime(ContainerRuntime):
 
     # -- urls ----------------------------------------------------------------------------------------------
     def _host_port_url(self, name: str, port: int | None) -> str:
-        if port is None:
-            port = self.status([name])[name].port
-        if port is None:
-            raise RuntimeError_(f"container {name!r} has no port to reach it at")
-        host = self.settings.runtime.serving_host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{port}/predict"
+        return self.host_port_url(name, port, self.settings.runtime.serving_host)
 
     def inference_url(self, name: str, port: int | None) -> str:
         """How the platform's servers reach ``name``'s /predict (see the module docstring per network)."""

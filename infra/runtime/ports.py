@@ -7,9 +7,9 @@ still be loading its model), so two servings started back to back never get the 
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Iterable
 
+from infra.net import port_is_free
 from infra.runtime.base import RuntimeError_
 from infra.runtime.process import ProcessRuntime
 from infra.settings import Settings, get_settings
@@ -23,14 +23,7 @@ def ports_in_use(settings: Settings | None = None) -> set[int]:
 
 def is_bindable(host: str, port: int) -> bool:
     """True if a server could bind ``host:port`` now (with SO_REUSEADDR, as uvicorn and http.server do)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+    return port_is_free(port, host)
 
 
 def allocate_port(settings: Settings | None = None, *, exclude: Iterable[int] = ()) -> int:

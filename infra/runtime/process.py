@@ -347,14 +347,7 @@ class ProcessRuntime(ContainerRuntime):
         return result
 
     def inference_url(self, name: str, port: int | None) -> str:
-        if port is None:
-            port = self.status([name])[name].port
-        if port is None:
-            raise RuntimeError_(f"container {name!r} has no port to reach it at")
-        host = self.settings.runtime.serving_host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{port}/predict"
+        return self.host_port_url(name, port, self.settings.runtime.serving_host)
 
 
 def _tail_bytes(fh: Any, lines: int) -> bytes:

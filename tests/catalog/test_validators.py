@@ -1,0 +1,153 @@
+"""Content validators of the CSV and text scenarios: a valid upload's summary, and bad input refused with
+a message naming the row, column or line (no servers needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from catalog.errors import ValidationError
+from catalog.validators import validate_upload
+from infra.settings import reset_settings
+from tests.catalog.samples import series_csv, text_csv, write
+
+
+@pytest.fixture(autouse=True)
+def _settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_ENV_FILE", "/nonexistent")
+    reset_settings()
+
+
+def check(tmp_path: Path, scenario: str, data: bytes | str, name: str = "up.csv"):  # type: ignore[no-untyped-def]
+    return validate_upload(scenario, write(tmp_path / "upload", data), name)
+
+
+def refused(tmp_path: Path, scenario: str, data: bytes | str, *fragments: str) -> str:
+    with pytest.raises(ValidationError) as err:
+        check(tmp_path, scenario, data)
+    message = str(err.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+# -- anomaly detection -------------------------------------------------------------------------------------
+
+def test_anomaly_valid_summary(tmp_path: Path) -> None:
+    summary = check(tmp_path, "anomaly_detection", series_csv(50)).summary
+    assert summary["rows"] == 50 and summary["value_columns"] == ["value"]
+    assert summary["labels"] == {"0": 47, "1": 3}
+    assert summary["time"]["frequency"] == "h" and summary["time"]["sorted"] is True
+    assert summary["time"]["start"].startswith("2024-01-01T00:00:00")
+
+
+@pytest.mark.parametrize(("data", "fragments"), [
+    ("", ("empty",)),
+    ("timestamp,label\n2024-01-01,0\n", ("numeric value column",)),
+    ("value,label\n1,0\n", ("missing column", "timestamp")),
+    ("timestamp,value\n2024-01-01,1\n2024-01-02,abc\n", ("row 3", "'value'", "'abc'")),
+    ("timestamp,value\n2024-01-01,1\nyesterday,2\n", ("row 3", "'timestamp'", "yesterday")),
+    ("timestamp,value\n2024-01-01,1\n2024-01-02,2\n2024-01-01,3\n", ("row 4", "duplicate", "row 2")),
+    ("timestamp,value,label\n2024-01-01,1,0\n2024-01-02,2,2\n", ("row 3", "'label'", "not 0 or 1")),
+    ("timestamp,value,value\n2024-01-01,1,2\n", ("duplicate column",)),
+    ("timestamp,value\n2024-01-01,1\n2024-01-02\n", ("row 3", "'value'", "''")),
+    ("timestamp,value\n", ("no rows",)),
+    (b"timestamp,value\n2024-01-01,\xff\xfe\n", ("line 2", "not UTF-8")),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00", ("binary",)),
+])
+def test_anomaly_refusals(tmp_path: Path, data: bytes | str, fragments: tuple[str, ...]) -> None:
+    refused(tmp_path, "anomaly_detection", data, *fragments)
+
+
+def test_duplicates_found_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog.validators import csvread
+
+    monkeypatch.setattr(csvread, "CHUNK_ROWS", 7)
+    body = series_csv(30, label=False)
+    lines = body.splitlines()
+    lines.append(lines[3].split(",")[0] + ",1.0")  # row 31 repeats row 4's timestamp, chunks apart
+    refused(tmp_path, "anomaly_detection", "\n".join(lines) + "\n", "row 32", "duplicate", "row 4")
+
+
+# -- time-series forecasting -------------------------------------------------------------------------------
+
+def test_timeseries_keeps_regressors(tmp_path: Path) -> None:
+    summary = check(tmp_path, "timeseries_predict", series_csv(40, label=False, extra="temp")).summary
+    assert summary["rows"] == 40 and summary["regressors"] == ["temp"] and summary["target"] == "value"
+    assert set(summary["stats"]) == {"value", "temp"}
+
+
+@pytest.mark.parametrize(("data", "fragments"), [
+    ("timestamp,y\n2024-01-01,1\n", ("missing column", "value")),
+    ("timestamp,value,temp\n2024-01-01,1,warm\n", ("row 2", "'temp'", "warm")),
+    ("timestamp,value\n2024-01-01,1\n2024-01-01T00:00:00,2\n", ("row 3", "duplicate")),
+    ("timestamp,value\n2024-13-45,1\n", ("row 2", "timestamp")),
+])
+def test_timeseries_refusals(tmp_path: Path, data: str, fragments: tuple[str, ...]) -> None:
+    refused(tmp_path, "timeseries_predict", data, *fragments)
+
+
+# -- text classification -----------------------------------------------------------------------------------
+
+def test_text_csv_with_chinese(tmp_path: Path) -> None:
+    summary = check(tmp_path, "text_classification", text_csv(12)).summary
+    assert summary["rows"] == 12 and summary["classes"] == ["neg", "neutral", "pos"]
+    assert summary["labels"] == {"pos": 6, "neg": 3, "neutral": 3}
+    assert summary["cjk_rows"] == 9
+
+
+@pytest.mark.parametrize(("data", "fragments"), [
+    ("sentence,label\nhi,pos\n", ("missing column", "text")),
+    ("text,label\nhello,pos\n,neg\n", ("row 3", "'text'", "empty")),
+    ("text,label\nhello,\n", ("row 2", "'label'", "empty")),
+    ("这是一个很好的产品,pos\n".encode("gb18030"), ("not UTF-8",)),
+])
+def test_text_csv_refusals(tmp_path: Path, data: bytes | str, fragments: tuple[str, ...]) -> None:
+    refused(tmp_path, "text_classification", data, *fragments)
+
+
+# -- log clustering ----------------------------------------------------------------------------------------
+
+def test_log_counts_replacements_and_line_endings(tmp_path: Path) -> None:
+    data = b"alpha started\r\nbeta \xff\xfe failed\r\n\r\ngamma ok\rdelta \xc3\xa9t\xc3\xa9\nlast line"
+    summary = check(tmp_path, "log_clustering", data, "app.log").summary
+    assert summary["lines"] == 5 and summary["blank_lines"] == 1
+    assert summary["invalid_utf8_replaced"] == 2  # \xff and \xfe: two invalid start bytes
+    assert summary["line_endings"] == {"lf": 1, "crlf": 3, "cr": 1}
+    assert summary["sample"][1] == "beta \ufffd\ufffd failed" and summary["sample"][3] == "delta été"
+
+
+def test_log_crlf_split_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog.validators import text
+
+    monkeypatch.setattr(text, "CHUNK_BYTES", 4)  # "abc\r" | "\ndef" puts the CRLF across two reads
+    summary = check(tmp_path, "log_clustering", b"abc\r\ndef\r\nghi", "x.log").summary
+    assert summary["lines"] == 3 and summary["line_endings"] == {"lf": 0, "crlf": 2, "cr": 0}
+
+
+@pytest.mark.parametrize(("data", "fragments"), [
+    (b"\n\n   \r\n", ("no messages", "blank")),
+    (b"ok line\nbinary\x00here\n", ("line 2", "NUL")),
+    (bytes(range(128, 256)) * 40, ("not text", "invalid UTF-8")),
+])
+def test_log_refusals(tmp_path: Path, data: bytes, fragments: tuple[str, ...]) -> None:
+    refused(tmp_path, "log_clustering", data, *fragments)
+
+
+def test_log_line_too_long(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_UPLOAD_MAX_LINE_CHARS", "100")
+    reset_settings()
+    refused(tmp_path, "log_clustering", b"short\n" + b"x" * 500 + b"\n", "line 2", "longer than 100")
+    refused(tmp_path, "log_clustering", b"y" * (3 << 20), "line 1", "longer than 100")  # no newline at all
+
+
+def test_unknown_scenario(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown scenario"):
+        check(tmp_path, "nope", "a")
+
+
+def test_validators_never_trust_the_extension(tmp_path: Path) -> None:
+    refused(tmp_path, "image_classification", series_csv(5), "not a ZIP")
+    refused(tmp_path, "object_detection", b"PK\x03\x04garbage", "not a ZIP")
+

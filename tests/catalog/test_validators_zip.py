@@ -1,0 +1,142 @@
+"""Zip validators (image classification, YOLO detection) and the zip safety checks they share."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from catalog.errors import ValidationError
+from catalog.validators import validate_upload
+from infra.settings import reset_settings
+from tests.catalog.samples import class_zip, make_zip, png, yolo_members, yolo_zip, zip_with_symlink
+
+
+@pytest.fixture(autouse=True)
+def _settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_ENV_FILE", "/nonexistent")
+    reset_settings()
+
+
+def refused(scenario: str, path: Path, *fragments: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        validate_upload(scenario, path, path.name)
+    for fragment in fragments:
+        assert fragment in str(err.value), str(err.value)
+
+
+# -- image classification ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("wrapper", ["", "pets/"])
+def test_class_folders_valid(tmp_path: Path, wrapper: str) -> None:
+    path = class_zip(tmp_path / "pets.zip", {"cat": 3, "dog": 2}, wrapper=wrapper)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("__MACOSX/cat/._1.png", b"junk")  # macOS metadata is skipped, not refused
+        zf.writestr(f"{wrapper}cat/.DS_Store", b"junk")
+    summary = validate_upload("image_classification", path, "pets.zip").summary
+    assert summary["images"] == 5 and summary["classes"] == ["cat", "dog"]
+    assert summary["class_counts"] == {"cat": 3, "dog": 2}
+    assert summary["formats"] == {"PNG": 5} and summary["min_size"] == [16, 12]
+
+
+def test_single_class_folder_is_not_taken_for_a_wrapper(tmp_path: Path) -> None:
+    summary = validate_upload("image_classification", class_zip(tmp_path / "c.zip", {"cat": 2}), "c.zip").summary
+    assert summary["classes"] == ["cat"]
+
+
+def test_image_refusals(tmp_path: Path) -> None:
+    refused("image_classification", make_zip(tmp_path / "a.zip", {"cat/1.png": png(), "dog/2.png": b"not an image"}),
+            "dog/2.png", "not a decodable image")
+    truncated = png(size=(64, 64))[:-30]
+    refused("image_classification", make_zip(tmp_path / "b.zip", {"cat/1.png": truncated}), "cat/1.png",
+            "not a decodable image")
+    refused("image_classification", make_zip(tmp_path / "c.zip", {"1.png": png(), "cat/2.png": png()}), "'1.png'",
+            "not inside a class folder")
+    refused("image_classification", make_zip(tmp_path / "d.zip", {"__MACOSX/x": b"j"}), "no images")
+
+
+# -- zip safety (shared) -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "fragment"), [
+    ("../evil/1.png", "'..'"),
+    ("cat/../../1.png", "'..'"),
+    ("/etc/cat/1.png", "absolute path"),
+    ("C:/cat/1.png", "absolute path"),
+    ("..\\cat\\1.png", "'..'"),
+])
+def test_unsafe_paths(tmp_path: Path, name: str, fragment: str) -> None:
+    path = make_zip(tmp_path / "x.zip", {"cat/ok.png": png(), name: png()})
+    refused("image_classification", path, name.replace("\\", "\\\\") if "\\" in name else name, fragment)
+
+
+def test_symlink_refused(tmp_path: Path) -> None:
+    refused("image_classification", zip_with_symlink(tmp_path / "l.zip"), "cat/link.png", "symbolic link")
+
+
+def test_zip_bomb_ratio(tmp_path: Path) -> None:
+    path = make_zip(tmp_path / "bomb.zip", {"cat/1.png": png(), "cat/zeros.png": b"\0" * (20 << 20)})
+    refused("image_classification", path, "cat/zeros.png", "expands", "zip bomb")
+
+
+def test_zip_total_uncompressed_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_UPLOAD_MAX_UNCOMPRESSED_BYTES", "1000")
+    reset_settings()
+    path = make_zip(tmp_path / "big.zip", {f"cat/{i}.png": png(size=(32, 32)) for i in range(20)},
+                    compression=zipfile.ZIP_STORED)
+    refused("image_classification", path, "expands to more than 1000 bytes")
+
+
+def test_zip_member_count_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_UPLOAD_MAX_ZIP_MEMBERS", "3")
+    reset_settings()
+    refused("image_classification", class_zip(tmp_path / "m.zip", {"cat": 4}), "4 zip entries", "limit of 3")
+
+
+def test_image_pixel_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_UPLOAD_MAX_IMAGE_PIXELS", "100")
+    reset_settings()
+    refused("image_classification", class_zip(tmp_path / "p.zip", {"cat": 1}), "cat/0.png", "16x12", "over the limit")
+
+
+def test_not_a_zip(tmp_path: Path) -> None:
+    path = tmp_path / "n.zip"
+    path.write_bytes(png())
+    refused("image_classification", path, "not a ZIP")
+
+
+# -- YOLO object detection ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("classes_file", ["classes.txt", "data.yaml"])
+def test_yolo_valid(tmp_path: Path, classes_file: str) -> None:
+    summary = validate_upload("object_detection", yolo_zip(tmp_path / "y.zip", classes_file), "y.zip").summary
+    assert summary["classes"] == ["circle", "square"]
+    assert summary["images"] == 4 and summary["labelled_images"] == 3 and summary["background_images"] == 1
+    assert summary["boxes"] == 6 and summary["boxes_per_class"] == {"circle": 5, "square": 1}
+
+
+def test_yolo_wrapped_in_a_folder(tmp_path: Path) -> None:
+    members = {f"ds/{k}": v for k, v in yolo_members().items()}
+    summary = validate_upload("object_detection", make_zip(tmp_path / "w.zip", members), "w.zip").summary
+    assert summary["images"] == 4
+
+
+@pytest.mark.parametrize(("overrides", "fragments"), [
+    ({"labels/img1.txt": "0 0.5 0.5 1.4 0.2\n"}, ("labels/img1.txt", "line 1", "w=1.4", "outside [0, 1]")),
+    ({"labels/img2.txt": "0 0.5 0.5 0.1 0.1\n7 0.5 0.5 0.2 0.2\n"}, ("labels/img2.txt", "line 2", "unknown class id 7")),
+    ({"labels/img0.txt": "0 0.5 0.5 0.2\n"}, ("labels/img0.txt", "expected 5 values")),
+    ({"labels/ghost.txt": "0 0.5 0.5 0.2 0.2\n"}, ("labels/ghost.txt", "no matching image")),
+    ({"images/img1.png": b"GIF89a broken"}, ("images/img1.png", "not a decodable image")),
+    ({"labels/img0.txt": "cat 0.5 0.5 0.2 0.2\n"}, ("line 1", "not an integer")),
+])
+def test_yolo_refusals(tmp_path: Path, overrides: dict[str, str | bytes], fragments: tuple[str, ...]) -> None:
+    refused("object_detection", yolo_zip(tmp_path / "y.zip", **overrides), *fragments)
+
+
+def test_yolo_needs_class_names(tmp_path: Path) -> None:
+    members = {k: v for k, v in yolo_members().items() if k != "classes.txt"}
+    refused("object_detection", make_zip(tmp_path / "a.zip", members), "no classes.txt or data.yaml")
+    members["data.yaml"] = "names: [a, b\n"
+    refused("object_detection", make_zip(tmp_path / "b.zip", members), "data.yaml", "not valid YAML")
+    members["data.yaml"] = "names:\n  0: a\n  2: b\n"
+    refused("object_detection", make_zip(tmp_path / "c.zip", members), "without gaps")
