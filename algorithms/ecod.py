@@ -11,8 +11,9 @@ also ranks the batch's rows against each other.
 
 Params: ``contamination`` (0 < c <= 0.5, default 0.1); ``value_columns`` (default: every numeric column but
 ``label``); for series, ``lags`` (list of k >= 1: adds x[t-k], the first value standing in before the start)
-and ``rolling_windows`` (list of w >= 2: adds the trailing mean and standard deviation over w points,
-shorter at the start). Features are computed over the rows of one request (or split) in their given order.
+and ``rolling_windows`` (list of w >= 2: adds trailing statistics over w points, shorter at the start)
+with ``rolling_stats`` (subset of mean, std, min, max, median; default mean and std). No standardisation
+option: ECOD scores are ranks per feature, unchanged by any increasing rescaling. Features are computed over the rows of one request (or split) in their given order.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from mlflow.models import ModelSignature
 
 from algorithms.base.algorithm import Algorithm
 from algorithms.base.anomaly import SCENARIO, AnomalyPythonModel, anomaly_metrics, anomaly_signature
+from algorithms.base.tuning import Objective
 
 LABEL_COLUMN = "label"
 TIMESTAMP_COLUMN = "timestamp"
+ROLLING_STATS: tuple[str, ...] = ("mean", "std", "min", "max", "median")
+DEFAULT_ROLLING_STATS: tuple[str, ...] = ("mean", "std")
 
 
 def _int_list(name: str, raw: Any, minimum: int) -> list[int]:
@@ -45,8 +49,10 @@ def _int_list(name: str, raw: Any, minimum: int) -> list[int]:
     return values
 
 
-def engineer(X: np.ndarray, lags: list[int], windows: list[int]) -> np.ndarray:
-    """Raw columns, then per column its lags, then per column and window its rolling mean and std."""
+def engineer(
+    X: np.ndarray, lags: list[int], windows: list[int], stats: tuple[str, ...] = DEFAULT_ROLLING_STATS
+) -> np.ndarray:
+    """Raw columns, then per column its lags, then per window and statistic the rolling values."""
     if not lags and not windows:
         return X
     parts = [X]
@@ -60,16 +66,20 @@ def engineer(X: np.ndarray, lags: list[int], windows: list[int]) -> np.ndarray:
     frame = pd.DataFrame(X)
     for w in windows:
         rolling = frame.rolling(w, min_periods=1)
-        parts.append(rolling.mean().to_numpy())
-        parts.append(rolling.std(ddof=0).to_numpy())
+        for stat in stats:
+            values = rolling.std(ddof=0) if stat == "std" else getattr(rolling, stat)()
+            parts.append(values.to_numpy())
     return np.hstack(parts)
 
 
-def feature_names(columns: list[str], lags: list[int], windows: list[int]) -> list[str]:
+def feature_names(
+    columns: list[str], lags: list[int], windows: list[int], stats: tuple[str, ...] = DEFAULT_ROLLING_STATS
+) -> list[str]:
     names = list(columns)
     names += [f"{c}_lag{k}" for k in lags for c in columns]
     for w in windows:
-        names += [f"{c}_mean{w}" for c in columns] + [f"{c}_std{w}" for c in columns]
+        for stat in stats:
+            names += [f"{c}_{stat}{w}" for c in columns]
     return names
 
 
@@ -110,15 +120,19 @@ class EcodPythonModel(AnomalyPythonModel):
         skew_sign: np.ndarray,
         lags: list[int],
         windows: list[int],
+        stats: tuple[str, ...] = DEFAULT_ROLLING_STATS,
     ) -> None:
         super().__init__(value_columns, threshold)
         self.sorted_train = np.ascontiguousarray(sorted_train, dtype=np.float64)
         self.skew_sign = np.asarray(skew_sign, dtype=np.float64)
         self.lags = list(lags)
         self.windows = list(windows)
+        self.stats = tuple(stats)
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        return ecod_scores(self.sorted_train, self.skew_sign, engineer(X, self.lags, self.windows))
+        # getattr: models pickled before rolling_stats existed used mean and std.
+        stats = getattr(self, "stats", DEFAULT_ROLLING_STATS)
+        return ecod_scores(self.sorted_train, self.skew_sign, engineer(X, self.lags, self.windows, stats))
 
 
 @dataclass
@@ -134,6 +148,7 @@ class EcodFitted:
 class EcodAlgorithm(Algorithm):
     scenario: ClassVar[str] = SCENARIO
     name: ClassVar[str] = "ECOD"
+    objective: ClassVar[Objective] = Objective("f1", "max")
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         contamination = float(params.get("contamination", 0.1))
@@ -147,6 +162,7 @@ class EcodAlgorithm(Algorithm):
             "value_columns": [str(c) for c in columns],
             "lags": _int_list("lags", params.get("lags"), 1),
             "rolling_windows": _int_list("rolling_windows", params.get("rolling_windows"), 2),
+            "rolling_stats": _stats(params.get("rolling_stats")),
         }
 
     @staticmethod
@@ -173,7 +189,8 @@ class EcodAlgorithm(Algorithm):
         raw = values.dropna().to_numpy(dtype=np.float64)
         if raw.shape[0] < 2:
             raise ValueError(f"ECOD needs at least 2 rows with numeric {columns}, got {raw.shape[0]}")
-        F = engineer(raw, params["lags"], params["rolling_windows"])
+        stats = tuple(params["rolling_stats"])
+        F = engineer(raw, params["lags"], params["rolling_windows"], stats)
         started = time.perf_counter()
         detector = ECOD(contamination=params["contamination"]).fit(F)
         fit_seconds = time.perf_counter() - started
@@ -184,11 +201,12 @@ class EcodAlgorithm(Algorithm):
             _skew_sign(F),
             params["lags"],
             params["rolling_windows"],
+            stats,
         )
         return EcodFitted(
             detector=detector,
             model=model,
-            features=feature_names(columns, params["lags"], params["rolling_windows"]),
+            features=feature_names(columns, params["lags"], params["rolling_windows"], stats),
             train_samples=int(F.shape[0]),
             fit_seconds=fit_seconds,
             train_anomaly_rate=float(np.mean(detector.labels_)),
@@ -227,6 +245,16 @@ class EcodAlgorithm(Algorithm):
             "features": fitted.features,
             "threshold": fitted.model.threshold,
         }
+
+
+def _stats(raw: Any) -> list[str]:
+    if raw is None or raw == "" or raw == []:
+        return list(DEFAULT_ROLLING_STATS)
+    items = [s.strip() for s in raw.split(",")] if isinstance(raw, str) else [str(s) for s in raw]
+    unknown = [s for s in items if s not in ROLLING_STATS]
+    if unknown:
+        raise ValueError(f"rolling_stats {unknown} not among {list(ROLLING_STATS)}")
+    return [s for s in ROLLING_STATS if s in items]  # canonical order: feature layout is stable
 
 
 def _skew_sign(F: np.ndarray) -> np.ndarray:

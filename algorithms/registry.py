@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from algorithms.base.algorithm import Algorithm
 from algorithms.ecod import EcodAlgorithm
+from algorithms.ewma import EwmaAlgorithm
+from algorithms.pelt import PeltAlgorithm
+from algorithms.prophet_model import ProphetAlgorithm
+from algorithms.spell import SpellAlgorithm
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     EcodAlgorithm.name: EcodAlgorithm,
+    EwmaAlgorithm.name: EwmaAlgorithm,
+    PeltAlgorithm.name: PeltAlgorithm,
+    ProphetAlgorithm.name: ProphetAlgorithm,
+    SpellAlgorithm.name: SpellAlgorithm,
 }
 
 

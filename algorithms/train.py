@@ -4,9 +4,10 @@ Environment: ``MLOPS_JOB_CONFIG_URI`` (``s3://bucket/key`` or a local path), ``M
 ``MLFLOW_RUN_ID`` (created by the platform; when absent a run is created in the config's experiment), plus
 the S3 variables read by ``algorithms.base.storage``. Argv ``--config URI`` / ``--run-id ID`` override them.
 
-Steps: load config → download and verify the release → fit on train → evaluate on test (else val, else
-train) → log params and metrics → save, upload and register the pyfunc model → tag the run with the model
-version → set the run FINISHED, exit 0. Any exception: traceback to stderr, run FAILED, exit 1.
+Steps: load config → download and verify the release → with ``max_evals > 0``, TPE search (trials fitted
+on train, scored on val, each logged with its step) → fit on train (after tuning: on train + val with the
+best params) → evaluate on test (else val, else train) → log params and metrics → save, upload and register
+the pyfunc model → tag the run with the model version → set the run FINISHED, exit 0. Any exception: traceback to stderr, run FAILED, exit 1.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from mlflow import MlflowClient
+
+from algorithms.base.algorithm import Algorithm
 
 from algorithms.base.config import JobConfig, load_config
 from algorithms.base.release import fetch_release
 from algorithms.base.tracking import log_and_register_model, log_metrics, log_params
+from algorithms.base.tuning import Trial, tune, trial_metrics
 from algorithms.registry import get_algorithm
 
 EVALUATION_SPLITS: tuple[str, ...] = ("test", "val", "train")
@@ -46,17 +51,61 @@ def resolve_run(client: MlflowClient, config: JobConfig, run_id: str | None) -> 
     return run.info.run_id
 
 
+def search(
+    algorithm: Algorithm,
+    config: JobConfig,
+    params: dict[str, Any],
+    train_data: Any,
+    val_data: Any,
+    client: MlflowClient,
+    run_id: str,
+) -> dict[str, Any]:
+    """TPE over the job's search space, trials fitted on ``train_data`` and scored on ``val_data``; each
+    trial logged as metrics with ``step`` = trial number. Returns the best full param set."""
+    if algorithm.objective is None:
+        raise ValueError(f"{algorithm.name} cannot be tuned (it declares no objective)")
+    if not config.search_space:
+        raise ValueError("max_evals > 0 but the job has no search space")
+    objective = algorithm.objective
+
+    def evaluate(sampled: dict[str, Any]) -> dict[str, float]:
+        trial_params = algorithm.resolve_params(algorithm.tuning_params(params, sampled))
+        return algorithm.evaluate(algorithm.fit(train_data, trial_params), val_data)
+
+    def on_trial(trial: Trial) -> None:
+        log_metrics(client, run_id, trial_metrics(trial, config.search_space), step=trial.number)
+        outcome = f"loss {trial.loss:.6g}" if trial.loss is not None else f"failed: {trial.error}"
+        progress(f"trial {trial.number}: {trial.params} → {outcome} ({trial.seconds:.2f} s)")
+
+    progress(f"tuning {algorithm.name}: {objective.direction} {objective.metric}, max_evals={config.max_evals}")
+    result = tune(evaluate, config.search_space, objective, max_evals=config.max_evals, on_trial=on_trial)
+    best = algorithm.resolve_params(algorithm.tuning_params(params, result.best_params))
+    log_metrics(
+        client,
+        run_id,
+        {
+            "tuning_best_loss": result.best_loss,
+            "tuning_best_trial": float(result.best_trial),
+            "tuning_trials": float(len(result.trials)),
+            "tuning_failed_trials": float(sum(t.loss is None for t in result.trials)),
+        },
+    )
+    log_params(client, run_id, {f"best_{k}": v for k, v in result.best_params.items()} | {
+        "tuning_objective": f"{objective.direction} {objective.metric}",
+        "tuning_max_evals": config.max_evals,
+        "tuning_stopped_early": result.stopped_early,
+    })
+    client.log_text(run_id, result.as_json(), "tuning/trials.json")
+    progress(f"best trial {result.best_trial} of {len(result.trials)}: {result.best_params}")
+    return best
+
+
 def train(config: JobConfig, client: MlflowClient, run_id: str, workdir: Path) -> str:
     """Run one job into ``run_id``; returns the registered model version."""
     algorithm = get_algorithm(config.algorithm)
     if algorithm.scenario != config.scenario:
         raise ValueError(f"algorithm {config.algorithm} is for {algorithm.scenario}, not {config.scenario}")
     params = algorithm.resolve_params(config.params)
-    if config.max_evals > 0:
-        # Hyperparameter search is not implemented yet: say so rather than silently ignoring it.
-        progress(
-            f"max_evals={config.max_evals} requested; search is not implemented, training with params as given"
-        )
 
     progress(f"downloading release {config.release.uri}")
     release = fetch_release(config.release, workdir)
@@ -64,11 +113,24 @@ def train(config: JobConfig, client: MlflowClient, run_id: str, workdir: Path) -
     if not release.has_split("train"):
         raise ValueError("the release has no train split")
     train_data = algorithm.read_split(release, "train")
+    fit_data = train_data
+    tuned = config.max_evals > 0
+    if tuned:
+        if release.has_split("val"):
+            search_train, val_data = train_data, algorithm.read_split(release, "val")
+        else:
+            search_train, val_data = algorithm.holdout(train_data)
+            progress("no val split: tuning on the last 20% of train held out")
+        params = search(algorithm, config, params, search_train, val_data, client, run_id)
+        # The validation data chose the params; the final model also learns from it.
+        fit_data = algorithm.combine(search_train, val_data)
     progress(f"fitting {algorithm.name} with {params}")
-    fitted = algorithm.fit(train_data, params)
+    fitted = algorithm.fit(fit_data, params)
 
-    eval_split = next(s for s in EVALUATION_SPLITS if release.has_split(s))
-    eval_data = train_data if eval_split == "train" else algorithm.read_split(release, eval_split)
+    # After tuning, val was part of the fit: only test (or train) is left as an evaluation split.
+    candidates = ("test", "train") if tuned else EVALUATION_SPLITS
+    eval_split = next(s for s in candidates if s == "train" or release.has_split(s))
+    eval_data = fit_data if eval_split == "train" else algorithm.read_split(release, eval_split)
     metrics = algorithm.evaluate(fitted, eval_data)
     progress(f"evaluated on {eval_split}: {metrics}")
 
@@ -82,6 +144,7 @@ def train(config: JobConfig, client: MlflowClient, run_id: str, workdir: Path) -
             "release_version": config.release.version,
             "release_sha256": config.release.sha256,
             "eval_split": eval_split,
+            "tuned": tuned,
         },
     )
     log_metrics(client, run_id, algorithm.training_metrics(fitted) | metrics)

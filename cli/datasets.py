@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import typer
 
 from catalog.db import session_scope
-from catalog.errors import ValidationError
 from catalog.services import datasets as svc
 from catalog.uploads import upload_entry
 from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
 from flows.launch import flow_run_url, run_flow
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
+from tasks.datasets import ReleaseBuildError, verified_download
 
 app = typer.Typer(help="Datasets, their entries and releases.", no_args_is_help=True)
 
@@ -159,22 +158,15 @@ def download(release_id: int, output: Path = typer.Option(None, "--output", "-o"
     """Stream a release's zip to a file, verified against its sha256."""
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        release = svc.get_release(session, actor=actor, release_id=release_id)
-    if release.status not in ("published", "archived") or not release.object_key:
-        raise ValidationError(f"release {release.version!r} is {release.status}; only published releases download")
+        release = svc.downloadable_release(session, actor=actor, release_id=release_id)
     store = ObjectStore.from_settings(get_settings().s3)
+    assert release.object_key is not None and release.sha256 is not None
     if url_only:
         typer.echo(store.presigned_get_url(release.object_key))
         return
     target = output or Path(f"release-{release.id}-{release.version}.zip")
-    digest = hashlib.sha256()
-    partial = target.with_name(target.name + ".part")
-    with store.get_stream(release.object_key) as src, partial.open("wb") as dst:
-        for chunk in iter(lambda: src.read(1 << 20), b""):
-            digest.update(chunk)
-            dst.write(chunk)
-    if digest.hexdigest() != release.sha256:
-        partial.unlink(missing_ok=True)
-        fail(f"checksum mismatch: got {digest.hexdigest()}, expected {release.sha256}")
-    partial.replace(target)
+    try:
+        verified_download(store, key=release.object_key, sha256=release.sha256, target=target)
+    except ReleaseBuildError as exc:
+        fail(str(exc))
     typer.echo(f"{target} ({release.size_bytes} bytes, sha256 verified)")

@@ -1,4 +1,10 @@
-"""Dataset flows: ``publish-release`` (pending|failed → publishing → published | failed)."""
+"""Dataset flows: ``publish-release`` (pending|failed → publishing → published | failed).
+
+Consistency on failure: the zip streams into S3 as a multipart upload that is aborted when anything fails,
+so a failed build leaves no object; an object completed before a later step failed is deleted (best effort:
+if S3 itself is down the object cannot exist, since completing it needed S3). The release is then marked
+failed with the error, and can be published again.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,13 @@ from catalog.errors import ConflictError
 from catalog.models import ReleaseStatus
 from catalog.scoping import SYSTEM
 from catalog.services import datasets as datasets_service
-from tasks.datasets import build_release_zip
+from tasks.datasets import build_release_zip, discard_release_object, release_key
+
+
+def _fail(release_id: int, key: str, exc: BaseException) -> None:
+    discard_release_object(key)
+    with session_scope() as session:
+        datasets_service.mark_failed(session, release_id=release_id, error=f"{type(exc).__name__}: {exc}")
 
 
 @flow(name="publish-release")
@@ -28,14 +40,15 @@ def publish_release(release_id: int) -> dict[str, Any]:
         if release.status in (ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED):
             return {"release_id": release_id, "status": release.status, "sha256": release.sha256}
         raise ConflictError(f"release {release.version!r} is {release.status}; it cannot be published now")
+    key = release_key(release)
     try:
         built = build_release_zip(release_id)
+        with session_scope() as session:
+            if not datasets_service.mark_published(session, release_id=release_id, **built):
+                raise ConflictError(f"release {release.version!r} left 'publishing' while its zip was built")
     except Exception as exc:
         logger.error("publishing release %s failed: %s", release_id, exc)
-        with session_scope() as session:
-            datasets_service.mark_failed(session, release_id=release_id, error=f"{type(exc).__name__}: {exc}")
+        _fail(release_id, key, exc)
         raise
-    with session_scope() as session:
-        datasets_service.mark_published(session, release_id=release_id, **built)
     logger.info("release %s published: %s bytes, sha256 %s", release_id, built["size_bytes"], built["sha256"])
     return {"release_id": release_id, "status": ReleaseStatus.PUBLISHED.value, **built}

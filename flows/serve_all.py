@@ -1,7 +1,8 @@
 """One process serving every deployment of prefect.yaml (started by `mlops up`).
 
-Registers the deployments with the Prefect API, writes a readiness file (``MLOPS_DEPLOYMENTS_READY_FILE``)
-once they are all registered, then executes their flow runs as they are requested.
+Registers the deployments with the Prefect API, starts one run of each long-running deployment (tagged
+``long-running`` in prefect.yaml, e.g. the NATS responder), writes a readiness file
+(``MLOPS_DEPLOYMENTS_READY_FILE``) once all that is done, then executes flow runs as they are requested.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from prefect.runner import Runner  # noqa: E402
 from flows.registry import deployments  # noqa: E402
 from infra.settings import get_settings  # noqa: E402
 
+LONG_RUNNING_TAG = "long-running"
+
 
 def build_runner() -> Runner:
     settings = get_settings()
@@ -37,8 +40,48 @@ def build_runner() -> Runner:
     return runner
 
 
+def start_long_running() -> list[str]:
+    """Start one run of every long-running deployment; returns the flow run ids.
+
+    This process is the only runner of the embedded platform, so a run of such a deployment still marked
+    scheduled, pending or running was left behind by an earlier runner that stopped (its process is gone):
+    it is closed first, so exactly one run is live after every start and none is ever picked up twice.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled, Crashed
+
+    started: list[str] = []
+    live = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+    with get_client(sync_client=True) as client:
+        for decl in deployments().values():
+            if LONG_RUNNING_TAG not in decl.tags:
+                continue
+            deployment = client.read_deployment_by_name(decl.full_name)
+            leftovers = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=live))),
+            )
+            for run in leftovers:
+                message = "left behind by a previous deployment server; replaced by a new run"
+                state = Cancelled(message=message) if run.state_type == StateType.SCHEDULED else \
+                    Crashed(message=message)
+                client.set_flow_run_state(run.id, state, force=True)
+            run = client.create_flow_run_from_deployment(deployment.id, tags=[LONG_RUNNING_TAG])
+            started.append(str(run.id))
+    return started
+
+
 def main() -> None:
     runner = build_runner()
+    start_long_running()
     ready = os.environ.get("MLOPS_DEPLOYMENTS_READY_FILE")
     if ready:
         Path(ready).parent.mkdir(parents=True, exist_ok=True)

@@ -1,19 +1,23 @@
-"""Release building: stream a release's entries from S3 into one zip in the standard layout, upload it.
+"""Release building: stream a release's entries from S3 into one zip in its scenario's layout, straight back
+into S3, with the zip's sha256 computed on the way.
 
-Memory stays flat whatever the size: entries are copied chunk by chunk into a zip written to a temporary
-file, which is then uploaded with multipart. Each entry's sha256 is checked while it is copied.
+Memory and disk stay flat whatever the size: the zip is written into a bounded in-memory pipe that a
+background thread uploads in multipart parts (``ReleasePipe``); nothing is staged on disk except one zip
+entry at a time (zips need seeking). Compression and upload overlap, on two cores. If anything fails the
+pipe is broken, the multipart upload is aborted (no object appears) and the error propagates.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import shutil
+import queue
 import tempfile
+import threading
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from prefect import task
 
@@ -24,85 +28,167 @@ from catalog.scoping import SYSTEM
 from catalog.services import datasets as datasets_service
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
+from tasks.dataset_layouts import ReleaseBuildError, write_release
 
-CHUNK = 1 << 20
+BLOCK = 1 << 20  # what the writer hands the uploader at a time
+QUEUE_BLOCKS = 16  # bounded: a slow upload makes the zip writer wait instead of buffering
+PART_SIZE = 16 * 1024 * 1024
+_EOF = b""
+
+__all__ = ["ReleaseBuildError", "ReleasePipe", "build_release_zip", "release_key", "stream_release",
+           "verified_download"]
 
 
-class ReleaseBuildError(Exception):
-    """An entry could not be put into the release (missing object, checksum mismatch...)."""
+class PipeBroken(Exception):
+    """The other side of the pipe failed; its own error is the one to report."""
 
 
-class _HashingReader:
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
+class ReleasePipe(io.RawIOBase):
+    """Write side for ``zipfile`` (unseekable, with ``tell``), read side for the S3 upload thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue: queue.Queue[bytes] = queue.Queue(maxsize=QUEUE_BLOCKS)
+        self._buffer = bytearray()
+        self._pending = b""
         self.digest = hashlib.sha256()
+        self.size = 0
+        self.broken = threading.Event()
+        self._eof = False
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.digest.update(data)
-        return data
+    # -- writer side (zipfile) -----------------------------------------------------------------------------
+    def writable(self) -> bool:
+        return True
 
+    def seekable(self) -> bool:
+        return False
 
-def _tabular_name(entry: dict[str, Any], split: str) -> str:
-    return f"{split}/{entry['entry_id']}_{Path(entry['name']).stem}.csv"
+    def tell(self) -> int:
+        return self.size
 
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.digest.update(view)
+        self.size += len(view)
+        self._buffer += view
+        if len(self._buffer) >= BLOCK:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        return len(view)
 
-def _log_name(entry: dict[str, Any], split: str) -> str:
-    return f"{split}/{entry['entry_id']}_{Path(entry['name']).stem}.log"
+    def _put(self, block: bytes) -> None:
+        while True:
+            if self.broken.is_set():
+                raise PipeBroken("the upload stopped")
+            try:
+                self._queue.put(block, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
+    def finish(self) -> None:
+        if self._buffer:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        self._put(_EOF)
 
-# Where each scenario puts one entry file inside the release zip (one table, no if-chain).
-ARCNAMES: dict[Scenario, Callable[[dict[str, Any], str], str]] = {
-    Scenario.ANOMALY_DETECTION: _tabular_name,
-    Scenario.TIMESERIES_PREDICT: _tabular_name,
-    Scenario.TEXT_CLASSIFICATION: _tabular_name,
-    Scenario.LOG_CLUSTERING: _log_name,
-}
+    def break_(self) -> None:
+        self.broken.set()
 
+    # -- reader side (minio put_object) --------------------------------------------------------------------
+    def readable(self) -> bool:
+        return True
 
-def _samples(entry: dict[str, Any]) -> int:
-    summary = entry.get("summary") or {}
-    return int(summary.get("rows") or summary.get("lines") or summary.get("images") or 0)
+    def read(self, size: int | None = -1) -> bytes:
+        # Fill the whole request: minio concatenates short reads into a part, copying each time.
+        want = (1 << 62) if size is None or size < 0 else size
+        out = bytearray(self._pending[:want])
+        self._pending = self._pending[want:]
+        while len(out) < want and not self._eof:
+            block = self._get()
+            if block == _EOF:
+                self._eof = True
+                break
+            take = want - len(out)
+            out += block[:take]
+            self._pending = block[take:]
+        return bytes(out)
+
+    def _get(self) -> bytes:
+        while True:
+            if self.broken.is_set():
+                raise PipeBroken("the zip writer stopped")
+            try:
+                return self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
 
 
 def release_key(release: DatasetRelease) -> str:
     return f"releases/{release.dataset_id}/{release.id}/{release.version}.zip"
 
 
-def write_release_zip(
-    *, release: DatasetRelease, dataset: Dataset, store: ObjectStore, out: Path
-) -> dict[str, Any]:
-    """Write the zip to ``out``; returns the manifest."""
-    scenario = Scenario(dataset.scenario)
-    arcname = ARCNAMES.get(scenario)
-    if arcname is None:
-        raise ReleaseBuildError(f"releases of {scenario.value} datasets are not supported yet")
-    splits: dict[str, dict[str, Any]] = {}
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
-        for entry in release.entries:
-            for split in entry["splits"]:
-                name = arcname(entry, split)
-                with store.get_stream(entry["object_key"]) as raw, zf.open(name, "w", force_zip64=True) as dst:
-                    reader = _HashingReader(raw)
-                    shutil.copyfileobj(reader, dst, CHUNK)  # type: ignore[misc]
-                if reader.digest.hexdigest() != entry["sha256"]:
-                    raise ReleaseBuildError(f"entry {entry['name']!r} (id {entry['entry_id']}) changed in "
-                                            "storage: its checksum no longer matches")
-                info = splits.setdefault(split, {"files": [], "samples": 0})
-                info["files"].append(name)
-                info["samples"] += _samples(entry)
-        manifest = {"format": 1, "dataset_id": dataset.id, "dataset": dataset.name, "version": release.version,
-                    "release_id": release.id, "scenario": scenario.value, "splits": splits}
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2))
-    return manifest
+def stream_release(*, release: DatasetRelease, dataset: Dataset, store: ObjectStore, key: str) -> dict[str, Any]:
+    """Write the release zip into S3 at ``key``; returns key, size, sha256, split counts and the manifest."""
+    pipe = ReleasePipe()
+    failure: list[BaseException] = []
+
+    def upload() -> None:
+        try:
+            store.put_stream(key, pipe, length=-1, content_type="application/zip", part_size=PART_SIZE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which re-raises it
+            failure.append(exc)
+            pipe.break_()
+
+    uploader = threading.Thread(target=upload, name=f"upload-{key}", daemon=True)
+    uploader.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlops-release-") as tmp:
+            with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,  # type: ignore[arg-type]
+                                 allowZip64=True) as zf:
+                writer = write_release(zf=zf, scenario=Scenario(dataset.scenario), entries=release.entries,
+                                       store=store, tmp=Path(tmp))
+                manifest: dict[str, Any] = {
+                    "format": 1, "dataset_id": dataset.id, "dataset": dataset.name, "version": release.version,
+                    "release_id": release.id, "scenario": dataset.scenario, "splits": writer.splits,
+                    "classes": writer.classes,
+                }
+                zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+        pipe.finish()
+    except PipeBroken:
+        uploader.join()
+        raise failure[0] from None
+    except BaseException:
+        pipe.break_()
+        uploader.join()
+        raise
+    uploader.join()
+    if failure:
+        raise failure[0]
+    stored = store.stat(key)
+    if stored.size != pipe.size:
+        raise ReleaseBuildError(f"stored release has {stored.size} bytes, {pipe.size} were written")
+    counts = {split: info["samples"] for split, info in writer.splits.items()}
+    return {"object_key": key, "size_bytes": pipe.size, "sha256": pipe.digest.hexdigest(), "split_counts": counts,
+            "manifest": manifest}
 
 
-def sha256_path(path: Path) -> str:
+def verified_download(store: ObjectStore, *, key: str, sha256: str, target: Path) -> Path:
+    """Stream an object to ``target`` (through ``target.part``), kept only if its sha256 matches."""
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    partial = target.with_name(target.name + ".part")
+    try:
+        with store.get_stream(key) as src, partial.open("wb") as dst:
+            for chunk in iter(lambda: src.read(BLOCK), b""):
+                digest.update(chunk)
+                dst.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise ReleaseBuildError(f"checksum mismatch for {key}: got {digest.hexdigest()}, expected {sha256}")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    return target
 
 
 @task(name="build-release-zip")
@@ -112,12 +198,16 @@ def build_release_zip(release_id: int) -> dict[str, Any]:
         release = datasets_service.get_release(session, actor=SYSTEM, release_id=release_id)
         dataset = datasets_service.get_dataset(session, actor=SYSTEM, dataset_id=release.dataset_id)
     store = ObjectStore.from_settings(get_settings().s3)
-    key = release_key(release)
-    with tempfile.TemporaryDirectory(prefix="mlops-release-") as tmp:
-        path = Path(tmp) / "release.zip"
-        manifest = write_release_zip(release=release, dataset=dataset, store=store, out=path)
-        digest = sha256_path(path)
-        size = path.stat().st_size
-        store.put_file(key, path, content_type="application/zip", metadata={"sha256": digest})
-    counts = {split: info["samples"] for split, info in manifest["splits"].items()}
-    return {"object_key": key, "size_bytes": size, "sha256": digest, "split_counts": counts}
+    built = stream_release(release=release, dataset=dataset, store=store, key=release_key(release))
+    built.pop("manifest")
+    return built
+
+
+@task(name="discard-release-object")
+def discard_release_object(object_key: str) -> bool:
+    """Best effort: remove a release object a failed publish may have completed. False if S3 refused."""
+    try:
+        ObjectStore.from_settings(get_settings().s3).delete(object_key)
+    except Exception:  # noqa: BLE001 - the publish already failed; its error is the one that matters
+        return False
+    return True

@@ -1,4 +1,8 @@
-"""The platform's own predict call (CLI, dashboard sandbox): limits checked before sending, URL per runtime."""
+"""The platform's own predict call (CLI, dashboard sandbox): limits checked before sending, URL per runtime.
+
+The limits and their 413 messages are the inference server's own (``algorithms.base.contracts.Limits``), built
+from the platform's ``MLOPS_PREDICT_*`` settings, so a refused request reads the same whichever side refused it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,17 @@ from typing import Any
 
 import httpx
 
+from algorithms.base.contracts import ContractError, Limits, decoded_size, image_data
 from catalog.db import session_scope
 from catalog.scoping import Actor
 from catalog.services import serving as serving_service
+from infra.runtime.base import RuntimeError_
 from infra.settings import get_settings
 from tasks.serving import inference_url
 
 IMAGE_SCENARIOS = {"image_classification", "object_detection"}
+# Where each scenario's batch lives in the request body (issue 5's contracts).
+BATCH_FIELDS = {"text_classification": "texts", "image_classification": "images", "object_detection": "images"}
 
 
 class PredictError(Exception):
@@ -23,48 +31,54 @@ class PredictError(Exception):
         self.details = details
 
 
-def records_in(payload: dict[str, Any]) -> tuple[str, int]:
-    for key in ("data", "texts", "images"):
-        value = payload.get(key)
-        if isinstance(value, list):
-            return key, len(value)
-    return "data", 0
+def limits() -> Limits:
+    s = get_settings().predict
+    return Limits(max_batch_size=s.max_batch_size, max_images=s.max_images, max_image_bytes=s.max_image_bytes)
 
 
 def check_limits(scenario: str, payload: dict[str, Any]) -> None:
-    """The same limits the inference server enforces, checked before the request leaves the platform."""
-    limits = get_settings().predict
-    key, count = records_in(payload)
-    if scenario in IMAGE_SCENARIOS:
-        if count > limits.max_images:
-            raise PredictError(f"{count} images is over the limit of {limits.max_images} per request "
-                               "(MLOPS_PREDICT_MAX_IMAGES)", status=413)
-        for i, image in enumerate(payload.get("images") or []):
-            if isinstance(image, str):
-                raw_len = len(image.split(",", 1)[-1]) * 3 // 4
-                if raw_len > limits.max_image_bytes:
-                    raise PredictError(f"image {i} is about {raw_len} bytes, over the limit of "
-                                       f"{limits.max_image_bytes} bytes (MLOPS_PREDICT_MAX_IMAGE_BYTES)", status=413)
-    elif count > limits.max_batch_size:
-        raise PredictError(f"{count} records is over the limit of {limits.max_batch_size} per request "
-                           "(MLOPS_PREDICT_MAX_BATCH_SIZE)", status=413)
+    """The inference server's limits, checked before the request leaves the platform (413 naming the variable)."""
+    field = BATCH_FIELDS.get(scenario, "data")
+    batch = payload.get(field) if isinstance(payload, dict) else None
+    if not isinstance(batch, list):
+        return  # the server answers a malformed body with its 422 and details
+    lim = limits()
+    try:
+        if scenario in IMAGE_SCENARIOS:
+            lim.check_images(len(batch))
+            for i, image in enumerate(batch):
+                if isinstance(image, str):
+                    lim.check_image_bytes(i, decoded_size(image_data(image)))
+        else:
+            lim.check_batch(len(batch), "texts" if field == "texts" else "records")
+    except ContractError as exc:
+        raise PredictError(exc.message, status=exc.status, details=exc.details) from exc
 
 
 def predict(*, actor: Actor, serving_id: int, payload: dict[str, Any]) -> dict[str, Any]:
     with session_scope() as session:
         serving = serving_service.get_serving(session, actor=actor, serving_id=serving_id)
     check_limits(serving.scenario, payload)
-    url = inference_url(serving)
+    try:
+        url = inference_url(serving)
+    except RuntimeError_ as exc:
+        raise PredictError(f"serving {serving.name!r} cannot be reached: {exc}", status=503) from exc
     try:
         response = httpx.post(url, json=payload, timeout=get_settings().predict.timeout_seconds, trust_env=False)
     except httpx.HTTPError as exc:
         raise PredictError(f"serving {serving.name!r} is unreachable at {url}: {exc}", status=503) from exc
-    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
     if response.status_code >= 400:
         error = body.get("error", {}) if isinstance(body, dict) else {}
+        error = error if isinstance(error, dict) else {}
         raise PredictError(error.get("message") or response.text[:500], status=response.status_code,
                            details=error.get("details"))
-    return body  # type: ignore[no-any-return]
+    if not isinstance(body, dict):
+        raise PredictError(f"serving {serving.name!r} answered without a JSON object", status=502)
+    return body
 
 
 def encode_image(data: bytes) -> str:

@@ -23,7 +23,6 @@ from infra.net import wait_until
 from infra.runtime.base import ContainerRuntime, ContainerState, ContainerStatus, RuntimeError_
 from infra.runtime.ports import allocate_port
 from infra.runtime.registry import get_runtime
-from infra.settings import get_settings
 from tasks.containers import serving_spec
 
 READY_TIMEOUT_SECONDS = 180.0
@@ -161,12 +160,8 @@ def _require_gone(runtime: ContainerRuntime, name: str) -> None:
 def inference_url(serving: Serving) -> str:
     """Built per runtime at request time, never stored: each runtime knows how its servers are reached.
 
-    Runtimes that reach a server by host port (process, docker on the host network) look the live port up
-    when none is known; the observed port is a hint written by the last sync.
+    No port is passed: runtimes that reach a server by host port (process, docker on the host network) look
+    the live one up, because a stored or observed port may predate a restart on another port; the others
+    (docker user network, kubernetes) ignore it.
     """
-    runtime = get_runtime()
-    port = serving.observed_port or serving.port
-    if get_settings().runtime.name == "process":
-        # The process runtime's state file is the truth and reading it costs no more than a file read.
-        port = None
-    return runtime.inference_url(_name(serving), port)
+    return get_runtime().inference_url(_name(serving), None)

@@ -2,6 +2,9 @@
 
 Lifecycle used by ``algorithms.train``: ``resolve_params`` → ``read_split`` (train, and test/val/train for
 evaluation) → ``fit`` → ``evaluate`` → ``pyfunc_model`` (saved with ``pip_requirements`` and ``metadata``).
+With tuning (``max_evals > 0``): trials ``fit`` on train with ``tuning_params(base, sampled)`` and are scored
+by ``objective`` on val (or on ``holdout`` of train when the release has no val split); the final fit is on
+``combine(train, val)`` with the best params.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import mlflow.pyfunc
 from mlflow.models import ModelSignature
 
 from algorithms.base.release import Release
+from algorithms.base.tuning import Objective
+
+HOLDOUT_FRACTION = 0.2
 
 
 def pinned(*distributions: str) -> list[str]:
@@ -34,6 +40,8 @@ class Algorithm(ABC):
     name: ClassVar[str]
     #: Distributions the *served* model needs (mlflow is always added).
     serving_requirements: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
+    #: The validation metric tuning optimises; None: the algorithm cannot be tuned.
+    objective: ClassVar[Objective | None] = None
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """Defaults filled in and values validated; raise ValueError naming the bad parameter."""
@@ -58,6 +66,24 @@ class Algorithm(ABC):
     def signature(self) -> ModelSignature | None:
         """The pyfunc signature (params the model accepts at predict time), if any."""
         return None
+
+    def tuning_params(self, base: dict[str, Any], sampled: dict[str, Any]) -> dict[str, Any]:
+        """Params of one trial: the job's params overridden by the sampled ones."""
+        return base | sampled
+
+    def holdout(self, train: Any) -> tuple[Any, Any]:
+        """(fit part, validation part) of ``train`` when the release has no val split: the last 20% of the
+        rows, so series keep their order and validation follows what was fitted."""
+        cut = int(len(train) * (1.0 - HOLDOUT_FRACTION))
+        if cut < 1 or cut >= len(train):
+            raise ValueError(f"too few training rows ({len(train)}) to hold out validation data for tuning")
+        return train.iloc[:cut].reset_index(drop=True), train.iloc[cut:].reset_index(drop=True)
+
+    def combine(self, train: Any, val: Any) -> Any:
+        """The data of the final fit after tuning: train followed by val."""
+        import pandas as pd
+
+        return pd.concat([train, val], ignore_index=True)
 
     def training_metrics(self, fitted: Any) -> dict[str, float]:
         """Figures known from fitting itself (threshold, sizes, durations)."""

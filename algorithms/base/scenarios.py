@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from algorithms.base.anomaly import AnomalyContract
 from algorithms.base.contracts import ScenarioContract
+from algorithms.base.logs import LogClusteringContract
+from algorithms.base.timeseries import TimeseriesContract
 
 CONTRACTS: dict[str, type[ScenarioContract]] = {
     AnomalyContract.scenario: AnomalyContract,
+    TimeseriesContract.scenario: TimeseriesContract,
+    LogClusteringContract.scenario: LogClusteringContract,
 }
 
 

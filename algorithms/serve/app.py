@@ -34,6 +34,7 @@ from algorithms.serve.metrics import ServerMetrics
 log = logging.getLogger("algorithms.serve")
 
 ModelLoader = Callable[[str], Any]
+WARMUP_LIMITS = Limits(max_batch_size=2**31, max_images=2**31, max_image_bytes=2**40)
 
 
 def load_pyfunc(uri: str) -> Any:
@@ -84,7 +85,8 @@ def _load(
         contract = get_contract(scenario)
         served = ServedModel(uri=state.model_uri, pyfunc=pyfunc, python_model=python_model)
         # First predict pays one-off costs (imports, numba compilation); pay them before reporting ready.
-        contract.predict(contract.warmup_body(served), served, state.limits)
+        # The warm-up is not a client request: the configured limits (possibly below its size) do not apply.
+        contract.predict(contract.warmup_body(served), served, WARMUP_LIMITS)
         state.scenario, state.contract = scenario, contract
         gc.collect()
         # A full collection over mlflow + pandas objects takes ~250 ms; freezing them removes those stalls.

@@ -255,6 +255,15 @@ def restore_release(session: Session, *, actor: Actor, release_id: int) -> Datas
     return _archive_transition(session, actor=actor, release_id=release_id, archive=False)
 
 
+def downloadable_release(session: Session, *, actor: Actor, release_id: int) -> DatasetRelease:
+    """A release whose zip may be downloaded: published or archived (archiving hides it from new training
+    jobs, not from its owners)."""
+    release = get_release(session, actor=actor, release_id=release_id)
+    if release.status not in (ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED) or not release.object_key:
+        raise ValidationError(f"release {release.version!r} is {release.status}; only published releases download")
+    return release
+
+
 def releases_used_by_jobs(session: Session, *, release_id: int) -> list[str]:
     return list(session.exec(select(TrainJob.name).where(TrainJob.release_id == release_id)).all())
 

@@ -1,21 +1,24 @@
-"""Datasets page: create, upload entries, flag splits, publish releases, archive/restore, download."""
+"""Datasets page: list per scenario, create, and a dataset's detail: upload entries, edit their split flags,
+summaries and previews (``dataset_preview``), releases and their actions (``dataset_releases``)."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 
 from catalog.db import session_scope
+from catalog.models import DatasetEntry
+from catalog.scoping import Actor
 from catalog.services import datasets as svc
 from catalog.uploads import upload_entry
 from dashboard.views.common import actor, attempt, records, scenario_picker
-from flows.launch import flow_run_url, run_flow
-from infra.objectstore import ObjectStore
-from infra.settings import get_settings
+from dashboard.views.dataset_preview import render_preview
+from dashboard.views.dataset_releases import render_publish, render_releases
 
-RELEASE_FIELDS = ["id", "version", "status", "size_bytes", "split_counts", "error", "created_at"]
+ENTRY_FIELDS = ["id", "name", "size_bytes", "is_train", "is_val", "is_test"]
 
 
 def render() -> None:
@@ -41,11 +44,10 @@ def render() -> None:
     st.dataframe(records(rows, ["id", "name", "description", "created_at"]), hide_index=True)
     chosen = st.selectbox("Dataset", rows, format_func=lambda d: f"{d.name} (#{d.id})", key="ds_pick")
     if chosen is not None:
-        _detail(who, chosen.id)
+        _detail(who, chosen.id, chosen.scenario)
 
 
-def _detail(who, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
-    st.subheader("Entries")
+def _upload(who: Actor, dataset_id: int) -> None:
     files = st.file_uploader("Upload files", accept_multiple_files=True, key=f"up_{dataset_id}")
     flags = st.columns(3)
     is_train = flags[0].checkbox("train", value=True, key=f"f_train_{dataset_id}")
@@ -55,42 +57,59 @@ def _detail(who, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
         for f in files:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "upload"
-                path.write_bytes(f.getvalue())
+                with path.open("wb") as out:
+                    shutil.copyfileobj(f, out, 1 << 20)
                 attempt(lambda p=path, n=f.name: upload_entry(actor=who, dataset_id=dataset_id, path=p, filename=n,
                                                               is_train=is_train, is_val=is_val, is_test=is_test),
                         success=f"{f.name} uploaded")
+
+
+def _entry_rows(entries: list[DatasetEntry]) -> list[dict[str, object]]:
+    rows = []
+    for e in entries:
+        s = e.summary or {}
+        size = s.get("rows") or s.get("lines") or s.get("images")
+        rows.append({**{f: getattr(e, f) for f in ENTRY_FIELDS}, "samples": size,
+                     "classes": ", ".join(map(str, s.get("classes") or [])) or None,
+                     "time": f"{s['time']['start']} → {s['time']['end']} ({s['time']['frequency']})"
+                     if "time" in s else None})
+    return rows
+
+
+def _edit_flags(who: Actor, entry: DatasetEntry) -> None:
+    with st.form(f"flags_{entry.id}"):
+        st.caption(f"split flags of #{entry.id} {entry.name} (releases already created keep their own)")
+        cols = st.columns(3)
+        train = cols[0].checkbox("train", value=entry.is_train, key=f"ef_train_{entry.id}")
+        val = cols[1].checkbox("val", value=entry.is_val, key=f"ef_val_{entry.id}")
+        test = cols[2].checkbox("test", value=entry.is_test, key=f"ef_test_{entry.id}")
+        if st.form_submit_button("Save flags"):
+            def save() -> bool:
+                with session_scope() as session:
+                    svc.set_entry_flags(session, actor=who, entry_id=entry.id, is_train=train, is_val=val,  # type: ignore[arg-type]
+                                        is_test=test)
+                return True
+            if attempt(save):
+                st.rerun()  # the entries table above was drawn with the old flags
+
+
+def _detail(who: Actor, dataset_id: int, scenario: str) -> None:
+    st.subheader("Entries")
+    _upload(who, dataset_id)
     with session_scope() as session:
         entries = svc.list_entries(session, actor=who, dataset_id=dataset_id)
         releases = svc.list_releases(session, actor=who, dataset_id=dataset_id)
     if entries:
-        st.dataframe(records(entries, ["id", "name", "size_bytes", "is_train", "is_val", "is_test", "summary"]),
-                     hide_index=True)
+        st.dataframe(_entry_rows(entries), hide_index=True)
+        entry = st.selectbox("Entry", entries, format_func=lambda e: f"#{e.id} {e.name}", key=f"entry_{dataset_id}")
+        if entry is not None:
+            _edit_flags(who, entry)
+            with st.expander("Summary"):
+                st.json(entry.summary)
+            st.markdown("**Preview**")
+            render_preview(entry, scenario)
+    else:
+        st.caption("no entries yet")
     st.subheader("Releases")
-    with st.form(f"publish_{dataset_id}"):
-        version = st.text_input("Version (default: next vN)")
-        if st.form_submit_button("Publish"):
-            def publish() -> str:
-                with session_scope() as session:
-                    release = svc.create_release(session, actor=who, dataset_id=dataset_id, version=version or None)
-                launched = run_flow("publish-release", {"release_id": release.id}, wait=False)
-                return flow_run_url(launched.flow_run_id) or ""
-            url = attempt(publish)
-            if url is not None:
-                st.success(f"publishing started — [flow run]({url})")
-    if releases:
-        st.dataframe(records(releases, RELEASE_FIELDS), hide_index=True)
-        release = st.selectbox("Release", releases, format_func=lambda r: f"{r.version} ({r.status})",
-                               key=f"rel_{dataset_id}")
-        cols = st.columns(3)
-        if release.status == "published" and cols[0].button("Archive", key=f"arch_{release.id}"):
-            with session_scope() as session:
-                attempt(lambda: svc.archive_release(session, actor=who, release_id=release.id), success="archived")
-        if release.status == "archived" and cols[0].button("Restore", key=f"rest_{release.id}"):
-            with session_scope() as session:
-                attempt(lambda: svc.restore_release(session, actor=who, release_id=release.id), success="restored")
-        if release.status in ("published", "archived") and release.object_key:
-            store = ObjectStore.from_settings(get_settings().s3)
-            cols[1].link_button("Download (presigned)", store.presigned_get_url(release.object_key))
-        if release.status == "failed" and cols[2].button("Publish again", key=f"rep_{release.id}"):
-            launched = run_flow("publish-release", {"release_id": release.id}, wait=False)
-            st.success(f"publishing again — [flow run]({flow_run_url(launched.flow_run_id)})")
+    render_publish(who, dataset_id, entries)
+    render_releases(who, dataset_id, releases)

@@ -28,6 +28,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def seeded(platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # Job ids restart at 1 in every test's catalog while the MLflow server lives for the session: a
+    # prefix of its own keeps this test's experiment (and registered models) apart.
+    monkeypatch.setenv("MLOPS_MLFLOW_EXPERIMENT_PREFIX", f"t{uuid.uuid4().hex[:10]}")
     set_training(monkeypatch, poll_seconds=0.3)
     return seed_catalog()
 
@@ -37,9 +40,11 @@ def job_runs(job_id: int) -> list:  # type: ignore[type-arg]
 
     from infra import tracking
 
+    from catalog.services.training import experiment_name_for
+
     mlflow = tracking.client()
-    experiment_ids = [e.experiment_id for e in mlflow.search_experiments(view_type=ViewType.ALL)]
-    return mlflow.search_runs(experiment_ids, filter_string=f"tags.`{tracking.TAG_JOB}` = '{job_id}'",
+    experiment = mlflow.get_experiment_by_name(experiment_name_for("anomaly_detection"))
+    return mlflow.search_runs([experiment.experiment_id], filter_string=f"tags.`{tracking.TAG_JOB}` = '{job_id}'",
                               run_view_type=ViewType.ALL)
 
 
@@ -103,9 +108,12 @@ def test_train_completes_and_runs_api(seeded) -> None:  # type: ignore[no-untype
     assert [r["run_id"] for r in runs.list_runs(actor=seeded.admin, job_id=job_id)] == [run_id]
 
 
-def test_twenty_concurrent_starts_make_one_run(seeded) -> None:  # type: ignore[no-untyped-def]
-    from flows.training import train
+def test_twenty_concurrent_starts_make_one_run(seeded, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from flows.training import stop_training, train
 
+    # The winner trains until stopped, so every start of the race meets a running job (a job that has
+    # finished is rightly startable again).
+    slow_fit(tmp_path, monkeypatch, 300)
     job_id = create_job(seeded, "ecod-race")
     barrier = threading.Barrier(20)
 
@@ -113,14 +121,20 @@ def test_twenty_concurrent_starts_make_one_run(seeded) -> None:  # type: ignore[
         barrier.wait()
         return train(job_id, return_state=True)
 
-    states = [f.result(timeout=600) for f in [in_thread(start) for _ in range(20)]]
-    outcomes = [s.result(raise_on_failure=False) for s in states]
-    won = [o for o in outcomes if isinstance(o, dict)]
-    refused = [o for o in outcomes if isinstance(o, ConflictError)]
-    assert len(won) == 1 and won[0]["status"] == "completed", outcomes
-    assert len(refused) == 19 and all("already running" in str(e) for e in refused)
-    found = job_runs(job_id)
-    assert [r.info.run_id for r in found] == [won[0]["run_id"]]
+    futures = [in_thread(start) for _ in range(20)]
+    wait_for(lambda: sum(f.done() for f in futures) >= 19, timeout=300, what="19 starts to return")
+    pending = [f for f in futures if not f.done()]
+    refused = [f.result().result(raise_on_failure=False) for f in futures if f not in pending]
+    assert len(refused) == 19 and all(isinstance(e, ConflictError) and "already running" in str(e)
+                                      for e in refused), refused
+    job = job_row(job_id)
+    assert job.status in ("starting", "running")
+    wait_for(lambda: job_row(job_id).status == "running", timeout=120, what="the winner running")
+    stop_training(job_id)
+    assert len(pending) == 1
+    winner = pending[0].result(timeout=120).result()
+    assert winner["status"] == "stopped"
+    assert [r.info.run_id for r in job_runs(job_id)] == [winner["run_id"]]
 
 
 def test_launch_failure_restores_status_and_fails_the_run(seeded, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

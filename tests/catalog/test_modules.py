@@ -1,0 +1,174 @@
+"""The module tree served over NATS: the 18 sub-modules, paging and clamping, and team isolation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlmodel import Session, select
+
+from catalog.errors import NotFoundError, ValidationError
+from catalog.models import AlgorithmConfig, Dataset, DatasetRelease, Serving, Team, TrainJob
+from catalog.scenarios import Scenario
+from catalog.scoping import SYSTEM, Actor
+from catalog.services import modules as svc
+from catalog.services import teams as teams_service
+
+PASSWORD = "module-pass-1"
+
+
+@dataclass
+class Seeded:
+    team_a: int
+    team_b: int
+    alice: str  # member of team A only
+    bob: str  # member of A and B
+    root: str  # superuser, member of nothing
+
+
+def seed_catalog(session: Session, *, datasets_a: int = 7, datasets_b: int = 3) -> Seeded:
+    """Two teams with anomaly_detection datasets (names ds-000...), one job and one serving in team A."""
+    team_a = teams_service.create_team(session, actor=SYSTEM, name="team-a")
+    team_b = teams_service.create_team(session, actor=SYSTEM, name="team-b")
+    alice = teams_service.create_user(session, actor=SYSTEM, username="alice", password=PASSWORD)
+    bob = teams_service.create_user(session, actor=SYSTEM, username="bob", password=PASSWORD)
+    teams_service.create_user(session, actor=SYSTEM, username="root", password=PASSWORD, is_superuser=True)
+    for user, team in ((alice, team_a), (bob, team_a), (bob, team_b)):
+        teams_service.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
+    # Inserted in reverse name order: the pages must come back sorted by name, not by insertion.
+    for i in reversed(range(datasets_a)):
+        session.add(Dataset(team_id=team_a.id, scenario="anomaly_detection", name=f"ds-{i:03d}"))
+    for i in range(datasets_b):
+        session.add(Dataset(team_id=team_b.id, scenario="anomaly_detection", name=f"b-ds-{i:03d}"))
+    session.add(Dataset(team_id=team_a.id, scenario="log_clustering", name="logs"))
+    session.flush()
+    algo = AlgorithmConfig(scenario="anomaly_detection", name="ECOD", display_name="ECOD", image="x")
+    session.add(algo)
+    first = session.exec(select(Dataset).where(Dataset.team_id == team_a.id)).first()
+    assert first is not None
+    release = DatasetRelease(dataset_id=first.id, version="v1")
+    session.add(release)
+    session.flush()
+    job = TrainJob(team_id=team_a.id, scenario="anomaly_detection", name="job-1", algorithm_id=algo.id,
+                   release_id=release.id)
+    session.add(job)
+    session.flush()
+    session.add(Serving(team_id=team_a.id, scenario="anomaly_detection", name="svc-1", train_job_id=job.id))
+    session.commit()
+    return Seeded(team_a=team_a.id, team_b=team_b.id, alice="alice", bob="bob", root="root")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def seeded(session: Session, monkeypatch: pytest.MonkeyPatch) -> Seeded:
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(teams_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    return seed_catalog(session)
+
+
+def data(session: Session, actor: Actor, **overrides: object) -> dict[str, object]:
+    args: dict[str, object] = {"module": "datasets", "child_module": "anomaly_detection", "page": 1,
+                               "page_size": 500, "group_id": None, "max_page_size": 500}
+    args.update(overrides)
+    return svc.module_data(session, actor=actor, **args)  # type: ignore[arg-type]
+
+
+def ctx(session: Session, **context: object) -> Actor:
+    return svc.actor_from_context(session, actor_context=context)
+
+
+def test_module_list_has_three_modules_of_six_scenarios() -> None:
+    modules = svc.module_list()
+    assert [m["name"] for m in modules] == ["datasets", "training_jobs", "servings"]
+    assert [m["display_name"] for m in modules] == ["Datasets", "Training jobs", "Servings"]
+    children = [c for m in modules for c in m["children"]]
+    assert len(children) == 18
+    assert [c["name"] for c in modules[0]["children"]] == [s.value for s in Scenario]
+    assert modules[1]["children"][1]["display_name"] == "Time-series forecasting"
+
+
+def test_pages_are_sorted_by_name_and_counted(session: Session, seeded: Seeded) -> None:
+    alice = ctx(session, username="alice")
+    first = data(session, alice, group_id=seeded.team_a, page=1, page_size=3)
+    second = data(session, alice, group_id=seeded.team_a, page=3, page_size=3)
+    beyond = data(session, alice, group_id=seeded.team_a, page=4, page_size=3)
+    assert first["count"] == second["count"] == beyond["count"] == 7
+    assert [i["name"] for i in first["items"]] == ["ds-000", "ds-001", "ds-002"]  # type: ignore[union-attr]
+    assert [i["name"] for i in second["items"]] == ["ds-006"]  # type: ignore[union-attr]
+    assert beyond["items"] == []
+    assert set(first["items"][0]) == {"id", "name"}  # type: ignore[index]
+
+
+def test_page_size_is_clamped(session: Session, seeded: Seeded) -> None:
+    alice = ctx(session, username="alice")
+    reply = data(session, alice, group_id=seeded.team_a, page_size=10_000, max_page_size=2)
+    assert reply["count"] == 7
+    assert len(reply["items"]) == 2  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("module", "names"), [("training_jobs", ["job-1"]), ("servings", ["svc-1"])])
+def test_jobs_and_servings(session: Session, seeded: Seeded, module: str, names: list[str]) -> None:
+    reply = data(session, ctx(session, username="alice"), module=module, group_id=seeded.team_a)
+    assert [i["name"] for i in reply["items"]] == names  # type: ignore[union-attr]
+    other = data(session, ctx(session, username="alice"), module=module, child_module="log_clustering",
+                 group_id=seeded.team_a)
+    assert other == {"count": 0, "items": []}
+
+
+def test_other_teams_read_like_nonexistent_ones(session: Session, seeded: Seeded) -> None:
+    alice = ctx(session, username="alice")
+    with pytest.raises(NotFoundError) as foreign:
+        data(session, alice, group_id=seeded.team_b)
+    with pytest.raises(NotFoundError) as missing:
+        data(session, alice, group_id=999)
+    assert str(foreign.value).replace(str(seeded.team_b), "N") == str(missing.value).replace("999", "N")
+
+
+def test_unknown_user_learns_nothing(session: Session, seeded: Seeded) -> None:
+    ghost = ctx(session, username="ghost")
+    with pytest.raises(NotFoundError):
+        data(session, ghost, group_id=seeded.team_a)
+
+
+def test_superuser_sees_every_team(session: Session, seeded: Seeded) -> None:
+    root = ctx(session, username="root")
+    assert data(session, root, group_id=seeded.team_b)["count"] == 3
+
+
+def test_context_narrows_but_never_widens(session: Session, seeded: Seeded) -> None:
+    # Claims are intersected with the catalog: bob acting within team A only, alice claiming team B.
+    bob_in_a = ctx(session, username="bob", team_ids=[seeded.team_a])
+    assert data(session, bob_in_a, group_id=seeded.team_a)["count"] == 7
+    with pytest.raises(NotFoundError):
+        data(session, bob_in_a, group_id=seeded.team_b)
+    assert data(session, ctx(session, username="bob"), group_id=seeded.team_b)["count"] == 3
+    with pytest.raises(NotFoundError):
+        data(session, ctx(session, username="alice", team_ids=[seeded.team_b], is_superuser=True),
+             group_id=seeded.team_b)
+    with pytest.raises(NotFoundError):
+        data(session, ctx(session, username="root", is_superuser=False), group_id=seeded.team_b)
+
+
+@pytest.mark.parametrize("context", [None, "alice", {"user": "alice"}, {"username": ""}, {"username": 3},
+                                     {"username": "alice", "team_ids": "1"},
+                                     {"username": "alice", "team_ids": [True]},
+                                     {"username": "alice", "is_superuser": "yes"}])
+def test_malformed_context_is_refused(session: Session, seeded: Seeded, context: object) -> None:
+    with pytest.raises(ValidationError):
+        svc.actor_from_context(session, actor_context=context)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"module": "models"}, {"module": 1}, {"child_module": "cooking"}, {"page": 0}, {"page": "1"},
+    {"page": True}, {"page_size": 0}, {"page_size": 2.5}, {"group_id": "1"}, {"group_id": None},
+])
+def test_bad_arguments_are_refused(session: Session, seeded: Seeded, overrides: dict[str, object]) -> None:
+    args = {"group_id": seeded.team_a, **overrides}
+    with pytest.raises(ValidationError):
+        data(session, ctx(session, username="alice"), **args)
+
+
+def test_team_rows_exist(session: Session, seeded: Seeded) -> None:
+    # Guards the fixture itself: the isolation tests mean something only if both teams hold data.
+    assert session.get(Team, seeded.team_b) is not None
+    assert data(session, ctx(session, username="root"), group_id=seeded.team_a)["count"] == 7

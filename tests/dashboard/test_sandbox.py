@@ -1,0 +1,197 @@
+"""The sandbox workspace (Streamlit AppTest): a real ECOD serving's answer drawn as the series with its
+anomalies marked, and every other scenario's result drawn from a stubbed predict answer shaped by issue 5's
+contracts (those scenarios' algorithms arrive later): forecast band after the history, template table,
+class probability bars, boxes drawn on the images. Servings are "running" because a process container
+of their name runs; only the predict call is stubbed."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tests.flows.test_serving_lifecycle import Seeded, create, registered_model, seed_catalog, seeded  # noqa: F401
+
+SCRIPT = "from dashboard.views import sandbox\nsandbox.render()\n"
+
+
+def sandbox_page(scenario: str) -> AppTest:
+    page = AppTest.from_string(SCRIPT, default_timeout=60).run()
+    page.selectbox(key="sb_scenario").set_value(scenario).run()
+    assert not page.exception, page.exception
+    return page
+
+
+def figures(page: AppTest) -> list[dict[str, Any]]:
+    return [json.loads(el.proto.spec) for el in page.get("plotly_chart")]
+
+
+def png(width: int = 64, height: int = 48) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (255, 255, 255)).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def stub_servings(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """One serving per scenario, each with a live (sleeping) process container; predict answers from a dict."""
+    from catalog.db import session_scope
+    from catalog.models import Serving
+    from dashboard.views import sandbox
+    from infra.runtime.base import ContainerKind, ContainerSpec
+    from infra.runtime.registry import get_runtime
+
+    seeded = seed_catalog("unused-model")
+    runtime = get_runtime()
+    names = []
+    with session_scope() as session:
+        for scenario in sandbox.WORKSPACES:
+            serving = Serving(team_id=seeded.team_id, scenario=scenario, name=f"sb-{scenario}",
+                              train_job_id=seeded.job_id, container_name=f"serve-sb-{scenario}")
+            session.add(serving)
+            names.append(serving.container_name)
+    for name in names:
+        runtime.start(ContainerSpec(name=name, kind=ContainerKind.SERVE, port=9,
+                                    command=[sys.executable, "-c", "import time; time.sleep(120)"]))
+    calls: dict[str, Any] = {"answer": None, "payloads": []}
+
+    def stub(*, actor: Any, serving_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+        calls["payloads"].append(payload)
+        return calls["answer"]  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(sandbox, "predict", stub)
+    try:
+        yield calls
+    finally:
+        for name in names:
+            runtime.remove(name, force=True)
+
+
+@pytest.mark.platform_servers("s3")
+def test_forecast_band_is_drawn_after_the_history(stub_servings: dict[str, Any]) -> None:
+    stub_servings["answer"] = {"prediction": [{"timestamp": f"2024-01-0{d}", "value": 10.0 + d, "lower": 9.0 + d,
+                                               "upper": 11.0 + d} for d in (4, 5, 6)], "metadata": {}}
+    page = sandbox_page("timeseries_predict")
+    page.number_input(key="sb_steps").set_value(3)
+    page.text_area(key="sb_forecast_paste").input("timestamp,value\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n")
+    page.run().button(key="sb_go").click().run()
+    assert not page.exception, page.exception
+    assert stub_servings["payloads"][-1]["config"] == {"steps": 3}
+    assert [r["value"] for r in stub_servings["payloads"][-1]["data"]] == [1.0, 2.0, 3.0]
+    traces = {t["name"]: t for t in figures(page)[0]["data"]}
+    assert traces["history"]["x"] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert traces["interval"]["fill"] == "tonexty" and traces["interval"]["y"] == [13.0, 14.0, 15.0]
+    assert traces["upper"]["y"] == [15.0, 16.0, 17.0] and min(traces["forecast"]["x"]) > "2024-01-03"
+
+
+@pytest.mark.platform_servers("s3")
+def test_log_templates_are_a_table_with_counts(stub_servings: dict[str, Any]) -> None:
+    stub_servings["answer"] = {
+        "template_groups": [{"cluster_id": 1, "template": "user <*> logged in", "count": 2, "indices": [0, 2],
+                             "samples": ["user a logged in"]},
+                            {"cluster_id": 2, "template": "disk <*> full", "count": 5, "indices": [1],
+                             "samples": ["disk sda full"]}],
+        "unknown": ["???"], "summary": {"total": 8, "matched": 7, "templates": 2, "coverage": 0.875}}
+    page = sandbox_page("log_clustering")
+    page.text_area(key="sb_logs_paste").input("user a logged in\ndisk sda full\n\nuser b logged in\n")
+    page.run().button(key="sb_go").click().run()
+    assert not page.exception, page.exception
+    assert stub_servings["payloads"][-1] == {"data": ["user a logged in", "disk sda full", "user b logged in"]}
+    table = page.dataframe[0].value
+    assert table["template"].tolist() == ["disk <*> full", "user <*> logged in"]  # most frequent first
+    assert table["count"].tolist() == [5, 2]
+    assert page.dataframe[1].value["unknown"].tolist() == ["???"]
+    assert [m.value for m in page.metric][:1] == ["2"] and "88%" in [m.value for m in page.metric]
+
+
+@pytest.mark.platform_servers("s3")
+def test_text_classes_are_bars(stub_servings: dict[str, Any]) -> None:
+    stub_servings["answer"] = {"results": [
+        {"label": "pos", "probability": 0.8, "top": [{"label": "pos", "probability": 0.8},
+                                                     {"label": "neg", "probability": 0.2}]},
+        {"label": "neg", "probability": 0.6, "top": [{"label": "neg", "probability": 0.6},
+                                                     {"label": "pos", "probability": 0.4}]}]}
+    page = sandbox_page("text_classification")
+    page.number_input(key="sb_topk").set_value(2)
+    page.text_area(key="sb_texts_paste").input("great product\nawful service")
+    page.run().button(key="sb_go").click().run()
+    assert not page.exception, page.exception
+    assert stub_servings["payloads"][-1] == {"texts": ["great product", "awful service"], "config": {"top_k": 2}}
+    bars = [fig["data"][0] for fig in figures(page)]
+    assert [b["type"] for b in bars] == ["bar", "bar"]
+    assert bars[0]["y"] == ["neg", "pos"] and bars[0]["x"] == [0.2, 0.8]  # best class on top
+    assert "**pos** (80.0%)" in page.markdown[0].value
+
+
+@pytest.mark.platform_servers("s3")
+def test_image_classes_are_bars_and_a_bad_image_its_own_error(stub_servings: dict[str, Any]) -> None:
+    stub_servings["answer"] = {"results": [
+        {"predictions": [{"class_id": 0, "class_name": "cat", "confidence": 0.9},
+                         {"class_id": 1, "class_name": "dog", "confidence": 0.1}]},
+        {"error": "image 1 does not decode"}]}
+    page = sandbox_page("image_classification")
+    good = "data:image/png;base64," + base64.b64encode(png()).decode()
+    page.text_area(key="sb_images_paste").input(f"{good}\nnot-an-image")
+    page.run().button(key="sb_go").click().run()
+    assert not page.exception, page.exception
+    assert stub_servings["payloads"][-1] == {"images": [good, "not-an-image"], "config": {"top_k": 3}}
+    bars = figures(page)
+    assert len(bars) == 1 and bars[0]["data"][0]["y"] == ["dog", "cat"]
+    assert any("image 1 does not decode" in e.value for e in page.error)
+
+
+@pytest.mark.platform_servers("s3")
+def test_detections_are_boxes_drawn_on_the_image(stub_servings: dict[str, Any]) -> None:
+    from dashboard.views.sandbox_draw import BOX_COLOR, draw_boxes
+
+    detection = {"bbox": {"x1": 10, "y1": 12, "x2": 40, "y2": 30}, "class_id": 0, "class_name": "box",
+                 "confidence": 0.77}
+    stub_servings["answer"] = {"results": [{"detections": [detection]}]}
+    page = sandbox_page("object_detection")
+    page.text_area(key="sb_images_paste").input(base64.b64encode(png()).decode())
+    page.run().button(key="sb_go").click().run()
+    assert not page.exception, page.exception
+    assert stub_servings["payloads"][-1]["config"] == {"conf": 0.25, "iou": 0.45, "max_detections": 100}
+    images = page.get("image")
+    assert len(images) == 1 and images[0].proto.imgs[0].caption == "image 0: 1 detection(s)"
+    assert page.dataframe[0].value[["x1", "class_name"]].values.tolist() == [[10, "box"]]
+    drawn = draw_boxes(png(), [detection])
+    assert drawn.getpixel((10, 20)) == BOX_COLOR and drawn.getpixel((25, 30)) == BOX_COLOR  # left and bottom edge
+    assert drawn.getpixel((25, 21)) == (255, 255, 255)  # inside stays untouched
+    assert drawn.getpixel((50, 40)) == (255, 255, 255)
+
+
+@pytest.mark.platform_servers("s3")
+def test_nothing_running_says_so(platform_env: Any) -> None:
+    seed_catalog("unused-model")
+    page = AppTest.from_string(SCRIPT, default_timeout=60).run()
+    assert not page.exception and "No running serving" in page.info[0].value
+
+
+@pytest.mark.slow
+def test_real_anomaly_serving_drawn_with_anomalies_marked(seeded: Seeded) -> None:  # noqa: F811
+    """End to end: a real ECOD serving answers; the chart marks exactly the points it labelled."""
+    from flows.serving import serving_start
+
+    serving_start(create(seeded, "sandboxed"))
+    values = [0.1, 0.3, -0.2, 9.0, 0.0, 0.2, -8.5, 0.1]
+    csv = "timestamp,value\n" + "\n".join(f"2024-01-01T00:0{i}:00,{v}" for i, v in enumerate(values))
+    page = sandbox_page("anomaly_detection")
+    page.text_area(key="sb_anomaly_paste").input(csv)
+    page.run().button(key="sb_go").click().run()
+    assert not page.exception, page.exception
+    table = page.dataframe[0].value
+    flagged = table.index[table["label"] == 1].tolist()
+    assert 3 in flagged and 6 in flagged and len(flagged) < len(values)
+    traces = {t["name"]: t for t in figures(page)[0]["data"]}
+    assert traces["value"]["y"] == values
+    assert traces["anomaly"]["y"] == [values[i] for i in flagged]
+    assert traces["anomaly"]["marker"]["color"] == "red"
+    assert page.metric[0].value == f"{len(flagged)} / {len(values)}"

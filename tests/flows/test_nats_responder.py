@@ -1,0 +1,228 @@
+"""The platform's NATS interface end to end: a real nats-server, the catalog's handlers, both subjects,
+paging and clamping, isolation, malformed requests; and the deployment server starting the responder flow."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import orjson
+import pytest
+from sqlmodel import Session
+
+from catalog.db import dispose_engines, get_engine, migrate
+from flows.nats_responder import build_responder
+from infra.natsbus import request
+from infra.net import wait_until
+from infra.settings import reset_settings
+from tests.catalog.test_modules import Seeded, seed_catalog
+
+WAIT = 60.0
+NS = "mlopstest"
+
+
+def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro_fn(), timeout=WAIT * 2))
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory, nats_server) -> Iterator[Seeded]:  # type: ignore[no-untyped-def]
+    from argon2 import PasswordHasher
+
+    from catalog.services import teams as teams_service
+
+    path = tmp_path_factory.mktemp("nats-catalog") / "catalog.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_DATABASE_URL", f"sqlite:///{path}")
+        mp.setenv("MLOPS_NATS_URL", nats_server.url)
+        mp.setenv("MLOPS_NATS_NAMESPACE", NS)
+        mp.setattr(teams_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        reset_settings()
+        dispose_engines()
+        migrate()
+        with Session(get_engine(), expire_on_commit=False) as session:
+            seeded = seed_catalog(session)
+        yield seeded
+        dispose_engines()
+    reset_settings()
+
+
+class Client:
+    """A calling system: one NATS connection, requests in the wire format."""
+
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+
+    async def list(self) -> dict[str, Any]:
+        return await request(self.nc, f"{NS}.get_mlops_module_list", timeout=WAIT)
+
+    async def data(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return await request(self.nc, f"{NS}.get_mlops_module_data", *args, timeout=WAIT, **kwargs)
+
+    async def raw(self, subject: str, body: bytes) -> dict[str, Any]:
+        reply: dict[str, Any] = orjson.loads((await self.nc.request(f"{NS}.{subject}", body, timeout=WAIT)).data)
+        return reply
+
+
+def with_responder(catalog: Seeded, nats_url: str, body: Callable[[Client], Awaitable[None]]) -> None:
+    async def scenario() -> None:
+        async with build_responder():
+            nc = await nats.connect(nats_url)
+            try:
+                await body(Client(nc))
+            finally:
+                await nc.close()
+
+    run(scenario)
+
+
+def test_module_list(catalog: Seeded, nats_server) -> None:  # type: ignore[no-untyped-def]
+    async def body(c: Client) -> None:
+        reply = await c.list()
+        assert reply["success"] is True
+        modules = reply["result"]
+        assert [m["display_name"] for m in modules] == ["Datasets", "Training jobs", "Servings"]
+        assert sum(len(m["children"]) for m in modules) == 18
+        assert modules[0]["children"][0] == {"name": "anomaly_detection", "display_name": "Anomaly detection"}
+
+    with_responder(catalog, nats_server.url, body)
+
+
+def test_module_data_pages_for_the_team(catalog: Seeded, nats_server) -> None:  # type: ignore[no-untyped-def]
+    alice = {"username": "alice"}
+
+    async def body(c: Client) -> None:
+        first = await c.data("datasets", "anomaly_detection", 1, 4, catalog.team_a, alice)
+        second = await c.data(module="datasets", child_module="anomaly_detection", page=2, page_size=4,
+                              group_id=catalog.team_a, actor_context=alice)
+        assert first["success"] and second["success"]
+        assert first["result"]["count"] == second["result"]["count"] == 7
+        names = [i["name"] for i in first["result"]["items"] + second["result"]["items"]]
+        assert names == [f"ds-{i:03d}" for i in range(7)]
+        jobs = await c.data("training_jobs", "anomaly_detection", 1, 10, catalog.team_a, alice)
+        assert [i["name"] for i in jobs["result"]["items"]] == ["job-1"]
+
+    with_responder(catalog, nats_server.url, body)
+
+
+def test_page_size_is_clamped_to_the_setting(  # type: ignore[no-untyped-def]
+    catalog: Seeded, nats_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_NATS_MAX_PAGE_SIZE", "2")
+    reset_settings()
+
+    async def body(c: Client) -> None:
+        reply = await c.data("datasets", "anomaly_detection", 1, 500, catalog.team_a, {"username": "alice"})
+        assert reply["result"]["count"] == 7
+        assert len(reply["result"]["items"]) == 2
+
+    try:
+        with_responder(catalog, nats_server.url, body)
+    finally:
+        monkeypatch.delenv("MLOPS_NATS_MAX_PAGE_SIZE")
+        reset_settings()
+
+
+def test_other_teams_read_like_nonexistent_ones(catalog: Seeded, nats_server) -> None:  # type: ignore[no-untyped-def]
+    async def body(c: Client) -> None:
+        foreign = await c.data("datasets", "anomaly_detection", 1, 10, catalog.team_b, {"username": "alice"})
+        missing = await c.data("datasets", "anomaly_detection", 1, 10, 4242, {"username": "alice"})
+        ghost = await c.data("datasets", "anomaly_detection", 1, 10, catalog.team_a, {"username": "ghost"})
+        for reply in (foreign, missing, ghost):
+            assert reply["success"] is False
+            assert "b-ds" not in reply["error"] and "ds-0" not in reply["error"]
+        assert foreign["error"].replace(str(catalog.team_b), "N") == missing["error"].replace("4242", "N")
+        assert ghost["error"].replace(str(catalog.team_a), "N") == missing["error"].replace("4242", "N")
+        narrowed = await c.data("datasets", "anomaly_detection", 1, 10, catalog.team_b,
+                                {"username": "bob", "team_ids": [catalog.team_a]})
+        assert narrowed["success"] is False
+        bob = await c.data("datasets", "anomaly_detection", 1, 10, catalog.team_b, {"username": "bob"})
+        root = await c.data("datasets", "anomaly_detection", 1, 10, catalog.team_b, {"username": "root"})
+        assert bob["result"]["count"] == root["result"]["count"] == 3
+
+    with_responder(catalog, nats_server.url, body)
+
+
+@pytest.mark.parametrize(("subject", "body", "fragment"), [
+    ("get_mlops_module_data", b"{oops", "not valid JSON"),
+    ("get_mlops_module_data", b'{"args": {"module": "datasets"}}', '"args" must be a JSON array'),
+    ("get_mlops_module_data", b'{"args": ["datasets", "anomaly_detection", "1", 10, 1, {"username": "a"}]}',
+     "page must be an integer"),
+    ("get_mlops_module_data", b'{"args": ["models", "anomaly_detection", 1, 10, 1, {"username": "a"}]}',
+     "unknown module"),
+    ("get_mlops_module_data", b'{"args": ["datasets", "cooking", 1, 10, 1, {"username": "a"}]}',
+     "unknown child module"),
+    ("get_mlops_module_data", b'{"args": ["datasets", "anomaly_detection", 1, 10, 1, "alice"]}',
+     "actor_context must be an object"),
+    ("get_mlops_module_data", b'{"args": []}', "bad arguments"),
+    ("get_mlops_module_list", b'{"args": [1]}', "bad arguments"),
+])
+def test_malformed_requests_are_answered_and_harmless(  # type: ignore[no-untyped-def]
+    catalog: Seeded, nats_server, subject: str, body: bytes, fragment: str
+) -> None:
+    async def scenario(c: Client) -> None:
+        reply = await c.raw(subject, body)
+        assert reply["success"] is False, reply
+        assert fragment in reply["error"]
+        assert (await c.list())["success"] is True  # the responder is still answering
+
+    with_responder(catalog, nats_server.url, scenario)
+
+
+# ---------------------------------------------------------------- started with the platform
+
+
+@pytest.mark.slow
+@pytest.mark.platform_servers("nats", "prefect")
+def test_deployment_server_starts_the_responder(platform_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`mlops up` runs flows/serve_all.py: it must start the responder flow without anyone asking."""
+    from catalog.services.init import initialize
+
+    initialize(admin_password="nats-pass-123", echo=lambda *a, **k: None)
+    ready = tmp_path / "deployments.ready"
+    env = {**os.environ, "MLOPS_DEPLOYMENTS_READY_FILE": str(ready), "MLOPS_PREFECT_POLL_SECONDS": "0.5",
+           "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    log_path = tmp_path / "serve_all.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.serve_all"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: ready.exists() or proc.poll() is not None, timeout=90, interval=0.2,
+                   description="deployments ready")
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+
+        async def answered() -> dict[str, Any]:
+            nc = await nats.connect(platform_env.nats.url)
+            try:
+                # Each attempt waits up to 2 s for a reply: the flow run starts within the runner's poll period.
+                for _ in range(60):
+                    try:
+                        return await request(nc, f"{platform_env.nats.namespace}.get_mlops_module_list", timeout=2)
+                    except nats.errors.NoRespondersError:
+                        await asyncio.sleep(0.5)
+                    except nats.errors.TimeoutError:
+                        continue
+                raise AssertionError("no responder came up:\n" + log_path.read_text()[-3000:])
+            finally:
+                await nc.close()
+
+        reply = run(answered)
+        assert reply["success"] is True and len(reply["result"]) == 3
+    finally:
+        for _ in range(2):  # Prefect's runner exits on the second SIGTERM
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    continue
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
