@@ -66,6 +66,15 @@ def robust_scale(residuals: np.ndarray) -> np.ndarray:
     return scale.astype(np.float64)
 
 
+def _given(params: dict[str, Any], name: str, default: Any, kind: type) -> Any:
+    """The param as ``kind``; the default only when absent or None (0 is a value, and may be refused)."""
+    raw = params.get(name)
+    try:
+        return default if raw is None else kind(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
 def directional(z: np.ndarray, direction: str) -> np.ndarray:
     if direction == "up":
         return np.maximum(z, 0.0)
@@ -122,19 +131,19 @@ class EwmaAlgorithm(Algorithm):
             raise ValueError(f"smoothing must be 'span' or 'alpha', got {smoothing!r}")
         out: dict[str, Any] = {"smoothing": smoothing}
         if smoothing == "span":
-            span = int(params.get("span") or 20)
+            span = _given(params, "span", 20, int)
             if span < 2:
                 raise ValueError(f"span must be >= 2, got {span}")
             out["span"] = span
         else:
-            alpha = float(params.get("alpha") or 0.1)
+            alpha = _given(params, "alpha", 0.1, float)
             if not 0.0 < alpha <= 1.0:
                 raise ValueError(f"alpha must be in (0, 1], got {alpha}")
             out["alpha"] = alpha
-        threshold = float(params.get("threshold", 3.0))
+        threshold = _given(params, "threshold", 3.0, float)
         if threshold < 0:
             raise ValueError(f"threshold must be >= 0, got {threshold}")
-        n_consecutive = int(params.get("n_consecutive") or 1)
+        n_consecutive = _given(params, "n_consecutive", 1, int)
         if n_consecutive < 1:
             raise ValueError(f"n_consecutive must be >= 1, got {n_consecutive}")
         direction = str(params.get("direction") or "both")

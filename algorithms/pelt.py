@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, ClassVar
 
 import numpy as np
@@ -116,7 +117,7 @@ def change_sizes(Z: np.ndarray, cps: list[int]) -> np.ndarray:
     if not cps:
         return np.zeros(0)
     bounds = [0, *cps, Z.shape[0]]
-    means = np.array([Z[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
+    means = np.array([Z[a:b].mean(axis=0) for a, b in pairwise(bounds)])
     return np.abs(np.diff(means, axis=0)).max(axis=1)
 
 
@@ -127,7 +128,11 @@ class PeltPythonModel(AnomalyPythonModel):
     inline_safe: ClassVar[bool] = False
 
     def __init__(
-        self, value_columns: list[str], params: dict[str, Any], train_center: np.ndarray, train_scale: np.ndarray
+        self,
+        value_columns: list[str],
+        params: dict[str, Any],
+        train_center: np.ndarray,
+        train_scale: np.ndarray,
     ) -> None:
         super().__init__(value_columns, 0.0)
         self.params = dict(params)

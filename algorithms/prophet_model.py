@@ -42,10 +42,17 @@ SERVE_UNCERTAINTY_SAMPLES = 200
 SEASONALITIES: tuple[str, ...] = ("yearly_seasonality", "weekly_seasonality", "daily_seasonality")
 
 
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
 def quiet_prophet() -> None:
     # cmdstanpy logs two INFO lines per fit and prophet one per disabled seasonality: noise in job logs.
+    # A filter rather than a level: cmdstanpy resets its logger's level when it first logs.
     for name in ("cmdstanpy", "prophet", "prophet.models"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logger = logging.getLogger(name)
+        if _warnings_only not in logger.filters:
+            logger.addFilter(_warnings_only)
 
 
 def build_prophet(params: dict[str, Any]) -> Any:
@@ -85,7 +92,12 @@ class ProphetPythonModel(TimeseriesPythonModel):
     (Prophet's predict sets attributes on the model while it runs)."""
 
     def __init__(
-        self, model_json: str, freq: str, default_steps: int, last_timestamp: pd.Timestamp, bounds: dict[str, float]
+        self,
+        model_json: str,
+        freq: str,
+        default_steps: int,
+        last_timestamp: pd.Timestamp,
+        bounds: dict[str, float],
     ) -> None:
         self.model_json = model_json
         self.freq = freq
@@ -205,7 +217,8 @@ class ProphetAlgorithm(Algorithm):
             col = value_column
         else:
             candidates = [c for c in ("value", "y") if c in frame.columns] or [
-                c for c in frame.columns
+                c
+                for c in frame.columns
                 if c not in (time_col, "label") and pd.api.types.is_numeric_dtype(frame[c])
             ]
             if len(candidates) != 1 and not {"value", "y"} & set(candidates):

@@ -8,6 +8,7 @@ from algorithms.ewma import EwmaAlgorithm
 from algorithms.pelt import PeltAlgorithm
 from algorithms.prophet_model import ProphetAlgorithm
 from algorithms.spell import SpellAlgorithm
+from algorithms.text_classification import GradientBoostingText, RandomForestText, XGBoostText
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     EcodAlgorithm.name: EcodAlgorithm,
@@ -15,6 +16,9 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
     PeltAlgorithm.name: PeltAlgorithm,
     ProphetAlgorithm.name: ProphetAlgorithm,
     SpellAlgorithm.name: SpellAlgorithm,
+    XGBoostText.name: XGBoostText,
+    GradientBoostingText.name: GradientBoostingText,
+    RandomForestText.name: RandomForestText,
 }
 
 

@@ -30,6 +30,7 @@ from algorithms.base.logs import (
     read_log_split,
 )
 from algorithms.base.release import Release
+from algorithms.base.tuning import Objective
 from algorithms.spell_parser import DEFAULT_MASKING, SpellParser, compile_log_format, compile_masking
 
 
@@ -75,6 +76,8 @@ class SpellAlgorithm(Algorithm):
     scenario: ClassVar[str] = SCENARIO
     name: ClassVar[str] = "Spell"
     serving_requirements: ClassVar[tuple[str, ...]] = ("pandas",)
+    # Tuning (tau) needs ground truth on the validation lines; without it every trial fails and says so.
+    objective: ClassVar[Objective | None] = Objective("grouping_accuracy", "max")
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -111,6 +114,21 @@ class SpellAlgorithm(Algorithm):
         by_text = {c.text: c.cluster_id for c in parser.clusters}
         ids = [by_text[c.text] for c in clusters]
         return SpellFitted(parser, ids, train.event_ids, fit_seconds)
+
+    def holdout(self, train: LogSplit) -> tuple[LogSplit, LogSplit]:
+        """The last 20% of the lines (logs are a stream: validation follows what was parsed)."""
+        cut = int(len(train.lines) * 0.8)
+        if cut < 1 or cut >= len(train.lines):
+            raise ValueError(f"too few log lines ({len(train.lines)}) to hold out validation lines for tuning")
+        ev = train.event_ids
+        return (
+            LogSplit(train.lines[:cut], ev[:cut] if ev is not None else None),
+            LogSplit(train.lines[cut:], ev[cut:] if ev is not None else None),
+        )
+
+    def combine(self, train: LogSplit, val: LogSplit) -> LogSplit:
+        both = train.event_ids is not None and val.event_ids is not None
+        return LogSplit(train.lines + val.lines, (train.event_ids or []) + (val.event_ids or []) if both else None)
 
     def evaluate(self, fitted: SpellFitted, data: LogSplit) -> dict[str, float]:
         ids, _ = SpellPythonModel(fitted.parser).assign(data.lines)

@@ -24,11 +24,10 @@ from typing import Any
 from mlflow import MlflowClient
 
 from algorithms.base.algorithm import Algorithm
-
 from algorithms.base.config import JobConfig, load_config
 from algorithms.base.release import fetch_release
 from algorithms.base.tracking import log_and_register_model, log_metrics, log_params
-from algorithms.base.tuning import Trial, tune, trial_metrics
+from algorithms.base.tuning import Trial, trial_metrics, tune
 from algorithms.registry import get_algorithm
 
 EVALUATION_SPLITS: tuple[str, ...] = ("test", "val", "train")
@@ -77,7 +76,9 @@ def search(
         outcome = f"loss {trial.loss:.6g}" if trial.loss is not None else f"failed: {trial.error}"
         progress(f"trial {trial.number}: {trial.params} → {outcome} ({trial.seconds:.2f} s)")
 
-    progress(f"tuning {algorithm.name}: {objective.direction} {objective.metric}, max_evals={config.max_evals}")
+    progress(
+        f"tuning {algorithm.name}: {objective.direction} {objective.metric}, max_evals={config.max_evals}"
+    )
     result = tune(evaluate, config.search_space, objective, max_evals=config.max_evals, on_trial=on_trial)
     best = algorithm.resolve_params(algorithm.tuning_params(params, result.best_params))
     log_metrics(
@@ -90,11 +91,16 @@ def search(
             "tuning_failed_trials": float(sum(t.loss is None for t in result.trials)),
         },
     )
-    log_params(client, run_id, {f"best_{k}": v for k, v in result.best_params.items()} | {
-        "tuning_objective": f"{objective.direction} {objective.metric}",
-        "tuning_max_evals": config.max_evals,
-        "tuning_stopped_early": result.stopped_early,
-    })
+    log_params(
+        client,
+        run_id,
+        {f"best_{k}": v for k, v in result.best_params.items()}
+        | {
+            "tuning_objective": f"{objective.direction} {objective.metric}",
+            "tuning_max_evals": config.max_evals,
+            "tuning_stopped_early": result.stopped_early,
+        },
+    )
     client.log_text(run_id, result.as_json(), "tuning/trials.json")
     progress(f"best trial {result.best_trial} of {len(result.trials)}: {result.best_params}")
     return best

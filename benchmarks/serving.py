@@ -274,8 +274,8 @@ def report(results: dict[tuple[str, int, int], Case], memory: dict[str, float]) 
         print(f"| {name} | {n} | {clients} | {c.count} | {c.p50:.3f} | {c.p99:.3f} | {c.p99 / c.p50:.2f} "
               f"| {c.rps:,.0f} |")
     print("\nserver memory (RSS, MB): " + ", ".join(f"{k} {v:.0f}" for k, v in memory.items()))
-    ours: Callable[[int, int], Case] = lambda n, c: results[("ours", n, c)]  # noqa: E731
-    peer: Callable[[int, int], Case] = lambda n, c: results[("mlflow", n, c)]  # noqa: E731
+    ours: Callable[[int, int], Case] = lambda n, c: results[("ours", n, c)]
+    peer: Callable[[int, int], Case] = lambda n, c: results[("mlflow", n, c)]
     checks: list[tuple[str, float, str, bool]] = []
     checks.append(("1-point p50 (ms), ours, sequential", ours(1, 1).p50, f"< {TARGET_1PT_P50_MS}",
                    ours(1, 1).p50 < TARGET_1PT_P50_MS))

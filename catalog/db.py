@@ -29,10 +29,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "mlops_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # pysqlite's default deferred transactions let two writers both read a row and then conflict;
     # BEGIN IMMEDIATE takes the write lock up front so conditional updates serialise cleanly.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only sessions (``read_session``) begin deferred: a WAL snapshot, no write lock, so readers
+    # neither wait for writers nor hold them (or each other) up.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -98,6 +103,20 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
                     hook(own)
                     own.commit()
             raise
+
+
+@contextmanager
+def read_session(url: str | None = None) -> Iterator[Session]:
+    """A session for reads only (e.g. the NATS responder): one consistent snapshot, always rolled back.
+
+    On SQLite it takes no write lock (see ``_sqlite_begin``); it must not be used to write.
+    """
+    engine = get_engine(url).execution_options(**{READ_ONLY: True})
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 def alembic_config(url: str | None = None) -> Any:

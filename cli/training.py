@@ -1,17 +1,19 @@
-"""`mlops jobs ...`: create, list, show, start, stop, runs."""
+"""`mlops jobs ...`: create, update, list, status, start, stop, and the runs of a job (runs, params, metrics,
+delete-run, restore-run, download-model)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
 from catalog.db import session_scope
+from catalog.services import runs as runs_svc
 from catalog.services import training as svc
 from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
 from flows.launch import flow_run_url, run_flow
-from infra import tracking
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 
@@ -107,15 +109,94 @@ def stop(job_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> No
     emit({**pick([job], JOB_COLS)[0], "flow_state": launched.state}, as_json=as_json)
 
 
+@app.command("update")
+@handle_errors
+def update(job_id: int, params: str | None = typer.Option(None, help="JSON object of parameters"),
+           params_file: Path | None = typer.Option(None, exists=True), release: int | None = None,
+           max_evals: int | None = None, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Change a stopped job's parameters, release or tuning trials (a new config revision in S3)."""
+    actor, _ = resolve_actor(user)
+    store = ObjectStore.from_settings(get_settings().s3)
+    new_params = _params(params, params_file) if (params or params_file) else None
+    with session_scope() as session:
+        job, previous = svc.update_job(session, actor=actor, job_id=job_id, params=new_params, release_id=release,
+                                       max_evals=max_evals, store=store)
+    if previous:
+        store.delete(previous)  # only now: the new config is stored and the catalog points at it
+    emit({**pick([job], JOB_COLS)[0], "params": job.params, "config_key": job.config_key}, as_json=as_json)
+
+
 @app.command("runs")
 @handle_errors
-def runs(job_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def runs(job_id: int, deleted: bool = typer.Option(False, "--deleted", help="Include soft-deleted runs."),
+         user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
     """The job's MLflow runs: start, end, duration, status, metrics."""
     actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        job = svc.get_job(session, actor=actor, job_id=job_id)
-    if not job.mlflow_experiment_id:
-        emit([], as_json=as_json)
+    rows = runs_svc.list_runs(actor=actor, job_id=job_id, include_deleted=deleted)
+    for row in rows:
+        for key in ("start_time", "end_time"):
+            row[key] = _iso(row[key])
+    emit(rows, as_json=as_json,
+         columns=["run_id", "status", "start_time", "end_time", "duration_s", "lifecycle_stage", "metrics"])
+
+
+def _iso(millis: int | None) -> str | None:
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else None
+
+
+@app.command("params")
+@handle_errors
+def params_(job_id: int, run_id: str, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """The parameters a run logged."""
+    actor, _ = resolve_actor(user)
+    emit(runs_svc.run_params(actor=actor, job_id=job_id, run_id=run_id), as_json=as_json)
+
+
+@app.command("metrics")
+@handle_errors
+def metrics(job_id: int, run_id: str, metric: str | None = typer.Option(None, help="One metric's history only."),
+            user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Each metric's history (step, timestamp, value) of a run; the table shows the last value."""
+    actor, _ = resolve_actor(user)
+    history = runs_svc.metric_history(actor=actor, job_id=job_id, run_id=run_id, metric=metric)
+    if as_json:
+        emit(history, as_json=True)
         return
-    rows = tracking.list_job_runs(tracking.client(), experiment_id=job.mlflow_experiment_id, job_id=job_id)
-    emit(rows, as_json=as_json, columns=["run_id", "status", "start_time", "end_time", "duration_s", "metrics"])
+    emit([{"metric": name, "points": len(points), "last": points[-1]["value"] if points else None}
+          for name, points in history.items()], as_json=False)
+
+
+@app.command("delete-run")
+@handle_errors
+def delete_run(job_id: int, run_id: str, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Soft-delete a run (restorable); a running run is refused."""
+    actor, _ = resolve_actor(user)
+    runs_svc.delete_run(actor=actor, job_id=job_id, run_id=run_id)
+    emit({"run_id": run_id, "deleted": True}, as_json=as_json)
+
+
+@app.command("restore-run")
+@handle_errors
+def restore_run(job_id: int, run_id: str, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    actor, _ = resolve_actor(user)
+    runs_svc.restore_run(actor=actor, job_id=job_id, run_id=run_id)
+    emit({"run_id": run_id, "deleted": False}, as_json=as_json)
+
+
+@app.command("download-model")
+@handle_errors
+def download_model(job_id: int, run_id: str,
+                   output: Path | None = typer.Option(None, "--output", "-o", help="Zip path (default: ./<name>.zip)."),
+                   user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Download a finished run's model as a zip (streamed to the file)."""
+    actor, _ = resolve_actor(user)
+    download = runs_svc.download_model(actor=actor, job_id=job_id, run_id=run_id)
+    target = output or Path(download.filename)
+    partial = target.with_name(target.name + ".part")
+    size = 0
+    with partial.open("wb") as fh:
+        for chunk in download.chunks:
+            fh.write(chunk)
+            size += len(chunk)
+    partial.replace(target)  # a failed download never leaves a truncated zip under the final name
+    emit({"run_id": run_id, "path": str(target), "bytes": size}, as_json=as_json)

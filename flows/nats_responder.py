@@ -20,7 +20,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from catalog.db import session_scope
+from catalog.db import read_session
 from catalog.errors import CatalogError
 from catalog.services import modules as modules_service
 from infra.natsbus import Handler, Responder
@@ -36,7 +36,9 @@ def get_mlops_module_data(
     actor_context: Any = None,
 ) -> dict[str, Any]:
     max_page_size = get_settings().nats.max_page_size
-    with session_scope() as session:
+    # A read-only session: on SQLite it takes no write lock, so concurrent requests (and two responders)
+    # never queue behind each other or behind the platform's writers.
+    with read_session() as session:
         actor = modules_service.actor_from_context(session, actor_context=actor_context)
         return modules_service.module_data(
             session, actor=actor, module=module, child_module=child_module, page=page,

@@ -39,7 +39,7 @@ def f_measure(
     sets = list(annotations.values()) if isinstance(annotations, Mapping) else list(annotations)
     if not sets:
         raise ValueError("at least one annotator's change points are needed")
-    truths = [set(int(t) for t in s) | ({0} if include_zero else set()) for s in sets]
+    truths = [{int(t) for t in s} | ({0} if include_zero else set()) for s in sets]
     X = {int(x) for x in predictions} | ({0} if include_zero else set())
     union: set[int] = set().union(*truths)
     if not X:

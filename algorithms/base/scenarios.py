@@ -5,12 +5,14 @@ from __future__ import annotations
 from algorithms.base.anomaly import AnomalyContract
 from algorithms.base.contracts import ScenarioContract
 from algorithms.base.logs import LogClusteringContract
+from algorithms.base.text import TextClassificationContract
 from algorithms.base.timeseries import TimeseriesContract
 
 CONTRACTS: dict[str, type[ScenarioContract]] = {
     AnomalyContract.scenario: AnomalyContract,
     TimeseriesContract.scenario: TimeseriesContract,
     LogClusteringContract.scenario: LogClusteringContract,
+    TextClassificationContract.scenario: TextClassificationContract,
 }
 
 

@@ -155,23 +155,35 @@ class TimeseriesContract(ScenarioContract):
         if data is None:
             data = []
         if not isinstance(data, list):
-            raise schema_error("'data' must be a list of records", [{"field": "data", "message": "expected list"}])
+            raise schema_error(
+                "'data' must be a list of records", [{"field": "data", "message": "expected list"}]
+            )
         limits.check_batch(len(data))
         errors: list[dict[str, Any]] = []
         for i, record in enumerate(data):
             if not isinstance(record, dict):
                 errors.append({"record": i, "field": "", "message": "expected object"})
                 continue
-            if not isinstance(record.get("timestamp"), (str, int, float)) or isinstance(record.get("timestamp"), bool):
+            if not isinstance(record.get("timestamp"), (str, int, float)) or isinstance(
+                record.get("timestamp"), bool
+            ):
                 errors.append({"record": i, "field": "timestamp", "message": "required string or number"})
             if not _is_number(record.get("value")):
-                errors.append({"record": i, "field": "value", "message": f"number required, got {record.get('value')!r}"})
+                errors.append(
+                    {
+                        "record": i,
+                        "field": "value",
+                        "message": f"number required, got {record.get('value')!r}",
+                    }
+                )
         if errors:
             raise schema_error(f"{len(errors)} invalid field(s) in 'data'", errors)
         config = body.get("config")
         config = {} if config is None else config
         if not isinstance(config, dict):
-            raise schema_error("'config' must be an object", [{"field": "config", "message": "expected object"}])
+            raise schema_error(
+                "'config' must be an object", [{"field": "config", "message": "expected object"}]
+            )
         default = getattr(model.python_model, "default_steps", None) or 30
         steps = config.get("steps", min(int(default), MAX_STEPS))
         if type(steps) is not int or not 1 <= steps <= MAX_STEPS:
@@ -182,7 +194,8 @@ class TimeseriesContract(ScenarioContract):
         adjust = config.get("adjust_level", True)
         if not isinstance(adjust, bool):
             raise schema_error(
-                "'config.adjust_level' must be a boolean", [{"field": "config.adjust_level", "message": f"got {adjust!r}"}]
+                "'config.adjust_level' must be a boolean",
+                [{"field": "config.adjust_level", "message": f"got {adjust!r}"}],
             )
         frame = pd.DataFrame(
             {"timestamp": [r["timestamp"] for r in data], "value": [float(r["value"]) for r in data]}

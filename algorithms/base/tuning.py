@@ -87,7 +87,8 @@ def hyperopt_space(search_space: dict[str, Any]) -> dict[str, Any]:
     for name, spec in search_space.items():
         kind = spec.get("type")
         if kind == "choice":
-            space[name] = hp.choice(name, list(spec["options"]))
+            # Indices, mapped back in _plain: hyperopt turns list options (e.g. lags [1, 2]) into tuples.
+            space[name] = hp.choice(name, list(range(len(spec["options"]))))
         elif kind == "uniform":
             space[name] = hp.uniform(name, float(spec["low"]), float(spec["high"]))
         elif kind == "loguniform":
@@ -107,8 +108,10 @@ def _plain(name: str, value: Any, search_space: dict[str, Any]) -> Any:
     spec = search_space.get(name, {})
     if isinstance(value, np.generic):
         value = value.item()
+    if spec.get("type") == "choice":
+        return spec["options"][int(value)]
     if spec.get("type") == "quniform" and float(spec.get("q", 1)).is_integer():
-        return int(round(float(value)))
+        return round(float(value))
     if isinstance(value, float) and spec.get("type") in ("uniform", "loguniform"):
         return float(value)
     return value
@@ -125,8 +128,10 @@ def tune(
     on_trial: Callable[[Trial], None] | None = None,
 ) -> TuningResult:
     """TPE search: ``evaluate(sampled_params)`` → validation metrics. Returns the best sampled params."""
-    from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
+    from hyperopt import STATUS_FAIL, STATUS_OK, Trials, tpe
+    from hyperopt import fmin as _fmin
     from hyperopt.early_stop import no_progress_loss
+    from hyperopt.exceptions import AllTrialsFailed
 
     if max_evals < 1:
         raise ValueError("max_evals must be >= 1")
@@ -148,21 +153,25 @@ def tune(
         if on_trial is not None:
             on_trial(trial)
         if trial.loss is None:
-            return {"status": STATUS_FAIL}
+            # The early-stop rule reads every trial's loss: a failure counts as no progress.
+            return {"status": STATUS_FAIL, "loss": math.inf}
         return {"status": STATUS_OK, "loss": trial.loss}
 
     hp_trials = Trials()
-    fmin(
-        run,
-        hyperopt_space(search_space),
-        algo=tpe.suggest,
-        max_evals=max_evals,
-        trials=hp_trials,
-        rstate=np.random.default_rng(seed),
-        early_stop_fn=no_progress_loss(patience),
-        show_progressbar=False,
-        verbose=False,
-    )
+    try:
+        _fmin(
+            run,
+            hyperopt_space(search_space),
+            algo=tpe.suggest,
+            max_evals=max_evals,
+            trials=hp_trials,
+            rstate=np.random.default_rng(seed),
+            early_stop_fn=no_progress_loss(patience),
+            show_progressbar=False,
+            verbose=False,
+        )
+    except AllTrialsFailed:
+        pass  # reported below with the trials' own errors
     ok = [t for t in trials_log if t.loss is not None]
     if not ok:
         errors = "; ".join(sorted({t.error or "" for t in trials_log}))[:2000]
@@ -189,7 +198,9 @@ def trial_metrics(trial: Trial, search_space: dict[str, Any]) -> dict[str, float
         spec = search_space.get(name, {})
         if spec.get("type") == "choice":
             options = spec.get("options", [])
-            out[f"{TRIAL_PARAM_PREFIX}param_{name}"] = float(options.index(value)) if value in options else -1.0
+            out[f"{TRIAL_PARAM_PREFIX}param_{name}"] = (
+                float(options.index(value)) if value in options else -1.0
+            )
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[f"{TRIAL_PARAM_PREFIX}param_{name}"] = float(value)
     return out

@@ -7,9 +7,9 @@ import streamlit as st
 
 from catalog.db import session_scope
 from catalog.models import Serving
+from catalog.scoping import Actor
 from catalog.services import serving as svc
 from catalog.services import training as tr_svc
-from catalog.scoping import Actor
 from dashboard.views.common import actor, attempt, records, scenario_picker
 from flows.launch import run_flow
 from infra.runtime.base import RuntimeError_

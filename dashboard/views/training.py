@@ -1,4 +1,5 @@
-"""Training page: create a job from the algorithm's form, start, stop, live status, runs and metrics."""
+"""Training page: create a job from the algorithm's form, start, stop, live status; the runs section (runs,
+curves, params, model download, links) lives in ``dashboard.views.training_runs``."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from catalog.services import algorithms as algo_svc
 from catalog.services import training as svc
 from dashboard.views.common import actor, attempt, records, scenario_picker
 from dashboard.views.forms import render_form
+from dashboard.views.training_runs import render_links, render_runs
 from flows.launch import flow_run_url, run_flow
-from infra import tracking
-from infra.settings import get_settings
 
 JOB_FIELDS = ["id", "name", "status", "algorithm_id", "release_id", "error", "started_at", "finished_at"]
 
@@ -68,15 +68,10 @@ def render() -> None:
         attempt(lambda: run_flow("stop-training", {"job_id": job.id}, wait=True), success="stopped")
     if cols[2].button("Refresh"):
         st.rerun()
-    st.json({k: v for k, v in job.model_dump().items() if k in ("status", "error", "params", "mlflow_run_id")})
-    if job.flow_run_id:
-        st.markdown(f"[Prefect flow run]({flow_run_url(job.flow_run_id)})")
+    st.json({k: v for k, v in job.model_dump().items()
+             if k in ("status", "error", "params", "mlflow_run_id", "started_at", "finished_at")})
+    render_links(job)
     if job.log_tail:
+        st.caption("Last container log lines")
         st.code(job.log_tail)
-    if job.mlflow_experiment_id:
-        st.markdown(f"[MLflow run]({get_settings().mlflow.uri}/#/experiments/{job.mlflow_experiment_id}"
-                    f"/runs/{job.mlflow_run_id})")
-        runs = attempt(lambda: tracking.list_job_runs(tracking.client(), experiment_id=job.mlflow_experiment_id,
-                                                      job_id=job.id))
-        if runs:
-            st.dataframe(runs, hide_index=True)
+    render_runs(who, job)

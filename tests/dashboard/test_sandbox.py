@@ -48,13 +48,13 @@ def stub_servings(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
     from infra.runtime.base import ContainerKind, ContainerSpec
     from infra.runtime.registry import get_runtime
 
-    seeded = seed_catalog("unused-model")
+    catalog = seed_catalog("unused-model")
     runtime = get_runtime()
     names = []
     with session_scope() as session:
         for scenario in sandbox.WORKSPACES:
-            serving = Serving(team_id=seeded.team_id, scenario=scenario, name=f"sb-{scenario}",
-                              train_job_id=seeded.job_id, container_name=f"serve-sb-{scenario}")
+            serving = Serving(team_id=catalog.team_id, scenario=scenario, name=f"sb-{scenario}",
+                              train_job_id=catalog.job_id, container_name=f"serve-sb-{scenario}")
             session.add(serving)
             names.append(serving.container_name)
     for name in names:

@@ -63,13 +63,14 @@ class Seeded:
 
 def seed_catalog(model_name: str) -> Seeded:
     """Admin's team with a completed job of ``model_name``; a second team with its own job and member."""
+    from sqlmodel import select
+
     from catalog.db import session_scope
     from catalog.models import AlgorithmConfig, DatasetRelease, JobStatus, TrainJob
     from catalog.services import datasets as ds
     from catalog.services import teams
     from catalog.services.init import initialize
     from catalog.services.teams import actor_for
-    from sqlmodel import select
 
     initialize(admin_password="serving-pass-1", echo=lambda *a, **k: None)
     with session_scope() as session:
@@ -327,11 +328,12 @@ def test_serving_page_shows_live_state_and_lifecycle_buttons(seeded: Seeded) -> 
 
 @pytest.mark.platform_servers("s3")
 def test_serving_another_teams_job_is_refused(platform_env: Any) -> None:
+    from sqlmodel import select
+
     from catalog.db import session_scope
     from catalog.errors import NotFoundError
     from catalog.models import Serving
     from catalog.services import serving as sv
-    from sqlmodel import select
 
     seeded = seed_catalog("unused-model")
     with session_scope() as session, pytest.raises(NotFoundError):

@@ -1,0 +1,97 @@
+"""Shared benchmark helpers: a private SeaweedFS started exactly as the platform starts it, and running a
+phase in a child process while sampling its peak RSS (the child alone, not the servers it talks to)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from infra.embedded.components import prefect_spec, s3_spec
+from infra.embedded.process import start_component, stop_component, wait_healthy
+from infra.net import free_port
+from infra.settings import ObjectStoreSettings, PlatformSettings, PrefectSettings, Settings
+
+
+@contextmanager
+def seaweedfs(data_dir: Path) -> Iterator[ObjectStoreSettings]:
+    """A SeaweedFS S3 endpoint on free loopback ports, its data under ``data_dir``; stopped on exit."""
+    master, volume, filer, s3 = (free_port(companion_offsets=(10000,)) for _ in range(4))
+    settings = ObjectStoreSettings(
+        endpoint=f"http://127.0.0.1:{s3}", master_port=master, volume_port=volume, filer_port=filer,
+        access_key="bench-access", secret_key="bench-secret-key", bucket="mlops", artifacts_bucket="mlflow",
+        embedded=False, timeout_seconds=120.0, max_retries=2,
+    )
+    running = start_component(s3_spec(Settings(platform=PlatformSettings(data_dir=data_dir), s3=settings)))
+    try:
+        wait_healthy(running, 120.0)
+        yield settings
+    finally:
+        stop_component(running)
+
+
+@contextmanager
+def prefect_server(data_dir: Path) -> Iterator[PrefectSettings]:
+    """A real ``prefect server start`` on a free port (flows in the measured child report to it)."""
+    settings = PrefectSettings(api_url=f"http://127.0.0.1:{free_port()}/api", embedded=False)
+    running = start_component(prefect_spec(Settings(platform=PlatformSettings(data_dir=data_dir), prefect=settings)))
+    try:
+        wait_healthy(running, 180.0)
+        yield settings
+    finally:
+        stop_component(running)
+
+
+@dataclass
+class PhaseResult:
+    output: dict[str, Any]
+    peak_rss_bytes: int
+
+
+def run_phase(argv: list[str], env: dict[str, str], *, interval: float = 0.02) -> PhaseResult:
+    """Run ``argv`` (which prints one JSON line last) while sampling the child's RSS every ``interval`` s."""
+    child = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
+    proc = psutil.Process(child.pid)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            try:
+                peak = max(peak, proc.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(interval)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = child.communicate()
+    done.set()
+    sampler.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {child.returncode}")
+    # ru_maxrss of waited-for children is exact where sampling could miss a short spike; the larger wins.
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    result = json.loads(lines[-1])
+    return PhaseResult(output=result, peak_rss_bytes=max(peak, int(result.get("self_maxrss_bytes", 0))))
+
+
+def self_maxrss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+def python() -> str:
+    return sys.executable

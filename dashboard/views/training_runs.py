@@ -1,0 +1,84 @@
+"""Training page, run section: a job's MLflow runs, one run's params and metric curves (plotly), the model
+download, and links to the Prefect flow run and the MLflow run. Every read goes through
+``catalog.services.runs``, so a run of a job the user cannot see is never shown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from catalog.models import TrainJob
+from catalog.scoping import Actor
+from catalog.services import runs as runs_svc
+from dashboard.views.common import attempt
+from flows.launch import flow_run_url
+from infra.settings import get_settings
+
+
+def mlflow_run_url(experiment_id: str | None, run_id: str | None) -> str | None:
+    if not experiment_id or not run_id:
+        return None
+    return f"{get_settings().mlflow.uri}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def _when(millis: int | None) -> str:
+    return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if millis else ""
+
+
+def metric_figure(history: dict[str, list[dict[str, Any]]]) -> go.Figure:
+    """One line per metric over its steps (a single point shows as a marker)."""
+    figure = go.Figure()
+    for name, points in history.items():
+        figure.add_trace(go.Scatter(x=[p["step"] for p in points], y=[p["value"] for p in points],
+                                    mode="lines+markers", name=name))
+    figure.update_layout(xaxis_title="step", yaxis_title="value", height=360, margin={"t": 30, "b": 30})
+    return figure
+
+
+def render_links(job: TrainJob) -> None:
+    links = []
+    if url := flow_run_url(job.flow_run_id):
+        links.append(f"[Prefect flow run]({url})")
+    if url := mlflow_run_url(job.mlflow_experiment_id, job.mlflow_run_id):
+        links.append(f"[MLflow run]({url})")
+    if links:
+        st.markdown(" · ".join(links))
+
+
+def render_runs(who: Actor, job: TrainJob) -> None:
+    assert job.id is not None
+    show_deleted = st.checkbox("Show deleted runs", key=f"tr_deleted_{job.id}")
+    runs = attempt(lambda: runs_svc.list_runs(actor=who, job_id=job.id, include_deleted=show_deleted))  # type: ignore[arg-type]
+    if not runs:
+        st.caption("No runs yet.")
+        return
+    st.dataframe([{"run": r["run_id"][:12], "status": r["status"], "start": _when(r["start_time"]),
+                   "end": _when(r["end_time"]), "duration (s)": r["duration_s"], "stage": r["lifecycle_stage"],
+                   **{k: round(v, 4) for k, v in r["metrics"].items()}} for r in runs], hide_index=True)
+    run = st.selectbox("Run", runs, key=f"tr_run_{job.id}",
+                       format_func=lambda r: f"{r['run_id'][:12]} · {r['status']} · {_when(r['start_time'])}")
+    run_id: str = run["run_id"]
+    if url := mlflow_run_url(job.mlflow_experiment_id, run_id):
+        st.markdown(f"[Open this run in MLflow]({url})")
+    history = attempt(lambda: runs_svc.metric_history(actor=who, job_id=job.id, run_id=run_id))  # type: ignore[arg-type]
+    if history:
+        st.plotly_chart(metric_figure(history), key=f"tr_curves_{run_id}")
+    params = attempt(lambda: runs_svc.run_params(actor=who, job_id=job.id, run_id=run_id))  # type: ignore[arg-type]
+    if params:
+        st.dataframe([{"param": k, "value": v} for k, v in sorted(params.items())], hide_index=True)
+    cols = st.columns(2)
+    if run["status"] == "FINISHED" and run["lifecycle_stage"] == "active":
+        # Deferred: the zip is built only when the button is clicked, not on every rerun of the page.
+        cols[0].download_button(
+            "Download model (zip)", key=f"tr_dl_{run_id}", mime="application/zip",
+            file_name=f"job{job.id}-{run_id}-model.zip",
+            data=lambda: b"".join(runs_svc.download_model(actor=who, job_id=job.id, run_id=run_id).chunks),  # type: ignore[arg-type]
+        )
+    if run["lifecycle_stage"] == "deleted":
+        if cols[1].button("Restore run", key=f"tr_restore_{run_id}"):
+            attempt(lambda: runs_svc.restore_run(actor=who, job_id=job.id, run_id=run_id), success="run restored")  # type: ignore[arg-type]
+    elif cols[1].button("Delete run", key=f"tr_delete_{run_id}", disabled=run["status"] == "RUNNING"):
+        attempt(lambda: runs_svc.delete_run(actor=who, job_id=job.id, run_id=run_id), success="run deleted")  # type: ignore[arg-type]
