@@ -26,3 +26,7 @@ class ConflictError(CatalogError):
 
 class PermissionDeniedError(CatalogError):
     """The actor is known but may not perform this action (e.g. a non-admin disabling an algorithm)."""
+
+
+class AuthenticationError(PermissionDeniedError):
+    """Who is asking could not be established (not signed in, session expired, password needed)."""

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: who is acting, output as a table or JSON, and errors as one clear line."""
+"""Shared CLI plumbing: who is acting (rules in cli.auth), output as a table or JSON, errors as one clear line."""
 
 from __future__ import annotations
 
@@ -21,16 +21,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 UserOpt = typer.Option(None, "--user", "-u", envvar="MLOPS_USER",
-                       help="Act as this user (default: the admin created by `mlops init`).")
+                       help="Act as this user: needs `mlops login` as them or MLOPS_PASSWORD (default: the "
+                            "signed-in user, else the operator's admin).")
 TeamOpt = typer.Option(None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team).")
 
 
 def resolve_actor(user: str | None, team: str | None = None) -> tuple[Actor, int | None]:
-    """The acting user and the current team id (name or id accepted)."""
+    """The acting user and the current team id (name or id accepted); see cli.auth for who may be acted as."""
     from catalog.services import teams as teams_service
-    from infra.settings import get_settings
+    from cli.auth import acting_username
 
-    username = user or get_settings().platform.admin_username
+    username = acting_username(user)
     with session_scope() as session:
         team_id = None
         if team is not None:

@@ -11,7 +11,7 @@ export_library_env()
 
 import typer  # noqa: E402
 
-from cli import admin, datasets, platform, serving, training  # noqa: E402
+from cli import admin, auth, datasets, platform, serving, training  # noqa: E402
 
 app = typer.Typer(name="mlops", help="mlops-lite: datasets → training → serving, on Prefect, MLflow and S3.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -19,6 +19,9 @@ app.command("init")(platform.init_command)
 app.command("up")(platform.up_command)
 app.command("down")(platform.down_command)
 app.command("status")(platform.status_command)
+app.command("login")(auth.login_command)
+app.command("logout")(auth.logout_command)
+app.command("whoami")(auth.whoami_command)
 app.add_typer(admin.teams, name="teams")
 app.add_typer(admin.users, name="users")
 app.add_typer(admin.algorithms, name="algorithms")

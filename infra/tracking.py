@@ -44,6 +44,8 @@ def _configure(settings: TrackingSettings) -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.request_max_retries))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # Downloads run in services (CLI --json, dashboard): a progress bar on stderr would only garble output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def client(settings: TrackingSettings | None = None) -> MlflowClient:

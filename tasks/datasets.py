@@ -31,8 +31,8 @@ from infra.settings import get_settings
 from tasks.dataset_layouts import ReleaseBuildError, write_release
 
 BLOCK = 1 << 20  # what the writer hands the uploader at a time
-QUEUE_BLOCKS = 16  # bounded: a slow upload makes the zip writer wait instead of buffering
-PART_SIZE = 16 * 1024 * 1024
+QUEUE_BLOCKS = 8  # bounded: a slow upload makes the zip writer wait instead of buffering
+PART_SIZE = 8 * 1024 * 1024  # minio keeps up to 3 parts in flight plus the one being filled
 _EOF = b""
 
 __all__ = ["ReleaseBuildError", "ReleasePipe", "build_release_zip", "release_key", "stream_release",
@@ -143,17 +143,16 @@ def stream_release(*, release: DatasetRelease, dataset: Dataset, store: ObjectSt
     uploader = threading.Thread(target=upload, name=f"upload-{key}", daemon=True)
     uploader.start()
     try:
-        with tempfile.TemporaryDirectory(prefix="mlops-release-") as tmp:
-            with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,  # type: ignore[arg-type]
-                                 allowZip64=True) as zf:
-                writer = write_release(zf=zf, scenario=Scenario(dataset.scenario), entries=release.entries,
-                                       store=store, tmp=Path(tmp))
-                manifest: dict[str, Any] = {
-                    "format": 1, "dataset_id": dataset.id, "dataset": dataset.name, "version": release.version,
-                    "release_id": release.id, "scenario": dataset.scenario, "splits": writer.splits,
-                    "classes": writer.classes,
-                }
-                zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+        with tempfile.TemporaryDirectory(prefix="mlops-release-") as tmp, zipfile.ZipFile(
+                pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:  # type: ignore[arg-type]
+            writer = write_release(zf=zf, scenario=Scenario(dataset.scenario), entries=release.entries,
+                                   store=store, tmp=Path(tmp))
+            manifest: dict[str, Any] = {
+                "format": 1, "dataset_id": dataset.id, "dataset": dataset.name, "version": release.version,
+                "release_id": release.id, "scenario": dataset.scenario, "splits": writer.splits,
+                "classes": writer.classes,
+            }
+            zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         pipe.finish()
     except PipeBroken:
         uploader.join()

@@ -76,7 +76,7 @@ def tuned(X: np.ndarray, truth: dict[str, list[int]], space: dict[str, Any], max
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(__doc__.split("\n")[0], "tcpd", argv, max_evals=(int, 60, "tuning trials per series"))
+    args = parse_args(__doc__.split("\n")[0], "tcpd", argv, max_evals=(int, 40, "tuning trials per series and metric"))
     series, annotations, reference = load(args.data)
     space = json.loads((REPO_ROOT / "catalog/presets/pelt.json").read_text())["search_space"]
     rows: list[dict[str, Any]] = []
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         truth = annotations[name]
         ref = reference.get(name, {})
         f1, cover = scores(X, truth, DEFAULT)
-        ours_raw = [c["index"] if isinstance(c, dict) else c for c in locations(X, DEFAULT)]
+        ours_raw = locations(X, DEFAULT)
         published_raw = [int(v) for v in ref.get("default_pelt_raw_cplocations(0-based, before cleaning)", "").split()]
         best = tuned(X, truth, space, args.max_evals)
         rows.append(

@@ -17,11 +17,10 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel, col, func, select
 
-from catalog.errors import NotFoundError, PermissionDeniedError, ValidationError
-from catalog.models import Dataset, Serving, TrainJob
+from catalog.errors import ValidationError
+from catalog.models import Dataset, Membership, Serving, TrainJob, User
 from catalog.scenarios import Scenario
 from catalog.scoping import Actor, scoped
-from catalog.services.teams import actor_for
 
 _CONTEXT_KEYS = frozenset({"username", "team_ids", "is_superuser"})
 
@@ -76,15 +75,24 @@ def actor_from_context(session: Session, *, actor_context: object) -> Actor:
     claimed_super = actor_context.get("is_superuser")
     if claimed_super is not None and not isinstance(claimed_super, bool):
         raise ValidationError("actor_context.is_superuser must be true or false")
-    try:
-        actor = actor_for(session, username=username.strip())
-    except (NotFoundError, PermissionDeniedError):
+    username = username.strip()
+    # One query for the user and their memberships (this runs on every NATS request); the same rules as
+    # teams.actor_for: active users only, teams from memberships, superuser status from the account.
+    rows = session.connection().execute(
+        select(User.id, User.is_superuser, User.is_active, Membership.team_id)  # type: ignore[call-overload]
+        .select_from(User).outerjoin(Membership, col(Membership.user_id) == col(User.id))
+        .where(User.username == username)
+    ).all()
+    if not rows or not rows[0][2]:
         # No teams at all: every request is then answered like one for a team that does not exist, so a
-        # caller cannot tell an unknown user from a foreign team.
-        return Actor(user_id=None, username=username.strip())
-    is_superuser = actor.is_superuser and claimed_super is not False
-    team_ids = actor.team_ids if claimed_teams is None else actor.team_ids & frozenset(claimed_teams)
-    return Actor(user_id=actor.user_id, username=actor.username, team_ids=team_ids, is_superuser=is_superuser)
+        # caller cannot tell an unknown or disabled user from a foreign team.
+        return Actor(user_id=None, username=username)
+    user_id, superuser = rows[0][0], bool(rows[0][1])
+    team_ids = frozenset(r[3] for r in rows if r[3] is not None)
+    if claimed_teams is not None:
+        team_ids &= frozenset(claimed_teams)
+    return Actor(user_id=user_id, username=username, team_ids=team_ids,
+                 is_superuser=superuser and claimed_super is not False)
 
 
 def module_data(

@@ -38,6 +38,7 @@ def register(scenario: Scenario) -> Callable[[Validator], Validator]:
 
 def validate_upload(scenario: str, path: Path, filename: str) -> ValidatedUpload:
     scen = parse_scenario(scenario)
+    _load_builtin()
     if path.stat().st_size == 0:
         raise ValidationError(f"{filename}: the file is empty")
     try:
@@ -47,5 +48,7 @@ def validate_upload(scenario: str, path: Path, filename: str) -> ValidatedUpload
     return validator(path, filename)
 
 
-# Register the built-in validators (import for side effects).
-from catalog.validators import images, tabular, text, yolo  # noqa: E402,F401
+def _load_builtin() -> None:
+    """Register the built-in validators (imported for their side effect) on first use, not at import: release
+    building imports the zip helpers of this package and must not pay for pandas."""
+    from catalog.validators import images, tabular, text, yolo  # noqa: F401

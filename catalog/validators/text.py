@@ -1,19 +1,12 @@
-"""Validators of text uploads: log files (one message per line) and text classification CSVs (``text,label``).
-
-``LogReader`` is also what release building uses to normalise a log entry to UTF-8 with ``\\n`` line ends:
-invalid UTF-8 is replaced (and counted), CRLF and lone CR end lines like LF, and a file is read 1 MiB at a
-time whatever its line lengths (a line longer than the configured limit is refused).
-"""
+"""Validators of text uploads: log files (one message per line, read by ``logreader.LogReader``) and text
+classification CSVs (``text,label``, UTF-8, Chinese included)."""
 
 from __future__ import annotations
 
-import codecs
 import re
-import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -21,90 +14,11 @@ from catalog.errors import ValidationError
 from catalog.scenarios import Scenario
 from catalog.validators import ValidatedUpload, register
 from catalog.validators.csvread import iter_chunks, read_header, row_number
-from infra.settings import get_settings
+from catalog.validators.logreader import LogReader
 
-CHUNK_BYTES = 1 << 20
 MAX_REPLACED_FRACTION = 0.05  # more invalid UTF-8 than this and the file is not text at all
 MAX_TEXT_CLASSES = 1000
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-_counter = threading.local()
-_ERRORS = "mlops-count-replace"
-
-
-def _count_replace(exc: UnicodeError) -> tuple[str, int]:
-    if not isinstance(exc, UnicodeDecodeError):
-        raise exc
-    _counter.n = getattr(_counter, "n", 0) + 1
-    return "\ufffd", exc.end
-
-
-codecs.register_error(_ERRORS, _count_replace)
-
-
-class LogReader:
-    """Lines of a byte stream, decoded leniently; counters filled in as lines are read."""
-
-    def __init__(self, raw: BinaryIO, *, filename: str, max_line_chars: int | None = None) -> None:
-        self.raw = raw
-        self.filename = filename
-        self.max_line_chars = max_line_chars or get_settings().datasets.max_line_chars
-        self.replaced = 0
-        self.endings = {"lf": 0, "crlf": 0, "cr": 0}
-        self.line_no = 0
-
-    def _decode(self, decoder: codecs.IncrementalDecoder, chunk: bytes, final: bool) -> str:
-        before = getattr(_counter, "n", 0)
-        text = decoder.decode(chunk, final=final)
-        self.replaced += getattr(_counter, "n", 0) - before
-        return text
-
-    def _split(self, body: str) -> list[str]:
-        crlf = body.count("\r\n")
-        self.endings["crlf"] += crlf
-        self.endings["cr"] += body.count("\r") - crlf
-        self.endings["lf"] += body.count("\n") - crlf
-        return body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-    def _check(self, line: str) -> None:
-        if len(line) > self.max_line_chars:
-            raise ValidationError(f"{self.filename}: line {self.line_no}: longer than {self.max_line_chars} "
-                                  "characters (is this really a log file with one message per line?)")
-        if "\x00" in line:
-            raise ValidationError(f"{self.filename}: line {self.line_no}: binary content (NUL byte); "
-                                  "expected text")
-
-    def lines(self) -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")(_ERRORS)
-        pending = ""
-        first = True
-        while True:
-            chunk = self.raw.read(CHUNK_BYTES)
-            final = not chunk
-            buffer = pending + self._decode(decoder, chunk, final)
-            if first and buffer.startswith("\ufeff"):
-                buffer = buffer[1:]
-            first = False
-            hold = ""
-            if not final and buffer.endswith("\r"):
-                # The "\n" of a CRLF may start the next chunk: decide on this CR with the next read.
-                hold, buffer = "\r", buffer[:-1]
-            cut = len(buffer) if final else max(buffer.rfind("\n"), buffer.rfind("\r")) + 1
-            body, rest = buffer[:cut], buffer[cut:]
-            if body:
-                parts = self._split(body)
-                if body[-1] in "\r\n":
-                    parts.pop()  # the empty string after the last line end
-                for line in parts:
-                    self.line_no += 1
-                    self._check(line)
-                    yield line
-            pending = rest + hold
-            if len(pending) > self.max_line_chars:
-                self.line_no += 1
-                self._check(pending)
-            if final:
-                return
 
 
 @register(Scenario.LOG_CLUSTERING)

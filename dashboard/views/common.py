@@ -1,4 +1,5 @@
-"""Shared page helpers: the acting user, the current scenario, errors shown instead of raised."""
+"""Shared page helpers: the acting user and team (from the sign-in), the team switcher, the current scenario,
+errors shown instead of raised."""
 
 from __future__ import annotations
 
@@ -16,17 +17,62 @@ T = TypeVar("T")
 
 
 def actor() -> tuple[Actor, int | None]:
-    """The acting user (login arrives with the organizations work; until then the configured user)."""
+    """The signed-in actor (narrowed to the current team unless a superuser) and the current team id.
+
+    Inside the app (dashboard/app.py sets the gate before any page runs) there is no acting without a
+    login: the page stops. A page rendered on its own, outside the app (the page tests), acts as the
+    operator's configured user (MLOPS_USER, else the admin), as the CLI does.
+    """
+    from dashboard import auth
+
+    current = auth.session_actor()
+    if current is not None:
+        return current
+    if st.session_state.get(auth.GATE_KEY):
+        st.info("Please sign in.")
+        st.stop()
+    return _operator_actor()
+
+
+def _operator_actor() -> tuple[Actor, int | None]:
     from catalog.db import session_scope
     from catalog.services import teams as teams_service
     from infra.settings import get_settings
 
-    username = st.session_state.get("username") or os.environ.get("MLOPS_USER") or \
-        get_settings().platform.admin_username
+    username = os.environ.get("MLOPS_USER") or get_settings().platform.admin_username
     with session_scope() as session:
         who = teams_service.actor_for(session, username=username)
-    team_id = who.current_team_id or (min(who.team_ids) if who.team_ids else None)
-    return who, team_id
+    return who, who.current_team_id
+
+
+def team_switcher() -> None:
+    """Sidebar: who is signed in, the current team (a picker when there is a choice), and sign out."""
+    from dashboard import auth
+
+    login = auth.current_login()
+    if login is None:
+        return
+    current = auth.session_actor()
+    if current is None:
+        st.rerun()  # signed out because the account was disabled or deleted
+        return
+    who, team_id = current
+    teams = auth.switchable_teams(login)
+    st.sidebar.caption(f"Signed in as **{who.username}**" + (" (administrator)" if who.is_superuser else ""))
+    if len(teams) > 1:
+        ids = [t.id for t in teams]
+        names = {t.id: t.name for t in teams}
+        chosen = st.sidebar.selectbox("Team", ids, index=ids.index(team_id) if team_id in ids else 0,
+                                      format_func=lambda i: names[i], key="team_switcher")
+        if chosen != team_id and attempt(lambda: auth.switch_team(int(chosen))) is not None:  # type: ignore[arg-type]
+            st.rerun()
+    elif teams:
+        st.sidebar.caption(f"Team: {teams[0].name}")
+    else:
+        st.sidebar.warning("You belong to no team yet; ask an administrator.")
+    if st.sidebar.button("Sign out", key="sign_out"):
+        auth.sign_out()
+        st.rerun()
 
 
 def scenario_picker(key: str) -> str:

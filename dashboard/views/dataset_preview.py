@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from catalog.models import DatasetEntry
 from catalog.scenarios import Scenario
 from catalog.validators.images import class_of
-from catalog.validators.text import LogReader
+from catalog.validators.logreader import LogReader
 from catalog.validators.yolo import MARKERS, parse_labels, read_layout
 from catalog.validators.zipsafe import open_zip, read_member
 from infra.objectstore import ObjectStore

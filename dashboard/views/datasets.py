@@ -25,16 +25,15 @@ def render() -> None:
     st.title("Datasets")
     who, team_id = actor()
     scenario = scenario_picker("ds_scenario")
-    with st.expander("New dataset"):
-        with st.form("new_dataset", clear_on_submit=True):
-            name = st.text_input("Name")
-            description = st.text_area("Description")
-            if st.form_submit_button("Create") and team_id is not None:
-                def create() -> None:
-                    with session_scope() as session:
-                        svc.create_dataset(session, actor=who, team_id=team_id, scenario=scenario, name=name,
-                                           description=description)
-                attempt(create, success=f"dataset {name!r} created")
+    with st.expander("New dataset"), st.form("new_dataset", clear_on_submit=True):
+        name = st.text_input("Name")
+        description = st.text_area("Description")
+        if st.form_submit_button("Create") and team_id is not None:
+            def create() -> None:
+                with session_scope() as session:
+                    svc.create_dataset(session, actor=who, team_id=team_id, scenario=scenario, name=name,
+                                       description=description)
+            attempt(create, success=f"dataset {name!r} created")
     search = st.text_input("Search", key="ds_search")
     with session_scope() as session:
         total, rows = svc.list_datasets(session, actor=who, scenario=scenario, search=search or None, limit=200)

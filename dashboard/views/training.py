@@ -25,7 +25,8 @@ def _releases(who, scenario: str) -> list[tuple[int, str]]:  # type: ignore[no-u
         if who.is_superuser:
             stmt = stmt.join(Dataset, Dataset.id == DatasetRelease.dataset_id)
         stmt = stmt.where(Dataset.scenario == scenario, DatasetRelease.status == "published")
-        rows = session.exec(stmt.add_columns(Dataset.name).order_by(col(DatasetRelease.id).desc())).all()
+        # execute, not exec: sqlmodel's exec keeps a SELECT of one entity scalar even with added columns.
+        rows = session.execute(stmt.add_columns(Dataset.name).order_by(col(DatasetRelease.id).desc())).all()
     return [(r[0].id, f"{r[1]} {r[0].version}") for r in rows]
 
 

@@ -297,6 +297,8 @@ def dashboard_spec(settings: Settings) -> ComponentSpec:
             venv_bin("streamlit"), "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
             "--server.address", host, "--server.port", str(port), "--server.headless", "true",
             "--browser.gatherUsageStats", "false",
+            # No "Deploy" button: it links to a hosted service, and the platform stays offline.
+            "--client.toolbarMode", "minimal",
         ],
         env=_child_env(settings),
         log_file=_logs(settings) / "dashboard.log",

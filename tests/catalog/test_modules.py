@@ -172,3 +172,41 @@ def test_team_rows_exist(session: Session, seeded: Seeded) -> None:
     # Guards the fixture itself: the isolation tests mean something only if both teams hold data.
     assert session.get(Team, seeded.team_b) is not None
     assert data(session, ctx(session, username="root"), group_id=seeded.team_a)["count"] == 7
+
+
+def test_context_resolves_like_actor_for(session: Session, seeded: Seeded) -> None:
+    """The responder's one-query resolution must agree with teams.actor_for, the reference."""
+    for username in ("alice", "bob", "root"):
+        reference = teams_service.actor_for(session, username=username)
+        resolved = ctx(session, username=username)
+        assert (resolved.user_id, resolved.team_ids, resolved.is_superuser) == \
+            (reference.user_id, reference.team_ids, reference.is_superuser)
+
+
+def test_disabled_user_sees_nothing(session: Session, seeded: Seeded) -> None:
+    from catalog.models import User
+
+    alice = session.exec(select(User).where(User.username == "alice")).one()
+    alice.is_active = False
+    session.add(alice)
+    session.commit()
+    with pytest.raises(NotFoundError):
+        data(session, ctx(session, username="alice"), group_id=seeded.team_a)
+
+
+def test_reads_do_not_wait_for_a_writer(catalog_url: str, session: Session, seeded: Seeded) -> None:
+    """The responder reads in ``read_session``: on SQLite it must not queue behind a write transaction."""
+    import sqlite3
+
+    from catalog.db import read_session
+
+    writer = sqlite3.connect(catalog_url.split("///", 1)[1], isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE team SET description = 'being written' WHERE id = ?", (seeded.team_a,))
+        with read_session() as reader:
+            # Sees the last committed state (the writer's change is not committed yet).
+            assert data(reader, ctx(reader, username="alice"), group_id=seeded.team_a)["count"] == 7
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -119,9 +119,9 @@ def test_log_counts_replacements_and_line_endings(tmp_path: Path) -> None:
 
 
 def test_log_crlf_split_across_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from catalog.validators import text
+    from catalog.validators import logreader
 
-    monkeypatch.setattr(text, "CHUNK_BYTES", 4)  # "abc\r" | "\ndef" puts the CRLF across two reads
+    monkeypatch.setattr(logreader, "CHUNK_BYTES", 4)  # "abc\r" | "\ndef" puts the CRLF across two reads
     summary = check(tmp_path, "log_clustering", b"abc\r\ndef\r\nghi", "x.log").summary
     assert summary["lines"] == 3 and summary["line_endings"] == {"lf": 0, "crlf": 2, "cr": 0}
 

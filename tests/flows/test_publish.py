@@ -260,13 +260,13 @@ def test_entry_changed_in_storage_fails_the_release(admin: Any, tmp_path: Path) 
 
 
 def test_archive_restore_and_download(admin: Any, tmp_path: Path) -> None:
+    import httpx
+
     from catalog.db import session_scope
     from catalog.errors import ValidationError
     from catalog.services import datasets as ds
     from infra.objectstore import ObjectStore
     from tasks.datasets import ReleaseBuildError, verified_download
-
-    import httpx
 
     dataset_id = new_dataset(admin, "text_classification")
     upload(admin, dataset_id, write(tmp_path / "t.csv", text_csv(8)))

@@ -1,0 +1,96 @@
+"""Administration (superusers only): teams and their members, users, passwords."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from catalog.db import session_scope
+from catalog.scoping import Actor
+from catalog.services import teams as svc
+from dashboard.views.common import actor, attempt, records
+
+
+def render() -> None:
+    st.title("Teams and users")
+    who, _ = actor()
+    if not who.is_superuser:
+        st.error("Only administrators may manage teams and users.")
+        return
+    teams_tab, users_tab = st.tabs(["Teams", "Users"])
+    with teams_tab:
+        _teams(who)
+    with users_tab:
+        _users(who)
+
+
+def _teams(who: Actor) -> None:
+    with st.form("new_team", clear_on_submit=True):
+        st.subheader("New team")
+        name = st.text_input("Team name")
+        description = st.text_input("Description", key="team_description")
+        if st.form_submit_button("Create team"):
+            def create() -> None:
+                with session_scope() as session:
+                    svc.create_team(session, actor=who, name=name, description=description)
+            attempt(create, success=f"team {name!r} created")
+    with session_scope() as session:
+        teams = svc.list_teams(session, actor=who)
+        users = svc.list_users(session, actor=who)
+    st.dataframe(records(teams, ["id", "name", "description", "created_at"]), hide_index=True)
+    if not teams:
+        return
+    team = st.selectbox("Team", teams, format_func=lambda t: f"{t.name} (#{t.id})", key="admin_team")
+    with session_scope() as session:
+        members = svc.list_members(session, actor=who, team_id=team.id)
+    st.subheader(f"Members of {team.name}")
+    st.dataframe(records(members, ["user_id", "username", "role", "is_superuser", "is_active"]), hide_index=True)
+    cols = st.columns(2)
+    with cols[0].form("add_member", clear_on_submit=True):
+        user = st.selectbox("User", users, format_func=lambda u: u.username, key="add_member_user")
+        role = st.selectbox("Role", list(svc.ROLES), key="add_member_role")
+        if st.form_submit_button("Add member") and user is not None:
+            def add() -> None:
+                with session_scope() as session:
+                    svc.add_member(session, actor=who, team_id=team.id, user_id=user.id, role=role)
+            attempt(add, success=f"{user.username} is a {role} of {team.name}")
+    with cols[1].form("remove_member"):
+        member = st.selectbox("Member", members, format_func=lambda m: m.username, key="remove_member_user")
+        if st.form_submit_button("Remove member") and member is not None:
+            def remove() -> None:
+                with session_scope() as session:
+                    svc.remove_member(session, actor=who, team_id=team.id, user_id=member.user_id)
+            attempt(remove, success=f"{member.username} removed from {team.name}")
+
+
+def _users(who: Actor) -> None:
+    with session_scope() as session:
+        users = svc.list_users(session, actor=who)
+        teams = svc.list_teams(session, actor=who)
+    st.dataframe(records(users, ["id", "username", "is_superuser", "is_active", "failed_logins", "locked_until",
+                                 "created_at"]), hide_index=True)
+    with st.form("new_user", clear_on_submit=True):
+        st.subheader("New user")
+        username = st.text_input("Username", key="new_username")
+        password = st.text_input("Password", type="password", key="new_password")
+        superuser = st.checkbox("Administrator (sees and manages everything)", key="new_superuser")
+        joined = st.multiselect("Teams", teams, format_func=lambda t: t.name, key="new_user_teams")
+        if st.form_submit_button("Create user"):
+            def create() -> None:
+                with session_scope() as session:
+                    user = svc.create_user(session, actor=who, username=username, password=password,
+                                           is_superuser=superuser)
+                    for team in joined:
+                        svc.add_member(session, actor=who, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
+            attempt(create, success=f"user {username!r} created")
+    if not users:
+        return
+    with st.form("set_password", clear_on_submit=True):
+        st.subheader("Set a password")
+        user = st.selectbox("User", users, format_func=lambda u: u.username, key="password_user")
+        password = st.text_input("New password", type="password", key="password_value")
+        st.caption("Setting a password also lifts a lockout.")
+        if st.form_submit_button("Set password") and user is not None:
+            def set_password() -> None:
+                with session_scope() as session:
+                    svc.set_password(session, actor=who, user_id=user.id, password=password)  # type: ignore[arg-type]
+            attempt(set_password, success=f"password of {user.username} set")
