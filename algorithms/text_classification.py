@@ -240,7 +240,9 @@ class TextClassifierAlgorithm(Algorithm):
 class XGBoostText(TextClassifierAlgorithm):
     name: ClassVar[str] = "XGBoost"
     serving_requirements = (*TextClassifierAlgorithm.serving_requirements, "xgboost-cpu")
-    MODEL_PARAMS = {
+    # Boosting time grows with the vocabulary; 10k terms cost no accuracy on SMS spam / waimai_10k (measured).
+    DEFAULT_MAX_FEATURES = 10_000
+    MODEL_PARAMS: ClassVar[dict[str, tuple[Any, Any, Any, Any]]] = {
         "n_estimators": ("int", 300, 10, 10_000),
         "max_depth": ("int", 6, 1, 30),
         "learning_rate": ("float", 0.1, 1e-4, 1.0),
@@ -264,7 +266,7 @@ class GradientBoostingText(TextClassifierAlgorithm):
     name: ClassVar[str] = "GradientBoosting"
     # sklearn's boosting scans every feature at each split: a modest vocabulary keeps fitting in seconds.
     DEFAULT_MAX_FEATURES = 5_000
-    MODEL_PARAMS = {
+    MODEL_PARAMS: ClassVar[dict[str, tuple[Any, Any, Any, Any]]] = {
         "n_estimators": ("int", 100, 10, 5_000),
         "max_depth": ("int", 3, 1, 30),
         "learning_rate": ("float", 0.1, 1e-4, 1.0),
@@ -280,7 +282,9 @@ class GradientBoostingText(TextClassifierAlgorithm):
 
 class RandomForestText(TextClassifierAlgorithm):
     name: ClassVar[str] = "RandomForest"
-    MODEL_PARAMS = {
+    # Fully grown trees over 50k terms took 142 s on waimai_10k against 58 s over 10k, at the same accuracy.
+    DEFAULT_MAX_FEATURES = 10_000
+    MODEL_PARAMS: ClassVar[dict[str, tuple[Any, Any, Any, Any]]] = {
         "n_estimators": ("int", 300, 10, 10_000),
         "max_depth": ("int", 0, 0, 1000),
         "min_samples_leaf": ("int", 1, 1, 10_000),

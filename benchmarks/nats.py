@@ -49,7 +49,16 @@ def build_catalog(rows: int) -> dict[str, int]:
     from sqlmodel import Session
 
     from catalog.db import get_engine, migrate
-    from catalog.models import AlgorithmConfig, Dataset, DatasetRelease, Membership, Serving, Team, TrainJob, User
+    from catalog.models import (
+        AlgorithmConfig,
+        Dataset,
+        DatasetRelease,
+        Membership,
+        Serving,
+        Team,
+        TrainJob,
+        User,
+    )
     from catalog.models.base import utcnow
 
     migrate()
@@ -168,12 +177,12 @@ async def serve(kind: str, url: str) -> None:
 
         await nc.subscribe(f"{NAMESPACE}.echo", queue="bench", cb=echo)
         await nc.flush()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
     else:
-        from flows.nats_responder import build_responder
+        from flows.nats_responder import serve as serve_modules  # exactly what the responder flow runs
 
-        await build_responder().start()
-    print("ready", flush=True)
-    await asyncio.Event().wait()
+        await serve_modules(lambda: print("ready", flush=True))
 
 
 def start_responder(kind: str, url: str, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -192,7 +201,7 @@ def start_responder(kind: str, url: str, env: dict[str, str]) -> subprocess.Pope
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def measure(url: str, subject: str, bodies: list[bytes], *, concurrency: int,
@@ -229,7 +238,8 @@ async def measure(url: str, subject: str, bodies: list[bytes], *, concurrency: i
     finally:
         await nc.close()
     return {"p50": statistics.median(latencies), "p99": percentile(latencies, 99), "max": max(latencies),
-            "rps_serial": len(latencies) / (sum(latencies) / 1000), "rps": len(bodies) / elapsed, "cpu_ms": cpu_ms}
+            "rps_serial": len(latencies) / (sum(latencies) / 1000), "rps": len(bodies) / elapsed, "cpu_ms": cpu_ms,
+            "latencies": latencies}  # type: ignore[dict-item]
 
 
 def main() -> None:
@@ -240,6 +250,8 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--responders", type=int, default=1,
                         help="module-data responders in the queue group (each its own process)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="MLOPS_NATS_WORKERS of each responder (default: the setting's default)")
     parser.add_argument("--proposed-indexes", action="store_true",
                         help="add (team_id, scenario, name) indexes on train_job and serving (not in the schema yet)")
     parser.add_argument("--serve", choices=["echo", "modules"], help=argparse.SUPPRESS)
@@ -265,7 +277,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
     env = {**os.environ, "MLOPS_ENV_FILE": "/nonexistent", "MLOPS_DATA_DIR": str(tmp),
            "MLOPS_DATABASE_URL": f"sqlite:///{tmp / 'catalog.db'}", "MLOPS_NATS_URL": nats_settings.url,
            "MLOPS_NATS_NAMESPACE": NAMESPACE, "MLOPS_NATS_MAX_PAGE_SIZE": str(args.page_size),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), **({"MLOPS_NATS_WORKERS": str(args.workers)} if args.workers else {})}
     os.environ.update(env)
     reset_settings()
 
@@ -300,6 +312,11 @@ def run_benchmark(args: argparse.Namespace) -> None:
             child.wait()
         stop_component(server)
     report(args, echo, data, direct)
+    modules = [m for m, _, _ in (plan[i % len(plan)] for i in range(args.requests))]
+    print("\nper module, 1 in flight: " + "; ".join(
+        f"{name} p50 {statistics.median(xs):.2f} ms, p99 {percentile(xs, 99):.2f} ms"
+        for name in dict.fromkeys(modules)
+        for xs in [[lat for lat, m in zip(data["latencies"], modules, strict=True) if m == name]]))  # type: ignore[arg-type]
 
 
 def report(args: argparse.Namespace, echo: dict[str, float], data: dict[str, float], direct: list[float]) -> None:
@@ -307,7 +324,8 @@ def report(args: argparse.Namespace, echo: dict[str, float], data: dict[str, flo
     print(f"| responder ({args.requests} requests) | p50 ms | p99 ms | max ms | req/s, 1 in flight | "
           f"req/s, {args.concurrency} in flight | responder CPU ms/req |")
     print("|---|---|---|---|---|---|---|")
-    label = f"get_mlops_module_data, pages of {args.page_size}, {args.responders} responder(s)"
+    workers = args.workers or int(os.environ.get("MLOPS_NATS_WORKERS", "0")) or "default"
+    label = f"get_mlops_module_data, pages of {args.page_size}, {args.responders} responder(s) x {workers} worker(s)"
     for name, r in (("bare nats-py echo (page-sized payload)", echo), (label, data)):
         print(f"| {name} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['rps_serial']:.0f} | {r['rps']:.0f} "
               f"| {r['cpu_ms']:.2f} |")

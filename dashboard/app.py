@@ -30,7 +30,6 @@ from dashboard.views import (  # noqa: E402
 )
 from dashboard.views.common import team_switcher  # noqa: E402
 
-
 PageSpec = tuple[Callable[[], None], str, str]  # render function, title, url path
 
 

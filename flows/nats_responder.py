@@ -15,7 +15,9 @@ runs the same responder without Prefect (benchmarks, debugging).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -56,7 +58,17 @@ HANDLERS: dict[str, Handler] = {
 def build_responder(settings: Settings | None = None, *, name: str | None = None) -> Responder:
     nats = (settings or get_settings()).nats
     return Responder(url=nats.url, namespace=nats.namespace, queue_group=nats.queue_group, handlers=HANDLERS,
-                     expose=(CatalogError,), name=name)
+                     expose=(CatalogError,), concurrency=nats.workers, name=name)
+
+
+async def serve(on_ready: Callable[[], object] | None = None) -> None:
+    """Run one responder until cancelled: the flow below, `python -m flows.nats_responder`, the benchmark."""
+    # A process holding Prefect, SQLAlchemy and pydantic has a large heap; a full collection of it stalls
+    # every request in flight for a long while (tens to hundreds of ms). Freezing what was loaded at start
+    # keeps the collector to the objects that requests create.
+    gc.collect()
+    gc.freeze()
+    await build_responder().serve_forever(on_ready)
 
 
 @flow(name="nats-responder")
@@ -64,15 +76,15 @@ async def nats_responder() -> None:
     """Answer the platform's NATS subjects until cancelled (reconnecting whenever the server restarts)."""
     # The bus logs (disconnects, handler tracebacks) go through the standard library to the runner's log.
     logging.getLogger("mlops.nats").setLevel(logging.INFO)
-    responder = build_responder()
-    get_run_logger().info("NATS responder on %s (namespace %s, queue group %s)", responder.url,
-                          responder.namespace, responder.queue_group)
-    await responder.serve_forever()
+    nats = get_settings().nats
+    logger = get_run_logger()
+    await serve(lambda: logger.info("answering %s.* on %s in queue group %s", nats.namespace, nats.url,
+                                    nats.queue_group))
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(build_responder().serve_forever())
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Self
 
 import anyio.to_thread
 import nats
@@ -168,15 +168,18 @@ class Responder:
         self._subs.clear()
         self._stopped.set()
 
-    async def serve_forever(self) -> None:
+    async def serve_forever(self, on_ready: Callable[[], object] | None = None) -> None:
+        """Start, call ``on_ready`` once subscribed, and answer until ``stop()`` (or cancellation)."""
         await self.start()
+        if on_ready is not None:
+            on_ready()
         try:
             await self._stopped.wait()
         finally:
             if not self._stopped.is_set():
                 await self.stop()
 
-    async def __aenter__(self) -> Responder:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

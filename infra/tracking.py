@@ -159,12 +159,17 @@ def run_summary(mlflow: MlflowClient, run_id: str) -> dict[str, Any]:
             "start_time": run.info.start_time, "end_time": run.info.end_time}
 
 
-def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, job_id: int, include_deleted: bool = False
-                  ) -> list[dict[str, Any]]:
-    """Every run of one job, newest first, with start, end, duration and status."""
+def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, job_id: int, include_deleted: bool = False,
+                  since_ms: int | None = None) -> list[dict[str, Any]]:
+    """Every run of one job, newest first, with start, end, duration and status.
+
+    ``since_ms`` (the job's creation) drops runs older than the job: a catalog rebuilt against the same
+    MLflow server reuses job ids, and an older job's runs must not show up under the new one.
+    """
     view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
     try:
-        runs = mlflow.search_runs([experiment_id], filter_string=f"tags.`{TAG_JOB}` = '{job_id}'",
+        since = f" and attributes.start_time >= {int(since_ms)}" if since_ms is not None else ""
+        runs = mlflow.search_runs([experiment_id], filter_string=f"tags.`{TAG_JOB}` = '{job_id}'{since}",
                                   run_view_type=view, order_by=["attributes.start_time DESC"], max_results=1000)
     except Exception as exc:
         raise _wrap(exc) from exc

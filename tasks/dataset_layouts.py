@@ -43,8 +43,9 @@ class ReleaseBuildError(Exception):
 
 
 class _ReadAhead:
-    """Reads the next blocks of an S3 stream in a thread (bounded), so network reads overlap compression;
-    hashes what it hands out."""
+    """Reads the next blocks of an S3 stream in a thread (bounded), so network reads and hashing overlap
+    compression, which runs on the caller's thread and is the bottleneck. ``digest`` is complete once the
+    caller has read to the end."""
 
     def __init__(self, raw: BinaryIO, blocks: int = READ_AHEAD_BLOCKS) -> None:
         self.raw = raw
@@ -60,6 +61,7 @@ class _ReadAhead:
         try:
             while not self._stop.is_set():
                 block = self.raw.read(CHUNK)
+                self.digest.update(block)
                 self._offer(block)
                 if not block:
                     return
@@ -84,7 +86,6 @@ class _ReadAhead:
         if size is None or size < 0:
             size = len(self._buffer)
         data, self._buffer = self._buffer[:size], self._buffer[size:]
-        self.digest.update(data)
         return data
 
     def close(self) -> None:

@@ -68,7 +68,6 @@ class ReleasePipe(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        self.digest.update(view)
         self.size += len(view)
         self._buffer += view
         if len(self._buffer) >= BLOCK:
@@ -112,6 +111,8 @@ class ReleasePipe(io.RawIOBase):
             take = want - len(out)
             out += block[:take]
             self._pending = block[take:]
+        # Hashed here, on the upload thread: exactly the bytes uploaded, and off the compressing thread.
+        self.digest.update(out)
         return bytes(out)
 
     def _get(self) -> bytes:

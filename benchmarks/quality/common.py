@@ -14,10 +14,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
-def parse_args(description: str, folder: str, argv: Sequence[str] | None = None, **extra: Any) -> argparse.Namespace:
+def parse_args(
+    description: str, folder: str, argv: Sequence[str] | None = None, **extra: Any
+) -> argparse.Namespace:
     """``--data`` (default ``../shared/data/<folder>``) and ``--json``; ``extra``: name → (type, default, help)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--data", type=Path, default=SHARED_DATA / folder, help=f"folder laid out like {folder}/")
+    parser.add_argument(
+        "--data", type=Path, default=SHARED_DATA / folder, help=f"folder laid out like {folder}/"
+    )
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON summary")
     for name, (kind, default, text) in extra.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=default, help=text)
@@ -37,7 +41,9 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 def table(rows: list[dict[str, Any]], columns: list[str], digits: int = 3) -> str:
     cells = [[fmt(r.get(c), digits) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    widths = [
+        max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)
+    ]
     lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths)), "-|-".join("-" * w for w in widths)]
     lines += [" | ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)

@@ -69,9 +69,21 @@ def main(argv: list[str] | None = None) -> int:
                 "within_0.02": None if published is None else abs(ours - published) <= TOLERANCE,
             }
         )
-    mean_row = {"set": "MEAN", **{k: mean([r[k] for r in rows]) for k in ("ours_roc_auc", "pyod_decision_function")}}
+    mean_row = {
+        "set": "MEAN",
+        **{k: mean([r[k] for r in rows]) for k in ("ours_roc_auc", "pyod_decision_function")},
+    }
     mean_row["published_ecod"] = mean([r["published_ecod"] for r in rows if r["published_ecod"] is not None])
-    columns = ["set", "n", "d", "ours_roc_auc", "pyod_decision_function", "published_ecod", "diff", "within_0.02"]
+    columns = [
+        "set",
+        "n",
+        "d",
+        "ours_roc_auc",
+        "pyod_decision_function",
+        "published_ecod",
+        "diff",
+        "within_0.02",
+    ]
     text = "\n".join(
         [
             f"ECOD ROC-AUC on ODDS (pyod protocol, {RUNS} runs of a 60/40 split); published = pyod benchmark",
@@ -79,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.perf_counter() - started:.1f} s",
         ]
     )
-    emit(args, {"benchmark": "ecod_odds", "rows": rows, "all_within": all(r["within_0.02"] for r in rows)}, text)
+    emit(
+        args,
+        {"benchmark": "ecod_odds", "rows": rows, "all_within": all(r["within_0.02"] for r in rows)},
+        text,
+    )
     return 0
 
 

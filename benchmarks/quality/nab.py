@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 "alarms": alarms_total,
                 "windows": sum(r["windows"] for r in mine),
                 "precision": true_total / alarms_total if alarms_total else float("nan"),
-                "recall": sum(r["recall"] * r["windows"] for r in mine) / max(1, sum(r["windows"] for r in mine)),
+                "recall": sum(r["recall"] * r["windows"] for r in mine)
+                / max(1, sum(r["windows"] for r in mine)),
                 "published": None,
             }
         )

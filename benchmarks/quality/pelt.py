@@ -29,18 +29,29 @@ from algorithms.base.tuning import Objective, tune
 from algorithms.pelt import PeltAlgorithm, PeltPythonModel
 from benchmarks.quality.common import REPO_ROOT, emit, mean, parse_args, table
 
-DEFAULT = {"cost": "l2", "penalty": "MBIC", "min_size": 1, "jump": 1, "normalize": "zscore", "event_window": 0}
+DEFAULT = {
+    "cost": "l2",
+    "penalty": "MBIC",
+    "min_size": 1,
+    "jump": 1,
+    "normalize": "zscore",
+    "event_window": 0,
+}
 MARGIN = 5
 
 
-def load(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, dict[str, list[int]]], dict[str, dict[str, str]]]:
+def load(
+    folder: Path,
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, list[int]]], dict[str, dict[str, str]]]:
     annotations = json.loads((folder / "annotations.json").read_text())
     with (folder / "reference_pelt_binseg_zero.csv").open() as fh:
         reference = {r["dataset"]: r for r in csv.DictReader(fh)}
     series: dict[str, np.ndarray] = {}
     for path in sorted((folder / "datasets").glob("*/*.json")):
         raw = json.loads(path.read_text())
-        columns = [np.array([np.nan if v is None else v for v in s["raw"]], dtype=float) for s in raw["series"]]
+        columns = [
+            np.array([np.nan if v is None else v for v in s["raw"]], dtype=float) for s in raw["series"]
+        ]
         series[raw["name"]] = np.column_stack(columns)
     return series, annotations, reference
 
@@ -59,11 +70,13 @@ def scores(X: np.ndarray, truth: dict[str, list[int]], params: dict[str, Any]) -
     return f_measure(truth, locs, margin=MARGIN)[0], covering(truth, locs, len(X))
 
 
-def tuned(X: np.ndarray, truth: dict[str, list[int]], space: dict[str, Any], max_evals: int) -> dict[str, Any]:
+def tuned(
+    X: np.ndarray, truth: dict[str, list[int]], space: dict[str, Any], max_evals: int
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for metric, index in (("f1", 0), ("cover", 1)):
         result = tune(
-            lambda p, i=index: {metric: scores(X, truth, DEFAULT | p)[i]},
+            lambda p, i=index, m=metric: {m: scores(X, truth, DEFAULT | p)[i]},
             space,
             Objective(metric, "max"),
             max_evals=max_evals,
@@ -76,7 +89,9 @@ def tuned(X: np.ndarray, truth: dict[str, list[int]], space: dict[str, Any], max
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(__doc__.split("\n")[0], "tcpd", argv, max_evals=(int, 40, "tuning trials per series and metric"))
+    args = parse_args(
+        __doc__.split("\n")[0], "tcpd", argv, max_evals=(int, 40, "tuning trials per series and metric")
+    )
     series, annotations, reference = load(args.data)
     space = json.loads((REPO_ROOT / "catalog/presets/pelt.json").read_text())["search_space"]
     rows: list[dict[str, Any]] = []
@@ -88,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         ref = reference.get(name, {})
         f1, cover = scores(X, truth, DEFAULT)
         ours_raw = locations(X, DEFAULT)
-        published_raw = [int(v) for v in ref.get("default_pelt_raw_cplocations(0-based, before cleaning)", "").split()]
+        published_raw = [
+            int(v) for v in ref.get("default_pelt_raw_cplocations(0-based, before cleaning)", "").split()
+        ]
         best = tuned(X, truth, space, args.max_evals)
         rows.append(
             {
@@ -113,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         [
             "PELT on TCPD (F1 margin 5, Cover); published = TCPDBench (van den Burg & Williams 2020)",
             table([*rows, summary_row], columns),
-            f"tuned: TPE, {args.max_evals} trials per series and metric, oracle protocol (see docstring); "
-            f"{time.perf_counter() - started:.1f} s",
+            (
+                f"tuned: TPE, {args.max_evals} trials per series and metric, oracle protocol (see docstring); "
+                f"{time.perf_counter() - started:.1f} s"
+            ),
         ]
     )
     emit(args, {"benchmark": "pelt_tcpd", "rows": rows, "mean": summary_row}, text)

@@ -37,7 +37,11 @@ def docs_cv(frame: pd.DataFrame) -> dict[str, float]:
     from prophet.diagnostics import cross_validation, performance_metrics
 
     df_cv = cross_validation(
-        fitted_prophet(frame, {}), initial="730 days", period="180 days", horizon="365 days", disable_tqdm=True
+        fitted_prophet(frame, {}),
+        initial="730 days",
+        period="180 days",
+        horizon="365 days",
+        disable_tqdm=True,
     )
     metrics = performance_metrics(df_cv)
     row = metrics[metrics["horizon"] == pd.Timedelta(days=37)].iloc[0]
@@ -56,7 +60,9 @@ def tuning_rmse(frame: pd.DataFrame, params: dict[str, Any]) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__.split("\n")[0], "prophet", argv, max_evals=(int, 30, "tuning trials"))
     quiet_prophet()
-    frame = pd.read_csv(args.data / "example_wp_log_peyton_manning.csv").rename(columns={"ds": "timestamp", "y": "value"})
+    frame = pd.read_csv(args.data / "example_wp_log_peyton_manning.csv").rename(
+        columns={"ds": "timestamp", "y": "value"}
+    )
     with (args.data / "reference_prophet_docs.csv").open() as fh:
         reference = list(csv.DictReader(fh))
     docs = {r["quantity"]: float(r["value"]) for r in reference if r["key"] == "horizon=37 days"}

@@ -13,6 +13,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class JobRef:
     status: str
     experiment_id: str | None
     current_run_id: str | None
+    created_ms: int
 
 
 def _job_ref(actor: Actor, job_id: int) -> JobRef:
@@ -47,7 +49,15 @@ def _job_ref(actor: Actor, job_id: int) -> JobRef:
         job = get_job(session, actor=actor, job_id=job_id)
         assert job.id is not None
         return JobRef(job_id=job.id, team_id=job.team_id, name=job.name, status=job.status,
-                      experiment_id=job.mlflow_experiment_id, current_run_id=job.mlflow_run_id)
+                      experiment_id=job.mlflow_experiment_id, current_run_id=job.mlflow_run_id,
+                      created_ms=_millis(job.created_at))
+
+
+def _millis(value: datetime) -> int:
+    # The platform creates every run of a job (MlflowClient stamps start_time with this machine's clock),
+    # so no run of the job can start before the job row was written; SQLite hands datetimes back naive UTC.
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1000)
 
 
 def _client(mlflow: MlflowClient | None) -> MlflowClient:
@@ -60,7 +70,8 @@ def _owned_run(mlflow: MlflowClient, job: JobRef, run_id: str) -> Any:
     if isinstance(run_id, str) and run_id.isalnum() and len(run_id) <= 64:
         run = tracking.get_run_data(mlflow, run_id)
     if (run is None or run.data.tags.get(tracking.TAG_JOB) != str(job.job_id)
-            or job.experiment_id is None or str(run.info.experiment_id) != job.experiment_id):
+            or job.experiment_id is None or str(run.info.experiment_id) != job.experiment_id
+            or (run.info.start_time or 0) < job.created_ms):
         raise NotFoundError("run", run_id)
     return run
 
@@ -72,7 +83,7 @@ def list_runs(*, actor: Actor, job_id: int, include_deleted: bool = False,
     if job.experiment_id is None:
         return []
     return tracking.list_job_runs(_client(mlflow), experiment_id=job.experiment_id, job_id=job.job_id,
-                                  include_deleted=include_deleted)
+                                  include_deleted=include_deleted, since_ms=job.created_ms)
 
 
 def run_params(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> dict[str, str]:

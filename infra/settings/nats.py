@@ -19,3 +19,8 @@ class NatsSettings(GroupSettings):
     namespace: str = Field(default="mlops", description="Subject prefix: {namespace}.get_mlops_module_list etc.")
     queue_group: str = Field(default="mlops-responders", description="Queue group shared by the NATS responders.")
     max_page_size: int = Field(default=500, ge=1, description="Upper bound on page_size in module data replies.")
+    workers: int = Field(
+        default=1, ge=1,
+        description="Requests one responder process answers at once. Its work is Python + SQLite under one GIL, "
+                    "so more threads mostly contend; run more responders (same queue group) to scale.",
+    )

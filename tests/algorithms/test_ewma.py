@@ -75,8 +75,12 @@ def test_request_threshold_overrides_and_model_pickles() -> None:
 
 @pytest.mark.parametrize(
     ("params", "message"),
-    [({"span": 1}, "span"), ({"smoothing": "alpha", "alpha": 0}, "alpha"), ({"direction": "left"}, "direction"),
-     ({"n_consecutive": 0}, "n_consecutive")],
+    [
+        ({"span": 1}, "span"),
+        ({"smoothing": "alpha", "alpha": 0}, "alpha"),
+        ({"direction": "left"}, "direction"),
+        ({"n_consecutive": 0}, "n_consecutive"),
+    ],
 )
 def test_invalid_params_are_named(params: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

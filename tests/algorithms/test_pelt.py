@@ -17,7 +17,9 @@ from algorithms.base.contracts import ContractError, Limits, ServedModel
 from algorithms.pelt import PeltAlgorithm, _make_cumsum_cost, penalty_value
 
 
-def shifted_series(seed: int, n: int = 600, cps: tuple[int, ...] = (150, 320, 450), window: int = 3) -> pd.DataFrame:
+def shifted_series(
+    seed: int, n: int = 600, cps: tuple[int, ...] = (150, 320, 450), window: int = 3
+) -> pd.DataFrame:
     """Piecewise-constant means (jumps of 3 noise sd) with labels on the event window of each change."""
     rng = np.random.default_rng(seed)
     levels = np.repeat([0.0, 3.0, -1.0, 2.5][: len(cps) + 1], np.diff([0, *cps, n]))

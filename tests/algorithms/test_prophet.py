@@ -18,11 +18,13 @@ def weekly_series(n: int = 420, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     y = 20 + 0.02 * t + 3 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.3, n)
-    return pd.DataFrame({"timestamp": pd.date_range("2023-01-02", periods=n, freq="D").astype(str), "value": y})
+    return pd.DataFrame(
+        {"timestamp": pd.date_range("2023-01-02", periods=n, freq="D").astype(str), "value": y}
+    )
 
 
 @pytest.fixture(scope="module")
-def fitted():  # noqa: ANN201 - ProphetFitted
+def fitted():
     return ProphetAlgorithm().fit(weekly_series().iloc[:350], {"horizon": 14})
 
 
@@ -33,14 +35,14 @@ def test_forecast_metrics_definitions() -> None:
     assert m["smape"] == pytest.approx((0 + 2 / 5 + 4 / 6) / 3)
 
 
-def test_learns_trend_and_weekly_seasonality(fitted) -> None:  # noqa: ANN001
+def test_learns_trend_and_weekly_seasonality(fitted) -> None:
     metrics = ProphetAlgorithm().evaluate(fitted, weekly_series().iloc[350:])
     assert metrics["rmse"] < 0.6 and metrics["mape"] < 0.03  # amplitude 3, noise 0.3
     assert 0.6 <= metrics["coverage"] <= 0.95
     assert fitted.model.freq == "D" and fitted.model.default_steps == 14
 
 
-def test_forecast_continues_at_the_series_frequency_with_intervals(fitted) -> None:  # noqa: ANN001
+def test_forecast_continues_at_the_series_frequency_with_intervals(fitted) -> None:
     model = pickle.loads(pickle.dumps(fitted.model))  # as it is stored in the MLflow model
     out, meta = model.forecast(None, 10)
     assert len(out) == 10 and meta["level_adjustment"] == 0.0
@@ -51,17 +53,19 @@ def test_forecast_continues_at_the_series_frequency_with_intervals(fitted) -> No
     assert np.abs(out["value"].to_numpy() - truth).mean() < 0.6
 
 
-def test_recent_history_moves_the_start_and_the_level(fitted) -> None:  # noqa: ANN001
+def test_recent_history_moves_the_start_and_the_level(fitted) -> None:
     later = weekly_series(500).iloc[400:430]
     history = pd.DataFrame({"ds": pd.to_datetime(later["timestamp"]), "y": later["value"] + 5.0})
     out, meta = fitted.model.forecast(history, 3)
     assert out["timestamp"].iloc[0] == history["ds"].max() + pd.Timedelta(days=1)
     assert meta["level_adjustment"] == pytest.approx(5.0, abs=0.7)
     plain, _ = fitted.model.forecast(history, 3, adjust_level=False)
-    assert out["value"].to_numpy() - plain["value"].to_numpy() == pytest.approx([meta["level_adjustment"]] * 3)
+    assert out["value"].to_numpy() - plain["value"].to_numpy() == pytest.approx(
+        [meta["level_adjustment"]] * 3
+    )
 
 
-def test_contract_answers_and_validates(fitted) -> None:  # noqa: ANN001
+def test_contract_answers_and_validates(fitted) -> None:
     served = ServedModel(uri="mem", pyfunc=None, python_model=fitted.model)
     contract = TimeseriesContract()
     out = contract.predict({"config": {"steps": 5}}, served, Limits())
@@ -82,12 +86,16 @@ def test_contract_answers_and_validates(fitted) -> None:  # noqa: ANN001
             contract.predict(body, served, Limits())
         assert info.value.status == 422, body
     with pytest.raises(ContractError) as info:
-        contract.predict({"data": [{"timestamp": "2024-01-01", "value": 1.0}] * 3}, served, Limits(max_batch_size=2))
+        contract.predict(
+            {"data": [{"timestamp": "2024-01-01", "value": 1.0}] * 3}, served, Limits(max_batch_size=2)
+        )
     assert info.value.status == 413 and "MLOPS_PREDICT_MAX_BATCH_SIZE" in info.value.message
 
 
 def test_logistic_growth_needs_a_cap() -> None:
     with pytest.raises(ValueError, match="cap"):
         ProphetAlgorithm().resolve_params({"growth": "logistic"})
-    params = ProphetAlgorithm().resolve_params({"growth": "logistic", "cap": 40, "yearly_seasonality": "false"})
+    params = ProphetAlgorithm().resolve_params(
+        {"growth": "logistic", "cap": 40, "yearly_seasonality": "false"}
+    )
     assert params["cap"] == 40.0 and params["floor"] == 0.0 and params["yearly_seasonality"] is False

@@ -50,11 +50,11 @@ def make_logs(n: int, seed: int, events: dict[str, str] = EVENTS) -> tuple[list[
 
 
 def test_lcs_and_template_merge() -> None:
-    assert lcs("a b c d e".split(), "a x c e".split()) == ["a", "c", "e"]
+    assert lcs(["a", "b", "c", "d", "e"], ["a", "x", "c", "e"]) == ["a", "c", "e"]
     assert lcs([], ["a"]) == []
     # Tokens outside the common part become <*>; a tail after the last common token collapses to one <*>.
-    assert merge_template(["a", "c"], "a b c".split()) == ["a", "<*>", "c"]
-    assert merge_template(["a"], "a b c".split()) == ["a", "<*>"]
+    assert merge_template(["a", "c"], ["a", "b", "c"]) == ["a", "<*>", "c"]
+    assert merge_template(["a"], ["a", "b", "c"]) == ["a", "<*>"]
 
 
 def test_masking_defaults_custom_and_none() -> None:
@@ -134,9 +134,13 @@ def test_serialisation_round_trip_json_and_pickle() -> None:
     restored = SpellParser.from_dict(json.loads(json.dumps(parser.to_dict())))
     unpickled = pickle.loads(pickle.dumps(parser))
     fresh, _ = make_logs(200, seed=3)
-    expected = [c.cluster_id if (c := parser.match(x)) else None for x in fresh]
-    assert [c.cluster_id if (c := restored.match(x)) else None for x in fresh] == expected
-    assert [c.cluster_id if (c := unpickled.match(x)) else None for x in fresh] == expected
+
+    def ids(model: SpellParser) -> list[int | None]:
+        return [None if (c := model.match(x)) is None else c.cluster_id for x in fresh]
+
+    expected = ids(parser)
+    assert None not in expected
+    assert ids(restored) == expected and ids(unpickled) == expected
     assert restored.tau == 0.6 and restored.log_format == FORMAT
 
 

@@ -111,7 +111,12 @@ def served(model_uri: str) -> Iterator[TestClient]:
 
 
 def anomaly_body(values: np.ndarray) -> dict[str, Any]:
-    return {"data": [{"timestamp": f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}", "value": float(v)} for i, v in enumerate(values)]}
+    return {
+        "data": [
+            {"timestamp": f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}", "value": float(v)}
+            for i, v in enumerate(values)
+        ]
+    }
 
 
 def test_ewma_trains_logs_and_serves(env: dict[str, str]) -> None:
@@ -135,7 +140,11 @@ def test_ewma_trains_logs_and_serves(env: dict[str, str]) -> None:
 def test_pelt_trains_logs_and_serves_change_points(env: dict[str, str]) -> None:
     frames = {"train": [shifted_series(21)], "test": [shifted_series(22)]}
     client, run_id, name, version = train_job(
-        env, "anomaly_detection", "PELT", frames, {"cost": "l2", "penalty": "MBIC", "jump": 1, "event_window": 3}
+        env,
+        "anomaly_detection",
+        "PELT",
+        frames,
+        {"cost": "l2", "penalty": "MBIC", "jump": 1, "event_window": 3},
     )
     metrics = client.get_run(run_id).data.metrics
     assert metrics["cp_f1"] == 1.0 and metrics["n_change_points"] == 3

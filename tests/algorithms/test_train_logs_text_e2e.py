@@ -49,16 +49,16 @@ def text_files(split: str, n: int, seed: int) -> dict[str, bytes]:
     return {f"{split}/2_news.csv": make_texts(n, seed).to_csv(index=False).encode()}
 
 
-def train_and_get_run(env: dict[str, str], scenario: str, algorithm: str, params: dict[str, Any], data: bytes,
+def train_and_get_run(job_env: dict[str, str], scenario: str, algorithm: str, params: dict[str, Any], data: bytes,
                       max_evals: int = 0, search_space: dict[str, Any] | None = None) -> tuple[Any, str]:
     s3 = s3_client_from_env()
-    bucket = env.get("MLOPS_S3_BUCKET", "mlops")
+    bucket = job_env.get("MLOPS_S3_BUCKET", "mlops")
     if not s3.bucket_exists(bucket):
         s3.make_bucket(bucket)
     tag = uuid.uuid4().hex[:8]
     release_uri = put(s3, bucket, f"releases/{tag}/v1.zip", data)
     model_name = f"mlops-{scenario}-{algorithm}-test{tag}"
-    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(job_env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name(f"mlops/{scenario}")
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(f"mlops/{scenario}")
     run_id = client.create_run(experiment_id).info.run_id
@@ -68,7 +68,7 @@ def train_and_get_run(env: dict[str, str], scenario: str, algorithm: str, params
         "experiment_name": f"mlops/{scenario}",
         "release": {"uri": release_uri, "sha256": hashlib.sha256(data).hexdigest(), "version": "v1"},
     }
-    proc = run_train(env, config, run_id)
+    proc = run_train(job_env, config, run_id)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"

@@ -4,7 +4,6 @@ config in S3 being part of the save (S3 down → nothing saved, previous config 
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 
@@ -42,10 +41,11 @@ def _claim_race(job_id: int, starts: int = 20) -> tuple[list[object], list[Excep
 
 def _seed_job_rows() -> int:
     """A job row on a fresh catalog (no S3 needed: the claim never reads the config)."""
+    from sqlmodel import select
+
     from catalog.db import session_scope
     from catalog.models import AlgorithmConfig, Dataset, DatasetRelease, TrainJob
     from catalog.services.init import initialize
-    from sqlmodel import select
 
     initialize(admin_password="claim-pass-1", echo=lambda *a, **k: None)
     with session_scope() as session:
@@ -101,7 +101,7 @@ def test_s3_failure_rolls_the_save_back(platform_env, s3_server, monkeypatch) ->
     from catalog.db import session_scope
     from catalog.models import AuditEvent, TrainJob
     from catalog.services import training as tr
-    from infra.objectstore import ObjectStore
+    from infra.objectstore import ObjectStore, ObjectStoreError
     from tests.flows.training_support import seed_catalog
 
     monkeypatch.setenv("MLOPS_S3_MAX_RETRIES", "0")
@@ -114,9 +114,8 @@ def test_s3_failure_rolls_the_save_back(platform_env, s3_server, monkeypatch) ->
                                  scenario="anomaly_detection", algorithm="ECOD", release_id=seeded.release_id,
                                  params={"contamination": 0.05}, store=store)
 
-    with s3_server.stopped():
-        with pytest.raises(Exception):
-            create("no-s3")
+    with s3_server.stopped(), pytest.raises(ObjectStoreError):
+        create("no-s3")
     with session_scope() as session:
         assert session.exec(select(TrainJob)).all() == []
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "train_job.create")).all()
@@ -131,9 +130,8 @@ def test_s3_failure_rolls_the_save_back(platform_env, s3_server, monkeypatch) ->
             return tr.update_job(session, actor=seeded.admin, job_id=job.id,
                                  params={"contamination": contamination}, store=store)
 
-    with s3_server.stopped():
-        with pytest.raises(Exception):
-            update(0.2)
+    with s3_server.stopped(), pytest.raises(ObjectStoreError):
+        update(0.2)
     with session_scope() as session:
         kept = session.get(TrainJob, job.id)
         assert kept.config_key == first_key and kept.params["contamination"] == 0.05

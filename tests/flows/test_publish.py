@@ -192,6 +192,24 @@ def test_published_release_is_immutable(admin: Any, tmp_path: Path) -> None:
     assert publish_release(v1.id)["sha256"] == v1.sha256
 
 
+def wait_readable(store: Any, keys: list[str], timeout: float = 60.0) -> None:
+    """SeaweedFS reports healthy after a restart a moment before its volumes serve reads (InternalError)."""
+    import time
+
+    from infra.objectstore import ObjectStoreError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            for key in keys:
+                store.get_bytes(key)
+            return
+        except ObjectStoreError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_s3_stopped_mid_publish_then_publish_again(admin: Any, tmp_path: Path, s3_server: Any,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from catalog.db import session_scope
@@ -234,6 +252,7 @@ def test_s3_stopped_mid_publish_then_publish_again(admin: Any, tmp_path: Path, s
     assert {o.key for o in store.list()} == entry_keys, "no orphan release object"
 
     monkeypatch.setitem(dataset_layouts.LAYOUTS, Scenario.ANOMALY_DETECTION, original)
+    wait_readable(store, sorted(entry_keys))
     result = publish_release(release.id)  # failed → publishing → published
     again = get_release(admin, release.id)
     assert result["status"] == again.status == "published" and again.error is None

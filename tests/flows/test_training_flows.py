@@ -38,9 +38,8 @@ def seeded(platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-un
 def job_runs(job_id: int) -> list:  # type: ignore[type-arg]
     from mlflow.entities import ViewType
 
-    from infra import tracking
-
     from catalog.services.training import experiment_name_for
+    from infra import tracking
 
     mlflow = tracking.client()
     experiment = mlflow.get_experiment_by_name(experiment_name_for("anomaly_detection"))
@@ -49,9 +48,9 @@ def job_runs(job_id: int) -> list:  # type: ignore[type-arg]
 
 
 def test_train_completes_and_runs_api(seeded) -> None:  # type: ignore[no-untyped-def]
+    from catalog.scoping import Actor
     from catalog.services import runs
     from catalog.services.teams import create_team
-    from catalog.scoping import Actor
     from flows.training import train
 
     job_id = create_job(seeded, "ecod-ok")

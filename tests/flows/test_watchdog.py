@@ -87,8 +87,9 @@ def test_deadline_fails_the_job_and_stops_the_container(seeded, tmp_path, monkey
     from infra.runtime.registry import get_runtime
 
     slow_fit(tmp_path, monkeypatch, 300)
-    # Budget 0.3 s x 20 = 6 s from the start: launch fits inside it, the fit does not.
-    set_training(monkeypatch, poll_seconds=0.3, poll_max=20)
+    # Budget 0.5 s x 40 = 20 s from the start: launch and imports fit inside it (the log tail is kept),
+    # the 300 s fit does not.
+    set_training(monkeypatch, poll_seconds=0.5, poll_max=40)
     job_id = create_job(seeded, "ecod-deadline")
     outcome = train(job_id)
     job = job_row(job_id)
@@ -128,10 +129,9 @@ def test_reconcile_resumes_unwatched_jobs_only(seeded, tmp_path, monkeypatch) ->
     import flows.launch
     import flows.training
     from catalog.db import session_scope
-    from catalog.models import TrainJob
+    from catalog.models import JobStatus, TrainJob
     from catalog.models.base import utcnow
     from flows.training import reconcile_training, stop_training, train
-    from catalog.models import JobStatus
     from flows.watchdog import WatchResult
 
     slow_fit(tmp_path, monkeypatch, 2)
