@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.registry import deployments, get_flow
 from infra.settings import get_settings
@@ -33,7 +34,14 @@ class LaunchResult:
 
 def run_flow(name: str, parameters: dict[str, Any], *, wait: bool = True, mode: str | None = None) -> LaunchResult:
     settings = get_settings().prefect
-    mode = mode or settings.run_mode
+    # Prefect froze its settings when it was first imported, and its settings context is per thread (the
+    # dashboard runs each page in its own thread): the platform's own setting decides which server is used.
+    with temporary_settings(updates={PREFECT_API_URL: settings.api_url}):
+        return _run_flow(name, parameters, wait=wait, mode=mode or settings.run_mode)
+
+
+def _run_flow(name: str, parameters: dict[str, Any], *, wait: bool, mode: str) -> LaunchResult:
+    settings = get_settings().prefect
     decl = deployments()[name]
     if mode == "inline":
         flow_obj = get_flow(name)

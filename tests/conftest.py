@@ -25,6 +25,8 @@ for _key, _value in {
     "DO_NOT_TRACK": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # A test that reaches Prefect must use the test server fixture, never a temporary server of Prefect's.
+    "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
     # A developer's .env and ~/.mlops-lite must never be read or written by tests.
     "MLOPS_ENV_FILE": "/nonexistent",
     "MLOPS_DATA_DIR": os.path.join(_SESSION_HOME, "mlops-data"),

@@ -14,6 +14,9 @@ OFFLINE = {
     "DO_NOT_TRACK": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Without a reachable server Prefect would quietly start a temporary one of its own; the platform wants
+    # the error instead, so a run never lands where the Prefect UI cannot show it.
+    "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
 }
 
 
