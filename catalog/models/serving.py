@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from catalog.models.base import created_at_field, optional_datetime_field, updated_at_field
@@ -18,7 +18,11 @@ class DesiredState(StrEnum):
 
 class Serving(SQLModel, table=True):
     __tablename__ = "serving"
-    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_serving_team_name"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "name", name="uq_serving_team_name"),
+        # A team's servings of one scenario in name order (the NATS module-data pages, team-scoped lists).
+        Index("ix_serving_team_scenario_name", "team_id", "scenario", "name"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id", index=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from catalog.models.base import created_at_field, json_field, optional_datetime_field, updated_at_field
@@ -33,7 +33,11 @@ ACTIVE_STATUSES: tuple[JobStatus, ...] = (JobStatus.STARTING, JobStatus.RUNNING)
 
 class TrainJob(SQLModel, table=True):
     __tablename__ = "train_job"
-    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_train_job_team_name"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "name", name="uq_train_job_team_name"),
+        # A team's jobs of one scenario in name order (the NATS module-data pages, team-scoped lists).
+        Index("ix_train_job_team_scenario_name", "team_id", "scenario", "name"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id", index=True)
