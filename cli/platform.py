@@ -48,11 +48,15 @@ def up_command(
 
 
 @handle_errors
-def down_command() -> None:
-    """Stop every component started by `mlops up`."""
+def down_command(
+    keep_workloads: bool = typer.Option(
+        False, "--keep-workloads",
+        help="Leave training and serving processes running; the next `mlops up` finds them again."),
+) -> None:
+    """Stop every component started by `mlops up`, and the training and serving processes it launched."""
     from infra.embedded import supervisor
 
-    if not supervisor.down(get_settings(), echo=typer.echo):
+    if not supervisor.down(get_settings(), echo=typer.echo, keep_workloads=keep_workloads):
         typer.echo("the platform is not running")
 
 

@@ -231,20 +231,52 @@ def run_foreground(settings: Settings, *, components: Iterable[str | ComponentSp
             return 0
         finally:
             handle.stop()
+            stop_workloads(settings, echo=echo)
             echo("platform stopped")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0) -> bool:
-    """Stop the platform recorded in the state file (from any process). True when something was running."""
+def _keep_marker(settings: Settings) -> Path:
+    return run_dir(settings) / "keep-workloads"
+
+
+def stop_workloads(settings: Settings, *, echo: Echo = print, keep: bool = False) -> None:
+    """Training and serving processes of the process runtime end with the platform that launched them,
+    unless kept (setting, or `mlops down --keep-workloads`). Docker and Kubernetes containers are not the
+    platform's processes: they outlive it by design."""
+    from infra.runtime.registry import get_runtime
+
+    marker = _keep_marker(settings)
+    keep = keep or settings.runtime.keep_workloads or marker.exists()
+    marker.unlink(missing_ok=True)
+    if settings.runtime.name != "process":
+        return
+    runtime = get_runtime(settings=settings)
+    for container in runtime.list():
+        if not container.is_alive:
+            continue
+        if keep:
+            echo(f"left running: {container.name}")
+        else:
+            echo(f"stopping {container.name} ...")
+            runtime.stop(container.name)
+
+
+def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0, keep_workloads: bool = False) -> bool:
+    """Stop the platform recorded in the state file (from any process), then the workloads it launched.
+    True when something was running."""
     state = _read_state(settings)
     if state is None:
+        stop_workloads(settings, echo=echo, keep=keep_workloads)
         return False  # nothing to say: the caller reports "not running" in its own words
     was_running = bool(_alive_entries(state))
     sup_pid = state.get("supervisor_pid")
     if sup_pid and sup_pid != os.getpid() and pid_alive(int(sup_pid), state.get("supervisor_create_time")):
+        if keep_workloads:
+            _keep_marker(settings).parent.mkdir(parents=True, exist_ok=True)
+            _keep_marker(settings).touch()  # read by the foreground `mlops up` as it stops
         # Ask the foreground `mlops up` to stop its own components, so it exits cleanly instead of
         # reporting each of them as crashed.
         os.kill(int(sup_pid), signal.SIGTERM)
@@ -262,6 +294,7 @@ def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0) -> bo
                            term_signals=int(entry.get("term_signals", 1)))
     path = state_file(settings)
     path.unlink(missing_ok=True)
+    stop_workloads(settings, echo=echo, keep=keep_workloads)
     echo("platform stopped" if was_running else f"removed the stale state file of a stopped platform ({path})")
     return was_running
 

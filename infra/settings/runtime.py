@@ -21,6 +21,11 @@ class RuntimeSettings(GroupSettings):
     serving_port_range: str = Field(
         default="31000-31999", description="Ports handed to inference servers when a serving names none (lo-hi)."
     )
+    keep_workloads: bool = Field(
+        default=False,
+        description="Leave the process runtime's training and serving processes running when the platform "
+        "stops (the next `mlops up` finds them again); by default they stop with it.",
+    )
     docker_host: str | None = Field(default=None, description="Docker engine address (unix:// or tcp://); default from env.")
     docker_network: str = Field(
         default="host",

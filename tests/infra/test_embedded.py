@@ -196,6 +196,26 @@ def test_foreground_stops_cleanly_on_down_from_another_process(settings: Setting
     assert not pid_alive(nats_pid, None)
 
 
+@pytest.mark.parametrize("keep", [False, True], ids=["workloads-stop", "keep-workloads"])
+def test_foreground_stops_its_workloads_unless_kept(settings: Settings, foreground: Foreground, keep: bool) -> None:
+    from infra.runtime.base import ContainerKind, ContainerSpec
+    from infra.runtime.process import ProcessRuntime
+
+    runtime = ProcessRuntime(settings)
+    runtime.start(ContainerSpec(name="serve-9", kind=ContainerKind.SERVE,
+                                command=["python", "-c", "import time; time.sleep(120)"]))
+    try:
+        assert runtime.status(["serve-9"])["serve-9"].is_alive
+        assert supervisor.down(settings, echo=lambda _: None, keep_workloads=keep) is True
+        code, out = foreground.wait()
+        assert code == 0, out
+        # The foreground `mlops up` stops (or keeps) the workloads itself, before `down` returns.
+        assert ("left running: serve-9" in out) is keep and ("stopping serve-9" in out) is not keep
+        assert runtime.status(["serve-9"])["serve-9"].is_alive is keep
+    finally:
+        runtime.remove("serve-9", force=True)
+
+
 def test_foreground_stops_everything_when_a_component_dies(settings: Settings, foreground: Foreground) -> None:
     nats_pid = supervisor.status(settings)[0].pid
     assert nats_pid is not None
