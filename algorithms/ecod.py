@@ -27,7 +27,13 @@ import pandas as pd
 from mlflow.models import ModelSignature
 
 from algorithms.base.algorithm import Algorithm
-from algorithms.base.anomaly import SCENARIO, AnomalyPythonModel, anomaly_metrics, anomaly_signature
+from algorithms.base.anomaly import (
+    SCENARIO,
+    AnomalyPythonModel,
+    anomaly_metrics,
+    anomaly_signature,
+    detection_plots,
+)
 from algorithms.base.tuning import Objective
 
 LABEL_COLUMN = "label"
@@ -223,6 +229,9 @@ class EcodAlgorithm(Algorithm):
         if LABEL_COLUMN in frame.columns and frame[LABEL_COLUMN].notna().all() and len(frame):
             metrics |= anomaly_metrics(frame[LABEL_COLUMN].to_numpy(), scores, labels)
         return metrics
+
+    def plots(self, fitted: EcodFitted, data: pd.DataFrame) -> dict[str, Any]:
+        return detection_plots(fitted.model, data, "ECOD")
 
     def training_metrics(self, fitted: EcodFitted) -> dict[str, float]:
         return {

@@ -31,6 +31,7 @@ from algorithms.base.anomaly import (
     AnomalyPythonModel,
     anomaly_metrics,
     anomaly_signature,
+    detection_plots,
     runs_at_least,
 )
 from algorithms.base.tuning import Objective
@@ -188,6 +189,9 @@ class EwmaAlgorithm(Algorithm):
 
     def evaluate(self, fitted: EwmaFitted, data: pd.DataFrame) -> dict[str, float]:
         return evaluate_anomaly_model(fitted.model, data)
+
+    def plots(self, fitted: EwmaFitted, data: pd.DataFrame) -> dict[str, Any]:
+        return detection_plots(fitted.model, data, "EWMA")
 
     def training_metrics(self, fitted: EwmaFitted) -> dict[str, float]:
         metrics = {

@@ -35,7 +35,13 @@ import pandas as pd
 from mlflow.models import ModelSignature
 
 from algorithms.base.algorithm import Algorithm
-from algorithms.base.anomaly import SCENARIO, AnomalyPythonModel, anomaly_metrics, anomaly_signature
+from algorithms.base.anomaly import (
+    SCENARIO,
+    AnomalyPythonModel,
+    anomaly_metrics,
+    anomaly_signature,
+    detection_plots,
+)
 from algorithms.base.changepoints import change_points_from_labels, f_measure
 from algorithms.base.tuning import Objective
 from algorithms.ecod import LABEL_COLUMN, EcodAlgorithm
@@ -291,6 +297,9 @@ class PeltAlgorithm(Algorithm):
             )
             metrics |= {"cp_f1": f1, "cp_precision": precision, "cp_recall": recall}
         return metrics
+
+    def plots(self, fitted: PeltFitted, data: pd.DataFrame) -> dict[str, Any]:
+        return detection_plots(fitted.model, data, "PELT")
 
     def training_metrics(self, fitted: PeltFitted) -> dict[str, float]:
         return {

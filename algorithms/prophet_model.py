@@ -29,6 +29,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 
 from algorithms.base.algorithm import Algorithm
+from algorithms.base.plots import forecast_figure
 from algorithms.base.timeseries import (
     MAX_STEPS,
     SCENARIO,
@@ -159,6 +160,8 @@ class ProphetFitted:
     model: ProphetPythonModel
     train_samples: int
     fit_seconds: float
+    value_column: str = ""
+    interval_width: float = 0.8
 
 
 class ProphetAlgorithm(Algorithm):
@@ -254,10 +257,16 @@ class ProphetAlgorithm(Algorithm):
             df["ds"].iloc[-1],
             bounds,
         )
-        return ProphetFitted(model=served, train_samples=len(df), fit_seconds=fit_seconds)
+        return ProphetFitted(
+            model=served,
+            train_samples=len(df),
+            fit_seconds=fit_seconds,
+            value_column=params["value_column"],
+            interval_width=params["interval_width"],
+        )
 
     def evaluate(self, fitted: ProphetFitted, data: pd.DataFrame) -> dict[str, float]:
-        df = self.series(data)
+        df = self.series(data, fitted.value_column)
         if df.empty:
             return {"eval_samples": 0.0}
         predicted = fitted.model.raw_predict(df["ds"])
@@ -266,6 +275,24 @@ class ProphetAlgorithm(Algorithm):
         return forecast_metrics(y, predicted["yhat"].to_numpy()) | {
             "coverage": float(inside.mean()),
             "eval_samples": float(len(df)),
+        }
+
+    def plots(self, fitted: ProphetFitted, data: pd.DataFrame) -> dict[str, Any]:
+        """``forecast``: the evaluation split's actual values against the forecast and its interval."""
+        df = self.series(data, fitted.value_column)
+        if df.empty:
+            return {}
+        predicted = fitted.model.raw_predict(df["ds"])
+        width = fitted.interval_width
+        return {
+            "forecast": forecast_figure(
+                df["ds"].to_numpy(),
+                df["y"].to_numpy(),
+                predicted["yhat"].to_numpy(),
+                predicted["yhat_lower"].to_numpy(),
+                predicted["yhat_upper"].to_numpy(),
+                title=f"Prophet: forecast and {width:.0%} interval vs actual ({len(df)} points)",
+            )
         }
 
     def training_metrics(self, fitted: ProphetFitted) -> dict[str, float]:

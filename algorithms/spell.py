@@ -13,6 +13,7 @@ train split has one — Loghub's protocol, which parses and scores the same line
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from algorithms.base.logs import (
     log_metrics,
     read_log_split,
 )
+from algorithms.base.plots import counts_figure
 from algorithms.base.release import Release
 from algorithms.base.tuning import Objective
 from algorithms.spell_parser import DEFAULT_MASKING, SpellParser, compile_log_format, compile_masking
@@ -136,6 +138,22 @@ class SpellAlgorithm(Algorithm):
         if data.ground_truth_mismatch:
             metrics["ground_truth_rows_mismatch"] = 1.0
         return metrics
+
+    def plots(self, fitted: SpellFitted, data: LogSplit) -> dict[str, Any]:
+        """``template_counts``: lines per template on the evaluation split (unmatched lines as one bar)."""
+        if not data.lines:
+            return {}
+        ids, templates = SpellPythonModel(fitted.parser).assign(data.lines)
+        counts = Counter(ids)
+        labels = [templates[i] if i >= 0 else f"({UNKNOWN})" for i in counts]
+        return {
+            "template_counts": counts_figure(
+                labels,
+                list(counts.values()),
+                title=f"Spell: {len(data.lines)} lines, {sum(1 for i in counts if i >= 0)} templates",
+                xlabel="lines",
+            )
+        }
 
     def training_metrics(self, fitted: SpellFitted) -> dict[str, float]:
         metrics = {

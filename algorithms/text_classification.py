@@ -25,6 +25,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 
 from algorithms.base.algorithm import Algorithm, pinned
+from algorithms.base.plots import confusion_figure
 from algorithms.base.text import (
     LABEL_COLUMN,
     SCENARIO,
@@ -198,14 +199,28 @@ class TextClassifierAlgorithm(Algorithm):
             fit_seconds=fit_seconds,
         )
 
-    def evaluate(self, fitted: TextFitted, data: pd.DataFrame) -> dict[str, float]:
+    @staticmethod
+    def predictions(fitted: TextFitted, data: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
+        """(true labels, predicted labels, every class seen by the model or the data) of a split."""
         texts, labels = texts_and_labels(data)
         if not texts:
-            return {"eval_samples": 0.0}
+            return [], [], list(fitted.model.classes)
         proba = fitted.model.proba(texts)
         predicted = [fitted.model.classes[i] for i in proba.argmax(axis=1)]
-        classes = sorted(set(fitted.model.classes) | set(labels))
+        return labels, predicted, sorted(set(fitted.model.classes) | set(labels))
+
+    def evaluate(self, fitted: TextFitted, data: pd.DataFrame) -> dict[str, float]:
+        labels, predicted, classes = self.predictions(fitted, data)
+        if not labels:
+            return {"eval_samples": 0.0}
         return text_metrics(labels, predicted, classes)
+
+    def plots(self, fitted: TextFitted, data: pd.DataFrame) -> dict[str, Any]:
+        labels, predicted, classes = self.predictions(fitted, data)
+        if not labels:
+            return {}
+        title = f"{self.name}: confusion matrix ({len(labels)} texts)"
+        return {"confusion_matrix": confusion_figure(labels, predicted, classes, title=title)}
 
     def holdout(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Stratified 80/20 split with a fixed seed: texts have no order worth keeping, classes may be rare."""

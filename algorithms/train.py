@@ -5,9 +5,12 @@ Environment: ``MLOPS_JOB_CONFIG_URI`` (``s3://bucket/key`` or a local path), ``M
 the S3 variables read by ``algorithms.base.storage``. Argv ``--config URI`` / ``--run-id ID`` override them.
 
 Steps: load config → download and verify the release → with ``max_evals > 0``, TPE search (trials fitted
-on train, scored on val, each logged with its step) → fit on train (after tuning: on train + val with the
-best params) → evaluate on test (else val, else train) → log params and metrics → save, upload and register
-the pyfunc model → tag the run with the model version → set the run FINISHED, exit 0. Any exception: traceback to stderr, run FAILED, exit 1.
+on train, scored on val, each logged with its step, then their losses plotted) → fit on train (after tuning:
+on train + val with the best params) → evaluate on test (else val, else train) → log params, metrics and the
+algorithm's plots of the evaluation split (``plots/*.png``) → save, upload and register the pyfunc model → tag
+the run with the model version → set the run FINISHED, exit 0. Any exception: traceback to stderr, run
+FAILED, exit 1 — except in plotting: a figure that cannot be drawn is reported (stderr and the run tag
+``mlops.plots_error``) but does not throw away a trained model.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +29,31 @@ from mlflow import MlflowClient
 
 from algorithms.base.algorithm import Algorithm
 from algorithms.base.config import JobConfig, load_config
+from algorithms.base.plots import trials_figure
 from algorithms.base.release import fetch_release
-from algorithms.base.tracking import log_and_register_model, log_metrics, log_params
+from algorithms.base.tracking import log_and_register_model, log_metrics, log_params, log_plots
 from algorithms.base.tuning import Trial, trial_metrics, tune
 from algorithms.registry import get_algorithm
 
 EVALUATION_SPLITS: tuple[str, ...] = ("test", "val", "train")
+TAG_PLOTS_ERROR = "mlops.plots_error"
 
 
 def progress(message: str) -> None:
     print(f"[train {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def plot_safely(client: MlflowClient, run_id: str, what: str, make: Callable[[], dict[str, Any]]) -> None:
+    """Draw and upload figures; a failure is reported, not raised (the model matters more than a picture)."""
+    try:
+        written = log_plots(client, run_id, make())
+    except Exception as exc:  # noqa: BLE001 - see above
+        traceback.print_exc(file=sys.stderr)
+        client.set_tag(run_id, TAG_PLOTS_ERROR, f"{what}: {type(exc).__name__}: {exc}"[:5000])
+        progress(f"plots of {what} failed: {exc}")
+    else:
+        if written:
+            progress(f"logged {', '.join(written)}")
 
 
 def resolve_run(client: MlflowClient, config: JobConfig, run_id: str | None) -> str:
@@ -102,6 +121,20 @@ def search(
         },
     )
     client.log_text(run_id, result.as_json(), "tuning/trials.json")
+    sign = "−" if objective.direction == "max" else ""
+    plot_safely(
+        client,
+        run_id,
+        "tuning",
+        lambda: {
+            "tuning_trials": trials_figure(
+                [t.loss for t in result.trials],
+                loss_label=f"loss = {sign}{objective.metric} (val)",
+                title=f"{algorithm.name}: {len(result.trials)} trials, best #{result.best_trial}"
+                + (" (stopped early)" if result.stopped_early else ""),
+            )
+        },
+    )
     progress(f"best trial {result.best_trial} of {len(result.trials)}: {result.best_params}")
     return best
 
@@ -154,6 +187,7 @@ def train(config: JobConfig, client: MlflowClient, run_id: str, workdir: Path) -
         },
     )
     log_metrics(client, run_id, algorithm.training_metrics(fitted) | metrics)
+    plot_safely(client, run_id, f"the {eval_split} split", lambda: algorithm.plots(fitted, eval_data))
     progress(f"logging and registering model {config.model_name}")
     version = log_and_register_model(
         client,

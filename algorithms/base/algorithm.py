@@ -1,7 +1,8 @@
 """The ``Algorithm`` base class every built-in algorithm implements (one module per algorithm).
 
 Lifecycle used by ``algorithms.train``: ``resolve_params`` → ``read_split`` (train, and test/val/train for
-evaluation) → ``fit`` → ``evaluate`` → ``pyfunc_model`` (saved with ``pip_requirements`` and ``metadata``).
+evaluation) → ``fit`` → ``evaluate`` and ``plots`` on the evaluation split → ``pyfunc_model`` (saved with
+``pip_requirements`` and ``metadata``).
 With tuning (``max_evals > 0``): trials ``fit`` on train with ``tuning_params(base, sampled)`` and are scored
 by ``objective`` on val (or on ``holdout`` of train when the release has no val split); the final fit is on
 ``combine(train, val)`` with the best params.
@@ -84,6 +85,11 @@ class Algorithm(ABC):
         import pandas as pd
 
         return pd.concat([train, val], ignore_index=True)
+
+    def plots(self, fitted: Any, data: Any) -> dict[str, Any]:
+        """Figures of ``fitted`` on an evaluation split (name → matplotlib Figure from
+        ``algorithms.base.plots``), logged as ``plots/{name}.png``."""
+        return {}
 
     def training_metrics(self, fitted: Any) -> dict[str, float]:
         """Figures known from fitting itself (threshold, sizes, durations)."""

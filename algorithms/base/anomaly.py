@@ -27,6 +27,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
 from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, require_object, schema_error
+from algorithms.base.plots import anomaly_figure, axis_values
 
 SCENARIO = "anomaly_detection"
 MEDIUM_RATIO = 1.25
@@ -74,6 +75,30 @@ def runs_at_least(mask: np.ndarray, n: int) -> np.ndarray:
     np.add.at(keep, starts[long_runs], 1)
     np.add.at(keep, ends[long_runs], -1)
     return np.cumsum(keep[:-1]) > 0
+
+
+def detection_plots(model: AnomalyPythonModel, data: pd.DataFrame, title: str) -> dict[str, Any]:
+    """``anomalies``: an evaluation split (one series) with the detected points, the labelled ones when the
+    split has a ``label`` column, and the change points of change-point models."""
+    frame = data.dropna(subset=model.value_columns).reset_index(drop=True)
+    if frame.empty:
+        return {}
+    X = frame[model.value_columns].to_numpy(dtype=np.float64)
+    _, labels, _, info = model.detect_with_info(X)
+    truth = None
+    if "label" in frame.columns and frame["label"].notna().all():
+        truth = frame["label"].to_numpy()
+    return {
+        "anomalies": anomaly_figure(
+            axis_values(frame["timestamp"] if "timestamp" in frame.columns else None, len(frame)),
+            X,
+            model.value_columns,
+            predicted=labels,
+            truth=truth,
+            change_points=[int(c["index"]) for c in info.get("change_points", [])],
+            title=title,
+        )
+    }
 
 
 class AnomalyPythonModel(mlflow.pyfunc.PythonModel):

@@ -1,8 +1,9 @@
-"""MLflow logging for training containers: params, metrics, the pyfunc model, and its registration.
+"""MLflow logging for training containers: params, metrics, plots, the pyfunc model, and its registration.
 
 Always ``MlflowClient`` with explicit run ids (never the fluent API's active run). The model is saved to a
 temp dir with explicit ``pip_requirements`` (inference takes 15-40 s otherwise), uploaded as the run's
-``model`` artifact folder and registered from ``runs:/{run_id}/model``.
+``model`` artifact folder and registered from ``runs:/{run_id}/model``. Plots (``algorithms.base.plots``) are
+rendered to PNG in a temp dir and uploaded under ``plots/``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
+from algorithms.base.plots import render
+
 MODEL_ARTIFACT_PATH = "model"
+PLOTS_ARTIFACT_PATH = "plots"
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on one param value
 TAG_MODEL_NAME = "mlops.model_name"
 TAG_MODEL_VERSION = "mlops.model_version"
@@ -43,6 +47,16 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float], st
     batch = [Metric(k, float(v), now, step) for k, v in sorted(metrics.items()) if v is not None]
     if batch:
         client.log_batch(run_id, metrics=batch)
+
+
+def log_plots(client: MlflowClient, run_id: str, figures: dict[str, Any]) -> list[str]:
+    """Upload each matplotlib figure as ``plots/{name}.png``; the artifact paths written."""
+    if not figures:
+        return []
+    with tempfile.TemporaryDirectory(prefix="mlops-plots-") as tmp:
+        paths = render(figures, Path(tmp))
+        client.log_artifacts(run_id, tmp, PLOTS_ARTIFACT_PATH)
+    return [f"{PLOTS_ARTIFACT_PATH}/{p.name}" for p in paths]
 
 
 def save_pyfunc(

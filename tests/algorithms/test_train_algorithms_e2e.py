@@ -25,7 +25,7 @@ from algorithms.serve.app import create_app
 from tests.algorithms.conftest import make_series
 from tests.algorithms.test_pelt import shifted_series
 from tests.algorithms.test_prophet import weekly_series
-from tests.algorithms.test_train_e2e import as_env, put, run_train
+from tests.algorithms.test_train_e2e import as_env, assert_plots, put, run_train
 
 pytestmark = [pytest.mark.slow, pytest.mark.platform_servers("s3", "mlflow")]
 
@@ -127,6 +127,7 @@ def test_ewma_trains_logs_and_serves(env: dict[str, str]) -> None:
     run = client.get_run(run_id)
     assert run.data.params["span"] == "10" and run.data.params["tuned"] == "false"
     assert run.data.metrics["recall"] > 0.9 and run.data.metrics["roc_auc"] > 0.95
+    assert_plots(client, run_id, "anomalies")
     values = np.zeros(40)
     values[25] = 30.0
     with served(f"models:/{name}/{version}") as app:
@@ -148,6 +149,7 @@ def test_pelt_trains_logs_and_serves_change_points(env: dict[str, str]) -> None:
     )
     metrics = client.get_run(run_id).data.metrics
     assert metrics["cp_f1"] == 1.0 and metrics["n_change_points"] == 3
+    assert_plots(client, run_id, "anomalies")
     values = np.r_[np.zeros(100), np.full(100, 8.0)] + np.random.default_rng(0).normal(0, 1, 200)
     with served(f"models:/{name}/{version}") as app:
         body = app.post("/predict", json=anomaly_body(values)).json()
@@ -165,6 +167,7 @@ def test_prophet_trains_logs_and_forecasts(env: dict[str, str]) -> None:
     metrics = client.get_run(run_id).data.metrics
     assert {"rmse", "mae", "mape", "smape", "coverage"} <= set(metrics)
     assert metrics["rmse"] < 0.8 and metrics["mape"] < 0.04
+    assert_plots(client, run_id, "forecast")
     with served(f"models:/{name}/{version}") as app:
         body = app.post("/predict", json={"config": {"steps": 7}}).json()
         too_many = app.post("/predict", json={"config": {"steps": 5000}})
@@ -196,3 +199,4 @@ def test_tuning_logs_trials_and_trains_with_the_best_params(env: dict[str, str])
     assert run.data.params["threshold"] == run.data.params["best_threshold"] != "0.5"
     assert run.data.params["tuned"] == "true" and run.data.params["eval_split"] == "test"
     assert "tuning/trials.json" in [f.path for f in client.list_artifacts(run_id, "tuning")]
+    assert_plots(client, run_id, "anomalies", "tuning_trials")

@@ -96,6 +96,24 @@ def run_train(env: dict[str, str], config: dict[str, Any], run_id: str) -> subpr
     )
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_plots(client: MlflowClient, run_id: str, *names: str) -> None:
+    """The run has exactly these ``plots/{name}.png`` artifacts, each a real PNG image of bounded size
+    (the width and height in its IHDR header), and no plotting error was recorded."""
+    found = sorted(f.path for f in client.list_artifacts(run_id, "plots"))
+    assert found == sorted(f"plots/{n}.png" for n in names)
+    for path in found:
+        local = client.download_artifacts(run_id, path)
+        with open(local, "rb") as fh:
+            head = fh.read(24)
+        assert head[:8] == PNG_SIGNATURE, path
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        assert 200 <= width <= 2000 and 200 <= height <= 2000, (path, width, height)
+    assert "mlops.plots_error" not in client.get_run(run_id).data.tags
+
+
 def job_config(job_id: int, release_uri: str, sha256: str, model_name: str) -> dict[str, Any]:
     return {
         "job_id": job_id,
@@ -137,6 +155,7 @@ def test_train_logs_registers_and_the_model_serves(env: dict[str, str]) -> None:
     for name in ("precision", "recall", "f1", "roc_auc", "threshold"):
         assert name in run.data.metrics
     assert run.data.metrics["roc_auc"] > 0.9
+    assert_plots(mlflow_client, run_id, "anomalies")
     version = run.data.tags["mlops.model_version"]
     assert mlflow_client.get_model_version(model_name, version).run_id == run_id
 

@@ -21,7 +21,7 @@ from algorithms.serve.app import create_app
 from tests.algorithms.test_serve_app import wait_ready
 from tests.algorithms.test_spell import FORMAT, make_logs
 from tests.algorithms.test_text import SMALL, VOCAB, make_texts
-from tests.algorithms.test_train_e2e import env, put, run_train  # noqa: F401 - env is a fixture
+from tests.algorithms.test_train_e2e import assert_plots, env, put, run_train  # noqa: F401 - env is a fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.platform_servers("s3", "mlflow")]
 
@@ -50,7 +50,9 @@ def text_files(split: str, n: int, seed: int) -> dict[str, bytes]:
 
 
 def train_and_get_run(job_env: dict[str, str], scenario: str, algorithm: str, params: dict[str, Any], data: bytes,
-                      max_evals: int = 0, search_space: dict[str, Any] | None = None) -> tuple[Any, str]:
+                      max_evals: int = 0, search_space: dict[str, Any] | None = None,
+                      plots: tuple[str, ...] = ()) -> tuple[Any, str]:
+    """Train through the container entrypoint; the run must have exactly the ``plots`` named."""
     s3 = s3_client_from_env()
     bucket = job_env.get("MLOPS_S3_BUCKET", "mlops")
     if not s3.bucket_exists(bucket):
@@ -72,6 +74,7 @@ def train_and_get_run(job_env: dict[str, str], scenario: str, algorithm: str, pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
+    assert_plots(client, run_id, *plots)
     version = run.data.tags["mlops.model_version"]
     return run, f"models:/{model_name}/{version}"
 
@@ -84,7 +87,9 @@ def test_spell_trains_logs_grouping_accuracy_and_serves(env: dict[str, str]) -> 
     data = zip_release(
         "log_clustering", {"train": log_files("train", 1500, 11), "test": log_files("test", 400, 12)}
     )
-    run, uri = train_and_get_run(env, "log_clustering", "Spell", {"tau": 0.5, "log_format": FORMAT}, data)
+    run, uri = train_and_get_run(
+        env, "log_clustering", "Spell", {"tau": 0.5, "log_format": FORMAT}, data, plots=("template_counts",)
+    )
     metrics = run.data.metrics
     assert metrics["templates"] == 6
     assert metrics["train_grouping_accuracy"] == 1.0 and metrics["grouping_accuracy"] == 1.0
@@ -110,6 +115,7 @@ def test_spell_tunes_tau_on_ground_truth(env: dict[str, str]) -> None:  # noqa: 
     run, _ = train_and_get_run(
         env, "log_clustering", "Spell", {"log_format": FORMAT}, data,
         max_evals=4, search_space={"tau": {"type": "uniform", "low": 0.3, "high": 0.6}},
+        plots=("template_counts", "tuning_trials"),
     )
     assert run.data.params["tuned"] == "true" and run.data.params["tuning_max_evals"] == "4"
     assert 0.3 <= float(run.data.params["tau"]) <= 0.6
@@ -121,7 +127,9 @@ def test_text_classifier_trains_logs_metrics_and_serves(env: dict[str, str], alg
     data = zip_release(
         "text_classification", {"train": text_files("train", 600, 31), "test": text_files("test", 200, 32)}
     )
-    run, uri = train_and_get_run(env, "text_classification", algorithm, SMALL[algorithm], data)
+    run, uri = train_and_get_run(
+        env, "text_classification", algorithm, SMALL[algorithm], data, plots=("confusion_matrix",)
+    )
     metrics = run.data.metrics
     assert metrics["accuracy"] > 0.9 and metrics["f1_macro"] > 0.9 and "f1_weighted" in metrics
     assert all(f"class_{label}_f1" in metrics for label in VOCAB)
