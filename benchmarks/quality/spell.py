@@ -8,6 +8,10 @@ the platform's Spell algorithm is fitted with that system's ``log_format``, ``re
 ``EventId`` column of ``{System}_2k.log_structured.csv`` (the ground truth of the paper; the ``corrected/``
 ground truth is scored too when present). Published figures come from ``reference_grouping_accuracy.csv``.
 A second run adds the built-in hex-id mask to the settings' regexes, to show what masking alone changes.
+
+The published figures are rounded to three decimals (Zookeeper 0.964 stands for 1,927 to 1,928 of 2,000
+lines); the table prints the lines we group correctly and two verdicts: ``>= published`` (our exact figure
+against the rounded one) and ``= at 3 d.p.`` (our figure rounded as the paper's table is).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -36,14 +41,17 @@ def event_ids(path: Path) -> list[str] | None:
         return [row["EventId"] for row in csv.DictReader(fh)]
 
 
-def published(folder: Path) -> dict[str, float]:
+def published(folder: Path) -> dict[str, tuple[float, int]]:
+    """System → (published Spell figure, the number of decimals it was published with)."""
     path = folder / "reference_grouping_accuracy.csv"
     if not path.is_file():
         return {}
     with path.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             if row.get("tool") == "Spell":
-                return {k: float(v) for k, v in row.items() if k != "tool" and v}
+                return {
+                    k: (float(v), len(v.partition(".")[2])) for k, v in row.items() if k != "tool" and v
+                }
     return {}
 
 
@@ -78,6 +86,9 @@ def run_system(
         "templates": len(fitted.parser.clusters),
         "seconds": seconds,
     }
+    truth = event_ids(log_path.parent / f"{log_path.name}_structured.csv")
+    if truth is not None and len(truth) == len(lines):
+        row["correct_lines"] = round(grouping_accuracy(truth, fitted.train_cluster_ids) * len(lines))
     for key, path in (
         ("accuracy", log_path.parent / f"{log_path.name}_structured.csv"),
         ("accuracy_corrected", log_path.parent / "corrected" / f"{log_path.name}_structured_corrected.csv"),
@@ -104,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         plus_hex = run_system(folder, system, setting, [HEX_MASK])
         row["accuracy_plus_hex_mask"] = plus_hex["accuracy"] if plus_hex and "accuracy" in plus_hex else None
-        row["published"] = reference.get(system)
-        if row["published"] is not None and "accuracy" in row:
-            row["meets_published"] = row["accuracy"] >= row["published"]
+        figure, decimals = reference.get(system, (None, 0))
+        row["published"] = figure
+        if figure is not None and "accuracy" in row:
+            row["meets_published"] = row["accuracy"] >= figure
+            # Rounded half up, as a table of rounded figures is read (round() would see 0.9635 as 0.96349…).
+            scale = 10**decimals
+            row["equals_published_at_its_precision"] = math.floor(row["accuracy"] * scale + 0.5 + 1e-9) / scale >= figure
         rows.append(row)
     if not rows:
         print(f"no Loghub system with settings and logs under {folder}", file=sys.stderr)
@@ -119,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     header = (
-        f"{'system':<10} {'lines':>6} {'templates':>9} {'ours':>7} {'published':>9} {'ours/corrected GT':>17} "
-        f"{'ours+hex mask':>13} {'seconds':>8}  meets"
+        f"{'system':<10} {'lines':>6} {'correct':>7} {'templates':>9} {'ours':>7} {'published':>9} "
+        f"{'ours/corrected GT':>17} {'ours+hex mask':>13} {'seconds':>8}  {'>= published':>12}  = at 3 d.p."
     )
     print(header)
     for r in rows:
@@ -129,9 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             return "—" if v is None else f"{v:.4f}"
 
         print(
-            f"{r['system']:<10} {r['lines']:>6} {r['templates']:>9} {f(r.get('accuracy')):>7} {f(r['published']):>9} "
-            f"{f(r.get('accuracy_corrected')):>17} {f(r['accuracy_plus_hex_mask']):>13} {r['seconds']:>8.3f}  "
-            f"{r.get('meets_published', '—')}"
+            f"{r['system']:<10} {r['lines']:>6} {r.get('correct_lines', '—'):>7} {r['templates']:>9} "
+            f"{f(r.get('accuracy')):>7} {f(r['published']):>9} {f(r.get('accuracy_corrected')):>17} "
+            f"{f(r['accuracy_plus_hex_mask']):>13} {r['seconds']:>8.3f}  {r.get('meets_published', '—')!s:>12}  "
+            f"{r.get('equals_published_at_its_precision', '—')}"
         )
     return 0
 
