@@ -13,7 +13,8 @@ l2 and normal are -2 × log-likelihood up to constants, so penalties follow R's 
 TCPDBench ran it): BIC = (p + 1) log n, MBIC = (p + 2) log n plus log(segment length) added to every
 segment's cost, p = parameters per segment (l2: d, normal: 2d). For l1 the penalty is divided by 2√2 (the
 Laplace likelihood's scale at unit variance); for rbf it is used as is (a heuristic). ``penalty: "value"``
-takes ``penalty_value`` directly. rbf builds an n×n Gram matrix: refused above 5,000 points.
+takes ``penalty_value`` directly (a number given as ``penalty`` is the same). rbf builds an n×n Gram matrix:
+refused above 5,000 points.
 
 Output per point: label 1 within ``event_window`` points of a change point, score = the size of that change
 (|difference of the adjacent segments' means| in normalised units, largest over columns; 0 away from
@@ -226,6 +227,10 @@ class PeltAlgorithm(Algorithm):
                 raise ValueError(f"{name} must be >= {minimum}, got {value}")
             return value
 
+        raw_penalty = params.get("penalty")
+        if isinstance(raw_penalty, (int, float)) and not isinstance(raw_penalty, bool):
+            # A number is the penalty itself (the form's way: penalty "value" and penalty_value).
+            params = params | {"penalty": "value", "penalty_value": raw_penalty}
         out: dict[str, Any] = {
             "cost": choice("cost", "l2", COSTS),
             "penalty": choice("penalty", "BIC", PENALTIES),

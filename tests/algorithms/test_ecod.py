@@ -124,3 +124,15 @@ def test_registry_lookup() -> None:
     assert ALGORITHMS["ECOD"] is EcodAlgorithm
     with pytest.raises(KeyError, match="known"):
         get_algorithm("NOPE")
+
+
+def test_rolling_statistics_of_choice() -> None:
+    X = np.array([[1.0], [5.0], [3.0], [2.0]])
+    F = engineer(X, [], [3], ("min", "max", "median"))
+    np.testing.assert_allclose(F[:, 1:], [[1, 1, 1], [1, 5, 3], [1, 5, 3], [2, 5, 3]])
+    params = EcodAlgorithm().resolve_params({"rolling_windows": [3], "rolling_stats": "median,min"})
+    assert params["rolling_stats"] == ["min", "median"]  # canonical order: the feature layout is stable
+    fitted = EcodAlgorithm().fit(make_series(600, seed=14), params)
+    assert fitted.features == ["value", "value_min3", "value_median3"]
+    with pytest.raises(ValueError, match="rolling_stats"):
+        EcodAlgorithm().resolve_params({"rolling_stats": ["mode"]})

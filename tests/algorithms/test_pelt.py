@@ -115,3 +115,40 @@ def test_rbf_refuses_long_series_and_bad_params_are_named() -> None:
         model.segment(np.zeros((6000, 1)))
     with pytest.raises(ValueError, match="cost"):
         PeltAlgorithm().resolve_params({"cost": "l3"})
+
+
+@pytest.mark.parametrize("cost", ["l1", "l2", "rbf", "normal"])
+def test_every_cost_finds_mean_shifts(cost: str) -> None:
+    fitted = PeltAlgorithm().fit(shifted_series(9), {"cost": cost, "jump": 1})
+    metrics = PeltAlgorithm().evaluate(fitted, shifted_series(10))
+    assert metrics["cp_f1"] == 1.0 and metrics["n_change_points"] == 3
+
+
+def test_normal_cost_sees_a_change_of_variance_that_l2_does_not() -> None:
+    rng = np.random.default_rng(11)
+    values = np.r_[rng.normal(0, 1, 300), rng.normal(0, 4, 300)]
+    frame = pd.DataFrame({"timestamp": np.arange(600), "value": values})
+    found = {}
+    for cost in ("l2", "normal"):
+        model = PeltAlgorithm().fit(frame, {"cost": cost, "penalty": "MBIC", "jump": 1}).model
+        found[cost] = [c["index"] for c in model.detect_with_info(values[:, None])[3]["change_points"]]
+    assert found["l2"] == [] and len(found["normal"]) == 1 and abs(found["normal"][0] - 300) <= 10
+
+
+def test_min_size_jump_and_penalty_value_shape_the_segmentation() -> None:
+    data = shifted_series(12, cps=(150, 170, 450))  # two changes 20 points apart
+    X = data[["value"]].to_numpy()
+
+    def found(params: dict[str, object]) -> list[int]:
+        model = PeltAlgorithm().fit(data, params).model
+        return [c["index"] for c in model.detect_with_info(X)[3]["change_points"]]
+
+    close = found({"jump": 1, "min_size": 5})
+    assert len(close) == 3 and abs(close[0] - 150) <= 3 and abs(close[1] - 170) <= 3
+    for min_size in (30, 60):  # no segment shorter than min_size, so the 20-point one cannot be isolated
+        cps = found({"jump": 1, "min_size": min_size})
+        assert cps and min(np.diff([0, *cps, len(X)])) >= min_size
+    assert all(c % 25 == 0 for c in found({"jump": 25}))  # candidates only every jump points
+    assert found({"jump": 1, "penalty": "value", "penalty_value": 1e6}) == []
+    assert found({"jump": 1, "penalty": 1e6}) == []  # a number as the penalty itself
+    assert len(found({"jump": 1, "penalty": "value", "penalty_value": 10.0})) >= 3

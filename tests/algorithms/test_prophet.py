@@ -99,3 +99,47 @@ def test_logistic_growth_needs_a_cap() -> None:
         {"growth": "logistic", "cap": 40, "yearly_seasonality": "false"}
     )
     assert params["cap"] == 40.0 and params["floor"] == 0.0 and params["yearly_seasonality"] is False
+
+
+def test_settings_reach_the_fitted_and_served_model() -> None:
+    params = {
+        "growth": "flat",
+        "seasonality_mode": "multiplicative",
+        "changepoint_prior_scale": 0.3,
+        "seasonality_prior_scale": 2.5,
+        "interval_width": 0.95,
+        "yearly_seasonality": "false",
+        "weekly_seasonality": "true",
+        "daily_seasonality": "false",
+    }
+    fitted = ProphetAlgorithm().fit(weekly_series(300), params)
+    prophet = pickle.loads(pickle.dumps(fitted.model))._model  # rebuilt from Prophet's JSON, as served
+    assert prophet.growth == "flat" and prophet.seasonality_mode == "multiplicative"
+    assert prophet.changepoint_prior_scale == 0.3 and prophet.seasonality_prior_scale == 2.5
+    assert prophet.interval_width == 0.95
+    assert set(prophet.seasonalities) == {"weekly"} and prophet.seasonalities["weekly"]["mode"] == "multiplicative"
+    # Flat growth: the trend component is one constant.
+    assert np.ptp(fitted.model.raw_predict(pd.date_range("2024-01-01", periods=40))["trend"]) < 1e-9
+
+
+def test_interval_width_sets_the_band() -> None:
+    train = weekly_series(300)
+    widths = {}
+    for width in (0.5, 0.95):
+        model = ProphetAlgorithm().fit(train, {"interval_width": width, "yearly_seasonality": "false"}).model
+        out, _ = model.forecast(None, 20)
+        widths[width] = float((out["upper"] - out["lower"]).mean())
+    # Normal quantiles: the 95% band is about 2.9 times the 50% band (1.96 / 0.674).
+    assert 2.2 < widths[0.95] / widths[0.5] < 3.6
+
+
+def test_logistic_growth_stays_under_its_cap() -> None:
+    t = np.arange(400)
+    y = 50 / (1 + np.exp(-(t - 150) / 30)) + np.random.default_rng(3).normal(0, 0.5, 400)
+    frame = pd.DataFrame({"timestamp": pd.date_range("2023-01-01", periods=400).astype(str), "value": y})
+    fitted = ProphetAlgorithm().fit(
+        frame, {"growth": "logistic", "cap": 50, "floor": 0, "yearly_seasonality": "false",
+                "weekly_seasonality": "false"}
+    )
+    out, _ = fitted.model.forecast(None, 200)
+    assert out["value"].max() <= 50.5 and out["value"].iloc[-1] > 45
