@@ -11,7 +11,7 @@ export_library_env()
 
 import typer  # noqa: E402
 
-from cli import admin, auth, datasets, platform, serving, training  # noqa: E402
+from cli import admin, auth, datasets, demo, platform, serving, training  # noqa: E402
 
 app = typer.Typer(name="mlops", help="mlops-lite: datasets → training → serving, on Prefect, MLflow and S3.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -29,6 +29,7 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(training.app, name="jobs")
 app.add_typer(serving.app, name="servings")
 app.command("predict")(serving.predict_command)
+app.command("demo")(demo.demo_command)
 
 
 def main() -> None:
