@@ -30,5 +30,5 @@ lint:
 lock:
 	rm -rf /tmp/mlops-lock-venv && python3 -m venv /tmp/mlops-lock-venv
 	/tmp/mlops-lock-venv/bin/pip install -q --upgrade "pip>=24" "setuptools>=68" wheel
-	/tmp/mlops-lock-venv/bin/pip install -q -e ".[dev]"
+	/tmp/mlops-lock-venv/bin/pip install -q -e ".[dev,vision]"
 	/tmp/mlops-lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements/lock.txt
