@@ -1,9 +1,17 @@
 """Dashboard sign-in: who this browser session acts as, and in which team.
 
-A login lives in Streamlit's server-side session state (never in the browser), checked with argon2 by
-``catalog.services.teams.authenticate`` (which also counts failures and locks the account). It expires after
-``SESSION_HOURS``. On every rerun the actor is rebuilt from the catalog, so a disabled account or a removed
-membership takes effect at once.
+A login lives in Streamlit's server-side session state, checked with argon2 by
+``catalog.services.teams.authenticate`` (which also counts failures and locks the account). It lasts
+``MLOPS_DASHBOARD_SESSION_HOURS``. On every rerun the actor is rebuilt from the catalog, so a disabled account
+or a removed membership takes effect at once.
+
+Surviving a browser reload: a reload starts a new Streamlit session with empty state, so the login is also
+carried in the URL as a signed token (query parameter ``session``): ``username, current team, expiry``
+signed with HMAC-SHA256 keyed by the user's password hash (as the CLI's session file is; see ``cli.auth``).
+A reload (or a bookmark) presents it back and the login resumes without the password. A token that was
+altered or has expired, or any token after the user's password changed, is refused (the sign-in page
+shows). Signing out removes it from the URL. Like any bearer link, a URL carrying a token must not be
+shared; it expires with the session.
 
 The current team: a user in several teams picks one with the switcher and then acts *in that team only*
 (the session's Actor carries just that team, so every list, filtered by ``catalog.scoping``, shows that
@@ -12,6 +20,10 @@ team's resources). Superusers stay unfiltered and see everything; their current 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 from dataclasses import dataclass, replace
 
@@ -22,11 +34,12 @@ from catalog.errors import NotFoundError, PermissionDeniedError
 from catalog.models import Team
 from catalog.scoping import Actor
 from catalog.services import teams as teams_service
+from infra.settings import get_settings
 
 LOGIN_KEY = "mlops_login"
 # Set by dashboard/app.py before anything renders: inside the app a page never acts without a login.
 GATE_KEY = "mlops_gated"
-SESSION_HOURS = 12.0
+TOKEN_PARAM = "session"
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,90 @@ class Login:
     username: str
     team_id: int | None
     signed_in_at: float
+    expires_at: float = 0.0
+    token: str = ""
+
+
+# ---------------------------------------------------------------- signed session tokens
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _key(username: str) -> bytes:
+    """The signing key of a user's tokens: their current password hash (kept in the catalog only), so a
+    token cannot be forged without database access and dies when the password changes."""
+    with session_scope() as session:
+        return teams_service.get_user(session, username=username).password_hash.encode()
+
+
+def _sign(payload: bytes, username: str) -> bytes:
+    return hmac.new(_key(username), payload, hashlib.sha256).digest()
+
+
+def issue_token(login: Login) -> str:
+    payload = json.dumps({"u": login.username, "t": login.team_id, "e": int(login.expires_at)},
+                         separators=(",", ":")).encode()
+    return f"{_b64(payload)}.{_b64(_sign(payload, login.username))}"
+
+
+def read_token(token: str) -> Login | None:
+    """The login a token carries if its signature (under the user's current password hash) and expiry hold."""
+    try:
+        body, signature = token.split(".", 1)
+        payload = _unb64(body)
+        data = json.loads(payload)
+        username, team_id, expires_at = data["u"], data["t"], float(data["e"])
+    except (ValueError, KeyError, TypeError):  # malformed base64, JSON or fields
+        return None
+    if not isinstance(username, str) or (team_id is not None and not isinstance(team_id, int)):
+        return None
+    try:
+        if not hmac.compare_digest(_sign(payload, username), _unb64(signature)):
+            return None
+    except (NotFoundError, ValueError):
+        return None
+    if expires_at <= time.time():
+        return None
+    hours = get_settings().dashboard.session_hours
+    return Login(username=username, team_id=team_id, signed_in_at=expires_at - hours * 3600,
+                 expires_at=expires_at, token=token)
+
+
+def resume_from_url() -> Login | None:
+    """Resume the login carried by the URL's token, when this session has none (a reload or a bookmark)."""
+    if current_login() is not None:
+        return current_login()
+    token = st.query_params.get(TOKEN_PARAM)
+    if not token:
+        return None
+    login = read_token(token)
+    if login is None:
+        st.query_params.pop(TOKEN_PARAM, None)
+        return None
+    st.session_state[LOGIN_KEY] = login
+    return login
+
+
+def keep_in_url() -> None:
+    """Put the current login's token in the URL (a page switch may have dropped it)."""
+    login = current_login()
+    if login is not None and login.token and st.query_params.get(TOKEN_PARAM) != login.token:
+        st.query_params[TOKEN_PARAM] = login.token
+
+
+def _remember(login: Login) -> Login:
+    login = replace(login, token=issue_token(login))
+    st.session_state[LOGIN_KEY] = login
+    return login
+
+
+# ---------------------------------------------------------------- sign-in and the acting user
 
 
 def sign_in(username: str, password: str) -> Login:
@@ -41,20 +138,22 @@ def sign_in(username: str, password: str) -> Login:
     with session_scope() as session:
         user = teams_service.authenticate(session, username=username, password=password)
         actor = teams_service.actor_for(session, username=user.username)
-    login = Login(username=user.username, team_id=actor.current_team_id, signed_in_at=time.time())
-    st.session_state[LOGIN_KEY] = login
-    return login
+    now = time.time()
+    login = Login(username=user.username, team_id=actor.current_team_id, signed_in_at=now,
+                  expires_at=now + get_settings().dashboard.session_hours * 3600)
+    return _remember(login)
 
 
 def sign_out() -> None:
     st.session_state.pop(LOGIN_KEY, None)
+    st.query_params.pop(TOKEN_PARAM, None)
 
 
 def current_login() -> Login | None:
     login = st.session_state.get(LOGIN_KEY)
     if not isinstance(login, Login):
         return None
-    if time.time() - login.signed_in_at > SESSION_HOURS * 3600:
+    if time.time() >= login.expires_at:
         sign_out()
         return None
     return login
@@ -82,7 +181,7 @@ def session_actor() -> tuple[Actor, int | None] | None:
         sign_out()  # deleted or disabled since the login
         return None
     if full.current_team_id != login.team_id:
-        st.session_state[LOGIN_KEY] = replace(login, team_id=full.current_team_id)
+        _remember(replace(login, team_id=full.current_team_id))
     if full.is_superuser:
         return full, full.current_team_id
     team_ids = frozenset({full.current_team_id}) if full.current_team_id is not None else frozenset()
@@ -96,7 +195,7 @@ def switch_team(team_id: int) -> int:
         raise PermissionDeniedError("sign in first")
     with session_scope() as session:
         teams_service.actor_for(session, username=login.username, current_team_id=team_id)
-    st.session_state[LOGIN_KEY] = replace(login, team_id=team_id)
+    _remember(replace(login, team_id=team_id))
     return team_id
 
 

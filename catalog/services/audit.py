@@ -70,15 +70,17 @@ def list_events(
     team_id: int | None = None,
     actor_name: str | None = None,
     since: datetime | None = None,
+    outcome: str | None = None,
     offset: int = 0,
     limit: int = 100,
 ) -> tuple[int, list[AuditEvent]]:
-    """Admins see every event; others see their teams' events."""
+    """Admins see every event; others see their teams' events. Newest first; each filter is an exact match."""
     stmt = select(AuditEvent)
     if not actor.is_superuser:
         stmt = stmt.where(col(AuditEvent.team_id).in_(sorted(actor.team_ids)))
     for column, value in ((AuditEvent.action, action), (AuditEvent.resource_type, resource_type),
-                          (AuditEvent.team_id, team_id), (AuditEvent.actor_name, actor_name)):
+                          (AuditEvent.team_id, team_id), (AuditEvent.actor_name, actor_name),
+                          (AuditEvent.outcome, outcome)):
         if value is not None:
             stmt = stmt.where(column == value)
     if since is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError
@@ -100,6 +101,17 @@ def list_entries(session: Session, *, actor: Actor, dataset_id: int) -> list[Dat
     get_dataset(session, actor=actor, dataset_id=dataset_id)
     stmt = scoped(select(DatasetEntry), DatasetEntry, actor).where(DatasetEntry.dataset_id == dataset_id)
     return list(session.exec(stmt.order_by(col(DatasetEntry.id))).all())
+
+
+def page_entries(
+    session: Session, *, actor: Actor, dataset_id: int, search: str | None = None, offset: int = 0, limit: int = 50,
+) -> tuple[int, list[DatasetEntry]]:
+    """One page of a dataset's entries in upload order, optionally those whose name contains ``search``."""
+    get_dataset(session, actor=actor, dataset_id=dataset_id)
+    stmt = scoped(select(DatasetEntry), DatasetEntry, actor).where(DatasetEntry.dataset_id == dataset_id)
+    if search:
+        stmt = stmt.where(col(DatasetEntry.name).icontains(search))
+    return page(session, stmt, offset=offset, limit=limit, order_by=col(DatasetEntry.id))
 
 
 def get_entry(session: Session, *, actor: Actor, entry_id: int) -> DatasetEntry:
@@ -207,6 +219,50 @@ def list_releases(session: Session, *, actor: Actor, dataset_id: int) -> list[Da
     get_dataset(session, actor=actor, dataset_id=dataset_id)
     stmt = scoped(select(DatasetRelease), DatasetRelease, actor).where(DatasetRelease.dataset_id == dataset_id)
     return list(session.exec(stmt.order_by(col(DatasetRelease.id).desc())).all())
+
+
+def page_releases(
+    session: Session,
+    *,
+    actor: Actor,
+    dataset_id: int | None = None,
+    scenario: str | None = None,
+    team_id: int | None = None,
+    status: str | None = None,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[int, list[DatasetRelease]]:
+    """One page of releases, newest first: of one dataset, or of every dataset the actor sees (optionally of
+    one scenario or team); ``search`` matches the version or the dataset's name."""
+    if dataset_id is not None:
+        get_dataset(session, actor=actor, dataset_id=dataset_id)
+    stmt = scoped(select(DatasetRelease), DatasetRelease, actor)
+    if dataset_id is not None:
+        stmt = stmt.where(DatasetRelease.dataset_id == dataset_id)
+    # Conditions on the dataset are subqueries: scoped() joins Dataset for some actors and not for others.
+    owners = select(Dataset.id)
+    if scenario:
+        owners = owners.where(Dataset.scenario == parse_scenario(scenario).value)
+    if team_id is not None:
+        owners = owners.where(Dataset.team_id == team_id)
+    if scenario or team_id is not None:
+        stmt = stmt.where(col(DatasetRelease.dataset_id).in_(owners))
+    if status:
+        stmt = stmt.where(DatasetRelease.status == status)
+    if search:
+        named = select(Dataset.id).where(col(Dataset.name).icontains(search))
+        stmt = stmt.where(or_(col(DatasetRelease.version).icontains(search),
+                              col(DatasetRelease.dataset_id).in_(named)))
+    return page(session, stmt, offset=offset, limit=limit, order_by=col(DatasetRelease.id).desc())
+
+
+def dataset_names(session: Session, *, actor: Actor, dataset_ids: list[int]) -> dict[int, str]:
+    """Names of the given datasets the actor may see (ids it may not see are left out)."""
+    if not dataset_ids:
+        return {}
+    stmt = scoped(select(Dataset), Dataset, actor).where(col(Dataset.id).in_(sorted(set(dataset_ids))))
+    return {d.id: d.name for d in session.exec(stmt).all() if d.id is not None}
 
 
 def claim_publish(session: Session, *, actor: Actor, release_id: int, flow_run_id: str | None = None) -> bool:

@@ -81,13 +81,19 @@ def get_serving(session: Session, *, actor: Actor, serving_id: int) -> Serving:
 
 def list_servings(
     session: Session, *, actor: Actor, scenario: str | None = None, search: str | None = None,
-    offset: int = 0, limit: int = 50,
+    observed_state: str | None = None, failed: bool = False, offset: int = 0, limit: int = 50,
 ) -> tuple[int, list[Serving]]:
+    """One page of servings, newest first; ``observed_state`` keeps those last seen in that state, ``failed``
+    those carrying a lifecycle error."""
     stmt = scoped(select(Serving), Serving, actor)
     if scenario:
         stmt = stmt.where(Serving.scenario == parse_scenario(scenario).value)
     if search:
         stmt = stmt.where(col(Serving.name).icontains(search))
+    if observed_state:
+        stmt = stmt.where(Serving.observed_state == observed_state)
+    if failed:
+        stmt = stmt.where(col(Serving.error).is_not(None))
     return page(session, stmt, offset=offset, limit=limit, order_by=col(Serving.id).desc())
 
 

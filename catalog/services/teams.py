@@ -23,6 +23,7 @@ from catalog.models import Membership, Team, User
 from catalog.models.base import utcnow
 from catalog.scoping import Actor
 from catalog.services.audit import record
+from catalog.services.common import page
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT_MINUTES = 15
@@ -113,6 +114,18 @@ def list_teams(session: Session, *, actor: Actor) -> list[Team]:
     return list(session.exec(stmt).all())
 
 
+def page_teams(
+    session: Session, *, actor: Actor, search: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[int, list[Team]]:
+    """One page of ``list_teams`` in name order, optionally of names containing ``search``."""
+    stmt = select(Team)
+    if not actor.is_superuser:
+        stmt = stmt.where(col(Team.id).in_(sorted(actor.team_ids)))
+    if search:
+        stmt = stmt.where(col(Team.name).icontains(search))
+    return page(session, stmt, offset=offset, limit=limit, order_by=col(Team.name))
+
+
 def get_team(
     session: Session, *, team_id: int | None = None, name: str | None = None, actor: Actor | None = None
 ) -> Team:
@@ -172,6 +185,17 @@ def get_user(
 def list_users(session: Session, *, actor: Actor) -> list[User]:
     actor.require_superuser("list users")
     return list(session.exec(select(User).order_by(User.username)).all())
+
+
+def page_users(
+    session: Session, *, actor: Actor, search: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[int, list[User]]:
+    """One page of users in name order (administrators only), optionally of usernames containing ``search``."""
+    actor.require_superuser("list users")
+    stmt = select(User)
+    if search:
+        stmt = stmt.where(col(User.username).icontains(search))
+    return page(session, stmt, offset=offset, limit=limit, order_by=col(User.username))
 
 
 def set_password(session: Session, *, actor: Actor, user_id: int, password: str) -> User:

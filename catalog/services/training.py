@@ -6,6 +6,7 @@ Status changes are conditional updates so that of many concurrent starts exactly
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -172,13 +173,16 @@ def get_job(session: Session, *, actor: Actor, job_id: int) -> TrainJob:
 
 def list_jobs(
     session: Session, *, actor: Actor, scenario: str | None = None, status: str | None = None,
-    search: str | None = None, offset: int = 0, limit: int = 50,
+    statuses: Sequence[str] | None = None, search: str | None = None, offset: int = 0, limit: int = 50,
 ) -> tuple[int, list[TrainJob]]:
+    """One page of training jobs, newest first, optionally of one status or of any of ``statuses``."""
     stmt = scoped(select(TrainJob), TrainJob, actor)
     if scenario:
         stmt = stmt.where(TrainJob.scenario == parse_scenario(scenario).value)
     if status:
         stmt = stmt.where(TrainJob.status == status)
+    if statuses is not None:
+        stmt = stmt.where(col(TrainJob.status).in_([str(s) for s in statuses]))
     if search:
         stmt = stmt.where(col(TrainJob.name).icontains(search))
     return page(session, stmt, offset=offset, limit=limit, order_by=col(TrainJob.id).desc())

@@ -1,13 +1,18 @@
-"""Administration (superusers only): teams and their members, users, passwords."""
+"""Administration (superusers only): teams and their members, users, passwords. The team and user lists are
+searched and paged in SQL; pickers offer the current page or the users matching a search."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from catalog.db import session_scope
+from catalog.models import Team, User
 from catalog.scoping import Actor
 from catalog.services import teams as svc
 from dashboard.views.common import actor, attempt, records
+from dashboard.views.paging import fetch_page, pager, search_box, slice_page
+
+USER_CHOICES = 100  # users offered by a picker; its search finds the others
 
 
 def render() -> None:
@@ -23,6 +28,13 @@ def render() -> None:
         _users(who)
 
 
+def _user_choices(who: Actor, key: str) -> list[User]:
+    search = st.text_input("Find a user", key=f"{key}_search", placeholder="part of the username")
+    with session_scope() as session:
+        _, users = svc.page_users(session, actor=who, search=search.strip() or None, limit=USER_CHOICES)
+    return users
+
+
 def _teams(who: Actor) -> None:
     with st.form("new_team", clear_on_submit=True):
         st.subheader("New team")
@@ -33,41 +45,59 @@ def _teams(who: Actor) -> None:
                 with session_scope() as session:
                     svc.create_team(session, actor=who, name=name, description=description)
             attempt(create, success=f"team {name!r} created")
-    with session_scope() as session:
-        teams = svc.list_teams(session, actor=who)
-        users = svc.list_users(session, actor=who)
-    st.dataframe(records(teams, ["id", "name", "description", "created_at"]), hide_index=True)
+    search = search_box("adm_teams", "Search teams")
+
+    def fetch(offset: int, limit: int) -> tuple[int, list[Team]]:
+        with session_scope() as session:
+            return svc.page_teams(session, actor=who, search=search, offset=offset, limit=limit)
+
+    total, teams, _ = fetch_page("adm_teams", fetch)
+    if teams:
+        st.dataframe(records(teams, ["id", "name", "description", "created_at"]), hide_index=True)
+    pager("adm_teams", total, noun="team(s)")
     if not teams:
         return
     team = st.selectbox("Team", teams, format_func=lambda t: f"{t.name} (#{t.id})", key="admin_team")
     with session_scope() as session:
-        members = svc.list_members(session, actor=who, team_id=team.id)
+        members = svc.list_members(session, actor=who, team_id=team.id)  # type: ignore[arg-type]
     st.subheader(f"Members of {team.name}")
-    st.dataframe(records(members, ["user_id", "username", "role", "is_superuser", "is_active"]), hide_index=True)
+    n_members, shown = slice_page(f"adm_members_{team.id}", members)
+    st.dataframe(records(shown, ["user_id", "username", "role", "is_superuser", "is_active"]), hide_index=True)
+    pager(f"adm_members_{team.id}", n_members, noun="member(s)")
     cols = st.columns(2)
-    with cols[0].form("add_member", clear_on_submit=True):
-        user = st.selectbox("User", users, format_func=lambda u: u.username, key="add_member_user")
-        role = st.selectbox("Role", list(svc.ROLES), key="add_member_role")
-        if st.form_submit_button("Add member") and user is not None:
-            def add() -> None:
-                with session_scope() as session:
-                    svc.add_member(session, actor=who, team_id=team.id, user_id=user.id, role=role)
-            attempt(add, success=f"{user.username} is a {role} of {team.name}")
+    with cols[0]:
+        users = _user_choices(who, "add_member")
+        with st.form("add_member", clear_on_submit=True):
+            user = st.selectbox("User", users, format_func=lambda u: u.username, key="add_member_user")
+            role = st.selectbox("Role", list(svc.ROLES), key="add_member_role")
+            if st.form_submit_button("Add member") and user is not None:
+                def add() -> None:
+                    with session_scope() as session:
+                        svc.add_member(session, actor=who, team_id=team.id, user_id=user.id, role=role)  # type: ignore[arg-type]
+                attempt(add, success=f"{user.username} is a {role} of {team.name}")
     with cols[1].form("remove_member"):
         member = st.selectbox("Member", members, format_func=lambda m: m.username, key="remove_member_user")
         if st.form_submit_button("Remove member") and member is not None:
             def remove() -> None:
                 with session_scope() as session:
-                    svc.remove_member(session, actor=who, team_id=team.id, user_id=member.user_id)
+                    svc.remove_member(session, actor=who, team_id=team.id, user_id=member.user_id)  # type: ignore[arg-type]
             attempt(remove, success=f"{member.username} removed from {team.name}")
 
 
 def _users(who: Actor) -> None:
+    search = search_box("adm_users", "Search users", placeholder="part of the username")
+
+    def fetch(offset: int, limit: int) -> tuple[int, list[User]]:
+        with session_scope() as session:
+            return svc.page_users(session, actor=who, search=search, offset=offset, limit=limit)
+
+    total, users, _ = fetch_page("adm_users", fetch)
+    if users:
+        st.dataframe(records(users, ["id", "username", "is_superuser", "is_active", "failed_logins", "locked_until",
+                                     "created_at"]), hide_index=True)
+    pager("adm_users", total, noun="user(s)")
     with session_scope() as session:
-        users = svc.list_users(session, actor=who)
         teams = svc.list_teams(session, actor=who)
-    st.dataframe(records(users, ["id", "username", "is_superuser", "is_active", "failed_logins", "locked_until",
-                                 "created_at"]), hide_index=True)
     with st.form("new_user", clear_on_submit=True):
         st.subheader("New user")
         username = st.text_input("Username", key="new_username")
@@ -88,7 +118,7 @@ def _users(who: Actor) -> None:
         st.subheader("Set a password")
         user = st.selectbox("User", users, format_func=lambda u: u.username, key="password_user")
         password = st.text_input("New password", type="password", key="password_value")
-        st.caption("Setting a password also lifts a lockout.")
+        st.caption("Setting a password also lifts a lockout (users of the page shown above; search to find others).")
         if st.form_submit_button("Set password") and user is not None:
             def set_password() -> None:
                 with session_scope() as session:

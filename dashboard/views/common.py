@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -80,6 +81,34 @@ def scenario_picker(key: str) -> str:
     return str(st.selectbox("Scenario", options, key=key, format_func=lambda v: Scenario(v).display_name))
 
 
+def page_scenario(scenario: str | None, key: str) -> str:
+    """The page's scenario: fixed by the navigation entry the page was opened from, or (a page rendered on its
+    own) chosen with a picker."""
+    if scenario is None:
+        return scenario_picker(key)
+    st.caption(Scenario(scenario).display_name)
+    return scenario
+
+
+def when(value: datetime | None) -> str:
+    """A timestamp for people: UTC, to the second (SQLite hands datetimes back naive; they are UTC)."""
+    if value is None:
+        return ""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def plain(value: Any) -> Any:
+    """``value`` with datetimes formatted, for st.json (which would show ``datetime.datetime(...)``)."""
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def attempt(fn: Callable[[], T], *, success: str | None = None) -> T | None:
     """Run an action; show a catalog error as a message instead of a traceback."""
     try:
@@ -93,4 +122,5 @@ def attempt(fn: Callable[[], T], *, success: str | None = None) -> T | None:
 
 
 def records(rows: list[Any], fields: list[str]) -> list[dict[str, Any]]:
-    return [{f: getattr(r, f, None) for f in fields} for r in rows]
+    """Table rows of the given fields, datetimes formatted."""
+    return [{f: plain(getattr(r, f, None)) for f in fields} for r in rows]

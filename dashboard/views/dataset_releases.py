@@ -1,25 +1,31 @@
-"""Releases on the datasets page: publish (by flags or chosen entries), status, size and counts per split,
-archive / restore / publish again, and download (presigned link, or streamed and verified against the
+"""Releases on the datasets page: publish (by flags or chosen entries), the releases (searched, paged), the
+live state of the one shown (following publishing until it ends; a failure with its reason), size and counts
+per split, archive / restore / publish again, and download (presigned link, or streamed and verified against the
 release's sha256 before the browser gets it)."""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 import streamlit as st
 
 from catalog.db import session_scope
-from catalog.models import DatasetEntry, DatasetRelease
+from catalog.models import DatasetEntry, DatasetRelease, ReleaseStatus
 from catalog.scoping import Actor
 from catalog.services import datasets as svc
 from dashboard.views.common import attempt
+from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import flow_run_url, run_flow
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 from tasks.datasets import verified_download
+
+ENTRY_CHOICES = 500  # entries offered for a hand-picked release (the default, every flagged entry, has no limit)
+IN_PROGRESS = (ReleaseStatus.PENDING, ReleaseStatus.PUBLISHING)
 
 
 def release_rows(releases: list[DatasetRelease]) -> list[dict[str, object]]:
@@ -49,35 +55,101 @@ def _launch(release_id: int, what: str) -> None:
     launched = run_flow("publish-release", {"release_id": release_id}, wait=False)
     url = flow_run_url(launched.flow_run_id)
     st.success(f"{what} — state {launched.state}" + (f" — [flow run]({url})" if url else ""))
+    if launched.message:
+        st.error(launched.message)
 
 
-def render_publish(who: Actor, dataset_id: int, entries: list[DatasetEntry]) -> None:
+def render_publish(who: Actor, dataset_id: int) -> None:
+    with session_scope() as session:
+        total, entries = svc.page_entries(session, actor=who, dataset_id=dataset_id, limit=ENTRY_CHOICES)
     with st.form(f"publish_{dataset_id}"):
         version = st.text_input("Version (default: next vN)")
-        flagged = [e for e in entries if e.is_train or e.is_val or e.is_test]
-        chosen = st.multiselect("Entries (default: every flagged entry)", entries, default=flagged,
-                                format_func=lambda e: f"#{e.id} {e.name}", key=f"pub_entries_{dataset_id}")
+        chosen = st.multiselect("Entries (default: every flagged entry)", entries, default=[],
+                                format_func=lambda e: f"#{e.id} {e.name} ({_splits(e)})",
+                                key=f"pub_entries_{dataset_id}", placeholder="every flagged entry")
+        if total > len(entries):
+            st.caption(f"the first {len(entries)} of {total} entries are offered; leave it empty to publish "
+                       "every flagged entry")
         description = st.text_input("Description")
         if st.form_submit_button("Publish"):
             def create() -> int:
                 with session_scope() as session:
                     release = svc.create_release(session, actor=who, dataset_id=dataset_id, version=version or None,
-                                                 entry_ids=[e.id for e in chosen], description=description)
+                                                 entry_ids=[e.id for e in chosen] if chosen else None,
+                                                 description=description)
                     return release.id  # type: ignore[return-value]
             release_id = attempt(create)
             if release_id is not None:
+                st.session_state[f"rel_{dataset_id}_follow"] = release_id
                 _launch(release_id, "publishing started")
 
 
-def render_releases(who: Actor, dataset_id: int, releases: list[DatasetRelease]) -> None:
+def _splits(entry: DatasetEntry) -> str:
+    return "+".join(s for s, flag in zip(svc.SPLITS, (entry.is_train, entry.is_val, entry.is_test), strict=True)
+                    if flag) or "no split"
+
+
+def _elapsed(since: datetime) -> int:
+    aware = since if since.tzinfo else since.replace(tzinfo=UTC)
+    return int((datetime.now(UTC) - aware).total_seconds())
+
+
+def publish_status(who: Actor, release_id: int) -> None:
+    """The release's live state: a fragment re-reading it while it is pending or publishing, then the whole
+    page once it is done (the list shows the outcome); a failure shows its reason."""
+    with session_scope() as session:
+        release = svc.get_release(session, actor=who, release_id=release_id)
+    following = release.status in IN_PROGRESS
+    every = timedelta(seconds=get_settings().dashboard.refresh_seconds) if following else None
+
+    @st.fragment(run_every=every)
+    def panel() -> None:
+        with session_scope() as session:
+            fresh = svc.get_release(session, actor=who, release_id=release_id)
+        size = sum(int(e.get("size_bytes") or 0) for e in fresh.entries)
+        if fresh.status in IN_PROGRESS:
+            waiting = "waiting for the publish flow" if fresh.status == ReleaseStatus.PENDING else "building the zip"
+            st.progress(0.1 if fresh.status == ReleaseStatus.PENDING else 0.5,
+                        text=f"{fresh.version}: {fresh.status} — {waiting}: {len(fresh.entries)} entries, "
+                        f"{size / 2**20:.1f} MiB in, {_elapsed(fresh.updated_at)} s")
+        elif fresh.status == ReleaseStatus.FAILED:
+            st.error(f"publishing failed: {fresh.error}")
+        elif fresh.status == ReleaseStatus.PUBLISHED:
+            st.success(f"{fresh.version} published: {len(fresh.entries)} entries, "
+                       f"{(fresh.size_bytes or 0) / 2**20:.2f} MiB, {fresh.split_counts}")
+        if url := flow_run_url(fresh.flow_run_id):
+            st.markdown(f"[Prefect flow run]({url})")
+        if following and fresh.status not in IN_PROGRESS:
+            st.rerun()
+
+    panel()
+
+
+def render_releases(who: Actor, dataset_id: int) -> None:
+    key = f"rel_{dataset_id}_list"
+    search = search_box(key, "Search releases", placeholder="version")
+
+    def fetch(offset: int, limit: int) -> tuple[int, list[DatasetRelease]]:
+        with session_scope() as session:
+            return svc.page_releases(session, actor=who, dataset_id=dataset_id, search=search, offset=offset,
+                                     limit=limit)
+
+    total, releases, _ = fetch_page(key, fetch)
+    if releases:
+        st.dataframe(release_rows(releases), hide_index=True)
+    pager(key, total, noun="release(s)")
     if not releases:
-        st.caption("no releases yet")
+        st.caption("no releases yet" if not search else "no release matches")
         return
-    st.dataframe(release_rows(releases), hide_index=True)
-    release = st.selectbox("Release", releases, format_func=lambda r: f"{r.version} ({r.status})",
+    # A release just published is the one to follow, when it is on this page.
+    follow = st.session_state.get(f"rel_{dataset_id}_follow")
+    ids = [r.id for r in releases]
+    index = ids.index(follow) if follow in ids else 0
+    release = st.selectbox("Release", releases, index=index, format_func=lambda r: f"{r.version} ({r.status})",
                            key=f"rel_{dataset_id}")
     if release is None:
         return
+    st.session_state.pop(f"rel_{dataset_id}_follow", None)
     cols = st.columns(4)
     if release.status == "published" and cols[0].button("Archive", key=f"arch_{release.id}"):
         with session_scope() as session:
@@ -94,5 +166,4 @@ def render_releases(who: Actor, dataset_id: int, releases: list[DatasetRelease])
                                 file_name=f"{release.version}.zip", mime="application/zip",
                                 key=f"dl_{release.id}")
         st.caption(f"sha256 {release.sha256} · {release.size_bytes} bytes")
-    if release.error:
-        st.error(f"publishing failed: {release.error}")
+    publish_status(who, release.id)  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
-"""Datasets page: list per scenario, create, and a dataset's detail: upload entries, edit their split flags,
-summaries and previews (``dataset_preview``), releases and their actions (``dataset_releases``)."""
+"""Datasets page: the scenario's datasets (searched and paged in SQL), create, and a dataset's detail: upload
+entries, their list (searched, paged), split flags, summaries and previews (``dataset_preview``), releases
+and their actions (``dataset_releases``)."""
 
 from __future__ import annotations
 
@@ -10,40 +11,55 @@ from pathlib import Path
 import streamlit as st
 
 from catalog.db import session_scope
-from catalog.models import DatasetEntry
+from catalog.models import Dataset, DatasetEntry
 from catalog.scoping import Actor
 from catalog.services import datasets as svc
 from catalog.uploads import upload_entry
-from dashboard.views.common import actor, attempt, records, scenario_picker
+from dashboard.views.common import actor, attempt, page_scenario, records
 from dashboard.views.dataset_preview import render_preview
 from dashboard.views.dataset_releases import render_publish, render_releases
+from dashboard.views.paging import fetch_page, pager, search_box
 
 ENTRY_FIELDS = ["id", "name", "size_bytes", "is_train", "is_val", "is_test"]
 
 
-def render() -> None:
-    st.title("Datasets")
-    who, team_id = actor()
-    scenario = scenario_picker("ds_scenario")
+def _create(who: Actor, team_id: int | None, scenario: str) -> None:
     with st.expander("New dataset"), st.form("new_dataset", clear_on_submit=True):
         name = st.text_input("Name")
         description = st.text_area("Description")
-        if st.form_submit_button("Create") and team_id is not None:
+        if st.form_submit_button("Create"):
+            if team_id is None:
+                st.error("You belong to no team yet; ask an administrator.")
+                return
+
             def create() -> None:
                 with session_scope() as session:
                     svc.create_dataset(session, actor=who, team_id=team_id, scenario=scenario, name=name,
                                        description=description)
             attempt(create, success=f"dataset {name!r} created")
-    search = st.text_input("Search", key="ds_search")
-    with session_scope() as session:
-        total, rows = svc.list_datasets(session, actor=who, scenario=scenario, search=search or None, limit=200)
-    st.caption(f"{total} dataset(s)")
+
+
+def render(scenario: str | None = None) -> None:
+    st.title("Datasets")
+    who, team_id = actor()
+    scenario = page_scenario(scenario, "ds_scenario")
+    _create(who, team_id, scenario)
+    search = search_box("ds_list")
+
+    def fetch(offset: int, limit: int) -> tuple[int, list[Dataset]]:
+        with session_scope() as session:
+            return svc.list_datasets(session, actor=who, scenario=scenario, search=search, offset=offset,
+                                     limit=limit)
+
+    total, rows, _ = fetch_page("ds_list", fetch)
+    if rows:
+        st.dataframe(records(rows, ["id", "name", "description", "created_at"]), hide_index=True)
+    pager("ds_list", total, noun="dataset(s)")
     if not rows:
         return
-    st.dataframe(records(rows, ["id", "name", "description", "created_at"]), hide_index=True)
     chosen = st.selectbox("Dataset", rows, format_func=lambda d: f"{d.name} (#{d.id})", key="ds_pick")
     if chosen is not None:
-        _detail(who, chosen.id, chosen.scenario)
+        _detail(who, chosen.id, chosen.scenario)  # type: ignore[arg-type]
 
 
 def _upload(who: Actor, dataset_id: int) -> None:
@@ -92,23 +108,35 @@ def _edit_flags(who: Actor, entry: DatasetEntry) -> None:
                 st.rerun()  # the entries table above was drawn with the old flags
 
 
+def _entries(who: Actor, dataset_id: int, scenario: str) -> None:
+    key = f"entries_{dataset_id}"
+    search = search_box(key, "Search entries")
+
+    def fetch(offset: int, limit: int) -> tuple[int, list[DatasetEntry]]:
+        with session_scope() as session:
+            return svc.page_entries(session, actor=who, dataset_id=dataset_id, search=search, offset=offset,
+                                    limit=limit)
+
+    total, entries, _ = fetch_page(key, fetch)
+    if entries:
+        st.dataframe(_entry_rows(entries), hide_index=True)
+    pager(key, total, noun="entry(ies)")
+    if not entries:
+        st.caption("no entries yet" if not search else "no entry matches")
+        return
+    entry = st.selectbox("Entry", entries, format_func=lambda e: f"#{e.id} {e.name}", key=f"entry_{dataset_id}")
+    if entry is not None:
+        _edit_flags(who, entry)
+        with st.expander("Summary"):
+            st.json(entry.summary)
+        st.markdown("**Preview**")
+        render_preview(entry, scenario)
+
+
 def _detail(who: Actor, dataset_id: int, scenario: str) -> None:
     st.subheader("Entries")
     _upload(who, dataset_id)
-    with session_scope() as session:
-        entries = svc.list_entries(session, actor=who, dataset_id=dataset_id)
-        releases = svc.list_releases(session, actor=who, dataset_id=dataset_id)
-    if entries:
-        st.dataframe(_entry_rows(entries), hide_index=True)
-        entry = st.selectbox("Entry", entries, format_func=lambda e: f"#{e.id} {e.name}", key=f"entry_{dataset_id}")
-        if entry is not None:
-            _edit_flags(who, entry)
-            with st.expander("Summary"):
-                st.json(entry.summary)
-            st.markdown("**Preview**")
-            render_preview(entry, scenario)
-    else:
-        st.caption("no entries yet")
+    _entries(who, dataset_id, scenario)
     st.subheader("Releases")
-    render_publish(who, dataset_id, entries)
-    render_releases(who, dataset_id, releases)
+    render_publish(who, dataset_id)
+    render_releases(who, dataset_id)

@@ -17,7 +17,7 @@ from catalog.db import session_scope
 from catalog.scoping import Actor
 from catalog.services import serving as svc
 from dashboard.views import sandbox_draw as draw
-from dashboard.views.common import actor, scenario_picker
+from dashboard.views.common import actor, page_scenario
 from tasks.predict import PredictError, predict
 from tasks.serving import observe_now
 
@@ -190,10 +190,10 @@ def running_servings(who: Actor, scenario: str) -> list[Any]:
     return [r for r in rows if r.observed_state == "running" and not r.observed_stale]
 
 
-def render() -> None:
+def render(scenario: str | None = None) -> None:
     st.title("Sandbox")
     who, _ = actor()
-    scenario = scenario_picker("sb_scenario")
+    scenario = page_scenario(scenario, "sb_scenario")
     running = running_servings(who, scenario)
     if not running:
         st.info("No running serving in this scenario. Start one on the Serving page.")

@@ -1,4 +1,5 @@
-"""Serving page: the list (live state, one batched runtime read), create from a trained job, and the detail
+"""Serving page: the list (searched, paged in SQL; live state of the page shown, one batched runtime read),
+create from a trained job, and the detail
 of one serving with its lifecycle buttons, update form and inference URL."""
 
 from __future__ import annotations
@@ -10,25 +11,32 @@ from catalog.models import Serving
 from catalog.scoping import Actor
 from catalog.services import serving as svc
 from catalog.services import training as tr_svc
-from dashboard.views.common import actor, attempt, records, scenario_picker
+from dashboard.views.common import actor, attempt, page_scenario, records
+from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import run_flow
 from infra.runtime.base import RuntimeError_
 from tasks.serving import inference_url, observe_now
 
 FIELDS = ["id", "name", "train_job_id", "model_version", "resolved_version", "desired_state", "observed_state",
           "observed_port", "observed_stale", "observed_detail", "error"]
+JOB_CHOICES = 100  # newest completed jobs offered; the search box finds older ones
 ACTIONS = [("Start", "serving-start"), ("Stop", "serving-stop"), ("Remove container", "serving-remove"),
            ("Delete", "serving-delete")]
 
 
 def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
-    with session_scope() as session:
-        _, jobs = tr_svc.list_jobs(session, actor=who, scenario=scenario, status="completed", limit=200)
     with st.expander("New serving"):
+        search = st.text_input("Find a training job", key="sv_job_search", placeholder="part of the job name")
+        with session_scope() as session:
+            total, jobs = tr_svc.list_jobs(session, actor=who, scenario=scenario, status="completed",
+                                           search=search.strip() or None, limit=JOB_CHOICES)
         if not jobs:
-            st.info("Needs a completed training job of this scenario.")
+            st.info("Needs a completed training job of this scenario"
+                    + (" matching the search." if search.strip() else "."))
             return
         job = st.selectbox("Training job", jobs, format_func=lambda j: f"{j.name} (#{j.id})", key="sv_job")
+        if total > len(jobs):
+            st.caption(f"the newest {len(jobs)} of {total} completed jobs; search to find the others")
         name = st.text_input("Serving name", key="sv_name")
         version = st.text_input("Model version", value="latest", key="sv_version")
         port = st.number_input("Port (0 = any free one)", min_value=0, max_value=65535, value=0, key="sv_port")
@@ -85,21 +93,27 @@ def _detail(who: Actor, serving: Serving) -> None:
     _update_form(who, serving)
 
 
-def render() -> None:
+def render(scenario: str | None = None) -> None:
     st.title("Serving")
     who, team_id = actor()
-    scenario = scenario_picker("sv_scenario")
+    scenario = page_scenario(scenario, "sv_scenario")
     _create_form(who, team_id, scenario)
-    with session_scope() as session:
-        _, rows = svc.list_servings(session, actor=who, scenario=scenario, limit=200)
-    # Live state: one batched runtime call for every serving shown (stale marks if it cannot be reached).
+    search = search_box("sv_list")
+
+    def fetch(offset: int, limit: int) -> tuple[int, list[Serving]]:
+        with session_scope() as session:
+            return svc.list_servings(session, actor=who, scenario=scenario, search=search, offset=offset,
+                                     limit=limit)
+
+    _, rows, _ = fetch_page("sv_list", fetch)
+    # Live state of the servings shown: one batched runtime call (stale marks if it cannot be reached).
     observe_now([r.id for r in rows if r.id is not None])
-    with session_scope() as session:
-        total, rows = svc.list_servings(session, actor=who, scenario=scenario, limit=200)
-    st.caption(f"{total} serving(s)")
+    total, rows, _ = fetch_page("sv_list", fetch)
+    if rows:
+        st.dataframe(records(rows, FIELDS), hide_index=True)
+    pager("sv_list", total, noun="serving(s)")
     if not rows:
         return
-    st.dataframe(records(rows, FIELDS), hide_index=True)
     stale = [r for r in rows if r.observed_stale]
     if stale:
         st.warning("The runtime could not be reached; the states shown are the last known ones. "

@@ -1,77 +1,157 @@
-"""Training page: create a job from the algorithm's form, start, stop, live status; the runs section (runs,
-curves, params, model download, links) lives in ``dashboard.views.training_runs``."""
+"""Training page: the scenario's jobs (searched, filtered by status, paged in SQL), the new-job form
+(``training_form``), and one job: start / stop, its live status, and its runs (``training_runs``).
+
+The status panel follows running work without a manual refresh: while the job is starting or running (or a
+start was just requested) it re-reads the job every ``MLOPS_DASHBOARD_REFRESH_SECONDS`` (a Streamlit
+fragment), shows how long it has run and the run's latest metrics, and when the job ends reruns the whole
+page so the list and the runs show the outcome. A failed job shows its reason.
+"""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import streamlit as st
-from sqlmodel import col, select
 
 from catalog.db import session_scope
-from catalog.models import Dataset, DatasetRelease
-from catalog.scoping import scoped
-from catalog.services import algorithms as algo_svc
+from catalog.models import ACTIVE_STATUSES, JobStatus, TrainJob
+from catalog.scoping import Actor
+from catalog.services import runs as runs_svc
 from catalog.services import training as svc
-from dashboard.views.common import actor, attempt, records, scenario_picker
-from dashboard.views.forms import render_form
+from dashboard.views.common import actor, attempt, page_scenario, plain, records, when
+from dashboard.views.paging import fetch_page, pager, search_box
+from dashboard.views.training_form import render_new_job
 from dashboard.views.training_runs import render_links, render_runs
 from flows.launch import flow_run_url, run_flow
+from infra.settings import get_settings
 
 JOB_FIELDS = ["id", "name", "status", "algorithm_id", "release_id", "error", "started_at", "finished_at"]
+STATUS_FILTER = ["any", *[s.value for s in JobStatus]]
+FOLLOW_SECONDS = 120.0  # how long a requested start is followed before the job itself reports it
+SHOWN = ("status", "error", "params", "max_evals", "mlflow_run_id", "flow_run_id", "started_at", "finished_at")
 
 
-def _releases(who, scenario: str) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
-    with session_scope() as session:
-        stmt = scoped(select(DatasetRelease), DatasetRelease, who)
-        if who.is_superuser:
-            stmt = stmt.join(Dataset, Dataset.id == DatasetRelease.dataset_id)
-        stmt = stmt.where(Dataset.scenario == scenario, DatasetRelease.status == "published")
-        # execute, not exec: sqlmodel's exec keeps a SELECT of one entity scalar even with added columns.
-        rows = session.execute(stmt.add_columns(Dataset.name).order_by(col(DatasetRelease.id).desc())).all()
-    return [(r[0].id, f"{r[1]} {r[0].version}") for r in rows]
+def _follow_key(job_id: int) -> str:
+    return f"tr_follow_{job_id}"
 
 
-def render() -> None:
-    st.title("Training")
-    who, team_id = actor()
-    scenario = scenario_picker("tr_scenario")
-    with session_scope() as session:
-        algos = algo_svc.list_algorithms(session, scenario=scenario, enabled_only=True)
-    with st.expander("New training job"):
-        releases = _releases(who, scenario)
-        if not algos or not releases:
-            st.info("Needs an enabled algorithm and a published dataset release of this scenario.")
-        else:
-            algo = st.selectbox("Algorithm", algos, format_func=lambda a: a.display_name, key="tr_algo")
-            release = st.selectbox("Dataset release", releases, format_func=lambda r: r[1], key="tr_rel")
-            name = st.text_input("Job name", key="tr_name")
-            params = render_form(algo.form_config, key=f"tr_form_{algo.id}")
-            max_evals = st.number_input("Tuning trials (0 = no tuning)", min_value=0, max_value=500, value=0)
-            if st.button("Create job") and team_id is not None:
-                def create() -> None:
-                    with session_scope() as session:
-                        svc.create_job(session, actor=who, team_id=team_id, name=name, scenario=scenario,
-                                       algorithm=algo.name, release_id=release[0], params=params,
-                                       max_evals=int(max_evals))
-                attempt(create, success=f"job {name!r} created")
-    with session_scope() as session:
-        total, jobs = svc.list_jobs(session, actor=who, scenario=scenario, limit=200)
-    st.caption(f"{total} job(s)")
-    if not jobs:
+def _following(job: TrainJob) -> bool:
+    """Whether the panel should keep refreshing: the job is active, or a start was requested moments ago and
+    the job has not picked it up yet."""
+    if job.status in ACTIVE_STATUSES:
+        return True
+    requested = st.session_state.get(_follow_key(job.id))  # type: ignore[arg-type]
+    if not isinstance(requested, tuple):
+        return False
+    flow_run_id, at = requested
+    return job.flow_run_id != flow_run_id and time.time() - at < FOLLOW_SECONDS
+
+
+def _elapsed(job: TrainJob) -> str:
+    if job.started_at is None:
+        return ""
+    start = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+    end = job.finished_at or datetime.now(UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    return f"{int((end - start).total_seconds())} s"
+
+
+def _live_metrics(who: Actor, job: TrainJob) -> None:
+    if not job.mlflow_run_id:
         return
-    st.dataframe(records(jobs, JOB_FIELDS), hide_index=True)
-    job = st.selectbox("Job", jobs, format_func=lambda j: f"{j.name} (#{j.id}, {j.status})", key="tr_pick")
+    try:
+        runs = runs_svc.list_runs(actor=who, job_id=job.id)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - MLflow down must not break the page; say so instead
+        st.caption(f"metrics unavailable: {exc}")
+        return
+    current = next((r for r in runs if r["run_id"] == job.mlflow_run_id), None)
+    if current and current["metrics"]:
+        cols = st.columns(min(4, len(current["metrics"])))
+        for i, (name, value) in enumerate(sorted(current["metrics"].items())[:4]):
+            cols[i].metric(name, f"{value:.4g}")
+
+
+def status_panel(who: Actor, job_id: int) -> None:
+    """The job's live status (a fragment refreshing itself while there is something to follow)."""
+    with session_scope() as session:
+        job = svc.get_job(session, actor=who, job_id=job_id)
+    every = timedelta(seconds=get_settings().dashboard.refresh_seconds) if _following(job) else None
+
+    @st.fragment(run_every=every)
+    def panel() -> None:
+        with session_scope() as session:
+            fresh = svc.get_job(session, actor=who, job_id=job_id)
+        active = fresh.status in ACTIVE_STATUSES
+        cols = st.columns(3)
+        cols[0].metric("Status", fresh.status)
+        cols[1].metric("Running for" if active else "Ran for", _elapsed(fresh) or "-")
+        cols[2].metric("Started", when(fresh.started_at) or "-")
+        if active:
+            st.progress(0.5 if fresh.status == JobStatus.RUNNING else 0.1,
+                        text=f"{fresh.status}… (refreshing every {every.total_seconds():g} s)" if every else None)
+            _live_metrics(who, fresh)
+        if fresh.status == JobStatus.FAILED and fresh.error:
+            st.error(f"Training failed: {fresh.error}")
+        elif fresh.error:
+            st.warning(fresh.error)
+        render_links(fresh)
+        if every is not None and not _following(fresh):
+            st.session_state.pop(_follow_key(job_id), None)
+            st.rerun()  # finished: the whole page (list, runs) shows the outcome
+
+    panel()
+
+
+def _actions(who: Actor, job: TrainJob) -> None:
     cols = st.columns(3)
-    if cols[0].button("Start", disabled=job.status in ("starting", "running")):
+    if cols[0].button("Start", disabled=job.status in ACTIVE_STATUSES):
         launched = attempt(lambda: run_flow("train", {"job_id": job.id}, wait=False))
         if launched:
-            st.success(f"started — [flow run]({flow_run_url(launched.flow_run_id)})")
-    if cols[1].button("Stop", disabled=job.status not in ("starting", "running")):
+            st.session_state[_follow_key(job.id)] = (launched.flow_run_id, time.time())  # type: ignore[arg-type]
+            url = flow_run_url(launched.flow_run_id)
+            st.success("started" + (f" — [flow run]({url})" if url else ""))
+            if launched.message:
+                st.error(launched.message)
+    if cols[1].button("Stop", disabled=job.status not in ACTIVE_STATUSES):
         attempt(lambda: run_flow("stop-training", {"job_id": job.id}, wait=True), success="stopped")
     if cols[2].button("Refresh"):
         st.rerun()
-    st.json({k: v for k, v in job.model_dump().items()
-             if k in ("status", "error", "params", "mlflow_run_id", "started_at", "finished_at")})
-    render_links(job)
+
+
+def _jobs(who: Actor, scenario: str) -> tuple[int, list[TrainJob]]:
+    cols = st.columns([3, 1])
+    with cols[0]:
+        search = search_box("tr_jobs", "Search jobs")
+    status = cols[1].selectbox("Status", STATUS_FILTER, key="tr_status")
+
+    def fetch(offset: int, limit: int) -> tuple[int, list[TrainJob]]:
+        with session_scope() as session:
+            return svc.list_jobs(session, actor=who, scenario=scenario, search=search,
+                                 status=None if status == "any" else status, offset=offset, limit=limit)
+
+    total, jobs, _ = fetch_page("tr_jobs", fetch)
+    if jobs:
+        st.dataframe(records(jobs, JOB_FIELDS), hide_index=True)
+    pager("tr_jobs", total, noun="job(s)")
+    return total, jobs
+
+
+def render(scenario: str | None = None) -> None:
+    st.title("Training")
+    who, team_id = actor()
+    scenario = page_scenario(scenario, "tr_scenario")
+    render_new_job(who, team_id, scenario)
+    _, jobs = _jobs(who, scenario)
+    if not jobs:
+        return
+    job = st.selectbox("Job", jobs, format_func=lambda j: f"{j.name} (#{j.id}, {j.status})", key="tr_pick")
+    _actions(who, job)
+    status_panel(who, job.id)  # type: ignore[arg-type]
+    with session_scope() as session:
+        job = svc.get_job(session, actor=who, job_id=job.id)  # type: ignore[arg-type]
+    with st.expander("Job details"):
+        st.json(plain({k: v for k, v in job.model_dump().items() if k in SHOWN}))
     if job.log_tail:
         st.caption("Last container log lines")
         st.code(job.log_tail)

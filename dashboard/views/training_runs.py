@@ -1,4 +1,5 @@
-"""Training page, run section: a job's MLflow runs, one run's params and metric curves (plotly), the model
+"""Training page, run section: a job's MLflow runs (paged), one run's params and metrics (curves for metrics
+logged over several steps, values for those logged once), the model
 download, and links to the Prefect flow run and the MLflow run. Every read goes through
 ``catalog.services.runs``, so a run of a job the user cannot see is never shown."""
 
@@ -14,6 +15,7 @@ from catalog.models import TrainJob
 from catalog.scoping import Actor
 from catalog.services import runs as runs_svc
 from dashboard.views.common import attempt
+from dashboard.views.paging import pager, slice_page
 from flows.launch import flow_run_url
 from infra.settings import get_settings
 
@@ -28,14 +30,48 @@ def _when(millis: int | None) -> str:
     return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if millis else ""
 
 
+def split_metrics(history: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+    """(metrics logged at several steps → their points, metrics logged at one step only → their value).
+
+    Most algorithms log their scores once (step 0): a curve of one point per metric says nothing, so those
+    are shown as values (bars and a table) and only the multi-step metrics (epochs, trials) as curves.
+    """
+    curves: dict[str, list[dict[str, Any]]] = {}
+    single: dict[str, float] = {}
+    for name, points in history.items():
+        if len({p["step"] for p in points}) > 1:
+            curves[name] = sorted(points, key=lambda p: (p["step"], p.get("timestamp") or 0))
+        elif points:
+            single[name] = float(max(points, key=lambda p: p.get("timestamp") or 0)["value"])
+    return curves, single
+
+
 def metric_figure(history: dict[str, list[dict[str, Any]]]) -> go.Figure:
-    """One line per metric over its steps (a single point shows as a marker)."""
+    """One line per metric over its steps."""
     figure = go.Figure()
     for name, points in history.items():
         figure.add_trace(go.Scatter(x=[p["step"] for p in points], y=[p["value"] for p in points],
                                     mode="lines+markers", name=name))
     figure.update_layout(xaxis_title="step", yaxis_title="value", height=360, margin={"t": 30, "b": 30})
     return figure
+
+
+def value_figure(values: dict[str, float]) -> go.Figure:
+    """One bar per single-step metric, its value written on it."""
+    names = sorted(values)
+    figure = go.Figure(go.Bar(x=[values[n] for n in names], y=names, orientation="h",
+                              text=[f"{values[n]:.4g}" for n in names], textposition="auto"))
+    figure.update_layout(xaxis_title="value", height=max(160, 40 * len(names) + 80), margin={"t": 30, "b": 30})
+    return figure
+
+
+def render_metrics(history: dict[str, list[dict[str, Any]]], *, key: str) -> None:
+    curves, single = split_metrics(history)
+    if single:
+        st.plotly_chart(value_figure(single), key=f"{key}_values")
+        st.dataframe([{"metric": n, "value": v} for n, v in sorted(single.items())], hide_index=True)
+    if curves:
+        st.plotly_chart(metric_figure(curves), key=f"{key}_curves")
 
 
 def render_links(job: TrainJob) -> None:
@@ -55,9 +91,11 @@ def render_runs(who: Actor, job: TrainJob) -> None:
     if not runs:
         st.caption("No runs yet.")
         return
+    total, runs = slice_page(f"tr_runs_{job.id}", runs)
     st.dataframe([{"run": r["run_id"][:12], "status": r["status"], "start": _when(r["start_time"]),
                    "end": _when(r["end_time"]), "duration (s)": r["duration_s"], "stage": r["lifecycle_stage"],
                    **{k: round(v, 4) for k, v in r["metrics"].items()}} for r in runs], hide_index=True)
+    pager(f"tr_runs_{job.id}", total, noun="run(s)")
     run = st.selectbox("Run", runs, key=f"tr_run_{job.id}",
                        format_func=lambda r: f"{r['run_id'][:12]} · {r['status']} · {_when(r['start_time'])}")
     run_id: str = run["run_id"]
@@ -65,7 +103,7 @@ def render_runs(who: Actor, job: TrainJob) -> None:
         st.markdown(f"[Open this run in MLflow]({url})")
     history = attempt(lambda: runs_svc.metric_history(actor=who, job_id=job.id, run_id=run_id))  # type: ignore[arg-type]
     if history:
-        st.plotly_chart(metric_figure(history), key=f"tr_curves_{run_id}")
+        render_metrics(history, key=f"tr_metrics_{run_id}")
     params = attempt(lambda: runs_svc.run_params(actor=who, job_id=job.id, run_id=run_id))  # type: ignore[arg-type]
     if params:
         st.dataframe([{"param": k, "value": v} for k, v in sorted(params.items())], hide_index=True)

@@ -131,7 +131,7 @@ def test_superuser_sees_every_team(world: World) -> None:
 
 def test_admin_pages_only_for_administrators(world: World) -> None:
     from catalog.db import session_scope
-    from dashboard.app import page_specs
+    from dashboard.navigation import page_specs
 
     with session_scope() as session:
         dave = teams_service.actor_for(session, username="dave")

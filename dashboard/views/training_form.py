@@ -1,0 +1,68 @@
+"""Training page, new-job form: the algorithm (enabled ones of the scenario), a published release of the
+current team (searched and paged in SQL), and the algorithm's parameters generated from its form_config and
+validated before the job can be created."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from catalog.db import session_scope
+from catalog.models import DatasetRelease, ReleaseStatus
+from catalog.scoping import Actor
+from catalog.services import algorithms as algo_svc
+from catalog.services import datasets as ds_svc
+from catalog.services import training as svc
+from dashboard.views.common import attempt
+from dashboard.views.forms import render_form
+
+RELEASE_CHOICES = 100  # newest published releases offered; the search box finds older ones
+
+
+def release_choices(who: Actor, scenario: str, team_id: int | None,
+                    search: str | None) -> tuple[int, list[tuple[int, str]]]:
+    """(how many match, the newest ``RELEASE_CHOICES`` as (release id, "dataset version"))."""
+    with session_scope() as session:
+        total, rows = ds_svc.page_releases(session, actor=who, scenario=scenario, team_id=team_id,
+                                           status=ReleaseStatus.PUBLISHED, search=search, limit=RELEASE_CHOICES)
+        names = ds_svc.dataset_names(session, actor=who, dataset_ids=[r.dataset_id for r in rows])
+    return total, [(r.id, _label(r, names)) for r in rows if r.id is not None]
+
+
+def _label(release: DatasetRelease, names: dict[int, str]) -> str:
+    return f"{names.get(release.dataset_id, f'dataset {release.dataset_id}')} {release.version}"
+
+
+def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:
+    with st.expander("New training job"):
+        if team_id is None:
+            st.info("You belong to no team yet; ask an administrator.")
+            return
+        with session_scope() as session:
+            algos = algo_svc.list_algorithms(session, scenario=scenario, enabled_only=True)
+        search = st.text_input("Find a release", key="tr_rel_search", placeholder="dataset name or version")
+        total, releases = release_choices(who, scenario, team_id, search.strip() or None)
+        if not algos or not releases:
+            st.info("Needs an enabled algorithm and a published dataset release of this scenario"
+                    + (" matching the search." if search.strip() else "."))
+            return
+        algo = st.selectbox("Algorithm", algos, format_func=lambda a: a.display_name, key="tr_algo")
+        if algo.description:
+            st.caption(algo.description)
+        release = st.selectbox("Dataset release", releases, format_func=lambda r: r[1], key="tr_rel")
+        if total > len(releases):
+            st.caption(f"the newest {len(releases)} of {total} releases; search to find the others")
+        name = st.text_input("Job name", key="tr_name")
+        st.markdown("**Parameters**")
+        form = render_form(algo.form_config, key=f"tr_form_{algo.id}")
+        max_evals = st.number_input("Tuning trials (0 = no tuning)", min_value=0, max_value=500, value=0,
+                                    disabled=not algo.search_space,
+                                    help=None if algo.search_space else "this algorithm has no search space")
+        if not form.ok:
+            st.warning("Fix the parameters above before creating the job.")
+        if st.button("Create job", disabled=not form.ok):
+            def create() -> None:
+                with session_scope() as session:
+                    svc.create_job(session, actor=who, team_id=team_id, name=name, scenario=scenario,
+                                   algorithm=algo.name, release_id=release[0], params=form.params,
+                                   max_evals=int(max_evals))
+            attempt(create, success=f"job {name!r} created")
