@@ -10,8 +10,9 @@ carried in the URL as a signed token (query parameter ``session``): ``username, 
 signed with HMAC-SHA256 keyed by the user's password hash (as the CLI's session file is; see ``cli.auth``).
 A reload (or a bookmark) presents it back and the login resumes without the password. A token that was
 altered or has expired, or any token after the user's password changed, is refused (the sign-in page
-shows). Signing out removes it from the URL. Like any bearer link, a URL carrying a token must not be
-shared; it expires with the session.
+shows). Signing out removes it from the URL and revokes it in this dashboard process (kept until the token
+would have expired; a restart forgets revocations, and replicas do not share them). Like any bearer link, a
+URL carrying a token must not be shared; it expires with the session.
 
 The current team: a user in several teams picks one with the switcher and then acts *in that team only*
 (the session's Actor carries just that team, so every list, filtered by ``catalog.scoping``, shows that
@@ -24,6 +25,8 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
+import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -40,6 +43,10 @@ LOGIN_KEY = "mlops_login"
 # Set by dashboard/app.py before anything renders: inside the app a page never acts without a login.
 GATE_KEY = "mlops_gated"
 TOKEN_PARAM = "session"
+
+# Tokens signed out before their expiry (sha256 of the token → its expiry), for this process's life.
+_revoked: dict[str, float] = {}
+_revoked_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -74,13 +81,30 @@ def _sign(payload: bytes, username: str) -> bytes:
 
 
 def issue_token(login: Login) -> str:
-    payload = json.dumps({"u": login.username, "t": login.team_id, "e": int(login.expires_at)},
-                         separators=(",", ":")).encode()
+    # The nonce makes every token distinct: one revoked at a team switch never comes back with a switch back.
+    payload = json.dumps({"u": login.username, "t": login.team_id, "e": int(login.expires_at),
+                          "n": secrets.token_urlsafe(8)}, separators=(",", ":")).encode()
     return f"{_b64(payload)}.{_b64(_sign(payload, login.username))}"
 
 
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def revoke_token(token: str, expires_at: float) -> None:
+    now = time.time()
+    with _revoked_lock:
+        for digest in [d for d, until in _revoked.items() if until <= now]:
+            del _revoked[digest]  # expired anyway: forget it
+        _revoked[_digest(token)] = expires_at
+
+
 def read_token(token: str) -> Login | None:
-    """The login a token carries if its signature (under the user's current password hash) and expiry hold."""
+    """The login a token carries if its signature (under the user's current password hash) and expiry hold
+    and it was not signed out."""
+    with _revoked_lock:
+        if _digest(token) in _revoked:
+            return None
     try:
         body, signature = token.split(".", 1)
         payload = _unb64(body)
@@ -125,6 +149,9 @@ def keep_in_url() -> None:
 
 
 def _remember(login: Login) -> Login:
+    """Keep the login in the session with a fresh token (the one it replaces is revoked: one live token)."""
+    if login.token:
+        revoke_token(login.token, login.expires_at)
     login = replace(login, token=issue_token(login))
     st.session_state[LOGIN_KEY] = login
     return login
@@ -145,7 +172,9 @@ def sign_in(username: str, password: str) -> Login:
 
 
 def sign_out() -> None:
-    st.session_state.pop(LOGIN_KEY, None)
+    login = st.session_state.pop(LOGIN_KEY, None)
+    if isinstance(login, Login) and login.token:
+        revoke_token(login.token, login.expires_at)
     st.query_params.pop(TOKEN_PARAM, None)
 
 

@@ -1,0 +1,103 @@
+"""Seeding for the dashboard page tests: an initialised catalog (admin, default team, presets), rows inserted in
+bulk (thousands of datasets in one statement), jobs, releases and servings in given states, and a page script
+rendered as a given user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import insert
+from streamlit.testing.v1 import AppTest
+
+from catalog.scoping import Actor
+
+ADMIN_PASSWORD = "dash-admin-pass"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    admin: Actor
+    team_id: int
+
+
+def init_catalog(monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    """The catalog as `mlops init` leaves it, with cheap password hashing (the logic is the same)."""
+    from catalog.db import session_scope
+    from catalog.services import teams
+    from catalog.services.init import initialize
+
+    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.delenv("MLOPS_USER", raising=False)
+    initialize(admin_password=ADMIN_PASSWORD, echo=lambda *a, **k: None)
+    with session_scope() as session:
+        admin = teams.actor_for(session, username="admin")
+    return Catalog(admin=admin, team_id=min(admin.team_ids))
+
+
+def bulk_datasets(team_id: int, count: int, *, scenario: str = "anomaly_detection", prefix: str = "ds") -> None:
+    """``count`` datasets named ``{prefix}-00000``… in one INSERT (the services' per-row audit is not tested)."""
+    from catalog.db import session_scope
+    from catalog.models import Dataset
+    from catalog.models.base import utcnow
+
+    now = utcnow()
+    rows = [{"team_id": team_id, "scenario": scenario, "name": f"{prefix}-{i:05d}", "description": "",
+             "created_at": now, "updated_at": now} for i in range(count)]
+    with session_scope() as session:
+        session.execute(insert(Dataset), rows)
+
+
+def add_row(model: type[Any], **values: Any) -> Any:
+    """One row of any table, as given (states a flow would have written)."""
+    from catalog.db import session_scope
+
+    with session_scope() as session:
+        row = model(**values)
+        session.add(row)
+        session.flush()
+        session.refresh(row)
+        return row
+
+
+def job(team_id: int, release_id: int, name: str, status: str, **values: Any) -> Any:
+    from catalog.db import session_scope
+    from catalog.models import TrainJob
+    from catalog.services import algorithms
+
+    with session_scope() as session:
+        algo = algorithms.get_algorithm(session, scenario="anomaly_detection", name="ECOD")
+    return add_row(TrainJob, team_id=team_id, scenario="anomaly_detection", name=name, algorithm_id=algo.id,
+                   release_id=release_id, status=status, model_name=f"model-{name}", **values)
+
+
+def published_release(team_id: int, name: str = "cpu") -> Any:
+    from catalog.models import Dataset, DatasetRelease
+
+    dataset = add_row(Dataset, team_id=team_id, scenario="anomaly_detection", name=name)
+    return add_row(DatasetRelease, dataset_id=dataset.id, version="v1", status="published")
+
+
+def page(module: str, scenario: str | None = "anomaly_detection", *, timeout: float = 60) -> AppTest:
+    """A page rendered on its own (as the operator's user, MLOPS_USER or the admin), not yet run."""
+    call = f"{module}.render({scenario!r})" if scenario else f"{module}.render()"
+    return AppTest.from_string(f"from dashboard.views import {module}\n{call}\n", default_timeout=timeout)
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def tables(at: AppTest) -> str:
+    return "\n".join(df.value.to_csv() for df in at.dataframe)
+
+
+def no_exception(at: AppTest) -> AppTest:
+    assert not at.exception, [e.message for e in at.exception]
+    return at
