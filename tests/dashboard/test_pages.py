@@ -36,12 +36,57 @@ from dashboard.views import {module}
 
 
 @pytest.mark.platform_servers("s3")
-@pytest.mark.parametrize("module", ["overview", "datasets", "training", "serving", "sandbox"])
+@pytest.mark.parametrize("module", ["overview", "datasets", "training", "serving", "sandbox", "admin_algorithms",
+                                    "admin_teams", "audit"])
 def test_page_renders(seeded: int, module: str) -> None:
     at = _page(module)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert at.title and at.title[0].value
+
+
+def test_navigation_has_a_section_per_scenario_and_admin_for_administrators() -> None:
+    from catalog.scenarios import Scenario
+    from catalog.scoping import Actor
+    from dashboard.navigation import page_sections, page_specs
+
+    admin = page_sections(Actor(user_id=1, username="a", is_superuser=True))
+    member = page_sections(Actor(user_id=2, username="m", team_ids=frozenset({1})))
+    assert list(admin) == ["", *[s.display_name for s in Scenario], "Admin"]
+    assert list(member) == list(admin)[:-1]
+    for scenario in Scenario:
+        assert [title for _, title, _ in admin[scenario.display_name]] == ["Datasets", "Training", "Serving", "Sandbox"]
+    assert [path for _, _, path in admin["Anomaly detection"]] == [
+        "anomaly-detection-datasets", "anomaly-detection-training", "anomaly-detection-serving",
+        "anomaly-detection-sandbox"]
+    assert [title for _, title, _ in admin["Admin"]] == ["Algorithms", "Teams and users", "Audit log"]
+    paths = [path for _, _, path in page_specs(Actor(user_id=1, username="a", is_superuser=True))]
+    assert len(paths) == len(set(paths)) == 1 + 6 * 4 + 3
+
+
+@pytest.mark.platform_servers("s3")
+def test_every_page_of_the_app_renders_for_an_administrator(seeded: int) -> None:
+    """Through dashboard/app.py itself: sign in, then open each navigation entry. AppTest.switch_page only
+    knows file pages, so the page is chosen the way a browser's URL chooses it: by the hash of its url_path
+    (streamlit.util.calc_hash, as st.Page computes it)."""
+    from streamlit.util import calc_hash
+
+    from catalog.db import session_scope
+    from catalog.services.teams import actor_for
+    from dashboard.navigation import page_specs
+
+    at = AppTest.from_file("../../dashboard/app.py", default_timeout=60).run()
+    at.text_input(key="login_username").input("admin")
+    at.text_input(key="login_password").input("dash-pass-123")
+    at.button[0].click()
+    at.run()
+    with session_scope() as session:
+        admin = actor_for(session, username="admin")
+    for _, title, path in page_specs(admin):
+        at._page_hash = calc_hash(path)
+        at.run()
+        assert not at.exception, (path, [e.message for e in at.exception])
+        assert at.title and at.title[0].value == ("mlops-lite" if title == "Overview" else title), path
 
 
 @pytest.mark.platform_servers("s3")

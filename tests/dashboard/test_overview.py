@@ -1,0 +1,70 @@
+"""Overview page (Streamlit AppTest): counts, the running training jobs and servings, and the recent failures
+with their reasons — of the viewer's team only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.dashboard.seed import (
+    Catalog,
+    add_row,
+    init_catalog,
+    job,
+    no_exception,
+    page,
+    published_release,
+    tables,
+)
+
+pytestmark = pytest.mark.platform_servers("s3")
+
+
+@pytest.fixture
+def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    return init_catalog(monkeypatch)
+
+
+def metrics(at: Any) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_counts_running_work_and_failures(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog.db import session_scope
+    from catalog.models import DatasetRelease, Serving
+    from catalog.scoping import SYSTEM
+    from catalog.services import teams
+
+    release = published_release(catalog.team_id)
+    add_row(DatasetRelease, dataset_id=release.dataset_id, version="v2", status="failed",
+            error="ChecksumError: entry 3 changed in S3")
+    job(catalog.team_id, release.id, "train-now", "running")
+    job(catalog.team_id, release.id, "train-bad", "failed", error="ValueError: no train split")
+    done = job(catalog.team_id, release.id, "train-ok", "completed")
+    add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="live-one", train_job_id=done.id,
+            observed_state="running", observed_port=8123)
+    add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="dead-one", train_job_id=done.id,
+            observed_state="exited", error="container exited with code 137")
+    # Another team's trouble, seen only by its own members and administrators.
+    with session_scope() as session:
+        other = teams.create_team(session, actor=SYSTEM, name="other")
+        user = teams.create_user(session, actor=SYSTEM, username="olga", password="olga-pass-123")
+        teams.add_member(session, actor=SYSTEM, team_id=other.id, user_id=user.id)  # type: ignore[arg-type]
+    other_release = published_release(other.id, name="theirs")  # type: ignore[arg-type]
+    job(other.id, other_release.id, "their-bad", "failed", error="theirs failed")  # type: ignore[arg-type]
+
+    monkeypatch.setenv("MLOPS_USER", "admin")
+    at = no_exception(page("overview", None).run())
+    assert metrics(at) == {"Datasets": "2", "Published releases": "2", "Training jobs": "4", "Servings": "2"}
+    shown = tables(at)
+    assert "train-now" in shown and "live-one" in shown
+    for reason in ("ValueError: no train split", "ChecksumError: entry 3 changed in S3",
+                   "container exited with code 137", "theirs failed"):
+        assert reason in shown, reason
+
+    monkeypatch.setenv("MLOPS_USER", "olga")
+    at = no_exception(page("overview", None).run())
+    assert metrics(at) == {"Datasets": "1", "Published releases": "1", "Training jobs": "1", "Servings": "0"}
+    shown = tables(at)
+    assert "theirs failed" in shown and "ValueError" not in shown and "train-now" not in shown

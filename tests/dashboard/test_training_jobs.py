@@ -1,0 +1,87 @@
+"""Training page without a training run (Streamlit AppTest, real S3 for job configs): the new-job form generated
+from ECOD's form_config refuses bad parameters before anything is submitted and creates the job with good
+ones; a failed job shows its reason; job details show formatted timestamps; single-step metrics are drawn as
+values and multi-step metrics as curves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.dashboard.seed import Catalog, errors, init_catalog, job, no_exception, page, published_release
+
+pytestmark = pytest.mark.platform_servers("s3")
+
+
+@pytest.fixture
+def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    return init_catalog(monkeypatch)
+
+
+def create_button(at: Any) -> Any:
+    return next(b for b in at.button if b.label == "Create job")
+
+
+def test_new_job_form_validates_before_creating(catalog: Catalog) -> None:
+    from catalog.db import session_scope
+    from catalog.services import training
+
+    published_release(catalog.team_id)
+    at = no_exception(page("training").run())
+    contamination = next(n for n in at.number_input if n.label == "Contamination")
+    assert (contamination.value, contamination.min, contamination.max) == (0.1, 0.001, 0.5)
+    lags = next(t for t in at.text_input if t.label == "Lags")
+    lags.input("1, 0").run()  # 0 is below the minimum lag of 1
+    assert any("lags item 2: 0 is below the minimum 1" in e for e in errors(at))
+    assert create_button(at).disabled, "a form with errors cannot be submitted"
+    next(t for t in at.text_input if t.label == "Lags").input("1, 2")
+    at.text_input(key="tr_name").input("ecod-a").run()
+    assert not create_button(at).disabled
+    create_button(at).click().run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    with session_scope() as session:
+        total, jobs = training.list_jobs(session, actor=catalog.admin)
+    assert total == 1 and jobs[0].name == "ecod-a"
+    assert jobs[0].params["lags"] == [1, 2] and jobs[0].params["contamination"] == 0.1
+
+
+def test_a_failed_job_shows_its_reason_and_readable_times(catalog: Catalog) -> None:
+    release = published_release(catalog.team_id)
+    job(catalog.team_id, release.id, "broken", "failed", error="ValueError: the release has no train split",
+        started_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), finished_at=datetime(2026, 1, 2, 3, 4, 9, tzinfo=UTC))
+    at = no_exception(page("training").run())
+    assert "Training failed: ValueError: the release has no train split" in errors(at)
+    details = " ".join(str(j.value) for j in at.json)
+    assert "2026-01-02 03:04:05 UTC" in details and "datetime.datetime" not in details
+    assert any(m.label == "Ran for" and m.value == "4 s" for m in at.metric)
+
+
+def test_single_step_metrics_as_values_multi_step_as_curves() -> None:
+    from dashboard.views.training_runs import split_metrics
+
+    history = {"f1": [{"step": 0, "timestamp": 1, "value": 0.8}],
+               "loss": [{"step": 2, "timestamp": 3, "value": 0.2}, {"step": 0, "timestamp": 1, "value": 0.9},
+                        {"step": 1, "timestamp": 2, "value": 0.5}],
+               "auc": [{"step": 0, "timestamp": 1, "value": 0.7}, {"step": 0, "timestamp": 5, "value": 0.75}]}
+    curves, single = split_metrics(history)
+    assert single == {"f1": 0.8, "auc": 0.75}  # logged again at the same step: the latest value
+    assert list(curves) == ["loss"] and [p["step"] for p in curves["loss"]] == [0, 1, 2]
+
+
+def test_metrics_render_as_bars_and_table() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        from dashboard.views.training_runs import render_metrics
+
+        render_metrics({"f1": [{"step": 0, "timestamp": 1, "value": 0.8}],
+                        "precision": [{"step": 0, "timestamp": 1, "value": 0.6}]}, key="m")
+
+    at = AppTest.from_function(script, default_timeout=30).run()
+    assert not at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1 and '"type":"bar"' in charts[0].proto.spec.replace(" ", "")
+    assert "precision" in at.dataframe[0].value.to_csv()
