@@ -9,6 +9,7 @@ from algorithms.pelt import PeltAlgorithm
 from algorithms.prophet_model import ProphetAlgorithm
 from algorithms.spell import SpellAlgorithm
 from algorithms.text_classification import GradientBoostingText, RandomForestText, XGBoostText
+from algorithms.yolo.algorithm import YOLOClassification, YOLODetection
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
     EcodAlgorithm.name: EcodAlgorithm,
@@ -19,6 +20,8 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
     XGBoostText.name: XGBoostText,
     GradientBoostingText.name: GradientBoostingText,
     RandomForestText.name: RandomForestText,
+    YOLOClassification.name: YOLOClassification,
+    YOLODetection.name: YOLODetection,
 }
 
 

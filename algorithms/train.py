@@ -145,6 +145,7 @@ def train(config: JobConfig, client: MlflowClient, run_id: str, workdir: Path) -
     if algorithm.scenario != config.scenario:
         raise ValueError(f"algorithm {config.algorithm} is for {algorithm.scenario}, not {config.scenario}")
     params = algorithm.resolve_params(config.params)
+    algorithm.use_run(client, run_id)
 
     progress(f"downloading release {config.release.uri}")
     release = fetch_release(config.release, workdir)

@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
 import mlflow.pyfunc
+from mlflow import MlflowClient
 from mlflow.models import ModelSignature
 
 from algorithms.base.release import Release
@@ -43,6 +44,9 @@ class Algorithm(ABC):
     serving_requirements: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
     #: The validation metric tuning optimises; None: the algorithm cannot be tuned.
     objective: ClassVar[Objective | None] = None
+
+    def use_run(self, client: MlflowClient, run_id: str) -> None:
+        """The job's MLflow run, for algorithms that log while they fit (per-epoch metrics); default: unused."""
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """Defaults filled in and values validated; raise ValueError naming the bad parameter."""

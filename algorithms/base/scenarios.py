@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from algorithms.base.anomaly import AnomalyContract
 from algorithms.base.contracts import ScenarioContract
+from algorithms.base.images import ImageClassificationContract, ObjectDetectionContract
 from algorithms.base.logs import LogClusteringContract
 from algorithms.base.text import TextClassificationContract
 from algorithms.base.timeseries import TimeseriesContract
@@ -13,6 +14,8 @@ CONTRACTS: dict[str, type[ScenarioContract]] = {
     TimeseriesContract.scenario: TimeseriesContract,
     LogClusteringContract.scenario: LogClusteringContract,
     TextClassificationContract.scenario: TextClassificationContract,
+    ImageClassificationContract.scenario: ImageClassificationContract,
+    ObjectDetectionContract.scenario: ObjectDetectionContract,
 }
 
 

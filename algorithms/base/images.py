@@ -1,0 +1,195 @@
+"""The image scenarios' predict contracts: image_classification and object_detection (issue 5).
+
+Requests: ``{"images": ["base64 or data URI", ...], "config": {...}}`` — at most ``MLOPS_PREDICT_MAX_IMAGES``
+images of at most ``MLOPS_PREDICT_MAX_IMAGE_BYTES`` each (413 for the whole request otherwise, by
+``decode_images``). Config: ``top_k`` (classification); ``conf``, ``iou``, ``max_detections`` (detection).
+
+Responses: one result per image, in order —
+- classification: ``{"predictions": [{"class_id", "class_name", "confidence"}, ...]}`` (best first, ``top_k``);
+- detection: ``{"detections": [{"bbox": {"x1", "y1", "x2", "y2"}, "class_id", "class_name", "confidence"}],
+  "width", "height"}`` (pixel coordinates of the image as sent);
+- an image that does not decode (bad base64, not an image, too many pixels): ``{"error": "image i: ..."}``;
+  the rest of the batch is answered. ``metadata``: ``model_uri``, ``count``, ``errors``, ``execution_ms``.
+
+Models serve through ``predict_images(images, params)`` on their python model (a list of RGB PIL images →
+one result dict each), or as any pyfunc that takes a DataFrame with an ``image`` column of base64 strings and
+returns one result dict per row (column ``result``).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+import warnings
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from algorithms.base.contracts import (
+    Limits,
+    ScenarioContract,
+    ServedModel,
+    decode_images,
+    require_object,
+    schema_error,
+)
+
+IMAGE_COLUMN = "image"
+RESULT_COLUMN = "result"
+DEFAULT_TOP_K = 5
+MAX_DETECTIONS = 1000
+# Pixels, not bytes, decide memory: a 10 MB PNG of one colour can unpack to gigabytes.
+MAX_PIXELS = 64_000_000
+# A 16×16 grey PNG: the warm-up request (loads the weights and pays the first-call costs).
+WARMUP_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR42mNsaGhgIAUwMZAIRjWMahg6GgDJTAGg54KQ4AAAAABJRU5ErkJggg=="
+)
+
+
+def open_image(data: bytes, index: int) -> Any:
+    """An RGB PIL image, or the error message (``str``) saying why ``data`` is not one."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(data))
+            width, height = picture.size
+            if width * height > MAX_PIXELS:
+                return f"image {index}: {width}x{height} pixels is over the limit of {MAX_PIXELS} pixels"
+            picture.load()
+        return picture.convert("RGB")
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is this image's own error
+        return f"image {index}: not a decodable image ({type(exc).__name__}: {exc})"
+
+
+def images_of_frame(frame: Any) -> list[Any]:
+    """RGB images (or per-row error strings) from a pyfunc input frame's ``image`` column (else its first)."""
+    if not isinstance(frame, pd.DataFrame):
+        frame = pd.DataFrame(frame)
+    column = frame[IMAGE_COLUMN] if IMAGE_COLUMN in frame.columns else frame.iloc[:, 0]
+    out: list[Any] = []
+    for i, item in enumerate(column.tolist()):
+        if isinstance(item, (bytes, bytearray)):
+            out.append(open_image(bytes(item), i))
+            continue
+        if not isinstance(item, str):
+            out.append(f"image {i}: expected a base64 string or data URI, got {type(item).__name__}")
+            continue
+        try:
+            raw = base64.b64decode(item.split(",", 1)[1] if item.startswith("data:") else item, validate=True)
+        except ValueError as exc:
+            out.append(f"image {i}: not valid base64 ({exc})")
+            continue
+        out.append(open_image(raw, i))
+    return out
+
+
+def _number(config: dict[str, Any], key: str, *, integer: bool, low: float, high: float) -> Any:
+    value = config.get(key)
+    if value is None:
+        return None
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        raise schema_error(
+            f"config.{key} must be {kind} in [{low:g}, {high:g}]",
+            [{"field": f"config.{key}", "message": f"got {value!r}"}],
+        )
+    return value
+
+
+class ImageContract(ScenarioContract):
+    """Shared request handling: decode within the limits, open each image, predict the good ones, and put
+    each image's error in its own place."""
+
+    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Validated predict params from the request's ``config``."""
+        return {}
+
+    def predict(self, body: Any, model: ServedModel, limits: Limits) -> dict[str, Any]:
+        started = time.perf_counter()
+        decoded = decode_images(body, limits)
+        config = require_object(body).get("config") or {}
+        if not isinstance(config, dict):
+            raise schema_error("'config' must be an object", [{"field": "config", "message": "expected object"}])
+        params = {k: v for k, v in self.params_of(config).items() if v is not None}
+        opened = [item if isinstance(item, str) else open_image(item, i) for i, item in enumerate(decoded)]
+        good = [i for i, item in enumerate(opened) if not isinstance(item, str)]
+        answers = self._predict_good([opened[i] for i in good], model, params) if good else []
+        results: list[dict[str, Any]] = [{"error": item} if isinstance(item, str) else {} for item in opened]
+        for i, answer in zip(good, answers, strict=True):
+            results[i] = answer
+        return {
+            "results": results,
+            "metadata": {
+                "model_uri": model.uri,
+                "count": len(results),
+                "errors": len(results) - len(good),
+                "execution_ms": (time.perf_counter() - started) * 1000.0,
+            },
+        }
+
+    @staticmethod
+    def _predict_good(images: list[Any], model: ServedModel, params: dict[str, Any]) -> list[dict[str, Any]]:
+        fast = getattr(model.python_model, "predict_images", None)
+        if callable(fast):
+            return list(fast(images, params))
+        encoded = []
+        for picture in images:
+            buf = io.BytesIO()
+            picture.save(buf, format="PNG")
+            encoded.append(base64.b64encode(buf.getvalue()).decode())
+        frame = model.predict_frame(pd.DataFrame({IMAGE_COLUMN: encoded}), params or None)
+        return list(frame[RESULT_COLUMN]) if isinstance(frame, pd.DataFrame) else list(frame)
+
+    def warmup_body(self, model: ServedModel) -> dict[str, Any]:
+        return {"images": [WARMUP_PNG]}
+
+
+class ImageClassificationContract(ImageContract):
+    scenario: ClassVar[str] = "image_classification"
+
+    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {"top_k": _number(config, "top_k", integer=True, low=1, high=10_000)}
+
+    def request_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["images"],
+            "properties": {
+                "images": {"type": "array", "items": {"type": "string"}, "description": "base64 or data URIs"},
+                "config": {"type": "object", "properties": {"top_k": {"type": "integer", "minimum": 1}}},
+            },
+            "example": {"images": [f"data:image/png;base64,{WARMUP_PNG}"], "config": {"top_k": 3}},
+        }
+
+
+class ObjectDetectionContract(ImageContract):
+    scenario: ClassVar[str] = "object_detection"
+
+    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "conf": _number(config, "conf", integer=False, low=0.0, high=1.0),
+            "iou": _number(config, "iou", integer=False, low=0.0, high=1.0),
+            "max_detections": _number(config, "max_detections", integer=True, low=1, high=MAX_DETECTIONS),
+        }
+
+    def request_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["images"],
+            "properties": {
+                "images": {"type": "array", "items": {"type": "string"}, "description": "base64 or data URIs"},
+                "config": {
+                    "type": "object",
+                    "properties": {
+                        "conf": {"type": "number", "minimum": 0, "maximum": 1},
+                        "iou": {"type": "number", "minimum": 0, "maximum": 1},
+                        "max_detections": {"type": "integer", "minimum": 1, "maximum": MAX_DETECTIONS},
+                    },
+                },
+            },
+            "example": {"images": [f"data:image/png;base64,{WARMUP_PNG}"], "config": {"conf": 0.25}},
+        }
