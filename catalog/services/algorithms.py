@@ -17,7 +17,7 @@ from catalog.models import ACTIVE_STATUSES, AlgorithmConfig, TrainJob
 from catalog.models.base import utcnow
 from catalog.presets import PresetReport, import_presets
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor
+from catalog.scoping import Actor, scoped
 from catalog.services.audit import record
 
 __all__ = [
@@ -75,14 +75,12 @@ def get_algorithm_by_id(session: Session, *, algorithm_id: int) -> AlgorithmConf
     return row
 
 
-def running_jobs_of(session: Session, *, algorithm_id: int) -> list[TrainJob]:
-    """Training jobs of this algorithm that are starting or running (all teams: this is an admin check)."""
-    stmt = (
-        select(TrainJob)
-        .where(TrainJob.algorithm_id == algorithm_id, TrainJob.status.in_([s.value for s in ACTIVE_STATUSES]))
-        .order_by(TrainJob.id)
-    )
-    return list(session.exec(stmt).all())
+def running_jobs_of(session: Session, *, actor: Actor, algorithm_id: int) -> list[TrainJob]:
+    """Training jobs of this algorithm that are starting or running, of the teams the actor sees (every team
+    for an administrator, who is the one that may disable it)."""
+    stmt = scoped(select(TrainJob), TrainJob, actor).where(
+        TrainJob.algorithm_id == algorithm_id, TrainJob.status.in_([s.value for s in ACTIVE_STATUSES]))
+    return list(session.exec(stmt.order_by(TrainJob.id)).all())
 
 
 def set_enabled(session: Session, *, actor: Actor, scenario: str, name: str, enabled: bool) -> AlgorithmConfig:
@@ -106,7 +104,7 @@ def set_enabled(session: Session, *, actor: Actor, scenario: str, name: str, ena
             .values(enabled=False, updated_at=utcnow())
         )
         if result.rowcount == 0:
-            jobs = running_jobs_of(session, algorithm_id=algorithm.id)  # type: ignore[arg-type]
+            jobs = running_jobs_of(session, actor=actor, algorithm_id=algorithm.id)  # type: ignore[arg-type]
             named = ", ".join(f"'{job.name}' (#{job.id}, {job.status})" for job in jobs) or "a job just started"
             raise ConflictError(
                 f"cannot disable {algorithm.name} ({algorithm.scenario}): training jobs using it are still "

@@ -49,7 +49,7 @@ def _table(algos: list[AlgorithmConfig], running: dict[int, int]) -> list[dict[s
 
 def _enable(who: Actor, algo: AlgorithmConfig) -> None:
     with session_scope() as session:
-        running = svc.running_jobs_of(session, algorithm_id=algo.id)  # type: ignore[arg-type]
+        running = svc.running_jobs_of(session, actor=who, algorithm_id=algo.id)  # type: ignore[arg-type]
     st.markdown(f"**{algo.display_name}** is **{'enabled' if algo.enabled else 'disabled'}**.")
     if running:
         st.warning(f"{len(running)} training job(s) of it are starting or running; it cannot be disabled "
@@ -102,7 +102,8 @@ def render() -> None:
     search = cols[1].text_input("Search", key="alg_search", placeholder="part of the name").strip().lower()
     with session_scope() as session:
         algos = svc.list_algorithms(session, scenario=None if scenario == ALL else scenario)
-        running = {a.id: len(svc.running_jobs_of(session, algorithm_id=a.id)) for a in algos}  # type: ignore[arg-type]
+        running = {a.id: len(svc.running_jobs_of(session, actor=who, algorithm_id=a.id))  # type: ignore[arg-type]
+                   for a in algos}
     # The catalog holds a few algorithms per scenario: filtered and paged in memory.
     algos = [a for a in algos if not search or search in a.name.lower() or search in a.display_name.lower()]
     total, shown = slice_page("alg_list", algos)

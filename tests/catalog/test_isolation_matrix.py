@@ -1,0 +1,511 @@
+"""The isolation matrix: every public function of every module in ``catalog/services`` has an entry here, and
+each entry checks, against real servers (S3 for job configs, MLflow for runs), that an actor of another team
+is refused exactly like a request for something that does not exist, and learns nothing — or says why the
+function is not team-scoped and checks what protects it instead. A new service function without an entry
+fails ``test_every_service_function_has_an_entry``, by name.
+
+Kinds: ``scoped`` (one resource by id), ``list`` (filtered rows and counts), ``admin`` (superusers only),
+``login`` (who is asking is not known yet), ``global`` (no team data: pure helpers, the shared algorithm
+catalog), ``row`` (takes a row its caller already read through scoping; no ids), ``system`` (ids without an
+actor, for flows after a scoped claim; no user-facing edge may call it), ``operator`` (run on the platform
+host by whoever owns the database).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from sqlmodel import Session, SQLModel
+
+import catalog.services
+from catalog.db import dispose_engines, read_session, session_scope
+from catalog.errors import PermissionDeniedError
+from catalog.models import AlgorithmConfig, DesiredState, JobStatus, TrainJob
+from catalog.scoping import Actor
+from catalog.services import algorithms, audit, common, datasets, modules, runs, serving, teams, training
+from catalog.services import init as init_service
+from catalog.services.common import transition
+from infra.objectstore import ObjectStore
+from infra.settings import Settings
+from tests.catalog.isolation_world import (
+    MISSING,
+    MISSING_RUN,
+    PASSWORD,
+    SECRET,
+    World,
+    add_runs,
+    admin_only,
+    attempt,
+    build_world,
+    edge_references,
+    lists_nothing_of_a,
+    not_called_by_edges,
+    parameters,
+    refused_like_missing,
+    succeeds,
+)
+
+pytestmark = pytest.mark.platform_servers("s3", "mlflow")
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    check: Callable[[World], None]
+    why: str = ""
+    mlflow: bool = False
+
+
+def service_functions() -> dict[str, Callable[..., Any]]:
+    """``module.function`` → function, for every public function defined in a catalog/services module."""
+    found = {}
+    for info in pkgutil.iter_modules(catalog.services.__path__):
+        module = importlib.import_module(f"catalog.services.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ == module.__name__ and not name.startswith("_"):
+                found[f"{info.name}.{name}"] = fn
+    return found
+
+
+# ---------------------------------------------------------------- entry builders
+
+
+def scoped(*checks: Callable[[World], object], control: Callable[[World], Callable[[Session], object]]) -> Entry:
+    def check(w: World) -> None:
+        for refusal in checks:
+            refusal(w)
+        succeeds(control(w))
+    return Entry("scoped", check)
+
+
+def listing(call: Callable[[Session, Actor, World], tuple[int | None, list[int]]]) -> Entry:
+    return Entry("list", lambda w: lists_nothing_of_a(w, lambda s, actor: call(s, actor, w)))
+
+
+@dataclass(frozen=True)
+class W:
+    """A filter value taken from the world (e.g. ``W("team_a")``: team A's id)."""
+
+    attr: str
+
+
+def paged(fn: Callable[..., tuple[int, list[Any]]], *filters: dict[str, Any], via: str = "team_id") -> Entry:
+    """A paged list ``(count, rows)``, unfiltered and with each of ``filters`` (keyword → value or ``W``)."""
+    def check(w: World) -> None:
+        for given in ({}, *filters):
+            kwargs = {k: getattr(w, v.attr) if isinstance(v, W) else v for k, v in given.items()}
+
+            def listed(s: Session, a: Actor, kw: dict[str, Any] = kwargs) -> tuple[int | None, list[int]]:
+                count, rows = fn(s, actor=a, **kw)
+                return count, teams_of(rows, w, via)
+
+            lists_nothing_of_a(w, listed)
+    return Entry("list", check)
+
+
+def admin(call: Callable[[Session, Actor], object]) -> Entry:
+    return Entry("admin", lambda w: admin_only(w, call))
+
+
+def system(name: str, why: str) -> Entry:
+    def check(_w: World) -> None:
+        not_called_by_edges(name)
+    return Entry("system", check, why)
+
+
+def global_(name: str, why: str, call: Callable[[Session], object]) -> Entry:
+    """No actor, and what it returns holds no row of any team."""
+    def check(_w: World) -> None:
+        fn = service_functions()[name]
+        assert "actor" not in parameters(fn)
+        with read_session() as s:
+            result = call(s)
+        rows = result if isinstance(result, list) else [result]
+        assert all(not isinstance(r, SQLModel) or isinstance(r, AlgorithmConfig) for r in rows), rows
+    return Entry("global", check, why)
+
+
+def row(name: str, why: str) -> Entry:
+    def check(_w: World) -> None:
+        params = parameters(service_functions()[name])
+        assert "actor" not in params and not any(p.endswith(("_id", "_ids")) for p in params), params
+    return Entry("row", check, why)
+
+
+SCN = "anomaly_detection"
+
+
+def teams_of(rows: list[Any], w: World, via: str = "team_id") -> list[int]:
+    if via == "dataset":  # entries and releases belong to their dataset's team
+        return [w.team_a if r.dataset_id == w.dataset_a else w.team_b for r in rows]
+    return [getattr(r, via) for r in rows]
+
+
+def run_op(op: Callable[..., object], **extra: object) -> Entry:
+    """A runs API call: another team's job, and another team's run through the outsider's own job."""
+    def check(w: World) -> None:
+        refused_like_missing(w, lambda s, i: op(actor=w.eve, job_id=i, run_id=w.run_a, **extra), w.job_a)
+        refused_like_missing(w, lambda s, i: op(actor=w.eve, job_id=w.job_b, run_id=i, **extra), w.run_a,
+                             MISSING_RUN)
+        # A member of both teams cannot reach A's run through B's job either.
+        refused_like_missing(w, lambda s, i: op(actor=w.bob, job_id=w.job_b, run_id=i, **extra), w.run_a,
+                             MISSING_RUN)
+        succeeds(lambda s: op(actor=w.alice, job_id=w.job_a, run_id=w.run_a, **extra))
+    return Entry("scoped", check, mlflow=True)
+
+
+def ref(call: Callable[[Session, Any, World], object], attr: str) -> Callable[[World], object]:
+    """A refusal check: ``call(session, ident, world)`` with team A's ``attr`` against a nonexistent id."""
+    return lambda w: refused_like_missing(w, lambda s, i: call(s, i, w), getattr(w, attr))
+
+
+# ---------------------------------------------------------------- checks that fit no builder
+
+
+def check_running_jobs_of(w: World) -> None:
+    with session_scope() as s:
+        for job_id in (w.job_a, w.job_b):
+            assert transition(s, TrainJob, job_id, from_statuses=(JobStatus.COMPLETED,), to_status=JobStatus.RUNNING)
+        ecod = algorithms.get_algorithm(s, scenario=SCN, name="ECOD").id
+    lists_nothing_of_a(w, lambda s, a: (None, teams_of(algorithms.running_jobs_of(s, actor=a, algorithm_id=ecod), w)))
+
+
+def check_page_releases(w: World) -> None:
+    paged(datasets.page_releases, {"team_id": W("team_a")}, {"search": SECRET}, {"scenario": SCN},
+          via="dataset").check(w)
+    refused_like_missing(w, lambda s, i: datasets.page_releases(s, actor=w.eve, dataset_id=i), w.dataset_a)
+
+
+def check_list_runs(w: World) -> None:
+    refused_like_missing(w, lambda s, i: runs.list_runs(actor=w.eve, job_id=i), w.job_a)
+    assert w.run_a not in [r["run_id"] for r in runs.list_runs(actor=w.eve, job_id=w.job_b, include_deleted=True)]
+    assert [r["run_id"] for r in runs.list_runs(actor=w.alice, job_id=w.job_a)] == [w.run_a]
+
+
+def check_actor_from_context(w: World) -> None:
+    def resolve(**context: object) -> Any:
+        with read_session() as s:
+            return modules.actor_from_context(s, actor_context=context)
+
+    # Claims can only narrow: eve claiming team A (and superuser) is eve claiming a team that does not exist.
+    claimed = resolve(username="eve", team_ids=[w.team_a, w.team_b], is_superuser=True)
+    assert claimed == resolve(username="eve", team_ids=[MISSING, w.team_b], is_superuser=True)
+    assert not claimed.can_see_team(w.team_a) and not claimed.is_superuser
+    assert not resolve(username="ghost", team_ids=[w.team_a]).can_see_team(w.team_a)
+    assert resolve(username="alice").can_see_team(w.team_a)
+
+
+def check_module_data(w: World) -> None:
+    def call(s: Session, team: object, module: str, who: str = "eve") -> object:
+        actor = modules.actor_from_context(s, actor_context={"username": who})
+        return modules.module_data(s, actor=actor, module=module, child_module=SCN, page=1, page_size=50,
+                                   group_id=team, max_page_size=500)
+
+    for module in modules.MODULES:
+        refused_like_missing(w, lambda s, i, m=module: call(s, i, m), w.team_a)  # type: ignore[misc]
+        with read_session() as s:
+            assert call(s, w.team_a, module, "alice")["count"] == 1  # type: ignore[index]
+
+
+def check_authenticate(w: World) -> None:
+    wrong = attempt(lambda s: teams.authenticate(s, username="alice", password="eve's guess"))
+    unknown = attempt(lambda s: teams.authenticate(s, username="nobody", password="eve's guess"))
+    assert isinstance(wrong, PermissionDeniedError) and (type(wrong), str(wrong)) == (type(unknown), str(unknown))
+    succeeds(lambda s: teams.authenticate(s, username="alice", password=PASSWORD))
+
+
+def check_initialize(w: World) -> None:
+    # Re-running `mlops init` with another password never takes over an existing admin.
+    init_service.initialize(admin_password="first admin pass", echo=lambda _line: None)
+    init_service.initialize(admin_password="second admin pass", echo=lambda _line: None)
+    succeeds(lambda s: teams.authenticate(s, username="admin", password="first admin pass"))
+    assert isinstance(attempt(lambda s: teams.authenticate(s, username="admin", password="second admin pass")),
+                      PermissionDeniedError)
+
+
+def check_get_user(w: World) -> None:
+    refused_like_missing(w, lambda s, i: teams.get_user(s, user_id=i, actor=w.eve), w.alice_id)
+    refused_like_missing(w, lambda s, i: teams.get_user(s, username=i, actor=w.eve), "alice", "ghost")
+    succeeds(lambda s: teams.get_user(s, user_id=w.alice_id, actor=w.alice))
+
+
+def check_get_team(w: World) -> None:
+    refused_like_missing(w, lambda s, i: teams.get_team(s, team_id=i, actor=w.eve), w.team_a)
+    refused_like_missing(w, lambda s, i: teams.get_team(s, name=i, actor=w.eve), "secret-a", "no-such-team")
+    succeeds(lambda s: teams.get_team(s, name="secret-a", actor=w.alice))
+
+
+def _archive_then_restore(w: World, s: Session) -> None:
+    datasets.archive_release(s, actor=w.alice, release_id=w.release_a)
+    datasets.restore_release(s, actor=w.alice, release_id=w.release_a)
+
+
+# ---------------------------------------------------------------- the matrix
+
+NOT_EDGE = "called by flows/tasks with ids from a claim they made through a scoped call; takes no actor"
+
+MATRIX: dict[str, Entry] = {
+    # algorithms: a catalog shared by every team; reading is open, changing is for administrators
+    "algorithms.list_algorithms": global_("algorithms.list_algorithms", "the algorithm catalog is shared by every "
+                                          "team", lambda s: algorithms.list_algorithms(s)),
+    "algorithms.get_algorithm": global_("algorithms.get_algorithm", "the algorithm catalog is shared",
+                                        lambda s: algorithms.get_algorithm(s, scenario=SCN, name="ECOD")),
+    "algorithms.get_algorithm_by_id": global_("algorithms.get_algorithm_by_id", "the algorithm catalog is shared",
+                                              lambda s: algorithms.get_algorithm_by_id(s, algorithm_id=1)),
+    "algorithms.running_jobs_of": Entry("list", check_running_jobs_of),
+    "algorithms.set_enabled": admin(lambda s, a: algorithms.set_enabled(s, actor=a, scenario=SCN, name="ECOD",
+                                                                        enabled=False)),
+    "algorithms.update_form_config": admin(lambda s, a: algorithms.update_form_config(
+        s, actor=a, algorithm_id=algorithms.get_algorithm(s, scenario=SCN, name="ECOD").id,
+        form_config=algorithms.get_algorithm(s, scenario=SCN, name="ECOD").form_config, search_space=None)),
+    # audit
+    "audit.record": system("audit.record", "writes the record of a call the service has already checked"),
+    "audit.audited": system("audit.audited", "wraps a service call that has already checked its actor"),
+    "audit.list_events": paged(audit.list_events, {"team_id": W("team_a")}),
+    # common helpers
+    "common.check_name": global_("common.check_name", "validates a string; reads nothing",
+                                 lambda s: common.check_name("ok")),
+    "common.transition": system("common.transition", "the conditional UPDATE under every status change; " + NOT_EDGE),
+    "common.page": system("common.page", "counts and pages a statement its caller already scoped"),
+    # datasets
+    "datasets.create_dataset": scoped(
+        ref(lambda s, i, w: datasets.create_dataset(s, actor=w.eve, team_id=i, scenario=SCN, name="x"), "team_a"),
+        control=lambda w: lambda s: datasets.create_dataset(s, actor=w.alice, team_id=w.team_a, scenario=SCN,
+                                                            name="x")),
+    "datasets.get_dataset": scoped(
+        ref(lambda s, i, w: datasets.get_dataset(s, actor=w.eve, dataset_id=i), "dataset_a"),
+        control=lambda w: lambda s: datasets.get_dataset(s, actor=w.alice, dataset_id=w.dataset_a)),
+    "datasets.list_datasets": paged(datasets.list_datasets, {"team_id": W("team_a")}, {"search": SECRET}),
+    "datasets.add_entry": scoped(
+        ref(lambda s, i, w: datasets.add_entry(s, actor=w.eve, dataset_id=i, name="x.csv", object_key="k",
+                                               size_bytes=1, sha256="0" * 64, content_type="text/csv",
+                                               summary={}), "dataset_a"),
+        control=lambda w: lambda s: datasets.add_entry(s, actor=w.alice, dataset_id=w.dataset_a, name="x.csv",
+                                                       object_key="k", size_bytes=1, sha256="0" * 64,
+                                                       content_type="text/csv", summary={})),
+    "datasets.list_entries": scoped(
+        ref(lambda s, i, w: datasets.list_entries(s, actor=w.eve, dataset_id=i), "dataset_a"),
+        control=lambda w: lambda s: datasets.list_entries(s, actor=w.alice, dataset_id=w.dataset_a)),
+    "datasets.get_entry": scoped(
+        ref(lambda s, i, w: datasets.get_entry(s, actor=w.eve, entry_id=i), "entry_a"),
+        control=lambda w: lambda s: datasets.get_entry(s, actor=w.alice, entry_id=w.entry_a)),
+    "datasets.set_entry_flags": scoped(
+        ref(lambda s, i, w: datasets.set_entry_flags(s, actor=w.eve, entry_id=i, is_test=True), "entry_a"),
+        control=lambda w: lambda s: datasets.set_entry_flags(s, actor=w.alice, entry_id=w.entry_a, is_test=True)),
+    "datasets.entry_in_use": system("datasets.entry_in_use", NOT_EDGE),
+    "datasets.create_release": scoped(
+        ref(lambda s, i, w: datasets.create_release(s, actor=w.eve, dataset_id=i), "dataset_a"),
+        # Another team's entry in one's own release reads like an entry that does not exist.
+        ref(lambda s, i, w: datasets.create_release(s, actor=w.eve, dataset_id=w.dataset_b, entry_ids=[i]),
+            "entry_a"),
+        control=lambda w: lambda s: datasets.create_release(s, actor=w.alice, dataset_id=w.dataset_a)),
+    "datasets.page_entries": scoped(
+        ref(lambda s, i, w: datasets.page_entries(s, actor=w.eve, dataset_id=i), "dataset_a"),
+        control=lambda w: lambda s: datasets.page_entries(s, actor=w.alice, dataset_id=w.dataset_a)),
+    "datasets.page_releases": Entry("list", check_page_releases),
+    "datasets.dataset_names": Entry("list", lambda w: lists_nothing_of_a(w, lambda s, a: (None, [
+        w.team_a if i == w.dataset_a else w.team_b
+        for i in datasets.dataset_names(s, actor=a, dataset_ids=[w.dataset_a, w.dataset_b])]))),
+    "datasets.get_release": scoped(
+        ref(lambda s, i, w: datasets.get_release(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: datasets.get_release(s, actor=w.alice, release_id=w.release_a)),
+    "datasets.list_releases": scoped(
+        ref(lambda s, i, w: datasets.list_releases(s, actor=w.eve, dataset_id=i), "dataset_a"),
+        control=lambda w: lambda s: datasets.list_releases(s, actor=w.alice, dataset_id=w.dataset_a)),
+    "datasets.claim_publish": scoped(
+        ref(lambda s, i, w: datasets.claim_publish(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: datasets.claim_publish(s, actor=w.alice, release_id=w.release_a)),
+    "datasets.mark_published": system("datasets.mark_published", NOT_EDGE),
+    "datasets.mark_failed": system("datasets.mark_failed", NOT_EDGE),
+    "datasets.archive_release": scoped(
+        ref(lambda s, i, w: datasets.archive_release(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: datasets.archive_release(s, actor=w.alice, release_id=w.release_a)),
+    "datasets.restore_release": scoped(
+        ref(lambda s, i, w: datasets.restore_release(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: _archive_then_restore(w, s)),
+    "datasets.downloadable_release": scoped(
+        ref(lambda s, i, w: datasets.downloadable_release(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: datasets.downloadable_release(s, actor=w.alice, release_id=w.release_a)),
+    "datasets.releases_used_by_jobs": system("datasets.releases_used_by_jobs", NOT_EDGE),
+    "datasets.require_usable_release": scoped(
+        ref(lambda s, i, w: datasets.require_usable_release(s, actor=w.eve, release_id=i, team_id=w.team_b,
+                                                            scenario=SCN), "release_a"),
+        # Training needs the release's dataset in the job's team, even for a member of both teams.
+        ref(lambda s, i, w: datasets.require_usable_release(s, actor=w.bob, release_id=i, team_id=w.team_b,
+                                                            scenario=SCN), "release_a"),
+        control=lambda w: lambda s: datasets.require_usable_release(s, actor=w.alice, release_id=w.release_a,
+                                                                    team_id=w.team_a, scenario=SCN)),
+    # init
+    "init.initialize": Entry("operator", check_initialize, "`mlops init` on the platform host, by whoever owns "
+                             "the database; it never overwrites an existing admin"),
+    # modules (NATS)
+    "modules.module_list": global_("modules.module_list", "the same module tree for every caller",
+                                   lambda s: modules.module_list()),
+    "modules.actor_from_context": Entry("scoped", check_actor_from_context),
+    "modules.module_data": Entry("scoped", check_module_data),
+    # runs (MLflow)
+    "runs.list_runs": Entry("scoped", check_list_runs, mlflow=True),
+    "runs.run_params": run_op(runs.run_params),
+    "runs.metric_names": run_op(runs.metric_names),
+    "runs.metric_history": run_op(runs.metric_history),
+    "runs.delete_run": run_op(runs.delete_run),
+    "runs.restore_run": run_op(runs.restore_run),
+    "runs.download_model": run_op(runs.download_model),
+    # serving
+    "serving.container_name_for": global_("serving.container_name_for", "a name derived from an id; reads "
+                                          "nothing", lambda s: serving.container_name_for(1)),
+    "serving.create_serving": scoped(
+        ref(lambda s, i, w: serving.create_serving(s, actor=w.eve, team_id=i, name="x", train_job_id=w.job_a),
+            "team_a"),
+        ref(lambda s, i, w: serving.create_serving(s, actor=w.eve, team_id=w.team_b, name="x", train_job_id=i),
+            "job_a"),
+        ref(lambda s, i, w: serving.create_serving(s, actor=w.bob, team_id=w.team_b, name="x", train_job_id=i),
+            "job_a"),
+        control=lambda w: lambda s: serving.create_serving(s, actor=w.alice, team_id=w.team_a, name="x",
+                                                           train_job_id=w.job_a)),
+    "serving.get_serving": scoped(
+        ref(lambda s, i, w: serving.get_serving(s, actor=w.eve, serving_id=i), "serving_a"),
+        control=lambda w: lambda s: serving.get_serving(s, actor=w.alice, serving_id=w.serving_a)),
+    "serving.list_servings": paged(serving.list_servings),
+    "serving.update_serving": scoped(
+        ref(lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=i, port=20000), "serving_a"),
+        ref(lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=w.serving_b, train_job_id=i),
+            "job_a"),
+        control=lambda w: lambda s: serving.update_serving(s, actor=w.alice, serving_id=w.serving_a, port=20000)),
+    "serving.set_desired": scoped(
+        ref(lambda s, i, w: serving.set_desired(s, actor=w.eve, serving_id=i, desired=DesiredState.STOPPED),
+            "serving_a"),
+        control=lambda w: lambda s: serving.set_desired(s, actor=w.alice, serving_id=w.serving_a,
+                                                        desired=DesiredState.STOPPED)),
+    "serving.servings_for_sync": listing(lambda s, a, w: (None, teams_of(
+        serving.servings_for_sync(s, actor=a, serving_ids=[w.serving_a, w.serving_b]), w))),
+    "serving.record_resolved_version": system("serving.record_resolved_version", NOT_EDGE),
+    "serving.record_error": system("serving.record_error", NOT_EDGE),
+    "serving.record_observed": system("serving.record_observed", NOT_EDGE),
+    "serving.delete_record": scoped(
+        ref(lambda s, i, w: serving.delete_record(s, actor=w.eve, serving_id=i), "serving_a"),
+        control=lambda w: lambda s: serving.delete_record(s, actor=w.alice, serving_id=w.serving_a)),
+    # teams and login
+    "teams.hash_password": global_("teams.hash_password", "hashes a string; reads nothing",
+                                   lambda s: teams.hash_password("long enough")),
+    "teams.create_team": admin(lambda s, a: teams.create_team(s, actor=a, name="new-team")),
+    "teams.list_teams": listing(lambda s, a, w: (None, [t.id for t in teams.list_teams(s, actor=a)])),
+    "teams.page_teams": paged(teams.page_teams, {"search": SECRET}, via="id"),
+    "teams.get_team": Entry("scoped", check_get_team, "without an actor (resolving a name before anyone is "
+                            "signed in) it finds any team; with one, only the actor's teams"),
+    "teams.create_user": admin(lambda s, a: teams.create_user(s, actor=a, username="mallory", password=PASSWORD)),
+    "teams.get_user": Entry("scoped", check_get_user),
+    "teams.page_users": admin(lambda s, a: teams.page_users(s, actor=a)),
+    "teams.list_users": admin(lambda s, a: teams.list_users(s, actor=a)),
+    "teams.set_password": scoped(
+        ref(lambda s, i, w: teams.set_password(s, actor=w.eve, user_id=i, password="taken over!"), "alice_id"),
+        control=lambda w: lambda s: teams.set_password(s, actor=w.alice, user_id=w.alice_id, password=PASSWORD)),
+    "teams.add_member": scoped(
+        ref(lambda s, i, w: teams.add_member(s, actor=w.eve, team_id=i, user_id=w.eve_id, role="admin"), "team_a"),
+        control=lambda w: lambda s: teams.add_member(s, actor=w.alice, team_id=w.team_a, user_id=w.eve_id)),
+    "teams.remove_member": scoped(
+        ref(lambda s, i, w: teams.remove_member(s, actor=w.eve, team_id=i, user_id=w.alice_id), "team_a"),
+        control=lambda w: lambda s: teams.remove_member(s, actor=w.alice, team_id=w.team_a, user_id=w.bob_id)),
+    "teams.list_members": scoped(
+        ref(lambda s, i, w: teams.list_members(s, actor=w.eve, team_id=i), "team_a"),
+        control=lambda w: lambda s: teams.list_members(s, actor=w.alice, team_id=w.team_a)),
+    "teams.authenticate": Entry("login", check_authenticate, "who is asking is what it establishes; a wrong "
+                                "password reads exactly like an unknown user"),
+    "teams.actor_for": scoped(
+        ref(lambda s, i, w: teams.actor_for(s, username="eve", current_team_id=i), "team_a"),
+        control=lambda w: lambda s: teams.actor_for(s, username="alice", current_team_id=w.team_a)),
+    # training
+    "training.model_name_for": row("training.model_name_for", "names a job's model from rows already read"),
+    "training.experiment_name_for": global_("training.experiment_name_for", "a name derived from a scenario",
+                                            lambda s: training.experiment_name_for(SCN)),
+    "training.build_config": row("training.build_config", "the config of a job row its caller already read"),
+    "training.create_job": scoped(
+        ref(lambda s, i, w: training.create_job(s, actor=w.eve, team_id=i, name="x", scenario=SCN, algorithm="ECOD",
+                                                release_id=w.release_a), "team_a"),
+        ref(lambda s, i, w: training.create_job(s, actor=w.eve, team_id=w.team_b, name="x", scenario=SCN,
+                                                algorithm="ECOD", release_id=i), "release_a"),
+        ref(lambda s, i, w: training.create_job(s, actor=w.bob, team_id=w.team_b, name="x", scenario=SCN,
+                                                algorithm="ECOD", release_id=i), "release_a"),
+        control=lambda w: lambda s: training.create_job(s, actor=w.alice, team_id=w.team_a, name="x", scenario=SCN,
+                                                        algorithm="ECOD", release_id=w.release_a)),
+    "training.update_job": scoped(
+        ref(lambda s, i, w: training.update_job(s, actor=w.eve, job_id=i, params={}), "job_a"),
+        ref(lambda s, i, w: training.update_job(s, actor=w.eve, job_id=w.job_b, release_id=i), "release_a"),
+        control=lambda w: lambda s: training.update_job(s, actor=w.alice, job_id=w.job_a, params={})),
+    "training.get_job": scoped(
+        ref(lambda s, i, w: training.get_job(s, actor=w.eve, job_id=i), "job_a"),
+        control=lambda w: lambda s: training.get_job(s, actor=w.alice, job_id=w.job_a)),
+    "training.list_jobs": paged(training.list_jobs),
+    "training.claim_start": scoped(
+        ref(lambda s, i, w: training.claim_start(s, actor=w.eve, job_id=i, flow_run_id=None), "job_a"),
+        control=lambda w: lambda s: training.claim_start(s, actor=w.alice, job_id=w.job_a, flow_run_id=None)),
+    "training.attach_run": system("training.attach_run", NOT_EDGE),
+    "training.mark_running": system("training.mark_running", NOT_EDGE),
+    "training.restore_status": system("training.restore_status", NOT_EDGE),
+    "training.mark_finished": system("training.mark_finished", NOT_EDGE),
+    "training.touch_watch": system("training.touch_watch", NOT_EDGE),
+    "training.unwatched_jobs": system("training.unwatched_jobs", "the reconciler's query over every team; " + NOT_EDGE),
+    "training.claim_watch": system("training.claim_watch", NOT_EDGE),
+    "training.job_context": row("training.job_context", "names around a job row its caller already read"),
+}
+
+
+def test_every_service_function_has_an_entry() -> None:
+    functions = set(service_functions())
+    missing = sorted(functions - set(MATRIX))
+    assert not missing, ("catalog service functions without an isolation-matrix entry (add one to MATRIX in "
+                         f"tests/catalog/test_isolation_matrix.py): {', '.join(missing)}")
+    stale = sorted(set(MATRIX) - functions)
+    assert not stale, f"isolation-matrix entries for functions that no longer exist: {', '.join(stale)}"
+    unexplained = sorted(name for name, e in MATRIX.items() if e.kind not in ("scoped", "list", "admin") and not e.why)
+    assert not unexplained, f"entries that are not team-scoped must say why: {', '.join(unexplained)}"
+
+
+def test_the_edge_scan_sees_the_edges() -> None:
+    """The ``system`` entries rely on this scan; it must find calls the edges are known to make."""
+    refs = edge_references()
+    assert {"teams.authenticate", "training.job_context", "modules.module_data", "runs.download_model"} <= refs
+
+
+@pytest.fixture
+def world(platform_env: Settings, _migrated_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    dispose_engines()
+    shutil.copy(_migrated_template, platform_env.database.url.split("///", 1)[1])
+    try:
+        yield build_world()
+    finally:
+        dispose_engines()
+        # The session's SeaweedFS gives every bucket written to a volume of its own and has 58: a bucket per
+        # test of this matrix would exhaust them. Removing the bucket frees its volume.
+        store = ObjectStore.from_settings(platform_env.s3)
+        store.delete_many([info.key for info in store.list()])
+        store.client.remove_bucket(platform_env.s3.bucket)
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_another_team_is_refused_and_learns_nothing(name: str, world: World) -> None:
+    entry = MATRIX[name]
+    if entry.mlflow:
+        add_runs(world)
+    entry.check(world)
+
+
+def test_a_refused_write_is_audited_for_the_owning_team(world: World) -> None:
+    """A refusal leaves a trace for team A's admins, and nothing in the outsider's own audit view."""
+    with pytest.raises(Exception), session_scope() as s:  # noqa: B017 - the refusal itself is checked above
+        datasets.create_dataset(s, actor=world.eve, team_id=world.team_a, scenario=SCN, name="intruder")
+    with read_session() as s:
+        _, mine = audit.list_events(s, actor=world.alice, action="dataset.create", outcome="denied")
+        _, theirs = audit.list_events(s, actor=world.eve, action="dataset.create")
+        assert [(e.actor_name, e.team_id) for e in mine] == [("eve", world.team_a)]
+        assert theirs and all(e.team_id == world.team_b for e in theirs)
