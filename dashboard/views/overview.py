@@ -99,4 +99,3 @@ def render() -> None:
         _failures(who)
 
     live()
-    st.caption(f"Signed in as {who.username}")

@@ -189,3 +189,22 @@ def test_admin_lists_page_and_search(catalog: Catalog, small_pages: None) -> Non
     assert "7 event(s) · showing 6–7 · page 2 of 2" in captions(at)
     at.selectbox(key="audit_outcome").set_value("denied").run()
     assert "0 event(s)" in captions(at)
+
+
+def test_a_release_being_published_is_followed_live(catalog: Catalog) -> None:
+    from catalog.db import session_scope
+    from catalog.models import DatasetRelease
+    from tests.dashboard.seed import add_row, errors
+
+    release = published_release(catalog.team_id)
+    pending = add_row(DatasetRelease, dataset_id=release.dataset_id, version="v2", status="publishing",
+                      entries=[{"entry_id": 1, "size_bytes": 3 * 2**20}])
+    at = no_exception(page("datasets").run())
+    bars = at.get("progress")
+    assert bars and "v2: publishing — building the zip: 1 entries, 3.0 MiB in" in bars[0].proto.text
+    with session_scope() as session:
+        row = session.get(DatasetRelease, pending.id)
+        row.status, row.error = "failed", "S3Error: SlowDown"  # type: ignore[union-attr]
+        session.add(row)
+    no_exception(at.run())
+    assert not at.get("progress") and "publishing failed: S3Error: SlowDown" in errors(at)

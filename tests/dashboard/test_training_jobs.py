@@ -85,3 +85,48 @@ def test_metrics_render_as_bars_and_table() -> None:
     charts = at.get("plotly_chart")
     assert len(charts) == 1 and '"type":"bar"' in charts[0].proto.spec.replace(" ", "")
     assert "precision" in at.dataframe[0].value.to_csv()
+
+
+def test_a_running_job_is_followed_live(catalog: Catalog) -> None:
+    from catalog.db import session_scope
+    from catalog.models import TrainJob
+
+    release = published_release(catalog.team_id)
+    running = job(catalog.team_id, release.id, "busy", "running", started_at=datetime.now(UTC))
+    at = no_exception(page("training").run())
+    bars = at.get("progress")
+    assert bars and "refreshing every 2 s" in bars[0].proto.text
+    assert any(m.label == "Running for" for m in at.metric)
+    with session_scope() as session:
+        row = session.get(TrainJob, running.id)
+        row.status, row.error = "failed", "killed by the watchdog"  # type: ignore[union-attr]
+        session.add(row)
+    no_exception(at.run())
+    assert not at.get("progress") and "Training failed: killed by the watchdog" in errors(at)
+
+
+def test_a_requested_start_is_followed_until_the_job_reports_it() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        import time
+
+        import streamlit as st
+
+        from catalog.models import TrainJob
+        from dashboard.views.training import _following
+
+        st.session_state["tr_follow_1"] = ("run-2", time.time())
+        jobs = {"idle": TrainJob(id=1, status="created", flow_run_id=None),
+                "claimed by the requested run": TrainJob(id=1, status="running", flow_run_id="run-2"),
+                "finished by the requested run": TrainJob(id=1, status="completed", flow_run_id="run-2"),
+                "an older run's outcome": TrainJob(id=1, status="completed", flow_run_id="run-1")}
+        st.session_state["seen"] = {name: _following(j) for name, j in jobs.items()}
+        st.session_state["tr_follow_1"] = ("run-2", time.time() - 3600)
+        st.session_state["stale"] = _following(jobs["idle"])
+
+    at = AppTest.from_function(script, default_timeout=30).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["seen"] == {"idle": True, "claimed by the requested run": True,
+                                        "finished by the requested run": False, "an older run's outcome": True}
+    assert at.session_state["stale"] is False, "a start that never arrives is not followed forever"
