@@ -4,7 +4,7 @@ trained on a release's class folders / YOLO layout, offline, on the CPU unless t
 Splits are ``data.ImageSplit`` objects; fitting is ``training.train_yolo`` (per-epoch metrics go to the
 run attached by ``use_run``); the served model is ``model.YoloPythonModel``. Evaluation on a split:
 classification predicts every image with the served model's own code path and reports ``top1``,
-``top5``, accuracy and macro/weighted/per-class precision, recall, F1; detection runs ultralytics'
+``top5``, accuracy and macro/weighted/per-class precision, recall, F1 (and a confusion matrix plot); detection runs ultralytics'
 validator and reports ``mAP50``, ``mAP50-95``, ``precision``, ``recall`` and per-class mAP50-95.
 Tuning maximises ``top1`` / ``mAP50-95`` on the validation images.
 """
@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from mlflow.models import ModelSignature
 
 from algorithms.base.algorithm import Algorithm, pinned
+from algorithms.base.plots import confusion_figure
 from algorithms.base.release import Release
 from algorithms.base.text import metric_key, text_metrics
 from algorithms.base.tuning import Objective
@@ -131,18 +132,20 @@ class YOLOClassification(YoloAlgorithm):
     task: ClassVar[str] = CLASSIFY
     objective: ClassVar[Objective | None] = Objective("top1", "max")
 
-    def evaluate(self, fitted: YoloFitted, data: ImageSplit) -> dict[str, float]:
+    @staticmethod
+    def predictions(fitted: YoloFitted, data: ImageSplit) -> tuple[list[str], list[str], int]:
+        """(true classes, predicted classes, how many true classes were among the top 5) of a split, predicted
+        through the served model's own code."""
         from PIL import Image
 
-        model, names = fitted.model, fitted.model.names
-        top_k = min(5, len(names))
+        model = fitted.model
+        top_k = min(5, len(model.names))
         truth: list[str] = []
         predicted: list[str] = []
         in_top5 = 0
         for start in range(0, len(data), EVAL_BATCH):
-            paths = data.images[start:start + EVAL_BATCH]
             images = []
-            for path in paths:
+            for path in data.images[start:start + EVAL_BATCH]:
                 with Image.open(path) as picture:
                     images.append(picture.convert("RGB"))
             for label, result in zip(data.labels[start:start + EVAL_BATCH],
@@ -151,8 +154,18 @@ class YOLOClassification(YoloAlgorithm):
                 truth.append(data.names[label])
                 predicted.append(ranked[0])
                 in_top5 += data.names[label] in ranked
-        metrics = text_metrics(truth, predicted, sorted(set(names) | set(truth)))
+        return truth, predicted, in_top5
+
+    def evaluate(self, fitted: YoloFitted, data: ImageSplit) -> dict[str, float]:
+        truth, predicted, in_top5 = self.predictions(fitted, data)
+        metrics = text_metrics(truth, predicted, sorted(set(fitted.model.names) | set(truth)))
         return metrics | {"top1": metrics["accuracy"], "top5": in_top5 / max(len(truth), 1)}
+
+    def plots(self, fitted: YoloFitted, data: ImageSplit) -> dict[str, Any]:
+        truth, predicted, _ = self.predictions(fitted, data)
+        classes = sorted(set(fitted.model.names) | set(truth))
+        title = f"{self.name}: confusion matrix ({len(truth)} images)"
+        return {"confusion_matrix": confusion_figure(truth, predicted, classes, title=title)}
 
 
 class YOLODetection(YoloAlgorithm):

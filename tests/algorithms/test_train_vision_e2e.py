@@ -1,4 +1,4 @@
-"""YOLOClassification and YOLODetection through ``python -m algorithms.train`` on real S3 + MLflow servers
+"""YOLOClassification and YOLODetection (tuned) through ``python -m algorithms.train`` on real S3 + MLflow servers
 (generated image releases, tiny image sizes), then the registered model served by the inference app and asked
 by the image contracts; the image limits (413) on the real image contracts; a pretrained weights name that is
 not on disk failing the job at once."""
@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.platform_servers("s3", "mlflow")]
 # (ultralytics' batch-norm statistics need some tens of steps before evaluation means anything).
 CLASSIFY_PARAMS = {"epochs": 12, "imgsz": 32, "batch": 8, "optimizer": "SGD", "lr0": 0.05, "warmup_epochs": 0,
                    "patience": 0}
-DETECT_PARAMS = {"epochs": 2, "imgsz": 64, "batch": 8, "warmup_epochs": 0, "conf": 0.3}
+DETECT_PARAMS = {"epochs": 1, "imgsz": 64, "batch": 8, "warmup_epochs": 0, "conf": 0.3}
 
 
 def b64(data: bytes) -> str:
@@ -59,7 +59,8 @@ def assert_413(response: Any, variable: str) -> None:
 
 def test_yolo_classification_trains_logs_epochs_and_serves(env: dict[str, str]) -> None:  # noqa: F811
     data = classification_release({"train": 32, "test": 6}, seed=1)
-    run, uri = train_and_get_run(env, "image_classification", "YOLOClassification", CLASSIFY_PARAMS, data)
+    run, uri = train_and_get_run(env, "image_classification", "YOLOClassification", CLASSIFY_PARAMS, data,
+                                 plots=("confusion_matrix",))
     metrics = run.data.metrics
     assert metrics["top1"] >= 0.9 and metrics["top5"] == 1.0 and metrics["f1_macro"] >= 0.9
     assert metrics["epochs_run"] == 12 and metrics["n_classes"] == 3 and metrics["train_images"] == 96
@@ -97,16 +98,23 @@ def test_yolo_classification_trains_logs_epochs_and_serves(env: dict[str, str]) 
         assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "config.top_k"
 
 
-def test_yolo_detection_trains_logs_epochs_and_serves(env: dict[str, str]) -> None:  # noqa: F811
-    data = detection_release({"train": 16, "val": 6}, seed=2)
-    run, uri = train_and_get_run(env, "object_detection", "YOLODetection", DETECT_PARAMS, data)
-    metrics = run.data.metrics
+def test_yolo_detection_tunes_logs_epochs_and_serves(env: dict[str, str]) -> None:  # noqa: F811
+    data = detection_release({"train": 16, "val": 6, "test": 4}, seed=2)
+    space = {"lr0": {"type": "loguniform", "low": 1e-4, "high": 0.1},
+             "imgsz": {"type": "choice", "options": [32, 64]}, "batch": {"type": "choice", "options": [4, 8]}}
+    run, uri = train_and_get_run(env, "object_detection", "YOLODetection", DETECT_PARAMS, data,
+                                 max_evals=2, search_space=space, plots=("tuning_trials",))
+    params, metrics = run.data.params, run.data.metrics
+    assert params["tuned"] == "true" and params["tuning_max_evals"] == "2" and params["eval_split"] == "test"
+    assert int(params["imgsz"]) in (32, 64) and int(params["batch"]) in (4, 8) and 1e-4 <= float(params["lr0"]) <= 0.1
+    assert params["optimizer"] == "AdamW"  # lr0 was tuned: ultralytics' auto mode would have ignored it
     for key in ("mAP50", "mAP50-95", "precision", "recall"):
         assert 0.0 <= metrics[key] <= 1.0
-    assert run.data.params["eval_split"] == "val" and metrics["epochs_run"] == 2
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    assert len(epoch_history(client, run.info.run_id, "tuning_trial_loss")) == 2
+    # One epoch per fit: two trials then the final fit, each epoch on a step of its own.
     for key in ("epoch_mAP50", "epoch_mAP50-95", "epoch_precision", "epoch_recall", "epoch_train_box_loss"):
-        assert [step for step, _ in epoch_history(client, run.info.run_id, key)] == [0, 1], key
+        assert [step for step, _ in epoch_history(client, run.info.run_id, key)] == [0, 1, 2], key
     version = client.get_model_version(uri.split("/")[1], uri.split("/")[2])
     assert version.run_id == run.info.run_id
 
@@ -159,3 +167,4 @@ def test_missing_pretrained_weights_fail_the_job_at_once(env: dict[str, str]) ->
     assert "downloading release" not in proc.stdout
     assert client.get_run(run_id).info.status == "FAILED"
     print(f"failed in {elapsed:.1f} s (process start included)")
+
