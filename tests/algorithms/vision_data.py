@@ -50,7 +50,7 @@ def shapes_image(rng: np.random.Generator, size: int = 64, max_objects: int = 2)
     return png(picture, "JPEG"), "".join(lines)
 
 
-def _zip(scenario: str, members: dict[str, dict[str, bytes]], classes: list[str], extra: dict[str, bytes]) -> bytes:
+def release_zip(scenario: str, members: dict[str, dict[str, bytes]], classes: list[str], extra: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     splits: dict[str, Any] = {}
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -74,7 +74,7 @@ def classification_release(counts: dict[str, int], seed: int = 0, size: int = 32
     for split, n in counts.items():
         members[split] = {f"{split}/{cls}/1_{cls}{i}.png": colour_image(rng, rgb, size)
                           for cls, rgb in COLOURS.items() for i in range(n)}
-    return _zip("image_classification", members, list(COLOURS), {})
+    return release_zip("image_classification", members, list(COLOURS), {})
 
 
 def detection_release(counts: dict[str, int], seed: int = 0, size: int = 64) -> bytes:
@@ -89,4 +89,4 @@ def detection_release(counts: dict[str, int], seed: int = 0, size: int = 64) -> 
             files[f"{split}/labels/2_s{i}.txt"] = labels.encode()
         members[split] = files
     data = {"path": ".", **{s: f"{s}/images" for s in counts}, "nc": len(SHAPES), "names": dict(enumerate(SHAPES))}
-    return _zip("object_detection", members, list(SHAPES), {"data.yaml": yaml.safe_dump(data).encode()})
+    return release_zip("object_detection", members, list(SHAPES), {"data.yaml": yaml.safe_dump(data).encode()})
