@@ -109,16 +109,6 @@ def build_catalog(rows: int) -> dict[str, int]:
     return counts
 
 
-def add_proposed_indexes() -> None:
-    """What a migration would add: datasets already have this order from their unique constraint."""
-    from catalog.db import get_engine
-
-    with get_engine().begin() as conn:
-        for table in ("train_job", "serving"):
-            conn.exec_driver_sql(f"CREATE INDEX ix_{table}_team_scenario_name ON {table} (team_id, scenario, name)")
-        conn.exec_driver_sql("ANALYZE")
-
-
 def request_plan(counts: dict[str, int], page_size: int) -> list[tuple[str, str, int]]:
     """Every page of every sub-module of team 1, in order."""
     plan = []
@@ -252,8 +242,6 @@ def main() -> None:
                         help="module-data responders in the queue group (each its own process)")
     parser.add_argument("--workers", type=int, default=None,
                         help="MLOPS_NATS_WORKERS of each responder (default: the setting's default)")
-    parser.add_argument("--proposed-indexes", action="store_true",
-                        help="add (team_id, scenario, name) indexes on train_job and serving (not in the schema yet)")
     parser.add_argument("--serve", choices=["echo", "modules"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -283,8 +271,6 @@ def run_benchmark(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     counts = build_catalog(args.rows)
-    if args.proposed_indexes:
-        add_proposed_indexes()
     print(f"catalog: {args.rows:,} resources inserted in {time.perf_counter() - started:.1f} s; team 1 holds "
           f"{sum(counts.values()):,} of them")
     plan = request_plan(counts, args.page_size)

@@ -16,6 +16,7 @@ from infra.settings import get_settings
 
 _MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _engines: dict[str, Engine] = {}
+_read_only_engines: dict[str, Engine] = {}  # views of _engines (same pool) that begin read-only transactions
 _lock = threading.Lock()
 
 
@@ -78,6 +79,7 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+        _read_only_engines.clear()
 
 
 AFTER_ROLLBACK = "after_rollback"
@@ -105,14 +107,26 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
             raise
 
 
+def _read_only_engine(url: str | None) -> Engine:
+    # Made once per engine: deriving it costs more than a small read (the NATS responder makes one per request).
+    url = url or get_settings().database.url
+    engine = get_engine(url)
+    with _lock:
+        view = _read_only_engines.get(url)
+        if view is None:
+            view = engine.execution_options(**{READ_ONLY: True})
+            if _engines.get(url) is engine:  # not disposed meanwhile: a view of a disposed engine is not kept
+                _read_only_engines[url] = view
+        return view
+
+
 @contextmanager
 def read_session(url: str | None = None) -> Iterator[Session]:
     """A session for reads only (e.g. the NATS responder): one consistent snapshot, always rolled back.
 
     On SQLite it takes no write lock (see ``_sqlite_begin``); it must not be used to write.
     """
-    engine = get_engine(url).execution_options(**{READ_ONLY: True})
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(_read_only_engine(url), expire_on_commit=False) as session:
         try:
             yield session
         finally:

@@ -210,3 +210,48 @@ def test_reads_do_not_wait_for_a_writer(catalog_url: str, session: Session, seed
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_membership_changes_apply_at_once(session: Session, seeded: Seeded) -> None:
+    """Statements are cached per actor: a membership added or removed must change what the next request sees."""
+    from catalog.models import Membership, User
+
+    alice_id = session.exec(select(User.id).where(User.username == "alice")).one()
+    with pytest.raises(NotFoundError):
+        data(session, ctx(session, username="alice"), group_id=seeded.team_b)
+    session.add(Membership(user_id=alice_id, team_id=seeded.team_b))
+    session.commit()
+    assert data(session, ctx(session, username="alice"), group_id=seeded.team_b)["count"] == 3
+    session.delete(session.get(Membership, (alice_id, seeded.team_a)))
+    session.commit()
+    with pytest.raises(NotFoundError):
+        data(session, ctx(session, username="alice"), group_id=seeded.team_a)
+
+
+@pytest.mark.postgres
+def test_pages_and_isolation_on_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page and count statements run on the DBAPI cursor: PostgreSQL's parameter style must work too."""
+    from argon2 import PasswordHasher
+
+    from catalog.db import dispose_engines, get_engine, migrate
+    from infra.settings import reset_settings
+
+    monkeypatch.setenv("MLOPS_DATABASE_URL", postgres_url)
+    monkeypatch.setattr(teams_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    reset_settings()
+    dispose_engines()
+    try:
+        migrate(postgres_url)
+        with Session(get_engine(postgres_url)) as s:
+            seeded = seed_catalog(s)
+            bob = ctx(s, username="bob")  # two teams: the scoping IN list has two values
+            first = data(s, bob, group_id=seeded.team_a, page=2, page_size=3)
+            assert first["count"] == 7
+            assert [i["name"] for i in first["items"]] == ["ds-003", "ds-004", "ds-005"]  # type: ignore[union-attr]
+            assert data(s, bob, module="servings", group_id=seeded.team_a)["items"][0]["name"] == "svc-1"  # type: ignore[index]
+            with pytest.raises(NotFoundError):
+                data(s, ctx(s, username="alice"), group_id=seeded.team_b)
+            s.rollback()
+    finally:
+        dispose_engines()
+        reset_settings()
