@@ -7,7 +7,8 @@ to start from instead — its own architecture is used; a name or path not on di
 ``resolve_params``, before anything is downloaded or trained); ``epochs``, ``imgsz``, ``batch``, ``lr0``,
 ``optimizer`` (``auto`` lets ultralytics choose the optimizer and its learning rate, ignoring ``lr0``),
 ``patience`` (0: never stop early), ``warmup_epochs`` (learning-rate warm-up; ultralytics makes it at least
-100 iterations, so 0 matters for tiny data), ``device`` (cpu / auto: a CUDA GPU when one is visible /
+100 iterations, so 0 matters for tiny data), ``fliplr`` (probability of a horizontal flip as augmentation;
+0 where a mirror image means something else: digits, text), ``device`` (cpu / auto: a CUDA GPU when one is visible /
 gpu: fails without one), ``workers``, ``seed``; detection adds ``conf`` and ``iou``, the prediction-time
 defaults stored in the model.
 
@@ -46,6 +47,7 @@ COMMON_PARAMS: dict[str, ParamSpec] = {
     "optimizer": (OPTIMIZERS, "auto", None, None),
     "patience": ("int", 20, 0, 10_000),
     "warmup_epochs": ("float", 3.0, 0.0, 100.0),
+    "fliplr": ("float", 0.5, 0.0, 1.0),
     "device": (DEVICES, "cpu", None, None),
     "workers": ("int", 0, 0, 64),
     "seed": ("int", 0, 0, 2**31 - 1),
@@ -206,6 +208,7 @@ def train_yolo(task: str, data: ImageSplit, params: dict[str, Any], logger: Epoc
             optimizer=params["optimizer"],
             patience=params["patience"],
             warmup_epochs=params["warmup_epochs"],
+            fliplr=params["fliplr"],
             device=device,
             workers=params["workers"],
             seed=params["seed"],
