@@ -115,8 +115,9 @@ def publish_status(who: Actor, release_id: int) -> None:
         elif fresh.status == ReleaseStatus.FAILED:
             st.error(f"publishing failed: {fresh.error}")
         elif fresh.status == ReleaseStatus.PUBLISHED:
+            splits = ", ".join(f"{split} {count}" for split, count in (fresh.split_counts or {}).items())
             st.success(f"{fresh.version} published: {len(fresh.entries)} entries, "
-                       f"{(fresh.size_bytes or 0) / 2**20:.2f} MiB, {fresh.split_counts}")
+                       f"{(fresh.size_bytes or 0) / 2**20:.2f} MiB" + (f" (samples: {splits})" if splits else ""))
         if url := flow_run_url(fresh.flow_run_id):
             st.markdown(f"[Prefect flow run]({url})")
         if following and fresh.status not in IN_PROGRESS:

@@ -86,7 +86,9 @@ def status_panel(who: Actor, job_id: int) -> None:
         cols = st.columns(3)
         cols[0].metric("Status", fresh.status)
         cols[1].metric("Running for" if active else "Ran for", _elapsed(fresh) or "-")
-        cols[2].metric("Started", when(fresh.started_at) or "-")
+        if fresh.started_at:
+            cols[2].caption(f"started {when(fresh.started_at)}"
+                            + (f"  \nfinished {when(fresh.finished_at)}" if fresh.finished_at else ""))
         if active:
             st.progress(0.5 if fresh.status == JobStatus.RUNNING else 0.1,
                         text=f"{fresh.status}… (refreshing every {every.total_seconds():g} s)" if every else None)
