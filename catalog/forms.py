@@ -94,37 +94,37 @@ def _coerce_scalar(kind: str, value: Any, label: str) -> Any:
             return bool(value)
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
-        raise InvalidValue(f"{label}: {repr(value)} is not a boolean (true or false)")
+        raise InvalidValue(f"{label}: {value!r} is not a boolean (true or false)")
     if kind == "int":
         if isinstance(value, str):
             try:
                 value = float(value.strip()) if "." in value or "e" in value.lower() else int(value.strip())
             except ValueError:
-                raise InvalidValue(f"{label}: {repr(value)} is not an integer") from None
+                raise InvalidValue(f"{label}: {value!r} is not an integer") from None
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             return int(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise InvalidValue(f"{label}: {repr(value)} is not an integer")
+        raise InvalidValue(f"{label}: {value!r} is not an integer")
     if kind == "float":
         if isinstance(value, str):
             try:
                 value = float(value.strip())
             except ValueError:
-                raise InvalidValue(f"{label}: {repr(value)} is not a number") from None
+                raise InvalidValue(f"{label}: {value!r} is not a number") from None
         if _number(value) and math.isfinite(value):
             return float(value)
-        raise InvalidValue(f"{label}: {repr(value)} is not a finite number")
+        raise InvalidValue(f"{label}: {value!r} is not a finite number")
     if isinstance(value, str):
         return value
-    raise InvalidValue(f"{label}: {repr(value)} is not a string")
+    raise InvalidValue(f"{label}: {value!r} is not a string")
 
 
 def _check_range(f: FormField, value: float, label: str) -> None:
     if f.min is not None and value < f.min:
-        raise InvalidValue(f"{label}: {repr(value)} is below the minimum {repr(f.min)}")
+        raise InvalidValue(f"{label}: {value!r} is below the minimum {f.min!r}")
     if f.max is not None and value > f.max:
-        raise InvalidValue(f"{label}: {repr(value)} is above the maximum {repr(f.max)}")
+        raise InvalidValue(f"{label}: {value!r} is above the maximum {f.max!r}")
 
 
 def _split_text(value: str, sep: str) -> list[str]:
@@ -154,18 +154,18 @@ def coerce_value(f: FormField, value: Any) -> Any:
                 if isinstance(option, str | int | float | bool) and str(option).lower() == value.strip().lower():
                     return option
         valid = ", ".join(repr(o) for o in options)
-        raise InvalidValue(f"{f.name}: {repr(value)} is not one of {valid}")
+        raise InvalidValue(f"{f.name}: {value!r} is not one of {valid}")
     if f.type == "regex_list":
         items = _split_text(value, "\n") if isinstance(value, str) else value
         if not isinstance(items, list | tuple):
             raise InvalidValue(f"{f.name}: expected a list of regular expressions")
         for i, item in enumerate(items, 1):
             if not isinstance(item, str):
-                raise InvalidValue(f"{f.name}: item {i} ({repr(item)}) is not a string")
+                raise InvalidValue(f"{f.name}: item {i} ({item!r}) is not a string")
             try:
                 re.compile(item)
             except re.error as exc:
-                raise InvalidValue(f"{f.name}: item {i} ({repr(item)}) is not a valid regular expression: {exc}") from None
+                raise InvalidValue(f"{f.name}: item {i} ({item!r}) is not a valid regular expression: {exc}") from None
         return list(items)
     # list
     items = _split_text(value, ",") if isinstance(value, str) else value
@@ -179,7 +179,7 @@ def coerce_value(f: FormField, value: Any) -> Any:
             _check_range(f, item, label)
         if f.options is not None and not any(_same(item, o) for o in f.options):
             valid = ", ".join(repr(o) for o in f.options)
-            raise InvalidValue(f"{label}: {repr(item)} is not one of {valid}")
+            raise InvalidValue(f"{label}: {item!r} is not one of {valid}")
         result_items.append(item)
     return result_items
 
@@ -338,7 +338,7 @@ def validate_params(form_config: Any, params: dict[str, Any] | None) -> dict[str
             continue
         if not f.is_active(values):
             if params.get(f.name) is not None:
-                conditions = " and ".join(f"{d} is {repr(v)}" for d, v in f.depends_on.items())
+                conditions = " and ".join(f"{d} is {v!r}" for d, v in f.depends_on.items())
                 errors[f.name] = f"{f.name}: only applies when {conditions}"
             continue
         # None is what an empty form input sends: it means "not given", so the default applies.

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 from infra.settings.bridge import export_library_env
 
 # Before Prefect is imported (it reads PREFECT_API_URL at import): the platform's addresses, telemetry off.
 export_library_env()
 
-import typer  # noqa: E402
+import typer
 
-from cli import admin, auth, datasets, demo, platform, serving, training  # noqa: E402
+from cli import admin, auth, datasets, demo, platform, serving, training
 
 app = typer.Typer(name="mlops", help="mlops-lite: datasets → training → serving, on Prefect, MLflow and S3.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)

@@ -30,7 +30,7 @@ def _params(params: str | None, params_file: Path | None) -> dict:
     except json.JSONDecodeError as exc:
         raise ValueError(f"parameters are not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ValueError("parameters must be a JSON object")
+        raise ValueError("parameters must be a JSON object")  # noqa: TRY004 - user input, reported as one line
     return value
 
 

@@ -16,10 +16,10 @@ from infra.settings.bridge import export_library_env
 
 export_library_env()
 
-from prefect.runner import Runner  # noqa: E402
+from prefect.runner import Runner
 
-from flows.registry import deployments  # noqa: E402
-from infra.settings import get_settings  # noqa: E402
+from flows.registry import deployments
+from infra.settings import get_settings
 
 LONG_RUNNING_TAG = "long-running"
 

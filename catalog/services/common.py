@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, SQLModel, func, select
 from sqlalchemy.sql import Select
+from sqlmodel import Session, SQLModel, func, select
 
 from catalog.errors import ValidationError
 from catalog.models.base import utcnow

@@ -34,7 +34,6 @@ from catalog.scoping import Actor
 from catalog.services import algorithms, audit, common, datasets, modules, runs, serving, teams, training
 from catalog.services import init as init_service
 from catalog.services.common import transition
-from infra.objectstore import ObjectStore
 from infra.settings import Settings
 from tests.catalog.isolation_world import (
     MISSING,
@@ -484,12 +483,7 @@ def world(platform_env: Settings, _migrated_template: Path, monkeypatch: pytest.
     try:
         yield build_world()
     finally:
-        dispose_engines()
-        # The session's SeaweedFS gives every bucket written to a volume of its own and has 58: a bucket per
-        # test of this matrix would exhaust them. Removing the bucket frees its volume.
-        store = ObjectStore.from_settings(platform_env.s3)
-        store.delete_many([info.key for info in store.list()])
-        store.client.remove_bucket(platform_env.s3.bucket)
+        dispose_engines()  # platform_env empties and removes the test's bucket
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))
