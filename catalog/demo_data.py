@@ -285,7 +285,8 @@ def image_classification_dataset() -> DemoDataset:
     rng = random.Random(54)
     return DemoDataset(
         name="demo-shapes", scenario=Scenario.IMAGE_CLASSIFICATION,
-        description="mlops demo: 48-pixel images of a circle, a square or a triangle (one folder per class)",
+        description="mlops demo: 48-pixel images of a red circle, a green square or a blue triangle "
+                    "(one folder per class)",
         files=(DemoFile("shapes-train.zip", class_folders_zip(40, seed=51)),
                DemoFile("shapes-val.zip", class_folders_zip(10, seed=52), ("val",)),
                DemoFile("shapes-test.zip", class_folders_zip(10, seed=53), ("test",))),
@@ -333,9 +334,9 @@ def detection_dataset() -> DemoDataset:
     return DemoDataset(
         name="demo-shape-boxes", scenario=Scenario.OBJECT_DETECTION,
         description="mlops demo: 96-pixel scenes of circles and squares with YOLO boxes",
-        files=(DemoFile("boxes-train.zip", yolo_zip(80, seed=61)),
-               DemoFile("boxes-val.zip", yolo_zip(20, seed=62), ("val",)),
-               DemoFile("boxes-test.zip", yolo_zip(20, seed=63), ("test",))),
+        files=(DemoFile("boxes-train.zip", yolo_zip(300, seed=61)),
+               DemoFile("boxes-val.zip", yolo_zip(50, seed=62), ("val",)),
+               DemoFile("boxes-test.zip", yolo_zip(50, seed=63), ("test",))),
         algorithm="YOLODetection", params={"epochs": 20, "imgsz": 96, "batch": 16},
         samples=tuple(DemoFile(f"scene-{i}.png", scene(rng)[0]) for i in range(2)),
     )

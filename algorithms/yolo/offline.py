@@ -7,7 +7,10 @@ whenever mlflow is installed (it would write ``mlruns/`` and use the fluent API)
 ``YOLO_AUTOINSTALL=false`` are set before the import; the config dir (``YOLO_CONFIG_DIR``, default
 ``<tmp>/mlops-ultralytics``) gets matplotlib's DejaVu Sans under the two font names ultralytics looks for;
 its settings turn sync and every integration off and point datasets, weights and runs into that dir. The
-training code also passes ``plots=False`` and ``amp=False``.
+training code also passes ``plots=False`` and ``amp=False``. Importing ultralytics also replaces
+``PIL.Image.open`` process-wide with a wrapper that, on a file Pillow cannot identify, pip-installs ``pi-heif``
+(or, with auto-install off, fails with ``ModuleNotFoundError``); the original is put back, so an undecodable
+image stays Pillow's ``UnidentifiedImageError`` for every caller in the process and nothing is installed.
 """
 
 from __future__ import annotations
@@ -76,6 +79,15 @@ def _environment() -> None:
     _install_fonts(directory)
 
 
+def _restore_pillow_open() -> None:
+    import PIL.Image
+    from ultralytics.utils import patches
+
+    original = getattr(patches, "_image_open", None)
+    if original is not None and PIL.Image.open is not original:
+        PIL.Image.open = original
+
+
 def load_ultralytics() -> ModuleType:
     """The ``ultralytics`` module, imported offline with every integration off (idempotent, thread-safe)."""
     global _module
@@ -90,6 +102,8 @@ def load_ultralytics() -> ModuleType:
         _environment()
         import ultralytics
         from ultralytics.utils import SETTINGS
+
+        _restore_pillow_open()
 
         base = config_dir()
         wanted: dict[str, object] = {k: v for k, v in INTEGRATIONS_OFF.items() if k in SETTINGS}
