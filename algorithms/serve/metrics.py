@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -53,6 +55,15 @@ class ServerMetrics:
         self.ready = Gauge(
             "mlops_model_ready", "1 once the model is loaded and warmed up.", registry=self.registry
         )
+
+        # Bound children per status, so that a request does not look its label up under the metric's lock.
+        self._by_status: dict[int, Any] = {}
+
+    def count_request(self, status: int) -> None:
+        child = self._by_status.get(status)
+        if child is None:
+            child = self._by_status.setdefault(status, self.requests.labels(str(status)))
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

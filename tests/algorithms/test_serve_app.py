@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+import orjson
 import pandas as pd
 import pytest
 from starlette.testclient import TestClient
@@ -153,3 +155,36 @@ def test_metrics_count_requests_errors_latency_and_load_time(client: TestClient)
 def test_openapi_documents_predict(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/predict" in spec["paths"] and "/ready" in spec["paths"]
+
+
+def test_predict_body_in_several_chunks_and_other_methods(client: TestClient) -> None:
+    # /predict is answered at the ASGI level: a body streamed in chunks must be joined, a client that
+    # disconnects gets nothing sent, and other methods still reach FastAPI (405 in the envelope).
+    app = client.app
+    body = orjson.dumps({"data": records([0.1, 12.0])})
+    sent: list[dict[str, Any]] = []
+
+    async def run(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sent.clear()
+        queue = list(messages)
+
+        async def receive() -> dict[str, Any]:
+            return queue.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [], "query_string": b""}
+        await app(scope, receive, send)  # type: ignore[operator]
+        return list(sent)
+
+    chunks = [{"type": "http.request", "body": body[:7], "more_body": True},
+              {"type": "http.request", "body": body[7:], "more_body": False}]
+    start, payload = asyncio.run(run(chunks))
+    assert start["status"] == 200
+    assert dict(start["headers"])[b"content-length"] == str(len(payload["body"])).encode()
+    assert [r["label"] for r in orjson.loads(payload["body"])["results"]] == [0, 1]
+    assert asyncio.run(run([{"type": "http.request", "body": body[:7], "more_body": True},
+                            {"type": "http.disconnect"}])) == []
+    wrong = client.get("/predict")
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "http_error"
