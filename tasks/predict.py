@@ -15,6 +15,7 @@ from algorithms.base.contracts import ContractError, Limits, decoded_size, image
 from catalog.db import session_scope
 from catalog.scoping import Actor
 from catalog.services import serving as serving_service
+from infra.net import http_ok
 from infra.runtime.base import RuntimeError_
 from infra.settings import get_settings
 from tasks.serving import inference_url
@@ -79,6 +80,18 @@ def predict(*, actor: Actor, serving_id: int, payload: dict[str, Any]) -> dict[s
     if not isinstance(body, dict):
         raise PredictError(f"serving {serving.name!r} answered without a JSON object", status=502)
     return body
+
+
+def model_ready(*, actor: Actor, serving_id: int) -> bool:
+    """Whether the serving has loaded its model: its ``/ready`` answers 2xx. A serving whose server process runs
+    (observed "running") may still be loading the model, and answers predict with 503 until it is done."""
+    with session_scope() as session:
+        serving = serving_service.get_serving(session, actor=actor, serving_id=serving_id)
+    try:
+        url = inference_url(serving)
+    except RuntimeError_:
+        return False
+    return http_ok(url.removesuffix("/predict") + "/ready")
 
 
 def encode_image(data: bytes) -> str:

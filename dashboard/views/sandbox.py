@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +19,14 @@ from catalog.scoping import Actor
 from catalog.services import serving as svc
 from dashboard.views import sandbox_draw as draw
 from dashboard.views.common import actor, page_scenario
-from tasks.predict import PredictError, predict
+from tasks.predict import PredictError, model_ready, predict
 from tasks.serving import observe_now
 
 # A request the workspace built, plus whatever the renderer needs to draw the answer next to the input.
 Built = tuple[dict[str, Any], Any]
+# How long Predict waits for a serving that runs but is still loading its model (it would answer 503).
+READY_WAIT_SECONDS = 120.0
+READY_POLL_SECONDS = 0.5
 
 
 def anomaly_payload(frame: pd.DataFrame) -> dict[str, Any]:
@@ -181,6 +185,23 @@ WORKSPACES: dict[str, tuple[Callable[[], Built | None], Callable[[Any, dict[str,
 }
 
 
+def wait_for_model(who: Actor, serving: Any) -> bool:
+    """True once the serving has loaded its model. A serving is listed as soon as its server runs, which is
+    before the model is loaded (the first minutes after "Create and start"): rather than show the server's
+    503, wait for it here with a spinner, up to ``READY_WAIT_SECONDS``."""
+    if model_ready(actor=who, serving_id=serving.id):
+        return True
+    with st.spinner(f"Waiting for {serving.name!r} to load its model…"):
+        deadline = time.monotonic() + READY_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(READY_POLL_SECONDS)
+            if model_ready(actor=who, serving_id=serving.id):
+                return True
+    st.warning(f"{serving.name!r} runs but has not loaded its model after {READY_WAIT_SECONDS:g} s; press "
+               "Predict again in a moment, or look at the serving on the Serving page.")
+    return False
+
+
 def running_servings(who: Actor, scenario: str) -> list[Any]:
     with session_scope() as session:
         _, rows = svc.list_servings(session, actor=who, scenario=scenario, limit=200)
@@ -208,6 +229,8 @@ def render(scenario: str | None = None) -> None:
     if not st.button("Predict", key="sb_go", disabled=built is None) or built is None:
         return
     payload, shown_with = built
+    if not wait_for_model(who, serving):
+        return
     try:
         result = predict(actor=who, serving_id=serving.id, payload=payload)
     except PredictError as exc:

@@ -60,13 +60,20 @@ def stub_servings(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
     for name in names:
         runtime.start(ContainerSpec(name=name, kind=ContainerKind.SERVE, port=9,
                                     command=[sys.executable, "-c", "import time; time.sleep(120)"]))
-    calls: dict[str, Any] = {"answer": None, "payloads": []}
+    # "ready": the model_ready answers to give in turn (the last one repeats); loaded unless a test says not.
+    calls: dict[str, Any] = {"answer": None, "payloads": [], "ready": [True], "ready_checks": 0}
 
     def stub(*, actor: Any, serving_id: int, payload: dict[str, Any]) -> dict[str, Any]:
         calls["payloads"].append(payload)
         return calls["answer"]  # type: ignore[no-any-return]
 
+    def ready(*, actor: Any, serving_id: int) -> bool:
+        calls["ready_checks"] += 1
+        answers = calls["ready"]
+        return bool(answers.pop(0) if len(answers) > 1 else answers[0])
+
     monkeypatch.setattr(sandbox, "predict", stub)
+    monkeypatch.setattr(sandbox, "model_ready", ready)
     try:
         yield calls
     finally:
@@ -89,6 +96,43 @@ def test_forecast_band_is_drawn_after_the_history(stub_servings: dict[str, Any])
     assert traces["history"]["x"] == ["2024-01-01", "2024-01-02", "2024-01-03"]
     assert traces["interval"]["fill"] == "tonexty" and traces["interval"]["y"] == [13.0, 14.0, 15.0]
     assert traces["upper"]["y"] == [15.0, 16.0, 17.0] and min(traces["forecast"]["x"]) > "2024-01-03"
+
+
+LOGS = "user a logged in\ndisk sda full\n"
+TEMPLATES = {"template_groups": [{"cluster_id": 1, "template": "user <*> logged in", "count": 1, "indices": [0],
+                                  "samples": ["user a logged in"]}],
+             "unknown": ["disk sda full"], "summary": {"total": 2, "matched": 1, "templates": 1, "coverage": 0.5}}
+
+
+@pytest.mark.platform_servers("s3")
+def test_predict_waits_for_a_serving_still_loading_its_model(stub_servings: dict[str, Any]) -> None:
+    """A serving is listed once its server runs, before its model is loaded (it would answer 503): Predict
+    waits for the model instead of showing that error."""
+    stub_servings["answer"] = TEMPLATES
+    stub_servings["ready"] = [False, False, True]
+    page = sandbox_page("log_clustering")
+    page.text_area(key="sb_logs_paste").input(LOGS)
+    page.run().button(key="sb_go").click().run()
+    assert not page.exception and not page.error and not page.warning, page.error or page.warning
+    assert stub_servings["ready_checks"] == 3 and len(stub_servings["payloads"]) == 1
+    assert page.dataframe[0].value["template"].tolist() == ["user <*> logged in"]
+
+
+@pytest.mark.platform_servers("s3")
+def test_a_model_that_does_not_load_in_time_is_said_not_sent(stub_servings: dict[str, Any],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard.views import sandbox
+
+    monkeypatch.setattr(sandbox, "READY_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(sandbox, "READY_POLL_SECONDS", 0.05)
+    stub_servings["answer"] = TEMPLATES
+    stub_servings["ready"] = [False]
+    page = sandbox_page("log_clustering")
+    page.text_area(key="sb_logs_paste").input(LOGS)
+    page.run().button(key="sb_go").click().run()
+    assert not page.exception and not page.error, page.error
+    assert "has not loaded its model" in page.warning[0].value and "sb-log_clustering" in page.warning[0].value
+    assert stub_servings["payloads"] == [] and not page.dataframe
 
 
 @pytest.mark.platform_servers("s3")

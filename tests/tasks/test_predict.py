@@ -97,6 +97,57 @@ def test_process_runtime_url_is_host_and_live_port(platform_env: Any) -> None:
         runtime.remove(serving.container_name, force=True)
 
 
+# An inference server stand-in: /ready answers 503 until the file named by argv[2] exists (the model "loads").
+READY_SERVER = """
+import http.server, os, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        loaded = self.path == "/ready" and os.path.exists(sys.argv[2])
+        self.send_response(200 if loaded else 503)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def test_model_ready_once_the_server_says_so(platform_env: Any, tmp_path: Any) -> None:
+    """A serving is "running" as soon as its server process runs; model_ready is its /ready answer: False while
+    nothing listens or the model loads (503), True once loaded."""
+    from infra.net import free_port, http_ok, wait_until
+    from infra.runtime.base import ContainerKind, ContainerSpec
+    from infra.runtime.registry import get_runtime
+    from tasks.predict import model_ready
+
+    admin, serving = add_serving("anomaly_detection", "loading")
+    assert not model_ready(actor=admin, serving_id=serving.id)  # no container at all
+    runtime = get_runtime()
+    port = free_port()
+    loaded = tmp_path / "loaded"
+    runtime.start(ContainerSpec(name=serving.container_name, kind=ContainerKind.SERVE, port=port,
+                                command=[sys.executable, "-c", READY_SERVER, str(port), str(loaded)]))
+    try:
+        base = f"http://{platform_env.runtime.serving_host}:{port}"
+        wait_until(lambda: not http_ok(f"{base}/ready") and http_ok_any(f"{base}/ready"), timeout=30,
+                   description="stand-in server listening")
+        assert not model_ready(actor=admin, serving_id=serving.id)  # listening, model not loaded: 503
+        loaded.touch()
+        assert model_ready(actor=admin, serving_id=serving.id)
+    finally:
+        runtime.remove(serving.container_name, force=True)
+
+
+def http_ok_any(url: str) -> bool:
+    """Whether anything answers HTTP at ``url``, whatever the status."""
+    import httpx
+
+    try:
+        httpx.get(url, timeout=2.0, trust_env=False)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("env, expected", [
     ({"MLOPS_RUNTIME_NAME": "docker", "MLOPS_RUNTIME_DOCKER_NETWORK": "mlops-net"}, "http://serve-7:3000/predict"),
     ({"MLOPS_RUNTIME_NAME": "docker", "MLOPS_RUNTIME_DOCKER_NETWORK": "host"}, "http://127.0.0.1:31234/predict"),  # port from the engine
