@@ -20,6 +20,7 @@ from tasks.serving import inference_url, observe_now
 FIELDS = ["id", "name", "train_job_id", "model_version", "resolved_version", "desired_state", "observed_state",
           "observed_port", "observed_stale", "observed_detail", "error"]
 JOB_CHOICES = 100  # newest completed jobs offered; the search box finds older ones
+PICK_KEY = "sv_pick"  # the serving picker; a serving just created becomes the picked one
 ACTIONS = [("Start", "serving-start"), ("Stop", "serving-stop"), ("Remove container", "serving-remove"),
            ("Delete", "serving-delete")]
 
@@ -41,13 +42,16 @@ def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
         version = st.text_input("Model version", value="latest", key="sv_version")
         port = st.number_input("Port (0 = any free one)", min_value=0, max_value=65535, value=0, key="sv_port")
         if st.button("Create and start", key="sv_create") and team_id is not None:
-            def create() -> None:
+            def create() -> int | None:
                 with session_scope() as session:
                     serving = svc.create_serving(session, actor=who, team_id=team_id, name=name,
                                                  train_job_id=job.id, model_version=version,
                                                  port=int(port) or None)
                 run_flow("serving-start", {"serving_id": serving.id}, wait=False)
-            attempt(create, success=f"serving {name!r} starting")
+                return serving.id
+            serving_id = attempt(create, success=f"serving {name!r} starting")
+            if serving_id is not None:
+                st.session_state[PICK_KEY] = serving_id  # the picker is drawn after this form
 
 
 def _update_form(who: Actor, serving: Serving) -> None:
@@ -93,6 +97,19 @@ def _detail(who: Actor, serving: Serving) -> None:
     _update_form(who, serving)
 
 
+def servings_picker(rows: list[Serving]) -> Serving:
+    """The serving picker. Its options are serving ids, so the pick survives the observed state changing (a
+    label with the state as the option would no longer match, and Streamlit would fall back to the first)."""
+    by_id = {s.id: s for s in rows}
+
+    def label(serving_id: int | None) -> str:
+        serving = by_id.get(serving_id)
+        return f"{serving.name} (#{serving_id}, {serving.observed_state})" if serving else f"#{serving_id}"
+
+    serving_id = st.selectbox("Serving", list(by_id), format_func=label, key=PICK_KEY)
+    return by_id.get(serving_id, rows[0])
+
+
 def render(scenario: str | None = None) -> None:
     st.title("Serving")
     who, team_id = actor()
@@ -118,6 +135,4 @@ def render(scenario: str | None = None) -> None:
     if stale:
         st.warning("The runtime could not be reached; the states shown are the last known ones. "
                    f"{stale[0].observed_detail}")
-    serving = st.selectbox("Serving", rows, format_func=lambda s: f"{s.name} (#{s.id}, {s.observed_state})",
-                           key="sv_pick")
-    _detail(who, serving)
+    _detail(who, servings_picker(rows))

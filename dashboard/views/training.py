@@ -21,7 +21,7 @@ from catalog.services import runs as runs_svc
 from catalog.services import training as svc
 from dashboard.views.common import actor, attempt, page_scenario, plain, records, when
 from dashboard.views.paging import fetch_page, pager, search_box
-from dashboard.views.training_form import render_new_job
+from dashboard.views.training_form import JOB_PICK_KEY, render_new_job
 from dashboard.views.training_runs import render_links, render_runs
 from flows.launch import flow_run_url, run_flow
 from infra.settings import get_settings
@@ -139,6 +139,19 @@ def _jobs(who: Actor, scenario: str) -> tuple[int, list[TrainJob]]:
     return total, jobs
 
 
+def jobs_picker(jobs: list[TrainJob]) -> TrainJob:
+    """The job picker. Its options are job ids, so the pick survives the job's status changing (a label with
+    the status as the option would no longer match, and Streamlit would fall back to the first job)."""
+    by_id = {j.id: j for j in jobs}
+
+    def label(job_id: int | None) -> str:
+        job = by_id.get(job_id)
+        return f"{job.name} (#{job_id}, {job.status})" if job else f"#{job_id}"
+
+    job_id = st.selectbox("Job", list(by_id), format_func=label, key=JOB_PICK_KEY)
+    return by_id.get(job_id, jobs[0])
+
+
 def render(scenario: str | None = None) -> None:
     st.title("Training")
     who, team_id = actor()
@@ -147,7 +160,7 @@ def render(scenario: str | None = None) -> None:
     _, jobs = _jobs(who, scenario)
     if not jobs:
         return
-    job = st.selectbox("Job", jobs, format_func=lambda j: f"{j.name} (#{j.id}, {j.status})", key="tr_pick")
+    job = jobs_picker(jobs)
     _actions(who, job)
     status_panel(who, job.id)  # type: ignore[arg-type]
     with session_scope() as session:

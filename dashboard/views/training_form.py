@@ -16,6 +16,7 @@ from dashboard.views.common import attempt
 from dashboard.views.forms import render_form
 
 RELEASE_CHOICES = 100  # newest published releases offered; the search box finds older ones
+JOB_PICK_KEY = "tr_pick"  # the training page's job picker; a job just created becomes the picked one
 
 
 def release_choices(who: Actor, scenario: str, team_id: int | None,
@@ -60,9 +61,13 @@ def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:
         if not form.ok:
             st.warning("Fix the parameters above before creating the job.")
         if st.button("Create job", disabled=not form.ok):
-            def create() -> None:
+            def create() -> int | None:
                 with session_scope() as session:
-                    svc.create_job(session, actor=who, team_id=team_id, name=name, scenario=scenario,
-                                   algorithm=algo.name, release_id=release[0], params=form.params,
-                                   max_evals=int(max_evals))
-            attempt(create, success=f"job {name!r} created")
+                    job, _ = svc.create_job(session, actor=who, team_id=team_id, name=name, scenario=scenario,
+                                            algorithm=algo.name, release_id=release[0], params=form.params,
+                                            max_evals=int(max_evals))
+                    return job.id
+            job_id = attempt(create, success=f"job {name!r} created")
+            if job_id is not None:
+                # Picked below (the picker is drawn after this form), so Start starts the job just created.
+                st.session_state[JOB_PICK_KEY] = job_id

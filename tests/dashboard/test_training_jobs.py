@@ -48,6 +48,34 @@ def test_new_job_form_validates_before_creating(catalog: Catalog) -> None:
     assert jobs[0].params["lags"] == [1, 2] and jobs[0].params["contamination"] == 0.1
 
 
+def test_the_job_just_created_is_picked_and_stays_picked_while_its_status_changes(catalog: Catalog) -> None:
+    """Start acts on the picked job: after "Create job" that is the new one (not the one picked before), and
+    the pick stays on a job while its status changes (created → running → completed)."""
+    from catalog.db import session_scope
+    from catalog.models import TrainJob
+
+    release = published_release(catalog.team_id)
+    older = job(catalog.team_id, release.id, "older", "created")
+    at = no_exception(page("training").run())
+    assert at.selectbox(key="tr_pick").value == older.id
+    at.text_input(key="tr_name").input("newer").run()
+    create_button(at).click().run()
+    no_exception(at)
+    with session_scope() as session:
+        newer = session.query(TrainJob).filter_by(name="newer").one()
+    assert at.selectbox(key="tr_pick").value == newer.id, "Start would act on the job picked before"
+    assert at.metric[0].value == "created"
+    at.selectbox(key="tr_pick").set_value(older.id).run()
+    for status in ("running", "completed"):
+        with session_scope() as session:
+            row = session.get(TrainJob, older.id)
+            row.status = status  # type: ignore[union-attr]
+            session.add(row)
+        no_exception(at.run())
+        assert at.selectbox(key="tr_pick").value == older.id, f"the pick jumped away when {status}"
+        assert next(m.value for m in at.metric if m.label == "Status") == status
+
+
 def test_a_failed_job_shows_its_reason_and_readable_times(catalog: Catalog) -> None:
     release = published_release(catalog.team_id)
     job(catalog.team_id, release.id, "broken", "failed", error="ValueError: the release has no train split",

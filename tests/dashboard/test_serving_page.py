@@ -1,0 +1,67 @@
+"""The serving page (Streamlit AppTest, real S3 and process runtime): the serving just created is the one
+picked (its detail and lifecycle buttons are for it), and the pick stays on a serving while its observed state
+changes. The serving-start flow is stubbed; the observed states come from the runtime."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from tests.dashboard.seed import (
+    Catalog,
+    add_row,
+    errors,
+    init_catalog,
+    job,
+    no_exception,
+    page,
+    published_release,
+)
+
+pytestmark = pytest.mark.platform_servers("s3")
+
+
+@pytest.fixture
+def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    return init_catalog(monkeypatch)
+
+
+def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_changes(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog.db import session_scope
+    from catalog.models import Serving
+    from dashboard.views import serving as serving_page
+    from infra.runtime.base import ContainerKind, ContainerSpec
+    from infra.runtime.registry import get_runtime
+
+    launched: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(serving_page, "run_flow", lambda name, params, wait: launched.append((name, params)))
+    trained = job(catalog.team_id, published_release(catalog.team_id).id, "trained", "completed")
+    older = add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="older",
+                    train_job_id=trained.id, container_name="serve-older-pick")
+    at = no_exception(page("serving").run())
+    assert at.selectbox(key="sv_pick").value == older.id
+    at.text_input(key="sv_name").input("newer").run()
+    next(b for b in at.button if b.label == "Create and start").click().run()
+    no_exception(at)
+    assert not errors(at), errors(at)
+    with session_scope() as session:
+        newer = session.query(Serving).filter_by(name="newer").one()
+    assert launched == [("serving-start", {"serving_id": newer.id})]
+    assert at.selectbox(key="sv_pick").value == newer.id, "the detail below would be another serving's"
+    assert at.subheader[0].value == f"newer (#{newer.id})"
+
+    at.selectbox(key="sv_pick").set_value(older.id).run()
+    assert next(m.value for m in at.metric if m.label == "Observed") == "not_found"
+    runtime = get_runtime()
+    runtime.start(ContainerSpec(name="serve-older-pick", kind=ContainerKind.SERVE, port=9,
+                                command=[sys.executable, "-c", "import time; time.sleep(120)"]))
+    try:
+        no_exception(at.run())  # the page observes the runtime: the older serving now runs
+        assert next(m.value for m in at.metric if m.label == "Observed") == "running"
+        assert at.selectbox(key="sv_pick").value == older.id, "the pick jumped away when the state changed"
+    finally:
+        runtime.remove("serve-older-pick", force=True)
