@@ -156,7 +156,7 @@ def show_image_classes(images: list[tuple[str, bytes | None]], result: dict[str,
     for i, ((_, raw), item) in enumerate(zip(images, result.get("results") or [], strict=False)):
         cols = st.columns([1, 2])
         if raw:
-            cols[0].image(raw, caption=f"image {i}")
+            cols[0].image(draw.enlarged(raw), caption=f"image {i}")
         if "error" in item:
             cols[1].error(f"image {i}: {item['error']}")
             continue
@@ -170,7 +170,8 @@ def show_detection(images: list[tuple[str, bytes | None]], result: dict[str, Any
             st.error(f"image {i}: {item.get('error', 'not an image')}")
             continue
         detections = item.get("detections") or []
-        st.image(draw.draw_boxes(raw, detections), caption=f"image {i}: {len(detections)} detection(s)")
+        st.image(draw.draw_boxes(raw, detections, shown_px=draw.SHOWN_PX),
+                 caption=f"image {i}: {len(detections)} detection(s)")
         st.dataframe(pd.DataFrame([{**d.get("bbox", {}), "class_name": d.get("class_name"),
                                     "confidence": d.get("confidence")} for d in detections]), hide_index=True)
 

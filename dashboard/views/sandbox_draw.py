@@ -1,6 +1,6 @@
 """How the sandbox draws each scenario's predict result (issue 5's response contracts): pure functions from a
 result dict (and the input it answered) to a plotly figure, a table or an image, so they are tested
-without a server."""
+without a server. Small images are shown enlarged, their boxes scaled with them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from PIL import Image, ImageDraw
 ANOMALY_COLOR = "red"
 BAND_COLOR = "rgba(31, 119, 180, 0.2)"
 BOX_COLOR = (255, 0, 0)
+# Images smaller than this (the demo's are 48-96 px) are shown enlarged by a whole factor (nearest neighbour),
+# so that the picture, its boxes and their labels can be read.
+SHOWN_PX = 320
 _LAYOUT = {"height": 380, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}}
 
 
@@ -77,13 +80,29 @@ def class_bars(top: list[dict[str, Any]], *, label_key: str = "label", value_key
     return fig
 
 
-def draw_boxes(image: bytes, detections: list[dict[str, Any]]) -> Image.Image:
-    """The image with each detection's box and label drawn on it."""
+def enlargement(width: int, height: int, shown_px: int = SHOWN_PX) -> int:
+    """The whole factor an image of this size is enlarged by to be shown at about ``shown_px`` (1: as it is)."""
+    return max(1, shown_px // max(width, height, 1))
+
+
+def enlarged(image: bytes, shown_px: int = SHOWN_PX) -> Image.Image:
+    """The image, enlarged when small (see ``enlargement``)."""
     picture = Image.open(io.BytesIO(image)).convert("RGB")
+    factor = enlargement(*picture.size, shown_px=shown_px)
+    if factor == 1:
+        return picture
+    return picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
+
+
+def draw_boxes(image: bytes, detections: list[dict[str, Any]], *, shown_px: int = 0) -> Image.Image:
+    """The image with each detection's box and label drawn on it; with ``shown_px``, a small image is first
+    enlarged (``enlarged``) and the boxes scaled with it."""
+    picture = enlarged(image, shown_px) if shown_px else Image.open(io.BytesIO(image)).convert("RGB")
+    factor = picture.width // Image.open(io.BytesIO(image)).width
     pen = ImageDraw.Draw(picture)
     for det in detections:
         box = det.get("bbox") or {}
-        x1, y1, x2, y2 = (float(box.get(k, 0)) for k in ("x1", "y1", "x2", "y2"))
+        x1, y1, x2, y2 = (float(box.get(k, 0)) * factor for k in ("x1", "y1", "x2", "y2"))
         pen.rectangle([x1, y1, x2, y2], outline=BOX_COLOR, width=2)
         pen.text((x1 + 2, max(0.0, y1 - 12)), f"{det.get('class_name')} {float(det.get('confidence', 0)):.2f}",
                  fill=BOX_COLOR)

@@ -212,6 +212,19 @@ def test_detections_are_boxes_drawn_on_the_image(stub_servings: dict[str, Any]) 
     assert drawn.getpixel((50, 40)) == (255, 255, 255)
 
 
+def test_small_images_are_shown_enlarged_with_their_boxes_scaled() -> None:
+    """The demo's images are 48-96 px: shown as they are, their boxes and labels could not be read."""
+    from dashboard.views.sandbox_draw import BOX_COLOR, SHOWN_PX, draw_boxes, enlarged, enlargement
+
+    assert (enlargement(64, 48), enlargement(96, 96), enlargement(320, 200), enlargement(1280, 720)) == (5, 3, 1, 1)
+    assert enlarged(png(64, 48)).size == (320, 240) and enlarged(png(640, 480)).size == (640, 480)
+    detection = {"bbox": {"x1": 10, "y1": 12, "x2": 40, "y2": 30}, "class_name": "box", "confidence": 0.77}
+    drawn = draw_boxes(png(64, 48), [detection], shown_px=SHOWN_PX)
+    assert drawn.size == (320, 240)
+    assert drawn.getpixel((50, 100)) == BOX_COLOR and drawn.getpixel((125, 150)) == BOX_COLOR  # x1 * 5, y2 * 5
+    assert drawn.getpixel((125, 105)) == (255, 255, 255)  # inside the scaled box stays untouched
+
+
 @pytest.mark.platform_servers("s3")
 def test_nothing_running_says_so(platform_env: Any) -> None:
     seed_catalog("unused-model")
