@@ -34,7 +34,8 @@ def split_metrics(history: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, l
     """(metrics logged at several steps → their points, metrics logged at one step only → their value).
 
     Most algorithms log their scores once (step 0): a curve of one point per metric says nothing, so those
-    are shown as values (bars and a table) and only the multi-step metrics (epochs, trials) as curves.
+    are shown as values (a table, and bars for the scores, see ``score_values``) and only the multi-step
+    metrics (epochs, trials) as curves.
     """
     curves: dict[str, list[dict[str, Any]]] = {}
     single: dict[str, float] = {}
@@ -56,6 +57,12 @@ def metric_figure(history: dict[str, list[dict[str, Any]]]) -> go.Figure:
     return figure
 
 
+def score_values(values: dict[str, float]) -> dict[str, float]:
+    """The values that are scores or rates (between 0 and 1), the ones bars compare. Counts, sizes and seconds
+    (a model's 2.6 million parameters beside its 0.9 mAP) would squash every score bar to nothing."""
+    return {name: value for name, value in values.items() if 0.0 <= value <= 1.0}
+
+
 def value_figure(values: dict[str, float]) -> go.Figure:
     """One bar per single-step metric, its value written on it."""
     names = sorted(values)
@@ -67,8 +74,9 @@ def value_figure(values: dict[str, float]) -> go.Figure:
 
 def render_metrics(history: dict[str, list[dict[str, Any]]], *, key: str) -> None:
     curves, single = split_metrics(history)
+    if scores := score_values(single):
+        st.plotly_chart(value_figure(scores), key=f"{key}_values")
     if single:
-        st.plotly_chart(value_figure(single), key=f"{key}_values")
         st.dataframe([{"metric": n, "value": v} for n, v in sorted(single.items())], hide_index=True)
     if curves:
         st.plotly_chart(metric_figure(curves), key=f"{key}_curves")

@@ -5,6 +5,7 @@ values and multi-step metrics as curves."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,6 +114,24 @@ def test_metrics_render_as_bars_and_table() -> None:
     charts = at.get("plotly_chart")
     assert len(charts) == 1 and '"type":"bar"' in charts[0].proto.spec.replace(" ", "")
     assert "precision" in at.dataframe[0].value.to_csv()
+
+
+def test_bars_compare_only_the_scores_every_value_is_in_the_table() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        from dashboard.views.training_runs import render_metrics
+
+        render_metrics({"mAP50": [{"step": 0, "timestamp": 1, "value": 0.91}],
+                        "recall": [{"step": 0, "timestamp": 1, "value": 0.85}],
+                        "parameters": [{"step": 0, "timestamp": 1, "value": 2_590_000.0}],
+                        "fit_seconds": [{"step": 0, "timestamp": 1, "value": 90.9}]}, key="m")
+
+    at = AppTest.from_function(script, default_timeout=30).run()
+    assert not at.exception
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert bars["y"] == ["mAP50", "recall"] and bars["x"] == [0.91, 0.85]
+    assert at.dataframe[0].value["metric"].tolist() == ["fit_seconds", "mAP50", "parameters", "recall"]
 
 
 def test_a_running_job_is_followed_live(catalog: Catalog) -> None:
