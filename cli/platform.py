@@ -8,7 +8,7 @@ from dataclasses import asdict
 import typer
 
 from cli.common import JsonOpt, emit, fail, handle_errors
-from infra.settings import get_settings
+from infra.settings import Settings, get_settings
 
 
 @handle_errors
@@ -22,6 +22,19 @@ def init_command(as_json: bool = JsonOpt) -> None:
         emit(report, as_json=True)
 
 
+def ready_lines(settings: Settings, components: list[str] | None) -> list[str]:
+    """What `mlops up` prints once everything is healthy: how to sign in, where data lives, how to get sample
+    data (when the dashboard runs), how to stop."""
+    login = (f"\n  Login:        {settings.platform.admin_username} "
+             "(password: MLOPS_ADMIN_PASSWORD, or the one `mlops init` printed)")
+    lines = [login, f"  Data dir:     {settings.platform.data_dir}"]
+    if components is None or "dashboard" in components:
+        lines.append("  Sample data:  `./mlops demo` in another shell (`mlops demo` once installed) loads a dataset "
+                     "for every scenario, ready to train in the dashboard")
+    lines.append("  Stop with Ctrl-C or `mlops down`.\n")
+    return lines
+
+
 @handle_errors
 def up_command(
     detach: bool = typer.Option(False, "--detach", "-d", help="Start and return instead of staying in the foreground."),
@@ -31,14 +44,12 @@ def up_command(
     from infra.embedded import supervisor
 
     settings = get_settings()
+    components = list(only) if only else None
 
     def show_login(_handle: object) -> None:
-        typer.echo(f"\n  Login:        {settings.platform.admin_username} "
-                   "(password: MLOPS_ADMIN_PASSWORD, or the one `mlops init` printed)")
-        typer.echo(f"  Data dir:     {settings.platform.data_dir}")
-        typer.echo("  Stop with Ctrl-C or `mlops down`.\n")
+        for line in ready_lines(settings, components):
+            typer.echo(line)
 
-    components = list(only) if only else None
     if detach:
         handle = supervisor.up(settings, components=components, echo=typer.echo)
         show_login(handle)

@@ -39,6 +39,18 @@ def _counts(who: Actor) -> None:
     cols[1].metric("Published releases", n_rel)
     cols[2].metric("Training jobs", n_jobs)
     cols[3].metric("Servings", n_sv)
+    _first_steps(n_ds, n_rel, n_jobs)
+
+
+def _first_steps(n_datasets: int, n_releases: int, n_jobs: int) -> None:
+    """Where a new user goes from here, while there is nothing yet to train, or nothing trained."""
+    if n_datasets == 0:
+        st.info("No datasets yet. `./mlops demo` (in a shell, in the checkout) loads a sample dataset for every "
+                "scenario and publishes it; or create one on a scenario's **Datasets** page and publish a release.")
+    elif n_releases and n_jobs == 0:
+        st.info("Next, a first prediction: pick a scenario in the sidebar, then **Training** → *New training job* "
+                "(choose the algorithm and a published release, *Create job*, *Start*); once it completes, "
+                "**Serving** → *New serving* → *Create and start*; then **Sandbox**: upload an input, *Predict*.")
 
 
 def _running(who: Actor) -> None:

@@ -68,3 +68,18 @@ def test_counts_running_work_and_failures(catalog: Catalog, monkeypatch: pytest.
     assert metrics(at) == {"Datasets": "1", "Published releases": "1", "Training jobs": "1", "Servings": "0"}
     shown = tables(at)
     assert "theirs failed" in shown and "ValueError" not in shown and "train-now" not in shown
+
+
+def test_first_steps_point_a_new_user_onwards(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing yet: the demo datasets are one command away. Releases but nothing trained: the click path to a
+    first prediction. Once something trained: no hint."""
+    monkeypatch.setenv("MLOPS_USER", "admin")
+    at = no_exception(page("overview", None).run())
+    assert len(at.info) == 1 and "`./mlops demo`" in at.info[0].value
+    release = published_release(catalog.team_id)
+    no_exception(at.run())
+    assert len(at.info) == 1 and "**Training** → *New training job*" in at.info[0].value
+    assert "**Sandbox**" in at.info[0].value
+    job(catalog.team_id, release.id, "first", "created")
+    no_exception(at.run())
+    assert not at.info
