@@ -98,13 +98,14 @@ def _detail(who: Actor, serving: Serving) -> None:
 
 
 def servings_picker(rows: list[Serving]) -> Serving:
-    """The serving picker. Its options are serving ids, so the pick survives the observed state changing (a
-    label with the state as the option would no longer match, and Streamlit would fall back to the first)."""
+    """The serving picker: serving ids labelled with what never changes (name and id). The browser keeps a
+    select box's pick as its label, so a label carrying the observed state stopped matching when the state
+    changed and Streamlit fell back to the first serving; the state is in the list above and the detail below."""
     by_id = {s.id: s for s in rows}
 
     def label(serving_id: int | None) -> str:
         serving = by_id.get(serving_id)
-        return f"{serving.name} (#{serving_id}, {serving.observed_state})" if serving else f"#{serving_id}"
+        return f"{serving.name} (#{serving_id})" if serving else f"#{serving_id}"
 
     serving_id = st.selectbox("Serving", list(by_id), format_func=label, key=PICK_KEY)
     return by_id.get(serving_id, rows[0])

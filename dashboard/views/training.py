@@ -140,13 +140,14 @@ def _jobs(who: Actor, scenario: str) -> tuple[int, list[TrainJob]]:
 
 
 def jobs_picker(jobs: list[TrainJob]) -> TrainJob:
-    """The job picker. Its options are job ids, so the pick survives the job's status changing (a label with
-    the status as the option would no longer match, and Streamlit would fall back to the first job)."""
+    """The job picker: job ids labelled with what never changes (name and id). The browser keeps a select box's
+    pick as its label, so a label carrying the status stopped matching when the status changed and Streamlit
+    fell back to the first job; the status is in the list above and the panel below."""
     by_id = {j.id: j for j in jobs}
 
     def label(job_id: int | None) -> str:
         job = by_id.get(job_id)
-        return f"{job.name} (#{job_id}, {job.status})" if job else f"#{job_id}"
+        return f"{job.name} (#{job_id})" if job else f"#{job_id}"
 
     job_id = st.selectbox("Job", list(by_id), format_func=label, key=JOB_PICK_KEY)
     return by_id.get(job_id, jobs[0])

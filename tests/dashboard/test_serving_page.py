@@ -1,6 +1,7 @@
 """The serving page (Streamlit AppTest, real S3 and process runtime): the serving just created is the one
 picked (its detail and lifecycle buttons are for it), and the pick stays on a serving while its observed state
-changes. The serving-start flow is stubbed; the observed states come from the runtime."""
+changes (its label, which the browser sends back as the pick, does not change). The serving-start flow is
+stubbed; the observed states come from the runtime."""
 
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_cha
 
     at.selectbox(key="sv_pick").set_value(older.id).run()
     assert next(m.value for m in at.metric if m.label == "Observed") == "not_found"
+    # The browser sends the pick back as its label: the labels must not change with the observed state.
+    labels = at.selectbox(key="sv_pick").options
+    assert labels == [f"newer (#{newer.id})", f"older (#{older.id})"]
     runtime = get_runtime()
     runtime.start(ContainerSpec(name="serve-older-pick", kind=ContainerKind.SERVE, port=9,
                                 command=[sys.executable, "-c", "import time; time.sleep(120)"]))
@@ -63,5 +67,6 @@ def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_cha
         no_exception(at.run())  # the page observes the runtime: the older serving now runs
         assert next(m.value for m in at.metric if m.label == "Observed") == "running"
         assert at.selectbox(key="sv_pick").value == older.id, "the pick jumped away when the state changed"
+        assert at.selectbox(key="sv_pick").options == labels, "the labels changed with the state"
     finally:
         runtime.remove("serve-older-pick", force=True)

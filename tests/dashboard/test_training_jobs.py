@@ -67,6 +67,9 @@ def test_the_job_just_created_is_picked_and_stays_picked_while_its_status_change
     assert at.selectbox(key="tr_pick").value == newer.id, "Start would act on the job picked before"
     assert at.metric[0].value == "created"
     at.selectbox(key="tr_pick").set_value(older.id).run()
+    # The browser sends the pick back as its label: the labels must not change with the status.
+    labels = at.selectbox(key="tr_pick").options
+    assert labels == [f"newer (#{newer.id})", f"older (#{older.id})"]
     for status in ("running", "completed"):
         with session_scope() as session:
             row = session.get(TrainJob, older.id)
@@ -74,6 +77,7 @@ def test_the_job_just_created_is_picked_and_stays_picked_while_its_status_change
             session.add(row)
         no_exception(at.run())
         assert at.selectbox(key="tr_pick").value == older.id, f"the pick jumped away when {status}"
+        assert at.selectbox(key="tr_pick").options == labels, f"the labels changed when {status}"
         assert next(m.value for m in at.metric if m.label == "Status") == status
 
 
