@@ -140,10 +140,10 @@ def show_logs(lines: list[str], result: dict[str, Any]) -> None:
     cols[1].metric("Matched", f"{summary.get('matched', 0)} / {summary.get('total', len(lines))}")
     cols[2].metric("Coverage", f"{float(summary.get('coverage', 0)):.0%}")
     st.dataframe(draw.template_table(result), hide_index=True)
-    unknown = result.get("unknown") or []
-    if unknown:
+    unknown = draw.unknown_table(result)
+    if not unknown.empty:
         st.caption(f"{len(unknown)} line(s) matched no template")
-        st.dataframe(pd.DataFrame({"unknown": [str(u) for u in unknown]}), hide_index=True)
+        st.dataframe(unknown, hide_index=True)
 
 
 def show_texts(texts: list[str], result: dict[str, Any]) -> None:

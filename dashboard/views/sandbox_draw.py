@@ -69,6 +69,15 @@ def template_table(result: dict[str, Any]) -> pd.DataFrame:
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def unknown_table(result: dict[str, Any]) -> pd.DataFrame:
+    """The lines that matched no template: their index in the input and the line (the contract's
+    ``{"index", "line"}`` items; a bare string is taken as the line)."""
+    rows = [{"index": u.get("index"), "line": u.get("line")} if isinstance(u, dict) else {"index": None,
+                                                                                           "line": str(u)}
+            for u in result.get("unknown") or []]
+    return pd.DataFrame(rows, columns=["index", "line"])
+
+
 def class_bars(top: list[dict[str, Any]], *, label_key: str = "label", value_key: str = "probability",
                title: str = "") -> go.Figure:
     """Horizontal bars of class probabilities (best at the top)."""
