@@ -177,6 +177,8 @@ def s3_spec(settings: Settings) -> ComponentSpec:
         # Each SeaweedFS gRPC port is its HTTP port + 10000.
         ports=tuple(p + off for p in (s3.master_port, s3.volume_port, s3.filer_port, port) for off in (0, 10000)),
         dirs=(data,),
+        # Anything weed writes relative to its working directory stays with its data, not in the caller's cwd.
+        cwd=data,
         after_healthy=ensure_buckets,
     )
 

@@ -66,8 +66,13 @@ def fake_spec(settings: Settings, name: str, script: str, *, timeout: float) -> 
 
 
 @pytest.mark.slow
-def test_up_waits_for_health_refuses_second_up_and_down_stops_every_process(settings: Settings) -> None:
+def test_up_waits_for_health_refuses_second_up_and_down_stops_every_process(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lines: list[str] = []
+    caller_dir = tmp_path / "caller"
+    caller_dir.mkdir()
+    monkeypatch.chdir(caller_dir)
     started = time.monotonic()
     handle = supervisor.up(settings, components=["s3", "nats", "mlflow"], echo=lines.append)
     elapsed = time.monotonic() - started
@@ -80,6 +85,7 @@ def test_up_waits_for_health_refuses_second_up_and_down_stops_every_process(sett
     # Buckets were created once S3 was healthy.
     store = ObjectStore(settings.s3)
     assert store.client.bucket_exists("platform") and store.client.bucket_exists("artifacts")
+    assert list(caller_dir.iterdir()) == []  # components write under the data dir, never the caller's cwd
     state = json.loads(supervisor.state_file(settings).read_text())
     assert [c["pid"] for c in state["components"]] == [r.pid for r in rows]
 
