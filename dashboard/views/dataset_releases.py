@@ -126,6 +126,27 @@ def publish_status(who: Actor, release_id: int) -> None:
     panel()
 
 
+def release_picker(dataset_id: int, releases: list[DatasetRelease]) -> DatasetRelease:
+    """The release picker. Options are release ids labelled by version only (the browser sends a pick back
+    as its label: one carrying the status would stop matching when the status changes, and Streamlit would
+    fall back to the first row); a release just published becomes the pick once, when it is on this page."""
+    key = f"rel_{dataset_id}"
+    by_id = {r.id: r for r in releases}
+    follow = st.session_state.get(f"rel_{dataset_id}_follow")
+    if follow in by_id:
+        st.session_state[key] = follow
+        del st.session_state[f"rel_{dataset_id}_follow"]
+    elif st.session_state.get(key) not in by_id:
+        st.session_state.pop(key, None)
+
+    def label(release_id: int | None) -> str:
+        release = by_id.get(release_id)
+        return release.version if release else f"#{release_id}"
+
+    release_id = st.selectbox("Release", list(by_id), format_func=label, key=key)
+    return by_id.get(release_id, releases[0])
+
+
 def render_releases(who: Actor, dataset_id: int) -> None:
     key = f"rel_{dataset_id}_list"
     search = search_box(key, "Search releases", placeholder="version")
@@ -142,15 +163,7 @@ def render_releases(who: Actor, dataset_id: int) -> None:
     if not releases:
         st.caption("no releases yet" if not search else "no release matches")
         return
-    # A release just published is the one to follow, when it is on this page.
-    follow = st.session_state.get(f"rel_{dataset_id}_follow")
-    ids = [r.id for r in releases]
-    index = ids.index(follow) if follow in ids else 0
-    release = st.selectbox("Release", releases, index=index, format_func=lambda r: f"{r.version} ({r.status})",
-                           key=f"rel_{dataset_id}")
-    if release is None:
-        return
-    st.session_state.pop(f"rel_{dataset_id}_follow", None)
+    release = release_picker(dataset_id, releases)
     cols = st.columns(4)
     if release.status == "published" and cols[0].button("Archive", key=f"arch_{release.id}"):
         with session_scope() as session:

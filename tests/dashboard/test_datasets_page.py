@@ -155,3 +155,27 @@ def test_other_team_sees_nothing(seeded: dict[str, Any], monkeypatch: pytest.Mon
     at = page()
     assert "0 dataset(s)" in [c.value for c in at.caption]
     assert not at.dataframe
+
+
+def test_release_just_published_is_picked_and_the_pick_survives_a_status_change(seeded: dict[str, Any]) -> None:
+    at = page()
+    publish = next(b for b in at.button if b.label == "Publish")
+    publish.click().run()
+    assert release_status(seeded) == ["published"]
+    key = f"rel_{seeded['anomaly_detection']}"
+    first = at.selectbox(key=key).value
+    next(b for b in at.button if b.label == "Publish").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert sorted(release_status(seeded)) == ["published", "published"]
+    picker = at.selectbox(key=key)
+    assert picker.value != first and sorted(picker.options) == ["v1", "v2"]
+    assert picker.format_func(picker.value) == "v2", "the release just published is the pick"
+    # Pick v1 and archive it: the pick stays on v1 and the labels do not change with its status.
+    labels = list(picker.options)
+    picker.set_value(first).run()
+    next(b for b in at.button if b.label == "Archive").click().run()
+    at.run()
+    assert sorted(release_status(seeded)) == ["archived", "published"]
+    assert at.selectbox(key=key).value == first, "the pick jumped away when the status changed"
+    assert list(at.selectbox(key=key).options) == labels
+    assert any(b.label == "Restore" for b in at.button), "the archived release's actions are shown"
