@@ -36,3 +36,9 @@ def test_training_page_shows_runs_curves_params_and_links(platform_env, monkeypa
     assert any(job.mlflow_run_id[:12] in f for f in frames), "the run is listed"
     buttons = at.get("download_button")
     assert buttons and "Download model" in str(buttons[0].proto.label)
+    # The run picker's options are run ids labelled without the status (a status label would stop matching
+    # once the run ends and the pick would fall back to the first run).
+    picker = at.selectbox(key=f"tr_run_{job_id}")
+    assert picker.value == job.mlflow_run_id
+    assert len(picker.options) == 1 and picker.options[0].startswith(job.mlflow_run_id[:12])
+    assert "FINISHED" not in picker.options[0]
