@@ -164,8 +164,10 @@ def test_sign_in_upload_publish_train_serve_and_see_anomalies(  # type: ignore[n
     page.get_by_text("publishing started").wait_for()
     published = page.get_by_text("v1 published:")
     published.wait_for(timeout=WORK_TIMEOUT_S * 1000)
-    # Once publishing ends the whole page reruns: the list and the picker show the outcome too.
-    expect(page.get_by_role("combobox", name="Release", exact=True)).to_have_value("v1 (published)")
+    # Once publishing ends the whole page reruns; the release just published is the picked one, and its
+    # actions (those of a published release) are offered.
+    expect(page.get_by_role("combobox", name="Release", exact=True)).to_have_value("v1")
+    page.get_by_role("button", name="Archive", exact=True).wait_for()
     steps.shot("release-published", published)
 
     # Train ECOD on it: the job's status panel follows the run until it completes.
