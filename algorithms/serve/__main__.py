@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         http="httptools",
         lifespan="on",
         access_log=False,
+        # Nothing here reads the client address: skip uvicorn's X-Forwarded-* rewriting of every request.
+        proxy_headers=False,
+        server_header=False,
         log_level=args.log_level.lower(),
     )
     server = uvicorn.Server(config)

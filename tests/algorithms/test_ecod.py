@@ -118,6 +118,11 @@ def test_severity_bands() -> None:
     scores = np.array([0.5, 1.1, 1.3, 2.0])
     labels = (scores > 1.0).astype(int)
     assert severity(scores, labels, 1.0) == ["normal", "low", "medium", "high"]
+    # Threshold 0: a positive score is infinitely far above it; a labelled NaN score is "low".
+    assert severity(np.array([0.0, 3.0, np.nan]), np.array([0, 1, 1]), 0.0) == ["normal", "high", "low"]
+    assert severity(np.array([np.nan]), np.array([1]), 2.0) == ["low"]
+    # Band edges: exactly 1.25x and 1.5x the threshold are medium and high.
+    assert severity(np.array([2.5, 3.0, 2.4999]), np.array([1, 1, 1]), 2.0) == ["medium", "high", "low"]
 
 
 def test_registry_lookup() -> None:
@@ -136,3 +141,14 @@ def test_rolling_statistics_of_choice() -> None:
     assert fitted.features == ["value", "value_min3", "value_median3"]
     with pytest.raises(ValueError, match="rolling_stats"):
         EcodAlgorithm().resolve_params({"rolling_stats": ["mode"]})
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, 2.5])
+def test_severity_is_the_same_for_a_few_records_and_for_many(threshold: float) -> None:
+    rng = np.random.default_rng(7)
+    scores = np.concatenate([rng.uniform(0, 5, 200), [np.nan, 0.0, threshold * 1.25, threshold * 1.5]])
+    labels = (rng.uniform(size=len(scores)) > 0.3).astype(np.int64)
+    many = severity(scores, labels, threshold)  # the vectorised path
+    few = [severity(scores[i:i + 1], labels[i:i + 1], threshold)[0] for i in range(len(scores))]
+    assert few == many
+    assert set(many) == {"normal", "low", "medium", "high"} - ({"medium"} if threshold == 0 else set())
