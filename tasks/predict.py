@@ -18,7 +18,7 @@ from catalog.services import serving as serving_service
 from infra.net import http_ok
 from infra.runtime.base import RuntimeError_
 from infra.settings import get_settings
-from tasks.serving import inference_url
+from tasks.serving import inference_url, model_ready_url
 
 IMAGE_SCENARIOS = {"image_classification", "object_detection"}
 # Where each scenario's batch lives in the request body (issue 5's contracts).
@@ -88,10 +88,10 @@ def model_ready(*, actor: Actor, serving_id: int) -> bool:
     with session_scope() as session:
         serving = serving_service.get_serving(session, actor=actor, serving_id=serving_id)
     try:
-        url = inference_url(serving)
+        url = model_ready_url(serving)
     except RuntimeError_:
         return False
-    return http_ok(url.removesuffix("/predict") + "/ready")
+    return http_ok(url)
 
 
 def encode_image(data: bytes) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import httpx
 from prefect import task
 
 from catalog.db import session_scope
@@ -19,7 +18,7 @@ from catalog.scoping import SYSTEM
 from catalog.services import serving as serving_service
 from catalog.services.serving import Observation
 from infra import tracking
-from infra.net import wait_until
+from infra.net import http_ok, wait_until
 from infra.runtime.base import ContainerRuntime, ContainerState, ContainerStatus, RuntimeError_
 from infra.runtime.ports import allocate_port
 from infra.runtime.registry import get_runtime
@@ -122,10 +121,7 @@ def wait_ready(serving_id: int, timeout: float = READY_TIMEOUT_SECONDS) -> str:
         if not st.is_alive:
             logs = runtime.logs(name, tail=30)
             raise RuntimeError(f"inference container {st.state.value} (exit code {st.exit_code}):\n{logs}")
-        try:
-            return httpx.get(ready_url(runtime, name, st.port), timeout=2.0, trust_env=False).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return http_ok(ready_url(runtime, name, st.port))
 
     wait_until(ready, timeout=timeout, interval=0.25, description=f"serving {serving_id} ready")
     return inference_url(serving)
@@ -155,6 +151,11 @@ def _require_gone(runtime: ContainerRuntime, name: str) -> None:
     state = runtime.status([name])[name].state
     if state != ContainerState.NOT_FOUND:
         raise RuntimeError_(f"container {name!r} is still {state.value} after removal")
+
+
+def model_ready_url(serving: Serving) -> str:
+    """The serving's ``/ready``, found like ``inference_url``."""
+    return ready_url(get_runtime(), _name(serving), None)
 
 
 def inference_url(serving: Serving) -> str:

@@ -1,10 +1,10 @@
 """Shared page helpers: the acting user and team (from the sign-in), the team switcher, the current scenario,
-errors shown instead of raised."""
+errors shown instead of raised, pickers whose pick survives a status change."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ from catalog.scenarios import Scenario
 from catalog.scoping import Actor
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 def actor() -> tuple[Actor, int | None]:
@@ -124,3 +125,13 @@ def attempt(fn: Callable[[], T], *, success: str | None = None) -> T | None:
 def records(rows: list[Any], fields: list[str]) -> list[dict[str, Any]]:
     """Table rows of the given fields, datetimes formatted."""
     return [{f: plain(getattr(r, f, None)) for f in fields} for r in rows]
+
+
+def stable_picker(label: str, items: Mapping[K, T], describe: Callable[[T], str], *, key: str) -> T:
+    """A select box over ``items`` (non-empty) by their ids, each labelled by ``describe`` — only what never
+    changes (name, version, id). The browser keeps a pick as its label: a label carrying a status stopped
+    matching when the status changed, and Streamlit fell back to the first row. Returns the picked item (the
+    first when the pick is no longer among ``items``)."""
+    picked = st.selectbox(label, list(items), key=key,
+                          format_func=lambda i: describe(items[i]) if i in items else f"#{i}")
+    return items[picked] if picked in items else next(iter(items.values()))

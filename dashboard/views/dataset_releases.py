@@ -17,7 +17,7 @@ from catalog.db import session_scope
 from catalog.models import DatasetEntry, DatasetRelease, ReleaseStatus
 from catalog.scoping import Actor
 from catalog.services import datasets as svc
-from dashboard.views.common import attempt
+from dashboard.views.common import attempt, stable_picker
 from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import flow_run_url, run_flow
 from infra.objectstore import ObjectStore
@@ -127,9 +127,8 @@ def publish_status(who: Actor, release_id: int) -> None:
 
 
 def release_picker(dataset_id: int, releases: list[DatasetRelease]) -> DatasetRelease:
-    """The release picker. Options are release ids labelled by version only (the browser sends a pick back
-    as its label: one carrying the status would stop matching when the status changes, and Streamlit would
-    fall back to the first row); a release just published becomes the pick once, when it is on this page."""
+    """The release picker, labelled by version; a release just published becomes the pick once, when it is on
+    this page."""
     key = f"rel_{dataset_id}"
     by_id = {r.id: r for r in releases}
     follow = st.session_state.get(f"rel_{dataset_id}_follow")
@@ -138,13 +137,7 @@ def release_picker(dataset_id: int, releases: list[DatasetRelease]) -> DatasetRe
         del st.session_state[f"rel_{dataset_id}_follow"]
     elif st.session_state.get(key) not in by_id:
         st.session_state.pop(key, None)
-
-    def label(release_id: int | None) -> str:
-        release = by_id.get(release_id)
-        return release.version if release else f"#{release_id}"
-
-    release_id = st.selectbox("Release", list(by_id), format_func=label, key=key)
-    return by_id.get(release_id, releases[0])
+    return stable_picker("Release", by_id, lambda r: r.version, key=key)
 
 
 def render_releases(who: Actor, dataset_id: int) -> None:

@@ -94,20 +94,23 @@ def enlargement(width: int, height: int, shown_px: int = SHOWN_PX) -> int:
     return max(1, shown_px // max(width, height, 1))
 
 
+def _decoded_enlarged(image: bytes, shown_px: int) -> tuple[Image.Image, int]:
+    picture = Image.open(io.BytesIO(image)).convert("RGB")
+    factor = enlargement(*picture.size, shown_px=shown_px) if shown_px else 1
+    if factor > 1:
+        picture = picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
+    return picture, factor
+
+
 def enlarged(image: bytes, shown_px: int = SHOWN_PX) -> Image.Image:
     """The image, enlarged when small (see ``enlargement``)."""
-    picture = Image.open(io.BytesIO(image)).convert("RGB")
-    factor = enlargement(*picture.size, shown_px=shown_px)
-    if factor == 1:
-        return picture
-    return picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
+    return _decoded_enlarged(image, shown_px)[0]
 
 
 def draw_boxes(image: bytes, detections: list[dict[str, Any]], *, shown_px: int = 0) -> Image.Image:
     """The image with each detection's box and label drawn on it; with ``shown_px``, a small image is first
     enlarged (``enlarged``) and the boxes scaled with it."""
-    picture = enlarged(image, shown_px) if shown_px else Image.open(io.BytesIO(image)).convert("RGB")
-    factor = picture.width // Image.open(io.BytesIO(image)).width
+    picture, factor = _decoded_enlarged(image, shown_px)
     pen = ImageDraw.Draw(picture)
     for det in detections:
         box = det.get("bbox") or {}

@@ -11,7 +11,7 @@ from catalog.models import Serving
 from catalog.scoping import Actor
 from catalog.services import serving as svc
 from catalog.services import training as tr_svc
-from dashboard.views.common import actor, attempt, page_scenario, records
+from dashboard.views.common import actor, attempt, page_scenario, records, stable_picker
 from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import run_flow
 from infra.runtime.base import RuntimeError_
@@ -98,17 +98,9 @@ def _detail(who: Actor, serving: Serving) -> None:
 
 
 def servings_picker(rows: list[Serving]) -> Serving:
-    """The serving picker: serving ids labelled with what never changes (name and id). The browser keeps a
-    select box's pick as its label, so a label carrying the observed state stopped matching when the state
-    changed and Streamlit fell back to the first serving; the state is in the list above and the detail below."""
-    by_id = {s.id: s for s in rows}
-
-    def label(serving_id: int | None) -> str:
-        serving = by_id.get(serving_id)
-        return f"{serving.name} (#{serving_id})" if serving else f"#{serving_id}"
-
-    serving_id = st.selectbox("Serving", list(by_id), format_func=label, key=PICK_KEY)
-    return by_id.get(serving_id, rows[0])
+    """The serving picker, labelled by name and id (the observed state is in the list above and the detail
+    below)."""
+    return stable_picker("Serving", {s.id: s for s in rows}, lambda s: f"{s.name} (#{s.id})", key=PICK_KEY)
 
 
 def render(scenario: str | None = None) -> None:

@@ -19,7 +19,7 @@ from catalog.models import ACTIVE_STATUSES, JobStatus, TrainJob
 from catalog.scoping import Actor
 from catalog.services import runs as runs_svc
 from catalog.services import training as svc
-from dashboard.views.common import actor, attempt, page_scenario, plain, records, when
+from dashboard.views.common import actor, attempt, page_scenario, plain, records, stable_picker, when
 from dashboard.views.paging import fetch_page, pager, search_box
 from dashboard.views.training_form import JOB_PICK_KEY, render_new_job
 from dashboard.views.training_runs import render_links, render_runs
@@ -140,17 +140,8 @@ def _jobs(who: Actor, scenario: str) -> tuple[int, list[TrainJob]]:
 
 
 def jobs_picker(jobs: list[TrainJob]) -> TrainJob:
-    """The job picker: job ids labelled with what never changes (name and id). The browser keeps a select box's
-    pick as its label, so a label carrying the status stopped matching when the status changed and Streamlit
-    fell back to the first job; the status is in the list above and the panel below."""
-    by_id = {j.id: j for j in jobs}
-
-    def label(job_id: int | None) -> str:
-        job = by_id.get(job_id)
-        return f"{job.name} (#{job_id})" if job else f"#{job_id}"
-
-    job_id = st.selectbox("Job", list(by_id), format_func=label, key=JOB_PICK_KEY)
-    return by_id.get(job_id, jobs[0])
+    """The job picker, labelled by name and id (the status is in the list above and the panel below)."""
+    return stable_picker("Job", {j.id: j for j in jobs}, lambda j: f"{j.name} (#{j.id})", key=JOB_PICK_KEY)
 
 
 def render(scenario: str | None = None) -> None:

@@ -14,7 +14,7 @@ import streamlit as st
 from catalog.models import TrainJob
 from catalog.scoping import Actor
 from catalog.services import runs as runs_svc
-from dashboard.views.common import attempt
+from dashboard.views.common import attempt, stable_picker
 from dashboard.views.paging import pager, slice_page
 from flows.launch import flow_run_url
 from infra.settings import get_settings
@@ -104,12 +104,8 @@ def render_runs(who: Actor, job: TrainJob) -> None:
                    "end": _when(r["end_time"]), "duration (s)": r["duration_s"], "stage": r["lifecycle_stage"],
                    **{k: round(v, 4) for k, v in r["metrics"].items()}} for r in runs], hide_index=True)
     pager(f"tr_runs_{job.id}", total, noun="run(s)")
-    # Options are run ids labelled without the status: a label that changes when the run ends would stop
-    # matching the browser's pick and Streamlit would fall back to the first run.
-    by_id = {r["run_id"]: r for r in runs}
-    picked = st.selectbox("Run", list(by_id), key=f"tr_run_{job.id}",
-                          format_func=lambda i: f"{i[:12]} · {_when(by_id[i]['start_time'])}" if i in by_id else i)
-    run = by_id.get(picked, runs[0])
+    run = stable_picker("Run", {r["run_id"]: r for r in runs},
+                        lambda r: f"{r['run_id'][:12]} · {_when(r['start_time'])}", key=f"tr_run_{job.id}")
     run_id: str = run["run_id"]
     if url := mlflow_run_url(job.mlflow_experiment_id, run_id):
         st.markdown(f"[Open this run in MLflow]({url})")
