@@ -15,7 +15,6 @@ from tests.dashboard.seed import (
     Catalog,
     captions,
     errors,
-    init_catalog,
     job,
     no_exception,
     page,
@@ -23,11 +22,6 @@ from tests.dashboard.seed import (
 )
 
 pytestmark = pytest.mark.platform_servers("s3")
-
-
-@pytest.fixture
-def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    return init_catalog(monkeypatch)
 
 
 def ecod() -> Any:

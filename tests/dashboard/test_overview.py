@@ -10,7 +10,6 @@ import pytest
 from tests.dashboard.seed import (
     Catalog,
     add_row,
-    init_catalog,
     job,
     no_exception,
     page,
@@ -19,11 +18,6 @@ from tests.dashboard.seed import (
 )
 
 pytestmark = pytest.mark.platform_servers("s3")
-
-
-@pytest.fixture
-def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    return init_catalog(monkeypatch)
 
 
 def metrics(at: Any) -> dict[str, str]:

@@ -14,7 +14,6 @@ from tests.dashboard.seed import (
     Catalog,
     bulk_datasets,
     captions,
-    init_catalog,
     job,
     no_exception,
     page,
@@ -24,11 +23,6 @@ from tests.dashboard.seed import (
 
 pytestmark = pytest.mark.platform_servers("s3")
 MANY = 10_000
-
-
-@pytest.fixture
-def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    return init_catalog(monkeypatch)
 
 
 class Reads:

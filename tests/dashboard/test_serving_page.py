@@ -14,7 +14,6 @@ from tests.dashboard.seed import (
     Catalog,
     add_row,
     errors,
-    init_catalog,
     job,
     no_exception,
     page,
@@ -22,11 +21,6 @@ from tests.dashboard.seed import (
 )
 
 pytestmark = pytest.mark.platform_servers("s3")
-
-
-@pytest.fixture
-def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    return init_catalog(monkeypatch)
 
 
 def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_changes(

@@ -7,20 +7,14 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.seed import ADMIN_PASSWORD, Catalog, init_catalog, no_exception
+from tests.dashboard.seed import ADMIN_PASSWORD, Catalog, no_exception
 
 pytestmark = pytest.mark.platform_servers("s3")
 SIGN_IN = "Sign in to mlops-lite"
-
-
-@pytest.fixture
-def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    return init_catalog(monkeypatch)
 
 
 def app(token: str | None = None) -> AppTest:

@@ -11,14 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.seed import Catalog, errors, init_catalog, job, no_exception, page, published_release
+from tests.dashboard.seed import Catalog, errors, job, no_exception, page, published_release
 
 pytestmark = pytest.mark.platform_servers("s3")
-
-
-@pytest.fixture
-def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    return init_catalog(monkeypatch)
 
 
 def create_button(at: Any) -> Any:

@@ -1,0 +1,15 @@
+"""Fixtures of the dashboard page tests: ``catalog``, an initialised catalog (admin, default team, presets) on the
+test's platform servers (see ``tests.dashboard.seed``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.dashboard.seed import Catalog, init_catalog
+
+
+@pytest.fixture
+def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    return init_catalog(monkeypatch)
