@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect.client.orchestration import get_client
-from prefect.deployments import run_deployment
+from prefect.deployments.flow_runs import arun_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.registry import deployments, get_flow
@@ -60,8 +60,10 @@ def _run_flow(name: str, parameters: dict[str, Any], *, wait: bool, mode: str) -
 
 async def _run_deployment(full_name: str, parameters: dict[str, Any], timeout: float) -> Any:
     async with get_client() as client:
-        return await run_deployment(full_name, client=client, parameters=parameters, timeout=timeout,
-                                    poll_interval=1, as_subflow=False)
+        # The async function itself: ``run_deployment`` decides sync or async from the *calling* flow, so
+        # inside a sync flow (reconcile-training) it returned a FlowRun that could not be awaited.
+        return await arun_deployment(full_name, client=client, parameters=parameters, timeout=timeout,
+                                     poll_interval=1, as_subflow=False)
 
 
 def _state_run_id(state: Any) -> str | None:
