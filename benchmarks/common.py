@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -43,7 +44,8 @@ def seaweedfs(data_dir: Path) -> Iterator[ObjectStoreSettings]:
 @contextmanager
 def prefect_server(data_dir: Path) -> Iterator[PrefectSettings]:
     """A real ``prefect server start`` on a free port (flows in the measured child report to it)."""
-    settings = PrefectSettings(api_url=f"http://127.0.0.1:{free_port()}/api", embedded=False)
+    settings = PrefectSettings(api_url=f"http://127.0.0.1:{free_port()}/api", embedded=False,
+                               auth_string=f"bench:{secrets.token_urlsafe(24)}")
     running = start_component(prefect_spec(Settings(platform=PlatformSettings(data_dir=data_dir), prefect=settings)))
     try:
         wait_healthy(running, 180.0)

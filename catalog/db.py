@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,10 +43,16 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
+    """The database file's directory (0700 when created here) and the file itself, 0600: the catalog holds
+    password hashes and every team's records. SQLite gives its -wal and -shm files the same mode."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = Path(path)
+            db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+            if db.stat().st_mode & 0o077:
+                db.chmod(0o600)
 
 
 def make_engine(url: str) -> Engine:

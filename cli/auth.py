@@ -11,14 +11,15 @@ as anyone else must be proven, so that the audit log's "who" is true:
 - ``--user alice`` (or ``MLOPS_USER``) acts as alice when the session file is hers, or when her password is
   in ``MLOPS_PASSWORD`` (scripts); otherwise the command is refused.
 
-The session file is signed with an HMAC keyed by the user's password hash (kept in the catalog): it cannot
-be forged without database access, and it dies when the password changes or the account is disabled.
+The session file is signed with an HMAC keyed by the server secret and the user's password hash
+(``catalog.services.sessions``): the catalog alone is not enough to forge one, and it dies when the password
+changes or the account is disabled. `mlops logout` revokes it in the catalog, so a copy of the file is
+refused too.
 """
 
 from __future__ import annotations
 
 import getpass
-import hashlib
 import hmac
 import json
 import os
@@ -32,6 +33,7 @@ from sqlmodel import select
 from catalog.db import session_scope
 from catalog.errors import AuthenticationError, PermissionDeniedError
 from catalog.models import User
+from catalog.services import sessions as sessions_service
 from catalog.services import teams as teams_service
 from infra.settings import get_settings
 
@@ -51,7 +53,7 @@ def session_file() -> Path:
 
 def _signature(password_hash: str, username: str, user_id: int, expires_at: float) -> str:
     message = f"{username}\n{user_id}\n{expires_at:.0f}".encode()
-    return hmac.new(password_hash.encode(), message, hashlib.sha256).hexdigest()
+    return sessions_service.sign(message, password_hash=password_hash, purpose="cli").hex()
 
 
 def write_session(username: str, password: str) -> CliSession:
@@ -86,6 +88,9 @@ def read_session() -> CliSession | None:
         return None
     if not hmac.compare_digest(signature, _signature(user.password_hash, username, user_id, expires_at)):
         return None
+    with session_scope() as session:
+        if sessions_service.is_revoked(session, token=signature):
+            return None
     return CliSession(username=username, expires_at=expires_at)
 
 
@@ -133,6 +138,13 @@ def logout_command() -> None:
     """Sign out: remove the session file (commands act as the operator again)."""
     path = session_file()
     existed = path.exists()
+    try:
+        payload = json.loads(path.read_text())
+        with session_scope() as session:
+            # A copy of the file taken before the sign-out must not work afterwards.
+            sessions_service.revoke(session, token=str(payload["signature"]), expires_at=float(payload["expires_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no session, or not a readable one: nothing to revoke
     path.unlink(missing_ok=True)
     typer.echo("signed out" if existed else "not signed in")
 

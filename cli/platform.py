@@ -9,6 +9,7 @@ import typer
 
 from cli.common import JsonOpt, emit, fail, handle_errors
 from infra.settings import Settings, get_settings
+from infra.settings.secrets import secrets_path
 
 
 @handle_errors
@@ -28,6 +29,9 @@ def ready_lines(settings: Settings, components: list[str] | None) -> list[str]:
     login = (f"\n  Login:        {settings.platform.admin_username} "
              "(password: MLOPS_ADMIN_PASSWORD, or the one `mlops init` printed)")
     lines = [login, f"  Data dir:     {settings.platform.data_dir}"]
+    lines.append(f"  Credentials:  every server asks who is calling; the MLflow UI's user is "
+                 f"{settings.mlflow.username!r}, the Prefect UI asks for its auth string: both in "
+                 f"{secrets_path(settings.platform.data_dir)} (mode 0600), unless set by MLOPS_* variables")
     if components is None or "dashboard" in components:
         lines.append("  Sample data:  `./mlops demo` in another shell (`mlops demo` once installed) loads a dataset "
                      "for every scenario, ready to train in the dashboard")

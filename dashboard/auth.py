@@ -7,12 +7,13 @@ or a removed membership takes effect at once.
 
 Surviving a browser reload: a reload starts a new Streamlit session with empty state, so the login is also
 carried in the URL as a signed token (query parameter ``session``): ``username, current team, expiry``
-signed with HMAC-SHA256 keyed by the user's password hash (as the CLI's session file is; see ``cli.auth``).
+signed with HMAC-SHA256 under a key derived from the server secret and the user's password hash
+(``catalog.services.sessions``; the CLI's session file is signed alike), so the catalog alone cannot mint one.
 A reload (or a bookmark) presents it back and the login resumes without the password. A token that was
 altered or has expired, or any token after the user's password changed, is refused (the sign-in page
-shows). Signing out removes it from the URL and revokes it in this dashboard process (kept until the token
-would have expired; a restart forgets revocations, and replicas do not share them). Like any bearer link, a
-URL carrying a token must not be shared; it expires with the session.
+shows). Signing out removes it from the URL and revokes it in the catalog (until it would have expired), so
+the sign-out holds in every dashboard process and after restarts. Like any bearer link, a URL carrying a
+token must not be shared; it expires with the session.
 
 The current team: a user in several teams picks one with the switcher and then acts *in that team only*
 (the session's Actor carries just that team, so every list, filtered by ``catalog.scoping``, shows that
@@ -22,11 +23,9 @@ team's resources). Superusers stay unfiltered and see everything; their current 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -36,6 +35,7 @@ from catalog.db import session_scope
 from catalog.errors import NotFoundError, PermissionDeniedError
 from catalog.models import Team
 from catalog.scoping import Actor
+from catalog.services import sessions as sessions_service
 from catalog.services import teams as teams_service
 from infra.settings import get_settings
 
@@ -44,9 +44,7 @@ LOGIN_KEY = "mlops_login"
 GATE_KEY = "mlops_gated"
 TOKEN_PARAM = "session"
 
-# Tokens signed out before their expiry (sha256 of the token → its expiry), for this process's life.
-_revoked: dict[str, float] = {}
-_revoked_lock = threading.Lock()
+SIGNING_PURPOSE = "dashboard"
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,10 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _key(username: str) -> bytes:
-    """The signing key of a user's tokens: their current password hash (kept in the catalog only), so a
-    token cannot be forged without database access and dies when the password changes."""
-    with session_scope() as session:
-        return teams_service.get_user(session, username=username).password_hash.encode()
-
-
 def _sign(payload: bytes, username: str) -> bytes:
-    return hmac.new(_key(username), payload, hashlib.sha256).digest()
+    with session_scope() as session:
+        password_hash = teams_service.get_user(session, username=username).password_hash
+    return sessions_service.sign(payload, password_hash=password_hash, purpose=SIGNING_PURPOSE)
 
 
 def issue_token(login: Login) -> str:
@@ -87,23 +80,16 @@ def issue_token(login: Login) -> str:
     return f"{_b64(payload)}.{_b64(_sign(payload, login.username))}"
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def revoke_token(token: str, expires_at: float) -> None:
-    now = time.time()
-    with _revoked_lock:
-        for digest in [d for d, until in _revoked.items() if until <= now]:
-            del _revoked[digest]  # expired anyway: forget it
-        _revoked[_digest(token)] = expires_at
+    with session_scope() as session:
+        sessions_service.revoke(session, token=token, expires_at=expires_at)
 
 
 def read_token(token: str) -> Login | None:
     """The login a token carries if its signature (under the user's current password hash) and expiry hold
     and it was not signed out."""
-    with _revoked_lock:
-        if _digest(token) in _revoked:
+    with session_scope() as session:
+        if sessions_service.is_revoked(session, token=token):
             return None
     try:
         body, signature = token.split(".", 1)

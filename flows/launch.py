@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.deployments.flow_runs import arun_deployment
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from flows.registry import deployments, get_flow
 from infra.settings import get_settings
@@ -36,7 +36,7 @@ def run_flow(name: str, parameters: dict[str, Any], *, wait: bool = True, mode: 
     settings = get_settings().prefect
     # Prefect froze its settings when it was first imported, and its settings context is per thread (the
     # dashboard runs each page in its own thread): the platform's own setting decides which server is used.
-    with temporary_settings(updates={PREFECT_API_URL: settings.api_url}):
+    with temporary_settings(updates={PREFECT_API_URL: settings.api_url, PREFECT_API_AUTH_STRING: settings.auth_string}):
         return _run_flow(name, parameters, wait=wait, mode=mode or settings.run_mode)
 
 

@@ -58,7 +58,8 @@ HANDLERS: dict[str, Handler] = {
 def build_responder(settings: Settings | None = None, *, name: str | None = None) -> Responder:
     nats = (settings or get_settings()).nats
     return Responder(url=nats.url, namespace=nats.namespace, queue_group=nats.queue_group, handlers=HANDLERS,
-                     expose=(CatalogError,), concurrency=nats.workers, name=name)
+                     expose=(CatalogError,), concurrency=nats.workers, name=name, user=nats.user,
+                     password=nats.password)
 
 
 async def serve(on_ready: Callable[[], object] | None = None) -> None:

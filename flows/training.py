@@ -38,7 +38,7 @@ def _launch(job_id: int, flow_run_id: str | None, previous: str) -> RunHandle:
         handle = prepare_run(job_id, flow_run_id)
         with session_scope() as session:
             training_service.attach_run(session, job_id=job_id, run_id=handle.run_id,
-                                        experiment_id=handle.experiment_id)
+                                        experiment_id=handle.experiment_id, flow_run_id=flow_run_id)
         container = launch_container(job_id, handle.run_id)
         with session_scope() as session:
             if not training_service.mark_running(session, job_id=job_id, run_id=handle.run_id,

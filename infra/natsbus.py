@@ -102,8 +102,11 @@ class Responder:
         concurrency: int = 8,
         name: str | None = None,
         reconnect_wait: float = 0.5,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.url = url
+        self._credentials = {"user": user, "password": password} if user else {}
         self.namespace = namespace
         self.queue_group = queue_group
         self.handlers = dict(handlers)
@@ -144,6 +147,7 @@ class Responder:
             servers=[self.url], name=self.name, allow_reconnect=True, max_reconnect_attempts=-1,
             reconnect_time_wait=self.reconnect_wait, connect_timeout=2,  # type: ignore[arg-type]
             error_cb=self._on_error, disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
+            **self._credentials,  # type: ignore[arg-type]
         )
         for suffix in self.handlers:
             self._subs.append(await self._nc.subscribe(self.subject(suffix), queue=self.queue_group,

@@ -100,3 +100,25 @@ def wait_until(
 
 def wait_for_http(url: str, *, timeout: float, abort: Callable[[], str | None] | None = None) -> None:
     wait_until(lambda: http_ok(url), timeout=timeout, interval=0.2, description=f"{url} healthy", abort=abort)
+
+
+def nats_ping(host: str, port: int, user: str, password: str, timeout: float = 2.0) -> bool:
+    """True when a NATS server at ``host:port`` accepts ``user``/``password`` and answers a PING.
+
+    The health check of the embedded nats-server, which has no monitoring port (it would answer anyone);
+    the wire protocol is three lines, so no client library (and no event loop) is needed.
+    """
+    import json
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            reader = sock.makefile("rb")
+            if not reader.readline().startswith(b"INFO "):
+                return False
+            connect = {"verbose": False, "pedantic": False, "user": user, "pass": password, "name": "mlops-health",
+                       "lang": "python", "version": "0", "protocol": 1}
+            sock.sendall(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")
+            # An authorization failure answers -ERR and closes; success answers PONG.
+            return reader.readline().strip() == b"PONG"
+    except OSError:
+        return False

@@ -79,26 +79,22 @@ def ensure_experiment(mlflow: MlflowClient, name: str) -> str:
 
 def find_or_create_run(
     mlflow: MlflowClient, *, experiment_id: str, job_id: int, flow_run_id: str | None, run_name: str,
-    tags: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None, existing_run_id: str | None = None,
 ) -> tuple[str, bool]:
-    """The run of this (job, flow run): reused when a retried flow run asks again, so no ghost runs.
+    """The run of this (job, flow run): ``existing_run_id`` (the run the catalog recorded for this flow run,
+    reused when a retried flow run asks again, so no ghost runs), else a new one. Tags are for people
+    browsing MLflow; ownership is the catalog's record (``catalog.models.JobRun``), never a tag.
 
     Returns (run id, created).
     """
     try:
-        if flow_run_id:
-            found = mlflow.search_runs(
-                [experiment_id],
-                filter_string=f"tags.`{TAG_JOB}` = '{job_id}' and tags.`{TAG_FLOW_RUN}` = '{flow_run_id}'",
-                max_results=1,
-            )
-            if found:
-                run = found[0]
-                if run.info.status in TERMINAL:
-                    # An earlier attempt of this flow run ended the run (e.g. FAILED after a launch error);
-                    # the retry trains into it again, so it must not look finished to the watchdog.
-                    mlflow.update_run(run.info.run_id, status="RUNNING")
-                return run.info.run_id, False
+        if existing_run_id:
+            run = mlflow.get_run(existing_run_id)
+            if run.info.status in TERMINAL:
+                # An earlier attempt of this flow run ended the run (e.g. FAILED after a launch error);
+                # the retry trains into it again, so it must not look finished to the watchdog.
+                mlflow.update_run(run.info.run_id, status="RUNNING")
+            return run.info.run_id, False
         all_tags = {TAG_JOB: str(job_id), **({TAG_FLOW_RUN: flow_run_id} if flow_run_id else {}), **(tags or {})}
         run = mlflow.create_run(experiment_id, run_name=run_name, tags=all_tags)
         return run.info.run_id, True
@@ -159,20 +155,23 @@ def run_summary(mlflow: MlflowClient, run_id: str) -> dict[str, Any]:
             "start_time": run.info.start_time, "end_time": run.info.end_time}
 
 
-def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, job_id: int, include_deleted: bool = False,
-                  since_ms: int | None = None) -> list[dict[str, Any]]:
-    """Every run of one job, newest first, with start, end, duration and status.
-
-    ``since_ms`` (the job's creation) drops runs older than the job: a catalog rebuilt against the same
-    MLflow server reuses job ids, and an older job's runs must not show up under the new one.
-    """
+def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, run_ids: list[str],
+                  include_deleted: bool = False) -> list[dict[str, Any]]:
+    """The runs ``run_ids`` (a job's, as the catalog recorded them), newest first, with start, end, duration
+    and status."""
     view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
+    runs: list[Any] = []
     try:
-        since = f" and attributes.start_time >= {int(since_ms)}" if since_ms is not None else ""
-        runs = mlflow.search_runs([experiment_id], filter_string=f"tags.`{TAG_JOB}` = '{job_id}'{since}",
-                                  run_view_type=view, order_by=["attributes.start_time DESC"], max_results=1000)
+        # Run ids are MLflow's own hex strings (checked by the caller's catalog record); batches keep the
+        # filter string short.
+        for start in range(0, len(run_ids), 100):
+            batch = ", ".join(f"'{run_id}'" for run_id in run_ids[start:start + 100] if run_id.isalnum())
+            if batch:
+                runs += mlflow.search_runs([experiment_id], filter_string=f"attributes.run_id IN ({batch})",
+                                           run_view_type=view, max_results=1000)
     except Exception as exc:
         raise _wrap(exc) from exc
+    runs.sort(key=lambda run: run.info.start_time or 0, reverse=True)
     out = []
     for run in runs:
         info = run.info

@@ -12,6 +12,8 @@ def container_env(settings: Settings | None = None) -> dict[str, str]:
     s = settings or get_settings()
     return {
         "MLFLOW_TRACKING_URI": s.mlflow.uri,
+        "MLFLOW_TRACKING_USERNAME": s.mlflow.username,
+        "MLFLOW_TRACKING_PASSWORD": s.mlflow.password,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",
         "MLOPS_S3_ENDPOINT": s.s3.endpoint,

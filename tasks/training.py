@@ -34,11 +34,15 @@ def load_job(job_id: int) -> TrainJob:
 def prepare_run(job_id: int, flow_run_id: str | None) -> RunHandle:
     """The job's run for this flow run (reused on retry), tagged with the job, team and flow run."""
     job = load_job(job_id)
+    existing = None
+    if flow_run_id:
+        with session_scope() as session:
+            existing = training_service.recorded_run(session, job_id=job_id, flow_run_id=flow_run_id)
     mlflow = tracking.client()
     experiment_id = tracking.ensure_experiment(mlflow, training_service.experiment_name_for(job.scenario))
     run_id, created = tracking.find_or_create_run(
         mlflow, experiment_id=experiment_id, job_id=job_id, flow_run_id=flow_run_id, run_name=job.name,
-        tags={tracking.TAG_TEAM: str(job.team_id), "mlops.job_name": job.name},
+        tags={tracking.TAG_TEAM: str(job.team_id), "mlops.job_name": job.name}, existing_run_id=existing,
     )
     return RunHandle(run_id=run_id, experiment_id=experiment_id, created=created)
 

@@ -3,9 +3,10 @@
 from catalog.models.algorithm import AlgorithmConfig
 from catalog.models.audit import AuditEvent
 from catalog.models.dataset import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus
+from catalog.models.security import RevokedToken
 from catalog.models.serving import DesiredState, Serving
 from catalog.models.team import Membership, Team, User
-from catalog.models.training import ACTIVE_STATUSES, STARTABLE_STATUSES, JobStatus, TrainJob
+from catalog.models.training import ACTIVE_STATUSES, STARTABLE_STATUSES, JobRun, JobStatus, TrainJob
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -16,9 +17,11 @@ __all__ = [
     "DatasetEntry",
     "DatasetRelease",
     "DesiredState",
+    "JobRun",
     "JobStatus",
     "Membership",
     "ReleaseStatus",
+    "RevokedToken",
     "Serving",
     "Team",
     "TrainJob",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 
@@ -42,6 +43,8 @@ class Serving(SQLModel, table=True):
     container_name: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, max_length=4000)
     flow_run_id: str | None = Field(default=None, max_length=64)
+    # Per-serving salt of its inference token (catalog.services.serving_auth): a new salt revokes the token.
+    auth_salt: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=64)
     created_by: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

@@ -64,3 +64,19 @@ class TrainJob(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+
+class JobRun(SQLModel, table=True):
+    """Every MLflow run the platform created for a job: the catalog's own record of which runs are a job's.
+
+    Ownership of a run is decided here, never by the run's tags (anyone able to write to MLflow could set
+    those). ``flow_run_id`` is the Prefect flow run that created it, so a retried flow run reuses its run.
+    """
+
+    __tablename__ = "job_run"
+
+    run_id: str = Field(primary_key=True, max_length=64)
+    job_id: int = Field(foreign_key="train_job.id", index=True)
+    experiment_id: str = Field(max_length=64)
+    flow_run_id: str | None = Field(default=None, max_length=64, index=True)
+    created_at: datetime = created_at_field()

@@ -1,4 +1,5 @@
-"""`mlops init`: migrate the catalog, import the presets, create the default team and the admin. Idempotent.
+"""`mlops init`: make the data dir private, generate the install's secrets, migrate the catalog, import the
+presets, create the default team and the admin. Idempotent.
 
 An existing admin is never overwritten; a generated password is shown exactly once, when the admin is created.
 """
@@ -17,6 +18,7 @@ from catalog.presets import PresetReport, import_presets
 from catalog.scoping import SYSTEM
 from catalog.services import teams as teams_service
 from infra.settings import get_settings
+from infra.settings.secrets import ensure_private_dir, ensure_secrets
 
 
 @dataclass
@@ -30,14 +32,22 @@ class InitReport:
     admin_created: bool = False
     membership_created: bool = False
     generated_password: str | None = None
+    secrets_file: str = ""
+    secrets_generated: list[str] = field(default_factory=list)
 
 
 def initialize(*, admin_password: str | None, echo: Callable[[str], object] = print) -> InitReport:
     """Bring the catalog to a usable first state; safe to run any number of times."""
     settings = get_settings().platform
+    ensure_private_dir(settings.data_dir)
+    path, generated = ensure_secrets(settings.data_dir)
+    report_secrets = (str(path), generated)
+    echo(f"secrets: {path} (mode 0600): "
+         + (f"generated {', '.join(generated)}" if generated else "already present"))
     migrate()
     echo(f"catalog migrated: {get_settings().database.url.split('@')[-1]}")
-    report = InitReport(team=settings.default_team, admin_username=settings.admin_username)
+    report = InitReport(team=settings.default_team, admin_username=settings.admin_username,
+                        secrets_file=report_secrets[0], secrets_generated=report_secrets[1])
     with session_scope() as session:
         report.presets = presets = import_presets(session)
         echo(f"algorithm presets: {presets.summary()}")

@@ -1,7 +1,8 @@
 """The MLflow runs of a training job: list, params, metric histories, soft delete/restore, model download.
 
-Every call takes (actor, job_id[, run_id]): the job is read through ``catalog.scoping`` and the run must
-carry that job's tag in that job's experiment, so a run id of another team's job, a made-up id and a
+Every call takes (actor, job_id[, run_id]): the job is read through ``catalog.scoping`` and the run must be
+one the platform created for that job (``catalog.models.JobRun``, the catalog's own record — never the run's
+tags, which anyone able to write to MLflow could set), so a run id of another team's job, a made-up id and a
 malformed id are all refused with the same ``NotFoundError``. The catalog session is closed before MLflow
 is called: on SQLite an open transaction holds the write lock, and MLflow may be slow or down.
 """
@@ -13,15 +14,15 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mlflow.tracking import MlflowClient
+from sqlmodel import select
 
 from catalog.db import session_scope
 from catalog.errors import ConflictError, NotFoundError
-from catalog.models import ACTIVE_STATUSES
+from catalog.models import ACTIVE_STATUSES, JobRun
 from catalog.scoping import Actor
 from catalog.services.audit import audited
 from catalog.services.training import get_job
@@ -41,23 +42,17 @@ class JobRef:
     status: str
     experiment_id: str | None
     current_run_id: str | None
-    created_ms: int
+    runs: dict[str, str]  # run id → experiment id, every run the platform created for the job
 
 
 def _job_ref(actor: Actor, job_id: int) -> JobRef:
     with session_scope() as session:
         job = get_job(session, actor=actor, job_id=job_id)
         assert job.id is not None
+        runs = session.exec(select(JobRun.run_id, JobRun.experiment_id).where(JobRun.job_id == job.id)).all()
         return JobRef(job_id=job.id, team_id=job.team_id, name=job.name, status=job.status,
                       experiment_id=job.mlflow_experiment_id, current_run_id=job.mlflow_run_id,
-                      created_ms=_millis(job.created_at))
-
-
-def _millis(value: datetime) -> int:
-    # The platform creates every run of a job (MlflowClient stamps start_time with this machine's clock),
-    # so no run of the job can start before the job row was written; SQLite hands datetimes back naive UTC.
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return int(aware.timestamp() * 1000)
+                      runs=dict(runs))
 
 
 def _client(mlflow: MlflowClient | None) -> MlflowClient:
@@ -67,11 +62,9 @@ def _client(mlflow: MlflowClient | None) -> MlflowClient:
 def _owned_run(mlflow: MlflowClient, job: JobRef, run_id: str) -> Any:
     """The run if it belongs to the job; otherwise NotFoundError exactly as for a run that does not exist."""
     run = None
-    if isinstance(run_id, str) and run_id.isalnum() and len(run_id) <= 64:
+    if isinstance(run_id, str) and run_id in job.runs:
         run = tracking.get_run_data(mlflow, run_id)
-    if (run is None or run.data.tags.get(tracking.TAG_JOB) != str(job.job_id)
-            or job.experiment_id is None or str(run.info.experiment_id) != job.experiment_id
-            or (run.info.start_time or 0) < job.created_ms):
+    if run is None or str(run.info.experiment_id) != job.runs[run_id]:
         raise NotFoundError("run", run_id)
     return run
 
@@ -80,10 +73,12 @@ def list_runs(*, actor: Actor, job_id: int, include_deleted: bool = False,
               mlflow: MlflowClient | None = None) -> list[dict[str, Any]]:
     """The job's runs, newest first: run id, status, start/end (ms), duration (s), lifecycle stage, metrics."""
     job = _job_ref(actor, job_id)
-    if job.experiment_id is None:
-        return []
-    return tracking.list_job_runs(_client(mlflow), experiment_id=job.experiment_id, job_id=job.job_id,
-                                  include_deleted=include_deleted, since_ms=job.created_ms)
+    out: list[dict[str, Any]] = []
+    for experiment_id in sorted(set(job.runs.values())):
+        ids = [run_id for run_id, exp in job.runs.items() if exp == experiment_id]
+        out += tracking.list_job_runs(_client(mlflow), experiment_id=experiment_id, run_ids=ids,
+                                      include_deleted=include_deleted)
+    return sorted(out, key=lambda run: run["start_time"] or 0, reverse=True)
 
 
 def run_params(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> dict[str, str]:

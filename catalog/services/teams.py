@@ -29,7 +29,10 @@ MAX_FAILED_LOGINS = 5
 LOCKOUT_MINUTES = 15
 MIN_PASSWORD_LENGTH = 8
 ROLES = ("member", "admin")
-LOGIN_FAILED = "invalid username or password"
+# One message for a wrong password, an unknown user and a locked account: which of the three it was would
+# tell a caller that the username exists.
+LOGIN_FAILED = (f"invalid username or password (after {MAX_FAILED_LOGINS} failed logins an account is locked for "
+                f"{LOCKOUT_MINUTES} minutes; an administrator can reset the password)")
 
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 _TEAM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
@@ -293,13 +296,9 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
         _verify(_dummy_hash(), password or "")  # same cost as a real check: no timing hint that it is unknown
         raise PermissionDeniedError(LOGIN_FAILED)
     locked_until = _aware(user.locked_until)
-    now = _now()
-    if locked_until is not None and locked_until > now:
-        minutes = max(1, int((locked_until - now).total_seconds() + 59) // 60)
-        raise PermissionDeniedError(
-            f"this account is locked after {MAX_FAILED_LOGINS} failed logins; try again in {minutes} minute(s) "
-            "or ask an administrator to reset the password"
-        )
+    if locked_until is not None and locked_until > _now():
+        _verify(user.password_hash, password or "")  # same cost, and the same words, as any failure
+        raise PermissionDeniedError(LOGIN_FAILED)
     if not _verify(user.password_hash, password or ""):
         _record_failure(session, user)
         session.commit()

@@ -1,7 +1,9 @@
 """Declarative specs of the embedded platform's components, built from ``Settings``.
 
 One ``ComponentSpec`` per server `mlops up` starts (in start order: s3, nats, mlflow, prefect, deployments,
-dashboard): its argv, environment, log file, health check, user-facing URL and whether it is enabled.
+dashboard): its argv, environment, log file, health check, user-facing URL and whether it is enabled, and
+the configuration it writes before starting (``prepare``: the files in ``infra.embedded.server_configs``
+that make every server authenticate its callers).
 The test fixtures build their servers from the same functions, so tests and `mlops up` start servers alike.
 Also owns ``platform_env``: the environment that makes a child process see the same platform.
 """
@@ -19,7 +21,15 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
+from infra.embedded.server_configs import (
+    mlflow_auth_ini,
+    nats_config,
+    write_private,
+    write_seaweedfs_config,
+)
+from infra.net import nats_ping
 from infra.settings import Settings
+from infra.settings.secrets import install_secret
 
 # Servers that phone home are told not to, whatever else the environment says.
 TELEMETRY_OFF: dict[str, str] = {
@@ -50,6 +60,7 @@ class ComponentSpec:
     dirs: tuple[Path, ...] = ()
     stale_files: tuple[Path, ...] = ()
     cwd: Path | None = None
+    prepare: Callable[[], None] | None = None
     after_healthy: Callable[[], None] | None = None
     stop_grace_seconds: float = 10.0
     term_signals: int = 1
@@ -104,7 +115,10 @@ def platform_env(settings: Settings) -> dict[str, str]:
             "MLFLOW_S3_ENDPOINT_URL": settings.s3.endpoint,
             "MLFLOW_HTTP_REQUEST_TIMEOUT": str(settings.mlflow.request_timeout_seconds),
             "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.mlflow.request_max_retries),
+            "MLFLOW_TRACKING_USERNAME": settings.mlflow.username,
+            "MLFLOW_TRACKING_PASSWORD": settings.mlflow.password,
             "PREFECT_API_URL": settings.prefect.api_url,
+            "PREFECT_API_AUTH_STRING": settings.prefect.auth_string,
             "AWS_ACCESS_KEY_ID": settings.s3.access_key,
             "AWS_SECRET_ACCESS_KEY": settings.s3.secret_key,
             "AWS_DEFAULT_REGION": settings.s3.region,
@@ -152,6 +166,9 @@ def s3_spec(settings: Settings) -> ComponentSpec:
     port = s3.port
     data = settings.platform.data_dir / "s3"
 
+    def prepare() -> None:
+        write_seaweedfs_config(settings, data)
+
     def ensure_buckets() -> None:
         from infra.objectstore import ObjectStore  # import here: the adapter is only needed after start
 
@@ -162,12 +179,17 @@ def s3_spec(settings: Settings) -> ComponentSpec:
     return ComponentSpec(
         name="s3",
         label="S3 endpoint",
-        # Exactly the verified flags: without them weed binds 0.0.0.0, sends telemetry and opens more ports.
+        # `weed server` rather than `weed mini`: mini also runs an admin server (an unauthenticated gRPC port)
+        # and dies when the master's HTTP API is off. Without these flags weed binds 0.0.0.0 and sends
+        # telemetry. The master's and filer's HTTP APIs are off (anyone could delete a bucket's volumes through
+        # the master's); the volume servers' HTTP needs the JWTs of security.toml, every gRPC port a client
+        # certificate (``prepare``); the S3 API checks the access keys.
         argv=[
-            venv_bin("weed"), "mini", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
-            f"-master.port={s3.master_port}", f"-volume.port={s3.volume_port}", f"-filer.port={s3.filer_port}",
-            f"-s3.port={port}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
-            "-master.telemetry=false", *_weed_sockets(data),
+            venv_bin("weed"), "server", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
+            f"-master.port={s3.master_port}", f"-volume.port={s3.volume_port}", "-filer",
+            f"-filer.port={s3.filer_port}", "-s3", f"-s3.port={port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-master.telemetry=false", "-disableHttp", "-filer.disableHttp", "-volume.max=0",
+            "-master.volumeSizeLimitMB=128", *_weed_sockets(data),
         ],
         env=_child_env(settings, {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}),
         log_file=_logs(settings) / "s3.log",
@@ -179,6 +201,7 @@ def s3_spec(settings: Settings) -> ComponentSpec:
         dirs=(data,),
         # Anything weed writes relative to its working directory stays with its data, not in the caller's cwd.
         cwd=data,
+        prepare=prepare,
         after_healthy=ensure_buckets,
     )
 
@@ -188,20 +211,24 @@ def nats_spec(settings: Settings) -> ComponentSpec:
     host = settings.platform.host
     _, port = _host_port(nats.url, 4222)
     data = settings.platform.data_dir / "nats"
+    config = data / "nats.conf"
+
+    def prepare() -> None:
+        write_private(config, nats_config(settings, host, port))
+
     return ComponentSpec(
         name="nats",
         label="NATS",
-        argv=[
-            venv_bin("nats-server"), "-js", "-sd", str(data), "-a", host, "-p", str(port),
-            "-m", str(nats.monitor_port),
-        ],
+        # No monitoring port: it answers anyone (connections, subjects); health is an authenticated PING.
+        argv=[venv_bin("nats-server"), "-c", str(config)],
         env=_child_env(settings),
         log_file=_logs(settings) / "nats.log",
-        health=f"http://{host}:{nats.monitor_port}/healthz?js-enabled-only=true",
+        health=lambda: nats_ping(host, port, nats.user, nats.password),
         url=nats.url,
         enabled=nats.embedded,
-        ports=(port, nats.monitor_port),
+        ports=(port,),
         dirs=(data,),
+        prepare=prepare,
     )
 
 
@@ -211,11 +238,16 @@ def mlflow_spec(settings: Settings) -> ComponentSpec:
     _, port = _host_port(mlflow.uri, 5000)
     data = settings.platform.data_dir / "mlflow"
     destination = mlflow.artifacts_destination or f"s3://{settings.s3.artifacts_bucket}/artifacts"
+    auth_ini = data / "basic_auth.ini"
+
+    def prepare() -> None:
+        write_private(auth_ini, mlflow_auth_ini(data))
+
     return ComponentSpec(
         name="mlflow",
         label="MLflow UI",
         argv=[
-            venv_bin("mlflow"), "server",
+            venv_bin("mlflow"), "server", "--app-name", "basic-auth",
             "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
             "--artifacts-destination", destination,
             "--host", host, "--port", str(port), "--workers", "1",
@@ -226,6 +258,11 @@ def mlflow_spec(settings: Settings) -> ComponentSpec:
                 "MLFLOW_S3_ENDPOINT_URL": settings.s3.endpoint,
                 # Otherwise MLflow starts six job-runner processes (~1.2 GB) the platform never uses.
                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                # Basic auth (the platform's user is the only account), and the key of its CSRF tokens.
+                "MLFLOW_AUTH_CONFIG_PATH": str(auth_ini),
+                "MLFLOW_AUTH_ADMIN_USERNAME": mlflow.username,
+                "MLFLOW_AUTH_ADMIN_PASSWORD": mlflow.password,
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": install_secret("mlflow_flask_secret", settings.platform.data_dir),
             },
         ),
         log_file=_logs(settings) / "mlflow.log",
@@ -234,6 +271,7 @@ def mlflow_spec(settings: Settings) -> ComponentSpec:
         enabled=mlflow.embedded,
         ports=(port,),
         dirs=(data,),
+        prepare=prepare,
     )
 
 
@@ -252,6 +290,8 @@ def prefect_spec(settings: Settings) -> ComponentSpec:
                 "PREFECT_HOME": str(home),
                 "PREFECT_API_URL": prefect.api_url,
                 "PREFECT_UI_API_URL": prefect.api_url,
+                # Every API call but /health needs it; the UI asks for it once per browser.
+                "PREFECT_SERVER_API_AUTH_STRING": prefect.auth_string,
                 "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
             },
         ),

@@ -19,6 +19,7 @@ import psutil
 
 from infra.embedded.components import ComponentSpec
 from infra.net import http_ok, port_is_free, wait_until
+from infra.settings.secrets import ensure_private_dir
 
 LOG_TAIL_LINES = 40
 PORT_FREE_TIMEOUT = 5.0
@@ -93,9 +94,14 @@ def start_component(spec: ComponentSpec) -> RunningComponent:
             f"{spec.name}: port(s) {busy} already in use; another server is listening there"
         ) from None
     for directory in (*spec.dirs, spec.log_file.parent):
-        directory.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(directory)  # data and logs may hold credentials and other teams' data
     for stale in spec.stale_files:
         stale.unlink(missing_ok=True)
+    if spec.prepare is not None:
+        try:
+            spec.prepare()
+        except Exception as exc:
+            raise PlatformError(f"{spec.name}: could not write its configuration: {exc}") from exc
     with spec.log_file.open("ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(spec.argv)}\n".encode())
         log.flush()
@@ -103,6 +109,8 @@ def start_component(spec: ComponentSpec) -> RunningComponent:
             process = subprocess.Popen(
                 spec.argv, env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
+                # Whatever a server creates (data, sockets in /tmp, its own logs) is its user's alone.
+                umask=0o077,
             )
         except OSError as exc:
             raise PlatformError(f"{spec.name}: cannot run {spec.argv[0]}: {exc}") from exc

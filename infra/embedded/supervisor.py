@@ -37,6 +37,7 @@ from infra.embedded.process import (
 )
 from infra.net import http_ok, wait_until
 from infra.settings import Settings
+from infra.settings.secrets import ensure_private_dir
 
 Echo = Callable[[str], None]
 
@@ -153,6 +154,7 @@ def up(settings: Settings, *, components: Iterable[str | ComponentSpec] | None =
     Raises ``AlreadyRunningError`` when a platform from this data directory still runs, ``PlatformError``
     when a component fails (after printing its log tail and stopping everything it started).
     """
+    ensure_private_dir(settings.platform.data_dir)
     specs = _resolve(settings, components)
     timeout_default = settings.platform.startup_timeout_seconds
     with _start_lock(settings):

@@ -25,7 +25,10 @@ def library_env(settings: Settings | None = None) -> dict[str, str]:
     return {
         **OFFLINE,
         "PREFECT_API_URL": s.prefect.api_url,
+        "PREFECT_API_AUTH_STRING": s.prefect.auth_string,
         "MLFLOW_TRACKING_URI": s.mlflow.uri,
+        "MLFLOW_TRACKING_USERNAME": s.mlflow.username,
+        "MLFLOW_TRACKING_PASSWORD": s.mlflow.password,
         "MLFLOW_S3_ENDPOINT_URL": s.s3.endpoint,
         "AWS_ACCESS_KEY_ID": s.s3.access_key,
         "AWS_SECRET_ACCESS_KEY": s.s3.secret_key,

@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from infra.settings.base import GroupSettings
+from infra.settings.secrets import secret_default
 
 
 class NatsSettings(GroupSettings):
@@ -15,7 +16,24 @@ class NatsSettings(GroupSettings):
 
     url: str = Field(default="nats://127.0.0.1:4222", description="NATS server URL (MLOPS_NATS_URL).")
     embedded: bool = Field(default=True, description="Start nats-server with JetStream in `mlops up`.")
-    monitor_port: int = Field(default=8222, description="Monitoring port of the embedded nats-server (health).")
+    user: str = Field(
+        default="mlops-responder",
+        description="NATS user the platform's responders connect as. The embedded server lets it subscribe to "
+        "the namespace's request subjects (in the queue group) and publish replies, nothing else.",
+    )
+    password: str = Field(
+        default_factory=secret_default("nats_password"),
+        description="Password of the responder user. Default: generated per install (data dir's secrets.json).",
+    )
+    client_user: str = Field(
+        default="mlops-client",
+        description="The user other systems call the platform as (embedded server only): it may publish "
+        "requests on the namespace's subjects and subscribe to its own inbox prefix (client_inbox_prefix).",
+    )
+    client_password: str = Field(
+        default_factory=secret_default("nats_client_password"),
+        description="Password of the client user (embedded server only). Default: generated per install.",
+    )
     namespace: str = Field(default="mlops", description="Subject prefix: {namespace}.get_mlops_module_list etc.")
     queue_group: str = Field(default="mlops-responders", description="Queue group shared by the NATS responders.")
     max_page_size: int = Field(default=500, ge=1, description="Upper bound on page_size in module data replies.")
@@ -24,3 +42,9 @@ class NatsSettings(GroupSettings):
         description="Requests one responder process answers at once. Its work is Python + SQLite under one GIL, "
                     "so more threads mostly contend; run more responders (same queue group) to scale.",
     )
+
+    @property
+    def client_inbox_prefix(self) -> str:
+        """Inbox prefix the client user must connect with (nats-py ``inbox_prefix``): the only subjects it
+        may subscribe to, so one caller never reads replies meant for another user."""
+        return f"_INBOX_{self.client_user}"

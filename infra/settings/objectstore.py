@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from infra.settings.base import GroupSettings
+from infra.settings.secrets import secret_default
 
 
 class ObjectStoreSettings(GroupSettings):
@@ -17,8 +18,15 @@ class ObjectStoreSettings(GroupSettings):
         default="http://127.0.0.1:9000",
         description="S3 endpoint URL including scheme (MLOPS_S3_ENDPOINT), e.g. https://minio.example.com.",
     )
-    access_key: str = Field(default="mlops", description="S3 access key id.")
-    secret_key: str = Field(default="mlops-secret-key", description="S3 secret access key.")
+    access_key: str = Field(
+        default_factory=secret_default("s3_access_key"),
+        description="S3 access key id. Default: generated per install (data dir's secrets.json); the embedded "
+        "server accepts only this key.",
+    )
+    secret_key: str = Field(
+        default_factory=secret_default("s3_secret_key"),
+        description="S3 secret access key. Default: generated per install (data dir's secrets.json).",
+    )
     region: str = Field(default="us-east-1", description="S3 region name sent in signatures.")
     bucket: str = Field(default="mlops", description="Bucket holding datasets, releases, job configs.")
     artifacts_bucket: str = Field(default="mlflow", description="Bucket holding MLflow artifacts (embedded mode).")

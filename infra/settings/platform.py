@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from infra.settings.base import GroupSettings, default_data_dir
+from infra.settings.secrets import secret_default
 
 
 class PlatformSettings(GroupSettings):
@@ -24,6 +25,12 @@ class PlatformSettings(GroupSettings):
     admin_password: str | None = Field(
         default=None,
         description="Password of the admin created by `mlops init`; generated and printed once when unset.",
+    )
+    secret_key: str = Field(
+        default_factory=secret_default("secret_key"),
+        min_length=32,
+        description="Server secret that signs dashboard and CLI session tokens and derives inference servers' "
+        "tokens; every replica must share it. Default: generated per install (data dir's secrets.json).",
     )
     default_team: str = Field(default="default", description="Name of the first team created by `mlops init`.")
     startup_timeout_seconds: float = Field(

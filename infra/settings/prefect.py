@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from infra.settings.base import GroupSettings
+from infra.settings.secrets import install_secret
 
 
 class PrefectSettings(GroupSettings):
@@ -17,6 +18,12 @@ class PrefectSettings(GroupSettings):
         default="http://127.0.0.1:4200/api", description="Prefect API URL (MLOPS_PREFECT_API_URL)."
     )
     embedded: bool = Field(default=True, description="Start a Prefect server in `mlops up`.")
+    auth_string: str = Field(
+        default_factory=lambda: f"mlops:{install_secret('prefect_password')}",
+        description="'user:password' the Prefect API requires (PREFECT_SERVER_API_AUTH_STRING on the embedded "
+        "server, PREFECT_API_AUTH_STRING for clients; the Prefect UI asks for it). Default: generated per "
+        "install (data dir's secrets.json).",
+    )
     poll_seconds: float = Field(
         default=1.0, gt=0, description="How often the deployment-serving process picks up new flow runs."
     )

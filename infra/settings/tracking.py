@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from infra.settings.base import GroupSettings
+from infra.settings.secrets import secret_default
 
 
 class TrackingSettings(GroupSettings):
@@ -15,6 +16,16 @@ class TrackingSettings(GroupSettings):
 
     uri: str = Field(default="http://127.0.0.1:5000", description="MLflow tracking URI (MLOPS_MLFLOW_URI).")
     embedded: bool = Field(default=True, description="Start an MLflow server in `mlops up`.")
+    username: str = Field(
+        default="mlops",
+        description="MLflow user of the platform (MLFLOW_TRACKING_USERNAME); the embedded server's basic-auth "
+        "admin, the only account it has.",
+    )
+    password: str = Field(
+        default_factory=secret_default("mlflow_password"),
+        description="Password of that user (MLFLOW_TRACKING_PASSWORD). Default: generated per install (data "
+        "dir's secrets.json). The embedded server stores its admin at first start: change both together.",
+    )
     artifacts_destination: str | None = Field(
         default=None,
         description="Artifact root of the embedded server; default s3://<artifacts bucket>/artifacts.",

@@ -28,7 +28,7 @@ from sqlmodel import Session, SQLModel
 
 from catalog.db import read_session, session_scope
 from catalog.errors import CatalogError, PermissionDeniedError
-from catalog.models import JobStatus, TrainJob
+from catalog.models import JobRun, JobStatus, TrainJob
 from catalog.presets import import_presets
 from catalog.scoping import SYSTEM, Actor
 from catalog.services import datasets, serving, teams, training
@@ -132,6 +132,8 @@ def add_runs(world: World) -> None:
             assert job is not None
             job.mlflow_experiment_id, job.mlflow_run_id = experiment, run_id
             s.add(job)
+            # As the training flow records it (training.attach_run): the catalog's own record of the run.
+            s.add(JobRun(run_id=run_id, job_id=job_id, experiment_id=experiment))
 
 
 # ---------------------------------------------------------------- observing

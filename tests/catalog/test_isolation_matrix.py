@@ -448,6 +448,7 @@ MATRIX: dict[str, Entry] = {
         ref(lambda s, i, w: training.claim_start(s, actor=w.eve, job_id=i, flow_run_id=None), "job_a"),
         control=lambda w: lambda s: training.claim_start(s, actor=w.alice, job_id=w.job_a, flow_run_id=None)),
     "training.attach_run": system("training.attach_run", NOT_EDGE),
+    "training.recorded_run": system("training.recorded_run", "the train flow's own retry lookup; " + NOT_EDGE),
     "training.mark_running": system("training.mark_running", NOT_EDGE),
     "training.restore_status": system("training.restore_status", NOT_EDGE),
     "training.mark_finished": system("training.mark_finished", NOT_EDGE),

@@ -69,17 +69,17 @@ def test_signed_out_sees_only_the_sign_in_page(world: World) -> None:
 
 def test_wrong_password_is_refused(world: World) -> None:
     at = sign_in(app().run(), "carol", "not-the-password")
-    assert errors(at) == ["invalid username or password"]
+    assert errors(at) == [teams_service.LOGIN_FAILED]
     assert at.title[0].value == "Sign in to mlops-lite"
     # An unknown user reads exactly the same.
-    assert errors(sign_in(at, "nobody", "whatever-pass")) == ["invalid username or password"]
+    assert errors(sign_in(at, "nobody", "whatever-pass")) == [teams_service.LOGIN_FAILED]
 
 
 def test_lockout_after_five_failures(world: World) -> None:
     at = app().run()
     for _ in range(teams_service.MAX_FAILED_LOGINS):
         at = sign_in(at, "carol", "wrong-password")
-        assert errors(at) == ["invalid username or password"]
+        assert errors(at) == [teams_service.LOGIN_FAILED]
     at = sign_in(at, "carol", PASSWORD)  # even the right password is refused while locked
     assert len(errors(at)) == 1 and "locked" in errors(at)[0]
     assert at.title[0].value == "Sign in to mlops-lite"

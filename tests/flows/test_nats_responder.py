@@ -25,7 +25,7 @@ from infra.settings import reset_settings
 from tests.catalog.test_modules import Seeded, seed_catalog
 
 WAIT = 60.0
-NS = "mlopstest"
+NS = "mlops"  # the namespace the session nats-server grants its users (NatsSettings default)
 
 
 def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -43,6 +43,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory, nats_server) -> Iterator[S
         mp.setenv("MLOPS_DATABASE_URL", f"sqlite:///{path}")
         mp.setenv("MLOPS_NATS_URL", nats_server.url)
         mp.setenv("MLOPS_NATS_NAMESPACE", NS)
+        mp.setenv("MLOPS_NATS_PASSWORD", nats_server.settings.password)
         mp.setattr(teams_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
         reset_settings()
         dispose_engines()
@@ -71,10 +72,10 @@ class Client:
         return reply
 
 
-def with_responder(catalog: Seeded, nats_url: str, body: Callable[[Client], Awaitable[None]]) -> None:
+def with_responder(catalog: Seeded, server: Any, body: Callable[[Client], Awaitable[None]]) -> None:
     async def scenario() -> None:
         async with build_responder():
-            nc = await nats.connect(nats_url)
+            nc = await server.connect_client()
             try:
                 await body(Client(nc))
             finally:
@@ -92,7 +93,7 @@ def test_module_list(catalog: Seeded, nats_server) -> None:  # type: ignore[no-u
         assert sum(len(m["children"]) for m in modules) == 18
         assert modules[0]["children"][0] == {"name": "anomaly_detection", "display_name": "Anomaly detection"}
 
-    with_responder(catalog, nats_server.url, body)
+    with_responder(catalog, nats_server, body)
 
 
 def test_module_data_pages_for_the_team(catalog: Seeded, nats_server) -> None:  # type: ignore[no-untyped-def]
@@ -109,7 +110,7 @@ def test_module_data_pages_for_the_team(catalog: Seeded, nats_server) -> None:  
         jobs = await c.data("training_jobs", "anomaly_detection", 1, 10, catalog.team_a, alice)
         assert [i["name"] for i in jobs["result"]["items"]] == ["job-1"]
 
-    with_responder(catalog, nats_server.url, body)
+    with_responder(catalog, nats_server, body)
 
 
 def test_page_size_is_clamped_to_the_setting(  # type: ignore[no-untyped-def]
@@ -124,7 +125,7 @@ def test_page_size_is_clamped_to_the_setting(  # type: ignore[no-untyped-def]
         assert len(reply["result"]["items"]) == 2
 
     try:
-        with_responder(catalog, nats_server.url, body)
+        with_responder(catalog, nats_server, body)
     finally:
         monkeypatch.delenv("MLOPS_NATS_MAX_PAGE_SIZE")
         reset_settings()
@@ -147,7 +148,7 @@ def test_other_teams_read_like_nonexistent_ones(catalog: Seeded, nats_server) ->
         root = await c.data("datasets", "anomaly_detection", 1, 10, catalog.team_b, {"username": "root"})
         assert bob["result"]["count"] == root["result"]["count"] == 3
 
-    with_responder(catalog, nats_server.url, body)
+    with_responder(catalog, nats_server, body)
 
 
 @pytest.mark.parametrize(("subject", "body", "fragment"), [
@@ -173,7 +174,7 @@ def test_malformed_requests_are_answered_and_harmless(  # type: ignore[no-untype
         assert fragment in reply["error"]
         assert (await c.list())["success"] is True  # the responder is still answering
 
-    with_responder(catalog, nats_server.url, scenario)
+    with_responder(catalog, nats_server, scenario)
 
 
 # ---------------------------------------------------------------- started with the platform
@@ -199,7 +200,10 @@ def test_deployment_server_starts_the_responder(platform_env, tmp_path: Path) ->
         assert proc.poll() is None, log_path.read_text()[-3000:]
 
         async def answered() -> dict[str, Any]:
-            nc = await nats.connect(platform_env.nats.url)
+            nats_settings = platform_env.nats
+            nc = await nats.connect(nats_settings.url, user=nats_settings.client_user,
+                                    password=nats_settings.client_password,
+                                    inbox_prefix=nats_settings.client_inbox_prefix.encode())
             try:
                 # Each attempt waits up to 2 s for a reply: the flow run starts within the runner's poll period.
                 for _ in range(60):

@@ -36,7 +36,7 @@ def make_settings(data_dir: Path, *, timeout: float = 120.0) -> Settings:
         platform=PlatformSettings(data_dir=data_dir, startup_timeout_seconds=timeout),
         s3=ObjectStoreSettings(endpoint=f"http://127.0.0.1:{s3}", master_port=master, volume_port=volume,
                                filer_port=filer, bucket="platform", artifacts_bucket="artifacts"),
-        nats=NatsSettings(url=f"nats://127.0.0.1:{free_port()}", monitor_port=free_port()),
+        nats=NatsSettings(url=f"nats://127.0.0.1:{free_port()}"),
         mlflow=TrackingSettings(uri=f"http://127.0.0.1:{free_port()}"),
     )
 
@@ -117,7 +117,7 @@ def test_component_never_healthy_fails_clearly_and_leaves_nothing(settings: Sett
     sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and
                 "booting-marker" in " ".join(p.info["cmdline"])]
     assert sleepers == []
-    assert not _listening(settings.nats.monitor_port)
+    assert not _listening(int(settings.nats.url.rsplit(':', 1)[1]))
 
 
 def test_component_exiting_at_start_fails_fast(settings: Settings) -> None:
@@ -130,7 +130,7 @@ def test_component_exiting_at_start_fails_fast(settings: Settings) -> None:
 
 def test_busy_port_is_reported_before_starting(settings: Settings) -> None:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", settings.nats.monitor_port))
+        sock.bind(("127.0.0.1", int(settings.nats.url.rsplit(":", 1)[1])))
         sock.listen()
         with pytest.raises(supervisor.PlatformError, match="already in use"):
             supervisor.up(settings, components=["nats"], echo=lambda _: None)
@@ -167,7 +167,7 @@ class Foreground:
     def __init__(self, settings: Settings) -> None:
         self.output = settings.platform.data_dir.parent / "foreground.out"
         env = dict(os.environ, MLOPS_ENV_FILE="/nonexistent", MLOPS_DATA_DIR=str(settings.platform.data_dir),
-                   MLOPS_NATS_URL=settings.nats.url, MLOPS_NATS_MONITOR_PORT=str(settings.nats.monitor_port))
+                   MLOPS_NATS_URL=settings.nats.url)
         with self.output.open("w") as out:
             self.proc = subprocess.Popen([sys.executable, "-c", FOREGROUND], env=env, stdout=out,
                                          stderr=subprocess.STDOUT, text=True)
@@ -270,7 +270,7 @@ sys.exit(run_foreground(settings, components=[nats_spec(settings), stuck]))
 
 def test_foreground_interrupted_while_starting_stops_what_it_started(settings: Settings) -> None:
     env = dict(os.environ, MLOPS_ENV_FILE="/nonexistent", MLOPS_DATA_DIR=str(settings.platform.data_dir),
-               MLOPS_NATS_URL=settings.nats.url, MLOPS_NATS_MONITOR_PORT=str(settings.nats.monitor_port))
+               MLOPS_NATS_URL=settings.nats.url)
     proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:

@@ -44,20 +44,22 @@ def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(coro_fn(), timeout=WAIT * 2))
 
 
-def responder(url: str, namespace: str, handlers: dict[str, Any] | None = None, **kw: Any) -> Responder:
-    return Responder(url=url, namespace=namespace, queue_group="q", handlers=handlers or HANDLERS,
-                     expose=(Refused,), **kw)
+def responder(server: Any, namespace: str, handlers: dict[str, Any] | None = None, **kw: Any) -> Responder:
+    """A responder connected as the platform's responder user (the server allows no anonymous client)."""
+    return Responder(url=server.url, namespace=namespace, queue_group="q", handlers=handlers or HANDLERS,
+                     expose=(Refused,), **server.responder_credentials(), **kw)
 
 
 @pytest.fixture
-def ns() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
+def ns(nats_server) -> str:  # type: ignore[no-untyped-def]
+    # Inside the platform's namespace (the only subjects its users may use), apart from every other test.
+    return f"{nats_server.settings.namespace}.t{uuid.uuid4().hex[:10]}"
 
 
 def test_replies_in_the_wire_format(nats_server, ns: str) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with responder(nats_server.url, ns):
-            nc = await nats.connect(nats_server.url)
+        async with responder(nats_server, ns):
+            nc = await nats_server.connect_client()
             try:
                 assert await request(nc, f"{ns}.add", 2, 3) == {"success": True, "result": 5}
                 assert await request(nc, f"{ns}.add", a=1, b=4) == {"success": True, "result": 5}
@@ -84,8 +86,8 @@ def test_malformed_requests_fail_without_disturbing_the_responder(  # type: igno
     nats_server, ns: str, body: bytes, fragment: str
 ) -> None:
     async def scenario() -> None:
-        async with responder(nats_server.url, ns) as r:
-            nc = await nats.connect(nats_server.url)
+        async with responder(nats_server, ns) as r:
+            nc = await nats_server.connect_client()
             try:
                 import orjson
 
@@ -103,8 +105,8 @@ def test_malformed_requests_fail_without_disturbing_the_responder(  # type: igno
 
 def test_handler_errors_become_replies(nats_server, ns: str) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with responder(nats_server.url, ns):
-            nc = await nats.connect(nats_server.url)
+        async with responder(nats_server, ns):
+            nc = await nats_server.connect_client()
             try:
                 assert await request(nc, f"{ns}.refuse") == {"success": False, "error": "you may not"}
                 # Unexpected errors are logged here, not sent: nothing internal leaks to the caller.
@@ -131,8 +133,8 @@ def test_blocking_handlers_run_off_the_event_loop(nats_server, ns: str) -> None:
         return "ok"
 
     async def scenario() -> None:
-        async with responder(nats_server.url, ns, {"block": block, "unblock": unblock}):
-            nc = await nats.connect(nats_server.url)
+        async with responder(nats_server, ns, {"block": block, "unblock": unblock}):
+            nc = await nats_server.connect_client()
             try:
                 blocked = asyncio.create_task(request(nc, f"{ns}.block", timeout=WAIT))
                 assert (await request(nc, f"{ns}.unblock", timeout=WAIT))["result"] == "ok"
@@ -145,15 +147,15 @@ def test_blocking_handlers_run_off_the_event_loop(nats_server, ns: str) -> None:
 
 def test_reconnects_after_the_server_restarts(nats_server, ns: str) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with responder(nats_server.url, ns, reconnect_wait=0.1) as r:
-            nc = await nats.connect(nats_server.url)
+        async with responder(nats_server, ns, reconnect_wait=0.1) as r:
+            nc = await nats_server.connect_client()
             assert (await request(nc, f"{ns}.add", 1, 2))["result"] == 3
             await nc.close()
             with nats_server.stopped():
                 await asyncio.wait_for(r.disconnected.wait(), WAIT)
                 assert not r.connected
             await asyncio.wait_for(r.wait_reconnected(), WAIT)
-            nc = await nats.connect(nats_server.url)
+            nc = await nats_server.connect_client()
             try:
                 assert (await request(nc, f"{ns}.add", 2, 2, timeout=WAIT))["result"] == 4
                 assert r.stats.reconnects >= 1
@@ -166,7 +168,7 @@ def test_reconnects_after_the_server_restarts(nats_server, ns: str) -> None:  # 
 def test_starts_before_the_server_is_up(nats_server, ns: str) -> None:  # type: ignore[no-untyped-def]
     """The platform may start the responder flow before NATS: it keeps trying instead of failing."""
     async def scenario() -> None:
-        r = responder(nats_server.url, ns)
+        r = responder(nats_server, ns)
         with nats_server.stopped():
             starting = asyncio.create_task(r.start())
 
@@ -177,7 +179,7 @@ def test_starts_before_the_server_is_up(nats_server, ns: str) -> None:  # type: 
             await asyncio.wait_for(first_attempt_failed(), WAIT)
             assert not starting.done()
         await asyncio.wait_for(starting, WAIT)
-        nc = await nats.connect(nats_server.url)
+        nc = await nats_server.connect_client()
         try:
             assert (await request(nc, f"{ns}.add", 5))["result"] == 5
         finally:
@@ -189,8 +191,8 @@ def test_starts_before_the_server_is_up(nats_server, ns: str) -> None:  # type: 
 
 def test_two_responders_share_a_queue_group(nats_server, ns: str) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with responder(nats_server.url, ns, name="one") as one, responder(nats_server.url, ns, name="two") as two:
-            nc = await nats.connect(nats_server.url)
+        async with responder(nats_server, ns, name="one") as one, responder(nats_server, ns, name="two") as two:
+            nc = await nats_server.connect_client()
             try:
                 replies = await asyncio.gather(*(request(nc, f"{ns}.add", i, timeout=WAIT) for i in range(60)))
             finally:
