@@ -23,6 +23,17 @@ from dashboard.views import login
 from dashboard.views.common import team_switcher
 
 
+def platform_banner() -> None:
+    """A warning on every page while a platform component is down or being restarted by `mlops up`."""
+    from infra.embedded.supervisor import problems
+    from infra.settings import get_settings
+
+    trouble = problems(get_settings())
+    if trouble:
+        st.warning("Platform components are not running normally; work that needs them waits or fails until "
+                   "they are back:\n\n" + "\n".join(f"- {line}" for line in trouble), icon="⚠️")
+
+
 def main() -> None:
     st.set_page_config(page_title="mlops-lite", layout="wide")
     # From here on no page may fall back to acting without a login (see views.common.actor).
@@ -33,6 +44,7 @@ def main() -> None:
         st.navigation([st.Page(login.render, title="Sign in", url_path="login", default=True)]).run()
         return
     auth.keep_in_url()
+    platform_banner()
     team_switcher()
     navigation: dict[str, list[st.Page]] = {}
     for section, specs in page_sections(current[0]).items():

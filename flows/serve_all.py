@@ -1,8 +1,11 @@
 """One process serving every deployment of prefect.yaml (started by `mlops up`).
 
-Registers the deployments with the Prefect API, starts one run of each long-running deployment (tagged
-``long-running`` in prefect.yaml, e.g. the NATS responder), writes a readiness file
-(``MLOPS_DEPLOYMENTS_READY_FILE``) once all that is done, then executes flow runs as they are requested.
+Registers the deployments with the Prefect API (schedules from prefect.yaml, intervals overridable with
+``MLOPS_PREFECT_SCHEDULE_OVERRIDES``), closes the flow runs an earlier runner left behind (it is gone: a run
+it was executing can never finish), starts one run of each long-running deployment (tagged ``long-running``
+in prefect.yaml, e.g. the NATS responder) and one run of each scheduled reconciler at once (so a restart
+is reconciled now, not one interval later), writes a readiness file (``MLOPS_DEPLOYMENTS_READY_FILE``) once
+all that is done, then executes flow runs as they are requested.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from infra.settings.bridge import export_library_env
 
@@ -18,10 +22,18 @@ export_library_env()
 
 from prefect.runner import Runner
 
-from flows.registry import deployments
+from flows.registry import DeploymentDecl, deployments
 from infra.settings import get_settings
 
 LONG_RUNNING_TAG = "long-running"
+SCHEDULED_TAG = "scheduled"
+
+
+def intervals(decl: DeploymentDecl) -> list[timedelta] | None:
+    """The deployment's schedule: prefect.yaml's intervals, or the one MLOPS_PREFECT_SCHEDULE_OVERRIDES gives."""
+    override = get_settings().prefect.schedule_overrides.get(decl.name)
+    seconds = (override,) if override is not None else decl.intervals
+    return [timedelta(seconds=s) for s in seconds] or None
 
 
 def build_runner() -> Runner:
@@ -33,19 +45,21 @@ def build_runner() -> Runner:
             name=decl.name,
             description=decl.description or None,
             tags=list(decl.tags),
-            interval=[timedelta(seconds=s) for s in decl.intervals] or None,
+            interval=intervals(decl),
             parameters=decl.parameters or None,
         )
         runner.add_deployment(deployment)
     return runner
 
 
-def start_long_running() -> list[str]:
-    """Start one run of every long-running deployment; returns the flow run ids.
+def close_leftovers() -> int:
+    """Close every run an earlier runner of these deployments left open; returns how many were closed.
 
-    This process is the only runner of the embedded platform, so a run of such a deployment still marked
-    scheduled, pending or running was left behind by an earlier runner that stopped (its process is gone):
-    it is closed first, so exactly one run is live after every start and none is ever picked up twice.
+    This process is the only runner of the embedded platform, so a run still pending or running belongs to
+    a runner that stopped (its process is gone, and the run with it): it is marked Crashed. A scheduled run
+    of a long-running deployment is cancelled (``start_long_running`` starts a fresh one); other scheduled
+    runs — requests made while the platform was down, future schedule slots — are left for this runner.
+    What the crashed runs were doing is picked up by the reconcilers (``start_reconcilers``).
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -58,30 +72,56 @@ def start_long_running() -> list[str]:
     from prefect.client.schemas.objects import StateType
     from prefect.states import Cancelled, Crashed
 
-    started: list[str] = []
-    live = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+    closed = 0
+    message = "left behind by a previous deployment server, which stopped while it ran"
     with get_client(sync_client=True) as client:
         for decl in deployments().values():
-            if LONG_RUNNING_TAG not in decl.tags:
-                continue
+            long_running = LONG_RUNNING_TAG in decl.tags
+            live = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING] + (
+                [StateType.SCHEDULED] if long_running else [])
             deployment = client.read_deployment_by_name(decl.full_name)
             leftovers = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
                 flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=live))),
             )
             for run in leftovers:
-                message = "left behind by a previous deployment server; replaced by a new run"
-                state = Cancelled(message=message) if run.state_type == StateType.SCHEDULED else \
-                    Crashed(message=message)
+                state = Cancelled(message=message) if run.state_type in (StateType.SCHEDULED, StateType.CANCELLING) \
+                    else Crashed(message=message)
                 client.set_flow_run_state(run.id, state, force=True)
-            run = client.create_flow_run_from_deployment(deployment.id, tags=[LONG_RUNNING_TAG])
-            started.append(str(run.id))
+                closed += 1
+    return closed
+
+
+def _start(tag: str, parameters: dict[str, Any] | None = None) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    started: list[str] = []
+    with get_client(sync_client=True) as client:
+        for decl in deployments().values():
+            if tag in decl.tags:
+                deployment = client.read_deployment_by_name(decl.full_name)
+                run = client.create_flow_run_from_deployment(deployment.id, tags=[tag],
+                                                             parameters=(parameters or {}).get(decl.name))
+                started.append(str(run.id))
     return started
+
+
+def start_long_running() -> list[str]:
+    """Start one run of every long-running deployment; returns the flow run ids."""
+    return _start(LONG_RUNNING_TAG)
+
+
+def start_reconcilers() -> list[str]:
+    """One run of every scheduled reconciler now. The training reconciler re-watches every running job at
+    once: whatever watched them ran in the runner that just stopped."""
+    return _start(SCHEDULED_TAG, {"reconcile-training": {"stale_after_seconds": 0}})
 
 
 def main() -> None:
     runner = build_runner()
+    close_leftovers()
     start_long_running()
+    start_reconcilers()
     ready = os.environ.get("MLOPS_DEPLOYMENTS_READY_FILE")
     if ready:
         Path(ready).parent.mkdir(parents=True, exist_ok=True)

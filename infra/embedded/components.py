@@ -10,6 +10,7 @@ Also owns ``platform_env``: the environment that makes a child process see the s
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -84,6 +85,8 @@ def _host_port(url: str, default_port: int) -> tuple[str, int]:
 def _env_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)  # how pydantic-settings reads complex fields back
     return str(value)
 
 

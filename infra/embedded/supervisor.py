@@ -3,13 +3,15 @@
 Each component runs in its own session (process group) with output to its log file; its pid and process
 create time go to ``{data_dir}/run/platform.json`` as soon as it starts, so ``down`` from another process
 (or after a crash) finds everything, and a reused pid is never mistaken for a component.
+A component that dies while the foreground `mlops up` runs is restarted with back-off (the rules are in
+``infra.embedded.restarts``); the platform keeps running, and the state file says what happened
+(``mlops status``, the dashboard's banner).
 Running a single component (spawn, health wait, stop) lives in ``infra.embedded.process``.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import signal
 import threading
@@ -18,9 +20,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import psutil
 
 from infra.embedded.components import ComponentSpec, build_components, run_dir
 from infra.embedded.process import (
@@ -31,10 +30,22 @@ from infra.embedded.process import (
     pid_alive,
     start_component,
     stop_all,
+    stop_component,
     stop_process_group,
     tail,
     wait_healthy,
 )
+from infra.embedded.restarts import (
+    ComponentLife,
+    Phase,
+    RestartPolicy,
+    due,
+    on_exit,
+    on_healthy,
+    on_restart,
+    on_start_failed,
+)
+from infra.embedded.statefile import alive_entries, read_state, state_file, write_state
 from infra.net import http_ok, wait_until
 from infra.settings import Settings
 from infra.settings.secrets import ensure_private_dir
@@ -61,6 +72,7 @@ class ComponentStatus:
     alive: bool
     healthy: bool
     url: str
+    state: str = "running"
 
 
 @dataclass
@@ -74,47 +86,6 @@ class PlatformHandle:
     def stop(self) -> None:
         stop_all(self.components)
         state_file(self.settings).unlink(missing_ok=True)
-
-
-def state_file(settings: Settings) -> Path:
-    return run_dir(settings) / "platform.json"
-
-
-# -- state file ---------------------------------------------------------------------------------------------
-
-
-def _read_state(settings: Settings) -> dict[str, Any] | None:
-    try:
-        return json.loads(state_file(settings).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_state(settings: Settings, components: list[RunningComponent], supervisor_pid: int | None) -> None:
-    path = state_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        "supervisor_pid": supervisor_pid,
-        "supervisor_create_time": psutil.Process(supervisor_pid).create_time() if supervisor_pid else None,
-        "components": [
-            {
-                "name": c.spec.name, "label": c.spec.label, "pid": c.pid, "create_time": c.create_time,
-                "url": c.spec.url, "health_url": c.spec.health_url, "ports": list(c.spec.ports),
-                "log_file": str(c.spec.log_file), "stop_grace_seconds": c.spec.stop_grace_seconds,
-                "term_signals": c.spec.term_signals,
-            }
-            for c in components
-        ],
-    }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    os.replace(tmp, path)  # atomic: `down` in another process never reads half a file
-
-
-def _alive_entries(state: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not state:
-        return []
-    return [c for c in state.get("components", []) if pid_alive(int(c["pid"]), c.get("create_time"))]
 
 
 @contextmanager
@@ -158,7 +129,7 @@ def up(settings: Settings, *, components: Iterable[str | ComponentSpec] | None =
     specs = _resolve(settings, components)
     timeout_default = settings.platform.startup_timeout_seconds
     with _start_lock(settings):
-        alive = _alive_entries(_read_state(settings))
+        alive = alive_entries(read_state(settings))
         if alive:
             listing = ", ".join(f"{c['name']} (pid {c['pid']})" for c in alive)
             raise AlreadyRunningError(
@@ -173,7 +144,7 @@ def up(settings: Settings, *, components: Iterable[str | ComponentSpec] | None =
             try:
                 running = start_component(spec)
                 handle.components.append(running)
-                _write_state(settings, handle.components, _supervisor_pid)
+                write_state(settings, handle.components, _supervisor_pid)
                 wait_healthy(running, spec.startup_timeout_seconds or timeout_default)
             except PlatformError as exc:
                 log_tail = tail(spec.log_file)
@@ -194,10 +165,10 @@ def up(settings: Settings, *, components: Iterable[str | ComponentSpec] | None =
 
 def run_foreground(settings: Settings, *, components: Iterable[str | ComponentSpec] | None = None,
                    echo: Echo = print, on_ready: Callable[[PlatformHandle], None] | None = None) -> int:
-    """`mlops up`: start the platform, then wait until Ctrl-C/SIGTERM or a component dies; stop everything.
+    """`mlops up`: start the platform, then keep it running (restarting a component that dies, see
+    ``infra.embedded.restarts``) until Ctrl-C/SIGTERM; stop everything.
 
-    Returns the exit status: 0 after a requested stop, 1 when a component died, 130 when interrupted while
-    starting.
+    Returns the exit status: 0 after a requested stop, 130 when interrupted while starting.
     """
     stop_requested = threading.Event()
     starting = True
@@ -220,15 +191,11 @@ def run_foreground(settings: Settings, *, components: Iterable[str | ComponentSp
             if on_ready is not None:
                 on_ready(handle)
             echo("platform running; Ctrl-C stops it")
+            keeper = _Keeper(settings, handle, echo, RestartPolicy(
+                base_seconds=settings.platform.restart_base_seconds,
+                max_seconds=settings.platform.restart_max_seconds))
             while not stop_requested.wait(0.5):
-                dead = next((c for c in handle.components if not c.alive()), None)
-                if dead is not None:
-                    code = dead.exit_code()
-                    echo(f"{dead.spec.name} exited unexpectedly (code {code}); stopping the platform")
-                    log_tail = tail(dead.spec.log_file)
-                    if log_tail:
-                        echo(f"--- last lines of {dead.spec.log_file} ---\n{log_tail}\n---")
-                    return 1
+                keeper.round()
             echo("stopping the platform ...")
             return 0
         finally:
@@ -238,6 +205,69 @@ def run_foreground(settings: Settings, *, components: Iterable[str | ComponentSp
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class _Keeper:
+    """The foreground loop's body: notice dead components and restart them by the rules of ``restarts``."""
+
+    def __init__(self, settings: Settings, handle: PlatformHandle, echo: Echo, policy: RestartPolicy) -> None:
+        self.settings, self.handle, self.echo, self.policy = settings, handle, echo, policy
+        now = time.time()
+        self.lives = {c.spec.name: ComponentLife(started_at=now) for c in handle.components}
+
+    def _save(self) -> None:
+        write_state(self.settings, self.handle.components, os.getpid(), self.lives)
+
+    def round(self) -> None:
+        changed = False
+        for index, component in enumerate(self.handle.components):
+            name, now = component.spec.name, time.time()
+            life = self.lives[name]
+            if life.phase == Phase.RUNNING and not component.alive():
+                life = on_exit(life, now=now, exit_code=component.exit_code(), policy=self.policy)
+                self.echo(f"{name} exited unexpectedly (code {life.last_exit_code}); restarting it in "
+                          f"{(life.restart_at or now) - now:.0f} s (the platform keeps running)")
+                log_tail = tail(component.spec.log_file)
+                if log_tail:
+                    self.echo(f"--- last lines of {component.spec.log_file} ---\n{log_tail}\n---")
+            elif due(life, now=now):
+                stop_component(component)  # whatever is left of the old process group
+                try:
+                    self.handle.components[index] = start_component(component.spec)
+                    life = on_restart(life, now=now)
+                    self.echo(f"{name} restarted (attempt {life.failures_in_a_row}, pid "
+                              f"{self.handle.components[index].pid})")
+                except PlatformError as exc:
+                    life = on_start_failed(life, now=now, policy=self.policy)
+                    self.echo(f"{name} could not be restarted: {exc}; next attempt in "
+                              f"{(life.restart_at or now) - now:.0f} s")
+            elif life.phase == Phase.STARTING:
+                life = self._check_started(component, life, now)
+            if life != self.lives[name]:
+                self.lives[name], changed = life, True
+        if changed:
+            self._save()
+
+    def _check_started(self, component: RunningComponent, life: ComponentLife, now: float) -> ComponentLife:
+        spec = component.spec
+        timeout = spec.startup_timeout_seconds or self.settings.platform.startup_timeout_seconds
+        if not component.alive():
+            self.echo(f"{spec.name} exited again while restarting (code {component.exit_code()})")
+            return on_start_failed(life, now=now, policy=self.policy)
+        if healthy(spec):
+            try:
+                if spec.after_healthy is not None:
+                    spec.after_healthy()
+            except Exception as exc:  # noqa: BLE001 - e.g. buckets not creatable yet: try again next round
+                self.echo(f"{spec.name}: post-start step failed, retrying: {exc}")
+                return life
+            self.echo(f"{spec.name} healthy again")
+            return on_healthy(life)
+        if now - life.started_at > timeout:
+            self.echo(f"{spec.name} did not become healthy within {timeout:g} s after its restart")
+            stop_component(component)
+            return on_start_failed(life, now=now, policy=self.policy)
+        return life
 
 
 def _keep_marker(settings: Settings) -> Path:
@@ -269,11 +299,11 @@ def stop_workloads(settings: Settings, *, echo: Echo = print, keep: bool = False
 def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0, keep_workloads: bool = False) -> bool:
     """Stop the platform recorded in the state file (from any process), then the workloads it launched.
     True when something was running."""
-    state = _read_state(settings)
+    state = read_state(settings)
     if state is None:
         stop_workloads(settings, echo=echo, keep=keep_workloads)
         return False  # nothing to say: the caller reports "not running" in its own words
-    was_running = bool(_alive_entries(state))
+    was_running = bool(alive_entries(state))
     sup_pid = state.get("supervisor_pid")
     if sup_pid and sup_pid != os.getpid() and pid_alive(int(sup_pid), state.get("supervisor_create_time")):
         if keep_workloads:
@@ -304,7 +334,7 @@ def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0, keep_
 def status(settings: Settings) -> list[ComponentStatus]:
     """One row per started component: recorded pid, alive (same process), healthy (its check passes now).
     Empty when the platform is not running."""
-    state = _read_state(settings)
+    state = read_state(settings)
     if not state:
         return []  # never started, or stopped cleanly
     specs = {s.name: s for s in build_components(settings)}
@@ -319,5 +349,21 @@ def status(settings: Settings) -> list[ComponentStatus]:
             ok = http_ok(str(entry["health_url"]))
         else:
             ok = spec is not None and healthy(spec)
-        rows.append(ComponentStatus(entry["name"], int(entry["pid"]), alive, ok, str(entry.get("url", ""))))
+        rows.append(ComponentStatus(entry["name"], int(entry["pid"]), alive, ok, str(entry.get("url", "")),
+                                    str(entry.get("state", "running")) if alive else "stopped"))
     return rows
+
+
+def problems(settings: Settings) -> list[str]:
+    """Components of a running platform that are not running normally, one line each (the dashboard's
+    banner): read from the state file and process table only, so it is cheap enough for every page view."""
+    state = read_state(settings)
+    if not state:
+        return []
+    out: list[str] = []
+    for entry in state.get("components", []):
+        if entry.get("phase", Phase.RUNNING.value) != Phase.RUNNING.value:
+            out.append(f"{entry['name']}: {entry.get('state', 'restarting')}")
+        elif not pid_alive(int(entry["pid"]), entry.get("create_time")):
+            out.append(f"{entry['name']}: not running")
+    return out

@@ -33,6 +33,14 @@ class PlatformSettings(GroupSettings):
         "tokens; every replica must share it. Default: generated per install (data dir's secrets.json).",
     )
     default_team: str = Field(default="default", description="Name of the first team created by `mlops init`.")
+    restart_base_seconds: float = Field(
+        default=1.0, gt=0,
+        description="`mlops up` restarts a component that dies after this delay, doubled for every failure in "
+        "a row (a component up for a minute counts as healthy again).",
+    )
+    restart_max_seconds: float = Field(
+        default=60.0, gt=0, description="Longest delay between two restarts of a component that keeps dying."
+    )
     startup_timeout_seconds: float = Field(
         default=120.0, gt=0, description="How long `mlops up` waits for each component to become healthy."
     )

@@ -35,6 +35,11 @@ class PrefectSettings(GroupSettings):
         "platform's deployment (served by `mlops up`); 'inline' runs the flow in the calling process "
         "(scripts, tests). Both are tracked by the Prefect server.",
     )
+    schedule_overrides: dict[str, float] = Field(
+        default_factory=dict,
+        description="Interval in seconds per scheduled deployment, replacing prefect.yaml's (JSON, e.g. "
+        '{"reconcile-training": 60, "sync-servings": 30}); unset deployments keep their declared schedule.',
+    )
     wait_timeout_seconds: float = Field(
         default=3600.0, gt=0, description="How long a waiting CLI call follows a deployment run."
     )

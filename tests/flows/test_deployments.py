@@ -5,45 +5,13 @@ executed by it."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from infra.net import wait_until
 from tests.flows.test_walking_skeleton import make_series
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def deployment_server(platform_env, tmp_path: Path):  # type: ignore[no-untyped-def]
-    ready = tmp_path / "deployments.ready"
-    env = {**os.environ, "MLOPS_DEPLOYMENTS_READY_FILE": str(ready), "MLOPS_PREFECT_POLL_SECONDS": "0.5"}
-    log = (tmp_path / "serve_all.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "flows.serve_all"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_until(lambda: ready.exists() or proc.poll() is not None, timeout=90, interval=0.2,
-                   description="deployments ready")
-        assert proc.poll() is None, (tmp_path / "serve_all.log").read_text()[-3000:]
-        yield proc
-    finally:
-        # Prefect's runner finishes in-flight runs on the first SIGTERM and exits on the second.
-        for _ in range(2):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    continue
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
 
 
 def _deployment_names() -> set[str]:

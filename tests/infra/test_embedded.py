@@ -19,7 +19,7 @@ import pytest
 from infra.embedded import supervisor
 from infra.embedded.components import ComponentSpec, nats_spec
 from infra.embedded.process import pid_alive
-from infra.net import free_port, wait_until
+from infra.net import free_port, nats_ping, wait_until
 from infra.objectstore import ObjectStore
 from infra.settings import (
     NatsSettings,
@@ -164,12 +164,12 @@ sys.exit(run_foreground(get_settings(), components=["nats"]))
 class Foreground:
     """`run_foreground` in a child process, its output in a file (a pipe could fill up and block it)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, script: str = FOREGROUND) -> None:
         self.output = settings.platform.data_dir.parent / "foreground.out"
         env = dict(os.environ, MLOPS_ENV_FILE="/nonexistent", MLOPS_DATA_DIR=str(settings.platform.data_dir),
-                   MLOPS_NATS_URL=settings.nats.url)
+                   MLOPS_NATS_URL=settings.nats.url, MLOPS_NATS_PASSWORD=settings.nats.password)
         with self.output.open("w") as out:
-            self.proc = subprocess.Popen([sys.executable, "-c", FOREGROUND], env=env, stdout=out,
+            self.proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=out,
                                          stderr=subprocess.STDOUT, text=True)
 
     def text(self) -> str:
@@ -222,14 +222,64 @@ def test_foreground_stops_its_workloads_unless_kept(settings: Settings, foregrou
         runtime.remove("serve-9", force=True)
 
 
-def test_foreground_stops_everything_when_a_component_dies(settings: Settings, foreground: Foreground) -> None:
+def test_foreground_restarts_a_component_that_dies_and_keeps_running(
+    settings: Settings, foreground: Foreground
+) -> None:
     nats_pid = supervisor.status(settings)[0].pid
     assert nats_pid is not None
     os.kill(nats_pid, signal.SIGKILL)
+
+    def restarted() -> bool:
+        rows = supervisor.status(settings)
+        return bool(rows) and rows[0].pid != nats_pid and rows[0].alive and "healthy again" in foreground.text()
+
+    wait_until(restarted, timeout=60, interval=0.2, description="nats restarted")
+    assert foreground.proc.poll() is None, foreground.text()  # the platform kept running
+    out = foreground.text()
+    assert "nats exited unexpectedly (code -9); restarting it in 1 s (the platform keeps running)" in out
+    row = supervisor.status(settings)[0]
+    assert row.state == "running (restarted 1 time(s))"
+    assert supervisor.problems(settings) == []
+    # The restarted server is the platform's, with its users: the responder can still sign in.
+    assert nats_ping("127.0.0.1", int(settings.nats.url.rsplit(":", 1)[1]), settings.nats.user,
+                     settings.nats.password)
+    assert supervisor.down(settings, echo=lambda _: None) is True
     code, out = foreground.wait()
-    assert code == 1, out
-    assert "nats exited unexpectedly" in out
-    assert not supervisor.state_file(settings).exists()
+    assert code == 0, out
+    assert not pid_alive(row.pid, None)  # type: ignore[arg-type]
+
+
+FLAKY_FOREGROUND = """
+import os, sys
+from pathlib import Path
+from infra.embedded.components import ComponentSpec, nats_spec
+from infra.embedded.supervisor import run_foreground
+from infra.settings import get_settings
+settings = get_settings()
+flaky = ComponentSpec(name="flaky", label="flaky", argv=["sh", "-c", "echo x >> {marker}; sleep 1; exit 7"],
+                      env=dict(os.environ), health=lambda: True, url="-", log_file=Path({log!r}),
+                      stop_grace_seconds=2.0)
+sys.exit(run_foreground(settings, components=[nats_spec(settings), flaky]))
+"""
+
+
+def test_a_component_that_keeps_dying_is_reported_while_the_platform_stays_up(settings: Settings) -> None:
+    marker = settings.platform.data_dir / "crashes"
+    script = FLAKY_FOREGROUND.format(marker=marker, log=str(settings.platform.data_dir / "logs" / "flaky.log"))
+    fg = Foreground(settings, script=script)
+    try:
+        wait_until(lambda: marker.exists() and len(marker.read_text().split()) >= 3, timeout=60, interval=0.2,
+                   description="three starts of the flaky component")
+        assert fg.proc.poll() is None, fg.text()
+        wait_until(lambda: any(p.startswith("flaky: exited with code 7") for p in supervisor.problems(settings)),
+                   timeout=30, interval=0.2, description="the banner line")
+        out = fg.text()
+        # The back-off doubles with every failure in a row: 1 s, then 2 s.
+        assert "restarting it in 1 s" in out and "restarting it in 2 s" in out, out
+        assert supervisor.status(settings)[0].alive  # nats is left alone
+    finally:
+        supervisor.down(settings, echo=lambda _: None)
+        fg.proc.wait(timeout=30)
 
 
 def _listening(port: int) -> bool:

@@ -1,0 +1,57 @@
+"""Scheduled deployments run from their schedules: the Prefect server's scheduler (embedded, as `mlops up`
+starts it) creates the runs and the deployment server executes them to completion.
+
+With Prefect 3.8 and SQLAlchemy 2.1 the scheduler failed on every loop ("Can't evaluate bulk DML
+statement") and no scheduled run was ever created; the pins in requirements/lock.txt avoid that pair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.net import wait_until
+from tests.flows.conftest import DeploymentServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.platform_servers("prefect")]
+
+
+def _runs_of(deployment_name: str) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    async def read() -> list[Any]:
+        async with get_client() as client:
+            return list(await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name]))))
+
+    return asyncio.run(read())
+
+
+def test_a_schedule_produces_completed_runs(platform_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from catalog.services.init import initialize
+
+    initialize(admin_password="schedule-pass", echo=lambda *a, **k: None)
+    # Each run is a new Python process of the runner (seconds of CPU here): a few seconds apart would pile up.
+    overrides = json.dumps({"reconcile-training": 10, "sync-servings": 10})
+    with DeploymentServer(tmp_path, MLOPS_PREFECT_SCHEDULE_OVERRIDES=overrides) as proc:
+        def scheduled_and_completed(name: str) -> bool:
+            # auto_scheduled: created by the server's scheduler, not by the runner's start-up run or a person.
+            return any(r.auto_scheduled and r.state_type and r.state_type.value == "COMPLETED" for r in _runs_of(name))
+
+        for name in ("reconcile-training", "sync-servings"):
+            try:
+                wait_until(lambda n=name: scheduled_and_completed(n) or proc.poll() is not None,  # type: ignore[misc]
+                           timeout=180, interval=1.0, description=f"a scheduled {name} run completed")
+            except TimeoutError:
+                runs = [(r.name, r.auto_scheduled, r.state_type, r.expected_start_time) for r in _runs_of(name)]
+                raise AssertionError(f"{runs}\n{(tmp_path / 'serve_all.log').read_text()[-3000:]}") from None
+            assert proc.poll() is None, (tmp_path / "serve_all.log").read_text()[-3000:]
+    # Runs still in flight when the test stopped the server end CRASHED; none may have FAILED.
+    failed = [r for name in ("reconcile-training", "sync-servings") for r in _runs_of(name)
+              if r.state_type and r.state_type.value == "FAILED"]
+    assert failed == [], [(r.name, r.state.message if r.state else None) for r in failed]
