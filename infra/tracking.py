@@ -133,15 +133,31 @@ def latest_version(mlflow: MlflowClient, model_name: str) -> str:
     return str(max(int(v.version) for v in versions))
 
 
-def resolve_model_uri(mlflow: MlflowClient, model_name: str, version: str) -> tuple[str, str]:
-    """('models:/name/N', 'N') with 'latest' resolved to a concrete version now."""
+def resolve_model_uri(mlflow: MlflowClient, model_name: str, version: str,
+                      allowed_runs: set[str] | None = None) -> tuple[str, str]:
+    """('models:/name/N', 'N') with 'latest' resolved to a concrete version now.
+
+    ``allowed_runs`` (the job's runs as the catalog recorded them): only a version registered from one of them
+    is served, whatever the registry holds under the model's name.
+    """
     if version == "latest":
-        version = latest_version(mlflow, model_name)
+        try:
+            versions = mlflow.search_model_versions(f"name = '{model_name}'")
+        except Exception as exc:
+            raise _wrap(exc) from exc
+        usable = [v for v in versions if allowed_runs is None or v.run_id in allowed_runs]
+        if not usable:
+            raise TrackingError(f"registered model {model_name!r} has no versions"
+                                + (" from this job's runs" if versions else ""))
+        version = str(max(int(v.version) for v in usable))
     else:
         try:
-            mlflow.get_model_version(model_name, version)
+            found = mlflow.get_model_version(model_name, version)
         except Exception as exc:
             raise TrackingError(f"model {model_name!r} has no version {version}") from exc
+        if allowed_runs is not None and found.run_id not in allowed_runs:
+            raise TrackingError(f"version {version} of model {model_name!r} was not registered by one of this "
+                                "job's runs")
     return f"models:/{model_name}/{version}", version
 
 

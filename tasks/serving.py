@@ -16,6 +16,7 @@ from catalog.db import session_scope
 from catalog.models import Serving, TrainJob
 from catalog.scoping import SYSTEM
 from catalog.services import serving as serving_service
+from catalog.services import training as training_service
 from catalog.services.serving import Observation
 from infra import tracking
 from infra.net import http_ok, wait_until
@@ -94,7 +95,10 @@ def launch(serving_id: int) -> ContainerStatus:
         runtime.remove(name, force=True)  # an exited one keeps the name taken
     mlflow = tracking.client()
     # 'latest' is resolved here, at start, so the record says which version actually runs.
-    model_uri, version = tracking.resolve_model_uri(mlflow, job.model_name or "", serving.model_version)
+    with session_scope() as session:
+        runs = training_service.run_ids(session, job_id=job.id)  # type: ignore[arg-type]
+    model_uri, version = tracking.resolve_model_uri(mlflow, job.model_name or "", serving.model_version,
+                                                    allowed_runs=runs)
     port = serving.port or allocate_port()
     spec = serving_spec(serving_id=serving_id, team_id=serving.team_id, scenario=serving.scenario,
                         model_uri=model_uri, port=port)

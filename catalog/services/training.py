@@ -237,6 +237,11 @@ def attach_run(session: Session, *, job_id: int, run_id: str, experiment_id: str
     return True
 
 
+def run_ids(session: Session, *, job_id: int) -> set[str]:
+    """Every MLflow run the platform created for the job (its models may be served; no other run's)."""
+    return set(session.exec(select(JobRun.run_id).where(JobRun.job_id == job_id)).all())
+
+
 def recorded_run(session: Session, *, job_id: int, flow_run_id: str) -> str | None:
     """The run this flow run already created for the job (a retried flow run reuses it), if any."""
     return session.exec(select(JobRun.run_id).where(JobRun.job_id == job_id, JobRun.flow_run_id == flow_run_id)

@@ -160,7 +160,7 @@ def stop_process_group(pid: int, create_time: float | None, *, grace: float = 10
         _reap(process, pid, create_time)
         return
     try:
-        members = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        members = _members(psutil.Process(pid))
     except psutil.NoSuchProcess:
         members = []
     deadline = time.monotonic() + grace
@@ -184,6 +184,32 @@ def stop_process_group(pid: int, create_time: float | None, *, grace: float = 10
         # Stragglers that left the tree but stayed in the group must not outlive the component.
         _signal_group(pid, signal.SIGKILL)
     _reap(process, pid, create_time)
+
+
+WORKLOAD_LAUNCHER = "infra.runtime.launcher"
+
+
+def _is_workload(proc: psutil.Process) -> bool:
+    try:
+        return WORKLOAD_LAUNCHER in proc.cmdline()
+    except psutil.Error:
+        return False
+
+
+def _members(root: psutil.Process) -> list[psutil.Process]:
+    """The component's process and its descendants, except training and serving containers of the process
+    runtime (a launcher and everything under it): a flow run of the deployment server starts them, but they
+    are workloads with a lifecycle of their own (``supervisor.stop_workloads``, `mlops down --keep-workloads`),
+    in their own session, like a container that is not the child of the client that created it."""
+    out, stack = [], [root]
+    while stack:
+        proc = stack.pop()
+        out.append(proc)
+        try:
+            stack.extend(child for child in proc.children() if not _is_workload(child))
+        except psutil.Error:
+            continue
+    return out
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -1,4 +1,5 @@
-"""Catalog test fixtures: a fresh, migrated SQLite catalog per test, and a session on it."""
+"""Catalog test fixtures: a fresh, migrated SQLite catalog per test, and a session on it; ``world``: the
+isolation matrix's two teams and their resources (tests/catalog/isolation_world.py) on the test's platform."""
 
 from __future__ import annotations
 
@@ -41,3 +42,19 @@ def catalog_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _migrated_templ
 def session(catalog_url: str) -> Iterator[Session]:
     with Session(get_engine(catalog_url), expire_on_commit=False) as s:
         yield s
+
+
+@pytest.fixture
+def world(platform_env, _migrated_template: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from argon2 import PasswordHasher
+
+    from catalog.services import teams
+    from tests.catalog.isolation_world import build_world
+
+    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    dispose_engines()
+    shutil.copy(_migrated_template, platform_env.database.url.split("///", 1)[1])
+    try:
+        yield build_world()
+    finally:
+        dispose_engines()  # platform_env empties and removes the test's bucket

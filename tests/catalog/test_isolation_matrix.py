@@ -16,25 +16,21 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlmodel import Session, SQLModel
 
 import catalog.services
-from catalog.db import dispose_engines, read_session, session_scope
+from catalog.db import read_session, session_scope
 from catalog.errors import PermissionDeniedError
 from catalog.models import AlgorithmConfig, DesiredState, JobStatus, TrainJob
 from catalog.scoping import Actor
 from catalog.services import algorithms, audit, common, datasets, modules, runs, serving, teams, training
 from catalog.services import init as init_service
 from catalog.services.common import transition
-from infra.settings import Settings
 from tests.catalog.isolation_world import (
     MISSING,
     MISSING_RUN,
@@ -44,7 +40,6 @@ from tests.catalog.isolation_world import (
     add_runs,
     admin_only,
     attempt,
-    build_world,
     edge_references,
     lists_nothing_of_a,
     not_called_by_edges,
@@ -448,6 +443,8 @@ MATRIX: dict[str, Entry] = {
         ref(lambda s, i, w: training.claim_start(s, actor=w.eve, job_id=i, flow_run_id=None), "job_a"),
         control=lambda w: lambda s: training.claim_start(s, actor=w.alice, job_id=w.job_a, flow_run_id=None)),
     "training.attach_run": system("training.attach_run", NOT_EDGE),
+    "training.run_ids": system("training.run_ids", "the serving flow's check of a job its caller already read; "
+                                                 + NOT_EDGE),
     "training.recorded_run": system("training.recorded_run", "the train flow's own retry lookup; " + NOT_EDGE),
     "training.mark_running": system("training.mark_running", NOT_EDGE),
     "training.restore_status": system("training.restore_status", NOT_EDGE),
@@ -455,6 +452,11 @@ MATRIX: dict[str, Entry] = {
     "training.touch_watch": system("training.touch_watch", NOT_EDGE),
     "training.unwatched_jobs": system("training.unwatched_jobs", "the reconciler's query over every team; " + NOT_EDGE),
     "training.claim_watch": system("training.claim_watch", NOT_EDGE),
+    "sessions.signing_key": row("sessions.signing_key", "key material from a password hash; no team data"),
+    "sessions.sign": row("sessions.sign", "an HMAC of the caller's own payload; no team data"),
+    "sessions.token_digest": row("sessions.token_digest", "a hash of the caller's token; no team data"),
+    "sessions.revoke": row("sessions.revoke", "revokes the token the caller holds (a sign-out); no team data"),
+    "sessions.is_revoked": row("sessions.is_revoked", "whether the token the caller holds was signed out"),
     "training.job_context": row("training.job_context", "names around a job row its caller already read"),
 }
 
@@ -474,17 +476,6 @@ def test_the_edge_scan_sees_the_edges() -> None:
     """The ``system`` entries rely on this scan; it must find calls the edges are known to make."""
     refs = edge_references()
     assert {"teams.authenticate", "training.job_context", "modules.module_data", "runs.download_model"} <= refs
-
-
-@pytest.fixture
-def world(platform_env: Settings, _migrated_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    dispose_engines()
-    shutil.copy(_migrated_template, platform_env.database.url.split("///", 1)[1])
-    try:
-        yield build_world()
-    finally:
-        dispose_engines()  # platform_env empties and removes the test's bucket
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))

@@ -66,7 +66,7 @@ def seed_catalog(model_name: str) -> Seeded:
     from sqlmodel import select
 
     from catalog.db import session_scope
-    from catalog.models import AlgorithmConfig, DatasetRelease, JobStatus, TrainJob
+    from catalog.models import AlgorithmConfig, DatasetRelease, JobRun, JobStatus, TrainJob
     from catalog.services import datasets as ds
     from catalog.services import teams
     from catalog.services.init import initialize
@@ -93,6 +93,19 @@ def seed_catalog(model_name: str) -> Seeded:
             session.flush()
             job_ids.append(job.id)
         other_id = other.id
+        # As the training flow records them: the runs that registered the model's versions are the jobs' own
+        # (a serving serves only versions registered by one of its job's runs).
+        from infra import tracking
+
+        try:
+            versions = tracking.client().search_model_versions(f"name = '{model_name}'")
+        except Exception:  # noqa: BLE001 - tests without an MLflow server have no model to serve
+            versions = []
+        experiment = tracking.client().get_run(versions[0].run_id).info.experiment_id if versions else "0"
+        for job_id in job_ids:
+            for version in versions:
+                session.add(JobRun(run_id=version.run_id if job_id == job_ids[0] else f"{version.run_id}x{job_id}",
+                                   job_id=job_id, experiment_id=experiment))
     with session_scope() as session:
         bob_actor = actor_for(session, username="bob")
     return Seeded(admin, team_id, job_ids[0], other_id, job_ids[1], bob_actor)

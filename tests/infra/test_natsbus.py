@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import nats
 import pytest
 
 from infra.natsbus import INTERNAL_ERROR, Responder, request

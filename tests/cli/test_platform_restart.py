@@ -1,0 +1,141 @@
+"""A restart of the whole platform with training running, on real processes: `mlops down` then `mlops up`.
+
+- With ``--keep-workloads`` the training process outlives the platform; the new deployment server re-watches
+  the job at once, and the job completes on its own.
+- Without it, `mlops down` stops the training process; after `mlops up` the job is failed on its own, with
+  the reason, instead of staying `running` forever.
+Either way no flow run of the stopped platform stays RUNNING in Prefect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.net import wait_until
+from tests.fixtures.platform_process import Platform
+from tests.flows.test_walking_skeleton import make_series
+
+pytestmark = pytest.mark.slow
+
+GATED_FIT = '''
+"""Test only: ECOD's fit waits until the file {gate} exists (at most 10 minutes), then fits as usual."""
+import importlib.abc, importlib.util, os, sys, time
+
+class _GatedFit(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "algorithms.ecod":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run_module = spec.loader.exec_module
+
+        def exec_module(module):
+            run_module(module)
+            fit = module.EcodAlgorithm.fit
+
+            def gated_fit(self, *args, **kwargs):
+                print("gated-fit: waiting", flush=True)
+                deadline = time.monotonic() + 600
+                while not os.path.exists({gate!r}) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                return fit(self, *args, **kwargs)
+
+            module.EcodAlgorithm.fit = gated_fit
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _GatedFit())
+'''
+
+
+def _job(platform: Platform, job_id: int) -> dict[str, Any]:
+    with sqlite3.connect(platform.data_dir / "catalog.db") as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT status, error, flow_run_id, log_tail FROM train_job WHERE id = ?", (job_id,)).fetchone()
+    return dict(row)
+
+
+def _wait_status(platform: Platform, job_id: int, statuses: set[str], timeout: float) -> dict[str, Any]:
+    wait_until(lambda: _job(platform, job_id)["status"] in statuses, timeout=timeout, interval=0.5,
+               description=f"job {job_id} {statuses}")
+    return _job(platform, job_id)
+
+
+def _flow_runs(platform: Platform) -> list[Any]:
+    from prefect.client.orchestration import PrefectClient
+
+    prefect = platform.settings().prefect
+
+    async def read() -> list[Any]:
+        async with PrefectClient(prefect.api_url, auth_string=prefect.auth_string) as client:
+            return list(await client.read_flow_runs())
+
+    return asyncio.run(read())
+
+
+def _start_job(platform: Platform, release_id: int, name: str) -> int:
+    job = platform.cli_json("jobs", "create", name, "-s", "anomaly_detection", "-a", "ECOD", "--release",
+                            str(release_id), "--params", '{"contamination": 0.05}')
+    started = platform.cli("jobs", "start", str(job["id"]), "--no-wait")
+    assert started.code == 0, started.err + started.out
+    return int(job["id"])
+
+
+def test_training_survives_or_ends_cleanly_across_a_platform_restart(tmp_path: Path) -> None:
+    gate = tmp_path / "release-the-fit"
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(textwrap.dedent(GATED_FIT.format(gate=str(gate))))
+    platform = Platform(tmp_path / "platform", MLOPS_TRAIN_POLL_SECONDS="2",
+                        PYTHONPATH=os.pathsep.join([str(hook), str(Path(__file__).resolve().parents[2])]))
+    platform.root.mkdir()
+    try:
+        platform.init()
+        platform.up()
+        dataset = platform.cli_json("datasets", "create", "cpu", "--scenario", "anomaly_detection")
+        upload = platform.cli("datasets", "upload", str(dataset["id"]),
+                              str(make_series(tmp_path / "train.csv", n=300, seed=1, anomalies=[50, 200])))
+        assert upload.code == 0, upload.err
+        release = platform.cli_json("datasets", "publish", str(dataset["id"]))
+        assert release["status"] == "published", release
+
+        # 1. Kept across the restart: the job completes on its own once its fit may go on.
+        kept = _start_job(platform, release["id"], "kept")
+        first_flow_run = _wait_status(platform, kept, {"running"}, timeout=180)["flow_run_id"]
+        platform.down(keep_workloads=True)
+        platform.up()
+        gate.touch()
+        done = _wait_status(platform, kept, {"completed", "failed"}, timeout=180)
+        assert done["status"] == "completed", done
+
+        # 2. Stopped with the platform: after the restart the job is failed, with the reason.
+        gate.unlink()
+        stopped = _start_job(platform, release["id"], "stopped")
+        _wait_status(platform, stopped, {"running"}, timeout=180)
+        platform.down()
+        platform.up()
+        failed = _wait_status(platform, stopped, {"completed", "failed"}, timeout=180)
+        assert failed["status"] == "failed", failed
+        assert "before the MLflow run ended" in (failed["error"] or ""), failed
+
+        # Nothing of the stopped platforms is left RUNNING in Prefect: the train flow run of job 1 was closed,
+        # and once the watches of this platform are done only the long-running NATS responder runs.
+        first = next(r for r in _flow_runs(platform) if str(r.id) == first_flow_run)
+        assert first.state_type.value == "CRASHED", first.state
+
+        def open_runs() -> list[str]:
+            return [r.name for r in _flow_runs(platform) if r.state_type.value in ("RUNNING", "PENDING")
+                    and "long-running" not in r.tags]
+
+        wait_until(lambda: not open_runs(), timeout=60, interval=1, description="no flow run left open")
+    finally:
+        gate.touch()
+        platform.kill()
