@@ -132,6 +132,16 @@ def status(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt)
     emit(out, as_json=as_json)
 
 
+@app.command("token")
+@handle_errors
+def token(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Print the bearer token the serving's inference URL requires (Authorization: Bearer TOKEN)."""
+    actor, _ = resolve_actor(user)
+    with session_scope() as session:
+        serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
+    emit({"serving_id": serving.id, "token": svc.inference_token(serving)}, as_json=as_json)
+
+
 def load_payload(path: Path, scenario: str | None = None) -> dict[str, Any]:
     """A JSON request body as is; a CSV becomes `data` records; images become `images`; text lines `data`."""
     suffix = path.suffix.lower()

@@ -39,14 +39,15 @@ def training_spec(*, job_id: int, team_id: int, config_uri: str, run_id: str, se
     )
 
 
-def serving_spec(*, serving_id: int, team_id: int, scenario: str, model_uri: str, port: int,
+def serving_spec(*, serving_id: int, team_id: int, scenario: str, model_uri: str, port: int, token: str,
                  settings: Settings | None = None) -> ContainerSpec:
+    """``token``: what the inference server requires of its callers (catalog.services.serving.inference_token)."""
     s = settings or get_settings()
     return ContainerSpec(
         name=f"serve-{serving_id}", kind=ContainerKind.SERVE,
         command=["python", "-m", "algorithms.serve", "--model-uri", model_uri, "--host", s.runtime.serving_host,
                  "--port", str(port), "--scenario", scenario],
-        env=container_env(s), port=port,
+        env={**container_env(s), "MLOPS_SERVING_TOKEN": token}, port=port,
         labels={"app": LABEL_APP, "kind": "serve", "serving-id": str(serving_id), "team-id": str(team_id)},
         image=s.runtime.image, cpu_limit=s.runtime.cpu_limit, memory_limit_mb=s.runtime.memory_limit_mb,
     )

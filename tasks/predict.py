@@ -65,7 +65,8 @@ def predict(*, actor: Actor, serving_id: int, payload: dict[str, Any]) -> dict[s
     except RuntimeError_ as exc:
         raise PredictError(f"serving {serving.name!r} cannot be reached: {exc}", status=503) from exc
     try:
-        response = httpx.post(url, json=payload, timeout=get_settings().predict.timeout_seconds, trust_env=False)
+        response = httpx.post(url, json=payload, timeout=get_settings().predict.timeout_seconds, trust_env=False,
+                              headers={"Authorization": f"Bearer {serving_service.inference_token(serving)}"})
     except httpx.HTTPError as exc:
         raise PredictError(f"serving {serving.name!r} is unreachable at {url}: {exc}", status=503) from exc
     try:

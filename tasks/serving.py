@@ -101,7 +101,7 @@ def launch(serving_id: int) -> ContainerStatus:
                                                     allowed_runs=runs)
     port = serving.port or allocate_port()
     spec = serving_spec(serving_id=serving_id, team_id=serving.team_id, scenario=serving.scenario,
-                        model_uri=model_uri, port=port)
+                        model_uri=model_uri, port=port, token=serving_service.inference_token(serving))
     spec = replace(spec, labels={**spec.labels, VERSION_LABEL: version})
     status = runtime.start(spec)
     with session_scope() as session:

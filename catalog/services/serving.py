@@ -3,6 +3,8 @@ the runtime last reported, written back by every read and by the scheduled sync.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +17,7 @@ from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, scoped
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page
+from infra.settings import get_settings
 
 _VERSION_OK = "latest"
 
@@ -29,6 +32,15 @@ class Observation:
 
 def container_name_for(serving_id: int) -> str:
     return f"serve-{serving_id}"
+
+
+def inference_token(serving: Serving) -> str:
+    """The bearer token the serving's inference server requires on /predict and /metrics (given to it at
+    launch as MLOPS_SERVING_TOKEN). Derived from the server secret and the serving's own salt, so it is never
+    stored, differs per serving, and is unknown to anyone without the server secret; a caller who may read
+    the serving (``get_serving``) may be given it."""
+    message = f"mlops-serving-token\0{serving.id}\0{serving.auth_salt}".encode()
+    return hmac.new(get_settings().platform.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def _check_version(model_version: str) -> str:

@@ -85,7 +85,14 @@ def _detail(who: Actor, serving: Serving) -> None:
         st.error(serving.error)
     if serving.observed_state == "running" and not serving.observed_stale:
         try:
-            st.code(inference_url(serving), language=None)
+            url = inference_url(serving)
+            st.code(url, language=None)
+            with st.expander("Calling it from a script (bearer token)"):
+                token = svc.inference_token(serving)
+                st.caption("The inference server answers only callers presenting this serving's token; treat it "
+                           "like a password.")
+                st.code(f"curl -X POST {url} -H 'Authorization: Bearer {token}' "
+                        "-H 'Content-Type: application/json' -d @request.json", language="bash")
         except RuntimeError_ as exc:
             st.warning(f"inference URL unavailable: {exc}")
     buttons = st.columns(len(ACTIONS) + 1)

@@ -457,6 +457,8 @@ MATRIX: dict[str, Entry] = {
     "sessions.token_digest": row("sessions.token_digest", "a hash of the caller's token; no team data"),
     "sessions.revoke": row("sessions.revoke", "revokes the token the caller holds (a sign-out); no team data"),
     "sessions.is_revoked": row("sessions.is_revoked", "whether the token the caller holds was signed out"),
+    "serving.inference_token": row("serving.inference_token", "the token of a serving row its caller already read "
+                                   "through get_serving"),
     "training.job_context": row("training.job_context", "names around a job row its caller already read"),
 }
 
