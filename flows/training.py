@@ -131,7 +131,7 @@ def reconcile_training(stale_after_seconds: float | None = None) -> list[int]:
     from flows.launch import run_flow
 
     cfg = get_settings().training
-    stale = timedelta(seconds=max(3 * cfg.poll_seconds, 3 * 60) if stale_after_seconds is None
+    stale = timedelta(seconds=max(3 * cfg.poll_seconds, cfg.watch_stale_seconds) if stale_after_seconds is None
                       else stale_after_seconds)
     stale_before = utcnow() - stale
     with session_scope() as session:

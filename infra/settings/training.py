@@ -21,4 +21,9 @@ class TrainingSettings(GroupSettings):
     slow_poll_seconds: float = Field(
         default=300.0, gt=0, description="Interval while MLflow is unreachable but the container still runs."
     )
+    watch_stale_seconds: float = Field(
+        default=180.0, gt=0,
+        description="A running job whose watchdog has not reported for this long (and 3 polls) is watched anew by "
+        "the scheduled reconcile-training (its watcher died with a runner or a Prefect outage).",
+    )
     log_tail_lines: int = Field(default=50, ge=1, description="Container log lines kept on a failed job.")
