@@ -50,6 +50,10 @@ GENERATORS: dict[str, Callable[[], str]] = {
 }
 
 
+# Names this process generated (per file): the settings may create the file before `mlops init` reports on it.
+_generated_here: dict[Path, list[str]] = {}
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) and make it 0700: it holds credentials and the catalog."""
     path.mkdir(parents=True, exist_ok=True)
@@ -84,20 +88,21 @@ def _write_private(path: Path, data: dict[str, str]) -> None:
 
 
 def ensure_secrets(data_dir: Path | None = None) -> tuple[Path, list[str]]:
-    """Make sure every known secret exists; returns the file and the names generated now."""
+    """Make sure every known secret exists; returns the file and the names this process generated."""
     path = secrets_path(data_dir)
     ensure_private_dir(path.parent)
     current = _read(path)
     missing = [name for name in GENERATORS if name not in current]
     if not missing and path.stat().st_mode & 0o077 == 0:
-        return path, []
+        return path, list(_generated_here.get(path, []))
     with open(path.with_name(f".{SECRETS_FILE}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = _read(path)  # another process may have written it while we waited
         missing = [name for name in GENERATORS if name not in current]
         current.update({name: GENERATORS[name]() for name in missing})
         _write_private(path, current)
-    return path, missing
+    _generated_here.setdefault(path, []).extend(missing)
+    return path, list(_generated_here[path])
 
 
 def install_secret(name: str, data_dir: Path | None = None) -> str:
