@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: who is acting (rules in cli.auth), output as a table or JSON, errors as one clear line."""
+"""Shared CLI plumbing: who is acting (rules in cli.auth), output as a table or JSON, errors as one clear line
+with an exit code that says what kind of failure it was (``ExitCode``)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,28 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from enum import IntEnum
 from functools import wraps
 from typing import Any, TypeVar
 
 import typer
 
 from catalog.db import session_scope
-from catalog.errors import CatalogError, NotFoundError
+from catalog.errors import CatalogError, ConflictError, NotFoundError
 from catalog.scoping import Actor
+from flows.launch import PrefectUnreachable
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExitCode(IntEnum):
+    """What a non-zero exit means (2 is Click's own: a usage error)."""
+
+    OK = 0
+    FAILED = 1  # bad input, or the work failed
+    CONFLICT = 3  # another request holds or did the work, or its current state refuses it
+    TIMED_OUT = 4  # the command's deadline passed; the work goes on (follow it with the command printed)
+    UNREACHABLE = 5  # the Prefect server did not answer
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 UserOpt = typer.Option(None, "--user", "-u", envvar="MLOPS_USER",
@@ -89,13 +102,13 @@ def _cell(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = ExitCode.FAILED) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
 def handle_errors(fn: F) -> F:
-    """Turn expected errors into one line on stderr and exit code 1 (tracebacks only with MLOPS_DEBUG)."""
+    """Turn expected errors into one line on stderr and an ``ExitCode`` (tracebacks only with MLOPS_DEBUG)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -103,6 +116,10 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except (ConflictError, PrefectUnreachable) as exc:
+            if os.environ.get("MLOPS_DEBUG"):
+                raise
+            fail(str(exc), ExitCode.CONFLICT if isinstance(exc, ConflictError) else ExitCode.UNREACHABLE)
         except (CatalogError, NotFoundError, ValueError, LookupError, FileNotFoundError, RuntimeError,
                 TimeoutError) as exc:
             if os.environ.get("MLOPS_DEBUG"):

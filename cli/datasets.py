@@ -7,10 +7,24 @@ from pathlib import Path
 import typer
 
 from catalog.db import session_scope
+from catalog.models import DatasetRelease
+from catalog.scoping import Actor
 from catalog.services import datasets as svc
 from catalog.uploads import upload_entry
-from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
-from flows.launch import flow_run_url, run_flow
+from cli.common import (
+    ExitCode,
+    JsonOpt,
+    TeamOpt,
+    UserOpt,
+    emit,
+    fail,
+    handle_errors,
+    pick,
+    require_team,
+    resolve_actor,
+)
+from cli.follow import TimeoutOpt, conclude, launch_and_follow, release_target
+from flows.launch import check_reachable, flow_run_url
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 from tasks.datasets import ReleaseBuildError, verified_download
@@ -93,34 +107,40 @@ def flag(entry_id: int, train: bool | None = typer.Option(None, "--train/--no-tr
 def publish(dataset_id: int, version: str | None = typer.Option(None, "--version", "-v"),
             entries: str | None = typer.Option(None, help="Comma-separated entry ids (default: by flags)."),
             description: str = "", wait: bool = typer.Option(True, "--wait/--no-wait"),
-            user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
-    """Create a release and run the publish-release flow."""
+            timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Create a release and run the publish-release flow (exit codes as for `republish`)."""
     actor, _ = resolve_actor(user)
     ids = [int(x) for x in entries.split(",")] if entries else None
+    check_reachable()  # before the release is created: no pending release when nothing could publish it
     with session_scope() as session:
         release = svc.create_release(session, actor=actor, dataset_id=dataset_id, version=version, entry_ids=ids,
                                      description=description)
-    launched = run_flow("publish-release", {"release_id": release.id}, wait=wait)
-    with session_scope() as session:
-        release = svc.get_release(session, actor=actor, release_id=release.id)  # type: ignore[arg-type]
-    out = {**pick([release], RELEASE_COLS)[0], "flow_run": flow_run_url(launched.flow_run_id)}
-    emit(out, as_json=as_json)
-    if launched.state in ("FAILED", "CRASHED"):
-        fail(f"publishing failed: {release.error or launched.message}")
+    _publish(actor, release, wait=wait, timeout=timeout, as_json=as_json)
 
 
 @app.command("republish")
 @handle_errors
-def republish(release_id: int, wait: bool = typer.Option(True, "--wait/--no-wait"), user: str | None = UserOpt,
-              as_json: bool = JsonOpt) -> None:
-    """Publish a failed release again."""
+def republish(release_id: int, wait: bool = typer.Option(True, "--wait/--no-wait"),
+              timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Publish a pending or failed release again. Without --wait, returns once its flow run holds the release.
+    Exit codes: 1 failed, 3 publishing or published by another request, 4 deadline passed."""
     actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        svc.get_release(session, actor=actor, release_id=release_id)
-    launched = run_flow("publish-release", {"release_id": release_id}, wait=wait)
+    check_reachable()
     with session_scope() as session:
         release = svc.get_release(session, actor=actor, release_id=release_id)
-    emit({**pick([release], RELEASE_COLS)[0], "flow_run": flow_run_url(launched.flow_run_id)}, as_json=as_json)
+    if release.status in ("publishing", "published", "archived"):
+        held = f", flow run {release.flow_run_id}" if release.flow_run_id else ""
+        fail(f"release {release.version!r} is already {release.status}{held}", ExitCode.CONFLICT)
+    _publish(actor, release, wait=wait, timeout=timeout, as_json=as_json)
+
+
+def _publish(actor: Actor, release: DatasetRelease, *, wait: bool, timeout: float | None, as_json: bool) -> None:
+    followed = launch_and_follow("publish-release", {"release_id": release.id}, release_target(release), wait=wait,
+                                 timeout=timeout)
+    with session_scope() as session:
+        release = svc.get_release(session, actor=actor, release_id=release.id)  # type: ignore[arg-type]
+    emit({**pick([release], RELEASE_COLS)[0], "flow_run": flow_run_url(followed.flow_run_id)}, as_json=as_json)
+    conclude(followed)
 
 
 @app.command("releases")

@@ -18,8 +18,20 @@ from catalog.demo import DEMO_VERSION, DemoOutcome, load_demo, write_samples
 from catalog.scenarios import Scenario, parse_scenario
 from catalog.services import datasets as datasets_service
 from catalog.services import teams as teams_service
-from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, require_team, resolve_actor
-from flows.launch import flow_run_url, run_flow
+from cli.common import (
+    ExitCode,
+    JsonOpt,
+    TeamOpt,
+    UserOpt,
+    emit,
+    fail,
+    handle_errors,
+    require_team,
+    resolve_actor,
+)
+from cli.follow import launch_and_follow, release_target
+from flows.launch import PrefectUnreachable, flow_run_url
+from flows.outcomes import Outcome
 from infra.settings import get_settings
 
 ScenarioOpt = typer.Option(None, "--scenario", "-s",
@@ -27,16 +39,23 @@ ScenarioOpt = typer.Option(None, "--scenario", "-s",
 
 
 def _publish(actor: Any, outcome: DemoOutcome, echo: Any) -> str | None:
-    """Run the publish flow for one demo release; the error, if publishing failed."""
+    """Run the publish flow for one demo release and follow it; the error, if publishing failed."""
+    with session_scope() as session:
+        release = datasets_service.get_release(session, actor=actor, release_id=outcome.release_id)  # type: ignore[arg-type]
     try:
-        launched = run_flow("publish-release", {"release_id": outcome.release_id}, wait=True)
-    except Exception as exc:  # noqa: BLE001 - the flow could not even be launched: the rest would fail alike
+        followed = launch_and_follow("publish-release", {"release_id": outcome.release_id}, release_target(release),
+                                     wait=True)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # the flow could not even be launched: the rest would fail alike
+        code = ExitCode.UNREACHABLE if isinstance(exc, PrefectUnreachable) else ExitCode.FAILED
         fail(f"could not run the publish flow for {outcome.name} {DEMO_VERSION}: {type(exc).__name__}: {exc}\n"
-             "Is the platform running (`make up`)? Run `mlops demo` again to resume where it stopped.")
+             "Is the platform running (`make up`)? Run `mlops demo` again to resume where it stopped.", code)
+        raise  # unreachable: fail() exits
     facts = _release_facts(actor, outcome)
-    url = flow_run_url(launched.flow_run_id)
-    if facts["release_status"] != "published":
-        error = facts["error"] or launched.message or f"flow run {launched.state.lower()}"
+    url = flow_run_url(followed.flow_run_id)
+    if facts["release_status"] != "published" or followed.decision.outcome is not Outcome.SUCCEEDED:
+        error = followed.decision.message or facts["error"] or f"flow run {str(followed.flow_state).lower()}"
         echo(f"  {outcome.name} {DEMO_VERSION}: {facts['release_status']}: {error} — {url}")
         return str(error)
     echo(f"  {outcome.name} {DEMO_VERSION}: published ({_counts(facts['split_counts'])}) — {url}")

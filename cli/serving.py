@@ -13,7 +13,9 @@ import typer
 from catalog.db import session_scope
 from catalog.services import serving as svc
 from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
-from flows.launch import flow_run_url, run_flow
+from cli.follow import TimeoutOpt, conclude, launch_and_follow, serving_target
+from flows.launch import check_reachable, flow_run_url
+from flows.outcomes import Outcome
 from tasks.predict import PredictError, encode_image, predict
 from tasks.serving import inference_url, observe_now
 
@@ -27,61 +29,67 @@ def _refresh(ids: list[int]) -> None:
     observe_now(ids)
 
 
-def _lifecycle(flow: str, serving_id: int, user: str | None, as_json: bool) -> None:
+def _lifecycle(flow: str, serving_id: int, user: str | None, as_json: bool, timeout: float | None = None) -> None:
+    """Run a lifecycle flow and follow it to its end (exit codes: 1 failed, 4 deadline passed)."""
     actor, _ = resolve_actor(user)
+    check_reachable()
     with session_scope() as session:
-        svc.get_serving(session, actor=actor, serving_id=serving_id)
-    launched = run_flow(flow, {"serving_id": serving_id}, wait=True)
-    if flow == "serving-delete" and launched.state == "COMPLETED":
+        serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
+    followed = launch_and_follow(flow, {"serving_id": serving_id}, serving_target(serving), wait=True,
+                                 timeout=timeout)
+    if flow == "serving-delete" and followed.decision.outcome is Outcome.SUCCEEDED:
         emit({"id": serving_id, "deleted": True}, as_json=as_json)
         return
     with session_scope() as session:
         serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
-    emit({**pick([serving], COLS)[0], "flow_run": flow_run_url(launched.flow_run_id)}, as_json=as_json)
-    if launched.state in ("FAILED", "CRASHED"):
-        fail(f"{flow} {launched.state.lower()}: {launched.message or serving.error}")
+    emit({**pick([serving], COLS)[0], "flow_run": flow_run_url(followed.flow_run_id)}, as_json=as_json)
+    conclude(followed)
 
 
 @app.command("create")
 @handle_errors
 def create(name: str, job: int = typer.Option(..., "--job", help="Training job id."),
            model_version: str = typer.Option("latest", "--model-version"), port: int | None = None,
-           start: bool = typer.Option(True, "--start/--no-start"), user: str | None = UserOpt,
-           team: str | None = TeamOpt, as_json: bool = JsonOpt) -> None:
+           start: bool = typer.Option(True, "--start/--no-start"), timeout: float | None = TimeoutOpt,
+           user: str | None = UserOpt, team: str | None = TeamOpt, as_json: bool = JsonOpt) -> None:
     actor, team_id = resolve_actor(user, team)
     with session_scope() as session:
         serving = svc.create_serving(session, actor=actor, team_id=require_team(team_id), name=name,
                                      train_job_id=job, model_version=model_version, port=port)
     if start:
-        _lifecycle("serving-start", serving.id, user, as_json)  # type: ignore[arg-type]
+        _lifecycle("serving-start", serving.id, user, as_json, timeout)  # type: ignore[arg-type]
     else:
         emit(pick([serving], COLS)[0], as_json=as_json)
 
 
 @app.command("start")
 @handle_errors
-def start(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
-    _lifecycle("serving-start", serving_id, user, as_json)
+def start(serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt,
+          as_json: bool = JsonOpt) -> None:
+    _lifecycle("serving-start", serving_id, user, as_json, timeout)
 
 
 @app.command("stop")
 @handle_errors
-def stop(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
-    _lifecycle("serving-stop", serving_id, user, as_json)
+def stop(serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt,
+         as_json: bool = JsonOpt) -> None:
+    _lifecycle("serving-stop", serving_id, user, as_json, timeout)
 
 
 @app.command("remove")
 @handle_errors
-def remove(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def remove(serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt,
+           as_json: bool = JsonOpt) -> None:
     """Force-delete the container, even while it runs."""
-    _lifecycle("serving-remove", serving_id, user, as_json)
+    _lifecycle("serving-remove", serving_id, user, as_json, timeout)
 
 
 @app.command("delete")
 @handle_errors
-def delete(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def delete(serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt,
+           as_json: bool = JsonOpt) -> None:
     """Delete the container, then the record."""
-    _lifecycle("serving-delete", serving_id, user, as_json)
+    _lifecycle("serving-delete", serving_id, user, as_json, timeout)
 
 
 @app.command("update")
@@ -90,14 +98,14 @@ def update(serving_id: int, model_version: str | None = typer.Option(None, "--mo
            job: int | None = typer.Option(None, "--job", help="Training job id."),
            port: int | None = typer.Option(None, "--port"),
            any_port: bool = typer.Option(False, "--any-port", help="Let the runtime choose the port."),
-           user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+           timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
     """Change model version, training job or port; a running serving restarts to apply it."""
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         serving, restart = svc.update_serving(session, actor=actor, serving_id=serving_id, model_version=model_version,
                                               train_job_id=job, port=port, clear_port=any_port)
     if restart:
-        _lifecycle("serving-restart", serving_id, user, as_json)
+        _lifecycle("serving-restart", serving_id, user, as_json, timeout)
     else:
         emit(pick([serving], COLS)[0], as_json=as_json)
 

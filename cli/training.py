@@ -12,8 +12,20 @@ import typer
 from catalog.db import session_scope
 from catalog.services import runs as runs_svc
 from catalog.services import training as svc
-from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
-from flows.launch import flow_run_url, run_flow
+from cli.common import (
+    ExitCode,
+    JsonOpt,
+    TeamOpt,
+    UserOpt,
+    emit,
+    fail,
+    handle_errors,
+    pick,
+    require_team,
+    resolve_actor,
+)
+from cli.follow import TimeoutOpt, conclude, job_target, launch_and_follow, stop_target
+from flows.launch import check_reachable, flow_run_url
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 
@@ -82,31 +94,37 @@ def status(job_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> 
 @app.command("start")
 @handle_errors
 def start(job_id: int, wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow until the job ends."),
-          user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+          timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Start a job. Without --wait, returns once its flow run has taken the job on (exit 0) or failed to; with
+    --wait, follows it to its end. Exit codes: 1 failed, 3 started by another request, 4 deadline passed."""
     actor, _ = resolve_actor(user)
+    check_reachable()
     with session_scope() as session:
         job = svc.get_job(session, actor=actor, job_id=job_id)
-        if job.status in ("starting", "running"):
-            fail(f"training job {job.name!r} is already running")
-    launched = run_flow("train", {"job_id": job_id}, wait=wait)
+    if job.status in ("starting", "running"):
+        fail(f"training job {job.name!r} was already started ({job.status}, flow run {job.flow_run_id}); follow it "
+             f"with `mlops jobs status {job_id}`", ExitCode.CONFLICT)
+    followed = launch_and_follow("train", {"job_id": job_id}, job_target(job), wait=wait, timeout=timeout)
     with session_scope() as session:
         job = svc.get_job(session, actor=actor, job_id=job_id)
-    emit({**pick([job], JOB_COLS)[0], "flow_run": flow_run_url(launched.flow_run_id), "flow_state": launched.state},
-         as_json=as_json)
-    if launched.state in ("FAILED", "CRASHED"):
-        fail(f"training flow {launched.state.lower()}: {launched.message or job.error}")
+    emit({**pick([job], JOB_COLS)[0], "flow_run": flow_run_url(followed.flow_run_id),
+          "flow_state": followed.flow_state}, as_json=as_json)
+    conclude(followed)
 
 
 @app.command("stop")
 @handle_errors
-def stop(job_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def stop(job_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt,
+         as_json: bool = JsonOpt) -> None:
     actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        svc.get_job(session, actor=actor, job_id=job_id)
-    launched = run_flow("stop-training", {"job_id": job_id}, wait=True)
+    check_reachable()
     with session_scope() as session:
         job = svc.get_job(session, actor=actor, job_id=job_id)
-    emit({**pick([job], JOB_COLS)[0], "flow_state": launched.state}, as_json=as_json)
+    followed = launch_and_follow("stop-training", {"job_id": job_id}, stop_target(job), wait=True, timeout=timeout)
+    with session_scope() as session:
+        job = svc.get_job(session, actor=actor, job_id=job_id)
+    emit({**pick([job], JOB_COLS)[0], "flow_state": followed.flow_state}, as_json=as_json)
+    conclude(followed)
 
 
 @app.command("update")

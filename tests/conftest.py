@@ -12,7 +12,12 @@ import tempfile
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.docker", "tests.fixtures.browser"]
+pytest_plugins = [
+    "tests.fixtures.servers",
+    "tests.fixtures.docker",
+    "tests.fixtures.browser",
+    "tests.fixtures.runner",
+]
 
 # Subprocesses (containers of the process runtime, flows.serve_all, servers) import this checkout.
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
