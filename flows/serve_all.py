@@ -18,6 +18,7 @@ export_library_env()
 
 from prefect.runner import Runner
 
+from flows.datasets import reconcile_releases_at_startup
 from flows.registry import deployments
 from infra.settings import get_settings
 
@@ -82,6 +83,7 @@ def start_long_running() -> list[str]:
 def main() -> None:
     runner = build_runner()
     start_long_running()
+    reconcile_releases_at_startup()
     ready = os.environ.get("MLOPS_DEPLOYMENTS_READY_FILE")
     if ready:
         Path(ready).parent.mkdir(parents=True, exist_ok=True)

@@ -288,6 +288,21 @@ def mark_failed(session: Session, *, release_id: int, error: str) -> bool:
                       to_status=ReleaseStatus.FAILED, values={"error": error[:4000]})
 
 
+def publishing_releases(session: Session) -> list[DatasetRelease]:
+    """Every release in PUBLISHING, of every team (the reconciliation's view; see ``tasks.maintenance``)."""
+    stmt = select(DatasetRelease).where(DatasetRelease.status == ReleaseStatus.PUBLISHING)
+    return list(session.exec(stmt.order_by(col(DatasetRelease.id))).all())
+
+
+def fail_interrupted(session: Session, *, release_id: int, flow_run_id: str | None, error: str) -> bool:
+    """publishing → failed, only while the release is still held by ``flow_run_id`` (the dead flow run seen):
+    a publish that claimed it again meanwhile holds it under another id and is left alone."""
+    held_by = (col(DatasetRelease.flow_run_id).is_(None) if flow_run_id is None
+               else DatasetRelease.flow_run_id == flow_run_id)
+    return transition(session, DatasetRelease, release_id, from_statuses=(ReleaseStatus.PUBLISHING,),
+                      to_status=ReleaseStatus.FAILED, values={"error": error[:4000]}, where=(held_by,))
+
+
 def _archive_transition(session: Session, *, actor: Actor, release_id: int, archive: bool) -> DatasetRelease:
     release = get_release(session, actor=actor, release_id=release_id)
     dataset = session.get(Dataset, release.dataset_id)
