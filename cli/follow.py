@@ -75,26 +75,41 @@ def _row(model: type[Any], ident: int, status: str = "status") -> Callable[[], R
 
 
 def job_target(job: TrainJob) -> Target:
-    return Target(TRAINING, f"training job {job.name!r}", f"mlops jobs status {job.id}", _row(TrainJob, job.id or 0))
+    return Target(
+        TRAINING, f"training job {job.name!r}", f"mlops jobs status {job.id}", _row(TrainJob, job.id or 0)
+    )
 
 
 def stop_target(job: TrainJob) -> Target:
-    return Target(unclaimed("training job"), f"training job {job.name!r}", f"mlops jobs status {job.id}",
-                  _row(TrainJob, job.id or 0))
+    return Target(
+        unclaimed("training job"),
+        f"training job {job.name!r}",
+        f"mlops jobs status {job.id}",
+        _row(TrainJob, job.id or 0),
+    )
 
 
 def release_target(release: DatasetRelease) -> Target:
-    return Target(PUBLISHING, f"release {release.version!r}", f"mlops datasets releases {release.dataset_id}",
-                  _row(DatasetRelease, release.id or 0))
+    return Target(
+        PUBLISHING,
+        f"release {release.version!r}",
+        f"mlops datasets releases {release.dataset_id}",
+        _row(DatasetRelease, release.id or 0),
+    )
 
 
 def serving_target(serving: Serving) -> Target:
-    return Target(unclaimed("serving"), f"serving {serving.name!r}", f"mlops servings status {serving.id}",
-                  _row(Serving, serving.id or 0, status="observed_state"))
+    return Target(
+        unclaimed("serving"),
+        f"serving {serving.name!r}",
+        f"mlops servings status {serving.id}",
+        _row(Serving, serving.id or 0, status="observed_state"),
+    )
 
 
-def launch_and_follow(flow: str, parameters: dict[str, Any], target: Target, *, wait: bool,
-                      timeout: float | None = None) -> Followed:
+def launch_and_follow(
+    flow: str, parameters: dict[str, Any], target: Target, *, wait: bool, timeout: float | None = None
+) -> Followed:
     """Run ``flow`` and follow it until it is decided (or the deadline passes)."""
     settings = get_settings().prefect
     deadline = timeout or (settings.wait_timeout_seconds if wait else settings.accept_timeout_seconds)
@@ -104,8 +119,11 @@ def launch_and_follow(flow: str, parameters: dict[str, Any], target: Target, *, 
     except PrefectUnreachable as exc:
         raise PrefectUnreachable(f"{exc} The work may go on: follow it with `{target.follow}`") from None
     except KeyboardInterrupt:
-        fail(f"stopped following flow run {launched.flow_run_id}; the work goes on: follow it with "
-             f"`{target.follow}`", 130)
+        fail(
+            f"stopped following flow run {launched.flow_run_id}; the work goes on: follow it with "
+            f"`{target.follow}`",
+            130,
+        )
         raise  # unreachable: fail() exits
 
 
@@ -121,13 +139,17 @@ def follow(target: Target, launched: LaunchResult, *, until_end: bool, timeout: 
         if decision.done:
             return Followed(ours, snap.flow_state, decision)
         now = time.monotonic()
-        line = progress_line(target.label, snap, previous, now - started, now - last_line, settings.progress_seconds)
+        line = progress_line(
+            target.label, snap, previous, now - started, now - last_line, settings.progress_seconds
+        )
         if line:
             typer.echo(line, err=True)
             last_line = now
         previous = snap
         if now - started >= timeout:
-            message = timeout_message(target.label, ours, snap, timeout, until_end=until_end, follow=target.follow)
+            message = timeout_message(
+                target.label, ours, snap, timeout, until_end=until_end, follow=target.follow
+            )
             return Followed(ours, snap.flow_state, Decision(Outcome.TIMED_OUT, message))
         time.sleep(min(settings.follow_poll_seconds, max(0.05, timeout - (now - started))))
         if ours is None:
@@ -135,7 +157,11 @@ def follow(target: Target, launched: LaunchResult, *, until_end: bool, timeout: 
         view = read_flow_run(ours)
 
 
-_CODES = {Outcome.FAILED: ExitCode.FAILED, Outcome.CONFLICT: ExitCode.CONFLICT, Outcome.TIMED_OUT: ExitCode.TIMED_OUT}
+_CODES = {
+    Outcome.FAILED: ExitCode.FAILED,
+    Outcome.CONFLICT: ExitCode.CONFLICT,
+    Outcome.TIMED_OUT: ExitCode.TIMED_OUT,
+}
 
 
 def conclude(followed: Followed) -> None:

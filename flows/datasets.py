@@ -36,8 +36,9 @@ def publish_release(release_id: int) -> dict[str, Any]:
     logger = get_run_logger()
     ident = flow_run.get_id()
     with session_scope() as session:
-        claimed = datasets_service.claim_publish(session, actor=SYSTEM, release_id=release_id,
-                                                 flow_run_id=str(ident) if ident else None)
+        claimed = datasets_service.claim_publish(
+            session, actor=SYSTEM, release_id=release_id, flow_run_id=str(ident) if ident else None
+        )
         release = datasets_service.get_release(session, actor=SYSTEM, release_id=release_id)
     if not claimed:
         if release.status in (ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED):
@@ -63,8 +64,11 @@ def reconcile_releases() -> dict[str, Any]:
     multipart uploads under ``releases/`` that no live publish owns. Scheduled, and run when the runner starts."""
     report = reconcile_releases_once()
     if report["failed_releases"] or report["aborted_uploads"]:
-        get_run_logger().warning("interrupted releases marked failed: %s; incomplete uploads aborted: %d",
-                                 report["failed_releases"], report["aborted_uploads"])
+        get_run_logger().warning(
+            "interrupted releases marked failed: %s; incomplete uploads aborted: %d",
+            report["failed_releases"],
+            report["aborted_uploads"],
+        )
     return report
 
 
@@ -74,5 +78,6 @@ def reconcile_releases_at_startup() -> None:
     try:
         reconcile_releases()
     except Exception as exc:  # noqa: BLE001 - the runner must start anyway; the schedule retries
-        logging.getLogger(__name__).warning("reconciling releases at startup failed: %s: %s",
-                                            type(exc).__name__, exc)
+        logging.getLogger(__name__).warning(
+            "reconciling releases at startup failed: %s: %s", type(exc).__name__, exc
+        )

@@ -50,7 +50,9 @@ class FlowRunView:
     message: str | None = None
 
 
-def run_flow(name: str, parameters: dict[str, Any], *, wait: bool = True, mode: str | None = None) -> LaunchResult:
+def run_flow(
+    name: str, parameters: dict[str, Any], *, wait: bool = True, mode: str | None = None
+) -> LaunchResult:
     settings = get_settings().prefect
     # Prefect froze its settings when it was first imported, and its settings context is per thread (the
     # dashboard runs each page in its own thread): the platform's own setting decides which server is used.
@@ -87,14 +89,18 @@ def read_flow_run(flow_run_id: str) -> FlowRunView:
     settings = get_settings().prefect
     with temporary_settings(updates={PREFECT_API_URL: settings.api_url}):
         try:
-            with get_client(httpx_settings={"timeout": settings.connect_timeout_seconds}, sync_client=True) as client:
+            with get_client(
+                httpx_settings={"timeout": settings.connect_timeout_seconds}, sync_client=True
+            ) as client:
                 run = client.read_flow_run(uuid.UUID(flow_run_id))
         except ObjectNotFound:
             return FlowRunView(state=None)
         except httpx.TransportError as exc:
             raise PrefectUnreachable(unreachable_message(settings.api_url, exc)) from None
     state = run.state
-    return FlowRunView(state=state.type.value if state else "PENDING", message=state.message if state else None)
+    return FlowRunView(
+        state=state.type.value if state else "PENDING", message=state.message if state else None
+    )
 
 
 def _run_flow(name: str, parameters: dict[str, Any], *, wait: bool, mode: str) -> LaunchResult:
@@ -122,8 +128,14 @@ async def _run_deployment(full_name: str, parameters: dict[str, Any], timeout: f
     async with get_client() as client:
         # The async function itself: ``run_deployment`` decides sync or async from the *calling* flow, so
         # inside a sync flow (reconcile-training) it returned a FlowRun that could not be awaited.
-        return await arun_deployment(full_name, client=client, parameters=parameters, timeout=timeout,
-                                     poll_interval=1, as_subflow=False)
+        return await arun_deployment(
+            full_name,
+            client=client,
+            parameters=parameters,
+            timeout=timeout,
+            poll_interval=1,
+            as_subflow=False,
+        )
 
 
 def _state_run_id(state: Any) -> str | None:

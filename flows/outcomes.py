@@ -40,14 +40,24 @@ class Work:
     done_by_other: str = "was already done by another request"
 
 
-TRAINING = Work(noun="training job", claims=True, claimed=frozenset({"starting", "running"}),
-                succeeded=frozenset({"completed"}), failed=frozenset({"failed", "stopped"}),
-                held_by_other="was already started by another request",
-                done_by_other="was already started by another request")
-PUBLISHING = Work(noun="release", claims=True, claimed=frozenset({"publishing"}),
-                  succeeded=frozenset({"published", "archived"}), failed=frozenset({"failed"}),
-                  held_by_other="is already publishing for another request",
-                  done_by_other="was already published by another request")
+TRAINING = Work(
+    noun="training job",
+    claims=True,
+    claimed=frozenset({"starting", "running"}),
+    succeeded=frozenset({"completed"}),
+    failed=frozenset({"failed", "stopped"}),
+    held_by_other="was already started by another request",
+    done_by_other="was already started by another request",
+)
+PUBLISHING = Work(
+    noun="release",
+    claims=True,
+    claimed=frozenset({"publishing"}),
+    succeeded=frozenset({"published", "archived"}),
+    failed=frozenset({"failed"}),
+    held_by_other="is already publishing for another request",
+    done_by_other="was already published by another request",
+)
 
 
 def unclaimed(noun: str) -> Work:
@@ -100,12 +110,16 @@ def decide(work: Work, label: str, ours: str | None, snap: Snapshot, *, until_en
                 return Decision(Outcome.CONFLICT, f"{label} {work.held_by_other} (flow run {other})")
             return Decision(Outcome.CONFLICT, _strip_kind(flow_error(snap.flow_message)))
         reason = (snap.row_error if mine and snap.row_error else None) or flow_error(snap.flow_message)
-        return Decision(Outcome.FAILED, f"{label}: flow run {snap.flow_state.lower()}: {reason or 'no reason given'}")
+        return Decision(
+            Outcome.FAILED, f"{label}: flow run {snap.flow_state.lower()}: {reason or 'no reason given'}"
+        )
     if snap.flow_state == "COMPLETED":
         if other:  # the flow found the work done by another run and left it as it was
             return Decision(Outcome.CONFLICT, f"{label} {work.done_by_other} (flow run {other})")
         if work.claims and snap.row_status in work.failed:
-            return Decision(Outcome.FAILED, f"{label} {snap.row_status}: {snap.row_error or 'no reason given'}")
+            return Decision(
+                Outcome.FAILED, f"{label} {snap.row_status}: {snap.row_error or 'no reason given'}"
+            )
         if work.claims and snap.row_status in work.claimed:
             if not until_end:
                 return Decision(Outcome.ACCEPTED)
@@ -125,11 +139,15 @@ def status_text(snap: Snapshot) -> str:
     return f"status {row}, flow run {snap.flow_state or 'unknown'}"
 
 
-def progress_line(label: str, snap: Snapshot, previous: Snapshot | None, elapsed: float, since_line: float,
-                  every: float) -> str | None:
+def progress_line(
+    label: str, snap: Snapshot, previous: Snapshot | None, elapsed: float, since_line: float, every: float
+) -> str | None:
     """A line for stderr: on every change of the flow run's state or the row's status, and otherwise once
     ``every`` seconds have passed since the last line; None when nothing is to be printed."""
-    changed = previous is None or (snap.flow_state, snap.row_status) != (previous.flow_state, previous.row_status)
+    changed = previous is None or (snap.flow_state, snap.row_status) != (
+        previous.flow_state,
+        previous.row_status,
+    )
     if changed:
         return f"[{elapsed:5.0f}s] {label}: {status_text(snap)}"
     if since_line >= every:
@@ -137,15 +155,22 @@ def progress_line(label: str, snap: Snapshot, previous: Snapshot | None, elapsed
     return None
 
 
-def timeout_message(label: str, ours: str | None, snap: Snapshot, timeout: float, *, until_end: bool,
-                    follow: str) -> str:
+def timeout_message(
+    label: str, ours: str | None, snap: Snapshot, timeout: float, *, until_end: bool, follow: str
+) -> str:
     """Why the caller gave up at its deadline, and how to follow the work that goes on without it."""
     if snap.flow_state in NOT_STARTED_STATES or snap.flow_state is None:
-        return (f"flow run {ours} for {label} was not picked up within {timeout:g} s (it is "
-                f"{snap.flow_state or 'unknown'}): is the flow runner (`mlops up`) running? It stays queued and "
-                f"runs when a runner takes it; follow it with `{follow}`")
+        return (
+            f"flow run {ours} for {label} was not picked up within {timeout:g} s (it is "
+            f"{snap.flow_state or 'unknown'}): is the flow runner (`mlops up`) running? It stays queued and "
+            f"runs when a runner takes it; follow it with `{follow}`"
+        )
     if until_end:
-        return (f"{label} has not finished after {timeout:g} s ({status_text(snap)}); it keeps running — "
-                f"follow it with `{follow}`")
-    return (f"{label} was not taken on within {timeout:g} s ({status_text(snap)}); the flow run goes on — "
-            f"follow it with `{follow}`")
+        return (
+            f"{label} has not finished after {timeout:g} s ({status_text(snap)}); it keeps running — "
+            f"follow it with `{follow}`"
+        )
+    return (
+        f"{label} was not taken on within {timeout:g} s ({status_text(snap)}); the flow run goes on — "
+        f"follow it with `{follow}`"
+    )

@@ -87,7 +87,9 @@ def format_s3_uri(bucket: str, key: str) -> str:
 
 def _map_error(action: str, target: str, exc: Exception) -> ObjectStoreError:
     if isinstance(exc, S3Error):
-        return ObjectStoreError(f"{action} {target}: {exc.code}: {exc.message}", transient=False, code=exc.code)
+        return ObjectStoreError(
+            f"{action} {target}: {exc.code}: {exc.message}", transient=False, code=exc.code
+        )
     if isinstance(exc, ServerError):
         return ObjectStoreError(f"{action} {target}: server error {exc.status_code}", transient=True)
     if isinstance(exc, InvalidResponseError):
@@ -193,7 +195,11 @@ class ObjectStore:
             "upload",
             format_s3_uri(name, key),
             lambda: self._client.fput_object(
-                name, key, str(path), content_type=content_type, metadata=_meta(metadata),
+                name,
+                key,
+                str(path),
+                content_type=content_type,
+                metadata=_meta(metadata),
                 part_size=DEFAULT_PART_SIZE,
             ),
         )
@@ -217,7 +223,12 @@ class ObjectStore:
             "upload",
             format_s3_uri(name, key),
             lambda: self._client.put_object(
-                name, key, stream, length, content_type=content_type, metadata=_meta(metadata),
+                name,
+                key,
+                stream,
+                length,
+                content_type=content_type,
+                metadata=_meta(metadata),
                 part_size=part_size if length < 0 else 0,
             ),
         )
@@ -244,7 +255,9 @@ class ObjectStore:
         name = bucket or self.bucket
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        self._call("download", format_s3_uri(name, key), lambda: self._client.fget_object(name, key, str(target)))
+        self._call(
+            "download", format_s3_uri(name, key), lambda: self._client.fget_object(name, key, str(target))
+        )
         return target
 
     def stat(self, key: str, *, bucket: str | None = None) -> ObjectInfo:
@@ -275,7 +288,9 @@ class ObjectStore:
             raise
         return True
 
-    def presigned_get_url(self, key: str, *, bucket: str | None = None, expiry_seconds: int | None = None) -> str:
+    def presigned_get_url(
+        self, key: str, *, bucket: str | None = None, expiry_seconds: int | None = None
+    ) -> str:
         name = bucket or self.bucket
         expires = timedelta(seconds=expiry_seconds or self.settings.presign_expiry_seconds)
         return self._call(
@@ -294,17 +309,28 @@ class ObjectStore:
         and lists again (see ``abort_incomplete_uploads``).
         """
         name = bucket or self.bucket
-        result = self._call("list uploads", format_s3_uri(name, prefix), lambda: self._client._list_multipart_uploads(
-            name, prefix=prefix, max_uploads=limit))
-        return [IncompleteUpload(bucket=name, key=u.object_name, upload_id=u.upload_id, initiated=u.initiated_time)
-                for u in result.uploads if u.upload_id]
+        result = self._call(
+            "list uploads",
+            format_s3_uri(name, prefix),
+            lambda: self._client._list_multipart_uploads(name, prefix=prefix, max_uploads=limit),
+        )
+        return [
+            IncompleteUpload(
+                bucket=name, key=u.object_name, upload_id=u.upload_id, initiated=u.initiated_time
+            )
+            for u in result.uploads
+            if u.upload_id
+        ]
 
     def abort_upload(self, key: str, upload_id: str, *, bucket: str | None = None) -> None:
         """Abort one multipart upload, freeing its parts; one already gone (NoSuchUpload) is not an error."""
         name = bucket or self.bucket
         try:
-            self._call("abort upload", format_s3_uri(name, key),
-                       lambda: self._client._abort_multipart_upload(name, key, upload_id))
+            self._call(
+                "abort upload",
+                format_s3_uri(name, key),
+                lambda: self._client._abort_multipart_upload(name, key, upload_id),
+            )
         except ObjectStoreError as exc:
             if exc.code != "NoSuchUpload":
                 raise
@@ -360,7 +386,9 @@ class ObjectStore:
         return self.delete_many(keys, bucket=bucket)
 
     # Defined last: inside the class body the name ``list`` means this method from here on.
-    def list(self, prefix: str = "", *, bucket: str | None = None, recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", *, bucket: str | None = None, recursive: bool = True
+    ) -> Iterator[ObjectInfo]:
         """Objects under ``prefix`` (lazily, in key order). Non-recursive listings skip "directories"."""
         name = bucket or self.bucket
         target = format_s3_uri(name, prefix)

@@ -36,8 +36,15 @@ QUEUE_BLOCKS = 8  # bounded: a slow upload makes the zip writer wait instead of 
 PART_SIZE = 8 * 1024 * 1024  # minio keeps up to 3 parts in flight plus the one being filled
 _EOF = b""
 
-__all__ = ["ReleaseBuildError", "ReleasePipe", "abort_release_uploads", "build_release_zip", "release_key",
-           "stream_release", "verified_download"]
+__all__ = [
+    "ReleaseBuildError",
+    "ReleasePipe",
+    "abort_release_uploads",
+    "build_release_zip",
+    "release_key",
+    "stream_release",
+    "verified_download",
+]
 
 
 class PipeBroken(Exception):
@@ -130,7 +137,9 @@ def release_key(release: DatasetRelease) -> str:
     return f"releases/{release.dataset_id}/{release.id}/{release.version}.zip"
 
 
-def stream_release(*, release: DatasetRelease, dataset: Dataset, store: ObjectStore, key: str) -> dict[str, Any]:
+def stream_release(
+    *, release: DatasetRelease, dataset: Dataset, store: ObjectStore, key: str
+) -> dict[str, Any]:
     """Write the release zip into S3 at ``key``; returns key, size, sha256, split counts and the manifest."""
     pipe = ReleasePipe()
     failure: list[BaseException] = []
@@ -145,13 +154,27 @@ def stream_release(*, release: DatasetRelease, dataset: Dataset, store: ObjectSt
     uploader = threading.Thread(target=upload, name=f"upload-{key}", daemon=True)
     uploader.start()
     try:
-        with tempfile.TemporaryDirectory(prefix="mlops-release-") as tmp, zipfile.ZipFile(
-                pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:  # type: ignore[arg-type]
-            writer = write_release(zf=zf, scenario=Scenario(dataset.scenario), entries=release.entries,
-                                   store=store, tmp=Path(tmp))
+        with (
+            tempfile.TemporaryDirectory(prefix="mlops-release-") as tmp,
+            zipfile.ZipFile(
+                pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
+            ) as zf,
+        ):  # type: ignore[arg-type]
+            writer = write_release(
+                zf=zf,
+                scenario=Scenario(dataset.scenario),
+                entries=release.entries,
+                store=store,
+                tmp=Path(tmp),
+            )
             manifest: dict[str, Any] = {
-                "format": 1, "dataset_id": dataset.id, "dataset": dataset.name, "version": release.version,
-                "release_id": release.id, "scenario": dataset.scenario, "splits": writer.splits,
+                "format": 1,
+                "dataset_id": dataset.id,
+                "dataset": dataset.name,
+                "version": release.version,
+                "release_id": release.id,
+                "scenario": dataset.scenario,
+                "splits": writer.splits,
                 "classes": writer.classes,
             }
             zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -173,8 +196,13 @@ def stream_release(*, release: DatasetRelease, dataset: Dataset, store: ObjectSt
     if stored.size != pipe.size:
         raise ReleaseBuildError(f"stored release has {stored.size} bytes, {pipe.size} were written")
     counts = {split: info["samples"] for split, info in writer.splits.items()}
-    return {"object_key": key, "size_bytes": pipe.size, "sha256": pipe.digest.hexdigest(), "split_counts": counts,
-            "manifest": manifest}
+    return {
+        "object_key": key,
+        "size_bytes": pipe.size,
+        "sha256": pipe.digest.hexdigest(),
+        "split_counts": counts,
+        "manifest": manifest,
+    }
 
 
 def abort_release_uploads(store: ObjectStore, key: str) -> int:
@@ -200,7 +228,9 @@ def verified_download(store: ObjectStore, *, key: str, sha256: str, target: Path
                 digest.update(chunk)
                 dst.write(chunk)
         if digest.hexdigest() != sha256:
-            raise ReleaseBuildError(f"checksum mismatch for {key}: got {digest.hexdigest()}, expected {sha256}")
+            raise ReleaseBuildError(
+                f"checksum mismatch for {key}: got {digest.hexdigest()}, expected {sha256}"
+            )
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -85,8 +85,11 @@ def plan_release_cleanup(
         if run is not None and run.state in LIVE_STATES:
             live_keys.add(release.key)
         else:
-            fail.append(Interrupted(release.release_id, release.flow_run_id,
-                                    interrupted_error(release.flow_run_id, run)))
+            fail.append(
+                Interrupted(
+                    release.release_id, release.flow_run_id, interrupted_error(release.flow_run_id, run)
+                )
+            )
     return CleanupPlan(fail=tuple(fail), abort=tuple(u for u in uploads if u.key not in live_keys))
 
 
@@ -104,9 +107,16 @@ def flow_run_states(flow_run_ids: Sequence[str]) -> dict[str, FlowRunState]:
     if not ids:
         return {}
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids))
-    return {str(r.id): FlowRunState(state=r.state_type.value if r.state_type else "PENDING",
-                                    message=r.state.message if r.state else None) for r in runs}
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+        )
+    return {
+        str(r.id): FlowRunState(
+            state=r.state_type.value if r.state_type else "PENDING",
+            message=r.state.message if r.state else None,
+        )
+        for r in runs
+    }
 
 
 def _one_round(store: ObjectStore) -> tuple[list[int], int, bool]:
@@ -114,15 +124,18 @@ def _one_round(store: ObjectStore) -> tuple[list[int], int, bool]:
     # so a publish that claims a release meanwhile can never have its upload aborted by this round.
     uploads = store.incomplete_uploads(RELEASES_PREFIX, limit=LIST_LIMIT)
     with session_scope() as session:
-        publishing = [Publishing(release_id=int(r.id or 0), key=release_key(r), flow_run_id=r.flow_run_id)
-                      for r in datasets_service.publishing_releases(session)]
+        publishing = [
+            Publishing(release_id=int(r.id or 0), key=release_key(r), flow_run_id=r.flow_run_id)
+            for r in datasets_service.publishing_releases(session)
+        ]
     runs = flow_run_states([p.flow_run_id for p in publishing if p.flow_run_id])
     plan = plan_release_cleanup(publishing, runs, uploads)
     failed: list[int] = []
     for item in plan.fail:
         with session_scope() as session:
-            if datasets_service.fail_interrupted(session, release_id=item.release_id, flow_run_id=item.flow_run_id,
-                                                 error=item.error):
+            if datasets_service.fail_interrupted(
+                session, release_id=item.release_id, flow_run_id=item.flow_run_id, error=item.error
+            ):
                 failed.append(item.release_id)
     for upload in plan.abort:
         store.abort_upload(upload.key, upload.upload_id, bucket=upload.bucket)

@@ -20,9 +20,18 @@ JOB = "training job 'x'"
 CONFLICT_MESSAGE = "Flow run encountered an exception: ConflictError: training job 'x' is already running"
 
 
-def job(flow_state: str | None, status: str | None, holder: str | None = None, *, message: str | None = None,
-        error: str | None = None, until_end: bool = False) -> Decision:
-    return decide(TRAINING, JOB, "mine", Snapshot(flow_state, message, status, holder, error), until_end=until_end)
+def job(
+    flow_state: str | None,
+    status: str | None,
+    holder: str | None = None,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    until_end: bool = False,
+) -> Decision:
+    return decide(
+        TRAINING, JOB, "mine", Snapshot(flow_state, message, status, holder, error), until_end=until_end
+    )
 
 
 def test_no_wait_returns_once_this_flow_run_holds_the_job() -> None:
@@ -39,66 +48,110 @@ def test_no_wait_returns_once_this_flow_run_holds_the_job() -> None:
 
 def test_flow_run_that_lost_the_claim_is_a_conflict_naming_the_other_request() -> None:
     lost = job("FAILED", "running", "other", message=CONFLICT_MESSAGE)
-    assert lost == Decision(Outcome.CONFLICT, "training job 'x' was already started by another request "
-                                              "(flow run other)")
-    refused = job("FAILED", "created", None, message="Flow run encountered an exception: ConflictError: "
-                                                     "algorithm 'ECOD' is disabled; training job 'x' cannot start")
-    assert refused == Decision(Outcome.CONFLICT, "algorithm 'ECOD' is disabled; training job 'x' cannot start")
+    assert lost == Decision(
+        Outcome.CONFLICT, "training job 'x' was already started by another request (flow run other)"
+    )
+    refused = job(
+        "FAILED",
+        "created",
+        None,
+        message="Flow run encountered an exception: ConflictError: "
+        "algorithm 'ECOD' is disabled; training job 'x' cannot start",
+    )
+    assert refused == Decision(
+        Outcome.CONFLICT, "algorithm 'ECOD' is disabled; training job 'x' cannot start"
+    )
 
 
 def test_failures_carry_the_reason() -> None:
-    launch = job("FAILED", "created", "mine", message="Flow run encountered an exception: RuntimeError: boom",
-                 error="launch failed: no port")
+    launch = job(
+        "FAILED",
+        "created",
+        "mine",
+        message="Flow run encountered an exception: RuntimeError: boom",
+        error="launch failed: no port",
+    )
     assert launch == Decision(Outcome.FAILED, "training job 'x': flow run failed: launch failed: no port")
-    crashed = job("CRASHED", "starting", "mine", message="Flow run process exited with non-zero status code -9.")
+    crashed = job(
+        "CRASHED", "starting", "mine", message="Flow run process exited with non-zero status code -9."
+    )
     assert crashed.outcome is Outcome.FAILED and "exited with non-zero status code -9" in crashed.message  # type: ignore[operator]
     # The train flow completes when the job ended, whether it trained or not.
     assert job("COMPLETED", "completed", "mine", until_end=True) == Decision(Outcome.SUCCEEDED)
     assert job("COMPLETED", "failed", "mine", error="fit exploded", until_end=True) == Decision(
-        Outcome.FAILED, "training job 'x' failed: fit exploded")
+        Outcome.FAILED, "training job 'x' failed: fit exploded"
+    )
 
 
 def test_publish_already_done_by_another_request_is_a_conflict() -> None:
     snap = Snapshot("COMPLETED", None, "published", "other")
     assert decide(PUBLISHING, "release 'v1'", "mine", snap, until_end=True) == Decision(
-        Outcome.CONFLICT, "release 'v1' was already published by another request (flow run other)")
-    held = Snapshot("FAILED", "Flow run encountered an exception: ConflictError: release 'v1' is publishing; it "
-                              "cannot be published now", "publishing", "other")
+        Outcome.CONFLICT, "release 'v1' was already published by another request (flow run other)"
+    )
+    held = Snapshot(
+        "FAILED",
+        "Flow run encountered an exception: ConflictError: release 'v1' is publishing; it "
+        "cannot be published now",
+        "publishing",
+        "other",
+    )
     assert decide(PUBLISHING, "release 'v1'", "mine", held, until_end=True) == Decision(
-        Outcome.CONFLICT, "release 'v1' is already publishing for another request (flow run other)")
+        Outcome.CONFLICT, "release 'v1' is already publishing for another request (flow run other)"
+    )
     mine = Snapshot("COMPLETED", None, "published", "mine")
     assert decide(PUBLISHING, "release 'v1'", "mine", mine, until_end=True) == Decision(Outcome.SUCCEEDED)
 
 
 def test_unclaimed_work_is_judged_by_its_flow_run() -> None:
     serving = unclaimed("serving")
-    assert decide(serving, "serving 's'", "mine", Snapshot("RUNNING", None, "starting"), until_end=True).outcome \
+    assert (
+        decide(serving, "serving 's'", "mine", Snapshot("RUNNING", None, "starting"), until_end=True).outcome
         is Outcome.FOLLOWING
-    assert decide(serving, "serving 's'", "mine", Snapshot("COMPLETED", None, None), until_end=True) == Decision(
-        Outcome.SUCCEEDED)
-    failed = decide(serving, "serving 's'", "mine",
-                    Snapshot("FAILED", "Flow run encountered an exception: TimeoutError: not ready", "failed"),
-                    until_end=True)
+    )
+    assert decide(
+        serving, "serving 's'", "mine", Snapshot("COMPLETED", None, None), until_end=True
+    ) == Decision(Outcome.SUCCEEDED)
+    failed = decide(
+        serving,
+        "serving 's'",
+        "mine",
+        Snapshot("FAILED", "Flow run encountered an exception: TimeoutError: not ready", "failed"),
+        until_end=True,
+    )
     assert failed == Decision(Outcome.FAILED, "serving 's': flow run failed: TimeoutError: not ready")
 
 
 def test_progress_lines_on_changes_and_every_interval() -> None:
     first = Snapshot("SCHEDULED", None, "created")
-    assert progress_line(JOB, first, None, 0.2, 0.2, 15) == "[    0s] training job 'x': status created, flow run SCHEDULED"
+    assert (
+        progress_line(JOB, first, None, 0.2, 0.2, 15)
+        == "[    0s] training job 'x': status created, flow run SCHEDULED"
+    )
     assert progress_line(JOB, first, first, 5, 5, 15) is None
     running = Snapshot("RUNNING", None, "running", "mine")
-    assert progress_line(JOB, running, first, 7, 2, 15) == "[    7s] training job 'x': status running, flow run RUNNING"
+    assert (
+        progress_line(JOB, running, first, 7, 2, 15)
+        == "[    7s] training job 'x': status running, flow run RUNNING"
+    )
     assert progress_line(JOB, running, running, 30, 15, 15) == (
-        "[   30s] still waiting: training job 'x': status running, flow run RUNNING")
+        "[   30s] still waiting: training job 'x': status running, flow run RUNNING"
+    )
 
 
 def test_deadline_messages_say_what_goes_on_and_how_to_follow() -> None:
     running = Snapshot("RUNNING", None, "running", "mine")
     assert timeout_message(JOB, "mine", running, 3, until_end=True, follow="mlops jobs status 1") == (
         "training job 'x' has not finished after 3 s (status running, flow run RUNNING); it keeps running — "
-        "follow it with `mlops jobs status 1`")
-    queued = timeout_message(JOB, "mine", Snapshot("SCHEDULED", None, "created"), 120, until_end=False,
-                             follow="mlops jobs status 1")
+        "follow it with `mlops jobs status 1`"
+    )
+    queued = timeout_message(
+        JOB,
+        "mine",
+        Snapshot("SCHEDULED", None, "created"),
+        120,
+        until_end=False,
+        follow="mlops jobs status 1",
+    )
     assert "was not picked up within 120 s" in queued and "is the flow runner (`mlops up`) running?" in queued
 
 

@@ -37,16 +37,25 @@ def seed_release(entries: int) -> tuple[Any, int]:
     store = ObjectStore.from_settings()
     with session_scope() as session:
         admin = actor_for(session, username="admin")
-        dataset = ds.create_dataset(session, actor=admin, team_id=min(admin.team_ids),
-                                    scenario="anomaly_detection", name="big")
+        dataset = ds.create_dataset(
+            session, actor=admin, team_id=min(admin.team_ids), scenario="anomaly_detection", name="big"
+        )
     for n in range(entries):
         body = os.urandom(ENTRY_BYTES)
         key = f"datasets/{dataset.id}/entries/{uuid.uuid4().hex}/part{n}.csv"
         store.put_bytes(key, body, content_type="text/csv")
         with session_scope() as session:
-            ds.add_entry(session, actor=admin, dataset_id=dataset.id, name=f"part{n}.csv", object_key=key,  # type: ignore[arg-type]
-                         size_bytes=len(body), sha256=hashlib.sha256(body).hexdigest(), content_type="text/csv",
-                         summary={"rows": 1000})
+            ds.add_entry(
+                session,
+                actor=admin,
+                dataset_id=dataset.id,
+                name=f"part{n}.csv",
+                object_key=key,  # type: ignore[arg-type]
+                size_bytes=len(body),
+                sha256=hashlib.sha256(body).hexdigest(),
+                content_type="text/csv",
+                summary={"rows": 1000},
+            )
     with session_scope() as session:
         release = ds.create_release(session, actor=admin, dataset_id=dataset.id)  # type: ignore[arg-type]
     return admin, int(release.id or 0)
@@ -82,12 +91,20 @@ def test_publish_killed_mid_upload_is_reconciled_when_the_runner_starts(
     started = ok(mlops_cli("datasets", "republish", str(release_id), "--no-wait", "--json"))
     assert json.loads(started.stdout)["status"] == "publishing", started.stdout
 
-    flow_run_id = wait_for(lambda: release_row(release_id).flow_run_id, timeout=60, what="the publish's flow run")
+    flow_run_id = wait_for(
+        lambda: release_row(release_id).flow_run_id, timeout=60, what="the publish's flow run"
+    )
     process = wait_for(lambda: flow_runner.flow_run_process(flow_run_id), timeout=60, what="its process")
-    uploads = wait_for(lambda: store.incomplete_uploads("releases/"), timeout=120, what="the zip's multipart upload",
-                       every=0.02)
+    uploads = wait_for(
+        lambda: store.incomplete_uploads("releases/"),
+        timeout=120,
+        what="the zip's multipart upload",
+        every=0.02,
+    )
     process.send_signal(signal.SIGKILL)
-    wait_for(lambda: flow_run_state(flow_run_id) == "CRASHED", timeout=60, what="the runner to report the crash")
+    wait_for(
+        lambda: flow_run_state(flow_run_id) == "CRASHED", timeout=60, what="the runner to report the crash"
+    )
     assert release_row(release_id).status == "publishing", "nothing cleaned up after the killed publish"
     left = store.incomplete_uploads("releases/")
     assert {u.upload_id for u in left} == {u.upload_id for u in uploads}, "the killed publish left its upload"
@@ -125,12 +142,20 @@ def test_scheduled_reconcile_fails_dead_publishes_and_keeps_live_ones(flow_runne
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(deployments()["publish-release"].full_name)
         live_run = client.create_flow_run_from_deployment(
-            deployment.id, parameters={"release_id": 0}, state=Scheduled(scheduled_time=utcnow() + timedelta(days=1)))
+            deployment.id,
+            parameters={"release_id": 0},
+            state=Scheduled(scheduled_time=utcnow() + timedelta(days=1)),
+        )
     store = ObjectStore.from_settings()
     with session_scope() as session:
         dead = session.get(DatasetRelease, dead_id)
-        live = DatasetRelease(dataset_id=dead.dataset_id, version="live", status="publishing",  # type: ignore[union-attr]
-                              flow_run_id=str(live_run.id), entries=dead.entries)  # type: ignore[union-attr]
+        live = DatasetRelease(
+            dataset_id=dead.dataset_id,
+            version="live",
+            status="publishing",  # type: ignore[union-attr]
+            flow_run_id=str(live_run.id),
+            entries=dead.entries,
+        )  # type: ignore[union-attr]
         session.add(live)
         dead.status, dead.flow_run_id = "publishing", str(uuid.uuid4())  # type: ignore[union-attr]
         session.add(dead)
@@ -147,7 +172,9 @@ def test_scheduled_reconcile_fails_dead_publishes_and_keeps_live_ones(flow_runne
         assert release_row(dead_id).status == "failed"
         assert "no longer exists" in release_row(dead_id).error
         assert release_row(live_id).status == "publishing"
-        assert [(u.key, u.upload_id) for u in store.incomplete_uploads("releases/")] == [(live_key, live_upload)]
+        assert [(u.key, u.upload_id) for u in store.incomplete_uploads("releases/")] == [
+            (live_key, live_upload)
+        ]
     finally:
         with get_client(sync_client=True) as client:
             client.delete_flow_run(live_run.id)

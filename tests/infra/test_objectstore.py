@@ -113,7 +113,8 @@ def test_incomplete_uploads_are_listed_by_prefix_and_aborted(store: ObjectStore)
     start_upload(store, "datasets/3/big.csv")
     listed = store.incomplete_uploads("releases/")
     assert sorted((u.key, u.upload_id) for u in listed) == sorted(
-        [("releases/1/7/v1.zip", first), ("releases/1/7/v1.zip", second), ("releases/2/9/v2.zip", other)])
+        [("releases/1/7/v1.zip", first), ("releases/1/7/v1.zip", second), ("releases/2/9/v2.zip", other)]
+    )
     assert all(u.bucket == store.bucket and u.initiated is not None for u in listed)
     assert not list(store.list("releases/")), "an incomplete upload is no object"
 
@@ -176,7 +177,9 @@ def test_wrong_credentials_are_a_permanent_error(s3_server: S3Server) -> None:
 
 
 def test_unreachable_server_is_a_transient_error() -> None:
-    settings = ObjectStoreSettings(endpoint=f"http://127.0.0.1:{free_port()}", max_retries=0, timeout_seconds=2)
+    settings = ObjectStoreSettings(
+        endpoint=f"http://127.0.0.1:{free_port()}", max_retries=0, timeout_seconds=2
+    )
     with pytest.raises(ObjectStoreError) as err:
         ObjectStore(settings).exists("x")
     assert err.value.transient

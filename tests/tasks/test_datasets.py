@@ -33,8 +33,15 @@ def entry(store: ObjectStore, entry_id: int, body: bytes, *, tamper: bool = Fals
     key = f"datasets/1/{entry_id}.csv"
     store.put_bytes(key, body)
     sha = hashlib.sha256(body + (b"x" if tamper else b"")).hexdigest()
-    return {"entry_id": entry_id, "name": f"e{entry_id}.csv", "object_key": key, "sha256": sha,
-            "size_bytes": len(body), "splits": ["train"], "summary": {"rows": 1}}
+    return {
+        "entry_id": entry_id,
+        "name": f"e{entry_id}.csv",
+        "object_key": key,
+        "sha256": sha,
+        "size_bytes": len(body),
+        "splits": ["train"],
+        "summary": {"rows": 1},
+    }
 
 
 def failing_release(store: ObjectStore) -> tuple[DatasetRelease, Dataset, str]:
@@ -55,15 +62,20 @@ def watch_upload(monkeypatch: pytest.MonkeyPatch, store: ObjectStore, key: str) 
     def add_and_watch(writer: Any, item: dict[str, Any], splits: list[str]) -> None:
         original.add_entry(writer, item, splits)
         if item["entry_id"] == 1:
-            uploads = wait_for(lambda: store.incomplete_uploads(key), timeout=60, what="the zip's multipart upload")
+            uploads = wait_for(
+                lambda: store.incomplete_uploads(key), timeout=60, what="the zip's multipart upload"
+            )
             seen.extend(u.upload_id for u in uploads)
 
-    monkeypatch.setitem(dataset_layouts.LAYOUTS, Scenario.ANOMALY_DETECTION, dataset_layouts.Layout(add_and_watch))
+    monkeypatch.setitem(
+        dataset_layouts.LAYOUTS, Scenario.ANOMALY_DETECTION, dataset_layouts.Layout(add_and_watch)
+    )
     return seen
 
 
-def test_failed_build_leaves_no_incomplete_upload(store: ObjectStore, monkeypatch: pytest.MonkeyPatch,
-                                                  tmp_path: Path) -> None:
+def test_failed_build_leaves_no_incomplete_upload(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     release, dataset, key = failing_release(store)
     seen = watch_upload(monkeypatch, store, key)
     with pytest.raises(dataset_layouts.ReleaseBuildError, match="checksum no longer matches"):
@@ -73,8 +85,9 @@ def test_failed_build_leaves_no_incomplete_upload(store: ObjectStore, monkeypatc
     assert not store.exists(key)
 
 
-def test_upload_is_aborted_even_when_the_sdk_abort_fails(store: ObjectStore,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_upload_is_aborted_even_when_the_sdk_abort_fails(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     release, dataset, key = failing_release(store)
     seen = watch_upload(monkeypatch, store, key)
     client = store.client
