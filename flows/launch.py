@@ -111,7 +111,10 @@ def _run_flow(name: str, parameters: dict[str, Any], *, wait: bool, mode: str) -
         state = flow_obj(**parameters, return_state=True)
         result = state.result(raise_on_failure=False)
         if isinstance(result, BaseException):
-            return LaunchResult(flow_run_id=_state_run_id(state), state=state.type.value, message=str(result))
+            # Named like Prefect names it in a deployment run's state ("ConflictError: ..."): the outcome
+            # (flows.outcomes) reads the kind of failure from it, whichever the mode.
+            message = f"{type(result).__name__}: {result}"
+            return LaunchResult(flow_run_id=_state_run_id(state), state=state.type.value, message=message)
         return LaunchResult(flow_run_id=_state_run_id(state), state=state.type.value, result=result)
     timeout = settings.wait_timeout_seconds if wait else 0
     try:

@@ -103,3 +103,16 @@ def test_cli_errors_are_one_clear_line(cli, tmp_path: Path) -> None:  # type: ig
     assert list(ObjectStore.from_settings(get_settings().s3).list(f"datasets/{ds['id']}/")) == []
     empty = cli("datasets", "publish", str(ds["id"]), ok=False)
     assert "at least one entry flagged train" in empty.output
+
+
+def test_flow_refusing_the_work_is_a_conflict(cli) -> None:  # type: ignore[no-untyped-def]
+    from tests.flows.training_support import create_job, job_row, seed_catalog
+
+    job_id = create_job(seed_catalog(), "refused")
+    cli("algorithms", "disable", "anomaly_detection", "ECOD")
+    refused = cli("jobs", "start", str(job_id), "--json", ok=False)
+    # The train flow (inline here) refuses the claim: exit code 3, the flow's reason as the one line.
+    assert refused.exit_code == 3, refused.output
+    assert "error: algorithm 'ECOD' is disabled; training job 'refused' cannot start" in refused.output
+    assert "Traceback" not in refused.output
+    assert job_row(job_id).status == "created"
