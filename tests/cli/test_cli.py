@@ -61,8 +61,22 @@ def test_cli_scripts_the_whole_path(cli, tmp_path: Path) -> None:  # type: ignor
     out = cli("datasets", "download", str(release["id"]), "-o", str(zip_path))
     assert "sha256 verified" in out.output and zip_path.stat().st_size == release["size_bytes"]
 
-    job = as_json(cli("jobs", "create", "ecod", "-s", "anomaly_detection", "-a", "ECOD", "--release",
-                      str(release["id"]), "--params", '{"contamination": 0.01}', "--json"))
+    job = as_json(
+        cli(
+            "jobs",
+            "create",
+            "ecod",
+            "-s",
+            "anomaly_detection",
+            "-a",
+            "ECOD",
+            "--release",
+            str(release["id"]),
+            "--params",
+            '{"contamination": 0.01}',
+            "--json",
+        )
+    )
     assert job["status"] == "created" and job["params"]["contamination"] == 0.01
     started = as_json(cli("jobs", "start", str(job["id"]), "--wait", "--json"))
     assert started["status"] == "completed", started
@@ -72,8 +86,16 @@ def test_cli_scripts_the_whole_path(cli, tmp_path: Path) -> None:  # type: ignor
     serving = as_json(cli("servings", "create", "live", "--job", str(job["id"]), "--json"))
     assert serving["observed_state"] == "running", serving
     body = tmp_path / "req.json"
-    body.write_text(json.dumps({"data": [{"timestamp": "2024-01-01T00:00:00", "value": 10.0},
-                                         {"timestamp": "2024-01-01T00:01:00", "value": 99.0}]}))
+    body.write_text(
+        json.dumps(
+            {
+                "data": [
+                    {"timestamp": "2024-01-01T00:00:00", "value": 10.0},
+                    {"timestamp": "2024-01-01T00:01:00", "value": 99.0},
+                ]
+            }
+        )
+    )
     answer = as_json(cli("predict", str(serving["id"]), "--file", str(body)))
     assert [r["label"] for r in answer["results"]] == [0, 1]
     predicted_csv = as_json(cli("predict", str(serving["id"]), "--file", str(test_csv)))
