@@ -74,6 +74,8 @@ def create(
     as_json: bool = JsonOpt,
 ) -> None:
     actor, team_id = resolve_actor(user, team)
+    if start:
+        check_reachable()  # before the record exists: no serving left that nothing could start
     with session_scope() as session:
         serving = svc.create_serving(
             session,

@@ -153,11 +153,19 @@ def test_unreachable_prefect_is_one_clear_error_at_once(
     seeded: Any, mlops_cli: MlopsCli, prefect_server: PrefectServer
 ) -> None:
     from catalog.db import session_scope
+    from catalog.models import TrainJob
     from catalog.services import datasets as ds
+    from catalog.services import serving as servings
 
     job_id = create_job(seeded, "offline")
+    trained = create_job(seeded, "trained")
     with session_scope() as session:
         dataset_id = ds.get_release(session, actor=seeded.admin, release_id=seeded.release_id).dataset_id
+        session.get(TrainJob, trained).status = "completed"  # type: ignore[union-attr]
+        session.flush()
+        serving = servings.create_serving(
+            session, actor=seeded.admin, team_id=seeded.team_id, name="live", train_job_id=trained
+        )
     expected = f"error: the Prefect server at {prefect_server.api_url} is unreachable ("
     with prefect_server.stopped():
         for args in (
@@ -165,6 +173,8 @@ def test_unreachable_prefect_is_one_clear_error_at_once(
             ("jobs", "start", str(job_id), "--no-wait"),
             ("jobs", "stop", str(job_id)),
             ("datasets", "publish", str(dataset_id)),
+            ("servings", "start", str(serving.id)),
+            ("servings", "create", "another", "--job", str(trained)),
         ):
             result = mlops_cli(*args, timeout=120)
             assert result.returncode == UNREACHABLE, (args, result.stdout, result.stderr)
@@ -178,6 +188,9 @@ def test_unreachable_prefect_is_one_clear_error_at_once(
         assert [r.version for r in ds.list_releases(session, actor=seeded.admin, dataset_id=dataset_id)] == [
             "v1"
         ], "no release is created while nothing could publish it"
+        assert servings.list_servings(session, actor=seeded.admin)[0] == 1, (
+            "nor a serving nothing could start"
+        )
 
 
 def test_no_wait_without_a_runner_is_reported_at_its_deadline(seeded: Any, mlops_cli: MlopsCli) -> None:
