@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: who is acting (rules in cli.auth), output as a table or JSON, errors as one clear line."""
+"""Shared CLI plumbing: who is acting (rules in cli.auth), output as a table or JSON, errors as one clear line
+with an exit code that says what kind of failure it was (``ExitCode``)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,42 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from enum import IntEnum
 from functools import wraps
 from typing import Any, TypeVar
 
 import typer
 
 from catalog.db import session_scope
-from catalog.errors import CatalogError, NotFoundError
+from catalog.errors import CatalogError, ConflictError, NotFoundError
 from catalog.scoping import Actor
+from flows.launch import PrefectUnreachable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class ExitCode(IntEnum):
+    """What a non-zero exit means (2 is Click's own: a usage error)."""
+
+    OK = 0
+    FAILED = 1  # bad input, or the work failed
+    CONFLICT = 3  # another request holds or did the work, or its current state refuses it
+    TIMED_OUT = 4  # the command's deadline passed; the work goes on (follow it with the command printed)
+    UNREACHABLE = 5  # the Prefect server did not answer
+
+
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
-UserOpt = typer.Option(None, "--user", "-u", envvar="MLOPS_USER",
-                       help="Act as this user: needs `mlops login` as them or MLOPS_PASSWORD (default: the "
-                            "signed-in user, else the operator's admin).")
-TeamOpt = typer.Option(None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team).")
+UserOpt = typer.Option(
+    None,
+    "--user",
+    "-u",
+    envvar="MLOPS_USER",
+    help="Act as this user: needs `mlops login` as them or MLOPS_PASSWORD (default: the "
+    "signed-in user, else the operator's admin).",
+)
+TeamOpt = typer.Option(
+    None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team)."
+)
 
 
 def resolve_actor(user: str | None, team: str | None = None) -> tuple[Actor, int | None]:
@@ -85,17 +106,21 @@ def emit(data: Any, *, as_json: bool, columns: Sequence[str] | None = None) -> N
 
 
 def _cell(value: Any, limit: int) -> str:
-    text = "" if value is None else (json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    text = (
+        ""
+        if value is None
+        else (json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = ExitCode.FAILED) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
 def handle_errors(fn: F) -> F:
-    """Turn expected errors into one line on stderr and exit code 1 (tracebacks only with MLOPS_DEBUG)."""
+    """Turn expected errors into one line on stderr and an ``ExitCode`` (tracebacks only with MLOPS_DEBUG)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -103,8 +128,19 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except (CatalogError, NotFoundError, ValueError, LookupError, FileNotFoundError, RuntimeError,
-                TimeoutError) as exc:
+        except (ConflictError, PrefectUnreachable) as exc:
+            if os.environ.get("MLOPS_DEBUG"):
+                raise
+            fail(str(exc), ExitCode.CONFLICT if isinstance(exc, ConflictError) else ExitCode.UNREACHABLE)
+        except (
+            CatalogError,
+            NotFoundError,
+            ValueError,
+            LookupError,
+            FileNotFoundError,
+            RuntimeError,
+            TimeoutError,
+        ) as exc:
             if os.environ.get("MLOPS_DEBUG"):
                 raise
             fail(str(exc))

@@ -7,10 +7,24 @@ from pathlib import Path
 import typer
 
 from catalog.db import session_scope
+from catalog.models import DatasetRelease
+from catalog.scoping import Actor
 from catalog.services import datasets as svc
 from catalog.uploads import upload_entry
-from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
-from flows.launch import flow_run_url, run_flow
+from cli.common import (
+    ExitCode,
+    JsonOpt,
+    TeamOpt,
+    UserOpt,
+    emit,
+    fail,
+    handle_errors,
+    pick,
+    require_team,
+    resolve_actor,
+)
+from cli.follow import TimeoutOpt, conclude, launch_and_follow, release_target
+from flows.launch import check_reachable, flow_run_url
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 from tasks.datasets import ReleaseBuildError, verified_download
@@ -24,25 +38,46 @@ RELEASE_COLS = ["id", "version", "status", "size_bytes", "split_counts", "sha256
 
 @app.command("create")
 @handle_errors
-def create(name: str, scenario: str = typer.Option(..., "--scenario", "-s"), description: str = "",
-           user: str | None = UserOpt, team: str | None = TeamOpt, as_json: bool = JsonOpt) -> None:
+def create(
+    name: str,
+    scenario: str = typer.Option(..., "--scenario", "-s"),
+    description: str = "",
+    user: str | None = UserOpt,
+    team: str | None = TeamOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     actor, team_id = resolve_actor(user, team)
     with session_scope() as session:
-        ds = svc.create_dataset(session, actor=actor, team_id=require_team(team_id), scenario=scenario, name=name,
-                                description=description)
+        ds = svc.create_dataset(
+            session,
+            actor=actor,
+            team_id=require_team(team_id),
+            scenario=scenario,
+            name=name,
+            description=description,
+        )
     emit(pick([ds], DATASET_COLS)[0], as_json=as_json)
 
 
 @app.command("list")
 @handle_errors
-def list_(scenario: str | None = typer.Option(None, "--scenario", "-s"), search: str | None = None,
-          offset: int = 0, limit: int = 50, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def list_(
+    scenario: str | None = typer.Option(None, "--scenario", "-s"),
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        total, rows = svc.list_datasets(session, actor=actor, scenario=scenario, search=search, offset=offset,
-                                        limit=limit)
-    emit({"count": total, "items": pick(rows, DATASET_COLS)} if as_json else pick(rows, DATASET_COLS),
-         as_json=as_json)
+        total, rows = svc.list_datasets(
+            session, actor=actor, scenario=scenario, search=search, offset=offset, limit=limit
+        )
+    emit(
+        {"count": total, "items": pick(rows, DATASET_COLS)} if as_json else pick(rows, DATASET_COLS),
+        as_json=as_json,
+    )
 
 
 @app.command("show")
@@ -54,8 +89,14 @@ def show(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -
         entries = svc.list_entries(session, actor=actor, dataset_id=dataset_id)
         releases = svc.list_releases(session, actor=actor, dataset_id=dataset_id)
     if as_json:
-        emit({**pick([ds], DATASET_COLS)[0], "entries": [e.model_dump() for e in entries],
-              "releases": [r.model_dump(exclude={"entries"}) for r in releases]}, as_json=True)
+        emit(
+            {
+                **pick([ds], DATASET_COLS)[0],
+                "entries": [e.model_dump() for e in entries],
+                "releases": [r.model_dump(exclude={"entries"}) for r in releases],
+            },
+            as_json=True,
+        )
         return
     emit(pick([ds], DATASET_COLS)[0], as_json=False)
     typer.echo("\nentries:")
@@ -66,61 +107,110 @@ def show(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -
 
 @app.command("upload")
 @handle_errors
-def upload(dataset_id: int, files: list[Path] = typer.Argument(..., exists=True, dir_okay=False),
-           train: bool = typer.Option(True, "--train/--no-train"), val: bool = typer.Option(False, "--val"),
-           test: bool = typer.Option(False, "--test"), user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def upload(
+    dataset_id: int,
+    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False),
+    train: bool = typer.Option(True, "--train/--no-train"),
+    val: bool = typer.Option(False, "--val"),
+    test: bool = typer.Option(False, "--test"),
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     actor, _ = resolve_actor(user)
-    created = [upload_entry(actor=actor, dataset_id=dataset_id, path=f, filename=f.name, is_train=train,
-                            is_val=val, is_test=test) for f in files]
+    created = [
+        upload_entry(
+            actor=actor,
+            dataset_id=dataset_id,
+            path=f,
+            filename=f.name,
+            is_train=train,
+            is_val=val,
+            is_test=test,
+        )
+        for f in files
+    ]
     emit(pick(created, ENTRY_COLS + ["summary"]), as_json=as_json)
 
 
 @app.command("flag")
 @handle_errors
-def flag(entry_id: int, train: bool | None = typer.Option(None, "--train/--no-train"),
-         val: bool | None = typer.Option(None, "--val/--no-val"),
-         test: bool | None = typer.Option(None, "--test/--no-test"),
-         user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def flag(
+    entry_id: int,
+    train: bool | None = typer.Option(None, "--train/--no-train"),
+    val: bool | None = typer.Option(None, "--val/--no-val"),
+    test: bool | None = typer.Option(None, "--test/--no-test"),
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        entry = svc.set_entry_flags(session, actor=actor, entry_id=entry_id, is_train=train, is_val=val,
-                                    is_test=test)
+        entry = svc.set_entry_flags(
+            session, actor=actor, entry_id=entry_id, is_train=train, is_val=val, is_test=test
+        )
     emit(pick([entry], ENTRY_COLS)[0], as_json=as_json)
 
 
 @app.command("publish")
 @handle_errors
-def publish(dataset_id: int, version: str | None = typer.Option(None, "--version", "-v"),
-            entries: str | None = typer.Option(None, help="Comma-separated entry ids (default: by flags)."),
-            description: str = "", wait: bool = typer.Option(True, "--wait/--no-wait"),
-            user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
-    """Create a release and run the publish-release flow."""
+def publish(
+    dataset_id: int,
+    version: str | None = typer.Option(None, "--version", "-v"),
+    entries: str | None = typer.Option(None, help="Comma-separated entry ids (default: by flags)."),
+    description: str = "",
+    wait: bool = typer.Option(True, "--wait/--no-wait"),
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create a release and run the publish-release flow (exit codes as for `republish`)."""
     actor, _ = resolve_actor(user)
     ids = [int(x) for x in entries.split(",")] if entries else None
+    check_reachable()  # before the release is created: no pending release when nothing could publish it
     with session_scope() as session:
-        release = svc.create_release(session, actor=actor, dataset_id=dataset_id, version=version, entry_ids=ids,
-                                     description=description)
-    launched = run_flow("publish-release", {"release_id": release.id}, wait=wait)
-    with session_scope() as session:
-        release = svc.get_release(session, actor=actor, release_id=release.id)  # type: ignore[arg-type]
-    out = {**pick([release], RELEASE_COLS)[0], "flow_run": flow_run_url(launched.flow_run_id)}
-    emit(out, as_json=as_json)
-    if launched.state in ("FAILED", "CRASHED"):
-        fail(f"publishing failed: {release.error or launched.message}")
+        release = svc.create_release(
+            session,
+            actor=actor,
+            dataset_id=dataset_id,
+            version=version,
+            entry_ids=ids,
+            description=description,
+        )
+    _publish(actor, release, wait=wait, timeout=timeout, as_json=as_json)
 
 
 @app.command("republish")
 @handle_errors
-def republish(release_id: int, wait: bool = typer.Option(True, "--wait/--no-wait"), user: str | None = UserOpt,
-              as_json: bool = JsonOpt) -> None:
-    """Publish a failed release again."""
+def republish(
+    release_id: int,
+    wait: bool = typer.Option(True, "--wait/--no-wait"),
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Publish a pending or failed release again. Without --wait, returns once its flow run holds the release.
+    Exit codes: 1 failed, 3 publishing or published by another request, 4 deadline passed."""
     actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        svc.get_release(session, actor=actor, release_id=release_id)
-    launched = run_flow("publish-release", {"release_id": release_id}, wait=wait)
+    check_reachable()
     with session_scope() as session:
         release = svc.get_release(session, actor=actor, release_id=release_id)
-    emit({**pick([release], RELEASE_COLS)[0], "flow_run": flow_run_url(launched.flow_run_id)}, as_json=as_json)
+    if release.status in ("publishing", "published", "archived"):
+        held = f", flow run {release.flow_run_id}" if release.flow_run_id else ""
+        fail(f"release {release.version!r} is already {release.status}{held}", ExitCode.CONFLICT)
+    _publish(actor, release, wait=wait, timeout=timeout, as_json=as_json)
+
+
+def _publish(
+    actor: Actor, release: DatasetRelease, *, wait: bool, timeout: float | None, as_json: bool
+) -> None:
+    followed = launch_and_follow(
+        "publish-release", {"release_id": release.id}, release_target(release), wait=wait, timeout=timeout
+    )
+    with session_scope() as session:
+        release = svc.get_release(session, actor=actor, release_id=release.id)  # type: ignore[arg-type]
+    emit(
+        {**pick([release], RELEASE_COLS)[0], "flow_run": flow_run_url(followed.flow_run_id)}, as_json=as_json
+    )
+    conclude(followed)
 
 
 @app.command("releases")
@@ -152,9 +242,12 @@ def restore(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt
 
 @app.command("download")
 @handle_errors
-def download(release_id: int, output: Path = typer.Option(None, "--output", "-o"),
-             url_only: bool = typer.Option(False, "--url", help="Print a presigned URL instead."),
-             user: str | None = UserOpt) -> None:
+def download(
+    release_id: int,
+    output: Path = typer.Option(None, "--output", "-o"),
+    url_only: bool = typer.Option(False, "--url", help="Print a presigned URL instead."),
+    user: str | None = UserOpt,
+) -> None:
     """Stream a release's zip to a file, verified against its sha256."""
     actor, _ = resolve_actor(user)
     with session_scope() as session:

@@ -18,25 +18,49 @@ from catalog.demo import DEMO_VERSION, DemoOutcome, load_demo, write_samples
 from catalog.scenarios import Scenario, parse_scenario
 from catalog.services import datasets as datasets_service
 from catalog.services import teams as teams_service
-from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, require_team, resolve_actor
-from flows.launch import flow_run_url, run_flow
+from cli.common import (
+    ExitCode,
+    JsonOpt,
+    TeamOpt,
+    UserOpt,
+    emit,
+    fail,
+    handle_errors,
+    require_team,
+    resolve_actor,
+)
+from cli.follow import launch_and_follow, release_target
+from flows.launch import PrefectUnreachable, flow_run_url
+from flows.outcomes import Outcome
 from infra.settings import get_settings
 
-ScenarioOpt = typer.Option(None, "--scenario", "-s",
-                           help="Load only this scenario's demo data (repeatable; default: all six).")
+ScenarioOpt = typer.Option(
+    None, "--scenario", "-s", help="Load only this scenario's demo data (repeatable; default: all six)."
+)
 
 
 def _publish(actor: Any, outcome: DemoOutcome, echo: Any) -> str | None:
-    """Run the publish flow for one demo release; the error, if publishing failed."""
+    """Run the publish flow for one demo release and follow it; the error, if publishing failed."""
+    with session_scope() as session:
+        release = datasets_service.get_release(session, actor=actor, release_id=outcome.release_id)  # type: ignore[arg-type]
     try:
-        launched = run_flow("publish-release", {"release_id": outcome.release_id}, wait=True)
-    except Exception as exc:  # noqa: BLE001 - the flow could not even be launched: the rest would fail alike
-        fail(f"could not run the publish flow for {outcome.name} {DEMO_VERSION}: {type(exc).__name__}: {exc}\n"
-             "Is the platform running (`make up`)? Run `mlops demo` again to resume where it stopped.")
+        followed = launch_and_follow(
+            "publish-release", {"release_id": outcome.release_id}, release_target(release), wait=True
+        )
+    except typer.Exit:
+        raise
+    except Exception as exc:  # the flow could not even be launched: the rest would fail alike
+        code = ExitCode.UNREACHABLE if isinstance(exc, PrefectUnreachable) else ExitCode.FAILED
+        fail(
+            f"could not run the publish flow for {outcome.name} {DEMO_VERSION}: {type(exc).__name__}: {exc}\n"
+            "Is the platform running (`make up`)? Run `mlops demo` again to resume where it stopped.",
+            code,
+        )
+        raise  # unreachable: fail() exits
     facts = _release_facts(actor, outcome)
-    url = flow_run_url(launched.flow_run_id)
-    if facts["release_status"] != "published":
-        error = facts["error"] or launched.message or f"flow run {launched.state.lower()}"
+    url = flow_run_url(followed.flow_run_id)
+    if facts["release_status"] != "published" or followed.decision.outcome is not Outcome.SUCCEEDED:
+        error = followed.decision.message or facts["error"] or f"flow run {str(followed.flow_state).lower()}"
         echo(f"  {outcome.name} {DEMO_VERSION}: {facts['release_status']}: {error} — {url}")
         return str(error)
     echo(f"  {outcome.name} {DEMO_VERSION}: published ({_counts(facts['split_counts'])}) — {url}")
@@ -46,7 +70,11 @@ def _publish(actor: Any, outcome: DemoOutcome, echo: Any) -> str | None:
 def _release_facts(actor: Any, outcome: DemoOutcome) -> dict[str, Any]:
     with session_scope() as session:
         release = datasets_service.get_release(session, actor=actor, release_id=outcome.release_id)  # type: ignore[arg-type]
-    return {"release_status": str(release.status), "split_counts": release.split_counts, "error": release.error}
+    return {
+        "release_status": str(release.status),
+        "split_counts": release.split_counts,
+        "error": release.error,
+    }
 
 
 def _counts(split_counts: dict[str, Any] | None) -> str:
@@ -56,23 +84,35 @@ def _counts(split_counts: dict[str, Any] | None) -> str:
 def _next_steps(rows: list[dict[str, Any]], samples_dir: Path, echo: Any) -> None:
     settings = get_settings()
     url = f"http://{settings.platform.host}:{settings.dashboard.port}"
-    echo("\nNext: a first prediction in each scenario, in the dashboard "
-         f"({url}, signed in as {settings.platform.admin_username}):")
-    echo("  1. Training: pick the scenario, open 'New training job', choose the algorithm and the release\n"
-         "     '<dataset> v1', set the suggested parameters, 'Create job', then 'Start'.")
+    echo(
+        "\nNext: a first prediction in each scenario, in the dashboard "
+        f"({url}, signed in as {settings.platform.admin_username}):"
+    )
+    echo(
+        "  1. Training: pick the scenario, open 'New training job', choose the algorithm and the release\n"
+        "     '<dataset> v1', set the suggested parameters, 'Create job', then 'Start'."
+    )
     echo("  2. Serving: once the job is completed, 'New serving', pick the job, 'Create and start'.")
     echo("  3. Sandbox: pick the serving, upload the sandbox input below, 'Predict'.")
     for r in rows:
         inputs = [Path(p) for p in r["samples"]]
-        shown = (f"{inputs[0].parent}/*{inputs[0].suffix}" if len(inputs) > 1 else str(inputs[0])) if inputs else "-"
-        echo(f"\n  {Scenario(r['scenario']).display_name}: {r['name']} {DEMO_VERSION} "
-             f"({r['release_status']}; {_counts(r['split_counts'])})")
+        shown = (
+            (f"{inputs[0].parent}/*{inputs[0].suffix}" if len(inputs) > 1 else str(inputs[0]))
+            if inputs
+            else "-"
+        )
+        echo(
+            f"\n  {Scenario(r['scenario']).display_name}: {r['name']} {DEMO_VERSION} "
+            f"({r['release_status']}; {_counts(r['split_counts'])})"
+        )
         echo(f"    algorithm {r['algorithm']}, parameters {json.dumps(r['params'])}")
         echo(f"    sandbox input {shown}")
     first = rows[0]
     echo(f"\nThe same from the shell, e.g. for {first['name']}:")
-    echo(f"  ./mlops jobs create {first['name']}-{first['algorithm'].lower()} -s {first['scenario']} "
-         f"-a {first['algorithm']} --release {first['release_id']} --params '{json.dumps(first['params'])}'")
+    echo(
+        f"  ./mlops jobs create {first['name']}-{first['algorithm'].lower()} -s {first['scenario']} "
+        f"-a {first['algorithm']} --release {first['release_id']} --params '{json.dumps(first['params'])}'"
+    )
     echo("  ./mlops jobs start <job id> --wait")
     echo(f"  ./mlops servings create {first['name']}-live --job <job id>")
     if first["samples"]:
@@ -82,7 +122,9 @@ def _next_steps(rows: list[dict[str, Any]], samples_dir: Path, echo: Any) -> Non
 @handle_errors
 def demo_command(
     scenario: list[str] = ScenarioOpt,
-    user: str | None = UserOpt, team: str | None = TeamOpt, as_json: bool = JsonOpt,
+    user: str | None = UserOpt,
+    team: str | None = TeamOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Load sample datasets for every scenario into your team and publish them (safe to run again)."""
     scenarios = [parse_scenario(s) for s in scenario] if scenario else None
@@ -103,15 +145,32 @@ def demo_command(
                 errors[outcome.name] = error
     samples_dir = get_settings().platform.data_dir / "demo"
     samples = write_samples(samples_dir, scenarios)
-    rows = [{"name": o.name, "scenario": o.scenario, "dataset_id": o.dataset_id, "release_id": o.release_id,
-             "created": o.created, "uploaded": o.uploaded, "skipped": o.skipped, "algorithm": o.algorithm,
-             "params": o.params, "samples": [str(p) for p in samples[o.name]], **_release_facts(actor, o)}
-            for o in outcomes]
+    rows = [
+        {
+            "name": o.name,
+            "scenario": o.scenario,
+            "dataset_id": o.dataset_id,
+            "release_id": o.release_id,
+            "created": o.created,
+            "uploaded": o.uploaded,
+            "skipped": o.skipped,
+            "algorithm": o.algorithm,
+            "params": o.params,
+            "samples": [str(p) for p in samples[o.name]],
+            **_release_facts(actor, o),
+        }
+        for o in outcomes
+    ]
     if as_json:
-        emit({"team_id": team_id, "team": team_name, "samples_dir": str(samples_dir), "datasets": rows},
-             as_json=True)
+        emit(
+            {"team_id": team_id, "team": team_name, "samples_dir": str(samples_dir), "datasets": rows},
+            as_json=True,
+        )
     else:
         _next_steps(rows, samples_dir, say)
     if errors:
-        fail("publishing failed for " + "; ".join(f"{k}: {v}" for k, v in errors.items())
-             + " — run `mlops demo` again to retry")
+        fail(
+            "publishing failed for "
+            + "; ".join(f"{k}: {v}" for k, v in errors.items())
+            + " — run `mlops demo` again to retry"
+        )

@@ -13,13 +13,26 @@ import typer
 from catalog.db import session_scope
 from catalog.services import serving as svc
 from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
-from flows.launch import flow_run_url, run_flow
+from cli.follow import TimeoutOpt, conclude, launch_and_follow, serving_target
+from flows.launch import check_reachable, flow_run_url
+from flows.outcomes import Outcome
 from tasks.predict import PredictError, encode_image, predict
 from tasks.serving import inference_url, observe_now
 
 app = typer.Typer(help="Servings: trained models as inference endpoints.", no_args_is_help=True)
-COLS = ["id", "name", "scenario", "train_job_id", "model_version", "resolved_version", "desired_state",
-        "observed_state", "observed_port", "observed_stale", "error"]
+COLS = [
+    "id",
+    "name",
+    "scenario",
+    "train_job_id",
+    "model_version",
+    "resolved_version",
+    "desired_state",
+    "observed_state",
+    "observed_port",
+    "observed_stale",
+    "error",
+]
 
 
 def _refresh(ids: list[int]) -> None:
@@ -27,93 +40,142 @@ def _refresh(ids: list[int]) -> None:
     observe_now(ids)
 
 
-def _lifecycle(flow: str, serving_id: int, user: str | None, as_json: bool) -> None:
+def _lifecycle(
+    flow: str, serving_id: int, user: str | None, as_json: bool, timeout: float | None = None
+) -> None:
+    """Run a lifecycle flow and follow it to its end (exit codes: 1 failed, 4 deadline passed)."""
     actor, _ = resolve_actor(user)
+    check_reachable()
     with session_scope() as session:
-        svc.get_serving(session, actor=actor, serving_id=serving_id)
-    launched = run_flow(flow, {"serving_id": serving_id}, wait=True)
-    if flow == "serving-delete" and launched.state == "COMPLETED":
+        serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
+    followed = launch_and_follow(
+        flow, {"serving_id": serving_id}, serving_target(serving), wait=True, timeout=timeout
+    )
+    if flow == "serving-delete" and followed.decision.outcome is Outcome.SUCCEEDED:
         emit({"id": serving_id, "deleted": True}, as_json=as_json)
         return
     with session_scope() as session:
         serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
-    emit({**pick([serving], COLS)[0], "flow_run": flow_run_url(launched.flow_run_id)}, as_json=as_json)
-    if launched.state in ("FAILED", "CRASHED"):
-        fail(f"{flow} {launched.state.lower()}: {launched.message or serving.error}")
+    emit({**pick([serving], COLS)[0], "flow_run": flow_run_url(followed.flow_run_id)}, as_json=as_json)
+    conclude(followed)
 
 
 @app.command("create")
 @handle_errors
-def create(name: str, job: int = typer.Option(..., "--job", help="Training job id."),
-           model_version: str = typer.Option("latest", "--model-version"), port: int | None = None,
-           start: bool = typer.Option(True, "--start/--no-start"), user: str | None = UserOpt,
-           team: str | None = TeamOpt, as_json: bool = JsonOpt) -> None:
+def create(
+    name: str,
+    job: int = typer.Option(..., "--job", help="Training job id."),
+    model_version: str = typer.Option("latest", "--model-version"),
+    port: int | None = None,
+    start: bool = typer.Option(True, "--start/--no-start"),
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    team: str | None = TeamOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     actor, team_id = resolve_actor(user, team)
-    with session_scope() as session:
-        serving = svc.create_serving(session, actor=actor, team_id=require_team(team_id), name=name,
-                                     train_job_id=job, model_version=model_version, port=port)
     if start:
-        _lifecycle("serving-start", serving.id, user, as_json)  # type: ignore[arg-type]
+        check_reachable()  # before the record exists: no serving left that nothing could start
+    with session_scope() as session:
+        serving = svc.create_serving(
+            session,
+            actor=actor,
+            team_id=require_team(team_id),
+            name=name,
+            train_job_id=job,
+            model_version=model_version,
+            port=port,
+        )
+    if start:
+        _lifecycle("serving-start", serving.id, user, as_json, timeout)  # type: ignore[arg-type]
     else:
         emit(pick([serving], COLS)[0], as_json=as_json)
 
 
 @app.command("start")
 @handle_errors
-def start(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
-    _lifecycle("serving-start", serving_id, user, as_json)
+def start(
+    serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+) -> None:
+    _lifecycle("serving-start", serving_id, user, as_json, timeout)
 
 
 @app.command("stop")
 @handle_errors
-def stop(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
-    _lifecycle("serving-stop", serving_id, user, as_json)
+def stop(
+    serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+) -> None:
+    _lifecycle("serving-stop", serving_id, user, as_json, timeout)
 
 
 @app.command("remove")
 @handle_errors
-def remove(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def remove(
+    serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+) -> None:
     """Force-delete the container, even while it runs."""
-    _lifecycle("serving-remove", serving_id, user, as_json)
+    _lifecycle("serving-remove", serving_id, user, as_json, timeout)
 
 
 @app.command("delete")
 @handle_errors
-def delete(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def delete(
+    serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+) -> None:
     """Delete the container, then the record."""
-    _lifecycle("serving-delete", serving_id, user, as_json)
+    _lifecycle("serving-delete", serving_id, user, as_json, timeout)
 
 
 @app.command("update")
 @handle_errors
-def update(serving_id: int, model_version: str | None = typer.Option(None, "--model-version"),
-           job: int | None = typer.Option(None, "--job", help="Training job id."),
-           port: int | None = typer.Option(None, "--port"),
-           any_port: bool = typer.Option(False, "--any-port", help="Let the runtime choose the port."),
-           user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def update(
+    serving_id: int,
+    model_version: str | None = typer.Option(None, "--model-version"),
+    job: int | None = typer.Option(None, "--job", help="Training job id."),
+    port: int | None = typer.Option(None, "--port"),
+    any_port: bool = typer.Option(False, "--any-port", help="Let the runtime choose the port."),
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Change model version, training job or port; a running serving restarts to apply it."""
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        serving, restart = svc.update_serving(session, actor=actor, serving_id=serving_id, model_version=model_version,
-                                              train_job_id=job, port=port, clear_port=any_port)
+        serving, restart = svc.update_serving(
+            session,
+            actor=actor,
+            serving_id=serving_id,
+            model_version=model_version,
+            train_job_id=job,
+            port=port,
+            clear_port=any_port,
+        )
     if restart:
-        _lifecycle("serving-restart", serving_id, user, as_json)
+        _lifecycle("serving-restart", serving_id, user, as_json, timeout)
     else:
         emit(pick([serving], COLS)[0], as_json=as_json)
 
 
 @app.command("list")
 @handle_errors
-def list_(scenario: str | None = typer.Option(None, "--scenario", "-s"), search: str | None = None,
-          offset: int = 0, limit: int = 50, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def list_(
+    scenario: str | None = typer.Option(None, "--scenario", "-s"),
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        _, rows = svc.list_servings(session, actor=actor, scenario=scenario, search=search, offset=offset,
-                                    limit=limit)
+        _, rows = svc.list_servings(
+            session, actor=actor, scenario=scenario, search=search, offset=offset, limit=limit
+        )
     _refresh([r.id for r in rows if r.id is not None])
     with session_scope() as session:
-        total, rows = svc.list_servings(session, actor=actor, scenario=scenario, search=search, offset=offset,
-                                        limit=limit)
+        total, rows = svc.list_servings(
+            session, actor=actor, scenario=scenario, search=search, offset=offset, limit=limit
+        )
     emit({"count": total, "items": pick(rows, COLS)} if as_json else pick(rows, COLS), as_json=as_json)
 
 
@@ -161,16 +223,23 @@ def load_payload(path: Path, scenario: str | None = None) -> dict[str, Any]:
             r.pop("label", None)
             ts = r.pop("timestamp", None)
             values = {k: float(v) for k, v in r.items()}
-            records.append({"timestamp": ts, "value": next(iter(values.values()))} if len(values) == 1
-                           else {"timestamp": ts, "values": values})
+            records.append(
+                {"timestamp": ts, "value": next(iter(values.values()))}
+                if len(values) == 1
+                else {"timestamp": ts, "values": values}
+            )
         return {"data": records}
-    return {"data": [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line]}
+    return {
+        "data": [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line]
+    }
 
 
 @handle_errors
-def predict_command(serving: int = typer.Argument(..., help="Serving id."),
-                    file: Path = typer.Option(..., "--file", "-f", exists=True, dir_okay=False),
-                    user: str | None = UserOpt) -> None:
+def predict_command(
+    serving: int = typer.Argument(..., help="Serving id."),
+    file: Path = typer.Option(..., "--file", "-f", exists=True, dir_okay=False),
+    user: str | None = UserOpt,
+) -> None:
     """Send a request to a running serving and print its JSON answer."""
     actor, _ = resolve_actor(user)
     with session_scope() as session:

@@ -12,8 +12,20 @@ import typer
 from catalog.db import session_scope
 from catalog.services import runs as runs_svc
 from catalog.services import training as svc
-from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
-from flows.launch import flow_run_url, run_flow
+from cli.common import (
+    ExitCode,
+    JsonOpt,
+    TeamOpt,
+    UserOpt,
+    emit,
+    fail,
+    handle_errors,
+    pick,
+    require_team,
+    resolve_actor,
+)
+from cli.follow import TimeoutOpt, conclude, job_target, launch_and_follow, stop_target
+from flows.launch import check_reachable, flow_run_url
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 
@@ -36,18 +48,35 @@ def _params(params: str | None, params_file: Path | None) -> dict:
 
 @app.command("create")
 @handle_errors
-def create(name: str, scenario: str = typer.Option(..., "--scenario", "-s"),
-           algorithm: str = typer.Option(..., "--algorithm", "-a"), release: int = typer.Option(..., "--release"),
-           params: str | None = typer.Option(None, help='JSON object, e.g. \'{"contamination": 0.05}\''),
-           params_file: Path | None = typer.Option(None, exists=True), max_evals: int = 0, description: str = "",
-           user: str | None = UserOpt, team: str | None = TeamOpt, as_json: bool = JsonOpt) -> None:
+def create(
+    name: str,
+    scenario: str = typer.Option(..., "--scenario", "-s"),
+    algorithm: str = typer.Option(..., "--algorithm", "-a"),
+    release: int = typer.Option(..., "--release"),
+    params: str | None = typer.Option(None, help="JSON object, e.g. '{\"contamination\": 0.05}'"),
+    params_file: Path | None = typer.Option(None, exists=True),
+    max_evals: int = 0,
+    description: str = "",
+    user: str | None = UserOpt,
+    team: str | None = TeamOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     actor, team_id = resolve_actor(user, team)
     store = ObjectStore.from_settings(get_settings().s3)
     with session_scope() as session:
-        job, previous = svc.create_job(session, actor=actor, team_id=require_team(team_id), name=name,
-                                       scenario=scenario, algorithm=algorithm, release_id=release,
-                                       params=_params(params, params_file), max_evals=max_evals,
-                                       description=description, store=store)
+        job, previous = svc.create_job(
+            session,
+            actor=actor,
+            team_id=require_team(team_id),
+            name=name,
+            scenario=scenario,
+            algorithm=algorithm,
+            release_id=release,
+            params=_params(params, params_file),
+            max_evals=max_evals,
+            description=description,
+            store=store,
+        )
     if previous:
         store.delete(previous)
     emit({**pick([job], JOB_COLS)[0], "params": job.params, "config_key": job.config_key}, as_json=as_json)
@@ -55,14 +84,23 @@ def create(name: str, scenario: str = typer.Option(..., "--scenario", "-s"),
 
 @app.command("list")
 @handle_errors
-def list_(scenario: str | None = typer.Option(None, "--scenario", "-s"), status: str | None = None,
-          search: str | None = None, offset: int = 0, limit: int = 50, user: str | None = UserOpt,
-          as_json: bool = JsonOpt) -> None:
+def list_(
+    scenario: str | None = typer.Option(None, "--scenario", "-s"),
+    status: str | None = None,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        total, rows = svc.list_jobs(session, actor=actor, scenario=scenario, status=status, search=search,
-                                    offset=offset, limit=limit)
-    emit({"count": total, "items": pick(rows, JOB_COLS)} if as_json else pick(rows, JOB_COLS), as_json=as_json)
+        total, rows = svc.list_jobs(
+            session, actor=actor, scenario=scenario, status=status, search=search, offset=offset, limit=limit
+        )
+    emit(
+        {"count": total, "items": pick(rows, JOB_COLS)} if as_json else pick(rows, JOB_COLS), as_json=as_json
+    )
 
 
 @app.command("status")
@@ -74,53 +112,90 @@ def status(job_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> 
         context = svc.job_context(session, job)
     out = {**job.model_dump(), **context, "flow_run": flow_run_url(job.flow_run_id)}
     if job.mlflow_run_id and job.mlflow_experiment_id:
-        out["mlflow_run"] = (f"{get_settings().mlflow.uri}/#/experiments/{job.mlflow_experiment_id}"
-                             f"/runs/{job.mlflow_run_id}")
+        out["mlflow_run"] = (
+            f"{get_settings().mlflow.uri}/#/experiments/{job.mlflow_experiment_id}/runs/{job.mlflow_run_id}"
+        )
     emit(out, as_json=as_json)
 
 
 @app.command("start")
 @handle_errors
-def start(job_id: int, wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow until the job ends."),
-          user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def start(
+    job_id: int,
+    wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow until the job ends."),
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Start a job. Without --wait, returns once its flow run has taken the job on (exit 0) or failed to; with
+    --wait, follows it to its end. Exit codes: 1 failed, 3 started by another request, 4 deadline passed."""
     actor, _ = resolve_actor(user)
+    check_reachable()
     with session_scope() as session:
         job = svc.get_job(session, actor=actor, job_id=job_id)
-        if job.status in ("starting", "running"):
-            fail(f"training job {job.name!r} is already running")
-    launched = run_flow("train", {"job_id": job_id}, wait=wait)
+    if job.status in ("starting", "running"):
+        fail(
+            f"training job {job.name!r} was already started ({job.status}, flow run {job.flow_run_id}); follow it "
+            f"with `mlops jobs status {job_id}`",
+            ExitCode.CONFLICT,
+        )
+    followed = launch_and_follow("train", {"job_id": job_id}, job_target(job), wait=wait, timeout=timeout)
     with session_scope() as session:
         job = svc.get_job(session, actor=actor, job_id=job_id)
-    emit({**pick([job], JOB_COLS)[0], "flow_run": flow_run_url(launched.flow_run_id), "flow_state": launched.state},
-         as_json=as_json)
-    if launched.state in ("FAILED", "CRASHED"):
-        fail(f"training flow {launched.state.lower()}: {launched.message or job.error}")
+    emit(
+        {
+            **pick([job], JOB_COLS)[0],
+            "flow_run": flow_run_url(followed.flow_run_id),
+            "flow_state": followed.flow_state,
+        },
+        as_json=as_json,
+    )
+    conclude(followed)
 
 
 @app.command("stop")
 @handle_errors
-def stop(job_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def stop(
+    job_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+) -> None:
     actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        svc.get_job(session, actor=actor, job_id=job_id)
-    launched = run_flow("stop-training", {"job_id": job_id}, wait=True)
+    check_reachable()
     with session_scope() as session:
         job = svc.get_job(session, actor=actor, job_id=job_id)
-    emit({**pick([job], JOB_COLS)[0], "flow_state": launched.state}, as_json=as_json)
+    followed = launch_and_follow(
+        "stop-training", {"job_id": job_id}, stop_target(job), wait=True, timeout=timeout
+    )
+    with session_scope() as session:
+        job = svc.get_job(session, actor=actor, job_id=job_id)
+    emit({**pick([job], JOB_COLS)[0], "flow_state": followed.flow_state}, as_json=as_json)
+    conclude(followed)
 
 
 @app.command("update")
 @handle_errors
-def update(job_id: int, params: str | None = typer.Option(None, help="JSON object of parameters"),
-           params_file: Path | None = typer.Option(None, exists=True), release: int | None = None,
-           max_evals: int | None = None, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def update(
+    job_id: int,
+    params: str | None = typer.Option(None, help="JSON object of parameters"),
+    params_file: Path | None = typer.Option(None, exists=True),
+    release: int | None = None,
+    max_evals: int | None = None,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Change a stopped job's parameters, release or tuning trials (a new config revision in S3)."""
     actor, _ = resolve_actor(user)
     store = ObjectStore.from_settings(get_settings().s3)
     new_params = _params(params, params_file) if (params or params_file) else None
     with session_scope() as session:
-        job, previous = svc.update_job(session, actor=actor, job_id=job_id, params=new_params, release_id=release,
-                                       max_evals=max_evals, store=store)
+        job, previous = svc.update_job(
+            session,
+            actor=actor,
+            job_id=job_id,
+            params=new_params,
+            release_id=release,
+            max_evals=max_evals,
+            store=store,
+        )
     if previous:
         store.delete(previous)  # only now: the new config is stored and the catalog points at it
     emit({**pick([job], JOB_COLS)[0], "params": job.params, "config_key": job.config_key}, as_json=as_json)
@@ -128,16 +203,23 @@ def update(job_id: int, params: str | None = typer.Option(None, help="JSON objec
 
 @app.command("runs")
 @handle_errors
-def runs(job_id: int, deleted: bool = typer.Option(False, "--deleted", help="Include soft-deleted runs."),
-         user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def runs(
+    job_id: int,
+    deleted: bool = typer.Option(False, "--deleted", help="Include soft-deleted runs."),
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """The job's MLflow runs: start, end, duration, status, metrics."""
     actor, _ = resolve_actor(user)
     rows = runs_svc.list_runs(actor=actor, job_id=job_id, include_deleted=deleted)
     for row in rows:
         for key in ("start_time", "end_time"):
             row[key] = _iso(row[key])
-    emit(rows, as_json=as_json,
-         columns=["run_id", "status", "start_time", "end_time", "duration_s", "lifecycle_stage", "metrics"])
+    emit(
+        rows,
+        as_json=as_json,
+        columns=["run_id", "status", "start_time", "end_time", "duration_s", "lifecycle_stage", "metrics"],
+    )
 
 
 def _iso(millis: int | None) -> str | None:
@@ -154,16 +236,26 @@ def params_(job_id: int, run_id: str, user: str | None = UserOpt, as_json: bool 
 
 @app.command("metrics")
 @handle_errors
-def metrics(job_id: int, run_id: str, metric: str | None = typer.Option(None, help="One metric's history only."),
-            user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def metrics(
+    job_id: int,
+    run_id: str,
+    metric: str | None = typer.Option(None, help="One metric's history only."),
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Each metric's history (step, timestamp, value) of a run; the table shows the last value."""
     actor, _ = resolve_actor(user)
     history = runs_svc.metric_history(actor=actor, job_id=job_id, run_id=run_id, metric=metric)
     if as_json:
         emit(history, as_json=True)
         return
-    emit([{"metric": name, "points": len(points), "last": points[-1]["value"] if points else None}
-          for name, points in history.items()], as_json=False)
+    emit(
+        [
+            {"metric": name, "points": len(points), "last": points[-1]["value"] if points else None}
+            for name, points in history.items()
+        ],
+        as_json=False,
+    )
 
 
 @app.command("delete-run")
@@ -185,9 +277,13 @@ def restore_run(job_id: int, run_id: str, user: str | None = UserOpt, as_json: b
 
 @app.command("download-model")
 @handle_errors
-def download_model(job_id: int, run_id: str,
-                   output: Path | None = typer.Option(None, "--output", "-o", help="Zip path (default: ./<name>.zip)."),
-                   user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def download_model(
+    job_id: int,
+    run_id: str,
+    output: Path | None = typer.Option(None, "--output", "-o", help="Zip path (default: ./<name>.zip)."),
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Download a finished run's model as a zip (streamed to the file)."""
     actor, _ = resolve_actor(user)
     download = runs_svc.download_model(actor=actor, job_id=job_id, run_id=run_id)

@@ -22,6 +22,7 @@ export_library_env()
 
 from prefect.runner import Runner
 
+from flows.datasets import reconcile_releases_at_startup
 from flows.registry import DeploymentDecl, deployments
 from infra.settings import get_settings
 
@@ -121,6 +122,7 @@ def main() -> None:
     runner = build_runner()
     close_leftovers()
     start_long_running()
+    reconcile_releases_at_startup()  # its flow runs were closed just above
     start_reconcilers()
     ready = os.environ.get("MLOPS_DEPLOYMENTS_READY_FILE")
     if ready:

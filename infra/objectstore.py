@@ -61,6 +61,16 @@ class ObjectInfo:
         return format_s3_uri(self.bucket, self.key)
 
 
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload started and neither completed nor aborted: its parts take space but no object shows."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: datetime | None = None
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/some/key`` -> ``("bucket", "some/key")``; raises ``ValueError`` on anything else."""
     if not uri.startswith("s3://"):
@@ -77,7 +87,9 @@ def format_s3_uri(bucket: str, key: str) -> str:
 
 def _map_error(action: str, target: str, exc: Exception) -> ObjectStoreError:
     if isinstance(exc, S3Error):
-        return ObjectStoreError(f"{action} {target}: {exc.code}: {exc.message}", transient=False, code=exc.code)
+        return ObjectStoreError(
+            f"{action} {target}: {exc.code}: {exc.message}", transient=False, code=exc.code
+        )
     if isinstance(exc, ServerError):
         return ObjectStoreError(f"{action} {target}: server error {exc.status_code}", transient=True)
     if isinstance(exc, InvalidResponseError):
@@ -183,7 +195,11 @@ class ObjectStore:
             "upload",
             format_s3_uri(name, key),
             lambda: self._client.fput_object(
-                name, key, str(path), content_type=content_type, metadata=_meta(metadata),
+                name,
+                key,
+                str(path),
+                content_type=content_type,
+                metadata=_meta(metadata),
                 part_size=DEFAULT_PART_SIZE,
             ),
         )
@@ -207,7 +223,12 @@ class ObjectStore:
             "upload",
             format_s3_uri(name, key),
             lambda: self._client.put_object(
-                name, key, stream, length, content_type=content_type, metadata=_meta(metadata),
+                name,
+                key,
+                stream,
+                length,
+                content_type=content_type,
+                metadata=_meta(metadata),
                 part_size=part_size if length < 0 else 0,
             ),
         )
@@ -234,7 +255,9 @@ class ObjectStore:
         name = bucket or self.bucket
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        self._call("download", format_s3_uri(name, key), lambda: self._client.fget_object(name, key, str(target)))
+        self._call(
+            "download", format_s3_uri(name, key), lambda: self._client.fget_object(name, key, str(target))
+        )
         return target
 
     def stat(self, key: str, *, bucket: str | None = None) -> ObjectInfo:
@@ -265,12 +288,66 @@ class ObjectStore:
             raise
         return True
 
-    def presigned_get_url(self, key: str, *, bucket: str | None = None, expiry_seconds: int | None = None) -> str:
+    def presigned_get_url(
+        self, key: str, *, bucket: str | None = None, expiry_seconds: int | None = None
+    ) -> str:
         name = bucket or self.bucket
         expires = timedelta(seconds=expiry_seconds or self.settings.presign_expiry_seconds)
         return self._call(
             "presign", format_s3_uri(name, key), lambda: self._client.presigned_get_object(name, key, expires)
         )
+
+    # -- incomplete multipart uploads ----------------------------------------------------------------------
+
+    def incomplete_uploads(
+        self, prefix: str = "", *, bucket: str | None = None, limit: int = 1000
+    ) -> builtins.list[IncompleteUpload]:
+        """Multipart uploads under ``prefix`` not completed nor aborted (ListMultipartUploads), at most ``limit``.
+
+        One request: SeaweedFS 4.48 answers a truncated listing without usable continuation markers (the next
+        page came back empty or repeated the first), so a caller that must see everything aborts what it can
+        and lists again (see ``abort_incomplete_uploads``).
+        """
+        name = bucket or self.bucket
+        result = self._call(
+            "list uploads",
+            format_s3_uri(name, prefix),
+            lambda: self._client._list_multipart_uploads(name, prefix=prefix, max_uploads=limit),
+        )
+        return [
+            IncompleteUpload(
+                bucket=name, key=u.object_name, upload_id=u.upload_id, initiated=u.initiated_time
+            )
+            for u in result.uploads
+            if u.upload_id
+        ]
+
+    def abort_upload(self, key: str, upload_id: str, *, bucket: str | None = None) -> None:
+        """Abort one multipart upload, freeing its parts; one already gone (NoSuchUpload) is not an error."""
+        name = bucket or self.bucket
+        try:
+            self._call(
+                "abort upload",
+                format_s3_uri(name, key),
+                lambda: self._client._abort_multipart_upload(name, key, upload_id),
+            )
+        except ObjectStoreError as exc:
+            if exc.code != "NoSuchUpload":
+                raise
+
+    def abort_incomplete_uploads(self, prefix: str, *, bucket: str | None = None, rounds: int = 20) -> int:
+        """Abort every incomplete upload under ``prefix`` (not empty); returns how many were aborted."""
+        if not prefix:
+            raise ValueError("refusing to abort uploads with an empty prefix (that is the whole bucket)")
+        aborted = 0
+        for _ in range(rounds):
+            batch = self.incomplete_uploads(prefix, bucket=bucket)
+            for upload in batch:
+                self.abort_upload(upload.key, upload.upload_id, bucket=upload.bucket)
+            aborted += len(batch)
+            if not batch:
+                break
+        return aborted
 
     # -- deletes -------------------------------------------------------------------------------------------
 
@@ -309,7 +386,9 @@ class ObjectStore:
         return self.delete_many(keys, bucket=bucket)
 
     # Defined last: inside the class body the name ``list`` means this method from here on.
-    def list(self, prefix: str = "", *, bucket: str | None = None, recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", *, bucket: str | None = None, recursive: bool = True
+    ) -> Iterator[ObjectInfo]:
         """Objects under ``prefix`` (lazily, in key order). Non-recursive listings skip "directories"."""
         name = bucket or self.bucket
         target = format_s3_uri(name, prefix)

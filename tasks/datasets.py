@@ -4,7 +4,8 @@ into S3, with the zip's sha256 computed on the way.
 Memory and disk stay flat whatever the size: the zip is written into a bounded in-memory pipe that a
 background thread uploads in multipart parts (``ReleasePipe``); nothing is staged on disk except one zip
 entry at a time (zips need seeking). Compression and upload overlap, on two cores. If anything fails the
-pipe is broken, the multipart upload is aborted (no object appears) and the error propagates.
+pipe is broken, the multipart upload is aborted (no object appears, no parts stay behind) and the error
+propagates.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from catalog.models import Dataset, DatasetRelease
 from catalog.scenarios import Scenario
 from catalog.scoping import SYSTEM
 from catalog.services import datasets as datasets_service
-from infra.objectstore import ObjectStore
+from infra.objectstore import ObjectStore, ObjectStoreError
 from infra.settings import get_settings
 from tasks.dataset_layouts import ReleaseBuildError, write_release
 
@@ -35,8 +36,15 @@ QUEUE_BLOCKS = 8  # bounded: a slow upload makes the zip writer wait instead of 
 PART_SIZE = 8 * 1024 * 1024  # minio keeps up to 3 parts in flight plus the one being filled
 _EOF = b""
 
-__all__ = ["ReleaseBuildError", "ReleasePipe", "build_release_zip", "release_key", "stream_release",
-           "verified_download"]
+__all__ = [
+    "ReleaseBuildError",
+    "ReleasePipe",
+    "abort_release_uploads",
+    "build_release_zip",
+    "release_key",
+    "stream_release",
+    "verified_download",
+]
 
 
 class PipeBroken(Exception):
@@ -129,7 +137,9 @@ def release_key(release: DatasetRelease) -> str:
     return f"releases/{release.dataset_id}/{release.id}/{release.version}.zip"
 
 
-def stream_release(*, release: DatasetRelease, dataset: Dataset, store: ObjectStore, key: str) -> dict[str, Any]:
+def stream_release(
+    *, release: DatasetRelease, dataset: Dataset, store: ObjectStore, key: str
+) -> dict[str, Any]:
     """Write the release zip into S3 at ``key``; returns key, size, sha256, split counts and the manifest."""
     pipe = ReleasePipe()
     failure: list[BaseException] = []
@@ -144,33 +154,68 @@ def stream_release(*, release: DatasetRelease, dataset: Dataset, store: ObjectSt
     uploader = threading.Thread(target=upload, name=f"upload-{key}", daemon=True)
     uploader.start()
     try:
-        with tempfile.TemporaryDirectory(prefix="mlops-release-") as tmp, zipfile.ZipFile(
-                pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:  # type: ignore[arg-type]
-            writer = write_release(zf=zf, scenario=Scenario(dataset.scenario), entries=release.entries,
-                                   store=store, tmp=Path(tmp))
+        with (
+            tempfile.TemporaryDirectory(prefix="mlops-release-") as tmp,
+            zipfile.ZipFile(
+                pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
+            ) as zf,
+        ):  # type: ignore[arg-type]
+            writer = write_release(
+                zf=zf,
+                scenario=Scenario(dataset.scenario),
+                entries=release.entries,
+                store=store,
+                tmp=Path(tmp),
+            )
             manifest: dict[str, Any] = {
-                "format": 1, "dataset_id": dataset.id, "dataset": dataset.name, "version": release.version,
-                "release_id": release.id, "scenario": dataset.scenario, "splits": writer.splits,
+                "format": 1,
+                "dataset_id": dataset.id,
+                "dataset": dataset.name,
+                "version": release.version,
+                "release_id": release.id,
+                "scenario": dataset.scenario,
+                "splits": writer.splits,
                 "classes": writer.classes,
             }
             zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         pipe.finish()
     except PipeBroken:
         uploader.join()
+        abort_release_uploads(store, key)
         raise failure[0] from None
     except BaseException:
         pipe.break_()
         uploader.join()
+        abort_release_uploads(store, key)
         raise
     uploader.join()
     if failure:
+        abort_release_uploads(store, key)
         raise failure[0]
     stored = store.stat(key)
     if stored.size != pipe.size:
         raise ReleaseBuildError(f"stored release has {stored.size} bytes, {pipe.size} were written")
     counts = {split: info["samples"] for split, info in writer.splits.items()}
-    return {"object_key": key, "size_bytes": pipe.size, "sha256": pipe.digest.hexdigest(), "split_counts": counts,
-            "manifest": manifest}
+    return {
+        "object_key": key,
+        "size_bytes": pipe.size,
+        "sha256": pipe.digest.hexdigest(),
+        "split_counts": counts,
+        "manifest": manifest,
+    }
+
+
+def abort_release_uploads(store: ObjectStore, key: str) -> int:
+    """Abort what is left of multipart uploads at a release's key; best effort, returns how many.
+
+    The SDK aborts the upload it created when anything raises inside ``put_object``, but not if that abort
+    request fails as well; a killed process aborts nothing (``tasks.maintenance`` finds those later). Only one
+    publish holds a release at a time (``claim_publish``), so every upload at its key is this one's leftover.
+    """
+    try:
+        return store.abort_incomplete_uploads(key)
+    except ObjectStoreError:
+        return 0
 
 
 def verified_download(store: ObjectStore, *, key: str, sha256: str, target: Path) -> Path:
@@ -183,7 +228,9 @@ def verified_download(store: ObjectStore, *, key: str, sha256: str, target: Path
                 digest.update(chunk)
                 dst.write(chunk)
         if digest.hexdigest() != sha256:
-            raise ReleaseBuildError(f"checksum mismatch for {key}: got {digest.hexdigest()}, expected {sha256}")
+            raise ReleaseBuildError(
+                f"checksum mismatch for {key}: got {digest.hexdigest()}, expected {sha256}"
+            )
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -205,9 +252,12 @@ def build_release_zip(release_id: int) -> dict[str, Any]:
 
 @task(name="discard-release-object")
 def discard_release_object(object_key: str) -> bool:
-    """Best effort: remove a release object a failed publish may have completed. False if S3 refused."""
+    """Best effort: remove what a failed publish may have left at its key, the object it completed or an
+    upload it did not. False if S3 refused."""
+    store = ObjectStore.from_settings(get_settings().s3)
     try:
-        ObjectStore.from_settings(get_settings().s3).delete(object_key)
+        store.delete(object_key)
+        store.abort_incomplete_uploads(object_key)
     except Exception:  # noqa: BLE001 - the publish already failed; its error is the one that matters
         return False
     return True

@@ -13,7 +13,11 @@ import tempfile
 import pytest
 
 pytest_plugins = [
-    "tests.fixtures.servers", "tests.fixtures.docker", "tests.fixtures.browser", "tests.fixtures.accounts",
+    "tests.fixtures.servers",
+    "tests.fixtures.docker",
+    "tests.fixtures.browser",
+    "tests.fixtures.runner",
+    "tests.fixtures.accounts",
     "tests.fixtures.platform_process",
 ]
 

@@ -27,17 +27,22 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,49}$")
 def create_dataset(
     session: Session, *, actor: Actor, team_id: int, scenario: str, name: str, description: str = ""
 ) -> Dataset:
-    with audited(session, actor=actor, action="dataset.create", resource_type="dataset", team_id=team_id) as info:
+    with audited(
+        session, actor=actor, action="dataset.create", resource_type="dataset", team_id=team_id
+    ) as info:
         actor.require_team(team_id)
         scenario = parse_scenario(scenario).value
         name = check_name(name, what="dataset name")
         exists = session.exec(
-            select(Dataset.id).where(Dataset.team_id == team_id, Dataset.scenario == scenario, Dataset.name == name)
+            select(Dataset.id).where(
+                Dataset.team_id == team_id, Dataset.scenario == scenario, Dataset.name == name
+            )
         ).first()
         if exists is not None:
             raise ConflictError(f"a {scenario} dataset named {name!r} already exists in this team")
-        dataset = Dataset(team_id=team_id, scenario=scenario, name=name, description=description,
-                          created_by=actor.user_id)
+        dataset = Dataset(
+            team_id=team_id, scenario=scenario, name=name, description=description, created_by=actor.user_id
+        )
         session.add(dataset)
         session.flush()
         info["resource_id"] = dataset.id
@@ -85,11 +90,22 @@ def add_entry(
 ) -> DatasetEntry:
     """Record an entry whose object is already stored (see ``catalog.uploads`` for the whole upload)."""
     dataset = get_dataset(session, actor=actor, dataset_id=dataset_id)
-    with audited(session, actor=actor, action="entry.create", resource_type="dataset_entry",
-                 team_id=dataset.team_id) as info:
-        entry = DatasetEntry(dataset_id=dataset_id, name=name, object_key=object_key, size_bytes=size_bytes,
-                             sha256=sha256, content_type=content_type, summary=summary, is_train=is_train,
-                             is_val=is_val, is_test=is_test, created_by=actor.user_id)
+    with audited(
+        session, actor=actor, action="entry.create", resource_type="dataset_entry", team_id=dataset.team_id
+    ) as info:
+        entry = DatasetEntry(
+            dataset_id=dataset_id,
+            name=name,
+            object_key=object_key,
+            size_bytes=size_bytes,
+            sha256=sha256,
+            content_type=content_type,
+            summary=summary,
+            is_train=is_train,
+            is_val=is_val,
+            is_test=is_test,
+            created_by=actor.user_id,
+        )
         session.add(entry)
         session.flush()
         info["resource_id"] = entry.id
@@ -104,7 +120,13 @@ def list_entries(session: Session, *, actor: Actor, dataset_id: int) -> list[Dat
 
 
 def page_entries(
-    session: Session, *, actor: Actor, dataset_id: int, search: str | None = None, offset: int = 0, limit: int = 50,
+    session: Session,
+    *,
+    actor: Actor,
+    dataset_id: int,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
 ) -> tuple[int, list[DatasetEntry]]:
     """One page of a dataset's entries in upload order, optionally those whose name contains ``search``."""
     get_dataset(session, actor=actor, dataset_id=dataset_id)
@@ -130,8 +152,13 @@ def set_entry_flags(
     """Edit split flags. Releases are unaffected: they froze their entries' splits when created."""
     entry = get_entry(session, actor=actor, entry_id=entry_id)
     dataset = session.get(Dataset, entry.dataset_id)
-    with audited(session, actor=actor, action="entry.flags", resource_type="dataset_entry",
-                 team_id=dataset.team_id if dataset else None) as info:
+    with audited(
+        session,
+        actor=actor,
+        action="entry.flags",
+        resource_type="dataset_entry",
+        team_id=dataset.team_id if dataset else None,
+    ) as info:
         info["resource_id"] = entry.id
         for field, value in (("is_train", is_train), ("is_val", is_val), ("is_test", is_test)):
             if value is not None:
@@ -147,7 +174,9 @@ def entry_in_use(session: Session, *, entry_id: int, dataset_id: int) -> list[st
     releases = session.exec(
         select(DatasetRelease).where(
             DatasetRelease.dataset_id == dataset_id,
-            col(DatasetRelease.status).in_([ReleaseStatus.PENDING, ReleaseStatus.PUBLISHING, ReleaseStatus.FAILED]),
+            col(DatasetRelease.status).in_(
+                [ReleaseStatus.PENDING, ReleaseStatus.PUBLISHING, ReleaseStatus.FAILED]
+            ),
         )
     ).all()
     return [r.version for r in releases if any(e["entry_id"] == entry_id for e in r.entries)]
@@ -156,7 +185,9 @@ def entry_in_use(session: Session, *, entry_id: int, dataset_id: int) -> list[st
 def _next_version(session: Session, dataset_id: int) -> str:
     count = session.exec(select(func.count()).where(DatasetRelease.dataset_id == dataset_id)).one()
     n = int(count) + 1
-    taken = set(session.exec(select(DatasetRelease.version).where(DatasetRelease.dataset_id == dataset_id)).all())
+    taken = set(
+        session.exec(select(DatasetRelease.version).where(DatasetRelease.dataset_id == dataset_id)).all()
+    )
     while f"v{n}" in taken:
         n += 1
     return f"v{n}"
@@ -173,8 +204,13 @@ def create_release(
 ) -> DatasetRelease:
     """A pending release freezing the chosen entries (default: every entry with a split flag)."""
     dataset = get_dataset(session, actor=actor, dataset_id=dataset_id)
-    with audited(session, actor=actor, action="release.create", resource_type="dataset_release",
-                 team_id=dataset.team_id) as info:
+    with audited(
+        session,
+        actor=actor,
+        action="release.create",
+        resource_type="dataset_release",
+        team_id=dataset.team_id,
+    ) as info:
         entries = list_entries(session, actor=actor, dataset_id=dataset_id)
         by_id = {e.id: e for e in entries}
         if entry_ids is not None:
@@ -188,9 +224,20 @@ def create_release(
         for e in chosen:
             splits = [s for s, flag in zip(SPLITS, (e.is_train, e.is_val, e.is_test), strict=True) if flag]
             if not splits:
-                raise ValidationError(f"entry {e.name!r} (id {e.id}) is in no split: flag it train, val or test")
-            frozen.append({"entry_id": e.id, "name": e.name, "object_key": e.object_key, "sha256": e.sha256,
-                           "size_bytes": e.size_bytes, "splits": splits, "summary": e.summary})
+                raise ValidationError(
+                    f"entry {e.name!r} (id {e.id}) is in no split: flag it train, val or test"
+                )
+            frozen.append(
+                {
+                    "entry_id": e.id,
+                    "name": e.name,
+                    "object_key": e.object_key,
+                    "sha256": e.sha256,
+                    "size_bytes": e.size_bytes,
+                    "splits": splits,
+                    "summary": e.summary,
+                }
+            )
         if not any("train" in f["splits"] for f in frozen):
             raise ValidationError("a release needs at least one entry flagged train")
         if version is None or not version.strip():
@@ -198,12 +245,20 @@ def create_release(
         version = version.strip()
         if not _VERSION_RE.match(version):
             raise ValidationError(f"version {version!r} is invalid: letters, digits, '.', '_', '-' (max 50)")
-        taken = session.exec(select(DatasetRelease.id).where(DatasetRelease.dataset_id == dataset_id,
-                                                             DatasetRelease.version == version)).first()
+        taken = session.exec(
+            select(DatasetRelease.id).where(
+                DatasetRelease.dataset_id == dataset_id, DatasetRelease.version == version
+            )
+        ).first()
         if taken is not None:
             raise ConflictError(f"dataset {dataset.name!r} already has a release {version!r}")
-        release = DatasetRelease(dataset_id=dataset_id, version=version, description=description,
-                                 entries=frozen, created_by=actor.user_id)
+        release = DatasetRelease(
+            dataset_id=dataset_id,
+            version=version,
+            description=description,
+            entries=frozen,
+            created_by=actor.user_id,
+        )
         session.add(release)
         session.flush()
         info["resource_id"] = release.id
@@ -217,7 +272,9 @@ def get_release(session: Session, *, actor: Actor, release_id: int) -> DatasetRe
 
 def list_releases(session: Session, *, actor: Actor, dataset_id: int) -> list[DatasetRelease]:
     get_dataset(session, actor=actor, dataset_id=dataset_id)
-    stmt = scoped(select(DatasetRelease), DatasetRelease, actor).where(DatasetRelease.dataset_id == dataset_id)
+    stmt = scoped(select(DatasetRelease), DatasetRelease, actor).where(
+        DatasetRelease.dataset_id == dataset_id
+    )
     return list(session.exec(stmt.order_by(col(DatasetRelease.id).desc())).all())
 
 
@@ -252,8 +309,9 @@ def page_releases(
         stmt = stmt.where(DatasetRelease.status == status)
     if search:
         named = select(Dataset.id).where(col(Dataset.name).icontains(search))
-        stmt = stmt.where(or_(col(DatasetRelease.version).icontains(search),
-                              col(DatasetRelease.dataset_id).in_(named)))
+        stmt = stmt.where(
+            or_(col(DatasetRelease.version).icontains(search), col(DatasetRelease.dataset_id).in_(named))
+        )
     return page(session, stmt, offset=offset, limit=limit, order_by=col(DatasetRelease.id).desc())
 
 
@@ -268,35 +326,95 @@ def dataset_names(session: Session, *, actor: Actor, dataset_ids: list[int]) -> 
 def claim_publish(session: Session, *, actor: Actor, release_id: int, flow_run_id: str | None = None) -> bool:
     """pending|failed → publishing. False when another publish holds it or it is already published."""
     get_release(session, actor=actor, release_id=release_id)
-    return transition(session, DatasetRelease, release_id,
-                      from_statuses=(ReleaseStatus.PENDING, ReleaseStatus.FAILED),
-                      to_status=ReleaseStatus.PUBLISHING, values={"error": None, "flow_run_id": flow_run_id})
+    return transition(
+        session,
+        DatasetRelease,
+        release_id,
+        from_statuses=(ReleaseStatus.PENDING, ReleaseStatus.FAILED),
+        to_status=ReleaseStatus.PUBLISHING,
+        values={"error": None, "flow_run_id": flow_run_id},
+    )
 
 
 def mark_published(
-    session: Session, *, release_id: int, object_key: str, size_bytes: int, sha256: str,
+    session: Session,
+    *,
+    release_id: int,
+    object_key: str,
+    size_bytes: int,
+    sha256: str,
     split_counts: dict[str, Any],
 ) -> bool:
-    return transition(session, DatasetRelease, release_id, from_statuses=(ReleaseStatus.PUBLISHING,),
-                      to_status=ReleaseStatus.PUBLISHED,
-                      values={"object_key": object_key, "size_bytes": size_bytes, "sha256": sha256,
-                              "split_counts": split_counts, "published_at": utcnow(), "error": None})
+    return transition(
+        session,
+        DatasetRelease,
+        release_id,
+        from_statuses=(ReleaseStatus.PUBLISHING,),
+        to_status=ReleaseStatus.PUBLISHED,
+        values={
+            "object_key": object_key,
+            "size_bytes": size_bytes,
+            "sha256": sha256,
+            "split_counts": split_counts,
+            "published_at": utcnow(),
+            "error": None,
+        },
+    )
 
 
 def mark_failed(session: Session, *, release_id: int, error: str) -> bool:
-    return transition(session, DatasetRelease, release_id, from_statuses=(ReleaseStatus.PUBLISHING,),
-                      to_status=ReleaseStatus.FAILED, values={"error": error[:4000]})
+    return transition(
+        session,
+        DatasetRelease,
+        release_id,
+        from_statuses=(ReleaseStatus.PUBLISHING,),
+        to_status=ReleaseStatus.FAILED,
+        values={"error": error[:4000]},
+    )
+
+
+def publishing_releases(session: Session) -> list[DatasetRelease]:
+    """Every release in PUBLISHING, of every team (the reconciliation's view; see ``tasks.maintenance``)."""
+    stmt = select(DatasetRelease).where(DatasetRelease.status == ReleaseStatus.PUBLISHING)
+    return list(session.exec(stmt.order_by(col(DatasetRelease.id))).all())
+
+
+def fail_interrupted(session: Session, *, release_id: int, flow_run_id: str | None, error: str) -> bool:
+    """publishing → failed, only while the release is still held by ``flow_run_id`` (the dead flow run seen):
+    a publish that claimed it again meanwhile holds it under another id and is left alone."""
+    held_by = (
+        col(DatasetRelease.flow_run_id).is_(None)
+        if flow_run_id is None
+        else DatasetRelease.flow_run_id == flow_run_id
+    )
+    return transition(
+        session,
+        DatasetRelease,
+        release_id,
+        from_statuses=(ReleaseStatus.PUBLISHING,),
+        to_status=ReleaseStatus.FAILED,
+        values={"error": error[:4000]},
+        where=(held_by,),
+    )
 
 
 def _archive_transition(session: Session, *, actor: Actor, release_id: int, archive: bool) -> DatasetRelease:
     release = get_release(session, actor=actor, release_id=release_id)
     dataset = session.get(Dataset, release.dataset_id)
     action = "release.archive" if archive else "release.restore"
-    with audited(session, actor=actor, action=action, resource_type="dataset_release",
-                 team_id=dataset.team_id if dataset else None) as info:
+    with audited(
+        session,
+        actor=actor,
+        action=action,
+        resource_type="dataset_release",
+        team_id=dataset.team_id if dataset else None,
+    ) as info:
         info["resource_id"] = release_id
-        src, dst = ((ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED) if archive
-                    else (ReleaseStatus.ARCHIVED, ReleaseStatus.PUBLISHED))
+        src, dst = (
+            (ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED)
+            if archive
+            else (ReleaseStatus.ARCHIVED, ReleaseStatus.PUBLISHED)
+        )
         if not transition(session, DatasetRelease, release_id, from_statuses=(src,), to_status=dst):
             raise ConflictError(f"release {release.version!r} is {release.status}, not {src}")
     session.refresh(release)
@@ -316,7 +434,9 @@ def downloadable_release(session: Session, *, actor: Actor, release_id: int) -> 
     jobs, not from its owners)."""
     release = get_release(session, actor=actor, release_id=release_id)
     if release.status not in (ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED) or not release.object_key:
-        raise ValidationError(f"release {release.version!r} is {release.status}; only published releases download")
+        raise ValidationError(
+            f"release {release.version!r} is {release.status}; only published releases download"
+        )
     return release
 
 
@@ -324,8 +444,9 @@ def releases_used_by_jobs(session: Session, *, release_id: int) -> list[str]:
     return list(session.exec(select(TrainJob.name).where(TrainJob.release_id == release_id)).all())
 
 
-def require_usable_release(session: Session, *, actor: Actor, release_id: int, team_id: int,
-                           scenario: str) -> DatasetRelease:
+def require_usable_release(
+    session: Session, *, actor: Actor, release_id: int, team_id: int, scenario: str
+) -> DatasetRelease:
     """A release a training job may bind: published, not archived, same team and scenario."""
     try:
         release = get_release(session, actor=actor, release_id=release_id)
@@ -339,7 +460,11 @@ def require_usable_release(session: Session, *, actor: Actor, release_id: int, t
     if dataset.scenario != scenario:
         raise ValidationError(f"release {release.version!r} is a {dataset.scenario} dataset, not {scenario}")
     if release.status == ReleaseStatus.ARCHIVED:
-        raise ValidationError(f"release {release.version!r} of {dataset.name!r} is archived; restore it first")
+        raise ValidationError(
+            f"release {release.version!r} of {dataset.name!r} is archived; restore it first"
+        )
     if release.status != ReleaseStatus.PUBLISHED:
-        raise ValidationError(f"release {release.version!r} of {dataset.name!r} is {release.status}, not published")
+        raise ValidationError(
+            f"release {release.version!r} of {dataset.name!r} is {release.status}, not published"
+        )
     return release

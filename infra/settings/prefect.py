@@ -41,7 +41,33 @@ class PrefectSettings(GroupSettings):
         '{"reconcile-training": 60, "sync-servings": 30}); unset deployments keep their declared schedule.',
     )
     wait_timeout_seconds: float = Field(
-        default=3600.0, gt=0, description="How long a waiting CLI call follows a deployment run."
+        default=3600.0,
+        gt=0,
+        description="How long a waiting CLI call (--wait) follows a deployment run before it gives up (exit "
+        "code 4; the work goes on); the default of the commands' --timeout.",
+    )
+    accept_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a CLI call that does not wait (--no-wait) waits for its flow run to take the work "
+        "on (or to fail to) before it gives up; covers the runner picking the run up and starting its process.",
+    )
+    progress_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often a CLI call following a flow run prints a progress line (elapsed time, status) "
+        "to stderr when nothing changed.",
+    )
+    follow_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often a CLI call following a flow run reads its state and its row.",
+    )
+    connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long the CLI waits for the Prefect server to answer its health check before saying it "
+        "is unreachable.",
     )
 
     @property

@@ -61,8 +61,22 @@ def test_cli_scripts_the_whole_path(cli, tmp_path: Path) -> None:  # type: ignor
     out = cli("datasets", "download", str(release["id"]), "-o", str(zip_path))
     assert "sha256 verified" in out.output and zip_path.stat().st_size == release["size_bytes"]
 
-    job = as_json(cli("jobs", "create", "ecod", "-s", "anomaly_detection", "-a", "ECOD", "--release",
-                      str(release["id"]), "--params", '{"contamination": 0.01}', "--json"))
+    job = as_json(
+        cli(
+            "jobs",
+            "create",
+            "ecod",
+            "-s",
+            "anomaly_detection",
+            "-a",
+            "ECOD",
+            "--release",
+            str(release["id"]),
+            "--params",
+            '{"contamination": 0.01}',
+            "--json",
+        )
+    )
     assert job["status"] == "created" and job["params"]["contamination"] == 0.01
     started = as_json(cli("jobs", "start", str(job["id"]), "--wait", "--json"))
     assert started["status"] == "completed", started
@@ -72,8 +86,16 @@ def test_cli_scripts_the_whole_path(cli, tmp_path: Path) -> None:  # type: ignor
     serving = as_json(cli("servings", "create", "live", "--job", str(job["id"]), "--json"))
     assert serving["observed_state"] == "running", serving
     body = tmp_path / "req.json"
-    body.write_text(json.dumps({"data": [{"timestamp": "2024-01-01T00:00:00", "value": 10.0},
-                                         {"timestamp": "2024-01-01T00:01:00", "value": 99.0}]}))
+    body.write_text(
+        json.dumps(
+            {
+                "data": [
+                    {"timestamp": "2024-01-01T00:00:00", "value": 10.0},
+                    {"timestamp": "2024-01-01T00:01:00", "value": 99.0},
+                ]
+            }
+        )
+    )
     answer = as_json(cli("predict", str(serving["id"]), "--file", str(body)))
     assert [r["label"] for r in answer["results"]] == [0, 1]
     predicted_csv = as_json(cli("predict", str(serving["id"]), "--file", str(test_csv)))
@@ -103,3 +125,16 @@ def test_cli_errors_are_one_clear_line(cli, tmp_path: Path) -> None:  # type: ig
     assert list(ObjectStore.from_settings(get_settings().s3).list(f"datasets/{ds['id']}/")) == []
     empty = cli("datasets", "publish", str(ds["id"]), ok=False)
     assert "at least one entry flagged train" in empty.output
+
+
+def test_flow_refusing_the_work_is_a_conflict(cli) -> None:  # type: ignore[no-untyped-def]
+    from tests.flows.training_support import create_job, job_row, seed_catalog
+
+    job_id = create_job(seed_catalog(), "refused")
+    cli("algorithms", "disable", "anomaly_detection", "ECOD")
+    refused = cli("jobs", "start", str(job_id), "--json", ok=False)
+    # The train flow (inline here) refuses the claim: exit code 3, the flow's reason as the one line.
+    assert refused.exit_code == 3, refused.output
+    assert "error: algorithm 'ECOD' is disabled; training job 'refused' cannot start" in refused.output
+    assert "Traceback" not in refused.output
+    assert job_row(job_id).status == "created"

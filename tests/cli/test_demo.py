@@ -136,7 +136,7 @@ def test_demo_without_a_running_platform_says_so_and_resumes(mlops, monkeypatch)
     monkeypatch.setenv("MLOPS_PREFECT_RUN_MODE", "deployment")
     reset_settings()
     failed = mlops("demo", "-s", "text_classification", ok=False)
-    assert failed.exit_code == 1
+    assert failed.exit_code == 5  # cli.common.ExitCode.UNREACHABLE
     assert "could not run the publish flow for demo-product-reviews v1" in failed.output
     assert "Is the platform running (`make up`)?" in failed.output and "Traceback" not in failed.output
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.runner import FlowRunner
 from tests.flows.test_walking_skeleton import make_series
 
 pytestmark = pytest.mark.slow
@@ -24,8 +25,10 @@ def _deployment_names() -> set[str]:
     return asyncio.run(names())
 
 
-def test_all_deployments_registered_and_runnable(deployment_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_all_deployments_registered_and_runnable(flow_runner: FlowRunner, tmp_path: Path) -> None:
     import yaml
+
+    flow_runner.start()
 
     from catalog.db import session_scope
     from catalog.services import datasets as ds

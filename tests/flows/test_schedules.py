@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.net import wait_until
-from tests.flows.conftest import DeploymentServer
+from tests.fixtures.runner import FlowRunner
 
 pytestmark = [pytest.mark.slow, pytest.mark.platform_servers("prefect")]
 
@@ -32,26 +31,30 @@ def _runs_of(deployment_name: str) -> list[Any]:
     return asyncio.run(read())
 
 
-def test_a_schedule_produces_completed_runs(platform_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_schedule_produces_completed_runs(flow_runner: FlowRunner) -> None:
     from catalog.services.init import initialize
 
     initialize(admin_password="schedule-pass", echo=lambda *a, **k: None)
     # Each run is a new Python process of the runner (seconds of CPU here): a few seconds apart would pile up.
     overrides = json.dumps({"reconcile-training": 10, "sync-servings": 10})
-    with DeploymentServer(tmp_path, MLOPS_PREFECT_SCHEDULE_OVERRIDES=overrides) as proc:
-        def scheduled_and_completed(name: str) -> bool:
-            # auto_scheduled: created by the server's scheduler, not by the runner's start-up run or a person.
-            return any(r.auto_scheduled and r.state_type and r.state_type.value == "COMPLETED" for r in _runs_of(name))
+    flow_runner.start(MLOPS_PREFECT_SCHEDULE_OVERRIDES=overrides, PREFECT_RUNNER_POLL_FREQUENCY="1")
+    proc = flow_runner.proc
+    assert proc is not None
 
-        for name in ("reconcile-training", "sync-servings"):
-            try:
-                wait_until(lambda n=name: scheduled_and_completed(n) or proc.poll() is not None,  # type: ignore[misc]
-                           timeout=180, interval=1.0, description=f"a scheduled {name} run completed")
-            except TimeoutError:
-                runs = [(r.name, r.auto_scheduled, r.state_type, r.expected_start_time) for r in _runs_of(name)]
-                raise AssertionError(f"{runs}\n{(tmp_path / 'serve_all.log').read_text()[-3000:]}") from None
-            assert proc.poll() is None, (tmp_path / "serve_all.log").read_text()[-3000:]
-    # Runs still in flight when the test stopped the server end CRASHED; none may have FAILED.
+    def scheduled_and_completed(name: str) -> bool:
+        # auto_scheduled: created by the server's scheduler, not by the runner's start-up run or a person.
+        return any(r.auto_scheduled and r.state_type and r.state_type.value == "COMPLETED" for r in _runs_of(name))
+
+    for name in ("reconcile-training", "sync-servings"):
+        try:
+            wait_until(lambda n=name: scheduled_and_completed(n) or proc.poll() is not None,  # type: ignore[misc]
+                       timeout=180, interval=1.0, description=f"a scheduled {name} run completed")
+        except TimeoutError:
+            runs = [(r.name, r.auto_scheduled, r.state_type, r.expected_start_time) for r in _runs_of(name)]
+            raise AssertionError(f"{runs}\n{flow_runner.log()}") from None
+        assert proc.poll() is None, flow_runner.log()
+    flow_runner.stop()
+    # Runs still in flight when the runner stopped end CRASHED; none may have FAILED.
     failed = [r for name in ("reconcile-training", "sync-servings") for r in _runs_of(name)
               if r.state_type and r.state_type.value == "FAILED"]
     assert failed == [], [(r.name, r.state.message if r.state else None) for r in failed]

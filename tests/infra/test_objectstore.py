@@ -1,5 +1,5 @@
-"""ObjectStore against a real SeaweedFS S3 server: round trips, multipart streams, presigned URLs, deletes,
-URI helpers, and errors when the server is down."""
+"""ObjectStore against a real SeaweedFS S3 server: round trips, multipart streams, incomplete multipart
+uploads (listed, aborted), presigned URLs, deletes, URI helpers, and errors when the server is down."""
 
 from __future__ import annotations
 
@@ -89,6 +89,54 @@ def test_unknown_length_stream_goes_multipart_with_bounded_reads(store: ObjectSt
     assert digest.hexdigest() == stream.digest.hexdigest()
 
 
+class FailingStream(ChunkedStream):
+    """Produces ``total`` bytes, then fails the read: an upload whose source broke mid-way."""
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self.remaining <= 0:
+            raise OSError("the source broke")
+        return super().readinto(buffer)
+
+
+def start_upload(store: ObjectStore, key: str, parts: int = 1) -> str:
+    """An upload as a killed writer leaves it: created, ``parts`` parts sent, never completed (raw SDK calls)."""
+    upload_id = store.client._create_multipart_upload(store.bucket, key, {"Content-Type": "application/zip"})
+    for number in range(1, parts + 1):
+        store.client._upload_part(store.bucket, key, b"p" * (5 * 1024 * 1024), None, upload_id, number)
+    return upload_id
+
+
+def test_incomplete_uploads_are_listed_by_prefix_and_aborted(store: ObjectStore) -> None:
+    first = start_upload(store, "releases/1/7/v1.zip")
+    second = start_upload(store, "releases/1/7/v1.zip", parts=0)
+    other = start_upload(store, "releases/2/9/v2.zip")
+    start_upload(store, "datasets/3/big.csv")
+    listed = store.incomplete_uploads("releases/")
+    assert sorted((u.key, u.upload_id) for u in listed) == sorted(
+        [("releases/1/7/v1.zip", first), ("releases/1/7/v1.zip", second), ("releases/2/9/v2.zip", other)]
+    )
+    assert all(u.bucket == store.bucket and u.initiated is not None for u in listed)
+    assert not list(store.list("releases/")), "an incomplete upload is no object"
+
+    store.abort_upload("releases/2/9/v2.zip", other)
+    store.abort_upload("releases/2/9/v2.zip", other)  # already gone: not an error
+    assert {u.upload_id for u in store.incomplete_uploads("releases/")} == {first, second}
+    assert store.abort_incomplete_uploads("releases/1/7/v1.zip") == 2
+    assert store.incomplete_uploads("releases/") == []
+    assert [u.key for u in store.incomplete_uploads("datasets/")] == ["datasets/3/big.csv"]
+    with pytest.raises(ValueError):
+        store.abort_incomplete_uploads("")
+
+
+def test_a_stream_failing_mid_upload_leaves_no_incomplete_upload(store: ObjectStore) -> None:
+    part = 5 * 1024 * 1024
+    with pytest.raises(ObjectStoreError, match="the source broke"):
+        store.put_stream("broken/stream.bin", FailingStream(total=2 * part), part_size=part)  # type: ignore[arg-type]
+    # The SDK aborts the upload it created when anything raises inside put_object.
+    assert store.incomplete_uploads("broken/") == []
+    assert not store.exists("broken/stream.bin")
+
+
 def test_presigned_url_downloads_without_credentials(store: ObjectStore) -> None:
     store.put_bytes("share/report.csv", b"a,b\n1,2\n")
     url = store.presigned_get_url("share/report.csv", expiry_seconds=60)
@@ -129,7 +177,9 @@ def test_wrong_credentials_are_a_permanent_error(s3_server: S3Server) -> None:
 
 
 def test_unreachable_server_is_a_transient_error() -> None:
-    settings = ObjectStoreSettings(endpoint=f"http://127.0.0.1:{free_port()}", max_retries=0, timeout_seconds=2)
+    settings = ObjectStoreSettings(
+        endpoint=f"http://127.0.0.1:{free_port()}", max_retries=0, timeout_seconds=2
+    )
     with pytest.raises(ObjectStoreError) as err:
         ObjectStore(settings).exists("x")
     assert err.value.transient
