@@ -153,6 +153,7 @@ def deployments_ready_file(settings: Settings) -> Path:
 
 
 UNIX_SOCKET_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+HEALTH_PROBE_KEY = ".mlops/health-probe"
 
 
 def _weed_sockets(data: Path) -> list[str]:
@@ -178,6 +179,10 @@ def s3_spec(settings: Settings) -> ComponentSpec:
         store = ObjectStore(s3)
         for bucket in dict.fromkeys((s3.bucket, s3.artifacts_bucket)):
             store.ensure_bucket(bucket)
+        # /healthz answers seconds before the volume server has rejoined the master after a restart (reads of
+        # stored objects fail with InternalError meanwhile): ready means a write and a read went through.
+        store.put_bytes(HEALTH_PROBE_KEY, b"ok")
+        store.get_bytes(HEALTH_PROBE_KEY)
 
     return ComponentSpec(
         name="s3",
@@ -192,7 +197,7 @@ def s3_spec(settings: Settings) -> ComponentSpec:
             f"-master.port={s3.master_port}", f"-volume.port={s3.volume_port}", "-filer",
             f"-filer.port={s3.filer_port}", "-s3", f"-s3.port={port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.telemetry=false", "-disableHttp", "-filer.disableHttp", "-volume.max=0",
-            "-master.volumeSizeLimitMB=128", *_weed_sockets(data),
+            "-master.volumeSizeLimitMB=128", "-master.electionTimeout=1s", *_weed_sockets(data),
         ],
         env=_child_env(settings, {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}),
         log_file=_logs(settings) / "s3.log",

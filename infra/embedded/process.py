@@ -158,6 +158,7 @@ def stop_process_group(pid: int, create_time: float | None, *, grace: float = 10
     then SIGKILL whatever is left. Safe on an already-dead or reused pid."""
     if not pid_alive(pid, create_time):
         _reap(process, pid, create_time)
+        _kill_orphans(pid, create_time)
         return
     try:
         members = _members(psutil.Process(pid))
@@ -210,6 +211,22 @@ def _members(root: psutil.Process) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return out
+
+
+def _kill_orphans(pid: int, create_time: float | None) -> None:
+    """A component whose main process died (killed, crashed) may leave members of its process group running
+    (e.g. a flow run of the deployment server): kill them, so a restarted component never runs beside its
+    predecessor's leftovers. Only processes of that very group started after the component are touched (never
+    a later process that got the same pid)."""
+    if create_time is None:
+        return
+    for proc in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if (proc.info["pid"] != pid and os.getpgid(proc.info["pid"]) == pid
+                    and proc.info["create_time"] >= create_time - 0.05 and not _is_workload(proc)):
+                proc.kill()
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -459,6 +459,9 @@ MATRIX: dict[str, Entry] = {
     "sessions.is_revoked": row("sessions.is_revoked", "whether the token the caller holds was signed out"),
     "serving.inference_token": row("serving.inference_token", "the token of a serving row its caller already read "
                                    "through get_serving"),
+    "datasets.publishing_releases": system("datasets.publishing_releases", "the release reconciliation's query over "
+                                           "every team; " + NOT_EDGE),
+    "datasets.fail_interrupted": system("datasets.fail_interrupted", NOT_EDGE),
     "training.job_context": row("training.job_context", "names around a job row its caller already read"),
 }
 

@@ -209,7 +209,7 @@ def test_sign_in_upload_publish_train_serve_and_see_anomalies(  # type: ignore[n
     steps.shot("serving-running", running)
     # "running" means the server process runs; its model may still be loading (predict would answer 503
     # "not loaded yet"). Wait for the inference URL the page shows to report ready, as a user's curl would.
-    predict_url = page.locator('[data-testid="stCode"]').filter(has_text="/predict").inner_text().strip()
+    predict_url = page.locator('[data-testid="stCode"]').filter(has_text="/predict").first.inner_text().strip()
     wait_until(lambda: http_ok(predict_url.removesuffix("/predict") + "/ready"), timeout=120, interval=0.2,
                description=f"{predict_url} ready")
 
