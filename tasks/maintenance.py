@@ -53,6 +53,7 @@ class Interrupted:
     release_id: int
     flow_run_id: str | None
     error: str
+    key: str = ""  # where its zip would be: an object the dead publish completed there is removed too
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,10 @@ def plan_release_cleanup(
         else:
             fail.append(
                 Interrupted(
-                    release.release_id, release.flow_run_id, interrupted_error(release.flow_run_id, run)
+                    release.release_id,
+                    release.flow_run_id,
+                    interrupted_error(release.flow_run_id, run),
+                    release.key,
                 )
             )
     return CleanupPlan(fail=tuple(fail), abort=tuple(u for u in uploads if u.key not in live_keys))
@@ -133,10 +137,14 @@ def _one_round(store: ObjectStore) -> tuple[list[int], int, bool]:
     failed: list[int] = []
     for item in plan.fail:
         with session_scope() as session:
-            if datasets_service.fail_interrupted(
+            won = datasets_service.fail_interrupted(
                 session, release_id=item.release_id, flow_run_id=item.flow_run_id, error=item.error
-            ):
-                failed.append(item.release_id)
+            )
+        if won:
+            failed.append(item.release_id)
+            # The dead publish may have completed its upload before it died: a failed release owns no object.
+            # (Nothing else writes there now: a republish must claim the release first, and then rebuilds it.)
+            store.delete(item.key)
     for upload in plan.abort:
         store.abort_upload(upload.key, upload.upload_id, bucket=upload.bucket)
     return failed, len(plan.abort), len(uploads) >= LIST_LIMIT

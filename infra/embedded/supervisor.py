@@ -225,6 +225,9 @@ class _Keeper:
             life = self.lives[name]
             if life.phase == Phase.RUNNING and not component.alive():
                 life = on_exit(life, now=now, exit_code=component.exit_code(), policy=self.policy)
+                # At once, not at the restart: what is left of its process group (a flow run of the deployment
+                # server, say) must not go on working unsupervised, racing whatever the restart reconciles.
+                stop_component(component)
                 self.echo(f"{name} exited unexpectedly (code {life.last_exit_code}); restarting it in "
                           f"{(life.restart_at or now) - now:.0f} s (the platform keeps running)")
                 log_tail = tail(component.spec.log_file)

@@ -51,12 +51,12 @@ def _patch_ecod(module):
 
 
 def _patch_pyfunc(module):
-    if "algorithms/serve" not in (sys.argv[0] if sys.argv else ""):
-        return
     load_model = module.load_model
 
     def gated(*args, **kwargs):
-        _wait("serve")
+        # Decided at call time: while `python -m algorithms.serve` imports its package, argv[0] is still "-m".
+        if "algorithms/serve" in (sys.argv[0] if sys.argv else ""):
+            _wait("serve")
         return load_model(*args, **kwargs)
 
     module.load_model = gated

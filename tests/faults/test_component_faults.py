@@ -59,7 +59,7 @@ class FaultyPlatform:
     def row(self, table: str, row_id: int) -> dict[str, Any]:
         with sqlite3.connect(self.platform.data_dir / "catalog.db") as db:
             db.row_factory = sqlite3.Row
-            found = db.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,)).fetchone()  # noqa: S608
+            found = db.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,)).fetchone()
         assert found is not None, (table, row_id)
         return dict(found)
 
@@ -91,6 +91,22 @@ class FaultyPlatform:
 
     def settings(self) -> Any:
         return self.platform.settings()
+
+    def diagnostics(self) -> str:
+        """What a failing case prints: the latest rows, the gates reached, the logs' tails."""
+        out = [f"gates: {sorted(p.name for p in self.gates.dir.iterdir())}"]
+        with sqlite3.connect(self.platform.data_dir / "catalog.db") as db:
+            for table in ("dataset_release", "train_job", "serving"):
+                rows = db.execute(f"SELECT * FROM {table} ORDER BY id DESC LIMIT 2").fetchall()
+                out.append(f"{table}: {rows}")
+        logs = self.platform.data_dir / "logs"
+        for name in ("deployments.log", "runtime"):
+            path = logs / name
+            if path.is_file():
+                out.append(f"--- {name} ---\n{path.read_text(errors='replace')[-2500:]}")
+        for log in sorted((self.platform.data_dir / "runtime").rglob("*.log"))[-3:]:
+            out.append(f"--- {log.name} ---\n{log.read_text(errors='replace')[-1500:]}")
+        return "\n".join(out)
 
     # -- work -------------------------------------------------------------------------------------------------
 
@@ -157,7 +173,9 @@ class FaultyPlatform:
     def predict(self, serving_id: int) -> dict[str, Any]:
         payload = self.root / "predict.csv"
         make_series(payload, n=50, seed=3, anomalies=[10])
-        return self.platform.cli_json("predict", str(serving_id), "--file", str(payload))  # type: ignore[no-any-return]
+        result = self.platform.cli("predict", str(serving_id), "--file", str(payload))
+        assert result.code == 0, result.err + result.out
+        return json.loads(result.out)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +198,12 @@ def test_work_in_flight_ends_consistently_when_a_component_dies(faulty: FaultyPl
     job_id = p.start_job(case)
     creating = p.create_serving(case)
     for gate in GATES:
-        wait_until(lambda g=gate: p.gates.waiting(g), timeout=180, interval=0.3,  # type: ignore[misc]
-                   description=f"work paused at the {gate} gate")
+        try:
+            wait_until(lambda g=gate: p.gates.waiting(g) or creating.poll() is not None,  # type: ignore[misc]
+                       timeout=180, interval=0.3, description=f"work paused at the {gate} gate")
+        except TimeoutError:
+            raise AssertionError(f"nothing reached the {gate} gate\n{p.diagnostics()}") from None
+        assert creating.poll() is None, f"`servings create` ended early: {creating.communicate()}\n{p.diagnostics()}"
 
     old_pid = p.kill(component)
     p.gates.open(*GATES)
