@@ -22,6 +22,9 @@ def container_env(settings: Settings | None = None) -> dict[str, str]:
         "MLOPS_PREDICT_MAX_BATCH_SIZE": str(s.predict.max_batch_size),
         "MLOPS_PREDICT_MAX_IMAGES": str(s.predict.max_images),
         "MLOPS_PREDICT_MAX_IMAGE_BYTES": str(s.predict.max_image_bytes),
+        "MLOPS_PREDICT_MAX_IMAGE_PIXELS": str(s.predict.max_image_pixels),
+        "MLOPS_PREDICT_MAX_REQUEST_PIXELS": str(s.predict.max_request_pixels),
+        "MLOPS_PREDICT_MAX_BODY_BYTES": str(s.predict.max_body_bytes),
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -34,7 +34,9 @@ class PredictError(Exception):
 
 def limits() -> Limits:
     s = get_settings().predict
-    return Limits(max_batch_size=s.max_batch_size, max_images=s.max_images, max_image_bytes=s.max_image_bytes)
+    return Limits(max_batch_size=s.max_batch_size, max_images=s.max_images, max_image_bytes=s.max_image_bytes,
+                  max_image_pixels=s.max_image_pixels, max_request_pixels=s.max_request_pixels,
+                  max_body_bytes=s.max_body_bytes)
 
 
 def check_limits(scenario: str, payload: dict[str, Any]) -> None:

@@ -26,7 +26,14 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
-from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, require_object, schema_error
+from algorithms.base.contracts import (
+    Limits,
+    ScenarioContract,
+    ServedModel,
+    quote,
+    require_object,
+    schema_error,
+)
 from algorithms.base.plots import anomaly_figure, axis_values
 
 SCENARIO = "anomaly_detection"
@@ -261,7 +268,7 @@ class AnomalyContract(ScenarioContract):
         if threshold is not None and not (_is_number(threshold) and threshold >= 0):
             raise schema_error(
                 "'config.threshold' must be a non-negative number",
-                [{"field": "config.threshold", "message": f"got {threshold!r}"}],
+                [{"field": "config.threshold", "message": f"got {quote(threshold)}"}],
             )
         return data, (float(threshold) if threshold is not None else None)
 
@@ -299,7 +306,7 @@ class AnomalyContract(ScenarioContract):
                     v = values.get(col)
                     if not _is_number(v):
                         errors.append(
-                            {"record": i, "field": f"values.{col}", "message": f"number required, got {v!r}"}
+                            {"record": i, "field": f"values.{col}", "message": f"number required, got {quote(v)}"}
                         )
                     else:
                         X[i, j] = v
@@ -317,7 +324,7 @@ class AnomalyContract(ScenarioContract):
                         {
                             "record": i,
                             "field": "value",
-                            "message": f"number required, got {record['value']!r}",
+                            "message": f"number required, got {quote(record['value'])}",
                         }
                     )
                 else:

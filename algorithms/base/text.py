@@ -22,7 +22,14 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
-from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, require_object, schema_error
+from algorithms.base.contracts import (
+    Limits,
+    ScenarioContract,
+    ServedModel,
+    quote,
+    require_object,
+    schema_error,
+)
 
 SCENARIO = "text_classification"
 TEXT_COLUMN = "text"
@@ -64,7 +71,7 @@ def top_k_of(params: dict[str, Any] | None, n_classes: int) -> int:
     if raw is None:
         return min(n_classes, DEFAULT_TOP_K)
     if isinstance(raw, bool) or not isinstance(raw, (int, np.integer)) or raw < 1:
-        raise ValueError(f"top_k must be an integer >= 1, got {raw!r}")
+        raise ValueError(f"top_k must be an integer >= 1, got {quote(raw)}")
     return min(int(raw), n_classes)
 
 
@@ -113,7 +120,7 @@ class TextClassificationContract(ScenarioContract):
         top_k = config.get("top_k")
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise schema_error(
-                "config.top_k must be an integer >= 1", [{"field": "config.top_k", "message": f"got {top_k!r}"}]
+                "config.top_k must be an integer >= 1", [{"field": "config.top_k", "message": f"got {quote(top_k)}"}]
             )
         params = {"top_k": top_k} if top_k is not None else None
         classify = getattr(model.python_model, "classify", None)
