@@ -1,22 +1,29 @@
 """Zip safety shared by the zip validators and by release building: refuse before anything is extracted.
 
-Checked from the central directory alone: not a zip, too many members, ``..`` or absolute paths (also with
+Checked from the central directory first: not a zip, too many members, ``..`` or absolute paths (also with
 backslashes or drive letters), symlinks, encrypted members, duplicate names, total uncompressed size and
-compression ratios (zip bombs). Declared sizes cannot be exceeded later: ``zipfile`` stops decompressing at
-a member's declared size and checks its CRC. Also owns the layout helpers: junk files (``__MACOSX``,
-dotfiles) are skipped and one wrapping top-level folder is looked through.
+compression ratios (zip bombs), all from the *declared* sizes. A declared size may lie (a 1 MB member that
+declares 1 MB and inflates to 1 GiB), so it is never trusted when reading: members are only read by
+``stream_member`` (and ``read_member``/``copy_member`` on top of it), in chunks, counting the inflated bytes,
+and a member is refused the moment it inflates past its declared size — or when it ends short of it. Memory
+stays at one chunk (``copy_member``) or the declared size, which the checks above bounded. Also owns the
+layout helpers: junk files (``__MACOSX``, dotfiles) are skipped and one wrapping top-level folder is looked
+through.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import stat
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -25,6 +32,7 @@ from infra.settings import get_settings
 
 # A member this small cannot be a meaningful bomb on its own; only its share of the total counts.
 RATIO_MIN_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 16
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
@@ -123,11 +131,43 @@ def open_zip(path: Path, filename: str, *, markers: frozenset[str] = frozenset()
         yield zf, [Member(path=n[len(prefix):], info=i) for n, i in zip(names, infos, strict=True)]
 
 
-def read_member(zf: zipfile.ZipFile, member: Member, filename: str) -> bytes:
+def stream_member(zf: zipfile.ZipFile, member: Member, filename: str) -> Iterator[bytes]:
+    """The member's inflated bytes in chunks of at most ``CHUNK_BYTES``, counted against its declared size:
+    refused as soon as it inflates past it, or if it ends before it."""
+    declared = member.info.file_size
+    # zipfile stops a member at its declared size, after inflating whatever one read() asked for (all of it
+    # for zf.read). Small reads of a copy declaring two chunks more show a lie one chunk past the declared
+    # size, before zipfile reaches that size and reports a mere CRC mismatch.
+    probe = copy.copy(member.info)
+    probe.file_size = declared + 2 * CHUNK_BYTES
+    where = f"{filename}: zip entry {member.info.filename!r}"
+    seen = 0
     try:
-        return zf.read(member.info)
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
-        raise ValidationError(f"{filename}: zip entry {member.info.filename!r} cannot be read ({exc})") from None
+        with zf.open(probe) as src:
+            while chunk := src.read(CHUNK_BYTES):
+                seen += len(chunk)
+                if seen > declared:
+                    raise ValidationError(f"{where} inflates to more than the {declared} bytes its header "
+                                          "declares (corrupt, or a zip bomb)")
+                yield chunk
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as exc:
+        raise ValidationError(f"{where} cannot be read ({exc})") from None
+    if seen != declared:
+        raise ValidationError(f"{where} ends after {seen} of the {declared} bytes its header declares (corrupt)")
+
+
+def read_member(zf: zipfile.ZipFile, member: Member, filename: str) -> bytes:
+    """The whole member (at most its declared size, see ``stream_member``)."""
+    return b"".join(stream_member(zf, member, filename))
+
+
+def copy_member(zf: zipfile.ZipFile, member: Member, dst: BinaryIO, filename: str) -> int:
+    """Copy the member into ``dst`` one chunk at a time; returns its size."""
+    size = 0
+    for chunk in stream_member(zf, member, filename):
+        dst.write(chunk)
+        size += len(chunk)
+    return size
 
 
 def check_image(data: bytes, where: str) -> dict[str, object]:

@@ -87,3 +87,39 @@ def zip_with_symlink(path: Path) -> Path:
         info.external_attr = (stat.S_IFLNK | 0o777) << 16
         zf.writestr(info, "/etc/passwd")
     return path
+
+
+def lying_zip(path: Path, *, name: str = "cat/bomb.png", inflated: int = 1 << 30, declared: int | None = None,
+              extra: dict[str, bytes] | None = None) -> Path:
+    """A zip whose member ``name`` inflates to ``inflated`` zero bytes while its local header and central
+    directory both declare ``declared`` (default: its compressed size, a harmless-looking ratio of 1)."""
+    import struct
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, data in (extra or {}).items():
+            zf.writestr(member, data)
+        info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w") as dst:
+            block = bytes(1 << 20)
+            for _ in range(inflated // len(block)):
+                dst.write(block)
+            dst.write(bytes(inflated % len(block)))
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    lie = info.compress_size if declared is None else declared
+    raw = bytearray(path.read_bytes())
+    local = info.header_offset
+    assert raw[local:local + 4] == b"PK\x03\x04"
+    struct.pack_into("<I", raw, local + 22, lie)  # uncompressed size in the local header
+    eocd = raw.rindex(b"PK\x05\x06")
+    (entry,) = struct.unpack_from("<I", raw, eocd + 16)  # offset of the central directory
+    while True:
+        assert raw[entry:entry + 4] == b"PK\x01\x02"
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", raw, entry + 28)
+        if raw[entry + 46:entry + 46 + name_len] == name.encode():
+            struct.pack_into("<I", raw, entry + 24, lie)  # uncompressed size in the central directory
+            break
+        entry += 46 + name_len + extra_len + comment_len
+    path.write_bytes(bytes(raw))
+    return path

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.catalog.samples import class_zip, make_zip, series_csv, text_csv, write, yolo_zip
+from tests.catalog.samples import class_zip, lying_zip, make_zip, png, series_csv, text_csv, write, yolo_zip
 
 pytestmark = pytest.mark.platform_servers("s3")
 
@@ -146,4 +146,15 @@ def test_other_team_upload_reads_as_missing(ctx: dict[str, Any], tmp_path: Path)
     with pytest.raises(NotFoundError) as missing:
         upload_entry(actor=ctx["bob"], dataset_id=987654, path=path)
     assert str(refused.value).replace(str(dataset_id), "N") == str(missing.value).replace("987654", "N")
+    assert stored_state(dataset_id) == ([], [])
+
+
+def test_zip_whose_size_header_lies_is_refused_and_stores_nothing(ctx: dict[str, Any], tmp_path: Path) -> None:
+    from catalog.errors import ValidationError
+    from catalog.uploads import upload_entry
+
+    dataset_id = ctx["datasets"]["image_classification"]
+    path = lying_zip(tmp_path / "lie.zip", extra={"cat/ok.png": png()})
+    with pytest.raises(ValidationError, match=r"'cat/bomb.png' inflates to more than the \d+ bytes its header"):
+        upload_entry(actor=ctx["alice"], dataset_id=dataset_id, path=path)
     assert stored_state(dataset_id) == ([], [])

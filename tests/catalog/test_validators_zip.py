@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -10,7 +13,15 @@ import pytest
 from catalog.errors import ValidationError
 from catalog.validators import validate_upload
 from infra.settings import reset_settings
-from tests.catalog.samples import class_zip, make_zip, png, yolo_members, yolo_zip, zip_with_symlink
+from tests.catalog.samples import (
+    class_zip,
+    lying_zip,
+    make_zip,
+    png,
+    yolo_members,
+    yolo_zip,
+    zip_with_symlink,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +88,46 @@ def test_symlink_refused(tmp_path: Path) -> None:
 def test_zip_bomb_ratio(tmp_path: Path) -> None:
     path = make_zip(tmp_path / "bomb.zip", {"cat/1.png": png(), "cat/zeros.png": b"\0" * (20 << 20)})
     refused("image_classification", path, "cat/zeros.png", "expands", "zip bomb")
+
+
+VALIDATE_IN_CHILD = """
+import json, resource, sys
+from pathlib import Path
+from catalog.errors import ValidationError
+from catalog.validators import validate_upload
+path = Path(sys.argv[2])
+try:
+    validate_upload(sys.argv[1], path, path.name)
+    error = None
+except ValidationError as exc:
+    error = str(exc)
+print(json.dumps({"error": error, "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+@pytest.mark.parametrize(("scenario", "name", "extra"), [
+    ("image_classification", "cat/bomb.png", {}),
+    ("object_detection", "labels/img0.txt", {k: v for k, v in yolo_members().items() if k != "labels/img0.txt"}),
+])
+def test_member_whose_size_header_lies_is_refused_in_bounded_memory(
+        tmp_path: Path, scenario: str, name: str, extra: dict[str, bytes]) -> None:
+    """1 MB on disk, 1 GiB inflated, both headers declaring 1 MB: refused, and the validating process's peak
+    memory (its own high-water mark, exact) stays far below the inflated size."""
+    path = lying_zip(tmp_path / "lie.zip", name=name, extra={k: v.encode() if isinstance(v, str) else v
+                                                              for k, v in extra.items()})
+    assert path.stat().st_size < 2 << 20
+    proc = subprocess.run([sys.executable, "-c", VALIDATE_IN_CHILD, scenario, str(path)], capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["error"] is not None and name in out["error"], out
+    assert "more than the" in out["error"] and "declares" in out["error"], out["error"]
+    assert out["maxrss"] < 300 * 1024 * 1024, out
+
+
+def test_member_shorter_than_declared_is_refused(tmp_path: Path) -> None:
+    refused("image_classification", lying_zip(tmp_path / "s.zip", inflated=1000, declared=5000), "cat/bomb.png",
+            "ends after 1000", "5000 bytes")
 
 
 def test_zip_total_uncompressed_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
