@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from catalog.scenarios import Scenario
 from catalog.validators import ValidatedUpload, register
 from catalog.validators.csvread import iter_chunks, read_header, row_number
@@ -32,7 +32,7 @@ def parse_timestamps(chunk: pd.DataFrame, offset: int, filename: str) -> np.ndar
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValidationError(
-            f"{filename}: row {row_number(offset + i)}, column 'timestamp': cannot parse {raw.iloc[i]!r} as a "
+            f"{filename}: row {row_number(offset + i)}, column 'timestamp': cannot parse {quote(raw.iloc[i])} as a "
             f"timestamp ({int(bad.sum())} bad value(s) in this block of rows)"
         )
     try:
@@ -48,7 +48,7 @@ def parse_numeric(chunk: pd.DataFrame, column: str, offset: int, filename: str) 
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValidationError(
-            f"{filename}: row {row_number(offset + i)}, column {column!r}: {raw.iloc[i]!r} is not a finite number"
+            f"{filename}: row {row_number(offset + i)}, column {quote(column)}: {quote(raw.iloc[i])} is not a finite number"
         )
     return values
 
@@ -111,7 +111,7 @@ def _read_series(path: Path, filename: str, *, required: tuple[str, ...], skip_n
     columns = read_header(path, filename)
     missing = [c for c in required if c not in columns]
     if missing:
-        raise ValidationError(f"{filename}: missing column(s) {missing} (columns: {columns})")
+        raise ValidationError(f"{filename}: missing column(s) {quote(missing)} (columns: {quote(columns)})")
     numeric = [c for c in columns if c != TIMESTAMP and c not in skip_numeric]
     acc = _Series(stats={c: _Stats() for c in numeric})
     for offset, chunk in iter_chunks(path, filename, columns):
@@ -143,7 +143,7 @@ def validate_anomaly_csv(path: Path, filename: str) -> ValidatedUpload:
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise ValidationError(f"{filename}: row {row_number(offset + i)}, column 'label': "
-                                  f"{chunk[LABEL].iloc[i]!r} is not 0 or 1")
+                                  f"{quote(chunk[LABEL].iloc[i])} is not 0 or 1")
         counts = values.value_counts()
         for key in labels:
             labels[key] += int(counts.get(key, 0))

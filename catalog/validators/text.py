@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from catalog.scenarios import Scenario
 from catalog.validators import ValidatedUpload, register
 from catalog.validators.csvread import iter_chunks, read_header, row_number
@@ -51,7 +51,7 @@ def validate_text_csv(path: Path, filename: str) -> ValidatedUpload:
     columns = read_header(path, filename)
     missing = [c for c in ("text", "label") if c not in columns]
     if missing:
-        raise ValidationError(f"{filename}: missing column(s) {missing} (columns: {columns}); "
+        raise ValidationError(f"{filename}: missing column(s) {quote(missing)} (columns: {quote(columns)}); "
                               "expected a CSV with columns text,label")
     labels: Counter[str] = Counter()
     rows = cjk_rows = longest = total_chars = 0
@@ -60,7 +60,7 @@ def validate_text_csv(path: Path, filename: str) -> ValidatedUpload:
             empty = (chunk[column].str.strip() == "").to_numpy()
             if empty.any():
                 i = int(np.flatnonzero(empty)[0])
-                raise ValidationError(f"{filename}: row {row_number(offset + i)}, column {column!r}: empty value")
+                raise ValidationError(f"{filename}: row {row_number(offset + i)}, column {quote(column)}: empty value")
         lengths = chunk["text"].str.len()
         longest = max(longest, int(lengths.max()))
         total_chars += int(lengths.sum())

@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from infra.settings import get_settings
 
 # A member this small cannot be a meaningful bomb on its own; only its share of the total counts.
@@ -48,9 +48,9 @@ class Member:
 def _check_name(name: str, filename: str) -> None:
     pure = PurePosixPath(name.replace("\\", "/"))
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or pure.is_absolute():
-        raise ValidationError(f"{filename}: zip entry {name!r} has an absolute path")
+        raise ValidationError(f"{filename}: zip entry {quote(name)} has an absolute path")
     if ".." in pure.parts:
-        raise ValidationError(f"{filename}: zip entry {name!r} has a '..' path component (path traversal)")
+        raise ValidationError(f"{filename}: zip entry {quote(name)} has a '..' path component (path traversal)")
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -76,25 +76,25 @@ def check_zip(zf: zipfile.ZipFile, filename: str) -> list[zipfile.ZipInfo]:
     for info in infos:
         _check_name(info.filename, filename)
         if _is_symlink(info):
-            raise ValidationError(f"{filename}: zip entry {info.filename!r} is a symbolic link; links are refused")
+            raise ValidationError(f"{filename}: zip entry {quote(info.filename)} is a symbolic link; links are refused")
         if info.flag_bits & 0x1:
-            raise ValidationError(f"{filename}: zip entry {info.filename!r} is encrypted")
+            raise ValidationError(f"{filename}: zip entry {quote(info.filename)} is encrypted")
         if info.filename in seen:
-            raise ValidationError(f"{filename}: zip entry {info.filename!r} appears twice")
+            raise ValidationError(f"{filename}: zip entry {quote(info.filename)} appears twice")
         seen.add(info.filename)
         if info.is_dir():
             continue
         if info.file_size > RATIO_MIN_BYTES and info.file_size > limits.max_compression_ratio * max(
                 info.compress_size, 1):
             raise ValidationError(
-                f"{filename}: zip entry {info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f}"
+                f"{filename}: zip entry {quote(info.filename)} expands {info.file_size / max(info.compress_size, 1):.0f}"
                 f" times ({info.compress_size} → {info.file_size} bytes), over the limit of "
                 f"{limits.max_compression_ratio:g} (zip bomb?)")
         total += info.file_size
         compressed += info.compress_size
         if total > limits.max_uncompressed_bytes:
             raise ValidationError(f"{filename}: the zip expands to more than {limits.max_uncompressed_bytes} bytes "
-                                  f"(limit MLOPS_UPLOAD_MAX_UNCOMPRESSED_BYTES; reached at {info.filename!r})")
+                                  f"(limit MLOPS_UPLOAD_MAX_UNCOMPRESSED_BYTES; reached at {quote(info.filename)})")
         files.append(info)
     if total > RATIO_MIN_BYTES and total > limits.max_compression_ratio * max(compressed, 1):
         raise ValidationError(f"{filename}: the zip expands {total / max(compressed, 1):.0f} times, over the limit "
@@ -140,7 +140,7 @@ def stream_member(zf: zipfile.ZipFile, member: Member, filename: str) -> Iterato
     # size, before zipfile reaches that size and reports a mere CRC mismatch.
     probe = copy.copy(member.info)
     probe.file_size = declared + 2 * CHUNK_BYTES
-    where = f"{filename}: zip entry {member.info.filename!r}"
+    where = f"{filename}: zip entry {quote(member.info.filename)}"
     seen = 0
     try:
         with zf.open(probe) as src:

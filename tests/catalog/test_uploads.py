@@ -158,3 +158,22 @@ def test_zip_whose_size_header_lies_is_refused_and_stores_nothing(ctx: dict[str,
     with pytest.raises(ValidationError, match=r"'cat/bomb.png' inflates to more than the \d+ bytes its header"):
         upload_entry(actor=ctx["alice"], dataset_id=dataset_id, path=path)
     assert stored_state(dataset_id) == ([], [])
+
+
+@pytest.mark.parametrize(("name", "data", "fragments"), [
+    ("cell.csv", "timestamp,value\n2024-01-01,1\n2024-01-02," + "9" * 5_000_000 + "x\n",
+     ("row 3", "'value'", "5000001 characters")),
+    ("wide.csv", ",".join(["timestamp", *(f"c{i}" for i in range(80_000))]) + "\n",
+     ("80001 columns", "limit of 1000", "MLOPS_UPLOAD_MAX_COLUMNS")),
+])
+def test_costly_csv_is_refused_with_a_short_message_and_stores_nothing(
+        ctx: dict[str, Any], tmp_path: Path, name: str, data: str, fragments: tuple[str, ...]) -> None:
+    from catalog.errors import ValidationError
+    from catalog.uploads import upload_entry
+
+    dataset_id = ctx["datasets"]["anomaly_detection"]
+    with pytest.raises(ValidationError) as refused:
+        upload_entry(actor=ctx["alice"], dataset_id=dataset_id, path=write(tmp_path / name, data))
+    message = str(refused.value)
+    assert len(message) < 300 and all(f in message for f in fragments), message[:1000]
+    assert stored_state(dataset_id) == ([], [])

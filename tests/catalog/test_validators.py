@@ -107,6 +107,65 @@ def test_text_csv_refusals(tmp_path: Path, data: bytes | str, fragments: tuple[s
     refused(tmp_path, "text_classification", data, *fragments)
 
 
+# -- CSV headers: column cap, linear checks --------------------------------------------------------------
+
+def wide_csv(columns: list[str]) -> str:
+    return ",".join(columns) + "\n" + ",".join("1" for _ in columns) + "\n"
+
+
+@pytest.mark.parametrize("scenario", ["anomaly_detection", "timeseries_predict", "text_classification"])
+def test_a_header_of_80000_columns_is_refused_at_the_column_cap(tmp_path: Path, scenario: str) -> None:
+    columns = ["timestamp", "value", "text", "label"] + [f"c{i}" for i in range(80_000 - 4)]
+    message = refused(tmp_path, scenario, wide_csv(columns), "line 1", "80000 columns", "limit of 1000",
+                      "MLOPS_UPLOAD_MAX_COLUMNS")
+    assert len(message) < 300
+
+
+def test_the_column_cap_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_UPLOAD_MAX_COLUMNS", "4")
+    reset_settings()
+    refused(tmp_path, "anomaly_detection", "timestamp,a,b,c,d\n2024-01-01,1,2,3,4\n", "5 columns", "limit of 4")
+    assert check(tmp_path, "anomaly_detection", "timestamp,a,b,c\n2024-01-01,1,2,3\n").summary["rows"] == 1
+
+
+def test_duplicate_and_unnamed_columns_in_a_wide_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a raised cap: every duplicate is found (in first-seen order), and the message stays short."""
+    monkeypatch.setenv("MLOPS_UPLOAD_MAX_COLUMNS", "200000")
+    reset_settings()
+    columns = ["timestamp"] + [f"c{i}" for i in range(100_000)]
+    duplicated = [*columns, "c5", "c99999", "c5", *(f"c{i}" for i in range(10, 400))]
+    message = refused(tmp_path, "anomaly_detection", wide_csv(duplicated), "line 1", "duplicate column",
+                      "'c5'", "'c99999'", "392 duplicate")
+    assert message.index("'c5'") < message.index("'c99999'") and len(message) < 400
+    unnamed = refused(tmp_path, "anomaly_detection", wide_csv([*columns[:50_000], " ", *columns[50_000:]]),
+                      "column 50001 has no name")
+    assert len(unnamed) < 400
+
+
+def test_an_endless_header_line_is_not_parsed_whole(tmp_path: Path) -> None:
+    message = refused(tmp_path, "text_classification", "text" + "x" * (5 << 20), "header line is longer than",
+                      "MLOPS_UPLOAD_MAX_COLUMNS")
+    assert len(message) < 300
+
+
+# -- errors quote excerpts, never whole inputs ------------------------------------------------------------
+
+def test_a_huge_cell_is_quoted_as_an_excerpt(tmp_path: Path) -> None:
+    cell = "7" * 3_000_000 + "x"
+    message = refused(tmp_path, "anomaly_detection", f"timestamp,value\n2024-01-01,1\n2024-01-02,{cell}\n",
+                      "row 3", "'value'", "3000001 characters", "'777")
+    assert len(message) < 300
+    stamp = refused(tmp_path, "timeseries_predict", f"timestamp,value\n{cell},1\n", "row 2", "'timestamp'")
+    assert len(stamp) < 300
+
+
+def test_messages_about_many_columns_stay_short(tmp_path: Path) -> None:
+    columns = [f"column_{i}_" + "x" * 50 for i in range(900)]
+    for scenario, fragment in (("anomaly_detection", "missing column"), ("text_classification", "missing column")):
+        message = refused(tmp_path, scenario, wide_csv(columns), fragment)
+        assert len(message) < 600, len(message)
+
+
 # -- log clustering ----------------------------------------------------------------------------------------
 
 def test_log_counts_replacements_and_line_endings(tmp_path: Path) -> None:
