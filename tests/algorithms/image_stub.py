@@ -22,17 +22,23 @@ class SizeModel(mlflow.pyfunc.PythonModel):
         batch = sum(image.size[0] * image.size[1] for image in images)
         return [
             {
-                "predictions": [{"class_id": 0, "class_name": f"{image.size[0]}x{image.size[1]}", "confidence": 1.0}],
+                "predictions": [
+                    {"class_id": 0, "class_name": f"{image.size[0]}x{image.size[1]}", "confidence": 1.0}
+                ],
                 "batch_pixels": batch,
             }
             for image in images
         ]
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         opened = images_of_frame(model_input)
         good = [image for image in opened if not isinstance(image, str)]
         answers = iter(self.predict_images(good, params))
-        return pd.DataFrame({RESULT_COLUMN: [{"error": o} if isinstance(o, str) else next(answers) for o in opened]})
+        return pd.DataFrame(
+            {RESULT_COLUMN: [{"error": o} if isinstance(o, str) else next(answers) for o in opened]}
+        )
 
 
 def save_size_model(directory: Path) -> Path:

@@ -67,8 +67,13 @@ def serve() -> Iterator[Server]:
                 return None
             return f"server exited: {proc.stdout.read() if proc.stdout else ''}"
 
-        wait_until(lambda: http_ok(f"{url}/ready"), timeout=90, interval=0.05, description="server ready",
-                   abort=exited)
+        wait_until(
+            lambda: http_ok(f"{url}/ready"),
+            timeout=90,
+            interval=0.05,
+            description="server ready",
+            abort=exited,
+        )
         return url, proc.pid
 
     yield start
@@ -112,18 +117,27 @@ def test_request_pixel_limit_and_images_decoded_a_few_at_a_time(serve: Server, s
         MLOPS_PREDICT_MAX_REQUEST_PIXELS="2500000",
     )
     big, small = png_b64(1000, 1000), png_b64(10, 10)
-    over_one = assert_413(httpx.post(f"{url}/predict", json={"images": [small, png_b64(1001, 1000)]}, timeout=60),
-                          "MLOPS_PREDICT_MAX_IMAGE_PIXELS")
+    over_one = assert_413(
+        httpx.post(f"{url}/predict", json={"images": [small, png_b64(1001, 1000)]}, timeout=60),
+        "MLOPS_PREDICT_MAX_IMAGE_PIXELS",
+    )
     assert over_one["details"]["index"] == 1 and over_one["details"]["limit"] == 1_000_000
-    over_all = assert_413(httpx.post(f"{url}/predict", json={"images": [big, big, big]}, timeout=60),
-                          "MLOPS_PREDICT_MAX_REQUEST_PIXELS")
+    over_all = assert_413(
+        httpx.post(f"{url}/predict", json={"images": [big, big, big]}, timeout=60),
+        "MLOPS_PREDICT_MAX_REQUEST_PIXELS",
+    )
     assert over_all["details"]["limit"] == 2_500_000 and "3000000" in over_all["message"]
     # At the limits: accepted, and the model never got more decoded pixels at once than one image's limit
     # (small images still travel together).
     response = httpx.post(f"{url}/predict", json={"images": [big, small, small, big]}, timeout=60)
     assert response.status_code == 200, response.text[:500]
     results = response.json()["results"]
-    assert [r["predictions"][0]["class_name"] for r in results] == ["1000x1000", "10x10", "10x10", "1000x1000"]
+    assert [r["predictions"][0]["class_name"] for r in results] == [
+        "1000x1000",
+        "10x10",
+        "10x10",
+        "1000x1000",
+    ]
     assert max(r["batch_pixels"] for r in results) <= 1_000_000
     assert results[1]["batch_pixels"] == 200  # the two small ones in one call
 
@@ -145,8 +159,11 @@ def raw_exchange(url: str, head: str, body: Iterator[bytes] | list[bytes] = ()) 
             assert chunk, f"connection closed without an answer: {data!r}"
             data += chunk
         header, _, rest = data.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in header.split(b"\r\n") if line.lower().startswith(
-            b"content-length:"))
+        length = next(
+            int(line.split(b":")[1])
+            for line in header.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
         while len(rest) < length:
             chunk = sock.recv(65536)
             assert chunk, "connection closed in the middle of the answer"
@@ -184,5 +201,7 @@ def test_a_huge_bad_value_gets_a_short_422(serve: Server, ecod_model_dir: Path) 
     assert len(response.content) < 2000, len(response.content)
     detail = response.json()["error"]["details"][0]
     assert detail["record"] == 1 and "2000001" in detail["message"].replace(",", "")
-    threshold = httpx.post(f"{url}/predict", json={"data": rows[:1], "config": {"threshold": huge}}, timeout=60)
+    threshold = httpx.post(
+        f"{url}/predict", json={"data": rows[:1], "config": {"threshold": huge}}, timeout=60
+    )
     assert threshold.status_code == 422 and len(threshold.content) < 2000
