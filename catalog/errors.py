@@ -30,6 +30,12 @@ def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
     return _reprs.repr(value)
 
 
+def shorten(message: str, limit: int = 1000) -> str:
+    """A whole message cut to ``limit`` characters (with its full length): the backstop at the edges (CLI)
+    for messages that quote input without ``quote``, such as a library's (``float('…')``'s quotes it whole)."""
+    return message if len(message) <= limit else f"{message[:limit]}… ({len(message)} characters)"
+
+
 class CatalogError(Exception):
     """Base of every catalog error."""
 
@@ -38,7 +44,7 @@ class NotFoundError(CatalogError):
     """The resource does not exist *or the actor may not see it*: both read exactly the same."""
 
     def __init__(self, kind: str, ident: object) -> None:
-        super().__init__(f"{kind} {ident!r} not found")
+        super().__init__(f"{kind} {quote(ident)} not found")
         self.kind = kind
         self.ident = ident
 

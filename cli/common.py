@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import typer
 
 from catalog.db import session_scope
-from catalog.errors import CatalogError, NotFoundError
+from catalog.errors import CatalogError, NotFoundError, shorten
 from catalog.scoping import Actor
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,11 +107,11 @@ def handle_errors(fn: F) -> F:
                 TimeoutError) as exc:
             if os.environ.get("MLOPS_DEBUG"):
                 raise
-            fail(str(exc))
+            fail(shorten(str(exc)))
         except Exception as exc:  # an unexpected failure still gets one readable line
             if os.environ.get("MLOPS_DEBUG"):
                 raise
-            fail(f"{type(exc).__name__}: {exc}")
+            fail(shorten(f"{type(exc).__name__}: {exc}"))
 
     return wrapper  # type: ignore[return-value]
 

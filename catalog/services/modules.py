@@ -21,7 +21,7 @@ from sqlalchemy.engine import Compiled, Dialect
 from sqlalchemy.sql import Executable, Select
 from sqlmodel import Session, SQLModel, col, func, select
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from catalog.models import Dataset, Membership, Serving, TrainJob, User
 from catalog.scenarios import Scenario
 from catalog.scoping import Actor, scoped
@@ -120,9 +120,9 @@ def module_data(
     no sort, and the count is answered from the index alone.
     """
     if not isinstance(module, str) or module not in MODULES:
-        raise ValidationError(f"unknown module {module!r}; expected one of: {', '.join(MODULES)}")
+        raise ValidationError(f"unknown module {quote(module)}; expected one of: {', '.join(MODULES)}")
     if not isinstance(child_module, str) or child_module not in _SCENARIOS:
-        raise ValidationError(f"unknown child module {child_module!r} of {module}; expected one of: "
+        raise ValidationError(f"unknown child module {quote(child_module)} of {module}; expected one of: "
                               f"{', '.join(s.value for s in Scenario)}")
     page = _require_int("page", page)
     page_size = _require_int("page_size", page_size)

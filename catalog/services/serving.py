@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from catalog.errors import ConflictError, NotFoundError, ValidationError
+from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
 from catalog.models import DesiredState, JobStatus, Serving, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
@@ -34,7 +34,7 @@ def container_name_for(serving_id: int) -> str:
 def _check_version(model_version: str) -> str:
     value = (model_version or _VERSION_OK).strip()
     if value != _VERSION_OK and not (value.isdigit() and int(value) > 0):
-        raise ValidationError(f"model version {value!r} must be 'latest' or a positive version number")
+        raise ValidationError(f"model version {quote(value)} must be 'latest' or a positive version number")
     return value
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError, quote
 from catalog.models import Membership, Team, User
 from catalog.models.base import utcnow
 from catalog.scoping import Actor
@@ -93,7 +93,7 @@ def create_team(session: Session, *, actor: Actor, name: str, description: str =
     name = (name or "").strip()
     if not _TEAM_RE.match(name):
         raise ValidationError(
-            f"team name {name!r} is invalid: use 1-100 letters, digits, spaces, '.', '_' or '-', "
+            f"team name {quote(name)} is invalid: use 1-100 letters, digits, spaces, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     if session.exec(select(Team).where(Team.name == name)).first() is not None:
@@ -153,7 +153,7 @@ def create_user(
     username = (username or "").strip()
     if not _USERNAME_RE.match(username):
         raise ValidationError(
-            f"username {username!r} is invalid: use 1-100 letters, digits, '.', '_', '@' or '-', "
+            f"username {quote(username)} is invalid: use 1-100 letters, digits, '.', '_', '@' or '-', "
             "starting with a letter or digit"
         )
     if session.exec(select(User).where(User.username == username)).first() is not None:
@@ -227,7 +227,7 @@ def _require_team_admin(session: Session, actor: Actor, team_id: int) -> Team:
 def add_member(session: Session, *, actor: Actor, team_id: int, user_id: int, role: str = "member") -> Membership:
     """Make a user a member of a team with ``role``; an existing member gets the new role."""
     if role not in ROLES:
-        raise ValidationError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        raise ValidationError(f"role {quote(role)} is not one of {', '.join(ROLES)}")
     team = _require_team_admin(session, actor, team_id)
     user = session.get(User, user_id)
     if user is None:

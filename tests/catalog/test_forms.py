@@ -226,3 +226,14 @@ def test_invalid_search_space_refused(space: dict[str, Any], message: str) -> No
     with pytest.raises(ValidationError) as info:
         validate_search_space(space, FORM)
     assert message in str(info.value)
+
+
+def test_huge_bad_values_are_quoted_as_short_excerpts() -> None:
+    huge = "7" * 3_000_000 + "x"
+    with pytest.raises(FormValidationError) as refused:
+        params(n_consecutive=huge, smoothing=huge, lags=[1, huge], masking=["(" + huge], **{huge: 1})
+    message = str(refused.value)
+    assert len(message) < 2000, len(message)
+    assert "3000001 characters" in refused.value.errors["n_consecutive"]
+    assert set(refused.value.errors) == {"*", "n_consecutive", "smoothing", "lags", "masking"}
+    assert all(len(text) < 600 for text in refused.value.errors.values())
