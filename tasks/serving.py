@@ -95,7 +95,12 @@ def launch(serving_id: int) -> ContainerStatus:
     mlflow = tracking.client()
     # 'latest' is resolved here, at start, so the record says which version actually runs.
     model_uri, version = tracking.resolve_model_uri(mlflow, job.model_name or "", serving.model_version)
-    port = serving.port or allocate_port()
+    port = serving.port
+    if port is None:
+        # Never a port another serving record asked for (its owner gets it back on start), even if free now.
+        with session_scope() as session:
+            reserved = serving_service.reserved_ports(session, except_serving=serving_id)
+        port = allocate_port(exclude=reserved)
     spec = serving_spec(serving_id=serving_id, team_id=serving.team_id, scenario=serving.scenario,
                         model_uri=model_uri, port=port)
     spec = replace(spec, labels={**spec.labels, VERSION_LABEL: version})

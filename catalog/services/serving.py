@@ -1,11 +1,19 @@
 """Servings: records of inference containers. Desired state is what users asked for; observed state is what
-the runtime last reported, written back by every read and by the scheduled sync."""
+the runtime last reported, written back by every read and by the scheduled sync.
+
+A port asked for (on create or update) must lie in ``MLOPS_RUNTIME_SERVING_PORT_RANGE``, must not be held by
+any other serving record of any team (its requested port, or the port it was last seen running on, stopped
+or not: it gets that port back on start), and must be bindable on the serving host now. The record check
+reads across teams on purpose and only says "port N is taken", never whose.
+"""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
@@ -15,6 +23,7 @@ from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, scoped
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page
+from infra.settings import get_settings
 
 _VERSION_OK = "latest"
 
@@ -38,9 +47,44 @@ def _check_version(model_version: str) -> str:
     return value
 
 
-def _check_port(port: int | None) -> int | None:
-    if port is not None and not 1024 <= int(port) <= 65535:
-        raise ValidationError(f"port {port} must be between 1024 and 65535")
+def reserved_ports(session: Session, *, except_serving: int | None = None) -> set[int]:
+    """Ports held by serving records of every team: requested ones, and those last seen running."""
+    stmt = select(Serving.port, Serving.observed_port).where(
+        or_(col(Serving.port).is_not(None), col(Serving.observed_port).is_not(None)))
+    if except_serving is not None:
+        stmt = stmt.where(Serving.id != except_serving)
+    return {p for row in session.exec(stmt).all() for p in row if p is not None}
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether a server could bind ``host:port`` now (SO_REUSEADDR, as uvicorn; as ``infra.net.port_is_free``,
+    which the catalog may not import)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _check_port(session: Session, port: int | None, *, serving: Serving | None = None) -> int | None:
+    """``port`` if a serving may ask for it (see the module docstring), else ValidationError/ConflictError."""
+    if port is None:
+        return None
+    port = int(port)
+    runtime = get_settings().runtime
+    lo, hi = runtime.port_range
+    if not lo <= port <= hi:
+        raise ValidationError(f"port {port} is outside the serving port range {lo}-{hi} "
+                              "(MLOPS_RUNTIME_SERVING_PORT_RANGE)")
+    if port in reserved_ports(session, except_serving=serving.id if serving else None):
+        raise ConflictError(f"port {port} is taken")
+    # The serving's own running server holds the port it runs on: that one is not "in use" against it.
+    own = serving is not None and port == serving.observed_port and serving.observed_state == "running"
+    if not own and not _bindable(runtime.serving_host, port):
+        raise ConflictError(f"port {port} is in use on the serving host")
     return port
 
 
@@ -66,7 +110,7 @@ def create_serving(
         if session.exec(select(Serving.id).where(Serving.team_id == team_id, Serving.name == name)).first():
             raise ConflictError(f"a serving named {name!r} already exists in this team")
         serving = Serving(team_id=team_id, scenario=job.scenario, name=name, train_job_id=job.id,
-                          model_version=_check_version(model_version), port=_check_port(port),
+                          model_version=_check_version(model_version), port=_check_port(session, port),
                           desired_state=DesiredState.RUNNING, created_by=actor.user_id)
         session.add(serving)
         session.flush()
@@ -115,8 +159,8 @@ def update_serving(
                 raise ValidationError(f"job {job.name!r} is {job.scenario}, the serving is {serving.scenario}")
             serving.train_job_id, changed = job.id, True  # type: ignore[assignment]
         new_port = None if clear_port else (port if port is not None else serving.port)
-        if _check_port(new_port) != serving.port:
-            serving.port, changed = new_port, True
+        if new_port != serving.port:
+            serving.port, changed = _check_port(session, new_port, serving=serving), True
         serving.updated_at = utcnow()
         session.add(serving)
         info["detail"] = {"changed": changed}

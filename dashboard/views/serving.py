@@ -15,6 +15,7 @@ from dashboard.views.common import actor, attempt, page_scenario, records, stabl
 from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import run_flow
 from infra.runtime.base import RuntimeError_
+from infra.settings import get_settings
 from tasks.serving import inference_url, observe_now
 
 FIELDS = ["id", "name", "train_job_id", "model_version", "resolved_version", "desired_state", "observed_state",
@@ -40,7 +41,7 @@ def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
             st.caption(f"the newest {len(jobs)} of {total} completed jobs; search to find the others")
         name = st.text_input("Serving name", key="sv_name")
         version = st.text_input("Model version", value="latest", key="sv_version")
-        port = st.number_input("Port (0 = any free one)", min_value=0, max_value=65535, value=0, key="sv_port")
+        port = st.number_input(_port_label(), min_value=0, max_value=65535, value=0, key="sv_port")
         if st.button("Create and start", key="sv_create") and team_id is not None:
             def create() -> int | None:
                 with session_scope() as session:
@@ -54,12 +55,18 @@ def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
                 st.session_state[PICK_KEY] = serving_id  # the picker is drawn after this form
 
 
+def _port_label() -> str:
+    lo, hi = get_settings().runtime.port_range
+    # The service refuses ports outside the range, or taken by another serving or on the host.
+    return f"Port (0 = any free one; else {lo}-{hi}, not taken)"
+
+
 def _update_form(who: Actor, serving: Serving) -> None:
     with st.expander("Update (a running serving restarts to apply it)"):
         version = st.text_input("Model version", value=serving.model_version, key=f"sv_up_version_{serving.id}")
         job_id = st.number_input("Training job id", min_value=1, value=serving.train_job_id,
                                  key=f"sv_up_job_{serving.id}")
-        port = st.number_input("Port (0 = any free one)", min_value=0, max_value=65535, value=serving.port or 0,
+        port = st.number_input(_port_label(), min_value=0, max_value=65535, value=serving.port or 0,
                                key=f"sv_up_port_{serving.id}")
         if st.button("Apply", key=f"sv_up_apply_{serving.id}"):
             def apply() -> None:
