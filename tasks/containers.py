@@ -32,7 +32,9 @@ def container_env(settings: Settings | None = None) -> dict[str, str]:
 def training_spec(*, job_id: int, team_id: int, config_uri: str, run_id: str, settings: Settings | None = None
                   ) -> ContainerSpec:
     s = settings or get_settings()
-    env = {**container_env(s), "MLOPS_JOB_CONFIG_URI": config_uri, "MLFLOW_RUN_ID": run_id}
+    env = {**container_env(s), "MLOPS_JOB_CONFIG_URI": config_uri, "MLFLOW_RUN_ID": run_id,
+           # Pretrained weights may only come from here (algorithms.yolo.weights checks it again).
+           "MLOPS_TRAIN_WEIGHTS_DIR": str(s.training.weights_dir)}
     return ContainerSpec(
         name=f"train-{job_id}", kind=ContainerKind.TRAIN, command=["python", "-m", "algorithms.train"], env=env,
         labels={"app": LABEL_APP, "kind": "train", "job-id": str(job_id), "team-id": str(team_id)},

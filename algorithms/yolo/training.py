@@ -2,9 +2,9 @@
 and its per-epoch metrics.
 
 Parameters (the presets' form fields): ``model_size`` n/s/m (the network is built from ultralytics' own
-``yolo11{size}-cls.yaml`` / ``yolo11{size}.yaml``, no weights needed); ``weights`` (a local ``.pt`` file
-to start from instead — its own architecture is used; a name or path not on disk fails in
-``resolve_params``, before anything is downloaded or trained); ``epochs``, ``imgsz``, ``batch``, ``lr0``,
+``yolo11{size}-cls.yaml`` / ``yolo11{size}.yaml``, no weights needed); ``weights`` (a ``.pt`` file inside
+``MLOPS_TRAIN_WEIGHTS_DIR`` to start from instead — its own architecture is used; anything else fails in
+``resolve_params`` by ``algorithms.yolo.weights``, before anything is downloaded or trained); ``epochs``, ``imgsz``, ``batch``, ``lr0``,
 ``optimizer`` (``auto`` lets ultralytics choose the optimizer and its learning rate, ignoring ``lr0``),
 ``patience`` (0: never stop early), ``warmup_epochs`` (learning-rate warm-up; ultralytics makes it at least
 100 iterations, so 0 matters for tiny data), ``fliplr`` (probability of a horizontal flip as augmentation;
@@ -30,7 +30,8 @@ from mlflow import MlflowClient
 
 from algorithms.base.tracking import log_metrics
 from algorithms.yolo.data import CLASSIFY, ImageSplit, write_classify_root, write_detect_yaml
-from algorithms.yolo.offline import check_weights, load_ultralytics
+from algorithms.yolo.offline import load_ultralytics
+from algorithms.yolo.weights import check_weights
 
 SIZES: tuple[str, ...] = ("n", "s", "m")
 OPTIMIZERS: tuple[str, ...] = ("auto", "SGD", "Adam", "AdamW", "RMSProp")

@@ -31,6 +31,7 @@ from catalog.scoping import Actor, get_scoped, scoped
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page, transition
 from catalog.services.datasets import require_usable_release
+from catalog.weights import check_weights_params
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 
@@ -116,7 +117,7 @@ def create_job(
         name = check_name(name, what="job name")
         algo = _resolve_algorithm(session, scenario=scenario, algorithm=algorithm)
         require_usable_release(session, actor=actor, release_id=release_id, team_id=team_id, scenario=scenario)
-        clean = validate_params(algo.form_config, params or {})
+        clean = check_weights_params(algo.name, validate_params(algo.form_config, params or {}))
         if not 0 <= int(max_evals) <= MAX_EVALS_LIMIT:
             raise ValidationError(f"max_evals must be between 0 and {MAX_EVALS_LIMIT}")
         if max_evals and not algo.search_space:
@@ -158,7 +159,7 @@ def update_job(
                                    scenario=job.scenario)
             job.release_id = release_id
         if params is not None:
-            job.params = validate_params(algo.form_config, params)
+            job.params = check_weights_params(algo.name, validate_params(algo.form_config, params))
         if max_evals is not None:
             if not 0 <= int(max_evals) <= MAX_EVALS_LIMIT:
                 raise ValidationError(f"max_evals must be between 0 and {MAX_EVALS_LIMIT}")

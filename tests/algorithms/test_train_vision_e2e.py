@@ -10,6 +10,7 @@ import hashlib
 import io
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -148,23 +149,30 @@ def test_yolo_detection_tunes_logs_epochs_and_serves(env: dict[str, str]) -> Non
         assert bad.status_code == 422 and "config.iou" in bad.json()["error"]["message"]
 
 
-def test_missing_pretrained_weights_fail_the_job_at_once(env: dict[str, str]) -> None:  # noqa: F811
-    """The weights name is checked before the release is even fetched: this release URI does not exist."""
+@pytest.mark.parametrize(("weights", "message"), [
+    ("yolo11n.pt", "pretrained weights 'yolo11n.pt' are not on disk"),
+    ("/etc/passwd", "pretrained weights '/etc/passwd' are outside the weights directory"),
+    ("../outside.pt", "pretrained weights '../outside.pt' are outside the weights directory"),
+])
+def test_missing_or_outside_pretrained_weights_fail_the_job_at_once(
+        env: dict[str, str], tmp_path: Path, weights: str, message: str) -> None:  # noqa: F811
+    """The weights are checked before the release is even fetched: this release URI does not exist."""
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "outside.pt").write_bytes(b"x")
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("mlops/object_detection")
     experiment_id = experiment.experiment_id if experiment else client.create_experiment("mlops/object_detection")
     run_id = client.create_run(experiment_id).info.run_id
     config = {
         "job_id": 951, "scenario": "object_detection", "algorithm": "YOLODetection",
-        "params": {"weights": "yolo11n.pt", "epochs": 1}, "model_name": f"mlops-det-{uuid.uuid4().hex[:8]}",
+        "params": {"weights": weights, "epochs": 1}, "model_name": f"mlops-det-{uuid.uuid4().hex[:8]}",
         "release": {"uri": "s3://mlops/releases/none/missing.zip", "sha256": hashlib.sha256(b"").hexdigest()},
     }
     started = time.monotonic()
-    proc = run_train(env, config, run_id)
+    proc = run_train(env | {"MLOPS_TRAIN_WEIGHTS_DIR": str(tmp_path / "weights")}, config, run_id)
     elapsed = time.monotonic() - started
     assert proc.returncode == 1
-    assert "pretrained weights 'yolo11n.pt' are not on disk" in proc.stderr and "nothing is downloaded" in proc.stderr
-    assert "downloading release" not in proc.stdout
+    assert message in proc.stderr and "downloading release" not in proc.stdout
     assert client.get_run(run_id).info.status == "FAILED"
     print(f"failed in {elapsed:.1f} s (process start included)")
 

@@ -23,7 +23,8 @@ from algorithms.base.images import ImageClassificationContract, ObjectDetectionC
 from algorithms.base.release import Release
 from algorithms.registry import get_algorithm
 from algorithms.yolo import data as image_data
-from algorithms.yolo.offline import WeightsNotFoundError, config_dir, load_ultralytics
+from algorithms.yolo.offline import config_dir, load_ultralytics
+from algorithms.yolo.weights import WEIGHTS_DIR_VAR, WeightsNotFoundError
 from tests.algorithms.vision_data import classification_release, colour_image, detection_release, png
 
 PRESETS = Path(__file__).resolve().parents[2] / "catalog" / "presets"
@@ -38,7 +39,9 @@ def test_preset_fields_are_the_algorithm_params_with_the_same_defaults(algorithm
     assert set(preset["search_space"]) == {"lr0", "imgsz", "batch"}
 
 
-def test_a_weights_name_not_on_disk_fails_before_anything_runs(tmp_path: Path) -> None:
+def test_a_weights_name_not_on_disk_fails_before_anything_runs(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(WEIGHTS_DIR_VAR, str(tmp_path))
     algorithm = get_algorithm("YOLODetection")
     with pytest.raises(WeightsNotFoundError, match=r"'yolo11n.pt' are not on disk.*nothing is downloaded"):
         algorithm.resolve_params({"weights": "yolo11n.pt"})
@@ -52,6 +55,30 @@ def test_a_weights_name_not_on_disk_fails_before_anything_runs(tmp_path: Path) -
         algorithm.resolve_params({"model_size": "x"})
     with pytest.raises(ValueError, match="imgsz must be in"):
         algorithm.resolve_params({"imgsz": 16})
+
+
+@pytest.mark.parametrize("algorithm", ["YOLOClassification", "YOLODetection"])
+def test_weights_are_pt_files_inside_the_weights_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           algorithm: str) -> None:
+    root, outside = tmp_path / "weights", tmp_path / "elsewhere"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "sub" / "start.pt").write_bytes(b"weights")
+    (outside / "secret.pt").write_bytes(b"not yours")
+    (root / "link.pt").symlink_to(outside / "secret.pt")
+    (root / "passwd.pt").symlink_to("/etc/passwd")
+    resolve = get_algorithm(algorithm).resolve_params
+    monkeypatch.delenv(WEIGHTS_DIR_VAR, raising=False)
+    with pytest.raises(WeightsNotFoundError, match="no weights directory is configured"):
+        resolve({"weights": "sub/start.pt"})
+    monkeypatch.setenv(WEIGHTS_DIR_VAR, str(root))
+    for escape in ("/etc/passwd", "../elsewhere/secret.pt", "sub/../../elsewhere/secret.pt", str(outside / "secret.pt"),
+                   "link.pt", "passwd.pt"):
+        with pytest.raises(WeightsNotFoundError, match="outside the weights directory"):
+            resolve({"weights": escape})
+    assert resolve({"weights": "sub/start.pt"})["weights"] == "sub/start.pt"
+    assert resolve({"weights": str(root / "sub" / "start.pt")})["weights"] == str(root / "sub" / "start.pt")
+    assert resolve({"weights": ""})["weights"] == ""
 
 
 def test_loading_ultralytics_leaves_pillow_open_alone() -> None:
@@ -122,6 +149,7 @@ def test_detection_fits_evaluates_and_predicts_offline_then_restarts_from_its_we
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "runs").exists()
     assert ultralytics.__version__
 
+    monkeypatch.setenv(WEIGHTS_DIR_VAR, str(tmp_path))
     weights = tmp_path / "start.pt"
     weights.write_bytes(fitted.outcome.weights)
     again = algorithm.fit(train, params | {"weights": str(weights)})

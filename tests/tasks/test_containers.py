@@ -28,3 +28,13 @@ def test_every_predict_limit_reaches_the_server_environment(monkeypatch: pytest.
         monkeypatch.setenv(key, value)
     assert Limits.from_env() == Limits(**values) == limits()
     reset_settings()
+
+
+def test_training_containers_get_the_weights_directory(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from tasks.containers import training_spec
+
+    monkeypatch.setenv("MLOPS_TRAIN_WEIGHTS_DIR", str(tmp_path / "w"))
+    reset_settings()
+    spec = training_spec(job_id=1, team_id=1, config_uri="s3://b/k", run_id="r")
+    assert spec.env["MLOPS_TRAIN_WEIGHTS_DIR"] == str((tmp_path / "w").resolve())
+    reset_settings()
