@@ -28,6 +28,7 @@ from typing import BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from catalog.errors import ValidationError, quote
+from catalog.validators.imageend import END_FINDERS, image_end
 from infra.settings import get_settings
 
 # A member this small cannot be a meaningful bomb on its own; only its share of the total counts.
@@ -171,7 +172,13 @@ def copy_member(zf: zipfile.ZipFile, member: Member, dst: BinaryIO, filename: st
 
 
 def check_image(data: bytes, where: str) -> dict[str, object]:
-    """Format and size of an image that fully decodes; ``where`` names it in the error."""
+    """Format and size of an image that fully decodes; ``where`` names it in the error.
+
+    Images carrying bytes after their end (a PNG with a zip appended, a JPEG with a video after its EOI) are
+    refused, not stripped: the upload is stored byte for byte as sent, so the user re-saves the image. NUL
+    padding after the end (some encoders write it; it carries nothing) is accepted. Only formats whose end
+    ``imageend`` can find are accepted.
+    """
     limit = get_settings().datasets.max_image_pixels
     try:
         with warnings.catch_warnings():
@@ -190,6 +197,14 @@ def check_image(data: bytes, where: str) -> dict[str, object]:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         raise ValidationError(f"{where}: not a decodable image ({exc})") from None
+    if fmt not in END_FINDERS:
+        raise ValidationError(f"{where}: {fmt} images are not accepted (accepted: {', '.join(END_FINDERS)})")
+    end = image_end(fmt, data)
+    if end is None:
+        raise ValidationError(f"{where}: the end of this {fmt} image cannot be found (truncated or malformed)")
+    if end < len(data) and data[end:].strip(b"\0"):
+        raise ValidationError(f"{where}: {len(data) - end} bytes follow the end of the {fmt} image (data appended "
+                              "to an image, such as an archive, is refused: save the image again without it)")
     return {"format": fmt, "width": width, "height": height}
 
 

@@ -4,6 +4,7 @@ sha256, summary, flags); refused input stores nothing (no object, no row), which
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,20 @@ def test_costly_csv_is_refused_with_a_short_message_and_stores_nothing(
     message = str(refused.value)
     assert len(message) < 300 and all(f in message for f in fragments), message[:1000]
     assert stored_state(dataset_id) == ([], [])
+
+
+@pytest.mark.parametrize("scenario", ["image_classification", "object_detection"])
+def test_image_carrying_a_zip_is_refused_and_stores_nothing(ctx: dict[str, Any], tmp_path: Path, scenario: str) -> None:
+    from catalog.errors import ValidationError
+    from catalog.uploads import upload_entry
+
+    carried = make_zip(tmp_path / "inner.zip", {"payload.sh": "#!/bin/sh\n"}).read_bytes()
+    if scenario == "image_classification":
+        path = class_zip(tmp_path / "c.zip")
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr("cat/carrier.png", png() + carried)
+    else:
+        path = yolo_zip(tmp_path / "y.zip", **{"images/img0.png": png(box=True) + carried})
+    with pytest.raises(ValidationError, match=r"\.png: \d+ bytes follow the end of the PNG image"):
+        upload_entry(actor=ctx["alice"], dataset_id=ctx["datasets"][scenario], path=path)
+    assert stored_state(ctx["datasets"][scenario]) == ([], [])

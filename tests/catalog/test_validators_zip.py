@@ -130,6 +130,82 @@ def test_member_shorter_than_declared_is_refused(tmp_path: Path) -> None:
             "ends after 1000", "5000 bytes")
 
 
+# -- bytes after the end of an image ----------------------------------------------------------------------
+
+def encoded(fmt: str, **options: object) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (40, 30), (20, 120, 200))
+    ImageDraw.Draw(img).ellipse([5, 5, 30, 25], fill=(250, 250, 0))
+    if options.pop("palette", False):
+        img = img.convert("P")
+    frames = options.pop("frames", None)
+    out = io.BytesIO()
+    if frames:
+        img.save(out, format=fmt, save_all=True, append_images=[img.rotate(90 * i) for i in range(1, 3)],
+                 **options)
+    else:
+        img.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def png_with_text() -> bytes:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Comment", "x" * 300, zip=True)
+    return encoded("PNG", pnginfo=info)
+
+
+IMAGES = {
+    "png": lambda: encoded("PNG"),
+    "png-palette": lambda: encoded("PNG", palette=True),
+    "png-text": png_with_text,
+    "jpeg": lambda: encoded("JPEG", quality=90),
+    "jpeg-progressive": lambda: encoded("JPEG", progressive=True, optimize=True),
+    "jpeg-restart-markers": lambda: encoded("JPEG", restart_marker_blocks=1),
+    "gif": lambda: encoded("GIF"),
+    "gif-animated": lambda: encoded("GIF", frames=True, loop=0, duration=100),
+    "bmp": lambda: encoded("BMP"),
+    "webp": lambda: encoded("WEBP", quality=80),
+    "webp-lossless": lambda: encoded("WEBP", lossless=True),
+    "tiff": lambda: encoded("TIFF"),
+    "tiff-lzw": lambda: encoded("TIFF", compression="tiff_lzw"),
+    "tiff-pages": lambda: encoded("TIFF", frames=True),
+}
+APPENDED_ZIP = b"PK\x03\x04" + bytes(26) + b"evil.sh" + b"#!/bin/sh\necho hi\n"
+
+
+@pytest.mark.parametrize("kind", list(IMAGES))
+def test_images_are_accepted_whole_and_refused_with_bytes_appended(tmp_path: Path, kind: str) -> None:
+    image = IMAGES[kind]()
+    ok = validate_upload("image_classification", make_zip(tmp_path / "ok.zip", {"cat/1.img": image}), "ok.zip")
+    assert ok.summary["images"] == 1
+    fmt = ok.summary["formats"].popitem()[0]
+    carrier = make_zip(tmp_path / "bad.zip", {"cat/1.img": image + APPENDED_ZIP, "cat/2.img": image})
+    refused("image_classification", carrier, "cat/1.img", "bytes follow the end of the", f"{fmt} image")
+    # NUL padding after the end carries nothing and is accepted.
+    padded = make_zip(tmp_path / "pad.zip", {"cat/1.img": image + bytes(16)})
+    assert validate_upload("image_classification", padded, "pad.zip").summary["images"] == 1
+
+
+def test_a_png_carrying_a_zip_is_refused_in_a_yolo_upload(tmp_path: Path) -> None:
+    import io
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("payload.txt", "hidden")
+    path = yolo_zip(tmp_path / "y.zip", **{"images/img1.png": png(box=True) + inner.getvalue()})
+    refused("object_detection", path, "images/img1.png", "bytes follow the end of the PNG image")
+
+
+def test_formats_without_a_known_end_are_not_accepted(tmp_path: Path) -> None:
+    refused("image_classification", make_zip(tmp_path / "t.zip", {"cat/1.tga": encoded("TGA")}), "cat/1.tga",
+            "TGA images are not accepted", "PNG, JPEG")
+
+
 def test_zip_total_uncompressed_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLOPS_UPLOAD_MAX_UNCOMPRESSED_BYTES", "1000")
     reset_settings()
