@@ -25,10 +25,14 @@ def weights_file(value: str, root: Path | None = None) -> str:
     root = (root or get_settings().training.weights_dir).expanduser().resolve()
     path = (root / Path(value).expanduser()).resolve()  # an absolute ``value`` replaces ``root``
     if not path.is_relative_to(root):
-        raise ValueError(f"{quote(value)} is outside the weights directory {root} (MLOPS_TRAIN_WEIGHTS_DIR); "
-                         "only .pt files inside it may be used")
+        raise ValueError(
+            f"{quote(value)} is outside the weights directory {root} (MLOPS_TRAIN_WEIGHTS_DIR); "
+            "only .pt files inside it may be used"
+        )
     if not path.is_file():
-        raise ValueError(f"{quote(value)} is not a file in the weights directory {root}; nothing is downloaded")
+        raise ValueError(
+            f"{quote(value)} is not a file in the weights directory {root}; nothing is downloaded"
+        )
     if path.suffix.lower() != ".pt":
         raise ValueError(f"{quote(value)} is not a .pt file")
     return path.relative_to(root).as_posix()

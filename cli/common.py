@@ -20,10 +20,17 @@ from catalog.scoping import Actor
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
-UserOpt = typer.Option(None, "--user", "-u", envvar="MLOPS_USER",
-                       help="Act as this user: needs `mlops login` as them or MLOPS_PASSWORD (default: the "
-                            "signed-in user, else the operator's admin).")
-TeamOpt = typer.Option(None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team).")
+UserOpt = typer.Option(
+    None,
+    "--user",
+    "-u",
+    envvar="MLOPS_USER",
+    help="Act as this user: needs `mlops login` as them or MLOPS_PASSWORD (default: the "
+    "signed-in user, else the operator's admin).",
+)
+TeamOpt = typer.Option(
+    None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team)."
+)
 
 
 def resolve_actor(user: str | None, team: str | None = None) -> tuple[Actor, int | None]:
@@ -85,7 +92,11 @@ def emit(data: Any, *, as_json: bool, columns: Sequence[str] | None = None) -> N
 
 
 def _cell(value: Any, limit: int) -> str:
-    text = "" if value is None else (json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    text = (
+        ""
+        if value is None
+        else (json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -103,8 +114,15 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except (CatalogError, NotFoundError, ValueError, LookupError, FileNotFoundError, RuntimeError,
-                TimeoutError) as exc:
+        except (
+            CatalogError,
+            NotFoundError,
+            ValueError,
+            LookupError,
+            FileNotFoundError,
+            RuntimeError,
+            TimeoutError,
+        ) as exc:
             if os.environ.get("MLOPS_DEBUG"):
                 raise
             fail(shorten(str(exc)))

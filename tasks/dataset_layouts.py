@@ -136,8 +136,9 @@ class ReleaseWriter:
             try:
                 yield reader  # type: ignore[misc]
                 if reader.read(1):
-                    raise ReleaseBuildError(f"entry {entry['name']!r} (id {entry['entry_id']}) was not read to "
-                                            "its end")
+                    raise ReleaseBuildError(
+                        f"entry {entry['name']!r} (id {entry['entry_id']}) was not read to its end"
+                    )
             finally:
                 reader.close()
         _check_digest(entry, reader.digest.hexdigest())
@@ -154,8 +155,10 @@ class ReleaseWriter:
 
 def _check_digest(entry: dict[str, Any], actual: str) -> None:
     if actual != entry["sha256"]:
-        raise ReleaseBuildError(f"entry {entry['name']!r} (id {entry['entry_id']}) changed in storage: its "
-                                "checksum no longer matches")
+        raise ReleaseBuildError(
+            f"entry {entry['name']!r} (id {entry['entry_id']}) changed in storage: its "
+            "checksum no longer matches"
+        )
 
 
 def _stem(entry: dict[str, Any]) -> str:
@@ -230,9 +233,14 @@ def add_yolo(w: ReleaseWriter, entry: dict[str, Any], splits: list[str]) -> None
                 label = layout.labels.get(key)
                 if label is None:
                     continue  # a background image: YOLO reads "no label file" as "no objects"
-                found = parse_labels(read_member(zf, label, entry["name"]), f"{entry['name']}: {label.info.filename}",
-                                     len(layout.classes))
-                text = "".join(f"{ids[c]} {cx:.6g} {cy:.6g} {bw:.6g} {bh:.6g}\n" for c, cx, cy, bw, bh in found)
+                found = parse_labels(
+                    read_member(zf, label, entry["name"]),
+                    f"{entry['name']}: {label.info.filename}",
+                    len(layout.classes),
+                )
+                text = "".join(
+                    f"{ids[c]} {cx:.6g} {cy:.6g} {bw:.6g} {bh:.6g}\n" for c, cx, cy, bw, bh in found
+                )
                 with w.member(split, f"{split}/labels/{base}.txt") as dst:
                     dst.write(text.encode("utf-8"))
                 boxes += len(found)
@@ -268,8 +276,9 @@ LAYOUTS: dict[Scenario, Layout] = {
 }
 
 
-def write_release(*, zf: zipfile.ZipFile, scenario: Scenario, entries: list[dict[str, Any]], store: ObjectStore,
-                  tmp: Path) -> ReleaseWriter:
+def write_release(
+    *, zf: zipfile.ZipFile, scenario: Scenario, entries: list[dict[str, Any]], store: ObjectStore, tmp: Path
+) -> ReleaseWriter:
     """Every entry into ``zf`` in the scenario's layout; the writer holds what the manifest needs."""
     layout = LAYOUTS[scenario]
     writer = ReleaseWriter(zf=zf, store=store, tmp=tmp)
@@ -281,4 +290,3 @@ def write_release(*, zf: zipfile.ZipFile, scenario: Scenario, entries: list[dict
     if layout.finish is not None:
         layout.finish(writer)
     return writer
-

@@ -63,8 +63,11 @@ def observe_now(serving_ids: Sequence[int] | None = None) -> dict[int, Observati
     try:
         observations = observe(get_runtime().status([_name(s) for s in servings]), servings)
     except RuntimeError_ as exc:
-        observations = {s.id: Observation(state=s.observed_state, stale=True, detail=f"runtime unreachable: {exc}")
-                        for s in servings if s.id is not None}
+        observations = {
+            s.id: Observation(state=s.observed_state, stale=True, detail=f"runtime unreachable: {exc}")
+            for s in servings
+            if s.id is not None
+        }
     with session_scope() as session:
         serving_service.record_observed(session, observations=observations)
     return observations
@@ -101,8 +104,13 @@ def launch(serving_id: int) -> ContainerStatus:
         with session_scope() as session:
             reserved = serving_service.reserved_ports(session, except_serving=serving_id)
         port = allocate_port(exclude=reserved)
-    spec = serving_spec(serving_id=serving_id, team_id=serving.team_id, scenario=serving.scenario,
-                        model_uri=model_uri, port=port)
+    spec = serving_spec(
+        serving_id=serving_id,
+        team_id=serving.team_id,
+        scenario=serving.scenario,
+        model_uri=model_uri,
+        port=port,
+    )
     spec = replace(spec, labels={**spec.labels, VERSION_LABEL: version})
     status = runtime.start(spec)
     with session_scope() as session:

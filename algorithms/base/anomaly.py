@@ -63,7 +63,9 @@ def severity(scores: np.ndarray, labels: np.ndarray, threshold: float) -> list[s
     """``normal`` for label 0, else ``low`` / ``medium`` / ``high`` by the score's ratio to the threshold."""
     if len(scores) <= SMALL_BATCH:
         # A few records: plain floats (numpy's per-call overhead and errstate cost more than the work).
-        return [_band(s, threshold) if label else "normal" for s, label in zip(scores.tolist(), labels.tolist())]
+        return [
+            _band(s, threshold) if label else "normal" for s, label in zip(scores.tolist(), labels.tolist())
+        ]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = scores / threshold if threshold > 0 else np.where(scores > 0, np.inf, 1.0)
     # Integer codes, then names by indexing: string arrays from np.where cost more than the scoring on
@@ -306,7 +308,11 @@ class AnomalyContract(ScenarioContract):
                     v = values.get(col)
                     if not _is_number(v):
                         errors.append(
-                            {"record": i, "field": f"values.{col}", "message": f"number required, got {quote(v)}"}
+                            {
+                                "record": i,
+                                "field": f"values.{col}",
+                                "message": f"number required, got {quote(v)}",
+                            }
                         )
                     else:
                         X[i, j] = v

@@ -128,34 +128,56 @@ class Limits:
 
     def check_batch(self, count: int, what: str = "records") -> None:
         if count > self.max_batch_size:
-            raise self.too_large(f"request has {count} {what}", self.max_batch_size, "per request",
-                                 self.BATCH_VAR, count=count)
+            raise self.too_large(
+                f"request has {count} {what}", self.max_batch_size, "per request", self.BATCH_VAR, count=count
+            )
 
     def check_images(self, count: int) -> None:
         if count > self.max_images:
-            raise self.too_large(f"request has {count} images", self.max_images, "per request", self.IMAGES_VAR,
-                                 count=count)
+            raise self.too_large(
+                f"request has {count} images", self.max_images, "per request", self.IMAGES_VAR, count=count
+            )
 
     def check_image_bytes(self, index: int, size: int) -> None:
         if size > self.max_image_bytes:
-            raise self.too_large(f"image {index} has {size} bytes", self.max_image_bytes, "bytes per image",
-                                 self.IMAGE_BYTES_VAR, size=size, index=index)
+            raise self.too_large(
+                f"image {index} has {size} bytes",
+                self.max_image_bytes,
+                "bytes per image",
+                self.IMAGE_BYTES_VAR,
+                size=size,
+                index=index,
+            )
 
     def check_image_pixels(self, index: int, width: int, height: int) -> None:
         if width * height > self.max_image_pixels:
-            raise self.too_large(f"image {index} is {width}x{height} = {width * height} pixels",
-                                 self.max_image_pixels, "pixels per image", self.IMAGE_PIXELS_VAR,
-                                 pixels=width * height, index=index)
+            raise self.too_large(
+                f"image {index} is {width}x{height} = {width * height} pixels",
+                self.max_image_pixels,
+                "pixels per image",
+                self.IMAGE_PIXELS_VAR,
+                pixels=width * height,
+                index=index,
+            )
 
     def check_request_pixels(self, pixels: int) -> None:
         if pixels > self.max_request_pixels:
-            raise self.too_large(f"the request's images have {pixels} pixels in all", self.max_request_pixels,
-                                 "pixels per request", self.REQUEST_PIXELS_VAR, pixels=pixels)
+            raise self.too_large(
+                f"the request's images have {pixels} pixels in all",
+                self.max_request_pixels,
+                "pixels per request",
+                self.REQUEST_PIXELS_VAR,
+                pixels=pixels,
+            )
 
     def check_body_bytes(self, size: int, *, announced: bool = False) -> None:
         if size > self.max_body_bytes:
-            what = f"request body announces {size} bytes" if announced else f"request body passed {size} bytes"
-            raise self.too_large(what, self.max_body_bytes, "bytes per request", self.BODY_BYTES_VAR, size=size)
+            what = (
+                f"request body announces {size} bytes" if announced else f"request body passed {size} bytes"
+            )
+            raise self.too_large(
+                what, self.max_body_bytes, "bytes per request", self.BODY_BYTES_VAR, size=size
+            )
 
 
 def image_data(item: str) -> str:
@@ -178,11 +200,15 @@ def decode_images(body: Any, limits: Limits, *, field_name: str = "images") -> l
     body = require_object(body)
     images = body.get(field_name)
     if not isinstance(images, list):
-        raise schema_error(f"'{field_name}' must be a list of base64 strings or data URIs",
-                           [{"field": field_name, "message": "expected list"}])
+        raise schema_error(
+            f"'{field_name}' must be a list of base64 strings or data URIs",
+            [{"field": field_name, "message": "expected list"}],
+        )
     limits.check_images(len(images))
     if not images:
-        raise schema_error(f"'{field_name}' must not be empty", [{"field": field_name, "message": "empty list"}])
+        raise schema_error(
+            f"'{field_name}' must not be empty", [{"field": field_name, "message": "empty list"}]
+        )
     decoded: list[bytes | str] = []
     for i, item in enumerate(images):
         if not isinstance(item, str):

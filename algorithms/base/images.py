@@ -48,9 +48,7 @@ MAX_DETECTIONS = 1000
 # (``images_of_frame``, called without the server's limits) refuses images above the default limit.
 MAX_PIXELS = Limits.max_image_pixels
 # A 16×16 grey PNG: the warm-up request (loads the weights and pays the first-call costs).
-WARMUP_PNG = (
-    "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR42mNsaGhgIAUwMZAIRjWMahg6GgDJTAGg54KQ4AAAAABJRU5ErkJggg=="
-)
+WARMUP_PNG = "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR42mNsaGhgIAUwMZAIRjWMahg6GgDJTAGg54KQ4AAAAABJRU5ErkJggg=="
 
 
 def image_size(data: bytes, index: int, limits: Limits) -> tuple[int, int] | str:
@@ -66,9 +64,13 @@ def image_size(data: bytes, index: int, limits: Limits) -> tuple[int, int] | str
                 size = picture.size
     except Image.DecompressionBombError:
         # Over twice Pillow's guard: it refuses to say the size, only that it is far too large.
-        raise limits.too_large(f"image {index} has more than {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels",
-                               limits.max_image_pixels, "pixels per image", limits.IMAGE_PIXELS_VAR,
-                               index=index) from None
+        raise limits.too_large(
+            f"image {index} has more than {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels",
+            limits.max_image_pixels,
+            "pixels per image",
+            limits.IMAGE_PIXELS_VAR,
+            index=index,
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure is this image's own error
         return f"image {index}: not a decodable image ({type(exc).__name__}: {quote(str(exc))})"
     limits.check_image_pixels(index, *size)
@@ -143,7 +145,9 @@ class ImageContract(ScenarioContract):
         decoded = decode_images(body, limits)
         config = require_object(body).get("config") or {}
         if not isinstance(config, dict):
-            raise schema_error("'config' must be an object", [{"field": "config", "message": "expected object"}])
+            raise schema_error(
+                "'config' must be an object", [{"field": "config", "message": "expected object"}]
+            )
         params = {k: v for k, v in self.params_of(config).items() if v is not None}
         results: list[dict[str, Any]] = [{"error": item} if isinstance(item, str) else {} for item in decoded]
         sizes = self._check_pixels(decoded, limits, results)
@@ -160,8 +164,15 @@ class ImageContract(ScenarioContract):
             },
         }
 
-    def _predict_group(self, group: list[int], decoded: list[bytes | str], model: ServedModel,
-                       params: dict[str, Any], limits: Limits, results: list[dict[str, Any]]) -> None:
+    def _predict_group(
+        self,
+        group: list[int],
+        decoded: list[bytes | str],
+        model: ServedModel,
+        params: dict[str, Any],
+        limits: Limits,
+        results: list[dict[str, Any]],
+    ) -> None:
         opened = [(i, open_image(decoded[i], i, limits.max_image_pixels)) for i in group]  # type: ignore[arg-type]
         good = [(i, picture) for i, picture in opened if not isinstance(picture, str)]
         for i, picture in opened:
@@ -173,7 +184,9 @@ class ImageContract(ScenarioContract):
                 results[i] = answer
 
     @staticmethod
-    def _check_pixels(decoded: list[bytes | str], limits: Limits, results: list[dict[str, Any]]) -> dict[int, int]:
+    def _check_pixels(
+        decoded: list[bytes | str], limits: Limits, results: list[dict[str, Any]]
+    ) -> dict[int, int]:
         """Pixels of each image from its header (413 over a limit); images whose header fails get their error."""
         sizes: dict[int, int] = {}
         for i, item in enumerate(decoded):
@@ -228,7 +241,11 @@ class ImageClassificationContract(ImageContract):
             "type": "object",
             "required": ["images"],
             "properties": {
-                "images": {"type": "array", "items": {"type": "string"}, "description": "base64 or data URIs"},
+                "images": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "base64 or data URIs",
+                },
                 "config": {"type": "object", "properties": {"top_k": {"type": "integer", "minimum": 1}}},
             },
             "example": {"images": [f"data:image/png;base64,{WARMUP_PNG}"], "config": {"top_k": 3}},
@@ -250,7 +267,11 @@ class ObjectDetectionContract(ImageContract):
             "type": "object",
             "required": ["images"],
             "properties": {
-                "images": {"type": "array", "items": {"type": "string"}, "description": "base64 or data URIs"},
+                "images": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "base64 or data URIs",
+                },
                 "config": {
                     "type": "object",
                     "properties": {

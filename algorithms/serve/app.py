@@ -39,8 +39,14 @@ from algorithms.serve.metrics import ServerMetrics
 log = logging.getLogger("algorithms.serve")
 
 ModelLoader = Callable[[str], Any]
-WARMUP_LIMITS = Limits(max_batch_size=2**31, max_images=2**31, max_image_bytes=2**40, max_image_pixels=2**40,
-                       max_request_pixels=2**40, max_body_bytes=2**40)
+WARMUP_LIMITS = Limits(
+    max_batch_size=2**31,
+    max_images=2**31,
+    max_image_bytes=2**40,
+    max_image_pixels=2**40,
+    max_request_pixels=2**40,
+    max_body_bytes=2**40,
+)
 
 
 def load_pyfunc(uri: str) -> Any:
@@ -80,7 +86,12 @@ class InferenceApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = self.answer
-        if answer is None or scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+        if (
+            answer is None
+            or scope["type"] != "http"
+            or scope["path"] != "/predict"
+            or scope["method"] != "POST"
+        ):
             await super().__call__(scope, receive, send)
             return
         try:
@@ -222,7 +233,9 @@ def create_app(
         served, contract = state.served, state.contract
         if served is None or contract is None:
             state.metrics.errors.labels("not_ready").inc()
-            return 503, error_body("not_ready", "the model is not loaded yet", {"load_error": state.load_error})
+            return 503, error_body(
+                "not_ready", "the model is not loaded yet", {"load_error": state.load_error}
+            )
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

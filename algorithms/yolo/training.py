@@ -150,7 +150,9 @@ class EpochLogger:
         self._trained = True
 
     def on_fit_epoch_end(self, trainer: Any) -> None:
-        metrics = {ours: float(trainer.metrics[key]) for key, ours in EPOCH_KEYS.items() if key in trainer.metrics}
+        metrics = {
+            ours: float(trainer.metrics[key]) for key, ours in EPOCH_KEYS.items() if key in trainer.metrics
+        }
         if not self._trained:
             # Ultralytics validates the best weights once more after the last epoch: not an epoch of its own.
             self.final = metrics
@@ -159,7 +161,9 @@ class EpochLogger:
         losses = trainer.label_loss_items(trainer.tloss, prefix="train") or {}
         values = {f"epoch_{k}": v for k, v in metrics.items()}
         values |= {f"epoch_{k.replace('/', '_')}": float(v) for k, v in losses.items()}
-        values |= {f"epoch_{k.replace('/', '_')}": float(v) for k, v in trainer.metrics.items() if "loss" in k}
+        values |= {
+            f"epoch_{k.replace('/', '_')}": float(v) for k, v in trainer.metrics.items() if "loss" in k
+        }
         values["epoch_seconds"] = time.perf_counter() - self._started
         values["epoch"] = float(trainer.epoch + 1)
         self.epochs.append(values)
@@ -167,8 +171,11 @@ class EpochLogger:
             log_metrics(self.client, self.run_id, values, step=self.step)
         self.step += 1
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        print(f"[{self.label}] epoch {trainer.epoch + 1}/{trainer.epochs}: {shown} "
-              f"({values['epoch_seconds']:.1f} s)", flush=True)
+        print(
+            f"[{self.label}] epoch {trainer.epoch + 1}/{trainer.epochs}: {shown} "
+            f"({values['epoch_seconds']:.1f} s)",
+            flush=True,
+        )
 
     def attach(self, model: Any) -> None:
         for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):

@@ -56,7 +56,9 @@ def transition(
     return bool(result.rowcount == 1)
 
 
-def page(session: Session, stmt: Select[Any], *, offset: int, limit: int, order_by: Any) -> tuple[int, list[Any]]:
+def page(
+    session: Session, stmt: Select[Any], *, offset: int, limit: int, order_by: Any
+) -> tuple[int, list[Any]]:
     """Total count and one page of a scoped SELECT."""
     if limit < 1 or limit > 1000:
         raise ValidationError("limit must be between 1 and 1000")

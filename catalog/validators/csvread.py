@@ -45,7 +45,9 @@ def check_utf8_text(path: Path, filename: str) -> None:
             nul = chunk.find(b"\x00")
             if nul >= 0:
                 at = line + chunk[:nul].count(b"\n")
-                raise ValidationError(f"{filename}: line {at}: binary content (NUL byte); expected UTF-8 text")
+                raise ValidationError(
+                    f"{filename}: line {at}: binary content (NUL byte); expected UTF-8 text"
+                )
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
@@ -55,15 +57,19 @@ def check_utf8_text(path: Path, filename: str) -> None:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise ValidationError(f"{filename}: line {line}: not UTF-8 text (truncated character at the end)") from None
+            raise ValidationError(
+                f"{filename}: line {line}: not UTF-8 text (truncated character at the end)"
+            ) from None
 
 
 def _bounded_lines(fh: TextIO, limit: int, filename: str) -> Iterator[str]:
     """Lines of ``fh``, refusing one longer than ``limit`` characters before it is read whole."""
     while line := fh.readline(limit + 1):
         if len(line) > limit:
-            raise ValidationError(f"{filename}: the header line is longer than {limit} characters (the limit "
-                                  "follows MLOPS_UPLOAD_MAX_COLUMNS)")
+            raise ValidationError(
+                f"{filename}: the header line is longer than {limit} characters (the limit "
+                "follows MLOPS_UPLOAD_MAX_COLUMNS)"
+            )
         yield line
 
 
@@ -71,12 +77,16 @@ def check_header(header: list[str], filename: str, max_columns: int) -> list[str
     """Column names, checked in one pass each (linear in the header): at most ``max_columns``, every one
     named, none twice."""
     if len(header) > max_columns:
-        raise ValidationError(f"{filename}: line 1: {len(header)} columns, more than the limit of {max_columns} "
-                              "(MLOPS_UPLOAD_MAX_COLUMNS)")
+        raise ValidationError(
+            f"{filename}: line 1: {len(header)} columns, more than the limit of {max_columns} "
+            "(MLOPS_UPLOAD_MAX_COLUMNS)"
+        )
     columns = [c.strip() for c in header]
     unnamed = next((i for i, c in enumerate(columns) if not c), None)
     if unnamed is not None:
-        raise ValidationError(f"{filename}: line 1: column {unnamed + 1} has no name (header: {quote(columns)})")
+        raise ValidationError(
+            f"{filename}: line 1: column {unnamed + 1} has no name (header: {quote(columns)})"
+        )
     seen: set[str] = set()
     dupes: dict[str, None] = {}  # insertion-ordered: in the order the repeats are met
     for column in columns:
@@ -84,8 +94,9 @@ def check_header(header: list[str], filename: str, max_columns: int) -> list[str
             dupes[column] = None
         seen.add(column)
     if dupes:
-        raise ValidationError(f"{filename}: line 1: duplicate column(s) {quote(list(dupes))} "
-                              f"({len(dupes)} duplicate names)")
+        raise ValidationError(
+            f"{filename}: line 1: duplicate column(s) {quote(list(dupes))} ({len(dupes)} duplicate names)"
+        )
     return columns
 
 
@@ -99,7 +110,9 @@ def read_header(path: Path, filename: str, *, max_columns: int | None = None) ->
         try:
             header = next((row for row in reader if any(cell.strip() for cell in row)), None)
         except csv.Error as exc:
-            raise ValidationError(f"{filename}: line {reader.line_num}: not a valid CSV header ({exc})") from None
+            raise ValidationError(
+                f"{filename}: line {reader.line_num}: not a valid CSV header ({exc})"
+            ) from None
     if header is None:
         raise ValidationError(f"{filename}: the file is empty")
     return check_header(header, filename, limit)
@@ -111,8 +124,16 @@ def iter_chunks(path: Path, filename: str, columns: list[str]) -> Iterator[tuple
     offset = 0
     try:
         # dtype=str keeps the raw cell text so that errors can quote it; validators parse each column.
-        reader = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig",
-                             header=0, names=columns, chunksize=CHUNK_ROWS)
+        reader = pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            encoding="utf-8-sig",
+            header=0,
+            names=columns,
+            chunksize=CHUNK_ROWS,
+        )
         for chunk in reader:
             yield offset, chunk
             offset += len(chunk)

@@ -28,7 +28,7 @@ def _png_end(data: bytes) -> int | None:
     pos = len(PNG_SIGNATURE)
     while pos + 8 <= len(data):
         (length,) = struct.unpack_from(">I", data, pos)
-        kind = data[pos + 4:pos + 8]
+        kind = data[pos + 4 : pos + 8]
         pos += 12 + length  # length, type, data, CRC
         if kind == b"IEND":
             return pos if pos <= len(data) else None

@@ -51,7 +51,9 @@ def _check_name(name: str, filename: str) -> None:
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or pure.is_absolute():
         raise ValidationError(f"{filename}: zip entry {quote(name)} has an absolute path")
     if ".." in pure.parts:
-        raise ValidationError(f"{filename}: zip entry {quote(name)} has a '..' path component (path traversal)")
+        raise ValidationError(
+            f"{filename}: zip entry {quote(name)} has a '..' path component (path traversal)"
+        )
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -60,8 +62,7 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 
 def _is_junk(path: str) -> bool:
     parts = PurePosixPath(path).parts
-    return (any(p == "__MACOSX" or p.startswith(".") for p in parts)
-            or parts[-1].lower() in JUNK_NAMES)
+    return any(p == "__MACOSX" or p.startswith(".") for p in parts) or parts[-1].lower() in JUNK_NAMES
 
 
 def check_zip(zf: zipfile.ZipFile, filename: str) -> list[zipfile.ZipInfo]:
@@ -69,15 +70,19 @@ def check_zip(zf: zipfile.ZipFile, filename: str) -> list[zipfile.ZipInfo]:
     limits = get_settings().datasets
     infos = zf.infolist()
     if len(infos) > limits.max_zip_members:
-        raise ValidationError(f"{filename}: {len(infos)} zip entries, more than the limit of "
-                              f"{limits.max_zip_members} (MLOPS_UPLOAD_MAX_ZIP_MEMBERS)")
+        raise ValidationError(
+            f"{filename}: {len(infos)} zip entries, more than the limit of "
+            f"{limits.max_zip_members} (MLOPS_UPLOAD_MAX_ZIP_MEMBERS)"
+        )
     seen: set[str] = set()
     total = compressed = 0
     files: list[zipfile.ZipInfo] = []
     for info in infos:
         _check_name(info.filename, filename)
         if _is_symlink(info):
-            raise ValidationError(f"{filename}: zip entry {quote(info.filename)} is a symbolic link; links are refused")
+            raise ValidationError(
+                f"{filename}: zip entry {quote(info.filename)} is a symbolic link; links are refused"
+            )
         if info.flag_bits & 0x1:
             raise ValidationError(f"{filename}: zip entry {quote(info.filename)} is encrypted")
         if info.filename in seen:
@@ -86,20 +91,26 @@ def check_zip(zf: zipfile.ZipFile, filename: str) -> list[zipfile.ZipInfo]:
         if info.is_dir():
             continue
         if info.file_size > RATIO_MIN_BYTES and info.file_size > limits.max_compression_ratio * max(
-                info.compress_size, 1):
+            info.compress_size, 1
+        ):
             raise ValidationError(
                 f"{filename}: zip entry {quote(info.filename)} expands {info.file_size / max(info.compress_size, 1):.0f}"
                 f" times ({info.compress_size} → {info.file_size} bytes), over the limit of "
-                f"{limits.max_compression_ratio:g} (zip bomb?)")
+                f"{limits.max_compression_ratio:g} (zip bomb?)"
+            )
         total += info.file_size
         compressed += info.compress_size
         if total > limits.max_uncompressed_bytes:
-            raise ValidationError(f"{filename}: the zip expands to more than {limits.max_uncompressed_bytes} bytes "
-                                  f"(limit MLOPS_UPLOAD_MAX_UNCOMPRESSED_BYTES; reached at {quote(info.filename)})")
+            raise ValidationError(
+                f"{filename}: the zip expands to more than {limits.max_uncompressed_bytes} bytes "
+                f"(limit MLOPS_UPLOAD_MAX_UNCOMPRESSED_BYTES; reached at {quote(info.filename)})"
+            )
         files.append(info)
     if total > RATIO_MIN_BYTES and total > limits.max_compression_ratio * max(compressed, 1):
-        raise ValidationError(f"{filename}: the zip expands {total / max(compressed, 1):.0f} times, over the limit "
-                              f"of {limits.max_compression_ratio:g} (zip bomb?)")
+        raise ValidationError(
+            f"{filename}: the zip expands {total / max(compressed, 1):.0f} times, over the limit "
+            f"of {limits.max_compression_ratio:g} (zip bomb?)"
+        )
     return files
 
 
@@ -117,8 +128,9 @@ def _strip_wrapper(paths: list[str], markers: frozenset[str], depth: int) -> str
 
 
 @contextmanager
-def open_zip(path: Path, filename: str, *, markers: frozenset[str] = frozenset(), depth: int = 1) -> Iterator[
-        tuple[zipfile.ZipFile, list[Member]]]:
+def open_zip(
+    path: Path, filename: str, *, markers: frozenset[str] = frozenset(), depth: int = 1
+) -> Iterator[tuple[zipfile.ZipFile, list[Member]]]:
     """The checked zip and its regular, non-junk members; ``markers`` are top-level names of the layout and
     ``depth`` the fewest path parts a member has in it."""
     try:
@@ -129,7 +141,7 @@ def open_zip(path: Path, filename: str, *, markers: frozenset[str] = frozenset()
         infos = [i for i in check_zip(zf, filename) if not _is_junk(i.filename.replace("\\", "/"))]
         names = [i.filename.replace("\\", "/") for i in infos]
         prefix = _strip_wrapper(names, markers, depth) if names else ""
-        yield zf, [Member(path=n[len(prefix):], info=i) for n, i in zip(names, infos, strict=True)]
+        yield zf, [Member(path=n[len(prefix) :], info=i) for n, i in zip(names, infos, strict=True)]
 
 
 def stream_member(zf: zipfile.ZipFile, member: Member, filename: str) -> Iterator[bytes]:
@@ -148,13 +160,17 @@ def stream_member(zf: zipfile.ZipFile, member: Member, filename: str) -> Iterato
             while chunk := src.read(CHUNK_BYTES):
                 seen += len(chunk)
                 if seen > declared:
-                    raise ValidationError(f"{where} inflates to more than the {declared} bytes its header "
-                                          "declares (corrupt, or a zip bomb)")
+                    raise ValidationError(
+                        f"{where} inflates to more than the {declared} bytes its header "
+                        "declares (corrupt, or a zip bomb)"
+                    )
                 yield chunk
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as exc:
         raise ValidationError(f"{where} cannot be read ({exc})") from None
     if seen != declared:
-        raise ValidationError(f"{where} ends after {seen} of the {declared} bytes its header declares (corrupt)")
+        raise ValidationError(
+            f"{where} ends after {seen} of the {declared} bytes its header declares (corrupt)"
+        )
 
 
 def read_member(zf: zipfile.ZipFile, member: Member, filename: str) -> bytes:
@@ -186,25 +202,38 @@ def check_image(data: bytes, where: str) -> dict[str, object]:
             with Image.open(io.BytesIO(data)) as img:
                 fmt, (width, height) = img.format, img.size
                 if width * height > limit:
-                    raise ValidationError(f"{where}: {width}x{height} pixels is over the limit of {limit} "
-                                          "(MLOPS_UPLOAD_MAX_IMAGE_PIXELS)")
+                    raise ValidationError(
+                        f"{where}: {width}x{height} pixels is over the limit of {limit} "
+                        "(MLOPS_UPLOAD_MAX_IMAGE_PIXELS)"
+                    )
                 img.verify()
             # verify() checks structure only; loading decodes every pixel, catching truncated files.
             with Image.open(io.BytesIO(data)) as img:
                 img.load()
     except ValidationError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
         raise ValidationError(f"{where}: not a decodable image ({exc})") from None
     if fmt not in END_FINDERS:
         raise ValidationError(f"{where}: {fmt} images are not accepted (accepted: {', '.join(END_FINDERS)})")
     end = image_end(fmt, data)
     if end is None:
-        raise ValidationError(f"{where}: the end of this {fmt} image cannot be found (truncated or malformed)")
+        raise ValidationError(
+            f"{where}: the end of this {fmt} image cannot be found (truncated or malformed)"
+        )
     if end < len(data) and data[end:].strip(b"\0"):
-        raise ValidationError(f"{where}: {len(data) - end} bytes follow the end of the {fmt} image (data appended "
-                              "to an image, such as an archive, is refused: save the image again without it)")
+        raise ValidationError(
+            f"{where}: {len(data) - end} bytes follow the end of the {fmt} image (data appended "
+            "to an image, such as an archive, is refused: save the image again without it)"
+        )
     return {"format": fmt, "width": width, "height": height}
 
 

@@ -21,7 +21,9 @@ class PredictSettings(GroupSettings):
         default=10_000, ge=1, description="Most records per request (anomaly, time series, logs, text)."
     )
     max_images: int = Field(default=100, ge=1, description="Most images per request (image scenarios).")
-    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="Largest decoded image in bytes.")
+    max_image_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest decoded image in bytes."
+    )
     max_image_pixels: int = Field(
         default=25_000_000,
         ge=1,

@@ -16,7 +16,9 @@ class TrainingSettings(GroupSettings):
     model_config = SettingsConfigDict(env_prefix="MLOPS_TRAIN_", extra="ignore")
 
     poll_seconds: float = Field(default=30.0, gt=0, description="Interval between MLflow status polls.")
-    poll_max: int = Field(default=360, ge=1, description="Most polls before the watchdog gives up (its deadline).")
+    poll_max: int = Field(
+        default=360, ge=1, description="Most polls before the watchdog gives up (its deadline)."
+    )
     error_threshold: int = Field(
         default=10, ge=1, description="Consecutive MLflow errors after which the container itself is checked."
     )

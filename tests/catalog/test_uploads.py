@@ -37,10 +37,17 @@ def ctx(platform_env, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:  # typ
         session.flush()
         out["alice"] = teams.actor_for(session, username="alice")
         out["bob"] = teams.actor_for(session, username="bob")
-        for scenario in ("anomaly_detection", "timeseries_predict", "log_clustering", "text_classification",
-                         "image_classification", "object_detection"):
-            dataset = ds.create_dataset(session, actor=out["alice"], team_id=min(out["alice"].team_ids),
-                                        scenario=scenario, name="d")
+        for scenario in (
+            "anomaly_detection",
+            "timeseries_predict",
+            "log_clustering",
+            "text_classification",
+            "image_classification",
+            "object_detection",
+        ):
+            dataset = ds.create_dataset(
+                session, actor=out["alice"], team_id=min(out["alice"].team_ids), scenario=scenario, name="d"
+            )
             session.flush()
             out["datasets"][scenario] = dataset.id
     return out
@@ -88,7 +95,9 @@ def test_valid_upload_becomes_an_entry(ctx: dict[str, Any], tmp_path: Path, scen
     assert entry.size_bytes == path.stat().st_size
     assert entry.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert (entry.is_train, entry.is_val, entry.is_test) == (True, True, False)
-    assert entry.summary and ("rows" in entry.summary or "lines" in entry.summary or "images" in entry.summary)
+    assert entry.summary and (
+        "rows" in entry.summary or "lines" in entry.summary or "images" in entry.summary
+    )
     assert ObjectStore.from_settings().get_bytes(entry.object_key) == path.read_bytes()
 
 
@@ -122,7 +131,9 @@ def test_upload_size_limit(ctx: dict[str, Any], tmp_path: Path, monkeypatch: pyt
     assert stored_state(ctx["datasets"]["anomaly_detection"]) == ([], [])
 
 
-def test_row_failure_deletes_the_object(ctx: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_row_failure_deletes_the_object(
+    ctx: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from catalog.services import datasets as ds
     from catalog.uploads import upload_entry
 
@@ -131,8 +142,11 @@ def test_row_failure_deletes_the_object(ctx: dict[str, Any], tmp_path: Path, mon
 
     monkeypatch.setattr(ds, "add_entry", broken)
     with pytest.raises(RuntimeError, match="database went away"):
-        upload_entry(actor=ctx["alice"], dataset_id=ctx["datasets"]["anomaly_detection"],
-                     path=write(tmp_path / "s.csv", series_csv(10)))
+        upload_entry(
+            actor=ctx["alice"],
+            dataset_id=ctx["datasets"]["anomaly_detection"],
+            path=write(tmp_path / "s.csv", series_csv(10)),
+        )
     assert stored_state(ctx["datasets"]["anomaly_detection"]) == ([], [])
 
 
@@ -150,25 +164,39 @@ def test_other_team_upload_reads_as_missing(ctx: dict[str, Any], tmp_path: Path)
     assert stored_state(dataset_id) == ([], [])
 
 
-def test_zip_whose_size_header_lies_is_refused_and_stores_nothing(ctx: dict[str, Any], tmp_path: Path) -> None:
+def test_zip_whose_size_header_lies_is_refused_and_stores_nothing(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
     from catalog.errors import ValidationError
     from catalog.uploads import upload_entry
 
     dataset_id = ctx["datasets"]["image_classification"]
     path = lying_zip(tmp_path / "lie.zip", extra={"cat/ok.png": png()})
-    with pytest.raises(ValidationError, match=r"'cat/bomb.png' inflates to more than the \d+ bytes its header"):
+    with pytest.raises(
+        ValidationError, match=r"'cat/bomb.png' inflates to more than the \d+ bytes its header"
+    ):
         upload_entry(actor=ctx["alice"], dataset_id=dataset_id, path=path)
     assert stored_state(dataset_id) == ([], [])
 
 
-@pytest.mark.parametrize(("name", "data", "fragments"), [
-    ("cell.csv", "timestamp,value\n2024-01-01,1\n2024-01-02," + "9" * 5_000_000 + "x\n",
-     ("row 3", "'value'", "5000001 characters")),
-    ("wide.csv", ",".join(["timestamp", *(f"c{i}" for i in range(80_000))]) + "\n",
-     ("80001 columns", "limit of 1000", "MLOPS_UPLOAD_MAX_COLUMNS")),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "fragments"),
+    [
+        (
+            "cell.csv",
+            "timestamp,value\n2024-01-01,1\n2024-01-02," + "9" * 5_000_000 + "x\n",
+            ("row 3", "'value'", "5000001 characters"),
+        ),
+        (
+            "wide.csv",
+            ",".join(["timestamp", *(f"c{i}" for i in range(80_000))]) + "\n",
+            ("80001 columns", "limit of 1000", "MLOPS_UPLOAD_MAX_COLUMNS"),
+        ),
+    ],
+)
 def test_costly_csv_is_refused_with_a_short_message_and_stores_nothing(
-        ctx: dict[str, Any], tmp_path: Path, name: str, data: str, fragments: tuple[str, ...]) -> None:
+    ctx: dict[str, Any], tmp_path: Path, name: str, data: str, fragments: tuple[str, ...]
+) -> None:
     from catalog.errors import ValidationError
     from catalog.uploads import upload_entry
 
@@ -181,7 +209,9 @@ def test_costly_csv_is_refused_with_a_short_message_and_stores_nothing(
 
 
 @pytest.mark.parametrize("scenario", ["image_classification", "object_detection"])
-def test_image_carrying_a_zip_is_refused_and_stores_nothing(ctx: dict[str, Any], tmp_path: Path, scenario: str) -> None:
+def test_image_carrying_a_zip_is_refused_and_stores_nothing(
+    ctx: dict[str, Any], tmp_path: Path, scenario: str
+) -> None:
     from catalog.errors import ValidationError
     from catalog.uploads import upload_entry
 
