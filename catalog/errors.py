@@ -1,6 +1,39 @@
-"""Errors raised by catalog services. Each carries a message meant for the user, as is."""
+"""Errors raised by catalog services. Each carries a message meant for the user, as is.
+
+A value of the user's input appears in a message only through ``quote``: a short excerpt with its full length,
+so that a message is never the size of the input (a 200 MB cell, a header of 80,000 names).
+"""
 
 from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+# Longest excerpt of one quoted value; containers show their first few items, each cut alike.
+QUOTE_CHARS = 120
+
+_reprs = reprlib.Repr()
+_reprs.maxstring = _reprs.maxother = _reprs.maxlong = QUOTE_CHARS
+_reprs.maxlist = _reprs.maxtuple = _reprs.maxdict = _reprs.maxset = 6
+_reprs.maxlevel = 3
+
+
+def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
+    """``repr(value)`` cut to about ``limit`` characters; a cut string says its full length. Never builds the
+    full repr of a long value. (``algorithms.base.contracts.quote`` is the same for the inference side, which
+    may not import the catalog.)"""
+    if isinstance(value, str | bytes | bytearray):
+        if len(value) <= limit:
+            return repr(value)
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{value[:limit]!r}… ({len(value)} {unit})"
+    return _reprs.repr(value)
+
+
+def shorten(message: str, limit: int = 1000) -> str:
+    """A whole message cut to ``limit`` characters (with its full length): the backstop at the edges (CLI)
+    for messages that quote input without ``quote``, such as a library's (``float('…')``'s quotes it whole)."""
+    return message if len(message) <= limit else f"{message[:limit]}… ({len(message)} characters)"
 
 
 class CatalogError(Exception):
@@ -11,7 +44,7 @@ class NotFoundError(CatalogError):
     """The resource does not exist *or the actor may not see it*: both read exactly the same."""
 
     def __init__(self, kind: str, ident: object) -> None:
-        super().__init__(f"{kind} {ident!r} not found")
+        super().__init__(f"{kind} {quote(ident)} not found")
         self.kind = kind
         self.ident = ident
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 
 FIELD_TYPES = ("int", "float", "bool", "str", "choice", "list", "regex_list")
 LIST_ITEM_TYPES = ("int", "float", "str")
@@ -94,37 +94,37 @@ def _coerce_scalar(kind: str, value: Any, label: str) -> Any:
             return bool(value)
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
-        raise InvalidValue(f"{label}: {value!r} is not a boolean (true or false)")
+        raise InvalidValue(f"{label}: {quote(value)} is not a boolean (true or false)")
     if kind == "int":
         if isinstance(value, str):
             try:
                 value = float(value.strip()) if "." in value or "e" in value.lower() else int(value.strip())
             except ValueError:
-                raise InvalidValue(f"{label}: {value!r} is not an integer") from None
+                raise InvalidValue(f"{label}: {quote(value)} is not an integer") from None
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             return int(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise InvalidValue(f"{label}: {value!r} is not an integer")
+        raise InvalidValue(f"{label}: {quote(value)} is not an integer")
     if kind == "float":
         if isinstance(value, str):
             try:
                 value = float(value.strip())
             except ValueError:
-                raise InvalidValue(f"{label}: {value!r} is not a number") from None
+                raise InvalidValue(f"{label}: {quote(value)} is not a number") from None
         if _number(value) and math.isfinite(value):
             return float(value)
-        raise InvalidValue(f"{label}: {value!r} is not a finite number")
+        raise InvalidValue(f"{label}: {quote(value)} is not a finite number")
     if isinstance(value, str):
         return value
-    raise InvalidValue(f"{label}: {value!r} is not a string")
+    raise InvalidValue(f"{label}: {quote(value)} is not a string")
 
 
 def _check_range(f: FormField, value: float, label: str) -> None:
     if f.min is not None and value < f.min:
-        raise InvalidValue(f"{label}: {value!r} is below the minimum {f.min!r}")
+        raise InvalidValue(f"{label}: {quote(value)} is below the minimum {quote(f.min)}")
     if f.max is not None and value > f.max:
-        raise InvalidValue(f"{label}: {value!r} is above the maximum {f.max!r}")
+        raise InvalidValue(f"{label}: {quote(value)} is above the maximum {quote(f.max)}")
 
 
 def _split_text(value: str, sep: str) -> list[str]:
@@ -154,18 +154,18 @@ def coerce_value(f: FormField, value: Any) -> Any:
                 if isinstance(option, str | int | float | bool) and str(option).lower() == value.strip().lower():
                     return option
         valid = ", ".join(repr(o) for o in options)
-        raise InvalidValue(f"{f.name}: {value!r} is not one of {valid}")
+        raise InvalidValue(f"{f.name}: {quote(value)} is not one of {valid}")
     if f.type == "regex_list":
         items = _split_text(value, "\n") if isinstance(value, str) else value
         if not isinstance(items, list | tuple):
             raise InvalidValue(f"{f.name}: expected a list of regular expressions")
         for i, item in enumerate(items, 1):
             if not isinstance(item, str):
-                raise InvalidValue(f"{f.name}: item {i} ({item!r}) is not a string")
+                raise InvalidValue(f"{f.name}: item {i} ({quote(item)}) is not a string")
             try:
                 re.compile(item)
             except re.error as exc:
-                raise InvalidValue(f"{f.name}: item {i} ({item!r}) is not a valid regular expression: {exc}") from None
+                raise InvalidValue(f"{f.name}: item {i} ({quote(item)}) is not a valid regular expression: {exc}") from None
         return list(items)
     # list
     items = _split_text(value, ",") if isinstance(value, str) else value
@@ -179,7 +179,7 @@ def coerce_value(f: FormField, value: Any) -> Any:
             _check_range(f, item, label)
         if f.options is not None and not any(_same(item, o) for o in f.options):
             valid = ", ".join(repr(o) for o in f.options)
-            raise InvalidValue(f"{label}: {item!r} is not one of {valid}")
+            raise InvalidValue(f"{label}: {quote(item)} is not one of {valid}")
         result_items.append(item)
     return result_items
 
@@ -192,18 +192,18 @@ def _parse_field(raw: Any, index: int) -> FormField:
         raise InvalidValue(f"field {index}: expected an object, got {type(raw).__name__}")
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise InvalidValue(f"field {index}: 'name' must be an identifier (letters, digits, underscore), got {name!r}")
+        raise InvalidValue(f"field {index}: 'name' must be an identifier (letters, digits, underscore), got {quote(name)}")
     unknown = sorted(set(raw) - _FIELD_KEYS)
     if unknown:
         raise InvalidValue(f"{name}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELD_KEYS))}")
     ftype = raw.get("type")
     if ftype not in FIELD_TYPES:
-        raise InvalidValue(f"{name}: type {ftype!r} is not one of {', '.join(FIELD_TYPES)}")
+        raise InvalidValue(f"{name}: type {quote(ftype)} is not one of {', '.join(FIELD_TYPES)}")
     item_type = raw.get("item_type") or "str"
     if raw.get("item_type") is not None and ftype != "list":
         raise InvalidValue(f"{name}: 'item_type' only applies to list fields")
     if item_type not in LIST_ITEM_TYPES:
-        raise InvalidValue(f"{name}: item_type {item_type!r} is not one of {', '.join(LIST_ITEM_TYPES)}")
+        raise InvalidValue(f"{name}: item_type {quote(item_type)} is not one of {', '.join(LIST_ITEM_TYPES)}")
     numeric = ftype in ("int", "float") or (ftype == "list" and item_type in ("int", "float"))
     bounds: dict[str, float | None] = {}
     for key in ("min", "max"):
@@ -211,10 +211,10 @@ def _parse_field(raw: Any, index: int) -> FormField:
         if bound is not None and not numeric:
             raise InvalidValue(f"{name}: '{key}' only applies to numeric fields")
         if bound is not None and not (_number(bound) and math.isfinite(bound)):
-            raise InvalidValue(f"{name}: '{key}' must be a number, got {bound!r}")
+            raise InvalidValue(f"{name}: '{key}' must be a number, got {quote(bound)}")
         bounds[key] = bound
     if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
-        raise InvalidValue(f"{name}: min {bounds['min']!r} is above max {bounds['max']!r}")
+        raise InvalidValue(f"{name}: min {quote(bounds['min'])} is above max {quote(bounds['max'])}")
     options = raw.get("options")
     if options is not None and ftype not in ("choice", "list"):
         raise InvalidValue(f"{name}: 'options' only applies to choice and list fields")
@@ -286,10 +286,10 @@ def parse_form(form_config: Any) -> list[FormField]:
         for f in fields:
             for dep, expected in f.depends_on.items():
                 if dep == f.name or dep not in by_name:
-                    raise InvalidValue(f"{f.name}: depends_on refers to unknown field {dep!r}")
+                    raise InvalidValue(f"{f.name}: depends_on refers to unknown field {quote(dep)}")
                 target = by_name[dep]
                 if target.type in ("list", "regex_list"):
-                    raise InvalidValue(f"{f.name}: cannot depend on list field {dep!r}")
+                    raise InvalidValue(f"{f.name}: cannot depend on list field {quote(dep)}")
                 for value in expected if isinstance(expected, list) else [expected]:
                     try:
                         coerce_value(FormField(**{**target.__dict__, "required": False}), value)
@@ -329,7 +329,9 @@ def validate_params(form_config: Any, params: dict[str, Any] | None) -> dict[str
     by_name = {f.name: f for f in fields}
     unknown = [k for k in params if k not in by_name]
     if unknown:
-        errors["*"] = f"unknown parameter(s): {', '.join(map(str, unknown))}; expected: {', '.join(by_name)}"
+        names = ", ".join(str(k) if len(str(k)) <= 40 else quote(str(k), 40) for k in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        errors["*"] = f"unknown parameter(s): {names}{more}; expected: {', '.join(by_name)}"
     values: dict[str, Any] = {}
     failed: set[str] = set()
     for f in _ordered(fields):
@@ -338,7 +340,7 @@ def validate_params(form_config: Any, params: dict[str, Any] | None) -> dict[str
             continue
         if not f.is_active(values):
             if params.get(f.name) is not None:
-                conditions = " and ".join(f"{d} is {v!r}" for d, v in f.depends_on.items())
+                conditions = " and ".join(f"{d} is {quote(v)}" for d, v in f.depends_on.items())
                 errors[f.name] = f"{f.name}: only applies when {conditions}"
             continue
         # None is what an empty form input sends: it means "not given", so the default applies.
@@ -361,7 +363,7 @@ def _space_entry(name: str, spec: Any, f: FormField) -> dict[str, Any]:
         raise InvalidValue(f"{name}: unknown key(s) {', '.join(unknown)}")
     kind = spec.get("type")
     if kind not in SPACE_TYPES:
-        raise InvalidValue(f"{name}: type {kind!r} is not one of {', '.join(SPACE_TYPES)}")
+        raise InvalidValue(f"{name}: type {quote(kind)} is not one of {', '.join(SPACE_TYPES)}")
     if kind == "choice":
         options = spec.get("options")
         if not isinstance(options, list) or not options:
@@ -374,11 +376,11 @@ def _space_entry(name: str, spec: Any, f: FormField) -> dict[str, Any]:
     if not (_number(low) and _number(high)) or not (math.isfinite(low) and math.isfinite(high)):
         raise InvalidValue(f"{name}: {kind} needs numeric 'low' and 'high'")
     if low >= high:
-        raise InvalidValue(f"{name}: low {low!r} must be below high {high!r}")
+        raise InvalidValue(f"{name}: low {quote(low)} must be below high {quote(high)}")
     if f.min is not None and low < f.min:
-        raise InvalidValue(f"{name}: low {low!r} is below the parameter's minimum {f.min!r}")
+        raise InvalidValue(f"{name}: low {quote(low)} is below the parameter's minimum {quote(f.min)}")
     if f.max is not None and high > f.max:
-        raise InvalidValue(f"{name}: high {high!r} is above the parameter's maximum {f.max!r}")
+        raise InvalidValue(f"{name}: high {quote(high)} is above the parameter's maximum {quote(f.max)}")
     if kind == "loguniform" and low <= 0:
         raise InvalidValue(f"{name}: loguniform needs low > 0")
     entry: dict[str, Any] = {"type": kind, "low": low, "high": high}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from catalog.errors import quote
+
 
 class Scenario(StrEnum):
     ANOMALY_DETECTION = "anomaly_detection"
@@ -34,4 +36,4 @@ def parse_scenario(value: str) -> Scenario:
         return Scenario(value)
     except ValueError:
         valid = ", ".join(s.value for s in Scenario)
-        raise ValueError(f"unknown scenario {value!r}; expected one of: {valid}") from None
+        raise ValueError(f"unknown scenario {quote(value)}; expected one of: {valid}") from None

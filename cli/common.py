@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import typer
 
 from catalog.db import session_scope
-from catalog.errors import CatalogError, ConflictError, NotFoundError
+from catalog.errors import CatalogError, ConflictError, NotFoundError, shorten
 from catalog.scoping import Actor
 from flows.launch import PrefectUnreachable
 
@@ -131,7 +131,7 @@ def handle_errors(fn: F) -> F:
         except (ConflictError, PrefectUnreachable) as exc:
             if os.environ.get("MLOPS_DEBUG"):
                 raise
-            fail(str(exc), ExitCode.CONFLICT if isinstance(exc, ConflictError) else ExitCode.UNREACHABLE)
+            fail(shorten(str(exc)), ExitCode.CONFLICT if isinstance(exc, ConflictError) else ExitCode.UNREACHABLE)
         except (
             CatalogError,
             NotFoundError,
@@ -143,11 +143,11 @@ def handle_errors(fn: F) -> F:
         ) as exc:
             if os.environ.get("MLOPS_DEBUG"):
                 raise
-            fail(str(exc))
+            fail(shorten(str(exc)))
         except Exception as exc:  # an unexpected failure still gets one readable line
             if os.environ.get("MLOPS_DEBUG"):
                 raise
-            fail(f"{type(exc).__name__}: {exc}")
+            fail(shorten(f"{type(exc).__name__}: {exc}"))
 
     return wrapper  # type: ignore[return-value]
 

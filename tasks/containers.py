@@ -24,30 +24,68 @@ def container_env(settings: Settings | None = None) -> dict[str, str]:
         "MLOPS_PREDICT_MAX_BATCH_SIZE": str(s.predict.max_batch_size),
         "MLOPS_PREDICT_MAX_IMAGES": str(s.predict.max_images),
         "MLOPS_PREDICT_MAX_IMAGE_BYTES": str(s.predict.max_image_bytes),
+        "MLOPS_PREDICT_MAX_IMAGE_PIXELS": str(s.predict.max_image_pixels),
+        "MLOPS_PREDICT_MAX_REQUEST_PIXELS": str(s.predict.max_request_pixels),
+        "MLOPS_PREDICT_MAX_BODY_BYTES": str(s.predict.max_body_bytes),
         "PYTHONUNBUFFERED": "1",
     }
 
 
-def training_spec(*, job_id: int, team_id: int, config_uri: str, run_id: str, settings: Settings | None = None
-                  ) -> ContainerSpec:
+def training_spec(
+    *, job_id: int, team_id: int, config_uri: str, run_id: str, settings: Settings | None = None
+) -> ContainerSpec:
     s = settings or get_settings()
-    env = {**container_env(s), "MLOPS_JOB_CONFIG_URI": config_uri, "MLFLOW_RUN_ID": run_id}
+    env = {
+        **container_env(s),
+        "MLOPS_JOB_CONFIG_URI": config_uri,
+        "MLFLOW_RUN_ID": run_id,
+        # Pretrained weights may only come from here (algorithms.yolo.weights checks it again).
+        "MLOPS_TRAIN_WEIGHTS_DIR": str(s.training.weights_dir),
+    }
     return ContainerSpec(
-        name=f"train-{job_id}", kind=ContainerKind.TRAIN, command=["python", "-m", "algorithms.train"], env=env,
+        name=f"train-{job_id}",
+        kind=ContainerKind.TRAIN,
+        command=["python", "-m", "algorithms.train"],
+        env=env,
         labels={"app": LABEL_APP, "kind": "train", "job-id": str(job_id), "team-id": str(team_id)},
-        image=s.runtime.image, cpu_limit=s.runtime.cpu_limit, memory_limit_mb=s.runtime.memory_limit_mb,
+        image=s.runtime.image,
+        cpu_limit=s.runtime.cpu_limit,
+        memory_limit_mb=s.runtime.memory_limit_mb,
     )
 
 
-def serving_spec(*, serving_id: int, team_id: int, scenario: str, model_uri: str, port: int, token: str,
-                 settings: Settings | None = None) -> ContainerSpec:
+def serving_spec(
+    *,
+    serving_id: int,
+    team_id: int,
+    scenario: str,
+    model_uri: str,
+    port: int,
+    token: str,
+    settings: Settings | None = None,
+) -> ContainerSpec:
     """``token``: what the inference server requires of its callers (catalog.services.serving.inference_token)."""
     s = settings or get_settings()
     return ContainerSpec(
-        name=f"serve-{serving_id}", kind=ContainerKind.SERVE,
-        command=["python", "-m", "algorithms.serve", "--model-uri", model_uri, "--host", s.runtime.serving_host,
-                 "--port", str(port), "--scenario", scenario],
-        env={**container_env(s), "MLOPS_SERVING_TOKEN": token}, port=port,
+        name=f"serve-{serving_id}",
+        kind=ContainerKind.SERVE,
+        command=[
+            "python",
+            "-m",
+            "algorithms.serve",
+            "--model-uri",
+            model_uri,
+            "--host",
+            s.runtime.serving_host,
+            "--port",
+            str(port),
+            "--scenario",
+            scenario,
+        ],
+        env={**container_env(s), "MLOPS_SERVING_TOKEN": token},
+        port=port,
         labels={"app": LABEL_APP, "kind": "serve", "serving-id": str(serving_id), "team-id": str(team_id)},
-        image=s.runtime.image, cpu_limit=s.runtime.cpu_limit, memory_limit_mb=s.runtime.memory_limit_mb,
+        image=s.runtime.image,
+        cpu_limit=s.runtime.cpu_limit,
+        memory_limit_mb=s.runtime.memory_limit_mb,
     )

@@ -27,7 +27,7 @@ from catalog.scenarios import Scenario
 from catalog.validators.images import class_of
 from catalog.validators.logreader import LogReader
 from catalog.validators.yolo import MARKERS, parse_labels, read_layout
-from catalog.validators.zipsafe import open_zip
+from catalog.validators.zipsafe import copy_member, open_zip, read_member
 from infra.objectstore import ObjectStore
 
 CHUNK = 1 << 20
@@ -136,8 +136,9 @@ class ReleaseWriter:
             try:
                 yield reader  # type: ignore[misc]
                 if reader.read(1):
-                    raise ReleaseBuildError(f"entry {entry['name']!r} (id {entry['entry_id']}) was not read to "
-                                            "its end")
+                    raise ReleaseBuildError(
+                        f"entry {entry['name']!r} (id {entry['entry_id']}) was not read to its end"
+                    )
             finally:
                 reader.close()
         _check_digest(entry, reader.digest.hexdigest())
@@ -154,8 +155,10 @@ class ReleaseWriter:
 
 def _check_digest(entry: dict[str, Any], actual: str) -> None:
     if actual != entry["sha256"]:
-        raise ReleaseBuildError(f"entry {entry['name']!r} (id {entry['entry_id']}) changed in storage: its "
-                                "checksum no longer matches")
+        raise ReleaseBuildError(
+            f"entry {entry['name']!r} (id {entry['entry_id']}) changed in storage: its "
+            "checksum no longer matches"
+        )
 
 
 def _stem(entry: dict[str, Any]) -> str:
@@ -193,11 +196,6 @@ def add_log(w: ReleaseWriter, entry: dict[str, Any], splits: list[str]) -> None:
         w.split(split)["samples"] += lines
 
 
-def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dst: BinaryIO) -> None:
-    with zf.open(info) as src:
-        shutil.copyfileobj(src, dst, CHUNK)
-
-
 def _unique(taken: set[str], name: str) -> str:
     candidate, n = name, 1
     while candidate in taken:
@@ -217,7 +215,7 @@ def add_class_folders(w: ReleaseWriter, entry: dict[str, Any], splits: list[str]
                 rest = _flat(str(PurePosixPath(*PurePosixPath(member.path).parts[1:])))
                 name = _unique(taken, f"{split}/{label}/{entry['entry_id']}_{rest}")
                 with w.member(split, name) as dst:
-                    _copy_member(zf, member.info, dst)
+                    copy_member(zf, member, dst, entry["name"])
             w.split(split)["samples"] += len(members)
 
 
@@ -231,13 +229,18 @@ def add_yolo(w: ReleaseWriter, entry: dict[str, Any], splits: list[str]) -> None
                 base = f"{entry['entry_id']}_{_flat(key)}"
                 suffix = PurePosixPath(member.path).suffix.lower()
                 with w.member(split, f"{split}/images/{base}{suffix}") as dst:
-                    _copy_member(zf, member.info, dst)
+                    copy_member(zf, member, dst, entry["name"])
                 label = layout.labels.get(key)
                 if label is None:
                     continue  # a background image: YOLO reads "no label file" as "no objects"
-                found = parse_labels(zf.read(label.info), f"{entry['name']}: {label.info.filename}",
-                                     len(layout.classes))
-                text = "".join(f"{ids[c]} {cx:.6g} {cy:.6g} {bw:.6g} {bh:.6g}\n" for c, cx, cy, bw, bh in found)
+                found = parse_labels(
+                    read_member(zf, label, entry["name"]),
+                    f"{entry['name']}: {label.info.filename}",
+                    len(layout.classes),
+                )
+                text = "".join(
+                    f"{ids[c]} {cx:.6g} {cy:.6g} {bw:.6g} {bh:.6g}\n" for c, cx, cy, bw, bh in found
+                )
                 with w.member(split, f"{split}/labels/{base}.txt") as dst:
                     dst.write(text.encode("utf-8"))
                 boxes += len(found)
@@ -273,8 +276,9 @@ LAYOUTS: dict[Scenario, Layout] = {
 }
 
 
-def write_release(*, zf: zipfile.ZipFile, scenario: Scenario, entries: list[dict[str, Any]], store: ObjectStore,
-                  tmp: Path) -> ReleaseWriter:
+def write_release(
+    *, zf: zipfile.ZipFile, scenario: Scenario, entries: list[dict[str, Any]], store: ObjectStore, tmp: Path
+) -> ReleaseWriter:
     """Every entry into ``zf`` in the scenario's layout; the writer holds what the manifest needs."""
     layout = LAYOUTS[scenario]
     writer = ReleaseWriter(zf=zf, store=store, tmp=tmp)
@@ -286,4 +290,3 @@ def write_release(*, zf: zipfile.ZipFile, scenario: Scenario, entries: list[dict
     if layout.finish is not None:
         layout.finish(writer)
     return writer
-

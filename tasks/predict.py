@@ -22,7 +22,11 @@ from tasks.serving import inference_url, model_ready_url
 
 IMAGE_SCENARIOS = {"image_classification", "object_detection"}
 # Where each scenario's batch lives in the request body (issue 5's contracts).
-BATCH_FIELDS = {"text_classification": "texts", "image_classification": "images", "object_detection": "images"}
+BATCH_FIELDS = {
+    "text_classification": "texts",
+    "image_classification": "images",
+    "object_detection": "images",
+}
 
 
 class PredictError(Exception):
@@ -34,7 +38,14 @@ class PredictError(Exception):
 
 def limits() -> Limits:
     s = get_settings().predict
-    return Limits(max_batch_size=s.max_batch_size, max_images=s.max_images, max_image_bytes=s.max_image_bytes)
+    return Limits(
+        max_batch_size=s.max_batch_size,
+        max_images=s.max_images,
+        max_image_bytes=s.max_image_bytes,
+        max_image_pixels=s.max_image_pixels,
+        max_request_pixels=s.max_request_pixels,
+        max_body_bytes=s.max_body_bytes,
+    )
 
 
 def check_limits(scenario: str, payload: dict[str, Any]) -> None:
@@ -65,8 +76,13 @@ def predict(*, actor: Actor, serving_id: int, payload: dict[str, Any]) -> dict[s
     except RuntimeError_ as exc:
         raise PredictError(f"serving {serving.name!r} cannot be reached: {exc}", status=503) from exc
     try:
-        response = httpx.post(url, json=payload, timeout=get_settings().predict.timeout_seconds, trust_env=False,
-                              headers={"Authorization": f"Bearer {serving_service.inference_token(serving)}"})
+        response = httpx.post(
+            url,
+            json=payload,
+            timeout=get_settings().predict.timeout_seconds,
+            trust_env=False,
+            headers={"Authorization": f"Bearer {serving_service.inference_token(serving)}"},
+        )
     except httpx.HTTPError as exc:
         raise PredictError(f"serving {serving.name!r} is unreachable at {url}: {exc}", status=503) from exc
     try:
@@ -76,8 +92,11 @@ def predict(*, actor: Actor, serving_id: int, payload: dict[str, Any]) -> dict[s
     if response.status_code >= 400:
         error = body.get("error", {}) if isinstance(body, dict) else {}
         error = error if isinstance(error, dict) else {}
-        raise PredictError(error.get("message") or response.text[:500], status=response.status_code,
-                           details=error.get("details"))
+        raise PredictError(
+            error.get("message") or response.text[:500],
+            status=response.status_code,
+            details=error.get("details"),
+        )
     if not isinstance(body, dict):
         raise PredictError(f"serving {serving.name!r} answered without a JSON object", status=502)
     return body

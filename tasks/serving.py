@@ -64,8 +64,11 @@ def observe_now(serving_ids: Sequence[int] | None = None) -> dict[int, Observati
     try:
         observations = observe(get_runtime().status([_name(s) for s in servings]), servings)
     except RuntimeError_ as exc:
-        observations = {s.id: Observation(state=s.observed_state, stale=True, detail=f"runtime unreachable: {exc}")
-                        for s in servings if s.id is not None}
+        observations = {
+            s.id: Observation(state=s.observed_state, stale=True, detail=f"runtime unreachable: {exc}")
+            for s in servings
+            if s.id is not None
+        }
     with session_scope() as session:
         serving_service.record_observed(session, observations=observations)
     return observations
@@ -97,11 +100,23 @@ def launch(serving_id: int) -> ContainerStatus:
     # 'latest' is resolved here, at start, so the record says which version actually runs.
     with session_scope() as session:
         runs = training_service.run_ids(session, job_id=job.id)  # type: ignore[arg-type]
-    model_uri, version = tracking.resolve_model_uri(mlflow, job.model_name or "", serving.model_version,
-                                                    allowed_runs=runs)
-    port = serving.port or allocate_port()
-    spec = serving_spec(serving_id=serving_id, team_id=serving.team_id, scenario=serving.scenario,
-                        model_uri=model_uri, port=port, token=serving_service.inference_token(serving))
+    model_uri, version = tracking.resolve_model_uri(
+        mlflow, job.model_name or "", serving.model_version, allowed_runs=runs
+    )
+    port = serving.port
+    if port is None:
+        # Never a port another serving record asked for (its owner gets it back on start), even if free now.
+        with session_scope() as session:
+            reserved = serving_service.reserved_ports(session, except_serving=serving_id)
+        port = allocate_port(exclude=reserved)
+    spec = serving_spec(
+        serving_id=serving_id,
+        team_id=serving.team_id,
+        scenario=serving.scenario,
+        model_uri=model_uri,
+        port=port,
+        token=serving_service.inference_token(serving),
+    )
     spec = replace(spec, labels={**spec.labels, VERSION_LABEL: version})
     status = runtime.start(spec)
     with session_scope() as session:

@@ -26,7 +26,14 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
-from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, require_object, schema_error
+from algorithms.base.contracts import (
+    Limits,
+    ScenarioContract,
+    ServedModel,
+    quote,
+    require_object,
+    schema_error,
+)
 from algorithms.base.plots import anomaly_figure, axis_values
 
 SCENARIO = "anomaly_detection"
@@ -56,7 +63,9 @@ def severity(scores: np.ndarray, labels: np.ndarray, threshold: float) -> list[s
     """``normal`` for label 0, else ``low`` / ``medium`` / ``high`` by the score's ratio to the threshold."""
     if len(scores) <= SMALL_BATCH:
         # A few records: plain floats (numpy's per-call overhead and errstate cost more than the work).
-        return [_band(s, threshold) if label else "normal" for s, label in zip(scores.tolist(), labels.tolist())]
+        return [
+            _band(s, threshold) if label else "normal" for s, label in zip(scores.tolist(), labels.tolist())
+        ]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = scores / threshold if threshold > 0 else np.where(scores > 0, np.inf, 1.0)
     # Integer codes, then names by indexing: string arrays from np.where cost more than the scoring on
@@ -261,7 +270,7 @@ class AnomalyContract(ScenarioContract):
         if threshold is not None and not (_is_number(threshold) and threshold >= 0):
             raise schema_error(
                 "'config.threshold' must be a non-negative number",
-                [{"field": "config.threshold", "message": f"got {threshold!r}"}],
+                [{"field": "config.threshold", "message": f"got {quote(threshold)}"}],
             )
         return data, (float(threshold) if threshold is not None else None)
 
@@ -299,7 +308,11 @@ class AnomalyContract(ScenarioContract):
                     v = values.get(col)
                     if not _is_number(v):
                         errors.append(
-                            {"record": i, "field": f"values.{col}", "message": f"number required, got {v!r}"}
+                            {
+                                "record": i,
+                                "field": f"values.{col}",
+                                "message": f"number required, got {quote(v)}",
+                            }
                         )
                     else:
                         X[i, j] = v
@@ -317,7 +330,7 @@ class AnomalyContract(ScenarioContract):
                         {
                             "record": i,
                             "field": "value",
-                            "message": f"number required, got {record['value']!r}",
+                            "message": f"number required, got {quote(record['value'])}",
                         }
                     )
                 else:

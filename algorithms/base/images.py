@@ -1,14 +1,18 @@
 """The image scenarios' predict contracts: image_classification and object_detection (issue 5).
 
 Requests: ``{"images": ["base64 or data URI", ...], "config": {...}}`` — at most ``MLOPS_PREDICT_MAX_IMAGES``
-images of at most ``MLOPS_PREDICT_MAX_IMAGE_BYTES`` each (413 for the whole request otherwise, by
-``decode_images``). Config: ``top_k`` (classification); ``conf``, ``iou``, ``max_detections`` (detection).
+images of at most ``MLOPS_PREDICT_MAX_IMAGE_BYTES`` each (by ``decode_images``), of at most
+``MLOPS_PREDICT_MAX_IMAGE_PIXELS`` pixels each and ``MLOPS_PREDICT_MAX_REQUEST_PIXELS`` in all; 413 for the
+whole request otherwise. Pixels are read from each image's header before any image is decoded, and images are
+decoded and handed to the model a few at a time (a group holds at most one image's pixel limit, or one image),
+each group dropped before the next is decoded: memory follows the pixel limits, never the whole request.
+Config: ``top_k`` (classification); ``conf``, ``iou``, ``max_detections`` (detection).
 
 Responses: one result per image, in order —
 - classification: ``{"predictions": [{"class_id", "class_name", "confidence"}, ...]}`` (best first, ``top_k``);
 - detection: ``{"detections": [{"bbox": {"x1", "y1", "x2", "y2"}, "class_id", "class_name", "confidence"}],
   "width", "height"}`` (pixel coordinates of the image as sent);
-- an image that does not decode (bad base64, not an image, too many pixels): ``{"error": "image i: ..."}``;
+- an image that does not decode (bad base64, not an image): ``{"error": "image i: ..."}``;
   the rest of the batch is answered. ``metadata``: ``model_uri``, ``count``, ``errors``, ``execution_ms``.
 
 Models serve through ``predict_images(images, params)`` on their python model (a list of RGB PIL images →
@@ -31,6 +35,7 @@ from algorithms.base.contracts import (
     ScenarioContract,
     ServedModel,
     decode_images,
+    quote,
     require_object,
     schema_error,
 )
@@ -39,29 +44,56 @@ IMAGE_COLUMN = "image"
 RESULT_COLUMN = "result"
 DEFAULT_TOP_K = 5
 MAX_DETECTIONS = 1000
-# Pixels, not bytes, decide memory: a 10 MB PNG of one colour can unpack to gigabytes.
-MAX_PIXELS = 64_000_000
+# Pixels, not bytes, decide memory: a 10 MB PNG of one colour can unpack to gigabytes. The pyfunc path
+# (``images_of_frame``, called without the server's limits) refuses images above the default limit.
+MAX_PIXELS = Limits.max_image_pixels
 # A 16×16 grey PNG: the warm-up request (loads the weights and pays the first-call costs).
-WARMUP_PNG = (
-    "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR42mNsaGhgIAUwMZAIRjWMahg6GgDJTAGg54KQ4AAAAABJRU5ErkJggg=="
-)
+WARMUP_PNG = "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR42mNsaGhgIAUwMZAIRjWMahg6GgDJTAGg54KQ4AAAAABJRU5ErkJggg=="
 
 
-def open_image(data: bytes, index: int) -> Any:
-    """An RGB PIL image, or the error message (``str``) saying why ``data`` is not one."""
+def image_size(data: bytes, index: int, limits: Limits) -> tuple[int, int] | str:
+    """(width, height) from the image's header alone (nothing decoded), or the error message (``str``);
+    413 (``ContractError``) when it is over the per-image pixel limit."""
     from PIL import Image
 
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb guard warns at 89 M pixels; the configured limit applies instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as picture:
+                size = picture.size
+    except Image.DecompressionBombError:
+        # Over twice Pillow's guard: it refuses to say the size, only that it is far too large.
+        raise limits.too_large(
+            f"image {index} has more than {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels",
+            limits.max_image_pixels,
+            "pixels per image",
+            limits.IMAGE_PIXELS_VAR,
+            index=index,
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is this image's own error
+        return f"image {index}: not a decodable image ({type(exc).__name__}: {quote(str(exc))})"
+    limits.check_image_pixels(index, *size)
+    return size
+
+
+def open_image(data: bytes, index: int, max_pixels: int | None = None) -> Any:
+    """An RGB PIL image, or the error message (``str``) saying why ``data`` is not one. The pixel count is
+    checked from the header before anything is decoded."""
+    from PIL import Image
+
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             picture = Image.open(io.BytesIO(data))
             width, height = picture.size
-            if width * height > MAX_PIXELS:
-                return f"image {index}: {width}x{height} pixels is over the limit of {MAX_PIXELS} pixels"
+            if width * height > limit:
+                return f"image {index}: {width}x{height} pixels is over the limit of {limit} pixels"
             picture.load()
         return picture.convert("RGB")
     except Exception as exc:  # noqa: BLE001 - any decoder failure is this image's own error
-        return f"image {index}: not a decodable image ({type(exc).__name__}: {exc})"
+        return f"image {index}: not a decodable image ({type(exc).__name__}: {quote(str(exc))})"
 
 
 def images_of_frame(frame: Any) -> list[Any]:
@@ -80,7 +112,7 @@ def images_of_frame(frame: Any) -> list[Any]:
         try:
             raw = base64.b64decode(item.split(",", 1)[1] if item.startswith("data:") else item, validate=True)
         except ValueError as exc:
-            out.append(f"image {i}: not valid base64 ({exc})")
+            out.append(f"image {i}: not valid base64 ({quote(str(exc))})")
             continue
         out.append(open_image(raw, i))
     return out
@@ -95,7 +127,7 @@ def _number(config: dict[str, Any], key: str, *, integer: bool, low: float, high
         kind = "an integer" if integer else "a number"
         raise schema_error(
             f"config.{key} must be {kind} in [{low:g}, {high:g}]",
-            [{"field": f"config.{key}", "message": f"got {value!r}"}],
+            [{"field": f"config.{key}", "message": f"got {quote(value)}"}],
         )
     return value
 
@@ -113,23 +145,73 @@ class ImageContract(ScenarioContract):
         decoded = decode_images(body, limits)
         config = require_object(body).get("config") or {}
         if not isinstance(config, dict):
-            raise schema_error("'config' must be an object", [{"field": "config", "message": "expected object"}])
+            raise schema_error(
+                "'config' must be an object", [{"field": "config", "message": "expected object"}]
+            )
         params = {k: v for k, v in self.params_of(config).items() if v is not None}
-        opened = [item if isinstance(item, str) else open_image(item, i) for i, item in enumerate(decoded)]
-        good = [i for i, item in enumerate(opened) if not isinstance(item, str)]
-        answers = self._predict_good([opened[i] for i in good], model, params) if good else []
-        results: list[dict[str, Any]] = [{"error": item} if isinstance(item, str) else {} for item in opened]
-        for i, answer in zip(good, answers, strict=True):
-            results[i] = answer
+        results: list[dict[str, Any]] = [{"error": item} if isinstance(item, str) else {} for item in decoded]
+        sizes = self._check_pixels(decoded, limits, results)
+        for group in self._groups(sizes, limits.max_image_pixels):
+            # One group at a time: its decoded images are dropped (the call returns) before the next is decoded.
+            self._predict_group(group, decoded, model, params, limits, results)
         return {
             "results": results,
             "metadata": {
                 "model_uri": model.uri,
                 "count": len(results),
-                "errors": len(results) - len(good),
+                "errors": sum(1 for r in results if "error" in r),
                 "execution_ms": (time.perf_counter() - started) * 1000.0,
             },
         }
+
+    def _predict_group(
+        self,
+        group: list[int],
+        decoded: list[bytes | str],
+        model: ServedModel,
+        params: dict[str, Any],
+        limits: Limits,
+        results: list[dict[str, Any]],
+    ) -> None:
+        opened = [(i, open_image(decoded[i], i, limits.max_image_pixels)) for i in group]  # type: ignore[arg-type]
+        good = [(i, picture) for i, picture in opened if not isinstance(picture, str)]
+        for i, picture in opened:
+            if isinstance(picture, str):
+                results[i] = {"error": picture}
+        if good:
+            answers = self._predict_good([picture for _, picture in good], model, params)
+            for (i, _), answer in zip(good, answers, strict=True):
+                results[i] = answer
+
+    @staticmethod
+    def _check_pixels(
+        decoded: list[bytes | str], limits: Limits, results: list[dict[str, Any]]
+    ) -> dict[int, int]:
+        """Pixels of each image from its header (413 over a limit); images whose header fails get their error."""
+        sizes: dict[int, int] = {}
+        for i, item in enumerate(decoded):
+            if isinstance(item, str):
+                continue
+            size = image_size(item, i, limits)
+            if isinstance(size, str):
+                results[i] = {"error": size}
+                continue
+            sizes[i] = size[0] * size[1]
+        limits.check_request_pixels(sum(sizes.values()))
+        return sizes
+
+    @staticmethod
+    def _groups(sizes: dict[int, int], budget: int) -> list[list[int]]:
+        """Consecutive images in groups of at most ``budget`` pixels (an image alone may fill one)."""
+        groups: list[list[int]] = []
+        held = budget + 1
+        for i, pixels in sizes.items():
+            if held + pixels > budget:
+                groups.append([])
+                held = 0
+            groups[-1].append(i)
+            held += pixels
+        return groups
 
     @staticmethod
     def _predict_good(images: list[Any], model: ServedModel, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -159,7 +241,11 @@ class ImageClassificationContract(ImageContract):
             "type": "object",
             "required": ["images"],
             "properties": {
-                "images": {"type": "array", "items": {"type": "string"}, "description": "base64 or data URIs"},
+                "images": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "base64 or data URIs",
+                },
                 "config": {"type": "object", "properties": {"top_k": {"type": "integer", "minimum": 1}}},
             },
             "example": {"images": [f"data:image/png;base64,{WARMUP_PNG}"], "config": {"top_k": 3}},
@@ -181,7 +267,11 @@ class ObjectDetectionContract(ImageContract):
             "type": "object",
             "required": ["images"],
             "properties": {
-                "images": {"type": "array", "items": {"type": "string"}, "description": "base64 or data URIs"},
+                "images": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "base64 or data URIs",
+                },
                 "config": {
                     "type": "object",
                     "properties": {

@@ -22,7 +22,14 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
-from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, require_object, schema_error
+from algorithms.base.contracts import (
+    Limits,
+    ScenarioContract,
+    ServedModel,
+    quote,
+    require_object,
+    schema_error,
+)
 
 SCENARIO = "text_classification"
 TEXT_COLUMN = "text"
@@ -43,11 +50,22 @@ def text_metrics(y_true: list[str], y_pred: list[str], classes: list[str]) -> di
     """Accuracy, macro and weighted F1 / precision / recall, and per class precision, recall, F1, support."""
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-    metrics: dict[str, float] = {"accuracy": float(accuracy_score(y_true, y_pred)), "eval_samples": float(len(y_true))}
+    metrics: dict[str, float] = {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "eval_samples": float(len(y_true)),
+    }
     for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=classes, average=average, zero_division=0)
-        metrics |= {f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)}
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=classes, average=None, zero_division=0)
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=classes, average=average, zero_division=0
+        )
+        metrics |= {
+            f"precision_{average}": float(p),
+            f"recall_{average}": float(r),
+            f"f1_{average}": float(f),
+        }
+    p, r, f, s = precision_recall_fscore_support(
+        y_true, y_pred, labels=classes, average=None, zero_division=0
+    )
     for i, label in enumerate(classes):
         key = metric_key(label)
         metrics |= {
@@ -64,7 +82,7 @@ def top_k_of(params: dict[str, Any] | None, n_classes: int) -> int:
     if raw is None:
         return min(n_classes, DEFAULT_TOP_K)
     if isinstance(raw, bool) or not isinstance(raw, (int, np.integer)) or raw < 1:
-        raise ValueError(f"top_k must be an integer >= 1, got {raw!r}")
+        raise ValueError(f"top_k must be an integer >= 1, got {quote(raw)}")
     return min(int(raw), n_classes)
 
 
@@ -96,7 +114,9 @@ class TextClassificationContract(ScenarioContract):
         body = require_object(body)
         texts = body.get("texts")
         if not isinstance(texts, list):
-            raise schema_error("'texts' must be a list of strings", [{"field": "texts", "message": "expected list"}])
+            raise schema_error(
+                "'texts' must be a list of strings", [{"field": "texts", "message": "expected list"}]
+            )
         limits.check_batch(len(texts), "texts")
         if not texts:
             raise schema_error("'texts' must not be empty", [{"field": "texts", "message": "empty list"}])
@@ -109,11 +129,14 @@ class TextClassificationContract(ScenarioContract):
             raise schema_error(f"{len(bad)} item(s) in 'texts' are not strings", bad)
         config = body.get("config") or {}
         if not isinstance(config, dict):
-            raise schema_error("'config' must be an object", [{"field": "config", "message": "expected object"}])
+            raise schema_error(
+                "'config' must be an object", [{"field": "config", "message": "expected object"}]
+            )
         top_k = config.get("top_k")
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise schema_error(
-                "config.top_k must be an integer >= 1", [{"field": "config.top_k", "message": f"got {top_k!r}"}]
+                "config.top_k must be an integer >= 1",
+                [{"field": "config.top_k", "message": f"got {quote(top_k)}"}],
             )
         params = {"top_k": top_k} if top_k is not None else None
         classify = getattr(model.python_model, "classify", None)

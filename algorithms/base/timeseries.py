@@ -23,7 +23,14 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
 
-from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, require_object, schema_error
+from algorithms.base.contracts import (
+    Limits,
+    ScenarioContract,
+    ServedModel,
+    quote,
+    require_object,
+    schema_error,
+)
 
 SCENARIO = "timeseries_predict"
 MAX_STEPS = 1000
@@ -173,7 +180,7 @@ class TimeseriesContract(ScenarioContract):
                     {
                         "record": i,
                         "field": "value",
-                        "message": f"number required, got {record.get('value')!r}",
+                        "message": f"number required, got {quote(record.get('value'))}",
                     }
                 )
         if errors:
@@ -189,13 +196,13 @@ class TimeseriesContract(ScenarioContract):
         if type(steps) is not int or not 1 <= steps <= MAX_STEPS:
             raise schema_error(
                 f"'config.steps' must be an integer between 1 and {MAX_STEPS}",
-                [{"field": "config.steps", "message": f"got {steps!r}", "limit": MAX_STEPS}],
+                [{"field": "config.steps", "message": f"got {quote(steps)}", "limit": MAX_STEPS}],
             )
         adjust = config.get("adjust_level", True)
         if not isinstance(adjust, bool):
             raise schema_error(
                 "'config.adjust_level' must be a boolean",
-                [{"field": "config.adjust_level", "message": f"got {adjust!r}"}],
+                [{"field": "config.adjust_level", "message": f"got {quote(adjust)}"}],
             )
         frame = pd.DataFrame(
             {"timestamp": [r["timestamp"] for r in data], "value": [float(r["value"]) for r in data]}

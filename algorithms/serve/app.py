@@ -4,6 +4,10 @@ Endpoints: POST /predict, GET /health (model URI, instance id), GET /ready (503 
 and warmed up), GET /metrics (Prometheus), /docs and /openapi.json. The model loads in a background thread
 so /health answers during a slow load; a load failure calls ``on_load_failure`` (the entrypoint stops the
 server and exits non-zero) — there is never a fallback model.
+
+Request bodies of /predict are counted as they arrive: a ``content-length`` over ``MLOPS_PREDICT_MAX_BODY_BYTES``
+is refused before any of the body is read, and a body that passes the limit while arriving is refused at once,
+without reading the rest (413, and the connection is closed, since the rest of the body is never read).
 """
 
 from __future__ import annotations
@@ -28,14 +32,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from algorithms.base.contracts import ContractError, Limits, ScenarioContract, ServedModel
+from algorithms.base.contracts import ContractError, Limits, ScenarioContract, ServedModel, clip
 from algorithms.base.scenarios import get_contract
 from algorithms.serve.metrics import ServerMetrics
 
 log = logging.getLogger("algorithms.serve")
 
 ModelLoader = Callable[[str], Any]
-WARMUP_LIMITS = Limits(max_batch_size=2**31, max_images=2**31, max_image_bytes=2**40)
+WARMUP_LIMITS = Limits(
+    max_batch_size=2**31,
+    max_images=2**31,
+    max_image_bytes=2**40,
+    max_image_pixels=2**40,
+    max_request_pixels=2**40,
+    max_body_bytes=2**40,
+)
 
 
 def load_pyfunc(uri: str) -> Any:
@@ -45,7 +56,7 @@ def load_pyfunc(uri: str) -> Any:
 
 
 JSON_HEADERS = b"content-type", b"application/json"
-Answer = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+Answer = Callable[[bytes | bytearray], Awaitable[tuple[int, bytes]]]
 
 
 def dumps(payload: Any) -> bytes:
@@ -70,23 +81,63 @@ class InferenceApp(FastAPI):
     a one-point request (the route registered on the app only documents /predict in the OpenAPI schema)."""
 
     answer: Answer | None = None
+    limits: Limits | None = None
+    refused: Callable[[ContractError], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = self.answer
-        if answer is None or scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+        if (
+            answer is None
+            or scope["type"] != "http"
+            or scope["path"] != "/predict"
+            or scope["method"] != "POST"
+        ):
             await super().__call__(scope, receive, send)
             return
-        chunks: list[bytes] = []
+        try:
+            raw = await self._read_body(scope, receive)
+        except ContractError as exc:
+            if self.refused is not None:
+                self.refused(exc)
+            # The rest of the body is never read, so the connection cannot carry another request.
+            await self._send(send, exc.status, dumps(exc.body()), close=True)
+            return
+        if raw is None:
+            return
+        status, body = await answer(raw)
+        await self._send(send, status, body)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | bytearray | None:
+        """The whole body (None if the client left), or 413 once it passes the limit; never more than the
+        limit plus one received message is held."""
+        limits = self.limits or Limits()
+        for name, value in scope.get("headers") or ():
+            if name == b"content-length" and value.isdigit():
+                limits.check_body_bytes(int(value), announced=True)
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        first = message.get("body", b"")
+        limits.check_body_bytes(len(first))
+        if not message.get("more_body", False):
+            return first
+        # orjson parses a bytearray as is: the chunks are never joined into a second copy.
+        buffer = bytearray(first)
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
+                return None
+            buffer += message.get("body", b"")
+            limits.check_body_bytes(len(buffer))
             if not message.get("more_body", False):
-                break
-        status, body = await answer(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
+                return buffer
+
+    @staticmethod
+    async def _send(send: Send, status: int, body: bytes, *, close: bool = False) -> None:
+        headers = [JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -166,7 +217,11 @@ def create_app(
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
-    async def answer(raw: bytes) -> tuple[int, bytes]:
+    def refused(exc: ContractError) -> None:
+        state.metrics.count_request(exc.status)
+        state.metrics.errors.labels(exc.code).inc()
+
+    async def answer(raw: bytes | bytearray) -> tuple[int, bytes]:
         started = time.perf_counter()
         metrics = state.metrics
         status, body = await _predict(raw)
@@ -174,16 +229,18 @@ def create_app(
         metrics.latency.observe(time.perf_counter() - started)
         return status, body
 
-    async def _predict(raw: bytes) -> tuple[int, bytes]:
+    async def _predict(raw: bytes | bytearray) -> tuple[int, bytes]:
         served, contract = state.served, state.contract
         if served is None or contract is None:
             state.metrics.errors.labels("not_ready").inc()
-            return 503, error_body("not_ready", "the model is not loaded yet", {"load_error": state.load_error})
+            return 503, error_body(
+                "not_ready", "the model is not loaded yet", {"load_error": state.load_error}
+            )
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             state.metrics.errors.labels("invalid_json").inc()
-            return 400, error_body("invalid_json", f"request body is not valid JSON: {exc}")
+            return 400, error_body("invalid_json", clip(f"request body is not valid JSON: {exc}"))
         try:
             if contract.runs_inline(served):
                 payload = contract.predict(body, served, state.limits)
@@ -195,13 +252,13 @@ def create_app(
         except Exception as exc:
             log.exception("prediction failed")
             state.metrics.errors.labels("prediction_failed").inc()
-            return 500, error_body("prediction_failed", f"{type(exc).__name__}: {exc}")
+            return 500, error_body("prediction_failed", clip(f"{type(exc).__name__}: {exc}"))
         count = payload.get("metadata", {}).get("count")
         if count:
             state.metrics.records.inc(count)
         return 200, dumps(payload)
 
-    app.answer = answer
+    app.answer, app.limits, app.refused = answer, state.limits, refused
 
     @app.post(
         "/predict",

@@ -44,10 +44,6 @@ _lock = threading.Lock()
 _module: ModuleType | None = None
 
 
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights were asked for by a name or path that is not a file on this disk."""
-
-
 def config_dir() -> Path:
     """The directory ultralytics keeps its settings and fonts in (``$YOLO_CONFIG_DIR/Ultralytics``)."""
     root = Path(os.environ.get(CONFIG_DIR_VAR) or Path(tempfile.gettempdir()) / "mlops-ultralytics")
@@ -117,18 +113,3 @@ def load_ultralytics() -> ModuleType:
             SETTINGS.update(wanted)
         _module = ultralytics
         return ultralytics
-
-
-def check_weights(weights: str) -> Path:
-    """The local file of ``weights``; a name or path not on disk fails here, before anything is read or trained
-    (ultralytics would otherwise try to download a known name such as ``yolo11n.pt``)."""
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise WeightsNotFoundError(
-            f"pretrained weights {weights!r} are not on disk (looked for {path.resolve()}); nothing is "
-            "downloaded — give the path of a local .pt file, or leave 'weights' empty to build the model "
-            "from its yaml and train from scratch"
-        )
-    if path.suffix.lower() != ".pt":
-        raise WeightsNotFoundError(f"pretrained weights must be a .pt file, got {weights!r}")
-    return path

@@ -2,9 +2,9 @@
 and its per-epoch metrics.
 
 Parameters (the presets' form fields): ``model_size`` n/s/m (the network is built from ultralytics' own
-``yolo11{size}-cls.yaml`` / ``yolo11{size}.yaml``, no weights needed); ``weights`` (a local ``.pt`` file
-to start from instead — its own architecture is used; a name or path not on disk fails in
-``resolve_params``, before anything is downloaded or trained); ``epochs``, ``imgsz``, ``batch``, ``lr0``,
+``yolo11{size}-cls.yaml`` / ``yolo11{size}.yaml``, no weights needed); ``weights`` (a ``.pt`` file inside
+``MLOPS_TRAIN_WEIGHTS_DIR`` to start from instead — its own architecture is used; anything else fails in
+``resolve_params`` by ``algorithms.yolo.weights``, before anything is downloaded or trained); ``epochs``, ``imgsz``, ``batch``, ``lr0``,
 ``optimizer`` (``auto`` lets ultralytics choose the optimizer and its learning rate, ignoring ``lr0``),
 ``patience`` (0: never stop early), ``warmup_epochs`` (learning-rate warm-up; ultralytics makes it at least
 100 iterations, so 0 matters for tiny data), ``fliplr`` (probability of a horizontal flip as augmentation;
@@ -30,7 +30,8 @@ from mlflow import MlflowClient
 
 from algorithms.base.tracking import log_metrics
 from algorithms.yolo.data import CLASSIFY, ImageSplit, write_classify_root, write_detect_yaml
-from algorithms.yolo.offline import check_weights, load_ultralytics
+from algorithms.yolo.offline import load_ultralytics
+from algorithms.yolo.weights import check_weights
 
 SIZES: tuple[str, ...] = ("n", "s", "m")
 OPTIMIZERS: tuple[str, ...] = ("auto", "SGD", "Adam", "AdamW", "RMSProp")
@@ -149,7 +150,9 @@ class EpochLogger:
         self._trained = True
 
     def on_fit_epoch_end(self, trainer: Any) -> None:
-        metrics = {ours: float(trainer.metrics[key]) for key, ours in EPOCH_KEYS.items() if key in trainer.metrics}
+        metrics = {
+            ours: float(trainer.metrics[key]) for key, ours in EPOCH_KEYS.items() if key in trainer.metrics
+        }
         if not self._trained:
             # Ultralytics validates the best weights once more after the last epoch: not an epoch of its own.
             self.final = metrics
@@ -158,7 +161,9 @@ class EpochLogger:
         losses = trainer.label_loss_items(trainer.tloss, prefix="train") or {}
         values = {f"epoch_{k}": v for k, v in metrics.items()}
         values |= {f"epoch_{k.replace('/', '_')}": float(v) for k, v in losses.items()}
-        values |= {f"epoch_{k.replace('/', '_')}": float(v) for k, v in trainer.metrics.items() if "loss" in k}
+        values |= {
+            f"epoch_{k.replace('/', '_')}": float(v) for k, v in trainer.metrics.items() if "loss" in k
+        }
         values["epoch_seconds"] = time.perf_counter() - self._started
         values["epoch"] = float(trainer.epoch + 1)
         self.epochs.append(values)
@@ -166,8 +171,11 @@ class EpochLogger:
             log_metrics(self.client, self.run_id, values, step=self.step)
         self.step += 1
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        print(f"[{self.label}] epoch {trainer.epoch + 1}/{trainer.epochs}: {shown} "
-              f"({values['epoch_seconds']:.1f} s)", flush=True)
+        print(
+            f"[{self.label}] epoch {trainer.epoch + 1}/{trainer.epochs}: {shown} "
+            f"({values['epoch_seconds']:.1f} s)",
+            flush=True,
+        )
 
     def attach(self, model: Any) -> None:
         for event in ("on_train_epoch_start", "on_train_epoch_end", "on_fit_epoch_end"):

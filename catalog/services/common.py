@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel, func, select
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from catalog.models.base import utcnow
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
@@ -20,7 +20,7 @@ def check_name(value: str, *, what: str = "name") -> str:
     value = (value or "").strip()
     if not _NAME_RE.match(value):
         raise ValidationError(
-            f"{what} {value!r} is invalid: use 1-200 letters, digits, spaces, '.', '_' or '-', "
+            f"{what} {quote(value)} is invalid: use 1-200 letters, digits, spaces, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return value
@@ -56,7 +56,9 @@ def transition(
     return bool(result.rowcount == 1)
 
 
-def page(session: Session, stmt: Select[Any], *, offset: int, limit: int, order_by: Any) -> tuple[int, list[Any]]:
+def page(
+    session: Session, stmt: Select[Any], *, offset: int, limit: int, order_by: Any
+) -> tuple[int, list[Any]]:
     """Total count and one page of a scoped SELECT."""
     if limit < 1 or limit > 1000:
         raise ValidationError("limit must be between 1 and 1000")

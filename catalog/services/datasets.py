@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
-from catalog.errors import ConflictError, NotFoundError, ValidationError
+from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
 from catalog.models import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
@@ -216,7 +216,7 @@ def create_release(
         if entry_ids is not None:
             unknown = [i for i in entry_ids if i not in by_id]
             if unknown:
-                raise ValidationError(f"entries {unknown} do not belong to dataset {dataset.name!r}")
+                raise ValidationError(f"entries {quote(unknown)} do not belong to dataset {dataset.name!r}")
             chosen = [by_id[i] for i in dict.fromkeys(entry_ids)]
         else:
             chosen = [e for e in entries if e.is_train or e.is_val or e.is_test]
@@ -244,12 +244,9 @@ def create_release(
             version = _next_version(session, dataset_id)
         version = version.strip()
         if not _VERSION_RE.match(version):
-            raise ValidationError(f"version {version!r} is invalid: letters, digits, '.', '_', '-' (max 50)")
-        taken = session.exec(
-            select(DatasetRelease.id).where(
-                DatasetRelease.dataset_id == dataset_id, DatasetRelease.version == version
-            )
-        ).first()
+            raise ValidationError(f"version {quote(version)} is invalid: letters, digits, '.', '_', '-' (max 50)")
+        taken = session.exec(select(DatasetRelease.id).where(DatasetRelease.dataset_id == dataset_id,
+                                                             DatasetRelease.version == version)).first()
         if taken is not None:
             raise ConflictError(f"dataset {dataset.name!r} already has a release {version!r}")
         release = DatasetRelease(

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Compiled, Dialect
 from sqlalchemy.sql import Executable, Select
 from sqlmodel import Session, SQLModel, col, func, select
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from catalog.models import Dataset, Membership, Serving, TrainJob, User
 from catalog.scenarios import Scenario
 from catalog.scoping import Actor, scoped
@@ -33,7 +33,8 @@ _SCENARIOS = frozenset(s.value for s in Scenario)
 # status from the account; one query for the user and their memberships.
 _ACTOR_ROWS = (
     select(User.id, User.is_superuser, User.is_active, Membership.team_id)  # type: ignore[call-overload]
-    .select_from(User).outerjoin(Membership, col(Membership.user_id) == col(User.id))
+    .select_from(User)
+    .outerjoin(Membership, col(Membership.user_id) == col(User.id))
     .where(User.username == bindparam("username"))
 )
 
@@ -58,8 +59,10 @@ MODULES: dict[str, Module] = {
 def module_list() -> list[dict[str, Any]]:
     """The three modules, each with its six scenario sub-modules; the same for every caller."""
     children = [{"name": s.value, "display_name": s.display_name} for s in Scenario]
-    return [{"name": m.name, "display_name": m.display_name, "children": [dict(c) for c in children]}
-            for m in MODULES.values()]
+    return [
+        {"name": m.name, "display_name": m.display_name, "children": [dict(c) for c in children]}
+        for m in MODULES.values()
+    ]
 
 
 def _require_int(name: str, value: object) -> int:
@@ -98,8 +101,12 @@ def actor_from_context(session: Session, *, actor_context: object) -> Actor:
     team_ids = frozenset(r[3] for r in rows if r[3] is not None)
     if claimed_teams is not None:
         team_ids &= frozenset(claimed_teams)
-    return Actor(user_id=user_id, username=username, team_ids=team_ids,
-                 is_superuser=superuser and claimed_super is not False)
+    return Actor(
+        user_id=user_id,
+        username=username,
+        team_ids=team_ids,
+        is_superuser=superuser and claimed_super is not False,
+    )
 
 
 def module_data(
@@ -120,10 +127,12 @@ def module_data(
     no sort, and the count is answered from the index alone.
     """
     if not isinstance(module, str) or module not in MODULES:
-        raise ValidationError(f"unknown module {module!r}; expected one of: {', '.join(MODULES)}")
+        raise ValidationError(f"unknown module {quote(module)}; expected one of: {', '.join(MODULES)}")
     if not isinstance(child_module, str) or child_module not in _SCENARIOS:
-        raise ValidationError(f"unknown child module {child_module!r} of {module}; expected one of: "
-                              f"{', '.join(s.value for s in Scenario)}")
+        raise ValidationError(
+            f"unknown child module {quote(child_module)} of {module}; expected one of: "
+            f"{', '.join(s.value for s in Scenario)}"
+        )
     page = _require_int("page", page)
     page_size = _require_int("page_size", page_size)
     team_id = _require_int("group_id", group_id)
@@ -153,8 +162,13 @@ def _statements(model: type[SQLModel], actor: Actor) -> tuple[Select[Any], Selec
     team_col, scenario_col = col(model.team_id), col(model.scenario)  # type: ignore[attr-defined]
     wanted = (team_col == bindparam("team_id"), scenario_col == bindparam("scenario"))
     count_stmt = scoped(select(func.count()).select_from(model), model, actor).where(*wanted)
-    page_stmt = (scoped(select(id_col, name_col), model, actor).where(*wanted).order_by(name_col, id_col)
-                 .offset(bindparam("offset")).limit(bindparam("limit")))
+    page_stmt = (
+        scoped(select(id_col, name_col), model, actor)
+        .where(*wanted)
+        .order_by(name_col, id_col)
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
     return count_stmt, page_stmt
 
 
@@ -176,7 +190,9 @@ def _rows(session: Session, stmt: Executable, params: dict[str, Any]) -> list[An
     state = compiled.construct_expanded_state(params)  # type: ignore[attr-defined]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(state.statement, state.positional_parameters if compiled.positional else state.parameters)  # type: ignore[attr-defined]
+        cursor.execute(
+            state.statement, state.positional_parameters if compiled.positional else state.parameters
+        )  # type: ignore[attr-defined]
         return cursor.fetchall()
     finally:
         cursor.close()

@@ -1,16 +1,24 @@
 """Servings: records of inference containers. Desired state is what users asked for; observed state is what
-the runtime last reported, written back by every read and by the scheduled sync."""
+the runtime last reported, written back by every read and by the scheduled sync.
+
+A port asked for (on create or update) must lie in ``MLOPS_RUNTIME_SERVING_PORT_RANGE``, must not be held by
+any other serving record of any team (its requested port, or the port it was last seen running on, stopped
+or not: it gets that port back on start), and must be bindable on the serving host now. The record check
+reads across teams on purpose and only says "port N is taken", never whose.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from catalog.errors import ConflictError, NotFoundError, ValidationError
+from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
 from catalog.models import DesiredState, JobStatus, Serving, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
@@ -46,13 +54,50 @@ def inference_token(serving: Serving) -> str:
 def _check_version(model_version: str) -> str:
     value = (model_version or _VERSION_OK).strip()
     if value != _VERSION_OK and not (value.isdigit() and int(value) > 0):
-        raise ValidationError(f"model version {value!r} must be 'latest' or a positive version number")
+        raise ValidationError(f"model version {quote(value)} must be 'latest' or a positive version number")
     return value
 
 
-def _check_port(port: int | None) -> int | None:
-    if port is not None and not 1024 <= int(port) <= 65535:
-        raise ValidationError(f"port {port} must be between 1024 and 65535")
+def reserved_ports(session: Session, *, except_serving: int | None = None) -> set[int]:
+    """Ports held by serving records of every team: requested ones, and those last seen running."""
+    stmt = select(Serving.port, Serving.observed_port).where(
+        or_(col(Serving.port).is_not(None), col(Serving.observed_port).is_not(None))
+    )
+    if except_serving is not None:
+        stmt = stmt.where(Serving.id != except_serving)
+    return {p for row in session.exec(stmt).all() for p in row if p is not None}
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether a server could bind ``host:port`` now (SO_REUSEADDR, as uvicorn; as ``infra.net.port_is_free``,
+    which the catalog may not import)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _check_port(session: Session, port: int | None, *, serving: Serving | None = None) -> int | None:
+    """``port`` if a serving may ask for it (see the module docstring), else ValidationError/ConflictError."""
+    if port is None:
+        return None
+    port = int(port)
+    runtime = get_settings().runtime
+    lo, hi = runtime.port_range
+    if not lo <= port <= hi:
+        raise ValidationError(
+            f"port {port} is outside the serving port range {lo}-{hi} (MLOPS_RUNTIME_SERVING_PORT_RANGE)"
+        )
+    if port in reserved_ports(session, except_serving=serving.id if serving else None):
+        raise ConflictError(f"port {port} is taken")
+    # The serving's own running server holds the port it runs on: that one is not "in use" against it.
+    own = serving is not None and port == serving.observed_port and serving.observed_state == "running"
+    if not own and not _bindable(runtime.serving_host, port):
+        raise ConflictError(f"port {port} is in use on the serving host")
     return port
 
 
@@ -68,18 +113,33 @@ def _require_job(session: Session, *, actor: Actor, job_id: int, team_id: int) -
 
 
 def create_serving(
-    session: Session, *, actor: Actor, team_id: int, name: str, train_job_id: int,
-    model_version: str = _VERSION_OK, port: int | None = None,
+    session: Session,
+    *,
+    actor: Actor,
+    team_id: int,
+    name: str,
+    train_job_id: int,
+    model_version: str = _VERSION_OK,
+    port: int | None = None,
 ) -> Serving:
-    with audited(session, actor=actor, action="serving.create", resource_type="serving", team_id=team_id) as info:
+    with audited(
+        session, actor=actor, action="serving.create", resource_type="serving", team_id=team_id
+    ) as info:
         actor.require_team(team_id)
         name = check_name(name, what="serving name")
         job = _require_job(session, actor=actor, job_id=train_job_id, team_id=team_id)
         if session.exec(select(Serving.id).where(Serving.team_id == team_id, Serving.name == name)).first():
             raise ConflictError(f"a serving named {name!r} already exists in this team")
-        serving = Serving(team_id=team_id, scenario=job.scenario, name=name, train_job_id=job.id,
-                          model_version=_check_version(model_version), port=_check_port(port),
-                          desired_state=DesiredState.RUNNING, created_by=actor.user_id)
+        serving = Serving(
+            team_id=team_id,
+            scenario=job.scenario,
+            name=name,
+            train_job_id=job.id,
+            model_version=_check_version(model_version),
+            port=_check_port(session, port),
+            desired_state=DesiredState.RUNNING,
+            created_by=actor.user_id,
+        )
         session.add(serving)
         session.flush()
         serving.container_name = container_name_for(serving.id)  # type: ignore[arg-type]
@@ -92,8 +152,15 @@ def get_serving(session: Session, *, actor: Actor, serving_id: int) -> Serving:
 
 
 def list_servings(
-    session: Session, *, actor: Actor, scenario: str | None = None, search: str | None = None,
-    observed_state: str | None = None, failed: bool = False, offset: int = 0, limit: int = 50,
+    session: Session,
+    *,
+    actor: Actor,
+    scenario: str | None = None,
+    search: str | None = None,
+    observed_state: str | None = None,
+    failed: bool = False,
+    offset: int = 0,
+    limit: int = 50,
 ) -> tuple[int, list[Serving]]:
     """One page of servings, newest first; ``observed_state`` keeps those last seen in that state, ``failed``
     those carrying a lifecycle error."""
@@ -110,13 +177,20 @@ def list_servings(
 
 
 def update_serving(
-    session: Session, *, actor: Actor, serving_id: int, model_version: str | None = None,
-    train_job_id: int | None = None, port: int | None = None, clear_port: bool = False,
+    session: Session,
+    *,
+    actor: Actor,
+    serving_id: int,
+    model_version: str | None = None,
+    train_job_id: int | None = None,
+    port: int | None = None,
+    clear_port: bool = False,
 ) -> tuple[Serving, bool]:
     """Returns (serving, whether a running container must restart for the change to apply)."""
     serving = get_serving(session, actor=actor, serving_id=serving_id)
-    with audited(session, actor=actor, action="serving.update", resource_type="serving",
-                 team_id=serving.team_id) as info:
+    with audited(
+        session, actor=actor, action="serving.update", resource_type="serving", team_id=serving.team_id
+    ) as info:
         info["resource_id"] = serving.id
         changed = False
         if model_version is not None and _check_version(model_version) != serving.model_version:
@@ -124,11 +198,13 @@ def update_serving(
         if train_job_id is not None and train_job_id != serving.train_job_id:
             job = _require_job(session, actor=actor, job_id=train_job_id, team_id=serving.team_id)
             if job.scenario != serving.scenario:
-                raise ValidationError(f"job {job.name!r} is {job.scenario}, the serving is {serving.scenario}")
+                raise ValidationError(
+                    f"job {job.name!r} is {job.scenario}, the serving is {serving.scenario}"
+                )
             serving.train_job_id, changed = job.id, True  # type: ignore[assignment]
         new_port = None if clear_port else (port if port is not None else serving.port)
-        if _check_port(new_port) != serving.port:
-            serving.port, changed = new_port, True
+        if new_port != serving.port:
+            serving.port, changed = _check_port(session, new_port, serving=serving), True
         serving.updated_at = utcnow()
         session.add(serving)
         info["detail"] = {"changed": changed}
@@ -137,8 +213,13 @@ def update_serving(
 
 def set_desired(session: Session, *, actor: Actor, serving_id: int, desired: DesiredState) -> Serving:
     serving = get_serving(session, actor=actor, serving_id=serving_id)
-    with audited(session, actor=actor, action=f"serving.{'start' if desired == DesiredState.RUNNING else 'stop'}",
-                 resource_type="serving", team_id=serving.team_id) as info:
+    with audited(
+        session,
+        actor=actor,
+        action=f"serving.{'start' if desired == DesiredState.RUNNING else 'stop'}",
+        resource_type="serving",
+        team_id=serving.team_id,
+    ) as info:
         info["resource_id"] = serving.id
         serving.desired_state = desired
         serving.updated_at = utcnow()
@@ -146,7 +227,9 @@ def set_desired(session: Session, *, actor: Actor, serving_id: int, desired: Des
     return serving
 
 
-def servings_for_sync(session: Session, *, actor: Actor, serving_ids: Sequence[int] | None = None) -> list[Serving]:
+def servings_for_sync(
+    session: Session, *, actor: Actor, serving_ids: Sequence[int] | None = None
+) -> list[Serving]:
     """The servings whose observed state a sync refreshes (all the actor sees, or the ids given)."""
     stmt = scoped(select(Serving), Serving, actor)
     if serving_ids is not None:
@@ -189,7 +272,8 @@ def record_observed(session: Session, *, observations: Mapping[int, Observation]
 def delete_record(session: Session, *, actor: Actor, serving_id: int) -> None:
     """Delete the row. The caller must have removed the container first (never a zombie container)."""
     serving = get_serving(session, actor=actor, serving_id=serving_id)
-    with audited(session, actor=actor, action="serving.delete", resource_type="serving",
-                 team_id=serving.team_id) as info:
+    with audited(
+        session, actor=actor, action="serving.delete", resource_type="serving", team_id=serving.team_id
+    ) as info:
         info["resource_id"] = serving.id
         session.delete(serving)

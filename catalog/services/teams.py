@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError, quote
 from catalog.models import Membership, Team, User
 from catalog.models.base import utcnow
 from catalog.scoping import Actor
@@ -96,7 +96,7 @@ def create_team(session: Session, *, actor: Actor, name: str, description: str =
     name = (name or "").strip()
     if not _TEAM_RE.match(name):
         raise ValidationError(
-            f"team name {name!r} is invalid: use 1-100 letters, digits, spaces, '.', '_' or '-', "
+            f"team name {quote(name)} is invalid: use 1-100 letters, digits, spaces, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     if session.exec(select(Team).where(Team.name == name)).first() is not None:
@@ -104,8 +104,15 @@ def create_team(session: Session, *, actor: Actor, name: str, description: str =
     team = Team(name=name, description=description or "")
     session.add(team)
     _flush_unique(session, f"team {name!r} already exists")
-    record(session, actor=actor, action="team.create", resource_type="team", resource_id=team.id,
-           team_id=team.id, detail={"name": name})
+    record(
+        session,
+        actor=actor,
+        action="team.create",
+        resource_type="team",
+        resource_id=team.id,
+        team_id=team.id,
+        detail={"name": name},
+    )
     return team
 
 
@@ -156,7 +163,7 @@ def create_user(
     username = (username or "").strip()
     if not _USERNAME_RE.match(username):
         raise ValidationError(
-            f"username {username!r} is invalid: use 1-100 letters, digits, '.', '_', '@' or '-', "
+            f"username {quote(username)} is invalid: use 1-100 letters, digits, '.', '_', '@' or '-', "
             "starting with a letter or digit"
         )
     if session.exec(select(User).where(User.username == username)).first() is not None:
@@ -164,8 +171,14 @@ def create_user(
     user = User(username=username, password_hash=hash_password(password), is_superuser=is_superuser)
     session.add(user)
     _flush_unique(session, f"user {username!r} already exists")
-    record(session, actor=actor, action="user.create", resource_type="user", resource_id=user.id,
-           detail={"username": username, "is_superuser": is_superuser})
+    record(
+        session,
+        actor=actor,
+        action="user.create",
+        resource_type="user",
+        resource_id=user.id,
+        detail={"username": username, "is_superuser": is_superuser},
+    )
     return user
 
 
@@ -206,8 +219,11 @@ def set_password(session: Session, *, actor: Actor, user_id: int, password: str)
     user = get_user(session, user_id=user_id, actor=actor)
     # An UPDATE rather than attribute changes: a stale in-session copy (locked_until already None in memory
     # but set in the database) would make the ORM skip writing the columns that did not "change".
-    session.exec(update(User).where(User.id == user.id)  # type: ignore[call-overload]
-                 .values(password_hash=hash_password(password), failed_logins=0, locked_until=None))
+    session.exec(
+        update(User)
+        .where(User.id == user.id)  # type: ignore[call-overload]
+        .values(password_hash=hash_password(password), failed_logins=0, locked_until=None)
+    )
     session.refresh(user)
     record(session, actor=actor, action="user.set_password", resource_type="user", resource_id=user.id)
     session.flush()
@@ -227,10 +243,12 @@ def _require_team_admin(session: Session, actor: Actor, team_id: int) -> Team:
     return team
 
 
-def add_member(session: Session, *, actor: Actor, team_id: int, user_id: int, role: str = "member") -> Membership:
+def add_member(
+    session: Session, *, actor: Actor, team_id: int, user_id: int, role: str = "member"
+) -> Membership:
     """Make a user a member of a team with ``role``; an existing member gets the new role."""
     if role not in ROLES:
-        raise ValidationError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        raise ValidationError(f"role {quote(role)} is not one of {', '.join(ROLES)}")
     team = _require_team_admin(session, actor, team_id)
     user = session.get(User, user_id)
     if user is None:
@@ -241,8 +259,15 @@ def add_member(session: Session, *, actor: Actor, team_id: int, user_id: int, ro
     membership.role = role
     session.add(membership)
     _flush_unique(session, f"{user.username!r} is already a member of {team.name!r}")
-    record(session, actor=actor, action="team.add_member", resource_type="team", resource_id=team_id,
-           team_id=team_id, detail={"user_id": user_id, "username": user.username, "role": role})
+    record(
+        session,
+        actor=actor,
+        action="team.add_member",
+        resource_type="team",
+        resource_id=team_id,
+        team_id=team_id,
+        detail={"user_id": user_id, "username": user.username, "role": role},
+    )
     return membership
 
 
@@ -252,19 +277,36 @@ def remove_member(session: Session, *, actor: Actor, team_id: int, user_id: int)
     if membership is None:
         raise NotFoundError("membership", f"user {user_id} in team {team_id}")
     session.delete(membership)
-    record(session, actor=actor, action="team.remove_member", resource_type="team", resource_id=team_id,
-           team_id=team_id, detail={"user_id": user_id})
+    record(
+        session,
+        actor=actor,
+        action="team.remove_member",
+        resource_type="team",
+        resource_id=team_id,
+        team_id=team_id,
+        detail={"user_id": user_id},
+    )
     session.flush()
 
 
 def list_members(session: Session, *, actor: Actor, team_id: int) -> list[Member]:
     get_team(session, team_id=team_id, actor=actor)
     rows = session.exec(
-        select(User, Membership).join(Membership, col(Membership.user_id) == User.id)
-        .where(Membership.team_id == team_id).order_by(User.username)
+        select(User, Membership)
+        .join(Membership, col(Membership.user_id) == User.id)
+        .where(Membership.team_id == team_id)
+        .order_by(User.username)
     ).all()
-    return [Member(user_id=u.id, username=u.username, role=m.role, is_superuser=u.is_superuser,  # type: ignore[arg-type]
-                   is_active=u.is_active) for u, m in rows]
+    return [
+        Member(
+            user_id=u.id,
+            username=u.username,
+            role=m.role,
+            is_superuser=u.is_superuser,  # type: ignore[arg-type]
+            is_active=u.is_active,
+        )
+        for u, m in rows
+    ]
 
 
 # ---------------------------------------------------------------- login
@@ -272,8 +314,11 @@ def list_members(session: Session, *, actor: Actor, team_id: int) -> list[Member
 
 def _record_failure(session: Session, user: User) -> None:
     # Incremented in SQL so that concurrent wrong guesses all count.
-    session.exec(update(User).where(User.id == user.id)  # type: ignore[call-overload]
-                 .values(failed_logins=User.failed_logins + 1))
+    session.exec(
+        update(User)
+        .where(User.id == user.id)  # type: ignore[call-overload]
+        .values(failed_logins=User.failed_logins + 1)
+    )
     session.refresh(user)
     if user.failed_logins >= MAX_FAILED_LOGINS:
         user.locked_until = _now() + timedelta(minutes=LOCKOUT_MINUTES)
@@ -290,7 +335,11 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
     """
     # populate_existing: the lock and the failure count must be read from the database, not from a copy
     # this session loaded earlier.
-    stmt = select(User).where(User.username == (username or "").strip()).execution_options(populate_existing=True)
+    stmt = (
+        select(User)
+        .where(User.username == (username or "").strip())
+        .execution_options(populate_existing=True)
+    )
     user = session.exec(stmt).first()
     if user is None:
         _verify(_dummy_hash(), password or "")  # same cost as a real check: no timing hint that it is unknown
@@ -330,5 +379,10 @@ def actor_for(session: Session, *, username: str, current_team_id: int | None = 
             raise NotFoundError("team", current_team_id)
     elif current_team_id not in team_ids:
         raise NotFoundError("team", current_team_id)
-    return Actor(user_id=user.id, username=user.username, team_ids=team_ids, is_superuser=user.is_superuser,
-                 current_team_id=current_team_id)
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        team_ids=team_ids,
+        is_superuser=user.is_superuser,
+        current_team_id=current_team_id,
+    )

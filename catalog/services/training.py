@@ -32,6 +32,7 @@ from catalog.scoping import Actor, get_scoped, scoped
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page, transition
 from catalog.services.datasets import require_usable_release
+from catalog.weights import check_weights_params
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 
@@ -61,8 +62,13 @@ def build_config(session: Session, job: TrainJob) -> dict[str, Any]:
         "max_evals": job.max_evals,
         "model_name": job.model_name,
         "experiment_name": experiment_name_for(job.scenario),
-        "release": {"uri": f"s3://{bucket}/{release.object_key}", "sha256": release.sha256,
-                    "version": release.version, "dataset_id": release.dataset_id, "release_id": release.id},
+        "release": {
+            "uri": f"s3://{bucket}/{release.object_key}",
+            "sha256": release.sha256,
+            "version": release.version,
+            "dataset_id": release.dataset_id,
+            "release_id": release.id,
+        },
     }
 
 
@@ -85,8 +91,11 @@ def _store_config(session: Session, job: TrainJob, store: ObjectStore) -> str | 
 
 def _resolve_algorithm(session: Session, *, scenario: str, algorithm: str | int) -> AlgorithmConfig:
     stmt = select(AlgorithmConfig).where(AlgorithmConfig.scenario == scenario)
-    stmt = stmt.where(AlgorithmConfig.id == algorithm) if isinstance(algorithm, int) else stmt.where(
-        AlgorithmConfig.name == algorithm)
+    stmt = (
+        stmt.where(AlgorithmConfig.id == algorithm)
+        if isinstance(algorithm, int)
+        else stmt.where(AlgorithmConfig.name == algorithm)
+    )
     row = session.exec(stmt).first()
     if row is None:
         raise NotFoundError(f"{scenario} algorithm", algorithm)
@@ -110,23 +119,36 @@ def create_job(
     store: ObjectStore | None = None,
 ) -> tuple[TrainJob, str | None]:
     """Create a job and store its config. Returns (job, previous config key to delete after commit)."""
-    with audited(session, actor=actor, action="train_job.create", resource_type="train_job",
-                 team_id=team_id) as info:
+    with audited(
+        session, actor=actor, action="train_job.create", resource_type="train_job", team_id=team_id
+    ) as info:
         actor.require_team(team_id)
         scenario = parse_scenario(scenario).value
         name = check_name(name, what="job name")
         algo = _resolve_algorithm(session, scenario=scenario, algorithm=algorithm)
-        require_usable_release(session, actor=actor, release_id=release_id, team_id=team_id, scenario=scenario)
-        clean = validate_params(algo.form_config, params or {})
+        require_usable_release(
+            session, actor=actor, release_id=release_id, team_id=team_id, scenario=scenario
+        )
+        clean = check_weights_params(algo.name, validate_params(algo.form_config, params or {}))
         if not 0 <= int(max_evals) <= MAX_EVALS_LIMIT:
             raise ValidationError(f"max_evals must be between 0 and {MAX_EVALS_LIMIT}")
         if max_evals and not algo.search_space:
             raise ValidationError(f"algorithm {algo.name!r} has no search space to tune")
-        if session.exec(select(TrainJob.id).where(TrainJob.team_id == team_id, TrainJob.name == name)).first():
+        if session.exec(
+            select(TrainJob.id).where(TrainJob.team_id == team_id, TrainJob.name == name)
+        ).first():
             raise ConflictError(f"a training job named {name!r} already exists in this team")
-        job = TrainJob(team_id=team_id, scenario=scenario, name=name, description=description,
-                       algorithm_id=algo.id, release_id=release_id, params=clean, max_evals=int(max_evals),
-                       created_by=actor.user_id)
+        job = TrainJob(
+            team_id=team_id,
+            scenario=scenario,
+            name=name,
+            description=description,
+            algorithm_id=algo.id,
+            release_id=release_id,
+            params=clean,
+            max_evals=int(max_evals),
+            created_by=actor.user_id,
+        )
         session.add(job)
         session.flush()
         job.model_name = model_name_for(job, algo)
@@ -147,19 +169,21 @@ def update_job(
     store: ObjectStore | None = None,
 ) -> tuple[TrainJob, str | None]:
     job = get_job(session, actor=actor, job_id=job_id)
-    with audited(session, actor=actor, action="train_job.update", resource_type="train_job",
-                 team_id=job.team_id) as info:
+    with audited(
+        session, actor=actor, action="train_job.update", resource_type="train_job", team_id=job.team_id
+    ) as info:
         info["resource_id"] = job.id
         if job.status in ACTIVE_STATUSES:
             raise ConflictError(f"job {job.name!r} is {job.status}; stop it before editing")
         algo = session.get(AlgorithmConfig, job.algorithm_id)
         assert algo is not None
         if release_id is not None:
-            require_usable_release(session, actor=actor, release_id=release_id, team_id=job.team_id,
-                                   scenario=job.scenario)
+            require_usable_release(
+                session, actor=actor, release_id=release_id, team_id=job.team_id, scenario=job.scenario
+            )
             job.release_id = release_id
         if params is not None:
-            job.params = validate_params(algo.form_config, params)
+            job.params = check_weights_params(algo.name, validate_params(algo.form_config, params))
         if max_evals is not None:
             if not 0 <= int(max_evals) <= MAX_EVALS_LIMIT:
                 raise ValidationError(f"max_evals must be between 0 and {MAX_EVALS_LIMIT}")
@@ -173,8 +197,15 @@ def get_job(session: Session, *, actor: Actor, job_id: int) -> TrainJob:
 
 
 def list_jobs(
-    session: Session, *, actor: Actor, scenario: str | None = None, status: str | None = None,
-    statuses: Sequence[str] | None = None, search: str | None = None, offset: int = 0, limit: int = 50,
+    session: Session,
+    *,
+    actor: Actor,
+    scenario: str | None = None,
+    status: str | None = None,
+    statuses: Sequence[str] | None = None,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
 ) -> tuple[int, list[TrainJob]]:
     """One page of training jobs, newest first, optionally of one status or of any of ``statuses``."""
     stmt = scoped(select(TrainJob), TrainJob, actor)
@@ -209,18 +240,32 @@ def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str
         return Claim(previous=JobStatus.FAILED, resumed_status=previous)
     # The algorithm must still be enabled in the same statement: a disable racing this start either
     # sees the job active (and is refused) or makes this claim fail.
-    algorithm_enabled = exists().where(AlgorithmConfig.id == TrainJob.algorithm_id,
-                                       AlgorithmConfig.enabled == true())
+    algorithm_enabled = exists().where(
+        AlgorithmConfig.id == TrainJob.algorithm_id, AlgorithmConfig.enabled == true()
+    )
     if previous not in STARTABLE_STATUSES or not transition(
-        session, TrainJob, job_id, from_statuses=(previous,), to_status=JobStatus.STARTING,
-        values={"flow_run_id": flow_run_id, "error": None, "log_tail": None, "started_at": utcnow(),
-                "finished_at": None, "mlflow_run_id": None, "container_name": None},
+        session,
+        TrainJob,
+        job_id,
+        from_statuses=(previous,),
+        to_status=JobStatus.STARTING,
+        values={
+            "flow_run_id": flow_run_id,
+            "error": None,
+            "log_tail": None,
+            "started_at": utcnow(),
+            "finished_at": None,
+            "mlflow_run_id": None,
+            "container_name": None,
+        },
         where=(algorithm_enabled,),
     ):
         session.refresh(job)
         algo = session.get(AlgorithmConfig, job.algorithm_id)
         if algo is not None and not algo.enabled:
-            raise ConflictError(f"algorithm {algo.name!r} is disabled; training job {job.name!r} cannot start")
+            raise ConflictError(
+                f"algorithm {algo.name!r} is disabled; training job {job.name!r} cannot start"
+            )
         raise ConflictError(f"training job {job.name!r} is already running")
     return Claim(previous=previous)
 
@@ -248,50 +293,95 @@ def recorded_run(session: Session, *, job_id: int, flow_run_id: str) -> str | No
                         .order_by(col(JobRun.created_at).desc())).first()
 
 
-def mark_running(session: Session, *, job_id: int, run_id: str, experiment_id: str, container_name: str) -> bool:
-    return transition(session, TrainJob, job_id, from_statuses=(JobStatus.STARTING,), to_status=JobStatus.RUNNING,
-                      values={"mlflow_run_id": run_id, "mlflow_experiment_id": experiment_id,
-                              "container_name": container_name, "watched_at": utcnow()})
+def mark_running(
+    session: Session, *, job_id: int, run_id: str, experiment_id: str, container_name: str
+) -> bool:
+    return transition(
+        session,
+        TrainJob,
+        job_id,
+        from_statuses=(JobStatus.STARTING,),
+        to_status=JobStatus.RUNNING,
+        values={
+            "mlflow_run_id": run_id,
+            "mlflow_experiment_id": experiment_id,
+            "container_name": container_name,
+            "watched_at": utcnow(),
+        },
+    )
 
 
 def restore_status(session: Session, *, job_id: int, previous: str, error: str) -> bool:
     """Undo a claim after a failed launch: the job returns to where it was, with the reason."""
-    return transition(session, TrainJob, job_id, from_statuses=(JobStatus.STARTING,), to_status=previous,
-                      values={"error": error[:8000]})
+    return transition(
+        session,
+        TrainJob,
+        job_id,
+        from_statuses=(JobStatus.STARTING,),
+        to_status=previous,
+        values={"error": error[:8000]},
+    )
 
 
-def mark_finished(session: Session, *, job_id: int, status: JobStatus, error: str | None = None,
-                  log_tail: str | None = None) -> bool:
+def mark_finished(
+    session: Session, *, job_id: int, status: JobStatus, error: str | None = None, log_tail: str | None = None
+) -> bool:
     if status not in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED):
         raise ValueError(f"{status} is not a final status")
-    return transition(session, TrainJob, job_id, from_statuses=ACTIVE_STATUSES, to_status=status,
-                      values={"error": error[:8000] if error else None,
-                              "log_tail": log_tail[-20000:] if log_tail else None, "finished_at": utcnow()})
+    return transition(
+        session,
+        TrainJob,
+        job_id,
+        from_statuses=ACTIVE_STATUSES,
+        to_status=status,
+        values={
+            "error": error[:8000] if error else None,
+            "log_tail": log_tail[-20000:] if log_tail else None,
+            "finished_at": utcnow(),
+        },
+    )
 
 
 def touch_watch(session: Session, *, job_id: int) -> None:
     """The watchdog's heartbeat: reconcile leaves a job alone while this stays recent."""
-    transition(session, TrainJob, job_id, from_statuses=(JobStatus.RUNNING,), to_status=JobStatus.RUNNING,
-               values={"watched_at": utcnow()})
+    transition(
+        session,
+        TrainJob,
+        job_id,
+        from_statuses=(JobStatus.RUNNING,),
+        to_status=JobStatus.RUNNING,
+        values={"watched_at": utcnow()},
+    )
 
 
 def unwatched_jobs(session: Session, *, stale_before: datetime) -> list[int]:
     """Running jobs whose watchdog has not reported since ``stale_before`` (e.g. after a restart)."""
-    stmt = select(TrainJob.id).where(TrainJob.status == JobStatus.RUNNING, or_(
-        col(TrainJob.watched_at).is_(None), col(TrainJob.watched_at) < stale_before))
+    stmt = select(TrainJob.id).where(
+        TrainJob.status == JobStatus.RUNNING,
+        or_(col(TrainJob.watched_at).is_(None), col(TrainJob.watched_at) < stale_before),
+    )
     return [int(i) for i in session.exec(stmt).all()]
 
 
 def claim_watch(session: Session, *, job_id: int, stale_before: datetime) -> bool:
     """Take over the watch of an unwatched job; of concurrent reconcilers exactly one wins it."""
-    return transition(session, TrainJob, job_id, from_statuses=(JobStatus.RUNNING,), to_status=JobStatus.RUNNING,
-                      values={"watched_at": utcnow()},
-                      where=(or_(col(TrainJob.watched_at).is_(None), col(TrainJob.watched_at) < stale_before),))
+    return transition(
+        session,
+        TrainJob,
+        job_id,
+        from_statuses=(JobStatus.RUNNING,),
+        to_status=JobStatus.RUNNING,
+        values={"watched_at": utcnow()},
+        where=(or_(col(TrainJob.watched_at).is_(None), col(TrainJob.watched_at) < stale_before),),
+    )
 
 
 def job_context(session: Session, job: TrainJob) -> dict[str, Any]:
     algo = session.get(AlgorithmConfig, job.algorithm_id)
     release = session.get(DatasetRelease, job.release_id)
     dataset = session.get(Dataset, release.dataset_id) if release else None
-    return {"algorithm": algo.name if algo else None, "release": release.version if release else None,
-            "dataset": dataset.name if dataset else None}
+    return {
+        "algorithm": algo.name if algo else None,
+        "release": release.version if release else None,
+        "dataset": dataset.name if dataset else None,
+    }

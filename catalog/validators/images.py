@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from catalog.scenarios import Scenario
 from catalog.validators import ValidatedUpload, register
 from catalog.validators.zipsafe import Member, check_image, open_zip, read_member
@@ -37,8 +37,10 @@ class ImageStats:
 def class_of(member: Member, filename: str) -> str:
     parts = PurePosixPath(member.path).parts
     if len(parts) < 2:
-        raise ValidationError(f"{filename}: {member.info.filename!r} is not inside a class folder "
-                              "(expected <class>/<image>)")
+        raise ValidationError(
+            f"{filename}: {quote(member.info.filename)} is not inside a class folder "
+            "(expected <class>/<image>)"
+        )
     return parts[0]
 
 
@@ -53,6 +55,10 @@ def validate_image_folders(path: Path, filename: str) -> ValidatedUpload:
             label = class_of(member, filename)
             stats.add(check_image(read_member(zf, member, filename), f"{filename}: {member.info.filename}"))
             counts[label] += 1
-    summary = {"images": sum(counts.values()), "classes": sorted(counts), "class_counts": dict(sorted(counts.items())),
-               **stats.as_dict()}
+    summary = {
+        "images": sum(counts.values()),
+        "classes": sorted(counts),
+        "class_counts": dict(sorted(counts.items())),
+        **stats.as_dict(),
+    }
     return ValidatedUpload(content_type="application/zip", summary=summary)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from catalog.scenarios import Scenario
 from catalog.validators import ValidatedUpload, register
 from catalog.validators.csvread import iter_chunks, read_header, row_number
@@ -32,7 +32,7 @@ def parse_timestamps(chunk: pd.DataFrame, offset: int, filename: str) -> np.ndar
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValidationError(
-            f"{filename}: row {row_number(offset + i)}, column 'timestamp': cannot parse {raw.iloc[i]!r} as a "
+            f"{filename}: row {row_number(offset + i)}, column 'timestamp': cannot parse {quote(raw.iloc[i])} as a "
             f"timestamp ({int(bad.sum())} bad value(s) in this block of rows)"
         )
     try:
@@ -48,7 +48,7 @@ def parse_numeric(chunk: pd.DataFrame, column: str, offset: int, filename: str) 
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValidationError(
-            f"{filename}: row {row_number(offset + i)}, column {column!r}: {raw.iloc[i]!r} is not a finite number"
+            f"{filename}: row {row_number(offset + i)}, column {quote(column)}: {quote(raw.iloc[i])} is not a finite number"
         )
     return values
 
@@ -86,8 +86,10 @@ def check_duplicates(stamps: np.ndarray, filename: str) -> None:
         i = int(np.flatnonzero(dup)[0])
         first = int(np.flatnonzero(stamps == stamps[i])[0])
         when = pd.Timestamp(int(stamps[i]), tz="UTC").isoformat()
-        raise ValidationError(f"{filename}: row {row_number(i)}, column 'timestamp': duplicate timestamp {when} "
-                              f"(first seen at row {row_number(first)})")
+        raise ValidationError(
+            f"{filename}: row {row_number(i)}, column 'timestamp': duplicate timestamp {when} "
+            f"(first seen at row {row_number(first)})"
+        )
 
 
 def time_summary(stamps: np.ndarray) -> dict[str, Any]:
@@ -102,16 +104,26 @@ def time_summary(stamps: np.ndarray) -> dict[str, Any]:
         if freq is None:
             step = int(np.median(np.diff(ordered)))
             freq = f"~{pd.Timedelta(step, unit='ns').isoformat()}"
-    return {"start": index[0].tz_localize("UTC").isoformat(), "end": index[-1].tz_localize("UTC").isoformat(),
-            "frequency": freq, "sorted": bool(np.all(np.diff(stamps) > 0))}
+    return {
+        "start": index[0].tz_localize("UTC").isoformat(),
+        "end": index[-1].tz_localize("UTC").isoformat(),
+        "frequency": freq,
+        "sorted": bool(np.all(np.diff(stamps) > 0)),
+    }
 
 
-def _read_series(path: Path, filename: str, *, required: tuple[str, ...], skip_numeric: tuple[str, ...],
-                 on_chunk: Any = None) -> tuple[list[str], _Series]:
+def _read_series(
+    path: Path,
+    filename: str,
+    *,
+    required: tuple[str, ...],
+    skip_numeric: tuple[str, ...],
+    on_chunk: Any = None,
+) -> tuple[list[str], _Series]:
     columns = read_header(path, filename)
     missing = [c for c in required if c not in columns]
     if missing:
-        raise ValidationError(f"{filename}: missing column(s) {missing} (columns: {columns})")
+        raise ValidationError(f"{filename}: missing column(s) {quote(missing)} (columns: {quote(columns)})")
     numeric = [c for c in columns if c != TIMESTAMP and c not in skip_numeric]
     acc = _Series(stats={c: _Stats() for c in numeric})
     for offset, chunk in iter_chunks(path, filename, columns):
@@ -129,8 +141,12 @@ def _read_series(path: Path, filename: str, *, required: tuple[str, ...], skip_n
 def _finish(columns: list[str], acc: _Series, filename: str) -> dict[str, Any]:
     stamps = np.concatenate(acc.stamps)
     check_duplicates(stamps, filename)
-    return {"rows": acc.rows, "columns": columns, "time": time_summary(stamps),
-            "stats": {c: s.as_dict() for c, s in acc.stats.items()}}
+    return {
+        "rows": acc.rows,
+        "columns": columns,
+        "time": time_summary(stamps),
+        "stats": {c: s.as_dict() for c, s in acc.stats.items()},
+    }
 
 
 @register(Scenario.ANOMALY_DETECTION)
@@ -142,8 +158,10 @@ def validate_anomaly_csv(path: Path, filename: str) -> ValidatedUpload:
         bad = ~values.isin(["0", "1"])
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValidationError(f"{filename}: row {row_number(offset + i)}, column 'label': "
-                                  f"{chunk[LABEL].iloc[i]!r} is not 0 or 1")
+            raise ValidationError(
+                f"{filename}: row {row_number(offset + i)}, column 'label': "
+                f"{quote(chunk[LABEL].iloc[i])} is not 0 or 1"
+            )
         counts = values.value_counts()
         for key in labels:
             labels[key] += int(counts.get(key, 0))
@@ -151,10 +169,17 @@ def validate_anomaly_csv(path: Path, filename: str) -> ValidatedUpload:
     header = read_header(path, filename)
     has_label = LABEL in header
     if not [c for c in header if c not in (TIMESTAMP, LABEL)]:
-        raise ValidationError(f"{filename}: needs at least one numeric value column besides timestamp and label "
-                              f"(columns: {header})")
-    columns, acc = _read_series(path, filename, required=(TIMESTAMP,), skip_numeric=(LABEL,),
-                                on_chunk=count_labels if has_label else None)
+        raise ValidationError(
+            f"{filename}: needs at least one numeric value column besides timestamp and label "
+            f"(columns: {header})"
+        )
+    columns, acc = _read_series(
+        path,
+        filename,
+        required=(TIMESTAMP,),
+        skip_numeric=(LABEL,),
+        on_chunk=count_labels if has_label else None,
+    )
     summary = _finish(columns, acc, filename)
     summary["value_columns"] = [c for c in columns if c not in (TIMESTAMP, LABEL)]
     if has_label:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from catalog.scenarios import Scenario
 from catalog.validators import ValidatedUpload, register
 from catalog.validators.csvread import iter_chunks, read_header, row_number
@@ -37,12 +37,19 @@ def validate_log(path: Path, filename: str) -> ValidatedUpload:
                 sample.append(line[:300])
     size = path.stat().st_size
     if reader.replaced > max(10, MAX_REPLACED_FRACTION * size):
-        raise ValidationError(f"{filename}: not text: {reader.replaced} invalid UTF-8 sequence(s) in {size} bytes")
+        raise ValidationError(
+            f"{filename}: not text: {reader.replaced} invalid UTF-8 sequence(s) in {size} bytes"
+        )
     if messages == 0:
         raise ValidationError(f"{filename}: no messages: every line is blank")
-    summary: dict[str, Any] = {"lines": messages, "blank_lines": blank, "longest_line": longest,
-                               "invalid_utf8_replaced": reader.replaced, "line_endings": reader.endings,
-                               "sample": sample}
+    summary: dict[str, Any] = {
+        "lines": messages,
+        "blank_lines": blank,
+        "longest_line": longest,
+        "invalid_utf8_replaced": reader.replaced,
+        "line_endings": reader.endings,
+        "sample": sample,
+    }
     return ValidatedUpload(content_type="text/plain; charset=utf-8", summary=summary)
 
 
@@ -51,8 +58,10 @@ def validate_text_csv(path: Path, filename: str) -> ValidatedUpload:
     columns = read_header(path, filename)
     missing = [c for c in ("text", "label") if c not in columns]
     if missing:
-        raise ValidationError(f"{filename}: missing column(s) {missing} (columns: {columns}); "
-                              "expected a CSV with columns text,label")
+        raise ValidationError(
+            f"{filename}: missing column(s) {quote(missing)} (columns: {quote(columns)}); "
+            "expected a CSV with columns text,label"
+        )
     labels: Counter[str] = Counter()
     rows = cjk_rows = longest = total_chars = 0
     for offset, chunk in iter_chunks(path, filename, columns):
@@ -60,7 +69,9 @@ def validate_text_csv(path: Path, filename: str) -> ValidatedUpload:
             empty = (chunk[column].str.strip() == "").to_numpy()
             if empty.any():
                 i = int(np.flatnonzero(empty)[0])
-                raise ValidationError(f"{filename}: row {row_number(offset + i)}, column {column!r}: empty value")
+                raise ValidationError(
+                    f"{filename}: row {row_number(offset + i)}, column {quote(column)}: empty value"
+                )
         lengths = chunk["text"].str.len()
         longest = max(longest, int(lengths.max()))
         total_chars += int(lengths.sum())
@@ -68,10 +79,18 @@ def validate_text_csv(path: Path, filename: str) -> ValidatedUpload:
         labels.update(chunk["label"].str.strip().tolist())
         rows += len(chunk)
         if len(labels) > MAX_TEXT_CLASSES:
-            raise ValidationError(f"{filename}: column 'label' has more than {MAX_TEXT_CLASSES} distinct values "
-                                  f"by row {row_number(rows - 1)}; is it the text column?")
+            raise ValidationError(
+                f"{filename}: column 'label' has more than {MAX_TEXT_CLASSES} distinct values "
+                f"by row {row_number(rows - 1)}; is it the text column?"
+            )
     if rows == 0:
         raise ValidationError(f"{filename}: the CSV has a header but no rows")
-    summary = {"rows": rows, "columns": columns, "classes": sorted(labels), "labels": dict(labels.most_common()),
-               "text_chars": {"mean": round(total_chars / rows, 1), "max": longest}, "cjk_rows": cjk_rows}
+    summary = {
+        "rows": rows,
+        "columns": columns,
+        "classes": sorted(labels),
+        "labels": dict(labels.most_common()),
+        "text_chars": {"mean": round(total_chars / rows, 1), "max": longest},
+        "cjk_rows": cjk_rows,
+    }
     return ValidatedUpload(content_type="text/csv", summary=summary)

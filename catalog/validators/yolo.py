@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from catalog.errors import ValidationError
+from catalog.errors import ValidationError, quote
 from catalog.scenarios import Scenario
 from catalog.validators import ValidatedUpload, register
 from catalog.validators.images import ImageStats
@@ -43,7 +43,9 @@ def _names_from_yaml(data: bytes, where: str) -> list[str]:
         except (TypeError, ValueError):
             raise ValidationError(f"{where}: 'names' keys must be class ids 0..n-1") from None
         if ids != list(range(len(ids))):
-            raise ValidationError(f"{where}: 'names' ids must be 0..{len(ids) - 1} without gaps, got {ids}")
+            raise ValidationError(
+                f"{where}: 'names' ids must be 0..{len(ids) - 1} without gaps, got {quote(ids)}"
+            )
         return [str(names.get(i, names.get(str(i)))) for i in ids]
     if isinstance(names, list):
         return [str(n) for n in names]
@@ -66,28 +68,35 @@ def read_layout(zf: Any, members: list[Member], filename: str) -> YoloLayout:
         classes = _names_from_yaml(raw, where)
     if not classes:
         raise ValidationError(f"{where}: lists no classes")
-    dupes = sorted({c for c in classes if classes.count(c) > 1})
+    counts = Counter(classes)  # one pass: list.count per name would be quadratic in the number of classes
+    dupes = sorted(c for c, n in counts.items() if n > 1)
     if dupes:
-        raise ValidationError(f"{where}: duplicate class name(s) {dupes}")
+        raise ValidationError(f"{where}: duplicate class name(s) {quote(dupes)}")
     layout = YoloLayout(classes=classes)
     for member in members:
         parts = PurePosixPath(member.path).parts
         if parts[0] == "images" and len(parts) > 1:
             key = str(PurePosixPath(*parts[1:]).with_suffix(""))
             if key in layout.images:
-                raise ValidationError(f"{filename}: {member.info.filename!r} and "
-                                      f"{layout.images[key].info.filename!r} share one label file name")
+                raise ValidationError(
+                    f"{filename}: {quote(member.info.filename)} and "
+                    f"{quote(layout.images[key].info.filename)} share one label file name"
+                )
             layout.images[key] = member
         elif parts[0] == "labels" and len(parts) > 1:
             if PurePosixPath(member.path).suffix != ".txt":
-                raise ValidationError(f"{filename}: {member.info.filename!r}: label files must end in .txt")
+                raise ValidationError(
+                    f"{filename}: {quote(member.info.filename)}: label files must end in .txt"
+                )
             layout.labels[str(PurePosixPath(*parts[1:]).with_suffix(""))] = member
     if not layout.images:
         raise ValidationError(f"{filename}: no images under images/")
     orphans = sorted(set(layout.labels) - set(layout.images))
     if orphans:
-        raise ValidationError(f"{filename}: {layout.labels[orphans[0]].info.filename!r} has no matching image "
-                              f"under images/ ({len(orphans)} label file(s) without an image)")
+        raise ValidationError(
+            f"{filename}: {quote(layout.labels[orphans[0]].info.filename)} has no matching image "
+            f"under images/ ({len(orphans)} label file(s) without an image)"
+        )
     return layout
 
 
@@ -103,22 +112,32 @@ def parse_labels(data: bytes, where: str, n_classes: int) -> list[tuple[int, flo
         if not fields:
             continue
         if len(fields) != 5:
-            raise ValidationError(f"{where}: line {number}: expected 5 values 'class cx cy w h', got {len(fields)}")
+            raise ValidationError(
+                f"{where}: line {number}: expected 5 values 'class cx cy w h', got {len(fields)}"
+            )
         try:
             cls = int(fields[0])
         except ValueError:
-            raise ValidationError(f"{where}: line {number}: class id {fields[0]!r} is not an integer") from None
+            raise ValidationError(
+                f"{where}: line {number}: class id {quote(fields[0])} is not an integer"
+            ) from None
         if not 0 <= cls < n_classes:
-            raise ValidationError(f"{where}: line {number}: unknown class id {cls} "
-                                  f"(the zip names {n_classes} class(es): 0..{n_classes - 1})")
+            raise ValidationError(
+                f"{where}: line {number}: unknown class id {cls} "
+                f"(the zip names {n_classes} class(es): 0..{n_classes - 1})"
+            )
         try:
             cx, cy, w, h = (float(v) for v in fields[1:])
         except ValueError:
-            raise ValidationError(f"{where}: line {number}: box values must be numbers: {line.strip()!r}") from None
+            raise ValidationError(
+                f"{where}: line {number}: box values must be numbers: {quote(line.strip())}"
+            ) from None
         for name, value in (("cx", cx), ("cy", cy), ("w", w), ("h", h)):
             if not 0.0 <= value <= 1.0:
-                raise ValidationError(f"{where}: line {number}: {name}={value:g} is outside [0, 1] "
-                                      "(YOLO coordinates are normalised to the image size)")
+                raise ValidationError(
+                    f"{where}: line {number}: {name}={value:g} is outside [0, 1] "
+                    "(YOLO coordinates are normalised to the image size)"
+                )
         if w == 0 or h == 0:
             raise ValidationError(f"{where}: line {number}: box has zero width or height")
         boxes.append((cls, cx, cy, w, h))
@@ -135,12 +154,19 @@ def validate_yolo_zip(path: Path, filename: str) -> ValidatedUpload:
             stats.add(check_image(read_member(zf, member, filename), f"{filename}: {member.info.filename}"))
             label = layout.labels.get(key)
             if label is not None:
-                boxes = parse_labels(read_member(zf, label, filename), f"{filename}: {label.info.filename}",
-                                     len(layout.classes))
+                boxes = parse_labels(
+                    read_member(zf, label, filename),
+                    f"{filename}: {label.info.filename}",
+                    len(layout.classes),
+                )
                 per_class.update(b[0] for b in boxes)
-    summary = {"images": len(layout.images), "labelled_images": len(layout.labels),
-               "background_images": len(layout.images) - len(layout.labels), "boxes": sum(per_class.values()),
-               "classes": layout.classes,
-               "boxes_per_class": {layout.classes[i]: per_class.get(i, 0) for i in range(len(layout.classes))},
-               **stats.as_dict()}
+    summary = {
+        "images": len(layout.images),
+        "labelled_images": len(layout.labels),
+        "background_images": len(layout.images) - len(layout.labels),
+        "boxes": sum(per_class.values()),
+        "classes": layout.classes,
+        "boxes_per_class": {layout.classes[i]: per_class.get(i, 0) for i in range(len(layout.classes))},
+        **stats.as_dict(),
+    }
     return ValidatedUpload(content_type="application/zip", summary=summary)

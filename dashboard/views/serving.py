@@ -15,60 +15,114 @@ from dashboard.views.common import actor, attempt, page_scenario, records, stabl
 from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import run_flow
 from infra.runtime.base import RuntimeError_
+from infra.settings import get_settings
 from tasks.serving import inference_url, observe_now
 
-FIELDS = ["id", "name", "train_job_id", "model_version", "resolved_version", "desired_state", "observed_state",
-          "observed_port", "observed_stale", "observed_detail", "error"]
+FIELDS = [
+    "id",
+    "name",
+    "train_job_id",
+    "model_version",
+    "resolved_version",
+    "desired_state",
+    "observed_state",
+    "observed_port",
+    "observed_stale",
+    "observed_detail",
+    "error",
+]
 JOB_CHOICES = 100  # newest completed jobs offered; the search box finds older ones
 PICK_KEY = "sv_pick"  # the serving picker; a serving just created becomes the picked one
-ACTIONS = [("Start", "serving-start"), ("Stop", "serving-stop"), ("Remove container", "serving-remove"),
-           ("Delete", "serving-delete")]
+ACTIONS = [
+    ("Start", "serving-start"),
+    ("Stop", "serving-stop"),
+    ("Remove container", "serving-remove"),
+    ("Delete", "serving-delete"),
+]
 
 
 def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
     with st.expander("New serving"):
         search = st.text_input("Find a training job", key="sv_job_search", placeholder="part of the job name")
         with session_scope() as session:
-            total, jobs = tr_svc.list_jobs(session, actor=who, scenario=scenario, status="completed",
-                                           search=search.strip() or None, limit=JOB_CHOICES)
+            total, jobs = tr_svc.list_jobs(
+                session,
+                actor=who,
+                scenario=scenario,
+                status="completed",
+                search=search.strip() or None,
+                limit=JOB_CHOICES,
+            )
         if not jobs:
-            st.info("Needs a completed training job of this scenario"
-                    + (" matching the search." if search.strip() else "."))
+            st.info(
+                "Needs a completed training job of this scenario"
+                + (" matching the search." if search.strip() else ".")
+            )
             return
         job = st.selectbox("Training job", jobs, format_func=lambda j: f"{j.name} (#{j.id})", key="sv_job")
         if total > len(jobs):
             st.caption(f"the newest {len(jobs)} of {total} completed jobs; search to find the others")
         name = st.text_input("Serving name", key="sv_name")
         version = st.text_input("Model version", value="latest", key="sv_version")
-        port = st.number_input("Port (0 = any free one)", min_value=0, max_value=65535, value=0, key="sv_port")
+        port = st.number_input(_port_label(), min_value=0, max_value=65535, value=0, key="sv_port")
         if st.button("Create and start", key="sv_create") and team_id is not None:
+
             def create() -> int | None:
                 with session_scope() as session:
-                    serving = svc.create_serving(session, actor=who, team_id=team_id, name=name,
-                                                 train_job_id=job.id, model_version=version,
-                                                 port=int(port) or None)
+                    serving = svc.create_serving(
+                        session,
+                        actor=who,
+                        team_id=team_id,
+                        name=name,
+                        train_job_id=job.id,
+                        model_version=version,
+                        port=int(port) or None,
+                    )
                 run_flow("serving-start", {"serving_id": serving.id}, wait=False)
                 return serving.id
+
             serving_id = attempt(create, success=f"serving {name!r} starting")
             if serving_id is not None:
                 st.session_state[PICK_KEY] = serving_id  # the picker is drawn after this form
 
 
+def _port_label() -> str:
+    lo, hi = get_settings().runtime.port_range
+    # The service refuses ports outside the range, or taken by another serving or on the host.
+    return f"Port (0 = any free one; else {lo}-{hi}, not taken)"
+
+
 def _update_form(who: Actor, serving: Serving) -> None:
     with st.expander("Update (a running serving restarts to apply it)"):
-        version = st.text_input("Model version", value=serving.model_version, key=f"sv_up_version_{serving.id}")
-        job_id = st.number_input("Training job id", min_value=1, value=serving.train_job_id,
-                                 key=f"sv_up_job_{serving.id}")
-        port = st.number_input("Port (0 = any free one)", min_value=0, max_value=65535, value=serving.port or 0,
-                               key=f"sv_up_port_{serving.id}")
+        version = st.text_input(
+            "Model version", value=serving.model_version, key=f"sv_up_version_{serving.id}"
+        )
+        job_id = st.number_input(
+            "Training job id", min_value=1, value=serving.train_job_id, key=f"sv_up_job_{serving.id}"
+        )
+        port = st.number_input(
+            _port_label(),
+            min_value=0,
+            max_value=65535,
+            value=serving.port or 0,
+            key=f"sv_up_port_{serving.id}",
+        )
         if st.button("Apply", key=f"sv_up_apply_{serving.id}"):
+
             def apply() -> None:
                 with session_scope() as session:
-                    _, restart = svc.update_serving(session, actor=who, serving_id=serving.id,  # type: ignore[arg-type]
-                                                    model_version=version, train_job_id=int(job_id),
-                                                    port=int(port) or None, clear_port=not port)
+                    _, restart = svc.update_serving(
+                        session,
+                        actor=who,
+                        serving_id=serving.id,  # type: ignore[arg-type]
+                        model_version=version,
+                        train_job_id=int(job_id),
+                        port=int(port) or None,
+                        clear_port=not port,
+                    )
                 if restart:
                     run_flow("serving-restart", {"serving_id": serving.id}, wait=True)
+
             attempt(apply, success="updated")
 
 
@@ -98,7 +152,9 @@ def _detail(who: Actor, serving: Serving) -> None:
     buttons = st.columns(len(ACTIONS) + 1)
     for col_, (label, flow) in zip(buttons, ACTIONS, strict=False):
         if col_.button(label, key=f"sv_{flow}_{serving.id}"):
-            attempt(lambda f=flow: run_flow(f, {"serving_id": serving.id}, wait=True), success=f"{label} done")
+            attempt(
+                lambda f=flow: run_flow(f, {"serving_id": serving.id}, wait=True), success=f"{label} done"
+            )
     if buttons[-1].button("Refresh", key=f"sv_refresh_{serving.id}"):
         st.rerun()
     _update_form(who, serving)
@@ -119,8 +175,9 @@ def render(scenario: str | None = None) -> None:
 
     def fetch(offset: int, limit: int) -> tuple[int, list[Serving]]:
         with session_scope() as session:
-            return svc.list_servings(session, actor=who, scenario=scenario, search=search, offset=offset,
-                                     limit=limit)
+            return svc.list_servings(
+                session, actor=who, scenario=scenario, search=search, offset=offset, limit=limit
+            )
 
     _, rows, _ = fetch_page("sv_list", fetch)
     # Live state of the servings shown: one batched runtime call (stale marks if it cannot be reached).
@@ -133,6 +190,8 @@ def render(scenario: str | None = None) -> None:
         return
     stale = [r for r in rows if r.observed_stale]
     if stale:
-        st.warning("The runtime could not be reached; the states shown are the last known ones. "
-                   f"{stale[0].observed_detail}")
+        st.warning(
+            "The runtime could not be reached; the states shown are the last known ones. "
+            f"{stale[0].observed_detail}"
+        )
     _detail(who, servings_picker(rows))

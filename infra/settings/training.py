@@ -1,20 +1,24 @@
-"""Training watchdog settings: how often and how long a running job is watched."""
+"""Training settings: how often and how long a running job is watched, and where pretrained weights live."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from infra.settings.base import GroupSettings
+from infra.settings.base import GroupSettings, default_data_dir
 
 
 class TrainingSettings(GroupSettings):
-    """``MLOPS_TRAIN_*``: watchdog polling."""
+    """``MLOPS_TRAIN_*``: watchdog polling, pretrained weights."""
 
     model_config = SettingsConfigDict(env_prefix="MLOPS_TRAIN_", extra="ignore")
 
     poll_seconds: float = Field(default=30.0, gt=0, description="Interval between MLflow status polls.")
-    poll_max: int = Field(default=360, ge=1, description="Most polls before the watchdog gives up (its deadline).")
+    poll_max: int = Field(
+        default=360, ge=1, description="Most polls before the watchdog gives up (its deadline)."
+    )
     error_threshold: int = Field(
         default=10, ge=1, description="Consecutive MLflow errors after which the container itself is checked."
     )
@@ -27,3 +31,14 @@ class TrainingSettings(GroupSettings):
         "the scheduled reconcile-training (its watcher died with a runner or a Prefect outage).",
     )
     log_tail_lines: int = Field(default=50, ge=1, description="Container log lines kept on a failed job.")
+    weights_dir: Path = Field(
+        default_factory=lambda: default_data_dir() / "weights",
+        description="Directory of the pretrained weights (.pt files) YOLO jobs may start from; a job's 'weights' "
+        "must name a file inside it (default <data dir>/weights). Training containers get it as "
+        "MLOPS_TRAIN_WEIGHTS_DIR: Docker and Kubernetes runtimes must mount it at the same path.",
+    )
+
+    @field_validator("weights_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()

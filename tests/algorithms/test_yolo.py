@@ -23,7 +23,8 @@ from algorithms.base.images import ImageClassificationContract, ObjectDetectionC
 from algorithms.base.release import Release
 from algorithms.registry import get_algorithm
 from algorithms.yolo import data as image_data
-from algorithms.yolo.offline import WeightsNotFoundError, config_dir, load_ultralytics
+from algorithms.yolo.offline import config_dir, load_ultralytics
+from algorithms.yolo.weights import WEIGHTS_DIR_VAR, WeightsNotFoundError
 from tests.algorithms.vision_data import classification_release, colour_image, detection_release, png
 
 PRESETS = Path(__file__).resolve().parents[2] / "catalog" / "presets"
@@ -38,7 +39,10 @@ def test_preset_fields_are_the_algorithm_params_with_the_same_defaults(algorithm
     assert set(preset["search_space"]) == {"lr0", "imgsz", "batch"}
 
 
-def test_a_weights_name_not_on_disk_fails_before_anything_runs(tmp_path: Path) -> None:
+def test_a_weights_name_not_on_disk_fails_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(WEIGHTS_DIR_VAR, str(tmp_path))
     algorithm = get_algorithm("YOLODetection")
     with pytest.raises(WeightsNotFoundError, match=r"'yolo11n.pt' are not on disk.*nothing is downloaded"):
         algorithm.resolve_params({"weights": "yolo11n.pt"})
@@ -52,6 +56,37 @@ def test_a_weights_name_not_on_disk_fails_before_anything_runs(tmp_path: Path) -
         algorithm.resolve_params({"model_size": "x"})
     with pytest.raises(ValueError, match="imgsz must be in"):
         algorithm.resolve_params({"imgsz": 16})
+
+
+@pytest.mark.parametrize("algorithm", ["YOLOClassification", "YOLODetection"])
+def test_weights_are_pt_files_inside_the_weights_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, algorithm: str
+) -> None:
+    root, outside = tmp_path / "weights", tmp_path / "elsewhere"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "sub" / "start.pt").write_bytes(b"weights")
+    (outside / "secret.pt").write_bytes(b"not yours")
+    (root / "link.pt").symlink_to(outside / "secret.pt")
+    (root / "passwd.pt").symlink_to("/etc/passwd")
+    resolve = get_algorithm(algorithm).resolve_params
+    monkeypatch.delenv(WEIGHTS_DIR_VAR, raising=False)
+    with pytest.raises(WeightsNotFoundError, match="no weights directory is configured"):
+        resolve({"weights": "sub/start.pt"})
+    monkeypatch.setenv(WEIGHTS_DIR_VAR, str(root))
+    for escape in (
+        "/etc/passwd",
+        "../elsewhere/secret.pt",
+        "sub/../../elsewhere/secret.pt",
+        str(outside / "secret.pt"),
+        "link.pt",
+        "passwd.pt",
+    ):
+        with pytest.raises(WeightsNotFoundError, match="outside the weights directory"):
+            resolve({"weights": escape})
+    assert resolve({"weights": "sub/start.pt"})["weights"] == "sub/start.pt"
+    assert resolve({"weights": str(root / "sub" / "start.pt")})["weights"] == str(root / "sub" / "start.pt")
+    assert resolve({"weights": ""})["weights"] == ""
 
 
 def test_loading_ultralytics_leaves_pillow_open_alone() -> None:
@@ -82,6 +117,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         def blocked(*args: Any, **kwargs: Any) -> Any:
             attempts.append(f"{what}{args[1:] if what == 'connect' else args[:1]}")
             raise OSError(f"network blocked by the test ({what})")
+
         return blocked
 
     monkeypatch.setattr(socket.socket, "connect", refuse("connect"))
@@ -122,6 +158,7 @@ def test_detection_fits_evaluates_and_predicts_offline_then_restarts_from_its_we
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "runs").exists()
     assert ultralytics.__version__
 
+    monkeypatch.setenv(WEIGHTS_DIR_VAR, str(tmp_path))
     weights = tmp_path / "start.pt"
     weights.write_bytes(fitted.outcome.weights)
     again = algorithm.fit(train, params | {"weights": str(weights)})
@@ -130,8 +167,10 @@ def test_detection_fits_evaluates_and_predicts_offline_then_restarts_from_its_we
     (tmp_path / "cls").mkdir()
     cls_release = open_release(tmp_path / "cls", classification_release({"train": 2}, seed=0))
     with pytest.raises(ValueError, match="are for the 'detect' task, not 'classify'"):
-        classifier.fit(classifier.read_split(cls_release, "train"),
-                       classifier.resolve_params({"weights": str(weights), "epochs": 1, "imgsz": 32}))
+        classifier.fit(
+            classifier.read_split(cls_release, "train"),
+            classifier.resolve_params({"weights": str(weights), "epochs": 1, "imgsz": 32}),
+        )
     assert no_network == []
 
 
@@ -172,8 +211,18 @@ class StubClassifier:
         for picture in images:
             means = np.asarray(picture, dtype=float).mean(axis=(0, 1))
             order = np.argsort(-means)[: params.get("top_k", 3)]
-            out.append({"predictions": [{"class_id": int(i), "class_name": names[i],
-                                         "confidence": float(means[i] / means.sum())} for i in order]})
+            out.append(
+                {
+                    "predictions": [
+                        {
+                            "class_id": int(i),
+                            "class_name": names[i],
+                            "confidence": float(means[i] / means.sum()),
+                        }
+                        for i in order
+                    ]
+                }
+            )
         return out
 
 
@@ -187,12 +236,23 @@ def test_classification_contract_answers_good_images_and_reports_bad_ones() -> N
     rng = np.random.default_rng(0)
     red, blue = colour_image(rng, (230, 20, 20)), colour_image(rng, (20, 20, 230))
     truncated = red[: len(red) // 2]
-    body = {"images": [b64(red), "???", b64(b"GIF89a nonsense"), "data:image/png;base64," + b64(blue),
-                       b64(truncated), 5], "config": {"top_k": 1}}
+    body = {
+        "images": [
+            b64(red),
+            "???",
+            b64(b"GIF89a nonsense"),
+            "data:image/png;base64," + b64(blue),
+            b64(truncated),
+            5,
+        ],
+        "config": {"top_k": 1},
+    }
     answer = ImageClassificationContract().predict(body, served, Limits())
     results = answer["results"]
-    assert results[0]["predictions"] == [results[0]["predictions"][0]] and \
-        results[0]["predictions"][0]["class_name"] == "red"
+    assert (
+        results[0]["predictions"] == [results[0]["predictions"][0]]
+        and results[0]["predictions"][0]["class_name"] == "red"
+    )
     assert results[3]["predictions"][0]["class_name"] == "blue"
     assert "not valid base64" in results[1]["error"] and "not a decodable image" in results[2]["error"]
     assert "image 4" in results[4]["error"] and "got int" in results[5]["error"]
@@ -208,19 +268,25 @@ def test_pixel_bomb_is_its_own_error_not_a_crash(monkeypatch: pytest.MonkeyPatch
     assert not isinstance(open_image(png(np.zeros((30, 30, 3), dtype=np.uint8)), 0), str)
 
 
-@pytest.mark.parametrize(("contract", "config", "field"), [
-    (ImageClassificationContract(), {"top_k": 0}, "config.top_k"),
-    (ImageClassificationContract(), {"top_k": True}, "config.top_k"),
-    (ObjectDetectionContract(), {"conf": 1.5}, "config.conf"),
-    (ObjectDetectionContract(), {"iou": "high"}, "config.iou"),
-    (ObjectDetectionContract(), {"max_detections": 0}, "config.max_detections"),
-    (ObjectDetectionContract(), {"max_detections": 2.5}, "config.max_detections"),
-])
+@pytest.mark.parametrize(
+    ("contract", "config", "field"),
+    [
+        (ImageClassificationContract(), {"top_k": 0}, "config.top_k"),
+        (ImageClassificationContract(), {"top_k": True}, "config.top_k"),
+        (ObjectDetectionContract(), {"conf": 1.5}, "config.conf"),
+        (ObjectDetectionContract(), {"iou": "high"}, "config.iou"),
+        (ObjectDetectionContract(), {"max_detections": 0}, "config.max_detections"),
+        (ObjectDetectionContract(), {"max_detections": 2.5}, "config.max_detections"),
+    ],
+)
 def test_bad_config_is_a_422_naming_the_field(contract: Any, config: dict[str, Any], field: str) -> None:
     served = ServedModel(uri="stub:/x", pyfunc=None, python_model=StubClassifier())
     with pytest.raises(ContractError) as caught:
-        contract.predict({"images": [b64(colour_image(np.random.default_rng(0), (1, 2, 3)))], "config": config},
-                         served, Limits())
+        contract.predict(
+            {"images": [b64(colour_image(np.random.default_rng(0), (1, 2, 3)))], "config": config},
+            served,
+            Limits(),
+        )
     assert caught.value.status == 422 and caught.value.details[0]["field"] == field
 
 

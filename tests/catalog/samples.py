@@ -32,13 +32,19 @@ def series_csv(n: int = 50, *, extra: str = "", label: bool = True, start: str =
 
 
 def text_csv(n: int = 12) -> str:
-    samples = [("这部电影太好看了", "pos"), ("服务很差，不会再来", "neg"), ("great value, works well", "pos"),
-               ("质量一般般", "neutral")]
+    samples = [
+        ("这部电影太好看了", "pos"),
+        ("服务很差，不会再来", "neg"),
+        ("great value, works well", "pos"),
+        ("质量一般般", "neutral"),
+    ]
     rows = ["text,label"] + [f'"{samples[i % 4][0]} {i}",{samples[i % 4][1]}' for i in range(n)]
     return "\n".join(rows) + "\n"
 
 
-def png(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (16, 12), box: bool = False) -> bytes:
+def png(
+    color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (16, 12), box: bool = False
+) -> bytes:
     img = Image.new("RGB", size, color)
     if box:
         ImageDraw.Draw(img).rectangle([4, 3, 11, 8], fill=(255, 255, 255))
@@ -57,8 +63,11 @@ def make_zip(path: Path, members: dict[str, bytes | str], *, compression: int = 
 def class_zip(path: Path, classes: dict[str, int] | None = None, *, wrapper: str = "") -> Path:
     classes = classes or {"cat": 3, "dog": 2}
     colors = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
-    members = {f"{wrapper}{name}/{i}.png": png(colors[k % 3]) for k, (name, n) in enumerate(classes.items())
-               for i in range(n)}
+    members = {
+        f"{wrapper}{name}/{i}.png": png(colors[k % 3])
+        for k, (name, n) in enumerate(classes.items())
+        for i in range(n)
+    }
     return make_zip(path, members)
 
 
@@ -86,4 +95,46 @@ def zip_with_symlink(path: Path) -> Path:
         info.create_system = 3
         info.external_attr = (stat.S_IFLNK | 0o777) << 16
         zf.writestr(info, "/etc/passwd")
+    return path
+
+
+def lying_zip(
+    path: Path,
+    *,
+    name: str = "cat/bomb.png",
+    inflated: int = 1 << 30,
+    declared: int | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> Path:
+    """A zip whose member ``name`` inflates to ``inflated`` zero bytes while its local header and central
+    directory both declare ``declared`` (default: its compressed size, a harmless-looking ratio of 1)."""
+    import struct
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, data in (extra or {}).items():
+            zf.writestr(member, data)
+        info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w") as dst:
+            block = bytes(1 << 20)
+            for _ in range(inflated // len(block)):
+                dst.write(block)
+            dst.write(bytes(inflated % len(block)))
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    lie = info.compress_size if declared is None else declared
+    raw = bytearray(path.read_bytes())
+    local = info.header_offset
+    assert raw[local : local + 4] == b"PK\x03\x04"
+    struct.pack_into("<I", raw, local + 22, lie)  # uncompressed size in the local header
+    eocd = raw.rindex(b"PK\x05\x06")
+    (entry,) = struct.unpack_from("<I", raw, eocd + 16)  # offset of the central directory
+    while True:
+        assert raw[entry : entry + 4] == b"PK\x01\x02"
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", raw, entry + 28)
+        if raw[entry + 46 : entry + 46 + name_len] == name.encode():
+            struct.pack_into("<I", raw, entry + 24, lie)  # uncompressed size in the central directory
+            break
+        entry += 46 + name_len + extra_len + comment_len
+    path.write_bytes(bytes(raw))
     return path

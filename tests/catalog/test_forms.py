@@ -17,14 +17,26 @@ from catalog.forms import (
 
 FORM: dict[str, Any] = {
     "fields": [
-        {"name": "contamination", "type": "float", "label": "Contamination", "default": 0.1, "min": 0.001,
-         "max": 0.5},
+        {
+            "name": "contamination",
+            "type": "float",
+            "label": "Contamination",
+            "default": 0.1,
+            "min": 0.001,
+            "max": 0.5,
+        },
         {"name": "n_consecutive", "type": "int", "default": 1, "min": 1, "max": 100},
         {"name": "standardize", "type": "bool", "default": True},
         {"name": "smoothing", "type": "choice", "default": "span", "options": ["span", "alpha"]},
         {"name": "span", "type": "int", "default": 20, "min": 2, "depends_on": {"smoothing": "span"}},
-        {"name": "alpha", "type": "float", "default": 0.1, "min": 0.0, "max": 1.0,
-         "depends_on": {"smoothing": "alpha"}},
+        {
+            "name": "alpha",
+            "type": "float",
+            "default": 0.1,
+            "min": 0.0,
+            "max": 1.0,
+            "depends_on": {"smoothing": "alpha"},
+        },
         {"name": "lags", "type": "list", "item_type": "int", "default": [], "min": 1},
         {"name": "masking", "type": "regex_list", "default": [r"\d+"]},
         {"name": "log_format", "type": "str", "default": "<Content>"},
@@ -41,8 +53,16 @@ def params(**values: Any) -> dict[str, Any]:
 def test_defaults_are_filled_and_inactive_fields_left_out() -> None:
     out = params()
     assert out == {
-        "contamination": 0.1, "n_consecutive": 1, "standardize": True, "smoothing": "span", "span": 20,
-        "lags": [], "masking": [r"\d+"], "log_format": "<Content>", "weights": None, "cap": 1.0,
+        "contamination": 0.1,
+        "n_consecutive": 1,
+        "standardize": True,
+        "smoothing": "span",
+        "span": 20,
+        "lags": [],
+        "masking": [r"\d+"],
+        "log_format": "<Content>",
+        "weights": None,
+        "cap": 1.0,
     }
     assert "alpha" not in out
 
@@ -129,13 +149,23 @@ def test_depends_on_switches_fields() -> None:
 
 
 def test_chained_depends_on_and_any_of() -> None:
-    form = {"fields": [
-        {"name": "tokenizer", "type": "choice", "default": "word", "options": ["word", "jieba", "char"]},
-        {"name": "add_char", "type": "bool", "default": False, "depends_on": {"tokenizer": ["word", "jieba"]}},
-        {"name": "char_max", "type": "int", "default": 4, "depends_on": {"add_char": True}},
-    ]}
+    form = {
+        "fields": [
+            {"name": "tokenizer", "type": "choice", "default": "word", "options": ["word", "jieba", "char"]},
+            {
+                "name": "add_char",
+                "type": "bool",
+                "default": False,
+                "depends_on": {"tokenizer": ["word", "jieba"]},
+            },
+            {"name": "char_max", "type": "int", "default": 4, "depends_on": {"add_char": True}},
+        ]
+    }
     assert validate_params(form, {"tokenizer": "jieba", "add_char": True}) == {
-        "tokenizer": "jieba", "add_char": True, "char_max": 4}
+        "tokenizer": "jieba",
+        "add_char": True,
+        "char_max": 4,
+    }
     assert validate_params(form, {"tokenizer": "char"}) == {"tokenizer": "char"}
     with pytest.raises(ValidationError, match="char_max: only applies"):
         validate_params(form, {"tokenizer": "char", "char_max": 3})
@@ -156,11 +186,20 @@ def test_params_must_be_an_object() -> None:
         ({"name": "x y", "type": "int"}, "'name' must be an identifier"),
         ({"name": "x", "type": "int", "default": 9, "max": 5}, "default of x: 9 is above the maximum 5"),
         ({"name": "x", "type": "int", "min": 5, "max": 1}, "x: min 5 is above max 1"),
-        ({"name": "x", "type": "choice", "options": []}, "x: a choice field needs a non-empty 'options' list"),
-        ({"name": "x", "type": "choice", "options": ["a"], "default": "b"}, "default of x: 'b' is not one of 'a'"),
+        (
+            {"name": "x", "type": "choice", "options": []},
+            "x: a choice field needs a non-empty 'options' list",
+        ),
+        (
+            {"name": "x", "type": "choice", "options": ["a"], "default": "b"},
+            "default of x: 'b' is not one of 'a'",
+        ),
         ({"name": "x", "type": "str", "min": 1}, "x: 'min' only applies to numeric fields"),
         ({"name": "x", "type": "int", "maximum": 3}, "x: unknown key(s) maximum"),
-        ({"name": "x", "type": "int", "depends_on": {"nope": 1}}, "x: depends_on refers to unknown field 'nope'"),
+        (
+            {"name": "x", "type": "int", "depends_on": {"nope": 1}},
+            "x: depends_on refers to unknown field 'nope'",
+        ),
         ({"name": "x", "type": "int", "depends_on": {"x": 1}}, "x: depends_on refers to unknown field 'x'"),
         ({"name": "x", "type": "int", "depends_on": {"mode": "c"}}, "x: depends_on value is impossible"),
         ({"name": "x", "type": "int", "item_type": "int"}, "'item_type' only applies to list fields"),
@@ -174,10 +213,12 @@ def test_malformed_form_config_refused(field: dict[str, Any], message: str) -> N
 
 
 def test_form_config_cycles_and_duplicates_refused() -> None:
-    cycle = {"fields": [
-        {"name": "a", "type": "bool", "default": True, "depends_on": {"b": True}},
-        {"name": "b", "type": "bool", "default": True, "depends_on": {"a": True}},
-    ]}
+    cycle = {
+        "fields": [
+            {"name": "a", "type": "bool", "default": True, "depends_on": {"b": True}},
+            {"name": "b", "type": "bool", "default": True, "depends_on": {"a": True}},
+        ]
+    }
     with pytest.raises(ValidationError, match="cycle"):
         validate_form_config(cycle)
     with pytest.raises(ValidationError, match="a: defined twice"):
@@ -197,12 +238,15 @@ def test_validate_form_config_normalises_defaults_and_parse_gives_labels() -> No
 
 
 def test_valid_search_space_is_normalised() -> None:
-    space = validate_search_space({
-        "contamination": {"type": "uniform", "low": 0.01, "high": 0.3},
-        "alpha": {"type": "loguniform", "low": 0.01, "high": 1.0},
-        "n_consecutive": {"type": "quniform", "low": 1, "high": 5, "q": 1},
-        "lags": {"type": "choice", "options": [[], "1,2"]},
-    }, FORM)
+    space = validate_search_space(
+        {
+            "contamination": {"type": "uniform", "low": 0.01, "high": 0.3},
+            "alpha": {"type": "loguniform", "low": 0.01, "high": 1.0},
+            "n_consecutive": {"type": "quniform", "low": 1, "high": 5, "q": 1},
+            "lags": {"type": "choice", "options": [[], "1,2"]},
+        },
+        FORM,
+    )
     assert space["lags"] == {"type": "choice", "options": [[], [1, 2]]}
     assert space["n_consecutive"]["q"] == 1
 
@@ -213,10 +257,19 @@ def test_valid_search_space_is_normalised() -> None:
         ({"gamma": {"type": "uniform", "low": 0, "high": 1}}, "gamma: not a parameter of this algorithm"),
         ({"contamination": {"type": "normal", "low": 0, "high": 1}}, "type 'normal' is not one of"),
         ({"contamination": {"type": "uniform", "low": 0.3, "high": 0.1}}, "low 0.3 must be below high 0.1"),
-        ({"contamination": {"type": "uniform", "low": 0.1, "high": 0.9}}, "high 0.9 is above the parameter's maximum"),
+        (
+            {"contamination": {"type": "uniform", "low": 0.1, "high": 0.9}},
+            "high 0.9 is above the parameter's maximum",
+        ),
         ({"alpha": {"type": "loguniform", "low": 0.0, "high": 1.0}}, "loguniform needs low > 0"),
-        ({"n_consecutive": {"type": "uniform", "low": 1, "high": 5}}, "an integer parameter needs 'quniform'"),
-        ({"n_consecutive": {"type": "quniform", "low": 1, "high": 5, "q": 0.5}}, "needs 'quniform' with an integer q"),
+        (
+            {"n_consecutive": {"type": "uniform", "low": 1, "high": 5}},
+            "an integer parameter needs 'quniform'",
+        ),
+        (
+            {"n_consecutive": {"type": "quniform", "low": 1, "high": 5, "q": 0.5}},
+            "needs 'quniform' with an integer q",
+        ),
         ({"smoothing": {"type": "uniform", "low": 0, "high": 1}}, "use 'choice' for a choice field"),
         ({"smoothing": {"type": "choice", "options": ["span", "median"]}}, "'median' is not one of"),
         ({"contamination": {"type": "uniform", "low": 0.1, "high": 0.2, "step": 1}}, "unknown key(s) step"),
@@ -226,3 +279,14 @@ def test_invalid_search_space_refused(space: dict[str, Any], message: str) -> No
     with pytest.raises(ValidationError) as info:
         validate_search_space(space, FORM)
     assert message in str(info.value)
+
+
+def test_huge_bad_values_are_quoted_as_short_excerpts() -> None:
+    huge = "7" * 3_000_000 + "x"
+    with pytest.raises(FormValidationError) as refused:
+        params(n_consecutive=huge, smoothing=huge, lags=[1, huge], masking=["(" + huge], **{huge: 1})
+    message = str(refused.value)
+    assert len(message) < 2000, len(message)
+    assert "3000001 characters" in refused.value.errors["n_consecutive"]
+    assert set(refused.value.errors) == {"*", "n_consecutive", "smoothing", "lags", "masking"}
+    assert all(len(text) < 600 for text in refused.value.errors.values())

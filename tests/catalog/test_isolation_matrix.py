@@ -31,6 +31,8 @@ from catalog.scoping import Actor
 from catalog.services import algorithms, audit, common, datasets, modules, runs, serving, teams, training
 from catalog.services import init as init_service
 from catalog.services.common import transition
+from infra.net import port_is_free
+from infra.settings import get_settings
 from tests.catalog.isolation_world import (
     MISSING,
     MISSING_RUN,
@@ -247,6 +249,12 @@ def _archive_then_restore(w: World, s: Session) -> None:
 
 NOT_EDGE = "called by flows/tasks with ids from a claim they made through a scoped call; takes no actor"
 
+
+def free_serving_port() -> int:
+    """A port of the serving range that binds now (the service refuses others)."""
+    lo, hi = get_settings().runtime.port_range
+    return next(p for p in range(hi, lo - 1, -1) if port_is_free(p, get_settings().runtime.serving_host))
+
 MATRIX: dict[str, Entry] = {
     # algorithms: a catalog shared by every team; reading is open, changing is for administrators
     "algorithms.list_algorithms": global_("algorithms.list_algorithms", "the algorithm catalog is shared by every "
@@ -371,10 +379,12 @@ MATRIX: dict[str, Entry] = {
         control=lambda w: lambda s: serving.get_serving(s, actor=w.alice, serving_id=w.serving_a)),
     "serving.list_servings": paged(serving.list_servings),
     "serving.update_serving": scoped(
-        ref(lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=i, port=20000), "serving_a"),
+        ref(lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=i, port=free_serving_port()),
+            "serving_a"),
         ref(lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=w.serving_b, train_job_id=i),
             "job_a"),
-        control=lambda w: lambda s: serving.update_serving(s, actor=w.alice, serving_id=w.serving_a, port=20000)),
+        control=lambda w: lambda s: serving.update_serving(s, actor=w.alice, serving_id=w.serving_a,
+                                                           port=free_serving_port())),
     "serving.set_desired": scoped(
         ref(lambda s, i, w: serving.set_desired(s, actor=w.eve, serving_id=i, desired=DesiredState.STOPPED),
             "serving_a"),
@@ -385,6 +395,8 @@ MATRIX: dict[str, Entry] = {
     "serving.record_resolved_version": system("serving.record_resolved_version", NOT_EDGE),
     "serving.record_error": system("serving.record_error", NOT_EDGE),
     "serving.record_observed": system("serving.record_observed", NOT_EDGE),
+    "serving.reserved_ports": system("serving.reserved_ports", "port numbers held by every team's servings (no "
+                                     "rows), for the runtime's own choice of a port; edges never see them"),
     "serving.delete_record": scoped(
         ref(lambda s, i, w: serving.delete_record(s, actor=w.eve, serving_id=i), "serving_a"),
         control=lambda w: lambda s: serving.delete_record(s, actor=w.alice, serving_id=w.serving_a)),

@@ -4,12 +4,13 @@ sha256, summary, flags); refused input stores nothing (no object, no row), which
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.catalog.samples import class_zip, make_zip, series_csv, text_csv, write, yolo_zip
+from tests.catalog.samples import class_zip, lying_zip, make_zip, png, series_csv, text_csv, write, yolo_zip
 
 pytestmark = pytest.mark.platform_servers("s3")
 
@@ -36,10 +37,17 @@ def ctx(platform_env, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:  # typ
         session.flush()
         out["alice"] = teams.actor_for(session, username="alice")
         out["bob"] = teams.actor_for(session, username="bob")
-        for scenario in ("anomaly_detection", "timeseries_predict", "log_clustering", "text_classification",
-                         "image_classification", "object_detection"):
-            dataset = ds.create_dataset(session, actor=out["alice"], team_id=min(out["alice"].team_ids),
-                                        scenario=scenario, name="d")
+        for scenario in (
+            "anomaly_detection",
+            "timeseries_predict",
+            "log_clustering",
+            "text_classification",
+            "image_classification",
+            "object_detection",
+        ):
+            dataset = ds.create_dataset(
+                session, actor=out["alice"], team_id=min(out["alice"].team_ids), scenario=scenario, name="d"
+            )
             session.flush()
             out["datasets"][scenario] = dataset.id
     return out
@@ -87,7 +95,9 @@ def test_valid_upload_becomes_an_entry(ctx: dict[str, Any], tmp_path: Path, scen
     assert entry.size_bytes == path.stat().st_size
     assert entry.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert (entry.is_train, entry.is_val, entry.is_test) == (True, True, False)
-    assert entry.summary and ("rows" in entry.summary or "lines" in entry.summary or "images" in entry.summary)
+    assert entry.summary and (
+        "rows" in entry.summary or "lines" in entry.summary or "images" in entry.summary
+    )
     assert ObjectStore.from_settings().get_bytes(entry.object_key) == path.read_bytes()
 
 
@@ -121,7 +131,9 @@ def test_upload_size_limit(ctx: dict[str, Any], tmp_path: Path, monkeypatch: pyt
     assert stored_state(ctx["datasets"]["anomaly_detection"]) == ([], [])
 
 
-def test_row_failure_deletes_the_object(ctx: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_row_failure_deletes_the_object(
+    ctx: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from catalog.services import datasets as ds
     from catalog.uploads import upload_entry
 
@@ -130,8 +142,11 @@ def test_row_failure_deletes_the_object(ctx: dict[str, Any], tmp_path: Path, mon
 
     monkeypatch.setattr(ds, "add_entry", broken)
     with pytest.raises(RuntimeError, match="database went away"):
-        upload_entry(actor=ctx["alice"], dataset_id=ctx["datasets"]["anomaly_detection"],
-                     path=write(tmp_path / "s.csv", series_csv(10)))
+        upload_entry(
+            actor=ctx["alice"],
+            dataset_id=ctx["datasets"]["anomaly_detection"],
+            path=write(tmp_path / "s.csv", series_csv(10)),
+        )
     assert stored_state(ctx["datasets"]["anomaly_detection"]) == ([], [])
 
 
@@ -147,3 +162,66 @@ def test_other_team_upload_reads_as_missing(ctx: dict[str, Any], tmp_path: Path)
         upload_entry(actor=ctx["bob"], dataset_id=987654, path=path)
     assert str(refused.value).replace(str(dataset_id), "N") == str(missing.value).replace("987654", "N")
     assert stored_state(dataset_id) == ([], [])
+
+
+def test_zip_whose_size_header_lies_is_refused_and_stores_nothing(
+    ctx: dict[str, Any], tmp_path: Path
+) -> None:
+    from catalog.errors import ValidationError
+    from catalog.uploads import upload_entry
+
+    dataset_id = ctx["datasets"]["image_classification"]
+    path = lying_zip(tmp_path / "lie.zip", extra={"cat/ok.png": png()})
+    with pytest.raises(
+        ValidationError, match=r"'cat/bomb.png' inflates to more than the \d+ bytes its header"
+    ):
+        upload_entry(actor=ctx["alice"], dataset_id=dataset_id, path=path)
+    assert stored_state(dataset_id) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fragments"),
+    [
+        (
+            "cell.csv",
+            "timestamp,value\n2024-01-01,1\n2024-01-02," + "9" * 5_000_000 + "x\n",
+            ("row 3", "'value'", "5000001 characters"),
+        ),
+        (
+            "wide.csv",
+            ",".join(["timestamp", *(f"c{i}" for i in range(80_000))]) + "\n",
+            ("80001 columns", "limit of 1000", "MLOPS_UPLOAD_MAX_COLUMNS"),
+        ),
+    ],
+)
+def test_costly_csv_is_refused_with_a_short_message_and_stores_nothing(
+    ctx: dict[str, Any], tmp_path: Path, name: str, data: str, fragments: tuple[str, ...]
+) -> None:
+    from catalog.errors import ValidationError
+    from catalog.uploads import upload_entry
+
+    dataset_id = ctx["datasets"]["anomaly_detection"]
+    with pytest.raises(ValidationError) as refused:
+        upload_entry(actor=ctx["alice"], dataset_id=dataset_id, path=write(tmp_path / name, data))
+    message = str(refused.value)
+    assert len(message) < 300 and all(f in message for f in fragments), message[:1000]
+    assert stored_state(dataset_id) == ([], [])
+
+
+@pytest.mark.parametrize("scenario", ["image_classification", "object_detection"])
+def test_image_carrying_a_zip_is_refused_and_stores_nothing(
+    ctx: dict[str, Any], tmp_path: Path, scenario: str
+) -> None:
+    from catalog.errors import ValidationError
+    from catalog.uploads import upload_entry
+
+    carried = make_zip(tmp_path / "inner.zip", {"payload.sh": "#!/bin/sh\n"}).read_bytes()
+    if scenario == "image_classification":
+        path = class_zip(tmp_path / "c.zip")
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr("cat/carrier.png", png() + carried)
+    else:
+        path = yolo_zip(tmp_path / "y.zip", **{"images/img0.png": png(box=True) + carried})
+    with pytest.raises(ValidationError, match=r"\.png: \d+ bytes follow the end of the PNG image"):
+        upload_entry(actor=ctx["alice"], dataset_id=ctx["datasets"][scenario], path=path)
+    assert stored_state(ctx["datasets"][scenario]) == ([], [])

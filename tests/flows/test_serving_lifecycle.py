@@ -177,7 +177,7 @@ def port_is_free(port: int) -> bool:
 def run_lifecycle(seeded: Seeded) -> None:
     """The whole lifecycle against whichever runtime the settings name (process here, docker elsewhere)."""
     from flows.serving import serving_delete, serving_remove, serving_restart, serving_start, serving_stop
-    from infra.net import free_port
+    from infra.runtime.ports import allocate_port
 
     sid = create(seeded, "live")
     first = serving_start(sid)
@@ -203,7 +203,7 @@ def run_lifecycle(seeded: Seeded) -> None:
 
     # A port change restarts too; the old port is free afterwards.
     old_port = load(sid).observed_port
-    new_port = free_port()
+    new_port = allocate_port(exclude={old_port})  # a port a serving may ask for: free, in the serving range
     assert update(seeded, sid, port=new_port) is True
     moved = serving_restart(sid)
     assert load(sid).observed_port == new_port and f":{new_port}/" in moved["url"]

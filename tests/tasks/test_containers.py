@@ -1,0 +1,40 @@
+"""What the platform hands its inference containers: every ``MLOPS_PREDICT_*`` limit of the settings, read back
+by the server (``Limits.from_env``) as the same limits the platform's own predict call checks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from algorithms.base.contracts import Limits
+from infra.settings import reset_settings
+
+
+def test_every_predict_limit_reaches_the_server_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks.containers import container_env
+    from tasks.predict import limits
+
+    reset_settings()
+    assert limits() == Limits()  # the platform's defaults are the server's
+    values = {field.name: 1000 + i for i, field in enumerate(dataclasses.fields(Limits))}
+    for name, value in values.items():
+        monkeypatch.setenv(f"MLOPS_PREDICT_{name.upper()}", str(value))
+    reset_settings()
+    env = container_env()
+    for name in values:
+        monkeypatch.delenv(f"MLOPS_PREDICT_{name.upper()}")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert Limits.from_env() == Limits(**values) == limits()
+    reset_settings()
+
+
+def test_training_containers_get_the_weights_directory(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from tasks.containers import training_spec
+
+    monkeypatch.setenv("MLOPS_TRAIN_WEIGHTS_DIR", str(tmp_path / "w"))
+    reset_settings()
+    spec = training_spec(job_id=1, team_id=1, config_uri="s3://b/k", run_id="r")
+    assert spec.env["MLOPS_TRAIN_WEIGHTS_DIR"] == str((tmp_path / "w").resolve())
+    reset_settings()
