@@ -32,6 +32,9 @@ from PIL import Image
 HOST = "127.0.0.1"
 MB = 1024 * 1024
 
+TOKEN = "benchmark-serving-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 def train_model(workdir: Path) -> Path:
     from algorithms.base.release import Release
@@ -62,7 +65,8 @@ def free_port() -> int:
 def start_server(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_PREDICT_")}  # the defaults
-    env |= {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env |= {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MLFLOW_DISABLE_TELEMETRY": "true",
+            "MLOPS_SERVING_TOKEN": TOKEN}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -118,7 +122,7 @@ def png_b64(width: int, height: int) -> str:
 def post_json(port: int, payload: dict) -> tuple[int, int, str]:
     body = json.dumps(payload).encode()
     conn = http.client.HTTPConnection(HOST, port, timeout=600)
-    conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
+    conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json", **AUTH})
     response = conn.getresponse()
     answer = response.read()
     conn.close()
@@ -171,13 +175,13 @@ def main() -> None:
                 (
                     "200 MB content-length",
                     lambda: post_raw(
-                        port, "POST /predict HTTP/1.1\r\nHost: b\r\nContent-Length: 209715200\r\n\r\n", 0
+                        port, f"POST /predict HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 209715200\r\n\r\n", 0
                     ),
                 ),
                 (
                     "chunked body, 200 MB offered",
                     lambda: post_raw(
-                        port, "POST /predict HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n", 200
+                        port, f"POST /predict HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n", 200
                     ),
                 ),
             ]

@@ -36,6 +36,7 @@ import orjson
 import pandas as pd
 
 HOST = "127.0.0.1"
+TOKEN = "benchmark-serving-token"
 CLIENTS = 4
 SIZES = (1, 10_000)
 TARGET_1PT_P50_MS = 1.0
@@ -99,7 +100,8 @@ def wait_http(port: int, path: str, proc: subprocess.Popen[bytes], timeout: floa
 
 def start_ours(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MLFLOW_DISABLE_TELEMETRY": "true",
+           "MLOPS_SERVING_TOKEN": TOKEN}
     proc = subprocess.Popen([sys.executable, "-m", "algorithms.serve", "--model-uri", str(model_dir), "--host", HOST,
                              "--port", str(port), "--scenario", "anomaly_detection", "--log-level", "warning"],
                             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -140,7 +142,8 @@ def http_worker(args: tuple[int, str, list[bytes], list[int]]) -> tuple[list[flo
     """Send bodies[i] for i in order on one keep-alive connection; latencies and (i, raw response)."""
     port, path, bodies, order = args
     conn = _connect(port)
-    headers = {"Content-Type": "application/json"}
+    # Our server checks the token on every request (as the platform runs it); mlflow's ignores the header.
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     latencies, answers = [], []
     # The client's own collector pausing mid-request would be counted as server latency; it is the
     # instrument, not the system measured (the servers' collectors are left as they are).

@@ -1,8 +1,10 @@
 """Inference container entrypoint: ``python -m algorithms.serve --model-uri URI --host H --port P [--scenario S]``.
 
 Runs uvicorn with one worker, uvloop and httptools (multi-worker mode leaves Nagle's algorithm on: ~50 ms
-stalls on small responses). Environment: ``MLFLOW_TRACKING_URI`` (for ``models:/`` URIs) and the
-``MLOPS_PREDICT_*`` limits. Exits 1 when the model fails to load.
+stalls on small responses). Environment: ``MLFLOW_TRACKING_URI`` (for ``models:/`` URIs), the
+``MLOPS_PREDICT_*`` limits and ``MLOPS_SERVING_TOKEN``, the bearer token callers of /predict and /metrics must
+present (the server refuses to start without one unless ``--no-auth`` says so). Exits 1 when the model fails
+to load, 2 on bad settings.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--scenario", default=None, help="default: read from the model's metadata")
     parser.add_argument("--log-level", default=os.environ.get("MLOPS_LOG_LEVEL", "info"))
+    parser.add_argument("--no-auth", action="store_true",
+                        help="answer /predict without a token (a local experiment; the platform never passes it)")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     logging.basicConfig(
@@ -38,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"invalid limit: {exc}", file=sys.stderr)
         return 2
+    token = os.environ.get("MLOPS_SERVING_TOKEN") or None
+    if token is None and not args.no_auth:
+        print("MLOPS_SERVING_TOKEN is not set: refusing to serve /predict to anyone who asks "
+              "(set it, or pass --no-auth for a local experiment)", file=sys.stderr)
+        return 2
     server: uvicorn.Server | None = None
     failed: list[BaseException] = []
 
@@ -46,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(args.model_uri, scenario=args.scenario, limits=limits, on_load_failure=stop)
+    app = create_app(args.model_uri, scenario=args.scenario, limits=limits, on_load_failure=stop, token=token)
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -13,6 +13,7 @@ without reading the rest (413, and the connection is closed, since the rest of t
 from __future__ import annotations
 
 import gc
+import hmac
 import logging
 import os
 import socket
@@ -75,6 +76,14 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     return Response(error_body(code, message, details), status, media_type="application/json")
 
 
+PROTECTED_PATHS = frozenset({"/predict", "/metrics"})
+UNAUTHORIZED = error_body(
+    "unauthorized",
+    "this serving answers only callers with its token: send 'Authorization: Bearer <token>' "
+    "(`mlops servings token ID`, or the serving's page in the dashboard)",
+)
+
+
 class InferenceApp(FastAPI):
     """FastAPI for every route but ``POST /predict``, which is answered at the ASGI level: FastAPI's and
     Starlette's middleware stack, routing and request/response objects cost more than the prediction itself on
@@ -83,8 +92,23 @@ class InferenceApp(FastAPI):
     answer: Answer | None = None
     limits: Limits | None = None
     refused: Callable[[ContractError], None] | None = None
+    # Callers of /predict and /metrics must send "Authorization: Bearer <token>" (None: no check, tests only).
+    token: bytes | None = None
+
+    def _authorized(self, scope: Scope) -> bool:
+        if self.token is None:
+            return True
+        for name, value in scope.get("headers") or ():
+            if name == b"authorization":
+                scheme, _, credentials = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token)
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in PROTECTED_PATHS and not self._authorized(scope):
+            # Before the body is read: an unauthenticated caller costs no more than its headers.
+            await self._send(send, 401, UNAUTHORIZED, close=True, extra=[(b"www-authenticate", b"Bearer")])
+            return
         answer = self.answer
         if (
             answer is None
@@ -133,8 +157,9 @@ class InferenceApp(FastAPI):
                 return buffer
 
     @staticmethod
-    async def _send(send: Send, status: int, body: bytes, *, close: bool = False) -> None:
-        headers = [JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    async def _send(send: Send, status: int, body: bytes, *, close: bool = False,
+                    extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        headers = [JSON_HEADERS, (b"content-length", str(len(body)).encode()), *(extra or [])]
         if close:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -198,8 +223,10 @@ def create_app(
     limits: Limits | None = None,
     loader: ModelLoader = load_pyfunc,
     on_load_failure: Callable[[BaseException], None] | None = None,
+    token: str | None = None,
 ) -> FastAPI:
-    """The app; the model starts loading when the app's lifespan starts."""
+    """The app; the model starts loading when the app's lifespan starts. ``token``: the bearer token /predict
+    and /metrics require (the platform passes MLOPS_SERVING_TOKEN; None only for in-process tests)."""
     state = ServerState(model_uri=model_uri, scenario=scenario, limits=limits or Limits.from_env())
     request_schema = get_contract(scenario).request_schema() if scenario else {"type": "object"}
 
@@ -259,6 +286,7 @@ def create_app(
         return 200, dumps(payload)
 
     app.answer, app.limits, app.refused = answer, state.limits, refused
+    app.token = token.encode() if token else None
 
     @app.post(
         "/predict",
@@ -267,6 +295,7 @@ def create_app(
             "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}
         },
         responses={
+            401: {"description": "No or wrong 'Authorization: Bearer <token>'"},
             413: {"description": "Over a MLOPS_PREDICT_* limit"},
             422: {"description": "Schema error"},
             503: {"description": "Model not loaded yet"},
@@ -299,7 +328,7 @@ def create_app(
         }
         return json_response(body, 200 if state.served is not None else 503)
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get("/metrics", summary="Prometheus metrics", responses={401: {"description": "No or wrong token"}})
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 

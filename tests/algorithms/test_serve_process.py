@@ -39,8 +39,12 @@ def serve_argv(model_uri: str, port: int) -> list[str]:
     ]
 
 
+TOKEN = "test-serving-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
 def child_env() -> dict[str, str]:
-    return os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+    return os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1", "MLOPS_SERVING_TOKEN": TOKEN}
 
 
 def test_bad_model_uri_exits_non_zero(tmp_path: Path) -> None:
@@ -90,11 +94,11 @@ def test_concurrent_scores_equal_sequential_scores(server_url: str) -> None:
         {"data": [{"timestamp": j, "value": float(v)} for j, v in enumerate(rng.normal(0, 2, size=int(n)))]}
         for n in rng.integers(1, 400, size=48)
     ]
-    with httpx.Client(base_url=server_url, timeout=30) as client:
+    with httpx.Client(base_url=server_url, timeout=30, headers=AUTH) as client:
         sequential = [client.post("/predict", json=p).json()["results"] for p in payloads]
 
     def call(payload: dict) -> list[dict]:
-        with httpx.Client(base_url=server_url, timeout=30) as c:
+        with httpx.Client(base_url=server_url, timeout=30, headers=AUTH) as c:
             response = c.post("/predict", json=payload)
             assert response.status_code == 200
             return response.json()["results"]
@@ -103,3 +107,28 @@ def test_concurrent_scores_equal_sequential_scores(server_url: str) -> None:
         concurrent = list(pool.map(call, payloads * 3))
     assert concurrent == sequential * 3
     assert any(r["label"] == 1 for results in sequential for r in results)
+
+
+def test_predict_and_metrics_answer_only_the_servings_token(server_url: str) -> None:
+    payload = {"data": [{"timestamp": "2024-01-01T00:00:00", "value": 1.0}]}
+    with httpx.Client(base_url=server_url, timeout=30) as client:
+        for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {TOKEN}"},
+                        {"Authorization": TOKEN}):
+            for method, path in (("POST", "/predict"), ("GET", "/metrics")):
+                refused = client.request(method, path, json=payload if method == "POST" else None, headers=headers)
+                assert refused.status_code == 401, (headers, path, refused.text)
+                assert refused.headers["www-authenticate"] == "Bearer"
+                assert refused.json()["error"]["code"] == "unauthorized"
+        # Liveness and readiness stay open (probes); the documentation too.
+        for path in ("/health", "/ready", "/openapi.json"):
+            assert client.get(path).status_code == 200, path
+        assert client.post("/predict", json=payload, headers=AUTH).status_code == 200
+        assert client.get("/metrics", headers=AUTH).status_code == 200
+
+
+def test_the_server_refuses_to_start_without_a_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in child_env().items() if k != "MLOPS_SERVING_TOKEN"}
+    proc = subprocess.run(serve_argv(str(tmp_path / "model"), free_port()), env=env, check=False,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "MLOPS_SERVING_TOKEN is not set" in proc.stderr

@@ -20,7 +20,12 @@ from PIL import Image
 
 from infra.net import http_ok, wait_until
 from tests.algorithms.image_stub import save_size_model
-from tests.algorithms.test_serve_process import child_env, free_port, serve_argv
+from tests.algorithms.test_serve_process import AUTH, TOKEN, child_env, free_port, serve_argv
+
+
+def post(url: str, **kwargs: Any) -> httpx.Response:
+    """POST as the platform does: with the serving's token."""
+    return httpx.post(url, headers=AUTH, **kwargs)
 
 MB = 1024 * 1024
 Server = Callable[..., tuple[str, int]]
@@ -100,12 +105,12 @@ def test_large_dimension_images_are_refused_from_their_header(serve: Server, siz
     bomb = png_b64(8000, 8000)
     assert len(bomb) < 400_000  # small on the wire
     before = high_water_bytes(pid)
-    response = httpx.post(f"{url}/predict", json={"images": [bomb] * 3}, timeout=120)
+    response = post(f"{url}/predict", json={"images": [bomb] * 3}, timeout=120)
     error = assert_413(response, "MLOPS_PREDICT_MAX_IMAGE_PIXELS")
     assert "8000x8000" in error["message"] and error["details"]["index"] == 0
     assert high_water_bytes(pid) - before < 100 * MB
     # The server still answers a normal request.
-    ok = httpx.post(f"{url}/predict", json={"images": [png_b64(30, 20)]}, timeout=30)
+    ok = post(f"{url}/predict", json={"images": [png_b64(30, 20)]}, timeout=30)
     assert ok.status_code == 200 and ok.json()["results"][0]["predictions"][0]["class_name"] == "30x20"
 
 
@@ -118,18 +123,18 @@ def test_request_pixel_limit_and_images_decoded_a_few_at_a_time(serve: Server, s
     )
     big, small = png_b64(1000, 1000), png_b64(10, 10)
     over_one = assert_413(
-        httpx.post(f"{url}/predict", json={"images": [small, png_b64(1001, 1000)]}, timeout=60),
+        post(f"{url}/predict", json={"images": [small, png_b64(1001, 1000)]}, timeout=60),
         "MLOPS_PREDICT_MAX_IMAGE_PIXELS",
     )
     assert over_one["details"]["index"] == 1 and over_one["details"]["limit"] == 1_000_000
     over_all = assert_413(
-        httpx.post(f"{url}/predict", json={"images": [big, big, big]}, timeout=60),
+        post(f"{url}/predict", json={"images": [big, big, big]}, timeout=60),
         "MLOPS_PREDICT_MAX_REQUEST_PIXELS",
     )
     assert over_all["details"]["limit"] == 2_500_000 and "3000000" in over_all["message"]
     # At the limits: accepted, and the model never got more decoded pixels at once than one image's limit
     # (small images still travel together).
-    response = httpx.post(f"{url}/predict", json={"images": [big, small, small, big]}, timeout=60)
+    response = post(f"{url}/predict", json={"images": [big, small, small, big]}, timeout=60)
     assert response.status_code == 200, response.text[:500]
     results = response.json()["results"]
     assert [r["predictions"][0]["class_name"] for r in results] == [
@@ -174,19 +179,19 @@ def raw_exchange(url: str, head: str, body: Iterator[bytes] | list[bytes] = ()) 
 def test_body_over_the_limit_is_refused_as_it_arrives(serve: Server, ecod_model_dir: Path) -> None:
     url, _ = serve(ecod_model_dir, "anomaly_detection", MLOPS_PREDICT_MAX_BODY_BYTES="100000")
     # A content-length above the limit is refused up front: no byte of the body is sent.
-    announced = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000000\r\n\r\n"
+    announced = f"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 200000000\r\n\r\n"
     status, body = raw_exchange(url, announced)
     assert status == 413 and "MLOPS_PREDICT_MAX_BODY_BYTES" in body["error"]["message"]
     assert body["error"]["details"]["limit"] == 100_000
     # Without a length (chunked): refused once 100,001 bytes have arrived, though the body never ends.
-    chunked = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked = f"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     parts = [b"%x\r\n%s\r\n" % (25_000, b" " * 25_000) for _ in range(5)]
     status, body = raw_exchange(url, chunked, parts)
     assert status == 413 and body["error"]["code"] == "payload_too_large"
     assert body["error"]["details"]["variable"] == "MLOPS_PREDICT_MAX_BODY_BYTES"
     # Under the limit the same server answers.
     rows = [{"timestamp": i, "value": 0.5} for i in range(50)]
-    assert httpx.post(f"{url}/predict", json={"data": rows}, timeout=30).status_code == 200
+    assert post(f"{url}/predict", json={"data": rows}, timeout=30).status_code == 200
 
 
 # -- error excerpts -------------------------------------------------------------------------------------------
@@ -196,12 +201,12 @@ def test_a_huge_bad_value_gets_a_short_422(serve: Server, ecod_model_dir: Path) 
     url, _ = serve(ecod_model_dir, "anomaly_detection")
     huge = "9" * 2_000_000 + "x"
     rows = [{"timestamp": 0, "value": 1.0}, {"timestamp": 1, "value": huge}]
-    response = httpx.post(f"{url}/predict", json={"data": rows}, timeout=60)
+    response = post(f"{url}/predict", json={"data": rows}, timeout=60)
     assert response.status_code == 422
     assert len(response.content) < 2000, len(response.content)
     detail = response.json()["error"]["details"][0]
     assert detail["record"] == 1 and "2000001" in detail["message"].replace(",", "")
-    threshold = httpx.post(
+    threshold = post(
         f"{url}/predict", json={"data": rows[:1], "config": {"threshold": huge}}, timeout=60
     )
     assert threshold.status_code == 422 and len(threshold.content) < 2000

@@ -188,6 +188,16 @@ def run_lifecycle(seeded: Seeded) -> None:
     assert serving.observed_state == "running" and serving.error is None
     scores_v2 = predict_scores(seeded, sid)
     instance = health(first["url"])["instance_id"]
+    # The container answers only its serving's token (the platform's predict above sent it).
+    from catalog.services.serving import inference_token
+
+    body = {"data": [{"timestamp": "2024-01-01T00:00:00", "value": 1.0}]}
+    assert httpx.post(first["url"], json=body, timeout=30, trust_env=False).status_code == 401
+    other = inference_token(serving.model_copy(update={"id": serving.id + 1}))  # another serving's token
+    assert httpx.post(first["url"], json=body, timeout=30, trust_env=False,
+                      headers={"Authorization": f"Bearer {other}"}).status_code == 401
+    assert httpx.post(first["url"], json=body, timeout=30, trust_env=False,
+                      headers={"Authorization": f"Bearer {inference_token(serving)}"}).status_code == 200
 
     # Re-running start adopts the live container instead of starting a second one.
     again = serving_start(sid)
