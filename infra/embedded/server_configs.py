@@ -21,6 +21,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import re
 from pathlib import Path
 
 from infra.settings import Settings
@@ -144,11 +145,18 @@ def write_seaweedfs_config(settings: Settings, directory: Path) -> None:
 # -- nats-server -----------------------------------------------------------------------------------------
 
 
-def nats_config(settings: Settings, host: str, port: int) -> str:
+PASSWORD_MARK = "\0password:"  # a password written as a reference to an environment variable of the server
+
+
+def nats_config(settings: Settings, host: str, port: int, *, password_env: tuple[str, str] | None = None) -> str:
+    """The nats-server config of the platform's two users. ``password_env`` (responder, client variable names):
+    write the passwords as references to the server's environment (``$NAME``), as deployments/nats.conf does."""
     nats = settings.nats
     requests = f"{nats.namespace}.>"
+    passwords = (nats.password, nats.client_password) if password_env is None else \
+        tuple(f"{PASSWORD_MARK}{name}" for name in password_env)
     responder = {
-        "user": nats.user, "password": nats.password,
+        "user": nats.user, "password": passwords[0],
         "permissions": {
             # Requests only (no inboxes: no reading other callers' replies); publishing only as a reply.
             "subscribe": {"allow": [requests]},
@@ -157,7 +165,7 @@ def nats_config(settings: Settings, host: str, port: int) -> str:
         },
     }
     client = {
-        "user": nats.client_user, "password": nats.client_password,
+        "user": nats.client_user, "password": passwords[1],
         "permissions": {
             # May ask, never answer: it cannot subscribe to the request subjects (or join the responders'
             # queue group), nor read any inbox but its own prefix.
@@ -165,11 +173,13 @@ def nats_config(settings: Settings, host: str, port: int) -> str:
             "subscribe": {"allow": [f"{nats.client_inbox_prefix}.>"]},
         },
     }
-    # The NATS config format accepts JSON values.
+    # The NATS config format accepts JSON values; an environment reference is an unquoted $NAME.
+    users = json.dumps({"users": [responder, client]}, indent=1)
+    users = re.sub(rf'"{re.escape(json.dumps(PASSWORD_MARK)[1:-1])}([A-Z0-9_]+)"', r"$\1", users)
     return "\n".join([
-        "# Written by mlops-lite at every start (infra/embedded/server_configs.py); edits are lost.",
+        "# Written by mlops-lite (infra/embedded/server_configs.py nats_config); edits are lost.",
         f"listen: {json.dumps(f'{host}:{port}')}",
-        f"authorization: {json.dumps({'users': [responder, client]}, indent=1)}",
+        f"authorization: {users}",
         "",
     ])
 

@@ -166,7 +166,24 @@ def test_compose_parses_and_names_real_settings() -> None:
     assert platform_env["MLOPS_RUNTIME_NAME"] == "docker"
     assert platform_env["MLOPS_RUNTIME_DOCKER_NETWORK"] == compose["networks"]["mlops"]["name"]
     assert "postgresql+psycopg2://" in " ".join(compose["services"]["mlflow"]["command"])
-    assert "-js" in compose["services"]["nats"]["command"]
+    # Every server of the stack asks who is calling, with secrets the stack refuses to start without.
+    services = compose["services"]
+    assert "basic-auth" in services["mlflow"]["command"]
+    assert services["prefect"]["environment"]["PREFECT_SERVER_API_AUTH_STRING"].startswith("mlops:${")
+    assert services["nats"]["command"] == ["-c", "/etc/nats/nats.conf"]
+    for key in ("MLOPS_SECRET_KEY", "MLOPS_MLFLOW_PASSWORD", "MLOPS_PREFECT_AUTH_STRING", "MLOPS_NATS_PASSWORD",
+                "MLOPS_S3_SECRET_KEY", "PREFECT_API_AUTH_STRING"):
+        assert ":?" in platform_env[key], key
+    assert ":-" not in "".join(line for line in text.splitlines() if "PASSWORD" in line or "SECRET" in line)
+    # deployments/nats.conf is the embedded server's config, with the passwords taken from its environment.
+    from infra.embedded.server_configs import nats_config
+    from infra.settings import NatsSettings, Settings
+
+    rendered = nats_config(Settings(nats=NatsSettings(password="-", client_password="-")), "0.0.0.0", 4222,
+                           password_env=("NATS_RESPONDER_PASSWORD", "NATS_CLIENT_PASSWORD"))
+    committed = (REPO / "deployments" / "nats.conf").read_text()
+    assert committed.split("\nlisten:", 1)[1] == rendered.split("\nlisten:", 1)[1], (
+        "deployments/nats.conf is out of date: render it with infra.embedded.server_configs.nats_config")
     for dockerfile in ("runtime.Dockerfile", "platform.Dockerfile"):
         instructions = [line.split()[0] for line in (REPO / "deployments" / dockerfile).read_text().splitlines()
                         if line.strip() and not line.startswith(("#", " "))]
