@@ -12,49 +12,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.net import wait_until
+from tests.fixtures.gates import Gates
 from tests.fixtures.platform_process import Platform
 from tests.flows.test_walking_skeleton import make_series
 
 pytestmark = pytest.mark.slow
-
-GATED_FIT = '''
-"""Test only: ECOD's fit waits until the file {gate} exists (at most 10 minutes), then fits as usual."""
-import importlib.abc, importlib.util, os, sys, time
-
-class _GatedFit(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != "algorithms.ecod":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        run_module = spec.loader.exec_module
-
-        def exec_module(module):
-            run_module(module)
-            fit = module.EcodAlgorithm.fit
-
-            def gated_fit(self, *args, **kwargs):
-                print("gated-fit: waiting", flush=True)
-                deadline = time.monotonic() + 600
-                while not os.path.exists({gate!r}) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                return fit(self, *args, **kwargs)
-
-            module.EcodAlgorithm.fit = gated_fit
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-sys.meta_path.insert(0, _GatedFit())
-'''
-
 
 def _job(platform: Platform, job_id: int) -> dict[str, Any]:
     with sqlite3.connect(platform.data_dir / "catalog.db") as db:
@@ -90,12 +58,10 @@ def _start_job(platform: Platform, release_id: int, name: str) -> int:
 
 
 def test_training_survives_or_ends_cleanly_across_a_platform_restart(tmp_path: Path) -> None:
-    gate = tmp_path / "release-the-fit"
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(textwrap.dedent(GATED_FIT.format(gate=str(gate))))
+    gates = Gates(tmp_path)  # ECOD's fit waits at the "train" gate until the test opens it; nothing else waits
+    gates.open("publish", "serve")
     platform = Platform(tmp_path / "platform", MLOPS_TRAIN_POLL_SECONDS="2",
-                        PYTHONPATH=os.pathsep.join([str(hook), str(Path(__file__).resolve().parents[2])]))
+                        PYTHONPATH=os.pathsep.join([str(gates.hook), str(Path(__file__).resolve().parents[2])]))
     platform.root.mkdir()
     try:
         platform.init()
@@ -112,12 +78,12 @@ def test_training_survives_or_ends_cleanly_across_a_platform_restart(tmp_path: P
         first_flow_run = _wait_status(platform, kept, {"running"}, timeout=180)["flow_run_id"]
         platform.down(keep_workloads=True)
         platform.up()
-        gate.touch()
+        gates.open("train")
         done = _wait_status(platform, kept, {"completed", "failed"}, timeout=180)
         assert done["status"] == "completed", done
 
         # 2. Stopped with the platform: after the restart the job is failed, with the reason.
-        gate.unlink()
+        (gates.dir / "train.open").unlink()
         stopped = _start_job(platform, release["id"], "stopped")
         _wait_status(platform, stopped, {"running"}, timeout=180)
         platform.down()
@@ -137,5 +103,5 @@ def test_training_survives_or_ends_cleanly_across_a_platform_restart(tmp_path: P
 
         wait_until(lambda: not open_runs(), timeout=60, interval=1, description="no flow run left open")
     finally:
-        gate.touch()
+        gates.open("train")
         platform.kill()

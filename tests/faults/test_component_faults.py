@@ -1,5 +1,5 @@
 """Faults: each component of a running platform killed in turn while a publish, a training and a serving start
-are in flight (each paused at its gate, tests/faults/gates.py, then let go while the component is down).
+are in flight (each paused at its gate, tests/fixtures/gates.py, then let go while the component is down).
 
 The platform is the real one (`mlops init`, a foreground `mlops up` without the dashboard, the CLI), with a
 restart back-off long enough that the work runs into the outage. For every component the suite checks what a
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from infra.net import wait_until
-from tests.faults.gates import Gates
+from tests.fixtures.gates import Gates
 from tests.fixtures.platform_process import Platform
 from tests.flows.test_walking_skeleton import make_series
 

@@ -4,12 +4,7 @@ paging and clamping, isolation, malformed requests; and the deployment server st
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import nats
@@ -20,9 +15,9 @@ from sqlmodel import Session
 from catalog.db import dispose_engines, get_engine, migrate
 from flows.nats_responder import build_responder
 from infra.natsbus import request
-from infra.net import wait_until
 from infra.settings import reset_settings
 from tests.catalog.test_modules import Seeded, seed_catalog
+from tests.fixtures.runner import FlowRunner
 
 WAIT = 60.0
 NS = "mlops"  # the namespace the session nats-server grants its users (NatsSettings default)
@@ -182,51 +177,30 @@ def test_malformed_requests_are_answered_and_harmless(  # type: ignore[no-untype
 
 @pytest.mark.slow
 @pytest.mark.platform_servers("nats", "prefect")
-def test_deployment_server_starts_the_responder(platform_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_deployment_server_starts_the_responder(platform_env, flow_runner: FlowRunner) -> None:  # type: ignore[no-untyped-def]
     """`mlops up` runs flows/serve_all.py: it must start the responder flow without anyone asking."""
     from catalog.services.init import initialize
 
     initialize(admin_password="nats-pass-123", echo=lambda *a, **k: None)
-    ready = tmp_path / "deployments.ready"
-    env = {**os.environ, "MLOPS_DEPLOYMENTS_READY_FILE": str(ready), "MLOPS_PREFECT_POLL_SECONDS": "0.5",
-           "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
-    log_path = tmp_path / "serve_all.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.serve_all"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_until(lambda: ready.exists() or proc.poll() is not None, timeout=90, interval=0.2,
-                   description="deployments ready")
-        assert proc.poll() is None, log_path.read_text()[-3000:]
+    flow_runner.start(PREFECT_RUNNER_POLL_FREQUENCY="1")
 
-        async def answered() -> dict[str, Any]:
-            nats_settings = platform_env.nats
-            nc = await nats.connect(nats_settings.url, user=nats_settings.client_user,
-                                    password=nats_settings.client_password,
-                                    inbox_prefix=nats_settings.client_inbox_prefix.encode())
-            try:
-                # Each attempt waits up to 2 s for a reply: the flow run starts within the runner's poll period.
-                for _ in range(60):
-                    try:
-                        return await request(nc, f"{platform_env.nats.namespace}.get_mlops_module_list", timeout=2)
-                    except nats.errors.NoRespondersError:
-                        await asyncio.sleep(0.5)
-                    except nats.errors.TimeoutError:
-                        continue
-                raise AssertionError("no responder came up:\n" + log_path.read_text()[-3000:])
-            finally:
-                await nc.close()
-
-        reply = run(answered)
-        assert reply["success"] is True and len(reply["result"]) == 3
-    finally:
-        for _ in range(2):  # Prefect's runner exits on the second SIGTERM
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+    async def answered() -> dict[str, Any]:
+        nats_settings = platform_env.nats
+        nc = await nats.connect(nats_settings.url, user=nats_settings.client_user,
+                                password=nats_settings.client_password,
+                                inbox_prefix=nats_settings.client_inbox_prefix.encode())
+        try:
+            # Each attempt waits up to 2 s for a reply: the flow run starts within the runner's poll period.
+            for _ in range(60):
                 try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
+                    return await request(nc, f"{platform_env.nats.namespace}.get_mlops_module_list", timeout=2)
+                except nats.errors.NoRespondersError:
+                    await asyncio.sleep(0.5)
+                except nats.errors.TimeoutError:
                     continue
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            raise AssertionError("no responder came up:\n" + flow_runner.log())
+        finally:
+            await nc.close()
+
+    reply = run(answered)
+    assert reply["success"] is True and len(reply["result"]) == 3
