@@ -4,7 +4,8 @@ SHELL := /bin/bash
 VENV = $(shell scripts/ensure-venv.sh)
 # This checkout's code, for every process the platform and the tests start.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
-PYTEST_ARGS ?=
+# Two workers (files kept together): most tests wait on servers and processes, so two share two cores well.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: up down status test venv lock lint
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cli.common import ExitCode
 from tests.catalog.conftest import _migrated_template, catalog_url  # noqa: F401 - fixtures
 from tests.catalog.test_serving_ports import World, create, stop, world  # noqa: F401 - fixture
 
@@ -35,7 +36,7 @@ def test_cli_refuses_ports_outside_the_range_or_taken(world: World, monkeypatch:
     taken = mlops(
         monkeypatch, "carol", "carol-pass-123", "servings", "update", str(mine.id), "--port", str(world.lo)
     )
-    assert taken.exit_code == 1 and f"error: port {world.lo} is taken" in taken.output
+    assert taken.exit_code == ExitCode.CONFLICT and f"error: port {world.lo} is taken" in taken.output
     assert world.other_team_name not in taken.output and "theirs" not in taken.output
     created = mlops(
         monkeypatch,
@@ -50,7 +51,7 @@ def test_cli_refuses_ports_outside_the_range_or_taken(world: World, monkeypatch:
         str(world.lo),
         "--no-start",
     )
-    assert created.exit_code == 1 and f"port {world.lo} is taken" in created.output
+    assert created.exit_code == ExitCode.CONFLICT and f"port {world.lo} is taken" in created.output
 
     shown = mlops(monkeypatch, "carol", "carol-pass-123", "servings", "list", "--json")
     assert shown.exit_code == 0, shown.output

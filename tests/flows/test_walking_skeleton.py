@@ -113,7 +113,11 @@ def test_upload_publish_train_serve_predict(platform_env, tmp_path: Path, monkey
     assert {50, 200} <= flagged, f"injected anomalies not flagged: {sorted(flagged)[:20]}"
     assert len(flagged) <= 10, f"too many points flagged: {sorted(flagged)}"
     assert answer["metadata"]["count"] == len(frame)
-    direct = httpx.post(started_serving["url"], json=payload, timeout=30).json()
+    from catalog.services.serving import inference_token
+
+    token = inference_token(serving)  # what `mlops servings token` prints; the server answers no one without it
+    direct = httpx.post(started_serving["url"], json=payload, timeout=30,
+                        headers={"Authorization": f"Bearer {token}"}).json()
     assert [r["score"] for r in direct["results"]] == [r["score"] for r in results]
 
     serving_delete(serving.id)

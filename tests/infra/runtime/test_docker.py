@@ -364,7 +364,7 @@ def test_platform_code_runs_in_container(docker_engine: DockerEngine, containers
     # A model that cannot load must make the server exit non-zero: this imports the real serving stack.
     broken = rt.start(containers.spec("broken", ["python", "-m", "algorithms.serve", "--model-uri",
                                                  "/nonexistent/model", "--port", str(free_port())],
-                                      kind=ContainerKind.SERVE, env=env))
+                                      kind=ContainerKind.SERVE, env={**env, "MLOPS_SERVING_TOKEN": "t" * 32}))
     ended = containers.wait_ended(broken.name, timeout=120)
     assert ended.state is ContainerState.FAILED and ended.exit_code not in (None, 0), rt.logs(broken.name)
     assert "failed to load" in rt.logs(broken.name, tail=5)
