@@ -2,7 +2,7 @@
 
 Built on the MinIO SDK, so it speaks to any S3 API (MinIO in production, SeaweedFS embedded). Every SDK or
 connection error surfaces as ``ObjectStoreError`` with ``transient`` telling callers whether a retry may help.
-Also owns the ``s3://bucket/key`` URI format used in job configs and release records.
+Its value types, errors and the ``s3://bucket/key`` URI format live in ``infra.objectstore_types``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import builtins
 import io
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO, TypeVar, cast
 
@@ -21,82 +20,31 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 
+from infra.objectstore_types import (
+    IncompleteUpload,
+    ObjectInfo,
+    ObjectStoreError,
+    format_s3_uri,
+    map_error,
+    parse_s3_uri,
+)
 from infra.settings import ObjectStoreSettings, get_settings
+
+__all__ = [
+    "IncompleteUpload",
+    "ObjectInfo",
+    "ObjectStore",
+    "ObjectStoreError",
+    "format_s3_uri",
+    "parse_s3_uri",
+]
 
 T = TypeVar("T")
 
 # Smallest part S3 accepts is 5 MiB; 16 MiB keeps the part count low for large uploads while bounding the
 # memory a stream of unknown length costs (one part is buffered at a time).
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchObject", "ResourceNotFound"})
 _META_PREFIX = "x-amz-meta-"
-
-
-class ObjectStoreError(Exception):
-    """An S3 operation failed. ``transient``: the server was unreachable or answered 5xx (retry may help)."""
-
-    def __init__(self, message: str, transient: bool, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
-        self.code = code
-
-    @property
-    def not_found(self) -> bool:
-        return self.code in _NOT_FOUND_CODES
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    last_modified: datetime | None = None
-    content_type: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def uri(self) -> str:
-        return format_s3_uri(self.bucket, self.key)
-
-
-@dataclass(frozen=True)
-class IncompleteUpload:
-    """A multipart upload started and neither completed nor aborted: its parts take space but no object shows."""
-
-    bucket: str
-    key: str
-    upload_id: str
-    initiated: datetime | None = None
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/key`` -> ``("bucket", "some/key")``; raises ``ValueError`` on anything else."""
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket or not key:
-        raise ValueError(f"s3 URI needs a bucket and a key: {uri!r}")
-    return bucket, key
-
-
-def format_s3_uri(bucket: str, key: str) -> str:
-    return f"s3://{bucket}/{key.lstrip('/')}"
-
-
-def _map_error(action: str, target: str, exc: Exception) -> ObjectStoreError:
-    if isinstance(exc, S3Error):
-        return ObjectStoreError(
-            f"{action} {target}: {exc.code}: {exc.message}", transient=False, code=exc.code
-        )
-    if isinstance(exc, ServerError):
-        return ObjectStoreError(f"{action} {target}: server error {exc.status_code}", transient=True)
-    if isinstance(exc, InvalidResponseError):
-        return ObjectStoreError(f"{action} {target}: invalid response: {exc}", transient=True)
-    return ObjectStoreError(f"{action} {target}: cannot reach the object store: {exc}", transient=True)
-
-
 _SDK_ERRORS = (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError)
 
 
@@ -140,7 +88,7 @@ class ObjectStore:
         try:
             return fn()
         except _SDK_ERRORS as exc:
-            raise _map_error(action, target, exc) from exc
+            raise map_error(action, target, exc) from exc
 
     # -- buckets -------------------------------------------------------------------------------------------
 
@@ -424,7 +372,7 @@ class _ErrorMappingReader(io.RawIOBase):
         try:
             data = self._response.read(len(buffer))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _map_error("read", self._target, exc) from exc
+            raise map_error("read", self._target, exc) from exc
         buffer[: len(data)] = data
         return len(data)
 
@@ -434,7 +382,7 @@ class _ErrorMappingReader(io.RawIOBase):
                 return self._response.read()
             return self._response.read(size)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _map_error("read", self._target, exc) from exc
+            raise map_error("read", self._target, exc) from exc
 
 
 def _meta(metadata: dict[str, str] | None) -> dict[str, str | builtins.list[str] | tuple[str]] | None:

@@ -14,6 +14,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.servers",
+    "tests.fixtures.postgres",
     "tests.fixtures.docker",
     "tests.fixtures.browser",
     "tests.fixtures.runner",
