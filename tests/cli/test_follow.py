@@ -121,7 +121,8 @@ def test_wait_prints_progress_and_gives_up_at_its_deadline(
         str(job_id),
         "--wait",
         "--timeout",
-        "20",
+        # Long enough for a loaded runner to pick the run up and launch the container (the fit sleeps 600 s).
+        "60",
         "--json",
         MLOPS_PREFECT_PROGRESS_SECONDS="2",
     )

@@ -250,7 +250,7 @@ def test_work_in_flight_ends_consistently_when_a_component_dies(faulty: FaultyPl
         assert started.code == 0, started.err + started.out
     prediction = p.predict(serving_id)
     assert prediction["metadata"]["count"] == 50, prediction
-    assert p.platform.cli("servings", "delete", str(serving_id)).code == 0
+    assert p.platform.cli("servings", "delete", str(serving_id), timeout=240).code == 0
     if component == "nats":
         assert _nats_answers(p.settings()), "the NATS responder did not reconnect after nats-server restarted"
 
