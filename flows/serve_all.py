@@ -114,8 +114,10 @@ def start_long_running() -> list[str]:
 
 def start_reconcilers() -> list[str]:
     """One run of every scheduled reconciler now. The training reconciler re-watches every running job at
-    once: whatever watched them ran in the runner that just stopped."""
-    return _start(SCHEDULED_TAG, {"reconcile-training": {"stale_after_seconds": 0}})
+    once: whatever watched them ran in the runner that just stopped; the serving sync starts again every
+    serving meant to run whose container stopped with the platform."""
+    return _start(SCHEDULED_TAG, {"reconcile-training": {"stale_after_seconds": 0},
+                                  "sync-servings": {"start_desired": True}})
 
 
 def main() -> None:

@@ -4,14 +4,18 @@ written first, then the runtime is driven towards it, then the observed state is
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from catalog.db import session_scope
-from catalog.models import DesiredState
+from catalog.models import DesiredState, Serving
 from catalog.scoping import SYSTEM
 from catalog.services import serving as serving_service
+from catalog.services.serving import Observation
+from flows.launch import run_flow
+from infra.runtime.base import ContainerState
 from tasks.serving import launch, remove_container, stop_container, sync_states, wait_ready
 
 
@@ -87,11 +91,44 @@ def serving_restart(serving_id: int) -> dict[str, Any]:
     return {**serving_start(serving_id), "restarted": True}
 
 
+# A container in one of these states is gone for good: starting the serving again is the only way back.
+ENDED = frozenset({ContainerState.FAILED.value, ContainerState.EXITED.value, ContainerState.NOT_FOUND.value})
+
+
+def to_restore(servings: Sequence[Serving], observations: Mapping[int, Observation]) -> list[int]:
+    """The servings meant to run (desired state) whose container has ended, as the runtime says now.
+
+    Stale observations (runtime unreachable) never count: the container may well be running.
+    """
+    out: list[int] = []
+    for serving in servings:
+        seen = observations.get(serving.id or 0)
+        if serving.desired_state == DesiredState.RUNNING and seen is not None and not seen.stale \
+                and seen.state in ENDED:
+            out.append(serving.id or 0)
+    return out
+
+
 @flow(name="sync-servings")
-def sync_servings() -> dict[str, Any]:
-    """Scheduled every minute: write every serving's observed state from one batched runtime call."""
+def sync_servings(start_desired: bool = False) -> dict[str, Any]:
+    """Scheduled every minute: write every serving's observed state from one batched runtime call.
+
+    With ``start_desired`` (the run at the platform's start, ``flows.serve_all``), every serving meant to run
+    whose container ended is started again: `mlops down` stopped it, `mlops up` brings it back.
+    """
     observations = sync_states(None)
     stale = sum(1 for o in observations.values() if o.stale)
-    get_run_logger().info("synced %d servings (%d stale)", len(observations), stale)
-    return {"count": len(observations), "stale": stale,
+    restarted: list[int] = []
+    if start_desired:
+        with session_scope() as session:
+            servings = serving_service.servings_for_sync(session, actor=SYSTEM)
+        for serving_id in to_restore(servings, observations):
+            # One flow run each, as `mlops servings start` does: they start side by side and each records
+            # its own outcome on the serving.
+            launched = run_flow("serving-start", {"serving_id": serving_id}, wait=False)
+            if launched.ok:
+                restarted.append(serving_id)
+    get_run_logger().info("synced %d servings (%d stale); started again: %s", len(observations), stale,
+                          restarted or "none")
+    return {"count": len(observations), "stale": stale, "restarted": restarted,
             "states": {str(k): v.state for k, v in observations.items()}}

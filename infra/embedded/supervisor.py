@@ -91,8 +91,7 @@ class PlatformHandle:
 @contextmanager
 def _start_lock(settings: Settings) -> Iterator[None]:
     """Two `mlops up` at once must not both pass the "already running" check."""
-    lock_path = run_dir(settings) / "platform.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = ensure_private_dir(run_dir(settings)) / "platform.lock"
     with lock_path.open("w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -3,13 +3,15 @@
 - With ``--keep-workloads`` the training process outlives the platform; the new deployment server re-watches
   the job at once, and the job completes on its own.
 - Without it, `mlops down` stops the training process; after `mlops up` the job is failed on its own, with
-  the reason, instead of staying `running` forever.
+  the reason, instead of staying `running` forever. A serving stopped with the platform is started again
+  and answers predictions.
 Either way no flow run of the stopped platform stays RUNNING in Prefect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -82,7 +84,10 @@ def test_training_survives_or_ends_cleanly_across_a_platform_restart(tmp_path: P
         done = _wait_status(platform, kept, {"completed", "failed"}, timeout=180)
         assert done["status"] == "completed", done
 
-        # 2. Stopped with the platform: after the restart the job is failed, with the reason.
+        # 2. Stopped with the platform: after the restart the job is failed, with the reason; the serving of
+        # the completed job is running again.
+        serving = platform.cli_json("servings", "create", "live", "--job", str(kept))
+        assert serving["observed_state"] == "running", serving
         (gates.dir / "train.open").unlink()
         stopped = _start_job(platform, release["id"], "stopped")
         _wait_status(platform, stopped, {"running"}, timeout=180)
@@ -91,6 +96,16 @@ def test_training_survives_or_ends_cleanly_across_a_platform_restart(tmp_path: P
         failed = _wait_status(platform, stopped, {"completed", "failed"}, timeout=180)
         assert failed["status"] == "failed", failed
         assert "before the MLflow run ended" in (failed["error"] or ""), failed
+
+        def serving_state() -> str:
+            return str(platform.cli_json("servings", "status", str(serving["id"]))["observed_state"])
+
+        wait_until(lambda: serving_state() == "running", timeout=180, interval=2,
+                   description="the serving stopped with the platform running again")
+        payload = make_series(tmp_path / "predict.csv", n=20, seed=3, anomalies=[5])
+        predicted = platform.cli("predict", str(serving["id"]), "--file", str(payload))
+        assert predicted.code == 0, predicted.err + predicted.out
+        assert len(json.loads(predicted.out)["results"]) == 20, predicted.out
 
         # Nothing of the stopped platforms is left RUNNING in Prefect: the train flow run of job 1 was closed,
         # and once the watches of this platform are done only the long-running NATS responder runs.
