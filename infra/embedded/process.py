@@ -2,7 +2,7 @@
 
 ``start_component``/``wait_healthy``/``stop_component`` are shared by the supervisor (`mlops up`) and the
 test fixtures, so a server is started, checked and stopped the same way in both. Processes are identified
-by pid *and* create time, so a reused pid is never mistaken for (or signalled as) a component.
+by pid *and* create time (``infra.procs``), so a reused pid is never mistaken for (or signalled as) a component.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import psutil
 
 from infra.embedded.components import ComponentSpec
 from infra.net import http_ok, port_is_free, wait_until
+from infra.procs import ProcessRef, alive, reap, signal_group, started_with, wait_exit
 from infra.settings.secrets import ensure_private_dir
 
 LOG_TAIL_LINES = 40
@@ -41,21 +41,10 @@ class RunningComponent:
     process: subprocess.Popen[bytes] | None = None
 
     def alive(self) -> bool:
-        return pid_alive(self.pid, self.create_time)
+        return alive(self.pid, self.create_time)
 
     def exit_code(self) -> int | None:
         return self.process.poll() if self.process is not None else None
-
-
-def pid_alive(pid: int, create_time: float | None) -> bool:
-    """Alive and the same process: a zombie counts as gone, a different create time means a reused pid."""
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and abs(proc.create_time() - create_time) > 0.05:
-            return False
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -156,34 +145,32 @@ def stop_process_group(pid: int, create_time: float | None, *, grace: float = 10
                        process: subprocess.Popen[bytes] | None = None) -> None:
     """SIGTERM the component's whole process group (``term_signals`` times, spread over the grace period),
     then SIGKILL whatever is left. Safe on an already-dead or reused pid."""
-    if not pid_alive(pid, create_time):
+    if not alive(pid, create_time):
         _reap(process, pid, create_time)
         _kill_orphans(pid, create_time)
         return
     try:
-        members = _members(psutil.Process(pid))
+        members = [ProcessRef.of(proc) for proc in _members(psutil.Process(pid))]
     except psutil.NoSuchProcess:
         members = []
     deadline = time.monotonic() + grace
+    gone = False
     for i in range(max(1, term_signals)):
-        _signal_group(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGTERM)
         share = deadline - (grace * (term_signals - i - 1) / max(1, term_signals))
-        while time.monotonic() < share and _any_alive(members):
-            _reap(process)
-            time.sleep(0.05)
-        if not _any_alive(members):
+        gone = wait_exit(members, timeout=share - time.monotonic(), poll=lambda: _reap(process))
+        if gone:
             break
-    if _any_alive(members):
-        _signal_group(pid, signal.SIGKILL)
-        for proc in members:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(members, timeout=5)
-    else:
-        # Stragglers that left the tree but stayed in the group must not outlive the component.
-        _signal_group(pid, signal.SIGKILL)
+    # Stragglers that left the tree but stayed in the group must not outlive the component either.
+    signal_group(pid, signal.SIGKILL)
+    if not gone:
+        for ref in members:
+            if ref.alive():  # checked first: a member's pid may have been reused since it exited
+                try:
+                    os.kill(ref.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        wait_exit(members, timeout=5, poll=lambda: _reap(process))
     _reap(process, pid, create_time)
 
 
@@ -220,30 +207,13 @@ def _kill_orphans(pid: int, create_time: float | None) -> None:
     a later process that got the same pid)."""
     if create_time is None:
         return
-    for proc in psutil.process_iter(["pid", "create_time"]):
+    for proc in psutil.process_iter():
         try:
-            if (proc.info["pid"] != pid and os.getpgid(proc.info["pid"]) == pid
-                    and proc.info["create_time"] >= create_time - 0.05 and not _is_workload(proc)):
+            if (proc.pid != pid and os.getpgid(proc.pid) == pid and started_with(proc, create_time)
+                    and not _is_workload(proc)):
                 proc.kill()
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _any_alive(members: Iterable[psutil.Process]) -> bool:
-    for proc in members:
-        try:
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            continue
-    return False
 
 
 def _reap(process: subprocess.Popen[bytes] | None, pid: int | None = None,
@@ -251,20 +221,10 @@ def _reap(process: subprocess.Popen[bytes] | None, pid: int | None = None,
     if process is not None:
         process.poll()
         return
-    if pid is None:
-        return
-    # `down` in the very process that ran `up` (tests, `--detach` callers) has no Popen at hand but is
-    # still the parent: without a wait the stopped component would linger as a zombie. Only this exact
-    # (create time checked) dead process is waited for, never another child that got the pid.
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() != psutil.STATUS_ZOMBIE or (
-            create_time is not None and abs(proc.create_time() - create_time) > 0.05
-        ):
-            return
-        os.waitpid(pid, os.WNOHANG)
-    except (psutil.Error, ChildProcessError):
-        pass
+    if pid is not None:
+        # `down` in the very process that ran `up` (tests, `--detach` callers) has no Popen at hand but is
+        # still the parent: without a wait the stopped component would linger as a zombie.
+        reap(ProcessRef(pid, create_time))
 
 
 def stop_component(running: RunningComponent) -> None:

@@ -15,8 +15,9 @@ from typing import Any
 import psutil
 
 from infra.embedded.components import run_dir
-from infra.embedded.process import RunningComponent, pid_alive
+from infra.embedded.process import RunningComponent
 from infra.embedded.restarts import ComponentLife, Phase, describe
+from infra.procs import alive
 from infra.settings import Settings
 
 
@@ -65,4 +66,4 @@ def _life_fields(life: ComponentLife | None, now: float) -> dict[str, Any]:
 def alive_entries(state: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not state:
         return []
-    return [c for c in state.get("components", []) if pid_alive(int(c["pid"]), c.get("create_time"))]
+    return [c for c in state.get("components", []) if alive(int(c["pid"]), c.get("create_time"))]

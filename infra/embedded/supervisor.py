@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra import procs
 from infra.embedded.components import ComponentSpec, build_components, run_dir
 from infra.embedded.process import (
     AlreadyRunningError,
     PlatformError,
     RunningComponent,
     healthy,
-    pid_alive,
     start_component,
     stop_all,
     stop_component,
@@ -46,7 +46,7 @@ from infra.embedded.restarts import (
     on_start_failed,
 )
 from infra.embedded.statefile import alive_entries, read_state, state_file, write_state
-from infra.net import http_ok, wait_until
+from infra.net import http_ok
 from infra.settings import Settings
 from infra.settings.secrets import ensure_private_dir
 
@@ -307,21 +307,19 @@ def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0, keep_
         return False  # nothing to say: the caller reports "not running" in its own words
     was_running = bool(alive_entries(state))
     sup_pid = state.get("supervisor_pid")
-    if sup_pid and sup_pid != os.getpid() and pid_alive(int(sup_pid), state.get("supervisor_create_time")):
+    supervisor_ref = procs.ProcessRef(int(sup_pid), state.get("supervisor_create_time")) if sup_pid else None
+    if supervisor_ref is not None and sup_pid != os.getpid() and supervisor_ref.alive():
         if keep_workloads:
             _keep_marker(settings).parent.mkdir(parents=True, exist_ok=True)
             _keep_marker(settings).touch()  # read by the foreground `mlops up` as it stops
         # Ask the foreground `mlops up` to stop its own components, so it exits cleanly instead of
         # reporting each of them as crashed.
         os.kill(int(sup_pid), signal.SIGTERM)
-        try:
-            wait_until(lambda: not pid_alive(int(sup_pid), state.get("supervisor_create_time")),
-                       timeout=timeout, interval=0.2, description="supervisor exit")
-        except TimeoutError:
+        if not procs.wait_exit([supervisor_ref], timeout=timeout, interval=0.2):
             echo(f"`mlops up` (pid {sup_pid}) did not exit; stopping its components directly")
     entries = state.get("components", [])
     for entry in reversed(entries):
-        if pid_alive(int(entry["pid"]), entry.get("create_time")):
+        if procs.alive(int(entry["pid"]), entry.get("create_time")):
             echo(f"stopping {entry['name']} (pid {entry['pid']}) ...")
         stop_process_group(int(entry["pid"]), entry.get("create_time"),
                            grace=float(entry.get("stop_grace_seconds", 10.0)),
@@ -342,7 +340,7 @@ def status(settings: Settings) -> list[ComponentStatus]:
     specs = {s.name: s for s in build_components(settings)}
     rows: list[ComponentStatus] = []
     for entry in state.get("components", []):
-        alive = pid_alive(int(entry["pid"]), entry.get("create_time"))
+        alive = procs.alive(int(entry["pid"]), entry.get("create_time"))
         spec = specs.get(entry["name"])
         if not alive:
             ok = False
@@ -366,6 +364,6 @@ def problems(settings: Settings) -> list[str]:
     for entry in state.get("components", []):
         if entry.get("phase", Phase.RUNNING.value) != Phase.RUNNING.value:
             out.append(f"{entry['name']}: {entry.get('state', 'restarting')}")
-        elif not pid_alive(int(entry["pid"]), entry.get("create_time")):
+        elif not procs.alive(int(entry["pid"]), entry.get("create_time")):
             out.append(f"{entry['name']}: not running")
     return out

@@ -16,14 +16,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import psutil
-
+from infra.net import wait_until
+from infra.procs import ProcessRef, alive, signal_group_of, wait_exit
 from infra.runtime.base import (
     ContainerExistsError,
     ContainerRuntime,
@@ -45,8 +44,6 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 LAUNCH_TIMEOUT_SECONDS = 60.0
 KILL_TIMEOUT_SECONDS = 10.0
 _POLL_SECONDS = 0.05
-# psutil derives create_time from boot time + ticks; allow for boot-time jitter, far below pid-reuse time.
-_CREATE_TIME_TOLERANCE = 1.0
 VANISHED_DETAIL = "the launcher vanished without recording an exit code (killed, or the machine restarted)"
 
 # Launchers started by this interpreter are its children: poll them so they do not linger as zombies.
@@ -61,22 +58,12 @@ def _reap_children() -> None:
                 del _children[pid]
 
 
-def _pid_alive(pid: Any, create_time: Any) -> bool:
-    """True if ``pid`` runs and is the process recorded (same create time), not a zombie or a reused pid."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if (
-            isinstance(create_time, (int, float))
-            and abs(proc.create_time() - create_time) > _CREATE_TIME_TOLERANCE
-        ):
-            return False
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True  # it exists; we just may not inspect it
+def _ref(state: dict[str, Any], pid_key: str, time_key: str) -> ProcessRef | None:
+    """A process recorded in the state file, if its pid is a pid at all (the file may have been edited)."""
+    pid, created = state.get(pid_key), state.get(time_key)
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return None
+    return ProcessRef(pid, created if isinstance(created, (int, float)) else None)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -86,17 +73,6 @@ def _parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
-
-
-def _deadline_wait(predicate: Any, timeout: float) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return bool(predicate())
-        time.sleep(_POLL_SECONDS)
 
 
 class ProcessRuntime(ContainerRuntime):
@@ -189,7 +165,10 @@ class ProcessRuntime(ContainerRuntime):
             state = self._read(name) or {}
             return "pid" in state or "exit_code" in state or launcher.poll() is not None
 
-        if not _deadline_wait(launched, LAUNCH_TIMEOUT_SECONDS):
+        try:
+            wait_until(launched, timeout=LAUNCH_TIMEOUT_SECONDS, interval=_POLL_SECONDS,
+                       description=f"launch of {name}")
+        except TimeoutError:
             os.killpg(launcher.pid, signal.SIGKILL)
             launcher.wait(KILL_TIMEOUT_SECONDS)
             detail = f"the launcher did not start the command within {LAUNCH_TIMEOUT_SECONDS:.0f}s"
@@ -248,18 +227,13 @@ class ProcessRuntime(ContainerRuntime):
             if age <= LAUNCH_TIMEOUT_SECONDS + KILL_TIMEOUT_SECONDS:
                 return ContainerState.PENDING, "launching"
             return ContainerState.FAILED, "never started: " + VANISHED_DETAIL
-        if _pid_alive(state.get("pid"), state.get("create_time")):
+        if alive(state.get("pid"), state.get("create_time")):
             return ContainerState.RUNNING, ""
-        if _pid_alive(state.get("launcher_pid"), state.get("launcher_create_time")):
+        if alive(state.get("launcher_pid"), state.get("launcher_create_time")):
             return ContainerState.RUNNING, "exiting"  # the launcher is about to record the exit
         if recheck:
             return None, ""
         return ContainerState.FAILED, VANISHED_DETAIL
-
-    def _group_alive(self, state: dict[str, Any]) -> bool:
-        return _pid_alive(state.get("pid"), state.get("create_time")) or _pid_alive(
-            state.get("launcher_pid"), state.get("launcher_create_time")
-        )
 
     # -- stop / remove -------------------------------------------------------------------------------------
     def stop(self, name: str, *, timeout: float | None = None) -> None:
@@ -269,43 +243,35 @@ class ProcessRuntime(ContainerRuntime):
             state = self._read(name)
         except ValueError:
             return
-        if state is None or not self._group_alive(state):
+        if state is None:
+            return
+        launcher = _ref(state, "launcher_pid", "launcher_create_time")
+        refs = [ref for ref in (launcher, _ref(state, "pid", "create_time")) if ref is not None]
+        if not any(ref.alive() for ref in refs):
             return
         # Through the launcher when it lives: it signals the group once and records the stop.
-        if _pid_alive(state.get("launcher_pid"), state.get("launcher_create_time")):
+        if launcher is not None and launcher.alive():
             try:
-                os.kill(state["launcher_pid"], signal.SIGTERM)
+                os.kill(launcher.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         else:
-            self._signal_group(state, signal.SIGTERM)
-
-        def gone() -> bool:
-            _reap_children()
-            return not self._group_alive(state)
-
-        if _deadline_wait(gone, timeout):
+            self._signal_group(refs, signal.SIGTERM)
+        if wait_exit(refs, timeout=timeout, interval=_POLL_SECONDS, poll=_reap_children):
             return
-        self._signal_group(state, signal.SIGKILL)
-        if not _deadline_wait(gone, KILL_TIMEOUT_SECONDS):
+        self._signal_group(refs, signal.SIGKILL)
+        if not wait_exit(refs, timeout=KILL_TIMEOUT_SECONDS, interval=_POLL_SECONDS, poll=_reap_children):
             raise RuntimeError_(f"container {name!r} survived SIGKILL for {KILL_TIMEOUT_SECONDS:.0f}s")
         self._record_exit_if_missing(
             name, 128 + signal.SIGKILL, f"stopped: killed by SIGKILL after the {timeout:g}s stop timeout"
         )
 
-    def _signal_group(self, state: dict[str, Any], sig: signal.Signals) -> None:
-        """Signal the container's process group, but only after checking it is still the recorded one."""
-        for pid_key, time_key in (("launcher_pid", "launcher_create_time"), ("pid", "create_time")):
-            if _pid_alive(state.get(pid_key), state.get(time_key)):
-                try:
-                    pgid = os.getpgid(state[pid_key])
-                    if pgid == os.getpgrp():  # never our own group: a container always has its own
-                        os.kill(state[pid_key], sig)
-                    else:
-                        os.killpg(pgid, sig)
-                    return
-                except ProcessLookupError:
-                    continue
+    @staticmethod
+    def _signal_group(refs: list[ProcessRef], sig: signal.Signals) -> None:
+        """Signal the container's process group through the first recorded process still running."""
+        for ref in refs:
+            if signal_group_of(ref, sig):
+                return
 
     def remove(self, name: str, *, force: bool = False) -> None:
         current = self.status([name])[name]

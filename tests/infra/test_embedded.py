@@ -18,9 +18,9 @@ import pytest
 
 from infra.embedded import supervisor
 from infra.embedded.components import ComponentSpec, nats_spec
-from infra.embedded.process import pid_alive
 from infra.net import free_port, nats_ping, wait_until
 from infra.objectstore import ObjectStore
+from infra.procs import alive as pid_alive
 from infra.settings import (
     NatsSettings,
     ObjectStoreSettings,
