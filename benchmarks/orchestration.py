@@ -106,7 +106,7 @@ def measure_job(seeded: Any, index: int) -> dict[str, float]:
 
     run = tracking.get_run(tracking.client(), job.mlflow_run_id)
     run_end = datetime.fromtimestamp((run.end_time or 0) / 1000).astimezone()
-    finished = job.finished_at if job.finished_at.tzinfo else job.finished_at.astimezone()
+    finished = job.finished_at
     script = _seconds(status.started_at, status.finished_at)
     end = max(finished, status.finished_at)
     return {"start_to_running": _seconds(called, status.started_at), "script": script,

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from catalog.db import session_scope
 from catalog.models import JobStatus, TrainJob
@@ -63,7 +63,7 @@ def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> Wa
     # The deadline counts from the start, not from this watch: a watch resumed after a restart (or a
     # slow-polling stretch while MLflow is down) must not extend it.
     budget = timedelta(seconds=cfg.poll_seconds * cfg.poll_max)
-    deadline = _aware(job.started_at or utcnow()) + budget
+    deadline = (job.started_at or utcnow()) + budget
     mlflow = tracking.client()
     errors, interval, polls = 0, cfg.poll_seconds, 0
     while polls < cfg.poll_max:
@@ -119,11 +119,6 @@ def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> Wa
     result = _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True, stop=True)
     _end_run_quietly(mlflow, run_id, "KILLED")
     return result
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands datetimes back naive; they are stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _end_run_quietly(mlflow: object, run_id: str, status: str) -> None:

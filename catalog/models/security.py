@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
+
+from catalog.models.base import datetime_column
 
 
 class RevokedToken(SQLModel, table=True):
@@ -15,4 +16,4 @@ class RevokedToken(SQLModel, table=True):
     __tablename__ = "revoked_token"
 
     digest: str = Field(primary_key=True, max_length=64)
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    expires_at: datetime = Field(sa_column=datetime_column(nullable=False, index=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -52,13 +52,6 @@ class Member:
 
 def _now() -> datetime:
     return utcnow()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands timestamps back without their zone; they were stored in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 @lru_cache(maxsize=1)
@@ -344,8 +337,7 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
     if user is None:
         _verify(_dummy_hash(), password or "")  # same cost as a real check: no timing hint that it is unknown
         raise PermissionDeniedError(LOGIN_FAILED)
-    locked_until = _aware(user.locked_until)
-    if locked_until is not None and locked_until > _now():
+    if user.locked_until is not None and user.locked_until > _now():
         _verify(user.password_hash, password or "")  # same cost, and the same words, as any failure
         raise PermissionDeniedError(LOGIN_FAILED)
     if not _verify(user.password_hash, password or ""):

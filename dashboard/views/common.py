@@ -92,11 +92,10 @@ def page_scenario(scenario: str | None, key: str) -> str:
 
 
 def when(value: datetime | None) -> str:
-    """A timestamp for people: UTC, to the second (SQLite hands datetimes back naive; they are UTC)."""
+    """A timestamp for people: UTC, to the second."""
     if value is None:
         return ""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def plain(value: Any) -> Any:

@@ -90,8 +90,7 @@ def _splits(entry: DatasetEntry) -> str:
 
 
 def _elapsed(since: datetime) -> int:
-    aware = since if since.tzinfo else since.replace(tzinfo=UTC)
-    return int((datetime.now(UTC) - aware).total_seconds())
+    return int((datetime.now(UTC) - since).total_seconds())
 
 
 def publish_status(who: Actor, release_id: int) -> None:

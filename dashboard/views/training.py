@@ -51,10 +51,8 @@ def _following(job: TrainJob) -> bool:
 def _elapsed(job: TrainJob) -> str:
     if job.started_at is None:
         return ""
-    start = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
     end = job.finished_at or datetime.now(UTC)
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
-    return f"{int((end - start).total_seconds())} s"
+    return f"{int((end - job.started_at).total_seconds())} s"
 
 
 def _live_metrics(who: Actor, job: TrainJob) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, inspect, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import Session, SQLModel, select
 
 from catalog.db import alembic_config, dispose_engines, get_engine, migrate, session_scope
@@ -20,6 +21,7 @@ from catalog.models import (
     JobStatus,
     Membership,
     ReleaseStatus,
+    RevokedToken,
     Serving,
     Team,
     TrainJob,
@@ -270,3 +272,60 @@ def test_services_on_each_database(db_url: str) -> None:
             teams.authenticate(s, username="admin", password="wrong password")
     with pytest.raises(PermissionDeniedError, match="locked"), session_scope() as s:
         teams.authenticate(s, username="admin", password="admin password")
+
+
+def test_timestamps_are_stored_as_utc_and_read_back_aware_utc(db_url: str) -> None:
+    """Every datetime column (``catalog.models.base.UtcDateTime``): an aware value in any zone goes in as its
+    instant, comes back in UTC whatever the database or its session's time zone, and compares in SQL as that
+    instant; a naive value, which could be local time, is refused."""
+    migrate()
+    india = timezone(timedelta(hours=5, minutes=30))
+    started = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=india)  # 06:30 UTC
+    with session_scope() as s:
+        team = Team(name="red")
+        s.add(team)
+        s.flush()
+        algo = AlgorithmConfig(scenario="anomaly_detection", name="ECOD", display_name="ECOD", image="x")
+        dataset = Dataset(team_id=team.id, scenario="anomaly_detection", name="cpu")
+        s.add_all([algo, dataset])
+        s.flush()
+        release = DatasetRelease(dataset_id=dataset.id, version="v1")
+        s.add(release)
+        s.flush()
+        job = TrainJob(team_id=team.id, scenario="anomaly_detection", name="job1", algorithm_id=algo.id,
+                       release_id=release.id, started_at=started)
+        s.add(job)
+        s.add(RevokedToken(digest="d" * 64, expires_at=started))
+        s.flush()
+        job_id = job.id
+        with pytest.raises(StatementError, match="timezone-aware"), s.begin_nested():
+            s.add(RevokedToken(digest="n" * 64, expires_at=datetime(2026, 3, 1, 12, 0)))
+            s.flush()
+    dispose_engines()  # read back through new connections: nothing cached
+
+    with session_scope() as s:
+        if s.get_bind().dialect.name == "postgresql":
+            # The server answers timestamptz in the session's zone: the column must bring it back to UTC.
+            s.exec(text("SET TIME ZONE 'America/New_York'"))  # type: ignore[call-overload]
+        job = s.get(TrainJob, job_id)
+        assert job is not None and job.started_at is not None
+        assert job.started_at.tzinfo is UTC and job.started_at == started
+        assert job.started_at.replace(tzinfo=None) == datetime(2026, 3, 1, 6, 30, 0, 123456)
+        assert job.created_at.tzinfo is UTC and job.updated_at.tzinfo is UTC and job.finished_at is None
+        token = s.exec(select(RevokedToken)).one()
+        assert token.expires_at.tzinfo is UTC and token.expires_at == started
+        # Parameters in another zone compare as instants (on SQLite the stored digits are compared as text).
+        a_minute = timedelta(minutes=1)
+        for zone in (UTC, india, timezone(timedelta(hours=-8))):
+            local = started.astimezone(zone)
+            found = s.exec(select(TrainJob.id).where(TrainJob.started_at > local - a_minute,  # type: ignore[operator]
+                                                     TrainJob.started_at < local + a_minute)).all()  # type: ignore[operator]
+            assert found == [job_id], zone
+        before = job.updated_at
+        job.finished_at = started + timedelta(hours=1)
+        s.add(job)
+        s.flush()
+        s.refresh(job)
+        assert job.finished_at is not None and job.finished_at.tzinfo is UTC
+        assert job.finished_at - job.started_at == timedelta(hours=1)
+        assert job.updated_at >= before and job.updated_at.tzinfo is UTC
