@@ -19,9 +19,8 @@ from catalog.models.base import utcnow
 from catalog.scoping import SYSTEM
 from catalog.services import training as training_service
 from flows.watchdog import watch_job
-from infra import tracking
 from infra.settings import get_settings
-from tasks.training import RunHandle, launch_container, prepare_run, stop_container
+from tasks.training import RunHandle, end_mlflow_run, launch_container, prepare_run, stop_container
 
 
 def _flow_run_id() -> str | None:
@@ -53,10 +52,7 @@ def _launch(job_id: int, flow_run_id: str | None, previous: str) -> RunHandle:
             training_service.restore_status(session, job_id=job_id, previous=previous,
                                             error=f"launch failed: {exc}")
         if handle is not None:
-            try:
-                tracking.end_run(tracking.client(), handle.run_id, "FAILED")
-            except tracking.TrackingError:
-                pass
+            end_mlflow_run(handle.run_id, "FAILED")
         raise
     logger.info("job %s running in container %s (MLflow run %s)", job_id, container, handle.run_id)
     return handle
@@ -98,10 +94,9 @@ def stop_training(job_id: int) -> dict[str, Any]:
     if job.container_name:
         stop_container(job.container_name)
     if stopped and job.mlflow_run_id:
-        try:
-            tracking.end_run(tracking.client(), job.mlflow_run_id, "KILLED")
-        except tracking.TrackingError as exc:
-            get_run_logger().warning("could not mark run %s KILLED: %s", job.mlflow_run_id, exc)
+        error = end_mlflow_run(job.mlflow_run_id, "KILLED")
+        if error:
+            get_run_logger().warning("could not mark run %s KILLED: %s", job.mlflow_run_id, error)
     return {"job_id": job_id, "stopped": stopped}
 
 

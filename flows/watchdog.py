@@ -19,10 +19,16 @@ from catalog.db import session_scope
 from catalog.models import JobStatus, TrainJob
 from catalog.models.base import utcnow
 from catalog.services import training as training_service
-from infra import tracking
 from infra.runtime.base import ContainerState
 from infra.settings import get_settings
-from tasks.training import container_logs, container_status, stop_container
+from tasks.training import (
+    TrackingError,
+    container_logs,
+    container_status,
+    end_mlflow_run,
+    mlflow_run_status,
+    stop_container,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,6 @@ def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> Wa
     # slow-polling stretch while MLflow is down) must not extend it.
     budget = timedelta(seconds=cfg.poll_seconds * cfg.poll_max)
     deadline = (job.started_at or utcnow()) + budget
-    mlflow = tracking.client()
     errors, interval, polls = 0, cfg.poll_seconds, 0
     while polls < cfg.poll_max:
         remaining = (deadline - utcnow()).total_seconds()
@@ -79,8 +84,8 @@ def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> Wa
         with session_scope() as session:
             training_service.touch_watch(session, job_id=job_id)
         try:
-            run_status = tracking.get_run(mlflow, run_id).status
-        except tracking.TrackingError as exc:
+            run_status = mlflow_run_status(run_id)
+        except TrackingError as exc:
             errors += 1
             log.warning("MLflow unreachable (%d in a row): %s", errors, exc)
             if errors < cfg.error_threshold:
@@ -104,25 +109,24 @@ def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> Wa
         if state.state in (ContainerState.EXITED, ContainerState.FAILED, ContainerState.NOT_FOUND):
             # The run may have finished between the two reads: look once more before calling it a failure.
             try:
-                run_status = tracking.get_run(mlflow, run_id).status
-            except tracking.TrackingError:
+                run_status = mlflow_run_status(run_id)
+            except TrackingError:
                 run_status = "UNKNOWN"
             if run_status == "FINISHED":
                 return _finish(job_id, JobStatus.COMPLETED, None, container, polls, with_logs=False)
             reason = f"container {state.state.value}" + (
                 f" with exit code {state.exit_code}" if state.exit_code is not None else "") + (
                 f": {state.detail}" if state.detail else "") + " before the MLflow run ended"
-            _end_run_quietly(mlflow, run_id, "FAILED")
+            _end_run_quietly(run_id, "FAILED")
             return _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True)
     reason = (f"watchdog deadline reached ({polls} polls, {budget.total_seconds():.0f} s since the start); "
               "container stopped")
     result = _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True, stop=True)
-    _end_run_quietly(mlflow, run_id, "KILLED")
+    _end_run_quietly(run_id, "KILLED")
     return result
 
 
-def _end_run_quietly(mlflow: object, run_id: str, status: str) -> None:
-    try:
-        tracking.end_run(mlflow, run_id, status)  # type: ignore[arg-type]
-    except tracking.TrackingError as exc:
-        log.warning("could not end MLflow run %s: %s", run_id, exc)
+def _end_run_quietly(run_id: str, status: str) -> None:
+    error = end_mlflow_run(run_id, status)
+    if error:
+        log.warning("could not end MLflow run %s: %s", run_id, error)

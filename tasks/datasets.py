@@ -6,6 +6,10 @@ background thread uploads in multipart parts (``ReleasePipe``); nothing is stage
 entry at a time (zips need seeking). Compression and upload overlap, on two cores. If anything fails the
 pipe is broken, the multipart upload is aborted (no object appears, no parts stay behind) and the error
 propagates.
+
+Also the reads of dataset objects the user-facing edges make, with the platform's store: the head of an entry
+and a whole entry (previews), a release's presigned link and its download verified against its sha256. Callers
+pass keys they obtained through the catalog's scoped services.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ __all__ = [
     "ReleasePipe",
     "abort_release_uploads",
     "build_release_zip",
+    "download_object",
+    "object_head",
+    "presigned_link",
     "release_key",
     "stream_release",
     "verified_download",
@@ -218,8 +225,30 @@ def abort_release_uploads(store: ObjectStore, key: str) -> int:
         return 0
 
 
-def verified_download(store: ObjectStore, *, key: str, sha256: str, target: Path) -> Path:
-    """Stream an object to ``target`` (through ``target.part``), kept only if its sha256 matches."""
+def _store() -> ObjectStore:
+    return ObjectStore.from_settings(get_settings().s3)
+
+
+def object_head(key: str, limit: int) -> bytes:
+    """The first ``limit`` bytes of an object: a preview reads no more of it."""
+    with _store().get_stream(key) as src:
+        return src.read(limit)
+
+
+def download_object(key: str, target: Path) -> Path:
+    _store().download_file(key, target)
+    return target
+
+
+def presigned_link(key: str) -> str:
+    """A URL that fetches the object without credentials, for a limited time."""
+    return _store().presigned_get_url(key)
+
+
+def verified_download(store: ObjectStore | None = None, *, key: str, sha256: str, target: Path) -> Path:
+    """Stream an object to ``target`` (through ``target.part``), kept only if its sha256 matches. ``store``
+    defaults to the platform's."""
+    store = store or _store()
     digest = hashlib.sha256()
     partial = target.with_name(target.name + ".part")
     try:
@@ -244,7 +273,7 @@ def build_release_zip(release_id: int) -> dict[str, Any]:
     with session_scope() as session:
         release = datasets_service.get_release(session, actor=SYSTEM, release_id=release_id)
         dataset = datasets_service.get_dataset(session, actor=SYSTEM, dataset_id=release.dataset_id)
-    store = ObjectStore.from_settings(get_settings().s3)
+    store = _store()
     built = stream_release(release=release, dataset=dataset, store=store, key=release_key(release))
     built.pop("manifest")
     return built
@@ -254,7 +283,7 @@ def build_release_zip(release_id: int) -> dict[str, Any]:
 def discard_release_object(object_key: str) -> bool:
     """Best effort: remove what a failed publish may have left at its key, the object it completed or an
     upload it did not. False if S3 refused."""
-    store = ObjectStore.from_settings(get_settings().s3)
+    store = _store()
     try:
         store.delete(object_key)
         store.abort_incomplete_uploads(object_key)

@@ -1,4 +1,5 @@
-"""Training tasks: the MLflow run of a job, the container launch, and the watchdog's probes."""
+"""Training tasks: the MLflow run of a job (created, read, ended), the container launch, and the watchdog's
+probes. Flows reach MLflow only through these."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from infra.objectstore import format_s3_uri
 from infra.runtime.base import ContainerState, ContainerStatus, RuntimeError_
 from infra.runtime.registry import get_runtime
 from infra.settings import get_settings
+from infra.tracking import TrackingError
 from tasks.containers import training_spec
 
 
@@ -85,3 +87,19 @@ def stop_container(name: str) -> None:
     runtime = get_runtime()
     runtime.stop(name)
     runtime.remove(name, force=True)
+
+
+def mlflow_run_status(run_id: str) -> str:
+    """The MLflow status of a run (``RUNNING``, ``FINISHED``, ``FAILED``, ``KILLED``, ...); raises
+    ``TrackingError`` when MLflow does not answer."""
+    return tracking.get_run(tracking.client(), run_id).status
+
+
+def end_mlflow_run(run_id: str, status: str) -> str | None:
+    """Mark an MLflow run ended with ``status``. Best effort (every caller carries on whatever MLflow says):
+    the error when MLflow refused or did not answer, else None."""
+    try:
+        tracking.end_run(tracking.client(), run_id, status)
+    except TrackingError as exc:
+        return str(exc)
+    return None

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlflow.tracking import MlflowClient
 from sqlmodel import select
 
 from catalog.db import session_scope
@@ -28,6 +27,8 @@ from catalog.services.audit import audited
 from catalog.services.training import get_job
 from infra import tracking
 
+# Through the adapter: only infra.tracking imports mlflow on the platform's side (docs/architecture.md).
+MlflowClient = tracking.MlflowClient
 MODEL_ARTIFACT_PATH = "model"
 ZIP_CHUNK_BYTES = 1 << 20
 

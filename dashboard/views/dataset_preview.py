@@ -23,8 +23,7 @@ from catalog.validators.images import class_of
 from catalog.validators.logreader import LogReader
 from catalog.validators.yolo import MARKERS, parse_labels, read_layout
 from catalog.validators.zipsafe import open_zip, read_member
-from infra.objectstore import ObjectStore
-from infra.settings import get_settings
+from tasks.datasets import download_object, object_head
 
 HEAD_BYTES = 256 * 1024
 PREVIEW_ROWS = 20
@@ -36,8 +35,7 @@ COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f0
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _head(object_key: str, limit: int = HEAD_BYTES) -> bytes:
-    with ObjectStore.from_settings(get_settings().s3).get_stream(object_key) as src:
-        return src.read(limit)
+    return object_head(object_key, limit)
 
 
 def _zip_path(entry: DatasetEntry) -> Path | None:
@@ -48,7 +46,7 @@ def _zip_path(entry: DatasetEntry) -> Path | None:
     path = _ZIP_CACHE / f"{entry.sha256}.zip"  # content-addressed: the same bytes whatever the entry
     if not path.exists():
         partial = path.with_suffix(".part")
-        ObjectStore.from_settings(get_settings().s3).download_file(entry.object_key, partial)
+        download_object(entry.object_key, partial)
         partial.replace(path)
     return path
 

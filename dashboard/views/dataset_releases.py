@@ -20,9 +20,8 @@ from catalog.services import datasets as svc
 from dashboard.views.common import attempt, stable_picker
 from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import flow_run_url, run_flow
-from infra.objectstore import ObjectStore
 from infra.settings import get_settings
-from tasks.datasets import verified_download
+from tasks.datasets import presigned_link, verified_download
 
 ENTRY_CHOICES = 500  # entries offered for a hand-picked release (the default, every flagged entry, has no limit)
 IN_PROGRESS = (ReleaseStatus.PENDING, ReleaseStatus.PUBLISHING)
@@ -44,8 +43,7 @@ def verified_zip(who: Actor, release_id: int) -> Callable[[], BinaryIO]:
             release = svc.downloadable_release(session, actor=who, release_id=release_id)
         assert release.object_key and release.sha256
         target = Path(tempfile.mkdtemp(prefix="mlops-download-")) / f"{release.version}.zip"
-        verified_download(ObjectStore.from_settings(get_settings().s3), key=release.object_key,
-                          sha256=release.sha256, target=target)
+        verified_download(key=release.object_key, sha256=release.sha256, target=target)
         return target.open("rb")
 
     return produce
@@ -166,8 +164,7 @@ def render_releases(who: Actor, dataset_id: int) -> None:
     if release.status == "failed" and cols[0].button("Publish again", key=f"rep_{release.id}"):
         _launch(release.id, "publishing again")  # type: ignore[arg-type]
     if release.status in ("published", "archived") and release.object_key:
-        store = ObjectStore.from_settings(get_settings().s3)
-        cols[1].link_button("Presigned link", store.presigned_get_url(release.object_key))
+        cols[1].link_button("Presigned link", presigned_link(release.object_key))
         cols[2].download_button("Download (verified)", data=verified_zip(who, release.id),  # type: ignore[arg-type]
                                 file_name=f"{release.version}.zip", mime="application/zip",
                                 key=f"dl_{release.id}")
