@@ -129,15 +129,19 @@ def _fields_of(model: type[ParamModel]) -> tuple[ParamField, ...]:
 
 def _field_of(name: str, info: FieldInfo) -> ParamField:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    return ParamField(
-        name=name,
-        label=info.title or name,
-        help=info.description or "",
-        default=info.get_default(call_default_factory=True),
-        required=bool(extra.get("required")),
-        depends_on=dict(extra.get("depends_on") or {}),  # type: ignore[call-overload]
-        **_describe(_without_none(info.annotation), info.metadata),
-    )
+    try:
+        facts = _describe(_without_none(info.annotation), info.metadata)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    declared = {
+        "name": name,
+        "label": info.title or name,
+        "help": info.description or "",
+        "default": info.get_default(call_default_factory=True),
+        "required": bool(extra.get("required")),
+        "depends_on": extra.get("depends_on") or {},
+    }
+    return ParamField.parse(declared | facts, name)
 
 
 def _describe(annotation: Any, metadata: list[Any]) -> dict[str, Any]:
@@ -153,6 +157,10 @@ def _describe(annotation: Any, metadata: list[Any]) -> dict[str, Any]:
         options = facts.get("options")
         item_type = _FIELD_TYPES[type(options[0])] if options else facts["type"]
         return facts | {"type": "list", "item_type": item_type}
+    if annotation not in _FIELD_TYPES:
+        raise TypeError(
+            f"{annotation!r} is not a parameter type: int, float, bool, str, a Literal, a list of those or RegexList"
+        )
     return {"type": _FIELD_TYPES[annotation], **_bounds(metadata)}
 
 
