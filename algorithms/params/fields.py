@@ -25,7 +25,6 @@ from pydantic import (
     StrictStr,
     StringConstraints,
     ValidationError,
-    ValidationInfo,
     ValidatorFunctionWrapHandler,
     model_validator,
 )
@@ -83,7 +82,7 @@ class ParamField(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _consistent(cls, raw: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> ParamField:
+    def _consistent(cls, raw: Any, handler: ValidatorFunctionWrapHandler) -> ParamField:
         if isinstance(raw, dict):
             # An absent key and a null one mean the same; a field without a label shows its name.
             raw = {k: v for k, v in raw.items() if v is not None or k == "required"}
@@ -92,13 +91,13 @@ class ParamField(BaseModel):
         broken = next((message for message, rule in _RULES if rule(field)), None)
         if broken:
             raise ValueError(broken.format(name=field.name, min=quote(field.min), max=quote(field.max)))
-        if field.default is None:
+        if field.default is None or not isinstance(raw, dict):
             return field
         try:
             default = field.coerce(field.default)
         except InvalidValue as exc:
             raise ValueError(f"default of {exc}") from None
-        # Once more with the default as read (a "3" given for an int is 3): a frozen model is built once.
+        # Built again with the default as read (a "3" given for an int becomes 3): the model is frozen.
         return handler({**raw, "default": default})  # type: ignore[no-any-return]
 
     @classmethod
@@ -106,7 +105,7 @@ class ParamField(BaseModel):
         """A field from its JSON (``index``: its place in the form, for messages), or SpecError saying what
         is malformed."""
         try:
-            return cls.model_validate(raw, context={"index": index})
+            return cls.model_validate(raw)
         except ValidationError as exc:
             raise SpecError(_field_message(exc, raw, index)) from None
 
@@ -183,7 +182,8 @@ def _field_message(exc: ValidationError, raw: Any, index: int | str) -> str:
     if first["type"] == "value_error":
         return str(first["ctx"]["error"])
     key = _key(first["loc"])
-    return _KEY_MESSAGES[key].format(**facts, value=quote(given.get(key)))
+    message = _KEY_MESSAGES.get(key, "{name}: " + key + ": " + first["msg"].replace("{", "{{").replace("}", "}}"))
+    return message.format(**facts, value=quote(given.get(key)))
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

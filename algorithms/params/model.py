@@ -83,10 +83,12 @@ class ParamModel(BaseModel):
 
     @classmethod
     def form_config(cls) -> dict[str, Any]:
+        """The form_config of the algorithm's preset."""
         return {"fields": [f.form_entry() for f in cls.fields()]}
 
     @classmethod
     def search_space(cls) -> dict[str, Any]:
+        """``TUNING`` as the preset's search_space JSON, checked against the fields (SpecError otherwise)."""
         return check_space({name: entry.model_dump() for name, entry in cls.TUNING.items()}, cls.fields())
 
     @classmethod
