@@ -9,10 +9,10 @@ feature's sorted training values and reproduces pyod's scoring of a row against 
 the training data's. Single rows therefore score as pyod does; a batch differs from pyod only in that pyod
 also ranks the batch's rows against each other.
 
-Params: ``contamination`` (0 < c <= 0.5, default 0.1); ``value_columns`` (default: every numeric column but
-``label``); for series, ``lags`` (list of k >= 1: adds x[t-k], the first value standing in before the start)
-and ``rolling_windows`` (list of w >= 2: adds trailing statistics over w points, shorter at the start)
-with ``rolling_stats`` (subset of mean, std, min, max, median; default mean and std). No standardisation
+Params (``algorithms.params.anomaly.EcodParams``): ``contamination``; ``value_columns`` (default: every
+numeric column but ``label``); for series, ``lags`` (adds x[t-k], the first value standing in before the
+start) and ``rolling_windows`` (adds trailing statistics over w points, shorter at the start) with
+``rolling_stats`` (subset of mean, std, min, max, median; default mean and std). No standardisation
 option: ECOD scores are ranks per feature, unchanged by any increasing rescaling. Features are computed over the rows of one request (or split) in their given order.
 """
 
@@ -35,24 +35,10 @@ from algorithms.base.anomaly import (
     detection_plots,
 )
 from algorithms.base.tuning import Objective
+from algorithms.params.anomaly import DEFAULT_ROLLING_STATS, EcodParams
 
 LABEL_COLUMN = "label"
 TIMESTAMP_COLUMN = "timestamp"
-ROLLING_STATS: tuple[str, ...] = ("mean", "std", "min", "max", "median")
-DEFAULT_ROLLING_STATS: tuple[str, ...] = ("mean", "std")
-
-
-def _int_list(name: str, raw: Any, minimum: int) -> list[int]:
-    if raw is None or raw == "":
-        return []
-    items = raw if isinstance(raw, (list, tuple)) else [raw]
-    try:
-        values = sorted({int(v) for v in items})
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of integers, got {raw!r}") from None
-    if any(v < minimum for v in values):
-        raise ValueError(f"{name} values must be >= {minimum}, got {values}")
-    return values
 
 
 def engineer(
@@ -154,22 +140,8 @@ class EcodFitted:
 class EcodAlgorithm(Algorithm):
     scenario: ClassVar[str] = SCENARIO
     name: ClassVar[str] = "ECOD"
+    param_model: ClassVar[type[EcodParams]] = EcodParams
     objective: ClassVar[Objective] = Objective("f1", "max")
-
-    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        contamination = float(params.get("contamination", 0.1))
-        if not 0.0 < contamination <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5], got {contamination}")
-        columns = params.get("value_columns") or []
-        if isinstance(columns, str):
-            columns = [c.strip() for c in columns.split(",") if c.strip()]
-        return {
-            "contamination": contamination,
-            "value_columns": [str(c) for c in columns],
-            "lags": _int_list("lags", params.get("lags"), 1),
-            "rolling_windows": _int_list("rolling_windows", params.get("rolling_windows"), 2),
-            "rolling_stats": _stats(params.get("rolling_stats")),
-        }
 
     @staticmethod
     def value_columns(frame: pd.DataFrame, requested: list[str]) -> list[str]:
@@ -254,16 +226,6 @@ class EcodAlgorithm(Algorithm):
             "features": fitted.features,
             "threshold": fitted.model.threshold,
         }
-
-
-def _stats(raw: Any) -> list[str]:
-    if raw is None or raw == "" or raw == []:
-        return list(DEFAULT_ROLLING_STATS)
-    items = [s.strip() for s in raw.split(",")] if isinstance(raw, str) else [str(s) for s in raw]
-    unknown = [s for s in items if s not in ROLLING_STATS]
-    if unknown:
-        raise ValueError(f"rolling_stats {unknown} not among {list(ROLLING_STATS)}")
-    return [s for s in ROLLING_STATS if s in items]  # canonical order: feature layout is stable
 
 
 def _skew_sign(F: np.ndarray) -> np.ndarray:

@@ -11,9 +11,9 @@ it is at least ``n_consecutive`` long.
 Each request (or split) is one series in its given order; the average restarts at its first point, whose
 score is 0.
 
-Params: ``smoothing`` ("span" | "alpha"), ``span`` (≥ 2; alpha = 2 / (span + 1)), ``alpha`` (0 < a ≤ 1),
-``threshold`` (z, default 3), ``n_consecutive`` (≥ 1), ``direction`` (both | up | down), ``value_columns``
-(default: every numeric column but label/timestamp).
+Params (``algorithms.params.anomaly.EwmaParams``): ``smoothing`` ("span" | "alpha"), ``span`` (alpha =
+2 / (span + 1)), ``alpha``, ``threshold`` (z), ``n_consecutive``, ``direction`` (both | up | down),
+``value_columns`` (default: every numeric column but label/timestamp).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from algorithms.base.anomaly import (
 )
 from algorithms.base.tuning import Objective
 from algorithms.ecod import LABEL_COLUMN, EcodAlgorithm
+from algorithms.params.anomaly import EwmaParams
 
-DIRECTIONS: tuple[str, ...] = ("both", "up", "down")
 MAD_TO_SIGMA = 1.4826  # scale of the median absolute deviation to the standard deviation of a normal
 
 
@@ -65,15 +65,6 @@ def robust_scale(residuals: np.ndarray) -> np.ndarray:
     std = body.std(axis=0)
     scale = np.where(mad > 0, mad, np.where(std > 0, std, 1.0))
     return scale.astype(np.float64)
-
-
-def _given(params: dict[str, Any], name: str, default: Any, kind: type) -> Any:
-    """The param as ``kind``; the default only when absent or None (0 is a value, and may be refused)."""
-    raw = params.get(name)
-    try:
-        return default if raw is None else kind(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 def directional(z: np.ndarray, direction: str) -> np.ndarray:
@@ -123,42 +114,9 @@ class EwmaFitted:
 class EwmaAlgorithm(Algorithm):
     scenario: ClassVar[str] = SCENARIO
     name: ClassVar[str] = "EWMA"
+    param_model: ClassVar[type[EwmaParams]] = EwmaParams
     serving_requirements: ClassVar[tuple[str, ...]] = ("numpy", "pandas", "scipy")
     objective: ClassVar[Objective] = Objective("f1", "max")
-
-    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        smoothing = str(params.get("smoothing") or "span")
-        if smoothing not in ("span", "alpha"):
-            raise ValueError(f"smoothing must be 'span' or 'alpha', got {smoothing!r}")
-        out: dict[str, Any] = {"smoothing": smoothing}
-        if smoothing == "span":
-            span = _given(params, "span", 20, int)
-            if span < 2:
-                raise ValueError(f"span must be >= 2, got {span}")
-            out["span"] = span
-        else:
-            alpha = _given(params, "alpha", 0.1, float)
-            if not 0.0 < alpha <= 1.0:
-                raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-            out["alpha"] = alpha
-        threshold = _given(params, "threshold", 3.0, float)
-        if threshold < 0:
-            raise ValueError(f"threshold must be >= 0, got {threshold}")
-        n_consecutive = _given(params, "n_consecutive", 1, int)
-        if n_consecutive < 1:
-            raise ValueError(f"n_consecutive must be >= 1, got {n_consecutive}")
-        direction = str(params.get("direction") or "both")
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
-        columns = params.get("value_columns") or []
-        if isinstance(columns, str):
-            columns = [c.strip() for c in columns.split(",") if c.strip()]
-        return out | {
-            "threshold": threshold,
-            "n_consecutive": n_consecutive,
-            "direction": direction,
-            "value_columns": [str(c) for c in columns],
-        }
 
     def tuning_params(self, base: dict[str, Any], sampled: dict[str, Any]) -> dict[str, Any]:
         # Sampling span (or alpha) only means something when smoothing is given that way.

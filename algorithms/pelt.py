@@ -46,10 +46,8 @@ from algorithms.base.anomaly import (
 from algorithms.base.changepoints import change_points_from_labels, f_measure
 from algorithms.base.tuning import Objective
 from algorithms.ecod import LABEL_COLUMN, EcodAlgorithm
+from algorithms.params.anomaly import PeltParams
 
-COSTS: tuple[str, ...] = ("l1", "l2", "rbf", "normal")
-PENALTIES: tuple[str, ...] = ("BIC", "MBIC", "value")
-NORMALIZATIONS: tuple[str, ...] = ("zscore", "robust", "train")
 CHANGE_POINT_COLUMN = "change_point"
 MAX_RBF_POINTS = 5000
 VARIANCE_FLOOR = 1e-8  # R's changepoint floors a zero segment variance the same way
@@ -210,46 +208,16 @@ class PeltFitted:
 class PeltAlgorithm(Algorithm):
     scenario: ClassVar[str] = SCENARIO
     name: ClassVar[str] = "PELT"
+    param_model: ClassVar[type[PeltParams]] = PeltParams
     serving_requirements: ClassVar[tuple[str, ...]] = ("numpy", "pandas", "ruptures", "scipy")
     objective: ClassVar[Objective] = Objective("cp_f1", "max")
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        def choice(name: str, default: str, options: tuple[str, ...]) -> str:
-            value = str(params.get(name) or default)
-            if value not in options:
-                raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
-            return value
-
-        def integer(name: str, default: int, minimum: int) -> int:
-            raw = params.get(name)
-            value = default if raw is None else int(raw)
-            if value < minimum:
-                raise ValueError(f"{name} must be >= {minimum}, got {value}")
-            return value
-
         raw_penalty = params.get("penalty")
-        if isinstance(raw_penalty, (int, float)) and not isinstance(raw_penalty, bool):
+        if isinstance(raw_penalty, int | float) and not isinstance(raw_penalty, bool):
             # A number is the penalty itself (the form's way: penalty "value" and penalty_value).
             params = params | {"penalty": "value", "penalty_value": raw_penalty}
-        out: dict[str, Any] = {
-            "cost": choice("cost", "l2", COSTS),
-            "penalty": choice("penalty", "BIC", PENALTIES),
-            "min_size": integer("min_size", 2, 1),
-            "jump": integer("jump", 5, 1),
-            "event_window": integer("event_window", 5, 0),
-            "normalize": choice("normalize", "zscore", NORMALIZATIONS),
-            "margin": integer("margin", 5, 0),
-        }
-        if out["penalty"] == "value":
-            value = float(params.get("penalty_value", 10.0))
-            if value < 0:
-                raise ValueError(f"penalty_value must be >= 0, got {value}")
-            out["penalty_value"] = value
-        columns = params.get("value_columns") or []
-        if isinstance(columns, str):
-            columns = [c.strip() for c in columns.split(",") if c.strip()]
-        out["value_columns"] = [str(c) for c in columns]
-        return out
+        return super().resolve_params(params)
 
     def tuning_params(self, base: dict[str, Any], sampled: dict[str, Any]) -> dict[str, Any]:
         out = base | sampled

@@ -3,10 +3,11 @@ forecasts with uncertainty intervals. (Not named ``prophet.py``: that would shad
 
 Data: a ``timestamp`` (or ``ds``) column and the value column (``value_column`` param, else ``value``/``y``,
 else the only numeric column but ``label``); rows are sorted by time, missing values dropped.
-Params: ``growth`` (linear | flat | logistic, with ``cap`` and ``floor``), ``yearly/weekly/daily_seasonality``
-(auto | true | false), ``seasonality_mode``, ``changepoint_prior_scale``, ``seasonality_prior_scale``,
-``changepoint_range``, ``n_changepoints``, ``interval_width``, ``horizon`` (the default number of steps a
-request forecasts, ≤ 1000) and ``freq`` (pandas alias; empty: inferred from the training timestamps).
+Params (``algorithms.params.prophet.ProphetParams``): ``growth`` (linear | flat | logistic, with ``cap`` and
+``floor``), ``yearly/weekly/daily_seasonality`` (auto | true | false), ``seasonality_mode``,
+``changepoint_prior_scale``, ``seasonality_prior_scale``, ``changepoint_range``, ``n_changepoints``,
+``interval_width``, ``horizon`` (the default number of steps a request forecasts, ≤ 1000) and ``freq``
+(pandas alias; empty: inferred from the training timestamps).
 
 Serving: the fitted model is stored as Prophet's JSON (its documented serialisation) and rebuilt on load.
 Intervals come from ``SERVE_UNCERTAINTY_SAMPLES`` simulated trend paths instead of Prophet's 1,000 (a
@@ -31,16 +32,15 @@ from mlflow.models import ModelSignature
 from algorithms.base.algorithm import Algorithm
 from algorithms.base.plots import forecast_figure
 from algorithms.base.timeseries import (
-    MAX_STEPS,
     SCENARIO,
     TimeseriesPythonModel,
     forecast_metrics,
     timeseries_signature,
 )
 from algorithms.base.tuning import Objective
+from algorithms.params.prophet import ProphetParams
 
 SERVE_UNCERTAINTY_SAMPLES = 200
-SEASONALITIES: tuple[str, ...] = ("yearly_seasonality", "weekly_seasonality", "daily_seasonality")
 
 
 def _warnings_only(record: logging.LogRecord) -> bool:
@@ -167,46 +167,9 @@ class ProphetFitted:
 class ProphetAlgorithm(Algorithm):
     scenario: ClassVar[str] = SCENARIO
     name: ClassVar[str] = "Prophet"
+    param_model: ClassVar[type[ProphetParams]] = ProphetParams
     serving_requirements: ClassVar[tuple[str, ...]] = ("numpy", "pandas", "prophet")
     objective: ClassVar[Objective] = Objective("rmse", "min")
-
-    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        def number(name: str, default: float, low: float, high: float) -> float:
-            raw = params.get(name)
-            value = default if raw is None else float(raw)
-            if not low <= value <= high:
-                raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
-            return value
-
-        growth = str(params.get("growth") or "linear")
-        if growth not in ("linear", "flat", "logistic"):
-            raise ValueError(f"growth must be linear, flat or logistic, got {growth!r}")
-        mode = str(params.get("seasonality_mode") or "additive")
-        if mode not in ("additive", "multiplicative"):
-            raise ValueError(f"seasonality_mode must be additive or multiplicative, got {mode!r}")
-        out: dict[str, Any] = {"growth": growth, "seasonality_mode": mode}
-        for name in SEASONALITIES:
-            raw = params.get(name, "auto")
-            value = {"auto": "auto", "true": True, "false": False}.get(str(raw).lower())
-            if value is None:
-                raise ValueError(f"{name} must be auto, true or false, got {raw!r}")
-            out[name] = value
-        out["changepoint_prior_scale"] = number("changepoint_prior_scale", 0.05, 1e-6, 100.0)
-        out["seasonality_prior_scale"] = number("seasonality_prior_scale", 10.0, 1e-6, 1000.0)
-        out["changepoint_range"] = number("changepoint_range", 0.8, 0.01, 1.0)
-        out["n_changepoints"] = int(number("n_changepoints", 25, 0, 10000))
-        out["interval_width"] = number("interval_width", 0.8, 0.01, 0.999)
-        out["horizon"] = int(number("horizon", 30, 1, MAX_STEPS))
-        out["freq"] = str(params.get("freq") or "")
-        out["value_column"] = str(params.get("value_column") or "")
-        if growth == "logistic":
-            if params.get("cap") is None:
-                raise ValueError("growth 'logistic' needs 'cap'")
-            out["cap"] = float(params["cap"])
-            out["floor"] = float(params.get("floor") or 0.0)
-            if out["floor"] >= out["cap"]:
-                raise ValueError(f"floor {out['floor']} must be below cap {out['cap']}")
-        return out
 
     @staticmethod
     def series(frame: pd.DataFrame, value_column: str = "") -> pd.DataFrame:

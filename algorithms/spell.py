@@ -1,7 +1,7 @@
 """Spell (log_clustering): trains ``algorithms.spell_parser.SpellParser`` on a release's log lines and serves it.
 
-Params: ``tau`` (0 < tau <= 1, default 0.5), ``masking`` (list of regexes replaced by ``<*>`` before
-tokenising; default: IPv4 addresses, hex ids, free-standing numbers — an empty list masks nothing),
+Params (``algorithms.params.spell.SpellParams``): ``tau``, ``masking`` (list of regexes replaced by ``<*>``
+before tokenising; default: IPv4 addresses, hex ids, free-standing numbers — an empty list masks nothing),
 ``log_format`` (Loghub-style header with ``<Content>``, default ``<Content>`` = the whole line).
 
 Training parses the train split in order (the model grows), then folds clusters whose final templates are
@@ -33,7 +33,8 @@ from algorithms.base.logs import (
 from algorithms.base.plots import counts_figure
 from algorithms.base.release import Release
 from algorithms.base.tuning import Objective
-from algorithms.spell_parser import DEFAULT_MASKING, SpellParser, compile_log_format, compile_masking
+from algorithms.params.spell import SpellParams
+from algorithms.spell_parser import SpellParser
 
 
 class SpellPythonModel(mlflow.pyfunc.PythonModel):
@@ -77,28 +78,10 @@ class SpellFitted:
 class SpellAlgorithm(Algorithm):
     scenario: ClassVar[str] = SCENARIO
     name: ClassVar[str] = "Spell"
+    param_model: ClassVar[type[SpellParams]] = SpellParams
     serving_requirements: ClassVar[tuple[str, ...]] = ("pandas",)
     # Tuning (tau) needs ground truth on the validation lines; without it every trial fails and says so.
     objective: ClassVar[Objective | None] = Objective("grouping_accuracy", "max")
-
-    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            tau = float(params.get("tau", 0.5))
-        except (TypeError, ValueError):
-            raise ValueError(f"tau must be a number, got {params.get('tau')!r}") from None
-        if not 0.0 < tau <= 1.0:
-            raise ValueError(f"tau must be in (0, 1], got {tau}")
-        masking = params.get("masking")
-        if masking is None:
-            masking = list(DEFAULT_MASKING)
-        elif isinstance(masking, str):
-            masking = [m for m in masking.splitlines() if m.strip()]
-        if not isinstance(masking, list) or not all(isinstance(m, str) for m in masking):
-            raise ValueError(f"masking must be a list of regular expressions, got {masking!r}")
-        compile_masking(masking)  # raises ValueError naming the bad regex
-        log_format = str(params.get("log_format") or "<Content>")
-        compile_log_format(log_format)
-        return {"tau": tau, "masking": masking, "log_format": log_format}
 
     def read_split(self, release: Release, split: str) -> LogSplit:
         return read_log_split(release, split)

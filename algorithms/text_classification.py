@@ -5,8 +5,8 @@ and ``RandomForest`` (scikit-learn). Feature params (all three): ``tokenizer`` (
 training texts contain Chinese characters, else ``word``; ``word``; ``jieba``; ``char``: character n-grams
 only), ``ngram_min``/``ngram_max`` (of tokens; of characters for ``char``), ``add_char_ngrams`` with
 ``char_ngram_min``/``char_ngram_max`` (character n-grams within word boundaries added to the word features),
-``max_features`` (per analyzer), ``min_df``, ``sublinear_tf``, ``lowercase``. Model params: see
-``MODEL_PARAMS``; their defaults are the presets'.
+``max_features`` (per analyzer), ``min_df``, ``sublinear_tf``, ``lowercase``. Every param, the classifiers'
+own included, is declared in ``algorithms.params.text``.
 
 The served model holds the fitted vectorizers (their tokenizers are functions of ``algorithms.base.tokenize``,
 so they pickle), the classifier and the class labels; it only reads them, so one instance serves concurrent
@@ -38,48 +38,15 @@ from algorithms.base.text import (
 )
 from algorithms.base.tokenize import TOKENIZERS, cjk_share
 from algorithms.base.tuning import Objective
+from algorithms.params.text import (
+    GradientBoostingParams,
+    RandomForestParams,
+    TextFeatureParams,
+    XGBoostParams,
+)
 
 SEED = 0
-TOKENIZER_CHOICES = ("auto", "word", "jieba", "char")
 AUTO_JIEBA_SHARE = 0.5
-# name: (kind, default, minimum, maximum) — kind "int", "float", "bool" or a tuple of choices.
-FEATURE_PARAMS: dict[str, tuple[Any, Any, Any, Any]] = {
-    "tokenizer": (TOKENIZER_CHOICES, "auto", None, None),
-    "ngram_min": ("int", 1, 1, 10),
-    "ngram_max": ("int", 2, 1, 10),
-    "add_char_ngrams": ("bool", False, None, None),
-    "char_ngram_min": ("int", 2, 1, 10),
-    "char_ngram_max": ("int", 4, 1, 10),
-    "max_features": ("int", 50_000, 100, 2_000_000),
-    "min_df": ("int", 1, 1, 100_000),
-    "sublinear_tf": ("bool", True, None, None),
-    "lowercase": ("bool", True, None, None),
-}
-
-
-def _coerce(name: str, spec: tuple[Any, Any, Any, Any], raw: Any) -> Any:
-    kind, default, low, high = spec
-    if raw is None:
-        return default
-    if isinstance(kind, tuple):
-        if raw not in kind:
-            raise ValueError(f"{name} must be one of {list(kind)}, got {raw!r}")
-        return raw
-    if kind == "bool":
-        if isinstance(raw, str) and raw.lower() in ("true", "false"):
-            return raw.lower() == "true"
-        if not isinstance(raw, (bool, int)):
-            raise ValueError(f"{name} must be true or false, got {raw!r}")
-        return bool(raw)
-    try:
-        value = int(raw) if kind == "int" else float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if kind == "int" and float(raw) != value:
-        raise ValueError(f"{name} must be an integer, got {raw!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
-    return value
 
 
 def build_features(params: dict[str, Any], tokenizer: str) -> Any:
@@ -154,22 +121,11 @@ class TextClassifierAlgorithm(Algorithm):
     scenario: ClassVar[str] = SCENARIO
     objective: ClassVar[Objective | None] = Objective("f1_macro", "max")
     serving_requirements: ClassVar[tuple[str, ...]] = ("numpy", "pandas", "scipy", "scikit-learn", "jieba")
-    MODEL_PARAMS: ClassVar[dict[str, tuple[Any, Any, Any, Any]]] = {}
-    DEFAULT_MAX_FEATURES: ClassVar[int] = 50_000
+    param_model: ClassVar[type[TextFeatureParams]] = TextFeatureParams
 
-    def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        specs = FEATURE_PARAMS | self.MODEL_PARAMS
-        unknown = sorted(set(params) - set(specs))
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown} for {self.name}; known: {sorted(specs)}")
-        out = {name: _coerce(name, spec, params.get(name)) for name, spec in specs.items()}
-        if "max_features" not in params:
-            out["max_features"] = self.DEFAULT_MAX_FEATURES
-        if out["ngram_max"] < out["ngram_min"]:
-            raise ValueError(f"ngram_max ({out['ngram_max']}) must be >= ngram_min ({out['ngram_min']})")
-        if out["char_ngram_max"] < out["char_ngram_min"]:
-            raise ValueError(f"char_ngram_max ({out['char_ngram_max']}) must be >= char_ngram_min")
-        return out
+    def classifier_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The resolved params of the classifier itself (its model's fields beyond the shared features)."""
+        return {k: params[k] for k in self.param_model.model_fields if k not in TextFeatureParams.model_fields}
 
     def build_classifier(self, params: dict[str, Any], n_classes: int) -> Any:
         raise NotImplementedError
@@ -255,17 +211,7 @@ class TextClassifierAlgorithm(Algorithm):
 class XGBoostText(TextClassifierAlgorithm):
     name: ClassVar[str] = "XGBoost"
     serving_requirements = (*TextClassifierAlgorithm.serving_requirements, "xgboost-cpu")
-    # Boosting time grows with the vocabulary; 10k terms cost no accuracy on SMS spam / waimai_10k (measured).
-    DEFAULT_MAX_FEATURES = 10_000
-    MODEL_PARAMS: ClassVar[dict[str, tuple[Any, Any, Any, Any]]] = {
-        "n_estimators": ("int", 300, 10, 10_000),
-        "max_depth": ("int", 6, 1, 30),
-        "learning_rate": ("float", 0.1, 1e-4, 1.0),
-        "subsample": ("float", 1.0, 0.1, 1.0),
-        "colsample_bytree": ("float", 1.0, 0.05, 1.0),
-        "reg_lambda": ("float", 1.0, 0.0, 1000.0),
-        "min_child_weight": ("float", 1.0, 0.0, 1000.0),
-    }
+    param_model = XGBoostParams
 
     def build_classifier(self, params: dict[str, Any], n_classes: int) -> Any:
         from xgboost import XGBClassifier
@@ -273,39 +219,23 @@ class XGBoostText(TextClassifierAlgorithm):
         return XGBClassifier(
             tree_method="hist",
             random_state=SEED,
-            **{k: params[k] for k in self.MODEL_PARAMS},
+            **self.classifier_params(params),
         )
 
 
 class GradientBoostingText(TextClassifierAlgorithm):
     name: ClassVar[str] = "GradientBoosting"
-    # sklearn's boosting scans every feature at each split: a modest vocabulary keeps fitting in seconds.
-    DEFAULT_MAX_FEATURES = 5_000
-    MODEL_PARAMS: ClassVar[dict[str, tuple[Any, Any, Any, Any]]] = {
-        "n_estimators": ("int", 100, 10, 5_000),
-        "max_depth": ("int", 3, 1, 30),
-        "learning_rate": ("float", 0.1, 1e-4, 1.0),
-        "subsample": ("float", 1.0, 0.1, 1.0),
-        "min_samples_leaf": ("int", 1, 1, 10_000),
-    }
+    param_model = GradientBoostingParams
 
     def build_classifier(self, params: dict[str, Any], n_classes: int) -> Any:
         from sklearn.ensemble import GradientBoostingClassifier
 
-        return GradientBoostingClassifier(random_state=SEED, **{k: params[k] for k in self.MODEL_PARAMS})
+        return GradientBoostingClassifier(random_state=SEED, **self.classifier_params(params))
 
 
 class RandomForestText(TextClassifierAlgorithm):
     name: ClassVar[str] = "RandomForest"
-    # Fully grown trees over 50k terms took 142 s on waimai_10k against 58 s over 10k, at the same accuracy.
-    DEFAULT_MAX_FEATURES = 10_000
-    MODEL_PARAMS: ClassVar[dict[str, tuple[Any, Any, Any, Any]]] = {
-        "n_estimators": ("int", 300, 10, 10_000),
-        "max_depth": ("int", 0, 0, 1000),
-        "min_samples_leaf": ("int", 1, 1, 10_000),
-        "split_max_features": (("sqrt", "log2", "all"), "sqrt", None, None),
-        "class_weight": (("none", "balanced", "balanced_subsample"), "none", None, None),
-    }
+    param_model = RandomForestParams
 
     def build_classifier(self, params: dict[str, Any], n_classes: int) -> Any:
         from sklearn.ensemble import RandomForestClassifier

@@ -6,28 +6,7 @@ so that a message is never the size of the input (a 200 MB cell, a header of 80,
 
 from __future__ import annotations
 
-import reprlib
-from typing import Any
-
-# Longest excerpt of one quoted value; containers show their first few items, each cut alike.
-QUOTE_CHARS = 120
-
-_reprs = reprlib.Repr()
-_reprs.maxstring = _reprs.maxother = _reprs.maxlong = QUOTE_CHARS
-_reprs.maxlist = _reprs.maxtuple = _reprs.maxdict = _reprs.maxset = 6
-_reprs.maxlevel = 3
-
-
-def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
-    """``repr(value)`` cut to about ``limit`` characters; a cut string says its full length. Never builds the
-    full repr of a long value. (``algorithms.base.contracts.quote`` is the same for the inference side, which
-    may not import the catalog.)"""
-    if isinstance(value, str | bytes | bytearray):
-        if len(value) <= limit:
-            return repr(value)
-        unit = "characters" if isinstance(value, str) else "bytes"
-        return f"{value[:limit]!r}… ({len(value)} {unit})"
-    return _reprs.repr(value)
+from algorithms.params.values import quote  # the algorithms' own: one way to quote, on both sides
 
 
 def shorten(message: str, limit: int = 1000) -> str:

@@ -1,6 +1,7 @@
 """The ``Algorithm`` base class every built-in algorithm implements (one module per algorithm).
 
-Lifecycle used by ``algorithms.train``: ``resolve_params`` → ``read_split`` (train, and test/val/train for
+Lifecycle used by ``algorithms.train``: ``resolve_params`` (by the algorithm's ``param_model``, its one
+declaration of its parameters in ``algorithms.params``) → ``read_split`` (train, and test/val/train for
 evaluation) → ``fit`` → ``evaluate`` and ``plots`` on the evaluation split → ``pyfunc_model`` (saved with
 ``pip_requirements`` and ``metadata``).
 With tuning (``max_evals > 0``): trials ``fit`` on train with ``tuning_params(base, sampled)`` and are scored
@@ -20,6 +21,7 @@ from mlflow.models import ModelSignature
 
 from algorithms.base.release import Release
 from algorithms.base.tuning import Objective
+from algorithms.params.model import ParamModel
 
 HOLDOUT_FRACTION = 0.2
 
@@ -40,6 +42,8 @@ class Algorithm(ABC):
 
     scenario: ClassVar[str]
     name: ClassVar[str]
+    #: Its parameters: defaults, bounds, choices, help, the search space its preset offers.
+    param_model: ClassVar[type[ParamModel]]
     #: Distributions the *served* model needs (mlflow is always added).
     serving_requirements: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
     #: The validation metric tuning optimises; None: the algorithm cannot be tuned.
@@ -49,8 +53,8 @@ class Algorithm(ABC):
         """The job's MLflow run, for algorithms that log while they fit (per-epoch metrics); default: unused."""
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Defaults filled in and values validated; raise ValueError naming the bad parameter."""
-        return dict(params)
+        """Defaults filled in and values validated by ``param_model``; ValueError naming each bad parameter."""
+        return self.param_model.resolve(params, algorithm=self.name)
 
     def read_split(self, release: Release, split: str) -> Any:
         """The split in the form ``fit``/``evaluate`` take; tabular scenarios get one DataFrame."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import reprlib
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -20,29 +19,12 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+# The one way a request's value appears in a message, shared with the platform (catalog.errors).
+from algorithms.params.values import quote as quote  # noqa: PLC0414 - re-exported to the scenario contracts
+
 MAX_ERROR_DETAILS = 20
-# Longest excerpt of a request value quoted in an error, and longest error message as a last resort.
-QUOTE_CHARS = 120
+# Longest error message, as a last resort (a value is quoted in a message only through ``quote``).
 MAX_MESSAGE_CHARS = 1000
-
-_reprs = reprlib.Repr()
-_reprs.maxstring = _reprs.maxother = _reprs.maxlong = QUOTE_CHARS
-_reprs.maxlist = _reprs.maxtuple = _reprs.maxdict = _reprs.maxset = 6
-_reprs.maxlevel = 3
-
-
-def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
-    """``repr(value)`` cut to about ``limit`` characters; a cut string says its full length.
-
-    Never builds the full repr of a long value (a 200 MB cell would otherwise become a 200 MB message).
-    The platform side has the same helper (``catalog.errors.quote``): this layer may not import it.
-    """
-    if isinstance(value, str | bytes | bytearray):
-        if len(value) <= limit:
-            return repr(value)
-        unit = "characters" if isinstance(value, str) else "bytes"
-        return f"{value[:limit]!r}… ({len(value)} {unit})"
-    return _reprs.repr(value)
 
 
 def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

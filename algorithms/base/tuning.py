@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from algorithms.params.space import parse_space
+
 DEFAULT_PATIENCE = 10
 TRIAL_LOSS_METRIC = "tuning_trial_loss"
 TRIAL_PARAM_PREFIX = "tuning_trial_"
@@ -79,44 +81,6 @@ class TuningResult:
         )
 
 
-def hyperopt_space(search_space: dict[str, Any]) -> dict[str, Any]:
-    """The hyperopt expression of each parameter of a platform search space."""
-    from hyperopt import hp
-
-    space: dict[str, Any] = {}
-    for name, spec in search_space.items():
-        kind = spec.get("type")
-        if kind == "choice":
-            # Indices, mapped back in _plain: hyperopt turns list options (e.g. lags [1, 2]) into tuples.
-            space[name] = hp.choice(name, list(range(len(spec["options"]))))
-        elif kind == "uniform":
-            space[name] = hp.uniform(name, float(spec["low"]), float(spec["high"]))
-        elif kind == "loguniform":
-            low, high = float(spec["low"]), float(spec["high"])
-            if low <= 0:
-                raise ValueError(f"{name}: loguniform needs low > 0")
-            space[name] = hp.loguniform(name, math.log(low), math.log(high))
-        elif kind == "quniform":
-            space[name] = hp.quniform(name, float(spec["low"]), float(spec["high"]), float(spec["q"]))
-        else:
-            raise ValueError(f"{name}: unknown search space type {kind!r}")
-    return space
-
-
-def _plain(name: str, value: Any, search_space: dict[str, Any]) -> Any:
-    """hyperopt returns numpy floats; give the algorithm plain Python values of the field's type."""
-    spec = search_space.get(name, {})
-    if isinstance(value, np.generic):
-        value = value.item()
-    if spec.get("type") == "choice":
-        return spec["options"][int(value)]
-    if spec.get("type") == "quniform" and float(spec.get("q", 1)).is_integer():
-        return round(float(value))
-    if isinstance(value, float) and spec.get("type") in ("uniform", "loguniform"):
-        return float(value)
-    return value
-
-
 def tune(
     evaluate: Callable[[dict[str, Any]], dict[str, float]],
     search_space: dict[str, Any],
@@ -137,10 +101,12 @@ def tune(
         raise ValueError("max_evals must be >= 1")
     if not search_space:
         raise ValueError("tuning needs a non-empty search space")
+    entries = parse_space(search_space)
     trials_log: list[Trial] = []
 
     def run(sampled: dict[str, Any]) -> dict[str, Any]:
-        params = {k: _plain(k, v, search_space) for k, v in sampled.items()}
+        # hyperopt returns numpy floats (and choice indices): the algorithm gets plain values of its types.
+        params = {k: entries[k].plain(v) for k, v in sampled.items()}
         started = time.perf_counter()
         trial = Trial(number=len(trials_log), params=params, loss=None)
         try:
@@ -161,7 +127,7 @@ def tune(
     try:
         _fmin(
             run,
-            hyperopt_space(search_space),
+            {name: entry.hyperopt(name) for name, entry in entries.items()},
             algo=tpe.suggest,
             max_evals=max_evals,
             trials=hp_trials,
@@ -194,13 +160,9 @@ def trial_metrics(trial: Trial, search_space: dict[str, Any]) -> dict[str, float
         out[TRIAL_LOSS_METRIC] = trial.loss
     for name, value in trial.metrics.items():
         out[f"{TRIAL_PARAM_PREFIX}{name}"] = value
+    entries = parse_space(search_space)
     for name, value in trial.params.items():
-        spec = search_space.get(name, {})
-        if spec.get("type") == "choice":
-            options = spec.get("options", [])
-            out[f"{TRIAL_PARAM_PREFIX}param_{name}"] = (
-                float(options.index(value)) if value in options else -1.0
-            )
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"{TRIAL_PARAM_PREFIX}param_{name}"] = float(value)
+        metric = entries[name].metric(value)
+        if metric is not None:
+            out[f"{TRIAL_PARAM_PREFIX}param_{name}"] = metric
     return out

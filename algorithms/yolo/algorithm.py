@@ -24,19 +24,12 @@ from algorithms.base.plots import confusion_figure
 from algorithms.base.release import Release
 from algorithms.base.text import metric_key, text_metrics
 from algorithms.base.tuning import Objective
+from algorithms.params.yolo import YoloClassificationParams, YoloDetectionParams
 from algorithms.yolo import data as image_data
 from algorithms.yolo.data import CLASSIFY, DETECT, ImageSplit
 from algorithms.yolo.model import SCENARIOS, YoloPythonModel, yolo_signature
-from algorithms.yolo.training import (
-    COMMON_PARAMS,
-    DETECT_PARAMS,
-    EpochLogger,
-    ParamSpec,
-    TrainOutcome,
-    resolve,
-    torch_device,
-    train_yolo,
-)
+from algorithms.yolo.training import EpochLogger, TrainOutcome, torch_device, train_yolo
+from algorithms.yolo.weights import check_weights
 
 EVAL_BATCH = 64
 
@@ -53,7 +46,7 @@ class YoloAlgorithm(Algorithm):
     """Shared by both tasks; subclasses set ``task`` and their parameter specs."""
 
     task: ClassVar[str]
-    PARAMS: ClassVar[dict[str, ParamSpec]] = COMMON_PARAMS
+    param_model: ClassVar[type[YoloClassificationParams]] = YoloClassificationParams
     serving_requirements: ClassVar[tuple[str, ...]] = (
         "numpy", "pandas", "pillow", "torch", "torchvision", "ultralytics",
     )
@@ -67,7 +60,10 @@ class YoloAlgorithm(Algorithm):
         self._client, self._run_id = client, run_id
 
     def resolve_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        return resolve(params, self.PARAMS, self.name)
+        resolved = super().resolve_params(params)
+        if resolved["weights"]:
+            check_weights(resolved["weights"])  # on this machine, before anything is fetched or trained
+        return resolved
 
     def tuning_params(self, base: dict[str, Any], sampled: dict[str, Any]) -> dict[str, Any]:
         """A trial's params; tuning ``lr0`` under ``optimizer=auto`` tunes it for AdamW, since ultralytics'
@@ -91,7 +87,7 @@ class YoloAlgorithm(Algorithm):
         logger = EpochLogger(self._client, self._run_id, self._next_step, self.name)
         outcome = train_yolo(self.task, train, params, logger)
         self._next_step = logger.step
-        defaults = {k: params[k] for k in DETECT_PARAMS if k in params}
+        defaults = {k: params[k] for k in YoloDetectionParams.PREDICT_DEFAULTS if k in params}
         model = YoloPythonModel(self.task, outcome.weights, outcome.names, params["imgsz"], defaults)
         return YoloFitted(model=model, outcome=outcome, params=params, train_images=len(train))
 
@@ -173,9 +169,7 @@ class YOLODetection(YoloAlgorithm):
     name: ClassVar[str] = "YOLODetection"
     task: ClassVar[str] = DETECT
     objective: ClassVar[Objective | None] = Objective("mAP50-95", "max")
-    PARAMS: ClassVar[dict[str, ParamSpec]] = (
-        COMMON_PARAMS | {"imgsz": ("int", 640, 32, 2048)} | DETECT_PARAMS
-    )
+    param_model = YoloDetectionParams
 
     def evaluate(self, fitted: YoloFitted, data: ImageSplit) -> dict[str, float]:
         params = fitted.params

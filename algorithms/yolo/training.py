@@ -1,16 +1,16 @@
-"""Training a YOLO model with ultralytics: parameters, device choice, building the network, the fit itself
-and its per-epoch metrics.
+"""Training a YOLO model with ultralytics: device choice, building the network, the fit itself and its
+per-epoch metrics.
 
-Parameters (the presets' form fields): ``model_size`` n/s/m (the network is built from ultralytics' own
-``yolo11{size}-cls.yaml`` / ``yolo11{size}.yaml``, no weights needed); ``weights`` (a ``.pt`` file inside
-``MLOPS_TRAIN_WEIGHTS_DIR`` to start from instead — its own architecture is used; anything else fails in
-``resolve_params`` by ``algorithms.yolo.weights``, before anything is downloaded or trained); ``epochs``, ``imgsz``, ``batch``, ``lr0``,
-``optimizer`` (``auto`` lets ultralytics choose the optimizer and its learning rate, ignoring ``lr0``),
-``patience`` (0: never stop early), ``warmup_epochs`` (learning-rate warm-up; ultralytics makes it at least
-100 iterations, so 0 matters for tiny data), ``fliplr`` (probability of a horizontal flip as augmentation;
-0 where a mirror image means something else: digits, text), ``device`` (cpu / auto: a CUDA GPU when one is visible /
-gpu: fails without one), ``workers``, ``seed``; detection adds ``conf`` and ``iou``, the prediction-time
-defaults stored in the model.
+Parameters (declared in ``algorithms.params.yolo``): ``model_size`` n/s/m (the network is built from
+ultralytics' own ``yolo11{size}-cls.yaml`` / ``yolo11{size}.yaml``, no weights needed); ``weights`` (a ``.pt``
+file inside ``MLOPS_TRAIN_WEIGHTS_DIR`` to start from instead — its own architecture is used; anything else
+fails in ``resolve_params`` by ``algorithms.yolo.weights``, before anything is downloaded or trained);
+``epochs``, ``imgsz``, ``batch``, ``lr0``, ``optimizer`` (``auto`` lets ultralytics choose the optimizer and
+its learning rate, ignoring ``lr0``), ``patience`` (0: never stop early), ``warmup_epochs`` (learning-rate
+warm-up; ultralytics makes it at least 100 iterations, so 0 matters for tiny data), ``fliplr`` (probability
+of a horizontal flip as augmentation; 0 where a mirror image means something else: digits, text),
+``device`` (cpu / auto: a CUDA GPU when one is visible / gpu: fails without one), ``workers``, ``seed``;
+detection adds ``conf`` and ``iou``, the prediction-time defaults stored in the model.
 
 Each epoch, ultralytics validates on the monitor split (``data.ImageSplit.monitored``); ``EpochLogger``
 sends that epoch's metrics to the job's MLflow run (``MlflowClient``, explicit run id) with the step
@@ -33,30 +33,6 @@ from algorithms.yolo.data import CLASSIFY, ImageSplit, write_classify_root, writ
 from algorithms.yolo.offline import load_ultralytics
 from algorithms.yolo.weights import check_weights
 
-SIZES: tuple[str, ...] = ("n", "s", "m")
-OPTIMIZERS: tuple[str, ...] = ("auto", "SGD", "Adam", "AdamW", "RMSProp")
-DEVICES: tuple[str, ...] = ("cpu", "auto", "gpu")
-# name: (kind, default, minimum, maximum) — kind "int", "float", "str" or a tuple of choices.
-ParamSpec = tuple[Any, Any, Any, Any]
-COMMON_PARAMS: dict[str, ParamSpec] = {
-    "model_size": (SIZES, "n", None, None),
-    "weights": ("str", "", None, None),
-    "epochs": ("int", 30, 1, 10_000),
-    "imgsz": ("int", 224, 32, 2048),
-    "batch": ("int", 16, 1, 1024),
-    "lr0": ("float", 0.01, 1e-5, 1.0),
-    "optimizer": (OPTIMIZERS, "auto", None, None),
-    "patience": ("int", 20, 0, 10_000),
-    "warmup_epochs": ("float", 3.0, 0.0, 100.0),
-    "fliplr": ("float", 0.5, 0.0, 1.0),
-    "device": (DEVICES, "cpu", None, None),
-    "workers": ("int", 0, 0, 64),
-    "seed": ("int", 0, 0, 2**31 - 1),
-}
-DETECT_PARAMS: dict[str, ParamSpec] = {
-    "conf": ("float", 0.25, 0.001, 1.0),
-    "iou": ("float", 0.7, 0.01, 1.0),
-}
 # Ultralytics' metric keys → ours (per epoch, on the monitor split).
 EPOCH_KEYS: dict[str, str] = {
     "metrics/accuracy_top1": "top1",
@@ -66,42 +42,6 @@ EPOCH_KEYS: dict[str, str] = {
     "metrics/precision(B)": "precision",
     "metrics/recall(B)": "recall",
 }
-
-
-def coerce(name: str, spec: ParamSpec, raw: Any) -> Any:
-    """One parameter's value, checked against its spec (ValueError naming it)."""
-    kind, default, low, high = spec
-    if raw is None:
-        return default
-    if isinstance(kind, tuple):
-        if raw not in kind:
-            raise ValueError(f"{name} must be one of {list(kind)}, got {raw!r}")
-        return raw
-    if kind == "str":
-        if not isinstance(raw, str):
-            raise ValueError(f"{name} must be a string, got {raw!r}")
-        return raw.strip()
-    if isinstance(raw, bool):
-        raise ValueError(f"{name} must be a number, got {raw!r}")  # noqa: TRY004 - bad input, not a bug
-    try:
-        value = int(raw) if kind == "int" else float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if kind == "int" and float(raw) != value:
-        raise ValueError(f"{name} must be an integer, got {raw!r}")
-    if value < low or value > high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
-    return value
-
-
-def resolve(params: dict[str, Any], specs: dict[str, ParamSpec], algorithm: str) -> dict[str, Any]:
-    unknown = sorted(set(params) - set(specs))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for {algorithm}; known: {sorted(specs)}")
-    out = {name: coerce(name, spec, params.get(name)) for name, spec in specs.items()}
-    if out["weights"]:
-        check_weights(out["weights"])
-    return out
 
 
 def torch_device(choice: str) -> str:
