@@ -115,14 +115,14 @@ def test_wait_prints_progress_and_gives_up_at_its_deadline(
     slow_fit(tmp_path, monkeypatch, seconds=600)  # before the runner starts: its containers inherit it
     job_id = create_job(seeded, "slow")
     flow_runner.start()
+    deadline = 60  # long enough for a loaded runner to pick the run up and launch it (the fit sleeps 600 s)
     result = mlops_cli(
         "jobs",
         "start",
         str(job_id),
         "--wait",
         "--timeout",
-        # Long enough for a loaded runner to pick the run up and launch the container (the fit sleeps 600 s).
-        "60",
+        str(deadline),
         "--json",
         MLOPS_PREFECT_PROGRESS_SECONDS="2",
     )
@@ -141,7 +141,7 @@ def test_wait_prints_progress_and_gives_up_at_its_deadline(
         re.fullmatch(r"\[\s*\d+s\] still waiting: training job 'slow': status \w+, flow run \w+", line)
         for line in lines
     ), lines
-    assert lines[-1].startswith("error: training job 'slow' has not finished after 20 s (status ")
+    assert lines[-1].startswith(f"error: training job 'slow' has not finished after {deadline} s (status ")
     assert lines[-1].endswith(f"it keeps running — follow it with `mlops jobs status {job_id}`"), lines[-1]
     assert job_row(job_id).status in ("starting", "running"), "giving up following does not stop the job"
 
