@@ -13,6 +13,7 @@ from catalog.models import AlgorithmConfig, DatasetRelease, ReleaseStatus, Servi
 from catalog.scoping import SYSTEM, Actor
 from catalog.services import audit, teams
 from catalog.services import datasets as svc
+from catalog.services import releases as rel_svc
 from catalog.services import serving as sv_svc
 from catalog.services import training as tr_svc
 
@@ -97,7 +98,7 @@ def test_page_releases_filters(session: Session, world: dict[str, object]) -> No
     alice = world["alice"]
 
     def ids(**kw: object) -> tuple[int, list[int]]:
-        total, rows = svc.page_releases(session, actor=alice, **kw)  # type: ignore[arg-type]
+        total, rows = rel_svc.page_releases(session, actor=alice, **kw)  # type: ignore[arg-type]
         return total, [r.id for r in rows]  # type: ignore[misc]
 
     assert ids() == (4, [world["logs_v1"], world["mem_v1"], world["cpu_v2"], world["cpu_v1"]])  # newest first
@@ -107,10 +108,10 @@ def test_page_releases_filters(session: Session, world: dict[str, object]) -> No
     assert ids(search="v2") == (1, [world["cpu_v2"]])  # by version
     assert ids(team_id=team_of(world["bob"])) == (0, [])  # type: ignore[arg-type]
     assert ids(status="failed", limit=1) == (1, [world["cpu_v2"]])
-    total, rows = svc.page_releases(session, actor=SYSTEM, team_id=team_of(world["bob"]))  # type: ignore[arg-type]
+    total, rows = rel_svc.page_releases(session, actor=SYSTEM, team_id=team_of(world["bob"]))  # type: ignore[arg-type]
     assert (total, [r.id for r in rows]) == (1, [world["bob_v1"]])
     with pytest.raises(NotFoundError):
-        svc.page_releases(session, actor=alice, dataset_id=world["other"])  # type: ignore[arg-type]
+        rel_svc.page_releases(session, actor=alice, dataset_id=world["other"])  # type: ignore[arg-type]
 
 
 def test_dataset_names_leave_out_other_teams(session: Session, world: dict[str, object]) -> None:

@@ -64,11 +64,11 @@ def page(scenario: str = "anomaly_detection") -> AppTest:
 
 def release_status(seeded: dict[str, Any]) -> list[str]:
     from catalog.db import session_scope
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
 
     with session_scope() as session:
-        return [r.status for r in ds.list_releases(session, actor=seeded["admin"],
-                                                   dataset_id=seeded["anomaly_detection"])]
+        return [r.status for r in rel.list_releases(session, actor=seeded["admin"],
+                                                    dataset_id=seeded["anomaly_detection"])]
 
 
 def test_series_detail_with_plot_and_summary(seeded: dict[str, Any]) -> None:
@@ -136,17 +136,17 @@ def test_verified_download_callable(seeded: dict[str, Any]) -> None:
     import hashlib
 
     from catalog.db import session_scope
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from dashboard.views.dataset_releases import verified_zip
     from flows.datasets import publish_release
 
     with session_scope() as session:
-        release = ds.create_release(session, actor=seeded["admin"], dataset_id=seeded["anomaly_detection"])
+        release = rel.create_release(session, actor=seeded["admin"], dataset_id=seeded["anomaly_detection"])
     publish_release(release.id)
     with verified_zip(seeded["admin"], release.id)() as fh:  # type: ignore[arg-type]
         data = fh.read()
     with session_scope() as session:
-        release = ds.get_release(session, actor=seeded["admin"], release_id=release.id)
+        release = rel.get_release(session, actor=seeded["admin"], release_id=release.id)
     assert hashlib.sha256(data).hexdigest() == release.sha256 and data[:2] == b"PK"
 
 
