@@ -5,7 +5,6 @@ counted and paged in SQL, and each confined to what the actor may see."""
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 from sqlmodel import Session, select
 
 from catalog.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -16,19 +15,9 @@ from catalog.services import datasets as svc
 from catalog.services import releases as rel_svc
 from catalog.services import serving as sv_svc
 from catalog.services import training as tr_svc
+from tests.catalog.conftest import make_actor
 
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-def make_actor(session: Session, name: str) -> Actor:
-    team = teams.create_team(session, actor=SYSTEM, name=f"team-{name}")
-    user = teams.create_user(session, actor=SYSTEM, username=name, password="pass-word-123")
-    teams.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
-    session.commit()
-    return teams.actor_for(session, username=name)
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 def team_of(actor: Actor) -> int:

@@ -20,9 +20,8 @@ datasets.render()
 
 
 @pytest.fixture
-def seeded(platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from argon2 import PasswordHasher
-
+def seeded(platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+           cheap_hashing: None) -> dict[str, Any]:
     from catalog.db import session_scope
     from catalog.scoping import SYSTEM
     from catalog.services import datasets as ds
@@ -34,7 +33,6 @@ def seeded(platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     monkeypatch.setenv("MLOPS_PREFECT_RUN_MODE", "inline")
     monkeypatch.delenv("MLOPS_USER", raising=False)
     reset_settings()
-    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     initialize(admin_password="dash-pass-123", echo=lambda *a, **k: None)
     out: dict[str, Any] = {}
     with session_scope() as session:
