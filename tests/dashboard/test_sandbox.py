@@ -1,6 +1,6 @@
 """The sandbox workspace (Streamlit AppTest): a real ECOD serving's answer drawn as the series with its
-anomalies marked, and every other scenario's result drawn from a stubbed predict answer shaped by issue 5's
-contracts (those scenarios' algorithms arrive later): forecast band after the history, template table,
+anomalies marked, and every other scenario's result drawn from a stubbed predict answer shaped by its
+response contract (``algorithms.base``), so no other model is trained: forecast band after the history, template table,
 class probability bars, boxes drawn on the images. Servings are "running" because a process container
 of their name runs; only the predict call is stubbed."""
 

@@ -124,5 +124,5 @@ def test_upload_publish_train_serve_predict(platform_env, tmp_path: Path, monkey
     serving_delete(serving.id)
     name = f"serve-{serving.id}"
     assert get_runtime().status([name])[name].state.value == "not_found"
-    # Duration is reported, not asserted (timing belongs in benchmarks); the bar is < 3 minutes.
+    # Duration is reported, not asserted (timing belongs in benchmarks); the walk should take under 3 minutes.
     print(f"walking skeleton: {time.monotonic() - started:.1f} s")
