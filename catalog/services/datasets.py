@@ -1,5 +1,6 @@
 """Datasets and their entries: create, list, page, flag for splits, and which unpublished releases still
-need an entry; plus the batched lookup of dataset names for lists. Releases live in ``services.releases``.
+need an entry. Releases live in ``services.releases``, the names lists show for dataset ids in
+``services.names``.
 """
 
 from __future__ import annotations
@@ -173,11 +174,3 @@ def entry_in_use(session: Session, *, entry_id: int, dataset_id: int) -> list[st
         )
     ).all()
     return [r.version for r in releases if any(e["entry_id"] == entry_id for e in r.entries)]
-
-
-def dataset_names(session: Session, *, actor: Actor, dataset_ids: list[int]) -> dict[int, str]:
-    """Names of the given datasets the actor may see (ids it may not see are left out)."""
-    if not dataset_ids:
-        return {}
-    stmt = scoped(select(Dataset), Dataset, actor).where(col(Dataset.id).in_(sorted(set(dataset_ids))))
-    return {d.id: d.name for d in session.exec(stmt).all() if d.id is not None}

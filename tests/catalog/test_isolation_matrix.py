@@ -34,6 +34,7 @@ from catalog.services import (
     common,
     datasets,
     modules,
+    names,
     releases,
     runs,
     serving,
@@ -192,6 +193,25 @@ def check_page_releases(w: World) -> None:
     refused_like_missing(w, lambda s, i: releases.page_releases(s, actor=w.eve, dataset_id=i), w.dataset_a)
 
 
+def named(call: Callable[[Session, Actor, World], dict[Any, str]],
+          pairs: Callable[[World], dict[Any, int]]) -> Entry:
+    """A name lookup: every key it names, by its owning team (``pairs``: team A's and B's keys → team)."""
+    return listing(lambda s, a, w: (None, [pairs(w)[key] for key in call(s, a, w)]))
+
+
+def a_and_b(attr: str) -> Callable[[World], dict[Any, int]]:
+    """Team A's and team B's row of a kind (``dataset``, ``job``…) → its team."""
+    return lambda w: {getattr(w, f"{attr}_a"): w.team_a, getattr(w, f"{attr}_b"): w.team_b}
+
+
+def audited_resources(w: World) -> dict[Any, int]:
+    """``(resource_type, id)`` of both teams' rows as audit events record them → the owning team."""
+    kinds = {"dataset": "dataset", "dataset_entry": "entry", "dataset_release": "release", "train_job": "job",
+             "serving": "serving", "team": "team"}
+    owned = {(kind, str(i)): team for kind, attr in kinds.items() for i, team in a_and_b(attr)(w).items()}
+    return owned | {("user", str(w.alice_id)): w.team_a, ("user", str(w.eve_id)): w.team_b}
+
+
 def check_list_runs(w: World) -> None:
     refused_like_missing(w, lambda s, i: runs.list_runs(actor=w.eve, job_id=i), w.job_a)
     assert w.run_a not in [r["run_id"] for r in runs.list_runs(actor=w.eve, job_id=w.job_b, include_deleted=True)]
@@ -318,9 +338,6 @@ MATRIX: dict[str, Entry] = {
     "datasets.page_entries": scoped(
         ref(lambda s, i, w: datasets.page_entries(s, actor=w.eve, dataset_id=i), "dataset_a"),
         control=lambda w: lambda s: datasets.page_entries(s, actor=w.alice, dataset_id=w.dataset_a)),
-    "datasets.dataset_names": Entry("list", lambda w: lists_nothing_of_a(w, lambda s, a: (None, [
-        w.team_a if i == w.dataset_a else w.team_b
-        for i in datasets.dataset_names(s, actor=a, dataset_ids=[w.dataset_a, w.dataset_b])]))),
     # releases
     "releases.create_release": scoped(
         ref(lambda s, i, w: releases.create_release(s, actor=w.eve, dataset_id=i), "dataset_a"),
@@ -358,6 +375,21 @@ MATRIX: dict[str, Entry] = {
                                                             scenario=SCN), "release_a"),
         control=lambda w: lambda s: releases.require_usable_release(s, actor=w.alice, release_id=w.release_a,
                                                                     team_id=w.team_a, scenario=SCN)),
+    # names for the ids rows hold (what the dashboard's lists show)
+    "names.dataset_names": named(lambda s, a, w: names.dataset_names(s, actor=a, dataset_ids=[w.dataset_a,
+                                                                                              w.dataset_b]),
+                                 a_and_b("dataset")),
+    "names.release_labels": named(lambda s, a, w: names.release_labels(s, actor=a, release_ids=[w.release_a,
+                                                                                                w.release_b]),
+                                  a_and_b("release")),
+    "names.job_names": named(lambda s, a, w: names.job_names(s, actor=a, job_ids=[w.job_a, w.job_b]),
+                             a_and_b("job")),
+    "names.team_names": named(lambda s, a, w: names.team_names(s, actor=a, team_ids=[w.team_a, w.team_b]),
+                              a_and_b("team")),
+    "names.algorithm_names": global_("names.algorithm_names", "the algorithm catalog is shared by every team",
+                                     lambda s: names.algorithm_names(s, algorithm_ids=[1])),
+    "names.resource_names": named(lambda s, a, w: names.resource_names(s, actor=a, resources=list(
+        audited_resources(w))), audited_resources),
     # init
     "init.initialize": Entry("operator", check_initialize, "`mlops init` on the platform host, by whoever owns "
                              "the database; it never overwrites an existing admin"),

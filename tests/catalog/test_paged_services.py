@@ -12,6 +12,7 @@ from catalog.models import AlgorithmConfig, DatasetRelease, ReleaseStatus, Servi
 from catalog.scoping import SYSTEM, Actor
 from catalog.services import audit, teams
 from catalog.services import datasets as svc
+from catalog.services import names as names_svc
 from catalog.services import releases as rel_svc
 from catalog.services import serving as sv_svc
 from catalog.services import training as tr_svc
@@ -104,9 +105,9 @@ def test_page_releases_filters(session: Session, world: dict[str, object]) -> No
 
 
 def test_dataset_names_leave_out_other_teams(session: Session, world: dict[str, object]) -> None:
-    names = svc.dataset_names(session, actor=world["alice"], dataset_ids=[world["cpu"], world["other"], 987654])  # type: ignore[list-item]
+    names = names_svc.dataset_names(session, actor=world["alice"], dataset_ids=[world["cpu"], world["other"], 987654])  # type: ignore[list-item]
     assert names == {world["cpu"]: "cpu"}
-    assert svc.dataset_names(session, actor=world["alice"], dataset_ids=[]) == {}  # type: ignore[arg-type]
+    assert names_svc.dataset_names(session, actor=world["alice"], dataset_ids=[]) == {}  # type: ignore[arg-type]
 
 
 def test_page_teams_and_users(session: Session, world: dict[str, object]) -> None:
