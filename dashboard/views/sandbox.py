@@ -217,8 +217,8 @@ def served_model(who: Actor, serving: Any) -> str:
     """What the serving serves: its training job by name, and the model version."""
     with session_scope() as session:
         jobs = names_svc.job_names(session, actor=who, job_ids=[serving.train_job_id])
-    return f"training job {name_of(jobs, serving.train_job_id)}, model version " + str(
-        serving.resolved_version or serving.model_version)
+    version = serving.resolved_version or serving.model_version
+    return f"training job {name_of(jobs, serving.train_job_id)}, model version {version}"
 
 
 def render(scenario: str | None = None) -> None:
