@@ -11,7 +11,7 @@ asks, as a non-superuser member of team 1, for every page of every sub-module of
 Reported per responder: latency with one request in flight (p50/p99 over ``--requests``), and throughput with
 ``--concurrency`` requests in flight. Also the query plans of the count and page queries, and the time of
 the service call alone (no NATS), so the cost can be split between transport and database.
-Targets (issue 8): p99 under 10 ms and at least 500 requests/s.
+Targets: p99 under 10 ms and at least 500 requests/s.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Orchestration benchmark (issue 4): the platform's own overhead around a training run.
+"""Orchestration benchmark: the platform's own overhead around a training run.
 
 Starts private servers (SeaweedFS, MLflow, Prefect) the way ``mlops up`` does, a fresh SQLite catalog and the
 process runtime, with ``MLOPS_TRAIN_POLL_SECONDS=1``. For each of N ECOD jobs (small generated data) it runs

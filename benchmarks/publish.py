@@ -69,6 +69,7 @@ def prepare(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     from catalog.db import migrate, session_scope
     from catalog.scoping import SYSTEM
     from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from catalog.services import teams
     from infra.objectstore import ObjectStore
 
@@ -102,21 +103,21 @@ def prepare(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         entries.append(str(path))
         in_bytes += size
     with session_scope() as session:
-        release = ds.create_release(session, actor=SYSTEM, dataset_id=dataset_id)  # type: ignore[arg-type]
+        release = rel.create_release(session, actor=SYSTEM, dataset_id=dataset_id)  # type: ignore[arg-type]
     return {"release_id": release.id, "files": entries, "in_bytes": in_bytes, "entries": n_entries}
 
 
 def phase_publish(release_id: int) -> dict[str, Any]:
     from catalog.db import session_scope
     from catalog.scoping import SYSTEM
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from flows.datasets import publish_release
 
     started = time.perf_counter()
     publish_release(release_id)
     elapsed = time.perf_counter() - started
     with session_scope() as session:
-        release = ds.get_release(session, actor=SYSTEM, release_id=release_id)
+        release = rel.get_release(session, actor=SYSTEM, release_id=release_id)
     if release.status != "published":
         raise SystemExit(f"release is {release.status}: {release.error}")
     return {"seconds": elapsed, "zip_bytes": release.size_bytes, "sha256": release.sha256}

@@ -1,4 +1,4 @@
-"""Serving benchmark (issue 5): one ECOD model trained on generated data, served three ways, in one run.
+"""Serving benchmark: one ECOD model trained on generated data, served three ways, in one run.
 
 (a) ours: ``python -m algorithms.serve`` as a real subprocess; (b) in process: the same model and contract
 called directly (request already parsed, response encoded with orjson — the limit, no HTTP); (c) the peer:

@@ -23,6 +23,7 @@ from catalog.models import Dataset, DatasetRelease, ReleaseStatus
 from catalog.scenarios import Scenario
 from catalog.scoping import Actor
 from catalog.services import datasets as datasets_service
+from catalog.services import releases as releases_service
 from catalog.uploads import safe_filename, upload_entry
 from infra.objectstore import ObjectStore
 
@@ -98,11 +99,11 @@ def _upload_missing(demo: DemoDataset, dataset_id: int, *, actor: Actor, store: 
 
 def _ensure_release(dataset_id: int, entry_ids: list[int], *, actor: Actor) -> DatasetRelease:
     with session_scope() as session:
-        releases = datasets_service.list_releases(session, actor=actor, dataset_id=dataset_id)
+        releases = releases_service.list_releases(session, actor=actor, dataset_id=dataset_id)
         existing = next((r for r in releases if r.version == DEMO_VERSION), None)
         if existing is not None:
             return existing
-        return datasets_service.create_release(session, actor=actor, dataset_id=dataset_id, version=DEMO_VERSION,
+        return releases_service.create_release(session, actor=actor, dataset_id=dataset_id, version=DEMO_VERSION,
                                                entry_ids=entry_ids, description="mlops demo")
 
 

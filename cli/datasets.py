@@ -10,6 +10,7 @@ from catalog.db import session_scope
 from catalog.models import DatasetRelease
 from catalog.scoping import Actor
 from catalog.services import datasets as svc
+from catalog.services import releases as rel_svc
 from catalog.uploads import upload_entry
 from cli.common import (
     ExitCode,
@@ -87,7 +88,7 @@ def show(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -
     with session_scope() as session:
         ds = svc.get_dataset(session, actor=actor, dataset_id=dataset_id)
         entries = svc.list_entries(session, actor=actor, dataset_id=dataset_id)
-        releases = svc.list_releases(session, actor=actor, dataset_id=dataset_id)
+        releases = rel_svc.list_releases(session, actor=actor, dataset_id=dataset_id)
     if as_json:
         emit(
             {
@@ -167,7 +168,7 @@ def publish(
     ids = [int(x) for x in entries.split(",")] if entries else None
     check_reachable()  # before the release is created: no pending release when nothing could publish it
     with session_scope() as session:
-        release = svc.create_release(
+        release = rel_svc.create_release(
             session,
             actor=actor,
             dataset_id=dataset_id,
@@ -192,7 +193,7 @@ def republish(
     actor, _ = resolve_actor(user)
     check_reachable()
     with session_scope() as session:
-        release = svc.get_release(session, actor=actor, release_id=release_id)
+        release = rel_svc.get_release(session, actor=actor, release_id=release_id)
     if release.status in ("publishing", "published", "archived"):
         held = f", flow run {release.flow_run_id}" if release.flow_run_id else ""
         fail(f"release {release.version!r} is already {release.status}{held}", ExitCode.CONFLICT)
@@ -206,7 +207,7 @@ def _publish(
         "publish-release", {"release_id": release.id}, release_target(release), wait=wait, timeout=timeout
     )
     with session_scope() as session:
-        release = svc.get_release(session, actor=actor, release_id=release.id)  # type: ignore[arg-type]
+        release = rel_svc.get_release(session, actor=actor, release_id=release.id)  # type: ignore[arg-type]
     emit(
         {**pick([release], RELEASE_COLS)[0], "flow_run": flow_run_url(followed.flow_run_id)}, as_json=as_json
     )
@@ -218,7 +219,7 @@ def _publish(
 def releases(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        rows = svc.list_releases(session, actor=actor, dataset_id=dataset_id)
+        rows = rel_svc.list_releases(session, actor=actor, dataset_id=dataset_id)
     emit(pick(rows, RELEASE_COLS), as_json=as_json)
 
 
@@ -227,7 +228,7 @@ def releases(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOp
 def archive(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        release = svc.archive_release(session, actor=actor, release_id=release_id)
+        release = rel_svc.archive_release(session, actor=actor, release_id=release_id)
     emit(pick([release], RELEASE_COLS)[0], as_json=as_json)
 
 
@@ -236,7 +237,7 @@ def archive(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt
 def restore(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        release = svc.restore_release(session, actor=actor, release_id=release_id)
+        release = rel_svc.restore_release(session, actor=actor, release_id=release_id)
     emit(pick([release], RELEASE_COLS)[0], as_json=as_json)
 
 
@@ -251,7 +252,7 @@ def download(
     """Stream a release's zip to a file, verified against its sha256."""
     actor, _ = resolve_actor(user)
     with session_scope() as session:
-        release = svc.downloadable_release(session, actor=actor, release_id=release_id)
+        release = rel_svc.downloadable_release(session, actor=actor, release_id=release_id)
     store = ObjectStore.from_settings(get_settings().s3)
     assert release.object_key is not None and release.sha256 is not None
     if url_only:

@@ -16,7 +16,7 @@ import typer
 from catalog.db import session_scope
 from catalog.demo import DEMO_VERSION, DemoOutcome, load_demo, write_samples
 from catalog.scenarios import Scenario, parse_scenario
-from catalog.services import datasets as datasets_service
+from catalog.services import releases as releases_service
 from catalog.services import teams as teams_service
 from cli.common import (
     ExitCode,
@@ -42,7 +42,7 @@ ScenarioOpt = typer.Option(
 def _publish(actor: Any, outcome: DemoOutcome, echo: Any) -> str | None:
     """Run the publish flow for one demo release and follow it; the error, if publishing failed."""
     with session_scope() as session:
-        release = datasets_service.get_release(session, actor=actor, release_id=outcome.release_id)  # type: ignore[arg-type]
+        release = releases_service.get_release(session, actor=actor, release_id=outcome.release_id)  # type: ignore[arg-type]
     try:
         followed = launch_and_follow(
             "publish-release", {"release_id": outcome.release_id}, release_target(release), wait=True
@@ -69,7 +69,7 @@ def _publish(actor: Any, outcome: DemoOutcome, echo: Any) -> str | None:
 
 def _release_facts(actor: Any, outcome: DemoOutcome) -> dict[str, Any]:
     with session_scope() as session:
-        release = datasets_service.get_release(session, actor=actor, release_id=outcome.release_id)  # type: ignore[arg-type]
+        release = releases_service.get_release(session, actor=actor, release_id=outcome.release_id)  # type: ignore[arg-type]
     return {
         "release_status": str(release.status),
         "split_counts": release.split_counts,

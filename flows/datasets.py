@@ -19,7 +19,7 @@ from catalog.db import session_scope
 from catalog.errors import ConflictError
 from catalog.models import ReleaseStatus
 from catalog.scoping import SYSTEM
-from catalog.services import datasets as datasets_service
+from catalog.services import releases as releases_service
 from tasks.datasets import build_release_zip, discard_release_object, release_key
 from tasks.maintenance import reconcile_releases_once
 
@@ -27,7 +27,7 @@ from tasks.maintenance import reconcile_releases_once
 def _fail(release_id: int, key: str, exc: BaseException) -> None:
     discard_release_object(key)
     with session_scope() as session:
-        datasets_service.mark_failed(session, release_id=release_id, error=f"{type(exc).__name__}: {exc}")
+        releases_service.mark_failed(session, release_id=release_id, error=f"{type(exc).__name__}: {exc}")
 
 
 @flow(name="publish-release")
@@ -36,10 +36,10 @@ def publish_release(release_id: int) -> dict[str, Any]:
     logger = get_run_logger()
     ident = flow_run.get_id()
     with session_scope() as session:
-        claimed = datasets_service.claim_publish(
+        claimed = releases_service.claim_publish(
             session, actor=SYSTEM, release_id=release_id, flow_run_id=str(ident) if ident else None
         )
-        release = datasets_service.get_release(session, actor=SYSTEM, release_id=release_id)
+        release = releases_service.get_release(session, actor=SYSTEM, release_id=release_id)
     if not claimed:
         if release.status in (ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED):
             return {"release_id": release_id, "status": release.status, "sha256": release.sha256}
@@ -48,7 +48,7 @@ def publish_release(release_id: int) -> dict[str, Any]:
     try:
         built = build_release_zip(release_id)
         with session_scope() as session:
-            if not datasets_service.mark_published(session, release_id=release_id, **built):
+            if not releases_service.mark_published(session, release_id=release_id, **built):
                 raise ConflictError(f"release {release.version!r} left 'publishing' while its zip was built")
     except Exception as exc:
         logger.error("publishing release %s failed: %s", release_id, exc)

@@ -1,6 +1,6 @@
 """The training watchdog: follows a job's MLflow run and container until the job ends or its deadline passes.
 
-Rules (issue 4): poll MLflow every ``poll_seconds`` up to ``poll_max`` polls (and at most
+Rules: poll MLflow every ``poll_seconds`` up to ``poll_max`` polls (and at most
 ``poll_seconds * poll_max`` after the job started, however the watch was interrupted); count consecutive MLflow
 errors and at ``error_threshold`` ask the runtime about the container: still running → keep watching at
 ``slow_poll_seconds``; gone or exited → failed with the reason. Never stop a container because MLflow is

@@ -31,6 +31,7 @@ from catalog.models import Dataset, DatasetRelease
 from catalog.scenarios import Scenario
 from catalog.scoping import SYSTEM
 from catalog.services import datasets as datasets_service
+from catalog.services import releases as releases_service
 from infra.objectstore import ObjectStore, ObjectStoreError
 from infra.settings import get_settings
 from tasks.dataset_layouts import ReleaseBuildError, write_release
@@ -271,7 +272,7 @@ def verified_download(store: ObjectStore | None = None, *, key: str, sha256: str
 def build_release_zip(release_id: int) -> dict[str, Any]:
     """Build and upload the zip of a release in PUBLISHING; returns key, size, sha256 and split counts."""
     with session_scope() as session:
-        release = datasets_service.get_release(session, actor=SYSTEM, release_id=release_id)
+        release = releases_service.get_release(session, actor=SYSTEM, release_id=release_id)
         dataset = datasets_service.get_dataset(session, actor=SYSTEM, dataset_id=release.dataset_id)
     store = _store()
     built = stream_release(release=release, dataset=dataset, store=store, key=release_key(release))

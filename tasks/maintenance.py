@@ -19,7 +19,7 @@ from typing import Any
 from prefect import task
 
 from catalog.db import session_scope
-from catalog.services import datasets as datasets_service
+from catalog.services import releases as releases_service
 from infra.objectstore import IncompleteUpload, ObjectStore
 from infra.settings import get_settings
 from tasks.datasets import release_key
@@ -130,14 +130,14 @@ def _one_round(store: ObjectStore) -> tuple[list[int], int, bool]:
     with session_scope() as session:
         publishing = [
             Publishing(release_id=int(r.id or 0), key=release_key(r), flow_run_id=r.flow_run_id)
-            for r in datasets_service.publishing_releases(session)
+            for r in releases_service.publishing_releases(session)
         ]
     runs = flow_run_states([p.flow_run_id for p in publishing if p.flow_run_id])
     plan = plan_release_cleanup(publishing, runs, uploads)
     failed: list[int] = []
     for item in plan.fail:
         with session_scope() as session:
-            won = datasets_service.fail_interrupted(
+            won = releases_service.fail_interrupted(
                 session, release_id=item.release_id, flow_run_id=item.flow_run_id, error=item.error
             )
         if won:

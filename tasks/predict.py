@@ -21,7 +21,7 @@ from infra.settings import get_settings
 from tasks.serving import inference_url, model_ready_url
 
 IMAGE_SCENARIOS = {"image_classification", "object_detection"}
-# Where each scenario's batch lives in the request body (issue 5's contracts).
+# Where each scenario's batch lives in the request body (the contracts in ``algorithms.base``).
 BATCH_FIELDS = {
     "text_classification": "texts",
     "image_classification": "images",

@@ -1,6 +1,6 @@
 """The anomaly_detection contract, shared by every anomaly algorithm's pyfunc model and by the server.
 
-Request (issue 5): ``{"data": [{"timestamp", "value"} | {"timestamp", "values": {column: number}}],
+Request: ``{"data": [{"timestamp", "value"} | {"timestamp", "values": {column: number}}],
 "config": {"threshold"?}}``. Response: ``{"results": [{"timestamp", "label", "score", "severity"}],
 "metadata": {"model_uri", "count", "anomalies", "execution_ms", "threshold", ...}}`` (change-point
 models add ``change_points: [{"index", "timestamp", "size"}]``).

@@ -1,4 +1,4 @@
-"""The image scenarios' predict contracts: image_classification and object_detection (issue 5).
+"""The image scenarios' predict contracts: image_classification and object_detection.
 
 Requests: ``{"images": ["base64 or data URI", ...], "config": {...}}`` — at most ``MLOPS_PREDICT_MAX_IMAGES``
 images of at most ``MLOPS_PREDICT_MAX_IMAGE_BYTES`` each (by ``decode_images``), of at most

@@ -6,7 +6,7 @@ them: any CSV file listed in the same split with an ``EventId`` column (else ``E
 (files in manifest order). When the CSV rows do not add up to the number of lines the ground truth is
 ignored (and said so in the metrics as ``ground_truth_rows_mismatch``) rather than misaligned.
 
-Request (issue 5): ``{"data": ["line", ...]}``. Response: ``{"template_groups": [{"cluster_id", "template",
+Request: ``{"data": ["line", ...]}``. Response: ``{"template_groups": [{"cluster_id", "template",
 "count", "indices", "samples"}], "unknown": [{"index", "line"}], "summary": {"total", "matched",
 "templates", "coverage"}, "metadata": {"model_uri", "count", "execution_ms"}}`` — groups by descending count,
 ``indices`` into the request, at most ``MAX_SAMPLES`` sample lines per group; ``templates`` counts the known

@@ -2,7 +2,7 @@
 
 Release layout: ``{split}/*.csv`` with columns ``text`` and ``label`` (labels are compared as strings).
 
-Request (issue 5): ``{"texts": ["...", ...], "config": {"top_k"?}}``. Response: ``{"results": [{"label",
+Request: ``{"texts": ["...", ...], "config": {"top_k"?}}``. Response: ``{"results": [{"label",
 "probability", "top": [{"label", "probability"}]}], "metadata": {"model_uri", "count", "execution_ms"}}`` —
 ``top`` lists the ``top_k`` most probable classes (default: all classes, at most ``DEFAULT_TOP_K``; a larger
 ``top_k`` is cut to the number of classes).

@@ -1,6 +1,6 @@
 """The timeseries_predict contract, shared by every forecasting algorithm's pyfunc model and by the server.
 
-Request (issue 5): ``{"data": [{"timestamp", "value"}] (recent history, optional), "config": {"steps"
+Request: ``{"data": [{"timestamp", "value"}] (recent history, optional), "config": {"steps"
 (1..1000; default: the model's horizon), "adjust_level"? (default true)}}``. Response: ``{"prediction":
 [{"timestamp", "value", "lower", "upper"}], "metadata": {"model_uri", "count", "steps", "history_points",
 "freq", "level_adjustment", "execution_ms"}}``. The forecast starts one step after the later of the training

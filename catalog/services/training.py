@@ -31,7 +31,7 @@ from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, scoped
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page, transition
-from catalog.services.datasets import require_usable_release
+from catalog.services.releases import require_usable_release
 from catalog.weights import check_weights_params
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings

@@ -17,7 +17,8 @@ from catalog.models import AlgorithmConfig
 from catalog.scenarios import Scenario
 from catalog.scoping import Actor
 from catalog.services import algorithms as svc
-from dashboard.views.common import actor, attempt, plain
+from catalog.services import names as names_svc
+from dashboard.views.common import actor, attempt, name_of, plain
 from dashboard.views.forms import render_form
 from dashboard.views.paging import pager, slice_page
 
@@ -54,8 +55,10 @@ def _enable(who: Actor, algo: AlgorithmConfig) -> None:
     if running:
         st.warning(f"{len(running)} training job(s) of it are starting or running; it cannot be disabled "
                    "until they end.")
-        st.dataframe([{"id": j.id, "name": j.name, "team": j.team_id, "status": j.status} for j in running],
-                     hide_index=True)
+        with session_scope() as session:
+            teams = names_svc.team_names(session, actor=who, team_ids=[j.team_id for j in running])
+        st.dataframe([{"id": j.id, "name": j.name, "team": name_of(teams, j.team_id), "status": j.status}
+                      for j in running], hide_index=True)
     label = "Disable" if algo.enabled else "Enable"
     if st.button(label, key=f"alg_toggle_{algo.id}"):
         def toggle() -> AlgorithmConfig:

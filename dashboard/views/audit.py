@@ -7,13 +7,30 @@ import streamlit as st
 
 from catalog.db import session_scope
 from catalog.models import AuditEvent
+from catalog.scoping import Actor
 from catalog.services import audit as svc
+from catalog.services import names as names_svc
 from catalog.services import teams as teams_svc
-from dashboard.views.common import actor, records
+from dashboard.views.common import actor, name_of, records
 from dashboard.views.paging import fetch_page, page_key, pager
 
-FIELDS = ["id", "at", "actor_name", "team_id", "action", "resource_type", "resource_id", "outcome", "detail"]
+FIELDS = ["id", "at", "actor_name", "team", "action", "resource_type", "resource", "outcome", "detail"]
 OUTCOMES = [None, "ok", "denied", "error"]
+
+
+def event_rows(who: Actor, events: list[AuditEvent], teams: dict[int, str]) -> list[dict[str, object]]:
+    """The log's rows: the team by name, and the resource by its name (a release as ``dataset version``; the
+    page's resources looked up at once, one query per type); a resource without one keeps its id."""
+    with session_scope() as session:
+        resources = names_svc.resource_names(session, actor=who,
+                                             resources=[(e.resource_type, e.resource_id) for e in events])
+
+    def resource(e: AuditEvent) -> str | None:
+        if e.resource_id is None:
+            return None
+        return resources.get((e.resource_type, e.resource_id), f"#{e.resource_id}")
+
+    return records(events, FIELDS, {"team": lambda e: name_of(teams, e.team_id), "resource": resource})
 
 
 def render() -> None:
@@ -44,9 +61,7 @@ def render() -> None:
                                    limit=limit)
 
     total, events, _ = fetch_page("audit", fetch)
-    rows = records(events, FIELDS)
-    for row in rows:
-        row["team"] = names.get(row["team_id"], row["team_id"])
+    rows = event_rows(who, events, names)
     if rows:
         st.dataframe(rows, hide_index=True)
     pager("audit", total, noun="event(s)")

@@ -1,5 +1,5 @@
 """Shared page helpers: the acting user and team (from the sign-in), the team switcher, the current scenario,
-errors shown instead of raised, pickers whose pick survives a status change."""
+errors shown instead of raised, pickers whose pick survives a status change, names shown for ids."""
 
 from __future__ import annotations
 
@@ -121,9 +121,21 @@ def attempt(fn: Callable[[], T], *, success: str | None = None) -> T | None:
     return result
 
 
-def records(rows: list[Any], fields: list[str]) -> list[dict[str, Any]]:
-    """Table rows of the given fields, datetimes formatted."""
-    return [{f: plain(getattr(r, f, None)) for f in fields} for r in rows]
+def records(
+    rows: list[Any], fields: list[str], computed: Mapping[str, Callable[[Any], Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Table rows of the given fields, datetimes formatted; a field in ``computed`` is that function of the row
+    (e.g. a name shown for an id)."""
+    computed = computed or {}
+    return [{f: plain(computed[f](r) if f in computed else getattr(r, f, None)) for f in fields} for r in rows]
+
+
+def name_of(names: Mapping[int, str], ident: int | None) -> str:
+    """The name ``catalog.services.names`` found for ``ident``; ``#ident`` when it found none (the row is gone,
+    or not the reader's to see), so the table still says which row it was."""
+    if ident is None:
+        return ""
+    return names.get(ident, f"#{ident}")
 
 
 def stable_picker(label: str, items: Mapping[K, T], describe: Callable[[T], str], *, key: str) -> T:

@@ -17,6 +17,7 @@ from catalog.db import session_scope
 from catalog.models import DatasetEntry, DatasetRelease, ReleaseStatus
 from catalog.scoping import Actor
 from catalog.services import datasets as svc
+from catalog.services import releases as rel_svc
 from dashboard.views.common import attempt, stable_picker
 from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import flow_run_url, run_flow
@@ -30,7 +31,7 @@ IN_PROGRESS = (ReleaseStatus.PENDING, ReleaseStatus.PUBLISHING)
 def release_rows(releases: list[DatasetRelease]) -> list[dict[str, object]]:
     return [{"id": r.id, "version": r.version, "status": r.status,
              "size_MiB": round(r.size_bytes / 2**20, 2) if r.size_bytes is not None else None,
-             **{f"{split}": (r.split_counts or {}).get(split) for split in svc.SPLITS},
+             **{f"{split}": (r.split_counts or {}).get(split) for split in rel_svc.SPLITS},
              "entries": len(r.entries), "error": r.error, "created_at": r.created_at} for r in releases]
 
 
@@ -40,7 +41,7 @@ def verified_zip(who: Actor, release_id: int) -> Callable[[], BinaryIO]:
 
     def produce() -> BinaryIO:
         with session_scope() as session:
-            release = svc.downloadable_release(session, actor=who, release_id=release_id)
+            release = rel_svc.downloadable_release(session, actor=who, release_id=release_id)
         assert release.object_key and release.sha256
         target = Path(tempfile.mkdtemp(prefix="mlops-download-")) / f"{release.version}.zip"
         verified_download(key=release.object_key, sha256=release.sha256, target=target)
@@ -72,9 +73,9 @@ def render_publish(who: Actor, dataset_id: int) -> None:
         if st.form_submit_button("Publish"):
             def create() -> int:
                 with session_scope() as session:
-                    release = svc.create_release(session, actor=who, dataset_id=dataset_id, version=version or None,
-                                                 entry_ids=[e.id for e in chosen] if chosen else None,
-                                                 description=description)
+                    release = rel_svc.create_release(session, actor=who, dataset_id=dataset_id, version=version or None,
+                                                     entry_ids=[e.id for e in chosen] if chosen else None,
+                                                     description=description)
                     return release.id  # type: ignore[return-value]
             release_id = attempt(create)
             if release_id is not None:
@@ -83,7 +84,7 @@ def render_publish(who: Actor, dataset_id: int) -> None:
 
 
 def _splits(entry: DatasetEntry) -> str:
-    return "+".join(s for s, flag in zip(svc.SPLITS, (entry.is_train, entry.is_val, entry.is_test), strict=True)
+    return "+".join(s for s, flag in zip(rel_svc.SPLITS, (entry.is_train, entry.is_val, entry.is_test), strict=True)
                     if flag) or "no split"
 
 
@@ -95,14 +96,14 @@ def publish_status(who: Actor, release_id: int) -> None:
     """The release's live state: a fragment re-reading it while it is pending or publishing, then the whole
     page once it is done (the list shows the outcome); a failure shows its reason."""
     with session_scope() as session:
-        release = svc.get_release(session, actor=who, release_id=release_id)
+        release = rel_svc.get_release(session, actor=who, release_id=release_id)
     following = release.status in IN_PROGRESS
     every = timedelta(seconds=get_settings().dashboard.refresh_seconds) if following else None
 
     @st.fragment(run_every=every)
     def panel() -> None:
         with session_scope() as session:
-            fresh = svc.get_release(session, actor=who, release_id=release_id)
+            fresh = rel_svc.get_release(session, actor=who, release_id=release_id)
         size = sum(int(e.get("size_bytes") or 0) for e in fresh.entries)
         if fresh.status in IN_PROGRESS:
             waiting = "waiting for the publish flow" if fresh.status == ReleaseStatus.PENDING else "building the zip"
@@ -143,8 +144,8 @@ def render_releases(who: Actor, dataset_id: int) -> None:
 
     def fetch(offset: int, limit: int) -> tuple[int, list[DatasetRelease]]:
         with session_scope() as session:
-            return svc.page_releases(session, actor=who, dataset_id=dataset_id, search=search, offset=offset,
-                                     limit=limit)
+            return rel_svc.page_releases(session, actor=who, dataset_id=dataset_id, search=search, offset=offset,
+                                         limit=limit)
 
     total, releases, _ = fetch_page(key, fetch)
     if releases:
@@ -157,10 +158,10 @@ def render_releases(who: Actor, dataset_id: int) -> None:
     cols = st.columns(4)
     if release.status == "published" and cols[0].button("Archive", key=f"arch_{release.id}"):
         with session_scope() as session:
-            attempt(lambda: svc.archive_release(session, actor=who, release_id=release.id), success="archived")
+            attempt(lambda: rel_svc.archive_release(session, actor=who, release_id=release.id), success="archived")
     if release.status == "archived" and cols[0].button("Restore", key=f"rest_{release.id}"):
         with session_scope() as session:
-            attempt(lambda: svc.restore_release(session, actor=who, release_id=release.id), success="restored")
+            attempt(lambda: rel_svc.restore_release(session, actor=who, release_id=release.id), success="restored")
     if release.status == "failed" and cols[0].button("Publish again", key=f"rep_{release.id}"):
         _launch(release.id, "publishing again")  # type: ignore[arg-type]
     if release.status in ("published", "archived") and release.object_key:

@@ -12,9 +12,11 @@ from catalog.models import ACTIVE_STATUSES, JobStatus, ReleaseStatus
 from catalog.scenarios import Scenario
 from catalog.scoping import Actor
 from catalog.services import datasets as ds_svc
+from catalog.services import names as names_svc
+from catalog.services import releases as rel_svc
 from catalog.services import serving as sv_svc
 from catalog.services import training as tr_svc
-from dashboard.views.common import actor, when
+from dashboard.views.common import actor, name_of, when
 from dashboard.views.paging import paged_list
 from infra.settings import get_settings
 
@@ -31,7 +33,7 @@ def _scenario(value: str) -> str:
 def _counts(who: Actor) -> None:
     with session_scope() as session:
         n_ds, _ = ds_svc.list_datasets(session, actor=who, limit=1)
-        n_rel, _ = ds_svc.page_releases(session, actor=who, status=ReleaseStatus.PUBLISHED, limit=1)
+        n_rel, _ = rel_svc.page_releases(session, actor=who, status=ReleaseStatus.PUBLISHED, limit=1)
         n_jobs, _ = tr_svc.list_jobs(session, actor=who, limit=1)
         n_sv, _ = sv_svc.list_servings(session, actor=who, limit=1)
     cols = st.columns(4)
@@ -82,12 +84,12 @@ def _failures(who: Actor) -> None:
     st.subheader("Recent failures")
     with session_scope() as session:
         _, jobs = tr_svc.list_jobs(session, actor=who, status=JobStatus.FAILED, limit=FAILURES_SHOWN)
-        _, releases = ds_svc.page_releases(session, actor=who, status=ReleaseStatus.FAILED, limit=FAILURES_SHOWN)
-        names = ds_svc.dataset_names(session, actor=who, dataset_ids=[r.dataset_id for r in releases])
+        _, releases = rel_svc.page_releases(session, actor=who, status=ReleaseStatus.FAILED, limit=FAILURES_SHOWN)
+        labels = names_svc.release_labels(session, actor=who, release_ids=[r.id for r in releases])
         _, servings = sv_svc.list_servings(session, actor=who, failed=True, limit=FAILURES_SHOWN)
     rows = [{"what": "training job", "name": j.name, "scenario": _scenario(j.scenario), "when": j.finished_at
              or j.updated_at, "reason": j.error} for j in jobs]
-    rows += [{"what": "release", "name": f"{names.get(r.dataset_id, r.dataset_id)} {r.version}", "scenario": "",
+    rows += [{"what": "release", "name": name_of(labels, r.id), "scenario": "",
               "when": r.updated_at, "reason": r.error} for r in releases]
     rows += [{"what": "serving", "name": s.name, "scenario": _scenario(s.scenario), "when": s.updated_at,
               "reason": s.error} for s in servings]

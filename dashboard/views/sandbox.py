@@ -16,9 +16,10 @@ import streamlit as st
 
 from catalog.db import session_scope
 from catalog.scoping import Actor
+from catalog.services import names as names_svc
 from catalog.services import serving as svc
 from dashboard.views import sandbox_draw as draw
-from dashboard.views.common import actor, page_scenario
+from dashboard.views.common import actor, name_of, page_scenario
 from tasks.predict import PredictError, model_ready, predict
 from tasks.serving import observe_now
 
@@ -212,6 +213,14 @@ def running_servings(who: Actor, scenario: str) -> list[Any]:
     return [r for r in rows if r.observed_state == "running" and not r.observed_stale]
 
 
+def served_model(who: Actor, serving: Any) -> str:
+    """What the serving serves: its training job by name, and the model version."""
+    with session_scope() as session:
+        jobs = names_svc.job_names(session, actor=who, job_ids=[serving.train_job_id])
+    version = serving.resolved_version or serving.model_version
+    return f"training job {name_of(jobs, serving.train_job_id)}, model version {version}"
+
+
 def render(scenario: str | None = None) -> None:
     st.title("Sandbox")
     who, _ = actor()
@@ -221,6 +230,7 @@ def render(scenario: str | None = None) -> None:
         st.info("No running serving in this scenario. Start one on the Serving page.")
         return
     serving = st.selectbox("Serving", running, format_func=lambda s: f"{s.name} (#{s.id})", key="sb_pick")
+    st.caption(f"Serves {served_model(who, serving)}")
     build, show = WORKSPACES[scenario]
     try:
         built = build()

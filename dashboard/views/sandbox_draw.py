@@ -1,6 +1,6 @@
-"""How the sandbox draws each scenario's predict result (issue 5's response contracts): pure functions from a
-result dict (and the input it answered) to a plotly figure, a table or an image, so they are tested
-without a server. Small images are shown enlarged, their boxes scaled with them."""
+"""How the sandbox draws each scenario's predict result (the response contracts in ``algorithms.base``): pure
+functions from a result dict (and the input it answered) to a plotly figure, a table or an image, so they are
+tested without a server. Small images are shown enlarged, their boxes scaled with them."""
 
 from __future__ import annotations
 

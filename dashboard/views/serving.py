@@ -9,9 +9,10 @@ import streamlit as st
 from catalog.db import session_scope
 from catalog.models import Serving
 from catalog.scoping import Actor
+from catalog.services import names as names_svc
 from catalog.services import serving as svc
 from catalog.services import training as tr_svc
-from dashboard.views.common import actor, attempt, page_scenario, records, stable_picker
+from dashboard.views.common import actor, attempt, name_of, page_scenario, records, stable_picker
 from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import run_flow
 from infra.runtime.base import RuntimeError_
@@ -21,7 +22,7 @@ from tasks.serving import inference_url, observe_now
 FIELDS = [
     "id",
     "name",
-    "train_job_id",
+    "training job",
     "model_version",
     "resolved_version",
     "desired_state",
@@ -126,8 +127,9 @@ def _update_form(who: Actor, serving: Serving) -> None:
             attempt(apply, success="updated")
 
 
-def _detail(who: Actor, serving: Serving) -> None:
+def _detail(who: Actor, serving: Serving, jobs: dict[int, str]) -> None:
     st.subheader(f"{serving.name} (#{serving.id})")
+    st.caption(f"Serves training job {name_of(jobs, serving.train_job_id)}")
     cols = st.columns(4)
     cols[0].metric("Observed", serving.observed_state + (" (stale)" if serving.observed_stale else ""))
     cols[1].metric("Desired", serving.desired_state)
@@ -166,6 +168,12 @@ def servings_picker(rows: list[Serving]) -> Serving:
     return stable_picker("Serving", {s.id: s for s in rows}, lambda s: f"{s.name} (#{s.id})", key=PICK_KEY)
 
 
+def job_names(who: Actor, rows: list[Serving]) -> dict[int, str]:
+    """The names of the page's servings' training jobs, looked up at once."""
+    with session_scope() as session:
+        return names_svc.job_names(session, actor=who, job_ids=[r.train_job_id for r in rows])
+
+
 def render(scenario: str | None = None) -> None:
     st.title("Serving")
     who, team_id = actor()
@@ -183,8 +191,10 @@ def render(scenario: str | None = None) -> None:
     # Live state of the servings shown: one batched runtime call (stale marks if it cannot be reached).
     observe_now([r.id for r in rows if r.id is not None])
     total, rows, _ = fetch_page("sv_list", fetch)
+    jobs = job_names(who, rows)
     if rows:
-        st.dataframe(records(rows, FIELDS), hide_index=True)
+        st.dataframe(records(rows, FIELDS, {"training job": lambda r: name_of(jobs, r.train_job_id)}),
+                     hide_index=True)
     pager("sv_list", total, noun="serving(s)")
     if not rows:
         return
@@ -194,4 +204,4 @@ def render(scenario: str | None = None) -> None:
             "The runtime could not be reached; the states shown are the last known ones. "
             f"{stale[0].observed_detail}"
         )
-    _detail(who, servings_picker(rows))
+    _detail(who, servings_picker(rows), jobs)

@@ -17,16 +17,17 @@ import streamlit as st
 from catalog.db import session_scope
 from catalog.models import ACTIVE_STATUSES, JobStatus, TrainJob
 from catalog.scoping import Actor
+from catalog.services import names as names_svc
 from catalog.services import runs as runs_svc
 from catalog.services import training as svc
-from dashboard.views.common import actor, attempt, page_scenario, plain, records, stable_picker, when
+from dashboard.views.common import actor, attempt, name_of, page_scenario, plain, records, stable_picker, when
 from dashboard.views.paging import fetch_page, pager, search_box
 from dashboard.views.training_form import JOB_PICK_KEY, render_new_job
 from dashboard.views.training_runs import render_links, render_runs
 from flows.launch import flow_run_url, run_flow
 from infra.settings import get_settings
 
-JOB_FIELDS = ["id", "name", "status", "algorithm_id", "release_id", "error", "started_at", "finished_at"]
+JOB_FIELDS = ["id", "name", "status", "algorithm", "release", "error", "started_at", "finished_at"]
 STATUS_FILTER = ["any", *[s.value for s in JobStatus]]
 FOLLOW_SECONDS = 120.0  # how long a requested start is followed before the job itself reports it
 SHOWN = ("status", "error", "params", "max_evals", "mlflow_run_id", "flow_run_id", "started_at", "finished_at")
@@ -119,6 +120,16 @@ def _actions(who: Actor, job: TrainJob) -> None:
         st.rerun()
 
 
+def job_rows(who: Actor, jobs: list[TrainJob]) -> list[dict[str, object]]:
+    """The jobs list's rows: each job's algorithm by name and its release as ``dataset version``, looked up
+    for the whole page at once."""
+    with session_scope() as session:
+        algorithms = names_svc.algorithm_names(session, algorithm_ids=[j.algorithm_id for j in jobs])
+        releases = names_svc.release_labels(session, actor=who, release_ids=[j.release_id for j in jobs])
+    return records(jobs, JOB_FIELDS, {"algorithm": lambda j: name_of(algorithms, j.algorithm_id),
+                                      "release": lambda j: name_of(releases, j.release_id)})
+
+
 def _jobs(who: Actor, scenario: str) -> tuple[int, list[TrainJob]]:
     cols = st.columns([3, 1])
     with cols[0]:
@@ -132,7 +143,7 @@ def _jobs(who: Actor, scenario: str) -> tuple[int, list[TrainJob]]:
 
     total, jobs, _ = fetch_page("tr_jobs", fetch)
     if jobs:
-        st.dataframe(records(jobs, JOB_FIELDS), hide_index=True)
+        st.dataframe(job_rows(who, jobs), hide_index=True)
     pager("tr_jobs", total, noun="job(s)")
     return total, jobs
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import streamlit as st
 
 from catalog.db import session_scope
-from catalog.models import DatasetRelease, ReleaseStatus
+from catalog.models import ReleaseStatus
 from catalog.scoping import Actor
 from catalog.services import algorithms as algo_svc
-from catalog.services import datasets as ds_svc
+from catalog.services import names as names_svc
+from catalog.services import releases as rel_svc
 from catalog.services import training as svc
 from dashboard.views.common import attempt
 from dashboard.views.forms import render_form
@@ -23,14 +24,10 @@ def release_choices(who: Actor, scenario: str, team_id: int | None,
                     search: str | None) -> tuple[int, list[tuple[int, str]]]:
     """(how many match, the newest ``RELEASE_CHOICES`` as (release id, "dataset version"))."""
     with session_scope() as session:
-        total, rows = ds_svc.page_releases(session, actor=who, scenario=scenario, team_id=team_id,
-                                           status=ReleaseStatus.PUBLISHED, search=search, limit=RELEASE_CHOICES)
-        names = ds_svc.dataset_names(session, actor=who, dataset_ids=[r.dataset_id for r in rows])
-    return total, [(r.id, _label(r, names)) for r in rows if r.id is not None]
-
-
-def _label(release: DatasetRelease, names: dict[int, str]) -> str:
-    return f"{names.get(release.dataset_id, f'dataset {release.dataset_id}')} {release.version}"
+        total, rows = rel_svc.page_releases(session, actor=who, scenario=scenario, team_id=team_id,
+                                            status=ReleaseStatus.PUBLISHED, search=search, limit=RELEASE_CHOICES)
+        labels = names_svc.release_labels(session, actor=who, release_ids=[r.id for r in rows])
+    return total, [(r.id, labels.get(r.id, r.version)) for r in rows if r.id is not None]
 
 
 def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:

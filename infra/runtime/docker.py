@@ -10,8 +10,8 @@ pulls: a missing image is a non-transient error naming the image (build ``deploy
 Reaching an inference server (``MLOPS_RUNTIME_DOCKER_NETWORK``):
 
 - a user network (production, ``deployments/compose.yaml``): the platform runs on the same network, and
-  Docker's embedded DNS resolves container names, so ``inference_url`` is ``http://{name}:3000/predict``
-  (issue 5). Every serving container listens on the same port, ``SERVING_PORT`` (3000) — each container
+  Docker's embedded DNS resolves container names, so ``inference_url`` is ``http://{name}:3000/predict``.
+  Every serving container listens on the same port, ``SERVING_PORT`` (3000) — each container
   has its own network namespace — and ``start`` refuses a serving spec with another port.
   ``host_url`` gives the container's address on that network, for a platform running on the host itself.
 - ``host`` (the default; development and tests): containers share the host's network namespace, container

@@ -1,11 +1,14 @@
-"""Fixtures of the algorithm tests: generated series and a trained ECOD model saved to a temp dir.
-The real servers (``platform_env``) come from the shared fixtures in tests/fixtures/servers.py.
+"""Fixtures of the algorithm tests: generated series, a trained ECOD model saved to a temp dir, and ``env``: the
+real servers' environment (``platform_env``, from the shared fixtures in tests/fixtures/servers.py) set for
+the test and returned, for training subprocesses.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,3 +49,22 @@ def ecod_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         metadata=algorithm.model_metadata(fitted),
         signature=algorithm.signature(),
     )
+
+
+def as_env(platform_env: Any) -> dict[str, str]:
+    """The shared fixture's environment, whether it yields a mapping, platform Settings, or sets os.environ."""
+    if isinstance(platform_env, Mapping):
+        return {str(k): str(v) for k, v in platform_env.items()}
+    if hasattr(type(platform_env), "model_fields"):
+        from infra.embedded.components import platform_env as env_of
+
+        return env_of(platform_env)
+    return dict(os.environ)
+
+
+@pytest.fixture()
+def env(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = as_env(platform_env) | {"MLFLOW_DISABLE_TELEMETRY": "true"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values

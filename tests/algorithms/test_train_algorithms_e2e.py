@@ -25,17 +25,9 @@ from algorithms.serve.app import create_app
 from tests.algorithms.conftest import make_series
 from tests.algorithms.test_pelt import shifted_series
 from tests.algorithms.test_prophet import weekly_series
-from tests.algorithms.test_train_e2e import as_env, assert_plots, put, run_train
+from tests.algorithms.test_train_e2e import assert_plots, put, run_train
 
 pytestmark = [pytest.mark.slow, pytest.mark.platform_servers("s3", "mlflow")]
-
-
-@pytest.fixture()
-def env(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = as_env(platform_env) | {"MLFLOW_DISABLE_TELEMETRY": "true"}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
 
 
 def release_zip(scenario: str, frames: dict[str, list[pd.DataFrame]]) -> bytes:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import uuid
 import zipfile
-from collections.abc import Mapping
 from typing import Any
 
 import mlflow.pyfunc
@@ -24,17 +23,6 @@ from algorithms.base.storage import s3_client_from_env
 from tests.algorithms.conftest import make_series
 
 pytestmark = [pytest.mark.slow, pytest.mark.platform_servers("s3", "mlflow")]
-
-
-def as_env(platform_env: Any) -> dict[str, str]:
-    """The shared fixture's environment, whether it yields a mapping, platform Settings, or sets os.environ."""
-    if isinstance(platform_env, Mapping):
-        return {str(k): str(v) for k, v in platform_env.items()}
-    if hasattr(type(platform_env), "model_fields"):
-        from infra.embedded.components import platform_env as env_of
-
-        return env_of(platform_env)
-    return dict(os.environ)
 
 
 def release_zip(frames: dict[str, list[pd.DataFrame]]) -> bytes:
@@ -69,14 +57,6 @@ def release_zip(frames: dict[str, list[pd.DataFrame]]) -> bytes:
 def put(client: Minio, bucket: str, key: str, data: bytes) -> str:
     client.put_object(bucket, key, io.BytesIO(data), len(data))
     return f"s3://{bucket}/{key}"
-
-
-@pytest.fixture()
-def env(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = as_env(platform_env) | {"MLFLOW_DISABLE_TELEMETRY": "true"}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
 
 
 def run_train(env: dict[str, str], config: dict[str, Any], run_id: str) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ from algorithms.serve.app import create_app
 from tests.algorithms.test_serve_app import wait_ready
 from tests.algorithms.test_spell import FORMAT, make_logs
 from tests.algorithms.test_text import SMALL, VOCAB, make_texts
-from tests.algorithms.test_train_e2e import assert_plots, env, put, run_train  # noqa: F401 - env is a fixture
+from tests.algorithms.test_train_e2e import assert_plots, put, run_train
 
 pytestmark = [pytest.mark.slow, pytest.mark.platform_servers("s3", "mlflow")]
 
@@ -83,7 +83,7 @@ def serve(model_uri: str) -> TestClient:
     return TestClient(create_app(model_uri, limits=Limits(max_batch_size=1000)))
 
 
-def test_spell_trains_logs_grouping_accuracy_and_serves(env: dict[str, str]) -> None:  # noqa: F811
+def test_spell_trains_logs_grouping_accuracy_and_serves(env: dict[str, str]) -> None:
     data = zip_release(
         "log_clustering", {"train": log_files("train", 1500, 11), "test": log_files("test", 400, 12)}
     )
@@ -110,7 +110,7 @@ def test_spell_trains_logs_grouping_accuracy_and_serves(env: dict[str, str]) -> 
     assert len({(events[i], by_index[i]) for i in range(30)}) == len(set(events))
 
 
-def test_spell_tunes_tau_on_ground_truth(env: dict[str, str]) -> None:  # noqa: F811
+def test_spell_tunes_tau_on_ground_truth(env: dict[str, str]) -> None:
     data = zip_release("log_clustering", {"train": log_files("train", 800, 21), "val": log_files("val", 300, 22)})
     run, _ = train_and_get_run(
         env, "log_clustering", "Spell", {"log_format": FORMAT}, data,
@@ -123,7 +123,7 @@ def test_spell_tunes_tau_on_ground_truth(env: dict[str, str]) -> None:  # noqa: 
 
 
 @pytest.mark.parametrize("algorithm", sorted(SMALL))
-def test_text_classifier_trains_logs_metrics_and_serves(env: dict[str, str], algorithm: str) -> None:  # noqa: F811
+def test_text_classifier_trains_logs_metrics_and_serves(env: dict[str, str], algorithm: str) -> None:
     data = zip_release(
         "text_classification", {"train": text_files("train", 600, 31), "test": text_files("test", 200, 32)}
     )

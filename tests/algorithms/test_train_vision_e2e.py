@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from algorithms.base.contracts import Limits
 from algorithms.serve.app import create_app
 from tests.algorithms.test_serve_app import wait_ready
-from tests.algorithms.test_train_e2e import env, put, run_train  # noqa: F401 - env is a fixture
+from tests.algorithms.test_train_e2e import run_train
 from tests.algorithms.test_train_logs_text_e2e import train_and_get_run
 from tests.algorithms.vision_data import (
     COLOURS,
@@ -65,7 +65,7 @@ def assert_413(response: Any, variable: str) -> None:
     assert variable in response.json()["error"]["message"]
 
 
-def test_yolo_classification_trains_logs_epochs_and_serves(env: dict[str, str]) -> None:  # noqa: F811
+def test_yolo_classification_trains_logs_epochs_and_serves(env: dict[str, str]) -> None:
     data = classification_release({"train": 32, "test": 6}, seed=1)
     run, uri = train_and_get_run(
         env, "image_classification", "YOLOClassification", CLASSIFY_PARAMS, data, plots=("confusion_matrix",)
@@ -123,7 +123,7 @@ def test_yolo_classification_trains_logs_epochs_and_serves(env: dict[str, str]) 
         assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "config.top_k"
 
 
-def test_yolo_detection_tunes_logs_epochs_and_serves(env: dict[str, str]) -> None:  # noqa: F811
+def test_yolo_detection_tunes_logs_epochs_and_serves(env: dict[str, str]) -> None:
     data = detection_release({"train": 16, "val": 6, "test": 4}, seed=2)
     space = {
         "lr0": {"type": "loguniform", "low": 1e-4, "high": 0.1},
@@ -205,7 +205,7 @@ def test_yolo_detection_tunes_logs_epochs_and_serves(env: dict[str, str]) -> Non
     ],
 )
 def test_missing_or_outside_pretrained_weights_fail_the_job_at_once(
-    env: dict[str, str],  # noqa: F811 - a fixture
+    env: dict[str, str],
     tmp_path: Path,
     weights: str,
     message: str,

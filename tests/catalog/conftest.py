@@ -1,5 +1,11 @@
-"""Catalog test fixtures: a fresh, migrated SQLite catalog per test, and a session on it; ``world``: the
-isolation matrix's two teams and their resources (tests/catalog/isolation_world.py) on the test's platform."""
+"""Catalog test fixtures: a fresh, migrated SQLite catalog per test, and a session on it; ``alice`` and
+``bob``, actors of a team of their own each, and ``dataset``, alice's dataset of two entries (one train, one
+test), on that session; ``fresh_settings``, settings read again from the environment alone (no .env file);
+``world``: the isolation matrix's two teams and their resources (tests/catalog/isolation_world.py) on the
+test's platform.
+
+Helpers the service tests share: ``make_actor``, ``add_entry``, ``release_status`` and ``MISSING``, an id no
+row has."""
 
 from __future__ import annotations
 
@@ -11,7 +17,12 @@ import pytest
 from sqlmodel import Session
 
 from catalog.db import dispose_engines, get_engine, migrate
+from catalog.models import DatasetRelease
+from catalog.scoping import SYSTEM, Actor
+from catalog.services import datasets, teams
 from infra.settings import reset_settings
+
+MISSING = 987654
 
 
 @pytest.fixture(scope="session")
@@ -45,13 +56,60 @@ def session(catalog_url: str) -> Iterator[Session]:
 
 
 @pytest.fixture
-def world(platform_env, _migrated_template: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from argon2 import PasswordHasher
+def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_ENV_FILE", "/nonexistent")
+    reset_settings()
 
-    from catalog.services import teams
+
+def make_actor(session: Session, name: str) -> Actor:
+    """User ``name``, member of a new team ``team-{name}``, as an actor (committed)."""
+    team = teams.create_team(session, actor=SYSTEM, name=f"team-{name}")
+    user = teams.create_user(session, actor=SYSTEM, username=name, password="pass-word-123")
+    teams.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
+    session.commit()
+    return teams.actor_for(session, username=name)
+
+
+def add_entry(session: Session, actor: Actor, dataset_id: int, name: str, **flags: bool) -> int:
+    """An entry whose object is never read (a 5-row CSV by its summary); its id."""
+    entry = datasets.add_entry(session, actor=actor, dataset_id=dataset_id, name=name, object_key=f"k/{name}",
+                               size_bytes=10, sha256="0" * 64, content_type="text/csv", summary={"rows": 5},
+                               **flags)
+    return entry.id  # type: ignore[return-value]
+
+
+def release_status(session: Session, release_id: int) -> str:
+    """The release's status as committed."""
+    session.expire_all()
+    release = session.get(DatasetRelease, release_id)
+    assert release is not None
+    return release.status
+
+
+@pytest.fixture
+def alice(session: Session, cheap_hashing: None) -> Actor:
+    return make_actor(session, "alice")
+
+
+@pytest.fixture
+def bob(session: Session, cheap_hashing: None) -> Actor:
+    return make_actor(session, "bob")
+
+
+@pytest.fixture
+def dataset(session: Session, alice: Actor) -> int:
+    ds = datasets.create_dataset(session, actor=alice, team_id=min(alice.team_ids), scenario="anomaly_detection",
+                                 name="cpu")
+    add_entry(session, alice, ds.id, "a.csv")  # type: ignore[arg-type]
+    add_entry(session, alice, ds.id, "b.csv", is_train=False, is_test=True)  # type: ignore[arg-type]
+    session.commit()
+    return ds.id  # type: ignore[return-value]
+
+
+@pytest.fixture
+def world(platform_env, _migrated_template: Path, cheap_hashing: None):  # type: ignore[no-untyped-def]
     from tests.catalog.isolation_world import build_world
 
-    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     dispose_engines()
     shutil.copy(_migrated_template, platform_env.database.url.split("///", 1)[1])
     try:

@@ -31,7 +31,7 @@ from catalog.errors import CatalogError, PermissionDeniedError
 from catalog.models import JobRun, JobStatus, TrainJob
 from catalog.presets import import_presets
 from catalog.scoping import SYSTEM, Actor
-from catalog.services import datasets, serving, teams, training
+from catalog.services import datasets, releases, serving, teams, training
 from catalog.services.common import transition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,9 +73,9 @@ def _team_resources(s: Session, owner: Actor, team_id: int, prefix: str) -> dict
     entry = datasets.add_entry(s, actor=owner, dataset_id=ds.id, name=f"{prefix}.csv",  # type: ignore[arg-type]
                                object_key=f"datasets/{ds.id}/{prefix}.csv", size_bytes=10, sha256="0" * 64,
                                content_type="text/csv", summary={"rows": 5})
-    release = datasets.create_release(s, actor=owner, dataset_id=ds.id, version="v1")  # type: ignore[arg-type]
-    assert datasets.claim_publish(s, actor=owner, release_id=release.id)  # type: ignore[arg-type]
-    assert datasets.mark_published(s, release_id=release.id, object_key=f"releases/{ds.id}/v1.zip",  # type: ignore[arg-type]
+    release = releases.create_release(s, actor=owner, dataset_id=ds.id, version="v1")  # type: ignore[arg-type]
+    assert releases.claim_publish(s, actor=owner, release_id=release.id)  # type: ignore[arg-type]
+    assert releases.mark_published(s, release_id=release.id, object_key=f"releases/{ds.id}/v1.zip",  # type: ignore[arg-type]
                                    size_bytes=100, sha256="1" * 64, split_counts={"train": 5})
     s.expire_all()  # status changes are plain UPDATEs: the release loaded above is stale (flows use new sessions)
     job, _ = training.create_job(s, actor=owner, team_id=team_id, name=f"{prefix}-job", scenario="anomaly_detection",

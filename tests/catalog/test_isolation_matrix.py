@@ -28,7 +28,19 @@ from catalog.db import read_session, session_scope
 from catalog.errors import PermissionDeniedError
 from catalog.models import AlgorithmConfig, DesiredState, JobStatus, TrainJob
 from catalog.scoping import Actor
-from catalog.services import algorithms, audit, common, datasets, modules, runs, serving, teams, training
+from catalog.services import (
+    algorithms,
+    audit,
+    common,
+    datasets,
+    modules,
+    names,
+    releases,
+    runs,
+    serving,
+    teams,
+    training,
+)
 from catalog.services import init as init_service
 from catalog.services.common import transition
 from infra.net import port_is_free
@@ -176,9 +188,28 @@ def check_running_jobs_of(w: World) -> None:
 
 
 def check_page_releases(w: World) -> None:
-    paged(datasets.page_releases, {"team_id": W("team_a")}, {"search": SECRET}, {"scenario": SCN},
+    paged(releases.page_releases, {"team_id": W("team_a")}, {"search": SECRET}, {"scenario": SCN},
           via="dataset").check(w)
-    refused_like_missing(w, lambda s, i: datasets.page_releases(s, actor=w.eve, dataset_id=i), w.dataset_a)
+    refused_like_missing(w, lambda s, i: releases.page_releases(s, actor=w.eve, dataset_id=i), w.dataset_a)
+
+
+def named(call: Callable[[Session, Actor, World], dict[Any, str]],
+          pairs: Callable[[World], dict[Any, int]]) -> Entry:
+    """A name lookup: every key it names, by its owning team (``pairs``: team A's and B's keys → team)."""
+    return listing(lambda s, a, w: (None, [pairs(w)[key] for key in call(s, a, w)]))
+
+
+def a_and_b(attr: str) -> Callable[[World], dict[Any, int]]:
+    """Team A's and team B's row of a kind (``dataset``, ``job``…) → its team."""
+    return lambda w: {getattr(w, f"{attr}_a"): w.team_a, getattr(w, f"{attr}_b"): w.team_b}
+
+
+def audited_resources(w: World) -> dict[Any, int]:
+    """``(resource_type, id)`` of both teams' rows as audit events record them → the owning team."""
+    kinds = {"dataset": "dataset", "dataset_entry": "entry", "dataset_release": "release", "train_job": "job",
+             "serving": "serving", "team": "team"}
+    owned = {(kind, str(i)): team for kind, attr in kinds.items() for i, team in a_and_b(attr)(w).items()}
+    return owned | {("user", str(w.alice_id)): w.team_a, ("user", str(w.eve_id)): w.team_b}
 
 
 def check_list_runs(w: World) -> None:
@@ -241,8 +272,8 @@ def check_get_team(w: World) -> None:
 
 
 def _archive_then_restore(w: World, s: Session) -> None:
-    datasets.archive_release(s, actor=w.alice, release_id=w.release_a)
-    datasets.restore_release(s, actor=w.alice, release_id=w.release_a)
+    releases.archive_release(s, actor=w.alice, release_id=w.release_a)
+    releases.restore_release(s, actor=w.alice, release_id=w.release_a)
 
 
 # ---------------------------------------------------------------- the matrix
@@ -304,48 +335,61 @@ MATRIX: dict[str, Entry] = {
         ref(lambda s, i, w: datasets.set_entry_flags(s, actor=w.eve, entry_id=i, is_test=True), "entry_a"),
         control=lambda w: lambda s: datasets.set_entry_flags(s, actor=w.alice, entry_id=w.entry_a, is_test=True)),
     "datasets.entry_in_use": system("datasets.entry_in_use", NOT_EDGE),
-    "datasets.create_release": scoped(
-        ref(lambda s, i, w: datasets.create_release(s, actor=w.eve, dataset_id=i), "dataset_a"),
-        # Another team's entry in one's own release reads like an entry that does not exist.
-        ref(lambda s, i, w: datasets.create_release(s, actor=w.eve, dataset_id=w.dataset_b, entry_ids=[i]),
-            "entry_a"),
-        control=lambda w: lambda s: datasets.create_release(s, actor=w.alice, dataset_id=w.dataset_a)),
     "datasets.page_entries": scoped(
         ref(lambda s, i, w: datasets.page_entries(s, actor=w.eve, dataset_id=i), "dataset_a"),
         control=lambda w: lambda s: datasets.page_entries(s, actor=w.alice, dataset_id=w.dataset_a)),
-    "datasets.page_releases": Entry("list", check_page_releases),
-    "datasets.dataset_names": Entry("list", lambda w: lists_nothing_of_a(w, lambda s, a: (None, [
-        w.team_a if i == w.dataset_a else w.team_b
-        for i in datasets.dataset_names(s, actor=a, dataset_ids=[w.dataset_a, w.dataset_b])]))),
-    "datasets.get_release": scoped(
-        ref(lambda s, i, w: datasets.get_release(s, actor=w.eve, release_id=i), "release_a"),
-        control=lambda w: lambda s: datasets.get_release(s, actor=w.alice, release_id=w.release_a)),
-    "datasets.list_releases": scoped(
-        ref(lambda s, i, w: datasets.list_releases(s, actor=w.eve, dataset_id=i), "dataset_a"),
-        control=lambda w: lambda s: datasets.list_releases(s, actor=w.alice, dataset_id=w.dataset_a)),
-    "datasets.claim_publish": scoped(
-        ref(lambda s, i, w: datasets.claim_publish(s, actor=w.eve, release_id=i), "release_a"),
-        control=lambda w: lambda s: datasets.claim_publish(s, actor=w.alice, release_id=w.release_a)),
-    "datasets.mark_published": system("datasets.mark_published", NOT_EDGE),
-    "datasets.mark_failed": system("datasets.mark_failed", NOT_EDGE),
-    "datasets.archive_release": scoped(
-        ref(lambda s, i, w: datasets.archive_release(s, actor=w.eve, release_id=i), "release_a"),
-        control=lambda w: lambda s: datasets.archive_release(s, actor=w.alice, release_id=w.release_a)),
-    "datasets.restore_release": scoped(
-        ref(lambda s, i, w: datasets.restore_release(s, actor=w.eve, release_id=i), "release_a"),
+    # releases
+    "releases.create_release": scoped(
+        ref(lambda s, i, w: releases.create_release(s, actor=w.eve, dataset_id=i), "dataset_a"),
+        # Another team's entry in one's own release reads like an entry that does not exist.
+        ref(lambda s, i, w: releases.create_release(s, actor=w.eve, dataset_id=w.dataset_b, entry_ids=[i]),
+            "entry_a"),
+        control=lambda w: lambda s: releases.create_release(s, actor=w.alice, dataset_id=w.dataset_a)),
+    "releases.page_releases": Entry("list", check_page_releases),
+    "releases.get_release": scoped(
+        ref(lambda s, i, w: releases.get_release(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: releases.get_release(s, actor=w.alice, release_id=w.release_a)),
+    "releases.list_releases": scoped(
+        ref(lambda s, i, w: releases.list_releases(s, actor=w.eve, dataset_id=i), "dataset_a"),
+        control=lambda w: lambda s: releases.list_releases(s, actor=w.alice, dataset_id=w.dataset_a)),
+    "releases.claim_publish": scoped(
+        ref(lambda s, i, w: releases.claim_publish(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: releases.claim_publish(s, actor=w.alice, release_id=w.release_a)),
+    "releases.mark_published": system("releases.mark_published", NOT_EDGE),
+    "releases.mark_failed": system("releases.mark_failed", NOT_EDGE),
+    "releases.archive_release": scoped(
+        ref(lambda s, i, w: releases.archive_release(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: releases.archive_release(s, actor=w.alice, release_id=w.release_a)),
+    "releases.restore_release": scoped(
+        ref(lambda s, i, w: releases.restore_release(s, actor=w.eve, release_id=i), "release_a"),
         control=lambda w: lambda s: _archive_then_restore(w, s)),
-    "datasets.downloadable_release": scoped(
-        ref(lambda s, i, w: datasets.downloadable_release(s, actor=w.eve, release_id=i), "release_a"),
-        control=lambda w: lambda s: datasets.downloadable_release(s, actor=w.alice, release_id=w.release_a)),
-    "datasets.releases_used_by_jobs": system("datasets.releases_used_by_jobs", NOT_EDGE),
-    "datasets.require_usable_release": scoped(
-        ref(lambda s, i, w: datasets.require_usable_release(s, actor=w.eve, release_id=i, team_id=w.team_b,
+    "releases.downloadable_release": scoped(
+        ref(lambda s, i, w: releases.downloadable_release(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: releases.downloadable_release(s, actor=w.alice, release_id=w.release_a)),
+    "releases.releases_used_by_jobs": system("releases.releases_used_by_jobs", NOT_EDGE),
+    "releases.require_usable_release": scoped(
+        ref(lambda s, i, w: releases.require_usable_release(s, actor=w.eve, release_id=i, team_id=w.team_b,
                                                             scenario=SCN), "release_a"),
         # Training needs the release's dataset in the job's team, even for a member of both teams.
-        ref(lambda s, i, w: datasets.require_usable_release(s, actor=w.bob, release_id=i, team_id=w.team_b,
+        ref(lambda s, i, w: releases.require_usable_release(s, actor=w.bob, release_id=i, team_id=w.team_b,
                                                             scenario=SCN), "release_a"),
-        control=lambda w: lambda s: datasets.require_usable_release(s, actor=w.alice, release_id=w.release_a,
+        control=lambda w: lambda s: releases.require_usable_release(s, actor=w.alice, release_id=w.release_a,
                                                                     team_id=w.team_a, scenario=SCN)),
+    # names for the ids rows hold (what the dashboard's lists show)
+    "names.dataset_names": named(lambda s, a, w: names.dataset_names(s, actor=a, dataset_ids=[w.dataset_a,
+                                                                                              w.dataset_b]),
+                                 a_and_b("dataset")),
+    "names.release_labels": named(lambda s, a, w: names.release_labels(s, actor=a, release_ids=[w.release_a,
+                                                                                                w.release_b]),
+                                  a_and_b("release")),
+    "names.job_names": named(lambda s, a, w: names.job_names(s, actor=a, job_ids=[w.job_a, w.job_b]),
+                             a_and_b("job")),
+    "names.team_names": named(lambda s, a, w: names.team_names(s, actor=a, team_ids=[w.team_a, w.team_b]),
+                              a_and_b("team")),
+    "names.algorithm_names": global_("names.algorithm_names", "the algorithm catalog is shared by every team",
+                                     lambda s: names.algorithm_names(s, algorithm_ids=[1])),
+    "names.resource_names": named(lambda s, a, w: names.resource_names(s, actor=a, resources=list(
+        audited_resources(w))), audited_resources),
     # init
     "init.initialize": Entry("operator", check_initialize, "`mlops init` on the platform host, by whoever owns "
                              "the database; it never overwrites an existing admin"),
@@ -471,9 +515,9 @@ MATRIX: dict[str, Entry] = {
     "sessions.is_revoked": row("sessions.is_revoked", "whether the token the caller holds was signed out"),
     "serving.inference_token": row("serving.inference_token", "the token of a serving row its caller already read "
                                    "through get_serving"),
-    "datasets.publishing_releases": system("datasets.publishing_releases", "the release reconciliation's query over "
+    "releases.publishing_releases": system("releases.publishing_releases", "the release reconciliation's query over "
                                            "every team; " + NOT_EDGE),
-    "datasets.fail_interrupted": system("datasets.fail_interrupted", NOT_EDGE),
+    "releases.fail_interrupted": system("releases.fail_interrupted", NOT_EDGE),
     "training.job_context": row("training.job_context", "names around a job row its caller already read"),
 }
 

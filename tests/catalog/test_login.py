@@ -6,7 +6,6 @@ import json
 import stat
 
 import pytest
-from argon2 import PasswordHasher
 from sqlmodel import Session
 from typer.testing import CliRunner
 
@@ -19,8 +18,7 @@ PASSWORD = "alice-password-1"
 
 
 @pytest.fixture
-def users(session: Session, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    monkeypatch.setattr(teams_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def users(session: Session, monkeypatch: pytest.MonkeyPatch, cheap_hashing: None) -> dict[str, int]:
     monkeypatch.delenv("MLOPS_USER", raising=False)
     monkeypatch.delenv(auth.PASSWORD_ENV, raising=False)
     admin = teams_service.create_user(session, actor=SYSTEM, username="admin", password="admin-pass-1",

@@ -59,10 +59,7 @@ def seed_catalog(session: Session, *, datasets_a: int = 7, datasets_b: int = 3) 
 
 
 @pytest.fixture
-def seeded(session: Session, monkeypatch: pytest.MonkeyPatch) -> Seeded:
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr(teams_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def seeded(session: Session, cheap_hashing: None) -> Seeded:
     return seed_catalog(session)
 
 
@@ -229,15 +226,13 @@ def test_membership_changes_apply_at_once(session: Session, seeded: Seeded) -> N
 
 
 @pytest.mark.postgres
-def test_pages_and_isolation_on_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pages_and_isolation_on_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+                                            cheap_hashing: None) -> None:
     """The page and count statements run on the DBAPI cursor: PostgreSQL's parameter style must work too."""
-    from argon2 import PasswordHasher
-
     from catalog.db import dispose_engines, get_engine, migrate
     from infra.settings import reset_settings
 
     monkeypatch.setenv("MLOPS_DATABASE_URL", postgres_url)
-    monkeypatch.setattr(teams_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     reset_settings()
     dispose_engines()
     try:

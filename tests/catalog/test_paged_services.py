@@ -5,7 +5,6 @@ counted and paged in SQL, and each confined to what the actor may see."""
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher
 from sqlmodel import Session, select
 
 from catalog.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -13,21 +12,13 @@ from catalog.models import AlgorithmConfig, DatasetRelease, ReleaseStatus, Servi
 from catalog.scoping import SYSTEM, Actor
 from catalog.services import audit, teams
 from catalog.services import datasets as svc
+from catalog.services import names as names_svc
+from catalog.services import releases as rel_svc
 from catalog.services import serving as sv_svc
 from catalog.services import training as tr_svc
+from tests.catalog.conftest import make_actor
 
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-def make_actor(session: Session, name: str) -> Actor:
-    team = teams.create_team(session, actor=SYSTEM, name=f"team-{name}")
-    user = teams.create_user(session, actor=SYSTEM, username=name, password="pass-word-123")
-    teams.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
-    session.commit()
-    return teams.actor_for(session, username=name)
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 def team_of(actor: Actor) -> int:
@@ -97,7 +88,7 @@ def test_page_releases_filters(session: Session, world: dict[str, object]) -> No
     alice = world["alice"]
 
     def ids(**kw: object) -> tuple[int, list[int]]:
-        total, rows = svc.page_releases(session, actor=alice, **kw)  # type: ignore[arg-type]
+        total, rows = rel_svc.page_releases(session, actor=alice, **kw)  # type: ignore[arg-type]
         return total, [r.id for r in rows]  # type: ignore[misc]
 
     assert ids() == (4, [world["logs_v1"], world["mem_v1"], world["cpu_v2"], world["cpu_v1"]])  # newest first
@@ -107,16 +98,16 @@ def test_page_releases_filters(session: Session, world: dict[str, object]) -> No
     assert ids(search="v2") == (1, [world["cpu_v2"]])  # by version
     assert ids(team_id=team_of(world["bob"])) == (0, [])  # type: ignore[arg-type]
     assert ids(status="failed", limit=1) == (1, [world["cpu_v2"]])
-    total, rows = svc.page_releases(session, actor=SYSTEM, team_id=team_of(world["bob"]))  # type: ignore[arg-type]
+    total, rows = rel_svc.page_releases(session, actor=SYSTEM, team_id=team_of(world["bob"]))  # type: ignore[arg-type]
     assert (total, [r.id for r in rows]) == (1, [world["bob_v1"]])
     with pytest.raises(NotFoundError):
-        svc.page_releases(session, actor=alice, dataset_id=world["other"])  # type: ignore[arg-type]
+        rel_svc.page_releases(session, actor=alice, dataset_id=world["other"])  # type: ignore[arg-type]
 
 
 def test_dataset_names_leave_out_other_teams(session: Session, world: dict[str, object]) -> None:
-    names = svc.dataset_names(session, actor=world["alice"], dataset_ids=[world["cpu"], world["other"], 987654])  # type: ignore[list-item]
+    names = names_svc.dataset_names(session, actor=world["alice"], dataset_ids=[world["cpu"], world["other"], 987654])  # type: ignore[list-item]
     assert names == {world["cpu"]: "cpu"}
-    assert svc.dataset_names(session, actor=world["alice"], dataset_ids=[]) == {}  # type: ignore[arg-type]
+    assert names_svc.dataset_names(session, actor=world["alice"], dataset_ids=[]) == {}  # type: ignore[arg-type]
 
 
 def test_page_teams_and_users(session: Session, world: dict[str, object]) -> None:

@@ -18,13 +18,7 @@ from catalog.services.init import initialize
 from infra.settings import reset_settings
 
 PASSWORD = "correct horse battery"
-CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The production cost (64 MiB per hash) makes dozens of logins slow; the logic under test is the same.
-    monkeypatch.setattr(svc, "_hasher", CHEAP)
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 @pytest.fixture

@@ -16,16 +16,11 @@ pytestmark = pytest.mark.platform_servers("s3")
 
 
 @pytest.fixture
-def ctx(platform_env, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from argon2 import PasswordHasher
-
-    from catalog.db import session_scope
+def ctx(platform_env, cheap_hashing: None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from catalog.db import migrate, session_scope
     from catalog.scoping import SYSTEM
     from catalog.services import datasets as ds
     from catalog.services import teams
-
-    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    from catalog.db import migrate
 
     migrate()
     out: dict[str, Any] = {"datasets": {}}

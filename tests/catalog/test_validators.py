@@ -12,11 +12,7 @@ from catalog.validators import validate_upload
 from infra.settings import reset_settings
 from tests.catalog.samples import series_csv, text_csv, write
 
-
-@pytest.fixture(autouse=True)
-def _settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLOPS_ENV_FILE", "/nonexistent")
-    reset_settings()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 
 
 def check(tmp_path: Path, scenario: str, data: bytes | str, name: str = "up.csv"):  # type: ignore[no-untyped-def]

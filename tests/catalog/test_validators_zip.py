@@ -23,11 +23,7 @@ from tests.catalog.samples import (
     zip_with_symlink,
 )
 
-
-@pytest.fixture(autouse=True)
-def _settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLOPS_ENV_FILE", "/nonexistent")
-    reset_settings()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 
 
 def refused(scenario: str, path: Path, *fragments: str) -> None:

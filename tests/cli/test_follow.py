@@ -81,6 +81,7 @@ def test_two_republishes_of_one_release_one_wins(
 ) -> None:
     from catalog.db import session_scope
     from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from catalog.uploads import upload_entry
     from tests.flows.test_walking_skeleton import make_series
 
@@ -94,7 +95,7 @@ def test_two_republishes_of_one_release_one_wins(
         path=make_series(tmp_path / "a.csv", n=200, seed=1, anomalies=[]),
     )
     with session_scope() as session:
-        release = ds.create_release(session, actor=seeded.admin, dataset_id=dataset.id)  # type: ignore[arg-type]
+        release = rel.create_release(session, actor=seeded.admin, dataset_id=dataset.id)  # type: ignore[arg-type]
     flow_runner.start()
     winner, loser = winner_and_loser(both(mlops_cli, "datasets", "republish", str(release.id), "--json"))
     assert json.loads(winner.stdout)["status"] == "published"
@@ -104,7 +105,7 @@ def test_two_republishes_of_one_release_one_wins(
         loser.stderr,
     ), loser.stderr
     with session_scope() as session:
-        assert ds.get_release(session, actor=seeded.admin, release_id=release.id).flow_run_id == flow_run_of(
+        assert rel.get_release(session, actor=seeded.admin, release_id=release.id).flow_run_id == flow_run_of(
             winner
         )  # type: ignore[arg-type]
 
@@ -155,13 +156,13 @@ def test_unreachable_prefect_is_one_clear_error_at_once(
 ) -> None:
     from catalog.db import session_scope
     from catalog.models import TrainJob
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from catalog.services import serving as servings
 
     job_id = create_job(seeded, "offline")
     trained = create_job(seeded, "trained")
     with session_scope() as session:
-        dataset_id = ds.get_release(session, actor=seeded.admin, release_id=seeded.release_id).dataset_id
+        dataset_id = rel.get_release(session, actor=seeded.admin, release_id=seeded.release_id).dataset_id
         session.get(TrainJob, trained).status = "completed"  # type: ignore[union-attr]
         session.flush()
         serving = servings.create_serving(
@@ -186,7 +187,7 @@ def test_unreachable_prefect_is_one_clear_error_at_once(
             assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert job_row(job_id).status == "created"
     with session_scope() as session:
-        assert [r.version for r in ds.list_releases(session, actor=seeded.admin, dataset_id=dataset_id)] == [
+        assert [r.version for r in rel.list_releases(session, actor=seeded.admin, dataset_id=dataset_id)] == [
             "v1"
         ], "no release is created while nothing could publish it"
         assert servings.list_servings(session, actor=seeded.admin)[0] == 1, (

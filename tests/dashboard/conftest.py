@@ -1,5 +1,5 @@
 """Fixtures of the dashboard page tests: ``catalog``, an initialised catalog (admin, default team, presets) on the
-test's platform servers (see ``tests.dashboard.seed``)."""
+test's platform servers, passwords hashed cheaply (see ``tests.dashboard.seed``)."""
 
 from __future__ import annotations
 
@@ -11,5 +11,5 @@ from tests.dashboard.seed import Catalog, init_catalog
 
 
 @pytest.fixture
-def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+def catalog(platform_env: Any, monkeypatch: pytest.MonkeyPatch, cheap_hashing: None) -> Catalog:
     return init_catalog(monkeypatch)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import insert
 from streamlit.testing.v1 import AppTest
 
@@ -24,12 +23,11 @@ class Catalog:
 
 
 def init_catalog(monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    """The catalog as `mlops init` leaves it, with cheap password hashing (the logic is the same)."""
+    """The catalog as `mlops init` leaves it (callers hash passwords cheaply: the ``cheap_hashing`` fixture)."""
     from catalog.db import session_scope
     from catalog.services import teams
     from catalog.services.init import initialize
 
-    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     monkeypatch.delenv("MLOPS_USER", raising=False)
     initialize(admin_password=ADMIN_PASSWORD, echo=lambda *a, **k: None)
     with session_scope() as session:

@@ -51,6 +51,20 @@ def test_lists_and_filters_the_catalog(catalog: Catalog) -> None:
     assert "XGBoost" in at.dataframe[0].value.to_csv()
 
 
+def test_running_jobs_name_their_team(catalog: Catalog) -> None:
+    from catalog.db import session_scope
+    from catalog.models import Team
+
+    with session_scope() as session:
+        team = session.get(Team, catalog.team_id)
+        assert team is not None
+        team_name = team.name
+    job(catalog.team_id, published_release(catalog.team_id).id, "busy", "running")
+    at = ecod_page()
+    running = at.dataframe[-1].value.to_csv()
+    assert "busy" in running and f",{team_name}," in running, running
+
+
 def test_disable_is_refused_while_a_job_runs(catalog: Catalog) -> None:
     from catalog.db import session_scope
     from catalog.models import TrainJob

@@ -20,9 +20,8 @@ datasets.render()
 
 
 @pytest.fixture
-def seeded(platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from argon2 import PasswordHasher
-
+def seeded(platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+           cheap_hashing: None) -> dict[str, Any]:
     from catalog.db import session_scope
     from catalog.scoping import SYSTEM
     from catalog.services import datasets as ds
@@ -34,7 +33,6 @@ def seeded(platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     monkeypatch.setenv("MLOPS_PREFECT_RUN_MODE", "inline")
     monkeypatch.delenv("MLOPS_USER", raising=False)
     reset_settings()
-    monkeypatch.setattr(teams, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     initialize(admin_password="dash-pass-123", echo=lambda *a, **k: None)
     out: dict[str, Any] = {}
     with session_scope() as session:
@@ -64,11 +62,11 @@ def page(scenario: str = "anomaly_detection") -> AppTest:
 
 def release_status(seeded: dict[str, Any]) -> list[str]:
     from catalog.db import session_scope
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
 
     with session_scope() as session:
-        return [r.status for r in ds.list_releases(session, actor=seeded["admin"],
-                                                   dataset_id=seeded["anomaly_detection"])]
+        return [r.status for r in rel.list_releases(session, actor=seeded["admin"],
+                                                    dataset_id=seeded["anomaly_detection"])]
 
 
 def test_series_detail_with_plot_and_summary(seeded: dict[str, Any]) -> None:
@@ -136,17 +134,17 @@ def test_verified_download_callable(seeded: dict[str, Any]) -> None:
     import hashlib
 
     from catalog.db import session_scope
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from dashboard.views.dataset_releases import verified_zip
     from flows.datasets import publish_release
 
     with session_scope() as session:
-        release = ds.create_release(session, actor=seeded["admin"], dataset_id=seeded["anomaly_detection"])
+        release = rel.create_release(session, actor=seeded["admin"], dataset_id=seeded["anomaly_detection"])
     publish_release(release.id)
     with verified_zip(seeded["admin"], release.id)() as fh:  # type: ignore[arg-type]
         data = fh.read()
     with session_scope() as session:
-        release = ds.get_release(session, actor=seeded["admin"], release_id=release.id)
+        release = rel.get_release(session, actor=seeded["admin"], release_id=release.id)
     assert hashlib.sha256(data).hexdigest() == release.sha256 and data[:2] == b"PK"
 
 

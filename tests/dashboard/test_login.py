@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 from catalog.services import teams as teams_service
@@ -23,14 +22,12 @@ class World:
 
 
 @pytest.fixture
-def world(platform_env, monkeypatch: pytest.MonkeyPatch) -> World:  # type: ignore[no-untyped-def]
+def world(platform_env, cheap_hashing: None) -> World:  # type: ignore[no-untyped-def]
     from catalog.db import session_scope
     from catalog.scoping import SYSTEM
     from catalog.services import datasets as ds
     from catalog.services.init import initialize
 
-    # The production argon2 cost (64 MiB a hash) makes repeated logins slow; the logic is the same.
-    monkeypatch.setattr(teams_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     initialize(admin_password=ADMIN_PASSWORD, echo=lambda *a, **k: None)
     with session_scope() as session:
         a = teams_service.create_team(session, actor=SYSTEM, name="alpha")

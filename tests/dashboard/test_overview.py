@@ -53,6 +53,7 @@ def test_counts_running_work_and_failures(catalog: Catalog, monkeypatch: pytest.
     assert metrics(at) == {"Datasets": "2", "Published releases": "2", "Training jobs": "4", "Servings": "2"}
     shown = tables(at)
     assert "train-now" in shown and "live-one" in shown
+    assert ",cpu v2," in shown, "a failed release is named as dataset and version"
     for reason in ("ValueError: no train split", "ChecksumError: entry 3 changed in S3",
                    "container exited with code 137", "theirs failed"):
         assert reason in shown, reason

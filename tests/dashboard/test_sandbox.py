@@ -1,8 +1,8 @@
 """The sandbox workspace (Streamlit AppTest): a real ECOD serving's answer drawn as the series with its
-anomalies marked, and every other scenario's result drawn from a stubbed predict answer shaped by issue 5's
-contracts (those scenarios' algorithms arrive later): forecast band after the history, template table,
-class probability bars, boxes drawn on the images. Servings are "running" because a process container
-of their name runs; only the predict call is stubbed."""
+anomalies marked, and every other scenario's result drawn from a stubbed predict answer shaped by its
+response contract (``algorithms.base``), so no other model is trained: forecast band after the history,
+template table, class probability bars, boxes drawn on the images; the picked serving names its training job.
+Servings are "running" because a process container of their name runs; only the predict call is stubbed."""
 
 from __future__ import annotations
 
@@ -79,6 +79,12 @@ def stub_servings(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
     finally:
         for name in names:
             runtime.remove(name, force=True)
+
+
+@pytest.mark.platform_servers("s3")
+def test_the_picked_serving_says_which_training_job_it_serves(stub_servings: dict[str, Any]) -> None:
+    page = sandbox_page("log_clustering")
+    assert "Serves training job ecod, model version latest" in [c.value for c in page.caption]
 
 
 @pytest.mark.platform_servers("s3")

@@ -13,14 +13,45 @@ import pytest
 from tests.dashboard.seed import (
     Catalog,
     add_row,
+    captions,
     errors,
     job,
     no_exception,
     page,
     published_release,
+    tables,
 )
 
 pytestmark = pytest.mark.platform_servers("s3")
+
+
+def test_the_list_names_each_servings_training_job_the_reader_may_see(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog.db import session_scope
+    from catalog.models import Serving
+    from catalog.scoping import SYSTEM
+    from catalog.services import teams
+
+    with session_scope() as session:
+        member = teams.create_user(session, actor=SYSTEM, username="mona", password="mona-pass-123")
+        teams.add_member(session, actor=SYSTEM, team_id=catalog.team_id, user_id=member.id)  # type: ignore[arg-type]
+        other = teams.create_team(session, actor=SYSTEM, name="other")
+    trained = job(catalog.team_id, published_release(catalog.team_id).id, "trained-ecod", "completed")
+    theirs = job(other.id, published_release(other.id, name="theirs").id, "their-secret", "completed")  # type: ignore[arg-type]
+    mine = add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="mine",
+                   train_job_id=trained.id)
+    # A serving of this team pointing at another team's job (no service would write it): the other team's
+    # job reads like a missing one, by its id.
+    add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="odd", train_job_id=theirs.id)
+    monkeypatch.setenv("MLOPS_USER", "mona")
+    at = no_exception(page("serving").run())
+    assert "2 serving(s)" in captions(at)
+    listed = tables(at)
+    assert "training job" in listed.splitlines()[0] and "trained-ecod" in listed
+    assert f"#{theirs.id}" in listed and "their-secret" not in listed
+    at.selectbox(key="sv_pick").set_value(mine.id).run()
+    assert "Serves training job trained-ecod" in captions(no_exception(at))
 
 
 def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_changes(

@@ -11,13 +11,22 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.seed import Catalog, errors, job, no_exception, page, published_release
+from tests.dashboard.seed import Catalog, errors, job, no_exception, page, published_release, tables
 
 pytestmark = pytest.mark.platform_servers("s3")
 
 
 def create_button(at: Any) -> Any:
     return next(b for b in at.button if b.label == "Create job")
+
+
+def test_the_jobs_list_names_algorithm_and_release(catalog: Catalog) -> None:
+    release = published_release(catalog.team_id, name="cpu-load")
+    job(catalog.team_id, release.id, "named-job", "completed")
+    listed = tables(no_exception(page("training").run()))
+    header, row = listed.splitlines()[:2]
+    assert "algorithm" in header and "release" in header and "_id" not in header, header
+    assert "named-job" in row and ",ECOD," in row and ",cpu-load v1," in row, row
 
 
 def test_new_job_form_validates_before_creating(catalog: Catalog) -> None:

@@ -32,6 +32,7 @@ def test_all_deployments_registered_and_runnable(flow_runner: FlowRunner, tmp_pa
 
     from catalog.db import session_scope
     from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from catalog.services.init import initialize
     from catalog.services.teams import actor_for
     from catalog.uploads import upload_entry
@@ -48,8 +49,8 @@ def test_all_deployments_registered_and_runnable(flow_runner: FlowRunner, tmp_pa
                                     name="d")
     upload_entry(actor=admin, dataset_id=dataset.id, path=make_series(tmp_path / "a.csv", n=50, seed=1, anomalies=[]))
     with session_scope() as session:
-        release = ds.create_release(session, actor=admin, dataset_id=dataset.id)
+        release = rel.create_release(session, actor=admin, dataset_id=dataset.id)
     launched = run_flow("publish-release", {"release_id": release.id}, wait=True, mode="deployment")
     assert launched.state == "COMPLETED", launched.message
     with session_scope() as session:
-        assert ds.get_release(session, actor=admin, release_id=release.id).status == "published"
+        assert rel.get_release(session, actor=admin, release_id=release.id).status == "published"

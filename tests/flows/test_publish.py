@@ -46,21 +46,21 @@ def upload(admin: Any, dataset_id: int, path: Path, **flags: bool) -> Any:
 
 def publish(admin: Any, dataset_id: int, **kwargs: Any) -> Any:
     from catalog.db import session_scope
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from flows.datasets import publish_release
 
     with session_scope() as session:
-        release = ds.create_release(session, actor=admin, dataset_id=dataset_id, **kwargs)
+        release = rel.create_release(session, actor=admin, dataset_id=dataset_id, **kwargs)
     publish_release(release.id)
     return get_release(admin, release.id)  # type: ignore[arg-type]
 
 
 def get_release(admin: Any, release_id: int) -> Any:
     from catalog.db import session_scope
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
 
     with session_scope() as session:
-        return ds.get_release(session, actor=admin, release_id=release_id)
+        return rel.get_release(session, actor=admin, release_id=release_id)
 
 
 def fetch(release: Any, tmp_path: Path) -> zipfile.ZipFile:
@@ -215,6 +215,7 @@ def test_s3_stopped_mid_publish_then_publish_again(admin: Any, tmp_path: Path, s
     from catalog.db import session_scope
     from catalog.scenarios import Scenario
     from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from flows.datasets import publish_release
     from infra.objectstore import ObjectStore
     from tasks import dataset_layouts
@@ -225,7 +226,7 @@ def test_s3_stopped_mid_publish_then_publish_again(admin: Any, tmp_path: Path, s
     store = ObjectStore.from_settings()
     entry_keys = {o.key for o in store.list()}
     with session_scope() as session:
-        release = ds.create_release(session, actor=admin, dataset_id=dataset_id)
+        release = rel.create_release(session, actor=admin, dataset_id=dataset_id)
     original = dataset_layouts.LAYOUTS[Scenario.ANOMALY_DETECTION]
     outage = s3_server.stopped()
     calls = []
@@ -270,10 +271,10 @@ def test_entry_changed_in_storage_fails_the_release(admin: Any, tmp_path: Path) 
     with pytest.raises(Exception, match="checksum"):
         publish(admin, dataset_id)
     from catalog.db import session_scope
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
 
     with session_scope() as session:
-        (release,) = ds.list_releases(session, actor=admin, dataset_id=dataset_id)
+        (release,) = rel.list_releases(session, actor=admin, dataset_id=dataset_id)
     assert release.status == "failed" and "checksum no longer matches" in release.error
     assert not [o for o in ObjectStore.from_settings().list("releases/")]
 
@@ -283,7 +284,7 @@ def test_archive_restore_and_download(admin: Any, tmp_path: Path) -> None:
 
     from catalog.db import session_scope
     from catalog.errors import ValidationError
-    from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from infra.objectstore import ObjectStore
     from tasks.datasets import ReleaseBuildError, verified_download
 
@@ -296,13 +297,13 @@ def test_archive_restore_and_download(admin: Any, tmp_path: Path) -> None:
 
     assert hashlib.sha256(httpx.get(url).content).hexdigest() == release.sha256
     with session_scope() as session:
-        assert ds.archive_release(session, actor=admin, release_id=release.id).status == "archived"
+        assert rel.archive_release(session, actor=admin, release_id=release.id).status == "archived"
     fetch(get_release(admin, release.id), tmp_path)  # archived releases still download
     with session_scope() as session, pytest.raises(ValidationError, match="archived"):
-        ds.require_usable_release(session, actor=admin, release_id=release.id, team_id=min(admin.team_ids),
-                                  scenario="text_classification")
+        rel.require_usable_release(session, actor=admin, release_id=release.id, team_id=min(admin.team_ids),
+                                   scenario="text_classification")
     with session_scope() as session:
-        assert ds.restore_release(session, actor=admin, release_id=release.id).status == "published"
+        assert rel.restore_release(session, actor=admin, release_id=release.id).status == "published"
     with pytest.raises(ReleaseBuildError, match="checksum mismatch"):
         verified_download(store, key=release.object_key, sha256="0" * 64, target=tmp_path / "bad.zip")
     assert not (tmp_path / "bad.zip").exists() and not (tmp_path / "bad.zip.part").exists()

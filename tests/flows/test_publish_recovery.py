@@ -29,6 +29,7 @@ def seed_release(entries: int) -> tuple[Any, int]:
     table entry byte for byte, so the publish takes seconds and its zip goes up in many parts)."""
     from catalog.db import session_scope
     from catalog.services import datasets as ds
+    from catalog.services import releases as rel
     from catalog.services.init import initialize
     from catalog.services.teams import actor_for
     from infra.objectstore import ObjectStore
@@ -57,7 +58,7 @@ def seed_release(entries: int) -> tuple[Any, int]:
                 summary={"rows": 1000},
             )
     with session_scope() as session:
-        release = ds.create_release(session, actor=admin, dataset_id=dataset.id)  # type: ignore[arg-type]
+        release = rel.create_release(session, actor=admin, dataset_id=dataset.id)  # type: ignore[arg-type]
     return admin, int(release.id or 0)
 
 

@@ -17,22 +17,11 @@ from tests.flows.training_support import (
     create_job,
     in_thread,
     job_row,
-    seed_catalog,
-    set_training,
     slow_fit,
     wait_for,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def seeded(platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    # Job ids restart at 1 in every test's catalog while the MLflow server lives for the session: a
-    # prefix of its own keeps this test's experiment (and registered models) apart.
-    monkeypatch.setenv("MLOPS_MLFLOW_EXPERIMENT_PREFIX", f"t{uuid.uuid4().hex[:10]}")
-    set_training(monkeypatch, poll_seconds=0.3)
-    return seed_catalog()
 
 
 def job_runs(job_id: int) -> list:  # type: ignore[type-arg]

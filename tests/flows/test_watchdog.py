@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -18,20 +17,12 @@ from tests.flows.training_support import (
     create_job,
     in_thread,
     job_row,
-    seed_catalog,
     set_training,
     slow_fit,
     wait_for,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def seeded(platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("MLOPS_MLFLOW_EXPERIMENT_PREFIX", f"t{uuid.uuid4().hex[:10]}")
-    set_training(monkeypatch, poll_seconds=0.3)
-    return seed_catalog()
 
 
 def running_job(job_id: int):  # type: ignore[no-untyped-def]
