@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
-from pydantic import ConfigDict, Discriminator, Tag, with_config
+from pydantic import Discriminator, Tag
 from typing_extensions import TypedDict
 
 from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, schema_error
 from algorithms.base.plots import anomaly_figure, axis_values
-from algorithms.base.requests import RECORDS, TAG_SUFFIX, Declared, Scalar, number
+from algorithms.base.requests import RECORDS, TAG_SUFFIX, Declared, Scalar, number, object_type
 
 SCENARIO = "anomaly_detection"
 MEDIUM_RATIO = 1.25
@@ -214,24 +214,25 @@ def anomaly_request(columns: tuple[str, ...] | None, limits: Limits) -> Declared
     ``timestamp`` (echoed back) and either ``values`` (an object with a number for each of the model's value
     columns) or, for a model of one value column, ``value``. ``columns`` None: a model whose columns are not
     known (any numbers in ``values``)."""
-    values = TypedDict("Values", {c: number() for c in columns}) if columns else dict[str, number()]  # type: ignore[operator]
-    values_record = TypedDict("ValuesRecord", {"timestamp": Scalar, "values": values})  # type: ignore[operator]
+    values = object_type("Values", {c: number() for c in columns}) if columns else dict[str, number()]
+    values_record = object_type("ValuesRecord", {"timestamp": Scalar, "values": values})
     # "not required values": with both keys the record is read from "values", so it is that branch alone.
-    value_record = with_config(ConfigDict(json_schema_extra={"not": {"required": ["values"]}}))(
-        TypedDict("ValueRecord", {"timestamp": Scalar, "value": number()})  # type: ignore[operator]
+    value_record = object_type(
+        "ValueRecord", {"timestamp": Scalar, "value": number()}, **{"not": {"required": ["values"]}}
     )
     record: Any = values_record
+    example: dict[str, Any] = {"timestamp": "2024-01-01T00:00:00", "values": dict.fromkeys(columns or ["a"], 1.5)}
     if columns is None or len(columns) == 1:
         record = Annotated[
             Annotated[value_record, Tag(VALUE_RECORD)] | Annotated[values_record, Tag(VALUES_RECORD)],
             Discriminator(_record_kind),
         ]
-    config = TypedDict("AnomalyConfig", {"threshold": NotRequired[number(ge=0)]})  # type: ignore[operator]
+        example = {"timestamp": "2024-01-01T00:00:00", "value": 1.5}
+    config = object_type("AnomalyConfig", {"threshold": NotRequired[number(ge=0)]})
 
     def request(item: Any) -> Any:
-        return TypedDict(  # type: ignore[operator]
-            "AnomalyRequest", {"data": RECORDS.items(item, limits), "config": NotRequired[config | None]}
-        )
+        fields = {"data": RECORDS.items(item, limits), "config": NotRequired[config | None]}
+        return object_type("AnomalyRequest", fields, examples=[{"data": [example], "config": {}}])
 
     # Most requests send "value" records only: that branch is checked without the union's dispatch per record.
     common = request(value_record) if record is not values_record else None

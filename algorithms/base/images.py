@@ -33,7 +33,7 @@ import pandas as pd
 from typing_extensions import TypedDict
 
 from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, decode_image_list, quote
-from algorithms.base.requests import Declared, images_request, integer, number
+from algorithms.base.requests import SMALL_PNG, Declared, images_request, integer, number
 
 IMAGE_COLUMN = "image"
 RESULT_COLUMN = "result"
@@ -45,8 +45,8 @@ MaxDetections = integer(ge=1, le=MAX_DETECTIONS)
 # Pixels, not bytes, decide memory: a 10 MB PNG of one colour can unpack to gigabytes. The pyfunc path
 # (``images_of_frame``, called without the server's limits) refuses images above the default limit.
 MAX_PIXELS = Limits.max_image_pixels
-# A 16×16 grey PNG: the warm-up request (loads the weights and pays the first-call costs).
-WARMUP_PNG = "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR42mNsaGhgIAUwMZAIRjWMahg6GgDJTAGg54KQ4AAAAABJRU5ErkJggg=="
+# The warm-up request's image (loads the weights and pays the first-call costs).
+WARMUP_PNG = SMALL_PNG
 
 
 def image_size(data: bytes, index: int, limits: Limits) -> tuple[int, int] | str:

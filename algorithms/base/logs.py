@@ -33,7 +33,7 @@ from typing_extensions import TypedDict
 
 from algorithms.base.contracts import Limits, ScenarioContract, ServedModel
 from algorithms.base.release import Release
-from algorithms.base.requests import LINES, Declared
+from algorithms.base.requests import LINES, Declared, object_type
 
 SCENARIO = "log_clustering"
 UNKNOWN = "unknown"
@@ -149,7 +149,8 @@ def response(lines: list[str], cluster_ids: list[int], templates: dict[int, str]
 @lru_cache(maxsize=16)
 def log_request(limits: Limits) -> Declared:
     """``{"data": ["line", ...]}``: at least one line (a string), at most the batch limit."""
-    return Declared(TypedDict("LogRequest", {"data": LINES.items(StrictStr, limits)}), LINES)  # type: ignore[operator]
+    example = {"data": ["081109 203615 148 INFO dfs.DataNode: Receiving block blk_1 src /10.0.0.1:5"]}
+    return Declared(object_type("LogRequest", {"data": LINES.items(StrictStr, limits)}, examples=[example]), LINES)
 
 
 class TemplateGroup(TypedDict):

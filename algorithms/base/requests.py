@@ -23,6 +23,7 @@ from typing import Annotated, Any, NotRequired
 
 from pydantic import (
     BeforeValidator,
+    ConfigDict,
     Field,
     StrictBool,
     StrictFloat,
@@ -30,11 +31,14 @@ from pydantic import (
     StrictStr,
     TypeAdapter,
     ValidationError,
+    with_config,
 )
 from typing_extensions import TypedDict
 
 from algorithms.base.refusals import ContractError, Limits, quote, schema_error
 
+# A 16×16 grey PNG: the example image of the document (and the image contracts' warm-up request).
+SMALL_PNG = "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR42mNsaGhgIAUwMZAIRjWMahg6GgDJTAGg54KQ4AAAAABJRU5ErkJggg=="
 # Where the JSON schemas of declared types point for their named parts: the OpenAPI document's components.
 REF_TEMPLATE = "#/components/schemas/{model}"
 # Names of the branches of tagged unions (``Tag``): they appear in pydantic's error locations and are dropped
@@ -57,6 +61,13 @@ def integer(**bounds: Any) -> Any:
 def number(**bounds: Any) -> Any:
     """A finite JSON number (integers included; never ``true`` or ``"1.5"``) within ``bounds``."""
     return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
+
+
+def object_type(name: str, fields: dict[str, Any], **schema: Any) -> Any:
+    """A JSON object type (a ``TypedDict``) named ``name`` in the document, with ``fields`` (keys may be any
+    strings; ``NotRequired[...]`` for optional ones) and extra JSON schema keywords (``examples``, ``not``)."""
+    declared = TypedDict(name, fields)  # type: ignore[operator]
+    return with_config(ConfigDict(json_schema_extra=schema))(declared) if schema else declared
 
 
 # Any JSON value but an object or an array (echoed back as sent, e.g. an anomaly record's timestamp).
@@ -150,4 +161,4 @@ def images_request(limits: Limits, config: Any = None, name: str = "ImagesReques
     fields: dict[str, Any] = {"images": IMAGES.items(Any, limits)}
     if config is not None:
         fields["config"] = NotRequired[config | None]
-    return Declared(TypedDict(name, fields), IMAGES)  # type: ignore[operator]
+    return Declared(object_type(name, fields, examples=[{"images": [f"data:image/png;base64,{SMALL_PNG}"]}]), IMAGES)

@@ -26,7 +26,7 @@ from pydantic import StrictStr
 from typing_extensions import TypedDict
 
 from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, quote
-from algorithms.base.requests import TEXTS, Declared, integer
+from algorithms.base.requests import TEXTS, Declared, integer, object_type
 
 SCENARIO = "text_classification"
 TEXT_COLUMN = "text"
@@ -108,10 +108,9 @@ class TextConfig(TypedDict, total=False):
 @lru_cache(maxsize=16)
 def text_request(limits: Limits) -> Declared:
     """``{"texts": ["...", ...], "config"?: {"top_k"?: integer >= 1} | null}``: at least one text."""
-    request = TypedDict(  # type: ignore[operator]
-        "TextRequest", {"texts": TEXTS.items(StrictStr, limits), "config": NotRequired[TextConfig | None]}
-    )
-    return Declared(request, TEXTS)
+    fields = {"texts": TEXTS.items(StrictStr, limits), "config": NotRequired[TextConfig | None]}
+    example = {"texts": ["WINNER!! Claim your free prize now"], "config": {"top_k": 2}}
+    return Declared(object_type("TextRequest", fields, examples=[example]), TEXTS)
 
 
 class ClassProbability(TypedDict):

@@ -27,7 +27,7 @@ from pydantic import AfterValidator, Field, StrictBool
 from typing_extensions import TypedDict
 
 from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, schema_error
-from algorithms.base.requests import RECORDS, Declared, integer, number
+from algorithms.base.requests import RECORDS, Declared, integer, number, object_type
 
 SCENARIO = "timeseries_predict"
 MAX_STEPS = 1000
@@ -132,7 +132,10 @@ Timestamp = Annotated[
 ]
 
 
-Value = number()
+# Float64 overflows past ~1.8e308: history values up to 1e300 keep the level adjustment (a mean of
+# differences) and the forecast's bounds finite, so an answer never holds an infinity (JSON null).
+MAX_VALUE = 1e300
+Value = number(ge=-MAX_VALUE, le=MAX_VALUE)
 Steps = integer(ge=1, le=MAX_STEPS)
 
 
@@ -150,14 +153,12 @@ class ForecastConfig(TypedDict, total=False):
 def forecast_request(limits: Limits) -> Declared:
     """``{"data"?: [{"timestamp", "value"}] | null (recent history, possibly empty), "config"?: {"steps"?
     (1..1000; default: the model's horizon), "adjust_level"? (default true)} | null}``."""
-    request = TypedDict(  # type: ignore[operator]
-        "ForecastRequest",
-        {
-            "data": NotRequired[RECORDS.items(HistoryPoint, limits, min_items=0) | None],
-            "config": NotRequired[ForecastConfig | None],
-        },
-    )
-    return Declared(request, RECORDS)
+    fields = {
+        "data": NotRequired[RECORDS.items(HistoryPoint, limits, min_items=0) | None],
+        "config": NotRequired[ForecastConfig | None],
+    }
+    example = {"data": [{"timestamp": "2024-01-01", "value": 1.5}], "config": {"steps": 7}}
+    return Declared(object_type("ForecastRequest", fields, examples=[example]), RECORDS)
 
 
 class ForecastPoint(TypedDict):
