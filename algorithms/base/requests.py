@@ -142,6 +142,9 @@ class Declared:
     def _detail(self, error: Any) -> dict[str, Any]:
         loc = [part for part in error["loc"] if not (isinstance(part, str) and part.endswith(TAG_SUFFIX))]
         message = str(error["msg"])
+        if error["type"] == "string_pattern_mismatch":
+            # pydantic quotes the pattern, which can be long (an ISO 8601 timestamp's is ~300 characters).
+            message = "String should match the pattern of the field in the OpenAPI document"
         if error["type"] != "missing":
             message = f"{message}, got {quote(error.get('input'))}"
         batch = self.batch.field if self.batch is not None else None

@@ -1,7 +1,8 @@
 """The inference ASGI app: loads one MLflow pyfunc model by URI and serves it by its scenario's contract.
 
 Endpoints: POST /predict, GET /health (model URI, instance id), GET /ready (503 until the model is loaded
-and warmed up), GET /metrics (Prometheus), /docs and /openapi.json. The model loads in a background thread
+and warmed up), GET /metrics (Prometheus), /docs and /openapi.json (``algorithms.serve.openapi``: exact, built
+from the scenario contract's declared bodies). The model loads in a background thread
 so /health answers during a slow load; a load failure calls ``on_load_failure`` (the entrypoint stops the
 server and exits non-zero) — there is never a fallback model.
 
