@@ -122,6 +122,13 @@ def test_the_fuzzer_finds_the_document_exact(
     url, _ = serve(request.getfixturevalue(model_fixture), scenario, **LIMITS)
     report_path = tmp_path / "report.json"
     run = fuzz(url, report_path)
+    assert report_path.is_file(), run.stdout[-5_000:] + run.stderr[-5_000:]
     report = json.loads(report_path.read_text())
-    print(json.dumps(report.get("summary", report))[:2000])
+    # Every operation was exercised, by every phase that applies, with many requests: not a vacuous pass.
+    assert report["operations"]["tested"] == 4 and report["operations"]["errored"] == 0, report["operations"]
+    assert {name: phase["status"] for name, phase in report["phases"].items()} == {
+        "examples": "success", "coverage": "success", "fuzzing": "success", "stateful": "skip"
+    }, run.stdout[-20_000:]
+    assert report["test_cases"]["generated"] >= 80, report["test_cases"]
+    assert report["failures"] == [] and report["errors"] == [], run.stdout[-20_000:] + run.stderr[-5_000:]
     assert run.returncode == 0, run.stdout[-20_000:] + run.stderr[-5_000:]
