@@ -234,8 +234,10 @@ def anomaly_request(columns: tuple[str, ...] | None, limits: Limits) -> Declared
         fields = {"data": RECORDS.items(item, limits), "config": NotRequired[config | None]}
         return object_type("AnomalyRequest", fields, examples=[{"data": [example], "config": {}}])
 
-    # Most requests send "value" records only: that branch is checked without the union's dispatch per record.
-    common = request(value_record) if record is not values_record else None
+    # Most requests send {"timestamp", "value"} records only: checked without the union's dispatch per record
+    # (closed: a record with "values", or any other key, is checked against the declared type).
+    closed = object_type("ValueRecord", {"timestamp": Scalar, "value": number()}, closed=True)
+    common = request(closed) if record is not values_record else None
     return Declared(request(record), RECORDS, common=common)
 
 

@@ -1,10 +1,10 @@
 """Declared request and response bodies of the predict contracts: the JSON types they are built from, the
 checks made with them, and their JSON schemas.
 
-Each scenario declares its request body once, as a pydantic type (``ScenarioContract.request_type``); the
+Each scenario declares its request body once, as a pydantic type (``ScenarioContract.request``); the
 inference server's OpenAPI document (``algorithms/serve/openapi.py``) is that type's JSON schema, and the
 contract checks a request with the same type (``Declared.validate``), so the document and the checks cannot
-disagree. JSON semantics are kept: a number is any finite JSON number but never ``true``/``false``, an integer
+disagree. Answers are declared the same way (``ScenarioContract.response``) for the document. JSON semantics are kept: a number is any finite JSON number but never ``true``/``false``, an integer
 may be written ``3.0`` (JSON Schema counts it as one), no string stands in for a number.
 
 A check that fails is a 422 in the error envelope, one detail per wrong field (``{"record", "field",
@@ -42,7 +42,7 @@ SMALL_PNG = "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR42mNsaGhgIAU
 # Where the JSON schemas of declared types point for their named parts: the OpenAPI document's components.
 REF_TEMPLATE = "#/components/schemas/{model}"
 # Names of the branches of tagged unions (``Tag``): they appear in pydantic's error locations and are dropped
-# from the field names reported (``records.VALUE_RECORD`` and its sibling end in this suffix).
+# from the field names reported (``anomaly.VALUE_RECORD`` and its sibling end in this suffix).
 TAG_SUFFIX = " record"
 
 
@@ -63,11 +63,13 @@ def number(**bounds: Any) -> Any:
     return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
 
 
-def object_type(name: str, fields: dict[str, Any], **schema: Any) -> Any:
+def object_type(name: str, fields: dict[str, Any], *, closed: bool = False, **schema: Any) -> Any:
     """A JSON object type (a ``TypedDict``) named ``name`` in the document, with ``fields`` (keys may be any
-    strings; ``NotRequired[...]`` for optional ones) and extra JSON schema keywords (``examples``, ``not``)."""
+    strings; ``NotRequired[...]`` for optional ones) and extra JSON schema keywords (``examples``, ``not``).
+    Other keys are allowed and dropped, or refused when ``closed``."""
     declared = TypedDict(name, fields)  # type: ignore[operator]
-    return with_config(ConfigDict(json_schema_extra=schema))(declared) if schema else declared
+    config = ConfigDict(json_schema_extra=schema or None, extra="forbid" if closed else "ignore")
+    return with_config(config)(declared)
 
 
 # Any JSON value but an object or an array (echoed back as sent, e.g. an anomaly record's timestamp).
@@ -97,8 +99,9 @@ IMAGES = Batch("images", lambda limits: limits.max_images, lambda limits, n: lim
 class Declared:
     """A declared body: its type, its validator, and for requests the list ``Limits`` bounds.
 
-    ``common``: a narrower type that what most requests are (e.g. one branch of a union), tried first because
-    it is checked faster; it must accept nothing the declared type refuses, and give the same value.
+    ``common``: a narrower type, the shape most requests have (e.g. one branch of a union, no other keys), tried
+    first because it is checked faster; it must accept nothing the declared type refuses and give the same value
+    (anything it refuses is checked against the declared type).
     """
 
     def __init__(self, declared: Any, batch: Batch | None = None, *, common: Any = None) -> None:
@@ -164,4 +167,5 @@ def images_request(limits: Limits, config: Any = None, name: str = "ImagesReques
     fields: dict[str, Any] = {"images": IMAGES.items(Any, limits)}
     if config is not None:
         fields["config"] = NotRequired[config | None]
-    return Declared(object_type(name, fields, examples=[{"images": [f"data:image/png;base64,{SMALL_PNG}"]}]), IMAGES)
+    example = {"images": [f"data:image/png;base64,{SMALL_PNG}"]}
+    return Declared(object_type(name, fields, examples=[example]), IMAGES)
