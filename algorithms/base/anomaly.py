@@ -221,7 +221,10 @@ def anomaly_request(columns: tuple[str, ...] | None, limits: Limits) -> Declared
         "ValueRecord", {"timestamp": Scalar, "value": number()}, **{"not": {"required": ["values"]}}
     )
     record: Any = values_record
-    example: dict[str, Any] = {"timestamp": "2024-01-01T00:00:00", "values": dict.fromkeys(columns or ["a"], 1.5)}
+    example: dict[str, Any] = {
+        "timestamp": "2024-01-01T00:00:00",
+        "values": dict.fromkeys(columns or ["a"], 1.5),
+    }
     if columns is None or len(columns) == 1:
         record = Annotated[
             Annotated[value_record, Tag(VALUE_RECORD)] | Annotated[values_record, Tag(VALUES_RECORD)],
@@ -349,7 +352,9 @@ def records_to_matrix(data: list[dict[str, Any]], columns: list[str]) -> tuple[l
 def records_to_frame(data: list[dict[str, Any]]) -> pd.DataFrame:
     """Model input for pyfunc models without the fast path: ``values`` objects become columns."""
     rows = [
-        {"timestamp": r["timestamp"], **r["values"]} if "values" in r else {"timestamp": r["timestamp"], "value": r["value"]}
+        {"timestamp": r["timestamp"], **r["values"]}
+        if "values" in r
+        else {"timestamp": r["timestamp"], "value": r["value"]}
         for r in data
     ]
     return pd.DataFrame(rows)

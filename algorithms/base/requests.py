@@ -1,11 +1,12 @@
 """Declared request and response bodies of the predict contracts: the JSON types they are built from, the
 checks made with them, and their JSON schemas.
 
-Each scenario declares its request body once, as a pydantic type (``ScenarioContract.request``); the
-inference server's OpenAPI document (``algorithms/serve/openapi.py``) is that type's JSON schema, and the
-contract checks a request with the same type (``Declared.validate``), so the document and the checks cannot
-disagree. Answers are declared the same way (``ScenarioContract.response``) for the document. JSON semantics are kept: a number is any finite JSON number but never ``true``/``false``, an integer
-may be written ``3.0`` (JSON Schema counts it as one), no string stands in for a number.
+Each scenario declares its request body once, as a pydantic type (``ScenarioContract.request``); the inference
+server's OpenAPI document (``algorithms/serve/openapi.py``) is that type's JSON schema, and the contract
+checks a request with the same type (``Declared.validate``), so the document and the checks cannot disagree.
+Answers are declared the same way (``ScenarioContract.response``) for the document. JSON semantics are kept: a
+number is any finite JSON number but never ``true``/``false``, an integer may be written ``3.0`` (JSON Schema
+counts it as one), no string stands in for a number.
 
 A check that fails is a 422 in the error envelope, one detail per wrong field (``{"record", "field",
 "message"}`` inside the batch list, ``{"field", "message"}`` elsewhere), values quoted only as short excerpts.

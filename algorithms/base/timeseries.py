@@ -3,8 +3,9 @@
 Request (``forecast_request``): ``{"data": [{"timestamp", "value"}] (recent history, optional; timestamps ISO
 8601), "config": {"steps" (1..1000; default: the model's horizon), "adjust_level"? (default true)}}``.
 Response (``ForecastResponse``): ``{"prediction": [{"timestamp", "value", "lower", "upper"}], "metadata":
-{"model_uri", "count", "steps", "history_points", "freq", "level_adjustment", "execution_ms"}}``. The forecast starts one step after the later of the training
-data's end and the history's end; timestamps are ISO 8601 strings.
+{"model_uri", "count", "steps", "history_points", "freq", "level_adjustment", "execution_ms"}}``. The forecast
+starts one step after the later of the training data's end and the history's end; timestamps are ISO 8601
+strings.
 
 Pyfunc input: a DataFrame with ``timestamp`` and ``value`` (possibly empty), params ``{"steps": int,
 "adjust_level": bool}``. Output: a DataFrame with ``timestamp, value, lower, upper``.
@@ -151,8 +152,9 @@ class ForecastConfig(TypedDict, total=False):
 
 @lru_cache(maxsize=16)
 def forecast_request(limits: Limits) -> Declared:
-    """``{"data"?: [{"timestamp", "value"}] | null (recent history, possibly empty), "config"?: {"steps"?
-    (1..1000; default: the model's horizon), "adjust_level"? (default true)} | null}``."""
+    """``{"data"?: [{"timestamp", "value"}] | null (recent history, possibly empty; ``Timestamp`` strings,
+    values within ``MAX_VALUE``), "config"?: {"steps"? (1..1000; default: the model's horizon), "adjust_level"?
+    (default true)} | null}``."""
     fields = {
         "data": NotRequired[RECORDS.items(HistoryPoint, limits, min_items=0) | None],
         "config": NotRequired[ForecastConfig | None],
