@@ -1,9 +1,9 @@
 """The anomaly_detection contract, shared by every anomaly algorithm's pyfunc model and by the server.
 
-Request: ``{"data": [{"timestamp", "value"} | {"timestamp", "values": {column: number}}],
-"config": {"threshold"?}}``. Response: ``{"results": [{"timestamp", "label", "score", "severity"}],
-"metadata": {"model_uri", "count", "anomalies", "execution_ms", "threshold", ...}}`` (change-point
-models add ``change_points: [{"index", "timestamp", "size"}]``).
+Request (declared by ``anomaly_request``): ``{"data": [{"timestamp", "value"} | {"timestamp", "values":
+{column: number}}], "config": {"threshold"?}}``. Response (``AnomalyResponse``): ``{"results": [{"timestamp",
+"label", "score", "severity"}], "metadata": {"model_uri", "count", "anomalies", "execution_ms", "threshold",
+...}}`` (change-point models add ``change_points: [{"index", "timestamp", "size"}]``).
 
 Pyfunc input: a DataFrame with ``timestamp`` (optional) and the model's value columns (or ``value`` when the
 model has one value column); params ``{"threshold": float}`` optional. Output: a DataFrame with
@@ -18,23 +18,20 @@ from __future__ import annotations
 import math
 import time
 from abc import abstractmethod
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar, Literal, NotRequired
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
+from pydantic import Discriminator, Tag
+from typing_extensions import TypedDict
 
-from algorithms.base.contracts import (
-    Limits,
-    ScenarioContract,
-    ServedModel,
-    quote,
-    require_object,
-    schema_error,
-)
+from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, schema_error
 from algorithms.base.plots import anomaly_figure, axis_values
+from algorithms.base.requests import RECORDS, TAG_SUFFIX, Declared, Scalar, number, object_type
 
 SCENARIO = "anomaly_detection"
 MEDIUM_RATIO = 1.25
@@ -203,24 +200,101 @@ def frame_to_matrix(frame: pd.DataFrame, value_columns: list[str]) -> tuple[list
     return timestamps, X
 
 
-def _is_number(v: Any) -> bool:
-    # bool is an int subclass; a JSON true/false is not a measurement
-    return type(v) is int or (type(v) is float and math.isfinite(v))
+VALUE_RECORD, VALUES_RECORD = f"value{TAG_SUFFIX}", f"values{TAG_SUFFIX}"
+
+
+def _record_kind(record: Any) -> str:
+    # A record with "values" is read from it; any other from its "value" (the declared branches say so too).
+    return VALUES_RECORD if isinstance(record, dict) and "values" in record else VALUE_RECORD
+
+
+@lru_cache(maxsize=32)
+def anomaly_request(columns: tuple[str, ...] | None, limits: Limits) -> Declared:
+    """``{"data": [record, ...], "config"?: {"threshold"?: number >= 0} | null}``. A record has a scalar
+    ``timestamp`` (echoed back) and either ``values`` (an object with a number for each of the model's value
+    columns) or, for a model of one value column, ``value``. ``columns`` None: a model whose columns are not
+    known (any numbers in ``values``)."""
+    values = object_type("Values", {c: number() for c in columns}) if columns else dict[str, number()]
+    values_record = object_type("ValuesRecord", {"timestamp": Scalar, "values": values})
+    # "not required values": with both keys the record is read from "values", so it is that branch alone.
+    value_record = object_type(
+        "ValueRecord", {"timestamp": Scalar, "value": number()}, **{"not": {"required": ["values"]}}
+    )
+    record: Any = values_record
+    example: dict[str, Any] = {
+        "timestamp": "2024-01-01T00:00:00",
+        "values": dict.fromkeys(columns or ["a"], 1.5),
+    }
+    if columns is None or len(columns) == 1:
+        record = Annotated[
+            Annotated[value_record, Tag(VALUE_RECORD)] | Annotated[values_record, Tag(VALUES_RECORD)],
+            Discriminator(_record_kind),
+        ]
+        example = {"timestamp": "2024-01-01T00:00:00", "value": 1.5}
+    config = object_type("AnomalyConfig", {"threshold": NotRequired[number(ge=0)]})
+
+    def request(item: Any) -> Any:
+        fields = {"data": RECORDS.items(item, limits), "config": NotRequired[config | None]}
+        return object_type("AnomalyRequest", fields, examples=[{"data": [example], "config": {}}])
+
+    # Most requests send {"timestamp", "value"} records only: checked without the union's dispatch per record
+    # (closed: a record with "values", or any other key, is checked against the declared type).
+    closed = object_type("ValueRecord", {"timestamp": Scalar, "value": number()}, closed=True)
+    common = request(closed) if record is not values_record else None
+    return Declared(request(record), RECORDS, common=common)
+
+
+class AnomalyResult(TypedDict):
+    timestamp: Scalar
+    label: Literal[0, 1]
+    score: float
+    severity: Literal["normal", "low", "medium", "high"]
+
+
+class AnomalyMetadata(TypedDict):
+    model_uri: str
+    count: int
+    anomalies: int
+    threshold: float | None
+    execution_ms: float
+
+
+class AnomalyResponse(TypedDict):
+    """The 200 answer (change-point models add ``metadata.change_points``)."""
+
+    results: list[AnomalyResult]
+    metadata: AnomalyMetadata
+
+
+ANOMALY_RESPONSE = Declared(AnomalyResponse)
+
+
+def _columns(model: ServedModel | None) -> tuple[str, ...] | None:
+    python_model = model.python_model if model is not None else None
+    return tuple(python_model.value_columns) if isinstance(python_model, AnomalyPythonModel) else None
 
 
 class AnomalyContract(ScenarioContract):
     scenario: ClassVar[str] = SCENARIO
 
+    def request(self, model: ServedModel | None, limits: Limits) -> Declared:
+        return anomaly_request(_columns(model), limits)
+
+    def response(self, model: ServedModel | None) -> Declared:
+        return ANOMALY_RESPONSE
+
     def predict(self, body: Any, model: ServedModel, limits: Limits) -> dict[str, Any]:
         started = time.perf_counter()
-        data, threshold = self.parse(body, limits)
+        request = self.request(model, limits).validate(body, limits)
+        data = request["data"]
+        threshold = (request.get("config") or {}).get("threshold")
         python_model = model.python_model
         if isinstance(python_model, AnomalyPythonModel):
-            timestamps, X = self.records_to_matrix(data, python_model.value_columns)
+            timestamps, X = records_to_matrix(data, python_model.value_columns)
             scores, labels, thr, info = python_model.detect_with_info(X, threshold)
             for item in info.get("change_points", []):
                 item["timestamp"] = timestamps[item["index"]]
-            results = [
+            results: list[AnomalyResult] = [
                 {"timestamp": t, "label": lab, "score": s, "severity": sev}
                 for t, lab, s, sev in zip(
                     timestamps, labels.tolist(), scores.tolist(), severity(scores, labels, thr)
@@ -228,7 +302,7 @@ class AnomalyContract(ScenarioContract):
             ]
             anomalies = int(labels.sum())
         else:
-            frame = self.records_to_frame(data)
+            frame = records_to_frame(data)
             try:
                 out = model.predict_frame(frame, {"threshold": threshold} if threshold is not None else None)
             except ValueError as exc:
@@ -249,109 +323,6 @@ class AnomalyContract(ScenarioContract):
             | info,
         }
 
-    def parse(self, body: Any, limits: Limits) -> tuple[list[Any], float | None]:
-        body = require_object(body)
-        data = body.get("data")
-        if not isinstance(data, list):
-            raise schema_error(
-                "'data' must be a list of records", [{"field": "data", "message": "expected list"}]
-            )
-        limits.check_batch(len(data))
-        if not data:
-            raise schema_error("'data' must not be empty", [{"field": "data", "message": "empty list"}])
-        config = body.get("config")
-        if config is None:
-            config = {}
-        if not isinstance(config, dict):
-            raise schema_error(
-                "'config' must be an object", [{"field": "config", "message": "expected object"}]
-            )
-        threshold = config.get("threshold")
-        if threshold is not None and not (_is_number(threshold) and threshold >= 0):
-            raise schema_error(
-                "'config.threshold' must be a non-negative number",
-                [{"field": "config.threshold", "message": f"got {quote(threshold)}"}],
-            )
-        return data, (float(threshold) if threshold is not None else None)
-
-    def records_to_matrix(self, data: list[Any], columns: list[str]) -> tuple[list[Any], np.ndarray]:
-        if len(columns) == 1:
-            # Fast path for the common single-value record; anything unusual goes to the checked loop.
-            try:
-                timestamps = [r["timestamp"] for r in data]
-                values = [r["value"] for r in data]
-            except (KeyError, TypeError):
-                pass
-            else:
-                if all(_is_number(v) for v in values):
-                    return timestamps, np.asarray(values, dtype=np.float64).reshape(-1, 1)
-        return self._checked_matrix(data, columns)
-
-    def _checked_matrix(self, data: list[Any], columns: list[str]) -> tuple[list[Any], np.ndarray]:
-        X = np.empty((len(data), len(columns)), dtype=np.float64)
-        timestamps: list[Any] = []
-        errors: list[dict[str, Any]] = []
-        for i, record in enumerate(data):
-            if not isinstance(record, dict):
-                errors.append({"record": i, "field": "", "message": "expected object"})
-                timestamps.append(None)
-                continue
-            if "timestamp" not in record or isinstance(record["timestamp"], (dict, list)):
-                errors.append({"record": i, "field": "timestamp", "message": "required scalar"})
-            timestamps.append(record.get("timestamp"))
-            if "values" in record:
-                values = record["values"]
-                if not isinstance(values, dict):
-                    errors.append({"record": i, "field": "values", "message": "expected object"})
-                    continue
-                for j, col in enumerate(columns):
-                    v = values.get(col)
-                    if not _is_number(v):
-                        errors.append(
-                            {
-                                "record": i,
-                                "field": f"values.{col}",
-                                "message": f"number required, got {quote(v)}",
-                            }
-                        )
-                    else:
-                        X[i, j] = v
-            elif "value" in record:
-                if len(columns) != 1:
-                    errors.append(
-                        {
-                            "record": i,
-                            "field": "value",
-                            "message": f"model needs 'values' with columns {columns}",
-                        }
-                    )
-                elif not _is_number(record["value"]):
-                    errors.append(
-                        {
-                            "record": i,
-                            "field": "value",
-                            "message": f"number required, got {quote(record['value'])}",
-                        }
-                    )
-                else:
-                    X[i, 0] = record["value"]
-            else:
-                errors.append({"record": i, "field": "value", "message": "'value' or 'values' required"})
-        if errors:
-            raise schema_error(f"{len(errors)} invalid field(s) in 'data'", errors)
-        return timestamps, X
-
-    def records_to_frame(self, data: list[Any]) -> pd.DataFrame:
-        """Model input for pyfunc models without the fast path: ``values`` objects become columns."""
-        if not all(isinstance(r, dict) for r in data):
-            raise schema_error("every record in 'data' must be an object")
-        rows = [
-            {"timestamp": r.get("timestamp"), **(r["values"] if isinstance(r.get("values"), dict) else {})}
-            | ({"value": r["value"]} if "value" in r else {})
-            for r in data
-        ]
-        return pd.DataFrame(rows)
-
     def runs_inline(self, model: ServedModel) -> bool:
         # The fast path is numpy on read-only state: sub-millisecond for one point, so a thread hop would
         # cost more than the work itself.
@@ -367,22 +338,23 @@ class AnomalyContract(ScenarioContract):
         )
         return {"data": [record] * 8}
 
-    def request_schema(self) -> dict[str, Any]:
-        record = {
-            "type": "object",
-            "required": ["timestamp"],
-            "properties": {
-                "timestamp": {"description": "Echoed back in the result (string or number)."},
-                "value": {"type": "number", "description": "For models with one value column."},
-                "values": {"type": "object", "additionalProperties": {"type": "number"}},
-            },
-        }
-        return {
-            "type": "object",
-            "required": ["data"],
-            "properties": {
-                "data": {"type": "array", "items": record},
-                "config": {"type": "object", "properties": {"threshold": {"type": "number", "minimum": 0}}},
-            },
-            "example": {"data": [{"timestamp": "2024-01-01T00:00:00", "value": 1.5}], "config": {}},
-        }
+
+def records_to_matrix(data: list[dict[str, Any]], columns: list[str]) -> tuple[list[Any], np.ndarray]:
+    """Timestamps and the value matrix of checked records (each has ``value`` or ``values``)."""
+    timestamps = [r["timestamp"] for r in data]
+    if len(columns) == 1:
+        column = columns[0]
+        values = [r["value"] if "value" in r else r["values"][column] for r in data]
+        return timestamps, np.asarray(values, dtype=np.float64).reshape(-1, 1)
+    return timestamps, np.asarray([[r["values"][c] for c in columns] for r in data], dtype=np.float64)
+
+
+def records_to_frame(data: list[dict[str, Any]]) -> pd.DataFrame:
+    """Model input for pyfunc models without the fast path: ``values`` objects become columns."""
+    rows = [
+        {"timestamp": r["timestamp"], **r["values"]}
+        if "values" in r
+        else {"timestamp": r["timestamp"], "value": r["value"]}
+        for r in data
+    ]
+    return pd.DataFrame(rows)

@@ -1,11 +1,12 @@
 """The image scenarios' predict contracts: image_classification and object_detection.
 
-Requests: ``{"images": ["base64 or data URI", ...], "config": {...}}`` — at most ``MLOPS_PREDICT_MAX_IMAGES``
-images of at most ``MLOPS_PREDICT_MAX_IMAGE_BYTES`` each (by ``decode_images``), of at most
-``MLOPS_PREDICT_MAX_IMAGE_PIXELS`` pixels each and ``MLOPS_PREDICT_MAX_REQUEST_PIXELS`` in all; 413 for the
-whole request otherwise. Pixels are read from each image's header before any image is decoded, and images are
-decoded and handed to the model a few at a time (a group holds at most one image's pixel limit, or one image),
-each group dropped before the next is decoded: memory follows the pixel limits, never the whole request.
+Requests (``images_request`` with the contract's ``config``): ``{"images": ["base64 or data URI", ...],
+"config": {...}}`` — at most ``MLOPS_PREDICT_MAX_IMAGES`` images of at most ``MLOPS_PREDICT_MAX_IMAGE_BYTES``
+each (by ``decode_image_list``), of at most ``MLOPS_PREDICT_MAX_IMAGE_PIXELS`` pixels each and
+``MLOPS_PREDICT_MAX_REQUEST_PIXELS`` in all; 413 for the whole request otherwise. Pixels are read from each
+image's header before any image is decoded, and images are decoded and handed to the model a few at a time (a
+group holds at most one image's pixel limit, or one image), each group dropped before the next is decoded:
+memory follows the pixel limits, never the whole request.
 Config: ``top_k`` (classification); ``conf``, ``iou``, ``max_detections`` (detection).
 
 Responses: one result per image, in order —
@@ -29,26 +30,23 @@ import warnings
 from typing import Any, ClassVar
 
 import pandas as pd
+from typing_extensions import TypedDict
 
-from algorithms.base.contracts import (
-    Limits,
-    ScenarioContract,
-    ServedModel,
-    decode_images,
-    quote,
-    require_object,
-    schema_error,
-)
+from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, decode_image_list, quote
+from algorithms.base.requests import SMALL_PNG, Declared, images_request, integer, number
 
 IMAGE_COLUMN = "image"
 RESULT_COLUMN = "result"
 DEFAULT_TOP_K = 5
 MAX_DETECTIONS = 1000
+TopK = integer(ge=1, le=10_000)
+UnitInterval = number(ge=0, le=1)
+MaxDetections = integer(ge=1, le=MAX_DETECTIONS)
 # Pixels, not bytes, decide memory: a 10 MB PNG of one colour can unpack to gigabytes. The pyfunc path
 # (``images_of_frame``, called without the server's limits) refuses images above the default limit.
 MAX_PIXELS = Limits.max_image_pixels
-# A 16×16 grey PNG: the warm-up request (loads the weights and pays the first-call costs).
-WARMUP_PNG = "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR42mNsaGhgIAUwMZAIRjWMahg6GgDJTAGg54KQ4AAAAABJRU5ErkJggg=="
+# The warm-up request's image (loads the weights and pays the first-call costs).
+WARMUP_PNG = SMALL_PNG
 
 
 def image_size(data: bytes, index: int, limits: Limits) -> tuple[int, int] | str:
@@ -118,37 +116,38 @@ def images_of_frame(frame: Any) -> list[Any]:
     return out
 
 
-def _number(config: dict[str, Any], key: str, *, integer: bool, low: float, high: float) -> Any:
-    value = config.get(key)
-    if value is None:
-        return None
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or not low <= value <= high:
-        kind = "an integer" if integer else "a number"
-        raise schema_error(
-            f"config.{key} must be {kind} in [{low:g}, {high:g}]",
-            [{"field": f"config.{key}", "message": f"got {quote(value)}"}],
-        )
-    return value
+class ImageError(TypedDict):
+    """The result of an image that does not decode (the rest of the batch is answered)."""
+
+    error: str
+
+
+class ImageMetadata(TypedDict):
+    model_uri: str
+    count: int
+    errors: int
+    execution_ms: float
 
 
 class ImageContract(ScenarioContract):
     """Shared request handling: decode within the limits, open each image, predict the good ones, and put
     each image's error in its own place."""
 
-    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Validated predict params from the request's ``config``."""
-        return {}
+    #: The declared ``config`` of a request (its keys are the model's predict params) and answer.
+    config: ClassVar[Any]
+    answer: ClassVar[Declared]
+
+    def request(self, model: ServedModel | None, limits: Limits) -> Declared:
+        return images_request(limits, self.config, f"{type(self).__name__.removesuffix('Contract')}Request")
+
+    def response(self, model: ServedModel | None) -> Declared:
+        return self.answer
 
     def predict(self, body: Any, model: ServedModel, limits: Limits) -> dict[str, Any]:
         started = time.perf_counter()
-        decoded = decode_images(body, limits)
-        config = require_object(body).get("config") or {}
-        if not isinstance(config, dict):
-            raise schema_error(
-                "'config' must be an object", [{"field": "config", "message": "expected object"}]
-            )
-        params = {k: v for k, v in self.params_of(config).items() if v is not None}
+        request = self.request(model, limits).validate(body, limits)
+        decoded = decode_image_list(request["images"], limits)
+        params = dict(request.get("config") or {})
         results: list[dict[str, Any]] = [{"error": item} if isinstance(item, str) else {} for item in decoded]
         sizes = self._check_pixels(decoded, limits, results)
         for group in self._groups(sizes, limits.max_image_pixels):
@@ -230,56 +229,63 @@ class ImageContract(ScenarioContract):
         return {"images": [WARMUP_PNG]}
 
 
+class ClassifyConfig(TypedDict, total=False):
+    top_k: TopK
+
+
+class ClassPrediction(TypedDict):
+    class_id: int
+    class_name: str
+    confidence: float
+
+
+class Classification(TypedDict):
+    predictions: list[ClassPrediction]
+
+
+class ClassificationResponse(TypedDict):
+    results: list[Classification | ImageError]
+    metadata: ImageMetadata
+
+
 class ImageClassificationContract(ImageContract):
     scenario: ClassVar[str] = "image_classification"
+    config: ClassVar[Any] = ClassifyConfig
+    answer: ClassVar[Declared] = Declared(ClassificationResponse)
 
-    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
-        return {"top_k": _number(config, "top_k", integer=True, low=1, high=10_000)}
 
-    def request_schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "required": ["images"],
-            "properties": {
-                "images": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "base64 or data URIs",
-                },
-                "config": {"type": "object", "properties": {"top_k": {"type": "integer", "minimum": 1}}},
-            },
-            "example": {"images": [f"data:image/png;base64,{WARMUP_PNG}"], "config": {"top_k": 3}},
-        }
+class DetectConfig(TypedDict, total=False):
+    conf: UnitInterval
+    iou: UnitInterval
+    max_detections: MaxDetections
+
+
+class Box(TypedDict):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class Detected(TypedDict):
+    bbox: Box
+    class_id: int
+    class_name: str
+    confidence: float
+
+
+class Detection(TypedDict):
+    detections: list[Detected]
+    width: int
+    height: int
+
+
+class DetectionResponse(TypedDict):
+    results: list[Detection | ImageError]
+    metadata: ImageMetadata
 
 
 class ObjectDetectionContract(ImageContract):
     scenario: ClassVar[str] = "object_detection"
-
-    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "conf": _number(config, "conf", integer=False, low=0.0, high=1.0),
-            "iou": _number(config, "iou", integer=False, low=0.0, high=1.0),
-            "max_detections": _number(config, "max_detections", integer=True, low=1, high=MAX_DETECTIONS),
-        }
-
-    def request_schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "required": ["images"],
-            "properties": {
-                "images": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "base64 or data URIs",
-                },
-                "config": {
-                    "type": "object",
-                    "properties": {
-                        "conf": {"type": "number", "minimum": 0, "maximum": 1},
-                        "iou": {"type": "number", "minimum": 0, "maximum": 1},
-                        "max_detections": {"type": "integer", "minimum": 1, "maximum": MAX_DETECTIONS},
-                    },
-                },
-            },
-            "example": {"images": [f"data:image/png;base64,{WARMUP_PNG}"], "config": {"conf": 0.25}},
-        }
+    config: ClassVar[Any] = DetectConfig
+    answer: ClassVar[Declared] = Declared(DetectionResponse)

@@ -6,11 +6,11 @@ them: any CSV file listed in the same split with an ``EventId`` column (else ``E
 (files in manifest order). When the CSV rows do not add up to the number of lines the ground truth is
 ignored (and said so in the metrics as ``ground_truth_rows_mismatch``) rather than misaligned.
 
-Request: ``{"data": ["line", ...]}``. Response: ``{"template_groups": [{"cluster_id", "template",
-"count", "indices", "samples"}], "unknown": [{"index", "line"}], "summary": {"total", "matched",
-"templates", "coverage"}, "metadata": {"model_uri", "count", "execution_ms"}}`` — groups by descending count,
-``indices`` into the request, at most ``MAX_SAMPLES`` sample lines per group; ``templates`` counts the known
-templates seen in the request.
+Request (``log_request``): ``{"data": ["line", ...]}``. Response (``LogResponse``): ``{"template_groups":
+[{"cluster_id", "template", "count", "indices", "samples"}], "unknown": [{"index", "line"}], "summary":
+{"total", "matched", "templates", "coverage"}, "metadata": {"model_uri", "count", "execution_ms"}}`` — groups
+by descending count, ``indices`` into the request, at most ``MAX_SAMPLES`` sample lines per group;
+``templates`` counts the known templates seen in the request.
 
 Pyfunc input: a DataFrame whose ``line`` column (else its first column) holds the lines. Output: a DataFrame
 with ``line``, ``cluster_id`` (-1 when unknown) and ``template`` (``"unknown"`` when unknown).
@@ -24,12 +24,16 @@ import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import pandas as pd
+from pydantic import StrictStr
+from typing_extensions import TypedDict
 
-from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, require_object, schema_error
+from algorithms.base.contracts import Limits, ScenarioContract, ServedModel
 from algorithms.base.release import Release
+from algorithms.base.requests import LINES, Declared, object_type
 
 SCENARIO = "log_clustering"
 UNKNOWN = "unknown"
@@ -142,28 +146,64 @@ def response(lines: list[str], cluster_ids: list[int], templates: dict[int, str]
     }
 
 
+@lru_cache(maxsize=16)
+def log_request(limits: Limits) -> Declared:
+    """``{"data": ["line", ...]}``: at least one line (a string), at most the batch limit."""
+    example = {"data": ["081109 203615 148 INFO dfs.DataNode: Receiving block blk_1 src /10.0.0.1:5"]}
+    return Declared(object_type("LogRequest", {"data": LINES.items(StrictStr, limits)}, examples=[example]), LINES)
+
+
+class TemplateGroup(TypedDict):
+    cluster_id: int
+    template: str
+    count: int
+    indices: list[int]
+    samples: list[str]
+
+
+class UnknownLine(TypedDict):
+    index: int
+    line: str
+
+
+class LogSummary(TypedDict):
+    total: int
+    matched: int
+    templates: int
+    coverage: float
+
+
+class LogMetadata(TypedDict):
+    model_uri: str
+    count: int
+    execution_ms: float
+
+
+class LogResponse(TypedDict):
+    template_groups: list[TemplateGroup]
+    unknown: list[UnknownLine]
+    summary: LogSummary
+    metadata: LogMetadata
+
+
+LOG_RESPONSE = Declared(LogResponse)
+
+
 class LogClusteringContract(ScenarioContract):
     """Serves any pyfunc whose output has ``cluster_id`` and ``template`` per line; models offering
     ``assign(lines) -> (cluster_ids, templates)`` are called directly (no DataFrame round trip)."""
 
     scenario: ClassVar[str] = SCENARIO
 
+    def request(self, model: ServedModel | None, limits: Limits) -> Declared:
+        return log_request(limits)
+
+    def response(self, model: ServedModel | None) -> Declared:
+        return LOG_RESPONSE
+
     def predict(self, body: Any, model: ServedModel, limits: Limits) -> dict[str, Any]:
         started = time.perf_counter()
-        body = require_object(body)
-        data = body.get("data")
-        if not isinstance(data, list):
-            raise schema_error("'data' must be a list of log lines", [{"field": "data", "message": "expected list"}])
-        limits.check_batch(len(data), "lines")
-        if not data:
-            raise schema_error("'data' must not be empty", [{"field": "data", "message": "empty list"}])
-        bad = [
-            {"record": i, "field": "data", "message": f"string required, got {type(v).__name__}"}
-            for i, v in enumerate(data)
-            if not isinstance(v, str)
-        ]
-        if bad:
-            raise schema_error(f"{len(bad)} line(s) in 'data' are not strings", bad)
+        data: list[str] = self.request(model, limits).validate(body, limits)["data"]
         assign = getattr(model.python_model, "assign", None)
         if callable(assign):
             cluster_ids, templates = assign(data)
@@ -181,11 +221,3 @@ class LogClusteringContract(ScenarioContract):
 
     def warmup_body(self, model: ServedModel) -> dict[str, Any]:
         return {"data": ["warm-up line 1", "warm-up line 2"]}
-
-    def request_schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "required": ["data"],
-            "properties": {"data": {"type": "array", "items": {"type": "string"}, "description": "Raw log lines."}},
-            "example": {"data": ["081109 203615 148 INFO dfs.DataNode: Receiving block blk_1 src /10.0.0.1:5"]},
-        }

@@ -2,10 +2,10 @@
 
 Release layout: ``{split}/*.csv`` with columns ``text`` and ``label`` (labels are compared as strings).
 
-Request: ``{"texts": ["...", ...], "config": {"top_k"?}}``. Response: ``{"results": [{"label",
-"probability", "top": [{"label", "probability"}]}], "metadata": {"model_uri", "count", "execution_ms"}}`` —
-``top`` lists the ``top_k`` most probable classes (default: all classes, at most ``DEFAULT_TOP_K``; a larger
-``top_k`` is cut to the number of classes).
+Request (``text_request``): ``{"texts": ["...", ...], "config": {"top_k"?}}``. Response (``TextResponse``):
+``{"results": [{"label", "probability", "top": [{"label", "probability"}]}], "metadata": {"model_uri", "count",
+"execution_ms"}}`` — ``top`` lists the ``top_k`` most probable classes (default: all classes, at most
+``DEFAULT_TOP_K``; a larger ``top_k`` is cut to the number of classes).
 
 Pyfunc input: a DataFrame whose ``text`` column (else its first column) holds the texts; params
 ``{"top_k": int}``. Output: a DataFrame with ``label``, ``probability`` and ``top``.
@@ -15,26 +15,24 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Any, ClassVar, NotRequired
 
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
+from pydantic import StrictStr
+from typing_extensions import TypedDict
 
-from algorithms.base.contracts import (
-    Limits,
-    ScenarioContract,
-    ServedModel,
-    quote,
-    require_object,
-    schema_error,
-)
+from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, quote
+from algorithms.base.requests import TEXTS, Declared, integer, object_type
 
 SCENARIO = "text_classification"
 TEXT_COLUMN = "text"
 LABEL_COLUMN = "label"
 DEFAULT_TOP_K = 5
+TopK = integer(ge=1)
 
 
 def text_signature() -> ModelSignature:
@@ -103,41 +101,60 @@ def texts_of_frame(frame: Any) -> list[str]:
     return ["" if v is None else str(v) for v in column.tolist()]
 
 
+class TextConfig(TypedDict, total=False):
+    top_k: TopK
+
+
+@lru_cache(maxsize=16)
+def text_request(limits: Limits) -> Declared:
+    """``{"texts": ["...", ...], "config"?: {"top_k"?: integer >= 1} | null}``: at least one text."""
+    fields = {"texts": TEXTS.items(StrictStr, limits), "config": NotRequired[TextConfig | None]}
+    example = {"texts": ["WINNER!! Claim your free prize now"], "config": {"top_k": 2}}
+    return Declared(object_type("TextRequest", fields, examples=[example]), TEXTS)
+
+
+class ClassProbability(TypedDict):
+    label: str
+    probability: float
+
+
+class TextResult(TypedDict):
+    label: str
+    probability: float
+    top: list[ClassProbability]
+
+
+class TextMetadata(TypedDict):
+    model_uri: str
+    count: int
+    execution_ms: float
+
+
+class TextResponse(TypedDict):
+    results: list[TextResult]
+    metadata: TextMetadata
+
+
+TEXT_RESPONSE = Declared(TextResponse)
+
+
 class TextClassificationContract(ScenarioContract):
     """Serves pyfunc models with a ``classify(texts, top_k)`` fast path, or any pyfunc returning the
     ``label/probability/top`` frame."""
 
     scenario: ClassVar[str] = SCENARIO
 
+    def request(self, model: ServedModel | None, limits: Limits) -> Declared:
+        return text_request(limits)
+
+    def response(self, model: ServedModel | None) -> Declared:
+        return TEXT_RESPONSE
+
     def predict(self, body: Any, model: ServedModel, limits: Limits) -> dict[str, Any]:
         started = time.perf_counter()
-        body = require_object(body)
-        texts = body.get("texts")
-        if not isinstance(texts, list):
-            raise schema_error(
-                "'texts' must be a list of strings", [{"field": "texts", "message": "expected list"}]
-            )
-        limits.check_batch(len(texts), "texts")
-        if not texts:
-            raise schema_error("'texts' must not be empty", [{"field": "texts", "message": "empty list"}])
-        bad = [
-            {"record": i, "field": "texts", "message": f"string required, got {type(t).__name__}"}
-            for i, t in enumerate(texts)
-            if not isinstance(t, str)
-        ]
-        if bad:
-            raise schema_error(f"{len(bad)} item(s) in 'texts' are not strings", bad)
-        config = body.get("config") or {}
-        if not isinstance(config, dict):
-            raise schema_error(
-                "'config' must be an object", [{"field": "config", "message": "expected object"}]
-            )
-        top_k = config.get("top_k")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise schema_error(
-                "config.top_k must be an integer >= 1",
-                [{"field": "config.top_k", "message": f"got {quote(top_k)}"}],
-            )
+        request = self.request(model, limits).validate(body, limits)
+        texts: list[str] = request["texts"]
+        top_k = (request.get("config") or {}).get("top_k")
         params = {"top_k": top_k} if top_k is not None else None
         classify = getattr(model.python_model, "classify", None)
         if callable(classify):
@@ -157,14 +174,3 @@ class TextClassificationContract(ScenarioContract):
     def warmup_body(self, model: ServedModel) -> dict[str, Any]:
         # Chinese and English, so a jieba model loads its dictionary before reporting ready.
         return {"texts": ["warm-up text", "预热文本"]}
-
-    def request_schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "required": ["texts"],
-            "properties": {
-                "texts": {"type": "array", "items": {"type": "string"}},
-                "config": {"type": "object", "properties": {"top_k": {"type": "integer", "minimum": 1}}},
-            },
-            "example": {"texts": ["WINNER!! Claim your free prize now"], "config": {"top_k": 2}},
-        }

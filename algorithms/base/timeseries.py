@@ -1,10 +1,11 @@
 """The timeseries_predict contract, shared by every forecasting algorithm's pyfunc model and by the server.
 
-Request: ``{"data": [{"timestamp", "value"}] (recent history, optional), "config": {"steps"
-(1..1000; default: the model's horizon), "adjust_level"? (default true)}}``. Response: ``{"prediction":
-[{"timestamp", "value", "lower", "upper"}], "metadata": {"model_uri", "count", "steps", "history_points",
-"freq", "level_adjustment", "execution_ms"}}``. The forecast starts one step after the later of the training
-data's end and the history's end; timestamps are ISO 8601 strings.
+Request (``forecast_request``): ``{"data": [{"timestamp", "value"}] (recent history, optional; timestamps ISO
+8601), "config": {"steps" (1..1000; default: the model's horizon), "adjust_level"? (default true)}}``.
+Response (``ForecastResponse``): ``{"prediction": [{"timestamp", "value", "lower", "upper"}], "metadata":
+{"model_uri", "count", "steps", "history_points", "freq", "level_adjustment", "execution_ms"}}``. The forecast
+starts one step after the later of the training data's end and the history's end; timestamps are ISO 8601
+strings.
 
 Pyfunc input: a DataFrame with ``timestamp`` and ``value`` (possibly empty), params ``{"steps": int,
 "adjust_level": bool}``. Output: a DataFrame with ``timestamp, value, lower, upper``.
@@ -12,25 +13,22 @@ Pyfunc input: a DataFrame with ``timestamp`` and ``value`` (possibly empty), par
 
 from __future__ import annotations
 
-import math
 import time
 from abc import abstractmethod
-from typing import Any, ClassVar
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar, NotRequired
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ParamSchema, ParamSpec
+from pydantic import AfterValidator, Field, StrictBool
+from typing_extensions import TypedDict
 
-from algorithms.base.contracts import (
-    Limits,
-    ScenarioContract,
-    ServedModel,
-    quote,
-    require_object,
-    schema_error,
-)
+from algorithms.base.contracts import Limits, ScenarioContract, ServedModel, schema_error
+from algorithms.base.requests import RECORDS, Declared, integer, number, object_type
 
 SCENARIO = "timeseries_predict"
 MAX_STEPS = 1000
@@ -110,24 +108,111 @@ def history_frame(frame: pd.DataFrame | None) -> pd.DataFrame | None:
     return pd.DataFrame({"ds": ds.dt.tz_localize(None) if ds.dt.tz is not None else ds, "y": y})
 
 
-def _is_number(v: Any) -> bool:
-    return type(v) is int or (type(v) is float and math.isfinite(v))
+_YEAR = "[1-9][0-9]{3}"
+_LEAP_YEAR = "(?:[1-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26])00)"
+_DATE = (
+    f"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    f"|02-(?:0[1-9]|1[0-9]|2[0-8]))|{_LEAP_YEAR}-02-29)"
+)
+_TIME = "[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,6})?)?"
+_OFFSET = "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+# An ISO 8601 date or date and time (years 1000-9999, optional seconds, fraction and UTC offset), spelled out
+# day by day (leap years included) so that everything the pattern admits is a date ``fromisoformat`` reads.
+TIMESTAMP_PATTERN = f"^{_DATE}(?:{_TIME}{_OFFSET}?)?$"
+
+
+def _wall_clock(text: str) -> datetime:
+    # The time as written: an offset is dropped, not applied (the training data's timestamps carry none).
+    return datetime.fromisoformat(text).replace(tzinfo=None)
+
+
+Timestamp = Annotated[
+    str,
+    Field(strict=True, pattern=TIMESTAMP_PATTERN, description="ISO 8601 date or date and time"),
+    AfterValidator(_wall_clock),
+]
+
+
+# Float64 overflows past ~1.8e308: history values up to 1e300 keep the level adjustment (a mean of
+# differences) and the forecast's bounds finite, so an answer never holds an infinity (JSON null).
+MAX_VALUE = 1e300
+Value = number(ge=-MAX_VALUE, le=MAX_VALUE)
+Steps = integer(ge=1, le=MAX_STEPS)
+
+
+class HistoryPoint(TypedDict):
+    timestamp: Timestamp
+    value: Value
+
+
+class ForecastConfig(TypedDict, total=False):
+    steps: Steps
+    adjust_level: StrictBool
+
+
+@lru_cache(maxsize=16)
+def forecast_request(limits: Limits) -> Declared:
+    """``{"data"?: [{"timestamp", "value"}] | null (recent history, possibly empty; ``Timestamp`` strings,
+    values within ``MAX_VALUE``), "config"?: {"steps"? (1..1000; default: the model's horizon), "adjust_level"?
+    (default true)} | null}``."""
+    fields = {
+        "data": NotRequired[RECORDS.items(HistoryPoint, limits, min_items=0) | None],
+        "config": NotRequired[ForecastConfig | None],
+    }
+    example = {"data": [{"timestamp": "2024-01-01", "value": 1.5}], "config": {"steps": 7}}
+    return Declared(object_type("ForecastRequest", fields, examples=[example]), RECORDS)
+
+
+class ForecastPoint(TypedDict):
+    timestamp: str
+    value: float
+    lower: float
+    upper: float
+
+
+class ForecastMetadata(TypedDict):
+    model_uri: str
+    count: int
+    steps: int
+    history_points: int
+    execution_ms: float
+    freq: NotRequired[str]
+    level_adjustment: NotRequired[float]
+
+
+class ForecastResponse(TypedDict):
+    prediction: list[ForecastPoint]
+    metadata: ForecastMetadata
+
+
+FORECAST_RESPONSE = Declared(ForecastResponse)
 
 
 class TimeseriesContract(ScenarioContract):
     scenario: ClassVar[str] = SCENARIO
 
+    def request(self, model: ServedModel | None, limits: Limits) -> Declared:
+        return forecast_request(limits)
+
+    def response(self, model: ServedModel | None) -> Declared:
+        return FORECAST_RESPONSE
+
     def predict(self, body: Any, model: ServedModel, limits: Limits) -> dict[str, Any]:
         started = time.perf_counter()
-        history, steps, adjust = self.parse(body, limits, model)
+        request = self.request(model, limits).validate(body, limits)
+        data = request.get("data") or []
+        config = request.get("config") or {}
+        default = getattr(model.python_model, "default_steps", None) or 30
+        steps = config.get("steps", min(int(default), MAX_STEPS))
+        adjust = config.get("adjust_level", True)
+        history = pd.DataFrame(
+            {"timestamp": [r["timestamp"] for r in data], "value": [r["value"] for r in data]},
+            columns=["timestamp", "value"],
+        )
         python_model = model.python_model
         if isinstance(python_model, TimeseriesPythonModel):
-            try:
-                history_df = history_frame(history)
-            except ValueError as exc:
-                raise schema_error(str(exc), [{"field": "data", "message": str(exc)}]) from exc
-            out, meta = python_model.forecast(history_df, steps, adjust)
-            prediction = [
+            out, meta = python_model.forecast(history_frame(history), steps, adjust)
+            prediction: list[ForecastPoint] = [
                 {"timestamp": t, "value": v, "lower": lo, "upper": hi}
                 for t, v, lo, hi in zip(
                     iso(out["timestamp"]),
@@ -156,79 +241,5 @@ class TimeseriesContract(ScenarioContract):
             },
         }
 
-    def parse(self, body: Any, limits: Limits, model: ServedModel) -> tuple[pd.DataFrame, int, bool]:
-        body = require_object(body)
-        data = body.get("data")
-        if data is None:
-            data = []
-        if not isinstance(data, list):
-            raise schema_error(
-                "'data' must be a list of records", [{"field": "data", "message": "expected list"}]
-            )
-        limits.check_batch(len(data))
-        errors: list[dict[str, Any]] = []
-        for i, record in enumerate(data):
-            if not isinstance(record, dict):
-                errors.append({"record": i, "field": "", "message": "expected object"})
-                continue
-            if not isinstance(record.get("timestamp"), (str, int, float)) or isinstance(
-                record.get("timestamp"), bool
-            ):
-                errors.append({"record": i, "field": "timestamp", "message": "required string or number"})
-            if not _is_number(record.get("value")):
-                errors.append(
-                    {
-                        "record": i,
-                        "field": "value",
-                        "message": f"number required, got {quote(record.get('value'))}",
-                    }
-                )
-        if errors:
-            raise schema_error(f"{len(errors)} invalid field(s) in 'data'", errors)
-        config = body.get("config")
-        config = {} if config is None else config
-        if not isinstance(config, dict):
-            raise schema_error(
-                "'config' must be an object", [{"field": "config", "message": "expected object"}]
-            )
-        default = getattr(model.python_model, "default_steps", None) or 30
-        steps = config.get("steps", min(int(default), MAX_STEPS))
-        if type(steps) is not int or not 1 <= steps <= MAX_STEPS:
-            raise schema_error(
-                f"'config.steps' must be an integer between 1 and {MAX_STEPS}",
-                [{"field": "config.steps", "message": f"got {quote(steps)}", "limit": MAX_STEPS}],
-            )
-        adjust = config.get("adjust_level", True)
-        if not isinstance(adjust, bool):
-            raise schema_error(
-                "'config.adjust_level' must be a boolean",
-                [{"field": "config.adjust_level", "message": f"got {quote(adjust)}"}],
-            )
-        frame = pd.DataFrame(
-            {"timestamp": [r["timestamp"] for r in data], "value": [float(r["value"]) for r in data]}
-        )
-        return frame, steps, adjust
-
     def warmup_body(self, model: ServedModel) -> dict[str, Any]:
         return {"config": {"steps": 3}}
-
-    def request_schema(self) -> dict[str, Any]:
-        record = {
-            "type": "object",
-            "required": ["timestamp", "value"],
-            "properties": {"timestamp": {"type": ["string", "number"]}, "value": {"type": "number"}},
-        }
-        return {
-            "type": "object",
-            "properties": {
-                "data": {"type": "array", "items": record, "description": "Recent history (optional)."},
-                "config": {
-                    "type": "object",
-                    "properties": {
-                        "steps": {"type": "integer", "minimum": 1, "maximum": MAX_STEPS},
-                        "adjust_level": {"type": "boolean", "default": True},
-                    },
-                },
-            },
-            "example": {"data": [{"timestamp": "2024-01-01", "value": 1.5}], "config": {"steps": 7}},
-        }

@@ -1,7 +1,8 @@
 """The inference ASGI app: loads one MLflow pyfunc model by URI and serves it by its scenario's contract.
 
 Endpoints: POST /predict, GET /health (model URI, instance id), GET /ready (503 until the model is loaded
-and warmed up), GET /metrics (Prometheus), /docs and /openapi.json. The model loads in a background thread
+and warmed up), GET /metrics (Prometheus), /docs and /openapi.json (``algorithms.serve.openapi``: exact, built
+from the scenario contract's declared bodies). The model loads in a background thread
 so /health answers during a slow load; a load failure calls ``on_load_failure`` (the entrypoint stops the
 server and exits non-zero) — there is never a fallback model.
 
@@ -36,6 +37,7 @@ from starlette.types import Receive, Scope, Send
 from algorithms.base.contracts import ContractError, Limits, ScenarioContract, ServedModel, clip
 from algorithms.base.scenarios import get_contract
 from algorithms.serve.metrics import ServerMetrics
+from algorithms.serve.openapi import Health, Readiness, document
 
 log = logging.getLogger("algorithms.serve")
 
@@ -87,13 +89,27 @@ UNAUTHORIZED = error_body(
 class InferenceApp(FastAPI):
     """FastAPI for every route but ``POST /predict``, which is answered at the ASGI level: FastAPI's and
     Starlette's middleware stack, routing and request/response objects cost more than the prediction itself on
-    a one-point request (the route registered on the app only documents /predict in the OpenAPI schema)."""
+    a one-point request (the route registered on the app only documents /predict in the OpenAPI schema).
 
-    answer: Answer | None = None
-    limits: Limits | None = None
-    refused: Callable[[ContractError], None] | None = None
-    # Callers of /predict and /metrics must send "Authorization: Bearer <token>" (None: no check, tests only).
-    token: bytes | None = None
+    ``answer`` turns a whole request body into (status, JSON body); ``refused`` is told of a body refused while
+    it arrives (over ``limits``); callers of /predict and /metrics must send "Authorization: Bearer <token>"
+    (``token`` None: no check, for a local experiment or an in-process test).
+    """
+
+    def __init__(
+        self,
+        *,
+        answer: Answer,
+        limits: Limits,
+        refused: Callable[[ContractError], None],
+        token: str | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.answer = answer
+        self.limits = limits
+        self.refused = refused
+        self.token = token.encode() if token else None
 
     def _authorized(self, scope: Scope) -> bool:
         if self.token is None:
@@ -109,32 +125,25 @@ class InferenceApp(FastAPI):
             # Before the body is read: an unauthenticated caller costs no more than its headers.
             await self._send(send, 401, UNAUTHORIZED, close=True, extra=[(b"www-authenticate", b"Bearer")])
             return
-        answer = self.answer
-        if (
-            answer is None
-            or scope["type"] != "http"
-            or scope["path"] != "/predict"
-            or scope["method"] != "POST"
-        ):
+        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
             await super().__call__(scope, receive, send)
             return
         try:
             raw = await self._read_body(scope, receive)
         except ContractError as exc:
-            if self.refused is not None:
-                self.refused(exc)
+            self.refused(exc)
             # The rest of the body is never read, so the connection cannot carry another request.
             await self._send(send, exc.status, dumps(exc.body()), close=True)
             return
         if raw is None:
             return
-        status, body = await answer(raw)
+        status, body = await self.answer(raw)
         await self._send(send, status, body)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | bytearray | None:
         """The whole body (None if the client left), or 413 once it passes the limit; never more than the
         limit plus one received message is held."""
-        limits = self.limits or Limits()
+        limits = self.limits
         for name, value in scope.get("headers") or ():
             if name == b"content-length" and value.isdigit():
                 limits.check_body_bytes(int(value), announced=True)
@@ -228,7 +237,6 @@ def create_app(
     """The app; the model starts loading when the app's lifespan starts. ``token``: the bearer token /predict
     and /metrics require (the platform passes MLOPS_SERVING_TOKEN; None only for in-process tests)."""
     state = ServerState(model_uri=model_uri, scenario=scenario, limits=limits or Limits.from_env())
-    request_schema = get_contract(scenario).request_schema() if scenario else {"type": "object"}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -236,13 +244,6 @@ def create_app(
             target=_load, args=(state, loader, on_load_failure), name="model-load", daemon=True
         ).start()
         yield
-
-    app = InferenceApp(title="mlops-lite inference", version="1", lifespan=lifespan)
-    app.state.server = state
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        return error_response(exc.status_code, "http_error", str(exc.detail))
 
     def refused(exc: ContractError) -> None:
         state.metrics.count_request(exc.status)
@@ -285,22 +286,25 @@ def create_app(
             state.metrics.records.inc(count)
         return 200, dumps(payload)
 
-    app.answer, app.limits, app.refused = answer, state.limits, refused
-    app.token = token.encode() if token else None
-
-    @app.post(
-        "/predict",
-        summary="Predict by the scenario's contract",
-        openapi_extra={
-            "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}
-        },
-        responses={
-            401: {"description": "No or wrong 'Authorization: Bearer <token>'"},
-            413: {"description": "Over a MLOPS_PREDICT_* limit"},
-            422: {"description": "Schema error"},
-            503: {"description": "Model not loaded yet"},
-        },
+    app = InferenceApp(
+        answer=answer,
+        limits=state.limits,
+        refused=refused,
+        token=token,
+        title="mlops-lite inference",
+        version="1",
+        lifespan=lifespan,
     )
+    app.state.server = state
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        # Starlette's headers (Allow on a 405) are part of the answer: RFC 9110 requires Allow there.
+        response = error_response(exc.status_code, "http_error", str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.post("/predict", summary="Predict by the scenario's contract")
     async def predict(request: Request) -> Response:
         # Documents /predict in the OpenAPI schema and /docs; requests are answered by InferenceApp.__call__.
         status, body = await answer(await request.body())
@@ -308,19 +312,18 @@ def create_app(
 
     @app.get("/health", summary="Liveness, model URI and instance id")
     async def health() -> Response:
-        return json_response(
-            {
-                "status": "ok",
-                "model_uri": state.model_uri,
-                "instance_id": state.instance_id,
-                "scenario": state.scenario,
-                "ready": state.served is not None,
-            }
-        )
+        body: Health = {
+            "status": "ok",
+            "model_uri": state.model_uri,
+            "instance_id": state.instance_id,
+            "scenario": state.scenario,
+            "ready": state.served is not None,
+        }
+        return json_response(body)
 
     @app.get("/ready", summary="200 once the model is loaded and warmed up, else 503")
     async def ready() -> Response:
-        body = {
+        body: Readiness = {
             "ready": state.served is not None,
             "model_uri": state.model_uri,
             "load_seconds": state.load_seconds,
@@ -328,8 +331,22 @@ def create_app(
         }
         return json_response(body, 200 if state.served is not None else 503)
 
-    @app.get("/metrics", summary="Prometheus metrics", responses={401: {"description": "No or wrong token"}})
+    @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
+    kept: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        # Built on request: the loaded model decides parts of it (an anomaly model's value columns).
+        if kept:
+            return kept[0]
+        served = state.served
+        contract = state.contract or (get_contract(scenario) if scenario else None)
+        doc = document(app, contract=contract, served=served, limits=state.limits, secured=app.token is not None)
+        if served is not None:
+            kept.append(doc)
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

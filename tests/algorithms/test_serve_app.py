@@ -1,4 +1,5 @@
-"""The inference app in process (starlette TestClient): contract, limits, error envelope, readiness, metrics."""
+"""The inference app in process (starlette TestClient): contract, limits, error envelope, readiness, metrics,
+and the OpenAPI document built from the declared request (model columns, limits, token)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-from algorithms.base.contracts import Limits
+from algorithms.base.anomaly import AnomalyContract
+from algorithms.base.contracts import ContractError, Limits, ServedModel
+from algorithms.registry import get_algorithm
 from algorithms.serve.app import create_app, load_pyfunc
+from tests.algorithms.conftest import make_series
 
 
 def wait_ready(client: TestClient, deadline_s: float = 30.0) -> None:
@@ -188,3 +192,58 @@ def test_predict_body_in_several_chunks_and_other_methods(client: TestClient) ->
                             {"type": "http.disconnect"}])) == []
     wrong = client.get("/predict")
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "http_error"
+
+
+def test_a_405_names_the_allowed_methods(client: TestClient) -> None:
+    # RFC 9110: a 405 carries Allow; the error envelope is kept.
+    wrong = client.get("/predict")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json()["error"]["code"] == "http_error"
+    trace = client.request("TRACE", "/health")
+    assert trace.status_code == 405 and "GET" in trace.headers["allow"].split(", ")
+
+
+def test_the_document_is_the_declared_request_and_the_answers(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    predict = spec["paths"]["/predict"]["post"]
+    body = predict["requestBody"]["content"]["application/json"]["schema"]
+    # The loaded model has one value column: "value" or "values": {"value"}; the batch limit is maxItems.
+    assert body["required"] == ["data"] and body["properties"]["data"]["maxItems"] == 100
+    schemas = spec["components"]["schemas"]
+    assert schemas["ValueRecord"]["required"] == ["timestamp", "value"]
+    assert schemas["Values"]["required"] == ["value"]
+    assert set(predict["responses"]) == {"200", "400", "413", "422", "503"}
+    assert predict["responses"]["200"]["content"]["application/json"]["schema"]["title"] == "AnomalyResponse"
+    metrics = spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain"]
+    # No token, no security scheme (the document says what the server enforces).
+    assert "securitySchemes" not in spec["components"] and "security" not in predict
+
+
+def test_with_a_token_the_document_declares_the_bearer_scheme(ecod_model_dir: Path) -> None:
+    with TestClient(create_app(str(ecod_model_dir), token="s3cret")) as c:
+        spec = c.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"] == {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "The serving's token"}
+    }
+    for path, method in (("/predict", "post"), ("/metrics", "get")):
+        operation = spec["paths"][path][method]
+        assert operation["security"] == [{"bearer": []}] and "401" in operation["responses"]
+    assert "security" not in spec["paths"]["/health"]["get"] and "security" not in spec["paths"]["/ready"]["get"]
+
+
+def test_a_model_of_several_columns_is_declared_and_checked_with_them() -> None:
+    algorithm = get_algorithm("ECOD")
+    fitted = algorithm.fit(make_series(500, seed=3, columns=("cpu", "mem")), {"contamination": 0.05})
+    served = ServedModel(uri="mem", pyfunc=None, python_model=algorithm.pyfunc_model(fitted))
+    contract, limits = AnomalyContract(), Limits()
+    schema = contract.request(served, limits).json_schema()
+    assert schema["$defs"]["Values"]["required"] == ["cpu", "mem"] and "ValueRecord" not in schema["$defs"]
+    answer = contract.predict({"data": [{"timestamp": 1, "values": {"cpu": 0.1, "mem": 9.0}}]}, served, limits)
+    assert answer["metadata"]["count"] == 1
+    with pytest.raises(ContractError) as refused:
+        contract.predict({"data": [{"timestamp": 1, "value": 0.1}]}, served, limits)
+    assert refused.value.status == 422 and refused.value.details[0]["field"] == "values"
+    with pytest.raises(ContractError) as missing:
+        contract.predict({"data": [{"timestamp": 1, "values": {"cpu": 0.1}}]}, served, limits)
+    assert missing.value.details == [{"record": 0, "field": "values.mem", "message": "Field required"}]
