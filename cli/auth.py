@@ -15,6 +15,9 @@ The session file is signed with an HMAC keyed by the server secret and the user'
 (``catalog.services.sessions``): the catalog alone is not enough to forge one, and it dies when the password
 changes or the account is disabled. `mlops logout` revokes it in the catalog, so a copy of the file is
 refused too.
+
+Imported to build the command tree: the catalog and the settings are imported where they are used (see
+cli.main).
 """
 
 from __future__ import annotations
@@ -28,14 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from sqlmodel import select
 
-from catalog.db import session_scope
 from catalog.errors import AuthenticationError, PermissionDeniedError
-from catalog.models import User
-from catalog.services import sessions as sessions_service
-from catalog.services import teams as teams_service
-from infra.settings import get_settings
 
 SESSION_HOURS = 12.0
 PASSWORD_ENV = "MLOPS_PASSWORD"
@@ -48,16 +45,23 @@ class CliSession:
 
 
 def session_file() -> Path:
+    from infra.settings import get_settings
+
     return get_settings().platform.data_dir / "cli-session.json"
 
 
 def _signature(password_hash: str, username: str, user_id: int, expires_at: float) -> str:
+    from catalog.services import sessions as sessions_service
+
     message = f"{username}\n{user_id}\n{expires_at:.0f}".encode()
     return sessions_service.sign(message, password_hash=password_hash, purpose="cli").hex()
 
 
 def write_session(username: str, password: str) -> CliSession:
     """Check the password and write a signed session file (PermissionDeniedError when refused)."""
+    from catalog.db import session_scope
+    from catalog.services import teams as teams_service
+
     with session_scope() as session:
         user = teams_service.authenticate(session, username=username, password=password)
         expires_at = float(int(time.time() + SESSION_HOURS * 3600))
@@ -74,6 +78,12 @@ def write_session(username: str, password: str) -> CliSession:
 
 def read_session() -> CliSession | None:
     """The session file's user if the file is present, unexpired and its signature checks out."""
+    from sqlmodel import select
+
+    from catalog.db import session_scope
+    from catalog.models import User
+    from catalog.services import sessions as sessions_service
+
     try:
         payload = json.loads(session_file().read_text())
         username, user_id = str(payload["username"]), int(payload["user_id"])
@@ -97,6 +107,10 @@ def read_session() -> CliSession | None:
 def acting_username(user: str | None) -> str:
     """The username the CLI may act as for ``--user``/``MLOPS_USER`` (None: no one named), or
     AuthenticationError saying how to prove it."""
+    from catalog.db import session_scope
+    from catalog.services import teams as teams_service
+    from infra.settings import get_settings
+
     operator = get_settings().platform.admin_username
     password = os.environ.get(PASSWORD_ENV)
     if user is None:
@@ -136,6 +150,9 @@ def login_command(
 
 def logout_command() -> None:
     """Sign out: remove the session file (commands act as the operator again)."""
+    from catalog.db import session_scope
+    from catalog.services import sessions as sessions_service
+
     path = session_file()
     existed = path.exists()
     try:
@@ -151,6 +168,8 @@ def logout_command() -> None:
 
 def whoami_command() -> None:
     """Print who commands act as, and why."""
+    from infra.settings import get_settings
+
     current = read_session()
     if current is not None:
         expires = time.strftime("%Y-%m-%d %H:%M", time.localtime(current.expires_at))

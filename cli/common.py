@@ -1,5 +1,8 @@
-"""Shared CLI plumbing: who is acting (rules in cli.auth), output as a table or JSON, errors as one clear line
-with an exit code that says what kind of failure it was (``ExitCode``)."""
+"""Shared CLI plumbing: who is acting (rules in cli.auth), the options every command shares, output as a table
+or JSON, errors as one clear line with an exit code that says what kind of failure it was (``ExitCode``).
+
+Imported to build the command tree, so it imports nothing heavy at module level (see cli.main).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +14,14 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import IntEnum
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from catalog.db import session_scope
 from catalog.errors import CatalogError, ConflictError, NotFoundError, shorten
-from catalog.scoping import Actor
-from flows.launch import PrefectUnreachable
+
+if TYPE_CHECKING:
+    from catalog.scoping import Actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,10 +48,18 @@ UserOpt = typer.Option(
 TeamOpt = typer.Option(
     None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team)."
 )
+TimeoutOpt = typer.Option(
+    None,
+    "--timeout",
+    min=0.1,
+    help="Seconds to follow the flow run before giving up (exit code 4; the work goes on). Default: "
+    "MLOPS_PREFECT_WAIT_TIMEOUT_SECONDS with --wait, MLOPS_PREFECT_ACCEPT_TIMEOUT_SECONDS without.",
+)
 
 
 def resolve_actor(user: str | None, team: str | None = None) -> tuple[Actor, int | None]:
     """The acting user and the current team id (name or id accepted); see cli.auth for who may be acted as."""
+    from catalog.db import session_scope
     from catalog.services import teams as teams_service
     from cli.auth import acting_username
 
@@ -119,6 +130,29 @@ def fail(message: str, code: int = ExitCode.FAILED) -> None:
     raise typer.Exit(code)
 
 
+# Errors whose own message is the whole story (anything else is shown with its type's name). Order matters:
+# the first match decides, and PrefectUnreachable is a RuntimeError.
+_PLAIN = (CatalogError, NotFoundError, ValueError, LookupError, FileNotFoundError, RuntimeError, TimeoutError)
+
+
+def _prefect_unreachable(exc: BaseException) -> bool:
+    """``flows.launch.PrefectUnreachable``, looked up only if flows.launch was imported: an error of a module
+    never imported was never raised, and importing it here would import Prefect into every failing command."""
+    launch = sys.modules.get("flows.launch")
+    return launch is not None and isinstance(exc, launch.PrefectUnreachable)
+
+
+def failure(exc: Exception) -> tuple[str, ExitCode]:
+    """The one line and the exit code ``handle_errors`` reports ``exc`` with."""
+    if isinstance(exc, ConflictError):
+        return shorten(str(exc)), ExitCode.CONFLICT
+    if _prefect_unreachable(exc):
+        return shorten(str(exc)), ExitCode.UNREACHABLE
+    if isinstance(exc, _PLAIN):
+        return shorten(str(exc)), ExitCode.FAILED
+    return shorten(f"{type(exc).__name__}: {exc}"), ExitCode.FAILED  # unexpected: still one readable line
+
+
 def handle_errors(fn: F) -> F:
     """Turn expected errors into one line on stderr and an ``ExitCode`` (tracebacks only with MLOPS_DEBUG)."""
 
@@ -128,26 +162,10 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except (ConflictError, PrefectUnreachable) as exc:
+        except Exception as exc:
             if os.environ.get("MLOPS_DEBUG"):
                 raise
-            fail(shorten(str(exc)), ExitCode.CONFLICT if isinstance(exc, ConflictError) else ExitCode.UNREACHABLE)
-        except (
-            CatalogError,
-            NotFoundError,
-            ValueError,
-            LookupError,
-            FileNotFoundError,
-            RuntimeError,
-            TimeoutError,
-        ) as exc:
-            if os.environ.get("MLOPS_DEBUG"):
-                raise
-            fail(shorten(str(exc)))
-        except Exception as exc:  # an unexpected failure still gets one readable line
-            if os.environ.get("MLOPS_DEBUG"):
-                raise
-            fail(shorten(f"{type(exc).__name__}: {exc}"))
+            fail(*failure(exc))
 
     return wrapper  # type: ignore[return-value]
 

@@ -1,21 +1,21 @@
-"""`mlops datasets ...`: create, upload, list, show, flag, publish, archive, restore, download."""
+"""`mlops datasets ...`: create, upload, list, show, flag, publish, archive, restore, download.
+
+Each command imports the catalog, Prefect or the object store in its body, only if it uses them (see
+cli.main).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from catalog.db import session_scope
-from catalog.models import DatasetRelease
-from catalog.scoping import Actor
-from catalog.services import datasets as svc
-from catalog.services import releases as rel_svc
-from catalog.uploads import upload_entry
 from cli.common import (
     ExitCode,
     JsonOpt,
     TeamOpt,
+    TimeoutOpt,
     UserOpt,
     emit,
     fail,
@@ -24,11 +24,10 @@ from cli.common import (
     require_team,
     resolve_actor,
 )
-from cli.follow import TimeoutOpt, conclude, launch_and_follow, release_target
-from flows.launch import check_reachable, flow_run_url
-from infra.objectstore import ObjectStore
-from infra.settings import get_settings
-from tasks.datasets import ReleaseBuildError, verified_download
+
+if TYPE_CHECKING:
+    from catalog.models import DatasetRelease
+    from catalog.scoping import Actor
 
 app = typer.Typer(help="Datasets, their entries and releases.", no_args_is_help=True)
 
@@ -36,17 +35,33 @@ DATASET_COLS = ["id", "team_id", "scenario", "name", "description", "created_at"
 ENTRY_COLS = ["id", "name", "size_bytes", "is_train", "is_val", "is_test", "sha256"]
 RELEASE_COLS = ["id", "version", "status", "size_bytes", "split_counts", "sha256", "error"]
 
+DatasetArg = typer.Argument(..., help="Dataset id (`mlops datasets list`).")
+ReleaseArg = typer.Argument(..., help="Release id (`mlops datasets releases DATASET_ID`).")
+ScenarioFilterOpt = typer.Option(None, "--scenario", "-s", help="Only datasets of this scenario.")
+SearchOpt = typer.Option(None, "--search", help="Only datasets whose name contains this text.")
+OffsetOpt = typer.Option(0, "--offset", help="Skip this many datasets (paging).")
+LimitOpt = typer.Option(50, "--limit", help="Show at most this many datasets.")
+
 
 @app.command("create")
 @handle_errors
 def create(
-    name: str,
-    scenario: str = typer.Option(..., "--scenario", "-s"),
-    description: str = "",
+    name: str = typer.Argument(..., help="Dataset name, unique in the team."),
+    scenario: str = typer.Option(
+        ...,
+        "--scenario",
+        "-s",
+        help="Scenario the data is for, e.g. anomaly_detection (`mlops algorithms list`).",
+    ),
+    description: str = typer.Option("", "--description", help="Free text shown with the dataset."),
     user: str | None = UserOpt,
     team: str | None = TeamOpt,
     as_json: bool = JsonOpt,
 ) -> None:
+    """Create an empty dataset in a team; upload entries into it with `mlops datasets upload`."""
+    from catalog.db import session_scope
+    from catalog.services import datasets as svc
+
     actor, team_id = resolve_actor(user, team)
     with session_scope() as session:
         ds = svc.create_dataset(
@@ -63,13 +78,17 @@ def create(
 @app.command("list")
 @handle_errors
 def list_(
-    scenario: str | None = typer.Option(None, "--scenario", "-s"),
-    search: str | None = None,
-    offset: int = 0,
-    limit: int = 50,
+    scenario: str | None = ScenarioFilterOpt,
+    search: str | None = SearchOpt,
+    offset: int = OffsetOpt,
+    limit: int = LimitOpt,
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
+    """The datasets of your teams, newest first (--json adds the total count)."""
+    from catalog.db import session_scope
+    from catalog.services import datasets as svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         total, rows = svc.list_datasets(
@@ -83,7 +102,12 @@ def list_(
 
 @app.command("show")
 @handle_errors
-def show(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def show(dataset_id: int = DatasetArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """A dataset with its entries and releases."""
+    from catalog.db import session_scope
+    from catalog.services import datasets as svc
+    from catalog.services import releases as rel_svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         ds = svc.get_dataset(session, actor=actor, dataset_id=dataset_id)
@@ -109,14 +133,19 @@ def show(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -
 @app.command("upload")
 @handle_errors
 def upload(
-    dataset_id: int,
-    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False),
-    train: bool = typer.Option(True, "--train/--no-train"),
-    val: bool = typer.Option(False, "--val"),
-    test: bool = typer.Option(False, "--test"),
+    dataset_id: int = DatasetArg,
+    files: list[Path] = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Files to add, one entry each (checked against the scenario)."
+    ),
+    train: bool = typer.Option(True, "--train/--no-train", help="Flag the entries for the train split."),
+    val: bool = typer.Option(False, "--val", help="Flag the entries for the validation split."),
+    test: bool = typer.Option(False, "--test", help="Flag the entries for the test split."),
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
+    """Validate files and store them as entries of a dataset (a refused file stores nothing)."""
+    from catalog.uploads import upload_entry
+
     actor, _ = resolve_actor(user)
     created = [
         upload_entry(
@@ -136,13 +165,17 @@ def upload(
 @app.command("flag")
 @handle_errors
 def flag(
-    entry_id: int,
-    train: bool | None = typer.Option(None, "--train/--no-train"),
-    val: bool | None = typer.Option(None, "--val/--no-val"),
-    test: bool | None = typer.Option(None, "--test/--no-test"),
+    entry_id: int = typer.Argument(..., help="Entry id (`mlops datasets show DATASET_ID`)."),
+    train: bool | None = typer.Option(None, "--train/--no-train", help="Set or clear the train flag."),
+    val: bool | None = typer.Option(None, "--val/--no-val", help="Set or clear the validation flag."),
+    test: bool | None = typer.Option(None, "--test/--no-test", help="Set or clear the test flag."),
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
+    """Change which splits an entry goes into (flags not given stay as they are)."""
+    from catalog.db import session_scope
+    from catalog.services import datasets as svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         entry = svc.set_entry_flags(
@@ -154,16 +187,24 @@ def flag(
 @app.command("publish")
 @handle_errors
 def publish(
-    dataset_id: int,
-    version: str | None = typer.Option(None, "--version", "-v"),
+    dataset_id: int = DatasetArg,
+    version: str | None = typer.Option(
+        None, "--version", "-v", help="Release version (default: the next vN)."
+    ),
     entries: str | None = typer.Option(None, help="Comma-separated entry ids (default: by flags)."),
-    description: str = "",
-    wait: bool = typer.Option(True, "--wait/--no-wait"),
+    description: str = typer.Option("", "--description", help="Free text shown with the release."),
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="Follow the publishing to its end, or return once it is taken on."
+    ),
     timeout: float | None = TimeoutOpt,
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a release and run the publish-release flow (exit codes as for `republish`)."""
+    from catalog.db import session_scope
+    from catalog.services import releases as rel_svc
+    from flows.launch import check_reachable
+
     actor, _ = resolve_actor(user)
     ids = [int(x) for x in entries.split(",")] if entries else None
     check_reachable()  # before the release is created: no pending release when nothing could publish it
@@ -182,14 +223,20 @@ def publish(
 @app.command("republish")
 @handle_errors
 def republish(
-    release_id: int,
-    wait: bool = typer.Option(True, "--wait/--no-wait"),
+    release_id: int = ReleaseArg,
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="Follow the publishing to its end, or return once it is taken on."
+    ),
     timeout: float | None = TimeoutOpt,
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Publish a pending or failed release again. Without --wait, returns once its flow run holds the release.
     Exit codes: 1 failed, 3 publishing or published by another request, 4 deadline passed."""
+    from catalog.db import session_scope
+    from catalog.services import releases as rel_svc
+    from flows.launch import check_reachable
+
     actor, _ = resolve_actor(user)
     check_reachable()
     with session_scope() as session:
@@ -203,6 +250,11 @@ def republish(
 def _publish(
     actor: Actor, release: DatasetRelease, *, wait: bool, timeout: float | None, as_json: bool
 ) -> None:
+    from catalog.db import session_scope
+    from catalog.services import releases as rel_svc
+    from cli.follow import conclude, launch_and_follow, release_target
+    from flows.launch import flow_run_url
+
     followed = launch_and_follow(
         "publish-release", {"release_id": release.id}, release_target(release), wait=wait, timeout=timeout
     )
@@ -216,7 +268,11 @@ def _publish(
 
 @app.command("releases")
 @handle_errors
-def releases(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def releases(dataset_id: int = DatasetArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """A dataset's releases: version, status, size, split counts."""
+    from catalog.db import session_scope
+    from catalog.services import releases as rel_svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         rows = rel_svc.list_releases(session, actor=actor, dataset_id=dataset_id)
@@ -225,7 +281,11 @@ def releases(dataset_id: int, user: str | None = UserOpt, as_json: bool = JsonOp
 
 @app.command("archive")
 @handle_errors
-def archive(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def archive(release_id: int = ReleaseArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Archive a published release: it can no longer be chosen for new training jobs."""
+    from catalog.db import session_scope
+    from catalog.services import releases as rel_svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         release = rel_svc.archive_release(session, actor=actor, release_id=release_id)
@@ -234,7 +294,11 @@ def archive(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt
 
 @app.command("restore")
 @handle_errors
-def restore(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def restore(release_id: int = ReleaseArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """Bring an archived release back to published."""
+    from catalog.db import session_scope
+    from catalog.services import releases as rel_svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         release = rel_svc.restore_release(session, actor=actor, release_id=release_id)
@@ -244,12 +308,20 @@ def restore(release_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt
 @app.command("download")
 @handle_errors
 def download(
-    release_id: int,
-    output: Path = typer.Option(None, "--output", "-o"),
+    release_id: int = ReleaseArg,
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Zip path (default: ./release-<id>-<version>.zip)."
+    ),
     url_only: bool = typer.Option(False, "--url", help="Print a presigned URL instead."),
     user: str | None = UserOpt,
 ) -> None:
     """Stream a release's zip to a file, verified against its sha256."""
+    from catalog.db import session_scope
+    from catalog.services import releases as rel_svc
+    from infra.objectstore import ObjectStore
+    from infra.settings import get_settings
+    from tasks.datasets import ReleaseBuildError, verified_download
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         release = rel_svc.downloadable_release(session, actor=actor, release_id=release_id)

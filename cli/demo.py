@@ -3,21 +3,18 @@ releases with the publish flow, write inputs to try in the sandbox, and say what
 
 Safe to run again: datasets already loaded are skipped (see ``catalog.demo``), and a release whose publishing
 failed or never ran is published again.
+
+The demo data's generators, the catalog and Prefect are imported when the command runs (see cli.main).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from catalog.db import session_scope
-from catalog.demo import DEMO_VERSION, DemoOutcome, load_demo, write_samples
-from catalog.scenarios import Scenario, parse_scenario
-from catalog.services import releases as releases_service
-from catalog.services import teams as teams_service
 from cli.common import (
     ExitCode,
     JsonOpt,
@@ -29,10 +26,10 @@ from cli.common import (
     require_team,
     resolve_actor,
 )
-from cli.follow import launch_and_follow, release_target
-from flows.launch import PrefectUnreachable, flow_run_url
 from flows.outcomes import Outcome
-from infra.settings import get_settings
+
+if TYPE_CHECKING:
+    from catalog.demo import DemoOutcome
 
 ScenarioOpt = typer.Option(
     None, "--scenario", "-s", help="Load only this scenario's demo data (repeatable; default: all six)."
@@ -41,6 +38,12 @@ ScenarioOpt = typer.Option(
 
 def _publish(actor: Any, outcome: DemoOutcome, echo: Any) -> str | None:
     """Run the publish flow for one demo release and follow it; the error, if publishing failed."""
+    from catalog.db import session_scope
+    from catalog.demo import DEMO_VERSION
+    from catalog.services import releases as releases_service
+    from cli.follow import launch_and_follow, release_target
+    from flows.launch import PrefectUnreachable, flow_run_url
+
     with session_scope() as session:
         release = releases_service.get_release(session, actor=actor, release_id=outcome.release_id)  # type: ignore[arg-type]
     try:
@@ -68,6 +71,9 @@ def _publish(actor: Any, outcome: DemoOutcome, echo: Any) -> str | None:
 
 
 def _release_facts(actor: Any, outcome: DemoOutcome) -> dict[str, Any]:
+    from catalog.db import session_scope
+    from catalog.services import releases as releases_service
+
     with session_scope() as session:
         release = releases_service.get_release(session, actor=actor, release_id=outcome.release_id)  # type: ignore[arg-type]
     return {
@@ -82,6 +88,10 @@ def _counts(split_counts: dict[str, Any] | None) -> str:
 
 
 def _next_steps(rows: list[dict[str, Any]], samples_dir: Path, echo: Any) -> None:
+    from catalog.demo import DEMO_VERSION
+    from catalog.scenarios import Scenario
+    from infra.settings import get_settings
+
     settings = get_settings()
     url = f"http://{settings.platform.host}:{settings.dashboard.port}"
     echo(
@@ -127,6 +137,12 @@ def demo_command(
     as_json: bool = JsonOpt,
 ) -> None:
     """Load sample datasets for every scenario into your team and publish them (safe to run again)."""
+    from catalog.db import session_scope
+    from catalog.demo import load_demo, write_samples
+    from catalog.scenarios import parse_scenario
+    from catalog.services import teams as teams_service
+    from infra.settings import get_settings
+
     scenarios = [parse_scenario(s) for s in scenario] if scenario else None
     actor, team_id = resolve_actor(user, team)
     team_id = require_team(team_id)

@@ -1,11 +1,14 @@
 """Launching a flow from the CLI and following it to an honest outcome (decided by ``flows.outcomes``).
 
 ``--wait`` follows the work to its end; ``--no-wait`` returns once the flow run has taken the work on (its id
-is on the row) or failed to. Either way within a deadline (``--timeout``, defaults in
-``infra.settings.prefect``), with progress on stderr (``--json`` stdout stays parseable): a line on every
+is on the row) or failed to. Either way within a deadline (``--timeout``: ``cli.common.TimeoutOpt``, defaults
+in ``infra.settings.prefect``), with progress on stderr (``--json`` stdout stays parseable): a line on every
 change of the flow run's state or the row's status, and one every ``MLOPS_PREFECT_PROGRESS_SECONDS`` with the
 elapsed time. Inline mode (``MLOPS_PREFECT_RUN_MODE=inline``) runs the flow to its end before this looks.
 The command prints its row, then calls ``conclude``, which exits with the outcome's ``ExitCode``.
+
+Only command bodies use this module, but it imports nothing heavy at module level all the same (see cli.main):
+the catalog and Prefect are imported when a flow is launched or a row is read.
 """
 
 from __future__ import annotations
@@ -13,14 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from catalog.db import session_scope
-from catalog.models import DatasetRelease, Serving, TrainJob
 from cli.common import ExitCode, fail
-from flows.launch import FlowRunView, LaunchResult, PrefectUnreachable, read_flow_run, run_flow
 from flows.outcomes import (
     PUBLISHING,
     TRAINING,
@@ -33,15 +33,10 @@ from flows.outcomes import (
     timeout_message,
     unclaimed,
 )
-from infra.settings import get_settings
 
-TimeoutOpt = typer.Option(
-    None,
-    "--timeout",
-    min=0.1,
-    help="Seconds to follow the flow run before giving up (exit code 4; the work goes on). Default: "
-    "MLOPS_PREFECT_WAIT_TIMEOUT_SECONDS with --wait, MLOPS_PREFECT_ACCEPT_TIMEOUT_SECONDS without.",
-)
+if TYPE_CHECKING:
+    from catalog.models import DatasetRelease, Serving, TrainJob
+    from flows.launch import LaunchResult
 
 Row = tuple[str | None, str | None, str | None]  # status, flow run id, error; status None: the row is gone
 
@@ -65,6 +60,8 @@ class Followed:
 
 def _row(model: type[Any], ident: int, status: str = "status") -> Callable[[], Row]:
     def read() -> Row:
+        from catalog.db import session_scope
+
         with session_scope() as session:
             row = session.get(model, ident)
             if row is None:
@@ -76,7 +73,7 @@ def _row(model: type[Any], ident: int, status: str = "status") -> Callable[[], R
 
 def job_target(job: TrainJob) -> Target:
     return Target(
-        TRAINING, f"training job {job.name!r}", f"mlops jobs status {job.id}", _row(TrainJob, job.id or 0)
+        TRAINING, f"training job {job.name!r}", f"mlops jobs status {job.id}", _row(type(job), job.id or 0)
     )
 
 
@@ -85,7 +82,7 @@ def stop_target(job: TrainJob) -> Target:
         unclaimed("training job"),
         f"training job {job.name!r}",
         f"mlops jobs status {job.id}",
-        _row(TrainJob, job.id or 0),
+        _row(type(job), job.id or 0),
     )
 
 
@@ -94,7 +91,7 @@ def release_target(release: DatasetRelease) -> Target:
         PUBLISHING,
         f"release {release.version!r}",
         f"mlops datasets releases {release.dataset_id}",
-        _row(DatasetRelease, release.id or 0),
+        _row(type(release), release.id or 0),
     )
 
 
@@ -103,7 +100,7 @@ def serving_target(serving: Serving) -> Target:
         unclaimed("serving"),
         f"serving {serving.name!r}",
         f"mlops servings status {serving.id}",
-        _row(Serving, serving.id or 0, status="observed_state"),
+        _row(type(serving), serving.id or 0, status="observed_state"),
     )
 
 
@@ -111,6 +108,9 @@ def launch_and_follow(
     flow: str, parameters: dict[str, Any], target: Target, *, wait: bool, timeout: float | None = None
 ) -> Followed:
     """Run ``flow`` and follow it until it is decided (or the deadline passes)."""
+    from flows.launch import PrefectUnreachable, run_flow
+    from infra.settings import get_settings
+
     settings = get_settings().prefect
     deadline = timeout or (settings.wait_timeout_seconds if wait else settings.accept_timeout_seconds)
     launched = run_flow(flow, parameters, wait=False)
@@ -128,6 +128,9 @@ def launch_and_follow(
 
 
 def follow(target: Target, launched: LaunchResult, *, until_end: bool, timeout: float) -> Followed:
+    from flows.launch import FlowRunView, read_flow_run
+    from infra.settings import get_settings
+
     settings = get_settings().prefect
     ours = launched.flow_run_id
     view = FlowRunView(state=launched.state, message=launched.message)

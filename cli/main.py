@@ -1,11 +1,16 @@
-"""The `mlops` command: every main action of the dashboard, scriptable, with `--json` on reads."""
+"""The `mlops` command: every main action of the dashboard, scriptable, with `--json` on reads.
+
+Quick to start: the modules that build the command tree (this one, ``cli.common`` and every command module)
+import only typer, the standard library and the platform's light modules (``catalog.errors``,
+``flows.outcomes``) at module level; each command imports what it uses in its body. So `mlops --help` loads
+no catalog, settings, Prefect or MLflow, and `mlops datasets list` only the catalog
+(``tests/cli/test_cli_startup.py`` guards it; ``benchmarks/cli.py`` times it).
+"""
 
 from __future__ import annotations
 
-from infra.settings.bridge import export_library_env
-
-# Before Prefect is imported (it reads PREFECT_API_URL at import): the platform's addresses, telemetry off.
-export_library_env()
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -13,21 +18,39 @@ from cli import admin, auth, datasets, demo, platform, serving, training
 
 app = typer.Typer(name="mlops", help="mlops-lite: datasets → training → serving, on Prefect, MLflow and S3.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-app.command("init")(platform.init_command)
-app.command("up")(platform.up_command)
-app.command("down")(platform.down_command)
-app.command("status")(platform.status_command)
-app.command("login")(auth.login_command)
-app.command("logout")(auth.logout_command)
-app.command("whoami")(auth.whoami_command)
-app.add_typer(admin.teams, name="teams")
-app.add_typer(admin.users, name="users")
-app.add_typer(admin.algorithms, name="algorithms")
-app.add_typer(datasets.app, name="datasets")
-app.add_typer(training.app, name="jobs")
-app.add_typer(serving.app, name="servings")
-app.command("predict")(serving.predict_command)
-app.command("demo")(demo.demo_command)
+
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "init": platform.init_command,
+    "up": platform.up_command,
+    "down": platform.down_command,
+    "status": platform.status_command,
+    "login": auth.login_command,
+    "logout": auth.logout_command,
+    "whoami": auth.whoami_command,
+    "predict": serving.predict_command,
+    "demo": demo.demo_command,
+}
+GROUPS: dict[str, typer.Typer] = {
+    "teams": admin.teams,
+    "users": admin.users,
+    "algorithms": admin.algorithms,
+    "datasets": datasets.app,
+    "jobs": training.app,
+    "servings": serving.app,
+}
+for _name, _command in COMMANDS.items():
+    app.command(_name)(_command)
+for _name, _group in GROUPS.items():
+    app.add_typer(_group, name=_name)
+
+
+@app.callback()
+def _before_every_command() -> None:
+    # Runs before any command's body (not for --help): the platform's addresses and telemetry off, exported
+    # before anything imports Prefect, which reads PREFECT_API_URL when it is imported.
+    from infra.settings.bridge import export_library_env
+
+    export_library_env()
 
 
 def main() -> None:

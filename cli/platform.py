@@ -1,15 +1,20 @@
-"""`mlops init`, `up`, `down`, `status`: the embedded platform's lifecycle."""
+"""`mlops init`, `up`, `down`, `status`: the embedded platform's lifecycle.
+
+Each command imports the settings, the catalog or the supervisor in its body (see cli.main).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import typer
 
 from cli.common import JsonOpt, emit, fail, handle_errors
-from infra.settings import Settings, get_settings
-from infra.settings.secrets import secrets_path
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
 
 
 @handle_errors
@@ -26,6 +31,8 @@ def init_command(as_json: bool = JsonOpt) -> None:
 def ready_lines(settings: Settings, components: list[str] | None) -> list[str]:
     """What `mlops up` prints once everything is healthy: how to sign in, where data lives, how to get sample
     data (when the dashboard runs), how to stop."""
+    from infra.settings.secrets import secrets_path
+
     login = (f"\n  Login:        {settings.platform.admin_username} "
              "(password: MLOPS_ADMIN_PASSWORD, or the one `mlops init` printed)")
     lines = [login, f"  Data dir:     {settings.platform.data_dir}"]
@@ -46,6 +53,7 @@ def up_command(
 ) -> None:
     """Start the embedded platform on 127.0.0.1; Ctrl-C or `mlops down` stops it."""
     from infra.embedded import supervisor
+    from infra.settings import get_settings
 
     settings = get_settings()
     components = list(only) if only else None
@@ -70,6 +78,7 @@ def down_command(
 ) -> None:
     """Stop every component started by `mlops up`, and the training and serving processes it launched."""
     from infra.embedded import supervisor
+    from infra.settings import get_settings
 
     if not supervisor.down(get_settings(), echo=typer.echo, keep_workloads=keep_workloads):
         typer.echo("the platform is not running")
@@ -79,6 +88,7 @@ def down_command(
 def status_command(as_json: bool = JsonOpt) -> None:
     """Each component: pid, alive, healthy, URL."""
     from infra.embedded import supervisor
+    from infra.settings import get_settings
 
     rows = supervisor.status(get_settings())
     if not rows:

@@ -1,4 +1,7 @@
-"""`mlops servings ...` and `mlops predict`: the serving lifecycle and the platform's predict call."""
+"""`mlops servings ...` and `mlops predict`: the serving lifecycle and the platform's predict call.
+
+Each command imports the catalog, the runtime or Prefect in its body, only if it uses them (see cli.main).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,19 @@ from typing import Any
 
 import typer
 
-from catalog.db import session_scope
-from catalog.services import serving as svc
-from cli.common import JsonOpt, TeamOpt, UserOpt, emit, fail, handle_errors, pick, require_team, resolve_actor
-from cli.follow import TimeoutOpt, conclude, launch_and_follow, serving_target
-from flows.launch import check_reachable, flow_run_url
+from cli.common import (
+    JsonOpt,
+    TeamOpt,
+    TimeoutOpt,
+    UserOpt,
+    emit,
+    fail,
+    handle_errors,
+    pick,
+    require_team,
+    resolve_actor,
+)
 from flows.outcomes import Outcome
-from tasks.predict import PredictError, encode_image, predict
-from tasks.serving import inference_url, observe_now
 
 app = typer.Typer(help="Servings: trained models as inference endpoints.", no_args_is_help=True)
 COLS = [
@@ -34,9 +42,14 @@ COLS = [
     "error",
 ]
 
+ServingArg = typer.Argument(..., help="Serving id (`mlops servings list`).")
+ModelVersionHelp = "Model version to serve: 'latest' (the job's newest) or a version number."
+
 
 def _refresh(ids: list[int]) -> None:
     """Live state: ask the runtime about every serving shown, in one call (stale marks on failure)."""
+    from tasks.serving import observe_now
+
     observe_now(ids)
 
 
@@ -44,6 +57,11 @@ def _lifecycle(
     flow: str, serving_id: int, user: str | None, as_json: bool, timeout: float | None = None
 ) -> None:
     """Run a lifecycle flow and follow it to its end (exit codes: 1 failed, 4 deadline passed)."""
+    from catalog.db import session_scope
+    from catalog.services import serving as svc
+    from cli.follow import conclude, launch_and_follow, serving_target
+    from flows.launch import check_reachable, flow_run_url
+
     actor, _ = resolve_actor(user)
     check_reachable()
     with session_scope() as session:
@@ -63,16 +81,28 @@ def _lifecycle(
 @app.command("create")
 @handle_errors
 def create(
-    name: str,
+    name: str = typer.Argument(..., help="Serving name, unique in the team."),
     job: int = typer.Option(..., "--job", help="Training job id."),
-    model_version: str = typer.Option("latest", "--model-version"),
-    port: int | None = None,
-    start: bool = typer.Option(True, "--start/--no-start"),
+    model_version: str = typer.Option("latest", "--model-version", help=ModelVersionHelp),
+    port: int | None = typer.Option(
+        None,
+        "--port",
+        help="Port to serve on, in MLOPS_RUNTIME_SERVING_PORT_RANGE (default: the runtime picks).",
+    ),
+    start: bool = typer.Option(
+        True, "--start/--no-start", help="Start it now and follow the start to its end, or only record it."
+    ),
     timeout: float | None = TimeoutOpt,
     user: str | None = UserOpt,
     team: str | None = TeamOpt,
     as_json: bool = JsonOpt,
 ) -> None:
+    """Create a serving of a training job's model, and start it. Exit codes: 1 failed, 3 port taken,
+    4 deadline passed."""
+    from catalog.db import session_scope
+    from catalog.services import serving as svc
+    from flows.launch import check_reachable
+
     actor, team_id = resolve_actor(user, team)
     if start:
         check_reachable()  # before the record exists: no serving left that nothing could start
@@ -95,23 +125,34 @@ def create(
 @app.command("start")
 @handle_errors
 def start(
-    serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+    serving_id: int = ServingArg,
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
+    """Start a serving's inference server and follow the start to its end."""
     _lifecycle("serving-start", serving_id, user, as_json, timeout)
 
 
 @app.command("stop")
 @handle_errors
 def stop(
-    serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+    serving_id: int = ServingArg,
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
+    """Stop a serving's inference server (the record stays; `start` brings it back)."""
     _lifecycle("serving-stop", serving_id, user, as_json, timeout)
 
 
 @app.command("remove")
 @handle_errors
 def remove(
-    serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+    serving_id: int = ServingArg,
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Force-delete the container, even while it runs."""
     _lifecycle("serving-remove", serving_id, user, as_json, timeout)
@@ -120,7 +161,10 @@ def remove(
 @app.command("delete")
 @handle_errors
 def delete(
-    serving_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+    serving_id: int = ServingArg,
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Delete the container, then the record."""
     _lifecycle("serving-delete", serving_id, user, as_json, timeout)
@@ -129,16 +173,21 @@ def delete(
 @app.command("update")
 @handle_errors
 def update(
-    serving_id: int,
-    model_version: str | None = typer.Option(None, "--model-version"),
+    serving_id: int = ServingArg,
+    model_version: str | None = typer.Option(None, "--model-version", help=ModelVersionHelp),
     job: int | None = typer.Option(None, "--job", help="Training job id."),
-    port: int | None = typer.Option(None, "--port"),
+    port: int | None = typer.Option(
+        None, "--port", help="Serve on this port, in MLOPS_RUNTIME_SERVING_PORT_RANGE (see --any-port)."
+    ),
     any_port: bool = typer.Option(False, "--any-port", help="Let the runtime choose the port."),
     timeout: float | None = TimeoutOpt,
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Change model version, training job or port; a running serving restarts to apply it."""
+    from catalog.db import session_scope
+    from catalog.services import serving as svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         serving, restart = svc.update_serving(
@@ -159,13 +208,17 @@ def update(
 @app.command("list")
 @handle_errors
 def list_(
-    scenario: str | None = typer.Option(None, "--scenario", "-s"),
-    search: str | None = None,
-    offset: int = 0,
-    limit: int = 50,
+    scenario: str | None = typer.Option(None, "--scenario", "-s", help="Only servings of this scenario."),
+    search: str | None = typer.Option(None, "--search", help="Only servings whose name contains this text."),
+    offset: int = typer.Option(0, "--offset", help="Skip this many servings (paging)."),
+    limit: int = typer.Option(50, "--limit", help="Show at most this many servings."),
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
+    """The servings of your teams, newest first, with their live state (asked of the runtime now)."""
+    from catalog.db import session_scope
+    from catalog.services import serving as svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         _, rows = svc.list_servings(
@@ -181,7 +234,12 @@ def list_(
 
 @app.command("status")
 @handle_errors
-def status(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def status(serving_id: int = ServingArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """A serving in full, its live state asked of the runtime now, and its inference URL while it runs."""
+    from catalog.db import session_scope
+    from catalog.services import serving as svc
+    from tasks.serving import inference_url
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         svc.get_serving(session, actor=actor, serving_id=serving_id)
@@ -196,8 +254,11 @@ def status(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt)
 
 @app.command("token")
 @handle_errors
-def token(serving_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def token(serving_id: int = ServingArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
     """Print the bearer token the serving's inference URL requires (Authorization: Bearer TOKEN)."""
+    from catalog.db import session_scope
+    from catalog.services import serving as svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
@@ -213,6 +274,8 @@ def load_payload(path: Path, scenario: str | None = None) -> dict[str, Any]:
             raise ValueError(f"{path}: a request body must be a JSON object")
         return value
     if suffix in (".png", ".jpg", ".jpeg", ".bmp", ".webp"):
+        from tasks.predict import encode_image
+
         return {"images": [encode_image(path.read_bytes())]}
     if suffix == ".csv":
         rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
@@ -237,10 +300,21 @@ def load_payload(path: Path, scenario: str | None = None) -> dict[str, Any]:
 @handle_errors
 def predict_command(
     serving: int = typer.Argument(..., help="Serving id."),
-    file: Path = typer.Option(..., "--file", "-f", exists=True, dir_okay=False),
+    file: Path = typer.Option(
+        ...,
+        "--file",
+        "-f",
+        exists=True,
+        dir_okay=False,
+        help="Request body: a .json body as is, a CSV's rows, an image, or a text file's lines.",
+    ),
     user: str | None = UserOpt,
 ) -> None:
     """Send a request to a running serving and print its JSON answer."""
+    from catalog.db import session_scope
+    from catalog.services import serving as svc
+    from tasks.predict import PredictError, predict
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         scenario = svc.get_serving(session, actor=actor, serving_id=serving).scenario

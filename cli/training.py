@@ -1,5 +1,9 @@
 """`mlops jobs ...`: create, update, list, status, start, stop, and the runs of a job (runs, params, metrics,
-delete-run, restore-run, download-model)."""
+delete-run, restore-run, download-model).
+
+Each command imports the catalog, Prefect, MLflow or the object store in its body, only if it uses them (see
+cli.main).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,11 @@ from pathlib import Path
 
 import typer
 
-from catalog.db import session_scope
-from catalog.services import runs as runs_svc
-from catalog.services import training as svc
 from cli.common import (
     ExitCode,
     JsonOpt,
     TeamOpt,
+    TimeoutOpt,
     UserOpt,
     emit,
     fail,
@@ -24,13 +26,15 @@ from cli.common import (
     require_team,
     resolve_actor,
 )
-from cli.follow import TimeoutOpt, conclude, job_target, launch_and_follow, stop_target
-from flows.launch import check_reachable, flow_run_url
-from infra.objectstore import ObjectStore
-from infra.settings import get_settings
 
 app = typer.Typer(help="Training jobs.", no_args_is_help=True)
 JOB_COLS = ["id", "name", "scenario", "status", "algorithm_id", "release_id", "mlflow_run_id", "error"]
+
+JobArg = typer.Argument(..., help="Training job id (`mlops jobs list`).")
+RunArg = typer.Argument(..., help="MLflow run id (`mlops jobs runs JOB_ID`).")
+ParamsFileOpt = typer.Option(
+    None, "--params-file", exists=True, help="File holding the parameters as a JSON object."
+)
 
 
 def _params(params: str | None, params_file: Path | None) -> dict:
@@ -49,18 +53,28 @@ def _params(params: str | None, params_file: Path | None) -> dict:
 @app.command("create")
 @handle_errors
 def create(
-    name: str,
-    scenario: str = typer.Option(..., "--scenario", "-s"),
-    algorithm: str = typer.Option(..., "--algorithm", "-a"),
-    release: int = typer.Option(..., "--release"),
+    name: str = typer.Argument(..., help="Job name, unique in the team."),
+    scenario: str = typer.Option(..., "--scenario", "-s", help="Scenario, e.g. anomaly_detection."),
+    algorithm: str = typer.Option(
+        ..., "--algorithm", "-a", help="Algorithm name of the scenario (`mlops algorithms list`)."
+    ),
+    release: int = typer.Option(..., "--release", help="Id of the published dataset release to train on."),
     params: str | None = typer.Option(None, help="JSON object, e.g. '{\"contamination\": 0.05}'"),
-    params_file: Path | None = typer.Option(None, exists=True),
-    max_evals: int = 0,
-    description: str = "",
+    params_file: Path | None = ParamsFileOpt,
+    max_evals: int = typer.Option(
+        0, "--max-evals", help="Tuning trials before the final fit (0: train once with the parameters)."
+    ),
+    description: str = typer.Option("", "--description", help="Free text shown with the job."),
     user: str | None = UserOpt,
     team: str | None = TeamOpt,
     as_json: bool = JsonOpt,
 ) -> None:
+    """Create a training job, its parameters checked against the algorithm's; `mlops jobs start` runs it."""
+    from catalog.db import session_scope
+    from catalog.services import training as svc
+    from infra.objectstore import ObjectStore
+    from infra.settings import get_settings
+
     actor, team_id = resolve_actor(user, team)
     store = ObjectStore.from_settings(get_settings().s3)
     with session_scope() as session:
@@ -85,14 +99,22 @@ def create(
 @app.command("list")
 @handle_errors
 def list_(
-    scenario: str | None = typer.Option(None, "--scenario", "-s"),
-    status: str | None = None,
-    search: str | None = None,
-    offset: int = 0,
-    limit: int = 50,
+    scenario: str | None = typer.Option(None, "--scenario", "-s", help="Only jobs of this scenario."),
+    status: str | None = typer.Option(
+        None,
+        "--status",
+        help="Only jobs in this status: created, starting, running, completed, failed, stopped.",
+    ),
+    search: str | None = typer.Option(None, "--search", help="Only jobs whose name contains this text."),
+    offset: int = typer.Option(0, "--offset", help="Skip this many jobs (paging)."),
+    limit: int = typer.Option(50, "--limit", help="Show at most this many jobs."),
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
+    """The training jobs of your teams, newest first (--json adds the total count)."""
+    from catalog.db import session_scope
+    from catalog.services import training as svc
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         total, rows = svc.list_jobs(
@@ -105,7 +127,13 @@ def list_(
 
 @app.command("status")
 @handle_errors
-def status(job_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def status(job_id: int = JobArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+    """A job in full: status, parameters, release, algorithm, and links to its flow run and MLflow run."""
+    from catalog.db import session_scope
+    from catalog.services import training as svc
+    from flows.launch import flow_run_url
+    from infra.settings import get_settings
+
     actor, _ = resolve_actor(user)
     with session_scope() as session:
         job = svc.get_job(session, actor=actor, job_id=job_id)
@@ -121,7 +149,7 @@ def status(job_id: int, user: str | None = UserOpt, as_json: bool = JsonOpt) -> 
 @app.command("start")
 @handle_errors
 def start(
-    job_id: int,
+    job_id: int = JobArg,
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow until the job ends."),
     timeout: float | None = TimeoutOpt,
     user: str | None = UserOpt,
@@ -129,6 +157,11 @@ def start(
 ) -> None:
     """Start a job. Without --wait, returns once its flow run has taken the job on (exit 0) or failed to; with
     --wait, follows it to its end. Exit codes: 1 failed, 3 started by another request, 4 deadline passed."""
+    from catalog.db import session_scope
+    from catalog.services import training as svc
+    from cli.follow import conclude, job_target, launch_and_follow
+    from flows.launch import check_reachable, flow_run_url
+
     actor, _ = resolve_actor(user)
     check_reachable()
     with session_scope() as session:
@@ -156,8 +189,18 @@ def start(
 @app.command("stop")
 @handle_errors
 def stop(
-    job_id: int, timeout: float | None = TimeoutOpt, user: str | None = UserOpt, as_json: bool = JsonOpt
+    job_id: int = JobArg,
+    timeout: float | None = TimeoutOpt,
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
+    """Stop a running job and follow the stop-training flow to its end. Exit codes: 1 failed, 4 deadline
+    passed."""
+    from catalog.db import session_scope
+    from catalog.services import training as svc
+    from cli.follow import conclude, launch_and_follow, stop_target
+    from flows.launch import check_reachable
+
     actor, _ = resolve_actor(user)
     check_reachable()
     with session_scope() as session:
@@ -174,15 +217,22 @@ def stop(
 @app.command("update")
 @handle_errors
 def update(
-    job_id: int,
+    job_id: int = JobArg,
     params: str | None = typer.Option(None, help="JSON object of parameters"),
-    params_file: Path | None = typer.Option(None, exists=True),
-    release: int | None = None,
-    max_evals: int | None = None,
+    params_file: Path | None = ParamsFileOpt,
+    release: int | None = typer.Option(
+        None, "--release", help="Id of another published release to train on."
+    ),
+    max_evals: int | None = typer.Option(None, "--max-evals", help="Tuning trials before the final fit."),
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Change a stopped job's parameters, release or tuning trials (a new config revision in S3)."""
+    from catalog.db import session_scope
+    from catalog.services import training as svc
+    from infra.objectstore import ObjectStore
+    from infra.settings import get_settings
+
     actor, _ = resolve_actor(user)
     store = ObjectStore.from_settings(get_settings().s3)
     new_params = _params(params, params_file) if (params or params_file) else None
@@ -204,12 +254,14 @@ def update(
 @app.command("runs")
 @handle_errors
 def runs(
-    job_id: int,
+    job_id: int = JobArg,
     deleted: bool = typer.Option(False, "--deleted", help="Include soft-deleted runs."),
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The job's MLflow runs: start, end, duration, status, metrics."""
+    from catalog.services import runs as runs_svc
+
     actor, _ = resolve_actor(user)
     rows = runs_svc.list_runs(actor=actor, job_id=job_id, include_deleted=deleted)
     for row in rows:
@@ -228,8 +280,12 @@ def _iso(millis: int | None) -> str | None:
 
 @app.command("params")
 @handle_errors
-def params_(job_id: int, run_id: str, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def params_(
+    job_id: int = JobArg, run_id: str = RunArg, user: str | None = UserOpt, as_json: bool = JsonOpt
+) -> None:
     """The parameters a run logged."""
+    from catalog.services import runs as runs_svc
+
     actor, _ = resolve_actor(user)
     emit(runs_svc.run_params(actor=actor, job_id=job_id, run_id=run_id), as_json=as_json)
 
@@ -237,13 +293,15 @@ def params_(job_id: int, run_id: str, user: str | None = UserOpt, as_json: bool 
 @app.command("metrics")
 @handle_errors
 def metrics(
-    job_id: int,
-    run_id: str,
+    job_id: int = JobArg,
+    run_id: str = RunArg,
     metric: str | None = typer.Option(None, help="One metric's history only."),
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Each metric's history (step, timestamp, value) of a run; the table shows the last value."""
+    from catalog.services import runs as runs_svc
+
     actor, _ = resolve_actor(user)
     history = runs_svc.metric_history(actor=actor, job_id=job_id, run_id=run_id, metric=metric)
     if as_json:
@@ -260,8 +318,12 @@ def metrics(
 
 @app.command("delete-run")
 @handle_errors
-def delete_run(job_id: int, run_id: str, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def delete_run(
+    job_id: int = JobArg, run_id: str = RunArg, user: str | None = UserOpt, as_json: bool = JsonOpt
+) -> None:
     """Soft-delete a run (restorable); a running run is refused."""
+    from catalog.services import runs as runs_svc
+
     actor, _ = resolve_actor(user)
     runs_svc.delete_run(actor=actor, job_id=job_id, run_id=run_id)
     emit({"run_id": run_id, "deleted": True}, as_json=as_json)
@@ -269,7 +331,12 @@ def delete_run(job_id: int, run_id: str, user: str | None = UserOpt, as_json: bo
 
 @app.command("restore-run")
 @handle_errors
-def restore_run(job_id: int, run_id: str, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def restore_run(
+    job_id: int = JobArg, run_id: str = RunArg, user: str | None = UserOpt, as_json: bool = JsonOpt
+) -> None:
+    """Bring a soft-deleted run back."""
+    from catalog.services import runs as runs_svc
+
     actor, _ = resolve_actor(user)
     runs_svc.restore_run(actor=actor, job_id=job_id, run_id=run_id)
     emit({"run_id": run_id, "deleted": False}, as_json=as_json)
@@ -278,13 +345,15 @@ def restore_run(job_id: int, run_id: str, user: str | None = UserOpt, as_json: b
 @app.command("download-model")
 @handle_errors
 def download_model(
-    job_id: int,
-    run_id: str,
+    job_id: int = JobArg,
+    run_id: str = RunArg,
     output: Path | None = typer.Option(None, "--output", "-o", help="Zip path (default: ./<name>.zip)."),
     user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Download a finished run's model as a zip (streamed to the file)."""
+    from catalog.services import runs as runs_svc
+
     actor, _ = resolve_actor(user)
     download = runs_svc.download_model(actor=actor, job_id=job_id, run_id=run_id)
     target = output or Path(download.filename)
