@@ -91,13 +91,24 @@ Action = Wait | Leave | Finish
 Rule = Callable[[Round, Rules], Leave | Finish | None]
 
 
+def _beyond_exit_code(container: ContainerStatus) -> str:
+    """The container's detail less a restatement of its exit code ("exited with code 1", Docker's "exit code 1")."""
+    detail, code = container.detail, container.exit_code
+    if code is not None:
+        for restated in (f"exit code {code}", f"exited with code {code}"):
+            if detail.startswith(restated):
+                return detail[len(restated):].lstrip(":").strip()
+    return detail
+
+
 def _ended(container: ContainerStatus, *, verb: bool = True) -> str:
     """``container failed with exit code 137: killed by SIGKILL`` (the state, exit code and detail known)."""
     text = f"container {container.state.value}" if verb else f"the container is {container.state.value}"
     if container.exit_code is not None:
         text += f" with exit code {container.exit_code}" if verb else f" (exit code {container.exit_code})"
-    if verb and container.detail:
-        text += f": {container.detail}"
+    detail = _beyond_exit_code(container) if verb else ""
+    if detail:
+        text += f" {detail}" if detail.startswith("(") else f": {detail}"
     return text
 
 

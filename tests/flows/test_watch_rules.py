@@ -21,6 +21,9 @@ EXITED = ContainerStatus(NAME, ContainerState.EXITED, exit_code=0)
 FAILED_1 = ContainerStatus(NAME, ContainerState.FAILED, exit_code=1, detail="exited with code 1")
 KILLED_137 = ContainerStatus(NAME, ContainerState.FAILED, exit_code=137, detail="killed by SIGKILL")
 GONE = ContainerStatus(NAME, ContainerState.NOT_FOUND)
+DOCKER_KILLED = ContainerStatus(NAME, ContainerState.FAILED, exit_code=137, detail="exit code 137 (killed by SIGKILL)")
+OOM = ContainerStatus(NAME, ContainerState.FAILED, exit_code=137, detail="killed: out of memory (OOMKilled)")
+DOCKER_FAILED_1 = ContainerStatus(NAME, ContainerState.FAILED, exit_code=1, detail="exit code 1: no such file")
 FAILED_TO_LAUNCH = ContainerStatus(NAME, ContainerState.FAILED, detail="never started")
 DEADLINE = "watchdog deadline reached (10 polls, 300 s since the start); container stopped"
 
@@ -49,7 +52,9 @@ TABLE: list[tuple[str, Round, Action]] = [
     ("run finished on the last poll", seen(run="FINISHED", polls=10, remaining=0), Finish(JobStatus.COMPLETED)),
     # The run failed or was killed: failed, with the container's end when known.
     ("run failed, container exited 1", seen(run="FAILED", container=FAILED_1),
-     failed("MLflow run FAILED; container failed with exit code 1: exited with code 1")),
+     failed("MLflow run FAILED; container failed with exit code 1")),
+    ("run failed, Docker's detail", seen(run="FAILED", container=DOCKER_FAILED_1),
+     failed("MLflow run FAILED; container failed with exit code 1: no such file")),
     ("run failed, container still exiting", seen(run="FAILED"), failed("MLflow run FAILED", stop_container=True)),
     ("run killed from the MLflow UI", seen(run="KILLED", container=RUNNING),
      failed("MLflow run KILLED", stop_container=True)),
@@ -58,6 +63,11 @@ TABLE: list[tuple[str, Round, Action]] = [
     # The container ended while the run says RUNNING.
     ("killed from outside", seen(container=KILLED_137),
      failed("container failed with exit code 137: killed by SIGKILL before the MLflow run ended", end_run="FAILED")),
+    ("killed, as Docker says it", seen(container=DOCKER_KILLED),
+     failed("container failed with exit code 137 (killed by SIGKILL) before the MLflow run ended", end_run="FAILED")),
+    ("killed for its memory", seen(container=OOM),
+     failed("container failed with exit code 137: killed: out of memory (OOMKilled) before the MLflow run ended",
+            end_run="FAILED")),
     ("exited 0 without ending its run", seen(container=EXITED),
      failed("container exited with exit code 0 before the MLflow run ended", end_run="FAILED")),
     ("vanished", seen(container=GONE), failed("container not_found before the MLflow run ended", end_run="FAILED")),
@@ -105,7 +115,7 @@ def test_first_action(remaining: float, expected: Action) -> None:
     assert first_action(remaining, RULES) == expected
 
 
-CONTAINERS = [RUNNING, PENDING, UNKNOWN, EXITED, FAILED_1, KILLED_137, GONE]
+CONTAINERS = [RUNNING, PENDING, UNKNOWN, EXITED, FAILED_1, KILLED_137, GONE, DOCKER_KILLED, OOM, FAILED_TO_LAUNCH]
 RUNS = [None, "RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]
 
 
