@@ -93,7 +93,7 @@ def _seconds(a: datetime, b: datetime) -> float:
     return (b - a).total_seconds()
 
 
-def poll_only(runtime: Any, container: str, wait: Any) -> None:
+def poll_only(container: str, wait: Any) -> None:
     """The baseline's pause: sleep the whole interval, never woken by the container's exit."""
     time.sleep(wait.seconds)
 

@@ -11,7 +11,6 @@ cannot be had (the runtime unreachable) or was lost, and for MLflow being down.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,15 +23,14 @@ from catalog.models.base import utcnow
 from catalog.services import training as training_service
 from flows.watch_rules import Finish, Leave, Round, Rules, Wait, decide, first_action
 from infra import tracking
-from infra.runtime.base import ContainerRuntime, ContainerState, ContainerStatus, RuntimeError_
-from infra.runtime.registry import get_runtime
+from infra.runtime.base import ContainerState, ContainerStatus
 from infra.settings import get_settings
-from tasks.training import container_logs, container_status, stop_container
+from tasks.training import container_logs, container_status, stop_container, wait_container
 
 log = logging.getLogger(__name__)
 
-# How the loop waits between rounds: (runtime, container name, the Wait decided). Tests wrap it to count rounds.
-Pause = Callable[[ContainerRuntime, str, Wait], None]
+# How the loop waits between rounds: (container name, the Wait decided). Tests wrap it to count rounds.
+Pause = Callable[[str, Wait], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,17 +40,9 @@ class WatchResult:
     polls: int = 0
 
 
-def pause_for_round(runtime: ContainerRuntime, container: str, wait: Wait) -> None:
+def pause_for_round(container: str, wait: Wait) -> None:
     """Wait ``wait.seconds``, returning early when the container ends if ``wait.wake_on_exit``."""
-    until = time.monotonic() + wait.seconds
-    if wait.wake_on_exit:
-        try:
-            runtime.wait_exit(container, timeout=wait.seconds)
-            return
-        except RuntimeError_ as exc:
-            # The next round's MLflow poll still decides; only the early wake-up is lost.
-            log.warning("cannot wait for container %s to end (%s); polling instead", container, exc)
-    time.sleep(max(0.0, until - time.monotonic()))
+    wait_container(container, wait.seconds, wake_on_exit=wait.wake_on_exit)
 
 
 def _job(job_id: int) -> TrainJob | None:
@@ -114,11 +104,11 @@ def watch_job(job_id: int, *, pause: Pause = pause_for_round) -> WatchResult:
     # The deadline counts from the start, not from this watch: a watch resumed after a restart (or a
     # slow-polling stretch while MLflow is down) must not extend it.
     deadline = _aware(job.started_at or utcnow()) + timedelta(seconds=rules.budget_seconds)
-    mlflow, runtime = tracking.client(), get_runtime()
+    mlflow = tracking.client()
     errors, polls = 0, 0
     action = first_action((deadline - utcnow()).total_seconds(), rules)
     while isinstance(action, Wait):
-        pause(runtime, container, action)
+        pause(container, action)
         polls += 1
         now = _observe(job_id, run_id, container, mlflow, errors=errors, polls=polls, deadline=deadline)
         errors = now.mlflow_errors

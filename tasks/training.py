@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 from prefect import task
@@ -16,6 +18,8 @@ from infra.runtime.base import ContainerState, ContainerStatus, RuntimeError_
 from infra.runtime.registry import get_runtime
 from infra.settings import get_settings
 from tasks.containers import training_spec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,20 @@ def container_status(name: str) -> ContainerStatus:
         return get_runtime().status([name])[name]
     except RuntimeError_ as exc:
         return ContainerStatus(name=name, state=ContainerState.UNKNOWN, detail=str(exc))
+
+
+def wait_container(name: str, seconds: float, *, wake_on_exit: bool) -> None:
+    """Wait ``seconds``, returning as soon as container ``name`` ends if ``wake_on_exit`` (the runtime's exit event:
+    a pidfd, Docker's wait API, a Kubernetes watch). A runtime that cannot be waited on costs the early wake-up
+    only: the rest of the interval is slept."""
+    until = time.monotonic() + seconds
+    if wake_on_exit:
+        try:
+            get_runtime().wait_exit(name, timeout=seconds)
+            return
+        except RuntimeError_ as exc:
+            log.warning("cannot wait for container %s to end (%s); sleeping until the next poll", name, exc)
+    time.sleep(max(0.0, until - time.monotonic()))
 
 
 def container_logs(name: str) -> str:

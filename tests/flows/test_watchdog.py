@@ -56,9 +56,9 @@ def test_killed_container_fails_the_job_within_two_polls(seeded, tmp_path, monke
     results = []
 
     def counted_watch(job_id: int):  # type: ignore[no-untyped-def]
-        def counted_pause(runtime, container, wait) -> None:  # type: ignore[no-untyped-def]
+        def counted_pause(container, wait) -> None:  # type: ignore[no-untyped-def]
             polls.append(1)
-            pause_for_round(runtime, container, wait)
+            pause_for_round(container, wait)
 
         result = watch_job(job_id, pause=counted_pause)
         results.append(result)
