@@ -1,25 +1,26 @@
-"""The training watchdog: follows a job's MLflow run and container until the job ends or its deadline passes.
+"""The training watchdog: follows a job's container and MLflow run until the job ends or its deadline passes.
 
-Rules: poll MLflow every ``poll_seconds`` up to ``poll_max`` polls (and at most
-``poll_seconds * poll_max`` after the job started, however the watch was interrupted); count consecutive MLflow
-errors and at ``error_threshold`` ask the runtime about the container: still running → keep watching at
-``slow_poll_seconds``; gone or exited → failed with the reason. Never stop a container because MLflow is
-unreachable. A container that ended while MLflow still says RUNNING is failed on that poll.
+A thin loop around ``flows.watch_rules.decide`` (the rules, pure): wait as the last action says — until the
+container ends (the runtime's ``wait_exit``: pidfd, Docker's wait API, a Kubernetes watch) or the poll interval
+passes, whichever comes first — then gather one ``Round`` (catalog row, container status, MLflow run status,
+time left) and apply the action decided. The end of a run is therefore noticed when its container exits, not
+at the next poll; the MLflow poll every ``MLOPS_TRAIN_POLL_SECONDS`` stays as the safety net for an event that
+cannot be had (the runtime unreachable) or was lost, and for MLflow being down.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from catalog.db import session_scope
 from catalog.models import JobStatus, TrainJob
 from catalog.models.base import utcnow
 from catalog.services import training as training_service
-from infra.runtime.base import ContainerState
+from flows.watch_rules import Finish, Leave, Round, Rules, Wait, decide, first_action
+from infra.runtime.base import ContainerState, ContainerStatus
 from infra.settings import get_settings
 from tasks.training import (
     TrackingError,
@@ -28,9 +29,13 @@ from tasks.training import (
     end_mlflow_run,
     mlflow_run_status,
     stop_container,
+    wait_container,
 )
 
 log = logging.getLogger(__name__)
+
+# How the loop waits between rounds: (container name, the Wait decided). Tests wrap it to count rounds.
+Pause = Callable[[str, Wait], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,93 +45,79 @@ class WatchResult:
     polls: int = 0
 
 
+def pause_for_round(container: str, wait: Wait) -> None:
+    """Wait ``wait.seconds``, returning early when the container ends if ``wait.wake_on_exit``."""
+    wait_container(container, wait.seconds, wake_on_exit=wait.wake_on_exit)
+
+
 def _job(job_id: int) -> TrainJob | None:
     with session_scope() as session:
         return session.get(TrainJob, job_id)
 
 
-def _finish(job_id: int, status: JobStatus, reason: str | None, container: str, polls: int,
-            *, with_logs: bool, stop: bool = False) -> WatchResult:
+def _observe(job_id: int, run_id: str, container: str, *, errors: int, polls: int,
+             deadline: datetime) -> Round:
+    remaining = (deadline - utcnow()).total_seconds()
+    job = _job(job_id)
+    if job is None or job.status != JobStatus.RUNNING:
+        return Round(job_status=JobStatus(job.status) if job else None, container=ContainerStatus(
+            container, ContainerState.UNKNOWN), run_status=None, mlflow_errors=errors, polls=polls,
+            remaining_seconds=remaining)
+    with session_scope() as session:
+        training_service.touch_watch(session, job_id=job_id)
+    # The container first, then the run: the training script ends its run before its process exits, so an
+    # ended container read first and a run still RUNNING read after it means the run really did not end.
+    state = container_status(container)
+    try:
+        run_status: str | None = mlflow_run_status(run_id)
+        errors = 0
+    except TrackingError as exc:
+        run_status, errors = None, errors + 1
+        log.warning("MLflow unreachable (%d in a row): %s", errors, exc)
+    return Round(job_status=JobStatus.RUNNING, container=state, run_status=run_status, mlflow_errors=errors,
+                 polls=polls, remaining_seconds=remaining)
+
+
+def _finish(job_id: int, run_id: str, container: str, action: Finish, polls: int) -> WatchResult:
     # Logs first: stopping removes the container, and with it the logs on some runtimes.
-    tail = container_logs(container) if with_logs else None
-    if stop:
+    tail = container_logs(container) if action.with_logs else None
+    if action.stop_container:
         stop_container.fn(container)
     with session_scope() as session:
-        won = training_service.mark_finished(session, job_id=job_id, status=status, error=reason, log_tail=tail)
+        won = training_service.mark_finished(session, job_id=job_id, status=action.status, error=action.reason,
+                                             log_tail=tail)
     if not won:
-        # A stop (or another watcher) ended the job first; report what it decided.
+        # A stop (or another watcher) ended the job first; report what it decided, and leave its run alone.
         current = _job(job_id)
         return WatchResult(status=JobStatus(current.status) if current else JobStatus.STOPPED, polls=polls)
-    return WatchResult(status=status, reason=reason, polls=polls)
+    if action.end_run:
+        _end_run_quietly(run_id, action.end_run)
+    return WatchResult(status=action.status, reason=action.reason, polls=polls)
 
 
-def watch_job(job_id: int, *, sleep: Callable[[float], None] = time.sleep) -> WatchResult:
-    cfg = get_settings().training
+def watch_job(job_id: int, *, pause: Pause = pause_for_round) -> WatchResult:
     job = _job(job_id)
     if job is None or job.mlflow_run_id is None or job.container_name is None:
         raise ValueError(f"job {job_id} has no run or container to watch")
     run_id, container = job.mlflow_run_id, job.container_name
+    rules = Rules.from_settings(get_settings().training)
     # The deadline counts from the start, not from this watch: a watch resumed after a restart (or a
     # slow-polling stretch while MLflow is down) must not extend it.
-    budget = timedelta(seconds=cfg.poll_seconds * cfg.poll_max)
-    deadline = (job.started_at or utcnow()) + budget
-    errors, interval, polls = 0, cfg.poll_seconds, 0
-    while polls < cfg.poll_max:
-        remaining = (deadline - utcnow()).total_seconds()
-        if remaining <= 0:
-            break
-        sleep(min(interval, remaining))
+    deadline = (job.started_at or utcnow()) + timedelta(seconds=rules.budget_seconds)
+    errors, polls = 0, 0
+    action = first_action((deadline - utcnow()).total_seconds(), rules)
+    while isinstance(action, Wait):
+        pause(container, action)
         polls += 1
-        current = _job(job_id)
-        if current is None or current.status != JobStatus.RUNNING:
-            # Stopped by a user or finished by another watcher: nothing left to do here.
-            return WatchResult(status=JobStatus(current.status) if current else JobStatus.STOPPED, polls=polls)
-        with session_scope() as session:
-            training_service.touch_watch(session, job_id=job_id)
-        try:
-            run_status = mlflow_run_status(run_id)
-        except TrackingError as exc:
-            errors += 1
-            log.warning("MLflow unreachable (%d in a row): %s", errors, exc)
-            if errors < cfg.error_threshold:
-                continue
-            state = container_status(container)
-            if state.is_alive or state.state == ContainerState.UNKNOWN:
-                interval = cfg.slow_poll_seconds
-                continue
-            reason = (f"MLflow unreachable for {errors} polls and the container is {state.state.value}"
-                      + (f" (exit code {state.exit_code})" if state.exit_code is not None else ""))
-            return _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True)
-        errors, interval = 0, cfg.poll_seconds
-        if run_status == "FINISHED":
-            return _finish(job_id, JobStatus.COMPLETED, None, container, polls, with_logs=False)
-        if run_status in ("FAILED", "KILLED"):
-            # A run KILLED from outside (MLflow UI) leaves its container training: stop it too.
-            alive = container_status(container).is_alive
-            return _finish(job_id, JobStatus.FAILED, f"MLflow run {run_status}", container, polls, with_logs=True,
-                           stop=alive)
-        state = container_status(container)
-        if state.state in (ContainerState.EXITED, ContainerState.FAILED, ContainerState.NOT_FOUND):
-            # The run may have finished between the two reads: look once more before calling it a failure.
-            try:
-                run_status = mlflow_run_status(run_id)
-            except TrackingError:
-                run_status = "UNKNOWN"
-            if run_status == "FINISHED":
-                return _finish(job_id, JobStatus.COMPLETED, None, container, polls, with_logs=False)
-            reason = f"container {state.state.value}" + (
-                f" with exit code {state.exit_code}" if state.exit_code is not None else "") + (
-                f": {state.detail}" if state.detail else "") + " before the MLflow run ended"
-            _end_run_quietly(run_id, "FAILED")
-            return _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True)
-    reason = (f"watchdog deadline reached ({polls} polls, {budget.total_seconds():.0f} s since the start); "
-              "container stopped")
-    result = _finish(job_id, JobStatus.FAILED, reason, container, polls, with_logs=True, stop=True)
-    _end_run_quietly(run_id, "KILLED")
-    return result
+        now = _observe(job_id, run_id, container, errors=errors, polls=polls, deadline=deadline)
+        errors = now.mlflow_errors
+        action = decide(now, rules)
+    if isinstance(action, Leave):
+        return WatchResult(status=action.status or JobStatus.STOPPED, polls=polls)
+    return _finish(job_id, run_id, container, action, polls)
 
 
 def _end_run_quietly(run_id: str, status: str) -> None:
-    error = end_mlflow_run(run_id, status)
-    if error:
-        log.warning("could not end MLflow run %s: %s", run_id, error)
+    problem = end_mlflow_run(run_id, status)
+    if problem is not None:
+        log.warning("could not end MLflow run %s: %s", run_id, problem)

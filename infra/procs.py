@@ -13,11 +13,17 @@ containers (``infra.runtime.process``), so both answer "is it still the process 
   platform started (every component and container runs as the platform's user): it counts as gone, and a
   signal that reaches no process of ours reports ``False`` instead of raising.
 - **Zombies** have exited: they count as gone.
+- **Waiting for a process that is not our child** (``wait_pid_exit``): the process runtime's containers
+  outlive the runner that launched them (``mlops down --keep-workloads``), so ``waitpid`` cannot wait for
+  them; a pidfd (``os.pidfd_open``, Linux 5.3+) becomes readable when its process exits, whoever the parent.
+  Without pidfd the wait lasts its timeout and the caller reads the state again.
 """
 
 from __future__ import annotations
 
 import os
+import select
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -141,3 +147,29 @@ def reap(ref: ProcessRef) -> None:
     except (psutil.Error, ChildProcessError):
         pass
 
+
+
+def wait_pid_exit(pid: int, create_time: float | None, timeout: float) -> bool:
+    """Block until process ``pid`` (started at ``create_time``) has exited, at most ``timeout`` seconds.
+
+    True when it has exited (or ``pid`` is no longer the recorded process), False otherwise — including a
+    timeout without pidfd support, where the wait is a sleep.
+    """
+    timeout = max(timeout, 0.0)
+    try:
+        fd = os.pidfd_open(pid)  # type: ignore[attr-defined,unused-ignore]
+    except ProcessLookupError:
+        return True
+    except (AttributeError, OSError):
+        time.sleep(timeout)
+        return not alive(pid, create_time)
+    try:
+        # Checked after opening: the fd now pins this pid, so a pid reused before the open is caught here
+        # and one reused after it cannot be.
+        if not alive(pid, create_time):
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(timeout * 1000))
+    finally:
+        os.close(fd)

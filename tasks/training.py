@@ -3,6 +3,8 @@ probes. Flows reach MLflow only through these."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 from prefect import task
@@ -18,6 +20,8 @@ from infra.runtime.registry import get_runtime
 from infra.settings import get_settings
 from infra.tracking import TrackingError
 from tasks.containers import training_spec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,20 @@ def container_status(name: str) -> ContainerStatus:
         return get_runtime().status([name])[name]
     except RuntimeError_ as exc:
         return ContainerStatus(name=name, state=ContainerState.UNKNOWN, detail=str(exc))
+
+
+def wait_container(name: str, seconds: float, *, wake_on_exit: bool) -> None:
+    """Wait ``seconds``, returning as soon as container ``name`` ends if ``wake_on_exit`` (the runtime's exit event:
+    a pidfd, Docker's wait API, a Kubernetes watch). A runtime that cannot be waited on costs the early wake-up
+    only: the rest of the interval is slept."""
+    until = time.monotonic() + seconds
+    if wake_on_exit:
+        try:
+            get_runtime().wait_exit(name, timeout=seconds)
+            return
+        except RuntimeError_ as exc:
+            log.warning("cannot wait for container %s to end (%s); sleeping until the next poll", name, exc)
+    time.sleep(max(0.0, until - time.monotonic()))
 
 
 def container_logs(name: str) -> str:

@@ -8,6 +8,7 @@ an inference server that listens on a port. Names are derived from the resource 
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,9 @@ class ContainerState(StrEnum):
     FAILED = "failed"  # ended with a non-zero exit code, or was killed
     NOT_FOUND = "not_found"  # no container of that name exists
     UNKNOWN = "unknown"  # the runtime answered but the state could not be mapped
+
+
+ENDED_STATES = frozenset({ContainerState.EXITED, ContainerState.FAILED, ContainerState.NOT_FOUND})
 
 
 class RuntimeError_(Exception):
@@ -73,11 +77,19 @@ class ContainerStatus:
     def is_alive(self) -> bool:
         return self.state in (ContainerState.PENDING, ContainerState.RUNNING)
 
+    @property
+    def has_ended(self) -> bool:
+        """Ended for good: exited, failed, or gone. UNKNOWN is neither alive nor ended."""
+        return self.state in ENDED_STATES
+
 
 class ContainerRuntime(abc.ABC):
     """One backend. Implementations are registered by ``name`` in ``infra.runtime.registry``."""
 
     name: ClassVar[str]
+    # How often ``wait_exit`` re-reads a container's state; the bundled backends take it from
+    # ``MLOPS_RUNTIME_EXIT_CHECK_SECONDS``.
+    exit_check_seconds: float = 1.0
 
     @abc.abstractmethod
     def start(self, spec: ContainerSpec) -> ContainerStatus:
@@ -102,6 +114,24 @@ class ContainerRuntime(abc.ABC):
     @abc.abstractmethod
     def list(self, *, labels: Mapping[str, str] | None = None) -> list[ContainerStatus]:
         """Every container of this platform, optionally filtered by labels."""
+
+    def wait_exit(self, name: str, *, timeout: float) -> ContainerStatus | None:
+        """Block until ``name`` has ended (``has_ended``) or ``timeout`` seconds pass.
+
+        Returns the container's status once it has ended, None if it has not at the timeout. Raises
+        ``RuntimeError_`` when the runtime cannot be asked. Backends override this with their engine's own
+        exit event (process: pidfd, Docker: its wait API, Kubernetes: a watch); this default re-reads
+        ``status`` every ``exit_check_seconds``.
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            current = self.status([name])[name]
+            if current.has_ended:
+                return current
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            time.sleep(min(self.exit_check_seconds, remaining))
 
     @abc.abstractmethod
     def inference_url(self, name: str, port: int | None) -> str:

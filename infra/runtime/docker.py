@@ -28,6 +28,7 @@ no ``started_at`` in a batch.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -88,6 +89,7 @@ class DockerRuntime(ContainerRuntime):
         self.settings = settings or get_settings()
         self.network = self.settings.runtime.docker_network
         self.mounts = parse_mounts(self.settings.runtime.docker_mounts)
+        self.exit_check_seconds = self.settings.runtime.exit_check_seconds
         self._client: docker.DockerClient | None = None
 
     # -- engine access -------------------------------------------------------------------------------------
@@ -262,6 +264,38 @@ class DockerRuntime(ContainerRuntime):
     def list(self, *, labels: Mapping[str, str] | None = None) -> list[ContainerStatus]:
         statuses = [self._status_from_summary(summary) for summary in self._summaries(labels)]
         return sorted((s for s in statuses if s.state is not ContainerState.NOT_FOUND), key=lambda s: s.name)
+
+    def wait_exit(self, name: str, *, timeout: float) -> ContainerStatus | None:
+        """The engine's wait API (``POST /containers/{name}/wait?condition=not-running``): it answers the moment
+        the container stops, whoever started it."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        answered = False
+        while True:
+            current = self.status([name])[name]
+            remaining = deadline - time.monotonic()
+            if current.has_ended or remaining <= 0:
+                return current if current.has_ended else None
+            if answered:  # "not-running" also answers at once for a container created but not started
+                time.sleep(min(self.exit_check_seconds, remaining))
+                answered = False
+                continue
+            client = self.client()
+            try:
+                # The HTTP timeout is the wait's: the engine holds the request open until the exit.
+                client.api.wait(name, timeout=remaining, condition="not-running")
+            except NotFound:
+                continue  # removed meanwhile: the next status says NOT_FOUND
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # A read timeout at the end of the wait is the normal "still running"; anything earlier
+                # is the engine going away.
+                if deadline - time.monotonic() > self.exit_check_seconds:
+                    self._client = None
+                    raise RuntimeError_(f"Docker engine at {self.engine} unreachable (waiting for {name}): {exc}",
+                                        transient=True) from exc
+                continue
+            except (APIError, DockerException) as exc:
+                raise RuntimeError_(f"Docker refused waiting for {name}: {exc}", transient=True) from exc
+            answered = True
 
     # -- stop / remove / logs ------------------------------------------------------------------------------
     def stop(self, name: str, *, timeout: float | None = None) -> None:

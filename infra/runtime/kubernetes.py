@@ -15,7 +15,8 @@ they are tested and dumped as YAML without a cluster) and the calls on the Kuber
 - Pods share a process namespace: the pause container becomes PID 1, so a Python command gets SIGTERM's
   default action and a stop is graceful.
 
-``status`` costs one list call per kind (Jobs, Deployments, Pods), all by the ``app=mlops-lite`` selector;
+``status`` costs one list call per kind (Jobs, Deployments, Pods), all by the ``app=mlops-lite`` selector, and
+``wait_exit`` one watch on the training Job (``infra.runtime.kube_watch``);
 ``stop`` deletes the workload with background propagation (its pods go with it, so afterwards the container is
 NOT_FOUND, as there is nothing left to report on); ``remove`` also deletes the Service and the Secret.
 """
@@ -35,6 +36,7 @@ from infra.runtime.base import (
     ContainerStatus,
     RuntimeError_,
 )
+from infra.runtime.kube_watch import wait_job_end
 from infra.runtime.states import Observed, kube_deployment_state, kube_job_state
 from infra.settings import Settings, get_settings
 
@@ -210,6 +212,7 @@ class KubernetesRuntime(ContainerRuntime):
         self.settings = settings or get_settings()
         self.namespace = self.settings.runtime.kube_namespace
         self._batch, self._core, self._apps = batch, core, apps
+        self.exit_check_seconds = self.settings.runtime.exit_check_seconds
 
     # -- API access ----------------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -349,6 +352,14 @@ class KubernetesRuntime(ContainerRuntime):
     def list(self, *, labels: Mapping[str, str] | None = None) -> list[ContainerStatus]:
         by_name, pods = self._workloads(labels)
         return [self._status_of(name, obj, pods) for name, obj in sorted(by_name.items())]
+
+    def wait_exit(self, name: str, *, timeout: float) -> ContainerStatus | None:
+        """A training Job: a watch on it (``infra.runtime.kube_watch``). A Deployment never ends by itself: polled."""
+        by_name, pods = self._workloads()
+        current = self._status_of(name, by_name.get(name), pods)
+        if current.has_ended or (by_name.get(name) or {}).get("kind") != "Job":
+            return current if current.has_ended else super().wait_exit(name, timeout=timeout)
+        return self.status([name])[name] if wait_job_end(self.apis()[0], self.namespace, name, timeout) else None
 
     # -- stop / remove / logs ------------------------------------------------------------------------------
     def stop(self, name: str, *, timeout: float | None = None) -> None:

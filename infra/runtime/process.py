@@ -16,13 +16,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from infra.net import wait_until
-from infra.procs import ProcessRef, alive, signal_group_of, wait_exit
+from infra.procs import ProcessRef, alive, signal_group_of, wait_exit, wait_pid_exit
 from infra.runtime.base import (
     ContainerExistsError,
     ContainerRuntime,
@@ -83,6 +84,7 @@ class ProcessRuntime(ContainerRuntime):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.state_dir = self.settings.platform.data_dir / "runtime" / "process"
+        self.exit_check_seconds = self.settings.runtime.exit_check_seconds
 
     # -- paths ---------------------------------------------------------------------------------------------
     def _check_name(self, name: str) -> str:
@@ -234,6 +236,36 @@ class ProcessRuntime(ContainerRuntime):
         if recheck:
             return None, ""
         return ContainerState.FAILED, VANISHED_DETAIL
+
+    def wait_exit(self, name: str, *, timeout: float) -> ContainerStatus | None:
+        """Wake on the exit of the command (then of its launcher, which records the exit code) via pidfd.
+
+        Works whoever started the container: a runner watching processes an earlier runner launched.
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            current = self.status([name])[name]
+            remaining = deadline - time.monotonic()
+            if current.has_ended or remaining <= 0:
+                return current if current.has_ended else None
+            try:
+                pid, create_time = self._live_member(self._read(name) or {})
+            except ValueError:  # unreadable state: status says UNKNOWN; look again shortly
+                pid, create_time = None, None
+            wait = min(remaining, self.exit_check_seconds)
+            if pid is None:  # launching (no pid recorded yet)
+                time.sleep(wait)
+            else:
+                wait_pid_exit(pid, create_time, wait)
+
+    @staticmethod
+    def _live_member(state: dict[str, Any]) -> tuple[int | None, float | None]:
+        """The process whose exit comes next: the command while it runs, then its launcher."""
+        for pid_key, time_key in (("pid", "create_time"), ("launcher_pid", "launcher_create_time")):
+            if alive(state.get(pid_key), state.get(time_key)):
+                create_time = state.get(time_key)
+                return state[pid_key], create_time if isinstance(create_time, (int, float)) else None
+        return None, None
 
     # -- stop / remove -------------------------------------------------------------------------------------
     def stop(self, name: str, *, timeout: float | None = None) -> None:

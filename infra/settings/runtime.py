@@ -56,6 +56,13 @@ class RuntimeSettings(GroupSettings):
         default=None, description="Service account of training and inference pods; none = the namespace default."
     )
     stop_timeout_seconds: float = Field(default=10.0, gt=0, description="Grace period between SIGTERM and SIGKILL.")
+    exit_check_seconds: float = Field(
+        default=0.5, gt=0,
+        description="While waiting for a container to end (the training watchdog), how often its state is read "
+        "again besides the engine's own exit event: the process runtime between pidfd wake-ups (and instead of "
+        "them where the kernel has no pidfd), Docker when its wait call returns early. Bounds how late an end "
+        "is noticed when the event is missed.",
+    )
 
     @property
     def port_range(self) -> tuple[int, int]:

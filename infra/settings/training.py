@@ -15,7 +15,11 @@ class TrainingSettings(GroupSettings):
 
     model_config = SettingsConfigDict(env_prefix="MLOPS_TRAIN_", extra="ignore")
 
-    poll_seconds: float = Field(default=30.0, gt=0, description="Interval between MLflow status polls.")
+    poll_seconds: float = Field(
+        default=30.0, gt=0,
+        description="Interval between the watchdog's MLflow status polls. A run's end is noticed at once when its "
+        "container exits; the poll is the safety net (MLflow down, a runtime that cannot be waited on).",
+    )
     poll_max: int = Field(
         default=360, ge=1, description="Most polls before the watchdog gives up (its deadline)."
     )

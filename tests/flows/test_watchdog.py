@@ -39,7 +39,7 @@ def run_status(run_id: str) -> str:
 
 def test_killed_container_fails_the_job_within_two_polls(seeded, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import flows.training
-    from flows.watchdog import watch_job
+    from flows.watchdog import pause_for_round, watch_job
     from infra.runtime.registry import get_runtime
 
     slow_fit(tmp_path, monkeypatch, 120)
@@ -47,13 +47,11 @@ def test_killed_container_fails_the_job_within_two_polls(seeded, tmp_path, monke
     results = []
 
     def counted_watch(job_id: int):  # type: ignore[no-untyped-def]
-        def sleep(seconds: float) -> None:
+        def counted_pause(container, wait) -> None:  # type: ignore[no-untyped-def]
             polls.append(1)
-            import time
+            pause_for_round(container, wait)
 
-            time.sleep(seconds)
-
-        result = watch_job(job_id, sleep=sleep)
+        result = watch_job(job_id, pause=counted_pause)
         results.append(result)
         return result
 

@@ -2,8 +2,9 @@
 
 The release zip is built here (small generated series) and stored in the test's bucket; its catalog row
 is written directly, so these tests do not depend on the publish flow. ``slow_fit`` makes ECOD's fit
-sleep inside the training container through a ``sitecustomize`` on PYTHONPATH (the process runtime passes
-PYTHONPATH on): the production entrypoint is untouched, and only the training process is affected.
+sleep (``failing_fit`` raise) inside the training container through a ``sitecustomize`` on PYTHONPATH (the
+process runtime passes PYTHONPATH on; Docker tests put the folder on the wrapper's): the production entrypoint
+is untouched, and only the training process is affected.
 """
 
 from __future__ import annotations
@@ -111,10 +112,10 @@ def job_row(job_id: int) -> Any:
 
 
 SITECUSTOMIZE = '''
-"""Test only: make ECOD's fit sleep {seconds} s, printing a marker before and after (see training_support)."""
+"""Test only: wrap ECOD's fit (see training_support): {what}."""
 import importlib.abc, importlib.util, sys, time
 
-class _SlowFit(importlib.abc.MetaPathFinder):
+class _PatchFit(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         if name != "algorithms.ecod":
             return None
@@ -126,26 +127,41 @@ class _SlowFit(importlib.abc.MetaPathFinder):
             run_module(module)
             fit = module.EcodAlgorithm.fit
 
-            def slow_fit(self, *args, **kwargs):
-                print("slow-fit: sleeping", flush=True)
-                time.sleep({seconds})
-                print("slow-fit: done", flush=True)
+            def patched_fit(self, *args, **kwargs):
+{body}
                 return fit(self, *args, **kwargs)
 
-            module.EcodAlgorithm.fit = slow_fit
+            module.EcodAlgorithm.fit = patched_fit
 
         spec.loader.exec_module = exec_module
         return spec
 
-sys.meta_path.insert(0, _SlowFit())
+sys.meta_path.insert(0, _PatchFit())
 '''
+SLOW_BODY = '''print("slow-fit: sleeping", flush=True)
+time.sleep({seconds})
+print("slow-fit: done", flush=True)'''
+FAILING_BODY = '''print("failing-fit: about to fail", flush=True)
+raise RuntimeError({message!r})'''
 
 
-def slow_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    folder = tmp_path / "slow-fit"
+def _patch_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, body: str) -> Path:
+    folder = tmp_path / "patched-fit"
     folder.mkdir(exist_ok=True)
-    (folder / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE.format(seconds=seconds)))
+    indented = textwrap.indent(body, " " * 16)
+    (folder / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE).format(what=what, body=indented))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p))
+    return folder
+
+
+def slow_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: float) -> Path:
+    """Make ECOD's fit sleep ``seconds`` s, printing a marker before and after; returns the sitecustomize folder."""
+    return _patch_fit(tmp_path, monkeypatch, f"sleep {seconds} s", SLOW_BODY.format(seconds=seconds))
+
+
+def failing_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, message: str) -> Path:
+    """Make ECOD's fit raise ``RuntimeError(message)`` after a marker line; returns the sitecustomize folder."""
+    return _patch_fit(tmp_path, monkeypatch, "raise", FAILING_BODY.format(message=message))
 
 
 def set_training(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:

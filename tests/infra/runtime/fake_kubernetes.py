@@ -6,13 +6,21 @@ wire form), raises ``ApiException`` with the real statuses (404 missing, 409 exi
 equality label selectors. It runs no controllers: tests drive state with ``set_job_status``,
 ``set_deployment_status`` and ``add_pod``, which write the same documents a cluster would report.
 ``calls`` records every method called, so tests can check how many round trips an operation costs.
+
+Watches: ``list_namespaced_job(..., watch=True, _preload_content=False)`` returns a streaming response like the
+API server's (one ``{"type", "object"}`` JSON line per event; first the matching objects as ADDED, then every
+change, until ``timeout_seconds``), read by the real client's ``kubernetes.watch.Watch``. ``watching`` counts
+the watches open now.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import threading
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kubernetes import client
@@ -34,6 +42,72 @@ def _matches(labels: Mapping[str, str], selector: str | None) -> bool:
     return True
 
 
+_FIELDS = {"metadata.name": lambda obj: obj["metadata"]["name"],
+           "metadata.namespace": lambda obj: obj["metadata"].get("namespace")}
+
+
+def _fields_match(obj: Mapping[str, Any], selector: str | None) -> bool:
+    for term in filter(None, (selector or "").split(",")):
+        key, _, value = term.partition("=")
+        if key not in _FIELDS:
+            raise NotImplementedError(f"FakeKubernetesApi supports {sorted(_FIELDS)} field selectors, got {term!r}")
+        if _FIELDS[key](obj) != value:
+            return False
+    return True
+
+
+class _WatchResponse:
+    """The streaming HTTP response of a watch, as ``kubernetes.watch.Watch`` reads it (``stream``, ``close``)."""
+
+    status = 200
+
+    def __init__(self, api: FakeKubernetesApi, kind: str, namespace: str, label_selector: str | None,
+                 field_selector: str | None, timeout_seconds: int | None) -> None:
+        self.api, self.kind, self.namespace = api, kind, namespace
+        self.label_selector, self.field_selector = label_selector, field_selector
+        self.deadline = time.monotonic() + (timeout_seconds or 1800)
+        self.closed = False
+        with api.changed:
+            # The objects as they are now, then every change after this point: what a watch started
+            # without a resourceVersion gets from the API server.
+            self.seen = len(api.events)
+            self.initial = [v for (k, ns, _), v in sorted(api.objects.items()) if k == kind and ns == namespace]
+            api.watching += 1
+
+    def _wanted(self, obj: Mapping[str, Any]) -> bool:
+        return (_matches(obj["metadata"].get("labels") or {}, self.label_selector)
+                and _fields_match(obj, self.field_selector))
+
+    def _line(self, kind: str, obj: Mapping[str, Any]) -> bytes:
+        return (json.dumps({"type": kind, "object": obj}) + "\n").encode()
+
+    def stream(self, amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
+        for obj in self.initial:
+            if self._wanted(obj):
+                yield self._line("ADDED", copy.deepcopy(obj))
+        while not self.closed:
+            with self.api.changed:
+                while len(self.api.events) == self.seen and not self.closed:
+                    remaining = self.deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    self.api.changed.wait(min(remaining, 0.5))
+                new, self.seen = self.api.events[self.seen:], len(self.api.events)
+            for event_type, kind, namespace, obj in new:
+                if kind == self.kind and namespace == self.namespace and self._wanted(obj):
+                    yield self._line(event_type, obj)
+
+    def close(self) -> None:
+        with self.api.changed:
+            if not self.closed:
+                self.closed = True
+                self.api.watching -= 1
+            self.api.changed.notify_all()
+
+    def release_conn(self) -> None:
+        pass
+
+
 class FakeKubernetesApi:
     """A FAKE API server for one cluster: pass it as ``batch``, ``core`` and ``apps`` of the runtime."""
 
@@ -43,6 +117,15 @@ class FakeKubernetesApi:
         self.calls: list[str] = []
         self.deleted: list[tuple[str, str, str | None]] = []  # (kind, name, propagation policy)
         self.fail_with: int | None = None  # status of an ApiException every call raises (e.g. 503)
+        # Every change as a watch reports it: (ADDED | MODIFIED | DELETED, kind, namespace, wire form).
+        self.events: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.changed = threading.Condition()
+        self.watching = 0
+
+    def _emit(self, event_type: str, kind: str, namespace: str, wire: Mapping[str, Any]) -> None:
+        with self.changed:
+            self.events.append((event_type, kind, namespace, copy.deepcopy(dict(wire))))
+            self.changed.notify_all()
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _enter(self, method: str) -> None:
@@ -62,6 +145,7 @@ class FakeKubernetesApi:
                                 creationTimestamp="2025-01-01T00:00:00Z")
         wire.setdefault("status", {})
         self.objects[(kind, namespace, name)] = wire
+        self._emit("ADDED", kind, namespace, wire)
         return _MODELS[kind].from_dict(copy.deepcopy(wire))
 
     def _get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
@@ -71,18 +155,18 @@ class FakeKubernetesApi:
             raise ApiException(status=404, reason="NotFound") from None
 
     def _delete(self, kind: str, namespace: str, name: str, body: Any = None) -> client.V1Status:
-        self._get(kind, namespace, name)
+        self._emit("DELETED", kind, namespace, self._get(kind, namespace, name))
         del self.objects[(kind, namespace, name)]
         policy = getattr(body, "propagation_policy", None)
         self.deleted.append((kind, name, policy))
         if policy in ("Background", "Foreground"):  # the garbage collector takes the pods along
             for key in [k for k, v in self.objects.items() if k[0] == "Pod" and k[1] == namespace
                         and v["metadata"].get("labels", {}).get("mlops-lite/name") == name]:
-                del self.objects[key]
+                self._emit("DELETED", key[0], namespace, self.objects.pop(key))
         for key, obj in list(self.objects.items()):  # owned objects (the Secret) go too
             if any(ref.get("name") == name and ref.get("kind") == kind
                    for ref in obj["metadata"].get("ownerReferences") or []):
-                del self.objects[key]
+                self._emit("DELETED", key[0], key[1], self.objects.pop(key))
         return client.V1Status(status="Success")
 
     def _list(self, kind: str, namespace: str, label_selector: str | None) -> Any:
@@ -95,10 +179,14 @@ class FakeKubernetesApi:
 
     # -- test controls (what a cluster's controllers would do) ---------------------------------------------
     def set_job_status(self, name: str, status: Mapping[str, Any], namespace: str = "mlops") -> None:
-        self._get("Job", namespace, name)["status"] = dict(status)
+        job = self._get("Job", namespace, name)
+        job["status"] = dict(status)
+        self._emit("MODIFIED", "Job", namespace, job)
 
     def set_deployment_status(self, name: str, status: Mapping[str, Any], namespace: str = "mlops") -> None:
-        self._get("Deployment", namespace, name)["status"] = dict(status)
+        deployment = self._get("Deployment", namespace, name)
+        deployment["status"] = dict(status)
+        self._emit("MODIFIED", "Deployment", namespace, deployment)
 
     def add_pod(self, owner: str, status: Mapping[str, Any], *, namespace: str = "mlops", log: str = "",
                 suffix: str = "abcde", created: str = "2025-01-01T00:00:01Z") -> str:
@@ -116,6 +204,7 @@ class FakeKubernetesApi:
             "status": status,
         }
         self.logs[(namespace, name)] = log
+        self._emit("ADDED", "Pod", namespace, self.objects[("Pod", namespace, name)])
         return name
 
     def get(self, kind: str, name: str, namespace: str = "mlops") -> dict[str, Any] | None:
@@ -126,8 +215,17 @@ class FakeKubernetesApi:
         self._enter("create_namespaced_job")
         return self._create("Job", namespace, body)
 
-    def list_namespaced_job(self, namespace: str, label_selector: str | None = None, **_: Any) -> Any:
+    def list_namespaced_job(self, namespace: str, label_selector: str | None = None, *, watch: bool = False,
+                            field_selector: str | None = None, timeout_seconds: int | None = None,
+                            _preload_content: bool = True, **_: Any) -> Any:
+        if watch:
+            self._enter("watch_namespaced_job")
+            if _preload_content:
+                raise NotImplementedError("a watch is read as a stream (_preload_content=False)")
+            return _WatchResponse(self, "Job", namespace, label_selector, field_selector, timeout_seconds)
         self._enter("list_namespaced_job")
+        if field_selector:
+            raise NotImplementedError("FakeKubernetesApi supports field selectors on watches only")
         return self._list("Job", namespace, label_selector)
 
     def delete_namespaced_job(self, name: str, namespace: str, body: Any = None, **_: Any) -> Any:

@@ -342,7 +342,8 @@ def test_engine_stopped_is_transient() -> None:
         rt = DockerRuntime(settings=settings_for(engine))
         assert rt.status(["x"])["x"].state is ContainerState.NOT_FOUND  # connected while it runs
         stop_engine(Path(directory))
-        for call in (lambda: rt.status(["x"]), lambda: rt.logs("x"), lambda: rt.stop("x")):
+        for call in (lambda: rt.status(["x"]), lambda: rt.logs("x"), lambda: rt.stop("x"),
+                     lambda: rt.wait_exit("x", timeout=5)):
             with pytest.raises(RuntimeError_, match="unreachable") as info:
                 call()
             assert info.value.transient
