@@ -25,7 +25,7 @@ test:
 	@V="$(VENV)"; scripts/test-prereqs.sh && "$$V/bin/python" -m pytest $(PYTEST_ARGS)
 
 lint:
-	@V="$(VENV)"; "$$V/bin/ruff" check .
+	@V="$(VENV)"; "$$V/bin/ruff" check . && "$$V/bin/ruff" format --check .
 
 # Re-resolve the pins from pyproject.toml into requirements/lock.txt (needs the package registry).
 lock:

@@ -59,7 +59,9 @@ class SpellPythonModel(mlflow.pyfunc.PythonModel):
                 templates[cluster.cluster_id] = cluster.text
         return ids, templates
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         lines = lines_of_frame(model_input)
         ids, templates = self.assign(lines)
         return pd.DataFrame(
@@ -104,7 +106,9 @@ class SpellAlgorithm(Algorithm):
         """The last 20% of the lines (logs are a stream: validation follows what was parsed)."""
         cut = int(len(train.lines) * 0.8)
         if cut < 1 or cut >= len(train.lines):
-            raise ValueError(f"too few log lines ({len(train.lines)}) to hold out validation lines for tuning")
+            raise ValueError(
+                f"too few log lines ({len(train.lines)}) to hold out validation lines for tuning"
+            )
         ev = train.event_ids
         return (
             LogSplit(train.lines[:cut], ev[:cut] if ev is not None else None),
@@ -113,7 +117,9 @@ class SpellAlgorithm(Algorithm):
 
     def combine(self, train: LogSplit, val: LogSplit) -> LogSplit:
         both = train.event_ids is not None and val.event_ids is not None
-        return LogSplit(train.lines + val.lines, (train.event_ids or []) + (val.event_ids or []) if both else None)
+        return LogSplit(
+            train.lines + val.lines, (train.event_ids or []) + (val.event_ids or []) if both else None
+        )
 
     def evaluate(self, fitted: SpellFitted, data: LogSplit) -> dict[str, float]:
         ids, _ = SpellPythonModel(fitted.parser).assign(data.lines)
@@ -143,10 +149,14 @@ class SpellAlgorithm(Algorithm):
             "templates": float(len(fitted.parser.clusters)),
             "train_lines": float(len(fitted.train_cluster_ids)),
             "fit_seconds": fitted.fit_seconds,
-            "lines_per_second": len(fitted.train_cluster_ids) / fitted.fit_seconds if fitted.fit_seconds else 0.0,
+            "lines_per_second": len(fitted.train_cluster_ids) / fitted.fit_seconds
+            if fitted.fit_seconds
+            else 0.0,
         }
         if fitted.train_event_ids is not None:
-            metrics["train_grouping_accuracy"] = grouping_accuracy(fitted.train_event_ids, fitted.train_cluster_ids)
+            metrics["train_grouping_accuracy"] = grouping_accuracy(
+                fitted.train_event_ids, fitted.train_cluster_ids
+            )
         return metrics
 
     def pyfunc_model(self, fitted: SpellFitted) -> SpellPythonModel:

@@ -62,7 +62,9 @@ def build_features(params: dict[str, Any], tokenizer: str) -> Any:
         "dtype": np.float32,
     }
     if tokenizer == "char":
-        return TfidfVectorizer(analyzer="char_wb", ngram_range=(params["ngram_min"], params["ngram_max"]), **common)
+        return TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(params["ngram_min"], params["ngram_max"]), **common
+        )
     words = TfidfVectorizer(
         tokenizer=TOKENIZERS[tokenizer],
         token_pattern=None,
@@ -93,8 +95,12 @@ class TextPythonModel(mlflow.pyfunc.PythonModel):
     def classify(self, texts: list[str], params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return results(self.proba(texts), self.classes, top_k_of(params, len(self.classes)))
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return pd.DataFrame(self.classify(texts_of_frame(model_input), params), columns=["label", "probability", "top"])
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        return pd.DataFrame(
+            self.classify(texts_of_frame(model_input), params), columns=["label", "probability", "top"]
+        )
 
 
 @dataclass
@@ -125,7 +131,9 @@ class TextClassifierAlgorithm(Algorithm):
 
     def classifier_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The resolved params of the classifier itself (its model's fields beyond the shared features)."""
-        return {k: params[k] for k in self.param_model.model_fields if k not in TextFeatureParams.model_fields}
+        return {
+            k: params[k] for k in self.param_model.model_fields if k not in TextFeatureParams.model_fields
+        }
 
     def build_classifier(self, params: dict[str, Any], n_classes: int) -> Any:
         raise NotImplementedError
@@ -205,7 +213,10 @@ class TextClassifierAlgorithm(Algorithm):
         return pinned("mlflow", *self.serving_requirements)
 
     def model_metadata(self, fitted: TextFitted) -> dict[str, Any]:
-        return super().model_metadata(fitted) | {"classes": fitted.model.classes, "tokenizer": fitted.tokenizer}
+        return super().model_metadata(fitted) | {
+            "classes": fitted.model.classes,
+            "tokenizer": fitted.tokenizer,
+        }
 
 
 class XGBoostText(TextClassifierAlgorithm):
@@ -251,4 +262,8 @@ class RandomForestText(TextClassifierAlgorithm):
         )
 
 
-TEXT_ALGORITHMS: tuple[type[TextClassifierAlgorithm], ...] = (XGBoostText, GradientBoostingText, RandomForestText)
+TEXT_ALGORITHMS: tuple[type[TextClassifierAlgorithm], ...] = (
+    XGBoostText,
+    GradientBoostingText,
+    RandomForestText,
+)

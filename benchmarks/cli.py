@@ -33,17 +33,34 @@ REPO = Path(__file__).resolve().parent.parent
 
 # The platform modules cli/ imported at module level before its commands imported their own.
 EAGER = (
-    "catalog.db", "catalog.errors", "catalog.scoping", "catalog.models", "catalog.scenarios", "catalog.demo",
-    "catalog.uploads", "catalog.services.algorithms", "catalog.services.datasets", "catalog.services.runs",
-    "catalog.services.serving", "catalog.services.sessions", "catalog.services.teams",
-    "catalog.services.training", "flows.launch", "flows.outcomes", "infra.objectstore", "infra.settings",
-    "infra.settings.secrets", "tasks.datasets", "tasks.predict", "tasks.serving", "sqlmodel",
+    "catalog.db",
+    "catalog.errors",
+    "catalog.scoping",
+    "catalog.models",
+    "catalog.scenarios",
+    "catalog.demo",
+    "catalog.uploads",
+    "catalog.services.algorithms",
+    "catalog.services.datasets",
+    "catalog.services.runs",
+    "catalog.services.serving",
+    "catalog.services.sessions",
+    "catalog.services.teams",
+    "catalog.services.training",
+    "flows.launch",
+    "flows.outcomes",
+    "infra.objectstore",
+    "infra.settings",
+    "infra.settings.secrets",
+    "tasks.datasets",
+    "tasks.predict",
+    "tasks.serving",
+    "sqlmodel",
 )
 # `python -m cli ARGS`, through runpy as -m does, after ``prelude``.
 LAUNCH = "import runpy\nrunpy.run_module('cli', run_name='__main__', alter_sys=True)\n"
-EAGER_PRELUDE = (
-    "from infra.settings.bridge import export_library_env\nexport_library_env()\n"
-    + "".join(f"import {m}\n" for m in EAGER)
+EAGER_PRELUDE = "from infra.settings.bridge import export_library_env\nexport_library_env()\n" + "".join(
+    f"import {m}\n" for m in EAGER
 )
 COMMANDS: dict[str, tuple[list[str], float | None]] = {  # label: (arguments, bar in seconds)
     "mlops --help": (["--help"], 0.5),
@@ -76,14 +93,16 @@ def run(prelude: str, args: list[str], env: dict[str, str], *, wrapper: bool = F
 def catalog_env(data: Path) -> dict[str, str]:
     """A CLI environment on a fresh catalog under ``data``: `mlops init` run, three datasets created."""
     env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_USER", "MLOPS_PASSWORD")}
-    env.update({
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p),
-        "MLOPS_ENV_FILE": "/nonexistent",
-        "MLOPS_DATA_DIR": str(data),
-        "MLOPS_DATABASE_URL": f"sqlite:///{data / 'catalog.db'}",
-        "MLOPS_ADMIN_PASSWORD": "bench-pass-123",
-        "DO_NOT_TRACK": "1",
-    })
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p),
+            "MLOPS_ENV_FILE": "/nonexistent",
+            "MLOPS_DATA_DIR": str(data),
+            "MLOPS_DATABASE_URL": f"sqlite:///{data / 'catalog.db'}",
+            "MLOPS_ADMIN_PASSWORD": "bench-pass-123",
+            "DO_NOT_TRACK": "1",
+        }
+    )
     run("", ["init", "--json"], env)
     for name in ("cpu", "memory", "disk"):
         run("", ["datasets", "create", name, "--scenario", "anomaly_detection"], env)
@@ -108,8 +127,10 @@ def measure(env: dict[str, str], repeats: int) -> dict[str, dict[str, float]]:
         }
     run("", ["--help"], env, wrapper=True)
     wrapped = [run("", ["--help"], env, wrapper=True) for _ in range(repeats)]
-    results[WRAPPED] = {"lazy_wall_s": statistics.median(s.wall for s in wrapped),
-                        "lazy_cpu_s": statistics.median(s.cpu for s in wrapped)}
+    results[WRAPPED] = {
+        "lazy_wall_s": statistics.median(s.wall for s in wrapped),
+        "lazy_cpu_s": statistics.median(s.cpu for s in wrapped),
+    }
     return results
 
 
@@ -129,19 +150,37 @@ def main(argv: list[str] | None = None) -> int:
         met = None if bar is None else r["lazy_wall_s"] <= bar
         ok = ok and met is not False
         eager = r.get("eager_wall_s")
-        rows.append({
-            "command": label, "lazy wall s": r["lazy_wall_s"], "eager wall s": eager,
-            "wall eager/lazy": None if eager is None else eager / r["lazy_wall_s"], "lazy cpu s": r["lazy_cpu_s"],
-            "eager cpu s": r.get("eager_cpu_s"), "bar s": bar, "met": {None: "—", True: "yes", False: "NO"}[met],
-        })
+        rows.append(
+            {
+                "command": label,
+                "lazy wall s": r["lazy_wall_s"],
+                "eager wall s": eager,
+                "wall eager/lazy": None if eager is None else eager / r["lazy_wall_s"],
+                "lazy cpu s": r["lazy_cpu_s"],
+                "eager cpu s": r.get("eager_cpu_s"),
+                "bar s": bar,
+                "met": {None: "—", True: "yes", False: "NO"}[met],
+            }
+        )
     if args.json:
-        print(json.dumps({"results": results, "ok": ok, "repeats": args.repeats,
-                          "load_average_before": load_before, "load_average_after": load_after}))
+        print(
+            json.dumps(
+                {
+                    "results": results,
+                    "ok": ok,
+                    "repeats": args.repeats,
+                    "load_average_before": load_before,
+                    "load_average_after": load_after,
+                }
+            )
+        )
         return 0 if ok else 1
     print(table(rows, list(rows[0]), digits=2))
-    print(f"median of {args.repeats} cold processes each; load average (1, 5, 15 min) before "
-          f"{', '.join(f'{x:.1f}' for x in load_before)}, after {', '.join(f'{x:.1f}' for x in load_after)} "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"median of {args.repeats} cold processes each; load average (1, 5, 15 min) before "
+        f"{', '.join(f'{x:.1f}' for x in load_before)}, after {', '.join(f'{x:.1f}' for x in load_after)} "
+        f"on {os.cpu_count()} cores"
+    )
     return 0 if ok else 1
 
 

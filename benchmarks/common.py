@@ -29,9 +29,17 @@ def seaweedfs(data_dir: Path) -> Iterator[ObjectStoreSettings]:
     """A SeaweedFS S3 endpoint on free loopback ports, its data under ``data_dir``; stopped on exit."""
     master, volume, filer, s3 = (free_port(companion_offsets=(10000,)) for _ in range(4))
     settings = ObjectStoreSettings(
-        endpoint=f"http://127.0.0.1:{s3}", master_port=master, volume_port=volume, filer_port=filer,
-        access_key="bench-access", secret_key="bench-secret-key", bucket="mlops", artifacts_bucket="mlflow",
-        embedded=False, timeout_seconds=120.0, max_retries=2,
+        endpoint=f"http://127.0.0.1:{s3}",
+        master_port=master,
+        volume_port=volume,
+        filer_port=filer,
+        access_key="bench-access",
+        secret_key="bench-secret-key",
+        bucket="mlops",
+        artifacts_bucket="mlflow",
+        embedded=False,
+        timeout_seconds=120.0,
+        max_retries=2,
     )
     running = start_component(s3_spec(Settings(platform=PlatformSettings(data_dir=data_dir), s3=settings)))
     try:
@@ -44,9 +52,14 @@ def seaweedfs(data_dir: Path) -> Iterator[ObjectStoreSettings]:
 @contextmanager
 def prefect_server(data_dir: Path) -> Iterator[PrefectSettings]:
     """A real ``prefect server start`` on a free port (flows in the measured child report to it)."""
-    settings = PrefectSettings(api_url=f"http://127.0.0.1:{free_port()}/api", embedded=False,
-                               auth_string=f"bench:{secrets.token_urlsafe(24)}")
-    running = start_component(prefect_spec(Settings(platform=PlatformSettings(data_dir=data_dir), prefect=settings)))
+    settings = PrefectSettings(
+        api_url=f"http://127.0.0.1:{free_port()}/api",
+        embedded=False,
+        auth_string=f"bench:{secrets.token_urlsafe(24)}",
+    )
+    running = start_component(
+        prefect_spec(Settings(platform=PlatformSettings(data_dir=data_dir), prefect=settings))
+    )
     try:
         wait_healthy(running, 180.0)
         yield settings

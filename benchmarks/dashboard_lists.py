@@ -55,9 +55,20 @@ def _catalog(root: Path, size: int) -> None:
         team_id = min(actor_for(session, username="admin").team_ids)
         now = utcnow()
         for start in range(0, size, 50_000):
-            session.execute(insert(Dataset), [
-                {"team_id": team_id, "scenario": "anomaly_detection", "name": f"ds-{i:06d}", "description": "",
-                 "created_at": now, "updated_at": now} for i in range(start, min(size, start + 50_000))])
+            session.execute(
+                insert(Dataset),
+                [
+                    {
+                        "team_id": team_id,
+                        "scenario": "anomaly_detection",
+                        "name": f"ds-{i:06d}",
+                        "description": "",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, min(size, start + 50_000))
+                ],
+            )
 
 
 def measure(size: int, repeats: int, root: Path) -> dict[str, float]:
@@ -75,7 +86,9 @@ def measure(size: int, repeats: int, root: Path) -> dict[str, float]:
 
     def listed(**kw: Any) -> None:
         with session_scope() as session:
-            total, rows = svc.list_datasets(session, actor=admin, scenario="anomaly_detection", limit=PAGE, **kw)
+            total, rows = svc.list_datasets(
+                session, actor=admin, scenario="anomaly_detection", limit=PAGE, **kw
+            )
             assert total >= len(rows)
 
     def load_all() -> None:
@@ -83,8 +96,10 @@ def measure(size: int, repeats: int, root: Path) -> dict[str, float]:
             assert len(session.exec(select(Dataset)).all()) == size
 
     def render() -> None:
-        at = AppTest.from_string("from dashboard.views import datasets\ndatasets.render('anomaly_detection')\n",
-                                 default_timeout=300).run()
+        at = AppTest.from_string(
+            "from dashboard.views import datasets\ndatasets.render('anomaly_detection')\n",
+            default_timeout=300,
+        ).run()
         assert not at.exception, [e.message for e in at.exception]
 
     render()  # imports and first-run costs out of the measurement
@@ -118,11 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     names = list(base)
     print(f"{'datasets':>9} " + " ".join(f"{n:>20}" for n in names) + f" {'render vs ' + str(sizes[0]):>16}")
     for size, r in results.items():
-        print(f"{size:>9} " + " ".join(f"{r[n] * 1000:>17.1f} ms" for n in names) + f" {render_ratio[size]:>15.2f}×")
+        print(
+            f"{size:>9} "
+            + " ".join(f"{r[n] * 1000:>17.1f} ms" for n in names)
+            + f" {render_ratio[size]:>15.2f}×"
+        )
     for size, r in results.items():
-        print(f"  {size} datasets: first page {r['baseline: load all'] / r['first page']:.1f}× faster than loading "
-              "every row")
-    print(f"target: page render at ≤10,000 datasets within {TARGET}× of {sizes[0]} → {'met' if ok else 'NOT met'}")
+        print(
+            f"  {size} datasets: first page {r['baseline: load all'] / r['first page']:.1f}× faster than loading "
+            "every row"
+        )
+    print(
+        f"target: page render at ≤10,000 datasets within {TARGET}× of {sizes[0]} → {'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

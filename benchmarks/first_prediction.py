@@ -58,20 +58,61 @@ def _chart(page: Any) -> Any:
 
 
 WALKS = [
-    Walk("anomaly_detection", "anomaly-detection", "demo-server-cpu", "ECOD (empirical CDF outlier detection)",
-         {"Contamination": "0.01"}, ["cpu-sample.csv"], _metric("Anomalies")),
-    Walk("timeseries_predict", "timeseries-predict", "demo-daily-sales", "Prophet", {"Horizon (steps)": "30"},
-         ["sales-history.csv"], _chart, {"Steps to forecast": "30"}),
-    Walk("log_clustering", "log-clustering", "demo-app-logs", "Spell (streaming LCS log parser)", {},
-         ["app-sample.log"], _metric("Templates")),
-    Walk("text_classification", "text-classification", "demo-product-reviews", "TF-IDF + XGBoost",
-         {"Tokenizer": "jieba", "Trees": "50"}, ["reviews-sample.txt"], _chart),
-    Walk("image_classification", "image-classification", "demo-shapes", "YOLO image classification",
-         {"Epochs": "10", "Image size": "64", "Batch size": "16"}, ["circle.png", "square.png", "triangle.png"],
-         _chart),
-    Walk("object_detection", "object-detection", "demo-shape-boxes", "YOLO object detection",
-         {"Epochs": "20", "Image size": "96", "Batch size": "16"}, ["scene-0.png", "scene-1.png"],
-         lambda page: page.get_by_text(re.compile(r"image 0: \d+ detection")).first),
+    Walk(
+        "anomaly_detection",
+        "anomaly-detection",
+        "demo-server-cpu",
+        "ECOD (empirical CDF outlier detection)",
+        {"Contamination": "0.01"},
+        ["cpu-sample.csv"],
+        _metric("Anomalies"),
+    ),
+    Walk(
+        "timeseries_predict",
+        "timeseries-predict",
+        "demo-daily-sales",
+        "Prophet",
+        {"Horizon (steps)": "30"},
+        ["sales-history.csv"],
+        _chart,
+        {"Steps to forecast": "30"},
+    ),
+    Walk(
+        "log_clustering",
+        "log-clustering",
+        "demo-app-logs",
+        "Spell (streaming LCS log parser)",
+        {},
+        ["app-sample.log"],
+        _metric("Templates"),
+    ),
+    Walk(
+        "text_classification",
+        "text-classification",
+        "demo-product-reviews",
+        "TF-IDF + XGBoost",
+        {"Tokenizer": "jieba", "Trees": "50"},
+        ["reviews-sample.txt"],
+        _chart,
+    ),
+    Walk(
+        "image_classification",
+        "image-classification",
+        "demo-shapes",
+        "YOLO image classification",
+        {"Epochs": "10", "Image size": "64", "Batch size": "16"},
+        ["circle.png", "square.png", "triangle.png"],
+        _chart,
+    ),
+    Walk(
+        "object_detection",
+        "object-detection",
+        "demo-shape-boxes",
+        "YOLO object detection",
+        {"Epochs": "20", "Image size": "96", "Batch size": "16"},
+        ["scene-0.png", "scene-1.png"],
+        lambda page: page.get_by_text(re.compile(r"image 0: \d+ detection")).first,
+    ),
 ]
 
 
@@ -95,7 +136,7 @@ def _open(page: Any, url_path: str, title: str) -> None:
 def _choose(page: Any, label: str, option: str | re.Pattern[str]) -> None:
     box = page.get_by_role("combobox", name=label, exact=True)
     current = box.input_value()
-    if (option.fullmatch(current) if isinstance(option, re.Pattern) else current == option):
+    if option.fullmatch(current) if isinstance(option, re.Pattern) else current == option:
         return  # already picked (the only choice)
     box.click()
     page.get_by_role("option", name=option, exact=isinstance(option, str)).first.click()
@@ -166,20 +207,31 @@ def walk(page: Any, demo_dir: Path, w: Walk) -> dict[str, float]:
     for label, value in w.sandbox.items():
         _type(page, "spinbutton", label, value)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
-        [str(demo_dir / w.dataset / name) for name in w.inputs])
+        [str(demo_dir / w.dataset / name) for name in w.inputs]
+    )
     _idle(page)
     page.get_by_role("button", name="Predict", exact=True).click()
     predicting = time.monotonic()
     w.result(page).wait_for(timeout=STEP_TIMEOUT_MS)
     drawn = time.monotonic()
-    return {"first_prediction": drawn - began, "training": trained - started, "serving": served - creating,
-            "predict": drawn - predicting}
+    return {
+        "first_prediction": drawn - began,
+        "training": trained - started,
+        "serving": served - creating,
+        "predict": drawn - predicting,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.first_prediction", description=__doc__.split("\n")[0])
-    parser.add_argument("--scenario", action="append", choices=[w.scenario for w in WALKS],
-                        help="Walk only this scenario (repeatable; default: all six, in the README's order).")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.first_prediction", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=[w.scenario for w in WALKS],
+        help="Walk only this scenario (repeatable; default: all six, in the README's order).",
+    )
     args = parser.parse_args(argv)
     walks = [w for w in WALKS if not args.scenario or w.scenario in args.scenario]
     from playwright.sync_api import sync_playwright
@@ -199,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             demo_s = time.monotonic() - began
             settings = platform.settings()
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                )
                 page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="en-US")
                 page.set_default_timeout(STEP_TIMEOUT_MS)
                 page.goto(f"http://127.0.0.1:{settings.dashboard.port}")
@@ -213,11 +267,14 @@ def main(argv: list[str] | None = None) -> int:
                         rows[w.scenario] = walk(page, settings.platform.data_dir / "demo", w)
                         container = runtime.status([f"train-{job_id}"])[f"train-{job_id}"]
                         if container.started_at and container.finished_at:
-                            rows[w.scenario]["container"] = (container.finished_at - container.started_at
-                                                             ).total_seconds()
+                            rows[w.scenario]["container"] = (
+                                container.finished_at - container.started_at
+                            ).total_seconds()
                     except Exception:
-                        page.screenshot(path=str(Path(tempfile.gettempdir()) / f"first-prediction-{w.url}.png"),
-                                        full_page=True)
+                        page.screenshot(
+                            path=str(Path(tempfile.gettempdir()) / f"first-prediction-{w.url}.png"),
+                            full_page=True,
+                        )
                         raise
                     print(f"{w.scenario}: {rows[w.scenario]}", flush=True)
                 browser.close()

@@ -29,11 +29,19 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, this file's folder comes first on the path, and this file would shadow the nats package.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(ROOT)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 NAMESPACE = "bench"
-SCENARIOS = ["anomaly_detection", "timeseries_predict", "log_clustering", "text_classification",
-             "image_classification", "object_detection"]
+SCENARIOS = [
+    "anomaly_detection",
+    "timeseries_predict",
+    "log_clustering",
+    "text_classification",
+    "image_classification",
+    "object_detection",
+]
 SHARES = {"datasets": 0.60, "training_jobs": 0.25, "servings": 0.15}
 ACTOR = {"username": "bench-user"}
 TARGET_P99_MS = 10.0
@@ -89,18 +97,48 @@ def build_catalog(rows: int) -> dict[str, int]:
 
     def common(i: int, prefix: str) -> dict[str, Any]:
         team, scenario = spread(i)
-        return {"team_id": team, "scenario": scenario, "name": f"{prefix}-{i:07d}", "created_at": now,
-                "updated_at": now}
+        return {
+            "team_id": team,
+            "scenario": scenario,
+            "name": f"{prefix}-{i:07d}",
+            "created_at": now,
+            "updated_at": now,
+        }
 
     with engine.begin() as conn:
         conn.execute(insert(Dataset), [{**common(i, "ds"), "description": ""} for i in range(n_ds)])
-        conn.execute(insert(TrainJob), [
-            {**common(i, "job"), "description": "", "algorithm_id": algo_id, "release_id": release_id,
-             "params": {}, "max_evals": 0, "status": "completed", "config_revision": 0} for i in range(n_jobs)])
+        conn.execute(
+            insert(TrainJob),
+            [
+                {
+                    **common(i, "job"),
+                    "description": "",
+                    "algorithm_id": algo_id,
+                    "release_id": release_id,
+                    "params": {},
+                    "max_evals": 0,
+                    "status": "completed",
+                    "config_revision": 0,
+                }
+                for i in range(n_jobs)
+            ],
+        )
         first_job = conn.exec_driver_sql("SELECT min(id) FROM train_job").scalar()
-        conn.execute(insert(Serving), [
-            {**common(i, "svc"), "train_job_id": first_job, "model_version": "latest", "desired_state": "stopped",
-             "observed_state": "unknown", "observed_detail": "", "observed_stale": False} for i in range(n_sv)])
+        conn.execute(
+            insert(Serving),
+            [
+                {
+                    **common(i, "svc"),
+                    "train_job_id": first_job,
+                    "model_version": "latest",
+                    "desired_state": "stopped",
+                    "observed_state": "unknown",
+                    "observed_detail": "",
+                    "observed_stale": False,
+                }
+                for i in range(n_sv)
+            ],
+        )
         conn.exec_driver_sql("ANALYZE")
     for module, n in (("datasets", n_ds), ("training_jobs", n_jobs), ("servings", n_sv)):
         for scenario in SCENARIOS:
@@ -176,8 +214,13 @@ async def serve(kind: str, url: str) -> None:
 
 
 def start_responder(kind: str, url: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--url", url], env=env,
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, "--url", url],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()  # blocks until the child has subscribed (or died)
     if line.strip() != "ready":
@@ -194,8 +237,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def measure(url: str, subject: str, bodies: list[bytes], *, concurrency: int,
-                  responders: list[subprocess.Popen[str]]) -> dict[str, float]:
+async def measure(
+    url: str, subject: str, bodies: list[bytes], *, concurrency: int, responders: list[subprocess.Popen[str]]
+) -> dict[str, float]:
     import nats
     import orjson
     import psutil
@@ -227,21 +271,37 @@ async def measure(url: str, subject: str, bodies: list[bytes], *, concurrency: i
         cpu_ms = (sum(sum(p.cpu_times()[:2]) for p in procs) - cpu_before) * 1000 / (2 * len(bodies))
     finally:
         await nc.close()
-    return {"p50": statistics.median(latencies), "p99": percentile(latencies, 99), "max": max(latencies),
-            "rps_serial": len(latencies) / (sum(latencies) / 1000), "rps": len(bodies) / elapsed, "cpu_ms": cpu_ms,
-            "latencies": latencies}  # type: ignore[dict-item]
+    return {
+        "p50": statistics.median(latencies),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies),
+        "rps_serial": len(latencies) / (sum(latencies) / 1000),
+        "rps": len(bodies) / elapsed,
+        "cpu_ms": cpu_ms,
+        "latencies": latencies,
+    }  # type: ignore[dict-item]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--page-size", type=int, default=500)
-    parser.add_argument("--responders", type=int, default=1,
-                        help="module-data responders in the queue group (each its own process)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="MLOPS_NATS_WORKERS of each responder (default: the setting's default)")
+    parser.add_argument(
+        "--responders",
+        type=int,
+        default=1,
+        help="module-data responders in the queue group (each its own process)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="MLOPS_NATS_WORKERS of each responder (default: the setting's default)",
+    )
     parser.add_argument("--serve", choices=["echo", "modules"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -260,19 +320,29 @@ def run_benchmark(args: argparse.Namespace) -> None:
     from infra.settings import NatsSettings, PlatformSettings, Settings, reset_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-nats-"))
-    nats_settings = NatsSettings(url=f"nats://127.0.0.1:{free_port()}", monitor_port=free_port(), embedded=False,
-                                 namespace=NAMESPACE)
-    env = {**os.environ, "MLOPS_ENV_FILE": "/nonexistent", "MLOPS_DATA_DIR": str(tmp),
-           "MLOPS_DATABASE_URL": f"sqlite:///{tmp / 'catalog.db'}", "MLOPS_NATS_URL": nats_settings.url,
-           "MLOPS_NATS_NAMESPACE": NAMESPACE, "MLOPS_NATS_MAX_PAGE_SIZE": str(args.page_size),
-           "PYTHONPATH": str(ROOT), **({"MLOPS_NATS_WORKERS": str(args.workers)} if args.workers else {})}
+    nats_settings = NatsSettings(
+        url=f"nats://127.0.0.1:{free_port()}", monitor_port=free_port(), embedded=False, namespace=NAMESPACE
+    )
+    env = {
+        **os.environ,
+        "MLOPS_ENV_FILE": "/nonexistent",
+        "MLOPS_DATA_DIR": str(tmp),
+        "MLOPS_DATABASE_URL": f"sqlite:///{tmp / 'catalog.db'}",
+        "MLOPS_NATS_URL": nats_settings.url,
+        "MLOPS_NATS_NAMESPACE": NAMESPACE,
+        "MLOPS_NATS_MAX_PAGE_SIZE": str(args.page_size),
+        "PYTHONPATH": str(ROOT),
+        **({"MLOPS_NATS_WORKERS": str(args.workers)} if args.workers else {}),
+    }
     os.environ.update(env)
     reset_settings()
 
     started = time.perf_counter()
     counts = build_catalog(args.rows)
-    print(f"catalog: {args.rows:,} resources inserted in {time.perf_counter() - started:.1f} s; team 1 holds "
-          f"{sum(counts.values()):,} of them")
+    print(
+        f"catalog: {args.rows:,} resources inserted in {time.perf_counter() - started:.1f} s; team 1 holds "
+        f"{sum(counts.values()):,} of them"
+    )
     plan = request_plan(counts, args.page_size)
     print(f"{len(plan)} distinct pages of up to {args.page_size} across the 18 sub-modules of team 1\n")
     print("query plans:\n  " + "\n  ".join(query_plans(args.page_size)) + "\n")
@@ -282,16 +352,32 @@ def run_benchmark(args: argparse.Namespace) -> None:
     children: list[subprocess.Popen[str]] = []
     try:
         wait_healthy(server, 30)
-        data_bodies = [orjson.dumps({"args": [m, s, p, args.page_size, 1, ACTOR]})
-                       for m, s, p in (plan[i % len(plan)] for i in range(args.requests))]
+        data_bodies = [
+            orjson.dumps({"args": [m, s, p, args.page_size, 1, ACTOR]})
+            for m, s, p in (plan[i % len(plan)] for i in range(args.requests))
+        ]
         children.append(start_responder("echo", nats_settings.url, env))
         # The echo payload is a page-sized reply, so both sides move comparable bytes.
         echo_body = orjson.dumps({"items": [{"id": i, "name": f"ds-{i:07d}"} for i in range(args.page_size)]})
-        echo = asyncio.run(measure(nats_settings.url, f"{NAMESPACE}.echo", [echo_body] * args.requests,
-                                   concurrency=args.concurrency, responders=children[:1]))
+        echo = asyncio.run(
+            measure(
+                nats_settings.url,
+                f"{NAMESPACE}.echo",
+                [echo_body] * args.requests,
+                concurrency=args.concurrency,
+                responders=children[:1],
+            )
+        )
         children += [start_responder("modules", nats_settings.url, env) for _ in range(args.responders)]
-        data = asyncio.run(measure(nats_settings.url, f"{NAMESPACE}.get_mlops_module_data", data_bodies,
-                                   concurrency=args.concurrency, responders=children[1:]))
+        data = asyncio.run(
+            measure(
+                nats_settings.url,
+                f"{NAMESPACE}.get_mlops_module_data",
+                data_bodies,
+                concurrency=args.concurrency,
+                responders=children[1:],
+            )
+        )
     finally:
         for child in children:
             child.kill()
@@ -299,29 +385,45 @@ def run_benchmark(args: argparse.Namespace) -> None:
         stop_component(server)
     report(args, echo, data, direct)
     modules = [m for m, _, _ in (plan[i % len(plan)] for i in range(args.requests))]
-    print("\nper module, 1 in flight: " + "; ".join(
-        f"{name} p50 {statistics.median(xs):.2f} ms, p99 {percentile(xs, 99):.2f} ms"
-        for name in dict.fromkeys(modules)
-        for xs in [[lat for lat, m in zip(data["latencies"], modules, strict=True) if m == name]]))  # type: ignore[arg-type]
+    print(
+        "\nper module, 1 in flight: "
+        + "; ".join(
+            f"{name} p50 {statistics.median(xs):.2f} ms, p99 {percentile(xs, 99):.2f} ms"
+            for name in dict.fromkeys(modules)
+            for xs in [[lat for lat, m in zip(data["latencies"], modules, strict=True) if m == name]]
+        )
+    )  # type: ignore[arg-type]
 
 
-def report(args: argparse.Namespace, echo: dict[str, float], data: dict[str, float], direct: list[float]) -> None:
+def report(
+    args: argparse.Namespace, echo: dict[str, float], data: dict[str, float], direct: list[float]
+) -> None:
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
-    print(f"| responder ({args.requests} requests) | p50 ms | p99 ms | max ms | req/s, 1 in flight | "
-          f"req/s, {args.concurrency} in flight | responder CPU ms/req |")
+    print(
+        f"| responder ({args.requests} requests) | p50 ms | p99 ms | max ms | req/s, 1 in flight | "
+        f"req/s, {args.concurrency} in flight | responder CPU ms/req |"
+    )
     print("|---|---|---|---|---|---|---|")
     workers = args.workers or int(os.environ.get("MLOPS_NATS_WORKERS", "0")) or "default"
     label = f"get_mlops_module_data, pages of {args.page_size}, {args.responders} responder(s) x {workers} worker(s)"
     for name, r in (("bare nats-py echo (page-sized payload)", echo), (label, data)):
-        print(f"| {name} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['rps_serial']:.0f} | {r['rps']:.0f} "
-              f"| {r['cpu_ms']:.2f} |")
-    print(f"| handler called directly, no NATS ({len(direct)} calls) | {statistics.median(direct):.2f} | "
-          f"{percentile(direct, 99):.2f} | {max(direct):.2f} | {1000 / statistics.mean(direct):.0f} | - | - |")
-    print(f"\nratios module_data / echo: p50 x{data['p50'] / echo['p50']:.1f}, p99 x{data['p99'] / echo['p99']:.1f}, "
-          f"throughput x{data['rps'] / echo['rps']:.2f}")
+        print(
+            f"| {name} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['rps_serial']:.0f} | {r['rps']:.0f} "
+            f"| {r['cpu_ms']:.2f} |"
+        )
+    print(
+        f"| handler called directly, no NATS ({len(direct)} calls) | {statistics.median(direct):.2f} | "
+        f"{percentile(direct, 99):.2f} | {max(direct):.2f} | {1000 / statistics.mean(direct):.0f} | - | - |"
+    )
+    print(
+        f"\nratios module_data / echo: p50 x{data['p50'] / echo['p50']:.1f}, p99 x{data['p99'] / echo['p99']:.1f}, "
+        f"throughput x{data['rps'] / echo['rps']:.2f}"
+    )
     p99_ok, rps_ok = data["p99"] < TARGET_P99_MS, max(data["rps"], data["rps_serial"]) >= TARGET_RPS
-    print(f"targets: p99 < {TARGET_P99_MS:g} ms: {'met' if p99_ok else 'MISSED'} ({data['p99']:.2f} ms); "
-          f">= {TARGET_RPS:g} req/s: {'met' if rps_ok else 'MISSED'} ({data['rps']:.0f} req/s)")
+    print(
+        f"targets: p99 < {TARGET_P99_MS:g} ms: {'met' if p99_ok else 'MISSED'} ({data['p99']:.2f} ms); "
+        f">= {TARGET_RPS:g} req/s: {'met' if rps_ok else 'MISSED'} ({data['rps']:.0f} req/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -48,16 +48,23 @@ def _configure(data_dir: Path) -> Any:
 
     s3_ports = [free_port(companion_offsets=(10000,)) for _ in range(4)]
     env = {
-        "MLOPS_ENV_FILE": "/nonexistent", "MLOPS_DATA_DIR": str(data_dir),
+        "MLOPS_ENV_FILE": "/nonexistent",
+        "MLOPS_DATA_DIR": str(data_dir),
         "MLOPS_DATABASE_URL": f"sqlite:///{data_dir / 'catalog.db'}",
-        "MLOPS_S3_MASTER_PORT": str(s3_ports[0]), "MLOPS_S3_VOLUME_PORT": str(s3_ports[1]),
-        "MLOPS_S3_FILER_PORT": str(s3_ports[2]), "MLOPS_S3_ENDPOINT": f"http://127.0.0.1:{s3_ports[3]}",
-        "MLOPS_S3_ACCESS_KEY": "bench-access", "MLOPS_S3_SECRET_KEY": "bench-secret-key",
+        "MLOPS_S3_MASTER_PORT": str(s3_ports[0]),
+        "MLOPS_S3_VOLUME_PORT": str(s3_ports[1]),
+        "MLOPS_S3_FILER_PORT": str(s3_ports[2]),
+        "MLOPS_S3_ENDPOINT": f"http://127.0.0.1:{s3_ports[3]}",
+        "MLOPS_S3_ACCESS_KEY": "bench-access",
+        "MLOPS_S3_SECRET_KEY": "bench-secret-key",
         "MLOPS_MLFLOW_URI": f"http://127.0.0.1:{free_port()}",
         "MLOPS_PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
-        "MLOPS_PREFECT_RUN_MODE": "inline", "MLOPS_RUNTIME_NAME": "process",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true", "PREFECT_HOME": str(data_dir / "prefect-home"),
+        "MLOPS_PREFECT_RUN_MODE": "inline",
+        "MLOPS_RUNTIME_NAME": "process",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PREFECT_HOME": str(data_dir / "prefect-home"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
     repo = str(Path(__file__).resolve().parents[1])
@@ -133,10 +140,15 @@ def measure_job(seeded: Any, index: int, mode: str) -> dict[str, float]:
     finished = job.finished_at
     script = _seconds(status.started_at, status.finished_at)
     end = max(finished, status.finished_at)
-    return {"start_to_running": _seconds(called, status.started_at), "script": script,
-            "exit_to_completed": _seconds(status.finished_at, finished),
-            "run_end_to_completed": _seconds(run_end, finished), "total": _seconds(called, end),
-            "overhead": _seconds(called, end) - script, "flow_return": _seconds(finished, returned)}
+    return {
+        "start_to_running": _seconds(called, status.started_at),
+        "script": script,
+        "exit_to_completed": _seconds(status.finished_at, finished),
+        "run_end_to_completed": _seconds(run_end, finished),
+        "total": _seconds(called, end),
+        "overhead": _seconds(called, end) - script,
+        "flow_return": _seconds(finished, returned),
+    }
 
 
 def _table(title: str, rows: list[dict[str, float]]) -> dict[str, float]:
@@ -160,20 +172,32 @@ def report(event: list[dict[str, float]], poll: list[dict[str, float]], poll_sec
     for column in ("exit_to_completed", "total", "overhead"):
         e, b = [r[column] for r in event], [r[column] for r in poll]
         ratio = statistics.median(b) / statistics.median(e) if statistics.median(e) > 0 else float("inf")
-        print(f"{column:<24} {statistics.median(e):10.2f}  {max(e):10.2f}  {statistics.median(b):10.2f}  "
-              f"{max(b):10.2f}   {ratio:8.1f}x")
-    met = p50 <= TARGET_EXIT_P50_S and worst <= TARGET_EXIT_MAX_S and event_med["overhead"] <= TARGET_OVERHEAD_S
-    print(f"\ncontainer exit -> job completed with the event: p50 {p50:.2f} s (target <= {TARGET_EXIT_P50_S:g} s), "
-          f"max {worst:.2f} s (target <= {TARGET_EXIT_MAX_S:g} s); baseline p50 {poll_med['exit_to_completed']:.2f} s")
-    print(f"platform overhead (median) {event_med['overhead']:.2f} s per job (target <= {TARGET_OVERHEAD_S:g} s); "
-          f"targets: {'met' if met else 'MISSED'}")
+        print(
+            f"{column:<24} {statistics.median(e):10.2f}  {max(e):10.2f}  {statistics.median(b):10.2f}  "
+            f"{max(b):10.2f}   {ratio:8.1f}x"
+        )
+    met = (
+        p50 <= TARGET_EXIT_P50_S and worst <= TARGET_EXIT_MAX_S and event_med["overhead"] <= TARGET_OVERHEAD_S
+    )
+    print(
+        f"\ncontainer exit -> job completed with the event: p50 {p50:.2f} s (target <= {TARGET_EXIT_P50_S:g} s), "
+        f"max {worst:.2f} s (target <= {TARGET_EXIT_MAX_S:g} s); baseline p50 {poll_med['exit_to_completed']:.2f} s"
+    )
+    print(
+        f"platform overhead (median) {event_med['overhead']:.2f} s per job (target <= {TARGET_OVERHEAD_S:g} s); "
+        f"targets: {'met' if met else 'MISSED'}"
+    )
     return met
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.orchestration", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.orchestration", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--jobs", type=int, default=10, help="Jobs watched with the exit event.")
-    parser.add_argument("--baseline-jobs", type=int, default=5, help="Jobs watched by the poll alone (each ~30 s).")
+    parser.add_argument(
+        "--baseline-jobs", type=int, default=5, help="Jobs watched by the poll alone (each ~30 s)."
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mlops-bench-orch-") as tmp:
         settings = _configure(Path(tmp))
@@ -199,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
 def _interleave(event: int, poll: int) -> list[str]:
     """``event`` and ``poll`` spread evenly over one sequence (e.g. 4 and 2: event poll event event poll event)."""
     total = event + poll
-    return ["poll" if poll and (i * poll) // total != ((i + 1) * poll) // total else "event" for i in range(total)]
+    return [
+        "poll" if poll and (i * poll) // total != ((i + 1) * poll) // total else "event" for i in range(total)
+    ]
 
 
 if __name__ == "__main__":

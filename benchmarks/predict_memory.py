@@ -65,8 +65,11 @@ def free_port() -> int:
 def start_server(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_PREDICT_")}  # the defaults
-    env |= {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MLFLOW_DISABLE_TELEMETRY": "true",
-            "MLOPS_SERVING_TOKEN": TOKEN}
+    env |= {
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLOPS_SERVING_TOKEN": TOKEN,
+    }
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -175,13 +178,17 @@ def main() -> None:
                 (
                     "200 MB content-length",
                     lambda: post_raw(
-                        port, f"POST /predict HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 209715200\r\n\r\n", 0
+                        port,
+                        f"POST /predict HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 209715200\r\n\r\n",
+                        0,
                     ),
                 ),
                 (
                     "chunked body, 200 MB offered",
                     lambda: post_raw(
-                        port, f"POST /predict HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n", 200
+                        port,
+                        f"POST /predict HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n",
+                        200,
                     ),
                 ),
             ]

@@ -45,11 +45,17 @@ def generate_csv(path: Path, size: int, seed: int) -> int:
     with path.open("w", encoding="utf-8") as fh:
         fh.write("timestamp,value,load,label\n")
         while written < size:
-            stamps = np.datetime_as_string(start + np.arange(row, row + rows_per_block) * np.timedelta64(1, "s"))
-            values = np.round(10 + np.sin(np.arange(rows_per_block) / 50) + rng.normal(0, 0.3, rows_per_block), 4)
+            stamps = np.datetime_as_string(
+                start + np.arange(row, row + rows_per_block) * np.timedelta64(1, "s")
+            )
+            values = np.round(
+                10 + np.sin(np.arange(rows_per_block) / 50) + rng.normal(0, 0.3, rows_per_block), 4
+            )
             load = np.round(rng.gamma(2.0, 1.5, rows_per_block), 3)
             label = (rng.random(rows_per_block) < 0.01).astype(int)
-            block = "\n".join(f"{t},{v},{w},{y}" for t, v, w, y in zip(stamps, values, load, label, strict=True))
+            block = "\n".join(
+                f"{t},{v},{w},{y}" for t, v, w, y in zip(stamps, values, load, label, strict=True)
+            )
             fh.write(block + "\n")
             written += len(block) + 1
             row += rows_per_block
@@ -88,8 +94,13 @@ def prepare(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     store = ObjectStore.from_settings()
     with session_scope() as session:
         team = teams.create_team(session, actor=SYSTEM, name="bench")
-        dataset = ds.create_dataset(session, actor=SYSTEM, team_id=team.id, scenario="anomaly_detection",  # type: ignore[arg-type]
-                                    name="bench")
+        dataset = ds.create_dataset(
+            session,
+            actor=SYSTEM,
+            team_id=team.id,
+            scenario="anomaly_detection",  # type: ignore[arg-type]
+            name="bench",
+        )
         dataset_id = dataset.id
     entries, in_bytes = [], 0
     for i in range(n_entries):
@@ -97,9 +108,19 @@ def prepare(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         key = f"datasets/{dataset_id}/entries/{i:05d}/part{i}.csv"
         store.put_file(key, path, content_type="text/csv")
         with session_scope() as session:
-            ds.add_entry(session, actor=SYSTEM, dataset_id=dataset_id, name=f"part{i}.csv", object_key=key,  # type: ignore[arg-type]
-                         size_bytes=size, sha256=digest, content_type="text/csv", summary={"rows": rows},
-                         is_train=i % 10 != 0, is_test=i % 10 == 0)
+            ds.add_entry(
+                session,
+                actor=SYSTEM,
+                dataset_id=dataset_id,
+                name=f"part{i}.csv",
+                object_key=key,  # type: ignore[arg-type]
+                size_bytes=size,
+                sha256=digest,
+                content_type="text/csv",
+                summary={"rows": rows},
+                is_train=i % 10 != 0,
+                is_test=i % 10 == 0,
+            )
         entries.append(str(path))
         in_bytes += size
     with session_scope() as session:
@@ -130,7 +151,9 @@ def phase_baseline(files: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         out = Path(tmp) / "baseline.zip"
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
+        with zipfile.ZipFile(
+            out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
+        ) as zf:
             for i, name in enumerate(files):
                 zf.write(name, f"train/{i}_{Path(name).name}")
         size = out.stat().st_size
@@ -155,14 +178,26 @@ def parent_main(args: argparse.Namespace) -> int:
     work.mkdir(parents=True)
     try:
         with seaweedfs(work) as s3, prefect_server(work) as prefect:
-            settings = Settings(platform=PlatformSettings(data_dir=work), s3=s3, prefect=prefect,
-                                database=DatabaseSettings(url=f"sqlite:///{work / 'catalog.db'}"))
+            settings = Settings(
+                platform=PlatformSettings(data_dir=work),
+                s3=s3,
+                prefect=prefect,
+                database=DatabaseSettings(url=f"sqlite:///{work / 'catalog.db'}"),
+            )
             env = {k: v for k, v in platform_env(settings).items()}
-            env.update({"MLOPS_ENV_FILE": "/nonexistent", "MLOPS_DATA_DIR": str(work),
-                        "MLOPS_DATABASE_URL": f"sqlite:///{work / 'catalog.db'}", "BENCH_TMP": str(work),
-                        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                        "PREFECT_HOME": str(work / "prefect-client"), "PREFECT_LOGGING_LEVEL": "WARNING",
-                        "PREFECT_API_URL": prefect.api_url})
+            env.update(
+                {
+                    "MLOPS_ENV_FILE": "/nonexistent",
+                    "MLOPS_DATA_DIR": str(work),
+                    "MLOPS_DATABASE_URL": f"sqlite:///{work / 'catalog.db'}",
+                    "BENCH_TMP": str(work),
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "DO_NOT_TRACK": "1",
+                    "PREFECT_HOME": str(work / "prefect-client"),
+                    "PREFECT_LOGGING_LEVEL": "WARNING",
+                    "PREFECT_API_URL": prefect.api_url,
+                }
+            )
             os.environ.update(env)
             reset_settings()
             print(f"generating and storing ~{args.size_gb} GB in {args.entries} entries ...", file=sys.stderr)
@@ -180,18 +215,30 @@ def parent_main(args: argparse.Namespace) -> int:
     mb = prep["in_bytes"] / 1e6
     rows = []
     for name, res in (("baseline: zipfile + one upload", base), ("publish-release flow", ours)):
-        rows.append((name, mb, res.output["zip_bytes"] / 1e6, res.output["seconds"], mb / res.output["seconds"],
-                     res.peak_rss_bytes / 2**20))
+        rows.append(
+            (
+                name,
+                mb,
+                res.output["zip_bytes"] / 1e6,
+                res.output["seconds"],
+                mb / res.output["seconds"],
+                res.peak_rss_bytes / 2**20,
+            )
+        )
     ratio = rows[1][4] / rows[0][4]
     print(f"\ndataset: {prep['entries']} entries, {mb:,.0f} MB of CSV\n")
     print(f"{'phase':<32} {'in MB':>9} {'zip MB':>9} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13}")
     for name, in_mb, zip_mb, secs, rate, rss in rows:
         print(f"{name:<32} {in_mb:>9,.0f} {zip_mb:>9,.0f} {secs:>8.1f} {rate:>8.1f} {rss:>13.0f}")
     rss_ok = ours.peak_rss_bytes < RSS_TARGET
-    print(f"\nthroughput ratio publish/baseline: {ratio:.2f} (target >= {RATIO_TARGET:.2f}: "
-          f"{'met' if ratio >= RATIO_TARGET else 'MISSED'})")
-    print(f"publish peak RSS: {ours.peak_rss_bytes / 2**20:.0f} MiB (target < 300 MB: "
-          f"{'met' if rss_ok else 'MISSED'})")
+    print(
+        f"\nthroughput ratio publish/baseline: {ratio:.2f} (target >= {RATIO_TARGET:.2f}: "
+        f"{'met' if ratio >= RATIO_TARGET else 'MISSED'})"
+    )
+    print(
+        f"publish peak RSS: {ours.peak_rss_bytes / 2**20:.0f} MiB (target < 300 MB: "
+        f"{'met' if rss_ok else 'MISSED'})"
+    )
     return 0 if rss_ok and ratio >= RATIO_TARGET else 1
 
 

@@ -57,20 +57,31 @@ def train_model(directory: Path, rows: int = 10_000) -> Path:
     value[spikes] += rng.choice([-5.0, 5.0], len(spikes))
     label = np.zeros(rows, dtype=int)
     label[spikes] = 1
-    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=rows, freq="min").astype(str),
-                          "value": value.round(5), "label": label})
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=rows, freq="min").astype(str),
+            "value": value.round(5),
+            "label": label,
+        }
+    )
     algorithm = get_algorithm("ECOD")
     fitted = algorithm.fit(frame, {"contamination": 0.01})
-    return save_pyfunc(algorithm.pyfunc_model(fitted), directory / "model",
-                       pip_requirements=algorithm.pip_requirements(), metadata=algorithm.model_metadata(fitted),
-                       signature=algorithm.signature())
+    return save_pyfunc(
+        algorithm.pyfunc_model(fitted),
+        directory / "model",
+        pip_requirements=algorithm.pip_requirements(),
+        metadata=algorithm.model_metadata(fitted),
+        signature=algorithm.signature(),
+    )
 
 
 def records(size: int, seed: int) -> list[dict[str, Any]]:
     rng = np.random.default_rng(1000 + seed)
     values = rng.normal(0, 1.5, size).round(5).tolist()
-    return [{"timestamp": f"2024-02-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}", "value": v}
-            for i, v in enumerate(values)]
+    return [
+        {"timestamp": f"2024-02-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}", "value": v}
+        for i, v in enumerate(values)
+    ]
 
 
 # -- servers -------------------------------------------------------------------------------------------------
@@ -100,11 +111,32 @@ def wait_http(port: int, path: str, proc: subprocess.Popen[bytes], timeout: floa
 
 def start_ours(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MLFLOW_DISABLE_TELEMETRY": "true",
-           "MLOPS_SERVING_TOKEN": TOKEN}
-    proc = subprocess.Popen([sys.executable, "-m", "algorithms.serve", "--model-uri", str(model_dir), "--host", HOST,
-                             "--port", str(port), "--scenario", "anomaly_detection", "--log-level", "warning"],
-                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLOPS_SERVING_TOKEN": TOKEN,
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "algorithms.serve",
+            "--model-uri",
+            str(model_dir),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--scenario",
+            "anomaly_detection",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     wait_http(port, "/ready", proc)
     return proc, port
 
@@ -113,12 +145,33 @@ def start_mlflow(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], i
     port = free_port()
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     # It execs `uvicorn` by name: the venv's bin must be on PATH even when the venv is not activated.
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-           "PATH": os.pathsep.join([str(mlflow_bin.parent), os.environ.get("PATH", "")])}
-    proc = subprocess.Popen([str(mlflow_bin), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
-                             "-w", "1", "-p", str(port), "-h", HOST], env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "PATH": os.pathsep.join([str(mlflow_bin.parent), os.environ.get("PATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [
+            str(mlflow_bin),
+            "models",
+            "serve",
+            "-m",
+            str(model_dir),
+            "--env-manager",
+            "local",
+            "-w",
+            "1",
+            "-p",
+            str(port),
+            "-h",
+            HOST,
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     wait_http(port, "/ping", proc)
     return proc, port
 
@@ -215,7 +268,9 @@ def run_in_process(model_dir: Path, payloads: list[dict[str, Any]], requests: in
     def work(share: list[int], out: list[tuple[float, int, bytes]]) -> None:
         for i in share:
             started = time.perf_counter()
-            raw = orjson.dumps(contract.predict(payloads[i], served, limits), option=orjson.OPT_SERIALIZE_NUMPY)
+            raw = orjson.dumps(
+                contract.predict(payloads[i], served, limits), option=orjson.OPT_SERIALIZE_NUMPY
+            )
             out.append((time.perf_counter() - started, i, raw))
 
     work(order[: max(5, requests // 20)], [])
@@ -241,8 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run, noisier figures)")
     args = parser.parse_args(argv)
     scale = 0.2 if args.quick else 1.0
-    counts = {("ours", 1): 4000, ("in-process", 1): 4000, ("mlflow", 1): 800,
-              ("ours", 10_000): 200, ("in-process", 10_000): 200, ("mlflow", 10_000): 60}
+    counts = {
+        ("ours", 1): 4000,
+        ("in-process", 1): 4000,
+        ("mlflow", 1): 800,
+        ("ours", 10_000): 200,
+        ("in-process", 10_000): 200,
+        ("mlflow", 10_000): 60,
+    }
     counts = {k: max(20, int(v * scale)) for k, v in counts.items()}
     distinct = {1: 64, 10_000: 8}
     payloads = {n: [{"data": records(n, seed)} for seed in range(distinct[n])] for n in SIZES}
@@ -256,15 +317,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model: ECOD on 10,000 generated rows, {model_dir}", flush=True)
         ctx = mp.get_context("spawn")
         with ctx.Pool(CLIENTS) as pool:
-            for name, start, path, bodies in (("ours", start_ours, "/predict", ours_bodies),
-                                              ("mlflow", start_mlflow, "/invocations", mlflow_bodies)):
+            for name, start, path, bodies in (
+                ("ours", start_ours, "/predict", ours_bodies),
+                ("mlflow", start_mlflow, "/invocations", mlflow_bodies),
+            ):
                 proc, port = start(model_dir, Path(tmp) / f"{name}.log")
                 try:
                     for n in SIZES:
                         for clients in (1, CLIENTS):
                             print(f"  {name}: {n} point(s), {clients} client(s) ...", flush=True)
-                            results[(name, n, clients)] = run_http(port, path, bodies[n], counts[(name, n)],
-                                                                   clients, pool)
+                            results[(name, n, clients)] = run_http(
+                                port, path, bodies[n], counts[(name, n)], clients, pool
+                            )
                     memory[name] = rss_mb(proc.pid)
                 finally:
                     proc.terminate()
@@ -272,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         for n in SIZES:
             for clients in (1, CLIENTS):
                 print(f"  in-process: {n} point(s), {clients} thread(s) ...", flush=True)
-                results[("in-process", n, clients)] = run_in_process(model_dir, payloads[n],
-                                                                     counts[("in-process", n)], clients)
+                results[("in-process", n, clients)] = run_in_process(
+                    model_dir, payloads[n], counts[("in-process", n)], clients
+                )
     return report(results, memory)
 
 
@@ -281,33 +346,63 @@ def report(results: dict[tuple[str, int, int], Case], memory: dict[str, float]) 
     print("\n| target | points | clients | requests | p50 ms | p99 ms | p99/p50 | req/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for (name, n, clients), c in results.items():
-        print(f"| {name} | {n} | {clients} | {c.count} | {c.p50:.3f} | {c.p99:.3f} | {c.p99 / c.p50:.2f} "
-              f"| {c.rps:,.0f} |")
+        print(
+            f"| {name} | {n} | {clients} | {c.count} | {c.p50:.3f} | {c.p99:.3f} | {c.p99 / c.p50:.2f} "
+            f"| {c.rps:,.0f} |"
+        )
     print("\nserver memory (RSS, MB): " + ", ".join(f"{k} {v:.0f}" for k, v in memory.items()))
     ours: Callable[[int, int], Case] = lambda n, c: results[("ours", n, c)]
     peer: Callable[[int, int], Case] = lambda n, c: results[("mlflow", n, c)]
     checks: list[tuple[str, float, str, bool]] = []
-    checks.append(("1-point p50 (ms), ours, sequential", ours(1, 1).p50, f"< {TARGET_1PT_P50_MS}",
-                   ours(1, 1).p50 < TARGET_1PT_P50_MS))
+    checks.append(
+        (
+            "1-point p50 (ms), ours, sequential",
+            ours(1, 1).p50,
+            f"< {TARGET_1PT_P50_MS}",
+            ours(1, 1).p50 < TARGET_1PT_P50_MS,
+        )
+    )
     for c in (1, CLIENTS):
         ratio = ours(1, c).rps / peer(1, c).rps
-        checks.append((f"1-point req/s ours / mlflow, {c} client(s)", ratio, f">= {TARGET_1PT_RPS_RATIO}",
-                       ratio >= TARGET_1PT_RPS_RATIO))
+        checks.append(
+            (
+                f"1-point req/s ours / mlflow, {c} client(s)",
+                ratio,
+                f">= {TARGET_1PT_RPS_RATIO}",
+                ratio >= TARGET_1PT_RPS_RATIO,
+            )
+        )
         speed = peer(10_000, c).p50 / ours(10_000, c).p50
-        checks.append((f"10k-point p50 mlflow / ours, {c} client(s)", speed, f">= {TARGET_10K_SPEEDUP}",
-                       speed >= TARGET_10K_SPEEDUP))
+        checks.append(
+            (
+                f"10k-point p50 mlflow / ours, {c} client(s)",
+                speed,
+                f">= {TARGET_10K_SPEEDUP}",
+                speed >= TARGET_10K_SPEEDUP,
+            )
+        )
     for n in SIZES:
         for c in (1, CLIENTS):
             tail = ours(n, c).p99 / ours(n, c).p50
-            checks.append((f"p99/p50 ours, {n} point(s), {c} client(s)", tail, f"<= {TARGET_P99_OVER_P50}",
-                           tail <= TARGET_P99_OVER_P50))
+            checks.append(
+                (
+                    f"p99/p50 ours, {n} point(s), {c} client(s)",
+                    tail,
+                    f"<= {TARGET_P99_OVER_P50}",
+                    tail <= TARGET_P99_OVER_P50,
+                )
+            )
     for n in SIZES:
         limit = results[("in-process", n, 1)].p50
         print(f"ours / in-process p50, {n} point(s): {ours(n, 1).p50 / limit:.2f}x")
     same = all(ours(n, CLIENTS).scores == ours(n, 1).scores for n in SIZES)
     checks.append(("scores concurrent == sequential (ours)", float(same), "== 1", same))
-    agree = all(np.allclose(ours(n, 1).scores[i], peer(n, 1).scores[i], rtol=1e-9, atol=0)
-                for n in SIZES for i in ours(n, 1).scores if i in peer(n, 1).scores)
+    agree = all(
+        np.allclose(ours(n, 1).scores[i], peer(n, 1).scores[i], rtol=1e-9, atol=0)
+        for n in SIZES
+        for i in ours(n, 1).scores
+        if i in peer(n, 1).scores
+    )
     checks.append(("scores ours == mlflow (rtol 1e-9)", float(agree), "== 1", agree))
     print("\n| check | measured | target | met |")
     print("|---|---:|---|---|")

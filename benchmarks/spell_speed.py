@@ -40,8 +40,11 @@ TEMPLATES = [
     "Shutdown requested by {w}",
 ]
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
-HDFS_SETTINGS = {"tau": 0.7, "masking": [r"blk_-?\d+", r"(\d+\.){3}\d+(:\d+)?"],
-                 "log_format": "<Date> <Time> <Pid> <Level> <Component>: <Content>"}
+HDFS_SETTINGS = {
+    "tau": 0.7,
+    "masking": [r"blk_-?\d+", r"(\d+\.){3}\d+(:\d+)?"],
+    "log_format": "<Date> <Time> <Pid> <Level> <Component>: <Content>",
+}
 
 
 def generate(n: int, seed: int = 0) -> list[str]:
@@ -49,9 +52,13 @@ def generate(n: int, seed: int = 0) -> list[str]:
     lines = []
     for i in range(n):
         message = rng.choice(TEMPLATES).format(
-            n=rng.randrange(10**9), ip=".".join(str(rng.randrange(256)) for _ in range(4)),
-            port=rng.randrange(65535), d=rng.randrange(10), h=f"{rng.randrange(16**10):x}",
-            w=rng.choice(WORDS), f=round(rng.random() * 100, 2),
+            n=rng.randrange(10**9),
+            ip=".".join(str(rng.randrange(256)) for _ in range(4)),
+            port=rng.randrange(65535),
+            d=rng.randrange(10),
+            h=f"{rng.randrange(16**10):x}",
+            w=rng.choice(WORDS),
+            f=round(rng.random() * 100, 2),
         )
         lines.append(f"2024-01-{1 + i % 28:02d} 12:{i % 60:02d}:{i % 59:02d} INFO svc.{i % 7}: {message}")
     return lines
@@ -67,7 +74,9 @@ def time_fit(lines: list[str], params: dict[str, Any]) -> tuple[float, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--hdfs", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/loghub_2k")
+    parser.add_argument(
+        "--hdfs", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/loghub_2k"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -92,19 +101,29 @@ def main(argv: list[str] | None = None) -> int:
     if hdfs.is_file():
         hdfs_lines = [x for x in hdfs.read_text(encoding="utf-8").splitlines() if x.strip()]
         best = min(time_fit(hdfs_lines, HDFS_SETTINGS)[0] for _ in range(3))
-        result |= {"hdfs_lines": len(hdfs_lines), "hdfs_seconds": best, "hdfs_target_seconds": 0.5,
-                   "meets_hdfs_target": best < 0.5}
+        result |= {
+            "hdfs_lines": len(hdfs_lines),
+            "hdfs_seconds": best,
+            "hdfs_target_seconds": 0.5,
+            "meets_hdfs_target": best < 0.5,
+        }
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
     print(f"generated: {len(lines):,} lines, {result['templates']} templates")
-    print(f"  fit   {fit_s:7.2f} s  {result['fit_lines_per_second']:>10,.0f} lines/s  (target >= 50,000: "
-          f"{'met' if result['meets_speed_target'] else 'MISSED'})")
-    print(f"  match {match_s:7.2f} s  {result['match_lines_per_second']:>10,.0f} lines/s  "
-          f"({result['unknown_after_training']} unknown)")
+    print(
+        f"  fit   {fit_s:7.2f} s  {result['fit_lines_per_second']:>10,.0f} lines/s  (target >= 50,000: "
+        f"{'met' if result['meets_speed_target'] else 'MISSED'})"
+    )
+    print(
+        f"  match {match_s:7.2f} s  {result['match_lines_per_second']:>10,.0f} lines/s  "
+        f"({result['unknown_after_training']} unknown)"
+    )
     if "hdfs_seconds" in result:
-        print(f"HDFS 2k: {result['hdfs_lines']} lines in {result['hdfs_seconds']:.3f} s (best of 3; target < 0.5 s: "
-              f"{'met' if result['meets_hdfs_target'] else 'MISSED'})")
+        print(
+            f"HDFS 2k: {result['hdfs_lines']} lines in {result['hdfs_seconds']:.3f} s (best of 3; target < 0.5 s: "
+            f"{'met' if result['meets_hdfs_target'] else 'MISSED'})"
+        )
     return 0
 
 

@@ -67,11 +67,13 @@ def latency(model: Any, images: list[Image.Image], params: dict[str, Any]) -> tu
     batch = (images * 32)[:128]
     started = time.perf_counter()
     for k in range(0, len(batch), 32):
-        model.predict_images(batch[k:k + 32], params)
+        model.predict_images(batch[k : k + 32], params)
     return statistics.median(singles), (time.perf_counter() - started) * 1000 / len(batch)
 
 
-def fit_row(name: str, algorithm: YoloAlgorithm, release: Release, params: dict[str, Any]) -> tuple[YoloFitted, dict]:
+def fit_row(
+    name: str, algorithm: YoloAlgorithm, release: Release, params: dict[str, Any]
+) -> tuple[YoloFitted, dict]:
     fitted = algorithm.fit(algorithm.read_split(release, "train"), algorithm.resolve_params(params))
     outcome = fitted.outcome
     seconds = [e["epoch_seconds"] for e in outcome.epoch_metrics]
@@ -99,8 +101,12 @@ def digits_release() -> tuple[bytes, dict[str, tuple[np.ndarray, np.ndarray]]]:
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split, ids in (("train", train), ("val", val), ("test", test)):
         # ultralytics drops images under 10 pixels a side: write them at 32x32 (bilinear), the size trained on.
-        members[split] = {f"{split}/{digits.target[i]}/1_d{i}.png":
-                          png(Image.fromarray(pixels[i]).resize((32, 32), Image.BILINEAR)) for i in ids}
+        members[split] = {
+            f"{split}/{digits.target[i]}/1_d{i}.png": png(
+                Image.fromarray(pixels[i]).resize((32, 32), Image.BILINEAR)
+            )
+            for i in ids
+        }
         arrays[split] = (pixels[ids].reshape(len(ids), -1) / 255.0, digits.target[ids])
     return release_zip("image_classification", members, [str(c) for c in range(10)], {}), arrays
 
@@ -132,15 +138,23 @@ def run_digits(workdir: Path, epochs: int) -> list[dict[str, Any]]:
         calls.append((time.perf_counter() - t0) * 1000)
     t0 = time.perf_counter()
     baseline.predict(x_test)
-    base_row = {"set": "digits", "model": "baseline: logistic regression on pixels", "train_images":
-                len(arrays["train"][1]), "train_s": base_seconds, "metric": "top1",
-                "value": float((baseline.predict(x_test) == y_test).mean()), "predict_ms_1": statistics.median(calls),
-                "predict_ms_batched": (time.perf_counter() - t0) * 1000 / len(x_test)}
+    base_row = {
+        "set": "digits",
+        "model": "baseline: logistic regression on pixels",
+        "train_images": len(arrays["train"][1]),
+        "train_s": base_seconds,
+        "metric": "top1",
+        "value": float((baseline.predict(x_test) == y_test).mean()),
+        "predict_ms_1": statistics.median(calls),
+        "predict_ms_batched": (time.perf_counter() - t0) * 1000 / len(x_test),
+    }
     return [row, base_row]
 
 
 # --- shapes ------------------------------------------------------------------------------------------------
-def shapes_image(rng: np.random.Generator, size: int) -> tuple[Image.Image, list[tuple[int, float, float, float, float]]]:
+def shapes_image(
+    rng: np.random.Generator, size: int
+) -> tuple[Image.Image, list[tuple[int, float, float, float, float]]]:
     picture = Image.fromarray(rng.integers(170, 256, (size, size, 3), dtype=np.uint8))
     from PIL import ImageDraw
 
@@ -150,19 +164,25 @@ def shapes_image(rng: np.random.Generator, size: int) -> tuple[Image.Image, list
         side = int(rng.integers(size // 6, size // 3))
         for _attempt in range(30):
             x, y = (int(v) for v in rng.integers(1, size - side - 1, 2))
-            if all(x + side + 2 <= a or a + s + 2 <= x or y + side + 2 <= b or b + s + 2 <= y
-                   for _, a, b, s, _s in boxes):
+            if all(
+                x + side + 2 <= a or a + s + 2 <= x or y + side + 2 <= b or b + s + 2 <= y
+                for _, a, b, s, _s in boxes
+            ):
                 break
         else:
             continue
         cls = int(rng.integers(0, 2))
         fill = tuple(int(v) for v in rng.integers(0, 110, 3))
-        (pen.rectangle if SHAPES[cls] == "square" else pen.ellipse)([x, y, x + side - 1, y + side - 1], fill=fill)
+        (pen.rectangle if SHAPES[cls] == "square" else pen.ellipse)(
+            [x, y, x + side - 1, y + side - 1], fill=fill
+        )
         boxes.append((cls, x, y, side, side))
     return picture, boxes
 
 
-def shapes_release(counts: dict[str, int], size: int) -> tuple[bytes, dict[str, list[tuple[Image.Image, list]]]]:
+def shapes_release(
+    counts: dict[str, int], size: int
+) -> tuple[bytes, dict[str, list[tuple[Image.Image, list]]]]:
     rng = np.random.default_rng(SEED)
     members: dict[str, dict[str, bytes]] = {}
     kept: dict[str, list[tuple[Image.Image, list]]] = {}
@@ -174,11 +194,14 @@ def shapes_release(counts: dict[str, int], size: int) -> tuple[bytes, dict[str, 
             files[f"{split}/images/3_s{i}.png"] = png(picture)
             files[f"{split}/labels/3_s{i}.txt"] = "".join(
                 f"{c} {(x + w / 2) / size:.6f} {(y + h / 2) / size:.6f} {w / size:.6f} {h / size:.6f}\n"
-                for c, x, y, w, h in boxes).encode()
+                for c, x, y, w, h in boxes
+            ).encode()
             kept[split].append((picture, boxes))
         members[split] = files
     data = {"path": ".", **{s: f"{s}/images" for s in counts}, "nc": 2, "names": dict(enumerate(SHAPES))}
-    return release_zip("object_detection", members, list(SHAPES), {"data.yaml": yaml.safe_dump(data).encode()}), kept
+    return release_zip(
+        "object_detection", members, list(SHAPES), {"data.yaml": yaml.safe_dump(data).encode()}
+    ), kept
 
 
 def classical_detector(picture: Image.Image) -> list[tuple[int, float, list[float]]]:
@@ -215,8 +238,10 @@ def map50(predictions: list[list[tuple[int, float, list[float]]]], truths: list[
     for cls in range(len(SHAPES)):
         gts = {i: [[x, y, x + w, y + h] for c, x, y, w, h in t if c == cls] for i, t in enumerate(truths)}
         total = sum(len(v) for v in gts.values())
-        preds = sorted(((s, i, box) for i, p in enumerate(predictions) for c, s, box in p if c == cls),
-                       key=lambda t: -t[0])
+        preds = sorted(
+            ((s, i, box) for i, p in enumerate(predictions) for c, s, box in p if c == cls),
+            key=lambda t: -t[0],
+        )
         used = {i: [False] * len(v) for i, v in gts.items()}
         tp = []
         for _, i, box in preds:
@@ -245,21 +270,35 @@ def run_shapes(workdir: Path, epochs: int) -> list[dict[str, Any]]:
     assert isinstance(algorithm, YoloAlgorithm)
     params = {"epochs": epochs, "imgsz": 96, "batch": 16, "patience": 0}
     fitted, row = fit_row("shapes", algorithm, release, params)
-    row |= {"metric": "mAP50", "value": algorithm.evaluate(fitted, algorithm.read_split(release, "test"))["mAP50"]}
+    row |= {
+        "metric": "mAP50",
+        "value": algorithm.evaluate(fitted, algorithm.read_split(release, "test"))["mAP50"],
+    }
     test_images = [p.convert("RGB") for p, _ in kept["test"]]
     truths = [boxes for _, boxes in kept["test"]]
     answers = fitted.model.predict_images(test_images, {"conf": 0.001, "max_detections": 100})
-    yolo_preds = [[(d["class_id"], d["confidence"], [d["bbox"][k] for k in ("x1", "y1", "x2", "y2")])
-                   for d in a["detections"]] for a in answers]
+    yolo_preds = [
+        [
+            (d["class_id"], d["confidence"], [d["bbox"][k] for k in ("x1", "y1", "x2", "y2")])
+            for d in a["detections"]
+        ]
+        for a in answers
+    ]
     row["own_AP50"] = map50(yolo_preds, truths)
     row["predict_ms_1"], row["predict_ms_batched"] = latency(fitted.model, test_images[:32], {})
 
     started = time.perf_counter()
     base_preds = [classical_detector(p) for p in test_images]
     per_image = (time.perf_counter() - started) * 1000 / len(test_images)
-    base_row = {"set": "shapes", "model": "baseline: threshold + connected components", "metric": "mAP50",
-                "value": None, "own_AP50": map50(base_preds, truths), "predict_ms_1": per_image,
-                "predict_ms_batched": per_image}
+    base_row = {
+        "set": "shapes",
+        "model": "baseline: threshold + connected components",
+        "metric": "mAP50",
+        "value": None,
+        "own_AP50": map50(base_preds, truths),
+        "predict_ms_1": per_image,
+        "predict_ms_batched": per_image,
+    }
     return [row, base_row]
 
 
@@ -281,7 +320,12 @@ def folder_release(folder: Path) -> bytes:
             if label.is_file():
                 files[f"{split}/labels/1_{image.stem}.txt"] = label.read_bytes()
         members[split] = files
-    data = {"path": ".", **{s: f"{s}/images" for s in members}, "nc": len(names), "names": dict(enumerate(names))}
+    data = {
+        "path": ".",
+        **{s: f"{s}/images" for s in members},
+        "nc": len(names),
+        "names": dict(enumerate(names)),
+    }
     return release_zip("object_detection", members, names, {"data.yaml": yaml.safe_dump(data).encode()})
 
 
@@ -292,7 +336,10 @@ def run_folder(workdir: Path, folder: Path, epochs: int) -> list[dict[str, Any]]
     params = {"epochs": epochs, "imgsz": 320, "batch": 4, "patience": 0, "warmup_epochs": 0}
     fitted, row = fit_row(folder.name, algorithm, release, params)
     evaluation = "test" if release.has_split("test") else "val"
-    row |= {"metric": "mAP50", "value": algorithm.evaluate(fitted, algorithm.read_split(release, evaluation))["mAP50"]}
+    row |= {
+        "metric": "mAP50",
+        "value": algorithm.evaluate(fitted, algorithm.read_split(release, evaluation))["mAP50"],
+    }
     images = [Image.open(p).convert("RGB") for p in algorithm.read_split(release, evaluation).images]
     row["predict_ms_1"], row["predict_ms_batched"] = latency(fitted.model, images, {})
     return [row]
@@ -303,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON summary")
     parser.add_argument("--digits-epochs", type=int, default=40)
     parser.add_argument("--shapes-epochs", type=int, default=15)
-    parser.add_argument("--data", type=Path, help="smoke run on this ultralytics-layout folder only (e.g. coco8)")
+    parser.add_argument(
+        "--data", type=Path, help="smoke run on this ultralytics-layout folder only (e.g. coco8)"
+    )
     parser.add_argument("--data-epochs", type=int, default=3)
     args = parser.parse_args(argv)
     rows: list[dict[str, Any]] = []
@@ -320,8 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         target = TARGETS.get(row["set"])
         if target and row.get("value") is not None and not row["model"].startswith("baseline"):
             ok = row["value"] >= target[1] and row["train_s"] <= BUDGET_SECONDS
-            verdicts.append(f"{row['set']}: {target[0]} {row['value']:.3f} (target >= {target[1]}) in "
-                            f"{row['train_s']:.0f} s (budget {BUDGET_SECONDS:.0f} s): {'MET' if ok else 'MISSED'}")
+            verdicts.append(
+                f"{row['set']}: {target[0]} {row['value']:.3f} (target >= {target[1]}) in "
+                f"{row['train_s']:.0f} s (budget {BUDGET_SECONDS:.0f} s): {'MET' if ok else 'MISSED'}"
+            )
     by_set: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_set.setdefault(row["set"], []).append(row)
@@ -330,13 +381,26 @@ def main(argv: list[str] | None = None) -> int:
         if len(pair) == 2:
             yolo, base = pair
             key = "value" if base.get("value") is not None else "own_AP50"
-            ratios.append(f"{name}: YOLO/baseline {key} {yolo[key] / base[key]:.2f}x, "
-                          f"single-image latency {yolo['predict_ms_1'] / base['predict_ms_1']:.1f}x the baseline's")
+            ratios.append(
+                f"{name}: YOLO/baseline {key} {yolo[key] / base[key]:.2f}x, "
+                f"single-image latency {yolo['predict_ms_1'] / base['predict_ms_1']:.1f}x the baseline's"
+            )
     if args.json:
         print(json.dumps({"rows": rows, "verdicts": verdicts, "ratios": ratios}, default=float))
         return 0
-    columns = ["set", "model", "train_images", "epochs", "train_s", "s_per_epoch", "metric", "value", "own_AP50",
-               "predict_ms_1", "predict_ms_batched"]
+    columns = [
+        "set",
+        "model",
+        "train_images",
+        "epochs",
+        "train_s",
+        "s_per_epoch",
+        "metric",
+        "value",
+        "own_AP50",
+        "predict_ms_1",
+        "predict_ms_batched",
+    ]
     print(table(rows, columns))
     for line in ratios + verdicts:
         print(line)

@@ -51,14 +51,18 @@ class DemoOutcome:
     @property
     def skipped(self) -> bool:
         """Already loaded before this run: nothing created, nothing uploaded, release published."""
-        return not self.created and not self.uploaded and self.release_status in (
-            ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED)
+        return (
+            not self.created
+            and not self.uploaded
+            and self.release_status in (ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED)
+        )
 
 
 def find_dataset(*, actor: Actor, team_id: int, scenario: str, name: str) -> Dataset | None:
     with session_scope() as session:
-        _, rows = datasets_service.list_datasets(session, actor=actor, scenario=scenario, team_id=team_id,
-                                                 search=name, limit=1000)
+        _, rows = datasets_service.list_datasets(
+            session, actor=actor, scenario=scenario, team_id=team_id, search=name, limit=1000
+        )
     return next((d for d in rows if d.name == name), None)
 
 
@@ -67,14 +71,20 @@ def _ensure_dataset(demo: DemoDataset, *, actor: Actor, team_id: int) -> tuple[D
     if existing is not None:
         return existing, False
     with session_scope() as session:
-        dataset = datasets_service.create_dataset(session, actor=actor, team_id=team_id,
-                                                  scenario=demo.scenario.value, name=demo.name,
-                                                  description=demo.description)
+        dataset = datasets_service.create_dataset(
+            session,
+            actor=actor,
+            team_id=team_id,
+            scenario=demo.scenario.value,
+            name=demo.name,
+            description=demo.description,
+        )
     return dataset, True
 
 
-def _upload_missing(demo: DemoDataset, dataset_id: int, *, actor: Actor, store: ObjectStore | None,
-                    workdir: Path) -> tuple[list[str], list[int]]:
+def _upload_missing(
+    demo: DemoDataset, dataset_id: int, *, actor: Actor, store: ObjectStore | None, workdir: Path
+) -> tuple[list[str], list[int]]:
     """Upload the files the dataset lacks; the ids of the entries holding every demo file, in file order."""
     with session_scope() as session:
         entries = datasets_service.list_entries(session, actor=actor, dataset_id=dataset_id)
@@ -88,9 +98,16 @@ def _upload_missing(demo: DemoDataset, dataset_id: int, *, actor: Actor, store: 
             continue
         path = workdir / stored_name
         path.write_bytes(demo_file.data)
-        entry = upload_entry(actor=actor, dataset_id=dataset_id, path=path, filename=demo_file.filename,
-                             is_train="train" in demo_file.splits, is_val="val" in demo_file.splits,
-                             is_test="test" in demo_file.splits, store=store)
+        entry = upload_entry(
+            actor=actor,
+            dataset_id=dataset_id,
+            path=path,
+            filename=demo_file.filename,
+            is_train="train" in demo_file.splits,
+            is_val="val" in demo_file.splits,
+            is_test="test" in demo_file.splits,
+            store=store,
+        )
         path.unlink()
         by_name[stored_name] = entry.id  # type: ignore[assignment]
         uploaded.append(demo_file.filename)
@@ -103,8 +120,14 @@ def _ensure_release(dataset_id: int, entry_ids: list[int], *, actor: Actor) -> D
         existing = next((r for r in releases if r.version == DEMO_VERSION), None)
         if existing is not None:
             return existing
-        return releases_service.create_release(session, actor=actor, dataset_id=dataset_id, version=DEMO_VERSION,
-                                               entry_ids=entry_ids, description="mlops demo")
+        return releases_service.create_release(
+            session,
+            actor=actor,
+            dataset_id=dataset_id,
+            version=DEMO_VERSION,
+            entry_ids=entry_ids,
+            description="mlops demo",
+        )
 
 
 def load_demo(
@@ -122,19 +145,33 @@ def load_demo(
     with tempfile.TemporaryDirectory(prefix="mlops-demo-") as tmp:
         for demo in demo_datasets(scenarios):
             dataset, created = _ensure_dataset(demo, actor=actor, team_id=team_id)
-            uploaded, entry_ids = _upload_missing(demo, dataset.id, actor=actor, store=store,  # type: ignore[arg-type]
-                                                  workdir=Path(tmp))
+            uploaded, entry_ids = _upload_missing(
+                demo,
+                dataset.id,
+                actor=actor,
+                store=store,  # type: ignore[arg-type]
+                workdir=Path(tmp),
+            )
             release = _ensure_release(dataset.id, entry_ids, actor=actor)  # type: ignore[arg-type]
-            outcome = DemoOutcome(name=demo.name, scenario=demo.scenario.value, dataset_id=dataset.id,  # type: ignore[arg-type]
-                                  created=created, uploaded=uploaded, release_id=release.id,
-                                  release_status=str(release.status), algorithm=demo.algorithm,
-                                  params=dict(demo.params))
+            outcome = DemoOutcome(
+                name=demo.name,
+                scenario=demo.scenario.value,
+                dataset_id=dataset.id,  # type: ignore[arg-type]
+                created=created,
+                uploaded=uploaded,
+                release_id=release.id,
+                release_status=str(release.status),
+                algorithm=demo.algorithm,
+                params=dict(demo.params),
+            )
             if outcome.skipped:
                 echo(f"{demo.name}: already loaded ({DEMO_VERSION} {release.status}), skipped")
             else:
                 what = "created" if created else "found"
                 files = f", uploaded {', '.join(uploaded)}" if uploaded else ""
-                echo(f"{demo.name}: dataset #{dataset.id} {what}{files}; release {DEMO_VERSION} {release.status}")
+                echo(
+                    f"{demo.name}: dataset #{dataset.id} {what}{files}; release {DEMO_VERSION} {release.status}"
+                )
             outcomes.append(outcome)
     return outcomes
 

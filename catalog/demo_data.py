@@ -81,7 +81,9 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 # -- anomaly detection -------------------------------------------------------------------------------------
-def cpu_series(n: int, *, seed: int, start: str, anomaly_rate: float = 0.01, label: bool = True) -> pd.DataFrame:
+def cpu_series(
+    n: int, *, seed: int, start: str, anomaly_rate: float = 0.01, label: bool = True
+) -> pd.DataFrame:
     """CPU load every 5 minutes: a daily cycle and noise, with spikes and drops (labelled 1) at random points."""
     rng = np.random.default_rng(seed)
     stamps = pd.date_range(start, periods=n, freq="5min")
@@ -100,14 +102,24 @@ def cpu_series(n: int, *, seed: int, start: str, anomaly_rate: float = 0.01, lab
 def anomaly_dataset() -> DemoDataset:
     days = 288  # 5-minute points per day
     return DemoDataset(
-        name="demo-server-cpu", scenario=Scenario.ANOMALY_DETECTION,
+        name="demo-server-cpu",
+        scenario=Scenario.ANOMALY_DETECTION,
         description="mlops demo: CPU load every 5 minutes with labelled spikes and drops (label 1)",
-        files=(DemoFile("cpu-train.csv", _frame_csv(cpu_series(7 * days, seed=11, start="2024-03-01"))),
-               DemoFile("cpu-val.csv", _frame_csv(cpu_series(2 * days, seed=12, start="2024-03-08")), ("val",)),
-               DemoFile("cpu-test.csv", _frame_csv(cpu_series(2 * days, seed=13, start="2024-03-10")), ("test",))),
-        algorithm="ECOD", params={"contamination": 0.01},
-        samples=(DemoFile("cpu-sample.csv", _frame_csv(cpu_series(days, seed=14, start="2024-03-12",
-                                                                  anomaly_rate=0.015, label=False))),),
+        files=(
+            DemoFile("cpu-train.csv", _frame_csv(cpu_series(7 * days, seed=11, start="2024-03-01"))),
+            DemoFile("cpu-val.csv", _frame_csv(cpu_series(2 * days, seed=12, start="2024-03-08")), ("val",)),
+            DemoFile(
+                "cpu-test.csv", _frame_csv(cpu_series(2 * days, seed=13, start="2024-03-10")), ("test",)
+            ),
+        ),
+        algorithm="ECOD",
+        params={"contamination": 0.01},
+        samples=(
+            DemoFile(
+                "cpu-sample.csv",
+                _frame_csv(cpu_series(days, seed=14, start="2024-03-12", anomaly_rate=0.015, label=False)),
+            ),
+        ),
     )
 
 
@@ -138,19 +150,27 @@ def forecast_datasets() -> list[DemoDataset]:
     daily, hourly = daily_sales(), hourly_traffic()
     return [
         DemoDataset(
-            name="demo-daily-sales", scenario=Scenario.TIMESERIES_PREDICT,
+            name="demo-daily-sales",
+            scenario=Scenario.TIMESERIES_PREDICT,
             description="mlops demo: two years of daily sales (trend, weekly and yearly seasonality)",
-            files=(DemoFile("sales-train.csv", _frame_csv(daily.iloc[:-60])),
-                   DemoFile("sales-test.csv", _frame_csv(daily.iloc[-60:]), ("test",))),
-            algorithm="Prophet", params={"horizon": 30},
+            files=(
+                DemoFile("sales-train.csv", _frame_csv(daily.iloc[:-60])),
+                DemoFile("sales-test.csv", _frame_csv(daily.iloc[-60:]), ("test",)),
+            ),
+            algorithm="Prophet",
+            params={"horizon": 30},
             samples=(DemoFile("sales-history.csv", _frame_csv(daily.iloc[-90:])),),
         ),
         DemoDataset(
-            name="demo-hourly-traffic", scenario=Scenario.TIMESERIES_PREDICT,
+            name="demo-hourly-traffic",
+            scenario=Scenario.TIMESERIES_PREDICT,
             description="mlops demo: eight weeks of requests per hour (daily peak, quieter weekends)",
-            files=(DemoFile("traffic-train.csv", _frame_csv(hourly.iloc[:-168])),
-                   DemoFile("traffic-test.csv", _frame_csv(hourly.iloc[-168:]), ("test",))),
-            algorithm="Prophet", params={"horizon": 48},
+            files=(
+                DemoFile("traffic-train.csv", _frame_csv(hourly.iloc[:-168])),
+                DemoFile("traffic-test.csv", _frame_csv(hourly.iloc[-168:]), ("test",)),
+            ),
+            algorithm="Prophet",
+            params={"horizon": 48},
             samples=(DemoFile("traffic-history.csv", _frame_csv(hourly.iloc[-72:])),),
         ),
     ]
@@ -159,15 +179,33 @@ def forecast_datasets() -> list[DemoDataset]:
 # -- log clustering ----------------------------------------------------------------------------------------
 _USERS = ("alice", "bob", "carol", "dave", "erin")
 LOG_TEMPLATES: tuple[tuple[str, Callable[[random.Random], str]], ...] = (
-    ("INFO", lambda r: f"Accepted connection from 10.0.{r.randint(0, 9)}.{r.randint(1, 254)}:{r.randint(1024, 65535)}"),
+    (
+        "INFO",
+        lambda r: (
+            f"Accepted connection from 10.0.{r.randint(0, 9)}.{r.randint(1, 254)}:{r.randint(1024, 65535)}"
+        ),
+    ),
     ("INFO", lambda r: f"User {r.choice(_USERS)} logged in from 192.168.1.{r.randint(2, 250)}"),
     ("INFO", lambda r: f"GET /api/items/{r.randint(1, 9999)} returned 200 in {r.randint(2, 90)} ms"),
-    ("WARN", lambda r: f"Failed password for user {r.choice(_USERS)} from 172.16.0.{r.randint(2, 250)} "
-                       f"port {r.randint(1024, 65535)}"),
+    (
+        "WARN",
+        lambda r: (
+            f"Failed password for user {r.choice(_USERS)} from 172.16.0.{r.randint(2, 250)} "
+            f"port {r.randint(1024, 65535)}"
+        ),
+    ),
     ("WARN", lambda r: f"Disk usage on /dev/sda{r.randint(1, 4)} at {r.randint(80, 99)} percent"),
-    ("INFO", lambda r: f"Worker {r.randint(1, 16)} finished job 0x{r.getrandbits(32):08x} in {r.randint(5, 900)} ms"),
+    (
+        "INFO",
+        lambda r: (
+            f"Worker {r.randint(1, 16)} finished job 0x{r.getrandbits(32):08x} in {r.randint(5, 900)} ms"
+        ),
+    ),
     ("INFO", lambda r: f"Cache miss for key session {r.getrandbits(24):x} after {r.randint(1, 60)} s"),
-    ("ERROR", lambda r: f"Connection to database replica {r.randint(1, 3)} timed out after {r.randint(1, 30)} s"),
+    (
+        "ERROR",
+        lambda r: f"Connection to database replica {r.randint(1, 3)} timed out after {r.randint(1, 30)} s",
+    ),
 )
 _UNSEEN = ("ERROR", lambda r: f"Kernel panic on node {r.randint(1, 9)} code {r.randint(100, 999)}")
 
@@ -178,19 +216,26 @@ def log_lines(n: int, *, seed: int, unseen_every: int = 0) -> bytes:
     weights = [6 if level == "INFO" else 2 if level == "WARN" else 1 for level, _ in LOG_TEMPLATES]
     lines = []
     for i in range(n):
-        level, make = _UNSEEN if unseen_every and i % unseen_every == unseen_every - 1 else \
-            rng.choices(LOG_TEMPLATES, weights)[0]
+        level, make = (
+            _UNSEEN
+            if unseen_every and i % unseen_every == unseen_every - 1
+            else rng.choices(LOG_TEMPLATES, weights)[0]
+        )
         lines.append(f"{level} {make(rng)}")
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def logs_dataset() -> DemoDataset:
     return DemoDataset(
-        name="demo-app-logs", scenario=Scenario.LOG_CLUSTERING,
+        name="demo-app-logs",
+        scenario=Scenario.LOG_CLUSTERING,
         description=f"mlops demo: application log lines from {len(LOG_TEMPLATES)} message templates",
-        files=(DemoFile("app-train.log", log_lines(2000, seed=31)),
-               DemoFile("app-test.log", log_lines(300, seed=32), ("test",))),
-        algorithm="Spell", params={"tau": 0.5},
+        files=(
+            DemoFile("app-train.log", log_lines(2000, seed=31)),
+            DemoFile("app-test.log", log_lines(300, seed=32), ("test",)),
+        ),
+        algorithm="Spell",
+        params={"tau": 0.5},
         samples=(DemoFile("app-sample.log", log_lines(40, seed=33, unseen_every=10)),),
     )
 
@@ -199,15 +244,39 @@ def logs_dataset() -> DemoDataset:
 _PRODUCTS_EN = ("headphones", "phone case", "coffee maker", "backpack", "keyboard", "desk lamp")
 _PRODUCTS_ZH = ("耳机", "手机壳", "咖啡机", "背包", "键盘", "台灯")
 _OPINIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "positive": (("works perfectly", "is excellent", "exceeded my expectations", "is great value",
-                  "arrived fast and I love it", "is highly recommended"),
-                 ("非常好用", "质量很好", "物流很快，很满意", "超出预期", "强烈推荐", "性价比很高")),
-    "negative": (("broke after two days", "is a waste of money", "is terrible", "stopped working",
-                  "was a big disappointment", "arrived damaged"),
-                 ("太差了", "质量很差", "用了两天就坏了", "非常失望", "完全不值这个价", "客服态度很差")),
-    "neutral": (("is okay", "is as described", "does the job", "is average", "is nothing special",
-                 "is fine for the price"),
-                ("一般般", "还可以", "和描述一致", "中规中矩", "没什么特别的", "凑合能用")),
+    "positive": (
+        (
+            "works perfectly",
+            "is excellent",
+            "exceeded my expectations",
+            "is great value",
+            "arrived fast and I love it",
+            "is highly recommended",
+        ),
+        ("非常好用", "质量很好", "物流很快，很满意", "超出预期", "强烈推荐", "性价比很高"),
+    ),
+    "negative": (
+        (
+            "broke after two days",
+            "is a waste of money",
+            "is terrible",
+            "stopped working",
+            "was a big disappointment",
+            "arrived damaged",
+        ),
+        ("太差了", "质量很差", "用了两天就坏了", "非常失望", "完全不值这个价", "客服态度很差"),
+    ),
+    "neutral": (
+        (
+            "is okay",
+            "is as described",
+            "does the job",
+            "is average",
+            "is nothing special",
+            "is fine for the price",
+        ),
+        ("一般般", "还可以", "和描述一致", "中规中矩", "没什么特别的", "凑合能用"),
+    ),
 }
 TEXT_CLASSES = tuple(_OPINIONS)
 
@@ -235,11 +304,15 @@ def text_dataset() -> DemoDataset:
     rng = random.Random(43)
     samples = [review(rng, label) for label in TEXT_CLASSES for _ in range(2)]
     return DemoDataset(
-        name="demo-product-reviews", scenario=Scenario.TEXT_CLASSIFICATION,
+        name="demo-product-reviews",
+        scenario=Scenario.TEXT_CLASSIFICATION,
         description="mlops demo: product reviews in English and Chinese, labelled positive, negative or neutral",
-        files=(DemoFile("reviews-train.csv", reviews_csv(600, seed=41)),
-               DemoFile("reviews-test.csv", reviews_csv(150, seed=42), ("test",))),
-        algorithm="XGBoost", params={"tokenizer": "jieba", "n_estimators": 50},
+        files=(
+            DemoFile("reviews-train.csv", reviews_csv(600, seed=41)),
+            DemoFile("reviews-test.csv", reviews_csv(150, seed=42), ("test",)),
+        ),
+        algorithm="XGBoost",
+        params={"tokenizer": "jieba", "n_estimators": 50},
         samples=(DemoFile("reviews-sample.txt", ("\n".join(samples) + "\n").encode("utf-8")),),
     )
 
@@ -249,8 +322,9 @@ def _color(rng: random.Random, low: int, high: int) -> tuple[int, int, int]:
     return (rng.randint(low, high), rng.randint(low, high), rng.randint(low, high))
 
 
-def _draw_shape(pen: ImageDraw.ImageDraw, shape: str, box: tuple[int, int, int, int],
-                color: tuple[int, int, int]) -> None:
+def _draw_shape(
+    pen: ImageDraw.ImageDraw, shape: str, box: tuple[int, int, int, int], color: tuple[int, int, int]
+) -> None:
     x1, y1, x2, y2 = box
     if shape == "circle":
         pen.ellipse(box, fill=color)
@@ -277,20 +351,29 @@ def shape_image(rng: random.Random, shape: str, size: int = 48) -> bytes:
 
 def class_folders_zip(per_class: int, *, seed: int) -> bytes:
     rng = random.Random(seed)
-    return _zip({f"{shape}/{shape}-{i:03d}.png": shape_image(rng, shape) for shape in SHAPES
-                 for i in range(per_class)})
+    return _zip(
+        {
+            f"{shape}/{shape}-{i:03d}.png": shape_image(rng, shape)
+            for shape in SHAPES
+            for i in range(per_class)
+        }
+    )
 
 
 def image_classification_dataset() -> DemoDataset:
     rng = random.Random(54)
     return DemoDataset(
-        name="demo-shapes", scenario=Scenario.IMAGE_CLASSIFICATION,
+        name="demo-shapes",
+        scenario=Scenario.IMAGE_CLASSIFICATION,
         description="mlops demo: 48-pixel images of a red circle, a green square or a blue triangle "
-                    "(one folder per class)",
-        files=(DemoFile("shapes-train.zip", class_folders_zip(40, seed=51)),
-               DemoFile("shapes-val.zip", class_folders_zip(10, seed=52), ("val",)),
-               DemoFile("shapes-test.zip", class_folders_zip(10, seed=53), ("test",))),
-        algorithm="YOLOClassification", params={"epochs": 10, "imgsz": 64, "batch": 16},
+        "(one folder per class)",
+        files=(
+            DemoFile("shapes-train.zip", class_folders_zip(40, seed=51)),
+            DemoFile("shapes-val.zip", class_folders_zip(10, seed=52), ("val",)),
+            DemoFile("shapes-test.zip", class_folders_zip(10, seed=53), ("test",)),
+        ),
+        algorithm="YOLOClassification",
+        params={"epochs": 10, "imgsz": 64, "batch": 16},
         samples=tuple(DemoFile(f"{shape}.png", shape_image(rng, shape)) for shape in SHAPES),
     )
 
@@ -306,15 +389,25 @@ def scene(rng: random.Random, size: int = 96) -> tuple[bytes, list[tuple[int, fl
             side = rng.randint(16, 36)
             x, y = rng.randint(1, size - side - 1), rng.randint(1, size - side - 1)
             box = (x, y, x + side, y + side)
-            if all(box[2] < b[0] - 2 or b[2] < box[0] - 2 or box[3] < b[1] - 2 or b[3] < box[1] - 2 for b in boxes):
+            if all(
+                box[2] < b[0] - 2 or b[2] < box[0] - 2 or box[3] < b[1] - 2 or b[3] < box[1] - 2
+                for b in boxes
+            ):
                 break
         else:
             continue
         cls = rng.randrange(len(DETECTION_CLASSES))
         _draw_shape(pen, DETECTION_CLASSES[cls], box, _color(rng, 0, 120))
         boxes.append(box)
-        labels.append((cls, (box[0] + box[2]) / 2 / size, (box[1] + box[3]) / 2 / size,
-                       (box[2] - box[0]) / size, (box[3] - box[1]) / size))
+        labels.append(
+            (
+                cls,
+                (box[0] + box[2]) / 2 / size,
+                (box[1] + box[3]) / 2 / size,
+                (box[2] - box[0]) / size,
+                (box[3] - box[1]) / size,
+            )
+        )
     return _png(image), labels
 
 
@@ -325,19 +418,24 @@ def yolo_zip(n: int, *, seed: int) -> bytes:
         image, labels = scene(rng)
         members[f"images/scene-{i:03d}.png"] = image
         members[f"labels/scene-{i:03d}.txt"] = "".join(
-            f"{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n" for c, cx, cy, w, h in labels).encode()
+            f"{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n" for c, cx, cy, w, h in labels
+        ).encode()
     return _zip(members)
 
 
 def detection_dataset() -> DemoDataset:
     rng = random.Random(64)
     return DemoDataset(
-        name="demo-shape-boxes", scenario=Scenario.OBJECT_DETECTION,
+        name="demo-shape-boxes",
+        scenario=Scenario.OBJECT_DETECTION,
         description="mlops demo: 96-pixel scenes of circles and squares with YOLO boxes",
-        files=(DemoFile("boxes-train.zip", yolo_zip(300, seed=61)),
-               DemoFile("boxes-val.zip", yolo_zip(50, seed=62), ("val",)),
-               DemoFile("boxes-test.zip", yolo_zip(50, seed=63), ("test",))),
-        algorithm="YOLODetection", params={"epochs": 20, "imgsz": 96, "batch": 16},
+        files=(
+            DemoFile("boxes-train.zip", yolo_zip(300, seed=61)),
+            DemoFile("boxes-val.zip", yolo_zip(50, seed=62), ("val",)),
+            DemoFile("boxes-test.zip", yolo_zip(50, seed=63), ("test",)),
+        ),
+        algorithm="YOLODetection",
+        params={"epochs": 20, "imgsz": 96, "batch": 16},
         samples=tuple(DemoFile(f"scene-{i}.png", scene(rng)[0]) for i in range(2)),
     )
 
@@ -356,4 +454,3 @@ def demo_datasets(scenarios: list[Scenario] | None = None) -> list[DemoDataset]:
     """The demo datasets of ``scenarios`` (all six by default), in scenario order."""
     wanted = list(Scenario) if not scenarios else scenarios
     return [ds for scenario in Scenario if scenario in wanted for ds in BUILDERS[scenario]()]
-

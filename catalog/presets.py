@@ -80,9 +80,16 @@ def parse_preset(raw: Any, *, file: str) -> Preset:
     form_config = validate_form_config(raw["form_config"])
     search_space = validate_search_space(raw.get("search_space") or {}, form_config)
     return Preset(
-        file=file, scenario=scenario, name=raw["name"], display_name=raw["display_name"], image=raw["image"],
-        form_config=form_config, search_space=search_space, description=raw.get("description", ""),
-        scenario_description=raw.get("scenario_description", ""), enabled=raw.get("enabled", True),
+        file=file,
+        scenario=scenario,
+        name=raw["name"],
+        display_name=raw["display_name"],
+        image=raw["image"],
+        form_config=form_config,
+        search_space=search_space,
+        description=raw.get("description", ""),
+        scenario_description=raw.get("scenario_description", ""),
+        enabled=raw.get("enabled", True),
     )
 
 
@@ -121,10 +128,16 @@ def import_presets(session: Session, *, directory: Path | str | None = None) -> 
             report.skipped.append(preset.key)
             continue
         row = AlgorithmConfig(
-            scenario=preset.scenario, name=preset.name, display_name=preset.display_name,
-            description=preset.description, scenario_description=preset.scenario_description,
-            image=preset.image, form_config=preset.form_config, search_space=preset.search_space,
-            enabled=preset.enabled, builtin=True,
+            scenario=preset.scenario,
+            name=preset.name,
+            display_name=preset.display_name,
+            description=preset.description,
+            scenario_description=preset.scenario_description,
+            image=preset.image,
+            form_config=preset.form_config,
+            search_space=preset.search_space,
+            enabled=preset.enabled,
+            builtin=True,
         )
         # A concurrent `mlops init` may insert the same row between our read and our insert; the savepoint
         # turns that into "skipped" without losing the rest of the transaction.

@@ -61,7 +61,9 @@ def scoped(stmt: Select[Any], model: type[SQLModel], actor: Actor) -> Select[Any
     raise TypeError(f"{model.__name__} is not a team-scoped table")
 
 
-def get_scoped(session: Session, model: type[T], ident: int | None, actor: Actor, *, kind: str | None = None) -> T:
+def get_scoped(
+    session: Session, model: type[T], ident: int | None, actor: Actor, *, kind: str | None = None
+) -> T:
     """One row by primary key if the actor may see it; otherwise NotFoundError, as if it did not exist."""
     kind = kind or model.__name__
     if ident is None:

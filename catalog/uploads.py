@@ -52,8 +52,9 @@ def upload_entry(
     size = path.stat().st_size
     limit = settings.datasets.max_bytes
     if size > limit:
-        raise ValidationError(f"{filename}: {size} bytes is over the upload limit of {limit} bytes "
-                              "(MLOPS_UPLOAD_MAX_BYTES)")
+        raise ValidationError(
+            f"{filename}: {size} bytes is over the upload limit of {limit} bytes (MLOPS_UPLOAD_MAX_BYTES)"
+        )
     with session_scope() as session:
         dataset = datasets_service.get_dataset(session, actor=actor, dataset_id=dataset_id)
         scenario = dataset.scenario
@@ -65,9 +66,18 @@ def upload_entry(
     try:
         with session_scope() as session:
             entry = datasets_service.add_entry(
-                session, actor=actor, dataset_id=dataset_id, name=safe_filename(filename), object_key=key,
-                size_bytes=size, sha256=digest, content_type=validated.content_type, summary=validated.summary,
-                is_train=is_train, is_val=is_val, is_test=is_test,
+                session,
+                actor=actor,
+                dataset_id=dataset_id,
+                name=safe_filename(filename),
+                object_key=key,
+                size_bytes=size,
+                sha256=digest,
+                content_type=validated.content_type,
+                summary=validated.summary,
+                is_train=is_train,
+                is_val=is_val,
+                is_test=is_test,
             )
     except BaseException:
         store.delete(key)

@@ -53,12 +53,16 @@ def team_list(user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
 
 @users.command("create")
 @handle_errors
-def user_create(username: str = typer.Argument(..., help="Login of the new user."),
-                password: str | None = typer.Option(None, help="Prompted for when omitted."),
-                superuser: bool = typer.Option(False, "--superuser/--no-superuser",
-                                               help="Make the user an administrator."),
-                team: list[str] = typer.Option(None, "--team", help="Team name (repeatable)."),
-                user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def user_create(
+    username: str = typer.Argument(..., help="Login of the new user."),
+    password: str | None = typer.Option(None, help="Prompted for when omitted."),
+    superuser: bool = typer.Option(
+        False, "--superuser/--no-superuser", help="Make the user an administrator."
+    ),
+    team: list[str] = typer.Option(None, "--team", help="Team name (repeatable)."),
+    user: str | None = UserOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Create a user account, optionally a member of teams (administrators only)."""
     from catalog.db import session_scope
     from catalog.services import teams as team_svc
@@ -66,8 +70,9 @@ def user_create(username: str = typer.Argument(..., help="Login of the new user.
     actor, _ = resolve_actor(user)
     password = password or getpass.getpass(f"password for {username}: ")
     with session_scope() as session:
-        created = team_svc.create_user(session, actor=actor, username=username, password=password,
-                                       is_superuser=superuser)
+        created = team_svc.create_user(
+            session, actor=actor, username=username, password=password, is_superuser=superuser
+        )
         for name in team or []:
             team_row = team_svc.get_team(session, name=name)
             team_svc.add_member(session, actor=actor, user_id=created.id, team_id=team_row.id)

@@ -65,8 +65,12 @@ def write_session(username: str, password: str) -> CliSession:
     with session_scope() as session:
         user = teams_service.authenticate(session, username=username, password=password)
         expires_at = float(int(time.time() + SESSION_HOURS * 3600))
-        payload = {"username": user.username, "user_id": user.id, "expires_at": expires_at,
-                   "signature": _signature(user.password_hash, user.username, user.id, expires_at)}  # type: ignore[arg-type]
+        payload = {
+            "username": user.username,
+            "user_id": user.id,
+            "expires_at": expires_at,
+            "signature": _signature(user.password_hash, user.username, user.id, expires_at),
+        }  # type: ignore[arg-type]
     path = session_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     # Created 0600 from the start: the file is a bearer credential until it expires.
@@ -115,7 +119,9 @@ def acting_username(user: str | None) -> str:
     password = os.environ.get(PASSWORD_ENV)
     if user is None:
         if password:
-            raise AuthenticationError(f"{PASSWORD_ENV} is set but no user is named: pass --user or set MLOPS_USER")
+            raise AuthenticationError(
+                f"{PASSWORD_ENV} is set but no user is named: pass --user or set MLOPS_USER"
+            )
         current = read_session()
         return current.username if current is not None else operator
     if password:
@@ -159,7 +165,9 @@ def logout_command() -> None:
         payload = json.loads(path.read_text())
         with session_scope() as session:
             # A copy of the file taken before the sign-out must not work afterwards.
-            sessions_service.revoke(session, token=str(payload["signature"]), expires_at=float(payload["expires_at"]))
+            sessions_service.revoke(
+                session, token=str(payload["signature"]), expires_at=float(payload["expires_at"])
+            )
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no session, or not a readable one: nothing to revoke
     path.unlink(missing_ok=True)
@@ -175,4 +183,6 @@ def whoami_command() -> None:
         expires = time.strftime("%Y-%m-%d %H:%M", time.localtime(current.expires_at))
         typer.echo(f"{current.username} (signed in until {expires})")
     else:
-        typer.echo(f"{get_settings().platform.admin_username} (the operator; `mlops login` to act as someone else)")
+        typer.echo(
+            f"{get_settings().platform.admin_username} (the operator; `mlops login` to act as someone else)"
+        )

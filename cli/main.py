@@ -16,8 +16,13 @@ import typer
 
 from cli import admin, auth, datasets, demo, platform, serving, training
 
-app = typer.Typer(name="mlops", help="mlops-lite: datasets → training → serving, on Prefect, MLflow and S3.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    name="mlops",
+    help="mlops-lite: datasets → training → serving, on Prefect, MLflow and S3.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 
 COMMANDS: dict[str, Callable[..., Any]] = {
     "init": platform.init_command,

@@ -22,8 +22,10 @@ def init_command(as_json: bool = JsonOpt) -> None:
     """Migrate the catalog, import the algorithm presets, create the first team and the admin."""
     from catalog.services.init import initialize
 
-    report = initialize(admin_password=os.environ.get("MLOPS_ADMIN_PASSWORD"),
-                        echo=(lambda *_a, **_k: None) if as_json else typer.echo)
+    report = initialize(
+        admin_password=os.environ.get("MLOPS_ADMIN_PASSWORD"),
+        echo=(lambda *_a, **_k: None) if as_json else typer.echo,
+    )
     if as_json:
         emit(report, as_json=True)
 
@@ -33,22 +35,30 @@ def ready_lines(settings: Settings, components: list[str] | None) -> list[str]:
     data (when the dashboard runs), how to stop."""
     from infra.settings.secrets import secrets_path
 
-    login = (f"\n  Login:        {settings.platform.admin_username} "
-             "(password: MLOPS_ADMIN_PASSWORD, or the one `mlops init` printed)")
+    login = (
+        f"\n  Login:        {settings.platform.admin_username} "
+        "(password: MLOPS_ADMIN_PASSWORD, or the one `mlops init` printed)"
+    )
     lines = [login, f"  Data dir:     {settings.platform.data_dir}"]
-    lines.append(f"  Credentials:  every server asks who is calling; the MLflow UI's user is "
-                 f"{settings.mlflow.username!r}, the Prefect UI asks for its auth string: both in "
-                 f"{secrets_path(settings.platform.data_dir)} (mode 0600), unless set by MLOPS_* variables")
+    lines.append(
+        f"  Credentials:  every server asks who is calling; the MLflow UI's user is "
+        f"{settings.mlflow.username!r}, the Prefect UI asks for its auth string: both in "
+        f"{secrets_path(settings.platform.data_dir)} (mode 0600), unless set by MLOPS_* variables"
+    )
     if components is None or "dashboard" in components:
-        lines.append("  Sample data:  `./mlops demo` in another shell (`mlops demo` once installed) loads a dataset "
-                     "for every scenario, ready to train in the dashboard")
+        lines.append(
+            "  Sample data:  `./mlops demo` in another shell (`mlops demo` once installed) loads a dataset "
+            "for every scenario, ready to train in the dashboard"
+        )
     lines.append("  Stop with Ctrl-C or `mlops down`.\n")
     return lines
 
 
 @handle_errors
 def up_command(
-    detach: bool = typer.Option(False, "--detach", "-d", help="Start and return instead of staying in the foreground."),
+    detach: bool = typer.Option(
+        False, "--detach", "-d", help="Start and return instead of staying in the foreground."
+    ),
     only: list[str] = typer.Option(None, "--only", help="Start only these components (repeatable)."),
 ) -> None:
     """Start the embedded platform on 127.0.0.1; Ctrl-C or `mlops down` stops it."""
@@ -73,8 +83,10 @@ def up_command(
 @handle_errors
 def down_command(
     keep_workloads: bool = typer.Option(
-        False, "--keep-workloads",
-        help="Leave training and serving processes running; the next `mlops up` finds them again."),
+        False,
+        "--keep-workloads",
+        help="Leave training and serving processes running; the next `mlops up` finds them again.",
+    ),
 ) -> None:
     """Stop every component started by `mlops up`, and the training and serving processes it launched."""
     from infra.embedded import supervisor

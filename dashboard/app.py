@@ -30,8 +30,11 @@ def platform_banner() -> None:
 
     trouble = problems(get_settings())
     if trouble:
-        st.warning("Platform components are not running normally; work that needs them waits or fails until "
-                   "they are back:\n\n" + "\n".join(f"- {line}" for line in trouble), icon="⚠️")
+        st.warning(
+            "Platform components are not running normally; work that needs them waits or fails until "
+            "they are back:\n\n" + "\n".join(f"- {line}" for line in trouble),
+            icon="⚠️",
+        )
 
 
 def main() -> None:
@@ -48,8 +51,10 @@ def main() -> None:
     team_switcher()
     navigation: dict[str, list[st.Page]] = {}
     for section, specs in page_sections(current[0]).items():
-        navigation[section] = [st.Page(render, title=title, url_path=path, default=not navigation and i == 0)
-                               for i, (render, title, path) in enumerate(specs)]
+        navigation[section] = [
+            st.Page(render, title=title, url_path=path, default=not navigation and i == 0)
+            for i, (render, title, path) in enumerate(specs)
+        ]
     st.navigation(navigation, expanded=True).run()
 
 

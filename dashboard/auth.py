@@ -75,8 +75,10 @@ def _sign(payload: bytes, username: str) -> bytes:
 
 def issue_token(login: Login) -> str:
     # The nonce makes every token distinct: one revoked at a team switch never comes back with a switch back.
-    payload = json.dumps({"u": login.username, "t": login.team_id, "e": int(login.expires_at),
-                          "n": secrets.token_urlsafe(8)}, separators=(",", ":")).encode()
+    payload = json.dumps(
+        {"u": login.username, "t": login.team_id, "e": int(login.expires_at), "n": secrets.token_urlsafe(8)},
+        separators=(",", ":"),
+    ).encode()
     return f"{_b64(payload)}.{_b64(_sign(payload, login.username))}"
 
 
@@ -108,8 +110,13 @@ def read_token(token: str) -> Login | None:
     if expires_at <= time.time():
         return None
     hours = get_settings().dashboard.session_hours
-    return Login(username=username, team_id=team_id, signed_in_at=expires_at - hours * 3600,
-                 expires_at=expires_at, token=token)
+    return Login(
+        username=username,
+        team_id=team_id,
+        signed_in_at=expires_at - hours * 3600,
+        expires_at=expires_at,
+        token=token,
+    )
 
 
 def resume_from_url() -> Login | None:
@@ -152,8 +159,12 @@ def sign_in(username: str, password: str) -> Login:
         user = teams_service.authenticate(session, username=username, password=password)
         actor = teams_service.actor_for(session, username=user.username)
     now = time.time()
-    login = Login(username=user.username, team_id=actor.current_team_id, signed_in_at=now,
-                  expires_at=now + get_settings().dashboard.session_hours * 3600)
+    login = Login(
+        username=user.username,
+        team_id=actor.current_team_id,
+        signed_in_at=now,
+        expires_at=now + get_settings().dashboard.session_hours * 3600,
+    )
     return _remember(login)
 
 

@@ -57,7 +57,9 @@ def prefect_context() -> Any:
     dashboard runs each page in its own thread): the platform's own settings decide which server is used.
     """
     settings = get_settings().prefect
-    return temporary_settings(updates={PREFECT_API_URL: settings.api_url, PREFECT_API_AUTH_STRING: settings.auth_string})
+    return temporary_settings(
+        updates={PREFECT_API_URL: settings.api_url, PREFECT_API_AUTH_STRING: settings.auth_string}
+    )
 
 
 def run_flow(

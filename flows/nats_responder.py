@@ -34,7 +34,11 @@ def get_mlops_module_list() -> list[dict[str, Any]]:
 
 
 def get_mlops_module_data(
-    module: Any, child_module: Any, page: Any = 1, page_size: Any = None, group_id: Any = None,
+    module: Any,
+    child_module: Any,
+    page: Any = 1,
+    page_size: Any = None,
+    group_id: Any = None,
     actor_context: Any = None,
 ) -> dict[str, Any]:
     max_page_size = get_settings().nats.max_page_size
@@ -43,8 +47,13 @@ def get_mlops_module_data(
     with read_session() as session:
         actor = modules_service.actor_from_context(session, actor_context=actor_context)
         return modules_service.module_data(
-            session, actor=actor, module=module, child_module=child_module, page=page,
-            page_size=max_page_size if page_size is None else page_size, group_id=group_id,
+            session,
+            actor=actor,
+            module=module,
+            child_module=child_module,
+            page=page,
+            page_size=max_page_size if page_size is None else page_size,
+            group_id=group_id,
             max_page_size=max_page_size,
         )
 
@@ -57,9 +66,17 @@ HANDLERS: dict[str, Handler] = {
 
 def build_responder(settings: Settings | None = None, *, name: str | None = None) -> Responder:
     nats = (settings or get_settings()).nats
-    return Responder(url=nats.url, namespace=nats.namespace, queue_group=nats.queue_group, handlers=HANDLERS,
-                     expose=(CatalogError,), concurrency=nats.workers, name=name, user=nats.user,
-                     password=nats.password)
+    return Responder(
+        url=nats.url,
+        namespace=nats.namespace,
+        queue_group=nats.queue_group,
+        handlers=HANDLERS,
+        expose=(CatalogError,),
+        concurrency=nats.workers,
+        name=name,
+        user=nats.user,
+        password=nats.password,
+    )
 
 
 async def serve(on_ready: Callable[[], object] | None = None) -> None:
@@ -79,8 +96,11 @@ async def nats_responder() -> None:
     logging.getLogger("mlops.nats").setLevel(logging.INFO)
     nats = get_settings().nats
     logger = get_run_logger()
-    await serve(lambda: logger.info("answering %s.* on %s in queue group %s", nats.namespace, nats.url,
-                                    nats.queue_group))
+    await serve(
+        lambda: logger.info(
+            "answering %s.* on %s in queue group %s", nats.namespace, nats.url, nats.queue_group
+        )
+    )
 
 
 def main() -> None:

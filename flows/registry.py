@@ -43,10 +43,14 @@ def deployments() -> dict[str, DeploymentDecl]:
     out: dict[str, DeploymentDecl] = {}
     for item in raw.get("deployments", []):
         intervals = tuple(float(s["interval"]) for s in item.get("schedules") or [] if "interval" in s)
-        out[item["name"]] = DeploymentDecl(name=item["name"], entrypoint=item["entrypoint"],
-                                           description=item.get("description", ""),
-                                           tags=tuple(item.get("tags") or ()), intervals=intervals,
-                                           parameters=item.get("parameters") or {})
+        out[item["name"]] = DeploymentDecl(
+            name=item["name"],
+            entrypoint=item["entrypoint"],
+            description=item.get("description", ""),
+            tags=tuple(item.get("tags") or ()),
+            intervals=intervals,
+            parameters=item.get("parameters") or {},
+        )
     return out
 
 

@@ -79,15 +79,21 @@ def close_leftovers() -> int:
         for decl in deployments().values():
             long_running = LONG_RUNNING_TAG in decl.tags
             live = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING] + (
-                [StateType.SCHEDULED] if long_running else [])
+                [StateType.SCHEDULED] if long_running else []
+            )
             deployment = client.read_deployment_by_name(decl.full_name)
             leftovers = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=live))),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=live))
+                ),
             )
             for run in leftovers:
-                state = Cancelled(message=message) if run.state_type in (StateType.SCHEDULED, StateType.CANCELLING) \
+                state = (
+                    Cancelled(message=message)
+                    if run.state_type in (StateType.SCHEDULED, StateType.CANCELLING)
                     else Crashed(message=message)
+                )
                 client.set_flow_run_state(run.id, state, force=True)
                 closed += 1
     return closed
@@ -101,8 +107,9 @@ def _start(tag: str, parameters: dict[str, Any] | None = None) -> list[str]:
         for decl in deployments().values():
             if tag in decl.tags:
                 deployment = client.read_deployment_by_name(decl.full_name)
-                run = client.create_flow_run_from_deployment(deployment.id, tags=[tag],
-                                                             parameters=(parameters or {}).get(decl.name))
+                run = client.create_flow_run_from_deployment(
+                    deployment.id, tags=[tag], parameters=(parameters or {}).get(decl.name)
+                )
                 started.append(str(run.id))
     return started
 
@@ -116,8 +123,10 @@ def start_reconcilers() -> list[str]:
     """One run of every scheduled reconciler now. The training reconciler re-watches every running job at
     once: whatever watched them ran in the runner that just stopped; the serving sync starts again every
     serving meant to run whose container stopped with the platform."""
-    return _start(SCHEDULED_TAG, {"reconcile-training": {"stale_after_seconds": 0},
-                                  "sync-servings": {"start_desired": True}})
+    return _start(
+        SCHEDULED_TAG,
+        {"reconcile-training": {"stale_after_seconds": 0}, "sync-servings": {"start_desired": True}},
+    )
 
 
 def main() -> None:

@@ -103,8 +103,12 @@ def to_restore(servings: Sequence[Serving], observations: Mapping[int, Observati
     out: list[int] = []
     for serving in servings:
         seen = observations.get(serving.id or 0)
-        if serving.desired_state == DesiredState.RUNNING and seen is not None and not seen.stale \
-                and seen.state in ENDED:
+        if (
+            serving.desired_state == DesiredState.RUNNING
+            and seen is not None
+            and not seen.stale
+            and seen.state in ENDED
+        ):
             out.append(serving.id or 0)
     return out
 
@@ -128,7 +132,12 @@ def sync_servings(start_desired: bool = False) -> dict[str, Any]:
             launched = run_flow("serving-start", {"serving_id": serving_id}, wait=False)
             if launched.ok:
                 restarted.append(serving_id)
-    get_run_logger().info("synced %d servings (%d stale); started again: %s", len(observations), stale,
-                          restarted or "none")
-    return {"count": len(observations), "stale": stale, "restarted": restarted,
-            "states": {str(k): v.state for k, v in observations.items()}}
+    get_run_logger().info(
+        "synced %d servings (%d stale); started again: %s", len(observations), stale, restarted or "none"
+    )
+    return {
+        "count": len(observations),
+        "stale": stale,
+        "restarted": restarted,
+        "states": {str(k): v.state for k, v in observations.items()},
+    }

@@ -36,12 +36,22 @@ def _launch(job_id: int, flow_run_id: str | None, previous: str) -> RunHandle:
     try:
         handle = prepare_run(job_id, flow_run_id)
         with session_scope() as session:
-            training_service.attach_run(session, job_id=job_id, run_id=handle.run_id,
-                                        experiment_id=handle.experiment_id, flow_run_id=flow_run_id)
+            training_service.attach_run(
+                session,
+                job_id=job_id,
+                run_id=handle.run_id,
+                experiment_id=handle.experiment_id,
+                flow_run_id=flow_run_id,
+            )
         container = launch_container(job_id, handle.run_id)
         with session_scope() as session:
-            if not training_service.mark_running(session, job_id=job_id, run_id=handle.run_id,
-                                                 experiment_id=handle.experiment_id, container_name=container):
+            if not training_service.mark_running(
+                session,
+                job_id=job_id,
+                run_id=handle.run_id,
+                experiment_id=handle.experiment_id,
+                container_name=container,
+            ):
                 raise ConflictError(f"job {job_id} left STARTING while its container was launched (stopped?)")
     except Exception as exc:
         logger.error("launch of job %s failed: %s", job_id, exc)
@@ -49,8 +59,9 @@ def _launch(job_id: int, flow_run_id: str | None, previous: str) -> RunHandle:
             # Launched but no longer wanted (a stop raced the launch): it must not train unwatched.
             stop_container.fn(container)
         with session_scope() as session:
-            training_service.restore_status(session, job_id=job_id, previous=previous,
-                                            error=f"launch failed: {exc}")
+            training_service.restore_status(
+                session, job_id=job_id, previous=previous, error=f"launch failed: {exc}"
+            )
         if handle is not None:
             end_mlflow_run(handle.run_id, "FAILED")
         raise
@@ -89,8 +100,9 @@ def stop_training(job_id: int) -> dict[str, Any]:
     """
     with session_scope() as session:
         job = training_service.get_job(session, actor=SYSTEM, job_id=job_id)
-        stopped = training_service.mark_finished(session, job_id=job_id, status=JobStatus.STOPPED,
-                                                 error="stopped by user")
+        stopped = training_service.mark_finished(
+            session, job_id=job_id, status=JobStatus.STOPPED, error="stopped by user"
+        )
     if job.container_name:
         stop_container(job.container_name)
     if stopped and job.mlflow_run_id:
@@ -126,8 +138,11 @@ def reconcile_training(stale_after_seconds: float | None = None) -> list[int]:
     from flows.launch import run_flow
 
     cfg = get_settings().training
-    stale = timedelta(seconds=max(3 * cfg.poll_seconds, cfg.watch_stale_seconds) if stale_after_seconds is None
-                      else stale_after_seconds)
+    stale = timedelta(
+        seconds=max(3 * cfg.poll_seconds, cfg.watch_stale_seconds)
+        if stale_after_seconds is None
+        else stale_after_seconds
+    )
     stale_before = utcnow() - stale
     with session_scope() as session:
         candidates = training_service.unwatched_jobs(session, stale_before=stale_before)

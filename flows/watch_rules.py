@@ -40,8 +40,12 @@ class Rules:
 
     @classmethod
     def from_settings(cls, cfg: TrainingSettings) -> Rules:
-        return cls(poll_seconds=cfg.poll_seconds, poll_max=cfg.poll_max, error_threshold=cfg.error_threshold,
-                   slow_poll_seconds=cfg.slow_poll_seconds)
+        return cls(
+            poll_seconds=cfg.poll_seconds,
+            poll_max=cfg.poll_max,
+            error_threshold=cfg.error_threshold,
+            slow_poll_seconds=cfg.slow_poll_seconds,
+        )
 
     @property
     def budget_seconds(self) -> float:
@@ -97,7 +101,7 @@ def _beyond_exit_code(container: ContainerStatus) -> str:
     if code is not None:
         for restated in (f"exit code {code}", f"exited with code {code}"):
             if detail.startswith(restated):
-                return detail[len(restated):].lstrip(":").strip()
+                return detail[len(restated) :].lstrip(":").strip()
     return detail
 
 
@@ -139,13 +143,23 @@ def mlflow_gone_and_container_ended(now: Round, rules: Rules) -> Finish | None:
 def container_ended_first(now: Round, rules: Rules) -> Finish | None:
     if now.run_status is None or not now.container.has_ended:
         return None
-    return Finish(JobStatus.FAILED, f"{_ended(now.container)} before the MLflow run ended", with_logs=True,
-                  end_run="FAILED")
+    return Finish(
+        JobStatus.FAILED,
+        f"{_ended(now.container)} before the MLflow run ended",
+        with_logs=True,
+        end_run="FAILED",
+    )
 
 
 def _give_up(polls: int, rules: Rules) -> Finish:
-    return Finish(JobStatus.FAILED, f"watchdog deadline reached ({polls} polls, {rules.budget_seconds:.0f} s since "
-                  "the start); container stopped", with_logs=True, stop_container=True, end_run="KILLED")
+    return Finish(
+        JobStatus.FAILED,
+        f"watchdog deadline reached ({polls} polls, {rules.budget_seconds:.0f} s since "
+        "the start); container stopped",
+        with_logs=True,
+        stop_container=True,
+        end_run="KILLED",
+    )
 
 
 def deadline(now: Round, rules: Rules) -> Finish | None:
@@ -153,8 +167,14 @@ def deadline(now: Round, rules: Rules) -> Finish | None:
 
 
 # In order: the first rule with an answer decides.
-RULES: tuple[Rule, ...] = (not_ours, run_finished, run_ended_badly, mlflow_gone_and_container_ended,
-                           container_ended_first, deadline)
+RULES: tuple[Rule, ...] = (
+    not_ours,
+    run_finished,
+    run_ended_badly,
+    mlflow_gone_and_container_ended,
+    container_ended_first,
+    deadline,
+)
 
 
 def next_wait(now: Round, rules: Rules) -> Wait:

@@ -55,14 +55,20 @@ def _job(job_id: int) -> TrainJob | None:
         return session.get(TrainJob, job_id)
 
 
-def _observe(job_id: int, run_id: str, container: str, *, errors: int, polls: int,
-             deadline: datetime) -> Round:
+def _observe(
+    job_id: int, run_id: str, container: str, *, errors: int, polls: int, deadline: datetime
+) -> Round:
     remaining = (deadline - utcnow()).total_seconds()
     job = _job(job_id)
     if job is None or job.status != JobStatus.RUNNING:
-        return Round(job_status=JobStatus(job.status) if job else None, container=ContainerStatus(
-            container, ContainerState.UNKNOWN), run_status=None, mlflow_errors=errors, polls=polls,
-            remaining_seconds=remaining)
+        return Round(
+            job_status=JobStatus(job.status) if job else None,
+            container=ContainerStatus(container, ContainerState.UNKNOWN),
+            run_status=None,
+            mlflow_errors=errors,
+            polls=polls,
+            remaining_seconds=remaining,
+        )
     with session_scope() as session:
         training_service.touch_watch(session, job_id=job_id)
     # The container first, then the run: the training script ends its run before its process exits, so an
@@ -74,8 +80,14 @@ def _observe(job_id: int, run_id: str, container: str, *, errors: int, polls: in
     except TrackingError as exc:
         run_status, errors = None, errors + 1
         log.warning("MLflow unreachable (%d in a row): %s", errors, exc)
-    return Round(job_status=JobStatus.RUNNING, container=state, run_status=run_status, mlflow_errors=errors,
-                 polls=polls, remaining_seconds=remaining)
+    return Round(
+        job_status=JobStatus.RUNNING,
+        container=state,
+        run_status=run_status,
+        mlflow_errors=errors,
+        polls=polls,
+        remaining_seconds=remaining,
+    )
 
 
 def _finish(job_id: int, run_id: str, container: str, action: Finish, polls: int) -> WatchResult:
@@ -84,8 +96,9 @@ def _finish(job_id: int, run_id: str, container: str, action: Finish, polls: int
     if action.stop_container:
         stop_container.fn(container)
     with session_scope() as session:
-        won = training_service.mark_finished(session, job_id=job_id, status=action.status, error=action.reason,
-                                             log_tail=tail)
+        won = training_service.mark_finished(
+            session, job_id=job_id, status=action.status, error=action.reason, log_tail=tail
+        )
     if not won:
         # A stop (or another watcher) ended the job first; report what it decided, and leave its run alone.
         current = _job(job_id)

@@ -144,17 +144,30 @@ class Responder:
         # With max_reconnect_attempts=-1 nats-py also retries a first connection that fails, so the platform
         # may start this responder before NATS is up.
         self._nc = await nats.connect(
-            servers=[self.url], name=self.name, allow_reconnect=True, max_reconnect_attempts=-1,
-            reconnect_time_wait=self.reconnect_wait, connect_timeout=2,  # type: ignore[arg-type]
-            error_cb=self._on_error, disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
+            servers=[self.url],
+            name=self.name,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=self.reconnect_wait,
+            connect_timeout=2,  # type: ignore[arg-type]
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
             **self._credentials,  # type: ignore[arg-type]
         )
         for suffix in self.handlers:
-            self._subs.append(await self._nc.subscribe(self.subject(suffix), queue=self.queue_group,
-                                                       cb=partial(self._on_msg, suffix)))
+            self._subs.append(
+                await self._nc.subscribe(
+                    self.subject(suffix), queue=self.queue_group, cb=partial(self._on_msg, suffix)
+                )
+            )
         await self._nc.flush()
-        log.info("answering %s in queue group %s at %s", ", ".join(self.subject(s) for s in self.handlers),
-                 self.queue_group, self.url)
+        log.info(
+            "answering %s in queue group %s at %s",
+            ", ".join(self.subject(s) for s in self.handlers),
+            self.queue_group,
+            self.url,
+        )
 
     async def stop(self) -> None:
         """Stop taking requests, answer the ones in flight, then close."""
@@ -252,7 +265,9 @@ class Responder:
         log.info("reconnected to NATS at %s", self.url)
 
 
-async def request(nc: Client, subject: str, *args: Any, timeout: float = 5.0, **kwargs: Any) -> dict[str, Any]:
+async def request(
+    nc: Client, subject: str, *args: Any, timeout: float = 5.0, **kwargs: Any
+) -> dict[str, Any]:
     """Client side: one request in the wire format, its decoded reply."""
     body = orjson.dumps({"args": list(args), "kwargs": kwargs})
     msg = await nc.request(subject, body, timeout=timeout)

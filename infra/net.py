@@ -115,8 +115,16 @@ def nats_ping(host: str, port: int, user: str, password: str, timeout: float = 2
             reader = sock.makefile("rb")
             if not reader.readline().startswith(b"INFO "):
                 return False
-            connect = {"verbose": False, "pedantic": False, "user": user, "pass": password, "name": "mlops-health",
-                       "lang": "python", "version": "0", "protocol": 1}
+            connect = {
+                "verbose": False,
+                "pedantic": False,
+                "user": user,
+                "pass": password,
+                "name": "mlops-health",
+                "lang": "python",
+                "version": "0",
+                "protocol": 1,
+            }
             sock.sendall(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")
             # An authorization failure answers -ERR and closes; success answers PONG.
             return reader.readline().strip() == b"PONG"

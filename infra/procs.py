@@ -70,8 +70,11 @@ def alive(pid: object, create_time: object = None) -> bool:
         return False
     try:
         proc = psutil.Process(pid)
-        if (isinstance(create_time, (int, float)) and not isinstance(create_time, bool)
-                and abs(proc.create_time() - create_time) > CREATE_TIME_TOLERANCE):
+        if (
+            isinstance(create_time, (int, float))
+            and not isinstance(create_time, bool)
+            and abs(proc.create_time() - create_time) > CREATE_TIME_TOLERANCE
+        ):
             return False
         return proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -115,8 +118,13 @@ def signal_group_of(ref: ProcessRef, sig: int) -> bool:
     return signal_group(pgid, sig)
 
 
-def wait_exit(refs: Iterable[ProcessRef], *, timeout: float, interval: float = POLL_SECONDS,
-              poll: Callable[[], None] | None = None) -> bool:
+def wait_exit(
+    refs: Iterable[ProcessRef],
+    *,
+    timeout: float,
+    interval: float = POLL_SECONDS,
+    poll: Callable[[], None] | None = None,
+) -> bool:
     """Wait until none of ``refs`` is alive; False if some still are after ``timeout`` seconds. ``poll`` runs
     before every check (e.g. reaping the caller's children, which would otherwise stay zombies)."""
     watched = list(refs)
@@ -146,7 +154,6 @@ def reap(ref: ProcessRef) -> None:
         os.waitpid(ref.pid, os.WNOHANG)
     except (psutil.Error, ChildProcessError):
         pass
-
 
 
 def wait_pid_exit(pid: int, create_time: float | None, timeout: float) -> bool:

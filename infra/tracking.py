@@ -78,8 +78,14 @@ def ensure_experiment(mlflow: MlflowClient, name: str) -> str:
 
 
 def find_or_create_run(
-    mlflow: MlflowClient, *, experiment_id: str, job_id: int, flow_run_id: str | None, run_name: str,
-    tags: dict[str, str] | None = None, existing_run_id: str | None = None,
+    mlflow: MlflowClient,
+    *,
+    experiment_id: str,
+    job_id: int,
+    flow_run_id: str | None,
+    run_name: str,
+    tags: dict[str, str] | None = None,
+    existing_run_id: str | None = None,
 ) -> tuple[str, bool]:
     """The run of this (job, flow run): ``existing_run_id`` (the run the catalog recorded for this flow run,
     reused when a retried flow run asks again, so no ghost runs), else a new one. Tags are for people
@@ -95,7 +101,11 @@ def find_or_create_run(
                 # the retry trains into it again, so it must not look finished to the watchdog.
                 mlflow.update_run(run.info.run_id, status="RUNNING")
             return run.info.run_id, False
-        all_tags = {TAG_JOB: str(job_id), **({TAG_FLOW_RUN: flow_run_id} if flow_run_id else {}), **(tags or {})}
+        all_tags = {
+            TAG_JOB: str(job_id),
+            **({TAG_FLOW_RUN: flow_run_id} if flow_run_id else {}),
+            **(tags or {}),
+        }
         run = mlflow.create_run(experiment_id, run_name=run_name, tags=all_tags)
         return run.info.run_id, True
     except Exception as exc:
@@ -108,9 +118,15 @@ def get_run(mlflow: MlflowClient, run_id: str) -> RunInfo:
     except Exception as exc:
         raise _wrap(exc) from exc
     info = run.info
-    return RunInfo(run_id=info.run_id, experiment_id=info.experiment_id, status=info.status,
-                   start_time=info.start_time, end_time=info.end_time, lifecycle_stage=info.lifecycle_stage,
-                   tags=dict(run.data.tags))
+    return RunInfo(
+        run_id=info.run_id,
+        experiment_id=info.experiment_id,
+        status=info.status,
+        start_time=info.start_time,
+        end_time=info.end_time,
+        lifecycle_stage=info.lifecycle_stage,
+        tags=dict(run.data.tags),
+    )
 
 
 def end_run(mlflow: MlflowClient, run_id: str, status: str) -> None:
@@ -133,8 +149,9 @@ def latest_version(mlflow: MlflowClient, model_name: str) -> str:
     return str(max(int(v.version) for v in versions))
 
 
-def resolve_model_uri(mlflow: MlflowClient, model_name: str, version: str,
-                      allowed_runs: set[str] | None = None) -> tuple[str, str]:
+def resolve_model_uri(
+    mlflow: MlflowClient, model_name: str, version: str, allowed_runs: set[str] | None = None
+) -> tuple[str, str]:
     """('models:/name/N', 'N') with 'latest' resolved to a concrete version now.
 
     ``allowed_runs`` (the job's runs as the catalog recorded them): only a version registered from one of them
@@ -147,8 +164,10 @@ def resolve_model_uri(mlflow: MlflowClient, model_name: str, version: str,
             raise _wrap(exc) from exc
         usable = [v for v in versions if allowed_runs is None or v.run_id in allowed_runs]
         if not usable:
-            raise TrackingError(f"registered model {model_name!r} has no versions"
-                                + (" from this job's runs" if versions else ""))
+            raise TrackingError(
+                f"registered model {model_name!r} has no versions"
+                + (" from this job's runs" if versions else "")
+            )
         version = str(max(int(v.version) for v in usable))
     else:
         try:
@@ -156,8 +175,9 @@ def resolve_model_uri(mlflow: MlflowClient, model_name: str, version: str,
         except Exception as exc:
             raise TrackingError(f"model {model_name!r} has no version {version}") from exc
         if allowed_runs is not None and found.run_id not in allowed_runs:
-            raise TrackingError(f"version {version} of model {model_name!r} was not registered by one of this "
-                                "job's runs")
+            raise TrackingError(
+                f"version {version} of model {model_name!r} was not registered by one of this job's runs"
+            )
     return f"models:/{model_name}/{version}", version
 
 
@@ -166,13 +186,20 @@ def run_summary(mlflow: MlflowClient, run_id: str) -> dict[str, Any]:
         run = mlflow.get_run(run_id)
     except Exception as exc:
         raise _wrap(exc) from exc
-    return {"run_id": run_id, "status": run.info.status, "params": dict(run.data.params),
-            "metrics": dict(run.data.metrics), "tags": dict(run.data.tags),
-            "start_time": run.info.start_time, "end_time": run.info.end_time}
+    return {
+        "run_id": run_id,
+        "status": run.info.status,
+        "params": dict(run.data.params),
+        "metrics": dict(run.data.metrics),
+        "tags": dict(run.data.tags),
+        "start_time": run.info.start_time,
+        "end_time": run.info.end_time,
+    }
 
 
-def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, run_ids: list[str],
-                  include_deleted: bool = False) -> list[dict[str, Any]]:
+def list_job_runs(
+    mlflow: MlflowClient, *, experiment_id: str, run_ids: list[str], include_deleted: bool = False
+) -> list[dict[str, Any]]:
     """The runs ``run_ids`` (a job's, as the catalog recorded them), newest first, with start, end, duration
     and status."""
     view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
@@ -181,10 +208,14 @@ def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, run_ids: list[str
         # Run ids are MLflow's own hex strings (checked by the caller's catalog record); batches keep the
         # filter string short.
         for start in range(0, len(run_ids), 100):
-            batch = ", ".join(f"'{run_id}'" for run_id in run_ids[start:start + 100] if run_id.isalnum())
+            batch = ", ".join(f"'{run_id}'" for run_id in run_ids[start : start + 100] if run_id.isalnum())
             if batch:
-                runs += mlflow.search_runs([experiment_id], filter_string=f"attributes.run_id IN ({batch})",
-                                           run_view_type=view, max_results=1000)
+                runs += mlflow.search_runs(
+                    [experiment_id],
+                    filter_string=f"attributes.run_id IN ({batch})",
+                    run_view_type=view,
+                    max_results=1000,
+                )
     except Exception as exc:
         raise _wrap(exc) from exc
     runs.sort(key=lambda run: run.info.start_time or 0, reverse=True)
@@ -194,9 +225,18 @@ def list_job_runs(mlflow: MlflowClient, *, experiment_id: str, run_ids: list[str
         # A run reused by a retried flow is RUNNING again but keeps its earlier end time: no duration then.
         ended = info.status in TERMINAL and info.end_time and info.start_time
         duration = (info.end_time - info.start_time) / 1000 if ended else None
-        out.append({"run_id": info.run_id, "status": info.status, "start_time": info.start_time,
-                    "end_time": info.end_time, "duration_s": duration, "lifecycle_stage": info.lifecycle_stage,
-                    "metrics": dict(run.data.metrics), "model_version": run.data.tags.get("mlops.model_version")})
+        out.append(
+            {
+                "run_id": info.run_id,
+                "status": info.status,
+                "start_time": info.start_time,
+                "end_time": info.end_time,
+                "duration_s": duration,
+                "lifecycle_stage": info.lifecycle_stage,
+                "metrics": dict(run.data.metrics),
+                "model_version": run.data.tags.get("mlops.model_version"),
+            }
+        )
     return out
 
 
@@ -217,8 +257,10 @@ def metric_history(mlflow: MlflowClient, run_id: str, key: str) -> list[dict[str
         points = mlflow.get_metric_history(run_id, key)
     except Exception as exc:
         raise _wrap(exc) from exc
-    return [{"step": m.step, "timestamp": m.timestamp, "value": m.value}
-            for m in sorted(points, key=lambda m: (m.step, m.timestamp))]
+    return [
+        {"step": m.step, "timestamp": m.timestamp, "value": m.value}
+        for m in sorted(points, key=lambda m: (m.step, m.timestamp))
+    ]
 
 
 def set_deleted(mlflow: MlflowClient, run_id: str, deleted: bool) -> None:

@@ -47,8 +47,13 @@ def prepare_run(job_id: int, flow_run_id: str | None) -> RunHandle:
     mlflow = tracking.client()
     experiment_id = tracking.ensure_experiment(mlflow, training_service.experiment_name_for(job.scenario))
     run_id, created = tracking.find_or_create_run(
-        mlflow, experiment_id=experiment_id, job_id=job_id, flow_run_id=flow_run_id, run_name=job.name,
-        tags={tracking.TAG_TEAM: str(job.team_id), "mlops.job_name": job.name}, existing_run_id=existing,
+        mlflow,
+        experiment_id=experiment_id,
+        job_id=job_id,
+        flow_run_id=flow_run_id,
+        run_name=job.name,
+        tags={tracking.TAG_TEAM: str(job.team_id), "mlops.job_name": job.name},
+        existing_run_id=existing,
     )
     return RunHandle(run_id=run_id, experiment_id=experiment_id, created=created)
 
@@ -58,15 +63,23 @@ def _retry_transient(task_obj: object, task_run: object, state: object) -> bool:
     return isinstance(exc, RuntimeError_) and exc.transient
 
 
-@task(name="launch-training-container", retries=3, retry_delay_seconds=[1, 2, 4],
-      retry_condition_fn=_retry_transient)
+@task(
+    name="launch-training-container",
+    retries=3,
+    retry_delay_seconds=[1, 2, 4],
+    retry_condition_fn=_retry_transient,
+)
 def launch_container(job_id: int, run_id: str) -> str:
     """Remove any old container of the job, then start a new one. Returns the container name."""
     job = load_job(job_id)
     settings = get_settings()
     runtime = get_runtime()
-    spec = training_spec(job_id=job_id, team_id=job.team_id, run_id=run_id,
-                         config_uri=format_s3_uri(settings.s3.bucket, job.config_key or ""))
+    spec = training_spec(
+        job_id=job_id,
+        team_id=job.team_id,
+        run_id=run_id,
+        config_uri=format_s3_uri(settings.s3.bucket, job.config_key or ""),
+    )
     runtime.remove(spec.name, force=True)
     runtime.start(spec)
     return spec.name

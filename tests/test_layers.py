@@ -97,7 +97,9 @@ def is_module(name: str) -> bool:
 
 
 def platform_modules() -> list[tuple[str, Path]]:
-    return [(module_name(path), path) for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))]
+    return [
+        (module_name(path), path) for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
+    ]
 
 
 def imported_modules(path: Path, module: str) -> set[str]:
@@ -147,8 +149,11 @@ def test_modules_import_only_what_the_architecture_allows(package: str) -> None:
         if module.split(".")[0] != package:
             continue
         allowed = rule_for(module, rules)
-        bad = sorted(name for name in imported_modules(path, module)
-                     if name.split(".")[0] in PACKAGES and not covered(name, allowed))
+        bad = sorted(
+            name
+            for name in imported_modules(path, module)
+            if name.split(".")[0] in PACKAGES and not covered(name, allowed)
+        )
         if bad:
             offenders.append(f"{path.relative_to(ROOT)} imports {bad}")
     assert not offenders, "\n".join(offenders)
@@ -158,7 +163,9 @@ def test_server_client_libraries_are_imported_only_where_the_architecture_allows
     _, libraries = documented_tables()
     offenders = []
     for module, path in platform_modules():
-        for library in sorted({name.split(".")[0] for name in imported_modules(path, module)} & set(libraries)):
+        for library in sorted(
+            {name.split(".")[0] for name in imported_modules(path, module)} & set(libraries)
+        ):
             if not covered(module, libraries[library]):
                 offenders.append(f"{path.relative_to(ROOT)} imports {library}")
     assert not offenders, "\n".join(offenders)

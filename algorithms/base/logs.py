@@ -150,7 +150,9 @@ def response(lines: list[str], cluster_ids: list[int], templates: dict[int, str]
 def log_request(limits: Limits) -> Declared:
     """``{"data": ["line", ...]}``: at least one line (a string), at most the batch limit."""
     example = {"data": ["081109 203615 148 INFO dfs.DataNode: Receiving block blk_1 src /10.0.0.1:5"]}
-    return Declared(object_type("LogRequest", {"data": LINES.items(StrictStr, limits)}, examples=[example]), LINES)
+    return Declared(
+        object_type("LogRequest", {"data": LINES.items(StrictStr, limits)}, examples=[example]), LINES
+    )
 
 
 class TemplateGroup(TypedDict):

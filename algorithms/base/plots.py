@@ -142,14 +142,31 @@ def anomaly_figure(
         keep = downsample(y)
         ax.plot(x[keep], y[keep], color="#4c72b0", linewidth=0.8, label=column)
         if len(labelled):
-            ax.scatter(x[labelled], y[labelled], s=42, facecolors="none", edgecolors="#dd8452",
-                       linewidths=1.2, label="labelled anomaly", zorder=3)
+            ax.scatter(
+                x[labelled],
+                y[labelled],
+                s=42,
+                facecolors="none",
+                edgecolors="#dd8452",
+                linewidths=1.2,
+                label="labelled anomaly",
+                zorder=3,
+            )
         if len(flagged):
-            ax.scatter(x[flagged], y[flagged], s=18, marker="x", color="#c44e52", linewidths=1.0,
-                       label="detected", zorder=4)
+            ax.scatter(
+                x[flagged],
+                y[flagged],
+                s=18,
+                marker="x",
+                color="#c44e52",
+                linewidths=1.0,
+                label="detected",
+                zorder=4,
+            )
         for j, c in enumerate(cps):
-            ax.axvline(x[c], color="#55a868", linestyle="--", linewidth=0.9,
-                       label="change point" if j == 0 else None)
+            ax.axvline(
+                x[c], color="#55a868", linestyle="--", linewidth=0.9, label="change point" if j == 0 else None
+            )
         ax.set_ylabel(short(column, 24))
         ax.grid(alpha=0.25)
         ax.legend(loc="upper right", fontsize=7, ncols=4)
@@ -178,18 +195,34 @@ def forecast_figure(
     keep = downsample(np.asarray(actual, dtype=np.float64))
     # The band and the forecast are smooth: even thinning keeps their shape.
     smooth = thin(np.arange(len(ds)), MAX_POINTS)
-    ax.fill_between(ds[smooth], np.asarray(lower)[smooth], np.asarray(upper)[smooth], color="#4c72b0",
-                    alpha=0.2, linewidth=0, label="interval")
+    ax.fill_between(
+        ds[smooth],
+        np.asarray(lower)[smooth],
+        np.asarray(upper)[smooth],
+        color="#4c72b0",
+        alpha=0.2,
+        linewidth=0,
+        label="interval",
+    )
     ax.plot(ds[smooth], np.asarray(predicted)[smooth], color="#4c72b0", linewidth=1.2, label="forecast")
-    ax.plot(ds[keep], np.asarray(actual)[keep], color="black", linewidth=0, marker=".", markersize=3,
-            label="actual")
+    ax.plot(
+        ds[keep],
+        np.asarray(actual)[keep],
+        color="black",
+        linewidth=0,
+        marker=".",
+        markersize=3,
+        label="actual",
+    )
     ax.grid(alpha=0.25)
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(title, fontsize=10)
     return fig
 
 
-def counts_figure(labels: Sequence[Any], counts: Sequence[int], *, title: str = "", xlabel: str = "count") -> Figure:
+def counts_figure(
+    labels: Sequence[Any], counts: Sequence[int], *, title: str = "", xlabel: str = "count"
+) -> Figure:
     """Horizontal bars, largest first; beyond ``MAX_BARS`` the rest are summed into one bar."""
     order = np.argsort(-np.asarray(counts, dtype=np.int64), kind="stable")
     names = [short(labels[i]) for i in order[:MAX_BARS]]
@@ -211,7 +244,9 @@ def counts_figure(labels: Sequence[Any], counts: Sequence[int], *, title: str = 
     return fig
 
 
-def confusion_figure(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str], *, title: str = "") -> Figure:
+def confusion_figure(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str], *, title: str = ""
+) -> Figure:
     """Counts of (true, predicted) classes, coloured by the share of each true class. Beyond ``MAX_CLASSES``
     the classes with the most true samples are kept and the others folded into ``(other)``."""
     truth = [str(t) for t in y_true]
@@ -243,8 +278,15 @@ def confusion_figure(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequ
     if len(ordered) <= ANNOTATE_CLASSES:
         for i in range(len(ordered)):
             for j in range(len(ordered)):
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if share[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if share[i, j] > 0.5 else "black",
+                )
     ax.set_title(title, fontsize=10)
     return fig
 
@@ -260,11 +302,25 @@ def trials_figure(losses: Sequence[float | None], *, loss_label: str = "loss", t
     if ok.any():
         ax.scatter(numbers[ok], values[ok], s=22, color="#4c72b0", label="trial", zorder=3)
         best = np.fmin.accumulate(np.where(ok, values, np.inf))
-        ax.step(numbers, np.where(np.isfinite(best), best, np.nan), where="post", color="#55a868",
-                linewidth=1.2, label="best so far")
+        ax.step(
+            numbers,
+            np.where(np.isfinite(best), best, np.nan),
+            where="post",
+            color="#55a868",
+            linewidth=1.2,
+            label="best so far",
+        )
     if (~ok).any():
-        ax.scatter(numbers[~ok], np.full(int((~ok).sum()), 0.0), marker="x", color="#c44e52",
-                   transform=ax.get_xaxis_transform(), clip_on=False, label="failed", zorder=4)
+        ax.scatter(
+            numbers[~ok],
+            np.full(int((~ok).sum()), 0.0),
+            marker="x",
+            color="#c44e52",
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+            label="failed",
+            zorder=4,
+        )
     ax.set_xlabel("trial")
     ax.set_ylabel(loss_label)
     ax.grid(alpha=0.25)

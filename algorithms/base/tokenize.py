@@ -35,7 +35,9 @@ def _jieba_tokenizer() -> Any:
                 import jieba
 
                 jieba.setLogLevel(logging.WARNING)
-                cache = os.environ.get("MLOPS_JIEBA_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "mlops-jieba")
+                cache = os.environ.get("MLOPS_JIEBA_CACHE_DIR") or os.path.join(
+                    tempfile.gettempdir(), "mlops-jieba"
+                )
                 os.makedirs(cache, exist_ok=True)
                 jieba.dt.tmp_dir = cache
                 jieba.dt.initialize()

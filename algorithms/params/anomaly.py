@@ -30,19 +30,26 @@ def value_columns(what: str) -> list[str]:
 
 class EcodParams(ParamModel):
     contamination: float = param(
-        0.1, ge=0.001, le=0.5, label="Contamination",
+        0.1,
+        ge=0.001,
+        le=0.5,
+        label="Contamination",
         help="Expected share of anomalies; sets the score threshold above which a point is labelled anomalous.",
     )
     lags: list[Lag] = param(
-        [], label="Lags",
+        [],
+        label="Lags",
         help="Add the value columns shifted by these many points as extra features, e.g. 1, 2, 3. Empty: none.",
     )
     rolling_windows: list[Window] = param(
-        [], label="Rolling windows",
+        [],
+        label="Rolling windows",
         help="Add rolling statistics of the value columns over these window sizes (in points). Empty: none.",
     )
     rolling_stats: list[RollingStat] = param(
-        list(DEFAULT_ROLLING_STATS), label="Rolling statistics", help="Statistics computed over each rolling window.",
+        list(DEFAULT_ROLLING_STATS),
+        label="Rolling statistics",
+        help="Statistics computed over each rolling window.",
     )
     value_columns: list[str] = value_columns("score")
 
@@ -66,27 +73,44 @@ class EcodParams(ParamModel):
 
 class EwmaParams(ParamModel):
     smoothing: Literal["span", "alpha"] = param(
-        "span", label="Smoothing given by",
+        "span",
+        label="Smoothing given by",
         help="Set the EWMA smoothing by its span (in points) or directly by its alpha.",
     )
     span: int = param(
-        20, ge=2, le=100_000, depends_on={"smoothing": "span"}, label="Span",
+        20,
+        ge=2,
+        le=100_000,
+        depends_on={"smoothing": "span"},
+        label="Span",
         help="Span of the moving average in points (alpha = 2 / (span + 1)).",
     )
     alpha: float = param(
-        0.1, ge=0.0001, le=1.0, depends_on={"smoothing": "alpha"}, label="Alpha",
+        0.1,
+        ge=0.0001,
+        le=1.0,
+        depends_on={"smoothing": "alpha"},
+        label="Alpha",
         help="Smoothing factor: higher follows the series more closely.",
     )
     threshold: float = param(
-        3.0, ge=0.5, le=50.0, label="Threshold (z)",
+        3.0,
+        ge=0.5,
+        le=50.0,
+        label="Threshold (z)",
         help="A residual more than this many standard deviations from zero counts as an outlying point.",
     )
     n_consecutive: int = param(
-        1, ge=1, le=10_000, label="Consecutive points",
+        1,
+        ge=1,
+        le=10_000,
+        label="Consecutive points",
         help="Outlying points needed in a row before they are reported as an anomaly.",
     )
     direction: Literal["both", "up", "down"] = param(
-        "both", label="Direction", help="Report spikes above the average, dips below it, or both.",
+        "both",
+        label="Direction",
+        help="Report spikes above the average, dips below it, or both.",
     )
     value_columns: list[str] = value_columns("score")
 
@@ -99,38 +123,58 @@ class EwmaParams(ParamModel):
 
 class PeltParams(ParamModel):
     cost: Literal["l1", "l2", "rbf", "normal"] = param(
-        "l2", label="Cost function",
+        "l2",
+        label="Cost function",
         help="l2: shifts in mean; l1: robust shifts in median; normal: mean and variance; rbf: any change in "
         "distribution (slower).",
     )
     penalty: Literal["BIC", "MBIC", "value"] = param(
-        "MBIC", label="Penalty",
+        "MBIC",
+        label="Penalty",
         help="BIC or MBIC derive the penalty from the series length (as R's changepoint package does; MBIC is "
         "stricter); 'value' uses the number below.",
     )
     penalty_value: float = param(
-        10.0, ge=0.0, le=1e9, depends_on={"penalty": "value"}, label="Penalty value",
+        10.0,
+        ge=0.0,
+        le=1e9,
+        depends_on={"penalty": "value"},
+        label="Penalty value",
         help="Penalty added per change point: higher finds fewer change points.",
     )
     min_size: int = param(
-        2, ge=1, le=100_000, label="Minimum segment length", help="Fewest points between two change points.",
+        2,
+        ge=1,
+        le=100_000,
+        label="Minimum segment length",
+        help="Fewest points between two change points.",
     )
     jump: int = param(
-        5, ge=1, le=100_000, label="Jump",
+        5,
+        ge=1,
+        le=100_000,
+        label="Jump",
         help="Only every jump-th point is a candidate change point: higher is faster and coarser.",
     )
     event_window: int = param(
-        5, ge=0, le=100_000, label="Event window",
+        5,
+        ge=0,
+        le=100_000,
+        label="Event window",
         help="Points on each side of a change point that are marked as anomalous.",
     )
     normalize: Literal["zscore", "robust", "train"] = param(
-        "zscore", label="Normalisation",
+        "zscore",
+        label="Normalisation",
         help="How each series is scaled before segmenting: zscore by its own mean and standard deviation; robust "
         "by its median and noise level (not inflated by level shifts); train by the training data's mean and "
         "standard deviation.",
     )
     margin: int = param(
-        5, ge=0, le=100_000, label="Evaluation margin",
+        5,
+        ge=0,
+        le=100_000,
+        label="Evaluation margin",
         help="A detected change point within this many points of a true one counts as correct (change-point F1).",
     )
     value_columns: list[str] = value_columns("segment")

@@ -139,7 +139,12 @@ class ParamField(BaseModel):
 
     def form_entry(self) -> dict[str, Any]:
         """The field as a form_config holds it (keys left out when they say nothing)."""
-        entry: dict[str, Any] = {"name": self.name, "type": self.type, "label": self.label, "default": self.default}
+        entry: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "label": self.label,
+            "default": self.default,
+        }
         optional = {
             "min": self.min,
             "max": self.max,
@@ -153,14 +158,24 @@ class ParamField(BaseModel):
 
 # Rules across a field's keys, checked in order once each key is well-formed: (message, broken when).
 _RULES: tuple[tuple[str, Callable[[ParamField], bool]], ...] = (
-    ("{name}: 'item_type' only applies to list fields", lambda f: "item_type" in f.model_fields_set
-     and f.type != "list"),
+    (
+        "{name}: 'item_type' only applies to list fields",
+        lambda f: "item_type" in f.model_fields_set and f.type != "list",
+    ),
     ("{name}: 'min' only applies to numeric fields", lambda f: f.min is not None and not f.numeric),
     ("{name}: 'max' only applies to numeric fields", lambda f: f.max is not None and not f.numeric),
-    ("{name}: min {min} is above max {max}", lambda f: f.min is not None and f.max is not None and f.min > f.max),
-    ("{name}: 'options' only applies to choice and list fields", lambda f: f.options is not None
-     and f.type not in ("choice", "list")),
-    ("{name}: a choice field needs a non-empty 'options' list", lambda f: f.type == "choice" and not f.options),
+    (
+        "{name}: min {min} is above max {max}",
+        lambda f: f.min is not None and f.max is not None and f.min > f.max,
+    ),
+    (
+        "{name}: 'options' only applies to choice and list fields",
+        lambda f: f.options is not None and f.type not in ("choice", "list"),
+    ),
+    (
+        "{name}: a choice field needs a non-empty 'options' list",
+        lambda f: f.type == "choice" and not f.options,
+    ),
     ("{name}: 'options' must be a non-empty list", lambda f: f.options == ()),
 )
 
@@ -182,7 +197,9 @@ def _field_message(exc: ValidationError, raw: Any, index: int | str) -> str:
     if first["type"] == "value_error":
         return str(first["ctx"]["error"])
     key = _key(first["loc"])
-    message = _KEY_MESSAGES.get(key, "{name}: " + key + ": " + first["msg"].replace("{", "{{").replace("}", "}}"))
+    message = _KEY_MESSAGES.get(
+        key, "{name}: " + key + ": " + first["msg"].replace("{", "{{").replace("}", "}}")
+    )
     return message.format(**facts, value=quote(given.get(key)))
 
 

@@ -98,4 +98,3 @@ def resolve_values(
             errors[f.name] = exc
             failed.add(f.name)
     return {f.name: values[f.name] for f in fields if f.name in values}, errors
-

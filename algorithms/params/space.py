@@ -56,11 +56,17 @@ class _Range(_Entry):
 
     def fits(self, name: str, field: ParamField) -> _Range:
         if field.type not in NUMERIC:
-            raise SpecError(f"{name}: only numeric parameters take {self.type}; use 'choice' for a {field.type} field")
+            raise SpecError(
+                f"{name}: only numeric parameters take {self.type}; use 'choice' for a {field.type} field"
+            )
         if field.min is not None and self.low < field.min:
-            raise SpecError(f"{name}: low {quote(self.low)} is below the parameter's minimum {quote(field.min)}")
+            raise SpecError(
+                f"{name}: low {quote(self.low)} is below the parameter's minimum {quote(field.min)}"
+            )
         if field.max is not None and self.high > field.max:
-            raise SpecError(f"{name}: high {quote(self.high)} is above the parameter's maximum {quote(field.max)}")
+            raise SpecError(
+                f"{name}: high {quote(self.high)} is above the parameter's maximum {quote(field.max)}"
+            )
         if field.type == "int" and not self.integral:
             raise SpecError(f"{name}: an integer parameter needs 'quniform' with an integer q, or 'choice'")
         return self

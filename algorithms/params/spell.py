@@ -13,17 +13,22 @@ from algorithms.spell_parser import DEFAULT_MASKING, compile_log_format
 
 class SpellParams(ParamModel):
     tau: float = param(
-        0.5, ge=0.01, le=1.0, label="Tau",
+        0.5,
+        ge=0.01,
+        le=1.0,
+        label="Tau",
         help="A message joins a template when their common subsequence covers at least tau of its tokens.",
     )
     log_format: str = param(
-        "<Content>", label="Log format",
+        "<Content>",
+        label="Log format",
         help="Loghub-style header with <Field> placeholders, e.g. '<Date> <Time> <Level> <Component>: <Content>'; "
         r"only <Content> is parsed. Text between fields is a regular expression (escape brackets: \[<Level>\]); "
         "a line that does not fit is parsed whole.",
     )
     masking: RegexList = param(
-        list(DEFAULT_MASKING), label="Masking regexes",
+        list(DEFAULT_MASKING),
+        label="Masking regexes",
         help="Regular expressions whose matches are replaced by <*> before tokenising, in order. Default: IPv4 "
         "addresses (with port), hex ids (0x...), free-standing numbers. Empty: no masking.",
     )

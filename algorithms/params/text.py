@@ -15,7 +15,10 @@ from algorithms.params.space import Choice, LogUniform, QUniform, Uniform
 def max_features(default: int) -> Any:
     """The vocabulary size, whose default suits each classifier's cost per feature."""
     return param(
-        default, ge=100, le=2_000_000, label="Vocabulary size",
+        default,
+        ge=100,
+        le=2_000_000,
+        label="Vocabulary size",
         help="Most frequent n-grams kept as TF-IDF features (per analyzer).",
     )
 
@@ -26,35 +29,55 @@ def learning_rate() -> Any:
 
 class TextFeatureParams(ParamModel):
     tokenizer: Literal["auto", "word", "jieba", "char"] = param(
-        "auto", label="Tokenizer",
+        "auto",
+        label="Tokenizer",
         help="auto: jieba when most training texts contain Chinese characters, else word; word: word and symbol "
         "tokens; jieba: Chinese word segmentation; char: character n-grams only.",
     )
     ngram_min: int = param(
-        1, ge=1, le=10, label="Smallest n-gram",
+        1,
+        ge=1,
+        le=10,
+        label="Smallest n-gram",
         help="Shortest n-gram of tokens (of characters with the char tokenizer).",
     )
     ngram_max: int = param(
-        2, ge=1, le=10, label="Largest n-gram",
+        2,
+        ge=1,
+        le=10,
+        label="Largest n-gram",
         help="Longest n-gram of tokens (of characters with the char tokenizer); at least the smallest.",
     )
     add_char_ngrams: bool = param(
-        False, depends_on={"tokenizer": ["auto", "word", "jieba"]}, label="Add character n-grams",
+        False,
+        depends_on={"tokenizer": ["auto", "word", "jieba"]},
+        label="Add character n-grams",
         help="Also add TF-IDF features of character n-grams to the word features.",
     )
     char_ngram_min: int = param(
-        2, ge=1, le=10, depends_on={"add_char_ngrams": True}, label="Smallest character n-gram",
+        2,
+        ge=1,
+        le=10,
+        depends_on={"add_char_ngrams": True},
+        label="Smallest character n-gram",
         help="Shortest character n-gram added.",
     )
     char_ngram_max: int = param(
-        4, ge=1, le=10, depends_on={"add_char_ngrams": True}, label="Largest character n-gram",
+        4,
+        ge=1,
+        le=10,
+        depends_on={"add_char_ngrams": True},
+        label="Largest character n-gram",
         help="Longest character n-gram added.",
     )
     # Boosting time grows with the vocabulary; 10k terms cost no accuracy on SMS spam / waimai_10k (measured),
     # and fully grown forests over 50k terms took 142 s on waimai_10k against 58 s over 10k.
     max_features: int = max_features(10_000)
     min_df: int = param(
-        1, ge=1, le=100_000, label="Minimum document frequency",
+        1,
+        ge=1,
+        le=100_000,
+        label="Minimum document frequency",
         help="Ignore n-grams found in fewer documents than this.",
     )
     sublinear_tf: bool = param(True, label="Sublinear TF", help="Use 1 + log(tf) instead of raw term counts.")
@@ -75,13 +98,24 @@ class XGBoostParams(TextFeatureParams):
     n_estimators: int = param(300, ge=10, le=10_000, label="Trees", help="Boosting rounds.")
     max_depth: int = param(6, ge=1, le=30, label="Maximum depth", help="Depth of each tree.")
     learning_rate: float = learning_rate()
-    subsample: float = param(1.0, ge=0.1, le=1.0, label="Row subsample", help="Share of rows sampled per tree.")
-    colsample_bytree: float = param(
-        1.0, ge=0.05, le=1.0, label="Column subsample", help="Share of features sampled per tree.",
+    subsample: float = param(
+        1.0, ge=0.1, le=1.0, label="Row subsample", help="Share of rows sampled per tree."
     )
-    reg_lambda: float = param(1.0, ge=0.0, le=1000.0, label="L2 regularisation", help="L2 penalty on leaf weights.")
+    colsample_bytree: float = param(
+        1.0,
+        ge=0.05,
+        le=1.0,
+        label="Column subsample",
+        help="Share of features sampled per tree.",
+    )
+    reg_lambda: float = param(
+        1.0, ge=0.0, le=1000.0, label="L2 regularisation", help="L2 penalty on leaf weights."
+    )
     min_child_weight: float = param(
-        1.0, ge=0.0, le=1000.0, label="Minimum child weight",
+        1.0,
+        ge=0.0,
+        le=1000.0,
+        label="Minimum child weight",
         help="Smallest hessian sum in a leaf: higher is more conservative.",
     )
 
@@ -102,11 +136,18 @@ class GradientBoostingParams(TextFeatureParams):
     max_depth: int = param(3, ge=1, le=30, label="Maximum depth", help="Depth of each tree.")
     learning_rate: float = learning_rate()
     subsample: float = param(
-        1.0, ge=0.1, le=1.0, label="Row subsample",
+        1.0,
+        ge=0.1,
+        le=1.0,
+        label="Row subsample",
         help="Share of rows per stage; below 1 gives stochastic gradient boosting.",
     )
     min_samples_leaf: int = param(
-        1, ge=1, le=10_000, label="Minimum samples per leaf", help="Fewest training texts in a leaf.",
+        1,
+        ge=1,
+        le=10_000,
+        label="Minimum samples per leaf",
+        help="Fewest training texts in a leaf.",
     )
 
     TUNING: ClassVar = {
@@ -120,16 +161,27 @@ class GradientBoostingParams(TextFeatureParams):
 class RandomForestParams(TextFeatureParams):
     n_estimators: int = param(300, ge=10, le=10_000, label="Trees", help="Trees in the forest.")
     max_depth: int = param(
-        0, ge=0, le=1000, label="Maximum depth", help="Depth limit of each tree; 0: grow until the leaves are pure.",
+        0,
+        ge=0,
+        le=1000,
+        label="Maximum depth",
+        help="Depth limit of each tree; 0: grow until the leaves are pure.",
     )
     min_samples_leaf: int = param(
-        1, ge=1, le=10_000, label="Minimum samples per leaf", help="Fewest training texts in a leaf.",
+        1,
+        ge=1,
+        le=10_000,
+        label="Minimum samples per leaf",
+        help="Fewest training texts in a leaf.",
     )
     split_max_features: Literal["sqrt", "log2", "all"] = param(
-        "sqrt", label="Features per split", help="Features considered at each split.",
+        "sqrt",
+        label="Features per split",
+        help="Features considered at each split.",
     )
     class_weight: Literal["none", "balanced", "balanced_subsample"] = param(
-        "none", label="Class weight",
+        "none",
+        label="Class weight",
         help="balanced: weight classes inversely to their frequency (for skewed labels).",
     )
 

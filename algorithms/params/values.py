@@ -30,14 +30,26 @@ FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 # "name item i" for one item of a list; the other facts are already quoted.
 MESSAGES: dict[str, tuple[str, str]] = {
     "required": ("{label}: a value is required", "{label} needs a value"),
-    "not_bool": ("{label}: {value} is not a boolean (true or false)", "{label} must be true or false, got {value}"),
+    "not_bool": (
+        "{label}: {value} is not a boolean (true or false)",
+        "{label} must be true or false, got {value}",
+    ),
     "not_int": ("{label}: {value} is not an integer", "{label} must be an integer, got {value}"),
     "not_number": ("{label}: {value} is not a number", "{label} must be a number, got {value}"),
     "not_finite": ("{label}: {value} is not a finite number", "{label} must be a finite number, got {value}"),
     "not_str": ("{label}: {value} is not a string", "{label} must be a string, got {value}"),
-    "below": ("{label}: {value} is below the minimum {min}", "{label} must be in [{min}, {max}], got {value}"),
-    "above": ("{label}: {value} is above the maximum {max}", "{label} must be in [{min}, {max}], got {value}"),
-    "not_option": ("{label}: {value} is not one of {options}", "{label} must be one of [{options}], got {value}"),
+    "below": (
+        "{label}: {value} is below the minimum {min}",
+        "{label} must be in [{min}, {max}], got {value}",
+    ),
+    "above": (
+        "{label}: {value} is above the maximum {max}",
+        "{label} must be in [{min}, {max}], got {value}",
+    ),
+    "not_option": (
+        "{label}: {value} is not one of {options}",
+        "{label} must be one of [{options}], got {value}",
+    ),
     "not_list": (
         "{label}: expected a list of {item_type} values",
         "{label} must be a list of {item_type} values, got {value}",
@@ -46,7 +58,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{label}: expected a list of regular expressions",
         "{label} must be a list of regular expressions, got {value}",
     ),
-    "item_not_str": ("{label}: item {item} ({value}) is not a string", "{label} item {item} must be a string, got {value}"),
+    "item_not_str": (
+        "{label}: item {item} ({value}) is not a string",
+        "{label} item {item} must be a string, got {value}",
+    ),
     "bad_regex": (
         "{label}: item {item} ({value}) is not a valid regular expression: {error}",
         "{label} regex {value} is invalid: {error}",

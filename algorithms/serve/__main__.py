@@ -29,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--scenario", default=None, help="default: read from the model's metadata")
     parser.add_argument("--log-level", default=os.environ.get("MLOPS_LOG_LEVEL", "info"))
-    parser.add_argument("--no-auth", action="store_true",
-                        help="answer /predict without a token (a local experiment; the platform never passes it)")
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="answer /predict without a token (a local experiment; the platform never passes it)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     logging.basicConfig(
@@ -44,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     token = os.environ.get("MLOPS_SERVING_TOKEN") or None
     if token is None and not args.no_auth:
-        print("MLOPS_SERVING_TOKEN is not set: refusing to serve /predict to anyone who asks "
-              "(set it, or pass --no-auth for a local experiment)", file=sys.stderr)
+        print(
+            "MLOPS_SERVING_TOKEN is not set: refusing to serve /predict to anyone who asks "
+            "(set it, or pass --no-auth for a local experiment)",
+            file=sys.stderr,
+        )
         return 2
     server: uvicorn.Server | None = None
     failed: list[BaseException] = []

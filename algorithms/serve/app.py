@@ -166,8 +166,14 @@ class InferenceApp(FastAPI):
                 return buffer
 
     @staticmethod
-    async def _send(send: Send, status: int, body: bytes, *, close: bool = False,
-                    extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    async def _send(
+        send: Send,
+        status: int,
+        body: bytes,
+        *,
+        close: bool = False,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         headers = [JSON_HEADERS, (b"content-length", str(len(body)).encode()), *(extra or [])]
         if close:
             headers.append((b"connection", b"close"))
@@ -343,7 +349,9 @@ def create_app(
             return kept[0]
         served = state.served
         contract = state.contract or (get_contract(scenario) if scenario else None)
-        doc = document(app, contract=contract, served=served, limits=state.limits, secured=app.token is not None)
+        doc = document(
+            app, contract=contract, served=served, limits=state.limits, secured=app.token is not None
+        )
         if served is not None:
             kept.append(doc)
         return doc

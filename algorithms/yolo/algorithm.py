@@ -48,7 +48,12 @@ class YoloAlgorithm(Algorithm):
     task: ClassVar[str]
     param_model: ClassVar[type[YoloClassificationParams]] = YoloClassificationParams
     serving_requirements: ClassVar[tuple[str, ...]] = (
-        "numpy", "pandas", "pillow", "torch", "torchvision", "ultralytics",
+        "numpy",
+        "pandas",
+        "pillow",
+        "torch",
+        "torchvision",
+        "ultralytics",
     )
 
     def __init__(self) -> None:
@@ -141,11 +146,14 @@ class YOLOClassification(YoloAlgorithm):
         in_top5 = 0
         for start in range(0, len(data), EVAL_BATCH):
             images = []
-            for path in data.images[start:start + EVAL_BATCH]:
+            for path in data.images[start : start + EVAL_BATCH]:
                 with Image.open(path) as picture:
                     images.append(picture.convert("RGB"))
-            for label, result in zip(data.labels[start:start + EVAL_BATCH],
-                                     model.predict_images(images, {"top_k": top_k}), strict=True):
+            for label, result in zip(
+                data.labels[start : start + EVAL_BATCH],
+                model.predict_images(images, {"top_k": top_k}),
+                strict=True,
+            ):
                 ranked = [p["class_name"] for p in result["predictions"]]
                 truth.append(data.names[label])
                 predicted.append(ranked[0])
@@ -177,9 +185,17 @@ class YOLODetection(YoloAlgorithm):
             # ultralytics insists on a train key in every data yaml, even to validate only.
             data_yaml = image_data.write_detect_yaml(Path(tmp) / "data", {"train": data, "val": data})
             result = fitted.model.validate(
-                data=str(data_yaml), split="val", imgsz=params["imgsz"], batch=params["batch"],
-                device=torch_device(params["device"]), workers=params["workers"], plots=False,
-                verbose=False, project=str(Path(tmp) / "runs"), name="val", exist_ok=True,
+                data=str(data_yaml),
+                split="val",
+                imgsz=params["imgsz"],
+                batch=params["batch"],
+                device=torch_device(params["device"]),
+                workers=params["workers"],
+                plots=False,
+                verbose=False,
+                project=str(Path(tmp) / "runs"),
+                name="val",
+                exist_ok=True,
             )
         box = result.box
         metrics = {

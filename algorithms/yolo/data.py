@@ -24,7 +24,9 @@ import yaml
 
 from algorithms.base.release import Release, ReleaseError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".dng", ".mpo", ".heic"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".dng", ".mpo", ".heic"}
+)
 CLASSIFY, DETECT = "classify", "detect"
 SEED = 0
 HOLDOUT_FRACTION = 0.2
@@ -75,7 +77,9 @@ def release_names(release: Release, task: str) -> tuple[str, ...]:
         raise ReleaseError("data.yaml has no 'names'")
     found = {str(c) for c in release.manifest.get("classes") or []}
     for split in release.splits:
-        found |= {PurePosixPath(f).parts[1] for f in release.split_files(split) if len(PurePosixPath(f).parts) >= 3}
+        found |= {
+            PurePosixPath(f).parts[1] for f in release.split_files(split) if len(PurePosixPath(f).parts) >= 3
+        }
     return tuple(sorted(found))
 
 

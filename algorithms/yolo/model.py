@@ -32,8 +32,11 @@ def yolo_signature(task: str) -> ModelSignature:
     if task == CLASSIFY:
         specs = [ParamSpec("top_k", "long", None)]
     else:
-        specs = [ParamSpec("conf", "double", None), ParamSpec("iou", "double", None),
-                 ParamSpec("max_detections", "long", None)]
+        specs = [
+            ParamSpec("conf", "double", None),
+            ParamSpec("iou", "double", None),
+            ParamSpec("max_detections", "long", None),
+        ]
     return ModelSignature(inputs=None, params=ParamSchema(specs))
 
 
@@ -53,8 +56,9 @@ class YoloPythonModel(mlflow.pyfunc.PythonModel):
 
     scenario: str  # from the task; the server reads it from the model metadata first
 
-    def __init__(self, task: str, weights: bytes, names: list[str], imgsz: int,
-                 defaults: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, task: str, weights: bytes, names: list[str], imgsz: int, defaults: dict[str, Any] | None = None
+    ) -> None:
         self.task = task
         self.weights = weights
         self.names = list(names)
@@ -91,7 +95,11 @@ class YoloPythonModel(mlflow.pyfunc.PythonModel):
     def predict_images(self, images: list[Any], params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One result per RGB PIL image, by the scenario's contract."""
         params = params or {}
-        options: dict[str, Any] = {"imgsz": self.imgsz, "verbose": False, "batch": min(len(images), PREDICT_BATCH)}
+        options: dict[str, Any] = {
+            "imgsz": self.imgsz,
+            "verbose": False,
+            "batch": min(len(images), PREDICT_BATCH),
+        }
         if self.task == DETECT:
             options |= {
                 "conf": float(params.get("conf", self.defaults.get("conf", 0.25))),
@@ -102,17 +110,23 @@ class YoloPythonModel(mlflow.pyfunc.PythonModel):
         with self._lock:
             model = self._model()
             for start in range(0, len(images), PREDICT_BATCH):
-                chunk = images[start:start + PREDICT_BATCH]
+                chunk = images[start : start + PREDICT_BATCH]
                 results = model.predict(source=chunk, **options)
-                out.extend(self._classes(r, params) if self.task == CLASSIFY else self._boxes(r) for r in results)
+                out.extend(
+                    self._classes(r, params) if self.task == CLASSIFY else self._boxes(r) for r in results
+                )
         return out
 
     def _classes(self, result: Any, params: dict[str, Any]) -> dict[str, Any]:
         probs = result.probs.data.float().cpu().numpy()
         top_k = min(int(params.get("top_k") or min(DEFAULT_TOP_K, len(self.names))), len(self.names))
         order = probs.argsort()[::-1][:top_k]
-        return {"predictions": [{"class_id": int(j), "class_name": self.names[int(j)],
-                                 "confidence": float(probs[j])} for j in order]}
+        return {
+            "predictions": [
+                {"class_id": int(j), "class_name": self.names[int(j)], "confidence": float(probs[j])}
+                for j in order
+            ]
+        }
 
     def _boxes(self, result: Any) -> dict[str, Any]:
         boxes = result.boxes
@@ -131,7 +145,9 @@ class YoloPythonModel(mlflow.pyfunc.PythonModel):
         ]
         return {"detections": detections, "width": int(width), "height": int(height)}
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Pyfunc entry: a frame with an ``image`` column of base64 strings → a ``result`` column."""
         opened = images_of_frame(model_input)
         good = [i for i, item in enumerate(opened) if not isinstance(item, str)]

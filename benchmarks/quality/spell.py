@@ -49,9 +49,7 @@ def published(folder: Path) -> dict[str, tuple[float, int]]:
     with path.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             if row.get("tool") == "Spell":
-                return {
-                    k: (float(v), len(v.partition(".")[2])) for k, v in row.items() if k != "tool" and v
-                }
+                return {k: (float(v), len(v.partition(".")[2])) for k, v in row.items() if k != "tool" and v}
     return {}
 
 
@@ -121,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             row["meets_published"] = row["accuracy"] >= figure
             # Rounded half up, as a table of rounded figures is read (round() would see 0.9635 as 0.96349…).
             scale = 10**decimals
-            row["equals_published_at_its_precision"] = math.floor(row["accuracy"] * scale + 0.5 + 1e-9) / scale >= figure
+            row["equals_published_at_its_precision"] = (
+                math.floor(row["accuracy"] * scale + 0.5 + 1e-9) / scale >= figure
+            )
         rows.append(row)
     if not rows:
         print(f"no Loghub system with settings and logs under {folder}", file=sys.stderr)

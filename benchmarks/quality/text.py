@@ -33,7 +33,9 @@ def load(folder: Path, name: str) -> pd.DataFrame | None:
         path = folder / "sms_spam" / "SMSSpamCollection"
         if not path.is_file():
             return None
-        return pd.read_csv(path, sep="\t", header=None, names=["label", "text"], quoting=csv.QUOTE_NONE, dtype=str)
+        return pd.read_csv(
+            path, sep="\t", header=None, names=["label", "text"], quoting=csv.QUOTE_NONE, dtype=str
+        )
     path = folder / "waimai_10k" / "waimai_10k.csv"
     if not path.is_file():
         return None
@@ -53,17 +55,29 @@ def run(frame: pd.DataFrame, dataset: str) -> list[dict[str, Any]]:
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         metrics = algorithm.evaluate(fitted, test)
-        rows.append({
-            "dataset": dataset, "algorithm": algorithm.name, "tokenizer": fitted.tokenizer,
-            "train": len(train), "test": len(test), "features": fitted.n_features,
-            "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"], "f1_weighted": metrics["f1_weighted"],
-            "fit_seconds": fit_seconds, "predict_ms_per_text": (time.perf_counter() - started) * 1000 / len(test),
-            "target_accuracy": TARGETS.get(dataset),
-        })
+        rows.append(
+            {
+                "dataset": dataset,
+                "algorithm": algorithm.name,
+                "tokenizer": fitted.tokenizer,
+                "train": len(train),
+                "test": len(test),
+                "features": fitted.n_features,
+                "accuracy": metrics["accuracy"],
+                "f1_macro": metrics["f1_macro"],
+                "f1_weighted": metrics["f1_weighted"],
+                "fit_seconds": fit_seconds,
+                "predict_ms_per_text": (time.perf_counter() - started) * 1000 / len(test),
+                "target_accuracy": TARGETS.get(dataset),
+            }
+        )
         if dataset in TARGETS:
             rows[-1]["meets_target"] = metrics["accuracy"] >= TARGETS[dataset]
-        print(f"  {dataset} {algorithm.name}: accuracy {metrics['accuracy']:.4f} in {fit_seconds:.1f} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {dataset} {algorithm.name}: accuracy {metrics['accuracy']:.4f} in {fit_seconds:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows
 
 
@@ -86,13 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"benchmark": "text_classification", "seed": SEED, "results": rows}, indent=1))
         return 0
-    print(f"{'dataset':<11} {'algorithm':<17} {'tokenizer':<9} {'features':>8} {'accuracy':>8} {'macro F1':>8} "
-          f"{'fit s':>7} {'ms/text':>7}  target")
+    print(
+        f"{'dataset':<11} {'algorithm':<17} {'tokenizer':<9} {'features':>8} {'accuracy':>8} {'macro F1':>8} "
+        f"{'fit s':>7} {'ms/text':>7}  target"
+    )
     for r in rows:
-        target = f"acc >= {r['target_accuracy']} {'met' if r.get('meets_target') else 'MISSED'}" \
-            if r["target_accuracy"] else "none published"
-        print(f"{r['dataset']:<11} {r['algorithm']:<17} {r['tokenizer']:<9} {r['features']:>8} {r['accuracy']:>8.4f} "
-              f"{r['f1_macro']:>8.4f} {r['fit_seconds']:>7.1f} {r['predict_ms_per_text']:>7.2f}  {target}")
+        target = (
+            f"acc >= {r['target_accuracy']} {'met' if r.get('meets_target') else 'MISSED'}"
+            if r["target_accuracy"]
+            else "none published"
+        )
+        print(
+            f"{r['dataset']:<11} {r['algorithm']:<17} {r['tokenizer']:<9} {r['features']:>8} {r['accuracy']:>8.4f} "
+            f"{r['f1_macro']:>8.4f} {r['fit_seconds']:>7.1f} {r['predict_ms_per_text']:>7.2f}  {target}"
+        )
     return 0
 
 

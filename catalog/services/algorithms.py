@@ -42,8 +42,13 @@ def _scenario(value: str) -> str:
 def _audit(session: Session, actor: Actor, action: str, algorithm: AlgorithmConfig, **detail: Any) -> None:
     # Only successes: a refusal raises and the caller's transaction (with any record) is rolled back.
     record(
-        session, actor=actor, action=action, resource_type="algorithm", resource_id=algorithm.id,
-        team_id=actor.current_team_id, detail={"scenario": algorithm.scenario, "name": algorithm.name, **detail},
+        session,
+        actor=actor,
+        action=action,
+        resource_type="algorithm",
+        resource_id=algorithm.id,
+        team_id=actor.current_team_id,
+        detail={"scenario": algorithm.scenario, "name": algorithm.name, **detail},
     )
 
 
@@ -61,7 +66,9 @@ def list_algorithms(
 
 def get_algorithm(session: Session, *, scenario: str, name: str) -> AlgorithmConfig:
     row = session.exec(
-        select(AlgorithmConfig).where(AlgorithmConfig.scenario == _scenario(scenario), AlgorithmConfig.name == name)
+        select(AlgorithmConfig).where(
+            AlgorithmConfig.scenario == _scenario(scenario), AlgorithmConfig.name == name
+        )
     ).first()
     if row is None:
         raise NotFoundError("algorithm", f"{scenario}/{name}")
@@ -79,11 +86,14 @@ def running_jobs_of(session: Session, *, actor: Actor, algorithm_id: int) -> lis
     """Training jobs of this algorithm that are starting or running, of the teams the actor sees (every team
     for an administrator, who is the one that may disable it)."""
     stmt = scoped(select(TrainJob), TrainJob, actor).where(
-        TrainJob.algorithm_id == algorithm_id, TrainJob.status.in_([s.value for s in ACTIVE_STATUSES]))
+        TrainJob.algorithm_id == algorithm_id, TrainJob.status.in_([s.value for s in ACTIVE_STATUSES])
+    )
     return list(session.exec(stmt.order_by(TrainJob.id)).all())
 
 
-def set_enabled(session: Session, *, actor: Actor, scenario: str, name: str, enabled: bool) -> AlgorithmConfig:
+def set_enabled(
+    session: Session, *, actor: Actor, scenario: str, name: str, enabled: bool
+) -> AlgorithmConfig:
     """Enable or disable an algorithm (administrators only).
 
     Disabling is one conditional UPDATE guarded by "no job of it is starting or running", so a job claimed
@@ -92,11 +102,16 @@ def set_enabled(session: Session, *, actor: Actor, scenario: str, name: str, ena
     actor.require_superuser("enable or disable algorithms")
     algorithm = get_algorithm(session, scenario=scenario, name=name)
     if enabled:
-        session.exec(update(AlgorithmConfig).where(AlgorithmConfig.id == algorithm.id)  # type: ignore[call-overload]
-                     .values(enabled=True, updated_at=utcnow()))
+        session.exec(
+            update(AlgorithmConfig)
+            .where(AlgorithmConfig.id == algorithm.id)  # type: ignore[call-overload]
+            .values(enabled=True, updated_at=utcnow())
+        )
     else:
         active = exists().where(
-            and_(TrainJob.algorithm_id == algorithm.id, TrainJob.status.in_([s.value for s in ACTIVE_STATUSES]))
+            and_(
+                TrainJob.algorithm_id == algorithm.id, TrainJob.status.in_([s.value for s in ACTIVE_STATUSES])
+            )
         )
         result = session.exec(  # type: ignore[call-overload]
             update(AlgorithmConfig)
@@ -105,7 +120,9 @@ def set_enabled(session: Session, *, actor: Actor, scenario: str, name: str, ena
         )
         if result.rowcount == 0:
             jobs = running_jobs_of(session, actor=actor, algorithm_id=algorithm.id)  # type: ignore[arg-type]
-            named = ", ".join(f"'{job.name}' (#{job.id}, {job.status})" for job in jobs) or "a job just started"
+            named = (
+                ", ".join(f"'{job.name}' (#{job.id}, {job.status})" for job in jobs) or "a job just started"
+            )
             raise ConflictError(
                 f"cannot disable {algorithm.name} ({algorithm.scenario}): training jobs using it are still "
                 f"running: {named}. Stop them first."

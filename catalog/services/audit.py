@@ -52,13 +52,26 @@ def audited(
         yield info
     except Exception as exc:
         outcome = "denied" if isinstance(exc, NotFoundError | PermissionDeniedError) else "error"
-        failure = {"actor": actor, "action": action, "resource_type": resource_type,
-                   "resource_id": info["resource_id"], "team_id": info["team_id"], "outcome": outcome,
-                   "detail": {**info["detail"], "error": str(exc)[:500]}}
+        failure = {
+            "actor": actor,
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": info["resource_id"],
+            "team_id": info["team_id"],
+            "outcome": outcome,
+            "detail": {**info["detail"], "error": str(exc)[:500]},
+        }
         session.info.setdefault(AFTER_ROLLBACK, []).append(lambda own: record(own, **failure))
         raise
-    record(session, actor=actor, action=action, resource_type=resource_type, resource_id=info["resource_id"],
-           team_id=info["team_id"], detail=info["detail"])
+    record(
+        session,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=info["resource_id"],
+        team_id=info["team_id"],
+        detail=info["detail"],
+    )
 
 
 def list_events(
@@ -78,9 +91,13 @@ def list_events(
     stmt = select(AuditEvent)
     if not actor.is_superuser:
         stmt = stmt.where(col(AuditEvent.team_id).in_(sorted(actor.team_ids)))
-    for column, value in ((AuditEvent.action, action), (AuditEvent.resource_type, resource_type),
-                          (AuditEvent.team_id, team_id), (AuditEvent.actor_name, actor_name),
-                          (AuditEvent.outcome, outcome)):
+    for column, value in (
+        (AuditEvent.action, action),
+        (AuditEvent.resource_type, resource_type),
+        (AuditEvent.team_id, team_id),
+        (AuditEvent.actor_name, actor_name),
+        (AuditEvent.outcome, outcome),
+    ):
         if value is not None:
             stmt = stmt.where(column == value)
     if since is not None:

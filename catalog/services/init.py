@@ -42,12 +42,18 @@ def initialize(*, admin_password: str | None, echo: Callable[[str], object] = pr
     ensure_private_dir(settings.data_dir)
     path, generated = ensure_secrets(settings.data_dir)
     report_secrets = (str(path), generated)
-    echo(f"secrets: {path} (mode 0600): "
-         + (f"generated {', '.join(generated)}" if generated else "already present"))
+    echo(
+        f"secrets: {path} (mode 0600): "
+        + (f"generated {', '.join(generated)}" if generated else "already present")
+    )
     migrate()
     echo(f"catalog migrated: {get_settings().database.url.split('@')[-1]}")
-    report = InitReport(team=settings.default_team, admin_username=settings.admin_username,
-                        secrets_file=report_secrets[0], secrets_generated=report_secrets[1])
+    report = InitReport(
+        team=settings.default_team,
+        admin_username=settings.admin_username,
+        secrets_file=report_secrets[0],
+        secrets_generated=report_secrets[1],
+    )
     with session_scope() as session:
         report.presets = presets = import_presets(session)
         echo(f"algorithm presets: {presets.summary()}")
@@ -58,8 +64,9 @@ def initialize(*, admin_password: str | None, echo: Callable[[str], object] = pr
 
         team = session.exec(select(Team).where(Team.name == settings.default_team)).first()
         if team is None:
-            team = teams_service.create_team(session, actor=SYSTEM, name=settings.default_team,
-                                             description="Created by mlops init")
+            team = teams_service.create_team(
+                session, actor=SYSTEM, name=settings.default_team, description="Created by mlops init"
+            )
             report.team_created = True
         echo(f"team {team.name!r}: {'created' if report.team_created else 'already exists'}")
 
@@ -68,8 +75,9 @@ def initialize(*, admin_password: str | None, echo: Callable[[str], object] = pr
             password = admin_password
             if not password:
                 password = report.generated_password = secrets.token_urlsafe(12)
-            admin = teams_service.create_user(session, actor=SYSTEM, username=settings.admin_username,
-                                              password=password, is_superuser=True)
+            admin = teams_service.create_user(
+                session, actor=SYSTEM, username=settings.admin_username, password=password, is_superuser=True
+            )
             report.admin_created = True
             echo(f"admin user {admin.username!r}: created")
         else:
@@ -78,8 +86,13 @@ def initialize(*, admin_password: str | None, echo: Callable[[str], object] = pr
                 echo(f"  warning: {admin.username!r} is not a superuser; it was left as it is")
 
         if session.get(Membership, (admin.id, team.id)) is None:
-            teams_service.add_member(session, actor=SYSTEM, team_id=team.id, user_id=admin.id,  # type: ignore[arg-type]
-                                     role="admin")
+            teams_service.add_member(
+                session,
+                actor=SYSTEM,
+                team_id=team.id,
+                user_id=admin.id,  # type: ignore[arg-type]
+                role="admin",
+            )
             report.membership_created = True
             echo(f"{admin.username!r} added to team {team.name!r} as admin")
     # Printed only after the commit, so a password is never shown for an admin that was not saved.

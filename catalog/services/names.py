@@ -58,7 +58,9 @@ def job_names(session: Session, *, actor: Actor, job_ids: Iterable[int | None]) 
 
 def algorithm_names(session: Session, *, algorithm_ids: Iterable[int | None]) -> dict[int, str]:
     """Names of the given algorithms (the algorithm catalog is shared by every team)."""
-    return _lookup(session, select(AlgorithmConfig.id, AlgorithmConfig.name), AlgorithmConfig.id, algorithm_ids)
+    return _lookup(
+        session, select(AlgorithmConfig.id, AlgorithmConfig.name), AlgorithmConfig.id, algorithm_ids
+    )
 
 
 def team_names(session: Session, *, actor: Actor, team_ids: Iterable[int | None]) -> dict[int, str]:
@@ -105,5 +107,8 @@ def resource_names(
     for kind, ident in resources:
         if kind in _RESOURCES and ident is not None and ident.isdigit():
             by_type.setdefault(kind, set()).add(int(ident))
-    return {(kind, str(i)): name for kind, ids in by_type.items()
-            for i, name in _RESOURCES[kind](session, actor, sorted(ids)).items()}
+    return {
+        (kind, str(i)): name
+        for kind, ids in by_type.items()
+        for i, name in _RESOURCES[kind](session, actor, sorted(ids)).items()
+    }

@@ -88,9 +88,14 @@ def create_release(
             version = _next_version(session, dataset_id)
         version = version.strip()
         if not _VERSION_RE.match(version):
-            raise ValidationError(f"version {quote(version)} is invalid: letters, digits, '.', '_', '-' (max 50)")
-        taken = session.exec(select(DatasetRelease.id).where(DatasetRelease.dataset_id == dataset_id,
-                                                             DatasetRelease.version == version)).first()
+            raise ValidationError(
+                f"version {quote(version)} is invalid: letters, digits, '.', '_', '-' (max 50)"
+            )
+        taken = session.exec(
+            select(DatasetRelease.id).where(
+                DatasetRelease.dataset_id == dataset_id, DatasetRelease.version == version
+            )
+        ).first()
         if taken is not None:
             raise ConflictError(f"dataset {dataset.name!r} already has a release {version!r}")
         release = DatasetRelease(

@@ -51,9 +51,15 @@ def _job_ref(actor: Actor, job_id: int) -> JobRef:
         job = get_job(session, actor=actor, job_id=job_id)
         assert job.id is not None
         runs = session.exec(select(JobRun.run_id, JobRun.experiment_id).where(JobRun.job_id == job.id)).all()
-        return JobRef(job_id=job.id, team_id=job.team_id, name=job.name, status=job.status,
-                      experiment_id=job.mlflow_experiment_id, current_run_id=job.mlflow_run_id,
-                      runs=dict(runs))
+        return JobRef(
+            job_id=job.id,
+            team_id=job.team_id,
+            name=job.name,
+            status=job.status,
+            experiment_id=job.mlflow_experiment_id,
+            current_run_id=job.mlflow_run_id,
+            runs=dict(runs),
+        )
 
 
 def _client(mlflow: MlflowClient | None) -> MlflowClient:
@@ -70,19 +76,23 @@ def _owned_run(mlflow: MlflowClient, job: JobRef, run_id: str) -> Any:
     return run
 
 
-def list_runs(*, actor: Actor, job_id: int, include_deleted: bool = False,
-              mlflow: MlflowClient | None = None) -> list[dict[str, Any]]:
+def list_runs(
+    *, actor: Actor, job_id: int, include_deleted: bool = False, mlflow: MlflowClient | None = None
+) -> list[dict[str, Any]]:
     """The job's runs, newest first: run id, status, start/end (ms), duration (s), lifecycle stage, metrics."""
     job = _job_ref(actor, job_id)
     out: list[dict[str, Any]] = []
     for experiment_id in sorted(set(job.runs.values())):
         ids = [run_id for run_id, exp in job.runs.items() if exp == experiment_id]
-        out += tracking.list_job_runs(_client(mlflow), experiment_id=experiment_id, run_ids=ids,
-                                      include_deleted=include_deleted)
+        out += tracking.list_job_runs(
+            _client(mlflow), experiment_id=experiment_id, run_ids=ids, include_deleted=include_deleted
+        )
     return sorted(out, key=lambda run: run["start_time"] or 0, reverse=True)
 
 
-def run_params(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> dict[str, str]:
+def run_params(
+    *, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None
+) -> dict[str, str]:
     mlflow = _client(mlflow)
     return dict(_owned_run(mlflow, _job_ref(actor, job_id), run_id).data.params)
 
@@ -92,8 +102,9 @@ def metric_names(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient
     return sorted(_owned_run(mlflow, _job_ref(actor, job_id), run_id).data.metrics)
 
 
-def metric_history(*, actor: Actor, job_id: int, run_id: str, metric: str | None = None,
-                   mlflow: MlflowClient | None = None) -> dict[str, list[dict[str, Any]]]:
+def metric_history(
+    *, actor: Actor, job_id: int, run_id: str, metric: str | None = None, mlflow: MlflowClient | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Each metric's points (step, timestamp, value), for curves; one metric when ``metric`` is given."""
     mlflow = _client(mlflow)
     run = _owned_run(mlflow, _job_ref(actor, job_id), run_id)
@@ -108,14 +119,26 @@ def metric_history(*, actor: Actor, job_id: int, run_id: str, metric: str | None
 def _set_deleted(actor: Actor, job_id: int, run_id: str, deleted: bool, mlflow: MlflowClient | None) -> None:
     mlflow = _client(mlflow)
     job = _job_ref(actor, job_id)
-    with session_scope() as session, audited(session, actor=actor, action="run.delete" if deleted else "run.restore",
-                                             resource_type="train_job", team_id=job.team_id) as info:
+    with (
+        session_scope() as session,
+        audited(
+            session,
+            actor=actor,
+            action="run.delete" if deleted else "run.restore",
+            resource_type="train_job",
+            team_id=job.team_id,
+        ) as info,
+    ):
         info["resource_id"] = job.job_id
         info["detail"] = {"run_id": run_id}
         run = _owned_run(mlflow, job, run_id)
-        if deleted and (run.info.status in ("RUNNING", "SCHEDULED")
-                        or (job.status in ACTIVE_STATUSES and job.current_run_id == run_id)):
-            raise ConflictError(f"run {run_id} of job {job.name!r} is running; stop the job before deleting it")
+        if deleted and (
+            run.info.status in ("RUNNING", "SCHEDULED")
+            or (job.status in ACTIVE_STATUSES and job.current_run_id == run_id)
+        ):
+            raise ConflictError(
+                f"run {run_id} of job {job.name!r} is running; stop the job before deleting it"
+            )
         tracking.set_deleted(mlflow, run_id, deleted)
 
 
@@ -136,13 +159,17 @@ class ModelDownload:
     chunks: Iterator[bytes]
 
 
-def download_model(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> ModelDownload:
+def download_model(
+    *, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None
+) -> ModelDownload:
     """Check ownership and state now (errors raise here, not mid-stream), then stream the zip lazily."""
     mlflow = _client(mlflow)
     job = _job_ref(actor, job_id)
     run = _owned_run(mlflow, job, run_id)
     if run.info.status != "FINISHED":
-        raise ConflictError(f"run {run_id} is {run.info.status}; only a finished run's model can be downloaded")
+        raise ConflictError(
+            f"run {run_id} is {run.info.status}; only a finished run's model can be downloaded"
+        )
     if not tracking.list_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH):
         raise NotFoundError("model of run", run_id)
     workdir = Path(tempfile.mkdtemp(prefix="mlops-model-"))
@@ -183,8 +210,10 @@ def _zip_stream(root: Path, cleanup: Path) -> Iterator[bytes]:
     try:
         with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as zf:  # type: ignore[arg-type]
             for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                with path.open("rb") as src, zf.open(path.relative_to(root).as_posix(), "w",
-                                                     force_zip64=True) as dst:
+                with (
+                    path.open("rb") as src,
+                    zf.open(path.relative_to(root).as_posix(), "w", force_zip64=True) as dst,
+                ):
                     while block := src.read(ZIP_CHUNK_BYTES):
                         dst.write(block)
                         if pipe.parts:

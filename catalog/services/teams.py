@@ -31,8 +31,10 @@ MIN_PASSWORD_LENGTH = 8
 ROLES = ("member", "admin")
 # One message for a wrong password, an unknown user and a locked account: which of the three it was would
 # tell a caller that the username exists.
-LOGIN_FAILED = (f"invalid username or password (after {MAX_FAILED_LOGINS} failed logins an account is locked for "
-                f"{LOCKOUT_MINUTES} minutes; an administrator can reset the password)")
+LOGIN_FAILED = (
+    f"invalid username or password (after {MAX_FAILED_LOGINS} failed logins an account is locked for "
+    f"{LOCKOUT_MINUTES} minutes; an administrator can reset the password)"
+)
 
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 _TEAM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")

@@ -270,15 +270,24 @@ def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str
     return Claim(previous=previous)
 
 
-def attach_run(session: Session, *, job_id: int, run_id: str, experiment_id: str,
-               flow_run_id: str | None = None) -> bool:
+def attach_run(
+    session: Session, *, job_id: int, run_id: str, experiment_id: str, flow_run_id: str | None = None
+) -> bool:
     """Record the run while the job is still STARTING, so a stop racing the launch can mark it KILLED, and
     as one of the job's runs (``JobRun``: what decides which runs are the job's, see catalog.services.runs)."""
-    if not transition(session, TrainJob, job_id, from_statuses=(JobStatus.STARTING,), to_status=JobStatus.STARTING,
-                      values={"mlflow_run_id": run_id, "mlflow_experiment_id": experiment_id}):
+    if not transition(
+        session,
+        TrainJob,
+        job_id,
+        from_statuses=(JobStatus.STARTING,),
+        to_status=JobStatus.STARTING,
+        values={"mlflow_run_id": run_id, "mlflow_experiment_id": experiment_id},
+    ):
         return False
     if session.get(JobRun, run_id) is None:
-        session.add(JobRun(run_id=run_id, job_id=job_id, experiment_id=experiment_id, flow_run_id=flow_run_id))
+        session.add(
+            JobRun(run_id=run_id, job_id=job_id, experiment_id=experiment_id, flow_run_id=flow_run_id)
+        )
     return True
 
 
@@ -289,8 +298,11 @@ def run_ids(session: Session, *, job_id: int) -> set[str]:
 
 def recorded_run(session: Session, *, job_id: int, flow_run_id: str) -> str | None:
     """The run this flow run already created for the job (a retried flow run reuses it), if any."""
-    return session.exec(select(JobRun.run_id).where(JobRun.job_id == job_id, JobRun.flow_run_id == flow_run_id)
-                        .order_by(col(JobRun.created_at).desc())).first()
+    return session.exec(
+        select(JobRun.run_id)
+        .where(JobRun.job_id == job_id, JobRun.flow_run_id == flow_run_id)
+        .order_by(col(JobRun.created_at).desc())
+    ).first()
 
 
 def mark_running(

@@ -58,11 +58,14 @@ class LogReader:
 
     def _check(self, line: str) -> None:
         if len(line) > self.max_line_chars:
-            raise ValidationError(f"{self.filename}: line {self.line_no}: longer than {self.max_line_chars} "
-                                  "characters (is this really a log file with one message per line?)")
+            raise ValidationError(
+                f"{self.filename}: line {self.line_no}: longer than {self.max_line_chars} "
+                "characters (is this really a log file with one message per line?)"
+            )
         if "\x00" in line:
-            raise ValidationError(f"{self.filename}: line {self.line_no}: binary content (NUL byte); "
-                                  "expected text")
+            raise ValidationError(
+                f"{self.filename}: line {self.line_no}: binary content (NUL byte); expected text"
+            )
 
     def lines(self) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")(_ERRORS)

@@ -41,9 +41,11 @@ def _teams(who: Actor) -> None:
         name = st.text_input("Team name")
         description = st.text_input("Description", key="team_description")
         if st.form_submit_button("Create team"):
+
             def create() -> None:
                 with session_scope() as session:
                     svc.create_team(session, actor=who, name=name, description=description)
+
             attempt(create, success=f"team {name!r} created")
     search = search_box("adm_teams", "Search teams")
 
@@ -62,7 +64,9 @@ def _teams(who: Actor) -> None:
         members = svc.list_members(session, actor=who, team_id=team.id)  # type: ignore[arg-type]
     st.subheader(f"Members of {team.name}")
     n_members, shown = slice_page(f"adm_members_{team.id}", members)
-    st.dataframe(records(shown, ["user_id", "username", "role", "is_superuser", "is_active"]), hide_index=True)
+    st.dataframe(
+        records(shown, ["user_id", "username", "role", "is_superuser", "is_active"]), hide_index=True
+    )
     pager(f"adm_members_{team.id}", n_members, noun="member(s)")
     cols = st.columns(2)
     with cols[0]:
@@ -71,16 +75,20 @@ def _teams(who: Actor) -> None:
             user = st.selectbox("User", users, format_func=lambda u: u.username, key="add_member_user")
             role = st.selectbox("Role", list(svc.ROLES), key="add_member_role")
             if st.form_submit_button("Add member") and user is not None:
+
                 def add() -> None:
                     with session_scope() as session:
                         svc.add_member(session, actor=who, team_id=team.id, user_id=user.id, role=role)  # type: ignore[arg-type]
+
                 attempt(add, success=f"{user.username} is a {role} of {team.name}")
     with cols[1].form("remove_member"):
         member = st.selectbox("Member", members, format_func=lambda m: m.username, key="remove_member_user")
         if st.form_submit_button("Remove member") and member is not None:
+
             def remove() -> None:
                 with session_scope() as session:
                     svc.remove_member(session, actor=who, team_id=team.id, user_id=member.user_id)  # type: ignore[arg-type]
+
             attempt(remove, success=f"{member.username} removed from {team.name}")
 
 
@@ -93,8 +101,21 @@ def _users(who: Actor) -> None:
 
     total, users, _ = fetch_page("adm_users", fetch)
     if users:
-        st.dataframe(records(users, ["id", "username", "is_superuser", "is_active", "failed_logins", "locked_until",
-                                     "created_at"]), hide_index=True)
+        st.dataframe(
+            records(
+                users,
+                [
+                    "id",
+                    "username",
+                    "is_superuser",
+                    "is_active",
+                    "failed_logins",
+                    "locked_until",
+                    "created_at",
+                ],
+            ),
+            hide_index=True,
+        )
     pager("adm_users", total, noun="user(s)")
     with session_scope() as session:
         teams = svc.list_teams(session, actor=who)
@@ -105,12 +126,15 @@ def _users(who: Actor) -> None:
         superuser = st.checkbox("Administrator (sees and manages everything)", key="new_superuser")
         joined = st.multiselect("Teams", teams, format_func=lambda t: t.name, key="new_user_teams")
         if st.form_submit_button("Create user"):
+
             def create() -> None:
                 with session_scope() as session:
-                    user = svc.create_user(session, actor=who, username=username, password=password,
-                                           is_superuser=superuser)
+                    user = svc.create_user(
+                        session, actor=who, username=username, password=password, is_superuser=superuser
+                    )
                     for team in joined:
                         svc.add_member(session, actor=who, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
+
             attempt(create, success=f"user {username!r} created")
     if not users:
         return
@@ -118,9 +142,13 @@ def _users(who: Actor) -> None:
         st.subheader("Set a password")
         user = st.selectbox("User", users, format_func=lambda u: u.username, key="password_user")
         password = st.text_input("New password", type="password", key="password_value")
-        st.caption("Setting a password also lifts a lockout (users of the page shown above; search to find others).")
+        st.caption(
+            "Setting a password also lifts a lockout (users of the page shown above; search to find others)."
+        )
         if st.form_submit_button("Set password") and user is not None:
+
             def set_password() -> None:
                 with session_scope() as session:
                     svc.set_password(session, actor=who, user_id=user.id, password=password)  # type: ignore[arg-type]
+
             attempt(set_password, success=f"password of {user.username} set")

@@ -22,8 +22,9 @@ def event_rows(who: Actor, events: list[AuditEvent], teams: dict[int, str]) -> l
     """The log's rows: the team by name, and the resource by its name (a release as ``dataset version``; the
     page's resources looked up at once, one query per type); a resource without one keeps its id."""
     with session_scope() as session:
-        resources = names_svc.resource_names(session, actor=who,
-                                             resources=[(e.resource_type, e.resource_id) for e in events])
+        resources = names_svc.resource_names(
+            session, actor=who, resources=[(e.resource_type, e.resource_id) for e in events]
+        )
 
     def resource(e: AuditEvent) -> str | None:
         if e.resource_id is None:
@@ -45,20 +46,37 @@ def render() -> None:
     # Any filter change returns the list to its first page.
     reset = {"on_change": lambda: st.session_state.pop(page_key("audit"), None)}
     cols = st.columns(5)
-    action = cols[0].text_input("Action", placeholder="e.g. dataset.create", key="audit_action", **reset).strip()
-    resource_type = cols[1].text_input("Resource type", placeholder="e.g. dataset", key="audit_type",
-                                       **reset).strip()
-    team_id = cols[2].selectbox("Team", [None, *names], format_func=lambda i: "all" if i is None else names[i],
-                                key="audit_team", **reset)
+    action = (
+        cols[0].text_input("Action", placeholder="e.g. dataset.create", key="audit_action", **reset).strip()
+    )
+    resource_type = (
+        cols[1].text_input("Resource type", placeholder="e.g. dataset", key="audit_type", **reset).strip()
+    )
+    team_id = cols[2].selectbox(
+        "Team",
+        [None, *names],
+        format_func=lambda i: "all" if i is None else names[i],
+        key="audit_team",
+        **reset,
+    )
     username = cols[3].text_input("User", key="audit_user", **reset).strip()
-    outcome = cols[4].selectbox("Outcome", OUTCOMES, format_func=lambda o: "any" if o is None else o,
-                                key="audit_outcome", **reset)
+    outcome = cols[4].selectbox(
+        "Outcome", OUTCOMES, format_func=lambda o: "any" if o is None else o, key="audit_outcome", **reset
+    )
 
     def fetch(offset: int, limit: int) -> tuple[int, list[AuditEvent]]:
         with session_scope() as session:
-            return svc.list_events(session, actor=who, action=action or None, resource_type=resource_type or None,
-                                   team_id=team_id, actor_name=username or None, outcome=outcome, offset=offset,
-                                   limit=limit)
+            return svc.list_events(
+                session,
+                actor=who,
+                action=action or None,
+                resource_type=resource_type or None,
+                team_id=team_id,
+                actor_name=username or None,
+                outcome=outcome,
+                offset=offset,
+                limit=limit,
+            )
 
     total, events, _ = fetch_page("audit", fetch)
     rows = event_rows(who, events, names)

@@ -64,8 +64,13 @@ def team_switcher() -> None:
     if len(teams) > 1:
         ids = [t.id for t in teams]
         names = {t.id: t.name for t in teams}
-        chosen = st.sidebar.selectbox("Team", ids, index=ids.index(team_id) if team_id in ids else 0,
-                                      format_func=lambda i: names[i], key="team_switcher")
+        chosen = st.sidebar.selectbox(
+            "Team",
+            ids,
+            index=ids.index(team_id) if team_id in ids else 0,
+            format_func=lambda i: names[i],
+            key="team_switcher",
+        )
         if chosen != team_id and attempt(lambda: auth.switch_team(int(chosen))) is not None:  # type: ignore[arg-type]
             st.rerun()
     elif teams:
@@ -127,7 +132,9 @@ def records(
     """Table rows of the given fields, datetimes formatted; a field in ``computed`` is that function of the row
     (e.g. a name shown for an id)."""
     computed = computed or {}
-    return [{f: plain(computed[f](r) if f in computed else getattr(r, f, None)) for f in fields} for r in rows]
+    return [
+        {f: plain(computed[f](r) if f in computed else getattr(r, f, None)) for f in fields} for r in rows
+    ]
 
 
 def name_of(names: Mapping[int, str], ident: int | None) -> str:
@@ -143,6 +150,7 @@ def stable_picker(label: str, items: Mapping[K, T], describe: Callable[[T], str]
     changes (name, version, id). The browser keeps a pick as its label: a label carrying a status stopped
     matching when the status changed, and Streamlit fell back to the first row. Returns the picked item (the
     first when the pick is no longer among ``items``)."""
-    picked = st.selectbox(label, list(items), key=key,
-                          format_func=lambda i: describe(items[i]) if i in items else f"#{i}")
+    picked = st.selectbox(
+        label, list(items), key=key, format_func=lambda i: describe(items[i]) if i in items else f"#{i}"
+    )
     return items[picked] if picked in items else next(iter(items.values()))

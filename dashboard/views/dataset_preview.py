@@ -94,7 +94,9 @@ def preview_class_folders(entry: DatasetEntry) -> None:
     with open_zip(path, entry.name, depth=2) as (zf, members):
         for member in members:
             label = class_of(member, entry.name)
-            if seen.get(label, 0) >= max(1, SAMPLE_IMAGES // max(len(entry.summary.get("classes") or [1]), 1)):
+            if seen.get(label, 0) >= max(
+                1, SAMPLE_IMAGES // max(len(entry.summary.get("classes") or [1]), 1)
+            ):
                 continue
             seen[label] = seen.get(label, 0) + 1
             images.append(Image.open(io.BytesIO(read_member(zf, member, entry.name))).convert("RGB"))
@@ -104,7 +106,9 @@ def preview_class_folders(entry: DatasetEntry) -> None:
     st.image(images, caption=captions, width=128)
 
 
-def draw_boxes(image: Image.Image, boxes: list[tuple[int, float, float, float, float]], classes: list[str]) -> Image.Image:
+def draw_boxes(
+    image: Image.Image, boxes: list[tuple[int, float, float, float, float]], classes: list[str]
+) -> Image.Image:
     """The image with its YOLO boxes (normalised centre and size) drawn and labelled."""
     out = image.convert("RGB")
     draw = ImageDraw.Draw(out)
@@ -127,7 +131,9 @@ def preview_yolo(entry: DatasetEntry) -> None:
         layout = read_layout(zf, members, entry.name)
         for key, member in list(layout.images.items())[:SAMPLE_IMAGES]:
             label = layout.labels.get(key)
-            boxes = parse_labels(read_member(zf, label, entry.name), key, len(layout.classes)) if label else []
+            boxes = (
+                parse_labels(read_member(zf, label, entry.name), key, len(layout.classes)) if label else []
+            )
             image = Image.open(io.BytesIO(read_member(zf, member, entry.name)))
             images.append(draw_boxes(image, boxes, layout.classes))
             captions.append(f"{key} ({len(boxes)} box(es))")

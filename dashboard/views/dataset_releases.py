@@ -24,15 +24,26 @@ from flows.launch import flow_run_url, run_flow
 from infra.settings import get_settings
 from tasks.datasets import presigned_link, verified_download
 
-ENTRY_CHOICES = 500  # entries offered for a hand-picked release (the default, every flagged entry, has no limit)
+ENTRY_CHOICES = (
+    500  # entries offered for a hand-picked release (the default, every flagged entry, has no limit)
+)
 IN_PROGRESS = (ReleaseStatus.PENDING, ReleaseStatus.PUBLISHING)
 
 
 def release_rows(releases: list[DatasetRelease]) -> list[dict[str, object]]:
-    return [{"id": r.id, "version": r.version, "status": r.status,
-             "size_MiB": round(r.size_bytes / 2**20, 2) if r.size_bytes is not None else None,
-             **{f"{split}": (r.split_counts or {}).get(split) for split in rel_svc.SPLITS},
-             "entries": len(r.entries), "error": r.error, "created_at": r.created_at} for r in releases]
+    return [
+        {
+            "id": r.id,
+            "version": r.version,
+            "status": r.status,
+            "size_MiB": round(r.size_bytes / 2**20, 2) if r.size_bytes is not None else None,
+            **{f"{split}": (r.split_counts or {}).get(split) for split in rel_svc.SPLITS},
+            "entries": len(r.entries),
+            "error": r.error,
+            "created_at": r.created_at,
+        }
+        for r in releases
+    ]
 
 
 def verified_zip(who: Actor, release_id: int) -> Callable[[], BinaryIO]:
@@ -63,20 +74,34 @@ def render_publish(who: Actor, dataset_id: int) -> None:
         total, entries = svc.page_entries(session, actor=who, dataset_id=dataset_id, limit=ENTRY_CHOICES)
     with st.form(f"publish_{dataset_id}"):
         version = st.text_input("Version (default: next vN)")
-        chosen = st.multiselect("Entries (default: every flagged entry)", entries, default=[],
-                                format_func=lambda e: f"#{e.id} {e.name} ({_splits(e)})",
-                                key=f"pub_entries_{dataset_id}", placeholder="every flagged entry")
+        chosen = st.multiselect(
+            "Entries (default: every flagged entry)",
+            entries,
+            default=[],
+            format_func=lambda e: f"#{e.id} {e.name} ({_splits(e)})",
+            key=f"pub_entries_{dataset_id}",
+            placeholder="every flagged entry",
+        )
         if total > len(entries):
-            st.caption(f"the first {len(entries)} of {total} entries are offered; leave it empty to publish "
-                       "every flagged entry")
+            st.caption(
+                f"the first {len(entries)} of {total} entries are offered; leave it empty to publish "
+                "every flagged entry"
+            )
         description = st.text_input("Description")
         if st.form_submit_button("Publish"):
+
             def create() -> int:
                 with session_scope() as session:
-                    release = rel_svc.create_release(session, actor=who, dataset_id=dataset_id, version=version or None,
-                                                     entry_ids=[e.id for e in chosen] if chosen else None,
-                                                     description=description)
+                    release = rel_svc.create_release(
+                        session,
+                        actor=who,
+                        dataset_id=dataset_id,
+                        version=version or None,
+                        entry_ids=[e.id for e in chosen] if chosen else None,
+                        description=description,
+                    )
                     return release.id  # type: ignore[return-value]
+
             release_id = attempt(create)
             if release_id is not None:
                 st.session_state[f"rel_{dataset_id}_follow"] = release_id
@@ -84,8 +109,14 @@ def render_publish(who: Actor, dataset_id: int) -> None:
 
 
 def _splits(entry: DatasetEntry) -> str:
-    return "+".join(s for s, flag in zip(rel_svc.SPLITS, (entry.is_train, entry.is_val, entry.is_test), strict=True)
-                    if flag) or "no split"
+    return (
+        "+".join(
+            s
+            for s, flag in zip(rel_svc.SPLITS, (entry.is_train, entry.is_val, entry.is_test), strict=True)
+            if flag
+        )
+        or "no split"
+    )
 
 
 def _elapsed(since: datetime) -> int:
@@ -106,16 +137,24 @@ def publish_status(who: Actor, release_id: int) -> None:
             fresh = rel_svc.get_release(session, actor=who, release_id=release_id)
         size = sum(int(e.get("size_bytes") or 0) for e in fresh.entries)
         if fresh.status in IN_PROGRESS:
-            waiting = "waiting for the publish flow" if fresh.status == ReleaseStatus.PENDING else "building the zip"
-            st.progress(0.1 if fresh.status == ReleaseStatus.PENDING else 0.5,
-                        text=f"{fresh.version}: {fresh.status} — {waiting}: {len(fresh.entries)} entries, "
-                        f"{size / 2**20:.1f} MiB in, {_elapsed(fresh.updated_at)} s")
+            waiting = (
+                "waiting for the publish flow"
+                if fresh.status == ReleaseStatus.PENDING
+                else "building the zip"
+            )
+            st.progress(
+                0.1 if fresh.status == ReleaseStatus.PENDING else 0.5,
+                text=f"{fresh.version}: {fresh.status} — {waiting}: {len(fresh.entries)} entries, "
+                f"{size / 2**20:.1f} MiB in, {_elapsed(fresh.updated_at)} s",
+            )
         elif fresh.status == ReleaseStatus.FAILED:
             st.error(f"publishing failed: {fresh.error}")
         elif fresh.status == ReleaseStatus.PUBLISHED:
             splits = ", ".join(f"{split} {count}" for split, count in (fresh.split_counts or {}).items())
-            st.success(f"{fresh.version} published: {len(fresh.entries)} entries, "
-                       f"{(fresh.size_bytes or 0) / 2**20:.2f} MiB" + (f" (samples: {splits})" if splits else ""))
+            st.success(
+                f"{fresh.version} published: {len(fresh.entries)} entries, "
+                f"{(fresh.size_bytes or 0) / 2**20:.2f} MiB" + (f" (samples: {splits})" if splits else "")
+            )
         if url := flow_run_url(fresh.flow_run_id):
             st.markdown(f"[Prefect flow run]({url})")
         if following and fresh.status not in IN_PROGRESS:
@@ -144,8 +183,9 @@ def render_releases(who: Actor, dataset_id: int) -> None:
 
     def fetch(offset: int, limit: int) -> tuple[int, list[DatasetRelease]]:
         with session_scope() as session:
-            return rel_svc.page_releases(session, actor=who, dataset_id=dataset_id, search=search, offset=offset,
-                                         limit=limit)
+            return rel_svc.page_releases(
+                session, actor=who, dataset_id=dataset_id, search=search, offset=offset, limit=limit
+            )
 
     total, releases, _ = fetch_page(key, fetch)
     if releases:
@@ -158,16 +198,24 @@ def render_releases(who: Actor, dataset_id: int) -> None:
     cols = st.columns(4)
     if release.status == "published" and cols[0].button("Archive", key=f"arch_{release.id}"):
         with session_scope() as session:
-            attempt(lambda: rel_svc.archive_release(session, actor=who, release_id=release.id), success="archived")
+            attempt(
+                lambda: rel_svc.archive_release(session, actor=who, release_id=release.id), success="archived"
+            )
     if release.status == "archived" and cols[0].button("Restore", key=f"rest_{release.id}"):
         with session_scope() as session:
-            attempt(lambda: rel_svc.restore_release(session, actor=who, release_id=release.id), success="restored")
+            attempt(
+                lambda: rel_svc.restore_release(session, actor=who, release_id=release.id), success="restored"
+            )
     if release.status == "failed" and cols[0].button("Publish again", key=f"rep_{release.id}"):
         _launch(release.id, "publishing again")  # type: ignore[arg-type]
     if release.status in ("published", "archived") and release.object_key:
         cols[1].link_button("Presigned link", presigned_link(release.object_key))
-        cols[2].download_button("Download (verified)", data=verified_zip(who, release.id),  # type: ignore[arg-type]
-                                file_name=f"{release.version}.zip", mime="application/zip",
-                                key=f"dl_{release.id}")
+        cols[2].download_button(
+            "Download (verified)",
+            data=verified_zip(who, release.id),  # type: ignore[arg-type]
+            file_name=f"{release.version}.zip",
+            mime="application/zip",
+            key=f"dl_{release.id}",
+        )
         st.caption(f"sha256 {release.sha256} · {release.size_bytes} bytes")
     publish_status(who, release.id)  # type: ignore[arg-type]

@@ -34,8 +34,15 @@ def _create(who: Actor, team_id: int | None, scenario: str) -> None:
 
             def create() -> None:
                 with session_scope() as session:
-                    svc.create_dataset(session, actor=who, team_id=team_id, scenario=scenario, name=name,
-                                       description=description)
+                    svc.create_dataset(
+                        session,
+                        actor=who,
+                        team_id=team_id,
+                        scenario=scenario,
+                        name=name,
+                        description=description,
+                    )
+
             attempt(create, success=f"dataset {name!r} created")
 
 
@@ -48,8 +55,9 @@ def render(scenario: str | None = None) -> None:
 
     def fetch(offset: int, limit: int) -> tuple[int, list[Dataset]]:
         with session_scope() as session:
-            return svc.list_datasets(session, actor=who, scenario=scenario, search=search, offset=offset,
-                                     limit=limit)
+            return svc.list_datasets(
+                session, actor=who, scenario=scenario, search=search, offset=offset, limit=limit
+            )
 
     total, rows, _ = fetch_page("ds_list", fetch)
     if rows:
@@ -74,9 +82,18 @@ def _upload(who: Actor, dataset_id: int) -> None:
                 path = Path(tmp) / "upload"
                 with path.open("wb") as out:
                     shutil.copyfileobj(f, out, 1 << 20)
-                attempt(lambda p=path, n=f.name: upload_entry(actor=who, dataset_id=dataset_id, path=p, filename=n,
-                                                              is_train=is_train, is_val=is_val, is_test=is_test),
-                        success=f"{f.name} uploaded")
+                attempt(
+                    lambda p=path, n=f.name: upload_entry(
+                        actor=who,
+                        dataset_id=dataset_id,
+                        path=p,
+                        filename=n,
+                        is_train=is_train,
+                        is_val=is_val,
+                        is_test=is_test,
+                    ),
+                    success=f"{f.name} uploaded",
+                )
 
 
 def _entry_rows(entries: list[DatasetEntry]) -> list[dict[str, object]]:
@@ -84,10 +101,16 @@ def _entry_rows(entries: list[DatasetEntry]) -> list[dict[str, object]]:
     for e in entries:
         s = e.summary or {}
         size = s.get("rows") or s.get("lines") or s.get("images")
-        rows.append({**{f: getattr(e, f) for f in ENTRY_FIELDS}, "samples": size,
-                     "classes": ", ".join(map(str, s.get("classes") or [])) or None,
-                     "time": f"{s['time']['start']} → {s['time']['end']} ({s['time']['frequency']})"
-                     if "time" in s else None})
+        rows.append(
+            {
+                **{f: getattr(e, f) for f in ENTRY_FIELDS},
+                "samples": size,
+                "classes": ", ".join(map(str, s.get("classes") or [])) or None,
+                "time": f"{s['time']['start']} → {s['time']['end']} ({s['time']['frequency']})"
+                if "time" in s
+                else None,
+            }
+        )
     return rows
 
 
@@ -99,11 +122,19 @@ def _edit_flags(who: Actor, entry: DatasetEntry) -> None:
         val = cols[1].checkbox("val", value=entry.is_val, key=f"ef_val_{entry.id}")
         test = cols[2].checkbox("test", value=entry.is_test, key=f"ef_test_{entry.id}")
         if st.form_submit_button("Save flags"):
+
             def save() -> bool:
                 with session_scope() as session:
-                    svc.set_entry_flags(session, actor=who, entry_id=entry.id, is_train=train, is_val=val,  # type: ignore[arg-type]
-                                        is_test=test)
+                    svc.set_entry_flags(
+                        session,
+                        actor=who,
+                        entry_id=entry.id,
+                        is_train=train,
+                        is_val=val,  # type: ignore[arg-type]
+                        is_test=test,
+                    )
                 return True
+
             if attempt(save):
                 st.rerun()  # the entries table above was drawn with the old flags
 
@@ -114,8 +145,9 @@ def _entries(who: Actor, dataset_id: int, scenario: str) -> None:
 
     def fetch(offset: int, limit: int) -> tuple[int, list[DatasetEntry]]:
         with session_scope() as session:
-            return svc.page_entries(session, actor=who, dataset_id=dataset_id, search=search, offset=offset,
-                                    limit=limit)
+            return svc.page_entries(
+                session, actor=who, dataset_id=dataset_id, search=search, offset=offset, limit=limit
+            )
 
     total, entries, _ = fetch_page(key, fetch)
     if entries:
@@ -124,7 +156,9 @@ def _entries(who: Actor, dataset_id: int, scenario: str) -> None:
     if not entries:
         st.caption("no entries yet" if not search else "no entry matches")
         return
-    entry = st.selectbox("Entry", entries, format_func=lambda e: f"#{e.id} {e.name}", key=f"entry_{dataset_id}")
+    entry = st.selectbox(
+        "Entry", entries, format_func=lambda e: f"#{e.id} {e.name}", key=f"entry_{dataset_id}"
+    )
     if entry is not None:
         _edit_flags(who, entry)
         with st.expander("Summary"):

@@ -74,23 +74,36 @@ def _widget(f: FormField, wkey: str) -> Any:
     if f.type == "int":
         lo, hi = _int_bounds(f)
         start = default if default is not None else (lo if f.required and lo is not None else None)
-        return st.number_input(label, value=start, step=1, min_value=lo, max_value=hi, help=_help(f), key=wkey)
+        return st.number_input(
+            label, value=start, step=1, min_value=lo, max_value=hi, help=_help(f), key=wkey
+        )
     if f.type == "float":
         lo = None if f.min is None else float(f.min)
         hi = None if f.max is None else float(f.max)
         start = float(default) if default is not None else (lo if f.required and lo is not None else None)
-        return st.number_input(label, value=start, min_value=lo, max_value=hi, format="%.6g", help=_help(f),
-                               key=wkey)
+        return st.number_input(
+            label, value=start, min_value=lo, max_value=hi, format="%.6g", help=_help(f), key=wkey
+        )
     if f.type == "list" and f.options:
         chosen = [o for o in (default or []) if o in f.options]
-        return st.multiselect(label, list(f.options), default=chosen, help=_help(f), key=wkey, format_func=str)
+        return st.multiselect(
+            label, list(f.options), default=chosen, help=_help(f), key=wkey, format_func=str
+        )
     if f.type == "list":
-        text = st.text_input(label, value=", ".join(map(str, default or [])),
-                             help=_help(f, f"Comma-separated {f.item_type} values."), key=wkey)
+        text = st.text_input(
+            label,
+            value=", ".join(map(str, default or [])),
+            help=_help(f, f"Comma-separated {f.item_type} values."),
+            key=wkey,
+        )
         return text if text.strip() else None
     if f.type == "regex_list":
-        text = st.text_area(label, value="\n".join(map(str, default or [])),
-                            help=_help(f, "One regular expression per line."), key=wkey)
+        text = st.text_area(
+            label,
+            value="\n".join(map(str, default or [])),
+            help=_help(f, "One regular expression per line."),
+            key=wkey,
+        )
         return text if text.strip() else None
     text = st.text_input(label, value="" if default is None else str(default), help=_help(f), key=wkey)
     return text if text != "" else None

@@ -47,12 +47,16 @@ def _counts(who: Actor) -> None:
 def _first_steps(n_datasets: int, n_releases: int, n_jobs: int) -> None:
     """Where a new user goes from here, while there is nothing yet to train, or nothing trained."""
     if n_datasets == 0:
-        st.info("No datasets yet. `./mlops demo` (in a shell, in the checkout) loads a sample dataset for every "
-                "scenario and publishes it; or create one on a scenario's **Datasets** page and publish a release.")
+        st.info(
+            "No datasets yet. `./mlops demo` (in a shell, in the checkout) loads a sample dataset for every "
+            "scenario and publishes it; or create one on a scenario's **Datasets** page and publish a release."
+        )
     elif n_releases and n_jobs == 0:
-        st.info("Next, a first prediction: pick a scenario in the sidebar, then **Training** → *New training job* "
-                "(choose the algorithm and a published release, *Create job*, *Start*); once it completes, "
-                "**Serving** → *New serving* → *Create and start*; then **Sandbox**: upload an input, *Predict*.")
+        st.info(
+            "Next, a first prediction: pick a scenario in the sidebar, then **Training** → *New training job* "
+            "(choose the algorithm and a published release, *Create job*, *Start*); once it completes, "
+            "**Serving** → *New serving* → *Create and start*; then **Sandbox**: upload an input, *Predict*."
+        )
 
 
 def _running(who: Actor) -> None:
@@ -64,35 +68,85 @@ def _running(who: Actor) -> None:
 
     _, rows = paged_list("ov_jobs", jobs, noun="running job(s)")
     if rows:
-        st.dataframe([{"id": j.id, "name": j.name, "scenario": _scenario(j.scenario), "status": j.status,
-                       "started": when(j.started_at)} for j in rows], hide_index=True)
+        st.dataframe(
+            [
+                {
+                    "id": j.id,
+                    "name": j.name,
+                    "scenario": _scenario(j.scenario),
+                    "status": j.status,
+                    "started": when(j.started_at),
+                }
+                for j in rows
+            ],
+            hide_index=True,
+        )
     st.subheader("Running servings")
 
     def servings(offset: int, limit: int):  # type: ignore[no-untyped-def]
         with session_scope() as session:
-            return sv_svc.list_servings(session, actor=who, observed_state="running", offset=offset, limit=limit)
+            return sv_svc.list_servings(
+                session, actor=who, observed_state="running", offset=offset, limit=limit
+            )
 
     _, running = paged_list("ov_servings", servings, noun="running serving(s)")
     if running:
-        st.dataframe([{"id": s.id, "name": s.name, "scenario": _scenario(s.scenario),
-                       "model version": s.resolved_version or s.model_version, "port": s.observed_port,
-                       "last seen": when(s.observed_at), "stale": s.observed_stale} for s in running],
-                     hide_index=True)
+        st.dataframe(
+            [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "scenario": _scenario(s.scenario),
+                    "model version": s.resolved_version or s.model_version,
+                    "port": s.observed_port,
+                    "last seen": when(s.observed_at),
+                    "stale": s.observed_stale,
+                }
+                for s in running
+            ],
+            hide_index=True,
+        )
 
 
 def _failures(who: Actor) -> None:
     st.subheader("Recent failures")
     with session_scope() as session:
         _, jobs = tr_svc.list_jobs(session, actor=who, status=JobStatus.FAILED, limit=FAILURES_SHOWN)
-        _, releases = rel_svc.page_releases(session, actor=who, status=ReleaseStatus.FAILED, limit=FAILURES_SHOWN)
+        _, releases = rel_svc.page_releases(
+            session, actor=who, status=ReleaseStatus.FAILED, limit=FAILURES_SHOWN
+        )
         labels = names_svc.release_labels(session, actor=who, release_ids=[r.id for r in releases])
         _, servings = sv_svc.list_servings(session, actor=who, failed=True, limit=FAILURES_SHOWN)
-    rows = [{"what": "training job", "name": j.name, "scenario": _scenario(j.scenario), "when": j.finished_at
-             or j.updated_at, "reason": j.error} for j in jobs]
-    rows += [{"what": "release", "name": name_of(labels, r.id), "scenario": "",
-              "when": r.updated_at, "reason": r.error} for r in releases]
-    rows += [{"what": "serving", "name": s.name, "scenario": _scenario(s.scenario), "when": s.updated_at,
-              "reason": s.error} for s in servings]
+    rows = [
+        {
+            "what": "training job",
+            "name": j.name,
+            "scenario": _scenario(j.scenario),
+            "when": j.finished_at or j.updated_at,
+            "reason": j.error,
+        }
+        for j in jobs
+    ]
+    rows += [
+        {
+            "what": "release",
+            "name": name_of(labels, r.id),
+            "scenario": "",
+            "when": r.updated_at,
+            "reason": r.error,
+        }
+        for r in releases
+    ]
+    rows += [
+        {
+            "what": "serving",
+            "name": s.name,
+            "scenario": _scenario(s.scenario),
+            "when": s.updated_at,
+            "reason": s.error,
+        }
+        for s in servings
+    ]
     if not rows:
         st.caption("No failures.")
         return

@@ -37,8 +37,9 @@ def _back_to_first(key: str) -> None:
 
 def search_box(key: str, label: str = "Search", *, placeholder: str = "part of the name") -> str | None:
     """A search input whose change returns its list to page 1; None when empty."""
-    value = st.text_input(label, key=f"{key}_search", placeholder=placeholder,
-                          on_change=_back_to_first, args=(key,))
+    value = st.text_input(
+        label, key=f"{key}_search", placeholder=placeholder, on_change=_back_to_first, args=(key,)
+    )
     return value.strip() or None
 
 
@@ -85,6 +86,8 @@ def paged_list(
 
 def slice_page(key: str, items: list[T], *, size: int | None = None) -> tuple[int, list[T]]:
     """A page of a list that is already in memory and small by nature (e.g. one job's MLflow runs)."""
+
     def fetch(offset: int, limit: int) -> tuple[int, list[T]]:
-        return len(items), items[offset:offset + limit]
+        return len(items), items[offset : offset + limit]
+
     return fetch_page(key, fetch, size=size)[:2]

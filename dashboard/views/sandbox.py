@@ -56,9 +56,18 @@ def _csv(text: str) -> pd.DataFrame:
 
 def _images_input() -> list[tuple[str, bytes | None]]:
     """(base64, raw bytes or None if undecodable) per image, from uploads or pasted base64/data URIs."""
-    uploads = st.file_uploader("Upload images", type=["png", "jpg", "jpeg", "bmp", "webp"],
-                               accept_multiple_files=True, key="sb_images") or []
-    pasted = st.text_area("…or paste base64 images / data URIs, one per line", value="", key="sb_images_paste")
+    uploads = (
+        st.file_uploader(
+            "Upload images",
+            type=["png", "jpg", "jpeg", "bmp", "webp"],
+            accept_multiple_files=True,
+            key="sb_images",
+        )
+        or []
+    )
+    pasted = st.text_area(
+        "…or paste base64 images / data URIs, one per line", value="", key="sb_images_paste"
+    )
     images = [(base64.b64encode(u.getvalue()).decode(), u.getvalue()) for u in uploads]
     for line in (ln.strip() for ln in pasted.splitlines()):
         if line:
@@ -84,9 +93,14 @@ def build_forecast() -> Built | None:
     steps = int(st.number_input("Steps to forecast", min_value=1, max_value=1000, value=24, key="sb_steps"))
     text = _text_input("recent history: a CSV with timestamp and value (optional)", "sb_forecast", ["csv"])
     history = _csv(text) if text.strip() else None
-    data = [] if history is None else [{"timestamp": str(t), "value": float(v)} for t, v in
-                                        zip(history["timestamp"], history[draw.value_columns(history)[0]],
-                                            strict=True)]
+    data = (
+        []
+        if history is None
+        else [
+            {"timestamp": str(t), "value": float(v)}
+            for t, v in zip(history["timestamp"], history[draw.value_columns(history)[0]], strict=True)
+        ]
+    )
     if history is not None:
         history = history.rename(columns={draw.value_columns(history)[0]: "value"})
     return {"data": data, "config": {"steps": steps}}, history
@@ -161,8 +175,10 @@ def show_image_classes(images: list[tuple[str, bytes | None]], result: dict[str,
         if "error" in item:
             cols[1].error(f"image {i}: {item['error']}")
             continue
-        cols[1].plotly_chart(draw.class_bars(item.get("predictions") or [], label_key="class_name",
-                                             value_key="confidence"), key=f"sb_img_{i}")
+        cols[1].plotly_chart(
+            draw.class_bars(item.get("predictions") or [], label_key="class_name", value_key="confidence"),
+            key=f"sb_img_{i}",
+        )
 
 
 def show_detection(images: list[tuple[str, bytes | None]], result: dict[str, Any]) -> None:
@@ -171,10 +187,23 @@ def show_detection(images: list[tuple[str, bytes | None]], result: dict[str, Any
             st.error(f"image {i}: {item.get('error', 'not an image')}")
             continue
         detections = item.get("detections") or []
-        st.image(draw.draw_boxes(raw, detections, shown_px=draw.SHOWN_PX),
-                 caption=f"image {i}: {len(detections)} detection(s)")
-        st.dataframe(pd.DataFrame([{**d.get("bbox", {}), "class_name": d.get("class_name"),
-                                    "confidence": d.get("confidence")} for d in detections]), hide_index=True)
+        st.image(
+            draw.draw_boxes(raw, detections, shown_px=draw.SHOWN_PX),
+            caption=f"image {i}: {len(detections)} detection(s)",
+        )
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        **d.get("bbox", {}),
+                        "class_name": d.get("class_name"),
+                        "confidence": d.get("confidence"),
+                    }
+                    for d in detections
+                ]
+            ),
+            hide_index=True,
+        )
 
 
 WORKSPACES: dict[str, tuple[Callable[[], Built | None], Callable[[Any, dict[str, Any]], None]]] = {
@@ -199,8 +228,10 @@ def wait_for_model(who: Actor, serving: Any) -> bool:
             time.sleep(READY_POLL_SECONDS)
             if model_ready(actor=who, serving_id=serving.id):
                 return True
-    st.warning(f"{serving.name!r} runs but has not loaded its model after {READY_WAIT_SECONDS:g} s; press "
-               "Predict again in a moment, or look at the serving on the Serving page.")
+    st.warning(
+        f"{serving.name!r} runs but has not loaded its model after {READY_WAIT_SECONDS:g} s; press "
+        "Predict again in a moment, or look at the serving on the Serving page."
+    )
     return False
 
 

@@ -34,11 +34,18 @@ def draw_anomalies(frame: pd.DataFrame, result: dict[str, Any]) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=value_col))
     flagged = [i for i, r in enumerate(results) if int(r.get("label", 0)) == 1 and i < len(frame)]
-    fig.add_trace(go.Scatter(
-        x=[x[i] for i in flagged], y=[y[i] for i in flagged],
-        mode="markers", name="anomaly", marker={"color": ANOMALY_COLOR, "size": 9},
-        text=[f"score {results[i].get('score', 0):.3g} ({results[i].get('severity', '')})" for i in flagged],
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=[x[i] for i in flagged],
+            y=[y[i] for i in flagged],
+            mode="markers",
+            name="anomaly",
+            marker={"color": ANOMALY_COLOR, "size": 9},
+            text=[
+                f"score {results[i].get('score', 0):.3g} ({results[i].get('severity', '')})" for i in flagged
+            ],
+        )
+    )
     fig.update_layout(**_LAYOUT)
     return fig
 
@@ -49,12 +56,24 @@ def draw_forecast(history: pd.DataFrame | None, result: dict[str, Any]) -> go.Fi
     ts, value, lower, upper = ([r.get(k) for r in rows] for k in ("timestamp", "value", "lower", "upper"))
     fig = go.Figure()
     if history is not None and not history.empty:
-        fig.add_trace(go.Scatter(x=history["timestamp"].tolist(), y=history["value"].tolist(), mode="lines",
-                                 name="history"))
+        fig.add_trace(
+            go.Scatter(
+                x=history["timestamp"].tolist(), y=history["value"].tolist(), mode="lines", name="history"
+            )
+        )
     # The band: the upper edge first, then the lower edge filled up to it.
     fig.add_trace(go.Scatter(x=ts, y=upper, mode="lines", line={"width": 0}, name="upper", showlegend=False))
-    fig.add_trace(go.Scatter(x=ts, y=lower, mode="lines", line={"width": 0}, fill="tonexty",
-                             fillcolor=BAND_COLOR, name="interval"))
+    fig.add_trace(
+        go.Scatter(
+            x=ts,
+            y=lower,
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor=BAND_COLOR,
+            name="interval",
+        )
+    )
     fig.add_trace(go.Scatter(x=ts, y=value, mode="lines", name="forecast", line={"dash": "dash"}))
     fig.update_layout(**_LAYOUT)
     return fig
@@ -62,9 +81,15 @@ def draw_forecast(history: pd.DataFrame | None, result: dict[str, Any]) -> go.Fi
 
 def template_table(result: dict[str, Any]) -> pd.DataFrame:
     """One row per template group, most frequent first."""
-    rows = [{"cluster_id": g.get("cluster_id"), "template": g.get("template"), "count": g.get("count", 0),
-             "samples": " | ".join(map(str, (g.get("samples") or [])[:3]))}
-            for g in result.get("template_groups") or []]
+    rows = [
+        {
+            "cluster_id": g.get("cluster_id"),
+            "template": g.get("template"),
+            "count": g.get("count", 0),
+            "samples": " | ".join(map(str, (g.get("samples") or [])[:3])),
+        }
+        for g in result.get("template_groups") or []
+    ]
     frame = pd.DataFrame(rows, columns=["cluster_id", "template", "count", "samples"])
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
@@ -72,20 +97,33 @@ def template_table(result: dict[str, Any]) -> pd.DataFrame:
 def unknown_table(result: dict[str, Any]) -> pd.DataFrame:
     """The lines that matched no template: their index in the input and the line (the contract's
     ``{"index", "line"}`` items; a bare string is taken as the line)."""
-    rows = [{"index": u.get("index"), "line": u.get("line")} if isinstance(u, dict) else {"index": None,
-                                                                                           "line": str(u)}
-            for u in result.get("unknown") or []]
+    rows = [
+        {"index": u.get("index"), "line": u.get("line")}
+        if isinstance(u, dict)
+        else {"index": None, "line": str(u)}
+        for u in result.get("unknown") or []
+    ]
     return pd.DataFrame(rows, columns=["index", "line"])
 
 
-def class_bars(top: list[dict[str, Any]], *, label_key: str = "label", value_key: str = "probability",
-               title: str = "") -> go.Figure:
+def class_bars(
+    top: list[dict[str, Any]], *, label_key: str = "label", value_key: str = "probability", title: str = ""
+) -> go.Figure:
     """Horizontal bars of class probabilities (best at the top)."""
     ordered = sorted(top, key=lambda t: float(t.get(value_key, 0)))
-    fig = go.Figure(go.Bar(x=[float(t.get(value_key, 0)) for t in ordered],
-                           y=[str(t.get(label_key)) for t in ordered], orientation="h"))
-    fig.update_layout(title=title, xaxis={"range": [0, 1]}, height=max(160, 40 * len(ordered) + 80),
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig = go.Figure(
+        go.Bar(
+            x=[float(t.get(value_key, 0)) for t in ordered],
+            y=[str(t.get(label_key)) for t in ordered],
+            orientation="h",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis={"range": [0, 1]},
+        height=max(160, 40 * len(ordered) + 80),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     return fig
 
 
@@ -116,6 +154,9 @@ def draw_boxes(image: bytes, detections: list[dict[str, Any]], *, shown_px: int 
         box = det.get("bbox") or {}
         x1, y1, x2, y2 = (float(box.get(k, 0)) * factor for k in ("x1", "y1", "x2", "y2"))
         pen.rectangle([x1, y1, x2, y2], outline=BOX_COLOR, width=2)
-        pen.text((x1 + 2, max(0.0, y1 - 12)), f"{det.get('class_name')} {float(det.get('confidence', 0)):.2f}",
-                 fill=BOX_COLOR)
+        pen.text(
+            (x1 + 2, max(0.0, y1 - 12)),
+            f"{det.get('class_name')} {float(det.get('confidence', 0)):.2f}",
+            fill=BOX_COLOR,
+        )
     return picture

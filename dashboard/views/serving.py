@@ -145,10 +145,15 @@ def _detail(who: Actor, serving: Serving, jobs: dict[int, str]) -> None:
             st.code(url, language=None)
             with st.expander("Calling it from a script (bearer token)"):
                 token = svc.inference_token(serving)
-                st.caption("The inference server answers only callers presenting this serving's token; treat it "
-                           "like a password.")
-                st.code(f"curl -X POST {url} -H 'Authorization: Bearer {token}' "
-                        "-H 'Content-Type: application/json' -d @request.json", language="bash")
+                st.caption(
+                    "The inference server answers only callers presenting this serving's token; treat it "
+                    "like a password."
+                )
+                st.code(
+                    f"curl -X POST {url} -H 'Authorization: Bearer {token}' "
+                    "-H 'Content-Type: application/json' -d @request.json",
+                    language="bash",
+                )
         except RuntimeError_ as exc:
             st.warning(f"inference URL unavailable: {exc}")
     buttons = st.columns(len(ACTIONS) + 1)
@@ -193,8 +198,9 @@ def render(scenario: str | None = None) -> None:
     total, rows, _ = fetch_page("sv_list", fetch)
     jobs = job_names(who, rows)
     if rows:
-        st.dataframe(records(rows, FIELDS, {"training job": lambda r: name_of(jobs, r.train_job_id)}),
-                     hide_index=True)
+        st.dataframe(
+            records(rows, FIELDS, {"training job": lambda r: name_of(jobs, r.train_job_id)}), hide_index=True
+        )
     pager("sv_list", total, noun="serving(s)")
     if not rows:
         return

@@ -30,7 +30,16 @@ from infra.settings import get_settings
 JOB_FIELDS = ["id", "name", "status", "algorithm", "release", "error", "started_at", "finished_at"]
 STATUS_FILTER = ["any", *[s.value for s in JobStatus]]
 FOLLOW_SECONDS = 120.0  # how long a requested start is followed before the job itself reports it
-SHOWN = ("status", "error", "params", "max_evals", "mlflow_run_id", "flow_run_id", "started_at", "finished_at")
+SHOWN = (
+    "status",
+    "error",
+    "params",
+    "max_evals",
+    "mlflow_run_id",
+    "flow_run_id",
+    "started_at",
+    "finished_at",
+)
 
 
 def _follow_key(job_id: int) -> str:
@@ -86,11 +95,15 @@ def status_panel(who: Actor, job_id: int) -> None:
         cols[0].metric("Status", fresh.status)
         cols[1].metric("Running for" if active else "Ran for", _elapsed(fresh) or "-")
         if fresh.started_at:
-            cols[2].caption(f"started {when(fresh.started_at)}"
-                            + (f"  \nfinished {when(fresh.finished_at)}" if fresh.finished_at else ""))
+            cols[2].caption(
+                f"started {when(fresh.started_at)}"
+                + (f"  \nfinished {when(fresh.finished_at)}" if fresh.finished_at else "")
+            )
         if active:
-            st.progress(0.5 if fresh.status == JobStatus.RUNNING else 0.1,
-                        text=f"{fresh.status}… (refreshing every {every.total_seconds():g} s)" if every else None)
+            st.progress(
+                0.5 if fresh.status == JobStatus.RUNNING else 0.1,
+                text=f"{fresh.status}… (refreshing every {every.total_seconds():g} s)" if every else None,
+            )
             _live_metrics(who, fresh)
         if fresh.status == JobStatus.FAILED and fresh.error:
             st.error(f"Training failed: {fresh.error}")
@@ -126,8 +139,14 @@ def job_rows(who: Actor, jobs: list[TrainJob]) -> list[dict[str, object]]:
     with session_scope() as session:
         algorithms = names_svc.algorithm_names(session, algorithm_ids=[j.algorithm_id for j in jobs])
         releases = names_svc.release_labels(session, actor=who, release_ids=[j.release_id for j in jobs])
-    return records(jobs, JOB_FIELDS, {"algorithm": lambda j: name_of(algorithms, j.algorithm_id),
-                                      "release": lambda j: name_of(releases, j.release_id)})
+    return records(
+        jobs,
+        JOB_FIELDS,
+        {
+            "algorithm": lambda j: name_of(algorithms, j.algorithm_id),
+            "release": lambda j: name_of(releases, j.release_id),
+        },
+    )
 
 
 def _jobs(who: Actor, scenario: str) -> tuple[int, list[TrainJob]]:
@@ -138,8 +157,15 @@ def _jobs(who: Actor, scenario: str) -> tuple[int, list[TrainJob]]:
 
     def fetch(offset: int, limit: int) -> tuple[int, list[TrainJob]]:
         with session_scope() as session:
-            return svc.list_jobs(session, actor=who, scenario=scenario, search=search,
-                                 status=None if status == "any" else status, offset=offset, limit=limit)
+            return svc.list_jobs(
+                session,
+                actor=who,
+                scenario=scenario,
+                search=search,
+                status=None if status == "any" else status,
+                offset=offset,
+                limit=limit,
+            )
 
     total, jobs, _ = fetch_page("tr_jobs", fetch)
     if jobs:

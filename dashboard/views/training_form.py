@@ -20,12 +20,20 @@ RELEASE_CHOICES = 100  # newest published releases offered; the search box finds
 JOB_PICK_KEY = "tr_pick"  # the training page's job picker; a job just created becomes the picked one
 
 
-def release_choices(who: Actor, scenario: str, team_id: int | None,
-                    search: str | None) -> tuple[int, list[tuple[int, str]]]:
+def release_choices(
+    who: Actor, scenario: str, team_id: int | None, search: str | None
+) -> tuple[int, list[tuple[int, str]]]:
     """(how many match, the newest ``RELEASE_CHOICES`` as (release id, "dataset version"))."""
     with session_scope() as session:
-        total, rows = rel_svc.page_releases(session, actor=who, scenario=scenario, team_id=team_id,
-                                            status=ReleaseStatus.PUBLISHED, search=search, limit=RELEASE_CHOICES)
+        total, rows = rel_svc.page_releases(
+            session,
+            actor=who,
+            scenario=scenario,
+            team_id=team_id,
+            status=ReleaseStatus.PUBLISHED,
+            search=search,
+            limit=RELEASE_CHOICES,
+        )
         labels = names_svc.release_labels(session, actor=who, release_ids=[r.id for r in rows])
     return total, [(r.id, labels.get(r.id, r.version)) for r in rows if r.id is not None]
 
@@ -40,8 +48,10 @@ def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:
         search = st.text_input("Find a release", key="tr_rel_search", placeholder="dataset name or version")
         total, releases = release_choices(who, scenario, team_id, search.strip() or None)
         if not algos or not releases:
-            st.info("Needs an enabled algorithm and a published dataset release of this scenario"
-                    + (" matching the search." if search.strip() else "."))
+            st.info(
+                "Needs an enabled algorithm and a published dataset release of this scenario"
+                + (" matching the search." if search.strip() else ".")
+            )
             return
         algo = st.selectbox("Algorithm", algos, format_func=lambda a: a.display_name, key="tr_algo")
         if algo.description:
@@ -52,18 +62,33 @@ def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:
         name = st.text_input("Job name", key="tr_name")
         st.markdown("**Parameters**")
         form = render_form(algo.form_config, key=f"tr_form_{algo.id}")
-        max_evals = st.number_input("Tuning trials (0 = no tuning)", min_value=0, max_value=500, value=0,
-                                    disabled=not algo.search_space,
-                                    help=None if algo.search_space else "this algorithm has no search space")
+        max_evals = st.number_input(
+            "Tuning trials (0 = no tuning)",
+            min_value=0,
+            max_value=500,
+            value=0,
+            disabled=not algo.search_space,
+            help=None if algo.search_space else "this algorithm has no search space",
+        )
         if not form.ok:
             st.warning("Fix the parameters above before creating the job.")
         if st.button("Create job", disabled=not form.ok):
+
             def create() -> int | None:
                 with session_scope() as session:
-                    job, _ = svc.create_job(session, actor=who, team_id=team_id, name=name, scenario=scenario,
-                                            algorithm=algo.name, release_id=release[0], params=form.params,
-                                            max_evals=int(max_evals))
+                    job, _ = svc.create_job(
+                        session,
+                        actor=who,
+                        team_id=team_id,
+                        name=name,
+                        scenario=scenario,
+                        algorithm=algo.name,
+                        release_id=release[0],
+                        params=form.params,
+                        max_evals=int(max_evals),
+                    )
                     return job.id
+
             job_id = attempt(create, success=f"job {name!r} created")
             if job_id is not None:
                 # Picked below (the picker is drawn after this form), so Start starts the job just created.

@@ -30,7 +30,9 @@ def _when(millis: int | None) -> str:
     return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if millis else ""
 
 
-def split_metrics(history: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+def split_metrics(
+    history: dict[str, list[dict[str, Any]]],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
     """(metrics logged at several steps → their points, metrics logged at one step only → their value).
 
     Most algorithms log their scores once (step 0): a curve of one point per metric says nothing, so those
@@ -51,8 +53,11 @@ def metric_figure(history: dict[str, list[dict[str, Any]]]) -> go.Figure:
     """One line per metric over its steps."""
     figure = go.Figure()
     for name, points in history.items():
-        figure.add_trace(go.Scatter(x=[p["step"] for p in points], y=[p["value"] for p in points],
-                                    mode="lines+markers", name=name))
+        figure.add_trace(
+            go.Scatter(
+                x=[p["step"] for p in points], y=[p["value"] for p in points], mode="lines+markers", name=name
+            )
+        )
     figure.update_layout(xaxis_title="step", yaxis_title="value", height=360, margin={"t": 30, "b": 30})
     return figure
 
@@ -66,9 +71,18 @@ def score_values(values: dict[str, float]) -> dict[str, float]:
 def value_figure(values: dict[str, float]) -> go.Figure:
     """One bar per single-step metric, its value written on it."""
     names = sorted(values)
-    figure = go.Figure(go.Bar(x=[values[n] for n in names], y=names, orientation="h",
-                              text=[f"{values[n]:.4g}" for n in names], textposition="auto"))
-    figure.update_layout(xaxis_title="value", height=max(160, 40 * len(names) + 80), margin={"t": 30, "b": 30})
+    figure = go.Figure(
+        go.Bar(
+            x=[values[n] for n in names],
+            y=names,
+            orientation="h",
+            text=[f"{values[n]:.4g}" for n in names],
+            textposition="auto",
+        )
+    )
+    figure.update_layout(
+        xaxis_title="value", height=max(160, 40 * len(names) + 80), margin={"t": 30, "b": 30}
+    )
     return figure
 
 
@@ -100,12 +114,28 @@ def render_runs(who: Actor, job: TrainJob) -> None:
         st.caption("No runs yet.")
         return
     total, runs = slice_page(f"tr_runs_{job.id}", runs)
-    st.dataframe([{"run": r["run_id"][:12], "status": r["status"], "start": _when(r["start_time"]),
-                   "end": _when(r["end_time"]), "duration (s)": r["duration_s"], "stage": r["lifecycle_stage"],
-                   **{k: round(v, 4) for k, v in r["metrics"].items()}} for r in runs], hide_index=True)
+    st.dataframe(
+        [
+            {
+                "run": r["run_id"][:12],
+                "status": r["status"],
+                "start": _when(r["start_time"]),
+                "end": _when(r["end_time"]),
+                "duration (s)": r["duration_s"],
+                "stage": r["lifecycle_stage"],
+                **{k: round(v, 4) for k, v in r["metrics"].items()},
+            }
+            for r in runs
+        ],
+        hide_index=True,
+    )
     pager(f"tr_runs_{job.id}", total, noun="run(s)")
-    run = stable_picker("Run", {r["run_id"]: r for r in runs},
-                        lambda r: f"{r['run_id'][:12]} · {_when(r['start_time'])}", key=f"tr_run_{job.id}")
+    run = stable_picker(
+        "Run",
+        {r["run_id"]: r for r in runs},
+        lambda r: f"{r['run_id'][:12]} · {_when(r['start_time'])}",
+        key=f"tr_run_{job.id}",
+    )
     run_id: str = run["run_id"]
     if url := mlflow_run_url(job.mlflow_experiment_id, run_id):
         st.markdown(f"[Open this run in MLflow]({url})")
@@ -119,12 +149,16 @@ def render_runs(who: Actor, job: TrainJob) -> None:
     if run["status"] == "FINISHED" and run["lifecycle_stage"] == "active":
         # Deferred: the zip is built only when the button is clicked, not on every rerun of the page.
         cols[0].download_button(
-            "Download model (zip)", key=f"tr_dl_{run_id}", mime="application/zip",
+            "Download model (zip)",
+            key=f"tr_dl_{run_id}",
+            mime="application/zip",
             file_name=f"job{job.id}-{run_id}-model.zip",
             data=lambda: b"".join(runs_svc.download_model(actor=who, job_id=job.id, run_id=run_id).chunks),  # type: ignore[arg-type]
         )
     if run["lifecycle_stage"] == "deleted":
         if cols[1].button("Restore run", key=f"tr_restore_{run_id}"):
-            attempt(lambda: runs_svc.restore_run(actor=who, job_id=job.id, run_id=run_id), success="run restored")  # type: ignore[arg-type]
+            attempt(
+                lambda: runs_svc.restore_run(actor=who, job_id=job.id, run_id=run_id), success="run restored"
+            )  # type: ignore[arg-type]
     elif cols[1].button("Delete run", key=f"tr_delete_{run_id}", disabled=run["status"] == "RUNNING"):
         attempt(lambda: runs_svc.delete_run(actor=who, job_id=job.id, run_id=run_id), success="run deleted")  # type: ignore[arg-type]

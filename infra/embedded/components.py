@@ -193,19 +193,38 @@ def s3_spec(settings: Settings) -> ComponentSpec:
         # the master's); the volume servers' HTTP needs the JWTs of security.toml, every gRPC port a client
         # certificate (``prepare``); the S3 API checks the access keys.
         argv=[
-            venv_bin("weed"), "server", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
-            f"-master.port={s3.master_port}", f"-volume.port={s3.volume_port}", "-filer",
-            f"-filer.port={s3.filer_port}", "-s3", f"-s3.port={port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-master.telemetry=false", "-disableHttp", "-filer.disableHttp", "-volume.max=0",
-            "-master.volumeSizeLimitMB=128", "-master.electionTimeout=1s", *_weed_sockets(data),
+            venv_bin("weed"),
+            "server",
+            f"-dir={data}",
+            f"-ip={host}",
+            f"-ip.bind={host}",
+            f"-master.port={s3.master_port}",
+            f"-volume.port={s3.volume_port}",
+            "-filer",
+            f"-filer.port={s3.filer_port}",
+            "-s3",
+            f"-s3.port={port}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
+            "-disableHttp",
+            "-filer.disableHttp",
+            "-volume.max=0",
+            "-master.volumeSizeLimitMB=128",
+            "-master.electionTimeout=1s",
+            *_weed_sockets(data),
         ],
-        env=_child_env(settings, {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}),
+        env=_child_env(
+            settings, {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
+        ),
         log_file=_logs(settings) / "s3.log",
         health=f"http://{host}:{port}/healthz",
         url=s3.endpoint,
         enabled=s3.embedded,
         # Each SeaweedFS gRPC port is its HTTP port + 10000.
-        ports=tuple(p + off for p in (s3.master_port, s3.volume_port, s3.filer_port, port) for off in (0, 10000)),
+        ports=tuple(
+            p + off for p in (s3.master_port, s3.volume_port, s3.filer_port, port) for off in (0, 10000)
+        ),
         dirs=(data,),
         # Anything weed writes relative to its working directory stays with its data, not in the caller's cwd.
         cwd=data,
@@ -255,10 +274,20 @@ def mlflow_spec(settings: Settings) -> ComponentSpec:
         name="mlflow",
         label="MLflow UI",
         argv=[
-            venv_bin("mlflow"), "server", "--app-name", "basic-auth",
-            "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
-            "--artifacts-destination", destination,
-            "--host", host, "--port", str(port), "--workers", "1",
+            venv_bin("mlflow"),
+            "server",
+            "--app-name",
+            "basic-auth",
+            "--backend-store-uri",
+            f"sqlite:///{data / 'mlflow.db'}",
+            "--artifacts-destination",
+            destination,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],
         env=_child_env(
             settings,
@@ -270,7 +299,9 @@ def mlflow_spec(settings: Settings) -> ComponentSpec:
                 "MLFLOW_AUTH_CONFIG_PATH": str(auth_ini),
                 "MLFLOW_AUTH_ADMIN_USERNAME": mlflow.username,
                 "MLFLOW_AUTH_ADMIN_PASSWORD": mlflow.password,
-                "MLFLOW_FLASK_SERVER_SECRET_KEY": install_secret("mlflow_flask_secret", settings.platform.data_dir),
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": install_secret(
+                    "mlflow_flask_secret", settings.platform.data_dir
+                ),
             },
         ),
         log_file=_logs(settings) / "mlflow.log",
@@ -344,11 +375,20 @@ def dashboard_spec(settings: Settings) -> ComponentSpec:
         name="dashboard",
         label="Dashboard",
         argv=[
-            venv_bin("streamlit"), "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
-            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false",
+            venv_bin("streamlit"),
+            "run",
+            str(PROJECT_ROOT / "dashboard" / "app.py"),
+            "--server.address",
+            host,
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
             # No "Deploy" button: it links to a hosted service, and the platform stays offline.
-            "--client.toolbarMode", "minimal",
+            "--client.toolbarMode",
+            "minimal",
         ],
         env=_child_env(settings),
         log_file=_logs(settings) / "dashboard.log",
@@ -369,7 +409,9 @@ BUILDERS: dict[str, Callable[[Settings], ComponentSpec]] = {
 }
 
 
-def build_components(settings: Settings, names: list[str] | tuple[str, ...] | None = None) -> list[ComponentSpec]:
+def build_components(
+    settings: Settings, names: list[str] | tuple[str, ...] | None = None
+) -> list[ComponentSpec]:
     """Specs in start order (all of them, or ``names`` only); disabled ones are included, flagged."""
     wanted = COMPONENT_NAMES if names is None else tuple(names)
     unknown = [n for n in wanted if n not in BUILDERS]

@@ -75,8 +75,12 @@ def start_component(spec: ComponentSpec) -> RunningComponent:
     try:
         # A just-stopped server's closing connections (FIN-WAIT) hold its ports for a moment; a restart on
         # the same ports waits that out instead of failing.
-        wait_until(lambda: all(port_is_free(p) for p in spec.ports), timeout=PORT_FREE_TIMEOUT, interval=0.1,
-                   description=f"{spec.name} ports free")
+        wait_until(
+            lambda: all(port_is_free(p) for p in spec.ports),
+            timeout=PORT_FREE_TIMEOUT,
+            interval=0.1,
+            description=f"{spec.name} ports free",
+        )
     except TimeoutError:
         busy = [p for p in spec.ports if not port_is_free(p)]
         raise PlatformError(
@@ -96,8 +100,13 @@ def start_component(spec: ComponentSpec) -> RunningComponent:
         log.flush()
         try:
             process = subprocess.Popen(
-                spec.argv, env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                spec.argv,
+                env=spec.env,
+                cwd=spec.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 # Whatever a server creates (data, sockets in /tmp, its own logs) is its user's alone.
                 umask=0o077,
             )
@@ -123,8 +132,13 @@ def wait_healthy(running: RunningComponent, timeout: float) -> None:
         return None
 
     try:
-        wait_until(lambda: healthy(spec), timeout=timeout, interval=0.2, description=f"{spec.name} healthy",
-                   abort=exited)
+        wait_until(
+            lambda: healthy(spec),
+            timeout=timeout,
+            interval=0.2,
+            description=f"{spec.name} healthy",
+            abort=exited,
+        )
     except TimeoutError as exc:
         raise PlatformError(f"{spec.name} did not become healthy within {timeout:g}s") from exc
     except RuntimeError as exc:
@@ -141,8 +155,14 @@ def wait_healthy(running: RunningComponent, timeout: float) -> None:
                 time.sleep(0.2)
 
 
-def stop_process_group(pid: int, create_time: float | None, *, grace: float = 10.0, term_signals: int = 1,
-                       process: subprocess.Popen[bytes] | None = None) -> None:
+def stop_process_group(
+    pid: int,
+    create_time: float | None,
+    *,
+    grace: float = 10.0,
+    term_signals: int = 1,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
     """SIGTERM the component's whole process group (``term_signals`` times, spread over the grace period),
     then SIGKILL whatever is left. Safe on an already-dead or reused pid."""
     if not alive(pid, create_time):
@@ -209,15 +229,20 @@ def _kill_orphans(pid: int, create_time: float | None) -> None:
         return
     for proc in psutil.process_iter():
         try:
-            if (proc.pid != pid and os.getpgid(proc.pid) == pid and started_with(proc, create_time)
-                    and not _is_workload(proc)):
+            if (
+                proc.pid != pid
+                and os.getpgid(proc.pid) == pid
+                and started_with(proc, create_time)
+                and not _is_workload(proc)
+            ):
                 proc.kill()
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue
 
 
-def _reap(process: subprocess.Popen[bytes] | None, pid: int | None = None,
-          create_time: float | None = None) -> None:
+def _reap(
+    process: subprocess.Popen[bytes] | None, pid: int | None = None, create_time: float | None = None
+) -> None:
     if process is not None:
         process.poll()
         return
@@ -228,12 +253,15 @@ def _reap(process: subprocess.Popen[bytes] | None, pid: int | None = None,
 
 
 def stop_component(running: RunningComponent) -> None:
-    stop_process_group(running.pid, running.create_time, grace=running.spec.stop_grace_seconds,
-                       term_signals=running.spec.term_signals, process=running.process)
+    stop_process_group(
+        running.pid,
+        running.create_time,
+        grace=running.spec.stop_grace_seconds,
+        term_signals=running.spec.term_signals,
+        process=running.process,
+    )
 
 
 def stop_all(components: list[RunningComponent]) -> None:
     for running in reversed(components):
         stop_component(running)
-
-

@@ -44,12 +44,20 @@ def backoff(policy: RestartPolicy, failures_in_a_row: int) -> float:
     return min(policy.max_seconds, policy.base_seconds * 2 ** max(0, failures_in_a_row - 1))
 
 
-def on_exit(life: ComponentLife, *, now: float, exit_code: int | None, policy: RestartPolicy) -> ComponentLife:
+def on_exit(
+    life: ComponentLife, *, now: float, exit_code: int | None, policy: RestartPolicy
+) -> ComponentLife:
     """The component was found dead: schedule its restart."""
     stable = life.phase == Phase.RUNNING and now - life.started_at >= policy.stable_seconds
     failures = 1 if stable else life.failures_in_a_row + 1
-    return replace(life, phase=Phase.WAITING, failures_in_a_row=failures, last_exit_code=exit_code,
-                   last_exit_at=now, restart_at=now + backoff(policy, failures))
+    return replace(
+        life,
+        phase=Phase.WAITING,
+        failures_in_a_row=failures,
+        last_exit_code=exit_code,
+        last_exit_at=now,
+        restart_at=now + backoff(policy, failures),
+    )
 
 
 def due(life: ComponentLife, *, now: float) -> bool:
@@ -68,7 +76,9 @@ def on_healthy(life: ComponentLife) -> ComponentLife:
 def on_start_failed(life: ComponentLife, *, now: float, policy: RestartPolicy) -> ComponentLife:
     """Its process could not be started, or never became healthy: another round of back-off."""
     failures = life.failures_in_a_row + 1
-    return replace(life, phase=Phase.WAITING, failures_in_a_row=failures, restart_at=now + backoff(policy, failures))
+    return replace(
+        life, phase=Phase.WAITING, failures_in_a_row=failures, restart_at=now + backoff(policy, failures)
+    )
 
 
 def describe(life: ComponentLife, *, now: float) -> str:

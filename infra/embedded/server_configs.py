@@ -97,13 +97,15 @@ def seaweedfs_tls(directory: Path, host: str) -> dict[str, Path]:
     if all(p.exists() for p in paths.values()) and meta.exists() and json.loads(meta.read_text()) == [host]:
         return paths
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _certificate("mlops-lite seaweedfs CA", ca_key, "mlops-lite seaweedfs CA", ca_key, ca=True,
-                           host=host)
+    ca_cert = _certificate(
+        "mlops-lite seaweedfs CA", ca_key, "mlops-lite seaweedfs CA", ca_key, ca=True, host=host
+    )
     write_private(paths["ca.crt"], ca_cert.decode())
     for role in ("server", "client"):
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _certificate(f"mlops-lite seaweedfs {role}", key, "mlops-lite seaweedfs CA", ca_key, ca=False,
-                            host=host)
+        cert = _certificate(
+            f"mlops-lite seaweedfs {role}", key, "mlops-lite seaweedfs CA", ca_key, ca=False, host=host
+        )
         write_private(paths[f"{role}.key"], _pem_key(key).decode())
         write_private(paths[f"{role}.crt"], cert.decode())
     write_private(meta, json.dumps([host]))
@@ -127,19 +129,33 @@ def write_seaweedfs_config(settings: Settings, directory: Path) -> None:
     }
     lines = ["# Written by mlops-lite at every start (infra/embedded/server_configs.py); edits are lost."]
     for section, secret in jwt.items():
-        lines += [f"[{section}]", f"key = {_toml_str(install_secret(secret, data_dir))}",
-                  "expires_after_seconds = 60", ""]
+        lines += [
+            f"[{section}]",
+            f"key = {_toml_str(install_secret(secret, data_dir))}",
+            "expires_after_seconds = 60",
+            "",
+        ]
     lines += ["[grpc]", f"ca = {_toml_str(tls['ca.crt'])}", ""]
     for role in ("master", "volume", "filer", "s3"):
-        lines += [f"[grpc.{role}]", f"cert = {_toml_str(tls['server.crt'])}", f"key = {_toml_str(tls['server.key'])}",
-                  ""]
-    lines += ["[grpc.client]", f"cert = {_toml_str(tls['client.crt'])}", f"key = {_toml_str(tls['client.key'])}",
-              ""]
+        lines += [
+            f"[grpc.{role}]",
+            f"cert = {_toml_str(tls['server.crt'])}",
+            f"key = {_toml_str(tls['server.key'])}",
+            "",
+        ]
+    lines += [
+        "[grpc.client]",
+        f"cert = {_toml_str(tls['client.crt'])}",
+        f"key = {_toml_str(tls['client.key'])}",
+        "",
+    ]
     write_private(directory / "security.toml", "\n".join(lines))
     # Every bucket is a collection; the default grows 7 volumes for each, and a volume server holds a bounded
     # number of them (free disk / volume size): one per collection lets many buckets coexist.
-    write_private(directory / "master.toml", "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\n"
-                  "copy_other = 1\n")
+    write_private(
+        directory / "master.toml",
+        "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n",
+    )
 
 
 # -- nats-server -----------------------------------------------------------------------------------------
@@ -148,15 +164,21 @@ def write_seaweedfs_config(settings: Settings, directory: Path) -> None:
 PASSWORD_MARK = "\0password:"  # a password written as a reference to an environment variable of the server
 
 
-def nats_config(settings: Settings, host: str, port: int, *, password_env: tuple[str, str] | None = None) -> str:
+def nats_config(
+    settings: Settings, host: str, port: int, *, password_env: tuple[str, str] | None = None
+) -> str:
     """The nats-server config of the platform's two users. ``password_env`` (responder, client variable names):
     write the passwords as references to the server's environment (``$NAME``), as deployments/nats.conf does."""
     nats = settings.nats
     requests = f"{nats.namespace}.>"
-    passwords = (nats.password, nats.client_password) if password_env is None else \
-        tuple(f"{PASSWORD_MARK}{name}" for name in password_env)
+    passwords = (
+        (nats.password, nats.client_password)
+        if password_env is None
+        else tuple(f"{PASSWORD_MARK}{name}" for name in password_env)
+    )
     responder = {
-        "user": nats.user, "password": passwords[0],
+        "user": nats.user,
+        "password": passwords[0],
         "permissions": {
             # Requests only (no inboxes: no reading other callers' replies); publishing only as a reply.
             "subscribe": {"allow": [requests]},
@@ -165,7 +187,8 @@ def nats_config(settings: Settings, host: str, port: int, *, password_env: tuple
         },
     }
     client = {
-        "user": nats.client_user, "password": passwords[1],
+        "user": nats.client_user,
+        "password": passwords[1],
         "permissions": {
             # May ask, never answer: it cannot subscribe to the request subjects (or join the responders'
             # queue group), nor read any inbox but its own prefix.
@@ -176,12 +199,14 @@ def nats_config(settings: Settings, host: str, port: int, *, password_env: tuple
     # The NATS config format accepts JSON values; an environment reference is an unquoted $NAME.
     users = json.dumps({"users": [responder, client]}, indent=1)
     users = re.sub(rf'"{re.escape(json.dumps(PASSWORD_MARK)[1:-1])}([A-Z0-9_]+)"', r"$\1", users)
-    return "\n".join([
-        "# Written by mlops-lite (infra/embedded/server_configs.py nats_config); edits are lost.",
-        f"listen: {json.dumps(f'{host}:{port}')}",
-        f"authorization: {users}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by mlops-lite (infra/embedded/server_configs.py nats_config); edits are lost.",
+            f"listen: {json.dumps(f'{host}:{port}')}",
+            f"authorization: {users}",
+            "",
+        ]
+    )
 
 
 # -- MLflow ----------------------------------------------------------------------------------------------
@@ -190,13 +215,15 @@ def nats_config(settings: Settings, host: str, port: int, *, password_env: tuple
 def mlflow_auth_ini(directory: Path) -> str:
     """The basic-auth app's settings; its admin's name and password go in its environment
     (MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD), not in a file."""
-    return "\n".join([
-        "[mlflow]",
-        # Nobody but the admin (the platform) may read or write anything.
-        "default_permission = NO_PERMISSIONS",
-        f"database_uri = sqlite:///{directory / 'basic_auth.db'}",
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
-        # Each check is a PBKDF2 hash; caching a verified (user, password) for a minute keeps it off most calls.
-        "auth_cache_ttl_seconds = 60",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[mlflow]",
+            # Nobody but the admin (the platform) may read or write anything.
+            "default_permission = NO_PERMISSIONS",
+            f"database_uri = sqlite:///{directory / 'basic_auth.db'}",
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+            # Each check is a PBKDF2 hash; caching a verified (user, password) for a minute keeps it off most calls.
+            "auth_cache_ttl_seconds = 60",
+            "",
+        ]
+    )

@@ -32,8 +32,12 @@ def read_state(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
-def write_state(settings: Settings, components: list[RunningComponent], supervisor_pid: int | None,
-                 lives: dict[str, ComponentLife] | None = None) -> None:
+def write_state(
+    settings: Settings,
+    components: list[RunningComponent],
+    supervisor_pid: int | None,
+    lives: dict[str, ComponentLife] | None = None,
+) -> None:
     path = state_file(settings)
     now = time.time()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,9 +46,15 @@ def write_state(settings: Settings, components: list[RunningComponent], supervis
         "supervisor_create_time": psutil.Process(supervisor_pid).create_time() if supervisor_pid else None,
         "components": [
             {
-                "name": c.spec.name, "label": c.spec.label, "pid": c.pid, "create_time": c.create_time,
-                "url": c.spec.url, "health_url": c.spec.health_url, "ports": list(c.spec.ports),
-                "log_file": str(c.spec.log_file), "stop_grace_seconds": c.spec.stop_grace_seconds,
+                "name": c.spec.name,
+                "label": c.spec.label,
+                "pid": c.pid,
+                "create_time": c.create_time,
+                "url": c.spec.url,
+                "health_url": c.spec.health_url,
+                "ports": list(c.spec.ports),
+                "log_file": str(c.spec.log_file),
+                "stop_grace_seconds": c.spec.stop_grace_seconds,
                 "term_signals": c.spec.term_signals,
                 **_life_fields((lives or {}).get(c.spec.name), now),
             }
@@ -59,8 +69,12 @@ def write_state(settings: Settings, components: list[RunningComponent], supervis
 def _life_fields(life: ComponentLife | None, now: float) -> dict[str, Any]:
     if life is None:
         return {"phase": Phase.RUNNING.value, "state": "running", "restarts": 0}
-    return {"phase": life.phase.value, "state": describe(life, now=now), "restarts": life.restarts,
-            "last_exit_code": life.last_exit_code}
+    return {
+        "phase": life.phase.value,
+        "state": describe(life, now=now),
+        "restarts": life.restarts,
+        "last_exit_code": life.last_exit_code,
+    }
 
 
 def alive_entries(state: dict[str, Any] | None) -> list[dict[str, Any]]:

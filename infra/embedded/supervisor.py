@@ -116,8 +116,13 @@ def _resolve(settings: Settings, components: Iterable[str | ComponentSpec] | Non
     return [s for s in specs if s.enabled]
 
 
-def up(settings: Settings, *, components: Iterable[str | ComponentSpec] | None = None, echo: Echo = print,
-       _supervisor_pid: int | None = None) -> PlatformHandle:
+def up(
+    settings: Settings,
+    *,
+    components: Iterable[str | ComponentSpec] | None = None,
+    echo: Echo = print,
+    _supervisor_pid: int | None = None,
+) -> PlatformHandle:
     """Start every enabled component in order and wait until each is healthy.
 
     ``components``: names (subset of the platform) or ready-made specs; default: every enabled component.
@@ -162,8 +167,13 @@ def up(settings: Settings, *, components: Iterable[str | ComponentSpec] | None =
     return handle
 
 
-def run_foreground(settings: Settings, *, components: Iterable[str | ComponentSpec] | None = None,
-                   echo: Echo = print, on_ready: Callable[[PlatformHandle], None] | None = None) -> int:
+def run_foreground(
+    settings: Settings,
+    *,
+    components: Iterable[str | ComponentSpec] | None = None,
+    echo: Echo = print,
+    on_ready: Callable[[PlatformHandle], None] | None = None,
+) -> int:
     """`mlops up`: start the platform, then keep it running (restarting a component that dies, see
     ``infra.embedded.restarts``) until Ctrl-C/SIGTERM; stop everything.
 
@@ -190,9 +200,15 @@ def run_foreground(settings: Settings, *, components: Iterable[str | ComponentSp
             if on_ready is not None:
                 on_ready(handle)
             echo("platform running; Ctrl-C stops it")
-            keeper = _Keeper(settings, handle, echo, RestartPolicy(
-                base_seconds=settings.platform.restart_base_seconds,
-                max_seconds=settings.platform.restart_max_seconds))
+            keeper = _Keeper(
+                settings,
+                handle,
+                echo,
+                RestartPolicy(
+                    base_seconds=settings.platform.restart_base_seconds,
+                    max_seconds=settings.platform.restart_max_seconds,
+                ),
+            )
             while not stop_requested.wait(0.5):
                 keeper.round()
             echo("stopping the platform ...")
@@ -227,8 +243,10 @@ class _Keeper:
                 # At once, not at the restart: what is left of its process group (a flow run of the deployment
                 # server, say) must not go on working unsupervised, racing whatever the restart reconciles.
                 stop_component(component)
-                self.echo(f"{name} exited unexpectedly (code {life.last_exit_code}); restarting it in "
-                          f"{(life.restart_at or now) - now:.0f} s (the platform keeps running)")
+                self.echo(
+                    f"{name} exited unexpectedly (code {life.last_exit_code}); restarting it in "
+                    f"{(life.restart_at or now) - now:.0f} s (the platform keeps running)"
+                )
                 log_tail = tail(component.spec.log_file)
                 if log_tail:
                     self.echo(f"--- last lines of {component.spec.log_file} ---\n{log_tail}\n---")
@@ -237,12 +255,16 @@ class _Keeper:
                 try:
                     self.handle.components[index] = start_component(component.spec)
                     life = on_restart(life, now=now)
-                    self.echo(f"{name} restarted (attempt {life.failures_in_a_row}, pid "
-                              f"{self.handle.components[index].pid})")
+                    self.echo(
+                        f"{name} restarted (attempt {life.failures_in_a_row}, pid "
+                        f"{self.handle.components[index].pid})"
+                    )
                 except PlatformError as exc:
                     life = on_start_failed(life, now=now, policy=self.policy)
-                    self.echo(f"{name} could not be restarted: {exc}; next attempt in "
-                              f"{(life.restart_at or now) - now:.0f} s")
+                    self.echo(
+                        f"{name} could not be restarted: {exc}; next attempt in "
+                        f"{(life.restart_at or now) - now:.0f} s"
+                    )
             elif life.phase == Phase.STARTING:
                 life = self._check_started(component, life, now)
             if life != self.lives[name]:
@@ -298,7 +320,9 @@ def stop_workloads(settings: Settings, *, echo: Echo = print, keep: bool = False
             runtime.stop(container.name)
 
 
-def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0, keep_workloads: bool = False) -> bool:
+def down(
+    settings: Settings, *, echo: Echo = print, timeout: float = 60.0, keep_workloads: bool = False
+) -> bool:
     """Stop the platform recorded in the state file (from any process), then the workloads it launched.
     True when something was running."""
     state = read_state(settings)
@@ -321,13 +345,18 @@ def down(settings: Settings, *, echo: Echo = print, timeout: float = 60.0, keep_
     for entry in reversed(entries):
         if procs.alive(int(entry["pid"]), entry.get("create_time")):
             echo(f"stopping {entry['name']} (pid {entry['pid']}) ...")
-        stop_process_group(int(entry["pid"]), entry.get("create_time"),
-                           grace=float(entry.get("stop_grace_seconds", 10.0)),
-                           term_signals=int(entry.get("term_signals", 1)))
+        stop_process_group(
+            int(entry["pid"]),
+            entry.get("create_time"),
+            grace=float(entry.get("stop_grace_seconds", 10.0)),
+            term_signals=int(entry.get("term_signals", 1)),
+        )
     path = state_file(settings)
     path.unlink(missing_ok=True)
     stop_workloads(settings, echo=echo, keep=keep_workloads)
-    echo("platform stopped" if was_running else f"removed the stale state file of a stopped platform ({path})")
+    echo(
+        "platform stopped" if was_running else f"removed the stale state file of a stopped platform ({path})"
+    )
     return was_running
 
 
@@ -349,8 +378,16 @@ def status(settings: Settings) -> list[ComponentStatus]:
             ok = http_ok(str(entry["health_url"]))
         else:
             ok = spec is not None and healthy(spec)
-        rows.append(ComponentStatus(entry["name"], int(entry["pid"]), alive, ok, str(entry.get("url", "")),
-                                    str(entry.get("state", "running")) if alive else "stopped"))
+        rows.append(
+            ComponentStatus(
+                entry["name"],
+                int(entry["pid"]),
+                alive,
+                ok,
+                str(entry.get("url", "")),
+                str(entry.get("state", "running")) if alive else "stopped",
+            )
+        )
     return rows
 
 

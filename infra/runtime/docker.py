@@ -103,11 +103,15 @@ class DockerRuntime(ContainerRuntime):
             host = self.settings.runtime.docker_host
             try:
                 if host:
-                    self._client = docker.DockerClient(base_url=host, version="auto", timeout=API_TIMEOUT_SECONDS)
+                    self._client = docker.DockerClient(
+                        base_url=host, version="auto", timeout=API_TIMEOUT_SECONDS
+                    )
                 else:
                     self._client = docker.from_env(version="auto", timeout=API_TIMEOUT_SECONDS)
             except DockerException as exc:
-                raise RuntimeError_(f"Docker engine at {self.engine} unreachable: {exc}", transient=True) from exc
+                raise RuntimeError_(
+                    f"Docker engine at {self.engine} unreachable: {exc}", transient=True
+                ) from exc
         return self._client
 
     def _call(self, what: str, fn: Callable[[], _T]) -> _T:
@@ -116,17 +120,23 @@ class DockerRuntime(ContainerRuntime):
             return fn()
         except (requests.ConnectionError, requests.Timeout) as exc:
             self._client = None  # the engine may come back on another connection
-            raise RuntimeError_(f"Docker engine at {self.engine} unreachable ({what}): {exc}", transient=True) from exc
+            raise RuntimeError_(
+                f"Docker engine at {self.engine} unreachable ({what}): {exc}", transient=True
+            ) from exc
         except NotFound:
             raise
         except APIError as exc:
             if exc.status_code == 409:
                 raise _Conflict(f"Docker refused {what}: {exc.explanation or exc}") from exc
             if exc.is_server_error():
-                raise RuntimeError_(f"Docker engine error ({what}): {exc.explanation or exc}", transient=True) from exc
+                raise RuntimeError_(
+                    f"Docker engine error ({what}): {exc.explanation or exc}", transient=True
+                ) from exc
             raise RuntimeError_(f"Docker refused {what}: {exc.explanation or exc}") from exc
         except DockerException as exc:
-            raise RuntimeError_(f"Docker engine at {self.engine} unreachable ({what}): {exc}", transient=True) from exc
+            raise RuntimeError_(
+                f"Docker engine at {self.engine} unreachable ({what}): {exc}", transient=True
+            ) from exc
 
     # -- start ---------------------------------------------------------------------------------------------
     def _command(self, command: Sequence[str]) -> list[str]:
@@ -144,13 +154,20 @@ class DockerRuntime(ContainerRuntime):
 
     def create_options(self, spec: ContainerSpec) -> dict[str, Any]:
         """The ``containers.create`` arguments for ``spec`` (public so tests can check them without an engine)."""
-        if spec.kind == "serve" and self.network not in ("host", "none") and spec.port not in (None, SERVING_PORT):
+        if (
+            spec.kind == "serve"
+            and self.network not in ("host", "none")
+            and spec.port not in (None, SERVING_PORT)
+        ):
             raise ValueError(
                 f"on Docker network {self.network!r} serving containers listen on {SERVING_PORT} "
                 f"(reached as http://<name>:{SERVING_PORT}); got port {spec.port}"
             )
-        labels = {**{str(k): str(v) for k, v in spec.labels.items()}, APP_LABEL[0]: APP_LABEL[1],
-                  KIND_LABEL: str(spec.kind)}
+        labels = {
+            **{str(k): str(v) for k, v in spec.labels.items()},
+            APP_LABEL[0]: APP_LABEL[1],
+            KIND_LABEL: str(spec.kind),
+        }
         if spec.port is not None:
             labels[PORT_LABEL] = str(spec.port)
         options: dict[str, Any] = {
@@ -166,7 +183,11 @@ class DockerRuntime(ContainerRuntime):
             **self._network_options(),
         }
         cpu = spec.cpu_limit if spec.cpu_limit is not None else self.settings.runtime.cpu_limit
-        memory = spec.memory_limit_mb if spec.memory_limit_mb is not None else self.settings.runtime.memory_limit_mb
+        memory = (
+            spec.memory_limit_mb
+            if spec.memory_limit_mb is not None
+            else self.settings.runtime.memory_limit_mb
+        )
         if cpu is not None:
             options["nano_cpus"] = int(cpu * 1e9)
         if memory is not None:
@@ -197,7 +218,9 @@ class DockerRuntime(ContainerRuntime):
             except (APIError, requests.RequestException):
                 pass
             transient = isinstance(exc, RuntimeError_) and exc.transient
-            raise RuntimeError_(f"container {spec.name!r} could not start: {exc}", transient=transient) from exc
+            raise RuntimeError_(
+                f"container {spec.name!r} could not start: {exc}", transient=transient
+            ) from exc
         return self._status_from_inspect(spec.name, self._inspect(spec.name))
 
     # -- status --------------------------------------------------------------------------------------------
@@ -233,8 +256,13 @@ class DockerRuntime(ContainerRuntime):
 
     def _status(self, name: str, observed: Observed, labels: Mapping[str, str]) -> ContainerStatus:
         return ContainerStatus(
-            name=name, state=observed.state, exit_code=observed.exit_code, port=self._port(labels),
-            detail=observed.detail, started_at=observed.started_at, finished_at=observed.finished_at,
+            name=name,
+            state=observed.state,
+            exit_code=observed.exit_code,
+            port=self._port(labels),
+            detail=observed.detail,
+            started_at=observed.started_at,
+            finished_at=observed.finished_at,
             labels=self._public_labels(labels),
         )
 
@@ -257,7 +285,9 @@ class DockerRuntime(ContainerRuntime):
         for name in names:
             summary = found.get(name)
             result[name] = (
-                self._status_from_summary(summary) if summary else ContainerStatus(name, ContainerState.NOT_FOUND)
+                self._status_from_summary(summary)
+                if summary
+                else ContainerStatus(name, ContainerState.NOT_FOUND)
             )
         return result
 
@@ -290,8 +320,10 @@ class DockerRuntime(ContainerRuntime):
                 # is the engine going away.
                 if deadline - time.monotonic() > self.exit_check_seconds:
                     self._client = None
-                    raise RuntimeError_(f"Docker engine at {self.engine} unreachable (waiting for {name}): {exc}",
-                                        transient=True) from exc
+                    raise RuntimeError_(
+                        f"Docker engine at {self.engine} unreachable (waiting for {name}): {exc}",
+                        transient=True,
+                    ) from exc
                 continue
             except (APIError, DockerException) as exc:
                 raise RuntimeError_(f"Docker refused waiting for {name}: {exc}", transient=True) from exc
@@ -323,7 +355,9 @@ class DockerRuntime(ContainerRuntime):
         try:
             data = self._call(
                 f"reading logs of {name}",
-                lambda: client.api.logs(name, stdout=True, stderr=True, tail="all" if tail is None else max(tail, 0)),
+                lambda: client.api.logs(
+                    name, stdout=True, stderr=True, tail="all" if tail is None else max(tail, 0)
+                ),
             )
         except NotFound:
             return ""

@@ -43,20 +43,28 @@ def wait_job_end(batch: Any, namespace: str, name: str, timeout: float) -> bool:
     while (remaining := deadline - time.monotonic()) > 0:
         watcher = watch.Watch()
         # Events as plain wire dicts: ``kube_job_state`` reads the camelCase documents.
-        stream = watcher.stream(batch.list_namespaced_job, namespace, field_selector=f"metadata.name={name}",
-                                timeout_seconds=max(1, math.ceil(remaining)),
-                                _request_timeout=remaining + _READ_GRACE_SECONDS, deserialize=False)
+        stream = watcher.stream(
+            batch.list_namespaced_job,
+            namespace,
+            field_selector=f"metadata.name={name}",
+            timeout_seconds=max(1, math.ceil(remaining)),
+            _request_timeout=remaining + _READ_GRACE_SECONDS,
+            deserialize=False,
+        )
         try:
             for event in stream:
                 if job_has_ended(event):
                     return True
         except ApiException as exc:
-            raise RuntimeError_(f"Kubernetes refused watching Job {name}: {exc.status} {exc.reason}",
-                                transient=True) from exc
+            raise RuntimeError_(
+                f"Kubernetes refused watching Job {name}: {exc.status} {exc.reason}", transient=True
+            ) from exc
         except (HTTPError, OSError) as exc:
             if deadline - time.monotonic() <= 0:
                 return False  # the client's read timeout at the end of the wait
-            raise RuntimeError_(f"Kubernetes API unreachable (watching Job {name}): {exc}", transient=True) from exc
+            raise RuntimeError_(
+                f"Kubernetes API unreachable (watching Job {name}): {exc}", transient=True
+            ) from exc
         finally:
             stream.close()
     return False

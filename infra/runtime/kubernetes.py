@@ -64,7 +64,9 @@ def secret_name(name: str) -> str:
 
 def check_name(name: str) -> str:
     if not _NAME_RE.fullmatch(name):
-        raise ValueError(f"invalid Kubernetes container name {name!r}: lowercase letters, digits and '-' (max 53)")
+        raise ValueError(
+            f"invalid Kubernetes container name {name!r}: lowercase letters, digits and '-' (max 53)"
+        )
     return name
 
 
@@ -82,10 +84,14 @@ def _quantity_cpu(cores: float) -> str:
 
 def container_manifest(spec: ContainerSpec, settings: Settings) -> dict[str, Any]:
     """The pod's one container: image, command, env (secrets by reference), limits, serving port/probe."""
-    env: list[dict[str, Any]] = [{"name": "PYTHONUNBUFFERED", "value": "1"}] if "PYTHONUNBUFFERED" not in spec.env else []
+    env: list[dict[str, Any]] = (
+        [{"name": "PYTHONUNBUFFERED", "value": "1"}] if "PYTHONUNBUFFERED" not in spec.env else []
+    )
     for key, value in spec.env.items():
         if is_secret_env(key):
-            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(spec.name), "key": key}}})
+            env.append(
+                {"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(spec.name), "key": key}}}
+            )
         else:
             env.append({"name": key, "value": str(value)})
     container: dict[str, Any] = {
@@ -106,7 +112,9 @@ def container_manifest(spec: ContainerSpec, settings: Settings) -> dict[str, Any
     if spec.kind == ContainerKind.SERVE:
         container["ports"] = [{"name": "http", "containerPort": SERVING_PORT}]
         container["readinessProbe"] = {
-            "httpGet": {"path": "/ready", "port": SERVING_PORT}, "periodSeconds": 2, "failureThreshold": 3,
+            "httpGet": {"path": "/ready", "port": SERVING_PORT},
+            "periodSeconds": 2,
+            "failureThreshold": 3,
         }
     return container
 
@@ -126,7 +134,9 @@ def pod_spec(spec: ContainerSpec, settings: Settings, *, restart_policy: str) ->
 
 def _metadata(spec: ContainerSpec, settings: Settings) -> dict[str, Any]:
     meta: dict[str, Any] = {
-        "name": check_name(spec.name), "namespace": settings.runtime.kube_namespace, "labels": labels_of(spec),
+        "name": check_name(spec.name),
+        "namespace": settings.runtime.kube_namespace,
+        "labels": labels_of(spec),
     }
     if spec.port is not None:
         meta["annotations"] = {PORT_ANNOTATION: str(spec.port)}
@@ -172,7 +182,11 @@ def service_manifest(spec: ContainerSpec, settings: Settings) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": spec.name, "namespace": settings.runtime.kube_namespace, "labels": labels_of(spec)},
+        "metadata": {
+            "name": spec.name,
+            "namespace": settings.runtime.kube_namespace,
+            "labels": labels_of(spec),
+        },
         "spec": {
             "type": "ClusterIP",
             "selector": {APP_LABEL[0]: APP_LABEL[1], NAME_LABEL: spec.name},
@@ -181,20 +195,28 @@ def service_manifest(spec: ContainerSpec, settings: Settings) -> dict[str, Any]:
     }
 
 
-def secret_manifest(spec: ContainerSpec, settings: Settings, owner: Mapping[str, Any] | None = None
-                    ) -> dict[str, Any] | None:
+def secret_manifest(
+    spec: ContainerSpec, settings: Settings, owner: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The Secret of ``spec``'s secret env values, owned by ``owner`` (the workload); None if it has none."""
     data = {k: str(v) for k, v in spec.env.items() if is_secret_env(k)}
     if not data:
         return None
     meta: dict[str, Any] = {
-        "name": secret_name(spec.name), "namespace": settings.runtime.kube_namespace, "labels": labels_of(spec),
+        "name": secret_name(spec.name),
+        "namespace": settings.runtime.kube_namespace,
+        "labels": labels_of(spec),
     }
     if owner is not None:
-        meta["ownerReferences"] = [{
-            "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
-            "uid": owner["metadata"]["uid"], "blockOwnerDeletion": False,
-        }]
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": owner["apiVersion"],
+                "kind": owner["kind"],
+                "name": owner["metadata"]["name"],
+                "uid": owner["metadata"]["uid"],
+                "blockOwnerDeletion": False,
+            }
+        ]
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta, "stringData": data}
 
 
@@ -207,8 +229,9 @@ class KubernetesRuntime(ContainerRuntime):
 
     name: ClassVar[str] = "kubernetes"
 
-    def __init__(self, settings: Settings | None = None, *, batch: Any = None, core: Any = None,
-                 apps: Any = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, batch: Any = None, core: Any = None, apps: Any = None
+    ) -> None:
         self.settings = settings or get_settings()
         self.namespace = self.settings.runtime.kube_namespace
         self._batch, self._core, self._apps = batch, core, apps
@@ -251,7 +274,9 @@ class KubernetesRuntime(ContainerRuntime):
             if exc.status == 409:
                 raise ContainerExistsError(f"{what}: already exists (remove it first)") from exc
             transient = exc.status == 429 or (exc.status or 0) >= 500
-            raise RuntimeError_(f"Kubernetes refused {what}: {exc.status} {exc.reason}", transient=transient) from exc
+            raise RuntimeError_(
+                f"Kubernetes refused {what}: {exc.status} {exc.reason}", transient=transient
+            ) from exc
         except (HTTPError, OSError) as exc:
             raise RuntimeError_(f"Kubernetes API unreachable ({what}): {exc}", transient=True) from exc
 
@@ -276,17 +301,23 @@ class KubernetesRuntime(ContainerRuntime):
         ns = self.namespace
         if spec.kind == ContainerKind.TRAIN:
             body = job_manifest(spec, self.settings)
-            created = self._call(f"creating Job {spec.name}",
-                                 lambda: batch.create_namespaced_job(ns, client.V1Job.from_dict(body)))
+            created = self._call(
+                f"creating Job {spec.name}",
+                lambda: batch.create_namespaced_job(ns, client.V1Job.from_dict(body)),
+            )
         else:
             body = deployment_manifest(spec, self.settings)
-            created = self._call(f"creating Deployment {spec.name}",
-                                 lambda: apps.create_namespaced_deployment(ns, client.V1Deployment.from_dict(body)))
+            created = self._call(
+                f"creating Deployment {spec.name}",
+                lambda: apps.create_namespaced_deployment(ns, client.V1Deployment.from_dict(body)),
+            )
             service = service_manifest(spec, self.settings)
             # A Service left by an earlier serving of this name already selects the right pods: keep it.
             try:
-                self._call(f"creating Service {spec.name}",
-                           lambda: core.create_namespaced_service(ns, client.V1Service.from_dict(service)))
+                self._call(
+                    f"creating Service {spec.name}",
+                    lambda: core.create_namespaced_service(ns, client.V1Service.from_dict(service)),
+                )
             except ContainerExistsError:
                 pass
         # The workload exists first (so a name conflict touches nothing); its pod waits for the Secret.
@@ -294,48 +325,68 @@ class KubernetesRuntime(ContainerRuntime):
         secret = secret_manifest(spec, self.settings, owner)
         if secret is not None:
             try:
-                self._call(f"creating Secret {secret['metadata']['name']}",
-                           lambda: core.create_namespaced_secret(ns, client.V1Secret.from_dict(secret)))
+                self._call(
+                    f"creating Secret {secret['metadata']['name']}",
+                    lambda: core.create_namespaced_secret(ns, client.V1Secret.from_dict(secret)),
+                )
             except ContainerExistsError:
-                self._call(f"replacing Secret {secret['metadata']['name']}",
-                           lambda: core.replace_namespaced_secret(secret["metadata"]["name"], ns,
-                                                                  client.V1Secret.from_dict(secret)))
+                self._call(
+                    f"replacing Secret {secret['metadata']['name']}",
+                    lambda: core.replace_namespaced_secret(
+                        secret["metadata"]["name"], ns, client.V1Secret.from_dict(secret)
+                    ),
+                )
         return self._status_of(spec.name, owner, [])
 
     # -- status --------------------------------------------------------------------------------------------
-    def _objects(self, labels: Mapping[str, str] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                                         list[dict[str, Any]]]:
+    def _objects(
+        self, labels: Mapping[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         batch, core, apps = self.apis()
         selector, ns = self._selector(labels), self.namespace
         jobs = self._call("listing Jobs", lambda: batch.list_namespaced_job(ns, label_selector=selector))
-        deployments = self._call("listing Deployments",
-                                 lambda: apps.list_namespaced_deployment(ns, label_selector=selector))
+        deployments = self._call(
+            "listing Deployments", lambda: apps.list_namespaced_deployment(ns, label_selector=selector)
+        )
         pods = self._call("listing Pods", lambda: core.list_namespaced_pod(ns, label_selector=selector))
-        return ([self._wire(o) for o in jobs.items], [self._wire(o) for o in deployments.items],
-                [self._wire(o) for o in pods.items])
+        return (
+            [self._wire(o) for o in jobs.items],
+            [self._wire(o) for o in deployments.items],
+            [self._wire(o) for o in pods.items],
+        )
 
     @staticmethod
     def _pods_of(name: str, pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         return [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(NAME_LABEL) == name]
 
-    def _status_of(self, name: str, workload: Mapping[str, Any] | None,
-                   pods: Sequence[Mapping[str, Any]]) -> ContainerStatus:
+    def _status_of(
+        self, name: str, workload: Mapping[str, Any] | None, pods: Sequence[Mapping[str, Any]]
+    ) -> ContainerStatus:
         if workload is None:
             return ContainerStatus(name, ContainerState.NOT_FOUND)
         own_pods = self._pods_of(name, pods)
-        observed: Observed = (kube_job_state(workload, own_pods) if workload.get("kind") == "Job"
-                              else kube_deployment_state(workload, own_pods))
+        observed: Observed = (
+            kube_job_state(workload, own_pods)
+            if workload.get("kind") == "Job"
+            else kube_deployment_state(workload, own_pods)
+        )
         meta = workload.get("metadata") or {}
         port = (meta.get("annotations") or {}).get(PORT_ANNOTATION)
         labels = {k: v for k, v in (meta.get("labels") or {}).items() if not k.startswith("mlops-lite/")}
         return ContainerStatus(
-            name=name, state=observed.state, exit_code=observed.exit_code,
-            port=int(port) if port and port.isdigit() else None, detail=observed.detail,
-            started_at=observed.started_at, finished_at=observed.finished_at, labels=labels,
+            name=name,
+            state=observed.state,
+            exit_code=observed.exit_code,
+            port=int(port) if port and port.isdigit() else None,
+            detail=observed.detail,
+            started_at=observed.started_at,
+            finished_at=observed.finished_at,
+            labels=labels,
         )
 
-    def _workloads(self, labels: Mapping[str, str] | None = None
-                   ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    def _workloads(
+        self, labels: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         jobs, deployments, pods = self._objects(labels)
         by_name: dict[str, dict[str, Any]] = {}
         for obj, kind in [*((j, "Job") for j in jobs), *((d, "Deployment") for d in deployments)]:
@@ -359,7 +410,9 @@ class KubernetesRuntime(ContainerRuntime):
         current = self._status_of(name, by_name.get(name), pods)
         if current.has_ended or (by_name.get(name) or {}).get("kind") != "Job":
             return current if current.has_ended else super().wait_exit(name, timeout=timeout)
-        return self.status([name])[name] if wait_job_end(self.apis()[0], self.namespace, name, timeout) else None
+        return (
+            self.status([name])[name] if wait_job_end(self.apis()[0], self.namespace, name, timeout) else None
+        )
 
     # -- stop / remove / logs ------------------------------------------------------------------------------
     def stop(self, name: str, *, timeout: float | None = None) -> None:
@@ -369,35 +422,50 @@ class KubernetesRuntime(ContainerRuntime):
         grace = int(self.settings.runtime.stop_timeout_seconds if timeout is None else timeout)
         options = client.V1DeleteOptions(propagation_policy="Background", grace_period_seconds=grace)
         ns = self.namespace
-        self._request(f"deleting Job {name}", lambda: batch.delete_namespaced_job(name, ns, body=options), (404,))
-        self._request(f"deleting Deployment {name}",
-                      lambda: apps.delete_namespaced_deployment(name, ns, body=options), (404,))
+        self._request(
+            f"deleting Job {name}", lambda: batch.delete_namespaced_job(name, ns, body=options), (404,)
+        )
+        self._request(
+            f"deleting Deployment {name}",
+            lambda: apps.delete_namespaced_deployment(name, ns, body=options),
+            (404,),
+        )
 
     def remove(self, name: str, *, force: bool = False) -> None:
         if not force:
             current = self.status([name])[name]
             if current.is_alive:
-                raise RuntimeError_(f"container {name!r} is {current.state}; stop it first or pass force=True")
+                raise RuntimeError_(
+                    f"container {name!r} is {current.state}; stop it first or pass force=True"
+                )
         self.stop(name, timeout=0 if force else None)
         _, core, _ = self.apis()
         ns = self.namespace
         self._request(f"deleting Service {name}", lambda: core.delete_namespaced_service(name, ns), (404,))
-        self._request(f"deleting Secret {secret_name(name)}",
-                      lambda: core.delete_namespaced_secret(secret_name(name), ns), (404,))
+        self._request(
+            f"deleting Secret {secret_name(name)}",
+            lambda: core.delete_namespaced_secret(secret_name(name), ns),
+            (404,),
+        )
 
     def logs(self, name: str, *, tail: int | None = None) -> str:
         _, core, _ = self.apis()
         ns = self.namespace
-        pods = self._call("listing Pods", lambda: core.list_namespaced_pod(
-            ns, label_selector=self._selector({NAME_LABEL: name})))
+        pods = self._call(
+            "listing Pods",
+            lambda: core.list_namespaced_pod(ns, label_selector=self._selector({NAME_LABEL: name})),
+        )
         items = [self._wire(p) for p in pods.items]
         if not items:
             return ""
         newest = max(items, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
         pod_name = newest["metadata"]["name"]
         # 400: the container has not started yet, so there is nothing to read.
-        text = self._request(f"reading logs of {pod_name}", lambda: core.read_namespaced_pod_log(
-            pod_name, ns, container=CONTAINER_NAME, tail_lines=tail), (400, 404))
+        text = self._request(
+            f"reading logs of {pod_name}",
+            lambda: core.read_namespaced_pod_log(pod_name, ns, container=CONTAINER_NAME, tail_lines=tail),
+            (400, 404),
+        )
         return text or ""
 
     def inference_url(self, name: str, port: int | None) -> str:

@@ -168,8 +168,12 @@ class ProcessRuntime(ContainerRuntime):
             return "pid" in state or "exit_code" in state or launcher.poll() is not None
 
         try:
-            wait_until(launched, timeout=LAUNCH_TIMEOUT_SECONDS, interval=_POLL_SECONDS,
-                       description=f"launch of {name}")
+            wait_until(
+                launched,
+                timeout=LAUNCH_TIMEOUT_SECONDS,
+                interval=_POLL_SECONDS,
+                description=f"launch of {name}",
+            )
         except TimeoutError:
             os.killpg(launcher.pid, signal.SIGKILL)
             launcher.wait(KILL_TIMEOUT_SECONDS)

@@ -21,7 +21,9 @@ from infra.runtime.base import ContainerState
 _FRACTION_RE = re.compile(r"(\.\d{6})\d+")
 # Waiting reasons after which a pod will not recover by itself; the rest (image pulls, a secret that is
 # being created) are still PENDING and carried in the detail.
-FATAL_WAITING_REASONS = frozenset({"CrashLoopBackOff", "InvalidImageName", "ErrImageNeverPull", "RunContainerError"})
+FATAL_WAITING_REASONS = frozenset(
+    {"CrashLoopBackOff", "InvalidImageName", "ErrImageNeverPull", "RunContainerError"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +78,19 @@ def docker_state(state: Mapping[str, Any]) -> Observed:
         return Observed(ContainerState.PENDING, None, "created", None, None)
     if status in ("exited", "dead", "removing"):
         if state.get("OOMKilled"):
-            return Observed(ContainerState.FAILED, code, "killed: out of memory (OOMKilled)", started, finished)
+            return Observed(
+                ContainerState.FAILED, code, "killed: out of memory (OOMKilled)", started, finished
+            )
         if status == "dead":
-            return Observed(ContainerState.FAILED, code, "dead" + (f": {error}" if error else ""), started, finished)
+            return Observed(
+                ContainerState.FAILED, code, "dead" + (f": {error}" if error else ""), started, finished
+            )
         if code == 0:
             return Observed(ContainerState.EXITED, 0, "", started, finished)
         detail = describe_exit(code) if code is not None else "exited without an exit code"
-        return Observed(ContainerState.FAILED, code, f"{detail}: {error}" if error else detail, started, finished)
+        return Observed(
+            ContainerState.FAILED, code, f"{detail}: {error}" if error else detail, started, finished
+        )
     return Observed(ContainerState.UNKNOWN, code, f"unmapped Docker status {status!r}", started, finished)
 
 
@@ -162,8 +170,9 @@ def kube_job_state(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]] = (
         cond = conditions.get(kind)
         if _is_true(cond):
             assert cond is not None
-            return Observed(ContainerState.EXITED, 0, "", started,
-                            finished or parse_time(cond.get("lastTransitionTime")))
+            return Observed(
+                ContainerState.EXITED, 0, "", started, finished or parse_time(cond.get("lastTransitionTime"))
+            )
     if _is_true(conditions.get("Suspended")):
         return Observed(ContainerState.PENDING, None, "suspended", started)
     ready = status.get("ready")
@@ -174,8 +183,9 @@ def kube_job_state(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]] = (
         return Observed(ContainerState.FAILED, None, _waiting_detail(reason, message), started)
     if reason:
         return Observed(ContainerState.PENDING, None, _waiting_detail(reason, message), started)
-    return Observed(ContainerState.PENDING, None, "scheduling" if not (status.get("active") or 0) else "starting",
-                    started)
+    return Observed(
+        ContainerState.PENDING, None, "scheduling" if not (status.get("active") or 0) else "starting", started
+    )
 
 
 def kube_deployment_state(deployment: Mapping[str, Any], pods: Iterable[Mapping[str, Any]] = ()) -> Observed:

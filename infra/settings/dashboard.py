@@ -19,5 +19,7 @@ class DashboardSettings(GroupSettings):
         default=12.0, gt=0, description="How long a dashboard sign-in lasts (also across browser reloads)."
     )
     refresh_seconds: float = Field(
-        default=2.0, gt=0, description="How often pages following running work (publishing, training) refresh."
+        default=2.0,
+        gt=0,
+        description="How often pages following running work (publishing, training) refresh.",
     )

@@ -34,13 +34,20 @@ class NatsSettings(GroupSettings):
         default_factory=secret_default("nats_client_password"),
         description="Password of the client user (embedded server only). Default: generated per install.",
     )
-    namespace: str = Field(default="mlops", description="Subject prefix: {namespace}.get_mlops_module_list etc.")
-    queue_group: str = Field(default="mlops-responders", description="Queue group shared by the NATS responders.")
-    max_page_size: int = Field(default=500, ge=1, description="Upper bound on page_size in module data replies.")
+    namespace: str = Field(
+        default="mlops", description="Subject prefix: {namespace}.get_mlops_module_list etc."
+    )
+    queue_group: str = Field(
+        default="mlops-responders", description="Queue group shared by the NATS responders."
+    )
+    max_page_size: int = Field(
+        default=500, ge=1, description="Upper bound on page_size in module data replies."
+    )
     workers: int = Field(
-        default=1, ge=1,
+        default=1,
+        ge=1,
         description="Requests one responder process answers at once. Its work is Python + SQLite under one GIL, "
-                    "so more threads mostly contend; run more responders (same queue group) to scale.",
+        "so more threads mostly contend; run more responders (same queue group) to scale.",
     )
 
     @property

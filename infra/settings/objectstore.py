@@ -29,19 +29,26 @@ class ObjectStoreSettings(GroupSettings):
     )
     region: str = Field(default="us-east-1", description="S3 region name sent in signatures.")
     bucket: str = Field(default="mlops", description="Bucket holding datasets, releases, job configs.")
-    artifacts_bucket: str = Field(default="mlflow", description="Bucket holding MLflow artifacts (embedded mode).")
+    artifacts_bucket: str = Field(
+        default="mlflow", description="Bucket holding MLflow artifacts (embedded mode)."
+    )
     embedded: bool = Field(
-        default=True, description="Start SeaweedFS as the S3 server in `mlops up`; false when pointing at MinIO."
+        default=True,
+        description="Start SeaweedFS as the S3 server in `mlops up`; false when pointing at MinIO.",
     )
     master_port: int = Field(default=19333, description="Embedded SeaweedFS master port.")
     volume_port: int = Field(default=18080, description="Embedded SeaweedFS volume server port.")
     filer_port: int = Field(default=18888, description="Embedded SeaweedFS filer port.")
-    presign_expiry_seconds: int = Field(default=3600, gt=0, description="Lifetime of presigned download URLs.")
+    presign_expiry_seconds: int = Field(
+        default=3600, gt=0, description="Lifetime of presigned download URLs."
+    )
     timeout_seconds: float = Field(
         default=60.0, gt=0, description="Connect/read timeout of each S3 request made by the platform."
     )
     max_retries: int = Field(
-        default=2, ge=0, description="Retries of an S3 request on connection errors and 5xx answers before it errors."
+        default=2,
+        ge=0,
+        description="Retries of an S3 request on connection errors and 5xx answers before it errors.",
     )
 
     @property

@@ -21,7 +21,9 @@ class PlatformSettings(GroupSettings):
         default="127.0.0.1",
         description="Interface the embedded servers bind to; keep loopback unless a proxy fronts them.",
     )
-    admin_username: str = Field(default="admin", description="Login of the admin user created by `mlops init`.")
+    admin_username: str = Field(
+        default="admin", description="Login of the admin user created by `mlops init`."
+    )
     admin_password: str | None = Field(
         default=None,
         description="Password of the admin created by `mlops init`; generated and printed once when unset.",
@@ -32,9 +34,12 @@ class PlatformSettings(GroupSettings):
         description="Server secret that signs dashboard and CLI session tokens and derives inference servers' "
         "tokens; every replica must share it. Default: generated per install (data dir's secrets.json).",
     )
-    default_team: str = Field(default="default", description="Name of the first team created by `mlops init`.")
+    default_team: str = Field(
+        default="default", description="Name of the first team created by `mlops init`."
+    )
     restart_base_seconds: float = Field(
-        default=1.0, gt=0,
+        default=1.0,
+        gt=0,
         description="`mlops up` restarts a component that dies after this delay, doubled for every failure in "
         "a row (a component up for a minute counts as healthy again).",
     )

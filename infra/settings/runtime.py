@@ -13,20 +13,28 @@ class RuntimeSettings(GroupSettings):
 
     model_config = SettingsConfigDict(env_prefix="MLOPS_RUNTIME_", extra="ignore")
 
-    name: str = Field(default="process", description="Runtime backend: process, docker or kubernetes (MLOPS_RUNTIME_NAME).")
-    image: str = Field(default="mlops-lite/runtime:latest", description="Image of training and inference containers.")
+    name: str = Field(
+        default="process", description="Runtime backend: process, docker or kubernetes (MLOPS_RUNTIME_NAME)."
+    )
+    image: str = Field(
+        default="mlops-lite/runtime:latest", description="Image of training and inference containers."
+    )
     serving_host: str = Field(
-        default="127.0.0.1", description="Host the process runtime's inference servers bind to and are reached at."
+        default="127.0.0.1",
+        description="Host the process runtime's inference servers bind to and are reached at.",
     )
     serving_port_range: str = Field(
-        default="31000-31999", description="Ports handed to inference servers when a serving names none (lo-hi)."
+        default="31000-31999",
+        description="Ports handed to inference servers when a serving names none (lo-hi).",
     )
     keep_workloads: bool = Field(
         default=False,
         description="Leave the process runtime's training and serving processes running when the platform "
         "stops (the next `mlops up` finds them again); by default they stop with it.",
     )
-    docker_host: str | None = Field(default=None, description="Docker engine address (unix:// or tcp://); default from env.")
+    docker_host: str | None = Field(
+        default=None, description="Docker engine address (unix:// or tcp://); default from env."
+    )
     docker_network: str = Field(
         default="host",
         description="Docker network of the platform's containers: host, none, or a user network's name "
@@ -42,7 +50,9 @@ class RuntimeSettings(GroupSettings):
         description="Interpreter that replaces a leading 'python' in Docker container commands "
         "(e.g. a mounted venv's bin/python when the image has only python3).",
     )
-    cpu_limit: float | None = Field(default=None, gt=0, description="CPU limit per container (cores); none = unlimited.")
+    cpu_limit: float | None = Field(
+        default=None, gt=0, description="CPU limit per container (cores); none = unlimited."
+    )
     memory_limit_mb: int | None = Field(default=None, gt=0, description="Memory limit per container in MiB.")
     kube_namespace: str = Field(default="mlops", description="Kubernetes namespace of jobs and deployments.")
     kube_active_deadline_seconds: int = Field(
@@ -53,11 +63,15 @@ class RuntimeSettings(GroupSettings):
         description="kubeconfig context of the Kubernetes runtime; none = in-cluster config, else the current context.",
     )
     kube_service_account: str | None = Field(
-        default=None, description="Service account of training and inference pods; none = the namespace default."
+        default=None,
+        description="Service account of training and inference pods; none = the namespace default.",
     )
-    stop_timeout_seconds: float = Field(default=10.0, gt=0, description="Grace period between SIGTERM and SIGKILL.")
+    stop_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Grace period between SIGTERM and SIGKILL."
+    )
     exit_check_seconds: float = Field(
-        default=0.5, gt=0,
+        default=0.5,
+        gt=0,
         description="While waiting for a container to end (the training watchdog), how often its state is read "
         "again besides the engine's own exit event: the process runtime between pidfd wake-ups (and instead of "
         "them where the kernel has no pidfd), Docker when its wait call returns early. Bounds how late an end "

@@ -34,8 +34,9 @@ def _token(length: int) -> Callable[[], str]:
 
 # name → generator. S3 access keys are upper-case alphanumerics like AWS's; everything else is 32-64 chars.
 GENERATORS: dict[str, Callable[[], str]] = {
-    "s3_access_key": lambda: "MLOPS" + "".join(secrets.choice(string.ascii_uppercase + string.digits)
-                                               for _ in range(15)),
+    "s3_access_key": lambda: (
+        "MLOPS" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(15))
+    ),
     "s3_secret_key": _token(40),
     "nats_password": _token(32),
     "nats_client_password": _token(32),
@@ -72,8 +73,10 @@ def _read(path: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except ValueError as exc:
-        raise RuntimeError(f"{path} is not valid JSON ({exc}); restore it or remove it to generate new "
-                           "secrets (servers started with the old ones will refuse the new ones)") from None
+        raise RuntimeError(
+            f"{path} is not valid JSON ({exc}); restore it or remove it to generate new "
+            "secrets (servers started with the old ones will refuse the new ones)"
+        ) from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise RuntimeError(f"{path} must hold a JSON object of strings")
     return data

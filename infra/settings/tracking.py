@@ -30,6 +30,10 @@ class TrackingSettings(GroupSettings):
         default=None,
         description="Artifact root of the embedded server; default s3://<artifacts bucket>/artifacts.",
     )
-    experiment_prefix: str = Field(default="mlops", description="Prefix of the MLflow experiments the platform creates.")
+    experiment_prefix: str = Field(
+        default="mlops", description="Prefix of the MLflow experiments the platform creates."
+    )
     request_timeout_seconds: int = Field(default=30, gt=0, description="HTTP timeout of each MLflow call.")
-    request_max_retries: int = Field(default=2, ge=0, description="Retries of each MLflow call before it errors.")
+    request_max_retries: int = Field(
+        default=2, ge=0, description="Retries of each MLflow call before it errors."
+    )

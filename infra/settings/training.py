@@ -16,7 +16,8 @@ class TrainingSettings(GroupSettings):
     model_config = SettingsConfigDict(env_prefix="MLOPS_TRAIN_", extra="ignore")
 
     poll_seconds: float = Field(
-        default=30.0, gt=0,
+        default=30.0,
+        gt=0,
         description="Interval between the watchdog's MLflow status polls. A run's end is noticed at once when its "
         "container exits; the poll is the safety net (MLflow down, a runtime that cannot be waited on).",
     )
@@ -30,7 +31,8 @@ class TrainingSettings(GroupSettings):
         default=300.0, gt=0, description="Interval while MLflow is unreachable but the container still runs."
     )
     watch_stale_seconds: float = Field(
-        default=180.0, gt=0,
+        default=180.0,
+        gt=0,
         description="A running job whose watchdog has not reported for this long (and 3 polls) is watched anew by "
         "the scheduled reconcile-training (its watcher died with a runner or a Prefect outage).",
     )

@@ -149,6 +149,6 @@ def test_severity_is_the_same_for_a_few_records_and_for_many(threshold: float) -
     scores = np.concatenate([rng.uniform(0, 5, 200), [np.nan, 0.0, threshold * 1.25, threshold * 1.5]])
     labels = (rng.uniform(size=len(scores)) > 0.3).astype(np.int64)
     many = severity(scores, labels, threshold)  # the vectorised path
-    few = [severity(scores[i:i + 1], labels[i:i + 1], threshold)[0] for i in range(len(scores))]
+    few = [severity(scores[i : i + 1], labels[i : i + 1], threshold)[0] for i in range(len(scores))]
     assert few == many
     assert set(many) == {"normal", "low", "medium", "high"} - ({"medium"} if threshold == 0 else set())

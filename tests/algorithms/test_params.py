@@ -49,7 +49,9 @@ def test_the_preset_search_space_is_the_declared_one(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
-def test_catalog_and_algorithm_resolve_the_same_defaults_and_resolving_again_changes_nothing(name: str) -> None:
+def test_catalog_and_algorithm_resolve_the_same_defaults_and_resolving_again_changes_nothing(
+    name: str,
+) -> None:
     algorithm = get_algorithm(name)
     resolved = algorithm.resolve_params({})
     assert validate_params(PRESETS[name]["form_config"], {}) == resolved
@@ -101,10 +103,17 @@ def test_rules_across_parameters_are_the_models() -> None:
 
 def test_values_are_read_as_the_form_reads_them() -> None:
     prophet = get_algorithm("Prophet").resolve_params(
-        {"yearly_seasonality": "false", "weekly_seasonality": "TRUE", "daily_seasonality": True, "horizon": "12"}
+        {
+            "yearly_seasonality": "false",
+            "weekly_seasonality": "TRUE",
+            "daily_seasonality": True,
+            "horizon": "12",
+        }
     )
     assert (prophet["yearly_seasonality"], prophet["weekly_seasonality"], prophet["daily_seasonality"]) == (
-        False, True, True,
+        False,
+        True,
+        True,
     )
     assert prophet["horizon"] == 12
     ecod = get_algorithm("ECOD").resolve_params({"lags": "3, 1, 3", "value_columns": "cpu, mem"})
@@ -166,11 +175,28 @@ def test_a_declaration_derives_its_whole_form() -> None:
         size: int = param(3, ge=1, le=9, depends_on={"mode": "b"}, label="Size", help="How big.")
         TUNING: ClassVar = {"size": QUniform(low=2, high=8, q=2)}
 
-    assert Small.form_config() == {"fields": [
-        {"name": "mode", "type": "choice", "label": "Mode", "default": "a", "options": ["a", "b"], "help": "Which one."},
-        {"name": "size", "type": "int", "label": "Size", "default": 3, "min": 1, "max": 9,
-         "depends_on": {"mode": "b"}, "help": "How big."},
-    ]}
+    assert Small.form_config() == {
+        "fields": [
+            {
+                "name": "mode",
+                "type": "choice",
+                "label": "Mode",
+                "default": "a",
+                "options": ["a", "b"],
+                "help": "Which one.",
+            },
+            {
+                "name": "size",
+                "type": "int",
+                "label": "Size",
+                "default": 3,
+                "min": 1,
+                "max": 9,
+                "depends_on": {"mode": "b"},
+                "help": "How big.",
+            },
+        ]
+    }
     assert Small.search_space() == {"size": {"type": "quniform", "low": 2, "high": 8, "q": 2}}
     assert Small.resolve({"mode": "B", "size": "4"}, algorithm="Small") == {"mode": "b", "size": 4}
 

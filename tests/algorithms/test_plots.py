@@ -66,7 +66,9 @@ def test_figures_have_a_fixed_size_whatever_the_series_length(tmp_path: Path) ->
         values = np.sin(x / 50.0)[:, None]
         predicted = np.zeros(n, dtype=int)
         predicted[::7] = 1  # far more flagged points than markers drawn
-        fig = anomaly_figure(x, values, ["value"], predicted=predicted, truth=predicted, change_points=[n // 2])
+        fig = anomaly_figure(
+            x, values, ["value"], predicted=predicted, truth=predicted, change_points=[n // 2]
+        )
         (path,) = render({f"series{n}": fig}, tmp_path)
         sizes[n] = png_size(path)
         assert path.stat().st_size < 2_000_000

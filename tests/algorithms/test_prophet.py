@@ -117,7 +117,10 @@ def test_settings_reach_the_fitted_and_served_model() -> None:
     assert prophet.growth == "flat" and prophet.seasonality_mode == "multiplicative"
     assert prophet.changepoint_prior_scale == 0.3 and prophet.seasonality_prior_scale == 2.5
     assert prophet.interval_width == 0.95
-    assert set(prophet.seasonalities) == {"weekly"} and prophet.seasonalities["weekly"]["mode"] == "multiplicative"
+    assert (
+        set(prophet.seasonalities) == {"weekly"}
+        and prophet.seasonalities["weekly"]["mode"] == "multiplicative"
+    )
     # Flat growth: the trend component is one constant.
     assert np.ptp(fitted.model.raw_predict(pd.date_range("2024-01-01", periods=40))["trend"]) < 1e-9
 
@@ -138,8 +141,14 @@ def test_logistic_growth_stays_under_its_cap() -> None:
     y = 50 / (1 + np.exp(-(t - 150) / 30)) + np.random.default_rng(3).normal(0, 0.5, 400)
     frame = pd.DataFrame({"timestamp": pd.date_range("2023-01-01", periods=400).astype(str), "value": y})
     fitted = ProphetAlgorithm().fit(
-        frame, {"growth": "logistic", "cap": 50, "floor": 0, "yearly_seasonality": "false",
-                "weekly_seasonality": "false"}
+        frame,
+        {
+            "growth": "logistic",
+            "cap": 50,
+            "floor": 0,
+            "yearly_seasonality": "false",
+            "weekly_seasonality": "false",
+        },
     )
     out, _ = fitted.model.forecast(None, 200)
     assert out["value"].max() <= 50.5 and out["value"].iloc[-1] > 45

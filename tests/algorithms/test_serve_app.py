@@ -182,14 +182,20 @@ def test_predict_body_in_several_chunks_and_other_methods(client: TestClient) ->
         await app(scope, receive, send)  # type: ignore[operator]
         return list(sent)
 
-    chunks = [{"type": "http.request", "body": body[:7], "more_body": True},
-              {"type": "http.request", "body": body[7:], "more_body": False}]
+    chunks = [
+        {"type": "http.request", "body": body[:7], "more_body": True},
+        {"type": "http.request", "body": body[7:], "more_body": False},
+    ]
     start, payload = asyncio.run(run(chunks))
     assert start["status"] == 200
     assert dict(start["headers"])[b"content-length"] == str(len(payload["body"])).encode()
     assert [r["label"] for r in orjson.loads(payload["body"])["results"]] == [0, 1]
-    assert asyncio.run(run([{"type": "http.request", "body": body[:7], "more_body": True},
-                            {"type": "http.disconnect"}])) == []
+    assert (
+        asyncio.run(
+            run([{"type": "http.request", "body": body[:7], "more_body": True}, {"type": "http.disconnect"}])
+        )
+        == []
+    )
     wrong = client.get("/predict")
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "http_error"
 
@@ -229,7 +235,9 @@ def test_with_a_token_the_document_declares_the_bearer_scheme(ecod_model_dir: Pa
     for path, method in (("/predict", "post"), ("/metrics", "get")):
         operation = spec["paths"][path][method]
         assert operation["security"] == [{"bearer": []}] and "401" in operation["responses"]
-    assert "security" not in spec["paths"]["/health"]["get"] and "security" not in spec["paths"]["/ready"]["get"]
+    assert (
+        "security" not in spec["paths"]["/health"]["get"] and "security" not in spec["paths"]["/ready"]["get"]
+    )
 
 
 def test_a_model_of_several_columns_is_declared_and_checked_with_them() -> None:
@@ -239,7 +247,9 @@ def test_a_model_of_several_columns_is_declared_and_checked_with_them() -> None:
     contract, limits = AnomalyContract(), Limits()
     schema = contract.request(served, limits).json_schema()
     assert schema["$defs"]["Values"]["required"] == ["cpu", "mem"] and "ValueRecord" not in schema["$defs"]
-    answer = contract.predict({"data": [{"timestamp": 1, "values": {"cpu": 0.1, "mem": 9.0}}]}, served, limits)
+    answer = contract.predict(
+        {"data": [{"timestamp": 1, "values": {"cpu": 0.1, "mem": 9.0}}]}, served, limits
+    )
     assert answer["metadata"]["count"] == 1
     with pytest.raises(ContractError) as refused:
         contract.predict({"data": [{"timestamp": 1, "value": 0.1}]}, served, limits)

@@ -87,7 +87,9 @@ SCENARIOS = [
     pytest.param("timeseries_predict", "prophet_model_dir", id="timeseries_predict"),
     pytest.param("log_clustering", "spell_model_dir", id="log_clustering"),
     pytest.param("text_classification", "text_model_dir", id="text_classification"),
-    pytest.param("image_classification", "yolo_classifier_dir", id="image_classification", marks=pytest.mark.slow),
+    pytest.param(
+        "image_classification", "yolo_classifier_dir", id="image_classification", marks=pytest.mark.slow
+    ),
     pytest.param("object_detection", "yolo_detector_dir", id="object_detection", marks=pytest.mark.slow),
 ]
 
@@ -97,15 +99,30 @@ def fuzz(url: str, report: Path) -> subprocess.CompletedProcess[str]:
     config.write_text(CONFIG)
     return subprocess.run(
         [
-            sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{url}/openapi.json",
-            "--checks", "all",
-            "--header", f"Authorization: Bearer {TOKEN}",
-            "--max-examples", str(MAX_EXAMPLES),
-            "--seed", str(SEED),
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(config),
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "all",
+            "--header",
+            f"Authorization: Bearer {TOKEN}",
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--seed",
+            str(SEED),
             "--continue-on-failure",
-            "--workers", "1",
-            "--generation-database", "none",
-            "--report", "json", "--report-json-path", str(report),
+            "--workers",
+            "1",
+            "--generation-database",
+            "none",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
             "--no-color",
         ],
         cwd=report.parent,
@@ -118,7 +135,11 @@ def fuzz(url: str, report: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(("scenario", "model_fixture"), SCENARIOS)
 def test_the_fuzzer_finds_the_document_exact(
-    scenario: str, model_fixture: str, serve: Server, request: pytest.FixtureRequest, tmp_path: Path  # noqa: F811
+    scenario: str,
+    model_fixture: str,
+    serve: Server,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     url, _ = serve(request.getfixturevalue(model_fixture), scenario, **LIMITS)
     report_path = tmp_path / "report.json"
@@ -128,7 +149,10 @@ def test_the_fuzzer_finds_the_document_exact(
     # Every operation was exercised, by every phase that applies, with many requests: not a vacuous pass.
     assert report["operations"]["tested"] == 4 and report["operations"]["errored"] == 0, report["operations"]
     assert {name: phase["status"] for name, phase in report["phases"].items()} == {
-        "examples": "success", "coverage": "success", "fuzzing": "success", "stateful": "skip"
+        "examples": "success",
+        "coverage": "success",
+        "fuzzing": "success",
+        "stateful": "skip",
     }, run.stdout[-20_000:]
     assert report["test_cases"]["generated"] >= 80, report["test_cases"]
     assert report["failures"] == [] and report["errors"] == [], run.stdout[-20_000:] + run.stderr[-5_000:]

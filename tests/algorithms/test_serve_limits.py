@@ -28,7 +28,9 @@ class StubImageContract(ScenarioContract):
             if isinstance(image, str):
                 results.append({"error": image})
             else:
-                results.append({"predictions": [{"class_id": 0, "class_name": "bytes", "confidence": len(image)}]})
+                results.append(
+                    {"predictions": [{"class_id": 0, "class_name": "bytes", "confidence": len(image)}]}
+                )
         return {"results": results}
 
     def warmup_body(self, model: ServedModel) -> dict[str, Any]:
@@ -52,8 +54,12 @@ def wait_ready(client: TestClient) -> None:
 @pytest.fixture()
 def image_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setitem(scenarios.CONTRACTS, "image_classification", StubImageContract)
-    app = create_app("stub:/images", scenario="image_classification",
-                     limits=Limits(max_images=4, max_image_bytes=1000), loader=lambda uri: StubPyfunc())
+    app = create_app(
+        "stub:/images",
+        scenario="image_classification",
+        limits=Limits(max_images=4, max_image_bytes=1000),
+        loader=lambda uri: StubPyfunc(),
+    )
     with TestClient(app) as c:
         wait_ready(c)
         yield c

@@ -44,7 +44,11 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def child_env() -> dict[str, str]:
-    return os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1", "MLOPS_SERVING_TOKEN": TOKEN}
+    return os.environ | {
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PYTHONUNBUFFERED": "1",
+        "MLOPS_SERVING_TOKEN": TOKEN,
+    }
 
 
 def test_bad_model_uri_exits_non_zero(tmp_path: Path) -> None:
@@ -112,10 +116,16 @@ def test_concurrent_scores_equal_sequential_scores(server_url: str) -> None:
 def test_predict_and_metrics_answer_only_the_servings_token(server_url: str) -> None:
     payload = {"data": [{"timestamp": "2024-01-01T00:00:00", "value": 1.0}]}
     with httpx.Client(base_url=server_url, timeout=30) as client:
-        for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {TOKEN}"},
-                        {"Authorization": TOKEN}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token"},
+            {"Authorization": f"Basic {TOKEN}"},
+            {"Authorization": TOKEN},
+        ):
             for method, path in (("POST", "/predict"), ("GET", "/metrics")):
-                refused = client.request(method, path, json=payload if method == "POST" else None, headers=headers)
+                refused = client.request(
+                    method, path, json=payload if method == "POST" else None, headers=headers
+                )
                 assert refused.status_code == 401, (headers, path, refused.text)
                 assert refused.headers["www-authenticate"] == "Bearer"
                 assert refused.json()["error"]["code"] == "unauthorized"
@@ -128,7 +138,13 @@ def test_predict_and_metrics_answer_only_the_servings_token(server_url: str) -> 
 
 def test_the_server_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     env = {k: v for k, v in child_env().items() if k != "MLOPS_SERVING_TOKEN"}
-    proc = subprocess.run(serve_argv(str(tmp_path / "model"), free_port()), env=env, check=False,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        serve_argv(str(tmp_path / "model"), free_port()),
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "MLOPS_SERVING_TOKEN is not set" in proc.stderr

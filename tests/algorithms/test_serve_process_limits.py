@@ -27,6 +27,7 @@ def post(url: str, **kwargs: Any) -> httpx.Response:
     """POST as the platform does: with the serving's token."""
     return httpx.post(url, headers=AUTH, **kwargs)
 
+
 MB = 1024 * 1024
 Server = Callable[..., tuple[str, int]]
 
@@ -206,7 +207,5 @@ def test_a_huge_bad_value_gets_a_short_422(serve: Server, ecod_model_dir: Path) 
     assert len(response.content) < 2000, len(response.content)
     detail = response.json()["error"]["details"][0]
     assert detail["record"] == 1 and "2000001" in detail["message"].replace(",", "")
-    threshold = post(
-        f"{url}/predict", json={"data": rows[:1], "config": {"threshold": huge}}, timeout=60
-    )
+    threshold = post(f"{url}/predict", json={"data": rows[:1], "config": {"threshold": huge}}, timeout=60)
     assert threshold.status_code == 422 and len(threshold.content) < 2000

@@ -60,7 +60,14 @@ def test_lcs_and_template_merge() -> None:
 def test_masking_defaults_custom_and_none() -> None:
     default = SpellParser()
     assert default.tokens("from 10.0.0.1:8080 id 0xdeadBEEF took 42 ms blk_77") == [
-        "from", "<*>", "id", "<*>", "took", "<*>", "ms", "blk_77",
+        "from",
+        "<*>",
+        "id",
+        "<*>",
+        "took",
+        "<*>",
+        "ms",
+        "blk_77",
     ]
     custom = SpellParser(masking=[r"blk_-?\d+"])
     assert custom.tokens("block blk_-12 size 5") == ["block", "<*>", "size", "5"]
@@ -217,8 +224,13 @@ def test_saved_pyfunc_and_contract_answer_by_the_contract(spell_model_dir: Path)
 
 @pytest.mark.parametrize(
     ("body", "status"),
-    [({"data": "one line"}, 422), ({"data": []}, 422), ({"data": ["ok", 3]}, 422), ([1], 422),
-     ({"data": ["x"] * 11}, 413)],
+    [
+        ({"data": "one line"}, 422),
+        ({"data": []}, 422),
+        ({"data": ["ok", 3]}, 422),
+        ([1], 422),
+        ({"data": ["x"] * 11}, 413),
+    ],
 )
 def test_contract_refuses_bad_requests(spell_model_dir: Path, body: object, status: int) -> None:
     pyfunc = mlflow.pyfunc.load_model(str(spell_model_dir))

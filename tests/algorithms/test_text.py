@@ -28,7 +28,10 @@ VOCAB = {
     "finance": ["stock", "market", "bank", "profit", "shares", "price"],
     "weather": ["rain", "storm", "sunny", "forecast", "wind", "cloud"],
 }
-ZH_VOCAB = {"好评": ["好吃", "很快", "满意", "新鲜", "推荐"], "差评": ["难吃", "太慢", "失望", "冷了", "退款"]}
+ZH_VOCAB = {
+    "好评": ["好吃", "很快", "满意", "新鲜", "推荐"],
+    "差评": ["难吃", "太慢", "失望", "冷了", "退款"],
+}
 FILLER = ["the", "a", "today", "really", "some", "news", "about", "and"]
 
 
@@ -39,7 +42,9 @@ def make_texts(n: int, seed: int, vocab: dict[str, list[str]] = VOCAB, sep: str 
     rows = []
     for _ in range(n):
         label = rng.choice(labels)
-        words = rng.choices(vocab[label], k=4) + rng.choices(FILLER if sep == " " else ["的", "了", "吧"], k=4)
+        words = rng.choices(vocab[label], k=4) + rng.choices(
+            FILLER if sep == " " else ["的", "了", "吧"], k=4
+        )
         if rng.random() < 0.1:
             words.append(rng.choice(vocab[rng.choice([x for x in labels if x != label])]))
         rng.shuffle(words)
@@ -51,7 +56,9 @@ def test_tokenizers_pickle_by_reference_and_segment_chinese() -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     assert word_tokens("WIN £100 now!") == ["WIN", "£", "100", "now", "!"]
-    assert jieba_tokens("外卖送得很快，味道好极了") == [t for t in jieba_tokens("外卖送得很快，味道好极了") if t.strip()]
+    assert jieba_tokens("外卖送得很快，味道好极了") == [
+        t for t in jieba_tokens("外卖送得很快，味道好极了") if t.strip()
+    ]
     assert "外卖" in jieba_tokens("外卖送得很快，味道好极了")
     vec = TfidfVectorizer(tokenizer=jieba_tokens, token_pattern=None).fit(["送得很快", "味道好极了"])
     restored = pickle.loads(pickle.dumps(vec))
@@ -143,15 +150,22 @@ def test_saved_pyfunc_and_contract_answer_by_the_contract(text_model_dir: Path) 
     one = contract.predict({"texts": texts[:1], "config": {"top_k": 1}}, served, Limits())
     assert len(one["results"][0]["top"]) == 1 and one["metadata"]["count"] == 1
     # The slow path (DataFrame through the pyfunc) agrees with the fast path.
-    slow = contract.predict({"texts": texts, "config": {"top_k": 3}}, ServedModel(uri="m", pyfunc=pyfunc), Limits())
+    slow = contract.predict(
+        {"texts": texts, "config": {"top_k": 3}}, ServedModel(uri="m", pyfunc=pyfunc), Limits()
+    )
     assert slow["results"] == body["results"]
 
 
 @pytest.mark.parametrize(
     ("body", "status"),
-    [({"texts": "one"}, 422), ({"texts": []}, 422), ({"texts": ["a", None]}, 422),
-     ({"texts": ["a"], "config": {"top_k": 0}}, 422), ({"texts": ["a"], "config": {"top_k": "2"}}, 422),
-     ({"texts": ["a"] * 6}, 413)],
+    [
+        ({"texts": "one"}, 422),
+        ({"texts": []}, 422),
+        ({"texts": ["a", None]}, 422),
+        ({"texts": ["a"], "config": {"top_k": 0}}, 422),
+        ({"texts": ["a"], "config": {"top_k": "2"}}, 422),
+        ({"texts": ["a"] * 6}, 413),
+    ],
 )
 def test_contract_refuses_bad_requests(text_model_dir: Path, body: object, status: int) -> None:
     pyfunc = mlflow.pyfunc.load_model(str(text_model_dir))

@@ -35,23 +35,36 @@ def zip_release(scenario: str, files: dict[str, dict[str, bytes]]) -> bytes:
             for name, content in members.items():
                 zf.writestr(name, content)
             splits[split] = {"files": list(members), "samples": 0}
-        zf.writestr("manifest.json", json.dumps({"format": 1, "scenario": scenario, "version": "v1", "splits": splits}))
+        zf.writestr(
+            "manifest.json",
+            json.dumps({"format": 1, "scenario": scenario, "version": "v1", "splits": splits}),
+        )
     return buf.getvalue()
 
 
 def log_files(split: str, n: int, seed: int) -> dict[str, bytes]:
     lines, events = make_logs(n, seed)
     truth = "LineId,EventId\n" + "".join(f"{i + 1},{e}\n" for i, e in enumerate(events))
-    return {f"{split}/1_app.log": ("\n".join(lines) + "\n").encode(), f"{split}/1_app_structured.csv": truth.encode()}
+    return {
+        f"{split}/1_app.log": ("\n".join(lines) + "\n").encode(),
+        f"{split}/1_app_structured.csv": truth.encode(),
+    }
 
 
 def text_files(split: str, n: int, seed: int) -> dict[str, bytes]:
     return {f"{split}/2_news.csv": make_texts(n, seed).to_csv(index=False).encode()}
 
 
-def train_and_get_run(job_env: dict[str, str], scenario: str, algorithm: str, params: dict[str, Any], data: bytes,
-                      max_evals: int = 0, search_space: dict[str, Any] | None = None,
-                      plots: tuple[str, ...] = ()) -> tuple[Any, str]:
+def train_and_get_run(
+    job_env: dict[str, str],
+    scenario: str,
+    algorithm: str,
+    params: dict[str, Any],
+    data: bytes,
+    max_evals: int = 0,
+    search_space: dict[str, Any] | None = None,
+    plots: tuple[str, ...] = (),
+) -> tuple[Any, str]:
     """Train through the container entrypoint; the run must have exactly the ``plots`` named."""
     s3 = s3_client_from_env()
     bucket = job_env.get("MLOPS_S3_BUCKET", "mlops")
@@ -65,8 +78,13 @@ def train_and_get_run(job_env: dict[str, str], scenario: str, algorithm: str, pa
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(f"mlops/{scenario}")
     run_id = client.create_run(experiment_id).info.run_id
     config = {
-        "job_id": 950, "scenario": scenario, "algorithm": algorithm, "params": params,
-        "search_space": search_space or {}, "max_evals": max_evals, "model_name": model_name,
+        "job_id": 950,
+        "scenario": scenario,
+        "algorithm": algorithm,
+        "params": params,
+        "search_space": search_space or {},
+        "max_evals": max_evals,
+        "model_name": model_name,
         "experiment_name": f"mlops/{scenario}",
         "release": {"uri": release_uri, "sha256": hashlib.sha256(data).hexdigest(), "version": "v1"},
     }
@@ -111,10 +129,17 @@ def test_spell_trains_logs_grouping_accuracy_and_serves(env: dict[str, str]) -> 
 
 
 def test_spell_tunes_tau_on_ground_truth(env: dict[str, str]) -> None:
-    data = zip_release("log_clustering", {"train": log_files("train", 800, 21), "val": log_files("val", 300, 22)})
+    data = zip_release(
+        "log_clustering", {"train": log_files("train", 800, 21), "val": log_files("val", 300, 22)}
+    )
     run, _ = train_and_get_run(
-        env, "log_clustering", "Spell", {"log_format": FORMAT}, data,
-        max_evals=4, search_space={"tau": {"type": "uniform", "low": 0.3, "high": 0.6}},
+        env,
+        "log_clustering",
+        "Spell",
+        {"log_format": FORMAT},
+        data,
+        max_evals=4,
+        search_space={"tau": {"type": "uniform", "low": 0.3, "high": 0.6}},
         plots=("template_counts", "tuning_trials"),
     )
     assert run.data.params["tuned"] == "true" and run.data.params["tuning_max_evals"] == "4"
@@ -137,7 +162,8 @@ def test_text_classifier_trains_logs_metrics_and_serves(env: dict[str, str], alg
     with serve(uri) as client:
         wait_ready(client)
         response = client.post(
-            "/predict", json={"texts": ["bank shares price profit", "sunny forecast cloud"], "config": {"top_k": 2}}
+            "/predict",
+            json={"texts": ["bank shares price profit", "sunny forecast cloud"], "config": {"top_k": 2}},
         )
         assert response.status_code == 200, response.text
         results = response.json()["results"]

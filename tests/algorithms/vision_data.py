@@ -12,7 +12,11 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
-COLOURS: dict[str, tuple[int, int, int]] = {"red": (220, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 220)}
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 200, 40),
+    "blue": (40, 40, 220),
+}
 SHAPES: tuple[str, ...] = ("square", "disc")
 
 
@@ -44,13 +48,19 @@ def shapes_image(rng: np.random.Generator, size: int = 64, max_objects: int = 2)
         taken.append((x, y, side))
         cls = int(rng.integers(0, len(SHAPES)))
         fill = tuple(int(v) for v in rng.integers(0, 120, 3))
-        (pen.rectangle if SHAPES[cls] == "square" else pen.ellipse)([x, y, x + side - 1, y + side - 1], fill=fill)
-        lines.append(f"{cls} {(x + side / 2) / size:.6f} {(y + side / 2) / size:.6f} {side / size:.6f} "
-                     f"{side / size:.6f}\n")
+        (pen.rectangle if SHAPES[cls] == "square" else pen.ellipse)(
+            [x, y, x + side - 1, y + side - 1], fill=fill
+        )
+        lines.append(
+            f"{cls} {(x + side / 2) / size:.6f} {(y + side / 2) / size:.6f} {side / size:.6f} "
+            f"{side / size:.6f}\n"
+        )
     return png(picture, "JPEG"), "".join(lines)
 
 
-def release_zip(scenario: str, members: dict[str, dict[str, bytes]], classes: list[str], extra: dict[str, bytes]) -> bytes:
+def release_zip(
+    scenario: str, members: dict[str, dict[str, bytes]], classes: list[str], extra: dict[str, bytes]
+) -> bytes:
     buf = io.BytesIO()
     splits: dict[str, Any] = {}
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -61,8 +71,15 @@ def release_zip(scenario: str, members: dict[str, dict[str, bytes]], classes: li
             splits[split] = {"files": list(files), "samples": len(images)}
         for name, content in extra.items():
             zf.writestr(name, content)
-        manifest = {"format": 1, "dataset_id": 9, "dataset": "generated", "version": "v1", "scenario": scenario,
-                    "splits": splits, "classes": classes}
+        manifest = {
+            "format": 1,
+            "dataset_id": 9,
+            "dataset": "generated",
+            "version": "v1",
+            "scenario": scenario,
+            "splits": splits,
+            "classes": classes,
+        }
         zf.writestr("manifest.json", json.dumps(manifest))
     return buf.getvalue()
 
@@ -72,8 +89,11 @@ def classification_release(counts: dict[str, int], seed: int = 0, size: int = 32
     rng = np.random.default_rng(seed)
     members: dict[str, dict[str, bytes]] = {}
     for split, n in counts.items():
-        members[split] = {f"{split}/{cls}/1_{cls}{i}.png": colour_image(rng, rgb, size)
-                          for cls, rgb in COLOURS.items() for i in range(n)}
+        members[split] = {
+            f"{split}/{cls}/1_{cls}{i}.png": colour_image(rng, rgb, size)
+            for cls, rgb in COLOURS.items()
+            for i in range(n)
+        }
     return release_zip("image_classification", members, list(COLOURS), {})
 
 
@@ -88,5 +108,12 @@ def detection_release(counts: dict[str, int], seed: int = 0, size: int = 64) -> 
             files[f"{split}/images/2_s{i}.jpg"] = image
             files[f"{split}/labels/2_s{i}.txt"] = labels.encode()
         members[split] = files
-    data = {"path": ".", **{s: f"{s}/images" for s in counts}, "nc": len(SHAPES), "names": dict(enumerate(SHAPES))}
-    return release_zip("object_detection", members, list(SHAPES), {"data.yaml": yaml.safe_dump(data).encode()})
+    data = {
+        "path": ".",
+        **{s: f"{s}/images" for s in counts},
+        "nc": len(SHAPES),
+        "names": dict(enumerate(SHAPES)),
+    }
+    return release_zip(
+        "object_detection", members, list(SHAPES), {"data.yaml": yaml.safe_dump(data).encode()}
+    )

@@ -72,9 +72,18 @@ def make_actor(session: Session, name: str) -> Actor:
 
 def add_entry(session: Session, actor: Actor, dataset_id: int, name: str, **flags: bool) -> int:
     """An entry whose object is never read (a 5-row CSV by its summary); its id."""
-    entry = datasets.add_entry(session, actor=actor, dataset_id=dataset_id, name=name, object_key=f"k/{name}",
-                               size_bytes=10, sha256="0" * 64, content_type="text/csv", summary={"rows": 5},
-                               **flags)
+    entry = datasets.add_entry(
+        session,
+        actor=actor,
+        dataset_id=dataset_id,
+        name=name,
+        object_key=f"k/{name}",
+        size_bytes=10,
+        sha256="0" * 64,
+        content_type="text/csv",
+        summary={"rows": 5},
+        **flags,
+    )
     return entry.id  # type: ignore[return-value]
 
 
@@ -98,8 +107,9 @@ def bob(session: Session, cheap_hashing: None) -> Actor:
 
 @pytest.fixture
 def dataset(session: Session, alice: Actor) -> int:
-    ds = datasets.create_dataset(session, actor=alice, team_id=min(alice.team_ids), scenario="anomaly_detection",
-                                 name="cpu")
+    ds = datasets.create_dataset(
+        session, actor=alice, team_id=min(alice.team_ids), scenario="anomaly_detection", name="cpu"
+    )
     add_entry(session, alice, ds.id, "a.csv")  # type: ignore[arg-type]
     add_entry(session, alice, ds.id, "b.csv", is_train=False, is_test=True)  # type: ignore[arg-type]
     session.commit()

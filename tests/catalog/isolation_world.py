@@ -69,23 +69,56 @@ class World:
 
 
 def _team_resources(s: Session, owner: Actor, team_id: int, prefix: str) -> dict[str, int]:
-    ds = datasets.create_dataset(s, actor=owner, team_id=team_id, scenario="anomaly_detection", name=f"{prefix}-ds")
-    entry = datasets.add_entry(s, actor=owner, dataset_id=ds.id, name=f"{prefix}.csv",  # type: ignore[arg-type]
-                               object_key=f"datasets/{ds.id}/{prefix}.csv", size_bytes=10, sha256="0" * 64,
-                               content_type="text/csv", summary={"rows": 5})
+    ds = datasets.create_dataset(
+        s, actor=owner, team_id=team_id, scenario="anomaly_detection", name=f"{prefix}-ds"
+    )
+    entry = datasets.add_entry(
+        s,
+        actor=owner,
+        dataset_id=ds.id,
+        name=f"{prefix}.csv",  # type: ignore[arg-type]
+        object_key=f"datasets/{ds.id}/{prefix}.csv",
+        size_bytes=10,
+        sha256="0" * 64,
+        content_type="text/csv",
+        summary={"rows": 5},
+    )
     release = releases.create_release(s, actor=owner, dataset_id=ds.id, version="v1")  # type: ignore[arg-type]
     assert releases.claim_publish(s, actor=owner, release_id=release.id)  # type: ignore[arg-type]
-    assert releases.mark_published(s, release_id=release.id, object_key=f"releases/{ds.id}/v1.zip",  # type: ignore[arg-type]
-                                   size_bytes=100, sha256="1" * 64, split_counts={"train": 5})
+    assert releases.mark_published(
+        s,
+        release_id=release.id,
+        object_key=f"releases/{ds.id}/v1.zip",  # type: ignore[arg-type]
+        size_bytes=100,
+        sha256="1" * 64,
+        split_counts={"train": 5},
+    )
     s.expire_all()  # status changes are plain UPDATEs: the release loaded above is stale (flows use new sessions)
-    job, _ = training.create_job(s, actor=owner, team_id=team_id, name=f"{prefix}-job", scenario="anomaly_detection",
-                                 algorithm="ECOD", release_id=release.id)  # type: ignore[arg-type]
-    assert transition(s, TrainJob, job.id, from_statuses=(JobStatus.CREATED,),  # type: ignore[arg-type]
-                      to_status=JobStatus.COMPLETED)
+    job, _ = training.create_job(
+        s,
+        actor=owner,
+        team_id=team_id,
+        name=f"{prefix}-job",
+        scenario="anomaly_detection",
+        algorithm="ECOD",
+        release_id=release.id,
+    )  # type: ignore[arg-type]
+    assert transition(
+        s,
+        TrainJob,
+        job.id,
+        from_statuses=(JobStatus.CREATED,),  # type: ignore[arg-type]
+        to_status=JobStatus.COMPLETED,
+    )
     s.expire_all()
     sv = serving.create_serving(s, actor=owner, team_id=team_id, name=f"{prefix}-svc", train_job_id=job.id)  # type: ignore[arg-type]
-    return {"dataset": ds.id, "entry": entry.id, "release": release.id, "job": job.id,  # type: ignore[dict-item]
-            "serving": sv.id}
+    return {
+        "dataset": ds.id,
+        "entry": entry.id,
+        "release": release.id,
+        "job": job.id,  # type: ignore[dict-item]
+        "serving": sv.id,
+    }
 
 
 def build_world() -> World:
@@ -94,11 +127,17 @@ def build_world() -> World:
         import_presets(s)
         team_a = teams.create_team(s, actor=SYSTEM, name=f"{SECRET}-a")
         team_b = teams.create_team(s, actor=SYSTEM, name="team-b")
-        users = {name: teams.create_user(s, actor=SYSTEM, username=name, password=PASSWORD)
-                 for name in ("alice", "bob", "eve")}
+        users = {
+            name: teams.create_user(s, actor=SYSTEM, username=name, password=PASSWORD)
+            for name in ("alice", "bob", "eve")
+        }
         teams.create_user(s, actor=SYSTEM, username="root", password=PASSWORD, is_superuser=True)
-        for user, team, role in (("alice", team_a, "admin"), ("bob", team_a, "member"), ("bob", team_b, "member"),
-                                 ("eve", team_b, "admin")):
+        for user, team, role in (
+            ("alice", team_a, "admin"),
+            ("bob", team_a, "member"),
+            ("bob", team_b, "member"),
+            ("eve", team_b, "admin"),
+        ):
             teams.add_member(s, actor=SYSTEM, team_id=team.id, user_id=users[user].id, role=role)  # type: ignore[arg-type]
         ids = (team_a.id, team_b.id, users["alice"].id, users["eve"].id, users["bob"].id)
     with session_scope() as s:
@@ -120,8 +159,9 @@ def add_runs(world: World) -> None:
     model_dir = Path(tempfile.mkdtemp(prefix="isolation-model-"))
     (model_dir / "MLmodel").write_text("flavors: {}\n")
     for job_id, attr in ((world.job_a, "run_a"), (world.job_b, "run_b")):
-        run_id, _ = tracking.find_or_create_run(mlflow, experiment_id=experiment, job_id=job_id, flow_run_id=None,
-                                                run_name=f"job{job_id}")
+        run_id, _ = tracking.find_or_create_run(
+            mlflow, experiment_id=experiment, job_id=job_id, flow_run_id=None, run_name=f"job{job_id}"
+        )
         mlflow.log_param(run_id, "contamination", "0.1")
         mlflow.log_metric(run_id, "auc", 0.9, step=0)
         mlflow.log_artifact(run_id, str(model_dir / "MLmodel"), "model")
@@ -145,13 +185,19 @@ def snapshot(world: World) -> dict[str, Any]:
         conn = s.connection()
         state: dict[str, Any] = {
             t.name: sorted((tuple(r) for r in conn.execute(select(t)).all()), key=repr)
-            for t in SQLModel.metadata.sorted_tables if t.name != "audit_event"
+            for t in SQLModel.metadata.sorted_tables
+            if t.name != "audit_event"
         }
     if world.run_a is not None:
         from infra import tracking
 
         run = tracking.client().get_run(world.run_a)
-        state["run_a"] = (run.info.lifecycle_stage, run.info.status, dict(run.data.params), dict(run.data.metrics))
+        state["run_a"] = (
+            run.info.lifecycle_stage,
+            run.info.status,
+            dict(run.data.params),
+            dict(run.data.metrics),
+        )
     return state
 
 
@@ -175,30 +221,40 @@ def succeeds(call: Callable[[Session], object]) -> None:
 # ---------------------------------------------------------------- checks
 
 
-def refused_like_missing(world: World, call: Callable[[Session, Any], object], foreign: object,
-                         missing: object = MISSING) -> CatalogError:
+def refused_like_missing(
+    world: World, call: Callable[[Session, Any], object], foreign: object, missing: object = MISSING
+) -> CatalogError:
     """``call(session, ident)`` with team A's ``foreign`` id reads exactly like ``missing`` and changes nothing."""
     before = snapshot(world)
     want = attempt(lambda s: call(s, missing))
     got = attempt(lambda s: call(s, foreign))
     assert want is not None, f"a nonexistent id ({missing!r}) was not refused"
-    assert got is not None, f"another team's {foreign!r} was accepted, although a nonexistent id was refused: {want}"
+    assert got is not None, (
+        f"another team's {foreign!r} was accepted, although a nonexistent id was refused: {want}"
+    )
     assert (type(got), str(got)) == (type(want), str(want).replace(repr(missing), repr(foreign))), (
-        f"refusal differs from a nonexistent id's: {type(got).__name__}({got}) vs {type(want).__name__}({want})")
+        f"refusal differs from a nonexistent id's: {type(got).__name__}({got}) vs {type(want).__name__}({want})"
+    )
     # Beyond echoing what the caller asked for, the words must name nothing of team A.
-    assert SECRET not in str(got).replace(repr(foreign), "").lower(), f"the refusal names team A's data: {got}"
+    assert SECRET not in str(got).replace(repr(foreign), "").lower(), (
+        f"the refusal names team A's data: {got}"
+    )
     assert snapshot(world) == before, "a refused call changed something"
     return got
 
 
-def lists_nothing_of_a(world: World, listing: Callable[[Session, Actor], tuple[int | None, list[int]]]) -> None:
+def lists_nothing_of_a(
+    world: World, listing: Callable[[Session, Actor], tuple[int | None, list[int]]]
+) -> None:
     """``listing(session, actor)`` → (count or None, owning team id of every row listed)."""
     before = snapshot(world)
     with read_session() as s:
         count, owners = listing(s, world.eve)
         own_count, own_owners = listing(s, world.alice)
     assert world.team_a not in owners, f"the outsider's list holds team A's rows: {owners}"
-    assert count is None or count == len(owners), f"the count ({count}) reveals rows not listed ({len(owners)})"
+    assert count is None or count == len(owners), (
+        f"the count ({count}) reveals rows not listed ({len(owners)})"
+    )
     assert world.team_a in own_owners, "positive control: team A's own admin does not see its rows"
     assert own_count is None or own_count == len(own_owners)
     assert snapshot(world) == before
@@ -220,7 +276,11 @@ def parameters(fn: Callable[..., Any]) -> set[str]:
 def edge_references() -> set[str]:
     """``module.function`` of every catalog service referenced from the edges' source (static, by AST)."""
     refs: set[str] = set()
-    files = [p for edge in EDGES for p in ((ROOT / edge).rglob("*.py") if (ROOT / edge).is_dir() else [ROOT / edge])]
+    files = [
+        p
+        for edge in EDGES
+        for p in ((ROOT / edge).rglob("*.py") if (ROOT / edge).is_dir() else [ROOT / edge])
+    ]
     for path in files:
         tree = ast.parse(path.read_text(), filename=str(path))
         aliases: dict[str, str] = {}
@@ -230,13 +290,22 @@ def edge_references() -> set[str]:
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("catalog.services."):
                 refs.update(f"{node.module.rsplit('.', 1)[1]}.{a.name}" for a in node.names)  # type: ignore[union-attr]
             elif isinstance(node, ast.Import):
-                aliases.update({a.asname: a.name.rsplit(".", 1)[1] for a in node.names
-                                if a.asname and a.name.startswith("catalog.services.")})
-        refs.update(f"{aliases[n.value.id]}.{n.attr}" for n in ast.walk(tree)
-                    if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in aliases)
+                aliases.update(
+                    {
+                        a.asname: a.name.rsplit(".", 1)[1]
+                        for a in node.names
+                        if a.asname and a.name.startswith("catalog.services.")
+                    }
+                )
+        refs.update(
+            f"{aliases[n.value.id]}.{n.attr}"
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in aliases
+        )
     return refs
 
 
 def not_called_by_edges(name: str) -> None:
     assert name not in edge_references(), (
-        f"{name} takes ids without an actor, yet a user-facing edge calls it: give it an actor and scope it")
+        f"{name} takes ids without an actor, yet a user-facing edge calls it: give it an actor and scope it"
+    )

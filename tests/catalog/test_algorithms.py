@@ -35,8 +35,14 @@ def add_job(session: Session, *, algorithm: str, name: str, status: JobStatus, t
     session.add(release)
     session.flush()
     algo = svc.get_algorithm(session, scenario="anomaly_detection", name=algorithm)
-    job = TrainJob(team_id=team_row.id, scenario="anomaly_detection", name=name, algorithm_id=algo.id,
-                   release_id=release.id, status=status)
+    job = TrainJob(
+        team_id=team_row.id,
+        scenario="anomaly_detection",
+        name=name,
+        algorithm_id=algo.id,
+        release_id=release.id,
+        status=status,
+    )
     session.add(job)
     session.commit()
     return job
@@ -110,24 +116,42 @@ def test_non_admin_may_not_enable_disable_or_edit(catalog: Session) -> None:
         svc.set_enabled(catalog, actor=MEMBER, scenario="anomaly_detection", name="ECOD", enabled=False)
     ecod = svc.get_algorithm(catalog, scenario="anomaly_detection", name="ECOD")
     with pytest.raises(PermissionDeniedError, match="edit algorithm forms"):
-        svc.update_form_config(catalog, actor=MEMBER, algorithm_id=ecod.id, form_config=ecod.form_config,
-                               search_space={})
+        svc.update_form_config(
+            catalog, actor=MEMBER, algorithm_id=ecod.id, form_config=ecod.form_config, search_space={}
+        )
     catalog.expire_all()
     assert svc.get_algorithm(catalog, scenario="anomaly_detection", name="ECOD").enabled is True
 
 
 def test_update_form_config_validates_form_and_space(catalog: Session) -> None:
     ecod = svc.get_algorithm(catalog, scenario="anomaly_detection", name="ECOD")
-    form = {"fields": [{"name": "contamination", "type": "float", "default": "0.05", "min": 0.01, "max": 0.2}]}
+    form = {
+        "fields": [{"name": "contamination", "type": "float", "default": "0.05", "min": 0.01, "max": 0.2}]
+    }
     with pytest.raises(ValidationError, match="high 0.5 is above the parameter's maximum 0.2"):
-        svc.update_form_config(catalog, actor=ADMIN, algorithm_id=ecod.id, form_config=form,
-                               search_space={"contamination": {"type": "uniform", "low": 0.01, "high": 0.5}})
+        svc.update_form_config(
+            catalog,
+            actor=ADMIN,
+            algorithm_id=ecod.id,
+            form_config=form,
+            search_space={"contamination": {"type": "uniform", "low": 0.01, "high": 0.5}},
+        )
     with pytest.raises(ValidationError, match="unknown key\\(s\\) maxi"):
-        svc.update_form_config(catalog, actor=ADMIN, algorithm_id=ecod.id,
-                               form_config={"fields": [{"name": "a", "type": "int", "maxi": 3}]}, search_space={})
+        svc.update_form_config(
+            catalog,
+            actor=ADMIN,
+            algorithm_id=ecod.id,
+            form_config={"fields": [{"name": "a", "type": "int", "maxi": 3}]},
+            search_space={},
+        )
     catalog.rollback()
-    row = svc.update_form_config(catalog, actor=ADMIN, algorithm_id=ecod.id, form_config=form,
-                                 search_space={"contamination": {"type": "uniform", "low": 0.01, "high": 0.1}})
+    row = svc.update_form_config(
+        catalog,
+        actor=ADMIN,
+        algorithm_id=ecod.id,
+        form_config=form,
+        search_space={"contamination": {"type": "uniform", "low": 0.01, "high": 0.1}},
+    )
     catalog.commit()
     catalog.expire_all()
     stored = svc.get_algorithm_by_id(catalog, algorithm_id=row.id)

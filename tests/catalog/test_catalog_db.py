@@ -29,8 +29,19 @@ from catalog.models import (
 )
 from infra.settings import reset_settings
 
-TABLES = {"team", "user_account", "membership", "algorithm_config", "dataset", "dataset_entry", "dataset_release",
-          "train_job", "serving", "audit_event", "alembic_version"}
+TABLES = {
+    "team",
+    "user_account",
+    "membership",
+    "algorithm_config",
+    "dataset",
+    "dataset_entry",
+    "dataset_release",
+    "train_job",
+    "serving",
+    "audit_event",
+    "alembic_version",
+}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -85,7 +96,9 @@ def test_migrations_match_the_table_definitions(db_url: str) -> None:
 
     migrate()
     with get_engine().connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+        diffs = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+        )
     assert diffs == []
 
 
@@ -123,30 +136,62 @@ def test_round_trip_through_every_table(db_url: str) -> None:
         s.add_all([team, user])
         s.flush()
         s.add(Membership(user_id=user.id, team_id=team.id, role="admin"))
-        algo = AlgorithmConfig(scenario="anomaly_detection", name="ECOD", display_name="ECOD",
-                               image="mlops-lite/runtime:latest",
-                               form_config={"fields": [{"name": "contamination", "type": "float", "default": 0.1}]},
-                               search_space={"contamination": {"type": "uniform", "low": 0.01, "high": 0.3}})
+        algo = AlgorithmConfig(
+            scenario="anomaly_detection",
+            name="ECOD",
+            display_name="ECOD",
+            image="mlops-lite/runtime:latest",
+            form_config={"fields": [{"name": "contamination", "type": "float", "default": 0.1}]},
+            search_space={"contamination": {"type": "uniform", "low": 0.01, "high": 0.3}},
+        )
         dataset = Dataset(team_id=team.id, scenario="anomaly_detection", name="cpu", created_by=user.id)
         s.add_all([algo, dataset])
         s.flush()
-        entry = DatasetEntry(dataset_id=dataset.id, name="cpu.csv", object_key="datasets/1/cpu.csv",
-                             sha256="a" * 64, size_bytes=123, summary={"rows": 10, "columns": ["timestamp", "value"]})
+        entry = DatasetEntry(
+            dataset_id=dataset.id,
+            name="cpu.csv",
+            object_key="datasets/1/cpu.csv",
+            sha256="a" * 64,
+            size_bytes=123,
+            summary={"rows": 10, "columns": ["timestamp", "value"]},
+        )
         s.add(entry)
         s.flush()
-        release = DatasetRelease(dataset_id=dataset.id, version="v1", status=ReleaseStatus.PUBLISHED,
-                                 entries=[{"entry_id": entry.id, "name": "cpu.csv", "splits": ["train"]}],
-                                 split_counts={"train": 10})
+        release = DatasetRelease(
+            dataset_id=dataset.id,
+            version="v1",
+            status=ReleaseStatus.PUBLISHED,
+            entries=[{"entry_id": entry.id, "name": "cpu.csv", "splits": ["train"]}],
+            split_counts={"train": 10},
+        )
         s.add(release)
         s.flush()
-        job = TrainJob(team_id=team.id, scenario="anomaly_detection", name="job1", algorithm_id=algo.id,
-                       release_id=release.id, params={"contamination": 0.2, "lags": [1, 2]}, max_evals=3,
-                       status=JobStatus.RUNNING)
+        job = TrainJob(
+            team_id=team.id,
+            scenario="anomaly_detection",
+            name="job1",
+            algorithm_id=algo.id,
+            release_id=release.id,
+            params={"contamination": 0.2, "lags": [1, 2]},
+            max_evals=3,
+            status=JobStatus.RUNNING,
+        )
         s.add(job)
         s.flush()
-        s.add(Serving(team_id=team.id, scenario="anomaly_detection", name="srv", train_job_id=job.id, port=8001))
-        s.add(AuditEvent(actor_id=user.id, actor_name="alice", team_id=team.id, action="dataset.create",
-                         resource_type="dataset", resource_id=str(dataset.id), detail={"name": "cpu"}))
+        s.add(
+            Serving(team_id=team.id, scenario="anomaly_detection", name="srv", train_job_id=job.id, port=8001)
+        )
+        s.add(
+            AuditEvent(
+                actor_id=user.id,
+                actor_name="alice",
+                team_id=team.id,
+                action="dataset.create",
+                resource_type="dataset",
+                resource_id=str(dataset.id),
+                detail={"name": "cpu"},
+            )
+        )
         ids = {"team": team.id, "user": user.id, "algo": algo.id, "dataset": dataset.id, "job": job.id}
     dispose_engines()  # read back through new connections: nothing cached
 
@@ -182,8 +227,13 @@ def test_unique_and_foreign_key_constraints(db_url: str) -> None:
         release = DatasetRelease(dataset_id=dataset.id, version="v1")
         s.add(release)
         s.flush()
-        job = TrainJob(team_id=team.id, scenario="anomaly_detection", name="j", algorithm_id=algo.id,
-                       release_id=release.id)
+        job = TrainJob(
+            team_id=team.id,
+            scenario="anomaly_detection",
+            name="j",
+            algorithm_id=algo.id,
+            release_id=release.id,
+        )
         s.add(job)
         s.flush()
         s.add(Serving(team_id=team.id, scenario="anomaly_detection", name="srv", train_job_id=job.id))
@@ -196,8 +246,13 @@ def test_unique_and_foreign_key_constraints(db_url: str) -> None:
             lambda: AlgorithmConfig(scenario="anomaly_detection", name="ECOD", display_name="E", image="i"),
             lambda: Dataset(team_id=team.id, scenario="anomaly_detection", name="cpu"),
             lambda: DatasetRelease(dataset_id=dataset.id, version="v1"),
-            lambda: TrainJob(team_id=team.id, scenario="anomaly_detection", name="j", algorithm_id=algo.id,
-                             release_id=release.id),
+            lambda: TrainJob(
+                team_id=team.id,
+                scenario="anomaly_detection",
+                name="j",
+                algorithm_id=algo.id,
+                release_id=release.id,
+            ),
             lambda: Serving(team_id=team.id, scenario="anomaly_detection", name="srv", train_job_id=job.id),
         ]
         for make in same:
@@ -224,7 +279,9 @@ def test_deleting_a_dataset_cascades_to_its_entries_and_a_user_to_memberships(db
         s.add_all([team, user])
         s.flush()
         s.add(Membership(user_id=user.id, team_id=team.id))
-        keep, drop = (Dataset(team_id=team.id, scenario="anomaly_detection", name=n) for n in ("keep", "drop"))
+        keep, drop = (
+            Dataset(team_id=team.id, scenario="anomaly_detection", name=n) for n in ("keep", "drop")
+        )
         s.add_all([keep, drop])
         s.flush()
         for ds in (keep, drop, drop):
@@ -260,13 +317,25 @@ def test_services_on_each_database(db_url: str) -> None:
         s.add(release)
         s.flush()
         ecod = algorithms.get_algorithm(s, scenario="anomaly_detection", name="ECOD")
-        s.add(TrainJob(team_id=team.id, scenario="anomaly_detection", name="busy", algorithm_id=ecod.id,
-                       release_id=release.id, status=JobStatus.RUNNING))
+        s.add(
+            TrainJob(
+                team_id=team.id,
+                scenario="anomaly_detection",
+                name="busy",
+                algorithm_id=ecod.id,
+                release_id=release.id,
+                status=JobStatus.RUNNING,
+            )
+        )
     with pytest.raises(ConflictError, match="'busy'"), session_scope() as s:
         algorithms.set_enabled(s, actor=SYSTEM, scenario="anomaly_detection", name="ECOD", enabled=False)
     with session_scope() as s:
-        assert algorithms.set_enabled(s, actor=SYSTEM, scenario="anomaly_detection", name="EWMA",
-                                      enabled=False).enabled is False
+        assert (
+            algorithms.set_enabled(
+                s, actor=SYSTEM, scenario="anomaly_detection", name="EWMA", enabled=False
+            ).enabled
+            is False
+        )
     for _ in range(teams.MAX_FAILED_LOGINS):
         with pytest.raises(PermissionDeniedError), session_scope() as s:
             teams.authenticate(s, username="admin", password="wrong password")
@@ -292,8 +361,14 @@ def test_timestamps_are_stored_as_utc_and_read_back_aware_utc(db_url: str) -> No
         release = DatasetRelease(dataset_id=dataset.id, version="v1")
         s.add(release)
         s.flush()
-        job = TrainJob(team_id=team.id, scenario="anomaly_detection", name="job1", algorithm_id=algo.id,
-                       release_id=release.id, started_at=started)
+        job = TrainJob(
+            team_id=team.id,
+            scenario="anomaly_detection",
+            name="job1",
+            algorithm_id=algo.id,
+            release_id=release.id,
+            started_at=started,
+        )
         s.add(job)
         s.add(RevokedToken(digest="d" * 64, expires_at=started))
         s.flush()
@@ -318,8 +393,12 @@ def test_timestamps_are_stored_as_utc_and_read_back_aware_utc(db_url: str) -> No
         a_minute = timedelta(minutes=1)
         for zone in (UTC, india, timezone(timedelta(hours=-8))):
             local = started.astimezone(zone)
-            found = s.exec(select(TrainJob.id).where(TrainJob.started_at > local - a_minute,  # type: ignore[operator]
-                                                     TrainJob.started_at < local + a_minute)).all()  # type: ignore[operator]
+            found = s.exec(
+                select(TrainJob.id).where(
+                    TrainJob.started_at > local - a_minute,  # type: ignore[operator]
+                    TrainJob.started_at < local + a_minute,
+                )
+            ).all()  # type: ignore[operator]
             assert found == [job_id], zone
         before = job.updated_at
         job.finished_at = started + timedelta(hours=1)

@@ -41,21 +41,30 @@ def test_isolation_between_two_teams(session: Session, alice: Actor, bob: Actor,
     assert svc.list_datasets(session, actor=bob) == (0, [])
     assert svc.list_datasets(session, actor=bob, team_id=alice_team) == (0, [])
     # Writes.
-    _same_as_missing(lambda i: svc.create_dataset(session, actor=bob, team_id=i, scenario="anomaly_detection",
-                                                  name="intruder"), alice_team)
+    _same_as_missing(
+        lambda i: svc.create_dataset(
+            session, actor=bob, team_id=i, scenario="anomaly_detection", name="intruder"
+        ),
+        alice_team,
+    )
     _same_as_missing(lambda i: add_entry(session, bob, i, "x.csv"), dataset)
     _same_as_missing(lambda i: svc.set_entry_flags(session, actor=bob, entry_id=i, is_test=True), eid)
     _same_as_missing(lambda i: rel_svc.create_release(session, actor=bob, dataset_id=i), dataset)
     _same_as_missing(lambda i: rel_svc.claim_publish(session, actor=bob, release_id=i), rid)
     _same_as_missing(lambda i: rel_svc.archive_release(session, actor=bob, release_id=i), rid)
     _same_as_missing(lambda i: rel_svc.restore_release(session, actor=bob, release_id=i), rid)
-    _same_as_missing(lambda i: rel_svc.require_usable_release(session, actor=bob, release_id=i,
-                                                              team_id=min(bob.team_ids), scenario="anomaly_detection"),
-                     rid)
+    _same_as_missing(
+        lambda i: rel_svc.require_usable_release(
+            session, actor=bob, release_id=i, team_id=min(bob.team_ids), scenario="anomaly_detection"
+        ),
+        rid,
+    )
     session.rollback()
     # Nothing of Alice's changed, and Bob's own team still works.
     assert [e.name for e in svc.list_entries(session, actor=alice, dataset_id=dataset)] == ["a.csv", "b.csv"]
     assert release_status(session, rid) == "pending"
-    mine = svc.create_dataset(session, actor=bob, team_id=min(bob.team_ids), scenario="anomaly_detection", name="cpu")
+    mine = svc.create_dataset(
+        session, actor=bob, team_id=min(bob.team_ids), scenario="anomaly_detection", name="cpu"
+    )
     assert svc.list_datasets(session, actor=bob)[1] == [mine]
     assert svc.list_datasets(session, actor=alice)[1][0].id == dataset

@@ -21,8 +21,9 @@ def test_every_scenario_has_demo_data_and_the_bytes_are_deterministic() -> None:
     assert {d.scenario for d in DATASETS.values()} == set(Scenario)
     again = {d.name: d for d in demo_datasets()}
     for name, demo in DATASETS.items():
-        assert [(f.filename, f.data, f.splits) for f in demo.files + demo.samples] == \
-            [(f.filename, f.data, f.splits) for f in again[name].files + again[name].samples], name
+        assert [(f.filename, f.data, f.splits) for f in demo.files + demo.samples] == [
+            (f.filename, f.data, f.splits) for f in again[name].files + again[name].samples
+        ], name
         assert any("train" in f.splits for f in demo.files) and demo.samples, name
     only = demo_datasets([Scenario.TIMESERIES_PREDICT])
     assert [d.name for d in only] == ["demo-daily-sales", "demo-hourly-traffic"]

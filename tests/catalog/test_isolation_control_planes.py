@@ -40,7 +40,10 @@ def test_prefect_api_refuses_callers_without_its_auth_string(prefect_server) -> 
         assert http.post(url, json={}).status_code == 401
         assert http.post(url, json={}, auth=("alice", "alice-platform-password")).status_code == 401
         assert http.post(url, json={}, auth=(user, password + "x")).status_code == 401
-        assert http.post(f"{prefect_server.api_url}/flow_runs/", json={"flow_id": str(uuid.uuid4())}).status_code == 401
+        assert (
+            http.post(f"{prefect_server.api_url}/flow_runs/", json={"flow_id": str(uuid.uuid4())}).status_code
+            == 401
+        )
         assert http.post(url, json={}, auth=(user, password)).status_code == 200
         assert http.get(f"{prefect_server.api_url}/health").status_code == 200  # liveness only
 
@@ -56,10 +59,17 @@ def test_mlflow_refuses_callers_without_the_platforms_credentials(mlflow_server)
         assert http.post(set_tag, json=body).status_code == 401
         assert http.post(set_tag, json=body, auth=("alice", "alice-platform-password")).status_code == 401
         assert http.post(search, json={"max_results": 1}).status_code == 401
-        assert http.get(f"{mlflow_server.uri}/get-artifact", params={"path": "x", "run_uuid": "0" * 32}
-                        ).status_code == 401
-        ok = http.post(search, json={"max_results": 1},
-                       auth=(mlflow_server.settings.username, mlflow_server.settings.password))
+        assert (
+            http.get(
+                f"{mlflow_server.uri}/get-artifact", params={"path": "x", "run_uuid": "0" * 32}
+            ).status_code
+            == 401
+        )
+        ok = http.post(
+            search,
+            json={"max_results": 1},
+            auth=(mlflow_server.settings.username, mlflow_server.settings.password),
+        )
         assert ok.status_code == 200
 
 
@@ -87,10 +97,19 @@ def test_nats_refuses_anonymous_and_keeps_each_user_to_its_role(nats_server) -> 
     ns = f"{settings.namespace}.t{uuid.uuid4().hex[:8]}"
 
     async def scenario() -> None:
-        for kwargs in ({}, {"user": settings.client_user, "password": "wrong"}, {"user": "admin", "password": "x"}):
+        for kwargs in (
+            {},
+            {"user": settings.client_user, "password": "wrong"},
+            {"user": "admin", "password": "x"},
+        ):
             with pytest.raises(Exception, match="Authorization Violation"):
-                await nats.connect(nats_server.url, allow_reconnect=False, max_reconnect_attempts=0,
-                                   connect_timeout=5, **kwargs)
+                await nats.connect(
+                    nats_server.url,
+                    allow_reconnect=False,
+                    max_reconnect_attempts=0,
+                    connect_timeout=5,
+                    **kwargs,
+                )
         violations: list[str] = []
 
         async def on_error(exc: Exception) -> None:
@@ -98,10 +117,16 @@ def test_nats_refuses_anonymous_and_keeps_each_user_to_its_role(nats_server) -> 
 
         # The client user may ask, but not answer in the responders' place or read what is not its own.
         intruder = await nats_server.connect_client(error_cb=on_error)
-        responder = await nats.connect(nats_server.url, error_cb=on_error, **nats_server.responder_credentials())
+        responder = await nats.connect(
+            nats_server.url, error_cb=on_error, **nats_server.responder_credentials()
+        )
         try:
-            for subject, queue in ((f"{ns}.get_mlops_module_data", settings.queue_group), (">", ""),
-                                   ("_INBOX.>", ""), (f"{settings.namespace}.>", "")):
+            for subject, queue in (
+                (f"{ns}.get_mlops_module_data", settings.queue_group),
+                (">", ""),
+                ("_INBOX.>", ""),
+                (f"{settings.namespace}.>", ""),
+            ):
                 await intruder.subscribe(subject, queue=queue)
             # ...and the responder may answer, but not ask or read inboxes.
             await responder.subscribe(f"{settings.client_inbox_prefix}.>")
@@ -118,7 +143,10 @@ def test_nats_refuses_anonymous_and_keeps_each_user_to_its_role(nats_server) -> 
             await intruder.close()
             await responder.close()
         text = "\n".join(violations).lower()
-        assert f'subscription to "{ns}.get_mlops_module_data" using queue "{settings.queue_group}"'.lower() in text
+        assert (
+            f'subscription to "{ns}.get_mlops_module_data" using queue "{settings.queue_group}"'.lower()
+            in text
+        )
         assert 'subscription to ">"' in text and 'subscription to "_inbox.>"' in text
         assert f'subscription to "{settings.client_inbox_prefix}.>"'.lower() in text
         assert f'publish to "{ns}.get_mlops_module_list"'.lower() in text
@@ -137,17 +165,21 @@ def test_seaweedfs_answers_only_the_s3_api_with_the_platforms_keys(s3_server) ->
     bucket = s3_server.new_bucket()
     try:
         s3_server.store(bucket).put_bytes("secret/object.txt", b"team data")
-        wrong = Minio(settings.host_port, access_key=settings.access_key, secret_key="not-the-key", secure=False)
+        wrong = Minio(
+            settings.host_port, access_key=settings.access_key, secret_key="not-the-key", secure=False
+        )
         with pytest.raises(S3Error):
             wrong.get_object(bucket, "secret/object.txt")
         with _no_trust_env() as http:
             # The filer's and the master's HTTP APIs are off: no reading, listing or deleting around S3, and no
             # deleting a bucket's volumes through the master.
-            for method, url in (("GET", f"http://127.0.0.1:{settings.filer_port}/buckets/{bucket}/secret/object.txt"),
-                                ("GET", f"http://127.0.0.1:{settings.filer_port}/buckets/{bucket}/"),
-                                ("DELETE", f"http://127.0.0.1:{settings.filer_port}/buckets/{bucket}/secret/object.txt"),
-                                ("GET", f"http://127.0.0.1:{settings.master_port}/col/delete?collection={bucket}"),
-                                ("GET", f"http://127.0.0.1:{settings.master_port}/dir/assign")):
+            for method, url in (
+                ("GET", f"http://127.0.0.1:{settings.filer_port}/buckets/{bucket}/secret/object.txt"),
+                ("GET", f"http://127.0.0.1:{settings.filer_port}/buckets/{bucket}/"),
+                ("DELETE", f"http://127.0.0.1:{settings.filer_port}/buckets/{bucket}/secret/object.txt"),
+                ("GET", f"http://127.0.0.1:{settings.master_port}/col/delete?collection={bucket}"),
+                ("GET", f"http://127.0.0.1:{settings.master_port}/dir/assign"),
+            ):
                 assert http.request(method, url).status_code == 404, url
             # Volume servers serve file ids only with a JWT signed by the install's keys.
             for method in ("GET", "POST", "DELETE"):
@@ -161,15 +193,21 @@ def test_seaweedfs_answers_only_the_s3_api_with_the_platforms_keys(s3_server) ->
 @pytest.mark.parametrize("offset_of", ["master", "volume", "filer", "s3"])
 def test_seaweedfs_grpc_ports_need_the_installs_client_certificate(s3_server, offset_of: str) -> None:  # type: ignore[no-untyped-def]
     settings = s3_server.settings
-    http_port = {"master": settings.master_port, "volume": settings.volume_port, "filer": settings.filer_port,
-                 "s3": settings.port}[offset_of]
+    http_port = {
+        "master": settings.master_port,
+        "volume": settings.volume_port,
+        "filer": settings.filer_port,
+        "s3": settings.port,
+    }[offset_of]
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.set_alpn_protocols(["h2"])
-    with (socket.create_connection(("127.0.0.1", http_port + 10000), timeout=10) as raw,
-          pytest.raises((ssl.SSLError, ConnectionError)) as refused,
-          context.wrap_socket(raw, server_hostname="localhost") as tls):
+    with (
+        socket.create_connection(("127.0.0.1", http_port + 10000), timeout=10) as raw,
+        pytest.raises((ssl.SSLError, ConnectionError)) as refused,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         # TLS 1.3: the server checks the (missing) client certificate after the handshake; its refusal arrives
         # on the first read. A gRPC server that accepted us would answer the HTTP/2 preface.
         tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")

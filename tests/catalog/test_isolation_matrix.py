@@ -87,11 +87,14 @@ def service_functions() -> dict[str, Callable[..., Any]]:
 # ---------------------------------------------------------------- entry builders
 
 
-def scoped(*checks: Callable[[World], object], control: Callable[[World], Callable[[Session], object]]) -> Entry:
+def scoped(
+    *checks: Callable[[World], object], control: Callable[[World], Callable[[Session], object]]
+) -> Entry:
     def check(w: World) -> None:
         for refusal in checks:
             refusal(w)
         succeeds(control(w))
+
     return Entry("scoped", check)
 
 
@@ -108,6 +111,7 @@ class W:
 
 def paged(fn: Callable[..., tuple[int, list[Any]]], *filters: dict[str, Any], via: str = "team_id") -> Entry:
     """A paged list ``(count, rows)``, unfiltered and with each of ``filters`` (keyword → value or ``W``)."""
+
     def check(w: World) -> None:
         for given in ({}, *filters):
             kwargs = {k: getattr(w, v.attr) if isinstance(v, W) else v for k, v in given.items()}
@@ -117,6 +121,7 @@ def paged(fn: Callable[..., tuple[int, list[Any]]], *filters: dict[str, Any], vi
                 return count, teams_of(rows, w, via)
 
             lists_nothing_of_a(w, listed)
+
     return Entry("list", check)
 
 
@@ -127,11 +132,13 @@ def admin(call: Callable[[Session, Actor], object]) -> Entry:
 def system(name: str, why: str) -> Entry:
     def check(_w: World) -> None:
         not_called_by_edges(name)
+
     return Entry("system", check, why)
 
 
 def global_(name: str, why: str, call: Callable[[Session], object]) -> Entry:
     """No actor, and what it returns holds no row of any team."""
+
     def check(_w: World) -> None:
         fn = service_functions()[name]
         assert "actor" not in parameters(fn)
@@ -139,6 +146,7 @@ def global_(name: str, why: str, call: Callable[[Session], object]) -> Entry:
             result = call(s)
         rows = result if isinstance(result, list) else [result]
         assert all(not isinstance(r, SQLModel) or isinstance(r, AlgorithmConfig) for r in rows), rows
+
     return Entry("global", check, why)
 
 
@@ -146,6 +154,7 @@ def row(name: str, why: str) -> Entry:
     def check(_w: World) -> None:
         params = parameters(service_functions()[name])
         assert "actor" not in params and not any(p.endswith(("_id", "_ids")) for p in params), params
+
     return Entry("row", check, why)
 
 
@@ -160,14 +169,18 @@ def teams_of(rows: list[Any], w: World, via: str = "team_id") -> list[int]:
 
 def run_op(op: Callable[..., object], **extra: object) -> Entry:
     """A runs API call: another team's job, and another team's run through the outsider's own job."""
+
     def check(w: World) -> None:
         refused_like_missing(w, lambda s, i: op(actor=w.eve, job_id=i, run_id=w.run_a, **extra), w.job_a)
-        refused_like_missing(w, lambda s, i: op(actor=w.eve, job_id=w.job_b, run_id=i, **extra), w.run_a,
-                             MISSING_RUN)
+        refused_like_missing(
+            w, lambda s, i: op(actor=w.eve, job_id=w.job_b, run_id=i, **extra), w.run_a, MISSING_RUN
+        )
         # A member of both teams cannot reach A's run through B's job either.
-        refused_like_missing(w, lambda s, i: op(actor=w.bob, job_id=w.job_b, run_id=i, **extra), w.run_a,
-                             MISSING_RUN)
+        refused_like_missing(
+            w, lambda s, i: op(actor=w.bob, job_id=w.job_b, run_id=i, **extra), w.run_a, MISSING_RUN
+        )
         succeeds(lambda s: op(actor=w.alice, job_id=w.job_a, run_id=w.run_a, **extra))
+
     return Entry("scoped", check, mlflow=True)
 
 
@@ -182,19 +195,25 @@ def ref(call: Callable[[Session, Any, World], object], attr: str) -> Callable[[W
 def check_running_jobs_of(w: World) -> None:
     with session_scope() as s:
         for job_id in (w.job_a, w.job_b):
-            assert transition(s, TrainJob, job_id, from_statuses=(JobStatus.COMPLETED,), to_status=JobStatus.RUNNING)
+            assert transition(
+                s, TrainJob, job_id, from_statuses=(JobStatus.COMPLETED,), to_status=JobStatus.RUNNING
+            )
         ecod = algorithms.get_algorithm(s, scenario=SCN, name="ECOD").id
-    lists_nothing_of_a(w, lambda s, a: (None, teams_of(algorithms.running_jobs_of(s, actor=a, algorithm_id=ecod), w)))
+    lists_nothing_of_a(
+        w, lambda s, a: (None, teams_of(algorithms.running_jobs_of(s, actor=a, algorithm_id=ecod), w))
+    )
 
 
 def check_page_releases(w: World) -> None:
-    paged(releases.page_releases, {"team_id": W("team_a")}, {"search": SECRET}, {"scenario": SCN},
-          via="dataset").check(w)
+    paged(
+        releases.page_releases, {"team_id": W("team_a")}, {"search": SECRET}, {"scenario": SCN}, via="dataset"
+    ).check(w)
     refused_like_missing(w, lambda s, i: releases.page_releases(s, actor=w.eve, dataset_id=i), w.dataset_a)
 
 
-def named(call: Callable[[Session, Actor, World], dict[Any, str]],
-          pairs: Callable[[World], dict[Any, int]]) -> Entry:
+def named(
+    call: Callable[[Session, Actor, World], dict[Any, str]], pairs: Callable[[World], dict[Any, int]]
+) -> Entry:
     """A name lookup: every key it names, by its owning team (``pairs``: team A's and B's keys → team)."""
     return listing(lambda s, a, w: (None, [pairs(w)[key] for key in call(s, a, w)]))
 
@@ -206,15 +225,23 @@ def a_and_b(attr: str) -> Callable[[World], dict[Any, int]]:
 
 def audited_resources(w: World) -> dict[Any, int]:
     """``(resource_type, id)`` of both teams' rows as audit events record them → the owning team."""
-    kinds = {"dataset": "dataset", "dataset_entry": "entry", "dataset_release": "release", "train_job": "job",
-             "serving": "serving", "team": "team"}
+    kinds = {
+        "dataset": "dataset",
+        "dataset_entry": "entry",
+        "dataset_release": "release",
+        "train_job": "job",
+        "serving": "serving",
+        "team": "team",
+    }
     owned = {(kind, str(i)): team for kind, attr in kinds.items() for i, team in a_and_b(attr)(w).items()}
     return owned | {("user", str(w.alice_id)): w.team_a, ("user", str(w.eve_id)): w.team_b}
 
 
 def check_list_runs(w: World) -> None:
     refused_like_missing(w, lambda s, i: runs.list_runs(actor=w.eve, job_id=i), w.job_a)
-    assert w.run_a not in [r["run_id"] for r in runs.list_runs(actor=w.eve, job_id=w.job_b, include_deleted=True)]
+    assert w.run_a not in [
+        r["run_id"] for r in runs.list_runs(actor=w.eve, job_id=w.job_b, include_deleted=True)
+    ]
     assert [r["run_id"] for r in runs.list_runs(actor=w.alice, job_id=w.job_a)] == [w.run_a]
 
 
@@ -234,8 +261,16 @@ def check_actor_from_context(w: World) -> None:
 def check_module_data(w: World) -> None:
     def call(s: Session, team: object, module: str, who: str = "eve") -> object:
         actor = modules.actor_from_context(s, actor_context={"username": who})
-        return modules.module_data(s, actor=actor, module=module, child_module=SCN, page=1, page_size=50,
-                                   group_id=team, max_page_size=500)
+        return modules.module_data(
+            s,
+            actor=actor,
+            module=module,
+            child_module=SCN,
+            page=1,
+            page_size=50,
+            group_id=team,
+            max_page_size=500,
+        )
 
     for module in modules.MODULES:
         refused_like_missing(w, lambda s, i, m=module: call(s, i, m), w.team_a)  # type: ignore[misc]
@@ -246,7 +281,10 @@ def check_module_data(w: World) -> None:
 def check_authenticate(w: World) -> None:
     wrong = attempt(lambda s: teams.authenticate(s, username="alice", password="eve's guess"))
     unknown = attempt(lambda s: teams.authenticate(s, username="nobody", password="eve's guess"))
-    assert isinstance(wrong, PermissionDeniedError) and (type(wrong), str(wrong)) == (type(unknown), str(unknown))
+    assert isinstance(wrong, PermissionDeniedError) and (type(wrong), str(wrong)) == (
+        type(unknown),
+        str(unknown),
+    )
     succeeds(lambda s: teams.authenticate(s, username="alice", password=PASSWORD))
 
 
@@ -255,8 +293,10 @@ def check_initialize(w: World) -> None:
     init_service.initialize(admin_password="first admin pass", echo=lambda _line: None)
     init_service.initialize(admin_password="second admin pass", echo=lambda _line: None)
     succeeds(lambda s: teams.authenticate(s, username="admin", password="first admin pass"))
-    assert isinstance(attempt(lambda s: teams.authenticate(s, username="admin", password="second admin pass")),
-                      PermissionDeniedError)
+    assert isinstance(
+        attempt(lambda s: teams.authenticate(s, username="admin", password="second admin pass")),
+        PermissionDeniedError,
+    )
 
 
 def check_get_user(w: World) -> None:
@@ -286,116 +326,205 @@ def free_serving_port() -> int:
     lo, hi = get_settings().runtime.port_range
     return next(p for p in range(hi, lo - 1, -1) if port_is_free(p, get_settings().runtime.serving_host))
 
+
 MATRIX: dict[str, Entry] = {
     # algorithms: a catalog shared by every team; reading is open, changing is for administrators
-    "algorithms.list_algorithms": global_("algorithms.list_algorithms", "the algorithm catalog is shared by every "
-                                          "team", lambda s: algorithms.list_algorithms(s)),
-    "algorithms.get_algorithm": global_("algorithms.get_algorithm", "the algorithm catalog is shared",
-                                        lambda s: algorithms.get_algorithm(s, scenario=SCN, name="ECOD")),
-    "algorithms.get_algorithm_by_id": global_("algorithms.get_algorithm_by_id", "the algorithm catalog is shared",
-                                              lambda s: algorithms.get_algorithm_by_id(s, algorithm_id=1)),
+    "algorithms.list_algorithms": global_(
+        "algorithms.list_algorithms",
+        "the algorithm catalog is shared by every team",
+        lambda s: algorithms.list_algorithms(s),
+    ),
+    "algorithms.get_algorithm": global_(
+        "algorithms.get_algorithm",
+        "the algorithm catalog is shared",
+        lambda s: algorithms.get_algorithm(s, scenario=SCN, name="ECOD"),
+    ),
+    "algorithms.get_algorithm_by_id": global_(
+        "algorithms.get_algorithm_by_id",
+        "the algorithm catalog is shared",
+        lambda s: algorithms.get_algorithm_by_id(s, algorithm_id=1),
+    ),
     "algorithms.running_jobs_of": Entry("list", check_running_jobs_of),
-    "algorithms.set_enabled": admin(lambda s, a: algorithms.set_enabled(s, actor=a, scenario=SCN, name="ECOD",
-                                                                        enabled=False)),
-    "algorithms.update_form_config": admin(lambda s, a: algorithms.update_form_config(
-        s, actor=a, algorithm_id=algorithms.get_algorithm(s, scenario=SCN, name="ECOD").id,
-        form_config=algorithms.get_algorithm(s, scenario=SCN, name="ECOD").form_config, search_space=None)),
+    "algorithms.set_enabled": admin(
+        lambda s, a: algorithms.set_enabled(s, actor=a, scenario=SCN, name="ECOD", enabled=False)
+    ),
+    "algorithms.update_form_config": admin(
+        lambda s, a: algorithms.update_form_config(
+            s,
+            actor=a,
+            algorithm_id=algorithms.get_algorithm(s, scenario=SCN, name="ECOD").id,
+            form_config=algorithms.get_algorithm(s, scenario=SCN, name="ECOD").form_config,
+            search_space=None,
+        )
+    ),
     # audit
     "audit.record": system("audit.record", "writes the record of a call the service has already checked"),
     "audit.audited": system("audit.audited", "wraps a service call that has already checked its actor"),
     "audit.list_events": paged(audit.list_events, {"team_id": W("team_a")}),
     # common helpers
-    "common.check_name": global_("common.check_name", "validates a string; reads nothing",
-                                 lambda s: common.check_name("ok")),
-    "common.transition": system("common.transition", "the conditional UPDATE under every status change; " + NOT_EDGE),
+    "common.check_name": global_(
+        "common.check_name", "validates a string; reads nothing", lambda s: common.check_name("ok")
+    ),
+    "common.transition": system(
+        "common.transition", "the conditional UPDATE under every status change; " + NOT_EDGE
+    ),
     "common.page": system("common.page", "counts and pages a statement its caller already scoped"),
     # datasets
     "datasets.create_dataset": scoped(
-        ref(lambda s, i, w: datasets.create_dataset(s, actor=w.eve, team_id=i, scenario=SCN, name="x"), "team_a"),
-        control=lambda w: lambda s: datasets.create_dataset(s, actor=w.alice, team_id=w.team_a, scenario=SCN,
-                                                            name="x")),
+        ref(
+            lambda s, i, w: datasets.create_dataset(s, actor=w.eve, team_id=i, scenario=SCN, name="x"),
+            "team_a",
+        ),
+        control=lambda w: (
+            lambda s: datasets.create_dataset(s, actor=w.alice, team_id=w.team_a, scenario=SCN, name="x")
+        ),
+    ),
     "datasets.get_dataset": scoped(
         ref(lambda s, i, w: datasets.get_dataset(s, actor=w.eve, dataset_id=i), "dataset_a"),
-        control=lambda w: lambda s: datasets.get_dataset(s, actor=w.alice, dataset_id=w.dataset_a)),
+        control=lambda w: lambda s: datasets.get_dataset(s, actor=w.alice, dataset_id=w.dataset_a),
+    ),
     "datasets.list_datasets": paged(datasets.list_datasets, {"team_id": W("team_a")}, {"search": SECRET}),
     "datasets.add_entry": scoped(
-        ref(lambda s, i, w: datasets.add_entry(s, actor=w.eve, dataset_id=i, name="x.csv", object_key="k",
-                                               size_bytes=1, sha256="0" * 64, content_type="text/csv",
-                                               summary={}), "dataset_a"),
-        control=lambda w: lambda s: datasets.add_entry(s, actor=w.alice, dataset_id=w.dataset_a, name="x.csv",
-                                                       object_key="k", size_bytes=1, sha256="0" * 64,
-                                                       content_type="text/csv", summary={})),
+        ref(
+            lambda s, i, w: datasets.add_entry(
+                s,
+                actor=w.eve,
+                dataset_id=i,
+                name="x.csv",
+                object_key="k",
+                size_bytes=1,
+                sha256="0" * 64,
+                content_type="text/csv",
+                summary={},
+            ),
+            "dataset_a",
+        ),
+        control=lambda w: (
+            lambda s: datasets.add_entry(
+                s,
+                actor=w.alice,
+                dataset_id=w.dataset_a,
+                name="x.csv",
+                object_key="k",
+                size_bytes=1,
+                sha256="0" * 64,
+                content_type="text/csv",
+                summary={},
+            )
+        ),
+    ),
     "datasets.list_entries": scoped(
         ref(lambda s, i, w: datasets.list_entries(s, actor=w.eve, dataset_id=i), "dataset_a"),
-        control=lambda w: lambda s: datasets.list_entries(s, actor=w.alice, dataset_id=w.dataset_a)),
+        control=lambda w: lambda s: datasets.list_entries(s, actor=w.alice, dataset_id=w.dataset_a),
+    ),
     "datasets.get_entry": scoped(
         ref(lambda s, i, w: datasets.get_entry(s, actor=w.eve, entry_id=i), "entry_a"),
-        control=lambda w: lambda s: datasets.get_entry(s, actor=w.alice, entry_id=w.entry_a)),
+        control=lambda w: lambda s: datasets.get_entry(s, actor=w.alice, entry_id=w.entry_a),
+    ),
     "datasets.set_entry_flags": scoped(
         ref(lambda s, i, w: datasets.set_entry_flags(s, actor=w.eve, entry_id=i, is_test=True), "entry_a"),
-        control=lambda w: lambda s: datasets.set_entry_flags(s, actor=w.alice, entry_id=w.entry_a, is_test=True)),
+        control=lambda w: (
+            lambda s: datasets.set_entry_flags(s, actor=w.alice, entry_id=w.entry_a, is_test=True)
+        ),
+    ),
     "datasets.entry_in_use": system("datasets.entry_in_use", NOT_EDGE),
     "datasets.page_entries": scoped(
         ref(lambda s, i, w: datasets.page_entries(s, actor=w.eve, dataset_id=i), "dataset_a"),
-        control=lambda w: lambda s: datasets.page_entries(s, actor=w.alice, dataset_id=w.dataset_a)),
+        control=lambda w: lambda s: datasets.page_entries(s, actor=w.alice, dataset_id=w.dataset_a),
+    ),
     # releases
     "releases.create_release": scoped(
         ref(lambda s, i, w: releases.create_release(s, actor=w.eve, dataset_id=i), "dataset_a"),
         # Another team's entry in one's own release reads like an entry that does not exist.
-        ref(lambda s, i, w: releases.create_release(s, actor=w.eve, dataset_id=w.dataset_b, entry_ids=[i]),
-            "entry_a"),
-        control=lambda w: lambda s: releases.create_release(s, actor=w.alice, dataset_id=w.dataset_a)),
+        ref(
+            lambda s, i, w: releases.create_release(s, actor=w.eve, dataset_id=w.dataset_b, entry_ids=[i]),
+            "entry_a",
+        ),
+        control=lambda w: lambda s: releases.create_release(s, actor=w.alice, dataset_id=w.dataset_a),
+    ),
     "releases.page_releases": Entry("list", check_page_releases),
     "releases.get_release": scoped(
         ref(lambda s, i, w: releases.get_release(s, actor=w.eve, release_id=i), "release_a"),
-        control=lambda w: lambda s: releases.get_release(s, actor=w.alice, release_id=w.release_a)),
+        control=lambda w: lambda s: releases.get_release(s, actor=w.alice, release_id=w.release_a),
+    ),
     "releases.list_releases": scoped(
         ref(lambda s, i, w: releases.list_releases(s, actor=w.eve, dataset_id=i), "dataset_a"),
-        control=lambda w: lambda s: releases.list_releases(s, actor=w.alice, dataset_id=w.dataset_a)),
+        control=lambda w: lambda s: releases.list_releases(s, actor=w.alice, dataset_id=w.dataset_a),
+    ),
     "releases.claim_publish": scoped(
         ref(lambda s, i, w: releases.claim_publish(s, actor=w.eve, release_id=i), "release_a"),
-        control=lambda w: lambda s: releases.claim_publish(s, actor=w.alice, release_id=w.release_a)),
+        control=lambda w: lambda s: releases.claim_publish(s, actor=w.alice, release_id=w.release_a),
+    ),
     "releases.mark_published": system("releases.mark_published", NOT_EDGE),
     "releases.mark_failed": system("releases.mark_failed", NOT_EDGE),
     "releases.archive_release": scoped(
         ref(lambda s, i, w: releases.archive_release(s, actor=w.eve, release_id=i), "release_a"),
-        control=lambda w: lambda s: releases.archive_release(s, actor=w.alice, release_id=w.release_a)),
+        control=lambda w: lambda s: releases.archive_release(s, actor=w.alice, release_id=w.release_a),
+    ),
     "releases.restore_release": scoped(
         ref(lambda s, i, w: releases.restore_release(s, actor=w.eve, release_id=i), "release_a"),
-        control=lambda w: lambda s: _archive_then_restore(w, s)),
+        control=lambda w: lambda s: _archive_then_restore(w, s),
+    ),
     "releases.downloadable_release": scoped(
         ref(lambda s, i, w: releases.downloadable_release(s, actor=w.eve, release_id=i), "release_a"),
-        control=lambda w: lambda s: releases.downloadable_release(s, actor=w.alice, release_id=w.release_a)),
+        control=lambda w: lambda s: releases.downloadable_release(s, actor=w.alice, release_id=w.release_a),
+    ),
     "releases.releases_used_by_jobs": system("releases.releases_used_by_jobs", NOT_EDGE),
     "releases.require_usable_release": scoped(
-        ref(lambda s, i, w: releases.require_usable_release(s, actor=w.eve, release_id=i, team_id=w.team_b,
-                                                            scenario=SCN), "release_a"),
+        ref(
+            lambda s, i, w: releases.require_usable_release(
+                s, actor=w.eve, release_id=i, team_id=w.team_b, scenario=SCN
+            ),
+            "release_a",
+        ),
         # Training needs the release's dataset in the job's team, even for a member of both teams.
-        ref(lambda s, i, w: releases.require_usable_release(s, actor=w.bob, release_id=i, team_id=w.team_b,
-                                                            scenario=SCN), "release_a"),
-        control=lambda w: lambda s: releases.require_usable_release(s, actor=w.alice, release_id=w.release_a,
-                                                                    team_id=w.team_a, scenario=SCN)),
+        ref(
+            lambda s, i, w: releases.require_usable_release(
+                s, actor=w.bob, release_id=i, team_id=w.team_b, scenario=SCN
+            ),
+            "release_a",
+        ),
+        control=lambda w: (
+            lambda s: releases.require_usable_release(
+                s, actor=w.alice, release_id=w.release_a, team_id=w.team_a, scenario=SCN
+            )
+        ),
+    ),
     # names for the ids rows hold (what the dashboard's lists show)
-    "names.dataset_names": named(lambda s, a, w: names.dataset_names(s, actor=a, dataset_ids=[w.dataset_a,
-                                                                                              w.dataset_b]),
-                                 a_and_b("dataset")),
-    "names.release_labels": named(lambda s, a, w: names.release_labels(s, actor=a, release_ids=[w.release_a,
-                                                                                                w.release_b]),
-                                  a_and_b("release")),
-    "names.job_names": named(lambda s, a, w: names.job_names(s, actor=a, job_ids=[w.job_a, w.job_b]),
-                             a_and_b("job")),
-    "names.team_names": named(lambda s, a, w: names.team_names(s, actor=a, team_ids=[w.team_a, w.team_b]),
-                              a_and_b("team")),
-    "names.algorithm_names": global_("names.algorithm_names", "the algorithm catalog is shared by every team",
-                                     lambda s: names.algorithm_names(s, algorithm_ids=[1])),
-    "names.resource_names": named(lambda s, a, w: names.resource_names(s, actor=a, resources=list(
-        audited_resources(w))), audited_resources),
+    "names.dataset_names": named(
+        lambda s, a, w: names.dataset_names(s, actor=a, dataset_ids=[w.dataset_a, w.dataset_b]),
+        a_and_b("dataset"),
+    ),
+    "names.release_labels": named(
+        lambda s, a, w: names.release_labels(s, actor=a, release_ids=[w.release_a, w.release_b]),
+        a_and_b("release"),
+    ),
+    "names.job_names": named(
+        lambda s, a, w: names.job_names(s, actor=a, job_ids=[w.job_a, w.job_b]), a_and_b("job")
+    ),
+    "names.team_names": named(
+        lambda s, a, w: names.team_names(s, actor=a, team_ids=[w.team_a, w.team_b]), a_and_b("team")
+    ),
+    "names.algorithm_names": global_(
+        "names.algorithm_names",
+        "the algorithm catalog is shared by every team",
+        lambda s: names.algorithm_names(s, algorithm_ids=[1]),
+    ),
+    "names.resource_names": named(
+        lambda s, a, w: names.resource_names(s, actor=a, resources=list(audited_resources(w))),
+        audited_resources,
+    ),
     # init
-    "init.initialize": Entry("operator", check_initialize, "`mlops init` on the platform host, by whoever owns "
-                             "the database; it never overwrites an existing admin"),
+    "init.initialize": Entry(
+        "operator",
+        check_initialize,
+        "`mlops init` on the platform host, by whoever owns "
+        "the database; it never overwrites an existing admin",
+    ),
     # modules (NATS)
-    "modules.module_list": global_("modules.module_list", "the same module tree for every caller",
-                                   lambda s: modules.module_list()),
+    "modules.module_list": global_(
+        "modules.module_list", "the same module tree for every caller", lambda s: modules.module_list()
+    ),
     "modules.actor_from_context": Entry("scoped", check_actor_from_context),
     "modules.module_data": Entry("scoped", check_module_data),
     # runs (MLflow)
@@ -407,116 +536,215 @@ MATRIX: dict[str, Entry] = {
     "runs.restore_run": run_op(runs.restore_run),
     "runs.download_model": run_op(runs.download_model),
     # serving
-    "serving.container_name_for": global_("serving.container_name_for", "a name derived from an id; reads "
-                                          "nothing", lambda s: serving.container_name_for(1)),
+    "serving.container_name_for": global_(
+        "serving.container_name_for",
+        "a name derived from an id; reads nothing",
+        lambda s: serving.container_name_for(1),
+    ),
     "serving.create_serving": scoped(
-        ref(lambda s, i, w: serving.create_serving(s, actor=w.eve, team_id=i, name="x", train_job_id=w.job_a),
-            "team_a"),
-        ref(lambda s, i, w: serving.create_serving(s, actor=w.eve, team_id=w.team_b, name="x", train_job_id=i),
-            "job_a"),
-        ref(lambda s, i, w: serving.create_serving(s, actor=w.bob, team_id=w.team_b, name="x", train_job_id=i),
-            "job_a"),
-        control=lambda w: lambda s: serving.create_serving(s, actor=w.alice, team_id=w.team_a, name="x",
-                                                           train_job_id=w.job_a)),
+        ref(
+            lambda s, i, w: serving.create_serving(s, actor=w.eve, team_id=i, name="x", train_job_id=w.job_a),
+            "team_a",
+        ),
+        ref(
+            lambda s, i, w: serving.create_serving(
+                s, actor=w.eve, team_id=w.team_b, name="x", train_job_id=i
+            ),
+            "job_a",
+        ),
+        ref(
+            lambda s, i, w: serving.create_serving(
+                s, actor=w.bob, team_id=w.team_b, name="x", train_job_id=i
+            ),
+            "job_a",
+        ),
+        control=lambda w: (
+            lambda s: serving.create_serving(
+                s, actor=w.alice, team_id=w.team_a, name="x", train_job_id=w.job_a
+            )
+        ),
+    ),
     "serving.get_serving": scoped(
         ref(lambda s, i, w: serving.get_serving(s, actor=w.eve, serving_id=i), "serving_a"),
-        control=lambda w: lambda s: serving.get_serving(s, actor=w.alice, serving_id=w.serving_a)),
+        control=lambda w: lambda s: serving.get_serving(s, actor=w.alice, serving_id=w.serving_a),
+    ),
     "serving.list_servings": paged(serving.list_servings),
     "serving.update_serving": scoped(
-        ref(lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=i, port=free_serving_port()),
-            "serving_a"),
-        ref(lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=w.serving_b, train_job_id=i),
-            "job_a"),
-        control=lambda w: lambda s: serving.update_serving(s, actor=w.alice, serving_id=w.serving_a,
-                                                           port=free_serving_port())),
+        ref(
+            lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=i, port=free_serving_port()),
+            "serving_a",
+        ),
+        ref(
+            lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=w.serving_b, train_job_id=i),
+            "job_a",
+        ),
+        control=lambda w: (
+            lambda s: serving.update_serving(
+                s, actor=w.alice, serving_id=w.serving_a, port=free_serving_port()
+            )
+        ),
+    ),
     "serving.set_desired": scoped(
-        ref(lambda s, i, w: serving.set_desired(s, actor=w.eve, serving_id=i, desired=DesiredState.STOPPED),
-            "serving_a"),
-        control=lambda w: lambda s: serving.set_desired(s, actor=w.alice, serving_id=w.serving_a,
-                                                        desired=DesiredState.STOPPED)),
-    "serving.servings_for_sync": listing(lambda s, a, w: (None, teams_of(
-        serving.servings_for_sync(s, actor=a, serving_ids=[w.serving_a, w.serving_b]), w))),
+        ref(
+            lambda s, i, w: serving.set_desired(s, actor=w.eve, serving_id=i, desired=DesiredState.STOPPED),
+            "serving_a",
+        ),
+        control=lambda w: (
+            lambda s: serving.set_desired(
+                s, actor=w.alice, serving_id=w.serving_a, desired=DesiredState.STOPPED
+            )
+        ),
+    ),
+    "serving.servings_for_sync": listing(
+        lambda s, a, w: (
+            None,
+            teams_of(serving.servings_for_sync(s, actor=a, serving_ids=[w.serving_a, w.serving_b]), w),
+        )
+    ),
     "serving.record_resolved_version": system("serving.record_resolved_version", NOT_EDGE),
     "serving.record_error": system("serving.record_error", NOT_EDGE),
     "serving.record_observed": system("serving.record_observed", NOT_EDGE),
-    "serving.reserved_ports": system("serving.reserved_ports", "port numbers held by every team's servings (no "
-                                     "rows), for the runtime's own choice of a port; edges never see them"),
+    "serving.reserved_ports": system(
+        "serving.reserved_ports",
+        "port numbers held by every team's servings (no "
+        "rows), for the runtime's own choice of a port; edges never see them",
+    ),
     "serving.delete_record": scoped(
         ref(lambda s, i, w: serving.delete_record(s, actor=w.eve, serving_id=i), "serving_a"),
-        control=lambda w: lambda s: serving.delete_record(s, actor=w.alice, serving_id=w.serving_a)),
+        control=lambda w: lambda s: serving.delete_record(s, actor=w.alice, serving_id=w.serving_a),
+    ),
     # teams and login
-    "teams.hash_password": global_("teams.hash_password", "hashes a string; reads nothing",
-                                   lambda s: teams.hash_password("long enough")),
+    "teams.hash_password": global_(
+        "teams.hash_password", "hashes a string; reads nothing", lambda s: teams.hash_password("long enough")
+    ),
     "teams.create_team": admin(lambda s, a: teams.create_team(s, actor=a, name="new-team")),
     "teams.list_teams": listing(lambda s, a, w: (None, [t.id for t in teams.list_teams(s, actor=a)])),
     "teams.page_teams": paged(teams.page_teams, {"search": SECRET}, via="id"),
-    "teams.get_team": Entry("scoped", check_get_team, "without an actor (resolving a name before anyone is "
-                            "signed in) it finds any team; with one, only the actor's teams"),
-    "teams.create_user": admin(lambda s, a: teams.create_user(s, actor=a, username="mallory", password=PASSWORD)),
+    "teams.get_team": Entry(
+        "scoped",
+        check_get_team,
+        "without an actor (resolving a name before anyone is "
+        "signed in) it finds any team; with one, only the actor's teams",
+    ),
+    "teams.create_user": admin(
+        lambda s, a: teams.create_user(s, actor=a, username="mallory", password=PASSWORD)
+    ),
     "teams.get_user": Entry("scoped", check_get_user),
     "teams.page_users": admin(lambda s, a: teams.page_users(s, actor=a)),
     "teams.list_users": admin(lambda s, a: teams.list_users(s, actor=a)),
     "teams.set_password": scoped(
-        ref(lambda s, i, w: teams.set_password(s, actor=w.eve, user_id=i, password="taken over!"), "alice_id"),
-        control=lambda w: lambda s: teams.set_password(s, actor=w.alice, user_id=w.alice_id, password=PASSWORD)),
+        ref(
+            lambda s, i, w: teams.set_password(s, actor=w.eve, user_id=i, password="taken over!"), "alice_id"
+        ),
+        control=lambda w: (
+            lambda s: teams.set_password(s, actor=w.alice, user_id=w.alice_id, password=PASSWORD)
+        ),
+    ),
     "teams.add_member": scoped(
-        ref(lambda s, i, w: teams.add_member(s, actor=w.eve, team_id=i, user_id=w.eve_id, role="admin"), "team_a"),
-        control=lambda w: lambda s: teams.add_member(s, actor=w.alice, team_id=w.team_a, user_id=w.eve_id)),
+        ref(
+            lambda s, i, w: teams.add_member(s, actor=w.eve, team_id=i, user_id=w.eve_id, role="admin"),
+            "team_a",
+        ),
+        control=lambda w: lambda s: teams.add_member(s, actor=w.alice, team_id=w.team_a, user_id=w.eve_id),
+    ),
     "teams.remove_member": scoped(
         ref(lambda s, i, w: teams.remove_member(s, actor=w.eve, team_id=i, user_id=w.alice_id), "team_a"),
-        control=lambda w: lambda s: teams.remove_member(s, actor=w.alice, team_id=w.team_a, user_id=w.bob_id)),
+        control=lambda w: lambda s: teams.remove_member(s, actor=w.alice, team_id=w.team_a, user_id=w.bob_id),
+    ),
     "teams.list_members": scoped(
         ref(lambda s, i, w: teams.list_members(s, actor=w.eve, team_id=i), "team_a"),
-        control=lambda w: lambda s: teams.list_members(s, actor=w.alice, team_id=w.team_a)),
-    "teams.authenticate": Entry("login", check_authenticate, "who is asking is what it establishes; a wrong "
-                                "password reads exactly like an unknown user"),
+        control=lambda w: lambda s: teams.list_members(s, actor=w.alice, team_id=w.team_a),
+    ),
+    "teams.authenticate": Entry(
+        "login",
+        check_authenticate,
+        "who is asking is what it establishes; a wrong password reads exactly like an unknown user",
+    ),
     "teams.actor_for": scoped(
         ref(lambda s, i, w: teams.actor_for(s, username="eve", current_team_id=i), "team_a"),
-        control=lambda w: lambda s: teams.actor_for(s, username="alice", current_team_id=w.team_a)),
+        control=lambda w: lambda s: teams.actor_for(s, username="alice", current_team_id=w.team_a),
+    ),
     # training
     "training.model_name_for": row("training.model_name_for", "names a job's model from rows already read"),
-    "training.experiment_name_for": global_("training.experiment_name_for", "a name derived from a scenario",
-                                            lambda s: training.experiment_name_for(SCN)),
+    "training.experiment_name_for": global_(
+        "training.experiment_name_for",
+        "a name derived from a scenario",
+        lambda s: training.experiment_name_for(SCN),
+    ),
     "training.build_config": row("training.build_config", "the config of a job row its caller already read"),
     "training.create_job": scoped(
-        ref(lambda s, i, w: training.create_job(s, actor=w.eve, team_id=i, name="x", scenario=SCN, algorithm="ECOD",
-                                                release_id=w.release_a), "team_a"),
-        ref(lambda s, i, w: training.create_job(s, actor=w.eve, team_id=w.team_b, name="x", scenario=SCN,
-                                                algorithm="ECOD", release_id=i), "release_a"),
-        ref(lambda s, i, w: training.create_job(s, actor=w.bob, team_id=w.team_b, name="x", scenario=SCN,
-                                                algorithm="ECOD", release_id=i), "release_a"),
-        control=lambda w: lambda s: training.create_job(s, actor=w.alice, team_id=w.team_a, name="x", scenario=SCN,
-                                                        algorithm="ECOD", release_id=w.release_a)),
+        ref(
+            lambda s, i, w: training.create_job(
+                s, actor=w.eve, team_id=i, name="x", scenario=SCN, algorithm="ECOD", release_id=w.release_a
+            ),
+            "team_a",
+        ),
+        ref(
+            lambda s, i, w: training.create_job(
+                s, actor=w.eve, team_id=w.team_b, name="x", scenario=SCN, algorithm="ECOD", release_id=i
+            ),
+            "release_a",
+        ),
+        ref(
+            lambda s, i, w: training.create_job(
+                s, actor=w.bob, team_id=w.team_b, name="x", scenario=SCN, algorithm="ECOD", release_id=i
+            ),
+            "release_a",
+        ),
+        control=lambda w: (
+            lambda s: training.create_job(
+                s,
+                actor=w.alice,
+                team_id=w.team_a,
+                name="x",
+                scenario=SCN,
+                algorithm="ECOD",
+                release_id=w.release_a,
+            )
+        ),
+    ),
     "training.update_job": scoped(
         ref(lambda s, i, w: training.update_job(s, actor=w.eve, job_id=i, params={}), "job_a"),
         ref(lambda s, i, w: training.update_job(s, actor=w.eve, job_id=w.job_b, release_id=i), "release_a"),
-        control=lambda w: lambda s: training.update_job(s, actor=w.alice, job_id=w.job_a, params={})),
+        control=lambda w: lambda s: training.update_job(s, actor=w.alice, job_id=w.job_a, params={}),
+    ),
     "training.get_job": scoped(
         ref(lambda s, i, w: training.get_job(s, actor=w.eve, job_id=i), "job_a"),
-        control=lambda w: lambda s: training.get_job(s, actor=w.alice, job_id=w.job_a)),
+        control=lambda w: lambda s: training.get_job(s, actor=w.alice, job_id=w.job_a),
+    ),
     "training.list_jobs": paged(training.list_jobs),
     "training.claim_start": scoped(
         ref(lambda s, i, w: training.claim_start(s, actor=w.eve, job_id=i, flow_run_id=None), "job_a"),
-        control=lambda w: lambda s: training.claim_start(s, actor=w.alice, job_id=w.job_a, flow_run_id=None)),
+        control=lambda w: lambda s: training.claim_start(s, actor=w.alice, job_id=w.job_a, flow_run_id=None),
+    ),
     "training.attach_run": system("training.attach_run", NOT_EDGE),
-    "training.run_ids": system("training.run_ids", "the serving flow's check of a job its caller already read; "
-                                                 + NOT_EDGE),
-    "training.recorded_run": system("training.recorded_run", "the train flow's own retry lookup; " + NOT_EDGE),
+    "training.run_ids": system(
+        "training.run_ids", "the serving flow's check of a job its caller already read; " + NOT_EDGE
+    ),
+    "training.recorded_run": system(
+        "training.recorded_run", "the train flow's own retry lookup; " + NOT_EDGE
+    ),
     "training.mark_running": system("training.mark_running", NOT_EDGE),
     "training.restore_status": system("training.restore_status", NOT_EDGE),
     "training.mark_finished": system("training.mark_finished", NOT_EDGE),
     "training.touch_watch": system("training.touch_watch", NOT_EDGE),
-    "training.unwatched_jobs": system("training.unwatched_jobs", "the reconciler's query over every team; " + NOT_EDGE),
+    "training.unwatched_jobs": system(
+        "training.unwatched_jobs", "the reconciler's query over every team; " + NOT_EDGE
+    ),
     "training.claim_watch": system("training.claim_watch", NOT_EDGE),
     "sessions.signing_key": row("sessions.signing_key", "key material from a password hash; no team data"),
     "sessions.sign": row("sessions.sign", "an HMAC of the caller's own payload; no team data"),
     "sessions.token_digest": row("sessions.token_digest", "a hash of the caller's token; no team data"),
-    "sessions.revoke": row("sessions.revoke", "revokes the token the caller holds (a sign-out); no team data"),
+    "sessions.revoke": row(
+        "sessions.revoke", "revokes the token the caller holds (a sign-out); no team data"
+    ),
     "sessions.is_revoked": row("sessions.is_revoked", "whether the token the caller holds was signed out"),
-    "serving.inference_token": row("serving.inference_token", "the token of a serving row its caller already read "
-                                   "through get_serving"),
-    "releases.publishing_releases": system("releases.publishing_releases", "the release reconciliation's query over "
-                                           "every team; " + NOT_EDGE),
+    "serving.inference_token": row(
+        "serving.inference_token", "the token of a serving row its caller already read through get_serving"
+    ),
+    "releases.publishing_releases": system(
+        "releases.publishing_releases", "the release reconciliation's query over every team; " + NOT_EDGE
+    ),
     "releases.fail_interrupted": system("releases.fail_interrupted", NOT_EDGE),
     "training.job_context": row("training.job_context", "names around a job row its caller already read"),
 }
@@ -525,18 +753,27 @@ MATRIX: dict[str, Entry] = {
 def test_every_service_function_has_an_entry() -> None:
     functions = set(service_functions())
     missing = sorted(functions - set(MATRIX))
-    assert not missing, ("catalog service functions without an isolation-matrix entry (add one to MATRIX in "
-                         f"tests/catalog/test_isolation_matrix.py): {', '.join(missing)}")
+    assert not missing, (
+        "catalog service functions without an isolation-matrix entry (add one to MATRIX in "
+        f"tests/catalog/test_isolation_matrix.py): {', '.join(missing)}"
+    )
     stale = sorted(set(MATRIX) - functions)
     assert not stale, f"isolation-matrix entries for functions that no longer exist: {', '.join(stale)}"
-    unexplained = sorted(name for name, e in MATRIX.items() if e.kind not in ("scoped", "list", "admin") and not e.why)
+    unexplained = sorted(
+        name for name, e in MATRIX.items() if e.kind not in ("scoped", "list", "admin") and not e.why
+    )
     assert not unexplained, f"entries that are not team-scoped must say why: {', '.join(unexplained)}"
 
 
 def test_the_edge_scan_sees_the_edges() -> None:
     """The ``system`` entries rely on this scan; it must find calls the edges are known to make."""
     refs = edge_references()
-    assert {"teams.authenticate", "training.job_context", "modules.module_data", "runs.download_model"} <= refs
+    assert {
+        "teams.authenticate",
+        "training.job_context",
+        "modules.module_data",
+        "runs.download_model",
+    } <= refs
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))

@@ -21,8 +21,9 @@ PASSWORD = "alice-password-1"
 def users(session: Session, monkeypatch: pytest.MonkeyPatch, cheap_hashing: None) -> dict[str, int]:
     monkeypatch.delenv("MLOPS_USER", raising=False)
     monkeypatch.delenv(auth.PASSWORD_ENV, raising=False)
-    admin = teams_service.create_user(session, actor=SYSTEM, username="admin", password="admin-pass-1",
-                                      is_superuser=True)
+    admin = teams_service.create_user(
+        session, actor=SYSTEM, username="admin", password="admin-pass-1", is_superuser=True
+    )
     alice = teams_service.create_user(session, actor=SYSTEM, username="alice", password=PASSWORD)
     bob = teams_service.create_user(session, actor=SYSTEM, username="bob", password="bob-password-1")
     team = teams_service.create_team(session, actor=SYSTEM, name="alice-team")
@@ -63,7 +64,9 @@ def test_password_from_the_environment(users: dict[str, int], monkeypatch: pytes
         auth.acting_username(None)
 
 
-def test_wrong_passwords_count_towards_the_lockout(users: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_passwords_count_towards_the_lockout(
+    users: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(auth.PASSWORD_ENV, "wrong-password")
     for _ in range(teams_service.MAX_FAILED_LOGINS):
         with pytest.raises(PermissionDeniedError, match="invalid"):

@@ -49,8 +49,13 @@ def seed_catalog(session: Session, *, datasets_a: int = 7, datasets_b: int = 3) 
     release = DatasetRelease(dataset_id=first.id, version="v1")
     session.add(release)
     session.flush()
-    job = TrainJob(team_id=team_a.id, scenario="anomaly_detection", name="job-1", algorithm_id=algo.id,
-                   release_id=release.id)
+    job = TrainJob(
+        team_id=team_a.id,
+        scenario="anomaly_detection",
+        name="job-1",
+        algorithm_id=algo.id,
+        release_id=release.id,
+    )
     session.add(job)
     session.flush()
     session.add(Serving(team_id=team_a.id, scenario="anomaly_detection", name="svc-1", train_job_id=job.id))
@@ -64,8 +69,14 @@ def seeded(session: Session, cheap_hashing: None) -> Seeded:
 
 
 def data(session: Session, actor: Actor, **overrides: object) -> dict[str, object]:
-    args: dict[str, object] = {"module": "datasets", "child_module": "anomaly_detection", "page": 1,
-                               "page_size": 500, "group_id": None, "max_page_size": 500}
+    args: dict[str, object] = {
+        "module": "datasets",
+        "child_module": "anomaly_detection",
+        "page": 1,
+        "page_size": 500,
+        "group_id": None,
+        "max_page_size": 500,
+    }
     args.update(overrides)
     return svc.module_data(session, actor=actor, **args)  # type: ignore[arg-type]
 
@@ -107,8 +118,13 @@ def test_page_size_is_clamped(session: Session, seeded: Seeded) -> None:
 def test_jobs_and_servings(session: Session, seeded: Seeded, module: str, names: list[str]) -> None:
     reply = data(session, ctx(session, username="alice"), module=module, group_id=seeded.team_a)
     assert [i["name"] for i in reply["items"]] == names  # type: ignore[union-attr]
-    other = data(session, ctx(session, username="alice"), module=module, child_module="log_clustering",
-                 group_id=seeded.team_a)
+    other = data(
+        session,
+        ctx(session, username="alice"),
+        module=module,
+        child_module="log_clustering",
+        group_id=seeded.team_a,
+    )
     assert other == {"count": 0, "items": []}
 
 
@@ -140,25 +156,48 @@ def test_context_narrows_but_never_widens(session: Session, seeded: Seeded) -> N
         data(session, bob_in_a, group_id=seeded.team_b)
     assert data(session, ctx(session, username="bob"), group_id=seeded.team_b)["count"] == 3
     with pytest.raises(NotFoundError):
-        data(session, ctx(session, username="alice", team_ids=[seeded.team_b], is_superuser=True),
-             group_id=seeded.team_b)
+        data(
+            session,
+            ctx(session, username="alice", team_ids=[seeded.team_b], is_superuser=True),
+            group_id=seeded.team_b,
+        )
     with pytest.raises(NotFoundError):
         data(session, ctx(session, username="root", is_superuser=False), group_id=seeded.team_b)
 
 
-@pytest.mark.parametrize("context", [None, "alice", {"user": "alice"}, {"username": ""}, {"username": 3},
-                                     {"username": "alice", "team_ids": "1"},
-                                     {"username": "alice", "team_ids": [True]},
-                                     {"username": "alice", "is_superuser": "yes"}])
+@pytest.mark.parametrize(
+    "context",
+    [
+        None,
+        "alice",
+        {"user": "alice"},
+        {"username": ""},
+        {"username": 3},
+        {"username": "alice", "team_ids": "1"},
+        {"username": "alice", "team_ids": [True]},
+        {"username": "alice", "is_superuser": "yes"},
+    ],
+)
 def test_malformed_context_is_refused(session: Session, seeded: Seeded, context: object) -> None:
     with pytest.raises(ValidationError):
         svc.actor_from_context(session, actor_context=context)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"module": "models"}, {"module": 1}, {"child_module": "cooking"}, {"page": 0}, {"page": "1"},
-    {"page": True}, {"page_size": 0}, {"page_size": 2.5}, {"group_id": "1"}, {"group_id": None},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"module": "models"},
+        {"module": 1},
+        {"child_module": "cooking"},
+        {"page": 0},
+        {"page": "1"},
+        {"page": True},
+        {"page_size": 0},
+        {"page_size": 2.5},
+        {"group_id": "1"},
+        {"group_id": None},
+    ],
+)
 def test_bad_arguments_are_refused(session: Session, seeded: Seeded, overrides: dict[str, object]) -> None:
     args = {"group_id": seeded.team_a, **overrides}
     with pytest.raises(ValidationError):
@@ -176,8 +215,11 @@ def test_context_resolves_like_actor_for(session: Session, seeded: Seeded) -> No
     for username in ("alice", "bob", "root"):
         reference = teams_service.actor_for(session, username=username)
         resolved = ctx(session, username=username)
-        assert (resolved.user_id, resolved.team_ids, resolved.is_superuser) == \
-            (reference.user_id, reference.team_ids, reference.is_superuser)
+        assert (resolved.user_id, resolved.team_ids, resolved.is_superuser) == (
+            reference.user_id,
+            reference.team_ids,
+            reference.is_superuser,
+        )
 
 
 def test_disabled_user_sees_nothing(session: Session, seeded: Seeded) -> None:
@@ -226,8 +268,9 @@ def test_membership_changes_apply_at_once(session: Session, seeded: Seeded) -> N
 
 
 @pytest.mark.postgres
-def test_pages_and_isolation_on_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch,
-                                            cheap_hashing: None) -> None:
+def test_pages_and_isolation_on_postgresql(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, cheap_hashing: None
+) -> None:
     """The page and count statements run on the DBAPI cursor: PostgreSQL's parameter style must work too."""
     from catalog.db import dispose_engines, get_engine, migrate
     from infra.settings import reset_settings

@@ -37,17 +37,30 @@ def add(session: Session, row: Any) -> int:
     return row.id  # type: ignore[no-any-return]
 
 
-def team_rows(session: Session, actor: Actor, dataset_name: str, version: str, job: str, algorithm: int) -> Rows:
+def team_rows(
+    session: Session, actor: Actor, dataset_name: str, version: str, job: str, algorithm: int
+) -> Rows:
     team = min(actor.team_ids)
-    dataset = datasets.create_dataset(session, actor=actor, team_id=team, scenario="anomaly_detection",
-                                      name=dataset_name).id
+    dataset = datasets.create_dataset(
+        session, actor=actor, team_id=team, scenario="anomaly_detection", name=dataset_name
+    ).id
     assert dataset is not None
     entry = add_entry(session, actor, dataset, f"{dataset_name}.csv")
     release = add(session, DatasetRelease(dataset_id=dataset, version=version, status="published"))
-    job_id = add(session, TrainJob(team_id=team, scenario="anomaly_detection", name=job, algorithm_id=algorithm,
-                                   release_id=release, model_name=f"m-{job}"))
-    serving = add(session, Serving(team_id=team, scenario="anomaly_detection", name=f"{job}-svc",
-                                   train_job_id=job_id))
+    job_id = add(
+        session,
+        TrainJob(
+            team_id=team,
+            scenario="anomaly_detection",
+            name=job,
+            algorithm_id=algorithm,
+            release_id=release,
+            model_name=f"m-{job}",
+        ),
+    )
+    serving = add(
+        session, Serving(team_id=team, scenario="anomaly_detection", name=f"{job}-svc", train_job_id=job_id)
+    )
     session.commit()
     return Rows(team, dataset, entry, release, job_id, serving)
 
@@ -61,10 +74,21 @@ class World:
 
 @pytest.fixture
 def world(session: Session, alice: Actor, bob: Actor) -> World:
-    algorithm = add(session, AlgorithmConfig(scenario="anomaly_detection", name="ECOD", display_name="ECOD (long)",
-                                             image="x", form_config={"fields": []}))
-    return World(algorithm, team_rows(session, alice, "cpu", "v1", "ecod-a", algorithm),
-                 team_rows(session, bob, "mem", "v3", "ecod-b", algorithm))
+    algorithm = add(
+        session,
+        AlgorithmConfig(
+            scenario="anomaly_detection",
+            name="ECOD",
+            display_name="ECOD (long)",
+            image="x",
+            form_config={"fields": []},
+        ),
+    )
+    return World(
+        algorithm,
+        team_rows(session, alice, "cpu", "v1", "ecod-a", algorithm),
+        team_rows(session, bob, "mem", "v3", "ecod-b", algorithm),
+    )
 
 
 @pytest.fixture
@@ -82,11 +106,16 @@ def statements(session: Session) -> Iterator[list[str]]:
     event.remove(engine, "before_cursor_execute", statement)
 
 
-def test_each_lookup_names_the_actors_rows_only(session: Session, alice: Actor, bob: Actor, world: World) -> None:
+def test_each_lookup_names_the_actors_rows_only(
+    session: Session, alice: Actor, bob: Actor, world: World
+) -> None:
     a, b = world.a, world.b
-    assert svc.dataset_names(session, actor=alice, dataset_ids=[a.dataset, b.dataset, MISSING]) == {a.dataset: "cpu"}
+    assert svc.dataset_names(session, actor=alice, dataset_ids=[a.dataset, b.dataset, MISSING]) == {
+        a.dataset: "cpu"
+    }
     assert svc.release_labels(session, actor=alice, release_ids=[a.release, b.release, MISSING]) == {
-        a.release: "cpu v1"}
+        a.release: "cpu v1"
+    }
     assert svc.job_names(session, actor=alice, job_ids=[a.job, b.job, MISSING]) == {a.job: "ecod-a"}
     assert svc.team_names(session, actor=alice, team_ids=[a.team, b.team, MISSING]) == {a.team: "team-alice"}
     # The other team sees its own, and nothing of alice's.
@@ -94,9 +123,13 @@ def test_each_lookup_names_the_actors_rows_only(session: Session, alice: Actor, 
     assert svc.job_names(session, actor=bob, job_ids=[a.job, b.job]) == {b.job: "ecod-b"}
     # The system (flows, administrators' pages) sees every team.
     assert svc.release_labels(session, actor=SYSTEM, release_ids=[a.release, b.release, MISSING]) == {
-        a.release: "cpu v1", b.release: "mem v3"}
-    assert svc.team_names(session, actor=SYSTEM, team_ids=[a.team, b.team]) == {a.team: "team-alice",
-                                                                               b.team: "team-bob"}
+        a.release: "cpu v1",
+        b.release: "mem v3",
+    }
+    assert svc.team_names(session, actor=SYSTEM, team_ids=[a.team, b.team]) == {
+        a.team: "team-alice",
+        b.team: "team-bob",
+    }
     # Algorithms are one catalog for every team, named by their short name.
     assert svc.algorithm_names(session, algorithm_ids=[world.algorithm, MISSING]) == {world.algorithm: "ECOD"}
 
@@ -117,12 +150,25 @@ def test_audit_resources_are_named_by_type(
 ) -> None:
     a, b = world.a, world.b
     assert alice.user_id is not None and bob.user_id is not None
-    kinds = {"dataset": "dataset", "dataset_entry": "entry", "dataset_release": "release", "train_job": "job",
-             "serving": "serving"}
+    kinds = {
+        "dataset": "dataset",
+        "dataset_entry": "entry",
+        "dataset_release": "release",
+        "train_job": "job",
+        "serving": "serving",
+    }
     resources = [(kind, str(getattr(rows, attr))) for kind, attr in kinds.items() for rows in (a, b)]
-    resources += [("team", str(a.team)), ("team", str(b.team)), ("algorithm", str(world.algorithm)),
-                  ("user", str(alice.user_id)), ("user", str(bob.user_id)),
-                  ("dataset", None), ("dataset", "cpu"), ("no_such_type", "1"), ("train_job", str(MISSING))]
+    resources += [
+        ("team", str(a.team)),
+        ("team", str(b.team)),
+        ("algorithm", str(world.algorithm)),
+        ("user", str(alice.user_id)),
+        ("user", str(bob.user_id)),
+        ("dataset", None),
+        ("dataset", "cpu"),
+        ("no_such_type", "1"),
+        ("train_job", str(MISSING)),
+    ]
     names = svc.resource_names(session, actor=alice, resources=resources)
     assert names == {
         ("dataset", str(a.dataset)): "cpu",

@@ -31,14 +31,24 @@ def dataset(session: Session, actor: Actor, name: str, scenario: str = "anomaly_
 
 
 def entry(session: Session, actor: Actor, dataset_id: int, name: str) -> int:
-    e = svc.add_entry(session, actor=actor, dataset_id=dataset_id, name=name, object_key=f"k/{dataset_id}/{name}",
-                      size_bytes=1, sha256="0" * 64, content_type="text/csv", summary={})
+    e = svc.add_entry(
+        session,
+        actor=actor,
+        dataset_id=dataset_id,
+        name=name,
+        object_key=f"k/{dataset_id}/{name}",
+        size_bytes=1,
+        sha256="0" * 64,
+        content_type="text/csv",
+        summary={},
+    )
     return e.id  # type: ignore[return-value]
 
 
 def release(session: Session, dataset_id: int, version: str, status: str) -> int:
-    row = DatasetRelease(dataset_id=dataset_id, version=version, status=status, error="boom" if status == "failed"
-                         else None)
+    row = DatasetRelease(
+        dataset_id=dataset_id, version=version, status=status, error="boom" if status == "failed" else None
+    )
     session.add(row)
     session.flush()
     return row.id  # type: ignore[return-value]
@@ -55,11 +65,13 @@ def world(session: Session) -> dict[str, object]:
         entry(session, alice, cpu, f"part-{i}.csv")
     entry(session, alice, cpu, "special.csv")
     entry(session, bob, other, "part-0.csv")
-    ids = {"cpu_v1": release(session, cpu, "v1", ReleaseStatus.PUBLISHED),
-           "cpu_v2": release(session, cpu, "v2", ReleaseStatus.FAILED),
-           "mem_v1": release(session, mem, "v1", ReleaseStatus.PUBLISHED),
-           "logs_v1": release(session, logs, "v1", ReleaseStatus.PUBLISHED),
-           "bob_v1": release(session, other, "v1", ReleaseStatus.PUBLISHED)}
+    ids = {
+        "cpu_v1": release(session, cpu, "v1", ReleaseStatus.PUBLISHED),
+        "cpu_v2": release(session, cpu, "v2", ReleaseStatus.FAILED),
+        "mem_v1": release(session, mem, "v1", ReleaseStatus.PUBLISHED),
+        "logs_v1": release(session, logs, "v1", ReleaseStatus.PUBLISHED),
+        "bob_v1": release(session, other, "v1", ReleaseStatus.PUBLISHED),
+    }
     session.commit()
     return {"alice": alice, "bob": bob, "cpu": cpu, "mem": mem, "logs": logs, "other": other, **ids}
 
@@ -105,7 +117,9 @@ def test_page_releases_filters(session: Session, world: dict[str, object]) -> No
 
 
 def test_dataset_names_leave_out_other_teams(session: Session, world: dict[str, object]) -> None:
-    names = names_svc.dataset_names(session, actor=world["alice"], dataset_ids=[world["cpu"], world["other"], 987654])  # type: ignore[list-item]
+    names = names_svc.dataset_names(
+        session, actor=world["alice"], dataset_ids=[world["cpu"], world["other"], 987654]
+    )  # type: ignore[list-item]
     assert names == {world["cpu"]: "cpu"}
     assert names_svc.dataset_names(session, actor=world["alice"], dataset_ids=[]) == {}  # type: ignore[arg-type]
 
@@ -127,12 +141,24 @@ def test_page_teams_and_users(session: Session, world: dict[str, object]) -> Non
 def _job(session: Session, team_id: int, name: str, status: str, release_id: int) -> TrainJob:
     algo = session.exec(select(AlgorithmConfig)).first()
     if algo is None:
-        algo = AlgorithmConfig(scenario="anomaly_detection", name="ECOD", display_name="ECOD", image="x",
-                               form_config={"fields": []})
+        algo = AlgorithmConfig(
+            scenario="anomaly_detection",
+            name="ECOD",
+            display_name="ECOD",
+            image="x",
+            form_config={"fields": []},
+        )
         session.add(algo)
         session.flush()
-    job = TrainJob(team_id=team_id, scenario="anomaly_detection", name=name, algorithm_id=algo.id,  # type: ignore[arg-type]
-                   release_id=release_id, status=status, model_name=f"m-{name}")
+    job = TrainJob(
+        team_id=team_id,
+        scenario="anomaly_detection",
+        name=name,
+        algorithm_id=algo.id,  # type: ignore[arg-type]
+        release_id=release_id,
+        status=status,
+        model_name=f"m-{name}",
+    )
     session.add(job)
     session.flush()
     return job
@@ -145,9 +171,21 @@ def test_jobs_by_statuses_and_servings_by_state(session: Session, world: dict[st
     for name, status in (("a", "running"), ("b", "starting"), ("c", "failed"), ("d", "completed")):
         _job(session, team, name, status, release_id)  # type: ignore[arg-type]
     done = _job(session, team, "e", "completed", release_id)  # type: ignore[arg-type]
-    for name, state, error in (("live", "running", None), ("down", "exited", "crashed: OOM"), ("new", "unknown", None)):
-        session.add(Serving(team_id=team, scenario="anomaly_detection", name=name, train_job_id=done.id,  # type: ignore[arg-type]
-                            observed_state=state, error=error))
+    for name, state, error in (
+        ("live", "running", None),
+        ("down", "exited", "crashed: OOM"),
+        ("new", "unknown", None),
+    ):
+        session.add(
+            Serving(
+                team_id=team,
+                scenario="anomaly_detection",
+                name=name,
+                train_job_id=done.id,  # type: ignore[arg-type]
+                observed_state=state,
+                error=error,
+            )
+        )
     session.commit()
     total, rows = tr_svc.list_jobs(session, actor=alice, statuses=["starting", "running"])  # type: ignore[arg-type]
     assert total == 2 and {j.name for j in rows} == {"a", "b"}
@@ -161,8 +199,14 @@ def test_jobs_by_statuses_and_servings_by_state(session: Session, world: dict[st
 
 def test_audit_events_by_outcome(session: Session, world: dict[str, object]) -> None:
     alice = world["alice"]
-    audit.record(session, actor=alice, action="dataset.create", resource_type="dataset",  # type: ignore[arg-type]
-                 team_id=team_of(alice), outcome="denied")  # type: ignore[arg-type]
+    audit.record(
+        session,
+        actor=alice,
+        action="dataset.create",
+        resource_type="dataset",  # type: ignore[arg-type]
+        team_id=team_of(alice),
+        outcome="denied",
+    )  # type: ignore[arg-type]
     session.commit()
     total, rows = audit.list_events(session, actor=SYSTEM, outcome="denied")
     assert total == 1 and rows[0].actor_name == "alice"

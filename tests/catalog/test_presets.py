@@ -16,9 +16,15 @@ from catalog.presets import PRESET_DIR, import_presets, load_presets, parse_pres
 from catalog.scenarios import Scenario
 
 EXPECTED = {
-    "anomaly_detection/ECOD", "anomaly_detection/EWMA", "anomaly_detection/PELT", "timeseries_predict/Prophet",
-    "log_clustering/Spell", "text_classification/XGBoost", "text_classification/GradientBoosting",
-    "text_classification/RandomForest", "image_classification/YOLOClassification",
+    "anomaly_detection/ECOD",
+    "anomaly_detection/EWMA",
+    "anomaly_detection/PELT",
+    "timeseries_predict/Prophet",
+    "log_clustering/Spell",
+    "text_classification/XGBoost",
+    "text_classification/GradientBoosting",
+    "text_classification/RandomForest",
+    "image_classification/YOLOClassification",
     "object_detection/YOLODetection",
 }
 PRESET_FILES = sorted(PRESET_DIR.glob("*.json"))
@@ -119,7 +125,18 @@ def test_a_deleted_builtin_comes_back(session: Session) -> None:
 
 def test_parse_preset_requires_the_essentials() -> None:
     with pytest.raises(ValidationError, match="missing display_name, image"):
-        parse_preset({"scenario": "anomaly_detection", "name": "X", "form_config": {"fields": []}}, file="x.json")
+        parse_preset(
+            {"scenario": "anomaly_detection", "name": "X", "form_config": {"fields": []}}, file="x.json"
+        )
     with pytest.raises(ValidationError, match="unknown key\\(s\\) colour"):
-        parse_preset({"scenario": "anomaly_detection", "name": "X", "display_name": "X", "image": "i",
-                      "form_config": {"fields": []}, "colour": "red"}, file="x.json")
+        parse_preset(
+            {
+                "scenario": "anomaly_detection",
+                "name": "X",
+                "display_name": "X",
+                "image": "i",
+                "form_config": {"fields": []},
+                "colour": "red",
+            },
+            file="x.json",
+        )

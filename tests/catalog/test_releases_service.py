@@ -56,44 +56,66 @@ def test_release_by_chosen_entries_and_refusals(session: Session, alice: Actor, 
 def test_every_status_transition(session: Session, alice: Actor, dataset: int) -> None:
     rid = rel_svc.create_release(session, actor=alice, dataset_id=dataset).id
     assert rid is not None and release_status(session, rid) == "pending"
-    assert not rel_svc.mark_published(session, release_id=rid, object_key="x", size_bytes=1, sha256="s",
-                                      split_counts={}), "pending → published skips publishing"
+    assert not rel_svc.mark_published(
+        session, release_id=rid, object_key="x", size_bytes=1, sha256="s", split_counts={}
+    ), "pending → published skips publishing"
     assert not rel_svc.mark_failed(session, release_id=rid, error="e"), "only a publishing release can fail"
     with pytest.raises(ConflictError, match="is pending, not published"):
         rel_svc.archive_release(session, actor=alice, release_id=rid)
     with pytest.raises(ValidationError, match="only published releases download"):
         rel_svc.downloadable_release(session, actor=alice, release_id=rid)
 
-    assert rel_svc.claim_publish(session, actor=SYSTEM, release_id=rid, flow_run_id="run-1")  # pending → publishing
+    assert rel_svc.claim_publish(
+        session, actor=SYSTEM, release_id=rid, flow_run_id="run-1"
+    )  # pending → publishing
     assert release_status(session, rid) == "publishing"
     assert not rel_svc.claim_publish(session, actor=SYSTEM, release_id=rid), "a second publish is refused"
-    assert rel_svc.mark_failed(session, release_id=rid, error="ObjectStoreError: S3 down")  # publishing → failed
+    assert rel_svc.mark_failed(
+        session, release_id=rid, error="ObjectStoreError: S3 down"
+    )  # publishing → failed
     assert release_status(session, rid) == "failed"
     assert session.get(DatasetRelease, rid).error == "ObjectStoreError: S3 down"  # type: ignore[union-attr]
-    assert not rel_svc.mark_published(session, release_id=rid, object_key="x", size_bytes=1, sha256="s",
-                                      split_counts={})
+    assert not rel_svc.mark_published(
+        session, release_id=rid, object_key="x", size_bytes=1, sha256="s", split_counts={}
+    )
 
-    assert rel_svc.claim_publish(session, actor=SYSTEM, release_id=rid, flow_run_id="run-2")  # failed → publishing
+    assert rel_svc.claim_publish(
+        session, actor=SYSTEM, release_id=rid, flow_run_id="run-2"
+    )  # failed → publishing
     release = session.get(DatasetRelease, rid)
     assert release is not None and release.error is None and release.flow_run_id == "run-2"
-    assert rel_svc.mark_published(session, release_id=rid, object_key="releases/r.zip", size_bytes=9, sha256="ab",
-                                  split_counts={"train": 5, "test": 5})  # publishing → published
+    assert rel_svc.mark_published(
+        session,
+        release_id=rid,
+        object_key="releases/r.zip",
+        size_bytes=9,
+        sha256="ab",
+        split_counts={"train": 5, "test": 5},
+    )  # publishing → published
     assert release_status(session, rid) == "published"
-    assert not rel_svc.claim_publish(session, actor=SYSTEM, release_id=rid), "published is final for publishing"
+    assert not rel_svc.claim_publish(session, actor=SYSTEM, release_id=rid), (
+        "published is final for publishing"
+    )
     assert not rel_svc.mark_failed(session, release_id=rid, error="late")
     assert rel_svc.downloadable_release(session, actor=alice, release_id=rid).object_key == "releases/r.zip"
 
     with pytest.raises(ConflictError, match="is published, not archived"):
         rel_svc.restore_release(session, actor=alice, release_id=rid)
-    assert rel_svc.archive_release(session, actor=alice, release_id=rid).status == "archived"  # published → archived
+    assert (
+        rel_svc.archive_release(session, actor=alice, release_id=rid).status == "archived"
+    )  # published → archived
     assert not rel_svc.claim_publish(session, actor=SYSTEM, release_id=rid)
     with pytest.raises(ConflictError, match="is archived, not published"):
         rel_svc.archive_release(session, actor=alice, release_id=rid)
     assert rel_svc.downloadable_release(session, actor=alice, release_id=rid).status == "archived"
     with pytest.raises(ValidationError, match="archived; restore it first"):
-        rel_svc.require_usable_release(session, actor=alice, release_id=rid, team_id=min(alice.team_ids),
-                                       scenario="anomaly_detection")
-    assert rel_svc.restore_release(session, actor=alice, release_id=rid).status == "published"  # archived → published
-    usable = rel_svc.require_usable_release(session, actor=alice, release_id=rid, team_id=min(alice.team_ids),
-                                            scenario="anomaly_detection")
+        rel_svc.require_usable_release(
+            session, actor=alice, release_id=rid, team_id=min(alice.team_ids), scenario="anomaly_detection"
+        )
+    assert (
+        rel_svc.restore_release(session, actor=alice, release_id=rid).status == "published"
+    )  # archived → published
+    usable = rel_svc.require_usable_release(
+        session, actor=alice, release_id=rid, team_id=min(alice.team_ids), scenario="anomaly_detection"
+    )
     assert usable.sha256 == "ab" and usable.split_counts == {"train": 5, "test": 5}

@@ -50,7 +50,9 @@ def test_create_user_hashes_with_argon2(session: Session, alice: User) -> None:
     assert stored.is_superuser is False
 
 
-def test_login_upgrades_an_outdated_hash(session: Session, alice: User, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_upgrades_an_outdated_hash(
+    session: Session, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(svc, "_hasher", PasswordHasher())
     old_hash = stored(alice.id).password_hash
     assert login("alice", PASSWORD).id == alice.id
@@ -124,12 +126,15 @@ def test_set_password_unlocks_and_is_own_or_admin_only(session: Session, alice: 
     bob = svc.create_user(session, actor=SYSTEM, username="bob", password=PASSWORD)
     session.commit()
     with pytest.raises(NotFoundError):
-        svc.set_password(session, actor=svc.actor_for(session, username="bob"), user_id=alice.id,
-                         password="a new password")
+        svc.set_password(
+            session, actor=svc.actor_for(session, username="bob"), user_id=alice.id, password="a new password"
+        )
     svc.set_password(session, actor=SYSTEM, user_id=alice.id, password="a new password")
     session.commit()
     assert login("alice", "a new password").id == alice.id
-    svc.set_password(session, actor=svc.actor_for(session, username="bob"), user_id=bob.id, password="bob's own pw")
+    svc.set_password(
+        session, actor=svc.actor_for(session, username="bob"), user_id=bob.id, password="bob's own pw"
+    )
     session.commit()
     assert login("bob", "bob's own pw").id == bob.id
 
@@ -219,7 +224,9 @@ def test_initialize_generates_password_once_and_is_idempotent(catalog_url: str) 
         assert len(s.exec(select(AlgorithmConfig)).all()) == 10
 
 
-def test_initialize_uses_given_password_and_settings(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_initialize_uses_given_password_and_settings(
+    catalog_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLOPS_ADMIN_USERNAME", "boss")
     monkeypatch.setenv("MLOPS_DEFAULT_TEAM", "research")
     reset_settings()

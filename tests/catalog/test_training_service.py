@@ -59,21 +59,30 @@ def _seed_job_rows() -> int:
         release = DatasetRelease(dataset_id=dataset.id, version="v1", status="published")
         session.add(release)
         session.flush()
-        job = TrainJob(team_id=team.id, scenario="anomaly_detection", name="race", algorithm_id=algo.id,
-                       release_id=release.id, params={})
+        job = TrainJob(
+            team_id=team.id,
+            scenario="anomaly_detection",
+            name="race",
+            algorithm_id=algo.id,
+            release_id=release.id,
+            params={},
+        )
         session.add(job)
         session.flush()
         return int(job.id)
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_twenty_concurrent_claims_exactly_one_wins(database: str, request: pytest.FixtureRequest,
-                                                   tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_twenty_concurrent_claims_exactly_one_wins(
+    database: str, request: pytest.FixtureRequest, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     from catalog.db import dispose_engines, session_scope
     from catalog.models import TrainJob
     from infra.settings import reset_settings
 
-    url = request.getfixturevalue("postgres_url") if database == "postgresql" else f"sqlite:///{tmp_path}/c.db"
+    url = (
+        request.getfixturevalue("postgres_url") if database == "postgresql" else f"sqlite:///{tmp_path}/c.db"
+    )
     monkeypatch.setenv("MLOPS_DATABASE_URL", url)
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MLOPS_ENV_FILE", "/nonexistent")
@@ -83,8 +92,9 @@ def test_twenty_concurrent_claims_exactly_one_wins(database: str, request: pytes
         job_id = _seed_job_rows()
         won, refused = _claim_race(job_id)
         assert len(won) == 1, refused
-        assert len(refused) == 19 and all(isinstance(e, ConflictError) and "already running" in str(e)
-                                          for e in refused), refused
+        assert len(refused) == 19 and all(
+            isinstance(e, ConflictError) and "already running" in str(e) for e in refused
+        ), refused
         assert won[0].previous == "created"  # type: ignore[attr-defined]
         with session_scope() as session:
             job = session.get(TrainJob, job_id)
@@ -110,9 +120,17 @@ def test_s3_failure_rolls_the_save_back(platform_env, s3_server, monkeypatch) ->
 
     def create(name: str):  # type: ignore[no-untyped-def]
         with session_scope() as session:
-            return tr.create_job(session, actor=seeded.admin, team_id=seeded.team_id, name=name,
-                                 scenario="anomaly_detection", algorithm="ECOD", release_id=seeded.release_id,
-                                 params={"contamination": 0.05}, store=store)
+            return tr.create_job(
+                session,
+                actor=seeded.admin,
+                team_id=seeded.team_id,
+                name=name,
+                scenario="anomaly_detection",
+                algorithm="ECOD",
+                release_id=seeded.release_id,
+                params={"contamination": 0.05},
+                store=store,
+            )
 
     with s3_server.stopped(), pytest.raises(ObjectStoreError):
         create("no-s3")
@@ -127,8 +145,13 @@ def test_s3_failure_rolls_the_save_back(platform_env, s3_server, monkeypatch) ->
 
     def update(contamination: float):  # type: ignore[no-untyped-def]
         with session_scope() as session:
-            return tr.update_job(session, actor=seeded.admin, job_id=job.id,
-                                 params={"contamination": contamination}, store=store)
+            return tr.update_job(
+                session,
+                actor=seeded.admin,
+                job_id=job.id,
+                params={"contamination": contamination},
+                store=store,
+            )
 
     with s3_server.stopped(), pytest.raises(ObjectStoreError):
         update(0.2)

@@ -17,14 +17,33 @@ from catalog.errors import ConflictError, NotFoundError
 from cli.common import ExitCode, failure
 
 # Libraries no CLI start may pay for unless the command uses them.
-HEAVY = ("prefect", "mlflow", "pandas", "numpy", "torch", "sklearn", "boto3", "botocore", "minio", "httpx",
-         "fastapi", "streamlit")
+HEAVY = (
+    "prefect",
+    "mlflow",
+    "pandas",
+    "numpy",
+    "torch",
+    "sklearn",
+    "boto3",
+    "botocore",
+    "minio",
+    "httpx",
+    "fastapi",
+    "streamlit",
+)
 # What building the command tree may not import either: the catalog's and the settings' libraries.
 TREE_HEAVY = (*HEAVY, "sqlalchemy", "sqlmodel", "pydantic", "pydantic_settings", "argon2")
 PLATFORM = ("catalog", "infra", "tasks", "flows", "algorithms", "dashboard")
 # catalog.errors quotes values with algorithms.params.values (standard library only; the packages' __init__ run).
-TREE_PLATFORM_ALLOWED = {"catalog", "catalog.errors", "flows", "flows.outcomes",
-                         "algorithms", "algorithms.params", "algorithms.params.values"}
+TREE_PLATFORM_ALLOWED = {
+    "catalog",
+    "catalog.errors",
+    "flows",
+    "flows.outcomes",
+    "algorithms",
+    "algorithms.params",
+    "algorithms.params.values",
+}
 
 # `python -m cli ARGS` (runpy, as -m does), writing the names in sys.modules to $MODULES_OUT when it exits.
 MLOPS = (
@@ -45,8 +64,14 @@ def imported(
     code: str, args: list[str], env: dict[str, str], out: Path
 ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run Python ``code`` with ``args`` in a new process; the process and the modules it had imported."""
-    result = subprocess.run([sys.executable, "-c", code, *args], env={**env, "MODULES_OUT": str(out)},
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env={**env, "MODULES_OUT": str(out)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     return result, set(json.loads(out.read_text())) if out.exists() else set()
 
 
@@ -59,9 +84,13 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a CLI process on a catalog of its own (SQLite under ``tmp_path``)."""
     env = {key: value for key, value in os.environ.items() if key not in ("MLOPS_USER", "MLOPS_PASSWORD")}
     data = tmp_path / "data"
-    return {**env, "MLOPS_ENV_FILE": "/nonexistent", "MLOPS_DATA_DIR": str(data),
-            "MLOPS_DATABASE_URL": f"sqlite:///{data / 'catalog.db'}",
-            "MLOPS_ADMIN_PASSWORD": "startup-pass-123"}
+    return {
+        **env,
+        "MLOPS_ENV_FILE": "/nonexistent",
+        "MLOPS_DATA_DIR": str(data),
+        "MLOPS_DATABASE_URL": f"sqlite:///{data / 'catalog.db'}",
+        "MLOPS_ADMIN_PASSWORD": "startup-pass-123",
+    }
 
 
 def test_the_command_tree_and_help_import_nothing_heavy(cli_env: dict[str, str], tmp_path: Path) -> None:
@@ -80,8 +109,14 @@ def test_the_command_tree_and_help_import_nothing_heavy(cli_env: dict[str, str],
 
 def test_datasets_list_imports_the_catalog_and_nothing_heavy(cli_env: dict[str, str], tmp_path: Path) -> None:
     for args in (["init", "--json"], ["datasets", "create", "cpu", "--scenario", "anomaly_detection"]):
-        done = subprocess.run([sys.executable, "-m", "cli", *args], env=cli_env, capture_output=True,
-                              text=True, timeout=300, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
 
     result, modules = imported(MLOPS, ["datasets", "list", "--json"], cli_env, tmp_path / "list.json")
@@ -97,7 +132,9 @@ def test_errors_of_modules_imported_in_command_bodies_keep_their_exit_codes() ->
     from flows.launch import PrefectUnreachable
 
     assert failure(PrefectUnreachable("Prefect at http://x did not answer")) == (
-        "Prefect at http://x did not answer", ExitCode.UNREACHABLE)
+        "Prefect at http://x did not answer",
+        ExitCode.UNREACHABLE,
+    )
     assert failure(ConflictError("taken")) == ("taken", ExitCode.CONFLICT)
     assert failure(NotFoundError("dataset", 7)) == ("dataset 7 not found", ExitCode.FAILED)
     assert failure(RuntimeError("broken")) == ("broken", ExitCode.FAILED)

@@ -15,9 +15,19 @@ from infra.settings.secrets import GENERATORS
 
 def _init(data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AWS_", "MLFLOW_TRACKING_"))}
-    env |= {"MLOPS_DATA_DIR": str(data_dir), "MLOPS_ENV_FILE": "/nonexistent", "MLOPS_ADMIN_PASSWORD": "init-pass-1"}
-    return subprocess.run([sys.executable, "-m", "cli", "init"], env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+    env |= {
+        "MLOPS_DATA_DIR": str(data_dir),
+        "MLOPS_ENV_FILE": "/nonexistent",
+        "MLOPS_ADMIN_PASSWORD": "init-pass-1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _mode(path: Path) -> int:

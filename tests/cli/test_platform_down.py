@@ -40,7 +40,9 @@ def test_down_stops_the_processes_the_platform_launched(settings: Settings) -> N
     runtime = ProcessRuntime(settings)
     runtime.start(spec("serve-1", SLEEP))
     runtime.start(spec("train-2", SLEEP))
-    wait_for(lambda: all(c.is_alive for c in runtime.list()) and len(runtime.list()) == 2, what="both running")
+    wait_for(
+        lambda: all(c.is_alive for c in runtime.list()) and len(runtime.list()) == 2, what="both running"
+    )
 
     output = down()
 

@@ -26,16 +26,23 @@ from tests.flows.test_walking_skeleton import make_series
 
 pytestmark = pytest.mark.slow
 
+
 def _job(platform: Platform, job_id: int) -> dict[str, Any]:
     with sqlite3.connect(platform.data_dir / "catalog.db") as db:
         db.row_factory = sqlite3.Row
-        row = db.execute("SELECT status, error, flow_run_id, log_tail FROM train_job WHERE id = ?", (job_id,)).fetchone()
+        row = db.execute(
+            "SELECT status, error, flow_run_id, log_tail FROM train_job WHERE id = ?", (job_id,)
+        ).fetchone()
     return dict(row)
 
 
 def _wait_status(platform: Platform, job_id: int, statuses: set[str], timeout: float) -> dict[str, Any]:
-    wait_until(lambda: _job(platform, job_id)["status"] in statuses, timeout=timeout, interval=0.5,
-               description=f"job {job_id} {statuses}")
+    wait_until(
+        lambda: _job(platform, job_id)["status"] in statuses,
+        timeout=timeout,
+        interval=0.5,
+        description=f"job {job_id} {statuses}",
+    )
     return _job(platform, job_id)
 
 
@@ -52,25 +59,45 @@ def _flow_runs(platform: Platform) -> list[Any]:
 
 
 def _start_job(platform: Platform, release_id: int, name: str) -> int:
-    job = platform.cli_json("jobs", "create", name, "-s", "anomaly_detection", "-a", "ECOD", "--release",
-                            str(release_id), "--params", '{"contamination": 0.05}')
+    job = platform.cli_json(
+        "jobs",
+        "create",
+        name,
+        "-s",
+        "anomaly_detection",
+        "-a",
+        "ECOD",
+        "--release",
+        str(release_id),
+        "--params",
+        '{"contamination": 0.05}',
+    )
     started = platform.cli("jobs", "start", str(job["id"]), "--no-wait")
     assert started.code == 0, started.err + started.out
     return int(job["id"])
 
 
 def test_training_survives_or_ends_cleanly_across_a_platform_restart(tmp_path: Path) -> None:
-    gates = Gates(tmp_path)  # ECOD's fit waits at the "train" gate until the test opens it; nothing else waits
+    gates = Gates(
+        tmp_path
+    )  # ECOD's fit waits at the "train" gate until the test opens it; nothing else waits
     gates.open("publish", "serve")
-    platform = Platform(tmp_path / "platform", MLOPS_TRAIN_POLL_SECONDS="2",
-                        PYTHONPATH=os.pathsep.join([str(gates.hook), str(Path(__file__).resolve().parents[2])]))
+    platform = Platform(
+        tmp_path / "platform",
+        MLOPS_TRAIN_POLL_SECONDS="2",
+        PYTHONPATH=os.pathsep.join([str(gates.hook), str(Path(__file__).resolve().parents[2])]),
+    )
     platform.root.mkdir()
     try:
         platform.init()
         platform.up()
         dataset = platform.cli_json("datasets", "create", "cpu", "--scenario", "anomaly_detection")
-        upload = platform.cli("datasets", "upload", str(dataset["id"]),
-                              str(make_series(tmp_path / "train.csv", n=300, seed=1, anomalies=[50, 200])))
+        upload = platform.cli(
+            "datasets",
+            "upload",
+            str(dataset["id"]),
+            str(make_series(tmp_path / "train.csv", n=300, seed=1, anomalies=[50, 200])),
+        )
         assert upload.code == 0, upload.err
         release = platform.cli_json("datasets", "publish", str(dataset["id"]))
         assert release["status"] == "published", release
@@ -100,8 +127,12 @@ def test_training_survives_or_ends_cleanly_across_a_platform_restart(tmp_path: P
         def serving_state() -> str:
             return str(platform.cli_json("servings", "status", str(serving["id"]))["observed_state"])
 
-        wait_until(lambda: serving_state() == "running", timeout=180, interval=2,
-                   description="the serving stopped with the platform running again")
+        wait_until(
+            lambda: serving_state() == "running",
+            timeout=180,
+            interval=2,
+            description="the serving stopped with the platform running again",
+        )
         payload = make_series(tmp_path / "predict.csv", n=20, seed=3, anomalies=[5])
         predicted = platform.cli("predict", str(serving["id"]), "--file", str(payload))
         assert predicted.code == 0, predicted.err + predicted.out
@@ -113,8 +144,11 @@ def test_training_survives_or_ends_cleanly_across_a_platform_restart(tmp_path: P
         assert first.state_type.value == "CRASHED", first.state
 
         def open_runs() -> list[str]:
-            return [r.name for r in _flow_runs(platform) if r.state_type.value in ("RUNNING", "PENDING")
-                    and "long-running" not in r.tags]
+            return [
+                r.name
+                for r in _flow_runs(platform)
+                if r.state_type.value in ("RUNNING", "PENDING") and "long-running" not in r.tags
+            ]
 
         wait_until(lambda: not open_runs(), timeout=60, interval=1, description="no flow run left open")
     finally:

@@ -16,15 +16,21 @@ from tests.fixtures.accounts import ADMIN_PASSWORD, in_a_new_process
 pytestmark = pytest.mark.platform_servers("s3")
 
 
-def test_cli_session_file_forged_from_the_hash_or_copied_before_logout_is_refused(platform_admin: str) -> None:
+def test_cli_session_file_forged_from_the_hash_or_copied_before_logout_is_refused(
+    platform_admin: str,
+) -> None:
     from cli import auth as cli_auth
 
     with session_scope() as session:
         user = teams_service.get_user(session, username=platform_admin)
     expires_at = float(int(time.time() + 3600))
     message = f"{user.username}\n{user.id}\n{expires_at:.0f}".encode()
-    forged = {"username": user.username, "user_id": user.id, "expires_at": expires_at,
-              "signature": hmac.new(user.password_hash.encode(), message, hashlib.sha256).hexdigest()}
+    forged = {
+        "username": user.username,
+        "user_id": user.id,
+        "expires_at": expires_at,
+        "signature": hmac.new(user.password_hash.encode(), message, hashlib.sha256).hexdigest(),
+    }
     path = cli_auth.session_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(forged))

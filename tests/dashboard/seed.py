@@ -35,15 +35,26 @@ def init_catalog(monkeypatch: pytest.MonkeyPatch) -> Catalog:
     return Catalog(admin=admin, team_id=min(admin.team_ids))
 
 
-def bulk_datasets(team_id: int, count: int, *, scenario: str = "anomaly_detection", prefix: str = "ds") -> None:
+def bulk_datasets(
+    team_id: int, count: int, *, scenario: str = "anomaly_detection", prefix: str = "ds"
+) -> None:
     """``count`` datasets named ``{prefix}-00000``… in one INSERT (the services' per-row audit is not tested)."""
     from catalog.db import session_scope
     from catalog.models import Dataset
     from catalog.models.base import utcnow
 
     now = utcnow()
-    rows = [{"team_id": team_id, "scenario": scenario, "name": f"{prefix}-{i:05d}", "description": "",
-             "created_at": now, "updated_at": now} for i in range(count)]
+    rows = [
+        {
+            "team_id": team_id,
+            "scenario": scenario,
+            "name": f"{prefix}-{i:05d}",
+            "description": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(count)
+    ]
     with session_scope() as session:
         session.execute(insert(Dataset), rows)
 
@@ -67,8 +78,17 @@ def job(team_id: int, release_id: int, name: str, status: str, **values: Any) ->
 
     with session_scope() as session:
         algo = algorithms.get_algorithm(session, scenario="anomaly_detection", name="ECOD")
-    return add_row(TrainJob, team_id=team_id, scenario="anomaly_detection", name=name, algorithm_id=algo.id,
-                   release_id=release_id, status=status, model_name=f"model-{name}", **values)
+    return add_row(
+        TrainJob,
+        team_id=team_id,
+        scenario="anomaly_detection",
+        name=name,
+        algorithm_id=algo.id,
+        release_id=release_id,
+        status=status,
+        model_name=f"model-{name}",
+        **values,
+    )
 
 
 def published_release(team_id: int, name: str = "cpu") -> Any:

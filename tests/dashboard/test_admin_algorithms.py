@@ -98,16 +98,26 @@ def edit(at: AppTest, form: str | None = None, space: str | None = None) -> None
         at.text_area(key=f"alg_space_{algo_id}").input(space)
 
 
-@pytest.mark.parametrize(("form", "space", "reason"), [
-    ('{"fields": [', None, "form_config is not valid JSON: Expecting value at line 1, column 13"),
-    ('{"fields": [{"name": "k", "type": "int", "min": 5, "max": 1}]}', "{}", "k: min 5 is above max 1"),
-    ('{"fields": [{"name": "k", "type": "int"}]}', '{"contamination": {"type": "uniform", "low": 0, "high": 1}}',
-     "contamination: not a parameter of this algorithm"),
-    (None, '{"contamination": {"type": "uniform", "low": 0.2, "high": 0.9}}',
-     "high 0.9 is above the parameter's maximum 0.5"),
-])
-def test_a_bad_form_edit_is_refused_and_changes_nothing(catalog: Catalog, form: str | None, space: str | None,
-                                                        reason: str) -> None:
+@pytest.mark.parametrize(
+    ("form", "space", "reason"),
+    [
+        ('{"fields": [', None, "form_config is not valid JSON: Expecting value at line 1, column 13"),
+        ('{"fields": [{"name": "k", "type": "int", "min": 5, "max": 1}]}', "{}", "k: min 5 is above max 1"),
+        (
+            '{"fields": [{"name": "k", "type": "int"}]}',
+            '{"contamination": {"type": "uniform", "low": 0, "high": 1}}',
+            "contamination: not a parameter of this algorithm",
+        ),
+        (
+            None,
+            '{"contamination": {"type": "uniform", "low": 0.2, "high": 0.9}}',
+            "high 0.9 is above the parameter's maximum 0.5",
+        ),
+    ],
+)
+def test_a_bad_form_edit_is_refused_and_changes_nothing(
+    catalog: Catalog, form: str | None, space: str | None, reason: str
+) -> None:
     before = ecod()
     for label in ("Validate", "Save form"):
         at = ecod_page()
@@ -134,7 +144,10 @@ def test_a_valid_form_edit_is_saved_and_audited(catalog: Catalog) -> None:
     button(at, "Save form").click().run()
     no_exception(at)
     saved = ecod()
-    assert saved.form_config["fields"][0]["default"] == 0.05 and saved.form_config["fields"][-1]["name"] == "note"
+    assert (
+        saved.form_config["fields"][0]["default"] == 0.05
+        and saved.form_config["fields"][-1]["name"] == "note"
+    )
     assert saved.search_space == {"contamination": {"type": "uniform", "low": 0.01, "high": 0.2}}
     with session_scope() as session:
         total, events = audit.list_events(session, actor=catalog.admin, action="algorithm.update_form")

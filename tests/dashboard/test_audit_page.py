@@ -19,13 +19,33 @@ def test_events_name_their_team_and_resource(catalog: Catalog) -> None:
         team = session.get(Team, catalog.team_id)
         assert team is not None
         team_name = team.name
-        dataset = datasets.create_dataset(session, actor=catalog.admin, team_id=catalog.team_id,
-                                          scenario="anomaly_detection", name="audited-cpu")
-        datasets.add_entry(session, actor=catalog.admin, dataset_id=dataset.id, name="a.csv",  # type: ignore[arg-type]
-                           object_key="k/a.csv", size_bytes=1, sha256="0" * 64, content_type="text/csv", summary={})
+        dataset = datasets.create_dataset(
+            session,
+            actor=catalog.admin,
+            team_id=catalog.team_id,
+            scenario="anomaly_detection",
+            name="audited-cpu",
+        )
+        datasets.add_entry(
+            session,
+            actor=catalog.admin,
+            dataset_id=dataset.id,
+            name="a.csv",  # type: ignore[arg-type]
+            object_key="k/a.csv",
+            size_bytes=1,
+            sha256="0" * 64,
+            content_type="text/csv",
+            summary={},
+        )
         releases.create_release(session, actor=catalog.admin, dataset_id=dataset.id)  # type: ignore[arg-type]
-        audit.record(session, actor=catalog.admin, action="serving.delete", resource_type="serving",
-                     resource_id=987654, team_id=catalog.team_id)
+        audit.record(
+            session,
+            actor=catalog.admin,
+            action="serving.delete",
+            resource_type="serving",
+            resource_id=987654,
+            team_id=catalog.team_id,
+        )
 
     at = no_exception(page("audit", None).run())
     at.text_input(key="audit_action").input("release.create").run()

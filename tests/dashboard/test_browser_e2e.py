@@ -55,7 +55,9 @@ class Steps:
 
 
 @pytest.fixture
-def steps(browser_page: Any, live_dashboard: LiveDashboard, request: pytest.FixtureRequest) -> Iterator[Steps]:
+def steps(
+    browser_page: Any, live_dashboard: LiveDashboard, request: pytest.FixtureRequest
+) -> Iterator[Steps]:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     browser_page.set_default_timeout(STEP_TIMEOUT_MS)
@@ -89,7 +91,9 @@ def _save_failure(page: Any, live: LiveDashboard) -> None:
     print(f"\nbrowser test artifacts: {ARTIFACTS}")
 
 
-def rerun_until(refresh: Callable[[], None], shown: Any, *, what: str, timeout: float = WORK_TIMEOUT_S) -> None:
+def rerun_until(
+    refresh: Callable[[], None], shown: Any, *, what: str, timeout: float = WORK_TIMEOUT_S
+) -> None:
     """Press the page's Refresh until ``shown`` (a locator) is visible, or fail after ``timeout`` seconds."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -183,8 +187,11 @@ def test_sign_in_upload_publish_train_serve_and_see_anomalies(  # type: ignore[n
     page.get_by_text("job 'ecod-e2e' created").wait_for()
     page.get_by_role("button", name="Start", exact=True).click()
     done = page.locator('[data-testid="stMetric"]').filter(has_text="Status").filter(has_text="completed")
-    rerun_until(lambda: page.get_by_role("button", name="Refresh", exact=True).click(), done,
-                what="training job completed")
+    rerun_until(
+        lambda: page.get_by_role("button", name="Refresh", exact=True).click(),
+        done,
+        what="training job completed",
+    )
     assert not page.get_by_text("Training failed").count()
     steps.shot("training-completed", done)
 
@@ -209,9 +216,15 @@ def test_sign_in_upload_publish_train_serve_and_see_anomalies(  # type: ignore[n
     steps.shot("serving-running", running)
     # "running" means the server process runs; its model may still be loading (predict would answer 503
     # "not loaded yet"). Wait for the inference URL the page shows to report ready, as a user's curl would.
-    predict_url = page.locator('[data-testid="stCode"]').filter(has_text="/predict").first.inner_text().strip()
-    wait_until(lambda: http_ok(predict_url.removesuffix("/predict") + "/ready"), timeout=120, interval=0.2,
-               description=f"{predict_url} ready")
+    predict_url = (
+        page.locator('[data-testid="stCode"]').filter(has_text="/predict").first.inner_text().strip()
+    )
+    wait_until(
+        lambda: http_ok(predict_url.removesuffix("/predict") + "/ready"),
+        timeout=120,
+        interval=0.2,
+        description=f"{predict_url} ready",
+    )
 
     # Predict in the sandbox: the chart marks the anomalies.
     open_page(page, "anomaly-detection-sandbox", "Sandbox")

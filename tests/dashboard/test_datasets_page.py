@@ -20,8 +20,12 @@ datasets.render()
 
 
 @pytest.fixture
-def seeded(platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-           cheap_hashing: None) -> dict[str, Any]:
+def seeded(
+    platform_env,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    cheap_hashing: None,
+) -> dict[str, Any]:
     from catalog.db import session_scope
     from catalog.scoping import SYSTEM
     from catalog.services import datasets as ds
@@ -41,10 +45,16 @@ def seeded(platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # typ
         user = teams.create_user(session, actor=SYSTEM, username="bob", password="pass-word-123")
         teams.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
         for scenario in ("anomaly_detection", "object_detection", "image_classification"):
-            out[scenario] = ds.create_dataset(session, actor=admin, team_id=min(admin.team_ids), scenario=scenario,
-                                              name=f"{scenario[:5]}-set").id
-    out["entry"] = upload_entry(actor=admin, dataset_id=out["anomaly_detection"],
-                                path=write(tmp_path / "cpu.csv", series_csv(48))).id
+            out[scenario] = ds.create_dataset(
+                session,
+                actor=admin,
+                team_id=min(admin.team_ids),
+                scenario=scenario,
+                name=f"{scenario[:5]}-set",
+            ).id
+    out["entry"] = upload_entry(
+        actor=admin, dataset_id=out["anomaly_detection"], path=write(tmp_path / "cpu.csv", series_csv(48))
+    ).id
     upload_entry(actor=admin, dataset_id=out["object_detection"], path=yolo_zip(tmp_path / "shapes.zip"))
     upload_entry(actor=admin, dataset_id=out["image_classification"], path=class_zip(tmp_path / "pets.zip"))
     out["admin"] = admin
@@ -65,8 +75,10 @@ def release_status(seeded: dict[str, Any]) -> list[str]:
     from catalog.services import releases as rel
 
     with session_scope() as session:
-        return [r.status for r in rel.list_releases(session, actor=seeded["admin"],
-                                                    dataset_id=seeded["anomaly_detection"])]
+        return [
+            r.status
+            for r in rel.list_releases(session, actor=seeded["admin"], dataset_id=seeded["anomaly_detection"])
+        ]
 
 
 def test_series_detail_with_plot_and_summary(seeded: dict[str, Any]) -> None:
@@ -155,7 +167,9 @@ def test_other_team_sees_nothing(seeded: dict[str, Any], monkeypatch: pytest.Mon
     assert not at.dataframe
 
 
-def test_release_just_published_is_picked_and_the_pick_survives_a_status_change(seeded: dict[str, Any]) -> None:
+def test_release_just_published_is_picked_and_the_pick_survives_a_status_change(
+    seeded: dict[str, Any],
+) -> None:
     at = page()
     publish = next(b for b in at.button if b.label == "Publish")
     publish.click().run()

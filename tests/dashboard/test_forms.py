@@ -8,16 +8,31 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-FORM: dict[str, Any] = {"fields": [
-    {"name": "method", "type": "choice", "options": ["fast", "exact"], "default": "fast", "help": "How to fit"},
-    {"name": "n", "type": "int", "label": "Neighbours", "min": 1, "max": 10, "default": 3},
-    {"name": "tol", "type": "float", "min": 0.0, "max": 1.0, "default": 0.1, "depends_on": {"method": "exact"}},
-    {"name": "scale", "type": "bool", "default": True},
-    {"name": "lags", "type": "list", "item_type": "int", "min": 0},
-    {"name": "colors", "type": "list", "options": ["red", "green"], "default": ["red"]},
-    {"name": "patterns", "type": "regex_list"},
-    {"name": "note", "type": "str", "required": True},
-]}
+FORM: dict[str, Any] = {
+    "fields": [
+        {
+            "name": "method",
+            "type": "choice",
+            "options": ["fast", "exact"],
+            "default": "fast",
+            "help": "How to fit",
+        },
+        {"name": "n", "type": "int", "label": "Neighbours", "min": 1, "max": 10, "default": 3},
+        {
+            "name": "tol",
+            "type": "float",
+            "min": 0.0,
+            "max": 1.0,
+            "default": 0.1,
+            "depends_on": {"method": "exact"},
+        },
+        {"name": "scale", "type": "bool", "default": True},
+        {"name": "lags", "type": "list", "item_type": "int", "min": 0},
+        {"name": "colors", "type": "list", "options": ["red", "green"], "default": ["red"]},
+        {"name": "patterns", "type": "regex_list"},
+        {"name": "note", "type": "str", "required": True},
+    ]
+}
 
 
 def script(form: dict) -> None:  # type: ignore[type-arg]  (AppTest runs its source alone)
@@ -59,8 +74,15 @@ def test_a_required_field_blocks_until_filled() -> None:
     assert "note: a value is required" in [e.value for e in at.error]
     at.text_input(key="f_note").input("hello").run()
     params, errors = result(at)
-    assert errors == {} and params == {"method": "fast", "n": 3, "scale": True, "lags": None,
-                                       "colors": ["red"], "patterns": None, "note": "hello"}
+    assert errors == {} and params == {
+        "method": "fast",
+        "n": 3,
+        "scale": True,
+        "lags": None,
+        "colors": ["red"],
+        "patterns": None,
+        "note": "hello",
+    }
 
 
 def test_dependent_field_appears_and_is_validated() -> None:

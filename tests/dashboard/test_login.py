@@ -36,7 +36,9 @@ def world(platform_env, cheap_hashing: None) -> World:  # type: ignore[no-untype
         dave = teams_service.create_user(session, actor=SYSTEM, username="dave", password=PASSWORD)
         for user, team in ((carol, a), (carol, b), (dave, a)):
             teams_service.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
-        ds.create_dataset(session, actor=SYSTEM, team_id=a.id, scenario="anomaly_detection", name="alpha-data")  # type: ignore[arg-type]
+        ds.create_dataset(
+            session, actor=SYSTEM, team_id=a.id, scenario="anomaly_detection", name="alpha-data"
+        )  # type: ignore[arg-type]
         ds.create_dataset(session, actor=SYSTEM, team_id=b.id, scenario="anomaly_detection", name="beta-data")  # type: ignore[arg-type]
         ids = World(team_a=a.id, team_b=b.id)  # type: ignore[arg-type]
     return ids
@@ -154,14 +156,19 @@ else:
 
 @pytest.mark.parametrize("module", ["admin_teams", "audit"])
 def test_admin_pages_refuse_a_non_administrator(world: World, module: str) -> None:
-    at = sign_in(AppTest.from_string(PAGE_SCRIPT.format(module=module), default_timeout=60).run(), "dave", PASSWORD)
+    at = sign_in(
+        AppTest.from_string(PAGE_SCRIPT.format(module=module), default_timeout=60).run(), "dave", PASSWORD
+    )
     assert any("Only administrators" in e for e in errors(at))
     assert not at.dataframe
 
 
 def test_admin_creates_a_user_and_the_audit_log_shows_it(world: World) -> None:
-    at = sign_in(AppTest.from_string(PAGE_SCRIPT.format(module="admin_teams"), default_timeout=60).run(),
-                 "admin", ADMIN_PASSWORD)
+    at = sign_in(
+        AppTest.from_string(PAGE_SCRIPT.format(module="admin_teams"), default_timeout=60).run(),
+        "admin",
+        ADMIN_PASSWORD,
+    )
     assert not at.exception, [e.message for e in at.exception]
     at.text_input(key="new_username").input("erin")
     at.text_input(key="new_password").input("erin-password-1")
@@ -172,8 +179,11 @@ def test_admin_creates_a_user_and_the_audit_log_shows_it(world: World) -> None:
     assert not errors(at), errors(at)
     assert any("erin" in s.value for s in at.success)
 
-    audit = sign_in(AppTest.from_string(PAGE_SCRIPT.format(module="audit"), default_timeout=60).run(),
-                    "admin", ADMIN_PASSWORD)
+    audit = sign_in(
+        AppTest.from_string(PAGE_SCRIPT.format(module="audit"), default_timeout=60).run(),
+        "admin",
+        ADMIN_PASSWORD,
+    )
     audit.text_input(key="audit_action").input("user.create")
     audit.run()
     shown = listed(audit)

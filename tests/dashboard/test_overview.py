@@ -31,15 +31,34 @@ def test_counts_running_work_and_failures(catalog: Catalog, monkeypatch: pytest.
     from catalog.services import teams
 
     release = published_release(catalog.team_id)
-    add_row(DatasetRelease, dataset_id=release.dataset_id, version="v2", status="failed",
-            error="ChecksumError: entry 3 changed in S3")
+    add_row(
+        DatasetRelease,
+        dataset_id=release.dataset_id,
+        version="v2",
+        status="failed",
+        error="ChecksumError: entry 3 changed in S3",
+    )
     job(catalog.team_id, release.id, "train-now", "running")
     job(catalog.team_id, release.id, "train-bad", "failed", error="ValueError: no train split")
     done = job(catalog.team_id, release.id, "train-ok", "completed")
-    add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="live-one", train_job_id=done.id,
-            observed_state="running", observed_port=8123)
-    add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="dead-one", train_job_id=done.id,
-            observed_state="exited", error="container exited with code 137")
+    add_row(
+        Serving,
+        team_id=catalog.team_id,
+        scenario="anomaly_detection",
+        name="live-one",
+        train_job_id=done.id,
+        observed_state="running",
+        observed_port=8123,
+    )
+    add_row(
+        Serving,
+        team_id=catalog.team_id,
+        scenario="anomaly_detection",
+        name="dead-one",
+        train_job_id=done.id,
+        observed_state="exited",
+        error="container exited with code 137",
+    )
     # Another team's trouble, seen only by its own members and administrators.
     with session_scope() as session:
         other = teams.create_team(session, actor=SYSTEM, name="other")
@@ -54,8 +73,12 @@ def test_counts_running_work_and_failures(catalog: Catalog, monkeypatch: pytest.
     shown = tables(at)
     assert "train-now" in shown and "live-one" in shown
     assert ",cpu v2," in shown, "a failed release is named as dataset and version"
-    for reason in ("ValueError: no train split", "ChecksumError: entry 3 changed in S3",
-                   "container exited with code 137", "theirs failed"):
+    for reason in (
+        "ValueError: no train split",
+        "ChecksumError: entry 3 changed in S3",
+        "container exited with code 137",
+        "theirs failed",
+    ):
         assert reason in shown, reason
 
     monkeypatch.setenv("MLOPS_USER", "olga")

@@ -21,9 +21,12 @@ def seeded(platform_env, tmp_path: Path) -> int:  # type: ignore[no-untyped-def]
     initialize(admin_password="dash-pass-123", echo=lambda *a, **k: None)
     with session_scope() as session:
         admin = actor_for(session, username="admin")
-        dataset = ds.create_dataset(session, actor=admin, team_id=min(admin.team_ids),
-                                    scenario="anomaly_detection", name="cpu")
-    upload_entry(actor=admin, dataset_id=dataset.id, path=make_series(tmp_path / "a.csv", n=30, seed=1, anomalies=[]))
+        dataset = ds.create_dataset(
+            session, actor=admin, team_id=min(admin.team_ids), scenario="anomaly_detection", name="cpu"
+        )
+    upload_entry(
+        actor=admin, dataset_id=dataset.id, path=make_series(tmp_path / "a.csv", n=30, seed=1, anomalies=[])
+    )
     return dataset.id  # type: ignore[return-value]
 
 
@@ -36,8 +39,10 @@ from dashboard.views import {module}
 
 
 @pytest.mark.platform_servers("s3")
-@pytest.mark.parametrize("module", ["overview", "datasets", "training", "serving", "sandbox", "admin_algorithms",
-                                    "admin_teams", "audit"])
+@pytest.mark.parametrize(
+    "module",
+    ["overview", "datasets", "training", "serving", "sandbox", "admin_algorithms", "admin_teams", "audit"],
+)
 def test_page_renders(seeded: int, module: str) -> None:
     at = _page(module)
     at.run()
@@ -55,10 +60,18 @@ def test_navigation_has_a_section_per_scenario_and_admin_for_administrators() ->
     assert list(admin) == ["", *[s.display_name for s in Scenario], "Admin"]
     assert list(member) == list(admin)[:-1]
     for scenario in Scenario:
-        assert [title for _, title, _ in admin[scenario.display_name]] == ["Datasets", "Training", "Serving", "Sandbox"]
+        assert [title for _, title, _ in admin[scenario.display_name]] == [
+            "Datasets",
+            "Training",
+            "Serving",
+            "Sandbox",
+        ]
     assert [path for _, _, path in admin["Anomaly detection"]] == [
-        "anomaly-detection-datasets", "anomaly-detection-training", "anomaly-detection-serving",
-        "anomaly-detection-sandbox"]
+        "anomaly-detection-datasets",
+        "anomaly-detection-training",
+        "anomaly-detection-serving",
+        "anomaly-detection-sandbox",
+    ]
     assert [title for _, title, _ in admin["Admin"]] == ["Algorithms", "Teams and users", "Audit log"]
     paths = [path for _, _, path in page_specs(Actor(user_id=1, username="a", is_superuser=True))]
     assert len(paths) == len(set(paths)) == 1 + 6 * 4 + 3

@@ -70,7 +70,9 @@ def test_ten_thousand_datasets_fetch_one_page(catalog: Catalog, reads: Reads) ->
     selects = reads.dataset_selects()
     assert selects, "the list is read from the dataset table"
     for sql in selects:
-        bounded = "count(" in sql.lower() or "LIMIT" in sql.upper() or "dataset.id = ?" in sql  # or one row by id
+        bounded = (
+            "count(" in sql.lower() or "LIMIT" in sql.upper() or "dataset.id = ?" in sql
+        )  # or one row by id
         assert bounded, f"unbounded read of the dataset table: {sql}"
 
     reads.datasets_loaded = 0
@@ -115,13 +117,25 @@ def test_entries_and_releases_page_and_search(catalog: Catalog, small_pages: Non
     from catalog.services import datasets as ds
 
     with session_scope() as session:
-        dataset = ds.create_dataset(session, actor=catalog.admin, team_id=catalog.team_id,
-                                    scenario="anomaly_detection", name="big")
+        dataset = ds.create_dataset(
+            session, actor=catalog.admin, team_id=catalog.team_id, scenario="anomaly_detection", name="big"
+        )
         for i in range(7):
-            ds.add_entry(session, actor=catalog.admin, dataset_id=dataset.id, name=f"part-{i}.csv",  # type: ignore[arg-type]
-                         object_key=f"k/{i}", size_bytes=1, sha256="0" * 64, content_type="text/csv", summary={})
+            ds.add_entry(
+                session,
+                actor=catalog.admin,
+                dataset_id=dataset.id,
+                name=f"part-{i}.csv",  # type: ignore[arg-type]
+                object_key=f"k/{i}",
+                size_bytes=1,
+                sha256="0" * 64,
+                content_type="text/csv",
+                summary={},
+            )
         for i in range(6):
-            session.add(DatasetRelease(dataset_id=dataset.id, version=f"v{i + 1}", status="failed", error="x"))  # type: ignore[arg-type]
+            session.add(
+                DatasetRelease(dataset_id=dataset.id, version=f"v{i + 1}", status="failed", error="x")
+            )  # type: ignore[arg-type]
     at = no_exception(page("datasets").run())
     assert "7 entry(ies) · showing 1–5 · page 1 of 2" in captions(at)
     assert "6 release(s) · showing 1–5 · page 1 of 2" in captions(at)
@@ -142,8 +156,15 @@ def test_jobs_and_servings_page_and_search(catalog: Catalog, small_pages: None) 
     for i in range(6):
         from tests.dashboard.seed import add_row
 
-        add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name=f"serving-{i}",
-                train_job_id=done.id, desired_state="stopped", observed_state="exited")
+        add_row(
+            Serving,
+            team_id=catalog.team_id,
+            scenario="anomaly_detection",
+            name=f"serving-{i}",
+            train_job_id=done.id,
+            desired_state="stopped",
+            observed_state="exited",
+        )
     at = no_exception(page("training").run())
     assert "7 job(s) · showing 1–5 · page 1 of 2" in captions(at)
     at.selectbox(key="tr_status").set_value("failed").run()
@@ -191,8 +212,13 @@ def test_a_release_being_published_is_followed_live(catalog: Catalog) -> None:
     from tests.dashboard.seed import add_row, errors
 
     release = published_release(catalog.team_id)
-    pending = add_row(DatasetRelease, dataset_id=release.dataset_id, version="v2", status="publishing",
-                      entries=[{"entry_id": 1, "size_bytes": 3 * 2**20}])
+    pending = add_row(
+        DatasetRelease,
+        dataset_id=release.dataset_id,
+        version="v2",
+        status="publishing",
+        entries=[{"entry_id": 1, "size_bytes": 3 * 2**20}],
+    )
     at = no_exception(page("datasets").run())
     bars = at.get("progress")
     assert bars and "v2: publishing — building the zip: 1 entries, 3.0 MiB in" in bars[0].proto.text

@@ -29,10 +29,21 @@ def _signed_in(admin: str) -> AppTest:
 
 def _state(settings, life: ComponentLife) -> None:  # type: ignore[no-untyped-def]
     me = psutil.Process()
-    spec = ComponentSpec(name="mlflow", label="MLflow UI", argv=["-"], env={}, health=lambda: True, url="-",
-                         log_file=settings.platform.data_dir / "logs" / "mlflow.log")
-    write_state(settings, [RunningComponent(spec=spec, pid=me.pid, create_time=me.create_time())], os.getpid(),
-                {"mlflow": life})
+    spec = ComponentSpec(
+        name="mlflow",
+        label="MLflow UI",
+        argv=["-"],
+        env={},
+        health=lambda: True,
+        url="-",
+        log_file=settings.platform.data_dir / "logs" / "mlflow.log",
+    )
+    write_state(
+        settings,
+        [RunningComponent(spec=spec, pid=me.pid, create_time=me.create_time())],
+        os.getpid(),
+        {"mlflow": life},
+    )
 
 
 def test_banner_while_a_component_restarts(platform_env, platform_admin: str) -> None:  # type: ignore[no-untyped-def]
@@ -41,7 +52,9 @@ def test_banner_while_a_component_restarts(platform_env, platform_admin: str) ->
     assert not at.exception, [e.message for e in at.exception]
     assert not at.warning  # everything runs: no banner
 
-    dead = on_exit(ComponentLife(started_at=time.time()), now=time.time(), exit_code=1, policy=RestartPolicy())
+    dead = on_exit(
+        ComponentLife(started_at=time.time()), now=time.time(), exit_code=1, policy=RestartPolicy()
+    )
     _state(platform_env, dead)
     at.run()
     text = " ".join(w.value for w in at.warning)

@@ -53,13 +53,24 @@ def stub_servings(platform_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
     names = []
     with session_scope() as session:
         for scenario in sandbox.WORKSPACES:
-            serving = Serving(team_id=catalog.team_id, scenario=scenario, name=f"sb-{scenario}",
-                              train_job_id=catalog.job_id, container_name=f"serve-sb-{scenario}")
+            serving = Serving(
+                team_id=catalog.team_id,
+                scenario=scenario,
+                name=f"sb-{scenario}",
+                train_job_id=catalog.job_id,
+                container_name=f"serve-sb-{scenario}",
+            )
             session.add(serving)
             names.append(serving.container_name)
     for name in names:
-        runtime.start(ContainerSpec(name=name, kind=ContainerKind.SERVE, port=9,
-                                    command=[sys.executable, "-c", "import time; time.sleep(120)"]))
+        runtime.start(
+            ContainerSpec(
+                name=name,
+                kind=ContainerKind.SERVE,
+                port=9,
+                command=[sys.executable, "-c", "import time; time.sleep(120)"],
+            )
+        )
     # "ready": the model_ready answers to give in turn (the last one repeats); loaded unless a test says not.
     calls: dict[str, Any] = {"answer": None, "payloads": [], "ready": [True], "ready_checks": 0}
 
@@ -89,11 +100,18 @@ def test_the_picked_serving_says_which_training_job_it_serves(stub_servings: dic
 
 @pytest.mark.platform_servers("s3")
 def test_forecast_band_is_drawn_after_the_history(stub_servings: dict[str, Any]) -> None:
-    stub_servings["answer"] = {"prediction": [{"timestamp": f"2024-01-0{d}", "value": 10.0 + d, "lower": 9.0 + d,
-                                               "upper": 11.0 + d} for d in (4, 5, 6)], "metadata": {}}
+    stub_servings["answer"] = {
+        "prediction": [
+            {"timestamp": f"2024-01-0{d}", "value": 10.0 + d, "lower": 9.0 + d, "upper": 11.0 + d}
+            for d in (4, 5, 6)
+        ],
+        "metadata": {},
+    }
     page = sandbox_page("timeseries_predict")
     page.number_input(key="sb_steps").set_value(3)
-    page.text_area(key="sb_forecast_paste").input("timestamp,value\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n")
+    page.text_area(key="sb_forecast_paste").input(
+        "timestamp,value\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n"
+    )
     page.run().button(key="sb_go").click().run()
     assert not page.exception, page.exception
     assert stub_servings["payloads"][-1]["config"] == {"steps": 3}
@@ -105,10 +123,19 @@ def test_forecast_band_is_drawn_after_the_history(stub_servings: dict[str, Any])
 
 
 LOGS = "user a logged in\ndisk sda full\n"
-TEMPLATES = {"template_groups": [{"cluster_id": 1, "template": "user <*> logged in", "count": 1, "indices": [0],
-                                  "samples": ["user a logged in"]}],
-             "unknown": [{"index": 1, "line": "disk sda full"}],
-             "summary": {"total": 2, "matched": 1, "templates": 1, "coverage": 0.5}}
+TEMPLATES = {
+    "template_groups": [
+        {
+            "cluster_id": 1,
+            "template": "user <*> logged in",
+            "count": 1,
+            "indices": [0],
+            "samples": ["user a logged in"],
+        }
+    ],
+    "unknown": [{"index": 1, "line": "disk sda full"}],
+    "summary": {"total": 2, "matched": 1, "templates": 1, "coverage": 0.5},
+}
 
 
 @pytest.mark.platform_servers("s3")
@@ -126,8 +153,9 @@ def test_predict_waits_for_a_serving_still_loading_its_model(stub_servings: dict
 
 
 @pytest.mark.platform_servers("s3")
-def test_a_model_that_does_not_load_in_time_is_said_not_sent(stub_servings: dict[str, Any],
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_that_does_not_load_in_time_is_said_not_sent(
+    stub_servings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dashboard.views import sandbox
 
     monkeypatch.setattr(sandbox, "READY_WAIT_SECONDS", 0.3)
@@ -138,24 +166,41 @@ def test_a_model_that_does_not_load_in_time_is_said_not_sent(stub_servings: dict
     page.text_area(key="sb_logs_paste").input(LOGS)
     page.run().button(key="sb_go").click().run()
     assert not page.exception and not page.error, page.error
-    assert "has not loaded its model" in page.warning[0].value and "sb-log_clustering" in page.warning[0].value
+    assert (
+        "has not loaded its model" in page.warning[0].value and "sb-log_clustering" in page.warning[0].value
+    )
     assert stub_servings["payloads"] == [] and not page.dataframe
 
 
 @pytest.mark.platform_servers("s3")
 def test_log_templates_are_a_table_with_counts(stub_servings: dict[str, Any]) -> None:
     stub_servings["answer"] = {
-        "template_groups": [{"cluster_id": 1, "template": "user <*> logged in", "count": 2, "indices": [0, 2],
-                             "samples": ["user a logged in"]},
-                            {"cluster_id": 2, "template": "disk <*> full", "count": 5, "indices": [1],
-                             "samples": ["disk sda full"]}],
-        "unknown": [{"index": 3, "line": "???"}], "summary": {"total": 8, "matched": 7, "templates": 2,
-                                                             "coverage": 0.875}}
+        "template_groups": [
+            {
+                "cluster_id": 1,
+                "template": "user <*> logged in",
+                "count": 2,
+                "indices": [0, 2],
+                "samples": ["user a logged in"],
+            },
+            {
+                "cluster_id": 2,
+                "template": "disk <*> full",
+                "count": 5,
+                "indices": [1],
+                "samples": ["disk sda full"],
+            },
+        ],
+        "unknown": [{"index": 3, "line": "???"}],
+        "summary": {"total": 8, "matched": 7, "templates": 2, "coverage": 0.875},
+    }
     page = sandbox_page("log_clustering")
     page.text_area(key="sb_logs_paste").input("user a logged in\ndisk sda full\n\nuser b logged in\n")
     page.run().button(key="sb_go").click().run()
     assert not page.exception, page.exception
-    assert stub_servings["payloads"][-1] == {"data": ["user a logged in", "disk sda full", "user b logged in"]}
+    assert stub_servings["payloads"][-1] == {
+        "data": ["user a logged in", "disk sda full", "user b logged in"]
+    }
     table = page.dataframe[0].value
     assert table["template"].tolist() == ["disk <*> full", "user <*> logged in"]  # most frequent first
     assert table["count"].tolist() == [5, 2]
@@ -166,17 +211,29 @@ def test_log_templates_are_a_table_with_counts(stub_servings: dict[str, Any]) ->
 
 @pytest.mark.platform_servers("s3")
 def test_text_classes_are_bars(stub_servings: dict[str, Any]) -> None:
-    stub_servings["answer"] = {"results": [
-        {"label": "pos", "probability": 0.8, "top": [{"label": "pos", "probability": 0.8},
-                                                     {"label": "neg", "probability": 0.2}]},
-        {"label": "neg", "probability": 0.6, "top": [{"label": "neg", "probability": 0.6},
-                                                     {"label": "pos", "probability": 0.4}]}]}
+    stub_servings["answer"] = {
+        "results": [
+            {
+                "label": "pos",
+                "probability": 0.8,
+                "top": [{"label": "pos", "probability": 0.8}, {"label": "neg", "probability": 0.2}],
+            },
+            {
+                "label": "neg",
+                "probability": 0.6,
+                "top": [{"label": "neg", "probability": 0.6}, {"label": "pos", "probability": 0.4}],
+            },
+        ]
+    }
     page = sandbox_page("text_classification")
     page.number_input(key="sb_topk").set_value(2)
     page.text_area(key="sb_texts_paste").input("great product\nawful service")
     page.run().button(key="sb_go").click().run()
     assert not page.exception, page.exception
-    assert stub_servings["payloads"][-1] == {"texts": ["great product", "awful service"], "config": {"top_k": 2}}
+    assert stub_servings["payloads"][-1] == {
+        "texts": ["great product", "awful service"],
+        "config": {"top_k": 2},
+    }
     bars = [fig["data"][0] for fig in figures(page)]
     assert [b["type"] for b in bars] == ["bar", "bar"]
     assert bars[0]["y"] == ["neg", "pos"] and bars[0]["x"] == [0.2, 0.8]  # best class on top
@@ -185,10 +242,17 @@ def test_text_classes_are_bars(stub_servings: dict[str, Any]) -> None:
 
 @pytest.mark.platform_servers("s3")
 def test_image_classes_are_bars_and_a_bad_image_its_own_error(stub_servings: dict[str, Any]) -> None:
-    stub_servings["answer"] = {"results": [
-        {"predictions": [{"class_id": 0, "class_name": "cat", "confidence": 0.9},
-                         {"class_id": 1, "class_name": "dog", "confidence": 0.1}]},
-        {"error": "image 1 does not decode"}]}
+    stub_servings["answer"] = {
+        "results": [
+            {
+                "predictions": [
+                    {"class_id": 0, "class_name": "cat", "confidence": 0.9},
+                    {"class_id": 1, "class_name": "dog", "confidence": 0.1},
+                ]
+            },
+            {"error": "image 1 does not decode"},
+        ]
+    }
     page = sandbox_page("image_classification")
     good = "data:image/png;base64," + base64.b64encode(png()).decode()
     page.text_area(key="sb_images_paste").input(f"{good}\nnot-an-image")
@@ -204,8 +268,12 @@ def test_image_classes_are_bars_and_a_bad_image_its_own_error(stub_servings: dic
 def test_detections_are_boxes_drawn_on_the_image(stub_servings: dict[str, Any]) -> None:
     from dashboard.views.sandbox_draw import BOX_COLOR, draw_boxes
 
-    detection = {"bbox": {"x1": 10, "y1": 12, "x2": 40, "y2": 30}, "class_id": 0, "class_name": "box",
-                 "confidence": 0.77}
+    detection = {
+        "bbox": {"x1": 10, "y1": 12, "x2": 40, "y2": 30},
+        "class_id": 0,
+        "class_name": "box",
+        "confidence": 0.77,
+    }
     stub_servings["answer"] = {"results": [{"detections": [detection]}]}
     page = sandbox_page("object_detection")
     page.text_area(key="sb_images_paste").input(base64.b64encode(png()).decode())
@@ -216,7 +284,9 @@ def test_detections_are_boxes_drawn_on_the_image(stub_servings: dict[str, Any]) 
     assert len(images) == 1 and images[0].proto.imgs[0].caption == "image 0: 1 detection(s)"
     assert page.dataframe[0].value[["x1", "class_name"]].values.tolist() == [[10, "box"]]
     drawn = draw_boxes(png(), [detection])
-    assert drawn.getpixel((10, 20)) == BOX_COLOR and drawn.getpixel((25, 30)) == BOX_COLOR  # left and bottom edge
+    assert (
+        drawn.getpixel((10, 20)) == BOX_COLOR and drawn.getpixel((25, 30)) == BOX_COLOR
+    )  # left and bottom edge
     assert drawn.getpixel((25, 21)) == (255, 255, 255)  # inside stays untouched
     assert drawn.getpixel((50, 40)) == (255, 255, 255)
 
@@ -225,12 +295,19 @@ def test_small_images_are_shown_enlarged_with_their_boxes_scaled() -> None:
     """The demo's images are 48-96 px: shown as they are, their boxes and labels could not be read."""
     from dashboard.views.sandbox_draw import BOX_COLOR, SHOWN_PX, draw_boxes, enlarged, enlargement
 
-    assert (enlargement(64, 48), enlargement(96, 96), enlargement(320, 200), enlargement(1280, 720)) == (5, 3, 1, 1)
+    assert (enlargement(64, 48), enlargement(96, 96), enlargement(320, 200), enlargement(1280, 720)) == (
+        5,
+        3,
+        1,
+        1,
+    )
     assert enlarged(png(64, 48)).size == (320, 240) and enlarged(png(640, 480)).size == (640, 480)
     detection = {"bbox": {"x1": 10, "y1": 12, "x2": 40, "y2": 30}, "class_name": "box", "confidence": 0.77}
     drawn = draw_boxes(png(64, 48), [detection], shown_px=SHOWN_PX)
     assert drawn.size == (320, 240)
-    assert drawn.getpixel((50, 100)) == BOX_COLOR and drawn.getpixel((125, 150)) == BOX_COLOR  # x1 * 5, y2 * 5
+    assert (
+        drawn.getpixel((50, 100)) == BOX_COLOR and drawn.getpixel((125, 150)) == BOX_COLOR
+    )  # x1 * 5, y2 * 5
     assert drawn.getpixel((125, 105)) == (255, 255, 255)  # inside the scaled box stays untouched
 
 

@@ -39,11 +39,14 @@ def test_the_list_names_each_servings_training_job_the_reader_may_see(
         other = teams.create_team(session, actor=SYSTEM, name="other")
     trained = job(catalog.team_id, published_release(catalog.team_id).id, "trained-ecod", "completed")
     theirs = job(other.id, published_release(other.id, name="theirs").id, "their-secret", "completed")  # type: ignore[arg-type]
-    mine = add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="mine",
-                   train_job_id=trained.id)
+    mine = add_row(
+        Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="mine", train_job_id=trained.id
+    )
     # A serving of this team pointing at another team's job (no service would write it): the other team's
     # job reads like a missing one, by its id.
-    add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="odd", train_job_id=theirs.id)
+    add_row(
+        Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="odd", train_job_id=theirs.id
+    )
     monkeypatch.setenv("MLOPS_USER", "mona")
     at = no_exception(page("serving").run())
     assert "2 serving(s)" in captions(at)
@@ -66,8 +69,14 @@ def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_cha
     launched: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(serving_page, "run_flow", lambda name, params, wait: launched.append((name, params)))
     trained = job(catalog.team_id, published_release(catalog.team_id).id, "trained", "completed")
-    older = add_row(Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="older",
-                    train_job_id=trained.id, container_name="serve-older-pick")
+    older = add_row(
+        Serving,
+        team_id=catalog.team_id,
+        scenario="anomaly_detection",
+        name="older",
+        train_job_id=trained.id,
+        container_name="serve-older-pick",
+    )
     at = no_exception(page("serving").run())
     assert at.selectbox(key="sv_pick").value == older.id
     at.text_input(key="sv_name").input("newer").run()
@@ -86,8 +95,14 @@ def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_cha
     labels = at.selectbox(key="sv_pick").options
     assert labels == [f"newer (#{newer.id})", f"older (#{older.id})"]
     runtime = get_runtime()
-    runtime.start(ContainerSpec(name="serve-older-pick", kind=ContainerKind.SERVE, port=9,
-                                command=[sys.executable, "-c", "import time; time.sleep(120)"]))
+    runtime.start(
+        ContainerSpec(
+            name="serve-older-pick",
+            kind=ContainerKind.SERVE,
+            port=9,
+            command=[sys.executable, "-c", "import time; time.sleep(120)"],
+        )
+    )
     try:
         no_exception(at.run())  # the page observes the runtime: the older serving now runs
         assert next(m.value for m in at.metric if m.label == "Observed") == "running"

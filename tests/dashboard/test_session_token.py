@@ -72,11 +72,13 @@ def test_an_altered_token_is_refused(catalog: Catalog) -> None:
 def test_an_expired_token_is_refused(catalog: Catalog) -> None:
     from dashboard import auth
 
-    old = auth.Login(username="admin", team_id=catalog.team_id, signed_in_at=time.time() - 100,
-                     expires_at=time.time() - 1)
+    old = auth.Login(
+        username="admin", team_id=catalog.team_id, signed_in_at=time.time() - 100, expires_at=time.time() - 1
+    )
     assert title(no_exception(app(auth.issue_token(old)).run())) == SIGN_IN
-    fresh = auth.Login(username="admin", team_id=catalog.team_id, signed_in_at=time.time(),
-                       expires_at=time.time() + 600)
+    fresh = auth.Login(
+        username="admin", team_id=catalog.team_id, signed_in_at=time.time(), expires_at=time.time() + 600
+    )
     assert title(no_exception(app(auth.issue_token(fresh)).run())) == "mlops-lite"
 
 
@@ -86,8 +88,12 @@ def test_a_password_change_revokes_older_tokens(catalog: Catalog) -> None:
 
     token = token_of(signed_in())
     with session_scope() as session:
-        teams.set_password(session, actor=catalog.admin, user_id=catalog.admin.user_id,  # type: ignore[arg-type]
-                           password="a-new-password-1")
+        teams.set_password(
+            session,
+            actor=catalog.admin,
+            user_id=catalog.admin.user_id,  # type: ignore[arg-type]
+            password="a-new-password-1",
+        )
     assert title(no_exception(app(token).run())) == SIGN_IN
 
 

@@ -28,8 +28,9 @@ def test_a_token_keyed_by_the_password_hash_alone_is_refused(platform_admin: str
 
     with session_scope() as session:
         password_hash = teams_service.get_user(session, username=platform_admin).password_hash
-    payload = json.dumps({"u": platform_admin, "t": None, "e": int(time.time()) + 3600, "n": "forged"},
-                         separators=(",", ":")).encode()
+    payload = json.dumps(
+        {"u": platform_admin, "t": None, "e": int(time.time()) + 3600, "n": "forged"}, separators=(",", ":")
+    ).encode()
     forged = f"{_b64(payload)}.{_b64(hmac.new(password_hash.encode(), payload, hashlib.sha256).digest())}"
     assert read_token(forged) is None
 
@@ -38,7 +39,9 @@ def test_a_token_of_another_install_is_refused(platform_admin: str, monkeypatch:
     from dashboard.auth import Login, issue_token, read_token
     from infra.settings import reset_settings
 
-    login = Login(username=platform_admin, team_id=None, signed_in_at=time.time(), expires_at=time.time() + 3600)
+    login = Login(
+        username=platform_admin, team_id=None, signed_in_at=time.time(), expires_at=time.time() + 3600
+    )
     token = issue_token(login)
     assert read_token(token) is not None
     monkeypatch.setenv("MLOPS_SECRET_KEY", "another-install-" * 4)
@@ -50,10 +53,16 @@ def test_a_signed_out_token_stays_refused_in_a_new_dashboard_process(platform_ad
     from dashboard.auth import Login, issue_token, read_token, revoke_token
 
     expires = time.time() + 3600
-    kept, signed_out = (issue_token(Login(username=platform_admin, team_id=None, signed_in_at=time.time(),
-                                          expires_at=expires)) for _ in range(2))
+    kept, signed_out = (
+        issue_token(
+            Login(username=platform_admin, team_id=None, signed_in_at=time.time(), expires_at=expires)
+        )
+        for _ in range(2)
+    )
     revoke_token(signed_out, expires)
     assert read_token(signed_out) is None and read_token(kept) is not None
-    check = ("from dashboard.auth import read_token; "
-             f"print(read_token({kept!r}) is not None, read_token({signed_out!r}) is not None)")
+    check = (
+        "from dashboard.auth import read_token; "
+        f"print(read_token({kept!r}) is not None, read_token({signed_out!r}) is not None)"
+    )
     assert in_a_new_process(check) == "True False"

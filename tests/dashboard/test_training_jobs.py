@@ -87,8 +87,15 @@ def test_the_job_just_created_is_picked_and_stays_picked_while_its_status_change
 
 def test_a_failed_job_shows_its_reason_and_readable_times(catalog: Catalog) -> None:
     release = published_release(catalog.team_id)
-    job(catalog.team_id, release.id, "broken", "failed", error="ValueError: the release has no train split",
-        started_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), finished_at=datetime(2026, 1, 2, 3, 4, 9, tzinfo=UTC))
+    job(
+        catalog.team_id,
+        release.id,
+        "broken",
+        "failed",
+        error="ValueError: the release has no train split",
+        started_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        finished_at=datetime(2026, 1, 2, 3, 4, 9, tzinfo=UTC),
+    )
     at = no_exception(page("training").run())
     assert "Training failed: ValueError: the release has no train split" in errors(at)
     details = " ".join(str(j.value) for j in at.json)
@@ -99,10 +106,15 @@ def test_a_failed_job_shows_its_reason_and_readable_times(catalog: Catalog) -> N
 def test_single_step_metrics_as_values_multi_step_as_curves() -> None:
     from dashboard.views.training_runs import split_metrics
 
-    history = {"f1": [{"step": 0, "timestamp": 1, "value": 0.8}],
-               "loss": [{"step": 2, "timestamp": 3, "value": 0.2}, {"step": 0, "timestamp": 1, "value": 0.9},
-                        {"step": 1, "timestamp": 2, "value": 0.5}],
-               "auc": [{"step": 0, "timestamp": 1, "value": 0.7}, {"step": 0, "timestamp": 5, "value": 0.75}]}
+    history = {
+        "f1": [{"step": 0, "timestamp": 1, "value": 0.8}],
+        "loss": [
+            {"step": 2, "timestamp": 3, "value": 0.2},
+            {"step": 0, "timestamp": 1, "value": 0.9},
+            {"step": 1, "timestamp": 2, "value": 0.5},
+        ],
+        "auc": [{"step": 0, "timestamp": 1, "value": 0.7}, {"step": 0, "timestamp": 5, "value": 0.75}],
+    }
     curves, single = split_metrics(history)
     assert single == {"f1": 0.8, "auc": 0.75}  # logged again at the same step: the latest value
     assert list(curves) == ["loss"] and [p["step"] for p in curves["loss"]] == [0, 1, 2]
@@ -114,8 +126,13 @@ def test_metrics_render_as_bars_and_table() -> None:
     def script() -> None:
         from dashboard.views.training_runs import render_metrics
 
-        render_metrics({"f1": [{"step": 0, "timestamp": 1, "value": 0.8}],
-                        "precision": [{"step": 0, "timestamp": 1, "value": 0.6}]}, key="m")
+        render_metrics(
+            {
+                "f1": [{"step": 0, "timestamp": 1, "value": 0.8}],
+                "precision": [{"step": 0, "timestamp": 1, "value": 0.6}],
+            },
+            key="m",
+        )
 
     at = AppTest.from_function(script, default_timeout=30).run()
     assert not at.exception
@@ -130,10 +147,15 @@ def test_bars_compare_only_the_scores_every_value_is_in_the_table() -> None:
     def script() -> None:
         from dashboard.views.training_runs import render_metrics
 
-        render_metrics({"mAP50": [{"step": 0, "timestamp": 1, "value": 0.91}],
-                        "recall": [{"step": 0, "timestamp": 1, "value": 0.85}],
-                        "parameters": [{"step": 0, "timestamp": 1, "value": 2_590_000.0}],
-                        "fit_seconds": [{"step": 0, "timestamp": 1, "value": 90.9}]}, key="m")
+        render_metrics(
+            {
+                "mAP50": [{"step": 0, "timestamp": 1, "value": 0.91}],
+                "recall": [{"step": 0, "timestamp": 1, "value": 0.85}],
+                "parameters": [{"step": 0, "timestamp": 1, "value": 2_590_000.0}],
+                "fit_seconds": [{"step": 0, "timestamp": 1, "value": 90.9}],
+            },
+            key="m",
+        )
 
     at = AppTest.from_function(script, default_timeout=30).run()
     assert not at.exception
@@ -172,16 +194,22 @@ def test_a_requested_start_is_followed_until_the_job_reports_it() -> None:
         from dashboard.views.training import _following
 
         st.session_state["tr_follow_1"] = ("run-2", time.time())
-        jobs = {"idle": TrainJob(id=1, status="created", flow_run_id=None),
-                "claimed by the requested run": TrainJob(id=1, status="running", flow_run_id="run-2"),
-                "finished by the requested run": TrainJob(id=1, status="completed", flow_run_id="run-2"),
-                "an older run's outcome": TrainJob(id=1, status="completed", flow_run_id="run-1")}
+        jobs = {
+            "idle": TrainJob(id=1, status="created", flow_run_id=None),
+            "claimed by the requested run": TrainJob(id=1, status="running", flow_run_id="run-2"),
+            "finished by the requested run": TrainJob(id=1, status="completed", flow_run_id="run-2"),
+            "an older run's outcome": TrainJob(id=1, status="completed", flow_run_id="run-1"),
+        }
         st.session_state["seen"] = {name: _following(j) for name, j in jobs.items()}
         st.session_state["tr_follow_1"] = ("run-2", time.time() - 3600)
         st.session_state["stale"] = _following(jobs["idle"])
 
     at = AppTest.from_function(script, default_timeout=30).run()
     assert not at.exception, [e.message for e in at.exception]
-    assert at.session_state["seen"] == {"idle": True, "claimed by the requested run": True,
-                                        "finished by the requested run": False, "an older run's outcome": True}
+    assert at.session_state["seen"] == {
+        "idle": True,
+        "claimed by the requested run": True,
+        "finished by the requested run": False,
+        "an older run's outcome": True,
+    }
     assert at.session_state["stale"] is False, "a start that never arrives is not followed forever"

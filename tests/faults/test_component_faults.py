@@ -42,11 +42,14 @@ class FaultyPlatform:
         self.platform = Platform(
             root / "platform",
             PYTHONPATH=os.pathsep.join([str(self.gates.hook), str(Path(__file__).resolve().parents[2])]),
-            MLOPS_RESTART_BASE_SECONDS=RESTART_AFTER, MLOPS_TRAIN_POLL_SECONDS="2",
-            MLOPS_TRAIN_ERROR_THRESHOLD="3", MLOPS_TRAIN_SLOW_POLL_SECONDS="5",
+            MLOPS_RESTART_BASE_SECONDS=RESTART_AFTER,
+            MLOPS_TRAIN_POLL_SECONDS="2",
+            MLOPS_TRAIN_ERROR_THRESHOLD="3",
+            MLOPS_TRAIN_SLOW_POLL_SECONDS="5",
             MLOPS_TRAIN_WATCH_STALE_SECONDS="20",
-            MLOPS_PREFECT_SCHEDULE_OVERRIDES=json.dumps({"reconcile-training": 20, "sync-servings": 10,
-                                                         "reconcile-releases": 20}),
+            MLOPS_PREFECT_SCHEDULE_OVERRIDES=json.dumps(
+                {"reconcile-training": 20, "sync-servings": 10, "reconcile-releases": 20}
+            ),
         )
         self.platform.root.mkdir(parents=True)
         self.root = root
@@ -63,14 +66,20 @@ class FaultyPlatform:
         assert found is not None, (table, row_id)
         return dict(found)
 
-    def wait_row(self, table: str, row_id: int, column: str, values: set[str], timeout: float = FINAL_TIMEOUT
-                 ) -> dict[str, Any]:
+    def wait_row(
+        self, table: str, row_id: int, column: str, values: set[str], timeout: float = FINAL_TIMEOUT
+    ) -> dict[str, Any]:
         try:
-            wait_until(lambda: self.row(table, row_id)[column] in values, timeout=timeout, interval=0.5,
-                       description=f"{table} {row_id} {column} in {values}")
+            wait_until(
+                lambda: self.row(table, row_id)[column] in values,
+                timeout=timeout,
+                interval=0.5,
+                description=f"{table} {row_id} {column} in {values}",
+            )
         except TimeoutError:
-            raise AssertionError(f"{table} {row_id} stuck: {self.row(table, row_id)}\n"
-                                 f"{self.platform.output()[-3000:]}") from None
+            raise AssertionError(
+                f"{table} {row_id} stuck: {self.row(table, row_id)}\n{self.platform.output()[-3000:]}"
+            ) from None
         return self.row(table, row_id)
 
     def component(self, name: str) -> dict[str, Any]:
@@ -129,8 +138,19 @@ class FaultyPlatform:
         self.gates.close_all()
 
     def start_job(self, name: str) -> int:
-        job = self.platform.cli_json("jobs", "create", name, "-s", "anomaly_detection", "-a", "ECOD", "--release",
-                                     str(self.release_id), "--params", '{"contamination": 0.05}')
+        job = self.platform.cli_json(
+            "jobs",
+            "create",
+            name,
+            "-s",
+            "anomaly_detection",
+            "-a",
+            "ECOD",
+            "--release",
+            str(self.release_id),
+            "--params",
+            '{"contamination": 0.05}',
+        )
         result = self.platform.cli("jobs", "start", str(job["id"]), "--no-wait")
         assert result.code == 0, result.err + result.out
         return int(job["id"])
@@ -140,9 +160,24 @@ class FaultyPlatform:
         return int(release["id"])
 
     def create_serving(self, name: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "cli", "servings", "create", name, "--job",
-                                 str(self.trained_job_id), "--json"], env=self.platform.env, cwd=self.platform.root,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "servings",
+                "create",
+                name,
+                "--job",
+                str(self.trained_job_id),
+                "--json",
+            ],
+            env=self.platform.env,
+            cwd=self.platform.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def serving_id(self, name: str) -> int:
         with sqlite3.connect(self.platform.data_dir / "catalog.db") as db:
@@ -169,8 +204,13 @@ class FaultyPlatform:
         import httpx
 
         mlflow = self.settings().mlflow
-        answer = httpx.get(f"{mlflow.uri}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=30,
-                           auth=(mlflow.username, mlflow.password), trust_env=False)
+        answer = httpx.get(
+            f"{mlflow.uri}/api/2.0/mlflow/runs/get",
+            params={"run_id": run_id},
+            timeout=30,
+            auth=(mlflow.username, mlflow.password),
+            trust_env=False,
+        )
         answer.raise_for_status()
         return str(answer.json()["run"]["info"]["status"])
 
@@ -194,7 +234,9 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultyPlatform]
 
 
 @pytest.mark.parametrize("component", ["s3", "mlflow", "nats", "prefect", "deployments"])
-def test_work_in_flight_ends_consistently_when_a_component_dies(faulty: FaultyPlatform, component: str) -> None:
+def test_work_in_flight_ends_consistently_when_a_component_dies(
+    faulty: FaultyPlatform, component: str
+) -> None:
     p = faulty
     p.gates.close_all()
     case = f"{component}-{int(time.time())}"
@@ -203,11 +245,17 @@ def test_work_in_flight_ends_consistently_when_a_component_dies(faulty: FaultyPl
     creating = p.create_serving(case)
     for gate in GATES:
         try:
-            wait_until(lambda g=gate: p.gates.waiting(g) or creating.poll() is not None,  # type: ignore[misc]
-                       timeout=180, interval=0.3, description=f"work paused at the {gate} gate")
+            wait_until(
+                lambda g=gate: p.gates.waiting(g) or creating.poll() is not None,  # type: ignore[misc]
+                timeout=180,
+                interval=0.3,
+                description=f"work paused at the {gate} gate",
+            )
         except TimeoutError:
             raise AssertionError(f"nothing reached the {gate} gate\n{p.diagnostics()}") from None
-        assert creating.poll() is None, f"`servings create` ended early: {creating.communicate()}\n{p.diagnostics()}"
+        assert creating.poll() is None, (
+            f"`servings create` ended early: {creating.communicate()}\n{p.diagnostics()}"
+        )
 
     old_pid = p.kill(component)
     p.gates.open(*GATES)
@@ -221,7 +269,9 @@ def test_work_in_flight_ends_consistently_when_a_component_dies(faulty: FaultyPl
         raise AssertionError(f"`servings create` never returned\n{p.platform.output()[-3000:]}") from None
     serving_id = p.serving_id(case)
     assert serving_id, (creating.returncode, out, err)
-    serving = p.wait_row("serving", serving_id, "observed_state", {"running", "failed", "exited", "not_found"})
+    serving = p.wait_row(
+        "serving", serving_id, "observed_state", {"running", "failed", "exited", "not_found"}
+    )
     p.wait_back(component, old_pid)
 
     # Every failure says why, and the command that asked reported it.
@@ -233,10 +283,16 @@ def test_work_in_flight_ends_consistently_when_a_component_dies(faulty: FaultyPl
     key = f"releases/{p.dataset_id}/{release_id}/"
     stored = {k for k in p.release_objects() if k.startswith(key)}
     assert bool(stored) == (release["status"] == "published"), (release, stored)
-    wait_until(lambda: not p.incomplete_uploads(), timeout=120, interval=2, description="no incomplete upload")
+    wait_until(
+        lambda: not p.incomplete_uploads(), timeout=120, interval=2, description="no incomplete upload"
+    )
     if job["mlflow_run_id"]:
-        wait_until(lambda: p.mlflow_status(job["mlflow_run_id"]) != "RUNNING", timeout=120, interval=2,
-                   description="the ended job's MLflow run ended too")
+        wait_until(
+            lambda: p.mlflow_status(job["mlflow_run_id"]) != "RUNNING",
+            timeout=120,
+            interval=2,
+            description="the ended job's MLflow run ended too",
+        )
 
     # The same work, asked again, succeeds.
     if release["status"] == "failed":
@@ -263,9 +319,12 @@ def _nats_answers(settings: Any) -> bool:
     from infra.natsbus import request
 
     async def ask() -> bool:
-        nc = await nats.connect(settings.nats.url, user=settings.nats.client_user,
-                                password=settings.nats.client_password,
-                                inbox_prefix=settings.nats.client_inbox_prefix.encode())
+        nc = await nats.connect(
+            settings.nats.url,
+            user=settings.nats.client_user,
+            password=settings.nats.client_password,
+            inbox_prefix=settings.nats.client_inbox_prefix.encode(),
+        )
         try:
             for _ in range(60):
                 try:

@@ -45,9 +45,12 @@ def test_all_deployments_registered_and_runnable(flow_runner: FlowRunner, tmp_pa
     initialize(admin_password="deploy-pass-1", echo=lambda *a, **k: None)
     with session_scope() as session:
         admin = actor_for(session, username="admin")
-        dataset = ds.create_dataset(session, actor=admin, team_id=min(admin.team_ids), scenario="anomaly_detection",
-                                    name="d")
-    upload_entry(actor=admin, dataset_id=dataset.id, path=make_series(tmp_path / "a.csv", n=50, seed=1, anomalies=[]))
+        dataset = ds.create_dataset(
+            session, actor=admin, team_id=min(admin.team_ids), scenario="anomaly_detection", name="d"
+        )
+    upload_entry(
+        actor=admin, dataset_id=dataset.id, path=make_series(tmp_path / "a.csv", n=50, seed=1, anomalies=[])
+    )
     with session_scope() as session:
         release = rel.create_release(session, actor=admin, dataset_id=dataset.id)
     launched = run_flow("publish-release", {"release_id": release.id}, wait=True, mode="deployment")

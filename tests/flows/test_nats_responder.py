@@ -63,7 +63,9 @@ class Client:
         return await request(self.nc, f"{NS}.get_mlops_module_data", *args, timeout=WAIT, **kwargs)
 
     async def raw(self, subject: str, body: bytes) -> dict[str, Any]:
-        reply: dict[str, Any] = orjson.loads((await self.nc.request(f"{NS}.{subject}", body, timeout=WAIT)).data)
+        reply: dict[str, Any] = orjson.loads(
+            (await self.nc.request(f"{NS}.{subject}", body, timeout=WAIT)).data
+        )
         return reply
 
 
@@ -96,8 +98,14 @@ def test_module_data_pages_for_the_team(catalog: Seeded, nats_server) -> None:  
 
     async def body(c: Client) -> None:
         first = await c.data("datasets", "anomaly_detection", 1, 4, catalog.team_a, alice)
-        second = await c.data(module="datasets", child_module="anomaly_detection", page=2, page_size=4,
-                              group_id=catalog.team_a, actor_context=alice)
+        second = await c.data(
+            module="datasets",
+            child_module="anomaly_detection",
+            page=2,
+            page_size=4,
+            group_id=catalog.team_a,
+            actor_context=alice,
+        )
         assert first["success"] and second["success"]
         assert first["result"]["count"] == second["result"]["count"] == 7
         names = [i["name"] for i in first["result"]["items"] + second["result"]["items"]]
@@ -136,8 +144,14 @@ def test_other_teams_read_like_nonexistent_ones(catalog: Seeded, nats_server) ->
             assert "b-ds" not in reply["error"] and "ds-0" not in reply["error"]
         assert foreign["error"].replace(str(catalog.team_b), "N") == missing["error"].replace("4242", "N")
         assert ghost["error"].replace(str(catalog.team_a), "N") == missing["error"].replace("4242", "N")
-        narrowed = await c.data("datasets", "anomaly_detection", 1, 10, catalog.team_b,
-                                {"username": "bob", "team_ids": [catalog.team_a]})
+        narrowed = await c.data(
+            "datasets",
+            "anomaly_detection",
+            1,
+            10,
+            catalog.team_b,
+            {"username": "bob", "team_ids": [catalog.team_a]},
+        )
         assert narrowed["success"] is False
         bob = await c.data("datasets", "anomaly_detection", 1, 10, catalog.team_b, {"username": "bob"})
         root = await c.data("datasets", "anomaly_detection", 1, 10, catalog.team_b, {"username": "root"})
@@ -146,20 +160,35 @@ def test_other_teams_read_like_nonexistent_ones(catalog: Seeded, nats_server) ->
     with_responder(catalog, nats_server, body)
 
 
-@pytest.mark.parametrize(("subject", "body", "fragment"), [
-    ("get_mlops_module_data", b"{oops", "not valid JSON"),
-    ("get_mlops_module_data", b'{"args": {"module": "datasets"}}', '"args" must be a JSON array'),
-    ("get_mlops_module_data", b'{"args": ["datasets", "anomaly_detection", "1", 10, 1, {"username": "a"}]}',
-     "page must be an integer"),
-    ("get_mlops_module_data", b'{"args": ["models", "anomaly_detection", 1, 10, 1, {"username": "a"}]}',
-     "unknown module"),
-    ("get_mlops_module_data", b'{"args": ["datasets", "cooking", 1, 10, 1, {"username": "a"}]}',
-     "unknown child module"),
-    ("get_mlops_module_data", b'{"args": ["datasets", "anomaly_detection", 1, 10, 1, "alice"]}',
-     "actor_context must be an object"),
-    ("get_mlops_module_data", b'{"args": []}', "bad arguments"),
-    ("get_mlops_module_list", b'{"args": [1]}', "bad arguments"),
-])
+@pytest.mark.parametrize(
+    ("subject", "body", "fragment"),
+    [
+        ("get_mlops_module_data", b"{oops", "not valid JSON"),
+        ("get_mlops_module_data", b'{"args": {"module": "datasets"}}', '"args" must be a JSON array'),
+        (
+            "get_mlops_module_data",
+            b'{"args": ["datasets", "anomaly_detection", "1", 10, 1, {"username": "a"}]}',
+            "page must be an integer",
+        ),
+        (
+            "get_mlops_module_data",
+            b'{"args": ["models", "anomaly_detection", 1, 10, 1, {"username": "a"}]}',
+            "unknown module",
+        ),
+        (
+            "get_mlops_module_data",
+            b'{"args": ["datasets", "cooking", 1, 10, 1, {"username": "a"}]}',
+            "unknown child module",
+        ),
+        (
+            "get_mlops_module_data",
+            b'{"args": ["datasets", "anomaly_detection", 1, 10, 1, "alice"]}',
+            "actor_context must be an object",
+        ),
+        ("get_mlops_module_data", b'{"args": []}', "bad arguments"),
+        ("get_mlops_module_list", b'{"args": [1]}', "bad arguments"),
+    ],
+)
 def test_malformed_requests_are_answered_and_harmless(  # type: ignore[no-untyped-def]
     catalog: Seeded, nats_server, subject: str, body: bytes, fragment: str
 ) -> None:
@@ -186,14 +215,19 @@ def test_deployment_server_starts_the_responder(platform_env, flow_runner: FlowR
 
     async def answered() -> dict[str, Any]:
         nats_settings = platform_env.nats
-        nc = await nats.connect(nats_settings.url, user=nats_settings.client_user,
-                                password=nats_settings.client_password,
-                                inbox_prefix=nats_settings.client_inbox_prefix.encode())
+        nc = await nats.connect(
+            nats_settings.url,
+            user=nats_settings.client_user,
+            password=nats_settings.client_password,
+            inbox_prefix=nats_settings.client_inbox_prefix.encode(),
+        )
         try:
             # Each attempt waits up to 2 s for a reply: the flow run starts within the runner's poll period.
             for _ in range(60):
                 try:
-                    return await request(nc, f"{platform_env.nats.namespace}.get_mlops_module_list", timeout=2)
+                    return await request(
+                        nc, f"{platform_env.nats.namespace}.get_mlops_module_list", timeout=2
+                    )
                 except nats.errors.NoRespondersError:
                     await asyncio.sleep(0.5)
                 except nats.errors.TimeoutError:

@@ -34,8 +34,9 @@ def new_dataset(admin: Any, scenario: str, name: str = "ds") -> int:
     from catalog.services import datasets as ds
 
     with session_scope() as session:
-        return ds.create_dataset(session, actor=admin, team_id=min(admin.team_ids), scenario=scenario,
-                                 name=name).id  # type: ignore[return-value]
+        return ds.create_dataset(
+            session, actor=admin, team_id=min(admin.team_ids), scenario=scenario, name=name
+        ).id  # type: ignore[return-value]
 
 
 def upload(admin: Any, dataset_id: int, path: Path, **flags: bool) -> Any:
@@ -67,8 +68,12 @@ def fetch(release: Any, tmp_path: Path) -> zipfile.ZipFile:
     from infra.objectstore import ObjectStore
     from tasks.datasets import verified_download
 
-    target = verified_download(ObjectStore.from_settings(), key=release.object_key, sha256=release.sha256,
-                               target=tmp_path / f"r{release.id}.zip")
+    target = verified_download(
+        ObjectStore.from_settings(),
+        key=release.object_key,
+        sha256=release.sha256,
+        target=tmp_path / f"r{release.id}.zip",
+    )
     assert target.stat().st_size == release.size_bytes
     return zipfile.ZipFile(target)
 
@@ -77,21 +82,37 @@ def inputs(scenario: str, tmp_path: Path) -> tuple[Path, Path]:
     """(train upload, test upload) of each scenario."""
     a, b = tmp_path / "a", tmp_path / "b"
     builders: dict[str, Any] = {
-        "anomaly_detection": lambda: (write(a.with_suffix(".csv"), series_csv(30)),
-                                      write(b.with_suffix(".csv"), series_csv(10, start="2025-01-01"))),
-        "timeseries_predict": lambda: (write(a.with_suffix(".csv"), series_csv(30, label=False, extra="temp")),
-                                       write(b.with_suffix(".csv"), series_csv(10, label=False, extra="temp"))),
-        "text_classification": lambda: (write(a.with_suffix(".csv"), text_csv(12)),
-                                        write(b.with_suffix(".csv"), text_csv(4))),
-        "log_clustering": lambda: (write(a.with_suffix(".log"), b"one\r\ntwo \xff\r\n\r\nthree\rfour"),
-                                   write(b.with_suffix(".log"), "五\n六\n")),
-        "image_classification": lambda: (class_zip(a.with_suffix(".zip"), {"cat": 3, "dog": 2}, wrapper="pets/"),
-                                         class_zip(b.with_suffix(".zip"), {"dog": 1, "bird": 1})),
-        "object_detection": lambda: (yolo_zip(a.with_suffix(".zip")),
-                                     make_zip(b.with_suffix(".zip"), {
-                                         "data.yaml": "names: [square, triangle]\n",
-                                         "images/t.png": yolo_members()["images/img0.png"],
-                                         "labels/t.txt": "0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n"})),
+        "anomaly_detection": lambda: (
+            write(a.with_suffix(".csv"), series_csv(30)),
+            write(b.with_suffix(".csv"), series_csv(10, start="2025-01-01")),
+        ),
+        "timeseries_predict": lambda: (
+            write(a.with_suffix(".csv"), series_csv(30, label=False, extra="temp")),
+            write(b.with_suffix(".csv"), series_csv(10, label=False, extra="temp")),
+        ),
+        "text_classification": lambda: (
+            write(a.with_suffix(".csv"), text_csv(12)),
+            write(b.with_suffix(".csv"), text_csv(4)),
+        ),
+        "log_clustering": lambda: (
+            write(a.with_suffix(".log"), b"one\r\ntwo \xff\r\n\r\nthree\rfour"),
+            write(b.with_suffix(".log"), "五\n六\n"),
+        ),
+        "image_classification": lambda: (
+            class_zip(a.with_suffix(".zip"), {"cat": 3, "dog": 2}, wrapper="pets/"),
+            class_zip(b.with_suffix(".zip"), {"dog": 1, "bird": 1}),
+        ),
+        "object_detection": lambda: (
+            yolo_zip(a.with_suffix(".zip")),
+            make_zip(
+                b.with_suffix(".zip"),
+                {
+                    "data.yaml": "names: [square, triangle]\n",
+                    "images/t.png": yolo_members()["images/img0.png"],
+                    "labels/t.txt": "0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n",
+                },
+            ),
+        ),
     }
     return builders[scenario]()
 
@@ -140,8 +161,9 @@ def check_layout(scenario: str, zf: zipfile.ZipFile, manifest: dict[str, Any], e
         assert zf.read(f"train/{e1}_a.log") == "one\ntwo \ufffd\nthree\nfour\n".encode()
         assert zf.read(f"test/{e2}_b.log").decode() == "五\n六\n"
     elif scenario == "image_classification":
-        assert sorted(train) == [f"train/cat/{e1}_{i}.png" for i in range(3)] + [f"train/dog/{e1}_{i}.png"
-                                                                                   for i in range(2)]
+        assert sorted(train) == [f"train/cat/{e1}_{i}.png" for i in range(3)] + [
+            f"train/dog/{e1}_{i}.png" for i in range(2)
+        ]
         assert sorted(test) == [f"test/bird/{e2}_0.png", f"test/dog/{e2}_0.png"]
         assert zf.getinfo(train[0]).compress_type == zipfile.ZIP_STORED  # PNG is not deflated again
     else:
@@ -210,8 +232,9 @@ def wait_readable(store: Any, keys: list[str], timeout: float = 60.0) -> None:
             time.sleep(0.2)
 
 
-def test_s3_stopped_mid_publish_then_publish_again(admin: Any, tmp_path: Path, s3_server: Any,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_stopped_mid_publish_then_publish_again(
+    admin: Any, tmp_path: Path, s3_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from catalog.db import session_scope
     from catalog.scenarios import Scenario
     from catalog.services import datasets as ds
@@ -237,8 +260,9 @@ def test_s3_stopped_mid_publish_then_publish_again(admin: Any, tmp_path: Path, s
         if len(calls) == 1:
             outage.__enter__()  # S3 goes down after the first entry was streamed into the zip
 
-    monkeypatch.setitem(dataset_layouts.LAYOUTS, Scenario.ANOMALY_DETECTION,
-                        dataset_layouts.Layout(add_then_stop))
+    monkeypatch.setitem(
+        dataset_layouts.LAYOUTS, Scenario.ANOMALY_DETECTION, dataset_layouts.Layout(add_then_stop)
+    )
     try:
         with pytest.raises(Exception, match="object store|ObjectStoreError|reach"):
             publish_release(release.id)
@@ -247,7 +271,12 @@ def test_s3_stopped_mid_publish_then_publish_again(admin: Any, tmp_path: Path, s
     failed = get_release(admin, release.id)
     assert len(calls) == 1, "the build stopped at the outage"
     assert failed.status == "failed" and "ObjectStoreError" in (failed.error or "")
-    assert (failed.object_key, failed.sha256, failed.size_bytes, failed.published_at) == (None, None, None, None)
+    assert (failed.object_key, failed.sha256, failed.size_bytes, failed.published_at) == (
+        None,
+        None,
+        None,
+        None,
+    )
     with session_scope() as session:
         assert len(ds.list_entries(session, actor=admin, dataset_id=dataset_id)) == 3
     assert {o.key for o in store.list()} == entry_keys, "no orphan release object"
@@ -300,8 +329,13 @@ def test_archive_restore_and_download(admin: Any, tmp_path: Path) -> None:
         assert rel.archive_release(session, actor=admin, release_id=release.id).status == "archived"
     fetch(get_release(admin, release.id), tmp_path)  # archived releases still download
     with session_scope() as session, pytest.raises(ValidationError, match="archived"):
-        rel.require_usable_release(session, actor=admin, release_id=release.id, team_id=min(admin.team_ids),
-                                   scenario="text_classification")
+        rel.require_usable_release(
+            session,
+            actor=admin,
+            release_id=release.id,
+            team_id=min(admin.team_ids),
+            scenario="text_classification",
+        )
     with session_scope() as session:
         assert rel.restore_release(session, actor=admin, release_id=release.id).status == "published"
     with pytest.raises(ReleaseBuildError, match="checksum mismatch"):

@@ -25,8 +25,11 @@ def _runs_of(deployment_name: str) -> list[Any]:
 
     async def read() -> list[Any]:
         async with get_client() as client:
-            return list(await client.read_flow_runs(
-                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name]))))
+            return list(
+                await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name]))
+                )
+            )
 
     return asyncio.run(read())
 
@@ -43,18 +46,28 @@ def test_a_schedule_produces_completed_runs(flow_runner: FlowRunner) -> None:
 
     def scheduled_and_completed(name: str) -> bool:
         # auto_scheduled: created by the server's scheduler, not by the runner's start-up run or a person.
-        return any(r.auto_scheduled and r.state_type and r.state_type.value == "COMPLETED" for r in _runs_of(name))
+        return any(
+            r.auto_scheduled and r.state_type and r.state_type.value == "COMPLETED" for r in _runs_of(name)
+        )
 
     for name in ("reconcile-training", "sync-servings"):
         try:
-            wait_until(lambda n=name: scheduled_and_completed(n) or proc.poll() is not None,  # type: ignore[misc]
-                       timeout=180, interval=1.0, description=f"a scheduled {name} run completed")
+            wait_until(
+                lambda n=name: scheduled_and_completed(n) or proc.poll() is not None,  # type: ignore[misc]
+                timeout=180,
+                interval=1.0,
+                description=f"a scheduled {name} run completed",
+            )
         except TimeoutError:
             runs = [(r.name, r.auto_scheduled, r.state_type, r.expected_start_time) for r in _runs_of(name)]
             raise AssertionError(f"{runs}\n{flow_runner.log()}") from None
         assert proc.poll() is None, flow_runner.log()
     flow_runner.stop()
     # Runs still in flight when the runner stopped end CRASHED; none may have FAILED.
-    failed = [r for name in ("reconcile-training", "sync-servings") for r in _runs_of(name)
-              if r.state_type and r.state_type.value == "FAILED"]
+    failed = [
+        r
+        for name in ("reconcile-training", "sync-servings")
+        for r in _runs_of(name)
+        if r.state_type and r.state_type.value == "FAILED"
+    ]
     assert failed == [], [(r.name, r.state.message if r.state else None) for r in failed]

@@ -20,8 +20,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def docker_platform(platform_env: Any, docker_engine: DockerEngine, tmp_path: Path,  # noqa: F811
-                    monkeypatch: pytest.MonkeyPatch) -> Any:
+def docker_platform(
+    platform_env: Any,
+    docker_engine: DockerEngine,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
     venv = Path(sys.prefix).resolve()
     python_home = Path(sys.base_prefix).resolve()
     # The serve command's "python" becomes this wrapper: the image knows nothing of the project's path.
@@ -31,9 +35,14 @@ def docker_platform(platform_env: Any, docker_engine: DockerEngine, tmp_path: Pa
     wrapper.write_text(f'#!/bin/sh\nexport PYTHONPATH={REPO}\nexec {venv / "bin" / "python"} "$@"\n')
     wrapper.chmod(0o755)
     mounts = ",".join(f"{p}:{p}:ro" for p in dict.fromkeys([REPO, venv, python_home, bin_dir]))
-    for key, value in {"MLOPS_RUNTIME_NAME": "docker", "MLOPS_RUNTIME_DOCKER_HOST": docker_engine.host,
-                       "MLOPS_RUNTIME_IMAGE": docker_engine.image, "MLOPS_RUNTIME_DOCKER_NETWORK": "host",
-                       "MLOPS_RUNTIME_DOCKER_MOUNTS": mounts, "MLOPS_RUNTIME_DOCKER_PYTHON": str(wrapper)}.items():
+    for key, value in {
+        "MLOPS_RUNTIME_NAME": "docker",
+        "MLOPS_RUNTIME_DOCKER_HOST": docker_engine.host,
+        "MLOPS_RUNTIME_IMAGE": docker_engine.image,
+        "MLOPS_RUNTIME_DOCKER_NETWORK": "host",
+        "MLOPS_RUNTIME_DOCKER_MOUNTS": mounts,
+        "MLOPS_RUNTIME_DOCKER_PYTHON": str(wrapper),
+    }.items():
         monkeypatch.setenv(key, value)
     reset_settings()
     yield platform_env
@@ -54,7 +63,9 @@ def test_lifecycle_on_a_real_docker_engine(docker_platform: Any, registered_mode
 
 
 def test_killed_container_detected_and_delete_never_leaves_one(
-    docker_platform: Any, registered_model: str, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    docker_platform: Any,
+    registered_model: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from flows.serving import serving_delete, serving_start
     from infra.runtime.base import RuntimeError_

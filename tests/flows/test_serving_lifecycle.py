@@ -26,8 +26,12 @@ pytestmark = pytest.mark.slow
 def ecod_series(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     t = np.arange(n)
-    return pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="min").astype(str),
-                         "value": (np.sin(t / 10) + rng.normal(0, 0.2, n)).round(4)})
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=n, freq="min").astype(str),
+            "value": (np.sin(t / 10) + rng.normal(0, 0.2, n)).round(4),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +48,15 @@ def registered_model(mlflow_server: Any) -> str:
     for contamination in (0.01, 0.3):
         run = client.create_run("0")
         fitted = algorithm.fit(ecod_series(500, seed=1), {"contamination": contamination})
-        log_and_register_model(client, run.info.run_id, algorithm.pyfunc_model(fitted), model_name=name,
-                               pip_requirements=algorithm.pip_requirements(),
-                               metadata=algorithm.model_metadata(fitted), signature=algorithm.signature())
+        log_and_register_model(
+            client,
+            run.info.run_id,
+            algorithm.pyfunc_model(fitted),
+            model_name=name,
+            pip_requirements=algorithm.pip_requirements(),
+            metadata=algorithm.model_metadata(fitted),
+            signature=algorithm.signature(),
+        )
         client.set_terminated(run.info.run_id)
     return name
 
@@ -82,13 +92,23 @@ def seed_catalog(model_name: str) -> Seeded:
         algo = session.exec(select(AlgorithmConfig).where(AlgorithmConfig.name == "ECOD")).first()
         job_ids = []
         for tid in (team_id, other.id):
-            dataset = ds.create_dataset(session, actor=admin, team_id=tid, scenario="anomaly_detection", name="d")
+            dataset = ds.create_dataset(
+                session, actor=admin, team_id=tid, scenario="anomaly_detection", name="d"
+            )
             release = DatasetRelease(dataset_id=dataset.id, version="v1", status="published")
             session.add(release)
             session.flush()
-            job = TrainJob(team_id=tid, scenario="anomaly_detection", name="ecod", algorithm_id=algo.id,
-                           release_id=release.id, params={}, status=JobStatus.COMPLETED, model_name=model_name,
-                           mlflow_run_id="seeded")
+            job = TrainJob(
+                team_id=tid,
+                scenario="anomaly_detection",
+                name="ecod",
+                algorithm_id=algo.id,
+                release_id=release.id,
+                params={},
+                status=JobStatus.COMPLETED,
+                model_name=model_name,
+                mlflow_run_id="seeded",
+            )
             session.add(job)
             session.flush()
             job_ids.append(job.id)
@@ -104,8 +124,13 @@ def seed_catalog(model_name: str) -> Seeded:
         experiment = tracking.client().get_run(versions[0].run_id).info.experiment_id if versions else "0"
         for job_id in job_ids:
             for version in versions:
-                session.add(JobRun(run_id=version.run_id if job_id == job_ids[0] else f"{version.run_id}x{job_id}",
-                                   job_id=job_id, experiment_id=experiment))
+                session.add(
+                    JobRun(
+                        run_id=version.run_id if job_id == job_ids[0] else f"{version.run_id}x{job_id}",
+                        job_id=job_id,
+                        experiment_id=experiment,
+                    )
+                )
     with session_scope() as session:
         bob_actor = actor_for(session, username="bob")
     return Seeded(admin, team_id, job_ids[0], other_id, job_ids[1], bob_actor)
@@ -147,8 +172,14 @@ def create(seeded: Seeded, name: str, **kwargs: Any) -> int:
     from catalog.services import serving as sv
 
     with session_scope() as session:
-        serving = sv.create_serving(session, actor=seeded.admin, team_id=seeded.team_id, name=name,
-                                    train_job_id=seeded.job_id, **kwargs)
+        serving = sv.create_serving(
+            session,
+            actor=seeded.admin,
+            team_id=seeded.team_id,
+            name=name,
+            train_job_id=seeded.job_id,
+            **kwargs,
+        )
     return serving.id  # type: ignore[return-value]
 
 
@@ -165,7 +196,9 @@ def predict_scores(seeded: Seeded, serving_id: int) -> list[float]:
     from tasks.predict import predict
 
     payload = {"data": [{"timestamp": i, "value": v} for i, v in enumerate([0.1, 0.2, 5.0])]}
-    return [r["score"] for r in predict(actor=seeded.admin, serving_id=serving_id, payload=payload)["results"]]
+    return [
+        r["score"] for r in predict(actor=seeded.admin, serving_id=serving_id, payload=payload)["results"]
+    ]
 
 
 def port_is_free(port: int) -> bool:
@@ -194,10 +227,22 @@ def run_lifecycle(seeded: Seeded) -> None:
     body = {"data": [{"timestamp": "2024-01-01T00:00:00", "value": 1.0}]}
     assert httpx.post(first["url"], json=body, timeout=30, trust_env=False).status_code == 401
     other = inference_token(serving.model_copy(update={"id": serving.id + 1}))  # another serving's token
-    assert httpx.post(first["url"], json=body, timeout=30, trust_env=False,
-                      headers={"Authorization": f"Bearer {other}"}).status_code == 401
-    assert httpx.post(first["url"], json=body, timeout=30, trust_env=False,
-                      headers={"Authorization": f"Bearer {inference_token(serving)}"}).status_code == 200
+    assert (
+        httpx.post(
+            first["url"], json=body, timeout=30, trust_env=False, headers={"Authorization": f"Bearer {other}"}
+        ).status_code
+        == 401
+    )
+    assert (
+        httpx.post(
+            first["url"],
+            json=body,
+            timeout=30,
+            trust_env=False,
+            headers={"Authorization": f"Bearer {inference_token(serving)}"},
+        ).status_code
+        == 200
+    )
 
     # Re-running start adopts the live container instead of starting a second one.
     again = serving_start(sid)
@@ -295,7 +340,9 @@ def test_killed_server_and_unreachable_runtime_on_read_and_in_the_sync_flow(
     state = ProcessRuntime()._read(f"serve-{killed}")
     assert state is not None
     os.kill(state["pid"], signal.SIGKILL)
-    wait_until(lambda: container_state(killed) == "failed", timeout=30, description="kill seen by the runtime")
+    wait_until(
+        lambda: container_state(killed) == "failed", timeout=30, description="kill seen by the runtime"
+    )
 
     # The next list read (what CLI and dashboard do) writes the observed state back, in one batch.
     with session_scope() as session:
@@ -331,8 +378,9 @@ def test_killed_server_and_unreachable_runtime_on_read_and_in_the_sync_flow(
 def serving_page() -> Any:
     from streamlit.testing.v1 import AppTest
 
-    return AppTest.from_string("from dashboard.views import serving\nserving.render()\n",
-                               default_timeout=60).run()
+    return AppTest.from_string(
+        "from dashboard.views import serving\nserving.render()\n", default_timeout=60
+    ).run()
 
 
 def test_serving_page_shows_live_state_and_lifecycle_buttons(seeded: Seeded) -> None:
@@ -361,18 +409,30 @@ def test_serving_another_teams_job_is_refused(platform_env: Any) -> None:
     seeded = seed_catalog("unused-model")
     with session_scope() as session, pytest.raises(NotFoundError):
         # bob's own team, the admin team's job
-        sv.create_serving(session, actor=seeded.other_user, team_id=seeded.other_team_id, name="x",
-                          train_job_id=seeded.job_id)
+        sv.create_serving(
+            session,
+            actor=seeded.other_user,
+            team_id=seeded.other_team_id,
+            name="x",
+            train_job_id=seeded.job_id,
+        )
     with session_scope() as session, pytest.raises(NotFoundError):
         # even a superuser cannot serve one team's job in another team
-        sv.create_serving(session, actor=seeded.admin, team_id=seeded.team_id, name="y",
-                          train_job_id=seeded.other_job_id)
+        sv.create_serving(
+            session, actor=seeded.admin, team_id=seeded.team_id, name="y", train_job_id=seeded.other_job_id
+        )
     with session_scope() as session, pytest.raises(NotFoundError):
-        sv.create_serving(session, actor=seeded.other_user, team_id=seeded.team_id, name="z",
-                          train_job_id=seeded.job_id)
+        sv.create_serving(
+            session, actor=seeded.other_user, team_id=seeded.team_id, name="z", train_job_id=seeded.job_id
+        )
     with session_scope() as session:
-        own = sv.create_serving(session, actor=seeded.other_user, team_id=seeded.other_team_id, name="ok",
-                                train_job_id=seeded.other_job_id)
+        own = sv.create_serving(
+            session,
+            actor=seeded.other_user,
+            team_id=seeded.other_team_id,
+            name="ok",
+            train_job_id=seeded.other_job_id,
+        )
     with session_scope() as session, pytest.raises(NotFoundError):
         sv.update_serving(session, actor=seeded.other_user, serving_id=own.id, train_job_id=seeded.job_id)
     with session_scope() as session:

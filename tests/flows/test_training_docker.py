@@ -44,15 +44,25 @@ def use_docker(engine: DockerEngine, tmp_path: Path, monkeypatch: pytest.MonkeyP
     wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={patched}:{REPO} exec {venv}/bin/python "$@"\n')
     wrapper.chmod(0o755)
     mounts = ",".join(f"{p}:{p}:ro" for p in dict.fromkeys([REPO, venv, python_home, wrapper_dir, patched]))
-    for key, value in {"NAME": "docker", "DOCKER_HOST": engine.host, "IMAGE": engine.image,
-                       "DOCKER_NETWORK": "host", "DOCKER_MOUNTS": mounts, "DOCKER_PYTHON": str(wrapper),
-                       "MEMORY_LIMIT_MB": "2048"}.items():
+    for key, value in {
+        "NAME": "docker",
+        "DOCKER_HOST": engine.host,
+        "IMAGE": engine.image,
+        "DOCKER_NETWORK": "host",
+        "DOCKER_MOUNTS": mounts,
+        "DOCKER_PYTHON": str(wrapper),
+        "MEMORY_LIMIT_MB": "2048",
+    }.items():
         monkeypatch.setenv(f"MLOPS_RUNTIME_{key}", value)
     monkeypatch.setenv("MLOPS_MLFLOW_EXPERIMENT_PREFIX", f"t{uuid.uuid4().hex[:10]}")
 
 
-def test_train_on_docker(platform_env, docker_engine: DockerEngine, tmp_path: Path,  # noqa: F811
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_on_docker(
+    platform_env,
+    docker_engine: DockerEngine,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     use_docker(docker_engine, tmp_path, monkeypatch)
     set_training(monkeypatch, poll_seconds=0.5)
     from flows.training import train
@@ -70,8 +80,11 @@ def test_train_on_docker(platform_env, docker_engine: DockerEngine, tmp_path: Pa
         name = job.container_name
         assert outcome["status"] == "completed", (job.error, job.log_tail, runtime.logs(name, tail=40))
         # The run is FINISHED a moment before the interpreter has exited.
-        status = wait_for(lambda: (s := runtime.status([name])[name]).state != "running" and s, timeout=120,
-                          what="the container to exit")
+        status = wait_for(
+            lambda: (s := runtime.status([name])[name]).state != "running" and s,
+            timeout=120,
+            what="the container to exit",
+        )
         assert status.state == "exited" and status.exit_code == 0
         assert status.labels.get("job-id") == str(job_id) and status.labels.get("kind") == "train"
         assert "FINISHED" in runtime.logs(name)
@@ -82,8 +95,12 @@ def test_train_on_docker(platform_env, docker_engine: DockerEngine, tmp_path: Pa
         runtime.remove(name, force=True)
 
 
-def test_docker_jobs_end_on_the_container_exit(platform_env, docker_engine: DockerEngine,  # noqa: F811
-                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docker_jobs_end_on_the_container_exit(
+    platform_env,
+    docker_engine: DockerEngine,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Poll 600 s: each job must end within 180 s of its start, so only the exit event can have ended it."""
     use_docker(docker_engine, tmp_path, monkeypatch)
     set_training(monkeypatch, poll_seconds=600)
@@ -93,21 +110,30 @@ def test_docker_jobs_end_on_the_container_exit(platform_env, docker_engine: Dock
     from infra.runtime.registry import get_runtime
 
     rounds: list[Any] = []
-    monkeypatch.setattr(flows.training, "watch_job", lambda job_id: rounds.append(watch_job(job_id)) or rounds[-1])
+    monkeypatch.setattr(
+        flows.training, "watch_job", lambda job_id: rounds.append(watch_job(job_id)) or rounds[-1]
+    )
     runtime = get_runtime()
     seeded = seed_catalog()
 
     def train_until_ended(job_id: int) -> dict[str, Any]:
         outcome = in_thread(train, job_id)
-        wait_for(lambda: job_row(job_id).status in ("completed", "failed"), timeout=180,
-                 what=f"job {job_id} to end on its container's exit")
+        wait_for(
+            lambda: job_row(job_id).status in ("completed", "failed"),
+            timeout=180,
+            what=f"job {job_id} to end on its container's exit",
+        )
         return outcome.result(timeout=60)
 
     done, fails = create_job(seeded, "ecod-docker-event"), create_job(seeded, "ecod-docker-fails")
     try:
         outcome = train_until_ended(done)
         job = job_row(done)
-        assert outcome["status"] == "completed", (job.error, job.log_tail, runtime.logs(f"train-{done}", tail=40))
+        assert outcome["status"] == "completed", (
+            job.error,
+            job.log_tail,
+            runtime.logs(f"train-{done}", tail=40),
+        )
         assert runtime.status([job.container_name])[job.container_name].exit_code == 0
 
         failing_fit(tmp_path, monkeypatch, "the fit broke on purpose")

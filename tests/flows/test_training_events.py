@@ -61,8 +61,11 @@ def train_until_ended(job_id: int) -> dict[str, Any]:
     from flows.training import train
 
     outcome = in_thread(train, job_id)
-    wait_for(lambda: job_row(job_id).status in ("completed", "failed"), timeout=END_DEADLINE,
-             what=f"job {job_id} to end (the MLflow poll is {POLL_SECONDS} s away)")
+    wait_for(
+        lambda: job_row(job_id).status in ("completed", "failed"),
+        timeout=END_DEADLINE,
+        what=f"job {job_id} to end (the MLflow poll is {POLL_SECONDS} s away)",
+    )
     return outcome.result(timeout=60)
 
 
@@ -85,8 +88,12 @@ def test_completed_when_the_container_exits(seeded, rounds) -> None:  # type: ig
     assert [r.polls for r in rounds] == [1]
 
 
-def test_failed_training_fails_the_job_with_exit_code_and_log_tail(seeded, rounds, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_training_fails_the_job_with_exit_code_and_log_tail(
+    seeded,
+    rounds,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     failing_fit(tmp_path, monkeypatch, "the fit broke on purpose")
     job_id = create_job(seeded, "ecod-event-fails")
     outcome = train_until_ended(job_id)
@@ -98,25 +105,38 @@ def test_failed_training_fails_the_job_with_exit_code_and_log_tail(seeded, round
     assert [r.polls for r in rounds] == [1]
 
 
-def test_killed_container_fails_the_job_at_once(seeded, rounds, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_killed_container_fails_the_job_at_once(
+    seeded,
+    rounds,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from flows.training import train
     from infra.runtime.registry import get_runtime
 
     slow_fit(tmp_path, monkeypatch, 300)
     job_id = create_job(seeded, "ecod-event-killed")
     outcome = in_thread(train, job_id)
-    job = wait_for(lambda: (j := job_row(job_id)).status == "running" and j, timeout=END_DEADLINE,
-                   what="job running")
-    wait_for(lambda: "slow-fit: sleeping" in container_log(job.container_name), timeout=END_DEADLINE,
-             what="fit started")
+    job = wait_for(
+        lambda: (j := job_row(job_id)).status == "running" and j, timeout=END_DEADLINE, what="job running"
+    )
+    wait_for(
+        lambda: "slow-fit: sleeping" in container_log(job.container_name),
+        timeout=END_DEADLINE,
+        what="fit started",
+    )
     state = json.loads(get_runtime().state_path(job.container_name).read_text())  # type: ignore[attr-defined]
     os.kill(state["pid"], signal.SIGKILL)  # from outside the platform, like an OOM kill
-    wait_for(lambda: job_row(job_id).status == "failed", timeout=END_DEADLINE,
-             what=f"the kill noticed (the MLflow poll is {POLL_SECONDS} s away)")
+    wait_for(
+        lambda: job_row(job_id).status == "failed",
+        timeout=END_DEADLINE,
+        what=f"the kill noticed (the MLflow poll is {POLL_SECONDS} s away)",
+    )
     assert outcome.result(timeout=60)["status"] == "failed"
     job = job_row(job_id)
-    assert job.error == "container failed with exit code 137: killed by SIGKILL before the MLflow run ended", job.error
+    assert (
+        job.error == "container failed with exit code 137: killed by SIGKILL before the MLflow run ended"
+    ), job.error
     assert "slow-fit: sleeping" in job.log_tail
     assert run_status(job.mlflow_run_id) == "FAILED"
     assert [r.polls for r in rounds] == [1]

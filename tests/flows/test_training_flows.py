@@ -32,8 +32,11 @@ def job_runs(job_id: int) -> list:  # type: ignore[type-arg]
 
     mlflow = tracking.client()
     experiment = mlflow.get_experiment_by_name(experiment_name_for("anomaly_detection"))
-    return mlflow.search_runs([experiment.experiment_id], filter_string=f"tags.`{tracking.TAG_JOB}` = '{job_id}'",
-                              run_view_type=ViewType.ALL)
+    return mlflow.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{tracking.TAG_JOB}` = '{job_id}'",
+        run_view_type=ViewType.ALL,
+    )
 
 
 def test_train_completes_and_runs_api(seeded) -> None:  # type: ignore[no-untyped-def]
@@ -71,8 +74,14 @@ def test_train_completes_and_runs_api(seeded) -> None:  # type: ignore[no-untype
     other_run = job_row(other_job).mlflow_run_id
     messages = set()
     for forged in (other_run, uuid.uuid4().hex, "../../etc/passwd"):
-        for call in (runs.run_params, runs.metric_names, runs.metric_history, runs.download_model,
-                     runs.delete_run, runs.restore_run):
+        for call in (
+            runs.run_params,
+            runs.metric_names,
+            runs.metric_history,
+            runs.download_model,
+            runs.delete_run,
+            runs.restore_run,
+        ):
             with pytest.raises(NotFoundError) as err:
                 call(actor=seeded.admin, job_id=job_id, run_id=forged)
             messages.add(str(err.value).replace(repr(forged), "<id>"))
@@ -113,8 +122,9 @@ def test_twenty_concurrent_starts_make_one_run(seeded, tmp_path, monkeypatch) ->
     wait_for(lambda: sum(f.done() for f in futures) >= 19, timeout=300, what="19 starts to return")
     pending = [f for f in futures if not f.done()]
     refused = [f.result().result(raise_on_failure=False) for f in futures if f not in pending]
-    assert len(refused) == 19 and all(isinstance(e, ConflictError) and "already running" in str(e)
-                                      for e in refused), refused
+    assert len(refused) == 19 and all(
+        isinstance(e, ConflictError) and "already running" in str(e) for e in refused
+    ), refused
     job = job_row(job_id)
     assert job.status in ("starting", "running")
     wait_for(lambda: job_row(job_id).status == "running", timeout=120, what="the winner running")
@@ -179,7 +189,9 @@ def test_stop_kills_the_run_and_leaves_the_job_startable(seeded, tmp_path, monke
     job_id = create_job(seeded, "ecod-stop")
     running = in_thread(train, job_id)
     job = wait_for(lambda: (j := job_row(job_id)).status == "running" and j, timeout=120, what="job running")
-    wait_for(lambda: "slow-fit: sleeping" in container_log(job.container_name), timeout=120, what="fit started")
+    wait_for(
+        lambda: "slow-fit: sleeping" in container_log(job.container_name), timeout=120, what="fit started"
+    )
 
     with pytest.raises(ConflictError, match="running"):
         runs.delete_run(actor=seeded.admin, job_id=job_id, run_id=job.mlflow_run_id)

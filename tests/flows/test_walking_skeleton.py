@@ -25,13 +25,20 @@ def make_series(path: Path, *, n: int, seed: int, anomalies: list[int], jump: fl
     for i in anomalies:
         value[i] += jump
         label[i] = 1
-    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="min").astype(str),
-                          "value": value.round(4), "label": label})
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=n, freq="min").astype(str),
+            "value": value.round(4),
+            "label": label,
+        }
+    )
     frame.to_csv(path, index=False)
     return path
 
 
-def test_upload_publish_train_serve_predict(platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_upload_publish_train_serve_predict(
+    platform_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     started = time.monotonic()
     from infra.settings import reset_settings
 
@@ -61,7 +68,9 @@ def test_upload_publish_train_serve_predict(platform_env, tmp_path: Path, monkey
     team_id = min(admin.team_ids)
 
     with session_scope() as session:
-        dataset = ds.create_dataset(session, actor=admin, team_id=team_id, scenario="anomaly_detection", name="cpu")
+        dataset = ds.create_dataset(
+            session, actor=admin, team_id=team_id, scenario="anomaly_detection", name="cpu"
+        )
     # ECOD scores by marginal tails: test spikes must lie beyond the training range (which holds its own,
     # smaller spikes), and a long training window keeps the normal test values inside it.
     train_csv = make_series(tmp_path / "train.csv", n=2000, seed=1, anomalies=[100, 300, 450], jump=6.0)
@@ -85,8 +94,16 @@ def test_upload_publish_train_serve_predict(platform_env, tmp_path: Path, monkey
     assert "manifest.json" in names and any(n.startswith("train/") for n in names)
 
     with session_scope() as session:
-        job, _ = tr.create_job(session, actor=admin, team_id=team_id, name="ecod-1", scenario="anomaly_detection",
-                               algorithm="ECOD", release_id=release.id, params={"contamination": 0.01})
+        job, _ = tr.create_job(
+            session,
+            actor=admin,
+            team_id=team_id,
+            name="ecod-1",
+            scenario="anomaly_detection",
+            algorithm="ECOD",
+            release_id=release.id,
+            params={"contamination": 0.01},
+        )
     assert store.exists(job.config_key)
     outcome = train(job.id)
     with session_scope() as session:
@@ -101,7 +118,9 @@ def test_upload_publish_train_serve_predict(platform_env, tmp_path: Path, monkey
     assert tracking.latest_version(mlflow, job.model_name) == "1"
 
     with session_scope() as session:
-        serving = sv.create_serving(session, actor=admin, team_id=team_id, name="cpu-live", train_job_id=job.id)
+        serving = sv.create_serving(
+            session, actor=admin, team_id=team_id, name="cpu-live", train_job_id=job.id
+        )
     started_serving = serving_start(serving.id)
     assert started_serving["url"].endswith("/predict")
     frame = pd.read_csv(test_csv)
@@ -116,9 +135,12 @@ def test_upload_publish_train_serve_predict(platform_env, tmp_path: Path, monkey
     assert answer["metadata"]["count"] == len(frame)
     from catalog.services.serving import inference_token
 
-    token = inference_token(serving)  # what `mlops servings token` prints; the server answers no one without it
-    direct = httpx.post(started_serving["url"], json=payload, timeout=30,
-                        headers={"Authorization": f"Bearer {token}"}).json()
+    token = inference_token(
+        serving
+    )  # what `mlops servings token` prints; the server answers no one without it
+    direct = httpx.post(
+        started_serving["url"], json=payload, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ).json()
     assert [r["score"] for r in direct["results"]] == [r["score"] for r in results]
 
     serving_delete(serving.id)

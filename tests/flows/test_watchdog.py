@@ -27,7 +27,9 @@ pytestmark = pytest.mark.slow
 
 def running_job(job_id: int):  # type: ignore[no-untyped-def]
     job = wait_for(lambda: (j := job_row(job_id)).status == "running" and j, timeout=120, what="job running")
-    wait_for(lambda: "slow-fit: sleeping" in container_log(job.container_name), timeout=120, what="fit started")
+    wait_for(
+        lambda: "slow-fit: sleeping" in container_log(job.container_name), timeout=120, what="fit started"
+    )
     return job
 
 
@@ -100,9 +102,14 @@ def test_mlflow_down_during_training_then_back(seeded, tmp_path, monkeypatch, ml
         job = running_job(job_id)
         with mlflow_server.stopped():
             # The fit ends while MLflow is down: the container now retries its MLflow calls.
-            wait_for(lambda: "slow-fit: done" in container_log(job.container_name), timeout=60, what="fit done")
-            wait_for(lambda: sum("MLflow unreachable" in r.getMessage() for r in caplog.records) >= 3,
-                     timeout=120, what="the watchdog to notice the outage")
+            wait_for(
+                lambda: "slow-fit: done" in container_log(job.container_name), timeout=60, what="fit done"
+            )
+            wait_for(
+                lambda: sum("MLflow unreachable" in r.getMessage() for r in caplog.records) >= 3,
+                timeout=120,
+                what="the watchdog to notice the outage",
+            )
             assert job_row(job_id).status == "running"  # never failed, never stopped for MLflow alone
 
     caplog.set_level(logging.WARNING, logger="flows.watchdog")
@@ -146,8 +153,13 @@ def test_reconcile_resumes_unwatched_jobs_only(seeded, tmp_path, monkeypatch) ->
     # Deployment mode starts one watch-training run per orphan and returns; a second reconcile finds the
     # job claimed (its watched_at just moved) and launches nothing more.
     launched: list[tuple[str, dict]] = []  # type: ignore[type-arg]
-    monkeypatch.setattr(flows.launch, "run_flow", lambda name, params, **kw: launched.append((name, params))
-                        or flows.launch.LaunchResult(flow_run_id="x", state="SCHEDULED"))
+    monkeypatch.setattr(
+        flows.launch,
+        "run_flow",
+        lambda name, params, **kw: (
+            launched.append((name, params)) or flows.launch.LaunchResult(flow_run_id="x", state="SCHEDULED")
+        ),
+    )
     monkeypatch.setenv("MLOPS_PREFECT_RUN_MODE", "deployment")
     set_training(monkeypatch)
     with session_scope() as session:

@@ -46,8 +46,13 @@ def series(n: int, seed: int) -> pd.DataFrame:
     label = np.zeros(n, dtype=int)
     label[n // 3] = 1
     value[n // 3] += 8
-    return pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="min").astype(str),
-                         "value": value.round(4), "label": label})
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=n, freq="min").astype(str),
+            "value": value.round(4),
+            "label": label,
+        }
+    )
 
 
 def release_zip(dataset_id: int) -> bytes:
@@ -55,11 +60,22 @@ def release_zip(dataset_id: int) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("train/1_cpu.csv", series(400, 1).to_csv(index=False))
         zf.writestr("test/2_cpu.csv", series(100, 2).to_csv(index=False))
-        zf.writestr("manifest.json", json.dumps({
-            "format": 1, "dataset_id": dataset_id, "dataset": "cpu", "version": "v1",
-            "scenario": "anomaly_detection",
-            "splits": {"train": {"files": ["train/1_cpu.csv"], "samples": 400},
-                       "test": {"files": ["test/2_cpu.csv"], "samples": 100}}}))
+        zf.writestr(
+            "manifest.json",
+            json.dumps(
+                {
+                    "format": 1,
+                    "dataset_id": dataset_id,
+                    "dataset": "cpu",
+                    "version": "v1",
+                    "scenario": "anomaly_detection",
+                    "splits": {
+                        "train": {"files": ["train/1_cpu.csv"], "samples": 400},
+                        "test": {"files": ["test/2_cpu.csv"], "samples": 100},
+                    },
+                }
+            ),
+        )
     return buf.getvalue()
 
 
@@ -84,9 +100,16 @@ def seed_catalog() -> Seeded:
         body = release_zip(int(dataset.id or 0))
         key = f"releases/{dataset.id}/v1.zip"
         ObjectStore.from_settings(settings.s3).put_bytes(key, body, content_type="application/zip")
-        release = DatasetRelease(dataset_id=dataset.id, version="v1", status="published", object_key=key,
-                                 size_bytes=len(body), sha256=hashlib.sha256(body).hexdigest(),
-                                 split_counts={"train": 400, "test": 100}, published_at=utcnow())
+        release = DatasetRelease(
+            dataset_id=dataset.id,
+            version="v1",
+            status="published",
+            object_key=key,
+            size_bytes=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            split_counts={"train": 400, "test": 100},
+            published_at=utcnow(),
+        )
         session.add(release)
         session.flush()
         return Seeded(admin=admin, team_id=team_id, release_id=int(release.id or 0))
@@ -97,9 +120,16 @@ def create_job(seeded: Seeded, name: str, **params: Any) -> int:
     from catalog.services import training as tr
 
     with session_scope() as session:
-        job, _ = tr.create_job(session, actor=seeded.admin, team_id=seeded.team_id, name=name,
-                               scenario="anomaly_detection", algorithm="ECOD", release_id=seeded.release_id,
-                               params=params or {"contamination": 0.01})
+        job, _ = tr.create_job(
+            session,
+            actor=seeded.admin,
+            team_id=seeded.team_id,
+            name=name,
+            scenario="anomaly_detection",
+            algorithm="ECOD",
+            release_id=seeded.release_id,
+            params=params or {"contamination": 0.01},
+        )
         return int(job.id or 0)
 
 
@@ -138,11 +168,11 @@ class _PatchFit(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, _PatchFit())
 '''
-SLOW_BODY = '''print("slow-fit: sleeping", flush=True)
+SLOW_BODY = """print("slow-fit: sleeping", flush=True)
 time.sleep({seconds})
-print("slow-fit: done", flush=True)'''
-FAILING_BODY = '''print("failing-fit: about to fail", flush=True)
-raise RuntimeError({message!r})'''
+print("slow-fit: done", flush=True)"""
+FAILING_BODY = """print("failing-fit: about to fail", flush=True)
+raise RuntimeError({message!r})"""
 
 
 def _patch_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, body: str) -> Path:
@@ -150,7 +180,9 @@ def _patch_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, body:
     folder.mkdir(exist_ok=True)
     indented = textwrap.indent(body, " " * 16)
     (folder / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE).format(what=what, body=indented))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+    )
     return folder
 
 

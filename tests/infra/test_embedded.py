@@ -34,8 +34,14 @@ def make_settings(data_dir: Path, *, timeout: float = 120.0) -> Settings:
     master, volume, filer, s3 = (free_port(companion_offsets=(10000,)) for _ in range(4))
     return Settings(
         platform=PlatformSettings(data_dir=data_dir, startup_timeout_seconds=timeout),
-        s3=ObjectStoreSettings(endpoint=f"http://127.0.0.1:{s3}", master_port=master, volume_port=volume,
-                               filer_port=filer, bucket="platform", artifacts_bucket="artifacts"),
+        s3=ObjectStoreSettings(
+            endpoint=f"http://127.0.0.1:{s3}",
+            master_port=master,
+            volume_port=volume,
+            filer_port=filer,
+            bucket="platform",
+            artifacts_bucket="artifacts",
+        ),
         nats=NatsSettings(url=f"nats://127.0.0.1:{free_port()}"),
         mlflow=TrackingSettings(uri=f"http://127.0.0.1:{free_port()}"),
     )
@@ -58,9 +64,14 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 def fake_spec(settings: Settings, name: str, script: str, *, timeout: float) -> ComponentSpec:
     """A component running a shell ``script`` whose health URL never answers."""
     return ComponentSpec(
-        name=name, label=name, argv=["sh", "-c", script], env=dict(os.environ),
+        name=name,
+        label=name,
+        argv=["sh", "-c", script],
+        env=dict(os.environ),
         log_file=settings.platform.data_dir / "logs" / f"{name}.log",
-        health=f"http://127.0.0.1:{free_port()}/health", url="-", startup_timeout_seconds=timeout,
+        health=f"http://127.0.0.1:{free_port()}/health",
+        url="-",
+        startup_timeout_seconds=timeout,
         stop_grace_seconds=2.0,
     )
 
@@ -79,9 +90,14 @@ def test_up_waits_for_health_refuses_second_up_and_down_stops_every_process(
     assert [c.spec.name for c in handle.components] == ["s3", "nats", "mlflow"]
 
     rows = supervisor.status(settings)
-    assert [(r.name, r.alive, r.healthy) for r in rows] == [("s3", True, True), ("nats", True, True),
-                                                              ("mlflow", True, True)]
-    assert any(settings.mlflow.uri in line for line in lines) and any(settings.nats.url in line for line in lines)
+    assert [(r.name, r.alive, r.healthy) for r in rows] == [
+        ("s3", True, True),
+        ("nats", True, True),
+        ("mlflow", True, True),
+    ]
+    assert any(settings.mlflow.uri in line for line in lines) and any(
+        settings.nats.url in line for line in lines
+    )
     # Buckets were created once S3 was healthy.
     store = ObjectStore(settings.s3)
     assert store.client.bucket_exists("platform") and store.client.bucket_exists("artifacts")
@@ -96,7 +112,9 @@ def test_up_waits_for_health_refuses_second_up_and_down_stops_every_process(
     pids = [p for r in rows if r.pid for p in tree_pids(r.pid)]
     assert len(pids) >= 3
     assert supervisor.down(settings, echo=lambda _: None) is True
-    assert [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE] == []
+    assert [
+        p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ] == []
     assert not supervisor.state_file(settings).exists()
     assert supervisor.status(settings) == []
     assert supervisor.down(settings, echo=lambda _: None) is False
@@ -114,10 +132,13 @@ def test_component_never_healthy_fails_clearly_and_leaves_nothing(settings: Sett
     assert "stuck.log" in str(err.value)
     assert any("booting-marker" in line for line in lines)  # the log tail was shown
     assert not supervisor.state_file(settings).exists()
-    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and
-                "booting-marker" in " ".join(p.info["cmdline"])]
+    sleepers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] and "booting-marker" in " ".join(p.info["cmdline"])
+    ]
     assert sleepers == []
-    assert not _listening(int(settings.nats.url.rsplit(':', 1)[1]))
+    assert not _listening(int(settings.nats.url.rsplit(":", 1)[1]))
 
 
 def test_component_exiting_at_start_fails_fast(settings: Settings) -> None:
@@ -143,8 +164,16 @@ def test_stale_state_with_reused_pid_is_neither_running_nor_killed(settings: Set
         path = supervisor.state_file(settings)
         path.parent.mkdir(parents=True)
         create_time = psutil.Process(bystander.pid).create_time()
-        path.write_text(json.dumps({"supervisor_pid": None, "components": [
-            {"name": "nats", "pid": bystander.pid, "create_time": create_time - 1000, "url": "-"}]}))
+        path.write_text(
+            json.dumps(
+                {
+                    "supervisor_pid": None,
+                    "components": [
+                        {"name": "nats", "pid": bystander.pid, "create_time": create_time - 1000, "url": "-"}
+                    ],
+                }
+            )
+        )
         assert [r.alive for r in supervisor.status(settings)] == [False]
         assert supervisor.down(settings, echo=lambda _: None) is False
         assert bystander.poll() is None  # the unrelated process that got the pid was left alone
@@ -166,11 +195,17 @@ class Foreground:
 
     def __init__(self, settings: Settings, script: str = FOREGROUND) -> None:
         self.output = settings.platform.data_dir.parent / "foreground.out"
-        env = dict(os.environ, MLOPS_ENV_FILE="/nonexistent", MLOPS_DATA_DIR=str(settings.platform.data_dir),
-                   MLOPS_NATS_URL=settings.nats.url, MLOPS_NATS_PASSWORD=settings.nats.password)
+        env = dict(
+            os.environ,
+            MLOPS_ENV_FILE="/nonexistent",
+            MLOPS_DATA_DIR=str(settings.platform.data_dir),
+            MLOPS_NATS_URL=settings.nats.url,
+            MLOPS_NATS_PASSWORD=settings.nats.password,
+        )
         with self.output.open("w") as out:
-            self.proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, text=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", script], env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+            )
 
     def text(self) -> str:
         return self.output.read_text()
@@ -183,8 +218,11 @@ class Foreground:
 def foreground(settings: Settings) -> Iterator[Foreground]:
     fg = Foreground(settings)
     # Running means the supervisor itself finished its health waits, not merely that nats answers.
-    wait_until(lambda: "platform running" in fg.text() or fg.proc.poll() is not None, timeout=30,
-               description="foreground platform running")
+    wait_until(
+        lambda: "platform running" in fg.text() or fg.proc.poll() is not None,
+        timeout=30,
+        description="foreground platform running",
+    )
     assert fg.proc.poll() is None, fg.text()
     yield fg
     if fg.proc.poll() is None:  # the test failed before stopping it
@@ -192,7 +230,9 @@ def foreground(settings: Settings) -> Iterator[Foreground]:
         fg.proc.wait(timeout=30)
 
 
-def test_foreground_stops_cleanly_on_down_from_another_process(settings: Settings, foreground: Foreground) -> None:
+def test_foreground_stops_cleanly_on_down_from_another_process(
+    settings: Settings, foreground: Foreground
+) -> None:
     nats_pid = supervisor.status(settings)[0].pid
     assert nats_pid is not None
     assert supervisor.down(settings, echo=lambda _: None) is True
@@ -203,13 +243,18 @@ def test_foreground_stops_cleanly_on_down_from_another_process(settings: Setting
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["workloads-stop", "keep-workloads"])
-def test_foreground_stops_its_workloads_unless_kept(settings: Settings, foreground: Foreground, keep: bool) -> None:
+def test_foreground_stops_its_workloads_unless_kept(
+    settings: Settings, foreground: Foreground, keep: bool
+) -> None:
     from infra.runtime.base import ContainerKind, ContainerSpec
     from infra.runtime.process import ProcessRuntime
 
     runtime = ProcessRuntime(settings)
-    runtime.start(ContainerSpec(name="serve-9", kind=ContainerKind.SERVE,
-                                command=["python", "-c", "import time; time.sleep(120)"]))
+    runtime.start(
+        ContainerSpec(
+            name="serve-9", kind=ContainerKind.SERVE, command=["python", "-c", "import time; time.sleep(120)"]
+        )
+    )
     try:
         assert runtime.status(["serve-9"])["serve-9"].is_alive
         assert supervisor.down(settings, echo=lambda _: None, keep_workloads=keep) is True
@@ -231,7 +276,9 @@ def test_foreground_restarts_a_component_that_dies_and_keeps_running(
 
     def restarted() -> bool:
         rows = supervisor.status(settings)
-        return bool(rows) and rows[0].pid != nats_pid and rows[0].alive and "healthy again" in foreground.text()
+        return (
+            bool(rows) and rows[0].pid != nats_pid and rows[0].alive and "healthy again" in foreground.text()
+        )
 
     wait_until(restarted, timeout=60, interval=0.2, description="nats restarted")
     assert foreground.proc.poll() is None, foreground.text()  # the platform kept running
@@ -241,8 +288,9 @@ def test_foreground_restarts_a_component_that_dies_and_keeps_running(
     assert row.state == "running (restarted 1 time(s))"
     assert supervisor.problems(settings) == []
     # The restarted server is the platform's, with its users: the responder can still sign in.
-    assert nats_ping("127.0.0.1", int(settings.nats.url.rsplit(":", 1)[1]), settings.nats.user,
-                     settings.nats.password)
+    assert nats_ping(
+        "127.0.0.1", int(settings.nats.url.rsplit(":", 1)[1]), settings.nats.user, settings.nats.password
+    )
     assert supervisor.down(settings, echo=lambda _: None) is True
     code, out = foreground.wait()
     assert code == 0, out
@@ -265,14 +313,24 @@ sys.exit(run_foreground(settings, components=[nats_spec(settings), flaky]))
 
 def test_a_component_that_keeps_dying_is_reported_while_the_platform_stays_up(settings: Settings) -> None:
     marker = settings.platform.data_dir / "crashes"
-    script = FLAKY_FOREGROUND.format(marker=marker, log=str(settings.platform.data_dir / "logs" / "flaky.log"))
+    script = FLAKY_FOREGROUND.format(
+        marker=marker, log=str(settings.platform.data_dir / "logs" / "flaky.log")
+    )
     fg = Foreground(settings, script=script)
     try:
-        wait_until(lambda: marker.exists() and len(marker.read_text().split()) >= 3, timeout=60, interval=0.2,
-                   description="three starts of the flaky component")
+        wait_until(
+            lambda: marker.exists() and len(marker.read_text().split()) >= 3,
+            timeout=60,
+            interval=0.2,
+            description="three starts of the flaky component",
+        )
         assert fg.proc.poll() is None, fg.text()
-        wait_until(lambda: any(p.startswith("flaky: exited with code 7") for p in supervisor.problems(settings)),
-                   timeout=30, interval=0.2, description="the banner line")
+        wait_until(
+            lambda: any(p.startswith("flaky: exited with code 7") for p in supervisor.problems(settings)),
+            timeout=30,
+            interval=0.2,
+            description="the banner line",
+        )
         out = fg.text()
         # The back-off doubles with every failure in a row: 1 s, then 2 s.
         assert "restarting it in 1 s" in out and "restarting it in 2 s" in out, out
@@ -319,13 +377,25 @@ sys.exit(run_foreground(settings, components=[nats_spec(settings), stuck]))
 
 
 def test_foreground_interrupted_while_starting_stops_what_it_started(settings: Settings) -> None:
-    env = dict(os.environ, MLOPS_ENV_FILE="/nonexistent", MLOPS_DATA_DIR=str(settings.platform.data_dir),
-               MLOPS_NATS_URL=settings.nats.url)
-    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        MLOPS_ENV_FILE="/nonexistent",
+        MLOPS_DATA_DIR=str(settings.platform.data_dir),
+        MLOPS_NATS_URL=settings.nats.url,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
-        wait_until(lambda: len(supervisor.status(settings)) == 2 or proc.poll() is not None, timeout=30,
-                   description="stuck component started")
+        wait_until(
+            lambda: len(supervisor.status(settings)) == 2 or proc.poll() is not None,
+            timeout=30,
+            description="stuck component started",
+        )
         pids = [r.pid for r in supervisor.status(settings) if r.pid]
         assert len(pids) == 2
         proc.send_signal(signal.SIGTERM)

@@ -45,8 +45,15 @@ def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
 
 def responder(server: Any, namespace: str, handlers: dict[str, Any] | None = None, **kw: Any) -> Responder:
     """A responder connected as the platform's responder user (the server allows no anonymous client)."""
-    return Responder(url=server.url, namespace=namespace, queue_group="q", handlers=handlers or HANDLERS,
-                     expose=(Refused,), **server.responder_credentials(), **kw)
+    return Responder(
+        url=server.url,
+        namespace=namespace,
+        queue_group="q",
+        handlers=handlers or HANDLERS,
+        expose=(Refused,),
+        **server.responder_credentials(),
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -70,17 +77,20 @@ def test_replies_in_the_wire_format(nats_server, ns: str) -> None:  # type: igno
     run(scenario)
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    (b"{not json", "not valid JSON"),
-    (b"[1, 2]", "must be a JSON object"),
-    (b'{"args": "1"}', '"args" must be a JSON array'),
-    (b'{"args": [1], "kwargs": [2]}', '"kwargs" must be a JSON object'),
-    (b'{"args": [1], "kwarg": {}}', "unknown request field"),
-    (b'{"args": [1, 2, 3]}', "bad arguments for add"),
-    (b'{"kwargs": {"c": 1}}', "bad arguments for add"),
-    (b"", "bad arguments for add"),
-    (b"\xff\xfe", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"args": "1"}', '"args" must be a JSON array'),
+        (b'{"args": [1], "kwargs": [2]}', '"kwargs" must be a JSON object'),
+        (b'{"args": [1], "kwarg": {}}', "unknown request field"),
+        (b'{"args": [1, 2, 3]}', "bad arguments for add"),
+        (b'{"kwargs": {"c": 1}}', "bad arguments for add"),
+        (b"", "bad arguments for add"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
 def test_malformed_requests_fail_without_disturbing_the_responder(  # type: ignore[no-untyped-def]
     nats_server, ns: str, body: bytes, fragment: str
 ) -> None:
@@ -110,7 +120,10 @@ def test_handler_errors_become_replies(nats_server, ns: str) -> None:  # type: i
                 assert await request(nc, f"{ns}.refuse") == {"success": False, "error": "you may not"}
                 # Unexpected errors are logged here, not sent: nothing internal leaks to the caller.
                 assert await request(nc, f"{ns}.crash") == {"success": False, "error": INTERNAL_ERROR}
-                assert await request(nc, f"{ns}.unserializable") == {"success": False, "error": INTERNAL_ERROR}
+                assert await request(nc, f"{ns}.unserializable") == {
+                    "success": False,
+                    "error": INTERNAL_ERROR,
+                }
                 assert (await request(nc, f"{ns}.add", 1))["result"] == 1
             finally:
                 await nc.close()
@@ -166,6 +179,7 @@ def test_reconnects_after_the_server_restarts(nats_server, ns: str) -> None:  # 
 
 def test_starts_before_the_server_is_up(nats_server, ns: str) -> None:  # type: ignore[no-untyped-def]
     """The platform may start the responder flow before NATS: it keeps trying instead of failing."""
+
     async def scenario() -> None:
         r = responder(nats_server, ns)
         with nats_server.stopped():
@@ -190,10 +204,15 @@ def test_starts_before_the_server_is_up(nats_server, ns: str) -> None:  # type: 
 
 def test_two_responders_share_a_queue_group(nats_server, ns: str) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with responder(nats_server, ns, name="one") as one, responder(nats_server, ns, name="two") as two:
+        async with (
+            responder(nats_server, ns, name="one") as one,
+            responder(nats_server, ns, name="two") as two,
+        ):
             nc = await nats_server.connect_client()
             try:
-                replies = await asyncio.gather(*(request(nc, f"{ns}.add", i, timeout=WAIT) for i in range(60)))
+                replies = await asyncio.gather(
+                    *(request(nc, f"{ns}.add", i, timeout=WAIT) for i in range(60))
+                )
             finally:
                 await nc.close()
             assert [r["result"] for r in replies] == list(range(60))

@@ -29,16 +29,29 @@ DEADLINE = 20.0
 # Exits when its stdin closes: the test decides when, without sleeping.
 UNTIL_STDIN_CLOSES = [sys.executable, "-c", "import sys; sys.stdin.read()"]
 # Prints "ready" once its handlers are in place, so a signal sent after that line cannot arrive too early.
-IGNORES_TERM = [sys.executable, "-c", ("import signal, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                                      "print('ready', flush=True); sys.stdin.read()")]
-EXITS_7_ON_WINCH = [sys.executable, "-c", ("import os, signal, sys; "
-                                          "signal.signal(signal.SIGWINCH, lambda *_: os._exit(7)); "
-                                          "print('ready', flush=True); sys.stdin.read()")]
+IGNORES_TERM = [
+    sys.executable,
+    "-c",
+    (
+        "import signal, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); sys.stdin.read()"
+    ),
+]
+EXITS_7_ON_WINCH = [
+    sys.executable,
+    "-c",
+    (
+        "import os, signal, sys; "
+        "signal.signal(signal.SIGWINCH, lambda *_: os._exit(7)); "
+        "print('ready', flush=True); sys.stdin.read()"
+    ),
+]
 
 
 def _start(argv: list[str], *, new_session: bool = True) -> subprocess.Popen[str]:
-    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            start_new_session=new_session)
+    return subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=new_session
+    )
 
 
 def _ready(proc: subprocess.Popen[str]) -> None:
@@ -76,7 +89,8 @@ def winches() -> Iterator[list[int]]:
 
 
 def test_the_start_time_decides_whether_a_pid_is_still_the_recorded_process(
-        children: list[subprocess.Popen[str]]) -> None:
+    children: list[subprocess.Popen[str]],
+) -> None:
     child = _start(UNTIL_STDIN_CLOSES)
     children.append(child)
     ref = ProcessRef.current(child.pid)
@@ -89,13 +103,17 @@ def test_the_start_time_decides_whether_a_pid_is_still_the_recorded_process(
     assert not alive(child.pid, ref.create_time - 1000)
     assert not alive(child.pid, ref.create_time + 3 * CREATE_TIME_TOLERANCE)
     # Values read back from an edited state file are not processes.
-    assert not any(alive(pid, ref.create_time) for pid in (str(child.pid), float(child.pid), True, 0, -1, None))
+    assert not any(
+        alive(pid, ref.create_time) for pid in (str(child.pid), float(child.pid), True, 0, -1, None)
+    )
 
     proc = psutil.Process(child.pid)
     assert started_with(proc, ref.create_time) and not started_with(proc, ref.create_time + 100)
 
 
-def test_an_exited_child_is_gone_and_only_its_own_record_reaps_it(children: list[subprocess.Popen[str]]) -> None:
+def test_an_exited_child_is_gone_and_only_its_own_record_reaps_it(
+    children: list[subprocess.Popen[str]],
+) -> None:
     child = _start(UNTIL_STDIN_CLOSES)
     children.append(child)
     ref = ProcessRef.current(child.pid)
@@ -113,14 +131,20 @@ def test_an_exited_child_is_gone_and_only_its_own_record_reaps_it(children: list
 
 
 def test_a_group_signal_reaches_every_member_and_wait_exit_sees_them_go(
-        children: list[subprocess.Popen[str]]) -> None:
+    children: list[subprocess.Popen[str]],
+) -> None:
     leader = _start(["sh", "-c", "sleep 300 & sleep 300 & echo ready; wait"])
     children.append(leader)
     _ready(leader)
-    wait_until(lambda: len(psutil.Process(leader.pid).children()) == 2, timeout=DEADLINE,
-               description="both sleepers started")
-    members = [ProcessRef(leader.pid, psutil.Process(leader.pid).create_time()),
-               *(ProcessRef.of(p) for p in psutil.Process(leader.pid).children())]
+    wait_until(
+        lambda: len(psutil.Process(leader.pid).children()) == 2,
+        timeout=DEADLINE,
+        description="both sleepers started",
+    )
+    members = [
+        ProcessRef(leader.pid, psutil.Process(leader.pid).create_time()),
+        *(ProcessRef.of(p) for p in psutil.Process(leader.pid).children()),
+    ]
     assert all(ref.alive() for ref in members)
 
     assert signal_group(leader.pid, signal.SIGTERM)

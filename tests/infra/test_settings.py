@@ -40,8 +40,15 @@ def test_environment_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_defaults_are_the_embedded_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("MLOPS_S3_EMBEDDED", "MLOPS_MLFLOW_EMBEDDED", "MLOPS_PREFECT_EMBEDDED", "MLOPS_NATS_EMBEDDED",
-                "MLOPS_RUNTIME_NAME", "MLOPS_TRAIN_POLL_SECONDS", "MLOPS_TRAIN_POLL_MAX"):
+    for key in (
+        "MLOPS_S3_EMBEDDED",
+        "MLOPS_MLFLOW_EMBEDDED",
+        "MLOPS_PREFECT_EMBEDDED",
+        "MLOPS_NATS_EMBEDDED",
+        "MLOPS_RUNTIME_NAME",
+        "MLOPS_TRAIN_POLL_SECONDS",
+        "MLOPS_TRAIN_POLL_MAX",
+    ):
         monkeypatch.delenv(key, raising=False)
     reset_settings()
     try:
@@ -50,7 +57,10 @@ def test_defaults_are_the_embedded_mode(monkeypatch: pytest.MonkeyPatch) -> None
         assert s.runtime.name == "process"
         assert (s.training.poll_seconds, s.training.poll_max) == (30.0, 360)
         assert (s.predict.max_batch_size, s.predict.max_images, s.predict.max_image_bytes) == (
-            10_000, 100, 10 * 1024 * 1024)
+            10_000,
+            100,
+            10 * 1024 * 1024,
+        )
         assert s.nats.max_page_size == 500
     finally:
         reset_settings()

@@ -27,8 +27,15 @@ def add_serving(scenario: str, name: str) -> Any:
 
     seeded = seed_catalog("unused-model")
     with session_scope() as session:
-        serving = Serving(team_id=seeded.team_id, scenario=scenario, name=name, train_job_id=seeded.job_id,
-                          container_name=f"serve-{name}", observed_state="running", observed_port=9)
+        serving = Serving(
+            team_id=seeded.team_id,
+            scenario=scenario,
+            name=name,
+            train_job_id=seeded.job_id,
+            container_name=f"serve-{name}",
+            observed_state="running",
+            observed_port=9,
+        )
         session.add(serving)
         session.flush()
     return seeded.admin, serving
@@ -40,10 +47,18 @@ def limit_env(monkeypatch: pytest.MonkeyPatch, **values: int) -> None:
     reset_settings()
 
 
-@pytest.mark.parametrize("scenario, field", [("anomaly_detection", "data"), ("timeseries_predict", "data"),
-                                             ("log_clustering", "data"), ("text_classification", "texts")])
-def test_record_limit_refused_before_sending(platform_env: Any, monkeypatch: pytest.MonkeyPatch,
-                                             scenario: str, field: str) -> None:
+@pytest.mark.parametrize(
+    "scenario, field",
+    [
+        ("anomaly_detection", "data"),
+        ("timeseries_predict", "data"),
+        ("log_clustering", "data"),
+        ("text_classification", "texts"),
+    ],
+)
+def test_record_limit_refused_before_sending(
+    platform_env: Any, monkeypatch: pytest.MonkeyPatch, scenario: str, field: str
+) -> None:
     from tasks.predict import PredictError, predict
 
     limit_env(monkeypatch, max_batch_size=3)
@@ -60,16 +75,19 @@ def test_record_limit_refused_before_sending(platform_env: Any, monkeypatch: pyt
 
 
 @pytest.mark.parametrize("scenario", ["image_classification", "object_detection"])
-def test_image_limits_refused_before_sending(platform_env: Any, monkeypatch: pytest.MonkeyPatch,
-                                             scenario: str) -> None:
+def test_image_limits_refused_before_sending(
+    platform_env: Any, monkeypatch: pytest.MonkeyPatch, scenario: str
+) -> None:
     from tasks.predict import PredictError, encode_image, predict
 
     limit_env(monkeypatch, max_images=2, max_image_bytes=100)
     admin, serving = add_serving(scenario, "img")
     small = encode_image(b"\0" * 100)
-    cases = [([small] * 3, "MLOPS_PREDICT_MAX_IMAGES"),
-             ([small, encode_image(b"\0" * 101)], "MLOPS_PREDICT_MAX_IMAGE_BYTES"),
-             (["data:image/png;base64," + encode_image(b"\0" * 101)], "MLOPS_PREDICT_MAX_IMAGE_BYTES")]
+    cases = [
+        ([small] * 3, "MLOPS_PREDICT_MAX_IMAGES"),
+        ([small, encode_image(b"\0" * 101)], "MLOPS_PREDICT_MAX_IMAGE_BYTES"),
+        (["data:image/png;base64," + encode_image(b"\0" * 101)], "MLOPS_PREDICT_MAX_IMAGE_BYTES"),
+    ]
     for images, variable in cases:
         with pytest.raises(PredictError) as refused:
             predict(actor=admin, serving_id=serving.id, payload={"images": images})
@@ -88,8 +106,14 @@ def test_process_runtime_url_is_host_and_live_port(platform_env: Any) -> None:
     _, serving = add_serving("anomaly_detection", "proc")
     runtime = get_runtime()
     port = free_port()
-    runtime.start(ContainerSpec(name=serving.container_name, kind=ContainerKind.SERVE, port=port,
-                                command=[sys.executable, "-c", "import time; time.sleep(60)"]))
+    runtime.start(
+        ContainerSpec(
+            name=serving.container_name,
+            kind=ContainerKind.SERVE,
+            port=port,
+            command=[sys.executable, "-c", "import time; time.sleep(60)"],
+        )
+    )
     try:
         # The live port from the runtime wins over a stale observed one.
         assert inference_url(serving) == f"http://{platform_env.runtime.serving_host}:{port}/predict"
@@ -124,12 +148,21 @@ def test_model_ready_once_the_server_says_so(platform_env: Any, tmp_path: Any) -
     runtime = get_runtime()
     port = free_port()
     loaded = tmp_path / "loaded"
-    runtime.start(ContainerSpec(name=serving.container_name, kind=ContainerKind.SERVE, port=port,
-                                command=[sys.executable, "-c", READY_SERVER, str(port), str(loaded)]))
+    runtime.start(
+        ContainerSpec(
+            name=serving.container_name,
+            kind=ContainerKind.SERVE,
+            port=port,
+            command=[sys.executable, "-c", READY_SERVER, str(port), str(loaded)],
+        )
+    )
     try:
         base = f"http://{platform_env.runtime.serving_host}:{port}"
-        wait_until(lambda: not http_ok(f"{base}/ready") and http_ok_any(f"{base}/ready"), timeout=30,
-                   description="stand-in server listening")
+        wait_until(
+            lambda: not http_ok(f"{base}/ready") and http_ok_any(f"{base}/ready"),
+            timeout=30,
+            description="stand-in server listening",
+        )
         assert not model_ready(actor=admin, serving_id=serving.id)  # listening, model not loaded: 503
         loaded.touch()
         assert model_ready(actor=admin, serving_id=serving.id)
@@ -148,12 +181,23 @@ def http_ok_any(url: str) -> bool:
     return True
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({"MLOPS_RUNTIME_NAME": "docker", "MLOPS_RUNTIME_DOCKER_NETWORK": "mlops-net"}, "http://serve-7:3000/predict"),
-    ({"MLOPS_RUNTIME_NAME": "docker", "MLOPS_RUNTIME_DOCKER_NETWORK": "host"}, "http://127.0.0.1:31234/predict"),  # port from the engine
-    ({"MLOPS_RUNTIME_NAME": "kubernetes", "MLOPS_RUNTIME_KUBE_NAMESPACE": "ml"},
-     "http://serve-7.ml.svc.cluster.local:3000/predict"),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        (
+            {"MLOPS_RUNTIME_NAME": "docker", "MLOPS_RUNTIME_DOCKER_NETWORK": "mlops-net"},
+            "http://serve-7:3000/predict",
+        ),
+        (
+            {"MLOPS_RUNTIME_NAME": "docker", "MLOPS_RUNTIME_DOCKER_NETWORK": "host"},
+            "http://127.0.0.1:31234/predict",
+        ),  # port from the engine
+        (
+            {"MLOPS_RUNTIME_NAME": "kubernetes", "MLOPS_RUNTIME_KUBE_NAMESPACE": "ml"},
+            "http://serve-7.ml.svc.cluster.local:3000/predict",
+        ),
+    ],
+)
 def test_url_per_runtime(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str) -> None:
     from catalog.models import Serving
     from infra.runtime.base import ContainerState, ContainerStatus
@@ -162,8 +206,11 @@ def test_url_per_runtime(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], e
 
     # The engine's answer for a host-network container: its port label. The serving row's own (stale) port
     # must not be used.
-    monkeypatch.setattr(DockerRuntime, "status", lambda self, names: {
-        n: ContainerStatus(n, ContainerState.RUNNING, port=31234) for n in names})
+    monkeypatch.setattr(
+        DockerRuntime,
+        "status",
+        lambda self, names: {n: ContainerStatus(n, ContainerState.RUNNING, port=31234) for n in names},
+    )
 
     monkeypatch.setenv("MLOPS_ENV_FILE", "/nonexistent")
     monkeypatch.setenv("MLOPS_RUNTIME_SERVING_HOST", "127.0.0.1")
@@ -171,8 +218,16 @@ def test_url_per_runtime(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], e
         monkeypatch.setenv(key, value)
     reset_settings()
     try:
-        serving = Serving(id=7, team_id=1, scenario="anomaly_detection", name="s", train_job_id=1,
-                          container_name="serve-7", observed_port=1111, port=2222)
+        serving = Serving(
+            id=7,
+            team_id=1,
+            scenario="anomaly_detection",
+            name="s",
+            train_job_id=1,
+            container_name="serve-7",
+            observed_port=1111,
+            port=2222,
+        )
         assert inference_url(serving) == expected
     finally:
         reset_settings()

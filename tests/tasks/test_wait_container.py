@@ -23,8 +23,9 @@ def unreachable_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     reset_settings()
 
 
-def test_an_unreachable_runtime_falls_back_to_sleeping(unreachable_docker: None, monkeypatch: pytest.MonkeyPatch,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unreachable_runtime_falls_back_to_sleeping(
+    unreachable_docker: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     slept: list[float] = []
     monkeypatch.setattr(tasks.training.time, "sleep", slept.append)
     caplog.set_level(logging.WARNING, logger="tasks.training")
@@ -33,8 +34,9 @@ def test_an_unreachable_runtime_falls_back_to_sleeping(unreachable_docker: None,
     assert "cannot wait for container train-1 to end" in caplog.text and "unreachable" in caplog.text
 
 
-def test_without_waking_it_only_sleeps(unreachable_docker: None, monkeypatch: pytest.MonkeyPatch,
-                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_without_waking_it_only_sleeps(
+    unreachable_docker: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     slept: list[float] = []
     monkeypatch.setattr(tasks.training.time, "sleep", slept.append)
     tasks.training.wait_container("train-1", 30.0, wake_on_exit=False)

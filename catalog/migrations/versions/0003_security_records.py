@@ -11,13 +11,14 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-06 20:00:00
 """
+
 import secrets
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -48,8 +49,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("auth_salt", sa.String(length=64), nullable=True))
     conn = op.get_bind()
     for (serving_id,) in conn.execute(sa.text("SELECT id FROM serving")).all():
-        conn.execute(sa.text("UPDATE serving SET auth_salt = :salt WHERE id = :id"),
-                     {"salt": secrets.token_hex(16), "id": serving_id})
+        conn.execute(
+            sa.text("UPDATE serving SET auth_salt = :salt WHERE id = :id"),
+            {"salt": secrets.token_hex(16), "id": serving_id},
+        )
     with op.batch_alter_table("serving") as batch:
         batch.alter_column("auth_salt", existing_type=sa.String(length=64), nullable=False)
 

@@ -26,8 +26,13 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-_MODELS = {"Job": client.V1Job, "Deployment": client.V1Deployment, "Service": client.V1Service,
-           "Secret": client.V1Secret, "Pod": client.V1Pod}
+_MODELS = {
+    "Job": client.V1Job,
+    "Deployment": client.V1Deployment,
+    "Service": client.V1Service,
+    "Secret": client.V1Secret,
+    "Pod": client.V1Pod,
+}
 _LISTS = {"Job": client.V1JobList, "Deployment": client.V1DeploymentList, "Pod": client.V1PodList}
 _API_VERSIONS = {"Job": "batch/v1", "Deployment": "apps/v1", "Service": "v1", "Secret": "v1", "Pod": "v1"}
 
@@ -42,15 +47,19 @@ def _matches(labels: Mapping[str, str], selector: str | None) -> bool:
     return True
 
 
-_FIELDS = {"metadata.name": lambda obj: obj["metadata"]["name"],
-           "metadata.namespace": lambda obj: obj["metadata"].get("namespace")}
+_FIELDS = {
+    "metadata.name": lambda obj: obj["metadata"]["name"],
+    "metadata.namespace": lambda obj: obj["metadata"].get("namespace"),
+}
 
 
 def _fields_match(obj: Mapping[str, Any], selector: str | None) -> bool:
     for term in filter(None, (selector or "").split(",")):
         key, _, value = term.partition("=")
         if key not in _FIELDS:
-            raise NotImplementedError(f"FakeKubernetesApi supports {sorted(_FIELDS)} field selectors, got {term!r}")
+            raise NotImplementedError(
+                f"FakeKubernetesApi supports {sorted(_FIELDS)} field selectors, got {term!r}"
+            )
         if _FIELDS[key](obj) != value:
             return False
     return True
@@ -61,8 +70,15 @@ class _WatchResponse:
 
     status = 200
 
-    def __init__(self, api: FakeKubernetesApi, kind: str, namespace: str, label_selector: str | None,
-                 field_selector: str | None, timeout_seconds: int | None) -> None:
+    def __init__(
+        self,
+        api: FakeKubernetesApi,
+        kind: str,
+        namespace: str,
+        label_selector: str | None,
+        field_selector: str | None,
+        timeout_seconds: int | None,
+    ) -> None:
         self.api, self.kind, self.namespace = api, kind, namespace
         self.label_selector, self.field_selector = label_selector, field_selector
         self.deadline = time.monotonic() + (timeout_seconds or 1800)
@@ -71,12 +87,15 @@ class _WatchResponse:
             # The objects as they are now, then every change after this point: what a watch started
             # without a resourceVersion gets from the API server.
             self.seen = len(api.events)
-            self.initial = [v for (k, ns, _), v in sorted(api.objects.items()) if k == kind and ns == namespace]
+            self.initial = [
+                v for (k, ns, _), v in sorted(api.objects.items()) if k == kind and ns == namespace
+            ]
             api.watching += 1
 
     def _wanted(self, obj: Mapping[str, Any]) -> bool:
-        return (_matches(obj["metadata"].get("labels") or {}, self.label_selector)
-                and _fields_match(obj, self.field_selector))
+        return _matches(obj["metadata"].get("labels") or {}, self.label_selector) and _fields_match(
+            obj, self.field_selector
+        )
 
     def _line(self, kind: str, obj: Mapping[str, Any]) -> bytes:
         return (json.dumps({"type": kind, "object": obj}) + "\n").encode()
@@ -92,7 +111,7 @@ class _WatchResponse:
                     if remaining <= 0:
                         return
                     self.api.changed.wait(min(remaining, 0.5))
-                new, self.seen = self.api.events[self.seen:], len(self.api.events)
+                new, self.seen = self.api.events[self.seen :], len(self.api.events)
             for event_type, kind, namespace, obj in new:
                 if kind == self.kind and namespace == self.namespace and self._wanted(obj):
                     yield self._line(event_type, obj)
@@ -141,8 +160,9 @@ class FakeKubernetesApi:
         wire = copy.deepcopy(wire)
         wire.setdefault("apiVersion", _API_VERSIONS[kind])
         wire["kind"] = kind
-        wire["metadata"].update(namespace=namespace, uid=str(uuid.uuid4()),
-                                creationTimestamp="2025-01-01T00:00:00Z")
+        wire["metadata"].update(
+            namespace=namespace, uid=str(uuid.uuid4()), creationTimestamp="2025-01-01T00:00:00Z"
+        )
         wire.setdefault("status", {})
         self.objects[(kind, namespace, name)] = wire
         self._emit("ADDED", kind, namespace, wire)
@@ -160,18 +180,28 @@ class FakeKubernetesApi:
         policy = getattr(body, "propagation_policy", None)
         self.deleted.append((kind, name, policy))
         if policy in ("Background", "Foreground"):  # the garbage collector takes the pods along
-            for key in [k for k, v in self.objects.items() if k[0] == "Pod" and k[1] == namespace
-                        and v["metadata"].get("labels", {}).get("mlops-lite/name") == name]:
+            for key in [
+                k
+                for k, v in self.objects.items()
+                if k[0] == "Pod"
+                and k[1] == namespace
+                and v["metadata"].get("labels", {}).get("mlops-lite/name") == name
+            ]:
                 self._emit("DELETED", key[0], namespace, self.objects.pop(key))
         for key, obj in list(self.objects.items()):  # owned objects (the Secret) go too
-            if any(ref.get("name") == name and ref.get("kind") == kind
-                   for ref in obj["metadata"].get("ownerReferences") or []):
+            if any(
+                ref.get("name") == name and ref.get("kind") == kind
+                for ref in obj["metadata"].get("ownerReferences") or []
+            ):
                 self._emit("DELETED", key[0], key[1], self.objects.pop(key))
         return client.V1Status(status="Success")
 
     def _list(self, kind: str, namespace: str, label_selector: str | None) -> Any:
-        items = [copy.deepcopy(v) for (k, ns, _), v in sorted(self.objects.items())
-                 if k == kind and ns == namespace and _matches(v["metadata"].get("labels") or {}, label_selector)]
+        items = [
+            copy.deepcopy(v)
+            for (k, ns, _), v in sorted(self.objects.items())
+            if k == kind and ns == namespace and _matches(v["metadata"].get("labels") or {}, label_selector)
+        ]
         for item in items:  # like the API server, list items carry no kind
             item.pop("kind", None)
             item.pop("apiVersion", None)
@@ -188,18 +218,36 @@ class FakeKubernetesApi:
         deployment["status"] = dict(status)
         self._emit("MODIFIED", "Deployment", namespace, deployment)
 
-    def add_pod(self, owner: str, status: Mapping[str, Any], *, namespace: str = "mlops", log: str = "",
-                suffix: str = "abcde", created: str = "2025-01-01T00:00:01Z") -> str:
+    def add_pod(
+        self,
+        owner: str,
+        status: Mapping[str, Any],
+        *,
+        namespace: str = "mlops",
+        log: str = "",
+        suffix: str = "abcde",
+        created: str = "2025-01-01T00:00:01Z",
+    ) -> str:
         name = f"{owner}-{suffix}"
         status = copy.deepcopy(dict(status))
         for cs in status.get("containerStatuses") or []:  # fields a kubelet always reports
-            for key, value in (("name", "main"), ("image", "x"), ("imageID", ""), ("ready", False),
-                               ("restartCount", 0)):
+            for key, value in (
+                ("name", "main"),
+                ("image", "x"),
+                ("imageID", ""),
+                ("ready", False),
+                ("restartCount", 0),
+            ):
                 cs.setdefault(key, value)
         self.objects[("Pod", namespace, name)] = {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": created,
-                         "labels": {"app": "mlops-lite", "mlops-lite/name": owner}},
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "creationTimestamp": created,
+                "labels": {"app": "mlops-lite", "mlops-lite/name": owner},
+            },
             "spec": {"containers": [{"name": "main", "image": "x"}]},
             "status": status,
         }
@@ -215,9 +263,17 @@ class FakeKubernetesApi:
         self._enter("create_namespaced_job")
         return self._create("Job", namespace, body)
 
-    def list_namespaced_job(self, namespace: str, label_selector: str | None = None, *, watch: bool = False,
-                            field_selector: str | None = None, timeout_seconds: int | None = None,
-                            _preload_content: bool = True, **_: Any) -> Any:
+    def list_namespaced_job(
+        self,
+        namespace: str,
+        label_selector: str | None = None,
+        *,
+        watch: bool = False,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        _preload_content: bool = True,
+        **_: Any,
+    ) -> Any:
         if watch:
             self._enter("watch_namespaced_job")
             if _preload_content:
@@ -272,8 +328,9 @@ class FakeKubernetesApi:
         self._enter("list_namespaced_pod")
         return self._list("Pod", namespace, label_selector)
 
-    def read_namespaced_pod_log(self, name: str, namespace: str, container: str | None = None,
-                                tail_lines: int | None = None, **_: Any) -> str:
+    def read_namespaced_pod_log(
+        self, name: str, namespace: str, container: str | None = None, tail_lines: int | None = None, **_: Any
+    ) -> str:
         self._enter("read_namespaced_pod_log")
         self._get("Pod", namespace, name)
         text = self.logs.get((namespace, name), "")

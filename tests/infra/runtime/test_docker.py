@@ -66,8 +66,13 @@ class Containers:
 
     def spec(self, suffix: str, command: list[str], **kwargs: Any) -> ContainerSpec:
         labels = {"test-run": self.tag, **kwargs.pop("labels", {})}
-        return ContainerSpec(name=f"t{self.tag}-{suffix}", kind=kwargs.pop("kind", ContainerKind.TRAIN),
-                             command=command, labels=labels, **kwargs)
+        return ContainerSpec(
+            name=f"t{self.tag}-{suffix}",
+            kind=kwargs.pop("kind", ContainerKind.TRAIN),
+            command=command,
+            labels=labels,
+            **kwargs,
+        )
 
     def wait_ended(self, name: str, timeout: float = DEADLINE) -> ContainerStatus:
         def ended() -> ContainerStatus | None:
@@ -107,7 +112,10 @@ def test_registered_by_name() -> None:
 
 def test_parse_mounts() -> None:
     mounts = parse_mounts("/a:/b:ro, /c:/d")
-    assert [(m["Source"], m["Target"], m["ReadOnly"]) for m in mounts] == [("/a", "/b", True), ("/c", "/d", False)]
+    assert [(m["Source"], m["Target"], m["ReadOnly"]) for m in mounts] == [
+        ("/a", "/b", True),
+        ("/c", "/d", False),
+    ]
     assert parse_mounts("") == []
     for bad in ("relative:/x", "/a", "/a:/b:rx", "/a:/b:ro:z"):
         with pytest.raises(ValueError, match="invalid docker mount"):
@@ -116,8 +124,14 @@ def test_parse_mounts() -> None:
 
 def test_create_options() -> None:
     rt = DockerRuntime(settings=settings_for(image="img:1", docker_mounts="/src:/app:ro", cpu_limit=2.0))
-    spec = ContainerSpec(name="train-7", kind=ContainerKind.TRAIN, command=["python", "-m", "x"],
-                         env={"A": "1"}, labels={"job-id": "7"}, memory_limit_mb=256)
+    spec = ContainerSpec(
+        name="train-7",
+        kind=ContainerKind.TRAIN,
+        command=["python", "-m", "x"],
+        env={"A": "1"},
+        labels={"job-id": "7"},
+        memory_limit_mb=256,
+    )
     opts = rt.create_options(spec)
     assert opts["name"] == "train-7" and opts["image"] == "img:1"
     assert opts["command"] == ["python3", "-m", "x"]
@@ -135,14 +149,18 @@ def test_user_network_serving_port_is_fixed() -> None:
     serve = ContainerSpec(name="serve-1", kind=ContainerKind.SERVE, command=["python"], port=31000)
     with pytest.raises(ValueError, match="listen on 3000"):
         rt.create_options(serve)
-    opts = rt.create_options(ContainerSpec(name="serve-1", kind=ContainerKind.SERVE, command=["python"],
-                                           port=SERVING_PORT))
+    opts = rt.create_options(
+        ContainerSpec(name="serve-1", kind=ContainerKind.SERVE, command=["python"], port=SERVING_PORT)
+    )
     assert opts["network"] == "mlops" and "network_mode" not in opts
     assert rt.inference_url("serve-1", SERVING_PORT) == "http://serve-1:3000/predict"
 
 
 def test_urls_per_network_mode() -> None:
-    assert DockerRuntime(settings=settings_for()).inference_url("serve-2", 31005) == "http://127.0.0.1:31005/predict"
+    assert (
+        DockerRuntime(settings=settings_for()).inference_url("serve-2", 31005)
+        == "http://127.0.0.1:31005/predict"
+    )
     with pytest.raises(RuntimeError_, match="network 'none'"):
         DockerRuntime(settings=settings_for(docker_network="none")).inference_url("serve-2", 31005)
 
@@ -159,7 +177,9 @@ def test_compose_parses_and_names_real_settings() -> None:
 
     text = (REPO / "deployments" / "compose.yaml").read_text()
     compose = yaml.safe_load(text)
-    assert {"minio", "postgres", "mlflow", "prefect", "nats", "platform", "dashboard"} <= compose["services"].keys()
+    assert {"minio", "postgres", "mlflow", "prefect", "nats", "platform", "dashboard"} <= compose[
+        "services"
+    ].keys()
     unknown = mlops_variables(text) - known_settings_variables()
     assert not unknown, f"compose.yaml names settings that do not exist: {sorted(unknown)}"
     platform_env = compose["services"]["platform"]["environment"]
@@ -171,22 +191,36 @@ def test_compose_parses_and_names_real_settings() -> None:
     assert "basic-auth" in services["mlflow"]["command"]
     assert services["prefect"]["environment"]["PREFECT_SERVER_API_AUTH_STRING"].startswith("mlops:${")
     assert services["nats"]["command"] == ["-c", "/etc/nats/nats.conf"]
-    for key in ("MLOPS_SECRET_KEY", "MLOPS_MLFLOW_PASSWORD", "MLOPS_PREFECT_AUTH_STRING", "MLOPS_NATS_PASSWORD",
-                "MLOPS_S3_SECRET_KEY", "PREFECT_API_AUTH_STRING"):
+    for key in (
+        "MLOPS_SECRET_KEY",
+        "MLOPS_MLFLOW_PASSWORD",
+        "MLOPS_PREFECT_AUTH_STRING",
+        "MLOPS_NATS_PASSWORD",
+        "MLOPS_S3_SECRET_KEY",
+        "PREFECT_API_AUTH_STRING",
+    ):
         assert ":?" in platform_env[key], key
     assert ":-" not in "".join(line for line in text.splitlines() if "PASSWORD" in line or "SECRET" in line)
     # deployments/nats.conf is the embedded server's config, with the passwords taken from its environment.
     from infra.embedded.server_configs import nats_config
     from infra.settings import NatsSettings, Settings
 
-    rendered = nats_config(Settings(nats=NatsSettings(password="-", client_password="-")), "0.0.0.0", 4222,
-                           password_env=("NATS_RESPONDER_PASSWORD", "NATS_CLIENT_PASSWORD"))
+    rendered = nats_config(
+        Settings(nats=NatsSettings(password="-", client_password="-")),
+        "0.0.0.0",
+        4222,
+        password_env=("NATS_RESPONDER_PASSWORD", "NATS_CLIENT_PASSWORD"),
+    )
     committed = (REPO / "deployments" / "nats.conf").read_text()
     assert committed.split("\nlisten:", 1)[1] == rendered.split("\nlisten:", 1)[1], (
-        "deployments/nats.conf is out of date: render it with infra.embedded.server_configs.nats_config")
+        "deployments/nats.conf is out of date: render it with infra.embedded.server_configs.nats_config"
+    )
     for dockerfile in ("runtime.Dockerfile", "platform.Dockerfile"):
-        instructions = [line.split()[0] for line in (REPO / "deployments" / dockerfile).read_text().splitlines()
-                        if line.strip() and not line.startswith(("#", " "))]
+        instructions = [
+            line.split()[0]
+            for line in (REPO / "deployments" / dockerfile).read_text().splitlines()
+            if line.strip() and not line.startswith(("#", " "))
+        ]
         assert "ENTRYPOINT" not in instructions and "FROM" in instructions
 
 
@@ -215,7 +249,9 @@ def test_lifecycle(runtime: DockerRuntime, containers: Containers) -> None:
 def test_exit_codes_and_oom(runtime: DockerRuntime, containers: Containers) -> None:
     ok = runtime.start(containers.spec("ok", ["python", "-c", "print('done')"]))
     bad = runtime.start(containers.spec("bad", ["python", "-c", "import sys; sys.exit(3)"]))
-    oom = runtime.start(containers.spec("oom", ["python", "-c", "b = bytearray(400 * 2**20)"], memory_limit_mb=48))
+    oom = runtime.start(
+        containers.spec("oom", ["python", "-c", "b = bytearray(400 * 2**20)"], memory_limit_mb=48)
+    )
     assert containers.wait_ended(ok.name).state is ContainerState.EXITED
     assert runtime.status([ok.name])[ok.name].exit_code == 0
     failed = containers.wait_ended(bad.name)
@@ -225,14 +261,18 @@ def test_exit_codes_and_oom(runtime: DockerRuntime, containers: Containers) -> N
     assert "out of memory" in killed.detail
 
 
-def test_limits_and_mounts_applied(docker_engine: DockerEngine, tmp_path: Path,  # noqa: F811
-                                   containers: Containers) -> None:
+def test_limits_and_mounts_applied(
+    docker_engine: DockerEngine,  # noqa: F811
+    tmp_path: Path,
+    containers: Containers,
+) -> None:
     (tmp_path / "hello.txt").write_text("from the host")
     rt = DockerRuntime(settings=settings_for(docker_engine, docker_mounts=f"{tmp_path}:/data:ro"))
     containers.runtime = rt
     program = "import os; print(open('/data/hello.txt').read(), os.environ['GREETING'])"
-    spec = containers.spec("limits", ["python", "-c", program], env={"GREETING": "hi"},
-                           cpu_limit=0.5, memory_limit_mb=64)
+    spec = containers.spec(
+        "limits", ["python", "-c", program], env={"GREETING": "hi"}, cpu_limit=0.5, memory_limit_mb=64
+    )
     rt.start(spec)
     assert containers.wait_ended(spec.name).state is ContainerState.EXITED
     assert rt.logs(spec.name).strip() == "from the host hi"
@@ -254,8 +294,9 @@ def test_name_conflict(runtime: DockerRuntime, containers: Containers) -> None:
     assert runtime.status([first.name])[first.name].state is ContainerState.NOT_FOUND
 
 
-def test_batch_status_is_one_list_call(runtime: DockerRuntime, containers: Containers,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batch_status_is_one_list_call(
+    runtime: DockerRuntime, containers: Containers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     running = runtime.start(containers.spec("run", SLEEP, labels={"kind": "serve"}))
     done = runtime.start(containers.spec("done", ["python", "-c", "pass"]))
     containers.wait_ended(done.name)
@@ -263,10 +304,13 @@ def test_batch_status_is_one_list_call(runtime: DockerRuntime, containers: Conta
     calls: list[str] = []
     for method in ("containers", "inspect_container"):
         original = getattr(api, method)
-        monkeypatch.setattr(api, method, lambda *a, _m=method, _o=original, **k: (calls.append(_m), _o(*a, **k))[1])
+        monkeypatch.setattr(
+            api, method, lambda *a, _m=method, _o=original, **k: (calls.append(_m), _o(*a, **k))[1]
+        )
     result = runtime.status([running.name, done.name, "no-such-container"])
     assert {n: s.state for n, s in result.items()} == {
-        running.name: ContainerState.RUNNING, done.name: ContainerState.EXITED,
+        running.name: ContainerState.RUNNING,
+        done.name: ContainerState.EXITED,
         "no-such-container": ContainerState.NOT_FOUND,
     }
     # One list for everything; only the ended container needs an inspect (for its exit code).
@@ -290,8 +334,12 @@ def test_start_errors(runtime: DockerRuntime, containers: Containers) -> None:
 
 def test_serving_container_reachable(runtime: DockerRuntime, containers: Containers) -> None:
     port = free_port()
-    spec = containers.spec("web", ["python", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                           kind=ContainerKind.SERVE, port=port)
+    spec = containers.spec(
+        "web",
+        ["python", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        kind=ContainerKind.SERVE,
+        port=port,
+    )
     runtime.start(spec)
     url = runtime.inference_url(spec.name, None)  # the port comes from the container's labels
     assert url == f"http://127.0.0.1:{port}/predict" == runtime.host_url(spec.name, port)
@@ -315,17 +363,23 @@ def test_user_network_reached_by_name(docker_engine: DockerEngine, containers: C
     try:
         rt = DockerRuntime(settings=settings_for(docker_engine, docker_network=network_name))
         containers.runtime = rt
-        server = containers.spec("srv", ["python", "-m", "http.server", str(SERVING_PORT)],
-                                 kind=ContainerKind.SERVE, port=SERVING_PORT)
+        server = containers.spec(
+            "srv",
+            ["python", "-m", "http.server", str(SERVING_PORT)],
+            kind=ContainerKind.SERVE,
+            port=SERVING_PORT,
+        )
         rt.start(server)
         url = rt.inference_url(server.name, SERVING_PORT)
         assert url == f"http://{server.name}:3000/predict"
         # Another container on the network (as the platform in compose) reaches the server by its name.
-        probe = ("import time, urllib.request\n"
-                 "for _ in range(300):\n"
-                 "    try:\n"
-                 f"        print(urllib.request.urlopen({url.removesuffix('predict')!r}).status); break\n"
-                 "    except OSError: time.sleep(0.1)\n")
+        probe = (
+            "import time, urllib.request\n"
+            "for _ in range(300):\n"
+            "    try:\n"
+            f"        print(urllib.request.urlopen({url.removesuffix('predict')!r}).status); break\n"
+            "    except OSError: time.sleep(0.1)\n"
+        )
         client_spec = containers.spec("cli", ["python", "-c", probe])
         rt.start(client_spec)
         assert containers.wait_ended(client_spec.name).state is ContainerState.EXITED
@@ -338,12 +392,19 @@ def test_user_network_reached_by_name(docker_engine: DockerEngine, containers: C
 
 def test_engine_stopped_is_transient() -> None:
     # A short path: the engine's socket paths are limited to 108 bytes.
-    with tempfile.TemporaryDirectory(prefix="dk") as directory, private_docker_engine(Path(directory)) as engine:
+    with (
+        tempfile.TemporaryDirectory(prefix="dk") as directory,
+        private_docker_engine(Path(directory)) as engine,
+    ):
         rt = DockerRuntime(settings=settings_for(engine))
         assert rt.status(["x"])["x"].state is ContainerState.NOT_FOUND  # connected while it runs
         stop_engine(Path(directory))
-        for call in (lambda: rt.status(["x"]), lambda: rt.logs("x"), lambda: rt.stop("x"),
-                     lambda: rt.wait_exit("x", timeout=5)):
+        for call in (
+            lambda: rt.status(["x"]),
+            lambda: rt.logs("x"),
+            lambda: rt.stop("x"),
+            lambda: rt.wait_exit("x", timeout=5),
+        ):
             with pytest.raises(RuntimeError_, match="unreachable") as info:
                 call()
             assert info.value.transient
@@ -354,8 +415,9 @@ def test_platform_code_runs_in_container(docker_engine: DockerEngine, containers
     venv = Path(sys.prefix).resolve()
     python_home = Path(sys.base_prefix).resolve()
     mounts = ",".join(f"{p}:{p}:ro" for p in dict.fromkeys([REPO, venv, python_home]))
-    rt = DockerRuntime(settings=settings_for(docker_engine, docker_mounts=mounts,
-                                             docker_python=str(venv / "bin" / "python")))
+    rt = DockerRuntime(
+        settings=settings_for(docker_engine, docker_mounts=mounts, docker_python=str(venv / "bin" / "python"))
+    )
     containers.runtime = rt
     # Explicit, because the shared venv's editable install points at whichever checkout installed it last.
     env = {"PYTHONPATH": str(REPO)}
@@ -363,9 +425,22 @@ def test_platform_code_runs_in_container(docker_engine: DockerEngine, containers
     assert containers.wait_ended(helped.name).state is ContainerState.EXITED, rt.logs(helped.name)
     assert "--model-uri" in rt.logs(helped.name)
     # A model that cannot load must make the server exit non-zero: this imports the real serving stack.
-    broken = rt.start(containers.spec("broken", ["python", "-m", "algorithms.serve", "--model-uri",
-                                                 "/nonexistent/model", "--port", str(free_port())],
-                                      kind=ContainerKind.SERVE, env={**env, "MLOPS_SERVING_TOKEN": "t" * 32}))
+    broken = rt.start(
+        containers.spec(
+            "broken",
+            [
+                "python",
+                "-m",
+                "algorithms.serve",
+                "--model-uri",
+                "/nonexistent/model",
+                "--port",
+                str(free_port()),
+            ],
+            kind=ContainerKind.SERVE,
+            env={**env, "MLOPS_SERVING_TOKEN": "t" * 32},
+        )
+    )
     ended = containers.wait_ended(broken.name, timeout=120)
     assert ended.state is ContainerState.FAILED and ended.exit_code not in (None, 0), rt.logs(broken.name)
     assert "failed to load" in rt.logs(broken.name, tail=5)

@@ -32,8 +32,11 @@ def shared(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def runtime(docker_engine: DockerEngine, shared: Path) -> DockerRuntime:  # noqa: F811
-    return DockerRuntime(settings=settings_for(docker_engine, exit_check_seconds=RECHECK_SECONDS,
-                                               docker_mounts=f"{shared}:{shared}"))
+    return DockerRuntime(
+        settings=settings_for(
+            docker_engine, exit_check_seconds=RECHECK_SECONDS, docker_mounts=f"{shared}:{shared}"
+        )
+    )
 
 
 @pytest.fixture
@@ -50,8 +53,10 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 
 def on_trigger(trigger: Path, code: int) -> list[str]:
-    script = (f"import os, sys, time\nwhile not os.path.exists({str(trigger)!r}): time.sleep(0.05)\n"
-              f"print('last words', flush=True)\nsys.exit({code})")
+    script = (
+        f"import os, sys, time\nwhile not os.path.exists({str(trigger)!r}): time.sleep(0.05)\n"
+        f"print('last words', flush=True)\nsys.exit({code})"
+    )
     return ["python", "-c", script]
 
 
@@ -62,8 +67,9 @@ def waiting(runtime: DockerRuntime, pool: ThreadPoolExecutor, name: str) -> Futu
     return future
 
 
-def test_wakes_on_the_exit_with_its_code(runtime: DockerRuntime, containers: Containers, shared: Path,
-                                         pool: ThreadPoolExecutor) -> None:
+def test_wakes_on_the_exit_with_its_code(
+    runtime: DockerRuntime, containers: Containers, shared: Path, pool: ThreadPoolExecutor
+) -> None:
     assert runtime.exit_check_seconds == RECHECK_SECONDS
     spec = containers.spec("exit", on_trigger(shared / "go", 3))
     runtime.start(spec)
@@ -74,8 +80,9 @@ def test_wakes_on_the_exit_with_its_code(runtime: DockerRuntime, containers: Con
     assert "last words" in runtime.logs(spec.name, tail=5)
 
 
-def test_wakes_on_a_kill_from_outside(runtime: DockerRuntime, containers: Containers,
-                                      pool: ThreadPoolExecutor) -> None:
+def test_wakes_on_a_kill_from_outside(
+    runtime: DockerRuntime, containers: Containers, pool: ThreadPoolExecutor
+) -> None:
     spec = containers.spec("kill", SLEEP)
     runtime.start(spec)
     future = waiting(runtime, pool, spec.name)
@@ -84,8 +91,9 @@ def test_wakes_on_a_kill_from_outside(runtime: DockerRuntime, containers: Contai
     assert status is not None and (status.state, status.exit_code) == (ContainerState.FAILED, 137)
 
 
-def test_wakes_when_it_is_removed(runtime: DockerRuntime, containers: Containers,
-                                  pool: ThreadPoolExecutor) -> None:
+def test_wakes_when_it_is_removed(
+    runtime: DockerRuntime, containers: Containers, pool: ThreadPoolExecutor
+) -> None:
     spec = containers.spec("removed", SLEEP)
     runtime.start(spec)
     future = waiting(runtime, pool, spec.name)
@@ -107,5 +115,6 @@ def test_timeouts_and_ended_containers(runtime: DockerRuntime, containers: Conta
     runtime.stop(running.name, timeout=5)
     stopped = runtime.wait_exit(running.name, timeout=WAIT_TIMEOUT)
     assert stopped is not None and stopped.state is ContainerState.FAILED and stopped.exit_code == 143
-    assert runtime.wait_exit("nope-404", timeout=WAIT_TIMEOUT) == ContainerStatus("nope-404",
-                                                                                ContainerState.NOT_FOUND)
+    assert runtime.wait_exit("nope-404", timeout=WAIT_TIMEOUT) == ContainerStatus(
+        "nope-404", ContainerState.NOT_FOUND
+    )

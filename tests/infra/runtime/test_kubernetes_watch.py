@@ -41,35 +41,53 @@ def pool() -> Iterator[ThreadPoolExecutor]:
         yield executor
 
 
-def waiting_on(runtime: KubernetesRuntime, fake: FakeKubernetesApi, pool: ThreadPoolExecutor,
-               name: str) -> Future[ContainerStatus | None]:
+def waiting_on(
+    runtime: KubernetesRuntime, fake: FakeKubernetesApi, pool: ThreadPoolExecutor, name: str
+) -> Future[ContainerStatus | None]:
     future = pool.submit(runtime.wait_exit, name, timeout=WAIT_TIMEOUT)
-    wait_until(lambda: fake.watching == 1 or future.done(), timeout=EVENT_DEADLINE, description="the watch open")
+    wait_until(
+        lambda: fake.watching == 1 or future.done(), timeout=EVENT_DEADLINE, description="the watch open"
+    )
     assert not future.done(), future.result()
     return future
 
 
-@pytest.mark.parametrize(("event", "ended"), [
-    ({"type": "DELETED", "object": {"metadata": {"name": "j"}}}, True),
-    ({"type": "MODIFIED", "object": {"status": {"conditions": [cond("Complete")]}}}, True),
-    ({"type": "MODIFIED", "object": {"status": {"conditions": [cond("Failed", reason="DeadlineExceeded")]}}}, True),
-    ({"type": "MODIFIED", "object": {"status": {"conditions": [cond("FailureTarget")]}}}, True),
-    ({"type": "ADDED", "object": {"status": {"active": 1, "ready": 1}}}, False),
-    ({"type": "MODIFIED", "object": {"status": {"conditions": [cond("Suspended")]}}}, False),
-    ({"type": "MODIFIED", "object": {"status": {"conditions": [cond("Complete", status="False")]}}}, False),
-    ({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}, False),
-])
+@pytest.mark.parametrize(
+    ("event", "ended"),
+    [
+        ({"type": "DELETED", "object": {"metadata": {"name": "j"}}}, True),
+        ({"type": "MODIFIED", "object": {"status": {"conditions": [cond("Complete")]}}}, True),
+        (
+            {
+                "type": "MODIFIED",
+                "object": {"status": {"conditions": [cond("Failed", reason="DeadlineExceeded")]}},
+            },
+            True,
+        ),
+        ({"type": "MODIFIED", "object": {"status": {"conditions": [cond("FailureTarget")]}}}, True),
+        ({"type": "ADDED", "object": {"status": {"active": 1, "ready": 1}}}, False),
+        ({"type": "MODIFIED", "object": {"status": {"conditions": [cond("Suspended")]}}}, False),
+        (
+            {"type": "MODIFIED", "object": {"status": {"conditions": [cond("Complete", status="False")]}}},
+            False,
+        ),
+        ({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}, False),
+    ],
+)
 def test_job_has_ended(event: dict[str, Any], ended: bool) -> None:
     assert job_has_ended(event) is ended
 
 
-def test_wakes_when_the_job_fails_with_its_exit_code(runtime: KubernetesRuntime, fake: FakeKubernetesApi,
-                                                     pool: ThreadPoolExecutor) -> None:
+def test_wakes_when_the_job_fails_with_its_exit_code(
+    runtime: KubernetesRuntime, fake: FakeKubernetesApi, pool: ThreadPoolExecutor
+) -> None:
     runtime.start(train_spec())
     fake.set_job_status("train-7", {"active": 1, "ready": 1})
     future = waiting_on(runtime, fake, pool, "train-7")
     fake.add_pod("train-7", terminated(3))  # a pod change alone does not end the watch on the Job
-    fake.set_job_status("train-7", {"failed": 1, "conditions": [cond("Failed", reason="BackoffLimitExceeded")]})
+    fake.set_job_status(
+        "train-7", {"failed": 1, "conditions": [cond("Failed", reason="BackoffLimitExceeded")]}
+    )
     status = future.result(timeout=EVENT_DEADLINE)
     assert status is not None and status.state is ContainerState.FAILED and status.exit_code == 3
     # One watch, no polling: the Job was listed once before it and once for the final status.
@@ -78,8 +96,9 @@ def test_wakes_when_the_job_fails_with_its_exit_code(runtime: KubernetesRuntime,
     wait_until(lambda: fake.watching == 0, timeout=EVENT_DEADLINE, description="the watch closed")
 
 
-def test_wakes_when_the_job_completes(runtime: KubernetesRuntime, fake: FakeKubernetesApi,
-                                     pool: ThreadPoolExecutor) -> None:
+def test_wakes_when_the_job_completes(
+    runtime: KubernetesRuntime, fake: FakeKubernetesApi, pool: ThreadPoolExecutor
+) -> None:
     runtime.start(train_spec())
     future = waiting_on(runtime, fake, pool, "train-7")
     fake.set_job_status("train-7", {"active": 1, "ready": 1})
@@ -88,8 +107,9 @@ def test_wakes_when_the_job_completes(runtime: KubernetesRuntime, fake: FakeKube
     assert status is not None and status.state is ContainerState.EXITED and status.exit_code == 0
 
 
-def test_wakes_when_the_job_is_deleted(runtime: KubernetesRuntime, fake: FakeKubernetesApi,
-                                      pool: ThreadPoolExecutor) -> None:
+def test_wakes_when_the_job_is_deleted(
+    runtime: KubernetesRuntime, fake: FakeKubernetesApi, pool: ThreadPoolExecutor
+) -> None:
     runtime.start(train_spec())
     fake.set_job_status("train-7", {"active": 1, "ready": 1})
     future = waiting_on(runtime, fake, pool, "train-7")
@@ -112,18 +132,23 @@ def test_an_ended_job_returns_without_a_watch(runtime: KubernetesRuntime, fake: 
     fake.set_job_status("train-7", {"succeeded": 1, "conditions": [cond("Complete")]})
     status = runtime.wait_exit("train-7", timeout=WAIT_TIMEOUT)
     assert status is not None and status.state is ContainerState.EXITED
-    assert runtime.wait_exit("train-404", timeout=WAIT_TIMEOUT) == ContainerStatus("train-404",
-                                                                                 ContainerState.NOT_FOUND)
+    assert runtime.wait_exit("train-404", timeout=WAIT_TIMEOUT) == ContainerStatus(
+        "train-404", ContainerState.NOT_FOUND
+    )
     assert "watch_namespaced_job" not in fake.calls
 
 
-def test_a_deployment_is_polled(runtime: KubernetesRuntime, fake: FakeKubernetesApi,
-                                pool: ThreadPoolExecutor) -> None:
+def test_a_deployment_is_polled(
+    runtime: KubernetesRuntime, fake: FakeKubernetesApi, pool: ThreadPoolExecutor
+) -> None:
     runtime.start(serve_spec())
     fake.set_deployment_status("serve-3", {"readyReplicas": 1, "conditions": [cond("Available")]})
     future = pool.submit(runtime.wait_exit, "serve-3", timeout=WAIT_TIMEOUT)
-    wait_until(lambda: fake.calls.count("list_namespaced_deployment") >= 2, timeout=EVENT_DEADLINE,
-               description="the deployment polled")
+    wait_until(
+        lambda: fake.calls.count("list_namespaced_deployment") >= 2,
+        timeout=EVENT_DEADLINE,
+        description="the deployment polled",
+    )
     runtime.stop("serve-3")
     status = future.result(timeout=EVENT_DEADLINE)
     assert status is not None and status.state is ContainerState.NOT_FOUND

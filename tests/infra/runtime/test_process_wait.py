@@ -50,13 +50,18 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 def on_trigger(trigger: Path, code: int) -> list[str]:
     """A command that prints a line once ``trigger`` exists, then exits with ``code``."""
-    script = (f"import os, sys, time\nwhile not os.path.exists({str(trigger)!r}): time.sleep(0.05)\n"
-              f"print('last words', flush=True)\nsys.exit({code})")
+    script = (
+        f"import os, sys, time\nwhile not os.path.exists({str(trigger)!r}): time.sleep(0.05)\n"
+        f"print('last words', flush=True)\nsys.exit({code})"
+    )
     return ["python", "-c", script]
 
 
-def waiting(runtime: ProcessRuntime, pool: ThreadPoolExecutor,  # noqa: F811
-            name: str) -> Future[ContainerStatus | None]:
+def waiting(
+    runtime: ProcessRuntime,  # noqa: F811
+    pool: ThreadPoolExecutor,
+    name: str,
+) -> Future[ContainerStatus | None]:
     future = pool.submit(runtime.wait_exit, name, timeout=WAIT_TIMEOUT)
     wait_for(lambda: runtime.status([name])[name].state is ContainerState.RUNNING, what=f"{name} running")
     assert not future.done(), future.result()
@@ -67,8 +72,11 @@ def test_settings_reach_the_runtime(runtime: ProcessRuntime) -> None:  # noqa: F
     assert runtime.exit_check_seconds == RECHECK_SECONDS
 
 
-def test_wakes_on_the_exit_with_its_code(runtime: ProcessRuntime, pool: ThreadPoolExecutor,  # noqa: F811
-                                         tmp_path: Path) -> None:
+def test_wakes_on_the_exit_with_its_code(
+    runtime: ProcessRuntime,  # noqa: F811
+    pool: ThreadPoolExecutor,
+    tmp_path: Path,
+) -> None:
     runtime.start(spec("train-w", on_trigger(tmp_path / "go", 3)))
     future = waiting(runtime, pool, "train-w")
     (tmp_path / "go").touch()
@@ -88,8 +96,11 @@ def test_wakes_on_a_kill_from_outside(runtime: ProcessRuntime, pool: ThreadPoolE
     assert "SIGKILL" in status.detail
 
 
-def test_wakes_for_a_container_another_process_started(runtime: ProcessRuntime,  # noqa: F811
-                                                       pool: ThreadPoolExecutor, tmp_path: Path) -> None:
+def test_wakes_for_a_container_another_process_started(
+    runtime: ProcessRuntime,  # noqa: F811
+    pool: ThreadPoolExecutor,
+    tmp_path: Path,
+) -> None:
     starter = (
         "import sys\n"
         "from infra.runtime.base import ContainerKind, ContainerSpec\n"
@@ -97,8 +108,13 @@ def test_wakes_for_a_container_another_process_started(runtime: ProcessRuntime, 
         "cmd = sys.argv[1:]\n"
         "print(ProcessRuntime().start(ContainerSpec('train-o', ContainerKind.TRAIN, cmd)).state)\n"
     )
-    done = subprocess.run([sys.executable, "-c", starter, *on_trigger(tmp_path / "go", 0)], check=False,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", starter, *on_trigger(tmp_path / "go", 0)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and done.stdout.strip() == "running", done.stderr
     state = read_state(runtime.state_path("train-o"))
     assert state is not None and psutil.Process(state["launcher_pid"]).ppid() != os.getpid()
@@ -114,8 +130,9 @@ def test_times_out_while_it_runs_and_returns_at_once_when_ended(runtime: Process
     runtime.stop("train-t")
     ended = runtime.wait_exit("train-t", timeout=WAIT_TIMEOUT)
     assert ended is not None and ended.state is ContainerState.FAILED and "stopped" in ended.detail
-    assert runtime.wait_exit("train-none", timeout=WAIT_TIMEOUT) == ContainerStatus("train-none",
-                                                                                  ContainerState.NOT_FOUND)
+    assert runtime.wait_exit("train-none", timeout=WAIT_TIMEOUT) == ContainerStatus(
+        "train-none", ContainerState.NOT_FOUND
+    )
 
 
 def test_wait_pid_exit() -> None:
