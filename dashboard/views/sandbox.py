@@ -89,6 +89,15 @@ def build_anomaly() -> Built | None:
     return anomaly_payload(frame), frame
 
 
+def iso_timestamp(value: Any) -> str:
+    """A CSV's timestamp as the ISO 8601 the forecasting contract takes (``01/02/2024`` →
+    ``2024-01-02T00:00:00``); a value pandas cannot read goes as it is, and the server's 422 names it."""
+    try:
+        return pd.Timestamp(value).isoformat()
+    except (ValueError, TypeError, OverflowError):
+        return str(value)
+
+
 def build_forecast() -> Built | None:
     steps = int(st.number_input("Steps to forecast", min_value=1, max_value=1000, value=24, key="sb_steps"))
     text = _text_input("recent history: a CSV with timestamp and value (optional)", "sb_forecast", ["csv"])
@@ -97,7 +106,7 @@ def build_forecast() -> Built | None:
         []
         if history is None
         else [
-            {"timestamp": str(t), "value": float(v)}
+            {"timestamp": iso_timestamp(t), "value": float(v)}
             for t, v in zip(history["timestamp"], history[draw.value_columns(history)[0]], strict=True)
         ]
     )

@@ -122,6 +122,21 @@ def test_forecast_band_is_drawn_after_the_history(stub_servings: dict[str, Any])
     assert traces["upper"]["y"] == [15.0, 16.0, 17.0] and min(traces["forecast"]["x"]) > "2024-01-03"
 
 
+@pytest.mark.platform_servers("s3")
+def test_forecast_history_timestamps_are_sent_as_iso_8601(stub_servings: dict[str, Any]) -> None:
+    stub_servings["answer"] = {
+        "prediction": [{"timestamp": "2024-01-04", "value": 1, "lower": 0, "upper": 2}],
+        "metadata": {},
+    }
+    page = sandbox_page("timeseries_predict")
+    page.number_input(key="sb_steps").set_value(1)
+    page.text_area(key="sb_forecast_paste").input("timestamp,value\n01/02/2024,1\n01/03/2024 06:30,2\n")
+    page.run().button(key="sb_go").click().run()
+    assert not page.exception, page.exception
+    sent = [r["timestamp"] for r in stub_servings["payloads"][-1]["data"]]
+    assert sent == ["2024-01-02T00:00:00", "2024-01-03T06:30:00"], sent
+
+
 LOGS = "user a logged in\ndisk sda full\n"
 TEMPLATES = {
     "template_groups": [
