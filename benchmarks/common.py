@@ -1,8 +1,10 @@
 """Shared benchmark helpers: a private SeaweedFS started exactly as the platform starts it, and running a
-phase in a child process while sampling its peak RSS (the child alone, not the servers it talks to)."""
+phase in a child process while sampling its peak RSS (the child alone, not the servers it talks to), and an
+inference server (``algorithms.serve``) started as its own process and awaited until its model is ready."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -110,3 +112,63 @@ def self_maxrss_bytes() -> int:
 
 def python() -> str:
     return sys.executable
+
+
+def wait_http(port: int, path: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+    """Poll ``GET path`` on 127.0.0.1:``port`` until it answers 200; fail at once if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            ok = conn.getresponse().status == 200
+            conn.close()
+            if ok:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"server on {port} not ready in {timeout:.0f}s")
+
+
+def start_inference_server(
+    model_dir: Path,
+    log: Path,
+    *,
+    scenario: str,
+    token: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 300.0,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``python -m algorithms.serve`` on a free port of 127.0.0.1 with ``token``, ready (``/ready`` 200)."""
+    port = free_port()
+    environ = {
+        **(os.environ if env is None else env),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLOPS_SERVING_TOKEN": token,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "algorithms.serve",
+        "--model-uri",
+        str(model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--scenario",
+        scenario,
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(command, env=environ, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_http(port, "/ready", proc, timeout)
+    except Exception:
+        proc.kill()
+        raise
+    return proc, port

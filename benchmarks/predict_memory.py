@@ -22,12 +22,12 @@ import os
 import select
 import socket
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from PIL import Image
+
+from benchmarks.common import start_inference_server
 
 HOST = "127.0.0.1"
 MB = 1024 * 1024
@@ -56,53 +56,9 @@ def train_model(workdir: Path) -> Path:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_PREDICT_")}  # the defaults
-    env |= {
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLOPS_SERVING_TOKEN": TOKEN,
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "algorithms.serve",
-            "--model-uri",
-            str(model_dir),
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--scenario",
-            "image_classification",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: see {log}")
-        try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=2)
-            conn.request("GET", "/ready")
-            if conn.getresponse().status == 200:
-                return proc, port
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("server not ready")
+    return start_inference_server(model_dir, log, scenario="image_classification", token=TOKEN, env=env)
 
 
 def status_kb(pid: int, key: str) -> int:

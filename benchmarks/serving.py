@@ -35,6 +35,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from benchmarks.common import start_inference_server, wait_http
+from infra.net import free_port
+
 HOST = "127.0.0.1"
 TOKEN = "benchmark-serving-token"
 CLIENTS = 4
@@ -85,60 +88,8 @@ def records(size: int, seed: int) -> list[dict[str, Any]]:
 
 
 # -- servers -------------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(port: int, path: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=2)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-            conn.close()
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"server on {port} not ready in {timeout:.0f}s")
-
-
 def start_ours(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLOPS_SERVING_TOKEN": TOKEN,
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "algorithms.serve",
-            "--model-uri",
-            str(model_dir),
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--scenario",
-            "anomaly_detection",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_http(port, "/ready", proc)
-    return proc, port
+    return start_inference_server(model_dir, log, scenario="anomaly_detection", token=TOKEN, timeout=180.0)
 
 
 def start_mlflow(model_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
