@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.runner",
     "tests.fixtures.accounts",
     "tests.fixtures.platform_process",
+    "tests.fixtures.api_server",
 ]
 
 # Subprocesses (containers of the process runtime, flows.serve_all, servers) import this checkout.

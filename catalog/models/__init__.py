@@ -3,7 +3,7 @@
 from catalog.models.algorithm import AlgorithmConfig
 from catalog.models.audit import AuditEvent
 from catalog.models.dataset import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus
-from catalog.models.security import RevokedToken
+from catalog.models.security import ApiToken, RevokedToken
 from catalog.models.serving import DesiredState, Serving
 from catalog.models.team import Membership, Team, User
 from catalog.models.training import ACTIVE_STATUSES, STARTABLE_STATUSES, JobRun, JobStatus, TrainJob
@@ -12,6 +12,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "STARTABLE_STATUSES",
     "AlgorithmConfig",
+    "ApiToken",
     "AuditEvent",
     "Dataset",
     "DatasetEntry",

@@ -28,6 +28,10 @@ class User(SQLModel, table=True):
     is_active: bool = Field(default=True)
     failed_logins: int = Field(default=0)
     locked_until: datetime | None = optional_datetime_field()
+    # A team's robot user for automation: acts only with API tokens, never signs in with a password.
+    is_service_account: bool = Field(default=False)
+    # The OIDC issuer's subject this user was matched to (``api.oidc``), unique when set.
+    oidc_subject: str | None = Field(default=None, unique=True, max_length=255)
     created_at: datetime = created_at_field()
 
 

@@ -74,7 +74,7 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _flush_unique(session: Session, message: str) -> None:
+def flush_unique(session: Session, message: str) -> None:
     """Flush in a savepoint so a unique violation becomes a ConflictError and the transaction lives on."""
     try:
         with session.begin_nested():
@@ -98,7 +98,7 @@ def create_team(session: Session, *, actor: Actor, name: str, description: str =
         raise ConflictError(f"team {name!r} already exists")
     team = Team(name=name, description=description or "")
     session.add(team)
-    _flush_unique(session, f"team {name!r} already exists")
+    flush_unique(session, f"team {name!r} already exists")
     record(
         session,
         actor=actor,
@@ -151,21 +151,26 @@ def get_team(
 # ---------------------------------------------------------------- users
 
 
-def create_user(
-    session: Session, *, actor: Actor, username: str, password: str, is_superuser: bool = False
-) -> User:
-    actor.require_superuser("create users")
+def check_username(username: str) -> str:
     username = (username or "").strip()
     if not _USERNAME_RE.match(username):
         raise ValidationError(
             f"username {quote(username)} is invalid: use 1-100 letters, digits, '.', '_', '@' or '-', "
             "starting with a letter or digit"
         )
+    return username
+
+
+def create_user(
+    session: Session, *, actor: Actor, username: str, password: str, is_superuser: bool = False
+) -> User:
+    actor.require_superuser("create users")
+    username = check_username(username)
     if session.exec(select(User).where(User.username == username)).first() is not None:
         raise ConflictError(f"user {username!r} already exists")
     user = User(username=username, password_hash=hash_password(password), is_superuser=is_superuser)
     session.add(user)
-    _flush_unique(session, f"user {username!r} already exists")
+    flush_unique(session, f"user {username!r} already exists")
     record(
         session,
         actor=actor,
@@ -253,7 +258,7 @@ def add_member(
         membership = Membership(user_id=user_id, team_id=team_id, role=role)
     membership.role = role
     session.add(membership)
-    _flush_unique(session, f"{user.username!r} is already a member of {team.name!r}")
+    flush_unique(session, f"{user.username!r} is already a member of {team.name!r}")
     record(
         session,
         actor=actor,
@@ -336,7 +341,8 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
         .execution_options(populate_existing=True)
     )
     user = session.exec(stmt).first()
-    if user is None:
+    if user is None or user.is_service_account:
+        # A service account acts only through its tokens (catalog.services.tokens): no password sign-in.
         _verify(_dummy_hash(), password or "")  # same cost as a real check: no timing hint that it is unknown
         raise PermissionDeniedError(LOGIN_FAILED)
     if user.locked_until is not None and user.locked_until > _now():

@@ -42,7 +42,7 @@ TELEMETRY_OFF: dict[str, str] = {
 HealthCheck = str | Callable[[], bool]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-COMPONENT_NAMES = ("s3", "nats", "mlflow", "prefect", "deployments", "dashboard")
+COMPONENT_NAMES = ("s3", "nats", "mlflow", "prefect", "deployments", "api", "dashboard")
 
 
 @dataclass(frozen=True)
@@ -399,12 +399,29 @@ def dashboard_spec(settings: Settings) -> ComponentSpec:
     )
 
 
+def api_spec(settings: Settings) -> ComponentSpec:
+    host = settings.platform.host
+    port = settings.api.port
+    return ComponentSpec(
+        name="api",
+        label="Platform API",
+        argv=[sys.executable, "-m", "api"],
+        env=_child_env(settings),
+        log_file=_logs(settings) / "api.log",
+        health=f"http://{host}:{port}/api/v1/health",
+        url=f"{settings.api.url(host)}/api/v1/docs",
+        ports=(port,),
+        cwd=PROJECT_ROOT,
+    )
+
+
 BUILDERS: dict[str, Callable[[Settings], ComponentSpec]] = {
     "s3": s3_spec,
     "nats": nats_spec,
     "mlflow": mlflow_spec,
     "prefect": prefect_spec,
     "deployments": deployments_spec,
+    "api": api_spec,
     "dashboard": dashboard_spec,
 }
 

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
+from infra.settings.api import ApiSettings
 from infra.settings.dashboard import DashboardSettings
 from infra.settings.database import DatabaseSettings
 from infra.settings.datasets import DatasetSettings
@@ -36,6 +37,7 @@ class Settings(BaseModel):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
 
 @lru_cache(maxsize=1)
@@ -48,6 +50,7 @@ def reset_settings() -> None:
 
 
 __all__ = [
+    "ApiSettings",
     "DashboardSettings",
     "DatabaseSettings",
     "DatasetSettings",

@@ -1,0 +1,13 @@
+"""The API's routers, one module per resource; each defines ``router`` (an ``APIRouter``), included by
+``api.app.create_app`` under `/api/v1` in this order."""
+
+ROUTERS: tuple[str, ...] = (
+    "auth",
+    "admin",
+    "algorithms",
+    "datasets",
+    "releases",
+    "jobs",
+    "servings",
+    "audit",
+)

@@ -1,0 +1,39 @@
+"""``client.me()``, ``client.tokens`` and ``client.service_accounts``."""
+
+from __future__ import annotations
+
+from mlops_lite.client.transport import Transport
+from mlops_lite.schemas.auth import CreateServiceAccount, CreateToken, NewToken, ServiceAccount, TokenOut
+
+
+class Tokens:
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def list(self) -> list[TokenOut]:
+        return self._t.get_list("/tokens", TokenOut)
+
+    def create(self, name: str, *, days: float | None = None) -> NewToken:
+        """A personal access token; ``.token`` is shown only in this answer."""
+        return self._t.send("POST", "/tokens", NewToken, CreateToken(name=name, days=days))
+
+    def revoke(self, token_id: int) -> TokenOut:
+        return self._t.send("DELETE", f"/tokens/{token_id}", TokenOut)
+
+
+class ServiceAccounts:
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def create(self, name: str, *, team_id: int) -> ServiceAccount:
+        return self._t.send(
+            "POST", "/service-accounts", ServiceAccount, CreateServiceAccount(name=name, team_id=team_id)
+        )
+
+    def tokens(self, user_id: int) -> list[TokenOut]:
+        return self._t.get_list(f"/service-accounts/{user_id}/tokens", TokenOut)
+
+    def create_token(self, user_id: int, name: str, *, days: float | None = None) -> NewToken:
+        return self._t.send(
+            "POST", f"/service-accounts/{user_id}/tokens", NewToken, CreateToken(name=name, days=days)
+        )

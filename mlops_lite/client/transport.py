@@ -1,0 +1,147 @@
+"""HTTP to the API: the bearer token on every request, errors turned into ``mlops_lite.client.errors``, pages
+iterated, bodies streamed both ways (an upload is read from its file as it is sent; a download is written to
+its file as it arrives)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from mlops_lite.client.errors import MlopsError, Unreachable, error_for
+from mlops_lite.schemas.common import Page
+
+M = TypeVar("M", bound=BaseModel)
+PREFIX = "/api/v1"
+CHUNK = 1024 * 1024
+USER_AGENT = "mlops-lite-sdk/1"
+
+
+class Transport:
+    def __init__(
+        self, server: str, token: str | None, *, timeout: float = 60.0, verify: bool | str = True
+    ) -> None:
+        self.server = server.rstrip("/")
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.server + PREFIX,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            verify=verify,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    @staticmethod
+    def _raise_for(response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        if not response.is_closed:
+            response.read()
+        code, message = None, f"HTTP {response.status_code}"
+        try:
+            error = response.json()["error"]
+            code, message = str(error["code"]), str(error["message"])
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {response.status_code}: {response.text[:300]}"
+        raise error_for(response.status_code, code, message)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unreachable(f"the platform API at {self.server} did not answer: {exc}") from None
+        self._raise_for(response)
+        return response
+
+    def get(self, path: str, model: type[M], **params: Any) -> M:
+        return model.model_validate(self.request("GET", path, params=_clean(params)).json())
+
+    def get_list(self, path: str, model: type[M], **params: Any) -> list[M]:
+        return [
+            model.model_validate(item) for item in self.request("GET", path, params=_clean(params)).json()
+        ]
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        model: type[M],
+        body: BaseModel | dict[str, Any] | None = None,
+        **params: Any,
+    ) -> M:
+        payload = body.model_dump(mode="json", exclude_unset=True) if isinstance(body, BaseModel) else body
+        response = self.request(method, path, json=payload, params=_clean(params))
+        return model.model_validate(response.json())
+
+    def pages(self, path: str, model: type[M], *, page_size: int = 100, **params: Any) -> Iterator[M]:
+        """Every row of a paged list, fetched a page at a time."""
+        offset = 0
+        while True:
+            page = Page[model].model_validate(  # type: ignore[valid-type]
+                self.request(
+                    "GET", path, params=_clean({**params, "offset": offset, "limit": page_size})
+                ).json()
+            )
+            yield from page.items
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
+
+    def page(self, path: str, model: type[M], **params: Any) -> Page[M]:
+        return Page[model].model_validate(self.request("GET", path, params=_clean(params)).json())  # type: ignore[valid-type]
+
+    def upload(
+        self,
+        path: str,
+        model: type[M],
+        file: Path,
+        *,
+        content_type: str = "application/octet-stream",
+        **params: Any,
+    ) -> M:
+        """Stream ``file`` as the request body (never read whole into memory)."""
+        size = file.stat().st_size
+        with file.open("rb") as fh:
+            response = self.request(
+                "POST",
+                path,
+                content=_chunks(fh),
+                params=_clean({**params, "filename": file.name}),
+                headers={"Content-Type": content_type, "Content-Length": str(size)},
+            )
+        return model.model_validate(response.json())
+
+    def download(self, path: str, dest: Path, **params: Any) -> Path:
+        """Stream a response body into ``dest`` (written to a temporary name, renamed when complete)."""
+        tmp = dest.with_name(dest.name + ".part")
+        try:
+            with self._http.stream("GET", path, params=_clean(params)) as response:
+                self._raise_for(response)
+                with tmp.open("wb") as out:
+                    for chunk in response.iter_bytes(CHUNK):
+                        out.write(chunk)
+        except httpx.TransportError as exc:
+            tmp.unlink(missing_ok=True)
+            raise Unreachable(f"the platform API at {self.server} did not answer: {exc}") from None
+        except MlopsError:
+            tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(dest)
+        return dest
+
+
+def _chunks(fh: Any) -> Iterable[bytes]:
+    while chunk := fh.read(CHUNK):
+        yield chunk
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}

@@ -1,0 +1,72 @@
+"""Tokens, identity and service accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from mlops_lite.schemas.common import Body, Id, Row
+
+MAX_TOKEN_DAYS = 366
+
+
+class Health(Row):
+    status: str
+    version: str
+
+
+class TokenRequest(Body):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Default: 'login on <host>'."
+    )
+
+
+class TokenOut(Row):
+    id: int
+    name: str
+    kind: str = Field(description="personal, service, login or operator")
+    prefix: str = Field(description="First characters of the token, to tell tokens apart.")
+    user_id: int
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewToken(TokenOut):
+    token: str = Field(description="The token itself: shown only in this answer, never again.")
+
+
+class TeamRef(Row):
+    id: int
+    name: str
+
+
+class Me(Row):
+    id: int | None
+    username: str
+    is_superuser: bool
+    teams: list[TeamRef]
+    current_team_id: int | None
+
+
+class CreateToken(Body):
+    name: str = Field(min_length=1, max_length=100)
+    days: float | None = Field(
+        default=None, gt=0, le=MAX_TOKEN_DAYS, description="Lifetime in days (default MLOPS_API_TOKEN_DAYS)."
+    )
+
+
+class CreateServiceAccount(Body):
+    name: str = Field(min_length=1, max_length=100)
+    team_id: Id
+
+
+class ServiceAccount(Row):
+    id: int
+    username: str
+    is_active: bool
+    created_at: datetime
