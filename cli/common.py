@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import IntEnum
 from functools import wraps
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
@@ -22,6 +23,7 @@ from catalog.errors import CatalogError, ConflictError, NotFoundError, shorten
 
 if TYPE_CHECKING:
     from catalog.scoping import Actor
+    from mlops_lite.client import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,6 +57,55 @@ TimeoutOpt = typer.Option(
     help="Seconds to follow the flow run before giving up (exit code 4; the work goes on). Default: "
     "MLOPS_PREFECT_WAIT_TIMEOUT_SECONDS with --wait, MLOPS_PREFECT_ACCEPT_TIMEOUT_SECONDS without.",
 )
+
+
+_SERVER: list[str | None] = [None]  # set by the `--server` option of `mlops` (cli.main)
+
+
+def set_server(server: str | None) -> None:
+    _SERVER[0] = server
+
+
+def operator_token_file() -> Path:
+    from infra.settings import get_settings
+
+    return get_settings().platform.data_dir / "operator-token"
+
+
+def server_and_token() -> tuple[str, str | None]:
+    """Which API the CLI talks to, and with which token.
+
+    ``--server``/``MLOPS_SERVER`` (else the server of the last `mlops login`) with ``MLOPS_TOKEN`` or the token
+    `mlops login` stored for it. With no server named, this is the platform host: the local API
+    (``MLOPS_API_*`` settings) with the token `mlops login` stored for it, else the operator token the API wrote
+    into the data directory (readable by the platform's owner only, who is its operator).
+    """
+    from mlops_lite.client import config
+
+    token = os.environ.get(config.TOKEN_ENV) or None
+    server = _SERVER[0] or config.default_server()
+    if server is not None:
+        return config.normalize(server), token or config.stored_token(server)
+    from infra.settings import get_settings
+
+    settings = get_settings()
+    server = settings.api.url(settings.platform.host)
+    if token is None:
+        token = config.stored_token(server)
+    if token is None:
+        try:
+            token = operator_token_file().read_text().strip() or None
+        except OSError:
+            token = None
+    return server, token
+
+
+def client() -> Client:
+    """An SDK client for this command (see ``server_and_token``)."""
+    from mlops_lite.client import Client
+
+    server, token = server_and_token()
+    return Client(server, token, timeout=600.0)
 
 
 def resolve_actor(user: str | None, team: str | None = None) -> tuple[Actor, int | None]:
@@ -142,8 +193,23 @@ def _prefect_unreachable(exc: BaseException) -> bool:
     return launch is not None and isinstance(exc, launch.PrefectUnreachable)
 
 
+def _api_failure(exc: BaseException) -> ExitCode | None:
+    """The exit code of an SDK error (``mlops_lite.client.errors``), looked up only if the SDK was imported."""
+    errors = sys.modules.get("mlops_lite.client.errors")
+    if errors is None or not isinstance(exc, errors.MlopsError):
+        return None
+    if isinstance(exc, errors.Conflict):
+        return ExitCode.CONFLICT
+    if isinstance(exc, errors.Unreachable | errors.Unavailable):
+        return ExitCode.UNREACHABLE
+    return ExitCode.FAILED
+
+
 def failure(exc: Exception) -> tuple[str, ExitCode]:
     """The one line and the exit code ``handle_errors`` reports ``exc`` with."""
+    api_code = _api_failure(exc)
+    if api_code is not None:
+        return shorten(str(exc)), api_code
     if isinstance(exc, ConflictError):
         return shorten(str(exc)), ExitCode.CONFLICT
     if _prefect_unreachable(exc):

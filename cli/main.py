@@ -50,11 +50,21 @@ for _name, _group in GROUPS.items():
 
 
 @app.callback()
-def _before_every_command() -> None:
+def _before_every_command(
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        envvar="MLOPS_SERVER",
+        help="The platform API to talk to (e.g. http://mlops.example:8700). Default: the server of the last "
+        "`mlops login`, else this host's platform.",
+    ),
+) -> None:
     # Runs before any command's body (not for --help): the platform's addresses and telemetry off, exported
     # before anything imports Prefect, which reads PREFECT_API_URL when it is imported.
+    from cli.common import set_server
     from infra.settings.bridge import export_library_env
 
+    set_server(server)
     export_library_env()
 
 

@@ -48,6 +48,7 @@ class FlowRunView:
 
     state: str | None
     message: str | None = None
+    parameters: dict[str, Any] | None = None
 
 
 def prefect_context() -> Any:
@@ -109,7 +110,9 @@ def read_flow_run(flow_run_id: str) -> FlowRunView:
             raise PrefectUnreachable(unreachable_message(settings.api_url, exc)) from None
     state = run.state
     return FlowRunView(
-        state=state.type.value if state else "PENDING", message=state.message if state else None
+        state=state.type.value if state else "PENDING",
+        message=state.message if state else None,
+        parameters=dict(run.parameters or {}),
     )
 
 

@@ -39,8 +39,12 @@ for _key, _value in {
     # A developer's .env and ~/.mlops-lite must never be read or written by tests.
     "MLOPS_ENV_FILE": "/nonexistent",
     "MLOPS_DATA_DIR": os.path.join(_SESSION_HOME, "mlops-data"),
+    "MLOPS_SERVER": "",
+    "MLOPS_TOKEN": "",
     # Prefect keeps profiles and a local database under its home; keep them out of ~/.prefect.
     "PREFECT_HOME": os.path.join(_SESSION_HOME, "prefect"),
+    # `mlops login` stores tokens under the user's config directory: never the developer's.
+    "XDG_CONFIG_HOME": os.path.join(_SESSION_HOME, "config"),
 }.items():
     os.environ[_key] = _value
 
