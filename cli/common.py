@@ -108,6 +108,24 @@ def client() -> Client:
     return Client(server, token, timeout=600.0)
 
 
+def team_id_of(api: Client, team: str | None) -> int | None:
+    """The id of ``--team`` (a name or an id, among the caller's teams; administrators: any team), or None
+    (the API then uses the caller's first team)."""
+    if team is None:
+        return None
+    if team.isdigit():
+        return int(team)
+    for known in api.me().teams:
+        if known.name == team:
+            return known.id
+    if api.me().is_superuser:
+        for known in api.teams.list():
+            if known.name == team:
+                return known.id
+    fail(f"team {team[:100]!r} not found")
+    return None  # unreachable: fail() exits
+
+
 def resolve_actor(user: str | None, team: str | None = None) -> tuple[Actor, int | None]:
     """The acting user and the current team id (name or id accepted); see cli.auth for who may be acted as."""
     from catalog.db import session_scope
