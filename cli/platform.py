@@ -40,6 +40,11 @@ def ready_lines(settings: Settings, components: list[str] | None) -> list[str]:
         "(password: MLOPS_ADMIN_PASSWORD, or the one `mlops init` printed)"
     )
     lines = [login, f"  Data dir:     {settings.platform.data_dir}"]
+    if components is None or "api" in components:
+        lines.append(
+            f"  API:          {settings.api.url(settings.platform.host)}/api/v1 (docs at /api/v1/docs); from "
+            "another machine: `mlops login --server URL --user NAME`, or a token from `mlops tokens create`"
+        )
     lines.append(
         f"  Credentials:  every server asks who is calling; the MLflow UI's user is "
         f"{settings.mlflow.username!r}, the Prefect UI asks for its auth string: both in "

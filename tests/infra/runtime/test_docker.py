@@ -177,7 +177,7 @@ def test_compose_parses_and_names_real_settings() -> None:
 
     text = (REPO / "deployments" / "compose.yaml").read_text()
     compose = yaml.safe_load(text)
-    assert {"minio", "postgres", "mlflow", "prefect", "nats", "platform", "dashboard"} <= compose[
+    assert {"minio", "postgres", "mlflow", "prefect", "nats", "platform", "api", "dashboard"} <= compose[
         "services"
     ].keys()
     unknown = mlops_variables(text) - known_settings_variables()

@@ -465,8 +465,13 @@ def test_kubernetes_manifests_parse_and_name_real_settings() -> None:
         "configmap.yaml",
         "platform.yaml",
         "dashboard.yaml",
+        "api.yaml",
         "secret.example.yaml",
     }
+    listed = yaml.safe_load((DEPLOYMENTS / "kubernetes" / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(
+        f.name for f in files if f.name not in ("kustomization.yaml", "secret.example.yaml")
+    )
     kinds = set()
     for path in files:
         for doc in yaml.safe_load_all(path.read_text()):
