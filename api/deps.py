@@ -16,7 +16,8 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from catalog.db import session_scope
-from catalog.errors import PermissionDeniedError
+from catalog.errors import NotFoundError, PermissionDeniedError
+from catalog.models import Team
 from catalog.scoping import Actor
 from catalog.services import teams as teams_service
 from catalog.services import tokens as tokens_service
@@ -84,6 +85,10 @@ def team_for_create(actor: Actor, team_id: int | None) -> int:
     """The team a new resource goes to: the one asked for (which the actor must see), else the actor's first."""
     if team_id is not None:
         actor.require_team(team_id)
+        if actor.is_superuser:  # an administrator sees every team: one that does not exist reads as such
+            with session_scope() as session:
+                if session.get(Team, team_id) is None:
+                    raise NotFoundError("team", team_id)
         return team_id
     if actor.current_team_id is None:
         raise ApiError(

@@ -9,6 +9,7 @@ and anything unexpected (500, without internals) all end here.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -106,6 +107,22 @@ def validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
 
+def set_allowed_methods(app: FastAPI, paths: dict[str, set[str]]) -> None:
+    """Remember each path template's methods (from the OpenAPI document) for the ``Allow`` header of 405s."""
+    app.state.allowed_methods = [
+        (re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(path)) + "$"), {m.upper() for m in methods})
+        for path, methods in paths.items()
+    ]
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    found: set[str] = set()
+    for pattern, methods in getattr(app.state, "allowed_methods", []):
+        if pattern.match(path):
+            found |= methods
+    return found
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -122,9 +139,18 @@ def install(app: FastAPI) -> None:
         return error_response(422, validation_message(exc), "validation_error")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, message, None, getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            message = "the request body is not valid UTF-8 JSON"
+        if exc.status_code == 405:
+            # Starlette names only the methods of the one route it tried; a path has several routes.
+            allowed = allowed_methods(request.app, request.url.path)
+            if allowed:
+                headers["Allow"] = ", ".join(sorted(allowed))
+            message = f"{request.method[:10]} is not allowed here; allowed: {headers.get('Allow', 'none')}"
+        return error_response(exc.status_code, message, None, headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

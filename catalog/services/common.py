@@ -12,8 +12,9 @@ from sqlmodel import Session, SQLModel, func, select
 
 from catalog.errors import ValidationError, quote
 from catalog.models.base import utcnow
+from mlops_lite.schemas.common import NAME_PATTERN
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
+_NAME_RE = re.compile(NAME_PATTERN)
 
 
 def check_name(value: str, *, what: str = "name") -> str:

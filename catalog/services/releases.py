@@ -21,9 +21,10 @@ from catalog.scoping import Actor, get_scoped, scoped
 from catalog.services.audit import audited
 from catalog.services.common import page, transition
 from catalog.services.datasets import get_dataset, list_entries
+from mlops_lite.schemas.common import VERSION_PATTERN
 
 SPLITS = ("train", "val", "test")
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,49}$")
+_VERSION_RE = re.compile(VERSION_PATTERN)
 
 
 def _next_version(session: Session, dataset_id: int) -> str:

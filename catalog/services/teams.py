@@ -24,6 +24,7 @@ from catalog.models.base import utcnow
 from catalog.scoping import Actor
 from catalog.services.audit import record
 from catalog.services.common import page
+from mlops_lite.schemas.common import TEAM_NAME_PATTERN, USERNAME_PATTERN
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT_MINUTES = 15
@@ -36,8 +37,8 @@ LOGIN_FAILED = (
     f"{LOCKOUT_MINUTES} minutes; an administrator can reset the password)"
 )
 
-_USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
-_TEAM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
+_USERNAME_RE = re.compile(USERNAME_PATTERN)
+_TEAM_RE = re.compile(TEAM_NAME_PATTERN)
 _hasher = PasswordHasher()
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from mlops_lite.schemas.common import Body, Id, Row
+from mlops_lite.schemas.common import Body, Id, Row, ShortName, Username
 
 MAX_TOKEN_DAYS = 366
 
@@ -54,14 +54,14 @@ class Me(Row):
 
 
 class CreateToken(Body):
-    name: str = Field(min_length=1, max_length=100)
+    name: ShortName
     days: float | None = Field(
         default=None, gt=0, le=MAX_TOKEN_DAYS, description="Lifetime in days (default MLOPS_API_TOKEN_DAYS)."
     )
 
 
 class CreateServiceAccount(Body):
-    name: str = Field(min_length=1, max_length=100)
+    name: Username
     team_id: Id
 
 

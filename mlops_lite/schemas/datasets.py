@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from mlops_lite.schemas.common import Body, Id, Row
+from mlops_lite.schemas.common import Body, Id, Name, Row, ScenarioName
 
 
 class DatasetOut(Row):
@@ -21,9 +21,7 @@ class DatasetOut(Row):
 
 
 class CreateDataset(Body):
-    name: str = Field(min_length=1, max_length=200)
-    scenario: str = Field(
-        min_length=1, max_length=40, description="One of the six scenarios, e.g. anomaly_detection."
-    )
+    name: Name
+    scenario: ScenarioName
     description: str = Field(default="", max_length=4000)
     team_id: Id | None = Field(default=None, description="Default: your first team.")
