@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.platform_process",
     "tests.fixtures.api_server",
+    "tests.fixtures.oidc_issuer",
 ]
 
 # Subprocesses (containers of the process runtime, flows.serve_all, servers) import this checkout.
