@@ -174,7 +174,10 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> ApiToken:
         owner = session.get(User, row.user_id)
         if owner is None or not owner.is_service_account:
             raise NotFoundError("token", token_id)
-        _service_account(session, actor, row.user_id)
+        try:
+            _service_account(session, actor, row.user_id)
+        except NotFoundError:
+            raise NotFoundError("token", token_id) from None  # a foreign robot's token reads as missing
     with audit.audited(
         session, actor=actor, action="token.revoke", resource_type="api_token", team_id=actor.current_team_id
     ) as info:
