@@ -26,9 +26,12 @@ from catalog.scoping import Actor
 from catalog.services.audit import audited
 from catalog.services.training import get_job
 from infra import tracking
+from infra.settings import get_settings
 
 # Through the adapter: only infra.tracking imports mlflow on the platform's side (docs/architecture.md).
 MlflowClient = tracking.MlflowClient
+# What every call here raises when MLflow does not answer or refuses (the API answers it as an upstream error).
+TrackingError = tracking.TrackingError
 MODEL_ARTIFACT_PATH = "model"
 ZIP_CHUNK_BYTES = 1 << 20
 
@@ -60,6 +63,13 @@ def _job_ref(actor: Actor, job_id: int) -> JobRef:
             current_run_id=job.mlflow_run_id,
             runs=dict(runs),
         )
+
+
+def run_url(experiment_id: str | None, run_id: str | None) -> str | None:
+    """The run in the MLflow UI."""
+    if not experiment_id or not run_id:
+        return None
+    return f"{get_settings().mlflow.uri}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def _client(mlflow: MlflowClient | None) -> MlflowClient:

@@ -204,13 +204,17 @@ def list_jobs(
     status: str | None = None,
     statuses: Sequence[str] | None = None,
     search: str | None = None,
+    team_id: int | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[int, list[TrainJob]]:
-    """One page of training jobs, newest first, optionally of one status or of any of ``statuses``."""
+    """One page of training jobs, newest first, optionally of one status or of any of ``statuses``, of one
+    team (a team the actor is not in lists nothing)."""
     stmt = scoped(select(TrainJob), TrainJob, actor)
     if scenario:
         stmt = stmt.where(TrainJob.scenario == parse_scenario(scenario).value)
+    if team_id is not None:
+        stmt = stmt.where(TrainJob.team_id == team_id)
     if status:
         stmt = stmt.where(TrainJob.status == status)
     if statuses is not None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from mlops_lite.client.errors import MlopsError, Unreachable, error_for
+from mlops_lite.client.errors import Unreachable, error_for
 from mlops_lite.schemas.common import Page
 
 M = TypeVar("M", bound=BaseModel)
@@ -120,22 +120,41 @@ class Transport:
         return model.model_validate(response.json())
 
     def download(self, path: str, dest: Path, **params: Any) -> Path:
-        """Stream a response body into ``dest`` (written to a temporary name, renamed when complete)."""
-        tmp = dest.with_name(dest.name + ".part")
+        """Stream a response body into ``dest`` (written to a temporary name, renamed when complete). ``dest``
+        may be an existing directory: the file then takes the name the server gives it."""
+        tmp: Path | None = None  # set once the answer is known good: only a file this call wrote is removed
         try:
             with self._http.stream("GET", path, params=_clean(params)) as response:
                 self._raise_for(response)
+                if dest.is_dir():
+                    dest = dest / _attachment_name(response, fallback=path.rstrip("/").rsplit("/", 1)[-1])
+                tmp = dest.with_name(dest.name + ".part")
                 with tmp.open("wb") as out:
                     for chunk in response.iter_bytes(CHUNK):
                         out.write(chunk)
         except httpx.TransportError as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise Unreachable(f"the platform API at {self.server} did not answer: {exc}") from None
-        except MlopsError:
-            tmp.unlink(missing_ok=True)
+        except BaseException:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise
+        assert tmp is not None  # the answer was good, so its file was written
         tmp.replace(dest)
         return dest
+
+
+def _attachment_name(response: httpx.Response, *, fallback: str) -> str:
+    """The file name of ``Content-Disposition`` (its last path part only: never a path the server chose)."""
+    disposition = response.headers.get("content-disposition", "")
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename" and value.strip().strip('"'):
+            name = Path(value.strip().strip('"').replace("\\", "/")).name
+            if name not in ("", ".", ".."):
+                return name
+    return fallback
 
 
 def _chunks(fh: Any) -> Iterable[bytes]:

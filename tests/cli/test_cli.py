@@ -1,4 +1,5 @@
-"""The `mlops` CLI on real servers: the skeleton path scripted with --json, errors as one clear line."""
+"""The `mlops` CLI on real servers: the skeleton path scripted with --json, errors as one clear line. The commands
+converted to API clients (`mlops jobs`) talk to a live API server, which runs flows inline."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def cli(platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def cli(platform_env, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     from infra.settings import reset_settings
 
     monkeypatch.setenv("MLOPS_PREFECT_RUN_MODE", "inline")
     monkeypatch.setenv("MLOPS_TRAIN_POLL_SECONDS", "0.5")
     monkeypatch.setenv("MLOPS_ADMIN_PASSWORD", "cli-admin-pass")
     reset_settings()
+    # Started after the settings above: the API server inherits them (it runs the flows it launches inline).
+    request.getfixturevalue("api_server")
     from cli.main import app
 
     runner = CliRunner()
@@ -39,8 +42,7 @@ def as_json(result: object) -> object:
 
 
 def test_cli_scripts_the_whole_path(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    init = as_json(cli("init", "--json"))
-    assert init["admin_created"] is True and init["presets"]["created"]
+    # The API server's fixture initialised the catalog already (its first run: tests/catalog/test_teams.py).
     again = as_json(cli("init", "--json"))
     assert again["admin_created"] is False and not again["presets"]["created"]
 
