@@ -4,28 +4,33 @@ full, and a run's summary, metric points and soft-delete answers."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from mlops_lite.schemas.common import Body, Id, Row
+from mlops_lite.schemas.common import JSON_INT, Body, Id, Name, Row, ScenarioName
 
 # A job's final statuses: a start ended one way or another (``client.jobs.wait`` returns on them).
 FINAL_STATUSES = frozenset({"completed", "failed", "stopped"})
 ACTIVE_STATUSES = frozenset({"starting", "running"})
 
 
+# The catalog's MAX_EVALS_LIMIT (catalog.services.training; tests/api/test_schemas.py checks they agree).
+MAX_EVALS = 500
+MaxEvals = Annotated[int, Field(ge=0, le=MAX_EVALS), JSON_INT]
+
+
 class CreateJob(Body):
-    name: str = Field(min_length=1, max_length=200, description="Unique in the team.")
-    scenario: str = Field(min_length=1, max_length=40, description="e.g. anomaly_detection.")
-    algorithm: int | str = Field(
+    name: Name = Field(description="Unique in the team.")
+    scenario: ScenarioName
+    algorithm: Id | Name = Field(
         description="The algorithm's name in the scenario (e.g. ECOD) or its id (`GET /algorithms`)."
     )
     release_id: Id = Field(description="A published release of a dataset of the same team and scenario.")
     params: dict[str, Any] = Field(
         default_factory=dict, description="Checked against the algorithm's parameter declarations."
     )
-    max_evals: int = Field(default=0, ge=0, description="Tuning trials before the final fit (0: train once).")
+    max_evals: MaxEvals = Field(default=0, description="Tuning trials before the final fit (0: train once).")
     description: str = Field(default="", max_length=4000)
     team_id: Id | None = Field(default=None, description="Default: your first team.")
 
@@ -35,7 +40,7 @@ class UpdateJob(Body):
 
     params: dict[str, Any] | None = Field(default=None, description="Replaces the parameters (checked).")
     release_id: Id | None = None
-    max_evals: int | None = Field(default=None, ge=0)
+    max_evals: MaxEvals | None = None
 
 
 class JobOut(Row):
