@@ -245,15 +245,30 @@ def _require_team_admin(session: Session, actor: Actor, team_id: int) -> Team:
 
 
 def add_member(
-    session: Session, *, actor: Actor, team_id: int, user_id: int, role: str = "member"
+    session: Session,
+    *,
+    actor: Actor,
+    team_id: int,
+    user_id: int | None = None,
+    username: str | None = None,
+    role: str = "member",
 ) -> Membership:
-    """Make a user a member of a team with ``role``; an existing member gets the new role."""
+    """Make a user (by id or by username) a member of a team with ``role``; an existing member gets the new
+    role."""
     if role not in ROLES:
         raise ValidationError(f"role {quote(role)} is not one of {', '.join(ROLES)}")
+    if (user_id is None) == (username is None):
+        raise ValidationError("give either a user id or a username")
+    # Who may manage the team is checked before the user is looked up: anyone else must not learn from the
+    # answer whether a username exists.
     team = _require_team_admin(session, actor, team_id)
-    user = session.get(User, user_id)
+    if user_id is not None:
+        user = session.get(User, user_id)
+    else:
+        user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
-        raise NotFoundError("user", user_id)
+        raise NotFoundError("user", user_id if user_id is not None else username)
+    user_id = user.id
     membership = session.get(Membership, (user_id, team_id))
     if membership is None:
         membership = Membership(user_id=user_id, team_id=team_id, role=role)
