@@ -13,6 +13,8 @@ from catalog.models import Team, User
 from catalog.services import teams as teams_service
 from mlops_lite.schemas.admin import (
     AddMember,
+    AddMemberById,
+    AddMemberByName,
     CreateTeam,
     CreateUser,
     MemberOut,
@@ -76,7 +78,12 @@ def list_members(team_id: IdPath, actor: ActorDep, session: SessionDep, paging: 
 def add_member(team_id: IdPath, body: AddMember, actor: ActorDep, session: SessionDep) -> MemberOut:
     """Make a user a member of the team; an existing member gets the new role."""
     membership = teams_service.add_member(
-        session, actor=actor, team_id=team_id, user_id=body.user_id, username=body.username, role=body.role
+        session,
+        actor=actor,
+        team_id=team_id,
+        user_id=body.user_id if isinstance(body, AddMemberById) else None,
+        username=body.username if isinstance(body, AddMemberByName) else None,
+        role=body.role,
     )
     user = session.get(User, membership.user_id)
     assert user is not None  # add_member found it in this transaction

@@ -10,11 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import ActorDep, SessionDep
-from api.errors import ApiError
 from api.paging import Page
 from catalog.services import audit as audit_service
 from infra.settings import get_settings
-from mlops_lite.schemas.audit import AuditEventOut, Outcome
+from mlops_lite.schemas.audit import AuditEventOut, Outcome, Timestamp
 
 router = APIRouter(tags=["audit"])
 
@@ -29,8 +28,8 @@ def list_events(
     actor_name: Annotated[str | None, Query(max_length=100, description="The acting user's name.")] = None,
     outcome: Annotated[Outcome | None, Query()] = None,
     since: Annotated[
-        datetime | None,
-        Query(description="Events at or after this time (ISO 8601; without a time zone it is read as UTC)."),
+        Timestamp | None,
+        Query(description="Events at or after this time (RFC 3339, e.g. 2026-01-31T12:00:00Z)."),
     ] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip.")] = 0,
     limit: Annotated[
@@ -60,11 +59,11 @@ def list_events(
 
 
 def _utc(value: datetime) -> datetime:
-    """``value`` in UTC (without a zone: read as UTC), or a 422 for an instant a datetime cannot hold in UTC
-    (year 1 with a positive offset, year 9999 with a negative one)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+    """``value`` in UTC. An instant before the first or after the last datetime in UTC (year 1 with a positive
+    offset, year 9999 with a negative one) is a valid date all the same: it becomes the first or the last one."""
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ApiError(422, "since: out of the range of dates", "validation_error") from None
+        offset = value.utcoffset()
+        ahead = offset is not None and offset.total_seconds() > 0
+        return (datetime.min if ahead else datetime.max).replace(tzinfo=UTC)

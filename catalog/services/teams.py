@@ -24,11 +24,10 @@ from catalog.models.base import utcnow
 from catalog.scoping import Actor
 from catalog.services.audit import record
 from catalog.services.common import page
-from mlops_lite.schemas.common import TEAM_NAME_PATTERN, USERNAME_PATTERN
+from mlops_lite.schemas.common import MIN_PASSWORD_LENGTH, TEAM_NAME_PATTERN, USERNAME_PATTERN
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT_MINUTES = 15
-MIN_PASSWORD_LENGTH = 8
 ROLES = ("member", "admin")
 # One message for a wrong password, an unknown user and a locked account: which of the three it was would
 # tell a caller that the username exists.

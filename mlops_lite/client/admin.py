@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from mlops_lite.client.errors import InvalidRequest
 from mlops_lite.client.transport import Transport
 from mlops_lite.schemas.admin import (
     AddMember,
+    AddMemberById,
+    AddMemberByName,
     CreateTeam,
     CreateUser,
     MemberOut,
@@ -43,7 +46,13 @@ class Teams:
         self, team_id: int, *, user_id: int | None = None, username: str | None = None, role: Role = "member"
     ) -> MemberOut:
         """Make a user (by id or by username) a member; an existing member gets the new role."""
-        body = AddMember(user_id=user_id, username=username, role=role)
+        if (user_id is None) == (username is None):
+            raise InvalidRequest("give either user_id or username")
+        body: AddMember = (
+            AddMemberById(user_id=user_id, role=role)
+            if user_id is not None
+            else AddMemberByName(username=username, role=role)  # type: ignore[arg-type]
+        )
         return self._t.send("POST", f"/teams/{team_id}/members", MemberOut, body)
 
     def remove_member(self, team_id: int, user_id: int) -> None:

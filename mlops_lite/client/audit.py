@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops_lite.client.transport import Transport
@@ -60,5 +60,10 @@ def _filters(
         "team_id": team_id,
         "actor_name": actor_name,
         "outcome": outcome,
-        "since": since.isoformat() if since is not None else None,
+        "since": _rfc3339(since) if since is not None else None,
     }
+
+
+def _rfc3339(value: datetime) -> str:
+    """The API takes a time with its zone; a naive datetime is read as UTC."""
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).isoformat()

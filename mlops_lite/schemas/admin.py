@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from mlops_lite.schemas.common import Body, Id, Row
+from mlops_lite.schemas.common import Body, Id, Password, Row, TeamName, Username
 
 Role = Literal["member", "admin"]
 
@@ -20,7 +20,7 @@ class TeamOut(Row):
 
 
 class CreateTeam(Body):
-    name: str = Field(min_length=1, max_length=100)
+    name: TeamName
     description: str = Field(default="", max_length=1000)
 
 
@@ -32,18 +32,22 @@ class MemberOut(Row):
     is_active: bool
 
 
-class AddMember(Body):
-    """The user by id or by username (exactly one); an existing member gets the new role."""
+class AddMemberById(Body):
+    """The user by id; an existing member gets the new role."""
 
-    user_id: Id | None = None
-    username: str | None = Field(default=None, min_length=1, max_length=100)
+    user_id: Id
     role: Role = "member"
 
-    @model_validator(mode="after")
-    def _one_user(self) -> AddMember:
-        if (self.user_id is None) == (self.username is None):
-            raise ValueError("give either user_id or username")
-        return self
+
+class AddMemberByName(Body):
+    """The user by username (a team's admins add people whose id they cannot look up); an existing member gets
+    the new role."""
+
+    username: Username
+    role: Role = "member"
+
+
+AddMember = AddMemberById | AddMemberByName
 
 
 class UserOut(Row):
@@ -58,13 +62,11 @@ class UserOut(Row):
 
 
 class CreateUser(Body):
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=1000, description="At least 8 characters.")
+    username: Username
+    password: Password
     is_superuser: bool = Field(default=False, description="An administrator sees and manages everything.")
     team_ids: list[Id] = Field(default_factory=list, max_length=100, description="Teams to join as a member.")
 
 
 class SetPassword(Body):
-    password: str = Field(
-        min_length=1, max_length=1000, description="At least 8 characters; also lifts a lockout."
-    )
+    password: Password = Field(description="The new password; also lifts a lockout.")

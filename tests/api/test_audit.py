@@ -54,7 +54,7 @@ def test_filters_paging_and_who_reads_what(api_server) -> None:  # type: ignore[
         }
         recent = list(admin.audit.list(resource_type="probe", since=long_ago + timedelta(days=1)))
         assert "probe.old" not in {e.action for e in recent} and len(recent) == 4
-        # A time without a zone is read as UTC.
+        # The SDK reads a time without a zone as UTC.
         naive = (long_ago + timedelta(days=1)).replace(tzinfo=None)
         assert len(list(admin.audit.list(resource_type="probe", since=naive))) == 4
         first = admin.audit.page(resource_type="probe", limit=2)
@@ -76,7 +76,17 @@ def test_filters_paging_and_who_reads_what(api_server) -> None:  # type: ignore[
             member.audit.page(outcome="maybe")
     assert httpx.get(f"{api_server.url}/api/v1/audit").status_code == 401
     headers = {"Authorization": f"Bearer {api_server.operator_token}"}
-    for since in ("0001-01-01T00:00:00+14:00", "yesterday"):
-        answer = httpx.get(f"{api_server.url}/api/v1/audit", params={"since": since}, headers=headers)
-        assert answer.status_code == 422, answer.text
-        assert "since: " in answer.json()["error"]["message"]
+
+    def since(value: str) -> httpx.Response:
+        params = {"since": value, "resource_type": "probe"}
+        return httpx.get(f"{api_server.url}/api/v1/audit", params=params, headers=headers)
+
+    for bad in ("yesterday", "0.5", "2026-01-31", "2026-01-31T12:00:00", "2026-02-30T00:00:00Z"):
+        answer = since(bad)
+        assert answer.status_code == 422 and "since: " in answer.json()["error"]["message"], (
+            bad,
+            answer.text,
+        )
+    # Dates a UTC datetime cannot hold: before the first one (everything), after the last one (nothing).
+    assert since("0001-01-01T00:00:00+14:00").json()["total"] == 5
+    assert since("9999-12-31T23:59:59-14:00").json()["total"] == 0
