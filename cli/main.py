@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from cli import admin, auth, datasets, demo, platform, serving, training
+from cli import admin, auth, datasets, demo, platform, serving, tokens, training
 
 app = typer.Typer(
     name="mlops",
@@ -42,6 +42,8 @@ GROUPS: dict[str, typer.Typer] = {
     "datasets": datasets.app,
     "jobs": training.app,
     "servings": serving.app,
+    "tokens": tokens.tokens,
+    "service-accounts": tokens.service_accounts,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)

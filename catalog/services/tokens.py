@@ -28,7 +28,7 @@ from catalog.models import ApiToken, Membership, Team, User
 from catalog.models.base import utcnow
 from catalog.scoping import Actor
 from catalog.services import audit
-from catalog.services.common import check_name
+from catalog.services.common import check_name, page
 
 KINDS = {"personal": "p", "service": "s", "login": "l", "operator": "o"}
 MAX_DAYS = 366
@@ -139,6 +139,23 @@ def create_service_account(session: Session, *, actor: Actor, team_id: int, name
         session.flush()
         info["resource_id"] = user.id
     return user
+
+
+def page_service_accounts(
+    session: Session, *, actor: Actor, search: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[int, list[User]]:
+    """One page of the service accounts the actor manages (``_service_account``'s rule): every one for an
+    administrator, else those of the teams the actor is an admin of; by name, optionally containing ``search``."""
+    stmt = select(User).where(col(User.is_service_account).is_(True))
+    if not actor.is_superuser:
+        admin_of = select(Membership.team_id).where(
+            Membership.user_id == actor.user_id, Membership.role == "admin"
+        )
+        managed = select(Membership.user_id).where(col(Membership.team_id).in_(admin_of))
+        stmt = stmt.where(col(User.id).in_(managed))
+    if search:
+        stmt = stmt.where(col(User.username).icontains(search))
+    return page(session, stmt, offset=offset, limit=limit, order_by=col(User.username))
 
 
 def create_service_token(

@@ -7,6 +7,9 @@ from types import TracebackType
 from typing import Self
 
 from mlops_lite.client import config
+from mlops_lite.client.admin import Teams, Users
+from mlops_lite.client.algorithms import Algorithms
+from mlops_lite.client.audit import Audit
 from mlops_lite.client.auth import ServiceAccounts, Tokens
 from mlops_lite.client.datasets import Datasets
 from mlops_lite.client.errors import InvalidRequest
@@ -40,6 +43,10 @@ class Client:
         self.service_accounts = ServiceAccounts(self.transport)
         self.datasets = Datasets(self.transport)
         self.jobs = Jobs(self.transport)
+        self.teams = Teams(self.transport)
+        self.users = Users(self.transport)
+        self.algorithms = Algorithms(self.transport)
+        self.audit = Audit(self.transport)
 
     @classmethod
     def login(
