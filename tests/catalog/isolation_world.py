@@ -40,7 +40,7 @@ PASSWORD = "isolation-pass-1"
 MISSING = 987654
 MISSING_RUN = "0" * 32
 # Where user input enters: every call from here must go through an actor-scoped service function.
-EDGES = ("cli", "dashboard", "flows/nats_responder.py")
+EDGES = ("api", "cli", "dashboard", "flows/nats_responder.py")
 
 
 @dataclass
