@@ -8,6 +8,7 @@ from typing import Self
 
 from mlops_lite.client import config
 from mlops_lite.client.auth import ServiceAccounts, Tokens
+from mlops_lite.client.custom_jobs import CustomJobs
 from mlops_lite.client.datasets import Datasets
 from mlops_lite.client.errors import InvalidRequest
 from mlops_lite.client.transport import Transport
@@ -38,6 +39,7 @@ class Client:
         self.tokens = Tokens(self.transport)
         self.service_accounts = ServiceAccounts(self.transport)
         self.datasets = Datasets(self.transport)
+        self.custom_jobs = CustomJobs(self.transport)
 
     @classmethod
     def login(
