@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class JobRef:
     status: str
     experiment_id: str | None
     current_run_id: str | None
+    model_name: str | None
     runs: dict[str, str]  # run id → experiment id, every run the platform created for the job
 
 
@@ -61,6 +62,7 @@ def _job_ref(actor: Actor, job_id: int) -> JobRef:
             status=job.status,
             experiment_id=job.mlflow_experiment_id,
             current_run_id=job.mlflow_run_id,
+            model_name=job.model_name,
             runs=dict(runs),
         )
 
@@ -180,15 +182,26 @@ def download_model(
         raise ConflictError(
             f"run {run_id} is {run.info.status}; only a finished run's model can be downloaded"
         )
-    if not tracking.list_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH):
-        raise NotFoundError("model of run", run_id)
+    fetch = _model_fetcher(mlflow, job, run_id)
     workdir = Path(tempfile.mkdtemp(prefix="mlops-model-"))
     try:
-        local = Path(tracking.download_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH, str(workdir)))
+        local = Path(fetch(str(workdir)))
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return ModelDownload(filename=f"job{job.job_id}-{run_id}-model.zip", chunks=_zip_stream(local, workdir))
+
+
+def _model_fetcher(mlflow: MlflowClient, job: JobRef, run_id: str) -> Callable[[str], str]:
+    """How to download the run's model: its ``model`` folder (presets), else the newest version of the job's model
+    the run registered (a custom job's code may log it elsewhere, e.g. as an MLflow 3 logged model)."""
+    if tracking.list_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH):
+        return lambda dst: tracking.download_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH, dst)
+    versions = tracking.run_model_versions(mlflow, job.model_name, run_id) if job.model_name else []
+    if not versions:
+        raise NotFoundError("model of run", run_id)
+    name, version = job.model_name or "", versions[-1]
+    return lambda dst: tracking.download_model_version(mlflow, name, version, dst)
 
 
 class _Pipe:

@@ -11,6 +11,7 @@ from mlops_lite.client.admin import Teams, Users
 from mlops_lite.client.algorithms import Algorithms
 from mlops_lite.client.audit import Audit
 from mlops_lite.client.auth import ServiceAccounts, Tokens
+from mlops_lite.client.custom_jobs import CustomJobs
 from mlops_lite.client.datasets import Datasets
 from mlops_lite.client.errors import InvalidRequest
 from mlops_lite.client.jobs import Jobs
@@ -47,6 +48,7 @@ class Client:
         self.users = Users(self.transport)
         self.algorithms = Algorithms(self.transport)
         self.audit = Audit(self.transport)
+        self.custom_jobs = CustomJobs(self.transport)
 
     @classmethod
     def login(

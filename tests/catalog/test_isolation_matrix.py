@@ -32,7 +32,9 @@ from catalog.services import (
     algorithms,
     audit,
     common,
+    custom_jobs,
     datasets,
+    job_config,
     modules,
     names,
     releases,
@@ -666,13 +668,59 @@ MATRIX: dict[str, Entry] = {
         control=lambda w: lambda s: teams.actor_for(s, username="alice", current_team_id=w.team_a),
     ),
     # training
-    "training.model_name_for": row("training.model_name_for", "names a job's model from rows already read"),
-    "training.experiment_name_for": global_(
-        "training.experiment_name_for",
-        "a name derived from a scenario",
-        lambda s: training.experiment_name_for(SCN),
+    "job_config.model_name_for": row(
+        "job_config.model_name_for", "names a job's model from rows already read"
     ),
-    "training.build_config": row("training.build_config", "the config of a job row its caller already read"),
+    "job_config.experiment_name_for": global_(
+        "job_config.experiment_name_for",
+        "a name derived from a scenario",
+        lambda s: job_config.experiment_name_for(SCN),
+    ),
+    "job_config.build_config": row(
+        "job_config.build_config", "the config of a job row its caller already read"
+    ),
+    "job_config.store_config": row(
+        "job_config.store_config", "stores the config of a job row its caller already read"
+    ),
+    "custom_jobs.check_spec": global_(
+        "custom_jobs.check_spec",
+        "checks a custom job's spec; reads nothing",
+        lambda s: custom_jobs.check_spec(image="python:3.12", command=["python", "-V"]),
+    ),
+    "custom_jobs.create_custom_job": scoped(
+        ref(
+            lambda s, i, w: custom_jobs.create_custom_job(
+                s, actor=w.eve, team_id=i, name="x", release_id=w.release_a, image="t:1", command=["t"]
+            ),
+            "team_a",
+        ),
+        ref(
+            lambda s, i, w: custom_jobs.create_custom_job(
+                s, actor=w.eve, team_id=w.team_b, name="x", release_id=i, image="t:1", command=["t"]
+            ),
+            "release_a",
+        ),
+        ref(
+            lambda s, i, w: custom_jobs.create_custom_job(
+                s, actor=w.bob, team_id=w.team_b, name="x", release_id=i, image="t:1", command=["t"]
+            ),
+            "release_a",
+        ),
+        control=lambda w: (
+            lambda s: custom_jobs.create_custom_job(
+                s,
+                actor=w.alice,
+                team_id=w.team_a,
+                name="x",
+                release_id=w.release_a,
+                image="t:1",
+                command=["t"],
+            )
+        ),
+    ),
+    "custom_jobs.job_release": row(
+        "custom_jobs.job_release", "the release of a job row its caller already read or its flow claimed"
+    ),
     "training.create_job": scoped(
         ref(
             lambda s, i, w: training.create_job(
