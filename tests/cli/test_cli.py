@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -34,15 +35,37 @@ def cli(platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyp
     return run
 
 
+@pytest.fixture
+def local_api(platform_env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Starts the platform API (`python -m api`, inline flows like the CLI here) once the test's `mlops init`
+    made the catalog and its admin; the CLI on this host then talks to it with the operator token."""
+    from infra.net import free_port
+    from infra.settings import reset_settings
+    from tests.fixtures.api_server import start_api
+
+    servers = []
+
+    def start() -> object:
+        monkeypatch.setenv("MLOPS_API_PORT", str(free_port()))
+        reset_settings()
+        servers.append(start_api(dict(os.environ), tmp_path / "api.log", platform_env.platform.data_dir))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
 def as_json(result: object) -> object:
     return json.loads(result.output)  # type: ignore[attr-defined]
 
 
-def test_cli_scripts_the_whole_path(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_scripts_the_whole_path(cli, local_api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     init = as_json(cli("init", "--json"))
     assert init["admin_created"] is True and init["presets"]["created"]
     again = as_json(cli("init", "--json"))
     assert again["admin_created"] is False and not again["presets"]["created"]
+    local_api()
 
     algos = as_json(cli("algorithms", "list", "--json"))
     assert {"ECOD", "Prophet", "Spell", "YOLODetection"} <= {a["name"] for a in algos}
