@@ -15,6 +15,7 @@ from mlops_lite.client.custom_jobs import CustomJobs
 from mlops_lite.client.datasets import Datasets
 from mlops_lite.client.errors import InvalidRequest
 from mlops_lite.client.jobs import Jobs
+from mlops_lite.client.servings import Servings
 from mlops_lite.client.transport import Transport
 from mlops_lite.schemas.auth import Health, Me, NewToken, TokenRequest
 
@@ -49,6 +50,7 @@ class Client:
         self.algorithms = Algorithms(self.transport)
         self.audit = Audit(self.transport)
         self.custom_jobs = CustomJobs(self.transport)
+        self.servings = Servings(self.transport)
 
     @classmethod
     def login(

@@ -162,6 +162,7 @@ def test_wait_prints_progress_and_gives_up_at_its_deadline(
 def test_unreachable_prefect_is_one_clear_error_at_once(
     seeded: Any, mlops_cli: MlopsCli, prefect_server: PrefectServer, api_server: Any
 ) -> None:
+    """The API stays up (servings go through it) while Prefect is down: its 503 is the same one line."""
     from catalog.db import session_scope
     from catalog.models import TrainJob
     from catalog.services import releases as rel
