@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from mlops_lite.schemas.common import Body, Id, Row
+from mlops_lite.schemas.common import JSON_INT, Body, Id, Row
 
 MAX_IMAGE_CHARS = 512  # the whole reference; its name part at most MAX_IMAGE_NAME_CHARS (Docker's limit)
 MAX_IMAGE_NAME_CHARS = 255
@@ -90,8 +90,8 @@ class CustomSpec(Body):
     cpu_limit: float | None = Field(
         default=None, ge=MIN_CPU, le=MAX_CPU, description="CPU cores; default: the runtime's limit."
     )
-    memory_limit_mb: int | None = Field(
-        default=None, ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB, description="Memory in MiB; default: the runtime's."
+    memory_limit_mb: Annotated[int, Field(ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB), JSON_INT] | None = Field(
+        default=None, description="Memory in MiB; default: the runtime's."
     )
 
     @field_validator("image")

@@ -7,11 +7,11 @@ container runtime last reported. Lifecycle changes run as flows (``Launch``, fol
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from mlops_lite.schemas.common import Body, Id, Row
+from mlops_lite.schemas.common import JSON_INT, Body, Id, Row
 from mlops_lite.schemas.runs import Launch
 
 VERSION_HELP = "'latest' (the job's newest version, resolved when the serving starts) or a version number."
@@ -27,6 +27,8 @@ PREDICT_REQUEST_SCHEMA: dict[str, Any] = {
     "MLOPS_PREDICT_MAX_BODY_BYTES; checked against the scenario's declared request and the MLOPS_PREDICT_* "
     "limits before it is sent (422, 413).",
 }
+
+Port = Annotated[int, Field(ge=1, le=65535), JSON_INT]
 
 
 class ServingOut(Row):
@@ -70,7 +72,7 @@ class CreateServing(Body):
     name: str = Field(min_length=1, max_length=200, description="Unique in the team.")
     train_job_id: Id = Field(description="The training job whose model is served.")
     model_version: str = Field(default="latest", min_length=1, max_length=20, description=VERSION_HELP)
-    port: int | None = Field(default=None, ge=1, le=65535, description=PORT_HELP)
+    port: Port | None = Field(default=None, description=PORT_HELP)
     team_id: Id | None = Field(default=None, description="Default: your first team (the job's team).")
     start: bool = Field(
         default=True,
@@ -82,7 +84,7 @@ class CreateServing(Body):
 class UpdateServing(Body):
     model_version: str | None = Field(default=None, min_length=1, max_length=20, description=VERSION_HELP)
     train_job_id: Id | None = Field(default=None, description="Another completed job of the same scenario.")
-    port: int | None = Field(default=None, ge=1, le=65535, description=PORT_HELP)
+    port: Port | None = Field(default=None, description=PORT_HELP)
     any_port: bool = Field(
         default=False, description="Let the runtime choose the port (drops a requested one)."
     )

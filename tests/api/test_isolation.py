@@ -41,8 +41,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/datasets/{dataset_id}/releases": {},
     "PATCH /api/v1/datasets/{dataset_id}/entries/{entry_id}": {"train": True},
     "PATCH /api/v1/entries/{entry_id}": {"train": True},
-    "PATCH /api/v1/jobs/{job_id}": {"description": "changed"},
-    "PATCH /api/v1/servings/{serving_id}": {"name": "renamed"},
+    "PATCH /api/v1/jobs/{job_id}": {"max_evals": 0},
+    "PATCH /api/v1/servings/{serving_id}": {"model_version": "latest"},
     "POST /api/v1/servings/{serving_id}/predict": {
         "data": [{"timestamp": "2024-01-01T00:00:00", "value": 1.0}]
     },
