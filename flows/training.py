@@ -20,7 +20,15 @@ from catalog.scoping import SYSTEM
 from catalog.services import training as training_service
 from flows.watchdog import watch_job
 from infra.settings import get_settings
-from tasks.training import RunHandle, end_mlflow_run, launch_container, prepare_run, stop_container
+from tasks import job_credentials
+from tasks.training import (
+    RunHandle,
+    TrackingError,
+    end_mlflow_run,
+    launch_container,
+    prepare_run,
+    stop_container,
+)
 
 
 def _flow_run_id() -> str | None:
@@ -64,6 +72,7 @@ def _launch(job_id: int, flow_run_id: str | None, previous: str) -> RunHandle:
             )
         if handle is not None:
             end_mlflow_run(handle.run_id, "FAILED")
+        _retire(job_id, flow_run_id)
         raise
     logger.info("job %s running in container %s (MLflow run %s)", job_id, container, handle.run_id)
     return handle
@@ -109,7 +118,15 @@ def stop_training(job_id: int) -> dict[str, Any]:
         error = end_mlflow_run(job.mlflow_run_id, "KILLED")
         if error:
             get_run_logger().warning("could not mark run %s KILLED: %s", job.mlflow_run_id, error)
+    _retire(job_id, job.flow_run_id)
     return {"job_id": job_id, "stopped": stopped}
+
+
+def _retire(job_id: int, flow_run_id: str | None) -> None:
+    """Delete the MLflow account of a custom job's start that is over; a failure is the reconciler's to retry."""
+    problem = job_credentials.retire(job_id, flow_run_id)
+    if problem is not None:
+        get_run_logger().warning("could not delete the MLflow account of job %s: %s", job_id, problem)
 
 
 @flow(name="watch-training", log_prints=True)
@@ -152,6 +169,13 @@ def reconcile_training(stale_after_seconds: float | None = None) -> list[int]:
             if training_service.claim_watch(session, job_id=job_id, stale_before=stale_before):
                 claimed.append(job_id)
     logger = get_run_logger()
+    try:
+        # Accounts of custom jobs' starts that are over, left by a deletion that failed or a watcher that died.
+        deleted = job_credentials.sweep()
+        if deleted:
+            logger.info("deleted the MLflow accounts of ended custom job starts: %s", deleted)
+    except TrackingError as exc:
+        logger.warning("could not sweep the MLflow accounts of custom jobs: %s", exc)
     if get_settings().prefect.run_mode == "inline":
         _watch_inline(claimed)
     else:

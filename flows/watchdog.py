@@ -22,6 +22,7 @@ from catalog.services import training as training_service
 from flows.watch_rules import Finish, Leave, Round, Rules, Wait, decide, first_action
 from infra.runtime.base import ContainerState, ContainerStatus
 from infra.settings import get_settings
+from tasks import job_credentials
 from tasks.training import (
     TrackingError,
     container_logs,
@@ -121,6 +122,8 @@ def watch_job(job_id: int, *, pause: Pause = pause_for_round) -> WatchResult:
     if job is None or job.mlflow_run_id is None or job.container_name is None:
         raise ValueError(f"job {job_id} has no run or container to watch")
     run_id, container = job.mlflow_run_id, job.container_name
+    # The start being watched: its MLflow account (a custom job's) goes when it ends, whoever ends it.
+    start = (job_id, job.flow_run_id) if job.kind == JobKind.CUSTOM else None
     rules = Rules.from_settings(get_settings().training)
     # The deadline counts from the start, not from this watch: a watch resumed after a restart (or a
     # slow-polling stretch while MLflow is down) must not extend it.
@@ -134,8 +137,20 @@ def watch_job(job_id: int, *, pause: Pause = pause_for_round) -> WatchResult:
         errors = now.mlflow_errors
         action = decide(now, rules)
     if isinstance(action, Leave):
-        return WatchResult(status=action.status or JobStatus.STOPPED, polls=polls)
-    return _finish(job_id, run_id, container, action, polls)
+        result = WatchResult(status=action.status or JobStatus.STOPPED, polls=polls)
+    else:
+        result = _finish(job_id, run_id, container, action, polls)
+    if start is not None:
+        _retire_quietly(*start)
+    return result
+
+
+def _retire_quietly(job_id: int, flow_run_id: str | None) -> None:
+    problem = job_credentials.retire(job_id, flow_run_id)
+    if problem is not None:
+        log.warning(
+            "could not delete the MLflow account of job %s (the reconciler will): %s", job_id, problem
+        )
 
 
 def _end_run_quietly(run_id: str, status: str) -> None:

@@ -37,7 +37,7 @@ class RunInfo:
     tags: dict[str, str]
 
 
-def _configure(settings: TrackingSettings) -> None:
+def configure_http(settings: TrackingSettings) -> None:
     # mlflow reads these at call time; a short timeout and few retries keep the watchdog responsive while
     # the server is down (its default retries for minutes).
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.request_timeout_seconds))
@@ -50,7 +50,7 @@ def _configure(settings: TrackingSettings) -> None:
 
 def client(settings: TrackingSettings | None = None) -> MlflowClient:
     settings = settings or get_settings().mlflow
-    _configure(settings)
+    configure_http(settings)
     return MlflowClient(tracking_uri=settings.uri, registry_uri=settings.uri)
 
 
@@ -73,6 +73,17 @@ def ensure_experiment(mlflow: MlflowClient, name: str) -> str:
             if experiment is None:
                 raise
             return str(experiment.experiment_id)
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def ensure_registered_model(mlflow: MlflowClient, name: str) -> None:
+    """The registered model exists (created by the platform's account when missing)."""
+    try:
+        mlflow.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # an earlier start (or a concurrent one) made it
+            raise _wrap(exc) from exc
     except Exception as exc:
         raise _wrap(exc) from exc
 

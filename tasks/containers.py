@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from infra.runtime.base import ContainerKind, ContainerSpec, InputFile
 from infra.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the type only: specs are built without loading MLflow's client
+    from infra.tracking_auth import Credentials
 
 LABEL_APP = "mlops-lite"
 
@@ -68,16 +72,18 @@ def custom_env(
     run_id: str,
     experiment_id: str,
     model_name: str,
+    account: Credentials,
     settings: Settings | None = None,
 ) -> dict[str, str]:
     """The platform's variables in a custom job's container (docs/architecture.md): MLflow's, to log into the
-    run the platform created and register ``model_name``, and the job's. No S3 credentials: MLflow proxies
-    artifacts, and the release is handed over as a file (``RELEASE_PATH_ENV``)."""
+    run the platform created and register ``model_name`` as ``account`` (the start's own MLflow user, never the
+    platform's), and the job's. No S3 credentials: MLflow proxies artifacts, and the release is handed over as a
+    file (``RELEASE_PATH_ENV``)."""
     s = settings or get_settings()
     return {
         "MLFLOW_TRACKING_URI": s.mlflow.uri,
-        "MLFLOW_TRACKING_USERNAME": s.mlflow.username,
-        "MLFLOW_TRACKING_PASSWORD": s.mlflow.password,
+        "MLFLOW_TRACKING_USERNAME": account.username,
+        "MLFLOW_TRACKING_PASSWORD": account.password,
         "MLFLOW_RUN_ID": run_id,
         "MLFLOW_EXPERIMENT_ID": experiment_id,
         "MLFLOW_DISABLE_TELEMETRY": "true",

@@ -14,13 +14,14 @@ from catalog.models import JobKind, TrainJob
 from catalog.scoping import SYSTEM
 from catalog.services import custom_jobs
 from catalog.services import training as training_service
-from catalog.services.job_config import experiment_name_for
+from catalog.services.job_config import experiment_name_of
 from infra import tracking
 from infra.objectstore import ObjectStore, format_s3_uri
 from infra.runtime.base import ContainerSpec, ContainerState, ContainerStatus, InputFile, RuntimeError_
 from infra.runtime.registry import get_runtime
 from infra.settings import get_settings
 from infra.tracking import TrackingError
+from tasks import job_credentials
 from tasks.containers import RELEASE_FILE, RELEASE_PATH_ENV, custom_env, custom_training_spec, training_spec
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,20 @@ def load_job(job_id: int) -> TrainJob:
 
 @task(name="prepare-mlflow-run", retries=2, retry_delay_seconds=2)
 def prepare_run(job_id: int, flow_run_id: str | None) -> RunHandle:
-    """The job's run for this flow run (reused on retry), tagged with the job, team and flow run."""
+    """The job's run for this flow run (reused on retry), tagged with the job, team and flow run, in the job's
+    experiment (a custom job's own); the job's registered model exists, and no job account keeps a grant on
+    either (``job_credentials.claim_resources``)."""
     job = load_job(job_id)
     existing = None
     if flow_run_id:
         with session_scope() as session:
             existing = training_service.recorded_run(session, job_id=job_id, flow_run_id=flow_run_id)
     mlflow = tracking.client()
-    experiment_id = tracking.ensure_experiment(mlflow, experiment_name_for(job.scenario))
+    experiment_id = tracking.ensure_experiment(mlflow, experiment_name_of(job))
+    if job.model_name:
+        # Made here so that a custom job's account can be granted it, and so that nobody else holds it first.
+        tracking.ensure_registered_model(mlflow, job.model_name)
+    job_credentials.claim_resources(experiment_id=experiment_id, model_name=job.model_name)
     run_id, created = tracking.find_or_create_run(
         mlflow,
         experiment_id=experiment_id,
@@ -92,13 +99,15 @@ def launch_container(job_id: int, run_id: str) -> str:
 
 def custom_spec(job: TrainJob, run_id: str) -> ContainerSpec:
     """A custom job's container: its release handed over as a presigned URL (for the runtime only, valid
-    ``MLOPS_S3_PRESIGN_EXPIRY_SECONDS``), the platform's variables for its run."""
+    ``MLOPS_S3_PRESIGN_EXPIRY_SECONDS``), the platform's variables for its run, and the MLflow account of this
+    start (``job_credentials.issue``: made here, so its password is in no task's parameters or result)."""
     settings = get_settings()
     if not settings.training.custom_jobs:
         raise RuntimeError_(custom_jobs.DISABLED)
     with session_scope() as session:
         release = custom_jobs.job_release(session, job=job)
     url = ObjectStore.from_settings(settings.s3).presigned_get_url(release.object_key or "")
+    account = job_credentials.issue(job)
     return custom_training_spec(
         job_id=int(job.id or 0),
         team_id=job.team_id,
@@ -111,6 +120,7 @@ def custom_spec(job: TrainJob, run_id: str) -> ContainerSpec:
             run_id=run_id,
             experiment_id=job.mlflow_experiment_id or "",
             model_name=job.model_name or "",
+            account=account,
         ),
         release=InputFile(
             RELEASE_FILE, url, size=release.size_bytes, sha256=release.sha256 or "", env_var=RELEASE_PATH_ENV

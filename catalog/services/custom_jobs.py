@@ -1,6 +1,7 @@
 """Custom training jobs ("bring your own training code"): the job kind whose container runs the user's image and
 command (``mlops_lite.schemas.custom_jobs.CustomSpec``: the rules, once) with the release zip at a known path and
-the MLflow run the platform created for it (docs/architecture.md, "Custom training jobs").
+the MLflow run the platform created for it, as an MLflow account of its own (docs/architecture.md, "Custom
+training jobs").
 
 Only creation is the custom kind's own. From then on a custom job is a training job like any other: the same
 row, name uniqueness, config in S3, claim and status machine (``catalog.services.training``), the same ``train``
@@ -29,7 +30,7 @@ from mlops_lite.schemas.custom_jobs import CustomSpec, spec_problems
 
 DISABLED = (
     "custom training jobs are turned off on this platform (MLOPS_TRAIN_CUSTOM_JOBS=false): they run their "
-    "owners' code with the platform's MLflow credentials"
+    "owners' code on the platform's runtime"
 )
 
 

@@ -1,5 +1,6 @@
 """A training job's config JSON in S3 (``jobs/{job_id}/config-{revision}.json``, docs/architecture.md), for
-either kind, and the MLflow names it carries (the experiment of a scenario, the registered model of a job).
+either kind, and the MLflow names it carries (a job's experiment: its scenario's, or a custom job's own; a job's
+registered model).
 
 Shared by ``catalog.services.training`` (presets, edits) and ``catalog.services.custom_jobs``.
 """
@@ -23,7 +24,16 @@ def model_name_for(job: TrainJob, algorithm: AlgorithmConfig | None) -> str:
 
 
 def experiment_name_for(scenario: str) -> str:
+    """The experiment of a scenario's preset jobs (the platform's code alone writes there)."""
     return f"{get_settings().mlflow.experiment_prefix}/{scenario}"
+
+
+def experiment_name_of(job: TrainJob) -> str:
+    """The experiment a job's runs are created in. A custom job has one of its own: its code may edit the
+    experiment it runs in (docs/architecture.md, "Custom training jobs"), so it must hold no other job's runs."""
+    if job.kind == JobKind.CUSTOM:
+        return f"{get_settings().mlflow.experiment_prefix}/custom-job-{job.id}"
+    return experiment_name_for(job.scenario)
 
 
 def build_config(session: Session, job: TrainJob) -> dict[str, Any]:
@@ -36,7 +46,7 @@ def build_config(session: Session, job: TrainJob) -> dict[str, Any]:
         "kind": job.kind,
         "scenario": job.scenario,
         "model_name": job.model_name,
-        "experiment_name": experiment_name_for(job.scenario),
+        "experiment_name": experiment_name_of(job),
         "release": {
             "uri": f"s3://{bucket}/{release.object_key}",
             "sha256": release.sha256,

@@ -336,6 +336,15 @@ def unwatched_jobs(session: Session, *, stale_before: datetime) -> list[int]:
     return [int(i) for i in session.exec(stmt).all()]
 
 
+def active_custom_starts(session: Session) -> list[tuple[int, str | None]]:
+    """(job id, flow run id) of every custom job a start holds now (STARTING or RUNNING): the starts whose MLflow
+    accounts may be in use (the reconciler deletes every other job account)."""
+    stmt = select(TrainJob.id, TrainJob.flow_run_id).where(
+        TrainJob.kind == JobKind.CUSTOM, col(TrainJob.status).in_(ACTIVE_STATUSES)
+    )
+    return [(int(i), f) for i, f in session.exec(stmt).all()]
+
+
 def claim_watch(session: Session, *, job_id: int, stale_before: datetime) -> bool:
     """Take over the watch of an unwatched job; of concurrent reconcilers exactly one wins it."""
     return transition(

@@ -9,7 +9,8 @@
   request subjects and answer them, nothing else) and the client user other systems call as
   (may publish requests and read its own inbox prefix, nothing else). No anonymous access, no monitoring port.
 - MLflow: the basic-auth app's ini file (the platform's user is its admin, created at its first start from
-  the environment; nobody else has any permission).
+  the environment; no other account has any permission it was not granted: the platform grants each custom job's
+  account its own experiment and model, ``infra.tracking_auth``).
 
 Secrets come from the settings (generated per install, ``infra.settings.secrets``). Every file is written
 0600 into a 0700 directory, rewritten on each start, so a changed setting takes effect on restart.
@@ -218,7 +219,7 @@ def mlflow_auth_ini(directory: Path) -> str:
     return "\n".join(
         [
             "[mlflow]",
-            # Nobody but the admin (the platform) may read or write anything.
+            # Nobody but the admin (the platform) may read or write anything it was not granted.
             "default_permission = NO_PERMISSIONS",
             f"database_uri = sqlite:///{directory / 'basic_auth.db'}",
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",

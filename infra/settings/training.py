@@ -38,9 +38,9 @@ class TrainingSettings(GroupSettings):
     )
     custom_jobs: bool = Field(
         default=True,
-        description="Allow custom jobs (the user's own image and command). Their code runs with the platform's "
-        "MLflow credentials, and on the process runtime as the platform's OS user, on its host: turn them off "
-        "where the platform's users are not trusted that far.",
+        description="Allow custom jobs (the user's own image and command). Their code runs as an MLflow account "
+        "of its own (its job's experiment and model only), but on the process runtime as the platform's OS user, "
+        "on its host: turn them off where the platform's users are not trusted that far.",
     )
     log_tail_lines: int = Field(default=50, ge=1, description="Container log lines kept on a failed job.")
     weights_dir: Path = Field(

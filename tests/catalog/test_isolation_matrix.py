@@ -676,6 +676,9 @@ MATRIX: dict[str, Entry] = {
         "a name derived from a scenario",
         lambda s: job_config.experiment_name_for(SCN),
     ),
+    "job_config.experiment_name_of": row(
+        "job_config.experiment_name_of", "names a job's experiment from a row already read"
+    ),
     "job_config.build_config": row(
         "job_config.build_config", "the config of a job row its caller already read"
     ),
@@ -781,6 +784,9 @@ MATRIX: dict[str, Entry] = {
         "training.unwatched_jobs", "the reconciler's query over every team; " + NOT_EDGE
     ),
     "training.claim_watch": system("training.claim_watch", NOT_EDGE),
+    "training.active_custom_starts": system(
+        "training.active_custom_starts", "the reconciler's query over every team; " + NOT_EDGE
+    ),
     "sessions.signing_key": row("sessions.signing_key", "key material from a password hash; no team data"),
     "sessions.sign": row("sessions.sign", "an HMAC of the caller's own payload; no team data"),
     "sessions.token_digest": row("sessions.token_digest", "a hash of the caller's token; no team data"),
