@@ -102,8 +102,9 @@ def custom_spec(job: TrainJob, run_id: str) -> ContainerSpec:
     ``MLOPS_S3_PRESIGN_EXPIRY_SECONDS``), the platform's variables for its run, and the MLflow account of this
     start (``job_credentials.issue``: made here, so its password is in no task's parameters or result)."""
     settings = get_settings()
-    if not settings.training.custom_jobs:
-        raise RuntimeError_(custom_jobs.DISABLED)
+    refused = custom_jobs.current_refusal()
+    if refused:
+        raise RuntimeError_(refused)
     with session_scope() as session:
         release = custom_jobs.job_release(session, job=job)
     url = ObjectStore.from_settings(settings.s3).presigned_get_url(release.object_key or "")

@@ -32,6 +32,29 @@ DISABLED = (
     "custom training jobs are turned off on this platform (MLOPS_TRAIN_CUSTOM_JOBS=false): they run their "
     "owners' code on the platform's runtime"
 )
+ON_PROCESS = (
+    "custom training jobs are off on the process runtime, where their code would run as the platform's own OS "
+    "user (MLOPS_TRAIN_CUSTOM_JOBS_ON_PROCESS=true allows them where every user is trusted that far); use the "
+    "docker or kubernetes runtime"
+)
+
+
+def refusal(*, enabled: bool, on_process: bool, runtime: str) -> str | None:
+    """Why custom jobs may not be created or started here (None: they may). Pure: settings in, answer out."""
+    if not enabled:
+        return DISABLED
+    if runtime == "process" and not on_process:
+        return ON_PROCESS
+    return None
+
+
+def current_refusal() -> str | None:
+    settings = get_settings()
+    return refusal(
+        enabled=settings.training.custom_jobs,
+        on_process=settings.training.custom_jobs_on_process,
+        runtime=settings.runtime.name,
+    )
 
 
 def check_spec(
@@ -93,8 +116,9 @@ def create_custom_job(
         session, actor=actor, action="train_job.create", resource_type="train_job", team_id=team_id
     ) as info:
         actor.require_team(team_id)
-        if not get_settings().training.custom_jobs:
-            raise PermissionDeniedError(DISABLED)
+        refused = current_refusal()
+        if refused:
+            raise PermissionDeniedError(refused)
         name = check_name(name, what="job name")
         spec = check_spec(
             image=image, command=command, env=env, cpu_limit=cpu_limit, memory_limit_mb=memory_limit_mb

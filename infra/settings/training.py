@@ -42,6 +42,12 @@ class TrainingSettings(GroupSettings):
         "of its own (its job's experiment and model only), but on the process runtime as the platform's OS user, "
         "on its host: turn them off where the platform's users are not trusted that far.",
     )
+    custom_jobs_on_process: bool = Field(
+        default=False,
+        description="Also allow custom jobs on the process runtime (MLOPS_RUNTIME_NAME=process), where their code "
+        "runs as the platform's OS user and can read its data directory and secrets: only where every user "
+        "who may create a job is trusted as the platform's operator. Docker and Kubernetes isolate them.",
+    )
     log_tail_lines: int = Field(default=50, ge=1, description="Container log lines kept on a failed job.")
     weights_dir: Path = Field(
         default_factory=lambda: default_data_dir() / "weights",

@@ -19,6 +19,20 @@ from mlops_lite.schemas.custom_jobs import (
     parse_memory,
 )
 
+
+@pytest.fixture(autouse=True)
+def _custom_jobs_on_the_process_runtime(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """These tests run custom jobs on the process runtime, which refuses them unless told (secure default)."""
+    from infra.settings import reset_settings
+
+    if "platform_env" in request.fixturenames:
+        request.getfixturevalue("platform_env")  # it sets the test's environment afresh: set this after it
+    monkeypatch.setenv("MLOPS_TRAIN_CUSTOM_JOBS_ON_PROCESS", "true")
+    reset_settings()
+
+
 GOOD: dict[str, Any] = {"image": "python:3.12-slim", "command": ["python", "train.py"]}
 HUGE = "x" * 100_000
 
@@ -330,3 +344,34 @@ def test_migration_makes_existing_jobs_presets_and_keeps_kinds_whole(tmp_path, m
     finally:
         dispose_engines()
         reset_settings()
+
+
+@pytest.mark.parametrize(
+    ("enabled", "on_process", "runtime", "refused"),
+    [
+        (True, False, "process", "ON_PROCESS"),
+        (True, True, "process", None),
+        (True, False, "docker", None),
+        (True, False, "kubernetes", None),
+        (False, True, "docker", "DISABLED"),
+        (False, True, "process", "DISABLED"),
+    ],
+)
+def test_custom_jobs_are_refused_where_their_code_would_run_as_the_platform(
+    enabled: bool, on_process: bool, runtime: str, refused: str | None
+) -> None:
+    from catalog.services import custom_jobs
+
+    answer = custom_jobs.refusal(enabled=enabled, on_process=on_process, runtime=runtime)
+    assert answer == (getattr(custom_jobs, refused) if refused else None)
+
+
+def test_the_default_process_runtime_refuses_custom_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog.services import custom_jobs
+    from infra.settings import get_settings, reset_settings
+
+    monkeypatch.delenv("MLOPS_TRAIN_CUSTOM_JOBS_ON_PROCESS")
+    monkeypatch.delenv("MLOPS_RUNTIME_NAME", raising=False)
+    reset_settings()
+    assert get_settings().runtime.name == "process"
+    assert custom_jobs.current_refusal() == custom_jobs.ON_PROCESS

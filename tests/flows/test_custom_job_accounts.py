@@ -23,6 +23,20 @@ from tests.flows.training_support import Seeded, add_release, create_job, in_thr
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True)
+def _custom_jobs_on_the_process_runtime(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """These tests run custom jobs on the process runtime, which refuses them unless told (secure default)."""
+    from infra.settings import reset_settings
+
+    if "platform_env" in request.fixturenames:
+        request.getfixturevalue("platform_env")  # it sets the test's environment afresh: set this after it
+    monkeypatch.setenv("MLOPS_TRAIN_CUSTOM_JOBS_ON_PROCESS", "true")
+    reset_settings()
+
+
 # Hands the account over, then waits until the test says go (a stopped job never hears it).
 HANDSHAKE = r"""
 import json, os, time

@@ -27,6 +27,20 @@ from tests.flows.training_support import add_release, job_row, series, set_train
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True)
+def _custom_jobs_on_the_process_runtime(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """These tests run custom jobs on the process runtime, which refuses them unless told (secure default)."""
+    from infra.settings import reset_settings
+
+    if "platform_env" in request.fixturenames:
+        request.getfixturevalue("platform_env")  # it sets the test's environment afresh: set this after it
+    monkeypatch.setenv("MLOPS_TRAIN_CUSTOM_JOBS_ON_PROCESS", "true")
+    reset_settings()
+
+
 TRAIN = r"""
 import json, os, sys, zipfile
 import numpy as np, pandas as pd
