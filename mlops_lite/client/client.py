@@ -10,6 +10,7 @@ from mlops_lite.client import config
 from mlops_lite.client.auth import ServiceAccounts, Tokens
 from mlops_lite.client.datasets import Datasets
 from mlops_lite.client.errors import InvalidRequest
+from mlops_lite.client.releases import Releases
 from mlops_lite.client.transport import Transport
 from mlops_lite.schemas.auth import Health, Me, NewToken, TokenRequest
 
@@ -38,6 +39,7 @@ class Client:
         self.tokens = Tokens(self.transport)
         self.service_accounts = ServiceAccounts(self.transport)
         self.datasets = Datasets(self.transport)
+        self.releases = Releases(self.transport)
 
     @classmethod
     def login(

@@ -4,6 +4,7 @@ its file as it arrives)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 
 from mlops_lite.client.errors import MlopsError, Unreachable, error_for
 from mlops_lite.schemas.common import Page
+from mlops_lite.schemas.datasets import SHA256_HEADER
 
 M = TypeVar("M", bound=BaseModel)
 PREFIX = "/api/v1"
@@ -120,20 +122,38 @@ class Transport:
         return model.model_validate(response.json())
 
     def download(self, path: str, dest: Path, **params: Any) -> Path:
-        """Stream a response body into ``dest`` (written to a temporary name, renamed when complete)."""
+        """Stream a response body into ``dest`` (written to a temporary name, renamed when complete). A body
+        whose answer declares its sha256 (``X-Checksum-Sha256``) is kept only if it matches."""
         tmp = dest.with_name(dest.name + ".part")
+        digest = hashlib.sha256()
         try:
             with self._http.stream("GET", path, params=_clean(params)) as response:
                 self._raise_for(response)
+                expected = response.headers.get(SHA256_HEADER)
                 with tmp.open("wb") as out:
                     for chunk in response.iter_bytes(CHUNK):
+                        digest.update(chunk)
                         out.write(chunk)
+        except httpx.RemoteProtocolError as exc:
+            tmp.unlink(missing_ok=True)
+            raise MlopsError(
+                f"the download from {self.server} was cut short ({exc}): the server found the stored data "
+                "did not match its checksum, or the connection dropped; nothing was kept",
+                code="incomplete_download",
+            ) from None
         except httpx.TransportError as exc:
             tmp.unlink(missing_ok=True)
             raise Unreachable(f"the platform API at {self.server} did not answer: {exc}") from None
-        except MlopsError:
+        except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        if expected and digest.hexdigest() != expected.lower():
+            tmp.unlink(missing_ok=True)
+            raise MlopsError(
+                f"the download's sha256 is {digest.hexdigest()}, the server declared {expected[:64]}; "
+                "nothing was kept",
+                code="checksum_mismatch",
+            )
         tmp.replace(dest)
         return dest
 
