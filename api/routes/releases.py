@@ -21,9 +21,12 @@ from catalog.scoping import Actor
 from catalog.services import datasets as datasets_service
 from catalog.services import releases as releases_service
 from flows.launch import PrefectUnreachable, check_reachable
+from infra.objectstore_types import ObjectStoreError
+from infra.settings import get_settings
 from mlops_lite.schemas.common import ErrorBody
-from mlops_lite.schemas.releases import CreateRelease, ReleaseLaunch, ReleaseOut
+from mlops_lite.schemas.releases import CreateRelease, ReleaseLaunch, ReleaseLink, ReleaseOut
 from mlops_lite.schemas.runs import Progress
+from tasks.datasets import presigned_link
 
 router = APIRouter(tags=["releases"])
 
@@ -205,4 +208,27 @@ def download_release(release_id: IdPath, actor: ActorDep) -> Response:
         sha256=release.sha256,
         filename=f"release-{release.id}-{release.version}.zip",
         media_type="application/zip",
+    )
+
+
+@router.get(
+    "/releases/{release_id}/link",
+    response_model=ReleaseLink,
+    summary="A presigned URL of a release's zip",
+    responses={422: {"model": ErrorBody, "description": "Not published."}},
+)
+def release_link(release_id: IdPath, actor: ActorDep, session: SessionDep) -> ReleaseLink:
+    """For a machine that reaches the object store itself (the URL names its endpoint); anyone holding the
+    URL can fetch the zip until it expires."""
+    release = releases_service.downloadable_release(session, actor=actor, release_id=release_id)
+    assert release.object_key is not None and release.sha256 is not None and release.size_bytes is not None
+    try:
+        url = presigned_link(release.object_key)
+    except ObjectStoreError as exc:
+        raise ApiError(503, f"the object store failed: {exc}", "unavailable") from None
+    return ReleaseLink(
+        url=url,
+        expires_in=get_settings().s3.presign_expiry_seconds,
+        sha256=release.sha256,
+        size_bytes=release.size_bytes,
     )

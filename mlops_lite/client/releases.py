@@ -10,7 +10,7 @@ from pathlib import Path
 from mlops_lite.client.errors import TimedOut
 from mlops_lite.client.transport import Transport
 from mlops_lite.schemas.common import Page
-from mlops_lite.schemas.releases import SETTLED, CreateRelease, ReleaseLaunch, ReleaseOut
+from mlops_lite.schemas.releases import SETTLED, CreateRelease, ReleaseLaunch, ReleaseLink, ReleaseOut
 from mlops_lite.schemas.runs import Progress
 
 
@@ -84,6 +84,10 @@ class Releases:
 
     def restore(self, release_id: int) -> ReleaseOut:
         return self._t.send("POST", f"/releases/{release_id}/restore", ReleaseOut)
+
+    def link(self, release_id: int) -> ReleaseLink:
+        """A presigned URL of the zip, for a machine that reaches the object store itself."""
+        return self._t.get(f"/releases/{release_id}/link", ReleaseLink)
 
     def download(self, release_id: int, dest: str | Path) -> Path:
         """Stream the release's zip to ``dest`` (a directory: ``release-<id>-<version>.zip`` inside it),

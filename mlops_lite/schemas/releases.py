@@ -57,3 +57,12 @@ class ReleaseLaunch(Row):
 
     release: ReleaseOut
     launch: Launch
+
+
+class ReleaseLink(Row):
+    """A presigned URL that fetches a release's zip straight from the object store, without a token."""
+
+    url: str
+    expires_in: int = Field(description="Seconds the URL stays valid.")
+    sha256: str
+    size_bytes: int
