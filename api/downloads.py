@@ -16,14 +16,17 @@ from mlops_lite.schemas.common import ErrorBody
 from mlops_lite.schemas.datasets import SHA256_HEADER
 from tasks.datasets import verified_blocks
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The file, streamed.",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-    },
-    404: {"model": ErrorBody, "description": "No such resource (or another team's)."},
-    503: {"model": ErrorBody, "description": "The object store did not answer."},
-}
+
+def download_responses(media_type: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answers of a download: the file as ``media_type``, or the usual errors."""
+    return {
+        200: {
+            "description": "The file, streamed.",
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        404: {"model": ErrorBody, "description": "No such resource (or another team's)."},
+        503: {"model": ErrorBody, "description": "The object store did not answer."},
+    }
 
 
 def streamed(key: str, *, size: int, sha256: str, filename: str, media_type: str) -> StreamingResponse:

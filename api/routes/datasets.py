@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
 from api.deps import ActorDep, IdPath, SessionDep, team_for_create
-from api.downloads import ERROR_RESPONSES, streamed
+from api.downloads import download_responses, streamed
 from api.errors import ApiError, catalog_status, error_response
 from api.paging import Page, PageDep
 from api.uploads import receive_entry
@@ -81,6 +81,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     }
 }
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Content-Length is not a number."},
     404: {"model": ErrorBody, "description": "No such dataset (or another team's)."},
     413: {
         "model": ErrorBody,
@@ -196,7 +197,7 @@ def set_entry_flags(entry_id: IdPath, body: EntryFlags, actor: ActorDep, session
     "/entries/{entry_id}/download",
     summary="Download an entry's file (streamed)",
     response_class=Response,
-    responses=ERROR_RESPONSES,
+    responses=download_responses("application/octet-stream"),
 )
 def download_entry(entry_id: IdPath, actor: ActorDep) -> Response:
     # Its own short transaction: no database session stays open while the file streams.
@@ -207,5 +208,5 @@ def download_entry(entry_id: IdPath, actor: ActorDep) -> Response:
         size=entry.size_bytes,
         sha256=entry.sha256,
         filename=entry.name,
-        media_type=entry.content_type,
+        media_type="application/octet-stream",  # the entry's own type is in its row (content_type)
     )

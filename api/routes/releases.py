@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from sqlmodel import Session
 
 from api.deps import ActorDep, IdPath, SessionDep
-from api.downloads import ERROR_RESPONSES, streamed
+from api.downloads import download_responses, streamed
 from api.errors import ApiError
 from api.launching import launch, progress
 from api.paging import Page, PageDep, PageParams
@@ -196,7 +196,10 @@ def restore_release(release_id: IdPath, actor: ActorDep, session: SessionDep) ->
     "/releases/{release_id}/download",
     summary="Download a release's zip (streamed)",
     response_class=Response,
-    responses={**ERROR_RESPONSES, 422: {"model": ErrorBody, "description": "Not published."}},
+    responses={
+        **download_responses("application/zip"),
+        422: {"model": ErrorBody, "description": "Not published."},
+    },
 )
 def download_release(release_id: IdPath, actor: ActorDep) -> Response:
     with session_scope() as session:  # closed before the zip streams

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mlops_lite.client.transport import Transport
+from mlops_lite.client.transport import Transport, build
 from mlops_lite.schemas.common import Page
 from mlops_lite.schemas.datasets import CreateDataset, DatasetOut, EntryFlags, EntryOut
 
@@ -17,7 +17,7 @@ class Datasets:
     def create(
         self, name: str, scenario: str, *, description: str = "", team_id: int | None = None
     ) -> DatasetOut:
-        body = CreateDataset(name=name, scenario=scenario, description=description, team_id=team_id)
+        body = build(CreateDataset, name=name, scenario=scenario, description=description, team_id=team_id)
         return self._t.send("POST", "/datasets", DatasetOut, body)
 
     def get(self, dataset_id: int) -> DatasetOut:
@@ -85,7 +85,7 @@ class Datasets:
         test: bool | None = None,
     ) -> EntryOut:
         """Set split flags (None leaves a flag as it is)."""
-        body = EntryFlags(is_train=train, is_val=val, is_test=test)
+        body = build(EntryFlags, is_train=train, is_val=val, is_test=test)
         return self._t.send("PATCH", f"/entries/{entry_id}", EntryOut, body)
 
     def download(self, entry_id: int, dest: str | Path) -> Path:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mlops_lite.client.errors import TimedOut
-from mlops_lite.client.transport import Transport
+from mlops_lite.client.transport import Transport, build
 from mlops_lite.schemas.common import Page
 from mlops_lite.schemas.releases import SETTLED, CreateRelease, ReleaseLaunch, ReleaseLink, ReleaseOut
 from mlops_lite.schemas.runs import Progress
@@ -28,7 +28,7 @@ class Releases:
     ) -> ReleaseLaunch:
         """Freeze the entries (default: every flagged one) as a new release and start publishing it; the
         answer holds the release and the launch (``.launch.flow_run_id``). ``wait`` follows it to its end."""
-        body = CreateRelease(version=version, entry_ids=entry_ids, description=description)
+        body = build(CreateRelease, version=version, entry_ids=entry_ids, description=description)
         return self._t.send("POST", f"/datasets/{dataset_id}/releases", ReleaseLaunch, body)
 
     def republish(self, release_id: int) -> ReleaseLaunch:

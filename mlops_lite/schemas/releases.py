@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mlops_lite.schemas.common import Body, Id, Row
+from mlops_lite.schemas.common import Body, Id, Row, Version
 from mlops_lite.schemas.runs import Launch
 
 # Statuses a release ends in (after publishing): a waiting client stops at one of them.
@@ -43,9 +43,7 @@ class ReleaseOut(Row):
 
 
 class CreateRelease(Body):
-    version: str | None = Field(
-        default=None, min_length=1, max_length=50, description="Default: the next vN."
-    )
+    version: Version | None = Field(default=None, description="Default: the next vN.")
     entry_ids: list[Id] | None = Field(
         default=None, max_length=10_000, description="Entries to freeze (default: every flagged entry)."
     )
