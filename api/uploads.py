@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -127,9 +128,20 @@ async def receive_entry(
     is_train: bool,
     is_val: bool,
     is_test: bool,
+    timings: dict[str, float] | None = None,
 ) -> DatasetEntry:
     """Store the streamed ``body`` as a new entry of the dataset; see the module docstring. Raises the
-    catalog's errors (``UploadTooLarge`` included) with nothing left behind."""
+    catalog's errors (``UploadTooLarge`` included) with nothing left behind. ``timings`` gets the seconds
+    each step took (receive: the body in and its parts stored; validate; store; record)."""
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = now - clock
+        clock = now
+
     filename = safe_filename(filename)
     if declared is not None:
         check_size(filename, declared)
@@ -153,10 +165,13 @@ async def receive_entry(
             await staged.hand(bytes(buffer), send=parts_sent)
         await staged.drain()
         staged.close_file()
+        lap("receive")
         validated = await run_in_threadpool(validate_upload, scenario, staged.path, filename)
+        lap("validate")
         await run_in_threadpool(staged.finish_store, validated.content_type)
         stored = True
-        return await run_in_threadpool(
+        lap("store")
+        entry = await run_in_threadpool(
             lambda: record_entry(
                 actor=actor,
                 dataset_id=dataset_id,
@@ -171,6 +186,8 @@ async def receive_entry(
                 is_test=is_test,
             )
         )
+        lap("record")
+        return entry
     except BaseException:
         if not stored:  # once stored, record_entry deletes the object itself if the row fails
             await asyncio.shield(_settle(staged))

@@ -77,7 +77,7 @@ def test_two_starts_of_one_job_one_wins(seeded: Any, flow_runner: FlowRunner, ml
 
 
 def test_two_republishes_of_one_release_one_wins(
-    seeded: Any, flow_runner: FlowRunner, mlops_cli: MlopsCli, tmp_path: Any
+    seeded: Any, api_server: Any, flow_runner: FlowRunner, mlops_cli: MlopsCli, tmp_path: Any
 ) -> None:
     from catalog.db import session_scope
     from catalog.services import datasets as ds
@@ -152,7 +152,7 @@ def test_wait_prints_progress_and_gives_up_at_its_deadline(
 
 
 def test_unreachable_prefect_is_one_clear_error_at_once(
-    seeded: Any, mlops_cli: MlopsCli, prefect_server: PrefectServer
+    seeded: Any, api_server: Any, mlops_cli: MlopsCli, prefect_server: PrefectServer
 ) -> None:
     from catalog.db import session_scope
     from catalog.models import TrainJob
