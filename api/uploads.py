@@ -1,17 +1,19 @@
 """Entry uploads as a request body stream, stored in the object store while they arrive.
 
-The body goes three ways at once, a part at a time: counted against ``MLOPS_UPLOAD_MAX_BYTES`` (a
-``Content-Length`` over it is refused before a byte is read; a body that grows past it is cut off there),
-hashed (sha256), and sent to S3 as the parts of a multipart upload — so memory holds at most two parts
-(``PART_SIZE``: one filling, one in flight), whatever the file's size.
-
 The validators (``catalog.validators``) read files — a zip's directory is at its end, a CSV is read twice —
-so the body is also written to a staging file, bounded by the same limit and deleted when the request ends.
-The multipart upload is completed only once the file has passed validation: a refused, oversized, broken
-or abandoned upload is aborted, and leaves no object, no parts and no row. A body smaller than one part is
-never sent before validation; it is stored with a single put afterwards. The rest is ``catalog.uploads``,
-the steps the dashboard's uploads take: the scenario read through scoping, the object key, the row (whose
-failure deletes the object again).
+so the body is written to a staging file as it arrives: counted against ``MLOPS_UPLOAD_MAX_BYTES`` (a
+``Content-Length`` over it is refused before a byte is read; a body that grows past it is cut off there),
+hashed (sha256), in blocks of at most ``BLOCK`` bytes. The staging file lives in the temporary directory
+(``TMPDIR``), holds at most the upload limit, and is deleted when the request ends.
+
+While the body arrives, a part uploader (``PartUploader``, a thread) follows the staging file and sends each
+``PART_SIZE`` bytes to S3 as a part of a multipart upload, read back from the file: memory holds one part
+whatever the file's size, and a slow object store does not slow the receiving down. When the body has
+arrived, the file is validated while the last parts are still going up. The multipart upload is completed
+only once the file has passed validation: a refused, oversized, broken or abandoned upload is aborted, and
+leaves no object, no parts and no row. A body smaller than one part is stored with a single put after
+validation. The rest is ``catalog.uploads``, the steps the dashboard's uploads take: the scenario read
+through scoping, the object key, the row (whose failure deletes the object again).
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -38,84 +40,125 @@ from infra.settings import get_settings
 
 log = logging.getLogger("mlops.api.uploads")
 
-# S3 parts are at least 5 MiB (but the last); 8 MiB keeps the part count of a 1 GB upload near 128 and the
-# memory of an upload near 16 MiB.
+# S3 parts are at least 5 MiB (but the last); 8 MiB keeps the part count of a 1 GB upload near 128.
 PART_SIZE = 8 * 1024 * 1024
-T = TypeVar("T")
+BLOCK = 1024 * 1024  # what the request side writes and hashes at a time
 
 
-class StagedUpload:
-    """One upload on its way: staging file, digest, multipart upload. Blocks are handed to a worker thread
-    one at a time (``hand``): while one is written, hashed and sent, the next part is received."""
+class UploadAborted(Exception):
+    """The part uploader was told to stop (the upload was refused or failed elsewhere)."""
 
-    def __init__(self, store: ObjectStore, key: str) -> None:
+
+class PartUploader:
+    """Sends the staging file to S3 in parts as it grows: ``grown(n)`` says n bytes are written, ``finish()``
+    that no more will come. Run in its own thread (``start``); ``join`` returns the parts' ETags or raises
+    what failed."""
+
+    def __init__(self, store: ObjectStore, key: str, path: Path) -> None:
         self.store = store
         self.key = key
-        fd, name = tempfile.mkstemp(prefix="mlops-upload-")
-        self.path = Path(name)
-        self._file = os.fdopen(fd, "wb")
-        self.digest = hashlib.sha256()
-        self.size = 0
+        self.path = path
         self.upload_id: str | None = None
         self.etags: list[str] = []
-        self._inflight: asyncio.Future[None] | None = None
+        self._written = 0
+        self._finished = False
+        self._stopped = False
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=f"parts-{key}", daemon=True)
+        self.started = False
 
-    # -- worker side -----------------------------------------------------------------------------------
-    def _store_block(self, block: bytes, send: bool) -> None:
-        self._file.write(block)
-        self.digest.update(block)
-        if send:
-            if self.upload_id is None:
-                self.upload_id = self.store.start_upload(self.key)
-            self.etags.append(self.store.upload_part(self.key, self.upload_id, len(self.etags) + 1, block))
+    def grown(self, written: int) -> None:
+        """``written`` bytes are in the file (the first full part starts the thread); raises what failed."""
+        if self._error is not None:
+            raise self._error
+        if not self.started and written >= PART_SIZE:
+            self.started = True
+            self._thread.start()
+        with self._changed:
+            self._written = written
+            self._changed.notify()
 
-    # -- request side ----------------------------------------------------------------------------------
-    async def hand(self, block: bytes, *, send: bool) -> None:
-        """Queue ``block`` once the previous one is done (its failure is raised here)."""
-        await self.drain()
-        loop = asyncio.get_running_loop()
-        self._inflight = loop.run_in_executor(None, self._store_block, block, send)
+    def finish(self) -> None:
+        with self._changed:
+            self._finished = True
+            self._changed.notify()
 
-    async def drain(self) -> None:
-        inflight, self._inflight = self._inflight, None
-        if inflight is not None:
-            await inflight
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
 
-    def close_file(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+    def _next_part(self, sent: int) -> int:
+        """Bytes of the next part once they are there (0: nothing more to send)."""
+        with self._changed:
+            while True:
+                if self._stopped:
+                    raise UploadAborted
+                if self._written - sent >= PART_SIZE:
+                    return PART_SIZE
+                if self._finished:
+                    return self._written - sent
+                self._changed.wait()
 
-    def finish_store(self, content_type: str) -> None:
-        """Make the validated upload the object at ``key``: complete the parts, or put a body that never
-        filled one."""
-        if self.upload_id is not None:
-            self.store.complete_upload(self.key, self.upload_id, self.etags)
-        else:
-            self.store.put_file(self.key, self.path, content_type=content_type)
+    def _run(self) -> None:
+        try:
+            sent = 0
+            with self.path.open("rb") as fh:
+                while size := self._next_part(sent):
+                    data = fh.read(size)
+                    if self.upload_id is None:
+                        self.upload_id = self.store.start_upload(self.key)
+                    self.etags.append(
+                        self.store.upload_part(self.key, self.upload_id, len(self.etags) + 1, data)
+                    )
+                    sent += size
+        except BaseException as exc:  # noqa: BLE001 - handed to the request, raised by grown() or join()
+            self._error = exc
 
-    def discard(self) -> None:
-        """Best effort: abort the multipart upload (its parts are freed, no object appears)."""
+    def join(self) -> list[str]:
+        if self.started:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.etags
+
+    def abort(self) -> None:
+        """Stop, wait for a part in flight, abort the multipart upload (best effort: no object appears)."""
+        self.stop()
+        if self.started:
+            self._thread.join()
         if self.upload_id is not None:
             try:
                 self.store.abort_upload(self.key, self.upload_id)
             except Exception:  # the upload already failed; that error is the one reported
                 log.warning("could not abort the multipart upload of %s", self.key, exc_info=True)
 
-    def remove_file(self) -> None:
-        self.close_file()
+
+class Staging:
+    """The staging file of one upload, written and hashed on the request side."""
+
+    def __init__(self) -> None:
+        fd, name = tempfile.mkstemp(prefix="mlops-upload-")
+        self.fd = fd
+        self.path = Path(name)
+        self.digest = hashlib.sha256()
+        self.written = 0
+
+    def write(self, block: bytes) -> None:
+        view = memoryview(block)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        self.digest.update(block)
+        self.written += len(block)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+    def remove(self) -> None:
+        self.close()
         self.path.unlink(missing_ok=True)
-
-
-async def _shielded(fn: Callable[..., T], *args: Any) -> T:
-    """Run cleanup in a thread to its end even while the request is being cancelled (the client left)."""
-    return await asyncio.shield(run_in_threadpool(fn, *args))
-
-
-async def _settle(staged: StagedUpload) -> None:
-    """Let the block in flight end (a part being sent must not outlive its aborted upload), then abort."""
-    with contextlib.suppress(BaseException):  # whatever failed first is the error reported
-        await staged.drain()
-    await run_in_threadpool(staged.discard)
 
 
 async def receive_entry(
@@ -132,7 +175,7 @@ async def receive_entry(
 ) -> DatasetEntry:
     """Store the streamed ``body`` as a new entry of the dataset; see the module docstring. Raises the
     catalog's errors (``UploadTooLarge`` included) with nothing left behind. ``timings`` gets the seconds
-    each step took (receive: the body in and its parts stored; validate; store; record)."""
+    each step took (receive: the body in; validate; store: the last parts sent and joined; record)."""
     timings = {} if timings is None else timings
     clock = time.perf_counter()
 
@@ -148,27 +191,37 @@ async def receive_entry(
     # Scoping before a byte is read: a foreign or missing dataset costs the caller nothing but its headers.
     scenario = await run_in_threadpool(lambda: dataset_scenario(actor=actor, dataset_id=dataset_id))
     store = ObjectStore.from_settings(get_settings().s3)
-    staged = StagedUpload(store, entry_key(dataset_id, filename))
+    key = entry_key(dataset_id, filename)
+    staging = Staging()
+    parts = PartUploader(store, key, staging.path)
     stored = False
     try:
         buffer = bytearray()
         async for chunk in body:
-            staged.size += len(chunk)
-            check_size(filename, staged.size, complete=False)
+            check_size(filename, staging.written + len(buffer) + len(chunk), complete=False)
             buffer += chunk
-            if len(buffer) >= PART_SIZE:
-                block, buffer = bytes(buffer), bytearray()
-                await staged.hand(block, send=True)
-        # Every block handed so far was a full part, sent; the rest is the last part, or the whole body.
-        parts_sent = staged.size > len(buffer)
-        if buffer or not parts_sent:
-            await staged.hand(bytes(buffer), send=parts_sent)
-        await staged.drain()
-        staged.close_file()
+            if len(buffer) >= BLOCK:
+                # Written and hashed here, on the event loop: a millisecond a block, a thread hop would cost
+                # about as much.
+                staging.write(bytes(buffer))
+                buffer = bytearray()
+                parts.grown(staging.written)
+        staging.write(bytes(buffer))
+        staging.close()
+        multipart = staging.written >= PART_SIZE
+        if multipart:
+            parts.grown(staging.written)
+            parts.finish()
         lap("receive")
-        validated = await run_in_threadpool(validate_upload, scenario, staged.path, filename)
+        validated = await run_in_threadpool(validate_upload, scenario, staging.path, filename)
         lap("validate")
-        await run_in_threadpool(staged.finish_store, validated.content_type)
+        if multipart:
+            etags = await run_in_threadpool(parts.join)
+            await run_in_threadpool(store.complete_upload, key, parts.upload_id, etags)
+        else:
+            await run_in_threadpool(
+                lambda: store.put_file(key, staging.path, content_type=validated.content_type)
+            )
         stored = True
         lap("store")
         entry = await run_in_threadpool(
@@ -176,9 +229,9 @@ async def receive_entry(
                 actor=actor,
                 dataset_id=dataset_id,
                 filename=filename,
-                key=staged.key,
-                size=staged.size,
-                sha256=staged.digest.hexdigest(),
+                key=key,
+                size=staging.written,
+                sha256=staging.digest.hexdigest(),
                 validated=validated,
                 store=store,
                 is_train=is_train,
@@ -190,7 +243,8 @@ async def receive_entry(
         return entry
     except BaseException:
         if not stored:  # once stored, record_entry deletes the object itself if the row fails
-            await asyncio.shield(_settle(staged))
+            # Shielded: runs to its end even while the request is being cancelled (the client left).
+            await asyncio.shield(run_in_threadpool(parts.abort))
         raise
     finally:
-        await _shielded(staged.remove_file)
+        await asyncio.shield(run_in_threadpool(staging.remove))

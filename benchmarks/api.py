@@ -12,9 +12,9 @@ Against a real ``python -m api`` (uvicorn, one worker, as `mlops up` runs it) on
   the API, streamed as the SDK streams it, and downloaded back (``client.datasets.download``), against the
   same file put into S3 and got back directly (``ObjectStore.put_file`` / ``download_file``): MB/s and the
   ratio (bar ≥ 0.7), and the API process's peak RSS while it works, sampled with psutil every 20 ms (bar
-  < 300 MB). The upload includes what a direct S3 put does not do: the server validates the log (every
-  line read) before the upload becomes an entry; its ``Server-Timing`` answer says how long that took, and
-  the table shows the transfer with and without it.
+  < 300 MB; after a small warm-up upload, as the first upload of a process imports the validators). The
+  upload includes what a direct S3 put does not do: the server validates the log (every line read) before
+  the upload becomes an entry; its ``Server-Timing`` answer says how long each step took.
 """
 
 from __future__ import annotations
@@ -211,6 +211,9 @@ def bench_transfers(url: str, token: str, api_pid: int, source: Path, work: Path
 
     with Client(url, token, timeout=600) as client:
         dataset = client.datasets.create("bench-logs", "log_clustering")
+        # Warm-up: the first upload imports the validators (pandas, Pillow: ~100 MiB, once per process).
+        warm = generate_log(work / "warm-up.log", 100_000)
+        client.datasets.upload(dataset.id, warm)
         with PeakRss(api_pid) as rss:
             t = time.perf_counter()
             # As the SDK's upload streams it (Transport.upload), keeping the answer's headers.
@@ -267,13 +270,11 @@ def report(lists: dict[str, Any], moved: dict[str, Any], rows: int, count: int) 
     )
 
     mb = moved["bytes"] / 1e6
-    validate = moved["server"].get("validate", 0.0)
     rows_out = [
         ("S3 direct upload", moved["s3_up"], None, None),
-        ("API upload, end to end", moved["api_up"], moved["s3_up"], moved["rss_up"]),
-        ("API upload, less validation", moved["api_up"] - validate, moved["s3_up"], moved["rss_up"]),
+        ("API upload (validated)", moved["api_up"], moved["s3_up"], moved["rss_up"]),
         ("S3 direct download", moved["s3_down"], None, None),
-        ("API download", moved["api_down"], moved["s3_down"], moved["rss_down"]),
+        ("API download (verified)", moved["api_down"], moved["s3_down"], moved["rss_down"]),
     ]
     print(f"\ntransfers: a {mb:,.0f} MB log file\n")
     print(f"{'path':<30} {'seconds':>8} {'MB/s':>8} {'ratio':>6} {'API peak RSS MiB':>17}")
@@ -282,16 +283,19 @@ def report(lists: dict[str, Any], moved: dict[str, Any], rows: int, count: int) 
         peak = f"{rss / 2**20:>17.0f}" if rss else f"{'':>17}"
         print(f"{name:<30} {seconds:>8.1f} {mb / seconds:>8.1f} {ratio} {peak}")
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in moved["server"].items())
-    print(f"server's own account of the upload: {steps}; API idle RSS {moved['rss_idle'] / 2**20:.0f} MiB")
+    print(
+        f"the server's account of the upload (Server-Timing): {steps} (the last parts go up while it validates)"
+    )
+    print(
+        f"API process RSS before the transfers (after the warm-up upload): {moved['rss_idle'] / 2**20:.0f} MiB"
+    )
     up_ratio = moved["s3_up"] / moved["api_up"]
-    transfer_ratio = moved["s3_up"] / (moved["api_up"] - validate)
     down_ratio = moved["s3_down"] / moved["api_down"]
     rss_ok = max(moved["rss_up"], moved["rss_down"]) < RSS_BAR
     print(
-        f"bars: ratio ≥ {RATIO_BAR:.2f}: upload end to end {up_ratio:.2f} "
-        f"{'met' if up_ratio >= RATIO_BAR else 'MISSED'}, upload less validation {transfer_ratio:.2f} "
-        f"{'met' if transfer_ratio >= RATIO_BAR else 'MISSED'}, download {down_ratio:.2f} "
-        f"{'met' if down_ratio >= RATIO_BAR else 'MISSED'}; peak RSS < 300 MB {'met' if rss_ok else 'MISSED'}"
+        f"bars: MB/s ratio ≥ {RATIO_BAR:.2f}: upload {up_ratio:.2f} {'met' if up_ratio >= RATIO_BAR else 'MISSED'}, "
+        f"download {down_ratio:.2f} {'met' if down_ratio >= RATIO_BAR else 'MISSED'}; "
+        f"API peak RSS < 300 MB {'met' if rss_ok else 'MISSED'}"
     )
     return p50_ok and rps_ok and rss_ok and down_ratio >= RATIO_BAR and up_ratio >= RATIO_BAR
 
