@@ -7,13 +7,14 @@ hashed (sha256), in blocks of at most ``BLOCK`` bytes. The staging file lives in
 (``TMPDIR``), holds at most the upload limit, and is deleted when the request ends.
 
 While the body arrives, a part uploader (``PartUploader``, a thread) follows the staging file and sends each
-``PART_SIZE`` bytes to S3 as a part of a multipart upload, read back from the file: memory holds one part
-whatever the file's size, and a slow object store does not slow the receiving down. When the body has
-arrived, the file is validated while the last parts are still going up. The multipart upload is completed
-only once the file has passed validation: a refused, oversized, broken or abandoned upload is aborted, and
-leaves no object, no parts and no row. A body smaller than one part is stored with a single put after
-validation. The rest is ``catalog.uploads``, the steps the dashboard's uploads take: the scenario read
-through scoping, the object key, the row (whose failure deletes the object again).
+``PART_SIZE`` bytes to S3 as a part of a multipart upload, read back from the file, ``PARALLEL`` parts at a
+time: memory holds that many parts whatever the file's size, and a slow object store does not slow the
+receiving down. When the body has arrived, the file is validated while the last parts are still going up.
+The multipart upload is completed only once the file has passed validation: a refused, oversized, broken or
+abandoned upload is aborted, and leaves no object, no parts and no row. A body smaller than one part is
+stored with a single put after validation. The rest is ``catalog.uploads``, the steps the dashboard's
+uploads take: the scenario read through scoping, the object key, the row (whose failure deletes the object
+again).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -42,6 +44,7 @@ log = logging.getLogger("mlops.api.uploads")
 
 # S3 parts are at least 5 MiB (but the last); 8 MiB keeps the part count of a 1 GB upload near 128.
 PART_SIZE = 8 * 1024 * 1024
+PARALLEL = 2  # parts in flight at once (memory: this many parts)
 BLOCK = 1024 * 1024  # what the request side writes and hashes at a time
 
 
@@ -104,15 +107,25 @@ class PartUploader:
     def _run(self) -> None:
         try:
             sent = 0
-            with self.path.open("rb") as fh:
+            # Parts go up PARALLEL at a time (the S3 client's own uploads send 3); no more are read meanwhile.
+            with ThreadPoolExecutor(PARALLEL, thread_name_prefix="part") as pool, self.path.open("rb") as fh:
+                parts: list[Future[str]] = []
                 while size := self._next_part(sent):
+                    busy = [f for f in parts if not f.done()]
+                    if len(busy) >= PARALLEL:
+                        wait(busy, return_when=FIRST_COMPLETED)
+                    for done in parts:
+                        if done.done() and done.exception() is not None:
+                            raise done.exception()  # type: ignore[misc]
                     data = fh.read(size)
                     if self.upload_id is None:
                         self.upload_id = self.store.start_upload(self.key)
-                    self.etags.append(
-                        self.store.upload_part(self.key, self.upload_id, len(self.etags) + 1, data)
+                    parts.append(
+                        pool.submit(self.store.upload_part, self.key, self.upload_id, len(parts) + 1, data)
                     )
                     sent += size
+                    del data
+                self.etags = [f.result() for f in parts]
         except BaseException as exc:  # noqa: BLE001 - handed to the request, raised by grown() or join()
             self._error = exc
 
