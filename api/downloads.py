@@ -35,6 +35,8 @@ def streamed(key: str, *, size: int, sha256: str, filename: str, media_type: str
     try:
         blocks = verified_blocks(key, size=size, sha256=sha256)
     except ObjectStoreError as exc:
+        if exc.not_found:  # the catalog names an object the store does not have: the platform's fault
+            raise ApiError(500, f"the stored file is missing from the object store ({key})") from None
         raise ApiError(503, f"the object store failed: {exc}", "unavailable") from None
     headers = {
         "Content-Length": str(size),

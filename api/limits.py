@@ -3,7 +3,8 @@
 - JSON endpoints: the body must be ``application/json`` (415 otherwise) and at most ``MLOPS_API_MAX_JSON_BYTES``
   (413), whether it declares its length or arrives chunked (counted as it streams).
 - Streaming endpoints (``STREAMING``: uploads) are left alone here: they count their bytes against the
-  dataset limits themselves while passing them on to the object store.
+  dataset limits themselves while passing them on to the object store. So does predict, bounded by
+  ``MLOPS_PREDICT_MAX_BODY_BYTES`` (an image request is far larger than other JSON bodies; ``api.predict_proxy``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import CODES
 
-# Paths whose bodies are streamed by the endpoint itself.
+# Paths whose bodies are read and bounded by the endpoint itself.
 STREAMING: list[re.Pattern[str]] = [
     re.compile(r"^/api/v1/datasets/[^/]+/entries$"),
+    re.compile(r"^/api/v1/servings/[^/]+/predict$"),
 ]
 _WITH_BODY = {"POST", "PUT", "PATCH"}
 

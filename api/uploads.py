@@ -33,6 +33,7 @@ from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
+from api.errors import ApiError
 from catalog.models import DatasetEntry
 from catalog.scoping import Actor
 from catalog.uploads import check_size, dataset_scenario, entry_key, record_entry, safe_filename
@@ -180,6 +181,7 @@ async def receive_entry(
     actor: Actor,
     dataset_id: int,
     filename: str,
+    content_type: str,
     declared: int | None,
     is_train: bool,
     is_val: bool,
@@ -199,10 +201,15 @@ async def receive_entry(
         clock = now
 
     filename = safe_filename(filename)
+    # Scoping first, before a byte is read: a foreign or missing dataset is a 404 whatever was sent.
+    scenario = await run_in_threadpool(lambda: dataset_scenario(actor=actor, dataset_id=dataset_id))
+    ctype = content_type.split(";")[0].strip().lower()
+    if ctype != "application/octet-stream":
+        raise ApiError(
+            415, f"send the file as the raw body, application/octet-stream (got {ctype[:60] or 'none'})"
+        )
     if declared is not None:
         check_size(filename, declared)
-    # Scoping before a byte is read: a foreign or missing dataset costs the caller nothing but its headers.
-    scenario = await run_in_threadpool(lambda: dataset_scenario(actor=actor, dataset_id=dataset_id))
     store = ObjectStore.from_settings(get_settings().s3)
     key = entry_key(dataset_id, filename)
     staging = Staging()

@@ -1,188 +1,150 @@
-"""Who the CLI acts as: the operator, a signed-in user, or a user proven by their password.
+"""Who the CLI acts as: the token it sends to the platform API (``cli.common.server_and_token`` picks it).
 
-The CLI talks to the catalog database directly, with the platform's own credentials: whoever can run it
-there is the platform's operator and could change the database anyway. So, by default, the CLI acts as the
-operator's account (``MLOPS_ADMIN_USERNAME``, the admin created by `mlops init`) without a password. Acting
-as anyone else must be proven, so that the audit log's "who" is true:
+- ``mlops login [--server URL] --user alice`` exchanges alice's password (``MLOPS_PASSWORD``, else a prompt;
+  counted towards the account's lockout like a dashboard sign-in) for a token (``POST /auth/token``, lasting
+  ``MLOPS_API_LOGIN_TOKEN_HOURS``) and keeps it for that server in the user's config directory
+  (``mlops_lite.client.config``: a 0600 file in a 0700 directory). Later commands send it; the server becomes
+  the default one.
+- ``mlops logout`` revokes that token on the server (``DELETE /tokens/{id}``), so a copy of the file taken
+  before is refused too, and forgets it.
+- ``mlops whoami`` asks the server (``/me``) who the token acts as, and says which server and which token.
 
-- ``mlops login --user alice`` asks for alice's password once (argon2, counted towards the lockout like a
-  dashboard login) and writes a session file (``<MLOPS_DATA_DIR>/cli-session.json``, mode 0600) valid for
-  ``SESSION_HOURS``; later commands act as alice without a password. ``mlops logout`` removes it.
-- ``--user alice`` (or ``MLOPS_USER``) acts as alice when the session file is hers, or when her password is
-  in ``MLOPS_PASSWORD`` (scripts); otherwise the command is refused.
+Without a login, ``MLOPS_TOKEN`` is sent; on the platform host with neither, the operator token the local API
+wrote into the data directory (readable only by the platform's owner, who could read the catalog anyway).
 
-The session file is signed with an HMAC keyed by the server secret and the user's password hash
-(``catalog.services.sessions``): the catalog alone is not enough to forge one, and it dies when the password
-changes or the account is disabled. `mlops logout` revokes it in the catalog, so a copy of the file is
-refused too.
-
-Imported to build the command tree: the catalog and the settings are imported where they are used (see
-cli.main).
+Imported to build the command tree: the SDK is imported where it is used (see cli.main).
 """
 
 from __future__ import annotations
 
 import getpass
-import hmac
-import json
 import os
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import typer
 
-from catalog.errors import AuthenticationError, PermissionDeniedError
+from cli.common import ExitCode, JsonOpt, emit, fail, handle_errors
 
-SESSION_HOURS = 12.0
 PASSWORD_ENV = "MLOPS_PASSWORD"
+ServerOpt = typer.Option(
+    None,
+    "--server",
+    help="The platform API (e.g. http://mlops.example:8700); default: `mlops --server`, MLOPS_SERVER, the "
+    "server of the last login, else this host's platform.",
+)
 
 
-@dataclass(frozen=True)
-class CliSession:
-    username: str
-    expires_at: float
+def _server(server: str | None) -> str:
+    from cli.common import server_and_token
+    from mlops_lite.client import config
+
+    return config.normalize(server) if server else server_and_token()[0]
 
 
-def session_file() -> Path:
-    from infra.settings import get_settings
+def token_source(server: str, token: str | None) -> str:
+    """Where the token a command sends to ``server`` comes from: MLOPS_TOKEN, login, operator or none."""
+    from mlops_lite.client import config
 
-    return get_settings().platform.data_dir / "cli-session.json"
-
-
-def _signature(password_hash: str, username: str, user_id: int, expires_at: float) -> str:
-    from catalog.services import sessions as sessions_service
-
-    message = f"{username}\n{user_id}\n{expires_at:.0f}".encode()
-    return sessions_service.sign(message, password_hash=password_hash, purpose="cli").hex()
-
-
-def write_session(username: str, password: str) -> CliSession:
-    """Check the password and write a signed session file (PermissionDeniedError when refused)."""
-    from catalog.db import session_scope
-    from catalog.services import teams as teams_service
-
-    with session_scope() as session:
-        user = teams_service.authenticate(session, username=username, password=password)
-        expires_at = float(int(time.time() + SESSION_HOURS * 3600))
-        payload = {
-            "username": user.username,
-            "user_id": user.id,
-            "expires_at": expires_at,
-            "signature": _signature(user.password_hash, user.username, user.id, expires_at),
-        }  # type: ignore[arg-type]
-    path = session_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Created 0600 from the start: the file is a bearer credential until it expires.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh)
-    return CliSession(username=user.username, expires_at=expires_at)
+    if token is None:
+        return "none"
+    if token == (os.environ.get(config.TOKEN_ENV) or None):
+        return "MLOPS_TOKEN"
+    if token == config.stored_token(server):
+        return "login"
+    return "operator"
 
 
-def read_session() -> CliSession | None:
-    """The session file's user if the file is present, unexpired and its signature checks out."""
-    from sqlmodel import select
-
-    from catalog.db import session_scope
-    from catalog.models import User
-    from catalog.services import sessions as sessions_service
-
-    try:
-        payload = json.loads(session_file().read_text())
-        username, user_id = str(payload["username"]), int(payload["user_id"])
-        expires_at, signature = float(payload["expires_at"]), str(payload["signature"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if expires_at < time.time():
-        return None
-    with session_scope() as session:
-        user = session.exec(select(User).where(User.username == username)).first()
-    if user is None or user.id != user_id or not user.is_active:
-        return None
-    if not hmac.compare_digest(signature, _signature(user.password_hash, username, user_id, expires_at)):
-        return None
-    with session_scope() as session:
-        if sessions_service.is_revoked(session, token=signature):
-            return None
-    return CliSession(username=username, expires_at=expires_at)
-
-
-def acting_username(user: str | None) -> str:
-    """The username the CLI may act as for ``--user``/``MLOPS_USER`` (None: no one named), or
-    AuthenticationError saying how to prove it."""
-    from catalog.db import session_scope
-    from catalog.services import teams as teams_service
-    from infra.settings import get_settings
-
-    operator = get_settings().platform.admin_username
-    password = os.environ.get(PASSWORD_ENV)
-    if user is None:
-        if password:
-            raise AuthenticationError(
-                f"{PASSWORD_ENV} is set but no user is named: pass --user or set MLOPS_USER"
-            )
-        current = read_session()
-        return current.username if current is not None else operator
-    if password:
-        with session_scope() as session:
-            return teams_service.authenticate(session, username=user, password=password).username
-    current = read_session()
-    if (current is not None and current.username == user) or user == operator:
-        return user
-    raise AuthenticationError(
-        f"acting as {user!r} needs their password: run `mlops login --user {user}` first, or set {PASSWORD_ENV}"
-    )
-
-
-# ---------------------------------------------------------------- commands
-
-
+@handle_errors
 def login_command(
     user: str = typer.Option(..., "--user", "-u", envvar="MLOPS_USER", help="The user to sign in as."),
+    server: str | None = ServerOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
-    """Sign in: later commands act as this user (for SESSION_HOURS, or until `mlops logout`)."""
-    from cli.common import fail
+    """Sign in: exchange your password for a token, kept for later commands (until it expires or `mlops
+    logout`)."""
+    from mlops_lite.client import Client, config
 
-    password = os.environ.get(PASSWORD_ENV) or getpass.getpass(f"password for {user}: ")
-    try:
-        current = write_session(user, password)
-    except PermissionDeniedError as exc:
-        fail(str(exc))
+    url = _server(server)
+    password = os.environ.get(PASSWORD_ENV) or getpass.getpass(f"password for {user} on {url}: ")
+    api, issued = Client.login(url, user, password)
+    api.close()
+    replaced = config.stored_entry(url)
+    path = config.store_token(
+        url, issued.token, username=user, token_id=issued.id, expires_at=issued.expires_at.isoformat()
+    )
+    if replaced:
+        _revoke_quietly(url, replaced)
+    expires = issued.expires_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    if as_json:
+        kept = {"username": user, "server": url, "token_id": issued.id, "expires_at": issued.expires_at}
+        emit({**kept, "credentials": str(path)}, as_json=True)
         return
-    expires = time.strftime("%Y-%m-%d %H:%M", time.localtime(current.expires_at))
-    typer.echo(f"signed in as {current.username} until {expires}")
+    typer.echo(f"signed in as {user} on {url} until {expires} (token kept in {path})")
 
 
-def logout_command() -> None:
-    """Sign out: remove the session file (commands act as the operator again)."""
-    from catalog.db import session_scope
-    from catalog.services import sessions as sessions_service
+def _revoke_quietly(url: str, entry: dict[str, str]) -> None:
+    """Revoke the token of an earlier login that a new one replaced, rather than leave it valid until it
+    expires; a token already dead, or a server not answering, is not worth failing the new login for."""
+    from mlops_lite.client import Client, MlopsError
 
-    path = session_file()
-    existed = path.exists()
+    token, token_id = entry.get("token"), str(entry.get("token_id", ""))
+    if not token or not token_id.isdigit():
+        return
     try:
-        payload = json.loads(path.read_text())
-        with session_scope() as session:
-            # A copy of the file taken before the sign-out must not work afterwards.
-            sessions_service.revoke(
-                session, token=str(payload["signature"]), expires_at=float(payload["expires_at"])
-            )
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no session, or not a readable one: nothing to revoke
-    path.unlink(missing_ok=True)
-    typer.echo("signed out" if existed else "not signed in")
+        with Client(url, token) as old:
+            old.tokens.revoke(int(token_id))
+    except MlopsError:
+        pass
 
 
-def whoami_command() -> None:
-    """Print who commands act as, and why."""
-    from infra.settings import get_settings
+@handle_errors
+def logout_command(server: str | None = ServerOpt) -> None:
+    """Sign out: revoke the token `mlops login` kept (a copy of it stops working too) and forget it."""
+    from mlops_lite.client import Client, Unauthenticated, Unreachable, config
 
-    current = read_session()
-    if current is not None:
-        expires = time.strftime("%Y-%m-%d %H:%M", time.localtime(current.expires_at))
-        typer.echo(f"{current.username} (signed in until {expires})")
-    else:
-        typer.echo(
-            f"{get_settings().platform.admin_username} (the operator; `mlops login` to act as someone else)"
+    url = _server(server)
+    token = config.stored_token(url)
+    if token is None:
+        typer.echo(f"not signed in on {url}")
+        return
+    token_id = str((config.stored_entry(url) or {}).get("token_id", ""))
+    if not token_id.isdigit():
+        config.forget_token(url)
+        fail(f"the kept token for {url} has no id and could not be revoked; forgotten anyway")
+    with Client(url, token) as api:
+        try:
+            api.tokens.revoke(int(token_id))
+        except Unauthenticated:
+            pass  # already expired or revoked: nothing left to revoke
+        except Unreachable as exc:
+            # Kept: forgotten now, a token that still works could no longer be revoked from here.
+            fail(f"{exc}; the token is still kept: run `mlops logout` again", ExitCode.UNREACHABLE)
+    config.forget_token(url)
+    typer.echo(f"signed out of {url}")
+
+
+@handle_errors
+def whoami_command(as_json: bool = JsonOpt) -> None:
+    """Print who commands act as, on which server, with which token."""
+    from cli.common import client, server_and_token
+
+    url, token = server_and_token()
+    source = token_source(url, token)
+    if token is None:
+        fail(f"no token for {url}: run `mlops login --server {url} --user NAME`, or set MLOPS_TOKEN")
+    with client() as api:
+        me = api.me()
+    if as_json:
+        emit(
+            {**me.model_dump(), "server": url, "token": source, "operator": source == "operator"},
+            as_json=True,
         )
+        return
+    teams = ", ".join(t.name for t in me.teams) or "no team"
+    role = " (administrator)" if me.is_superuser else ""
+    how = {
+        "login": "the token of `mlops login`",
+        "MLOPS_TOKEN": "the token in MLOPS_TOKEN",
+        "operator": "the operator token of this host; `mlops login` to act as yourself",
+        "none": "no token",
+    }[source]
+    typer.echo(f"{me.username}{role} on {url}, teams: {teams}; with {how}")

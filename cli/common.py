@@ -1,5 +1,6 @@
-"""Shared CLI plumbing: who is acting (rules in cli.auth), the options every command shares, output as a table
-or JSON, errors as one clear line with an exit code that says what kind of failure it was (``ExitCode``).
+"""Shared CLI plumbing: the API client of a command (its server and token; `mlops login` is in cli.auth), the
+options every command shares, output as a table or JSON, errors as one clear line with an exit code that says
+what kind of failure it was (``ExitCode``).
 
 Imported to build the command tree, so it imports nothing heavy at module level (see cli.main).
 """
@@ -44,8 +45,7 @@ UserOpt = typer.Option(
     "--user",
     "-u",
     envvar="MLOPS_USER",
-    help="Act as this user: needs `mlops login` as them or MLOPS_PASSWORD (default: the "
-    "signed-in user, else the operator's admin).",
+    help="Act as this user: needs their password in MLOPS_PASSWORD (default: the operator's admin).",
 )
 TeamOpt = typer.Option(
     None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team)."
@@ -126,13 +126,38 @@ def team_id_of(api: Client, team: str | None) -> int | None:
     return None  # unreachable: fail() exits
 
 
+def _legacy_username(user: str | None) -> str:
+    """Who a command that still calls the catalog itself acts as: the operator's admin (whoever runs it on the
+    platform host owns the database), or ``user`` proven by their password in MLOPS_PASSWORD. Goes with
+    ``resolve_actor`` once every command talks to the API (where the token decides)."""
+    from catalog.db import session_scope
+    from catalog.errors import AuthenticationError
+    from catalog.services import teams as teams_service
+    from infra.settings import get_settings
+
+    operator = get_settings().platform.admin_username
+    password = os.environ.get("MLOPS_PASSWORD")
+    if user is None:
+        if password:
+            raise AuthenticationError(
+                "MLOPS_PASSWORD is set but no user is named: pass --user or set MLOPS_USER"
+            )
+        return operator
+    if password:
+        with session_scope() as session:
+            return teams_service.authenticate(session, username=user, password=password).username
+    if user == operator:
+        return user
+    raise AuthenticationError(f"acting as {user!r} needs their password: set MLOPS_PASSWORD")
+
+
 def resolve_actor(user: str | None, team: str | None = None) -> tuple[Actor, int | None]:
-    """The acting user and the current team id (name or id accepted); see cli.auth for who may be acted as."""
+    """The acting user and the current team id (name or id accepted), for commands not yet talking to the
+    API (see ``_legacy_username``)."""
     from catalog.db import session_scope
     from catalog.services import teams as teams_service
-    from cli.auth import acting_username
 
-    username = acting_username(user)
+    username = _legacy_username(user)
     with session_scope() as session:
         team_id = None
         if team is not None:

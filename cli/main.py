@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from cli import admin, auth, datasets, demo, platform, serving, training
+from cli import admin, auth, custom_jobs, datasets, demo, platform, serving, tokens, training
 
 app = typer.Typer(
     name="mlops",
@@ -42,11 +42,15 @@ GROUPS: dict[str, typer.Typer] = {
     "datasets": datasets.app,
     "jobs": training.app,
     "servings": serving.app,
+    "tokens": tokens.tokens,
+    "service-accounts": tokens.service_accounts,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
 for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
+# Commands of a group that live in a module of their own.
+training.app.command("create-custom")(custom_jobs.create_custom)
 
 
 @app.callback()

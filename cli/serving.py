@@ -1,15 +1,20 @@
-"""`mlops servings ...` and `mlops predict`: the serving lifecycle and the platform's predict call.
+"""`mlops servings ...` and `mlops predict`: the serving lifecycle and predictions, through the platform API
+(``cli.common.client``), so they work from any machine with a token.
 
-Each command imports the catalog, the runtime or Prefect in its body, only if it uses them (see cli.main).
+Lifecycle commands launch their flow through the API and follow it (``cli.follow``) to an honest outcome; the
+exit codes are ``cli.common.ExitCode``. Module level imports typer and the light platform modules only (see
+cli.main); the SDK is imported by the commands.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -17,15 +22,19 @@ from cli.common import (
     JsonOpt,
     TeamOpt,
     TimeoutOpt,
-    UserOpt,
+    client,
     emit,
     fail,
     handle_errors,
     pick,
-    require_team,
-    resolve_actor,
+    team_id_of,
 )
 from flows.outcomes import Outcome
+
+if TYPE_CHECKING:
+    from mlops_lite.client import Client
+    from mlops_lite.schemas.runs import Launch
+    from mlops_lite.schemas.servings import ServingOut
 
 app = typer.Typer(help="Servings: trained models as inference endpoints.", no_args_is_help=True)
 COLS = [
@@ -46,36 +55,45 @@ ServingArg = typer.Argument(..., help="Serving id (`mlops servings list`).")
 ModelVersionHelp = "Model version to serve: 'latest' (the job's newest) or a version number."
 
 
-def _refresh(ids: list[int]) -> None:
-    """Live state: ask the runtime about every serving shown, in one call (stale marks on failure)."""
-    from tasks.serving import observe_now
-
-    observe_now(ids)
-
-
-def _lifecycle(
-    flow: str, serving_id: int, user: str | None, as_json: bool, timeout: float | None = None
+def _follow(
+    api: Client,
+    serving: ServingOut,
+    launch: Callable[[], Launch],
+    as_json: bool,
+    timeout: float | None,
+    *,
+    deleting: bool = False,
 ) -> None:
-    """Run a lifecycle flow and follow it to its end (exit codes: 1 failed, 4 deadline passed)."""
-    from catalog.db import session_scope
-    from catalog.services import serving as svc
-    from cli.follow import conclude, launch_and_follow, serving_target
-    from flows.launch import check_reachable, flow_run_url
+    """Follow a launched lifecycle flow to its end, print the serving as it is then (exit codes: 1 failed,
+    4 deadline passed)."""
+    from cli.follow import Target, conclude, launch_and_follow, unclaimed
 
-    actor, _ = resolve_actor(user)
-    check_reachable()
-    with session_scope() as session:
-        serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
-    followed = launch_and_follow(
-        flow, {"serving_id": serving_id}, serving_target(serving), wait=True, timeout=timeout
+    target = Target(
+        unclaimed("serving"),
+        f"serving {serving.name!r}",
+        f"mlops servings status {serving.id}",
+        lambda flow_run_id: api.servings.progress(serving.id, flow_run_id),
     )
-    if flow == "serving-delete" and followed.decision.outcome is Outcome.SUCCEEDED:
-        emit({"id": serving_id, "deleted": True}, as_json=as_json)
+    launched: list[Launch] = []
+
+    def launch_once() -> Launch:
+        launched.append(launch())
+        return launched[-1]
+
+    followed = launch_and_follow(launch_once, target, wait=True, timeout=timeout)
+    if deleting and followed.decision.outcome is Outcome.SUCCEEDED:
+        emit({"id": serving.id, "deleted": True}, as_json=as_json)
         return
-    with session_scope() as session:
-        serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
-    emit({**pick([serving], COLS)[0], "flow_run": flow_run_url(followed.flow_run_id)}, as_json=as_json)
+    now = api.servings.get(serving.id)
+    emit({**pick([now], COLS)[0], "flow_run": launched[-1].flow_run_url}, as_json=as_json)
     conclude(followed)
+
+
+def _lifecycle(action: str, serving_id: int, as_json: bool, timeout: float | None) -> None:
+    with client() as api:
+        serving = api.servings.get(serving_id)
+        run = getattr(api.servings, action)
+        _follow(api, serving, lambda: run(serving_id), as_json, timeout, deleting=action == "delete")
 
 
 @app.command("create")
@@ -93,81 +111,53 @@ def create(
         True, "--start/--no-start", help="Start it now and follow the start to its end, or only record it."
     ),
     timeout: float | None = TimeoutOpt,
-    user: str | None = UserOpt,
     team: str | None = TeamOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a serving of a training job's model, and start it. Exit codes: 1 failed, 3 port taken,
-    4 deadline passed."""
-    from catalog.db import session_scope
-    from catalog.services import serving as svc
-    from flows.launch import check_reachable
-
-    actor, team_id = resolve_actor(user, team)
-    if start:
-        check_reachable()  # before the record exists: no serving left that nothing could start
-    with session_scope() as session:
-        serving = svc.create_serving(
-            session,
-            actor=actor,
-            team_id=require_team(team_id),
-            name=name,
-            train_job_id=job,
+    4 deadline passed, 5 the platform's Prefect server is down (nothing is created then)."""
+    with client() as api:
+        created = api.servings.create(
+            name,
+            job,
             model_version=model_version,
             port=port,
+            team_id=team_id_of(api, team),
+            start=start,
         )
-    if start:
-        _lifecycle("serving-start", serving.id, user, as_json, timeout)  # type: ignore[arg-type]
-    else:
-        emit(pick([serving], COLS)[0], as_json=as_json)
+        if created.launch is None:
+            emit(pick([created.serving], COLS)[0], as_json=as_json)
+            return
+        launched = created.launch
+        _follow(api, created.serving, lambda: launched, as_json, timeout)
 
 
 @app.command("start")
 @handle_errors
-def start(
-    serving_id: int = ServingArg,
-    timeout: float | None = TimeoutOpt,
-    user: str | None = UserOpt,
-    as_json: bool = JsonOpt,
-) -> None:
+def start(serving_id: int = ServingArg, timeout: float | None = TimeoutOpt, as_json: bool = JsonOpt) -> None:
     """Start a serving's inference server and follow the start to its end."""
-    _lifecycle("serving-start", serving_id, user, as_json, timeout)
+    _lifecycle("start", serving_id, as_json, timeout)
 
 
 @app.command("stop")
 @handle_errors
-def stop(
-    serving_id: int = ServingArg,
-    timeout: float | None = TimeoutOpt,
-    user: str | None = UserOpt,
-    as_json: bool = JsonOpt,
-) -> None:
+def stop(serving_id: int = ServingArg, timeout: float | None = TimeoutOpt, as_json: bool = JsonOpt) -> None:
     """Stop a serving's inference server (the record stays; `start` brings it back)."""
-    _lifecycle("serving-stop", serving_id, user, as_json, timeout)
+    _lifecycle("stop", serving_id, as_json, timeout)
 
 
 @app.command("remove")
 @handle_errors
-def remove(
-    serving_id: int = ServingArg,
-    timeout: float | None = TimeoutOpt,
-    user: str | None = UserOpt,
-    as_json: bool = JsonOpt,
-) -> None:
+def remove(serving_id: int = ServingArg, timeout: float | None = TimeoutOpt, as_json: bool = JsonOpt) -> None:
     """Force-delete the container, even while it runs."""
-    _lifecycle("serving-remove", serving_id, user, as_json, timeout)
+    _lifecycle("remove", serving_id, as_json, timeout)
 
 
 @app.command("delete")
 @handle_errors
-def delete(
-    serving_id: int = ServingArg,
-    timeout: float | None = TimeoutOpt,
-    user: str | None = UserOpt,
-    as_json: bool = JsonOpt,
-) -> None:
+def delete(serving_id: int = ServingArg, timeout: float | None = TimeoutOpt, as_json: bool = JsonOpt) -> None:
     """Delete the container, then the record."""
-    _lifecycle("serving-delete", serving_id, user, as_json, timeout)
+    _lifecycle("delete", serving_id, as_json, timeout)
 
 
 @app.command("update")
@@ -181,28 +171,18 @@ def update(
     ),
     any_port: bool = typer.Option(False, "--any-port", help="Let the runtime choose the port."),
     timeout: float | None = TimeoutOpt,
-    user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Change model version, training job or port; a running serving restarts to apply it."""
-    from catalog.db import session_scope
-    from catalog.services import serving as svc
-
-    actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        serving, restart = svc.update_serving(
-            session,
-            actor=actor,
-            serving_id=serving_id,
-            model_version=model_version,
-            train_job_id=job,
-            port=port,
-            clear_port=any_port,
+    with client() as api:
+        changed = api.servings.update(
+            serving_id, model_version=model_version, train_job_id=job, port=port, any_port=any_port
         )
-    if restart:
-        _lifecycle("serving-restart", serving_id, user, as_json, timeout)
-    else:
-        emit(pick([serving], COLS)[0], as_json=as_json)
+        if changed.launch is None:
+            emit(pick([changed.serving], COLS)[0], as_json=as_json)
+            return
+        launched = changed.launch
+        _follow(api, changed.serving, lambda: launched, as_json, timeout)
 
 
 @app.command("list")
@@ -212,57 +192,33 @@ def list_(
     search: str | None = typer.Option(None, "--search", help="Only servings whose name contains this text."),
     offset: int = typer.Option(0, "--offset", help="Skip this many servings (paging)."),
     limit: int = typer.Option(50, "--limit", help="Show at most this many servings."),
-    user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The servings of your teams, newest first, with their live state (asked of the runtime now)."""
-    from catalog.db import session_scope
-    from catalog.services import serving as svc
-
-    actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        _, rows = svc.list_servings(
-            session, actor=actor, scenario=scenario, search=search, offset=offset, limit=limit
-        )
-    _refresh([r.id for r in rows if r.id is not None])
-    with session_scope() as session:
-        total, rows = svc.list_servings(
-            session, actor=actor, scenario=scenario, search=search, offset=offset, limit=limit
-        )
-    emit({"count": total, "items": pick(rows, COLS)} if as_json else pick(rows, COLS), as_json=as_json)
+    with client() as api:
+        page = api.servings.page(offset=offset, limit=limit, search=search, scenario=scenario)
+    rows = pick(page.items, COLS)
+    emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
 
 
 @app.command("status")
 @handle_errors
-def status(serving_id: int = ServingArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def status(serving_id: int = ServingArg, as_json: bool = JsonOpt) -> None:
     """A serving in full, its live state asked of the runtime now, and its inference URL while it runs."""
-    from catalog.db import session_scope
-    from catalog.services import serving as svc
-    from tasks.serving import inference_url
-
-    actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        svc.get_serving(session, actor=actor, serving_id=serving_id)
-    _refresh([serving_id])
-    with session_scope() as session:
-        serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
-    out = serving.model_dump()
-    if serving.observed_state == "running":
-        out["url"] = inference_url(serving)
+    with client() as api:
+        serving = api.servings.get(serving_id)
+    out = serving.model_dump(exclude={"url", "ready"})
+    if serving.url is not None:
+        out["url"], out["ready"] = serving.url, serving.ready
     emit(out, as_json=as_json)
 
 
 @app.command("token")
 @handle_errors
-def token(serving_id: int = ServingArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def token(serving_id: int = ServingArg, as_json: bool = JsonOpt) -> None:
     """Print the bearer token the serving's inference URL requires (Authorization: Bearer TOKEN)."""
-    from catalog.db import session_scope
-    from catalog.services import serving as svc
-
-    actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        serving = svc.get_serving(session, actor=actor, serving_id=serving_id)
-    emit({"serving_id": serving.id, "token": svc.inference_token(serving)}, as_json=as_json)
+    with client() as api:
+        emit({"serving_id": serving_id, "token": api.servings.token(serving_id)}, as_json=as_json)
 
 
 def load_payload(path: Path, scenario: str | None = None) -> dict[str, Any]:
@@ -274,9 +230,7 @@ def load_payload(path: Path, scenario: str | None = None) -> dict[str, Any]:
             raise ValueError(f"{path}: a request body must be a JSON object")
         return value
     if suffix in (".png", ".jpg", ".jpeg", ".bmp", ".webp"):
-        from tasks.predict import encode_image
-
-        return {"images": [encode_image(path.read_bytes())]}
+        return {"images": [base64.b64encode(path.read_bytes()).decode()]}
     if suffix == ".csv":
         rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
         if scenario == "text_classification":
@@ -308,19 +262,17 @@ def predict_command(
         dir_okay=False,
         help="Request body: a .json body as is, a CSV's rows, an image, or a text file's lines.",
     ),
-    user: str | None = UserOpt,
 ) -> None:
-    """Send a request to a running serving and print its JSON answer."""
-    from catalog.db import session_scope
-    from catalog.services import serving as svc
-    from tasks.predict import PredictError, predict
+    """Send a request to a running serving (through the platform) and print its JSON answer."""
+    from mlops_lite.client import MlopsError
 
-    actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        scenario = svc.get_serving(session, actor=actor, serving_id=serving).scenario
-    try:
-        result = predict(actor=actor, serving_id=serving, payload=load_payload(file, scenario))
-    except PredictError as exc:
-        fail(f"HTTP {exc.status}: {exc}" + (f" ({json.dumps(exc.details)})" if exc.details else ""))
-        return
+    with client() as api:
+        scenario = api.servings.get(serving).scenario
+        try:
+            result = api.servings.predict(serving, load_payload(file, scenario))
+        except MlopsError as exc:
+            if exc.status == 0:
+                raise  # no answer at all: the API is unreachable (exit code 5)
+            fail(f"HTTP {exc.status}: {exc}")
+            return
     typer.echo(json.dumps(result, indent=2))

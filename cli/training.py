@@ -1,31 +1,25 @@
 """`mlops jobs ...`: create, update, list, status, start, stop, and the runs of a job (runs, params, metrics,
-delete-run, restore-run, download-model).
+delete-run, restore-run, download-model), through the platform API (``cli.common.client``): the same commands
+work from any machine with a token, and the caller's token decides who acts.
 
-Each command imports the catalog, Prefect, MLflow or the object store in its body, only if it uses them (see
-cli.main).
+Each command imports the SDK (and what following a flow run needs) in its body (see cli.main).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli.common import (
-    ExitCode,
-    JsonOpt,
-    TeamOpt,
-    TimeoutOpt,
-    UserOpt,
-    emit,
-    fail,
-    handle_errors,
-    pick,
-    require_team,
-    resolve_actor,
-)
+from cli.common import JsonOpt, TeamOpt, TimeoutOpt, client, emit, handle_errors, pick, team_id_of
+
+if TYPE_CHECKING:
+    from cli.follow import Target
+    from mlops_lite.client import Client
+    from mlops_lite.schemas.jobs import JobDetail
+    from mlops_lite.schemas.runs import Launch
 
 app = typer.Typer(help="Training jobs.", no_args_is_help=True)
 JOB_COLS = ["id", "name", "scenario", "status", "algorithm_id", "release_id", "mlflow_run_id", "error"]
@@ -37,7 +31,7 @@ ParamsFileOpt = typer.Option(
 )
 
 
-def _params(params: str | None, params_file: Path | None) -> dict:
+def _params(params: str | None, params_file: Path | None) -> dict[str, Any]:
     if params and params_file:
         raise ValueError("give --params or --params-file, not both")
     text = params_file.read_text() if params_file else (params or "{}")
@@ -50,13 +44,30 @@ def _params(params: str | None, params_file: Path | None) -> dict:
     return value
 
 
+def _with_config(job: JobDetail) -> dict[str, Any]:
+    return {**pick([job], JOB_COLS)[0], "params": job.params, "config_key": job.config_key}
+
+
+def _target(api: Client, job: JobDetail, *, stopping: bool) -> Target:
+    """How `start`/`stop` follow their flow run: through the job's progress endpoint."""
+    from cli.follow import TRAINING, Target, unclaimed
+
+    job_id = job.id
+    return Target(
+        unclaimed("training job") if stopping else TRAINING,
+        f"training job {job.name!r}",
+        f"mlops jobs status {job_id}",
+        lambda flow_run_id: api.jobs.progress(job_id, flow_run_id),
+    )
+
+
 @app.command("create")
 @handle_errors
 def create(
     name: str = typer.Argument(..., help="Job name, unique in the team."),
     scenario: str = typer.Option(..., "--scenario", "-s", help="Scenario, e.g. anomaly_detection."),
     algorithm: str = typer.Option(
-        ..., "--algorithm", "-a", help="Algorithm name of the scenario (`mlops algorithms list`)."
+        ..., "--algorithm", "-a", help="Algorithm name of the scenario, or its id (`mlops algorithms list`)."
     ),
     release: int = typer.Option(..., "--release", help="Id of the published dataset release to train on."),
     params: str | None = typer.Option(None, help="JSON object, e.g. '{\"contamination\": 0.05}'"),
@@ -65,35 +76,23 @@ def create(
         0, "--max-evals", help="Tuning trials before the final fit (0: train once with the parameters)."
     ),
     description: str = typer.Option("", "--description", help="Free text shown with the job."),
-    user: str | None = UserOpt,
     team: str | None = TeamOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a training job, its parameters checked against the algorithm's; `mlops jobs start` runs it."""
-    from catalog.db import session_scope
-    from catalog.services import training as svc
-    from infra.objectstore import ObjectStore
-    from infra.settings import get_settings
-
-    actor, team_id = resolve_actor(user, team)
-    store = ObjectStore.from_settings(get_settings().s3)
-    with session_scope() as session:
-        job, previous = svc.create_job(
-            session,
-            actor=actor,
-            team_id=require_team(team_id),
-            name=name,
+    values = _params(params, params_file)
+    with client() as api:
+        job = api.jobs.create(
+            name,
             scenario=scenario,
-            algorithm=algorithm,
+            algorithm=int(algorithm) if algorithm.isdigit() else algorithm,
             release_id=release,
-            params=_params(params, params_file),
+            params=values,
             max_evals=max_evals,
             description=description,
-            store=store,
+            team_id=team_id_of(api, team),
         )
-    if previous:
-        store.delete(previous)
-    emit({**pick([job], JOB_COLS)[0], "params": job.params, "config_key": job.config_key}, as_json=as_json)
+    emit(_with_config(job), as_json=as_json)
 
 
 @app.command("list")
@@ -106,43 +105,35 @@ def list_(
         help="Only jobs in this status: created, starting, running, completed, failed, stopped.",
     ),
     search: str | None = typer.Option(None, "--search", help="Only jobs whose name contains this text."),
+    team: str | None = typer.Option(None, "--team", "-t", help="Only jobs of this team (name or id)."),
     offset: int = typer.Option(0, "--offset", help="Skip this many jobs (paging)."),
     limit: int = typer.Option(50, "--limit", help="Show at most this many jobs."),
-    user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The training jobs of your teams, newest first (--json adds the total count)."""
-    from catalog.db import session_scope
-    from catalog.services import training as svc
-
-    actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        total, rows = svc.list_jobs(
-            session, actor=actor, scenario=scenario, status=status, search=search, offset=offset, limit=limit
+    with client() as api:
+        page = api.jobs.page(
+            offset=offset,
+            limit=limit,
+            search=search,
+            scenario=scenario,
+            status=status,
+            team_id=team_id_of(api, team),
         )
-    emit(
-        {"count": total, "items": pick(rows, JOB_COLS)} if as_json else pick(rows, JOB_COLS), as_json=as_json
-    )
+    rows = pick(page.items, JOB_COLS)
+    emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
 
 
 @app.command("status")
 @handle_errors
-def status(job_id: int = JobArg, user: str | None = UserOpt, as_json: bool = JsonOpt) -> None:
+def status(job_id: int = JobArg, as_json: bool = JsonOpt) -> None:
     """A job in full: status, parameters, release, algorithm, and links to its flow run and MLflow run."""
-    from catalog.db import session_scope
-    from catalog.services import training as svc
-    from flows.launch import flow_run_url
-    from infra.settings import get_settings
-
-    actor, _ = resolve_actor(user)
-    with session_scope() as session:
-        job = svc.get_job(session, actor=actor, job_id=job_id)
-        context = svc.job_context(session, job)
-    out = {**job.model_dump(), **context, "flow_run": flow_run_url(job.flow_run_id)}
-    if job.mlflow_run_id and job.mlflow_experiment_id:
-        out["mlflow_run"] = (
-            f"{get_settings().mlflow.uri}/#/experiments/{job.mlflow_experiment_id}/runs/{job.mlflow_run_id}"
-        )
+    with client() as api:
+        job = api.jobs.get(job_id)
+    out = job.model_dump(exclude={"flow_run_url", "mlflow_run_url"})
+    out["flow_run"] = job.flow_run_url
+    if job.mlflow_run_url:
+        out["mlflow_run"] = job.mlflow_run_url
     emit(out, as_json=as_json)
 
 
@@ -152,33 +143,27 @@ def start(
     job_id: int = JobArg,
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow until the job ends."),
     timeout: float | None = TimeoutOpt,
-    user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Start a job. Without --wait, returns once its flow run has taken the job on (exit 0) or failed to; with
-    --wait, follows it to its end. Exit codes: 1 failed, 3 started by another request, 4 deadline passed."""
-    from catalog.db import session_scope
-    from catalog.services import training as svc
-    from cli.follow import conclude, job_target, launch_and_follow
-    from flows.launch import check_reachable, flow_run_url
+    --wait, follows it to its end. Exit codes: 1 failed, 3 started by another request, 4 deadline passed,
+    5 the platform (API or Prefect) unreachable."""
+    from cli.follow import conclude, launch_and_follow
 
-    actor, _ = resolve_actor(user)
-    check_reachable()
-    with session_scope() as session:
-        job = svc.get_job(session, actor=actor, job_id=job_id)
-    if job.status in ("starting", "running"):
-        fail(
-            f"training job {job.name!r} was already started ({job.status}, flow run {job.flow_run_id}); follow it "
-            f"with `mlops jobs status {job_id}`",
-            ExitCode.CONFLICT,
-        )
-    followed = launch_and_follow("train", {"job_id": job_id}, job_target(job), wait=wait, timeout=timeout)
-    with session_scope() as session:
-        job = svc.get_job(session, actor=actor, job_id=job_id)
+    with client() as api:
+        job = api.jobs.get(job_id)
+        launched: list[Launch] = []
+
+        def launch() -> Launch:
+            launched.append(api.jobs.start(job_id))
+            return launched[-1]
+
+        followed = launch_and_follow(launch, _target(api, job, stopping=False), wait=wait, timeout=timeout)
+        job = api.jobs.get(job_id)
     emit(
         {
             **pick([job], JOB_COLS)[0],
-            "flow_run": flow_run_url(followed.flow_run_id),
+            "flow_run": launched[-1].flow_run_url,
             "flow_state": followed.flow_state,
         },
         as_json=as_json,
@@ -188,28 +173,17 @@ def start(
 
 @app.command("stop")
 @handle_errors
-def stop(
-    job_id: int = JobArg,
-    timeout: float | None = TimeoutOpt,
-    user: str | None = UserOpt,
-    as_json: bool = JsonOpt,
-) -> None:
+def stop(job_id: int = JobArg, timeout: float | None = TimeoutOpt, as_json: bool = JsonOpt) -> None:
     """Stop a running job and follow the stop-training flow to its end. Exit codes: 1 failed, 4 deadline
-    passed."""
-    from catalog.db import session_scope
-    from catalog.services import training as svc
-    from cli.follow import conclude, launch_and_follow, stop_target
-    from flows.launch import check_reachable
+    passed, 5 the platform (API or Prefect) unreachable."""
+    from cli.follow import conclude, launch_and_follow
 
-    actor, _ = resolve_actor(user)
-    check_reachable()
-    with session_scope() as session:
-        job = svc.get_job(session, actor=actor, job_id=job_id)
-    followed = launch_and_follow(
-        "stop-training", {"job_id": job_id}, stop_target(job), wait=True, timeout=timeout
-    )
-    with session_scope() as session:
-        job = svc.get_job(session, actor=actor, job_id=job_id)
+    with client() as api:
+        job = api.jobs.get(job_id)
+        followed = launch_and_follow(
+            lambda: api.jobs.stop(job_id), _target(api, job, stopping=True), wait=True, timeout=timeout
+        )
+        job = api.jobs.get(job_id)
     emit({**pick([job], JOB_COLS)[0], "flow_state": followed.flow_state}, as_json=as_json)
     conclude(followed)
 
@@ -224,31 +198,13 @@ def update(
         None, "--release", help="Id of another published release to train on."
     ),
     max_evals: int | None = typer.Option(None, "--max-evals", help="Tuning trials before the final fit."),
-    user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Change a stopped job's parameters, release or tuning trials (a new config revision in S3)."""
-    from catalog.db import session_scope
-    from catalog.services import training as svc
-    from infra.objectstore import ObjectStore
-    from infra.settings import get_settings
-
-    actor, _ = resolve_actor(user)
-    store = ObjectStore.from_settings(get_settings().s3)
     new_params = _params(params, params_file) if (params or params_file) else None
-    with session_scope() as session:
-        job, previous = svc.update_job(
-            session,
-            actor=actor,
-            job_id=job_id,
-            params=new_params,
-            release_id=release,
-            max_evals=max_evals,
-            store=store,
-        )
-    if previous:
-        store.delete(previous)  # only now: the new config is stored and the catalog points at it
-    emit({**pick([job], JOB_COLS)[0], "params": job.params, "config_key": job.config_key}, as_json=as_json)
+    with client() as api:
+        job = api.jobs.update(job_id, params=new_params, release_id=release, max_evals=max_evals)
+    emit(_with_config(job), as_json=as_json)
 
 
 @app.command("runs")
@@ -256,17 +212,17 @@ def update(
 def runs(
     job_id: int = JobArg,
     deleted: bool = typer.Option(False, "--deleted", help="Include soft-deleted runs."),
-    user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The job's MLflow runs: start, end, duration, status, metrics."""
-    from catalog.services import runs as runs_svc
-
-    actor, _ = resolve_actor(user)
-    rows = runs_svc.list_runs(actor=actor, job_id=job_id, include_deleted=deleted)
-    for row in rows:
+    with client() as api:
+        found = api.jobs.runs(job_id, deleted=deleted)
+    rows = []
+    for run in found:
+        row = run.model_dump()
         for key in ("start_time", "end_time"):
-            row[key] = _iso(row[key])
+            row[key] = row[key].isoformat(timespec="seconds") if row[key] else None
+        rows.append(row)
     emit(
         rows,
         as_json=as_json,
@@ -274,20 +230,12 @@ def runs(
     )
 
 
-def _iso(millis: int | None) -> str | None:
-    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else None
-
-
 @app.command("params")
 @handle_errors
-def params_(
-    job_id: int = JobArg, run_id: str = RunArg, user: str | None = UserOpt, as_json: bool = JsonOpt
-) -> None:
+def params_(job_id: int = JobArg, run_id: str = RunArg, as_json: bool = JsonOpt) -> None:
     """The parameters a run logged."""
-    from catalog.services import runs as runs_svc
-
-    actor, _ = resolve_actor(user)
-    emit(runs_svc.run_params(actor=actor, job_id=job_id, run_id=run_id), as_json=as_json)
+    with client() as api:
+        emit(api.jobs.params(job_id, run_id), as_json=as_json)
 
 
 @app.command("metrics")
@@ -296,20 +244,17 @@ def metrics(
     job_id: int = JobArg,
     run_id: str = RunArg,
     metric: str | None = typer.Option(None, help="One metric's history only."),
-    user: str | None = UserOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Each metric's history (step, timestamp, value) of a run; the table shows the last value."""
-    from catalog.services import runs as runs_svc
-
-    actor, _ = resolve_actor(user)
-    history = runs_svc.metric_history(actor=actor, job_id=job_id, run_id=run_id, metric=metric)
+    with client() as api:
+        history = api.jobs.metrics(job_id, run_id, metric=metric)
     if as_json:
         emit(history, as_json=True)
         return
     emit(
         [
-            {"metric": name, "points": len(points), "last": points[-1]["value"] if points else None}
+            {"metric": name, "points": len(points), "last": points[-1].value if points else None}
             for name, points in history.items()
         ],
         as_json=False,
@@ -318,28 +263,18 @@ def metrics(
 
 @app.command("delete-run")
 @handle_errors
-def delete_run(
-    job_id: int = JobArg, run_id: str = RunArg, user: str | None = UserOpt, as_json: bool = JsonOpt
-) -> None:
+def delete_run(job_id: int = JobArg, run_id: str = RunArg, as_json: bool = JsonOpt) -> None:
     """Soft-delete a run (restorable); a running run is refused."""
-    from catalog.services import runs as runs_svc
-
-    actor, _ = resolve_actor(user)
-    runs_svc.delete_run(actor=actor, job_id=job_id, run_id=run_id)
-    emit({"run_id": run_id, "deleted": True}, as_json=as_json)
+    with client() as api:
+        emit(api.jobs.delete_run(job_id, run_id), as_json=as_json)
 
 
 @app.command("restore-run")
 @handle_errors
-def restore_run(
-    job_id: int = JobArg, run_id: str = RunArg, user: str | None = UserOpt, as_json: bool = JsonOpt
-) -> None:
+def restore_run(job_id: int = JobArg, run_id: str = RunArg, as_json: bool = JsonOpt) -> None:
     """Bring a soft-deleted run back."""
-    from catalog.services import runs as runs_svc
-
-    actor, _ = resolve_actor(user)
-    runs_svc.restore_run(actor=actor, job_id=job_id, run_id=run_id)
-    emit({"run_id": run_id, "deleted": False}, as_json=as_json)
+    with client() as api:
+        emit(api.jobs.restore_run(job_id, run_id), as_json=as_json)
 
 
 @app.command("download-model")
@@ -347,21 +282,12 @@ def restore_run(
 def download_model(
     job_id: int = JobArg,
     run_id: str = RunArg,
-    output: Path | None = typer.Option(None, "--output", "-o", help="Zip path (default: ./<name>.zip)."),
-    user: str | None = UserOpt,
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Zip path, or a directory for the server's name (default: ./<name>.zip)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Download a finished run's model as a zip (streamed to the file)."""
-    from catalog.services import runs as runs_svc
-
-    actor, _ = resolve_actor(user)
-    download = runs_svc.download_model(actor=actor, job_id=job_id, run_id=run_id)
-    target = output or Path(download.filename)
-    partial = target.with_name(target.name + ".part")
-    size = 0
-    with partial.open("wb") as fh:
-        for chunk in download.chunks:
-            fh.write(chunk)
-            size += len(chunk)
-    partial.replace(target)  # a failed download never leaves a truncated zip under the final name
-    emit({"run_id": run_id, "path": str(target), "bytes": size}, as_json=as_json)
+    """Download a finished run's model as a zip (streamed to the file; a failed download leaves no zip)."""
+    with client() as api:
+        path = api.jobs.download_model(job_id, output or Path.cwd(), run_id=run_id)
+    emit({"run_id": run_id, "path": str(path), "bytes": path.stat().st_size}, as_json=as_json)

@@ -8,7 +8,7 @@ or a removed membership takes effect at once.
 Surviving a browser reload: a reload starts a new Streamlit session with empty state, so the login is also
 carried in the URL as a signed token (query parameter ``session``): ``username, current team, expiry``
 signed with HMAC-SHA256 under a key derived from the server secret and the user's password hash
-(``catalog.services.sessions``; the CLI's session file is signed alike), so the catalog alone cannot mint one.
+(``catalog.services.sessions``), so the catalog alone cannot mint one.
 A reload (or a bookmark) presents it back and the login resumes without the password. A token that was
 altered or has expired, or any token after the user's password changed, is refused (the sign-in page
 shows). Signing out removes it from the URL and revokes it in the catalog (until it would have expired), so

@@ -1,8 +1,8 @@
 """The dashboard's navigation: which pages an actor sees, in which sections, under which URL paths.
 
 Sections: the overview first (the default page); one section per scenario with its Datasets, Training,
-Serving and Sandbox pages (URL paths like ``anomaly-detection-datasets``); and for administrators the Admin
-section (algorithms, teams and users, audit log).
+Serving and Sandbox pages (URL paths like ``anomaly-detection-datasets``); the Account section (the user's API
+tokens); and for administrators the Admin section (algorithms, teams and users, audit log).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dashboard.views import (
     overview,
     sandbox,
     serving,
+    tokens,
     training,
 )
 
@@ -31,6 +32,7 @@ SCENARIO_PAGES: list[tuple[Callable[..., None], str, str]] = [
     (serving.render, "Serving", "serving"),
     (sandbox.render, "Sandbox", "sandbox"),
 ]
+ACCOUNT_SECTION = "Account"
 ADMIN_SECTION = "Admin"
 
 
@@ -47,6 +49,7 @@ def page_sections(who: Actor) -> dict[str, list[PageSpec]]:
             (partial(render, scenario=scenario.value), title, scenario_url(scenario, suffix))
             for render, title, suffix in SCENARIO_PAGES
         ]
+    sections[ACCOUNT_SECTION] = [(tokens.render, "API tokens", "tokens")]
     if who.is_superuser:
         sections[ADMIN_SECTION] = [
             (admin_algorithms.render, "Algorithms", "admin-algorithms"),

@@ -134,6 +134,12 @@ def _run_flow(name: str, parameters: dict[str, Any], *, wait: bool, mode: str) -
         flow_run = asyncio.run(_run_deployment(decl.full_name, parameters, timeout))
     except httpx.TransportError as exc:
         raise PrefectUnreachable(unreachable_message(settings.api_url, exc)) from None
+    except ObjectNotFound:
+        # The flow runner registers the deployments when it starts: none yet means no runner ever ran here.
+        raise PrefectUnreachable(
+            f"deployment {decl.full_name!r} is not registered on the Prefect server at {settings.api_url}; "
+            "is the platform's flow runner running (`mlops up`)?"
+        ) from None
     state = flow_run.state
     state_name = state.type.value if state else "PENDING"
     message = state.message if state and state_name in ("FAILED", "CRASHED") else None

@@ -16,6 +16,12 @@ returns. Here are only the rules, so each one is tested without servers (``tests
    was interrupted) passed: failed, container stopped, run KILLED.
 7. Otherwise wait ``poll_seconds`` (``slow_poll_seconds`` while MLflow is unreachable past the threshold), and
    wake at once if the container ends meanwhile — unless it already has (nothing left to wake on).
+
+A custom job (the user's command: it may end its run whenever it likes, or never) is judged by its container
+instead (``CUSTOM_RULES``): 1; a run KILLED from outside stops a live container (failed); a container that
+ended with a non-zero code (or vanished) fails the job with it; one that exited 0 completes it if a version of
+the job's model was registered by the job's run, else fails it saying so (and while MLflow cannot be asked,
+waits, up to ``error_threshold`` rounds); 6; 7.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from catalog.models import JobStatus
-from infra.runtime.base import ContainerStatus
+from catalog.models import JobKind, JobStatus
+from infra.runtime.base import ContainerState, ContainerStatus
 from infra.settings.training import TrainingSettings
 
 RUN_FINISHED = "FINISHED"
@@ -63,6 +69,11 @@ class Round:
     mlflow_errors: int  # consecutive rounds MLflow could not be read, this one included
     polls: int  # rounds so far, this one included
     remaining_seconds: float  # until the deadline
+    kind: str = JobKind.PRESET
+    model_name: str | None = None
+    # Custom jobs, once their container exited 0: versions of model_name registered by the job's run (read after
+    # the container); None when not read, or MLflow did not answer.
+    model_versions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +177,40 @@ def deadline(now: Round, rules: Rules) -> Finish | None:
     return _give_up(now.polls, rules) if now.polls >= rules.poll_max or now.remaining_seconds <= 0 else None
 
 
+def run_killed_while_running(now: Round, rules: Rules) -> Finish | None:
+    if now.run_status != "KILLED" or not now.container.is_alive:
+        return None
+    return Finish(JobStatus.FAILED, "MLflow run KILLED", with_logs=True, stop_container=True)
+
+
+def command_ended(now: Round, rules: Rules) -> Finish | None:
+    """A custom job's command has ended: its exit code, then the registered model, decide."""
+    if not now.container.has_ended:
+        return None
+    if now.container.state != ContainerState.EXITED:
+        return Finish(JobStatus.FAILED, _ended(now.container), with_logs=True, end_run="FAILED")
+    if now.model_versions:
+        return Finish(JobStatus.COMPLETED, end_run="FINISHED")
+    if now.model_versions is not None:
+        model = f"model {now.model_name!r}" if now.model_name else "the job's model"
+        return Finish(
+            JobStatus.FAILED,
+            f"the command exited with code 0 but registered no version of {model} from the job's MLflow run: "
+            "log a pyfunc model into the run $MLFLOW_RUN_ID and register it as $MLOPS_MODEL_NAME (e.g. "
+            "mlflow.pyfunc.log_model(..., registered_model_name=os.environ['MLOPS_MODEL_NAME']))",
+            with_logs=True,
+            end_run="FAILED",
+        )
+    if now.mlflow_errors >= rules.error_threshold:
+        return Finish(
+            JobStatus.FAILED,
+            f"the command exited with code 0, but MLflow was unreachable for {now.mlflow_errors} polls: "
+            "whether it registered a model is unknown",
+            with_logs=True,
+        )
+    return None  # MLflow did not answer this time: ask again next round
+
+
 # In order: the first rule with an answer decides.
 RULES: tuple[Rule, ...] = (
     not_ours,
@@ -175,6 +220,7 @@ RULES: tuple[Rule, ...] = (
     container_ended_first,
     deadline,
 )
+CUSTOM_RULES: tuple[Rule, ...] = (not_ours, run_killed_while_running, command_ended, deadline)
 
 
 def next_wait(now: Round, rules: Rules) -> Wait:
@@ -183,7 +229,7 @@ def next_wait(now: Round, rules: Rules) -> Wait:
 
 
 def decide(now: Round, rules: Rules) -> Action:
-    for rule in RULES:
+    for rule in CUSTOM_RULES if now.kind == JobKind.CUSTOM else RULES:
         action = rule(now, rules)
         if action is not None:
             return action

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from catalog.db import session_scope
-from catalog.models import JobStatus, TrainJob
+from catalog.models import JobKind, JobStatus, TrainJob
 from catalog.models.base import utcnow
 from catalog.services import training as training_service
 from flows.watch_rules import Finish, Leave, Round, Rules, Wait, decide, first_action
@@ -28,6 +28,7 @@ from tasks.training import (
     container_status,
     end_mlflow_run,
     mlflow_run_status,
+    registered_versions,
     stop_container,
     wait_container,
 )
@@ -74,8 +75,12 @@ def _observe(
     # The container first, then the run: the training script ends its run before its process exits, so an
     # ended container read first and a run still RUNNING read after it means the run really did not end.
     state = container_status(container)
+    versions: tuple[str, ...] | None = None
     try:
         run_status: str | None = mlflow_run_status(run_id)
+        if job.kind == JobKind.CUSTOM and state.state == ContainerState.EXITED:
+            # The command is done: did its run register the job's model? (read after the exit, so it is final)
+            versions = tuple(registered_versions(job.model_name or "", run_id))
         errors = 0
     except TrackingError as exc:
         run_status, errors = None, errors + 1
@@ -87,6 +92,9 @@ def _observe(
         mlflow_errors=errors,
         polls=polls,
         remaining_seconds=remaining,
+        kind=job.kind,
+        model_name=job.model_name,
+        model_versions=versions,
     )
 
 

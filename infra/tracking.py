@@ -149,6 +149,19 @@ def latest_version(mlflow: MlflowClient, model_name: str) -> str:
     return str(max(int(v.version) for v in versions))
 
 
+def run_model_versions(mlflow: MlflowClient, model_name: str, run_id: str) -> list[str]:
+    """The versions of ``model_name`` registered from run ``run_id`` (oldest first; none: an empty list)."""
+    try:
+        versions = mlflow.search_model_versions(f"name = '{model_name}'")
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise _wrap(exc) from exc
+    except Exception as exc:
+        raise _wrap(exc) from exc
+    return sorted((str(v.version) for v in versions if v.run_id == run_id), key=int)
+
+
 def resolve_model_uri(
     mlflow: MlflowClient, model_name: str, version: str, allowed_runs: set[str] | None = None
 ) -> tuple[str, str]:
@@ -277,6 +290,17 @@ def set_deleted(mlflow: MlflowClient, run_id: str, deleted: bool) -> None:
 def list_artifacts(mlflow: MlflowClient, run_id: str, path: str | None = None) -> list[str]:
     try:
         return [a.path for a in mlflow.list_artifacts(run_id, path)]
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def download_model_version(mlflow: MlflowClient, model_name: str, version: str, dst: str) -> str:
+    """A registered version's files, wherever they were logged (a run's folder or an MLflow 3 logged model)."""
+    from mlflow.artifacts import download_artifacts as fetch
+
+    try:
+        uri = mlflow.get_model_version_download_uri(model_name, version)
+        return fetch(artifact_uri=uri, dst_path=dst, tracking_uri=get_settings().mlflow.uri)
     except Exception as exc:
         raise _wrap(exc) from exc
 

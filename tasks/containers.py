@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from infra.runtime.base import ContainerKind, ContainerSpec
+from collections.abc import Mapping, Sequence
+
+from infra.runtime.base import ContainerKind, ContainerSpec, InputFile
 from infra.settings import Settings, get_settings
 
 LABEL_APP = "mlops-lite"
@@ -51,6 +53,76 @@ def training_spec(
         image=s.runtime.image,
         cpu_limit=s.runtime.cpu_limit,
         memory_limit_mb=s.runtime.memory_limit_mb,
+    )
+
+
+# The release zip in a custom job's container: ``$MLOPS_INPUT_DIR/release.zip``, its path also in MLOPS_RELEASE_PATH.
+RELEASE_FILE = "release.zip"
+RELEASE_PATH_ENV = "MLOPS_RELEASE_PATH"
+
+
+def custom_env(
+    *,
+    job_id: int,
+    scenario: str,
+    run_id: str,
+    experiment_id: str,
+    model_name: str,
+    settings: Settings | None = None,
+) -> dict[str, str]:
+    """The platform's variables in a custom job's container (docs/architecture.md): MLflow's, to log into the
+    run the platform created and register ``model_name``, and the job's. No S3 credentials: MLflow proxies
+    artifacts, and the release is handed over as a file (``RELEASE_PATH_ENV``)."""
+    s = settings or get_settings()
+    return {
+        "MLFLOW_TRACKING_URI": s.mlflow.uri,
+        "MLFLOW_TRACKING_USERNAME": s.mlflow.username,
+        "MLFLOW_TRACKING_PASSWORD": s.mlflow.password,
+        "MLFLOW_RUN_ID": run_id,
+        "MLFLOW_EXPERIMENT_ID": experiment_id,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "MLOPS_JOB_ID": str(job_id),
+        "MLOPS_SCENARIO": scenario,
+        "MLOPS_MODEL_NAME": model_name,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def custom_training_spec(
+    *,
+    job_id: int,
+    team_id: int,
+    image: str,
+    command: Sequence[str],
+    user_env: Mapping[str, str],
+    platform_env: Mapping[str, str],
+    release: InputFile,
+    cpu_limit: float | None,
+    memory_limit_mb: int | None,
+    settings: Settings | None = None,
+) -> ContainerSpec:
+    """A custom job's container: the user's image and command, the user's variables under the platform's (which
+    win: the catalog refuses their names already), the release as an input file, the job's or the runtime's
+    limits."""
+    s = settings or get_settings()
+    return ContainerSpec(
+        name=f"train-{job_id}",
+        kind=ContainerKind.TRAIN,
+        command=list(command),
+        env={**user_env, **platform_env},
+        labels={
+            "app": LABEL_APP,
+            "kind": "train",
+            "job-id": str(job_id),
+            "team-id": str(team_id),
+            "job-kind": "custom",
+        },
+        image=image,
+        cpu_limit=cpu_limit if cpu_limit is not None else s.runtime.cpu_limit,
+        memory_limit_mb=memory_limit_mb if memory_limit_mb is not None else s.runtime.memory_limit_mb,
+        inputs=(release,),
+        user_code=True,
     )
 
 

@@ -1,7 +1,10 @@
-"""The platform's own predict call (CLI, dashboard sandbox): limits checked before sending, URL per runtime.
+"""The platform's own predict call (dashboard sandbox, the API's predict proxy): the request checked before it
+is sent, the serving's URL per runtime and its token.
 
-The limits and their 413 messages are the inference server's own (``algorithms.base.contracts.Limits``), built
-from the platform's ``MLOPS_PREDICT_*`` settings, so a refused request reads the same whichever side refused it.
+The checks are the inference server's own: the scenario's declared request (``algorithms.base.requests``, as
+any model of the scenario accepts it: the server checks a model's own columns too) and the limits with their
+413 messages (``algorithms.base.contracts.Limits``), built from the platform's ``MLOPS_PREDICT_*`` settings, so
+a refused request reads the same whichever side refused it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from typing import Any
 import httpx
 
 from algorithms.base.contracts import ContractError, Limits, decoded_size, image_data
+from algorithms.base.scenarios import CONTRACTS
 from catalog.db import session_scope
+from catalog.models import DesiredState, Serving
 from catalog.scoping import Actor
 from catalog.services import serving as serving_service
 from infra.net import http_ok
@@ -67,21 +72,55 @@ def check_limits(scenario: str, payload: dict[str, Any]) -> None:
         raise PredictError(exc.message, status=exc.status, details=exc.details) from exc
 
 
-def predict(*, actor: Actor, serving_id: int, payload: dict[str, Any]) -> dict[str, Any]:
-    with session_scope() as session:
-        serving = serving_service.get_serving(session, actor=actor, serving_id=serving_id)
-    check_limits(serving.scenario, payload)
+def check_body_size(size: int, *, announced: bool = False) -> None:
+    """A request body of ``size`` bytes is within ``MLOPS_PREDICT_MAX_BODY_BYTES`` (else the server's 413)."""
+    try:
+        limits().check_body_bytes(size, announced=announced)
+    except ContractError as exc:
+        raise PredictError(exc.message, status=exc.status, details=exc.details) from exc
+
+
+def check_request(scenario: str, payload: Any) -> None:
+    """What the serving would refuse whatever its model, refused here: the scenario's declared request (422 with
+    a detail per wrong field), the batch and image limits (413 naming the variable)."""
+    check_limits(scenario, payload)  # first: a batch over its limit is the 413, whatever its items
+    contract = CONTRACTS.get(scenario)
+    if contract is not None:
+        lim = limits()
+        try:
+            contract().request(None, lim).validate(payload, lim)
+        except ContractError as exc:
+            raise PredictError(exc.message, status=exc.status, details=exc.details) from exc
+
+
+def upstream(serving: Serving) -> tuple[str, dict[str, str]]:
+    """The serving's /predict URL and the headers it requires (its bearer token). 409 when it is not running
+    (stopped, or the runtime has no server of it)."""
+    if serving.desired_state == DesiredState.STOPPED:
+        raise PredictError(
+            f"serving {serving.name!r} is stopped; start it (`mlops servings start {serving.id}`)", status=409
+        )
     try:
         url = inference_url(serving)
     except RuntimeError_ as exc:
-        raise PredictError(f"serving {serving.name!r} cannot be reached: {exc}", status=503) from exc
+        raise PredictError(
+            f"serving {serving.name!r} is not running (last seen {serving.observed_state}): {exc}", status=409
+        ) from exc
+    return url, {"Authorization": f"Bearer {serving_service.inference_token(serving)}"}
+
+
+def predict(*, actor: Actor, serving_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+    with session_scope() as session:
+        serving = serving_service.get_serving(session, actor=actor, serving_id=serving_id)
+    check_request(serving.scenario, payload)
+    url, headers = upstream(serving)
     try:
         response = httpx.post(
             url,
             json=payload,
             timeout=get_settings().predict.timeout_seconds,
             trust_env=False,
-            headers={"Authorization": f"Bearer {serving_service.inference_token(serving)}"},
+            headers=headers,
         )
     except httpx.HTTPError as exc:
         raise PredictError(f"serving {serving.name!r} is unreachable at {url}: {exc}", status=503) from exc

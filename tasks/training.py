@@ -10,16 +10,18 @@ from dataclasses import dataclass
 from prefect import task
 
 from catalog.db import session_scope
-from catalog.models import TrainJob
+from catalog.models import JobKind, TrainJob
 from catalog.scoping import SYSTEM
+from catalog.services import custom_jobs
 from catalog.services import training as training_service
+from catalog.services.job_config import experiment_name_for
 from infra import tracking
-from infra.objectstore import format_s3_uri
-from infra.runtime.base import ContainerState, ContainerStatus, RuntimeError_
+from infra.objectstore import ObjectStore, format_s3_uri
+from infra.runtime.base import ContainerSpec, ContainerState, ContainerStatus, InputFile, RuntimeError_
 from infra.runtime.registry import get_runtime
 from infra.settings import get_settings
 from infra.tracking import TrackingError
-from tasks.containers import training_spec
+from tasks.containers import RELEASE_FILE, RELEASE_PATH_ENV, custom_env, custom_training_spec, training_spec
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def prepare_run(job_id: int, flow_run_id: str | None) -> RunHandle:
         with session_scope() as session:
             existing = training_service.recorded_run(session, job_id=job_id, flow_run_id=flow_run_id)
     mlflow = tracking.client()
-    experiment_id = tracking.ensure_experiment(mlflow, training_service.experiment_name_for(job.scenario))
+    experiment_id = tracking.ensure_experiment(mlflow, experiment_name_for(job.scenario))
     run_id, created = tracking.find_or_create_run(
         mlflow,
         experiment_id=experiment_id,
@@ -74,15 +76,53 @@ def launch_container(job_id: int, run_id: str) -> str:
     job = load_job(job_id)
     settings = get_settings()
     runtime = get_runtime()
-    spec = training_spec(
-        job_id=job_id,
-        team_id=job.team_id,
-        run_id=run_id,
-        config_uri=format_s3_uri(settings.s3.bucket, job.config_key or ""),
-    )
+    if job.kind == JobKind.CUSTOM:
+        spec = custom_spec(job, run_id)
+    else:
+        spec = training_spec(
+            job_id=job_id,
+            team_id=job.team_id,
+            run_id=run_id,
+            config_uri=format_s3_uri(settings.s3.bucket, job.config_key or ""),
+        )
     runtime.remove(spec.name, force=True)
     runtime.start(spec)
     return spec.name
+
+
+def custom_spec(job: TrainJob, run_id: str) -> ContainerSpec:
+    """A custom job's container: its release handed over as a presigned URL (for the runtime only, valid
+    ``MLOPS_S3_PRESIGN_EXPIRY_SECONDS``), the platform's variables for its run."""
+    settings = get_settings()
+    if not settings.training.custom_jobs:
+        raise RuntimeError_(custom_jobs.DISABLED)
+    with session_scope() as session:
+        release = custom_jobs.job_release(session, job=job)
+    url = ObjectStore.from_settings(settings.s3).presigned_get_url(release.object_key or "")
+    return custom_training_spec(
+        job_id=int(job.id or 0),
+        team_id=job.team_id,
+        image=job.image or "",
+        command=job.command or [],
+        user_env=job.env or {},
+        platform_env=custom_env(
+            job_id=int(job.id or 0),
+            scenario=job.scenario,
+            run_id=run_id,
+            experiment_id=job.mlflow_experiment_id or "",
+            model_name=job.model_name or "",
+        ),
+        release=InputFile(
+            RELEASE_FILE, url, size=release.size_bytes, sha256=release.sha256 or "", env_var=RELEASE_PATH_ENV
+        ),
+        cpu_limit=job.cpu_limit,
+        memory_limit_mb=job.memory_limit_mb,
+    )
+
+
+def registered_versions(model_name: str, run_id: str) -> list[str]:
+    """Versions of ``model_name`` registered by run ``run_id``; raises ``TrackingError`` when MLflow does not answer."""
+    return tracking.run_model_versions(tracking.client(), model_name, run_id)
 
 
 def container_status(name: str) -> ContainerStatus:

@@ -7,6 +7,8 @@ ROUTERS: tuple[str, ...] = (
     "algorithms",
     "datasets",
     "releases",
+    # Before "jobs": /jobs/custom must not be read as a job id.
+    "custom_jobs",
     "jobs",
     "servings",
     "audit",

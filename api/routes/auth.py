@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from api.deps import ActorDep, IdPath, SessionDep
 from api.errors import ApiError
+from api.paging import Page, PageDep
 from catalog.errors import PermissionDeniedError
 from catalog.models import ApiToken, Team, User
 from catalog.services import teams as teams_service
@@ -91,6 +92,20 @@ def revoke_token(token_id: IdPath, actor: ActorDep, session: SessionDep) -> ApiT
 def create_service_account(body: CreateServiceAccount, actor: ActorDep, session: SessionDep) -> User:
     """A team's robot user (admins of the team, or administrators); it acts only with its tokens."""
     return tokens_service.create_service_account(session, actor=actor, team_id=body.team_id, name=body.name)
+
+
+@router.get("/service-accounts", response_model=Page[ServiceAccount], summary="Service accounts you manage")
+def list_service_accounts(actor: ActorDep, session: SessionDep, paging: PageDep) -> Page[ServiceAccount]:
+    """Every service account for an administrator; otherwise those of the teams you are an admin of."""
+    total, rows = tokens_service.page_service_accounts(
+        session, actor=actor, search=paging.q, offset=paging.offset, limit=paging.limit
+    )
+    return Page(
+        items=[ServiceAccount.model_validate(r) for r in rows],
+        total=total,
+        offset=paging.offset,
+        limit=paging.limit,
+    )
 
 
 @router.get(

@@ -132,16 +132,12 @@ async def upload_entry(
         read_all = True
 
     try:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/octet-stream":
-            raise ApiError(
-                415, f"send the file as the raw body, application/octet-stream (got {ctype[:60] or 'none'})"
-            )
         entry = await receive_entry(
             body(),
             actor=actor,
             dataset_id=dataset_id,
             filename=filename,
+            content_type=request.headers.get("content-type", ""),
             declared=_declared_length(request),
             is_train=train,
             is_val=val,
@@ -196,9 +192,9 @@ def set_entry_flags(entry_id: IdPath, body: EntryFlags, actor: ActorDep, session
         session,
         actor=actor,
         entry_id=entry_id,
-        is_train=body.is_train,
-        is_val=body.is_val,
-        is_test=body.is_test,
+        is_train=body.train,
+        is_val=body.val,
+        is_test=body.test,
     )
 
 

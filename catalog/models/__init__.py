@@ -6,7 +6,7 @@ from catalog.models.dataset import Dataset, DatasetEntry, DatasetRelease, Releas
 from catalog.models.security import ApiToken, RevokedToken
 from catalog.models.serving import DesiredState, Serving
 from catalog.models.team import Membership, Team, User
-from catalog.models.training import ACTIVE_STATUSES, STARTABLE_STATUSES, JobRun, JobStatus, TrainJob
+from catalog.models.training import ACTIVE_STATUSES, STARTABLE_STATUSES, JobKind, JobRun, JobStatus, TrainJob
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -18,6 +18,7 @@ __all__ = [
     "DatasetEntry",
     "DatasetRelease",
     "DesiredState",
+    "JobKind",
     "JobRun",
     "JobStatus",
     "Membership",

@@ -1,4 +1,5 @@
-"""Training jobs: one dataset release + one algorithm + its parameters, run in a container."""
+"""Training jobs: one dataset release + one algorithm + its parameters, run in a container — or, for the custom
+kind, the release + a user's image, command, environment and resources (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from catalog.models.base import created_at_field, json_field, optional_datetime_field, updated_at_field
+
+
+class JobKind(StrEnum):
+    PRESET = "preset"  # a platform algorithm (algorithm_id, params) in the platform image
+    CUSTOM = "custom"  # the user's image and command (image, command, env, resources)
 
 
 class JobStatus(StrEnum):
@@ -37,6 +43,12 @@ class TrainJob(SQLModel, table=True):
         UniqueConstraint("team_id", "name", name="uq_train_job_team_name"),
         # A team's jobs of one scenario in name order (the NATS module-data pages, team-scoped lists).
         Index("ix_train_job_team_scenario_name", "team_id", "scenario", "name"),
+        # Each kind has what it runs: no preset without its algorithm, no custom job without image and command.
+        CheckConstraint(
+            "(kind = 'preset' AND algorithm_id IS NOT NULL)"
+            " OR (kind = 'custom' AND image IS NOT NULL AND command IS NOT NULL)",
+            name="ck_train_job_kind",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -44,10 +56,17 @@ class TrainJob(SQLModel, table=True):
     scenario: str = Field(index=True, max_length=40)
     name: str = Field(max_length=200)
     description: str = Field(default="", max_length=4000)
-    algorithm_id: int = Field(foreign_key="algorithm_config.id", index=True)
+    kind: str = Field(default=JobKind.PRESET, max_length=20)
+    algorithm_id: int | None = Field(default=None, foreign_key="algorithm_config.id", index=True)
     release_id: int = Field(foreign_key="dataset_release.id", index=True)
     params: dict[str, Any] = json_field()
     max_evals: int = Field(default=0, ge=0)
+    # The custom kind (mlops_lite.schemas.custom_jobs.CustomSpec); None on presets. Resources as the runtime's.
+    image: str | None = Field(default=None, max_length=512)
+    command: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    env: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    cpu_limit: float | None = Field(default=None)
+    memory_limit_mb: int | None = Field(default=None)
     status: str = Field(default=JobStatus.CREATED, index=True, max_length=20)
     config_key: str | None = Field(default=None, max_length=500)
     config_revision: int = Field(default=0)

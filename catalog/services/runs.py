@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,12 @@ from catalog.scoping import Actor
 from catalog.services.audit import audited
 from catalog.services.training import get_job
 from infra import tracking
+from infra.settings import get_settings
 
 # Through the adapter: only infra.tracking imports mlflow on the platform's side (docs/architecture.md).
 MlflowClient = tracking.MlflowClient
+# What every call here raises when MLflow does not answer or refuses (the API answers it as an upstream error).
+TrackingError = tracking.TrackingError
 MODEL_ARTIFACT_PATH = "model"
 ZIP_CHUNK_BYTES = 1 << 20
 
@@ -43,6 +46,7 @@ class JobRef:
     status: str
     experiment_id: str | None
     current_run_id: str | None
+    model_name: str | None
     runs: dict[str, str]  # run id → experiment id, every run the platform created for the job
 
 
@@ -58,8 +62,16 @@ def _job_ref(actor: Actor, job_id: int) -> JobRef:
             status=job.status,
             experiment_id=job.mlflow_experiment_id,
             current_run_id=job.mlflow_run_id,
+            model_name=job.model_name,
             runs=dict(runs),
         )
+
+
+def run_url(experiment_id: str | None, run_id: str | None) -> str | None:
+    """The run in the MLflow UI."""
+    if not experiment_id or not run_id:
+        return None
+    return f"{get_settings().mlflow.uri}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def _client(mlflow: MlflowClient | None) -> MlflowClient:
@@ -170,15 +182,26 @@ def download_model(
         raise ConflictError(
             f"run {run_id} is {run.info.status}; only a finished run's model can be downloaded"
         )
-    if not tracking.list_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH):
-        raise NotFoundError("model of run", run_id)
+    fetch = _model_fetcher(mlflow, job, run_id)
     workdir = Path(tempfile.mkdtemp(prefix="mlops-model-"))
     try:
-        local = Path(tracking.download_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH, str(workdir)))
+        local = Path(fetch(str(workdir)))
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return ModelDownload(filename=f"job{job.job_id}-{run_id}-model.zip", chunks=_zip_stream(local, workdir))
+
+
+def _model_fetcher(mlflow: MlflowClient, job: JobRef, run_id: str) -> Callable[[str], str]:
+    """How to download the run's model: its ``model`` folder (presets), else the newest version of the job's model
+    the run registered (a custom job's code may log it elsewhere, e.g. as an MLflow 3 logged model)."""
+    if tracking.list_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH):
+        return lambda dst: tracking.download_artifacts(mlflow, run_id, MODEL_ARTIFACT_PATH, dst)
+    versions = tracking.run_model_versions(mlflow, job.model_name, run_id) if job.model_name else []
+    if not versions:
+        raise NotFoundError("model of run", run_id)
+    name, version = job.model_name or "", versions[-1]
+    return lambda dst: tracking.download_model_version(mlflow, name, version, dst)
 
 
 class _Pipe:

@@ -1,4 +1,4 @@
-"""Signed session tokens (the dashboard's URL token, the CLI's session file): their key and their revocation.
+"""Signed session tokens (the dashboard's URL token): their key and their revocation.
 
 A token is signed with HMAC-SHA256 under a key derived from the server secret (``MLOPS_SECRET_KEY``, per
 install) *and* the user's current password hash: reading the catalog alone (which holds the hash) is not

@@ -24,11 +24,10 @@ from catalog.models.base import utcnow
 from catalog.scoping import Actor
 from catalog.services.audit import record
 from catalog.services.common import page
-from mlops_lite.schemas.common import TEAM_NAME_PATTERN, USERNAME_PATTERN
+from mlops_lite.schemas.common import MIN_PASSWORD_LENGTH, TEAM_NAME_PATTERN, USERNAME_PATTERN
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT_MINUTES = 15
-MIN_PASSWORD_LENGTH = 8
 ROLES = ("member", "admin")
 # One message for a wrong password, an unknown user and a locked account: which of the three it was would
 # tell a caller that the username exists.
@@ -245,15 +244,30 @@ def _require_team_admin(session: Session, actor: Actor, team_id: int) -> Team:
 
 
 def add_member(
-    session: Session, *, actor: Actor, team_id: int, user_id: int, role: str = "member"
+    session: Session,
+    *,
+    actor: Actor,
+    team_id: int,
+    user_id: int | None = None,
+    username: str | None = None,
+    role: str = "member",
 ) -> Membership:
-    """Make a user a member of a team with ``role``; an existing member gets the new role."""
+    """Make a user (by id or by username) a member of a team with ``role``; an existing member gets the new
+    role."""
     if role not in ROLES:
         raise ValidationError(f"role {quote(role)} is not one of {', '.join(ROLES)}")
+    if (user_id is None) == (username is None):
+        raise ValidationError("give either a user id or a username")
+    # Who may manage the team is checked before the user is looked up: anyone else must not learn from the
+    # answer whether a username exists.
     team = _require_team_admin(session, actor, team_id)
-    user = session.get(User, user_id)
+    if user_id is not None:
+        user = session.get(User, user_id)
+    else:
+        user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
-        raise NotFoundError("user", user_id)
+        raise NotFoundError("user", user_id if user_id is not None else username)
+    user_id = user.id
     membership = session.get(Membership, (user_id, team_id))
     if membership is None:
         membership = Membership(user_id=user_id, team_id=team_id, role=role)

@@ -28,7 +28,7 @@ from catalog.models import ApiToken, Membership, Team, User
 from catalog.models.base import utcnow
 from catalog.scoping import Actor
 from catalog.services import audit
-from catalog.services.common import check_name
+from catalog.services.common import check_name, page
 
 KINDS = {"personal": "p", "service": "s", "login": "l", "operator": "o"}
 MAX_DAYS = 366
@@ -141,6 +141,23 @@ def create_service_account(session: Session, *, actor: Actor, team_id: int, name
     return user
 
 
+def page_service_accounts(
+    session: Session, *, actor: Actor, search: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[int, list[User]]:
+    """One page of the service accounts the actor manages (``_service_account``'s rule): every one for an
+    administrator, else those of the teams the actor is an admin of; by name, optionally containing ``search``."""
+    stmt = select(User).where(col(User.is_service_account).is_(True))
+    if not actor.is_superuser:
+        admin_of = select(Membership.team_id).where(
+            Membership.user_id == actor.user_id, Membership.role == "admin"
+        )
+        managed = select(Membership.user_id).where(col(Membership.team_id).in_(admin_of))
+        stmt = stmt.where(col(User.id).in_(managed))
+    if search:
+        stmt = stmt.where(col(User.username).icontains(search))
+    return page(session, stmt, offset=offset, limit=limit, order_by=col(User.username))
+
+
 def create_service_token(
     session: Session, *, actor: Actor, user_id: int, name: str, days: float
 ) -> tuple[ApiToken, str]:
@@ -174,7 +191,10 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> ApiToken:
         owner = session.get(User, row.user_id)
         if owner is None or not owner.is_service_account:
             raise NotFoundError("token", token_id)
-        _service_account(session, actor, row.user_id)
+        try:
+            _service_account(session, actor, row.user_id)
+        except NotFoundError:
+            raise NotFoundError("token", token_id) from None  # a foreign robot's token reads as missing
     with audit.audited(
         session, actor=actor, action="token.revoke", resource_type="api_token", team_id=actor.current_team_id
     ) as info:

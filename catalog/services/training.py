@@ -1,11 +1,12 @@
 """Training jobs: creation with validation, the config JSON in S3 (transactional), and the status machine.
+Both kinds share all but creation: the custom kind (the user's image and command) is created by
+``catalog.services.custom_jobs``.
 
 Status changes are conditional updates so that of many concurrent starts exactly one claims the job.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from catalog.models import (
     AlgorithmConfig,
     Dataset,
     DatasetRelease,
+    JobKind,
     JobRun,
     JobStatus,
     TrainJob,
@@ -31,62 +33,17 @@ from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, scoped
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page, transition
+from catalog.services.job_config import model_name_for, store_config
 from catalog.services.releases import require_usable_release
 from catalog.weights import check_weights_params
 from infra.objectstore import ObjectStore
-from infra.settings import get_settings
 
 MAX_EVALS_LIMIT = 500
 
 
-def model_name_for(job: TrainJob, algorithm: AlgorithmConfig) -> str:
-    return f"{get_settings().mlflow.experiment_prefix}-{job.scenario}-{algorithm.name}-job{job.id}"
-
-
-def experiment_name_for(scenario: str) -> str:
-    return f"{get_settings().mlflow.experiment_prefix}/{scenario}"
-
-
-def build_config(session: Session, job: TrainJob) -> dict[str, Any]:
-    algorithm = session.get(AlgorithmConfig, job.algorithm_id)
-    release = session.get(DatasetRelease, job.release_id)
-    assert algorithm is not None and release is not None
-    bucket = get_settings().s3.bucket
-    return {
-        "job_id": job.id,
-        "team_id": job.team_id,
-        "scenario": job.scenario,
-        "algorithm": algorithm.name,
-        "params": job.params,
-        "search_space": algorithm.search_space if job.max_evals > 0 else {},
-        "max_evals": job.max_evals,
-        "model_name": job.model_name,
-        "experiment_name": experiment_name_for(job.scenario),
-        "release": {
-            "uri": f"s3://{bucket}/{release.object_key}",
-            "sha256": release.sha256,
-            "version": release.version,
-            "dataset_id": release.dataset_id,
-            "release_id": release.id,
-        },
-    }
-
-
-def _store_config(session: Session, job: TrainJob, store: ObjectStore) -> str | None:
-    """Upload the job's config under a new revision key; returns the previous key to delete after commit.
-
-    Called inside the caller's transaction: if the upload raises, the transaction (the catalog change)
-    is rolled back, and the previous config object is untouched.
-    """
-    previous = job.config_key
-    job.config_revision += 1
-    key = f"jobs/{job.id}/config-{job.config_revision}.json"
-    body = json.dumps(build_config(session, job), indent=2, sort_keys=True).encode()
-    store.put_bytes(key, body, content_type="application/json")
-    job.config_key = key
-    session.add(job)
-    session.flush()
-    return previous
+def _require_free_name(session: Session, *, team_id: int, name: str) -> None:
+    if session.exec(select(TrainJob.id).where(TrainJob.team_id == team_id, TrainJob.name == name)).first():
+        raise ConflictError(f"a training job named {name!r} already exists in this team")
 
 
 def _resolve_algorithm(session: Session, *, scenario: str, algorithm: str | int) -> AlgorithmConfig:
@@ -134,10 +91,7 @@ def create_job(
             raise ValidationError(f"max_evals must be between 0 and {MAX_EVALS_LIMIT}")
         if max_evals and not algo.search_space:
             raise ValidationError(f"algorithm {algo.name!r} has no search space to tune")
-        if session.exec(
-            select(TrainJob.id).where(TrainJob.team_id == team_id, TrainJob.name == name)
-        ).first():
-            raise ConflictError(f"a training job named {name!r} already exists in this team")
+        _require_free_name(session, team_id=team_id, name=name)
         job = TrainJob(
             team_id=team_id,
             scenario=scenario,
@@ -152,7 +106,7 @@ def create_job(
         session.add(job)
         session.flush()
         job.model_name = model_name_for(job, algo)
-        previous = _store_config(session, job, store or ObjectStore.from_settings(get_settings().s3))
+        previous = store_config(session, job, store)
         info["resource_id"] = job.id
         info["detail"] = {"algorithm": algo.name, "release_id": release_id, "params": clean}
     return job, previous
@@ -175,20 +129,22 @@ def update_job(
         info["resource_id"] = job.id
         if job.status in ACTIVE_STATUSES:
             raise ConflictError(f"job {job.name!r} is {job.status}; stop it before editing")
-        algo = session.get(AlgorithmConfig, job.algorithm_id)
-        assert algo is not None
+        if job.kind == JobKind.CUSTOM and (params is not None or max_evals is not None):
+            raise ValidationError(f"job {job.name!r} runs its own code: it has no parameters or tuning")
         if release_id is not None:
             require_usable_release(
                 session, actor=actor, release_id=release_id, team_id=job.team_id, scenario=job.scenario
             )
             job.release_id = release_id
         if params is not None:
+            algo = session.get(AlgorithmConfig, job.algorithm_id)
+            assert algo is not None
             job.params = check_weights_params(algo.name, validate_params(algo.form_config, params))
         if max_evals is not None:
             if not 0 <= int(max_evals) <= MAX_EVALS_LIMIT:
                 raise ValidationError(f"max_evals must be between 0 and {MAX_EVALS_LIMIT}")
             job.max_evals = int(max_evals)
-        previous = _store_config(session, job, store or ObjectStore.from_settings(get_settings().s3))
+        previous = store_config(session, job, store)
     return job, previous
 
 
@@ -204,13 +160,17 @@ def list_jobs(
     status: str | None = None,
     statuses: Sequence[str] | None = None,
     search: str | None = None,
+    team_id: int | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[int, list[TrainJob]]:
-    """One page of training jobs, newest first, optionally of one status or of any of ``statuses``."""
+    """One page of training jobs, newest first, optionally of one status or of any of ``statuses``, of one
+    team (a team the actor is not in lists nothing)."""
     stmt = scoped(select(TrainJob), TrainJob, actor)
     if scenario:
         stmt = stmt.where(TrainJob.scenario == parse_scenario(scenario).value)
+    if team_id is not None:
+        stmt = stmt.where(TrainJob.team_id == team_id)
     if status:
         stmt = stmt.where(TrainJob.status == status)
     if statuses is not None:
@@ -240,8 +200,9 @@ def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str
         return Claim(previous=JobStatus.FAILED, resumed_status=previous)
     # The algorithm must still be enabled in the same statement: a disable racing this start either
     # sees the job active (and is refused) or makes this claim fail.
-    algorithm_enabled = exists().where(
-        AlgorithmConfig.id == TrainJob.algorithm_id, AlgorithmConfig.enabled == true()
+    algorithm_enabled = or_(
+        TrainJob.kind == JobKind.CUSTOM,
+        exists().where(AlgorithmConfig.id == TrainJob.algorithm_id, AlgorithmConfig.enabled == true()),
     )
     if previous not in STARTABLE_STATUSES or not transition(
         session,
@@ -261,7 +222,7 @@ def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str
         where=(algorithm_enabled,),
     ):
         session.refresh(job)
-        algo = session.get(AlgorithmConfig, job.algorithm_id)
+        algo = session.get(AlgorithmConfig, job.algorithm_id) if job.algorithm_id else None
         if algo is not None and not algo.enabled:
             raise ConflictError(
                 f"algorithm {algo.name!r} is disabled; training job {job.name!r} cannot start"
@@ -389,7 +350,7 @@ def claim_watch(session: Session, *, job_id: int, stale_before: datetime) -> boo
 
 
 def job_context(session: Session, job: TrainJob) -> dict[str, Any]:
-    algo = session.get(AlgorithmConfig, job.algorithm_id)
+    algo = session.get(AlgorithmConfig, job.algorithm_id) if job.algorithm_id else None
     release = session.get(DatasetRelease, job.release_id)
     dataset = session.get(Dataset, release.dataset_id) if release else None
     return {

@@ -17,13 +17,10 @@ from catalog.services import runs as runs_svc
 from dashboard.views.common import attempt, stable_picker
 from dashboard.views.paging import pager, slice_page
 from flows.launch import flow_run_url
-from infra.settings import get_settings
 
 
 def mlflow_run_url(experiment_id: str | None, run_id: str | None) -> str | None:
-    if not experiment_id or not run_id:
-        return None
-    return f"{get_settings().mlflow.uri}/#/experiments/{experiment_id}/runs/{run_id}"
+    return runs_svc.run_url(experiment_id, run_id)
 
 
 def _when(millis: int | None) -> str:

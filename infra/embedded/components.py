@@ -1,7 +1,7 @@
 """Declarative specs of the embedded platform's components, built from ``Settings``.
 
-One ``ComponentSpec`` per server `mlops up` starts (in start order: s3, nats, mlflow, prefect, deployments,
-dashboard): its argv, environment, log file, health check, user-facing URL and whether it is enabled, and
+One ``ComponentSpec`` per process `mlops up` starts (in start order: s3, nats, mlflow, prefect, deployments,
+api, dashboard; the last three, the platform's own processes, in ``infra.embedded.app_components``): its argv, environment, log file, health check, user-facing URL and whether it is enabled, and
 the configuration it writes before starting (``prepare``: the files in ``infra.embedded.server_configs``
 that make every server authenticate its callers).
 The test fixtures build their servers from the same functions, so tests and `mlops up` start servers alike.
@@ -11,7 +11,6 @@ Also owns ``platform_env``: the environment that makes a child process see the s
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -131,7 +130,7 @@ def platform_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(platform_env(settings))
     env["PYTHONUNBUFFERED"] = "1"  # logs reach the log file as they happen, not at exit
@@ -140,7 +139,7 @@ def _child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> di
     return env
 
 
-def _logs(settings: Settings) -> Path:
+def logs_dir(settings: Settings) -> Path:
     return settings.platform.data_dir / "logs"
 
 
@@ -214,10 +213,8 @@ def s3_spec(settings: Settings) -> ComponentSpec:
             "-master.electionTimeout=1s",
             *_weed_sockets(data),
         ],
-        env=_child_env(
-            settings, {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
-        ),
-        log_file=_logs(settings) / "s3.log",
+        env=child_env(settings, {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}),
+        log_file=logs_dir(settings) / "s3.log",
         health=f"http://{host}:{port}/healthz",
         url=s3.endpoint,
         enabled=s3.embedded,
@@ -248,8 +245,8 @@ def nats_spec(settings: Settings) -> ComponentSpec:
         label="NATS",
         # No monitoring port: it answers anyone (connections, subjects); health is an authenticated PING.
         argv=[venv_bin("nats-server"), "-c", str(config)],
-        env=_child_env(settings),
-        log_file=_logs(settings) / "nats.log",
+        env=child_env(settings),
+        log_file=logs_dir(settings) / "nats.log",
         health=lambda: nats_ping(host, port, nats.user, nats.password),
         url=nats.url,
         enabled=nats.embedded,
@@ -289,7 +286,7 @@ def mlflow_spec(settings: Settings) -> ComponentSpec:
             "--workers",
             "1",
         ],
-        env=_child_env(
+        env=child_env(
             settings,
             {
                 "MLFLOW_S3_ENDPOINT_URL": settings.s3.endpoint,
@@ -304,7 +301,7 @@ def mlflow_spec(settings: Settings) -> ComponentSpec:
                 ),
             },
         ),
-        log_file=_logs(settings) / "mlflow.log",
+        log_file=logs_dir(settings) / "mlflow.log",
         health=f"{mlflow.uri.rstrip('/')}/health",
         url=mlflow.uri,
         enabled=mlflow.embedded,
@@ -323,7 +320,7 @@ def prefect_spec(settings: Settings) -> ComponentSpec:
         name="prefect",
         label="Prefect UI",
         argv=[venv_bin("prefect"), "server", "start", "--host", host, "--port", str(port)],
-        env=_child_env(
+        env=child_env(
             settings,
             {
                 "PREFECT_HOME": str(home),
@@ -334,7 +331,7 @@ def prefect_spec(settings: Settings) -> ComponentSpec:
                 "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
             },
         ),
-        log_file=_logs(settings) / "prefect.log",
+        log_file=logs_dir(settings) / "prefect.log",
         health=f"{prefect.api_url.rstrip('/')}/health",
         url=prefect.ui_url,
         enabled=prefect.embedded,
@@ -343,95 +340,29 @@ def prefect_spec(settings: Settings) -> ComponentSpec:
     )
 
 
-def deployments_spec(settings: Settings) -> ComponentSpec:
-    ready = deployments_ready_file(settings)
-    return ComponentSpec(
-        name="deployments",
-        label="Flow runner",
-        argv=[sys.executable, "-m", "flows.serve_all"],
-        env=_child_env(
-            settings,
-            {
-                "PREFECT_API_URL": settings.prefect.api_url,
-                # Prefect wants whole seconds; rounding up keeps a sub-second setting from meaning "never".
-                "PREFECT_RUNNER_POLL_FREQUENCY": str(max(1, math.ceil(settings.prefect.poll_seconds))),
-                "MLOPS_DEPLOYMENTS_READY_FILE": str(ready),
-            },
-        ),
-        log_file=_logs(settings) / "deployments.log",
-        health=ready.exists,
-        url=f"{settings.prefect.ui_url}/deployments",
-        stale_files=(ready,),
-        cwd=PROJECT_ROOT,
-        # A Prefect runner finishes its current work on the first SIGTERM and exits on the second.
-        term_signals=2,
-    )
-
-
-def dashboard_spec(settings: Settings) -> ComponentSpec:
-    host = settings.platform.host
-    port = settings.dashboard.port
-    return ComponentSpec(
-        name="dashboard",
-        label="Dashboard",
-        argv=[
-            venv_bin("streamlit"),
-            "run",
-            str(PROJECT_ROOT / "dashboard" / "app.py"),
-            "--server.address",
-            host,
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            # No "Deploy" button: it links to a hosted service, and the platform stays offline.
-            "--client.toolbarMode",
-            "minimal",
-        ],
-        env=_child_env(settings),
-        log_file=_logs(settings) / "dashboard.log",
-        health=f"http://{host}:{port}/_stcore/health",
-        url=f"http://{host}:{port}",
-        ports=(port,),
-        cwd=PROJECT_ROOT,
-    )
-
-
-def api_spec(settings: Settings) -> ComponentSpec:
-    host = settings.platform.host
-    port = settings.api.port
-    return ComponentSpec(
-        name="api",
-        label="Platform API",
-        argv=[sys.executable, "-m", "api"],
-        env=_child_env(settings),
-        log_file=_logs(settings) / "api.log",
-        health=f"http://{host}:{port}/api/v1/health",
-        url=f"{settings.api.url(host)}/api/v1/docs",
-        ports=(port,),
-        cwd=PROJECT_ROOT,
-    )
-
-
-BUILDERS: dict[str, Callable[[Settings], ComponentSpec]] = {
+SERVERS: dict[str, Callable[[Settings], ComponentSpec]] = {
     "s3": s3_spec,
     "nats": nats_spec,
     "mlflow": mlflow_spec,
     "prefect": prefect_spec,
-    "deployments": deployments_spec,
-    "api": api_spec,
-    "dashboard": dashboard_spec,
 }
+
+
+def builders() -> dict[str, Callable[[Settings], ComponentSpec]]:
+    """Every component's spec builder: the servers here, the platform's own processes in
+    ``infra.embedded.app_components`` (imported here, not at the top: it builds on this module)."""
+    from infra.embedded import app_components
+
+    return {**SERVERS, **app_components.APPS}
 
 
 def build_components(
     settings: Settings, names: list[str] | tuple[str, ...] | None = None
 ) -> list[ComponentSpec]:
     """Specs in start order (all of them, or ``names`` only); disabled ones are included, flagged."""
+    known = builders()
     wanted = COMPONENT_NAMES if names is None else tuple(names)
-    unknown = [n for n in wanted if n not in BUILDERS]
+    unknown = [n for n in wanted if n not in known]
     if unknown:
         raise ValueError(f"unknown component(s) {unknown}; known: {list(COMPONENT_NAMES)}")
-    return [BUILDERS[name](settings) for name in COMPONENT_NAMES if name in wanted]
+    return [known[name](settings) for name in COMPONENT_NAMES if name in wanted]

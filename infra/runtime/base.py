@@ -47,9 +47,34 @@ class ContainerExistsError(RuntimeError_):
     """A container of that name already exists (``start`` never replaces one silently)."""
 
 
+# Where the Docker and Kubernetes runtimes put a container's ``inputs`` (the process runtime: ``<work dir>/input``).
+INPUT_DIR = "/mlops/input"
+INPUT_DIR_ENV = "MLOPS_INPUT_DIR"
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file a runtime puts into the container before its command starts: fetched from ``url`` (an HTTP(S) GET,
+    e.g. a presigned object URL: a credential, never logged nor shown to the container), checked against
+    ``size`` and ``sha256``, placed as ``<input dir>/<name>`` (read-only). The container finds the directory in
+    ``MLOPS_INPUT_DIR`` and, when ``env_var`` is set, the file's path in that variable."""
+
+    name: str
+    url: str
+    size: int
+    sha256: str
+    env_var: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name in (".", ".."):
+            raise ValueError(f"invalid input file name {self.name!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerSpec:
-    """What to run. ``command`` is argv inside the image; a leading ``python`` means the image's Python."""
+    """What to run. ``command`` is argv inside the image; a leading ``python`` means the image's Python —
+    the platform image's interpreter (``MLOPS_RUNTIME_DOCKER_PYTHON``) unless ``user_code``: the command and
+    image are then a user's (a custom training job), run as given."""
 
     name: str
     kind: ContainerKind
@@ -60,6 +85,16 @@ class ContainerSpec:
     image: str | None = None  # None: the runtime settings' image
     cpu_limit: float | None = None
     memory_limit_mb: int | None = None
+    inputs: Sequence[InputFile] = ()
+    user_code: bool = False
+
+    def input_env(self, input_dir: str) -> dict[str, str]:
+        """The variables naming ``input_dir`` and each input's path in it (none without inputs)."""
+        if not self.inputs:
+            return {}
+        env = {INPUT_DIR_ENV: input_dir}
+        env.update({f.env_var: f"{input_dir}/{f.name}" for f in self.inputs if f.env_var})
+        return env
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ CPU/memory limits, bind mounts) and of Docker's states and errors back into the 
 
 Containers carry ``app=mlops-lite`` plus the spec's labels, and private ``mlops-lite.*`` labels (kind,
 port) so that any later ``DockerRuntime`` — after a platform restart — can report on them. ``start`` never
-pulls: a missing image is a non-transient error naming the image (build ``deployments/runtime.Dockerfile``).
+pulls the platform image: a missing one is a non-transient error naming the image (build
+``deployments/runtime.Dockerfile``). A user's image (``ContainerSpec.user_code``) is pulled when missing, and its
+command runs as given. ``inputs`` are streamed into the created container before it starts (``put_archive``).
 
 Reaching an inference server (``MLOPS_RUNTIME_DOCKER_NETWORK``):
 
@@ -38,6 +40,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
 from infra.runtime.base import (
+    INPUT_DIR,
     ContainerExistsError,
     ContainerRuntime,
     ContainerSpec,
@@ -45,6 +48,7 @@ from infra.runtime.base import (
     ContainerStatus,
     RuntimeError_,
 )
+from infra.runtime.inputs import input_archive
 from infra.runtime.states import Observed, docker_state
 from infra.settings import Settings, get_settings
 
@@ -139,11 +143,11 @@ class DockerRuntime(ContainerRuntime):
             ) from exc
 
     # -- start ---------------------------------------------------------------------------------------------
-    def _command(self, command: Sequence[str]) -> list[str]:
+    def _command(self, command: Sequence[str], *, user_code: bool = False) -> list[str]:
         argv = [str(part) for part in command]
         if not argv:
             raise ValueError("a container needs a command")
-        if argv[0] == "python":
+        if argv[0] == "python" and not user_code:
             argv[0] = self.settings.runtime.docker_python
         return argv
 
@@ -172,10 +176,14 @@ class DockerRuntime(ContainerRuntime):
             labels[PORT_LABEL] = str(spec.port)
         options: dict[str, Any] = {
             "image": spec.image or self.settings.runtime.image,
-            "command": self._command(spec.command),
+            "command": self._command(spec.command, user_code=spec.user_code),
             "name": spec.name,
             "labels": labels,
-            "environment": {**DEFAULT_ENV, **{str(k): str(v) for k, v in spec.env.items()}},
+            "environment": {
+                **DEFAULT_ENV,
+                **{str(k): str(v) for k, v in spec.env.items()},
+                **spec.input_env(INPUT_DIR),
+            },
             "detach": True,
             # Docker's init as PID 1: a Python PID 1 ignores SIGTERM, so every stop would wait for SIGKILL.
             "init": True,
@@ -195,21 +203,48 @@ class DockerRuntime(ContainerRuntime):
             options["mem_limit"] = options["memswap_limit"] = f"{int(memory)}m"
         return options
 
+    def _pull(self, image: str) -> None:
+        """Pull a user's image (the platform's is built, never pulled); a failure is the user's to fix."""
+        client = self.client()
+        failed = f"image {image!r} is not on {self.engine} and could not be pulled"
+        try:
+            # A pull answers 200 and reports its failure in the progress stream.
+            for event in client.api.pull(image, stream=True, decode=True):
+                if isinstance(event, dict) and event.get("error"):
+                    raise RuntimeError_(f"{failed}: {event['error']}")
+        except (APIError, DockerException, requests.RequestException) as exc:
+            raise RuntimeError_(f"{failed}: {getattr(exc, 'explanation', None) or exc}") from None
+
     def start(self, spec: ContainerSpec) -> ContainerStatus:
         options = self.create_options(spec)
         client = self.client()
+
+        def create() -> Any:
+            return self._call(f"creating {spec.name}", lambda: client.containers.create(**options))
+
         try:
-            container = self._call(f"creating {spec.name}", lambda: client.containers.create(**options))
+            try:
+                container = create()
+            except ImageNotFound:
+                if not spec.user_code:
+                    raise
+                self._pull(options["image"])
+                container = create()
         except ImageNotFound as exc:
-            raise RuntimeError_(
-                f"image {options['image']!r} not found on {self.engine}: build it (deployments/runtime.Dockerfile) "
-                "or set MLOPS_RUNTIME_IMAGE"
-            ) from exc
+            fix = (
+                "pull it"
+                if spec.user_code
+                else "build it (deployments/runtime.Dockerfile) or set MLOPS_RUNTIME_IMAGE"
+            )
+            raise RuntimeError_(f"image {options['image']!r} not found on {self.engine}: {fix}") from exc
         except _Conflict as exc:
             raise ContainerExistsError(f"container {spec.name!r} already exists (remove it first)") from exc
         except NotFound as exc:  # e.g. the user network does not exist
             raise RuntimeError_(f"cannot create {spec.name!r}: {exc.explanation or exc}") from exc
         try:
+            if spec.inputs:
+                archive = input_archive(spec.inputs)
+                self._call(f"copying inputs into {spec.name}", lambda: container.put_archive("/", archive))
             self._call(f"starting {spec.name}", container.start)
         except (RuntimeError_, NotFound) as exc:
             # The name must not stay taken by a container that never ran, or a retry would conflict.

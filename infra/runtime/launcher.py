@@ -1,10 +1,11 @@
 """The process runtime's launcher, and the state file format it shares with ``infra.runtime.process``.
 
 ``python -m infra.runtime.launcher --state FILE -- ARGV...`` is what the process runtime starts, detached in a
-new session, for each container. It runs ARGV as its child in its own process group (it is the group
-leader, like PID 1 of a container), records the child's pid and start time in the state file, forwards
-SIGTERM to the group, and when the child ends records its exit code and finish time, then kills anything
-the child left behind in the group.
+new session, for each container. It first fetches the container's input files the state file lists (``inputs``:
+name, url, size, sha256, path; a stop interrupts it; a failure ends the container with ``EXIT_INPUT_FAILED``),
+then runs ARGV as its child in its own process group (it is the group leader, like PID 1 of a container),
+records the child's pid and start time in the state file, forwards SIGTERM to the group, and when the child
+ends records its exit code and finish time, then kills anything the child left behind in the group.
 
 State file protocol (one writer at a time, so no locking is needed): the runtime creates the file
 exclusively; from then on only the launcher writes it while the launcher lives; once the launcher is gone,
@@ -16,13 +17,17 @@ Kept to the standard library plus psutil so the launcher starts fast and imports
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -35,6 +40,68 @@ STATE_FORMAT = 1
 SIGNAL_EXIT_BASE = 128
 EXIT_COMMAND_NOT_FOUND = 127
 EXIT_COMMAND_NOT_RUNNABLE = 126
+EXIT_INPUT_FAILED = 125  # as Docker's "the container could not be set up": the command never ran
+FETCH_CHUNK = 1024 * 1024
+FETCH_TIMEOUT_SECONDS = 60.0
+FETCH_ATTEMPTS = 3
+
+
+class InputError(Exception):
+    """An input file could not be fetched, or was not what the state file says (its message names no URL)."""
+
+
+def _fetch_once(item: dict[str, Any], stopped: Callable[[], bool]) -> None:
+    path, size, sha256 = Path(item["path"]), int(item["size"]), str(item["sha256"]).lower()
+    url = str(item["url"])
+    if not url.startswith(("http://", "https://")):
+        raise InputError("its URL is not http(s)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.part")
+    digest, received = hashlib.sha256(), 0
+    try:
+        with (
+            urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as response,
+            open(partial, "wb") as out,
+        ):
+            while chunk := response.read(FETCH_CHUNK):
+                if stopped():
+                    raise InputError("stopped while fetching")
+                received += len(chunk)
+                if received > size:
+                    raise InputError(f"more than the {size} bytes expected")
+                digest.update(chunk)
+                out.write(chunk)
+        if received != size:
+            raise InputError(f"{received} bytes received, {size} expected")
+        if digest.hexdigest() != sha256:
+            raise InputError(f"sha256 {digest.hexdigest()} does not match the expected {sha256}")
+        os.chmod(partial, 0o444)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def fetch_inputs(items: Sequence[dict[str, Any]], stopped: Callable[[], bool]) -> None:
+    """Download each input to its path, checked; connection trouble is retried, a wrong answer is not.
+
+    Errors never quote the URL (a presigned URL is a credential, and this reaches the container's log)."""
+    for item in items:
+        name = item.get("name", "?")
+        for attempt in range(1, FETCH_ATTEMPTS + 1):
+            try:
+                _fetch_once(item, stopped)
+                print(f"launcher: fetched input {name} ({item['size']} bytes)", flush=True)
+                break
+            except urllib.error.HTTPError as exc:
+                raise InputError(f"could not fetch input {name}: HTTP {exc.code} {exc.reason}") from None
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+                if attempt == FETCH_ATTEMPTS or stopped():
+                    raise InputError(f"could not fetch input {name}: {reason}") from None
+                time.sleep(attempt)
+            except InputError as exc:
+                raise InputError(f"input {name}: {exc}") from None
 
 
 def now_iso() -> str:
@@ -148,6 +215,22 @@ class _Launcher:
         if self.stop_requested:
             self._update(**base, **exit_record(-signal.SIGTERM, stopped=True))
             return SIGNAL_EXIT_BASE + signal.SIGTERM
+        inputs = (read_state(self.state_path) or {}).get("inputs") or []
+        if inputs:
+            # Recorded first: the runtime sees a live launcher (pending) for as long as the download takes.
+            self._update(**base)
+            try:
+                fetch_inputs(inputs, lambda: self.stop_requested)
+            except InputError as exc:
+                if self.stop_requested:
+                    self._update(**exit_record(-signal.SIGTERM, stopped=True))
+                    return SIGNAL_EXIT_BASE + signal.SIGTERM
+                print(f"launcher: {exc}", file=sys.stderr, flush=True)
+                self._update(exit_code=EXIT_INPUT_FAILED, finished_at=now_iso(), detail=str(exc))
+                return EXIT_INPUT_FAILED
+            if self.stop_requested:  # between the last chunk and the spawn: the command must not start
+                self._update(**exit_record(-signal.SIGTERM, stopped=True))
+                return SIGNAL_EXIT_BASE + signal.SIGTERM
         try:
             self.child = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)
         except OSError as exc:
@@ -187,15 +270,28 @@ class _Launcher:
         os.killpg(me, signal.SIGKILL)  # the launcher goes with them; its exit is already recorded
 
 
+def fetch_from_env(variable: str) -> int:
+    """``--fetch-env VAR``: only fetch the inputs listed as JSON in ``$VAR`` (a Kubernetes init container)."""
+    try:
+        fetch_inputs(json.loads(os.environ[variable]), lambda: False)
+    except (InputError, KeyError, ValueError, TypeError) as exc:
+        print(f"launcher: {exc}", file=sys.stderr, flush=True)
+        return EXIT_INPUT_FAILED
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.runtime.launcher", description=__doc__.splitlines()[0]
     )
-    parser.add_argument(
-        "--state", required=True, type=Path, help="The container's state file (already created)."
-    )
+    parser.add_argument("--state", type=Path, help="The container's state file (already created).")
+    parser.add_argument("--fetch-env", metavar="VAR", help="Only fetch the inputs listed as JSON in $VAR.")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- followed by the argv to run.")
     args = parser.parse_args(argv)
+    if args.fetch_env:
+        return fetch_from_env(args.fetch_env)
+    if args.state is None:
+        parser.error("--state is required")
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given after --")

@@ -2,9 +2,13 @@
 
 Owns the state directory ``{data_dir}/runtime/process/``: per container ``<name>.json`` (state, see
 ``infra.runtime.launcher`` for the write protocol), ``<name>.log`` (stdout + stderr) and ``work/<name>/``
-(the working directory, so concurrent runs never share one). Containers run detached under
+(the working directory, so concurrent runs never share one; a spec's ``inputs`` are fetched by the launcher
+into ``work/<name>/input/`` before the command starts). Containers run detached under
 ``python -m infra.runtime.launcher``, so they outlive the process that started them, and any later
 ``ProcessRuntime`` on the same data directory can report on them and stop them.
+
+There is no image: the command runs on this host as the platform's OS user, a leading ``python`` as this
+interpreter (the platform's venv), whatever the spec's image (recorded only) — a custom job's command too.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from infra.runtime.base import (
     ContainerStatus,
     RuntimeError_,
 )
+from infra.runtime.inputs import records
 from infra.runtime.launcher import STATE_FORMAT, create_state, now_iso, read_state, write_state
 from infra.settings import Settings, get_settings
 
@@ -101,6 +106,10 @@ class ProcessRuntime(ContainerRuntime):
     def work_dir(self, name: str) -> Path:
         return self.state_dir / "work" / self._check_name(name)
 
+    def input_dir(self, name: str) -> Path:
+        """Where a container's ``inputs`` are put (``MLOPS_INPUT_DIR`` inside it)."""
+        return self.work_dir(name) / "input"
+
     def _read(self, name: str) -> dict[str, Any] | None:
         return read_state(self.state_path(name))
 
@@ -117,6 +126,7 @@ class ProcessRuntime(ContainerRuntime):
         env = {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
         env.update(DEFAULT_ENV)
         env.update({str(k): str(v) for k, v in spec.env.items()})
+        env.update(spec.input_env(str(self.input_dir(spec.name))))
         return env
 
     def start(self, spec: ContainerSpec) -> ContainerStatus:
@@ -136,6 +146,8 @@ class ProcessRuntime(ContainerRuntime):
             "log": str(log_path),
             "workdir": str(work_dir),
         }
+        if spec.inputs:
+            record["inputs"] = records(spec.inputs, str(self.input_dir(spec.name)))
         if not create_state(state_path, record):
             raise ContainerExistsError(f"container {spec.name!r} already exists (remove it first)")
         # From here the name is ours: nobody else touches this log or work dir until the state is removed.
@@ -165,7 +177,10 @@ class ProcessRuntime(ContainerRuntime):
 
         def launched() -> bool:
             state = self._read(name) or {}
-            return "pid" in state or "exit_code" in state or launcher.poll() is not None
+            # A launcher that recorded itself is fetching the inputs (as long as that takes: still pending).
+            return (
+                any(k in state for k in ("pid", "exit_code", "launcher_pid")) or launcher.poll() is not None
+            )
 
         try:
             wait_until(
@@ -227,6 +242,8 @@ class ProcessRuntime(ContainerRuntime):
         if "exit_code" in state:
             ended = ContainerState.EXITED if state["exit_code"] == 0 else ContainerState.FAILED
             return ended, str(state.get("detail", ""))
+        if "pid" not in state and alive(state.get("launcher_pid"), state.get("launcher_create_time")):
+            return ContainerState.PENDING, "fetching inputs"
         if "pid" not in state:
             created = _parse_time(state.get("created_at"))
             age = (datetime.now(created.tzinfo) - created).total_seconds() if created else float("inf")

@@ -104,7 +104,9 @@ def _is_true(condition: Mapping[str, Any] | None) -> bool:
 
 
 def _pod_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return list((pod.get("status") or {}).get("containerStatuses") or [])
+    # Init containers too: one that fetches a container's inputs can fail before the main container runs.
+    status = pod.get("status") or {}
+    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
 
 
 def pod_exit(pods: Iterable[Mapping[str, Any]]) -> tuple[int | None, str]:

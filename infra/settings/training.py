@@ -36,6 +36,12 @@ class TrainingSettings(GroupSettings):
         description="A running job whose watchdog has not reported for this long (and 3 polls) is watched anew by "
         "the scheduled reconcile-training (its watcher died with a runner or a Prefect outage).",
     )
+    custom_jobs: bool = Field(
+        default=True,
+        description="Allow custom jobs (the user's own image and command). Their code runs with the platform's "
+        "MLflow credentials, and on the process runtime as the platform's OS user, on its host: turn them off "
+        "where the platform's users are not trusted that far.",
+    )
     log_tail_lines: int = Field(default=50, ge=1, description="Container log lines kept on a failed job.")
     weights_dir: Path = Field(
         default_factory=lambda: default_data_dir() / "weights",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from mlops_lite.client.transport import Transport
 from mlops_lite.schemas.auth import CreateServiceAccount, CreateToken, NewToken, ServiceAccount, TokenOut
+from mlops_lite.schemas.common import Page
 
 
 class Tokens:
@@ -37,3 +40,11 @@ class ServiceAccounts:
         return self._t.send(
             "POST", f"/service-accounts/{user_id}/tokens", NewToken, CreateToken(name=name, days=days)
         )
+
+    def page(self, *, offset: int = 0, limit: int = 50, search: str | None = None) -> Page[ServiceAccount]:
+        return self._t.page("/service-accounts", ServiceAccount, offset=offset, limit=limit, q=search)
+
+    def list(self, *, search: str | None = None) -> Iterator[ServiceAccount]:
+        """The service accounts the caller manages (every one for an administrator; pages fetched as the
+        iteration goes)."""
+        return self._t.pages("/service-accounts", ServiceAccount, q=search)

@@ -7,10 +7,16 @@ from types import TracebackType
 from typing import Self
 
 from mlops_lite.client import config
+from mlops_lite.client.admin import Teams, Users
+from mlops_lite.client.algorithms import Algorithms
+from mlops_lite.client.audit import Audit
 from mlops_lite.client.auth import ServiceAccounts, Tokens
+from mlops_lite.client.custom_jobs import CustomJobs
 from mlops_lite.client.datasets import Datasets
 from mlops_lite.client.errors import InvalidRequest
+from mlops_lite.client.jobs import Jobs
 from mlops_lite.client.releases import Releases
+from mlops_lite.client.servings import Servings
 from mlops_lite.client.transport import Transport
 from mlops_lite.schemas.auth import Health, Me, NewToken, TokenRequest
 
@@ -40,6 +46,13 @@ class Client:
         self.service_accounts = ServiceAccounts(self.transport)
         self.datasets = Datasets(self.transport)
         self.releases = Releases(self.transport)
+        self.jobs = Jobs(self.transport)
+        self.teams = Teams(self.transport)
+        self.users = Users(self.transport)
+        self.algorithms = Algorithms(self.transport)
+        self.audit = Audit(self.transport)
+        self.custom_jobs = CustomJobs(self.transport)
+        self.servings = Servings(self.transport)
 
     @classmethod
     def login(

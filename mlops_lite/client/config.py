@@ -40,6 +40,12 @@ def stored_token(server: str) -> str | None:
     return token if isinstance(token, str) and token else None
 
 
+def stored_entry(server: str) -> dict[str, str] | None:
+    """What `mlops login` kept for ``server``: token, username, token_id, expires_at."""
+    entry = _read().get(normalize(server))
+    return entry if isinstance(entry, dict) else None
+
+
 def default_server() -> str | None:
     """MLOPS_SERVER, else the server of the last `mlops login`."""
     if os.environ.get(SERVER_ENV):

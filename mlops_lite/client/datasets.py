@@ -85,7 +85,7 @@ class Datasets:
         test: bool | None = None,
     ) -> EntryOut:
         """Set split flags (None leaves a flag as it is)."""
-        body = build(EntryFlags, is_train=train, is_val=val, is_test=test)
+        body = build(EntryFlags, train=train, val=val, test=test)
         return self._t.send("PATCH", f"/entries/{entry_id}", EntryOut, body)
 
     def download(self, entry_id: int, dest: str | Path) -> Path:

@@ -122,31 +122,39 @@ class Transport:
         return model.model_validate(response.json())
 
     def download(self, path: str, dest: Path, **params: Any) -> Path:
-        """Stream a response body into ``dest`` (written to a temporary name, renamed when complete). A body
-        whose answer declares its sha256 (``X-Checksum-Sha256``) is kept only if it matches."""
-        tmp = dest.with_name(dest.name + ".part")
+        """Stream a response body into ``dest`` (written to a temporary name, renamed when complete). ``dest``
+        may be an existing directory: the file then takes the name the server gives it. A body whose answer
+        declares its sha256 (``X-Checksum-Sha256``) is kept only if it matches."""
+        tmp: Path | None = None  # set once the answer is known good: only a file this call wrote is removed
         digest = hashlib.sha256()
         try:
             with self._http.stream("GET", path, params=_clean(params)) as response:
                 self._raise_for(response)
+                if dest.is_dir():
+                    dest = dest / _attachment_name(response, fallback=path.rstrip("/").rsplit("/", 1)[-1])
+                tmp = dest.with_name(dest.name + ".part")
                 expected = response.headers.get(SHA256_HEADER)
                 with tmp.open("wb") as out:
                     for chunk in response.iter_bytes(CHUNK):
                         digest.update(chunk)
                         out.write(chunk)
         except httpx.RemoteProtocolError as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise MlopsError(
                 f"the download from {self.server} was cut short ({exc}): the server found the stored data "
                 "did not match its checksum, or the connection dropped; nothing was kept",
                 code="incomplete_download",
             ) from None
         except httpx.TransportError as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise Unreachable(f"the platform API at {self.server} did not answer: {exc}") from None
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise
+        assert tmp is not None  # the answer was good, so its file was written
         if expected and digest.hexdigest() != expected.lower():
             tmp.unlink(missing_ok=True)
             raise MlopsError(
@@ -169,6 +177,18 @@ def build(model: type[M], **fields: Any) -> M:
             for error in exc.errors()[:5]
         ]
         raise InvalidRequest("invalid request: " + "; ".join(problems), code="validation_error") from None
+
+
+def _attachment_name(response: httpx.Response, *, fallback: str) -> str:
+    """The file name of ``Content-Disposition`` (its last path part only: never a path the server chose)."""
+    disposition = response.headers.get("content-disposition", "")
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename" and value.strip().strip('"'):
+            name = Path(value.strip().strip('"').replace("\\", "/")).name
+            if name not in ("", ".", ".."):
+                return name
+    return fallback
 
 
 def _chunks(fh: Any) -> Iterable[bytes]:

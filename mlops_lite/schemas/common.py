@@ -38,6 +38,9 @@ ShortName = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATT
 Username = Annotated[str, Field(min_length=1, max_length=100, pattern=USERNAME_PATTERN)]
 TeamName = Annotated[str, Field(min_length=1, max_length=100, pattern=TEAM_NAME_PATTERN)]
 Version = Annotated[str, Field(min_length=1, max_length=50, pattern=VERSION_PATTERN)]
+# The shortest password an account may have (catalog.services.teams checks it too).
+MIN_PASSWORD_LENGTH = 8
+Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1000)]
 
 # The six scenarios (catalog.scenarios.Scenario; tests/api/test_schemas.py checks that both agree).
 ScenarioName = Literal[

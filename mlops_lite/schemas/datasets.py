@@ -51,8 +51,9 @@ class EntryOut(Row):
 
 
 class EntryFlags(Body):
-    """Split flags to set; a flag left out stays as it is. Releases already made keep the splits they froze."""
+    """Split flags to set (named as the upload's query parameters); a flag left out or null stays as it is.
+    Releases already made keep the splits they froze."""
 
-    is_train: bool | None = None
-    is_val: bool | None = None
-    is_test: bool | None = None
+    train: bool | None = None
+    val: bool | None = None
+    test: bool | None = None

@@ -37,3 +37,10 @@ def test_an_integral_number_is_an_integer() -> None:
     assert (
         CreateDataset.model_validate({"name": "a", "scenario": "log_clustering", "team_id": 7.0}).team_id == 7
     )
+
+
+def test_the_tuning_limit_is_the_catalogs() -> None:
+    from catalog.services.training import MAX_EVALS_LIMIT
+    from mlops_lite.schemas.jobs import MAX_EVALS
+
+    assert MAX_EVALS == MAX_EVALS_LIMIT

@@ -31,7 +31,7 @@ from catalog.errors import CatalogError, PermissionDeniedError
 from catalog.models import JobRun, JobStatus, TrainJob
 from catalog.presets import import_presets
 from catalog.scoping import SYSTEM, Actor
-from catalog.services import datasets, releases, serving, teams, training
+from catalog.services import datasets, job_config, releases, serving, teams, training
 from catalog.services.common import transition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ PASSWORD = "isolation-pass-1"
 MISSING = 987654
 MISSING_RUN = "0" * 32
 # Where user input enters: every call from here must go through an actor-scoped service function.
-EDGES = ("cli", "dashboard", "flows/nats_responder.py")
+EDGES = ("api", "cli", "dashboard", "flows/nats_responder.py")
 
 
 @dataclass
@@ -155,7 +155,7 @@ def add_runs(world: World) -> None:
     from infra import tracking
 
     mlflow = tracking.client()
-    experiment = tracking.ensure_experiment(mlflow, training.experiment_name_for("anomaly_detection"))
+    experiment = tracking.ensure_experiment(mlflow, job_config.experiment_name_for("anomaly_detection"))
     model_dir = Path(tempfile.mkdtemp(prefix="isolation-model-"))
     (model_dir / "MLmodel").write_text("flavors: {}\n")
     for job_id, attr in ((world.job_a, "run_a"), (world.job_b, "run_b")):

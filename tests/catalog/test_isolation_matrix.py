@@ -27,18 +27,21 @@ import catalog.services
 from catalog.db import read_session, session_scope
 from catalog.errors import PermissionDeniedError
 from catalog.models import AlgorithmConfig, DesiredState, JobStatus, TrainJob
-from catalog.scoping import Actor
+from catalog.scoping import SYSTEM, Actor
 from catalog.services import (
     algorithms,
     audit,
     common,
+    custom_jobs,
     datasets,
+    job_config,
     modules,
     names,
     releases,
     runs,
     serving,
     teams,
+    tokens,
     training,
 )
 from catalog.services import init as init_service
@@ -665,13 +668,59 @@ MATRIX: dict[str, Entry] = {
         control=lambda w: lambda s: teams.actor_for(s, username="alice", current_team_id=w.team_a),
     ),
     # training
-    "training.model_name_for": row("training.model_name_for", "names a job's model from rows already read"),
-    "training.experiment_name_for": global_(
-        "training.experiment_name_for",
-        "a name derived from a scenario",
-        lambda s: training.experiment_name_for(SCN),
+    "job_config.model_name_for": row(
+        "job_config.model_name_for", "names a job's model from rows already read"
     ),
-    "training.build_config": row("training.build_config", "the config of a job row its caller already read"),
+    "job_config.experiment_name_for": global_(
+        "job_config.experiment_name_for",
+        "a name derived from a scenario",
+        lambda s: job_config.experiment_name_for(SCN),
+    ),
+    "job_config.build_config": row(
+        "job_config.build_config", "the config of a job row its caller already read"
+    ),
+    "job_config.store_config": row(
+        "job_config.store_config", "stores the config of a job row its caller already read"
+    ),
+    "custom_jobs.check_spec": global_(
+        "custom_jobs.check_spec",
+        "checks a custom job's spec; reads nothing",
+        lambda s: custom_jobs.check_spec(image="python:3.12", command=["python", "-V"]),
+    ),
+    "custom_jobs.create_custom_job": scoped(
+        ref(
+            lambda s, i, w: custom_jobs.create_custom_job(
+                s, actor=w.eve, team_id=i, name="x", release_id=w.release_a, image="t:1", command=["t"]
+            ),
+            "team_a",
+        ),
+        ref(
+            lambda s, i, w: custom_jobs.create_custom_job(
+                s, actor=w.eve, team_id=w.team_b, name="x", release_id=i, image="t:1", command=["t"]
+            ),
+            "release_a",
+        ),
+        ref(
+            lambda s, i, w: custom_jobs.create_custom_job(
+                s, actor=w.bob, team_id=w.team_b, name="x", release_id=i, image="t:1", command=["t"]
+            ),
+            "release_a",
+        ),
+        control=lambda w: (
+            lambda s: custom_jobs.create_custom_job(
+                s,
+                actor=w.alice,
+                team_id=w.team_a,
+                name="x",
+                release_id=w.release_a,
+                image="t:1",
+                command=["t"],
+            )
+        ),
+    ),
+    "custom_jobs.job_release": row(
+        "custom_jobs.job_release", "the release of a job row its caller already read or its flow claimed"
+    ),
     "training.create_job": scoped(
         ref(
             lambda s, i, w: training.create_job(
@@ -748,6 +797,115 @@ MATRIX: dict[str, Entry] = {
     "releases.fail_interrupted": system("releases.fail_interrupted", NOT_EDGE),
     "training.job_context": row("training.job_context", "names around a job row its caller already read"),
 }
+
+
+# ---------------------------------------------------------------- tokens and service accounts
+
+
+def _robot_of_a(w: World) -> int:
+    """A service account of team A, made by its admin (once per world)."""
+    if not hasattr(w, "robot_a"):
+        with session_scope() as s:
+            robot = tokens.create_service_account(s, actor=w.alice, team_id=w.team_a, name="secret-robot")
+            w.robot_a = robot.id  # type: ignore[attr-defined]
+    return w.robot_a  # type: ignore[attr-defined,no-any-return]
+
+
+def check_create_token(w: World) -> None:
+    with session_scope() as s:
+        row, plain = tokens.create_token(s, actor=w.eve, name="eve-script", days=1)
+        assert row.user_id == w.eve_id and row.kind == "personal"
+        assert tokens.authenticate(s, token=plain).id == w.eve_id
+    # The system acts for no user: it has no token to make.
+    assert isinstance(
+        attempt(lambda s: tokens.create_token(s, actor=SYSTEM, name="x", days=1)), PermissionDeniedError
+    )
+
+
+def check_service_token(w: World) -> None:
+    robot = _robot_of_a(w)
+    refused_like_missing(
+        w, lambda s, i: tokens.create_service_token(s, actor=w.eve, user_id=i, name="stolen", days=1), robot
+    )
+    # bob is a member (not an admin) of team A: he sees the robot but may not mint its tokens.
+    assert isinstance(
+        attempt(lambda s: tokens.create_service_token(s, actor=w.bob, user_id=robot, name="x", days=1)),
+        PermissionDeniedError,
+    )
+    succeeds(lambda s: tokens.create_service_token(s, actor=w.alice, user_id=robot, name="nightly", days=1))
+
+
+def check_list_tokens(w: World) -> None:
+    robot = _robot_of_a(w)
+    refused_like_missing(w, lambda s, i: tokens.list_tokens(s, actor=w.eve, user_id=i), robot)
+    with read_session() as s:
+        assert all(t.user_id == w.eve_id for t in tokens.list_tokens(s, actor=w.eve))
+    succeeds(lambda s: tokens.list_tokens(s, actor=w.alice, user_id=robot))
+
+
+def check_revoke_token(w: World) -> None:
+    robot = _robot_of_a(w)
+    with session_scope() as s:
+        own, _ = tokens.create_token(s, actor=w.alice, name="alice-own", days=1)
+        robot_token, _ = tokens.create_service_token(s, actor=w.alice, user_id=robot, name="r", days=1)
+    refused_like_missing(w, lambda s, i: tokens.revoke_token(s, actor=w.eve, token_id=i), own.id)
+    refused_like_missing(w, lambda s, i: tokens.revoke_token(s, actor=w.eve, token_id=i), robot_token.id)
+    succeeds(lambda s: tokens.revoke_token(s, actor=w.alice, token_id=own.id))
+
+
+def check_page_service_accounts(w: World) -> None:
+    _robot_of_a(w)
+
+    def listed(s: Session, a: Actor) -> tuple[int | None, list[int]]:
+        count, rows = tokens.page_service_accounts(s, actor=a)
+        return count, [w.team_a if u.id == w.robot_a else w.team_b for u in rows]  # type: ignore[attr-defined]
+
+    lists_nothing_of_a(w, listed)
+
+
+TOKEN_ENTRIES: dict[str, Entry] = {
+    "tokens.digest": row("tokens.digest", "a hash of the caller's token; no team data"),
+    "tokens.expires_in_days": row("tokens.expires_in_days", "arithmetic on a date the caller holds"),
+    "tokens.authenticate": row("tokens.authenticate", "answers the user of the token the caller holds, only"),
+    "tokens.issue_login_token": row(
+        "tokens.issue_login_token", "a token for the user who just proved their password (the exchange)"
+    ),
+    "tokens.replace_operator_token": row(
+        "tokens.replace_operator_token", "the platform admin's own token, at the API's start; no team data"
+    ),
+    "tokens.create_token": Entry("scoped", check_create_token),
+    "tokens.create_service_account": scoped(
+        lambda w: refused_like_missing(
+            w,
+            lambda s, i: tokens.create_service_account(s, actor=w.eve, team_id=i, name="intruder"),
+            w.team_a,
+        ),
+        control=lambda w: (
+            lambda s: tokens.create_service_account(s, actor=w.alice, team_id=w.team_a, name="bot2")
+        ),
+    ),
+    "tokens.create_service_token": Entry("scoped", check_service_token),
+    "tokens.list_tokens": Entry("scoped", check_list_tokens),
+    "tokens.revoke_token": Entry("scoped", check_revoke_token),
+    "tokens.page_service_accounts": Entry("list", check_page_service_accounts),
+    "oidc_users.decide": row(
+        "oidc_users.decide", "pure: decides from the identity and the user the caller read"
+    ),
+    "oidc_users.subject_key": row("oidc_users.subject_key", "pure: joins an issuer and a subject"),
+    "oidc_users.user_for_identity": row(
+        "oidc_users.user_for_identity", "the user a verified identity acts as (its own account only)"
+    ),
+    "teams.check_username": global_(
+        "teams.check_username", "validates a string; reads nothing", lambda s: teams.check_username("someone")
+    ),
+    "teams.flush_unique": row("teams.flush_unique", "flushes the caller's own pending rows"),
+    "runs.run_url": global_(
+        "runs.run_url",
+        "builds a URL from the ids it is given; reads nothing",
+        lambda s: runs.run_url("1", "r"),
+    ),
+}
+MATRIX.update(TOKEN_ENTRIES)
 
 
 def test_every_service_function_has_an_entry() -> None:

@@ -36,17 +36,13 @@ class World:
     other_team_name: str
 
 
-@pytest.fixture
-def world(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def make_world(lo: int, hi: int) -> World:
+    """The admin's team with carol (a plain member) and a completed job; the other team with bob and its job."""
     from catalog.db import session_scope
     from catalog.models import Team
     from catalog.services import teams
     from tests.flows.test_serving_lifecycle import seed_catalog
 
-    lo, hi = free_range()
-    monkeypatch.setenv("MLOPS_RUNTIME_SERVING_PORT_RANGE", f"{lo}-{hi}")
-    monkeypatch.setenv("MLOPS_RUNTIME_SERVING_HOST", "127.0.0.1")
-    reset_settings()
     seeded = seed_catalog("unused-model")
     with session_scope() as session:
         carol = teams.create_user(session, actor=seeded.admin, username="carol", password="carol-pass-123")
@@ -54,7 +50,7 @@ def world(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         other_name = session.get(Team, seeded.other_team_id).name  # type: ignore[union-attr]
     with session_scope() as session:
         carol_actor = teams.actor_for(session, username="carol")
-    yield World(
+    return World(
         lo,
         hi,
         carol_actor,
@@ -65,6 +61,20 @@ def world(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         seeded.other_job_id,
         other_name,
     )
+
+
+def serving_port_range(monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    """A free run of ports as MLOPS_RUNTIME_SERVING_PORT_RANGE (on 127.0.0.1), for this test."""
+    lo, hi = free_range()
+    monkeypatch.setenv("MLOPS_RUNTIME_SERVING_PORT_RANGE", f"{lo}-{hi}")
+    monkeypatch.setenv("MLOPS_RUNTIME_SERVING_HOST", "127.0.0.1")
+    reset_settings()
+    return lo, hi
+
+
+@pytest.fixture
+def world(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    yield make_world(*serving_port_range(monkeypatch))
     reset_settings()
 
 

@@ -1,4 +1,5 @@
-"""The `mlops` CLI on real servers: the skeleton path scripted with --json, errors as one clear line."""
+"""The `mlops` CLI on real servers: the skeleton path scripted with --json, errors as one clear line. The commands
+converted to API clients (`mlops jobs`, `mlops datasets`) talk to a live API server, which runs flows inline."""
 
 from __future__ import annotations
 
@@ -14,35 +15,26 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def cli(platform_env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
-    import os
-
-    from infra.net import free_port
+def cli(platform_env, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     from infra.settings import reset_settings
-    from tests.fixtures.api_server import start_api
 
     monkeypatch.setenv("MLOPS_PREFECT_RUN_MODE", "inline")
     monkeypatch.setenv("MLOPS_TRAIN_POLL_SECONDS", "0.5")
     monkeypatch.setenv("MLOPS_ADMIN_PASSWORD", "cli-admin-pass")
-    monkeypatch.setenv("MLOPS_API_PORT", str(free_port()))
     reset_settings()
+    # Started after the settings above: the API server inherits them (it runs the flows it launches inline).
+    request.getfixturevalue("api_server")
     from cli.main import app
 
     runner = CliRunner()
-    # The platform API the commands talk to, started once the catalog has its admin (after `mlops init`).
-    api: list = []
 
     def run(*args: str, ok: bool = True) -> object:
-        if args[0] != "init" and not api:
-            api.append(start_api(dict(os.environ), tmp_path / "api.log", platform_env.platform.data_dir))
         result = runner.invoke(app, list(args))
         if ok:
             assert result.exit_code == 0, f"mlops {' '.join(args)} → {result.exit_code}: {result.output}"
         return result
 
-    yield run
-    for server in api:
-        server.stop()
+    return run
 
 
 def as_json(result: object) -> object:
@@ -50,8 +42,7 @@ def as_json(result: object) -> object:
 
 
 def test_cli_scripts_the_whole_path(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    init = as_json(cli("init", "--json"))
-    assert init["admin_created"] is True and init["presets"]["created"]
+    # The API server's fixture initialised the catalog already (its first run: tests/catalog/test_teams.py).
     again = as_json(cli("init", "--json"))
     assert again["admin_created"] is False and not again["presets"]["created"]
 

@@ -1,7 +1,8 @@
 """The CLI's launch outcomes, with the flow runner `mlops up` starts and `mlops` as separate processes: two
 concurrent starts of one job (or publishes of one release) — exactly one succeeds, the other says another
 request has it; `--wait` prints progress and gives up at its deadline; a stopped Prefect server is one clear
-error at once; a flow run nobody picks up is reported at the `--no-wait` deadline."""
+error at once; a flow run nobody picks up is reported at the `--no-wait` deadline. `mlops jobs` reaches the
+platform through a live API server (``api_server``), which launches the flows as deployments."""
 
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ def flow_run_of(result: subprocess.CompletedProcess[str]) -> str:
     return str(url).rsplit("/", 1)[-1]
 
 
-def test_two_starts_of_one_job_one_wins(seeded: Any, flow_runner: FlowRunner, mlops_cli: MlopsCli) -> None:
+def test_two_starts_of_one_job_one_wins(
+    seeded: Any, flow_runner: FlowRunner, mlops_cli: MlopsCli, api_server: Any
+) -> None:
     from catalog.services import runs
 
     job_id = create_job(seeded, "raced")
@@ -111,7 +114,12 @@ def test_two_republishes_of_one_release_one_wins(
 
 
 def test_wait_prints_progress_and_gives_up_at_its_deadline(
-    seeded: Any, flow_runner: FlowRunner, mlops_cli: MlopsCli, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    seeded: Any,
+    flow_runner: FlowRunner,
+    mlops_cli: MlopsCli,
+    api_server: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slow_fit(tmp_path, monkeypatch, seconds=600)  # before the runner starts: its containers inherit it
     job_id = create_job(seeded, "slow")
@@ -152,8 +160,9 @@ def test_wait_prints_progress_and_gives_up_at_its_deadline(
 
 
 def test_unreachable_prefect_is_one_clear_error_at_once(
-    seeded: Any, api_server: Any, mlops_cli: MlopsCli, prefect_server: PrefectServer
+    seeded: Any, mlops_cli: MlopsCli, prefect_server: PrefectServer, api_server: Any
 ) -> None:
+    """The API stays up (servings go through it) while Prefect is down: its 503 is the same one line."""
     from catalog.db import session_scope
     from catalog.models import TrainJob
     from catalog.services import releases as rel
@@ -195,7 +204,9 @@ def test_unreachable_prefect_is_one_clear_error_at_once(
         )
 
 
-def test_no_wait_without_a_runner_is_reported_at_its_deadline(seeded: Any, mlops_cli: MlopsCli) -> None:
+def test_no_wait_without_a_runner_is_reported_at_its_deadline(
+    seeded: Any, mlops_cli: MlopsCli, api_server: Any
+) -> None:
     from prefect.client.orchestration import get_client
 
     job_id = create_job(seeded, "queued")

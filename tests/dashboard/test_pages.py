@@ -41,7 +41,17 @@ from dashboard.views import {module}
 @pytest.mark.platform_servers("s3")
 @pytest.mark.parametrize(
     "module",
-    ["overview", "datasets", "training", "serving", "sandbox", "admin_algorithms", "admin_teams", "audit"],
+    [
+        "overview",
+        "datasets",
+        "training",
+        "serving",
+        "sandbox",
+        "tokens",
+        "admin_algorithms",
+        "admin_teams",
+        "audit",
+    ],
 )
 def test_page_renders(seeded: int, module: str) -> None:
     at = _page(module)
@@ -50,14 +60,14 @@ def test_page_renders(seeded: int, module: str) -> None:
     assert at.title and at.title[0].value
 
 
-def test_navigation_has_a_section_per_scenario_and_admin_for_administrators() -> None:
+def test_navigation_has_a_section_per_scenario_account_and_admin_for_administrators() -> None:
     from catalog.scenarios import Scenario
     from catalog.scoping import Actor
     from dashboard.navigation import page_sections, page_specs
 
     admin = page_sections(Actor(user_id=1, username="a", is_superuser=True))
     member = page_sections(Actor(user_id=2, username="m", team_ids=frozenset({1})))
-    assert list(admin) == ["", *[s.display_name for s in Scenario], "Admin"]
+    assert list(admin) == ["", *[s.display_name for s in Scenario], "Account", "Admin"]
     assert list(member) == list(admin)[:-1]
     for scenario in Scenario:
         assert [title for _, title, _ in admin[scenario.display_name]] == [
@@ -72,9 +82,10 @@ def test_navigation_has_a_section_per_scenario_and_admin_for_administrators() ->
         "anomaly-detection-serving",
         "anomaly-detection-sandbox",
     ]
+    assert [title for _, title, _ in member["Account"]] == ["API tokens"]
     assert [title for _, title, _ in admin["Admin"]] == ["Algorithms", "Teams and users", "Audit log"]
     paths = [path for _, _, path in page_specs(Actor(user_id=1, username="a", is_superuser=True))]
-    assert len(paths) == len(set(paths)) == 1 + 6 * 4 + 3
+    assert len(paths) == len(set(paths)) == 1 + 6 * 4 + 1 + 3
 
 
 @pytest.mark.platform_servers("s3")

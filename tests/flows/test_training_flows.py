@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 def job_runs(job_id: int) -> list:  # type: ignore[type-arg]
     from mlflow.entities import ViewType
 
-    from catalog.services.training import experiment_name_for
+    from catalog.services.job_config import experiment_name_for
     from infra import tracking
 
     mlflow = tracking.client()

@@ -82,24 +82,32 @@ def release_zip(dataset_id: int) -> bytes:
 def seed_catalog() -> Seeded:
     """Initialise the catalog (admin, default team, presets) and add one published ECOD-ready release."""
     from catalog.db import session_scope
-    from catalog.models import Dataset, DatasetRelease
-    from catalog.models.base import utcnow
     from catalog.services.init import initialize
     from catalog.services.teams import actor_for
-    from infra.objectstore import ObjectStore
     from infra.settings import get_settings
 
     initialize(admin_password="training-pass-1", echo=lambda *a, **k: None)
-    settings = get_settings()
     with session_scope() as session:
-        admin = actor_for(session, username=settings.platform.admin_username)
-        team_id = min(admin.team_ids)
-        dataset = Dataset(team_id=team_id, scenario="anomaly_detection", name="cpu")
+        admin = actor_for(session, username=get_settings().platform.admin_username)
+    team_id = min(admin.team_ids)
+    return Seeded(admin=admin, team_id=team_id, release_id=add_release(team_id))
+
+
+def add_release(team_id: int, name: str = "cpu") -> int:
+    """A dataset of the team and its published release (``release_zip``, stored in S3); the release's id."""
+    from catalog.db import session_scope
+    from catalog.models import Dataset, DatasetRelease
+    from catalog.models.base import utcnow
+    from infra.objectstore import ObjectStore
+    from infra.settings import get_settings
+
+    with session_scope() as session:
+        dataset = Dataset(team_id=team_id, scenario="anomaly_detection", name=name)
         session.add(dataset)
         session.flush()
         body = release_zip(int(dataset.id or 0))
         key = f"releases/{dataset.id}/v1.zip"
-        ObjectStore.from_settings(settings.s3).put_bytes(key, body, content_type="application/zip")
+        ObjectStore.from_settings(get_settings().s3).put_bytes(key, body, content_type="application/zip")
         release = DatasetRelease(
             dataset_id=dataset.id,
             version="v1",
@@ -112,7 +120,7 @@ def seed_catalog() -> Seeded:
         )
         session.add(release)
         session.flush()
-        return Seeded(admin=admin, team_id=team_id, release_id=int(release.id or 0))
+        return int(release.id or 0)
 
 
 def create_job(seeded: Seeded, name: str, **params: Any) -> int:

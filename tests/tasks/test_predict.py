@@ -1,7 +1,8 @@
 """The platform's own predict call (``tasks.predict``) and the inference URL per runtime.
 
-Limits: each over-limit request is refused with 413 naming the limit and its variable *before* anything is
-sent (no server runs, so a request that got past the check fails with 503 instead).
+Limits and shape: each over-limit request is refused with 413 naming the limit and its variable, and a request
+the scenario's declared body refuses with 422 and a detail per field, *before* anything is sent (no server
+runs, so a request that got past the checks fails with 409, "not running", instead).
 URLs: built per runtime from the serving at request time — process and docker-on-host by host and port,
 docker on a user network by container name on 3000, kubernetes by service DNS name on 3000.
 """
@@ -48,30 +49,36 @@ def limit_env(monkeypatch: pytest.MonkeyPatch, **values: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "scenario, field",
+    "scenario, field, item",
     [
-        ("anomaly_detection", "data"),
-        ("timeseries_predict", "data"),
-        ("log_clustering", "data"),
-        ("text_classification", "texts"),
+        ("anomaly_detection", "data", {"timestamp": 0, "value": 1.5}),
+        ("timeseries_predict", "data", {"timestamp": "2024-01-01", "value": 1.5}),
+        ("log_clustering", "data", "a log line"),
+        ("text_classification", "texts", "a text"),
     ],
 )
 def test_record_limit_refused_before_sending(
-    platform_env: Any, monkeypatch: pytest.MonkeyPatch, scenario: str, field: str
+    platform_env: Any, monkeypatch: pytest.MonkeyPatch, scenario: str, field: str, item: Any
 ) -> None:
     from tasks.predict import PredictError, predict
 
     limit_env(monkeypatch, max_batch_size=3)
     admin, serving = add_serving(scenario, "s")
     with pytest.raises(PredictError) as refused:
-        predict(actor=admin, serving_id=serving.id, payload={field: ["x"] * 4})
+        predict(actor=admin, serving_id=serving.id, payload={field: [item] * 4})
     assert refused.value.status == 413
     assert "MLOPS_PREDICT_MAX_BATCH_SIZE" in str(refused.value) and "3" in str(refused.value)
     assert refused.value.details["variable"] == "MLOPS_PREDICT_MAX_BATCH_SIZE"
+    # Not the scenario's request: 422, in the server's words (the field, the value quoted short).
+    with pytest.raises(PredictError) as malformed:
+        predict(actor=admin, serving_id=serving.id, payload={field: [12345] * 3})
+    assert malformed.value.status == 422 and malformed.value.details[0]["record"] == 0, (
+        malformed.value.details
+    )
     # At the limit the request goes on — and fails only because no server runs.
     with pytest.raises(PredictError) as sent:
-        predict(actor=admin, serving_id=serving.id, payload={field: ["x"] * 3})
-    assert sent.value.status == 503
+        predict(actor=admin, serving_id=serving.id, payload={field: [item] * 3})
+    assert sent.value.status == 409 and "is not running" in str(sent.value)
 
 
 @pytest.mark.parametrize("scenario", ["image_classification", "object_detection"])
@@ -94,7 +101,7 @@ def test_image_limits_refused_before_sending(
         assert refused.value.status == 413 and variable in str(refused.value), images[-1][:30]
     with pytest.raises(PredictError) as sent:
         predict(actor=admin, serving_id=serving.id, payload={"images": [small, small]})
-    assert sent.value.status == 503
+    assert sent.value.status == 409
 
 
 def test_process_runtime_url_is_host_and_live_port(platform_env: Any) -> None:

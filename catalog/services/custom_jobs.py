@@ -1,0 +1,141 @@
+"""Custom training jobs ("bring your own training code"): the job kind whose container runs the user's image and
+command (``mlops_lite.schemas.custom_jobs.CustomSpec``: the rules, once) with the release zip at a known path and
+the MLflow run the platform created for it (docs/architecture.md, "Custom training jobs").
+
+Only creation is the custom kind's own. From then on a custom job is a training job like any other: the same
+row, name uniqueness, config in S3, claim and status machine (``catalog.services.training``), the same ``train``
+flow, watchdog (its rules for the custom kind: the command's exit code, then a model version registered by
+the job's run) and audit records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pydantic
+from sqlmodel import Session
+
+from catalog.errors import NotFoundError, PermissionDeniedError, ValidationError, shorten
+from catalog.models import Dataset, DatasetRelease, JobKind, TrainJob
+from catalog.scoping import Actor
+from catalog.services.audit import audited
+from catalog.services.common import check_name
+from catalog.services.job_config import model_name_for, store_config
+from catalog.services.releases import get_release, require_usable_release
+from catalog.services.training import _require_free_name
+from infra.objectstore import ObjectStore
+from infra.settings import get_settings
+from mlops_lite.schemas.custom_jobs import CustomSpec, spec_problems
+
+DISABLED = (
+    "custom training jobs are turned off on this platform (MLOPS_TRAIN_CUSTOM_JOBS=false): they run their "
+    "owners' code with the platform's MLflow credentials"
+)
+
+
+def check_spec(
+    *,
+    image: str,
+    command: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cpu_limit: float | None = None,
+    memory_limit_mb: int | None = None,
+) -> CustomSpec:
+    """The spec, valid (``CustomSpec``'s rules), or a ``ValidationError`` naming each problem (never the input)."""
+    try:
+        return CustomSpec.model_validate(
+            {
+                "image": image,
+                # A string is not an argv (list() would split it into characters): pydantic refuses it.
+                "command": command if isinstance(command, str) else list(command),
+                "env": dict(env or {}),
+                "cpu_limit": cpu_limit,
+                "memory_limit_mb": memory_limit_mb,
+            }
+        )
+    except pydantic.ValidationError as exc:
+        raise ValidationError(f"invalid custom job: {spec_problems(exc)}") from None
+
+
+def _release_scenario(session: Session, *, actor: Actor, release_id: int, team_id: int) -> str:
+    """The scenario of the release's dataset: a custom job's (its serving speaks that scenario's contract)."""
+    try:
+        release = get_release(session, actor=actor, release_id=release_id)
+    except NotFoundError:
+        raise NotFoundError("dataset release", release_id) from None
+    dataset = session.get(Dataset, release.dataset_id)
+    assert dataset is not None
+    # Also refuses another team's release (reads as missing), an archived or unpublished one.
+    require_usable_release(
+        session, actor=actor, release_id=release_id, team_id=team_id, scenario=dataset.scenario
+    )
+    return dataset.scenario
+
+
+def create_custom_job(
+    session: Session,
+    *,
+    actor: Actor,
+    team_id: int,
+    name: str,
+    release_id: int,
+    image: str,
+    command: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cpu_limit: float | None = None,
+    memory_limit_mb: int | None = None,
+    description: str = "",
+    store: ObjectStore | None = None,
+) -> tuple[TrainJob, str | None]:
+    """Create a custom job and store its config. Returns (job, previous config key to delete after commit)."""
+    with audited(
+        session, actor=actor, action="train_job.create", resource_type="train_job", team_id=team_id
+    ) as info:
+        actor.require_team(team_id)
+        if not get_settings().training.custom_jobs:
+            raise PermissionDeniedError(DISABLED)
+        name = check_name(name, what="job name")
+        spec = check_spec(
+            image=image, command=command, env=env, cpu_limit=cpu_limit, memory_limit_mb=memory_limit_mb
+        )
+        if len(description) > 4000:
+            raise ValidationError(f"description has {len(description)} characters; at most 4000")
+        scenario = _release_scenario(session, actor=actor, release_id=release_id, team_id=team_id)
+        _require_free_name(session, team_id=team_id, name=name)
+        job = TrainJob(
+            team_id=team_id,
+            kind=JobKind.CUSTOM,
+            scenario=scenario,
+            name=name,
+            description=description,
+            release_id=release_id,
+            params={},
+            image=spec.image,
+            command=spec.command,
+            env=spec.env,
+            cpu_limit=spec.cpu_limit,
+            memory_limit_mb=spec.memory_limit_mb,
+            created_by=actor.user_id,
+        )
+        session.add(job)
+        session.flush()
+        job.model_name = model_name_for(job, None)
+        previous = store_config(session, job, store)
+        info["resource_id"] = job.id
+        # Values of env may be secrets and the command may be long: the audit log keeps what identifies the run.
+        info["detail"] = {
+            "kind": JobKind.CUSTOM.value,
+            "release_id": release_id,
+            "image": spec.image,
+            "program": shorten(spec.command[0], 200),
+            "env": sorted(spec.env),
+        }
+    return job, previous
+
+
+def job_release(session: Session, *, job: TrainJob) -> DatasetRelease:
+    """The release a job row (read by its caller through scoping, or claimed by its flow) trains on."""
+    release = session.get(DatasetRelease, job.release_id)
+    if release is None or not release.object_key or not release.sha256 or release.size_bytes is None:
+        raise NotFoundError("dataset release", job.release_id)
+    return release

@@ -1,0 +1,97 @@
+"""``client.teams`` and ``client.users``: teams and their members, user accounts (administration)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from mlops_lite.client.errors import InvalidRequest
+from mlops_lite.client.transport import Transport
+from mlops_lite.schemas.admin import (
+    AddMember,
+    AddMemberById,
+    AddMemberByName,
+    CreateTeam,
+    CreateUser,
+    MemberOut,
+    Role,
+    SetPassword,
+    TeamOut,
+    UserOut,
+)
+from mlops_lite.schemas.common import Page
+
+
+class Teams:
+    """Every team for an administrator, otherwise the caller's own; members are managed by administrators
+    and the team's admins."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def create(self, name: str, *, description: str = "") -> TeamOut:
+        """A new team (administrators only)."""
+        return self._t.send("POST", "/teams", TeamOut, CreateTeam(name=name, description=description))
+
+    def get(self, team_id: int) -> TeamOut:
+        return self._t.get(f"/teams/{team_id}", TeamOut)
+
+    def page(self, *, offset: int = 0, limit: int = 50, search: str | None = None) -> Page[TeamOut]:
+        return self._t.page("/teams", TeamOut, offset=offset, limit=limit, q=search)
+
+    def members(self, team_id: int, *, search: str | None = None) -> Iterator[MemberOut]:
+        """The team's members by username (pages fetched as the iteration goes)."""
+        return self._t.pages(f"/teams/{team_id}/members", MemberOut, q=search)
+
+    def add_member(
+        self, team_id: int, *, user_id: int | None = None, username: str | None = None, role: Role = "member"
+    ) -> MemberOut:
+        """Make a user (by id or by username) a member; an existing member gets the new role."""
+        if (user_id is None) == (username is None):
+            raise InvalidRequest("give either user_id or username")
+        body: AddMember = (
+            AddMemberById(user_id=user_id, role=role)
+            if user_id is not None
+            else AddMemberByName(username=username, role=role)  # type: ignore[arg-type]
+        )
+        return self._t.send("POST", f"/teams/{team_id}/members", MemberOut, body)
+
+    def remove_member(self, team_id: int, user_id: int) -> None:
+        self._t.request("DELETE", f"/teams/{team_id}/members/{user_id}")
+
+    def list(self, *, search: str | None = None) -> Iterator[TeamOut]:
+        """The teams the caller sees, by name (pages fetched as the iteration goes)."""
+        return self._t.pages("/teams", TeamOut, q=search)
+
+
+class Users:
+    """User accounts (administrators only)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def create(
+        self, username: str, password: str, *, is_superuser: bool = False, team_ids: Iterable[int] = ()
+    ) -> UserOut:
+        """A user, a member of ``team_ids`` (all or nothing)."""
+        body = CreateUser(
+            username=username, password=password, is_superuser=is_superuser, team_ids=list(team_ids)
+        )
+        return self._t.send("POST", "/users", UserOut, body)
+
+    def get(self, user_id: int) -> UserOut:
+        return self._t.get(f"/users/{user_id}", UserOut)
+
+    def by_name(self, username: str) -> UserOut | None:
+        """The user of this exact username, or None."""
+        return next((u for u in self.list(search=username) if u.username == username), None)
+
+    def set_password(self, user_id: int, password: str) -> UserOut:
+        """Also lifts a lockout."""
+        return self._t.send("PUT", f"/users/{user_id}/password", UserOut, SetPassword(password=password))
+
+    def page(self, *, offset: int = 0, limit: int = 50, search: str | None = None) -> Page[UserOut]:
+        return self._t.page("/users", UserOut, offset=offset, limit=limit, q=search)
+
+    def list(self, *, search: str | None = None) -> Iterator[UserOut]:
+        """Every user by username (pages fetched as the iteration goes)."""
+        return self._t.pages("/users", UserOut, q=search)
