@@ -38,7 +38,6 @@ EAGER = (
     "catalog.scoping",
     "catalog.models",
     "catalog.scenarios",
-    "catalog.demo",
     "catalog.uploads",
     "catalog.services.algorithms",
     "catalog.services.datasets",

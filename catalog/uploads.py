@@ -2,6 +2,11 @@
 
 Order matters for consistency: validate first (nothing stored on bad input), store the object, then insert
 the row; if the insert fails the object is deleted again, so a failure leaves no orphan.
+
+``upload_entry`` does it all for a local file (dashboard, tests). The API receives uploads as a stream and
+stores them as they arrive (``api.uploads``), with the same steps from here: the size rule (``check_size``),
+where the object goes (``entry_key``), the dataset's scenario read through scoping (``dataset_scenario``), the
+validators (``catalog.validators.validate_upload``) and the row (``record_entry``).
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ from catalog.errors import ValidationError
 from catalog.models import DatasetEntry
 from catalog.scoping import Actor
 from catalog.services import datasets as datasets_service
-from catalog.validators import validate_upload
+from catalog.validators import ValidatedUpload, validate_upload
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 
 _SAFE = re.compile(r"[^A-Za-z0-9._\-]+")
+
+
+class UploadTooLarge(ValidationError):
+    """The upload is over ``MLOPS_UPLOAD_MAX_BYTES`` (the API answers 413)."""
 
 
 def safe_filename(name: str) -> str:
@@ -36,6 +45,70 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def max_upload_bytes() -> int:
+    return get_settings().datasets.max_bytes
+
+
+def check_size(filename: str, size: int, *, complete: bool = True) -> None:
+    """Refuse an upload over the limit. ``complete=False``: ``size`` is what arrived so far of a stream (or
+    what its sender announced), so the message says "more than"."""
+    limit = max_upload_bytes()
+    if size > limit:
+        amount = f"{size} bytes" if complete else f"more than {limit} bytes"
+        raise UploadTooLarge(
+            f"{filename}: {amount} is over the upload limit of {limit} bytes (MLOPS_UPLOAD_MAX_BYTES)"
+        )
+
+
+def entry_key(dataset_id: int, filename: str) -> str:
+    """A new object key for an entry (entries are immutable: every upload gets its own key)."""
+    return f"datasets/{dataset_id}/entries/{uuid.uuid4().hex}/{safe_filename(filename)}"
+
+
+def dataset_scenario(*, actor: Actor, dataset_id: int) -> str:
+    """The scenario of a dataset the actor sees (a foreign team's reads as missing)."""
+    with session_scope() as session:
+        return datasets_service.get_dataset(session, actor=actor, dataset_id=dataset_id).scenario
+
+
+def record_entry(
+    *,
+    actor: Actor,
+    dataset_id: int,
+    filename: str,
+    key: str,
+    size: int,
+    sha256: str,
+    validated: ValidatedUpload,
+    store: ObjectStore,
+    is_train: bool = True,
+    is_val: bool = False,
+    is_test: bool = False,
+) -> DatasetEntry:
+    """The row of an entry whose object is stored at ``key``; if the row cannot be written the object is
+    deleted again."""
+    try:
+        with session_scope() as session:
+            entry = datasets_service.add_entry(
+                session,
+                actor=actor,
+                dataset_id=dataset_id,
+                name=safe_filename(filename),
+                object_key=key,
+                size_bytes=size,
+                sha256=sha256,
+                content_type=validated.content_type,
+                summary=validated.summary,
+                is_train=is_train,
+                is_val=is_val,
+                is_test=is_test,
+            )
+    except BaseException:
+        store.delete(key)
+        raise
+    return entry
+
+
 def upload_entry(
     *,
     actor: Actor,
@@ -47,39 +120,25 @@ def upload_entry(
     is_test: bool = False,
     store: ObjectStore | None = None,
 ) -> DatasetEntry:
-    settings = get_settings()
     filename = filename or path.name
     size = path.stat().st_size
-    limit = settings.datasets.max_bytes
-    if size > limit:
-        raise ValidationError(
-            f"{filename}: {size} bytes is over the upload limit of {limit} bytes (MLOPS_UPLOAD_MAX_BYTES)"
-        )
-    with session_scope() as session:
-        dataset = datasets_service.get_dataset(session, actor=actor, dataset_id=dataset_id)
-        scenario = dataset.scenario
+    check_size(filename, size)
+    scenario = dataset_scenario(actor=actor, dataset_id=dataset_id)
     validated = validate_upload(scenario, path, filename)
-    store = store or ObjectStore.from_settings(settings.s3)
-    key = f"datasets/{dataset_id}/entries/{uuid.uuid4().hex}/{safe_filename(filename)}"
+    store = store or ObjectStore.from_settings(get_settings().s3)
+    key = entry_key(dataset_id, filename)
     digest = sha256_file(path)
     store.put_file(key, path, content_type=validated.content_type)
-    try:
-        with session_scope() as session:
-            entry = datasets_service.add_entry(
-                session,
-                actor=actor,
-                dataset_id=dataset_id,
-                name=safe_filename(filename),
-                object_key=key,
-                size_bytes=size,
-                sha256=digest,
-                content_type=validated.content_type,
-                summary=validated.summary,
-                is_train=is_train,
-                is_val=is_val,
-                is_test=is_test,
-            )
-    except BaseException:
-        store.delete(key)
-        raise
-    return entry
+    return record_entry(
+        actor=actor,
+        dataset_id=dataset_id,
+        filename=filename,
+        key=key,
+        size=size,
+        sha256=digest,
+        validated=validated,
+        store=store,
+        is_train=is_train,
+        is_val=is_val,
+        is_test=is_test,
+    )

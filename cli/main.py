@@ -3,7 +3,7 @@
 Quick to start: the modules that build the command tree (this one, ``cli.common`` and every command module)
 import only typer, the standard library and the platform's light modules (``catalog.errors``,
 ``flows.outcomes``) at module level; each command imports what it uses in its body. So `mlops --help` loads
-no catalog, settings, Prefect or MLflow, and `mlops datasets list` only the catalog
+no catalog, settings, Prefect or MLflow, and `mlops datasets list` only the SDK
 (``tests/cli/test_cli_startup.py`` guards it; ``benchmarks/cli.py`` times it).
 """
 

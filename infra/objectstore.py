@@ -17,6 +17,7 @@ from typing import BinaryIO, TypeVar, cast
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 
@@ -181,6 +182,44 @@ class ObjectStore:
             ),
         )
         return format_s3_uri(name, key)
+
+    # -- multipart uploads fed by the caller --------------------------------------------------------------
+    # For bodies that arrive in pieces and must not appear at ``key`` until the caller decides (an upload is
+    # validated first): nothing is visible before ``complete_upload``; ``abort_upload`` frees the parts.
+
+    def start_upload(
+        self, key: str, *, bucket: str | None = None, content_type: str = "application/octet-stream"
+    ) -> str:
+        """Begin a multipart upload; returns its upload id."""
+        name = bucket or self.bucket
+        return self._call(
+            "start upload",
+            format_s3_uri(name, key),
+            lambda: self._client._create_multipart_upload(name, key, {"Content-Type": content_type}),
+        )
+
+    def upload_part(
+        self, key: str, upload_id: str, number: int, data: bytes, *, bucket: str | None = None
+    ) -> str:
+        """Upload part ``number`` (1-based; every part but the last at least 5 MiB); returns its ETag."""
+        name = bucket or self.bucket
+        return self._call(
+            "upload part",
+            format_s3_uri(name, key),
+            lambda: self._client._upload_part(name, key, data, None, upload_id, number),
+        )
+
+    def complete_upload(
+        self, key: str, upload_id: str, etags: builtins.list[str], *, bucket: str | None = None
+    ) -> None:
+        """Join the parts (their ETags in part order) into the object at ``key``."""
+        name = bucket or self.bucket
+        parts = [Part(number, etag) for number, etag in enumerate(etags, start=1)]
+        self._call(
+            "complete upload",
+            format_s3_uri(name, key),
+            lambda: self._client._complete_multipart_upload(name, key, upload_id, parts),
+        )
 
     # -- reads ---------------------------------------------------------------------------------------------
 

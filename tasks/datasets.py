@@ -8,8 +8,9 @@ pipe is broken, the multipart upload is aborted (no object appears, no parts sta
 propagates.
 
 Also the reads of dataset objects the user-facing edges make, with the platform's store: the head of an entry
-and a whole entry (previews), a release's presigned link and its download verified against its sha256. Callers
-pass keys they obtained through the catalog's scoped services.
+and a whole entry (previews), a release's presigned link and its download verified against its sha256 (to a
+file, or as blocks for the API's streamed answers). Callers pass keys they obtained through the catalog's
+scoped services.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import queue
 import tempfile
 import threading
 import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,7 @@ __all__ = [
     "presigned_link",
     "release_key",
     "stream_release",
+    "verified_blocks",
     "verified_download",
 ]
 
@@ -266,6 +270,38 @@ def verified_download(store: ObjectStore | None = None, *, key: str, sha256: str
         raise
     partial.replace(target)
     return target
+
+
+def verified_blocks(key: str, *, size: int, sha256: str, store: ObjectStore | None = None) -> Iterator[bytes]:
+    """An object's bytes in blocks for a streamed answer (the API's downloads), checked against the size and
+    sha256 the catalog recorded. The last block is held back until both match: on a mismatch the iterator
+    raises instead, so a reader is cut off short of a complete body rather than handed a wrong one.
+
+    The object is opened here, before the first block is asked for, so a missing object or an unreachable
+    store is an error the caller can still answer properly."""
+    stack = ExitStack()
+    src = stack.enter_context((store or _store()).get_stream(key))
+
+    def blocks() -> Iterator[bytes]:
+        with stack:
+            digest = hashlib.sha256()
+            held = b""
+            seen = 0
+            for chunk in iter(lambda: src.read(BLOCK), b""):
+                digest.update(chunk)
+                seen += len(chunk)
+                if held:
+                    yield held
+                held = chunk
+            if seen != size or digest.hexdigest() != sha256:
+                raise ReleaseBuildError(
+                    f"{key}: stored object has {seen} bytes, sha256 {digest.hexdigest()}; the catalog "
+                    f"recorded {size} bytes, sha256 {sha256}"
+                )
+            if held:
+                yield held
+
+    return blocks()
 
 
 @task(name="build-release-zip")

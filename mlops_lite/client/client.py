@@ -15,6 +15,7 @@ from mlops_lite.client.custom_jobs import CustomJobs
 from mlops_lite.client.datasets import Datasets
 from mlops_lite.client.errors import InvalidRequest
 from mlops_lite.client.jobs import Jobs
+from mlops_lite.client.releases import Releases
 from mlops_lite.client.servings import Servings
 from mlops_lite.client.transport import Transport
 from mlops_lite.schemas.auth import Health, Me, NewToken, TokenRequest
@@ -44,6 +45,7 @@ class Client:
         self.tokens = Tokens(self.transport)
         self.service_accounts = ServiceAccounts(self.transport)
         self.datasets = Datasets(self.transport)
+        self.releases = Releases(self.transport)
         self.jobs = Jobs(self.transport)
         self.teams = Teams(self.transport)
         self.users = Users(self.transport)

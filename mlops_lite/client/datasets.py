@@ -1,12 +1,13 @@
-"""``client.datasets``: datasets and their entries."""
+"""``client.datasets``: datasets and their entries (uploads and downloads streamed from and to files)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
-from mlops_lite.client.transport import Transport
+from mlops_lite.client.transport import Transport, build
 from mlops_lite.schemas.common import Page
-from mlops_lite.schemas.datasets import CreateDataset, DatasetOut
+from mlops_lite.schemas.datasets import CreateDataset, DatasetOut, EntryFlags, EntryOut
 
 
 class Datasets:
@@ -16,7 +17,7 @@ class Datasets:
     def create(
         self, name: str, scenario: str, *, description: str = "", team_id: int | None = None
     ) -> DatasetOut:
-        body = CreateDataset(name=name, scenario=scenario, description=description, team_id=team_id)
+        body = build(CreateDataset, name=name, scenario=scenario, description=description, team_id=team_id)
         return self._t.send("POST", "/datasets", DatasetOut, body)
 
     def get(self, dataset_id: int) -> DatasetOut:
@@ -40,3 +41,61 @@ class Datasets:
     ) -> Iterator[DatasetOut]:
         """Every dataset the caller sees (pages fetched as the iteration goes)."""
         return self._t.pages("/datasets", DatasetOut, q=search, scenario=scenario, team_id=team_id)
+
+    # -- entries -----------------------------------------------------------------------------------------
+    def upload(
+        self,
+        dataset_id: int,
+        path: str | Path,
+        *,
+        train: bool = True,
+        val: bool = False,
+        test: bool = False,
+    ) -> EntryOut:
+        """Upload a file as a new entry, streamed from the file (never read whole into memory). The server
+        validates it for the dataset's scenario; a refused file (``InvalidRequest``, or over the size
+        limit) stores nothing."""
+        return self._t.upload(
+            f"/datasets/{dataset_id}/entries",
+            EntryOut,
+            Path(path),
+            train=_flag(train),
+            val=_flag(val),
+            test=_flag(test),
+        )
+
+    def entries_page(
+        self, dataset_id: int, *, offset: int = 0, limit: int = 50, search: str | None = None
+    ) -> Page[EntryOut]:
+        return self._t.page(f"/datasets/{dataset_id}/entries", EntryOut, offset=offset, limit=limit, q=search)
+
+    def entries(self, dataset_id: int, *, search: str | None = None) -> Iterator[EntryOut]:
+        """Every entry of a dataset, in upload order (pages fetched as the iteration goes)."""
+        return self._t.pages(f"/datasets/{dataset_id}/entries", EntryOut, q=search)
+
+    def entry(self, entry_id: int) -> EntryOut:
+        return self._t.get(f"/entries/{entry_id}", EntryOut)
+
+    def flag(
+        self,
+        entry_id: int,
+        *,
+        train: bool | None = None,
+        val: bool | None = None,
+        test: bool | None = None,
+    ) -> EntryOut:
+        """Set split flags (None leaves a flag as it is)."""
+        body = build(EntryFlags, train=train, val=val, test=test)
+        return self._t.send("PATCH", f"/entries/{entry_id}", EntryOut, body)
+
+    def download(self, entry_id: int, dest: str | Path) -> Path:
+        """Stream an entry's file to ``dest`` (a directory: its own name inside it), checked against its
+        sha256."""
+        target = Path(dest)
+        if target.is_dir():
+            target = target / self.entry(entry_id).name
+        return self._t.download(f"/entries/{entry_id}/download", target)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"

@@ -4,15 +4,17 @@ its file as it arrives)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from mlops_lite.client.errors import Unreachable, error_for
+from mlops_lite.client.errors import InvalidRequest, MlopsError, Unreachable, error_for
 from mlops_lite.schemas.common import Page
+from mlops_lite.schemas.datasets import SHA256_HEADER
 
 M = TypeVar("M", bound=BaseModel)
 PREFIX = "/api/v1"
@@ -121,17 +123,29 @@ class Transport:
 
     def download(self, path: str, dest: Path, **params: Any) -> Path:
         """Stream a response body into ``dest`` (written to a temporary name, renamed when complete). ``dest``
-        may be an existing directory: the file then takes the name the server gives it."""
+        may be an existing directory: the file then takes the name the server gives it. A body whose answer
+        declares its sha256 (``X-Checksum-Sha256``) is kept only if it matches."""
         tmp: Path | None = None  # set once the answer is known good: only a file this call wrote is removed
+        digest = hashlib.sha256()
         try:
             with self._http.stream("GET", path, params=_clean(params)) as response:
                 self._raise_for(response)
                 if dest.is_dir():
                     dest = dest / _attachment_name(response, fallback=path.rstrip("/").rsplit("/", 1)[-1])
                 tmp = dest.with_name(dest.name + ".part")
+                expected = response.headers.get(SHA256_HEADER)
                 with tmp.open("wb") as out:
                     for chunk in response.iter_bytes(CHUNK):
+                        digest.update(chunk)
                         out.write(chunk)
+        except httpx.RemoteProtocolError as exc:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise MlopsError(
+                f"the download from {self.server} was cut short ({exc}): the server found the stored data "
+                "did not match its checksum, or the connection dropped; nothing was kept",
+                code="incomplete_download",
+            ) from None
         except httpx.TransportError as exc:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
@@ -141,8 +155,28 @@ class Transport:
                 tmp.unlink(missing_ok=True)
             raise
         assert tmp is not None  # the answer was good, so its file was written
+        if expected and digest.hexdigest() != expected.lower():
+            tmp.unlink(missing_ok=True)
+            raise MlopsError(
+                f"the download's sha256 is {digest.hexdigest()}, the server declared {expected[:64]}; "
+                "nothing was kept",
+                code="checksum_mismatch",
+            )
         tmp.replace(dest)
         return dest
+
+
+def build(model: type[M], **fields: Any) -> M:
+    """A request body, checked here as the server checks it: a bad value is ``InvalidRequest`` with the
+    problems on one line (the server's words), before anything is sent."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in error['loc']) or 'request'}: {error['msg']}"
+            for error in exc.errors()[:5]
+        ]
+        raise InvalidRequest("invalid request: " + "; ".join(problems), code="validation_error") from None
 
 
 def _attachment_name(response: httpx.Response, *, fallback: str) -> str:

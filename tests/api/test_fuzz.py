@@ -26,6 +26,12 @@ CONFIG = """
 expected-statuses = ["2XX", "401", "403", "404", "409"]
 [checks.negative_data_rejection]
 expected-statuses = ["400", "401", "403", "404", "405", "409", "413", "415", "422"]
+
+# Refusals of what no schema can state: an upload's bytes are checked by its scenario's validators; a release
+# needs entries of the dataset flagged for training.
+[[operations]]
+include-name = ["POST /api/v1/datasets/{dataset_id}/entries", "POST /api/v1/datasets/{dataset_id}/releases"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404", "409", "422"]
 """
 
 

@@ -39,7 +39,7 @@ MISSING_IDS = {name: MISSING for name in (*A_IDS, *A_EXTRA)} | {"run_id": MISSIN
 # Bodies and queries that are valid for the operation, so that only the id decides the answer.
 BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/datasets/{dataset_id}/releases": {},
-    "PATCH /api/v1/datasets/{dataset_id}/entries/{entry_id}": {"train": True},
+    "POST /api/v1/datasets/{dataset_id}/entries": {},  # the file itself; the dataset is refused first
     "PATCH /api/v1/entries/{entry_id}": {"train": True},
     "PATCH /api/v1/jobs/{job_id}": {"max_evals": 0},
     "PATCH /api/v1/servings/{serving_id}": {"model_version": "latest"},
@@ -50,6 +50,7 @@ BODIES: dict[str, dict[str, Any]] = {
 }
 BODIES["POST /api/v1/service-accounts/{user_id}/tokens"] = {"name": "stolen"}
 QUERIES: dict[str, dict[str, Any]] = {
+    "POST /api/v1/datasets/{dataset_id}/entries": {"filename": "stolen.csv"},
     "GET /api/v1/jobs/{job_id}/progress": {"flow_run_id": "00000000-0000-0000-0000-000000000000"},
     "GET /api/v1/releases/{release_id}/progress": {"flow_run_id": "00000000-0000-0000-0000-000000000000"},
     "GET /api/v1/servings/{serving_id}/progress": {"flow_run_id": "00000000-0000-0000-0000-000000000000"},
@@ -62,8 +63,8 @@ SHARED = {
 }
 # Reads whose owner's call cannot succeed in this world, and why.
 NO_POSITIVE_CONTROL = {
-    "GET /api/v1/datasets/{dataset_id}/entries/{entry_id}/content": "the world's entries have no object",
-    "GET /api/v1/entries/{entry_id}/content": "the world's entries have no object",
+    "GET /api/v1/entries/{entry_id}/download": "the world's entries have no object",
+    "GET /api/v1/releases/{release_id}/progress": "no Prefect server in this world: its owner gets a 503",
     "GET /api/v1/releases/{release_id}/download": "the world's releases have no object",
 }
 

@@ -1,5 +1,5 @@
 """The `mlops` CLI on real servers: the skeleton path scripted with --json, errors as one clear line. The commands
-converted to API clients (`mlops jobs`) talk to a live API server, which runs flows inline."""
+converted to API clients (`mlops jobs`, `mlops datasets`) talk to a live API server, which runs flows inline."""
 
 from __future__ import annotations
 
@@ -113,7 +113,8 @@ def test_cli_scripts_the_whole_path(cli, tmp_path: Path) -> None:  # type: ignor
 def test_cli_errors_are_one_clear_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli("init", "--json")
     bad = cli("datasets", "create", "x", "--scenario", "nope", ok=False)
-    assert bad.exit_code == 1 and "unknown scenario 'nope'" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 1 and "scenario: Input should be 'anomaly_detection'" in bad.output
+    assert bad.output.count("\n") == 1 and "Traceback" not in bad.output
     ds = as_json(cli("datasets", "create", "cpu", "--scenario", "anomaly_detection", "--json"))
     broken = tmp_path / "broken.csv"
     broken.write_text("timestamp,value\n2024-01-01,1\n2024-01-02,abc\n")

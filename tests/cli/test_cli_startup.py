@@ -1,5 +1,5 @@
 """The CLI starts without the platform's heavy libraries: building the command tree and `mlops --help` import
-no catalog, settings, Prefect or MLflow, and `mlops datasets list` only the catalog (cli.main says how).
+no catalog, settings, Prefect or MLflow, and `mlops datasets list` only the SDK (cli.main says how).
 Checked on real `mlops` processes by what they imported (``sys.modules`` at exit), not by how long they took:
 the times are in benchmarks/cli.py. An error of a module a command imported in its body keeps its exit code."""
 
@@ -107,24 +107,28 @@ def test_the_command_tree_and_help_import_nothing_heavy(cli_env: dict[str, str],
     assert set(roots(modules, PLATFORM)) <= TREE_PLATFORM_ALLOWED
 
 
-def test_datasets_list_imports_the_catalog_and_nothing_heavy(cli_env: dict[str, str], tmp_path: Path) -> None:
-    for args in (["init", "--json"], ["datasets", "create", "cpu", "--scenario", "anomaly_detection"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "cli", *args],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-
-    result, modules = imported(MLOPS, ["datasets", "list", "--json"], cli_env, tmp_path / "list.json")
+@pytest.mark.platform_servers("s3")
+def test_datasets_list_from_any_machine_imports_no_catalog(api_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`mlops --server URL datasets list` with only a token: the SDK (httpx, pydantic) and nothing of the
+    catalog, the object store, Prefect or the data libraries."""
+    with api_server.client() as admin:
+        admin.datasets.create("cpu", "anomaly_detection")
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "PYTHONPATH": os.environ["PYTHONPATH"],
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "MLOPS_TOKEN": api_server.operator_token,
+        "MLOPS_ENV_FILE": "/nonexistent",
+    }
+    args = ["--server", api_server.url, "datasets", "list", "--json"]
+    result, modules = imported(MLOPS, args, env, tmp_path / "list.json")
     assert result.returncode == 0, result.stderr[-3000:]
     listed = json.loads(result.stdout)
     assert listed["count"] == 1 and listed["items"][0]["name"] == "cpu"
-    assert {"catalog.db", "catalog.services.datasets"} <= modules  # it did read the catalog
-    assert roots(modules, HEAVY) == []
+    assert {"mlops_lite.client.datasets", "httpx"} <= modules  # it asked the API
+    assert {m.split(".")[0] for m in roots(modules, HEAVY)} == {"httpx"}
+    assert not {"catalog.db", "catalog.services", "sqlmodel", "sqlalchemy"} & modules
     assert roots(modules, ("tasks", "flows")) in ([], ["flows", "flows.outcomes"])
 
 

@@ -1,5 +1,6 @@
-"""`mlops demo` on real servers (SeaweedFS, Prefect): every scenario's sample data loaded through the upload
-validators and published as v1 by the publish flow; re-runs skip what is there and resume what is not."""
+"""`mlops demo` on real servers (SeaweedFS, Prefect) through the platform API: every scenario's sample data
+uploaded (validated by the server) and published as v1 by the publish flow; re-runs skip what is there and
+resume what is not."""
 
 from __future__ import annotations
 
@@ -19,12 +20,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def mlops(platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from infra.settings import reset_settings
-
+def mlops(request: pytest.FixtureRequest, platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # Set before the API starts: the publish flow runs inline in the API process.
     monkeypatch.setenv("MLOPS_PREFECT_RUN_MODE", "inline")
-    monkeypatch.setenv("MLOPS_ADMIN_PASSWORD", "demo-admin-pass")
-    reset_settings()
+    request.getfixturevalue("api_server")  # the CLI, on the platform host, reaches it with the operator token
     from cli.main import app
 
     runner = CliRunner()
@@ -36,6 +35,13 @@ def mlops(platform_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
         return result
 
     return run
+
+
+def test_demo_file_names_are_stored_as_they_are() -> None:
+    """cli.demo_load matches files to entries by name: the server must store them under the same names."""
+    from catalog.uploads import safe_filename
+
+    assert all(safe_filename(f.filename) == f.filename for d in demo_datasets() for f in d.files)
 
 
 def _json(result) -> dict:  # type: ignore[no-untyped-def]
@@ -79,7 +85,6 @@ def _manifest_and_yaml(release_id: int) -> tuple[dict, dict | None]:
 
 @pytest.mark.platform_servers("prefect")
 def test_demo_loads_and_publishes_every_scenario_and_reruns_safely(mlops) -> None:  # type: ignore[no-untyped-def]
-    mlops("init", "--json")
     # One scenario first: later runs must leave it alone.
     first = _json(mlops("demo", "--scenario", "anomaly_detection", "--json"))
     assert [d["name"] for d in first["datasets"]] == ["demo-server-cpu"]
@@ -128,13 +133,8 @@ def test_demo_loads_and_publishes_every_scenario_and_reruns_safely(mlops) -> Non
 
 
 @pytest.mark.platform_servers("s3")
-def test_demo_without_a_running_platform_says_so_and_resumes(mlops, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from infra.settings import reset_settings
-
-    mlops("init", "--json")
-    # Deployment mode against a Prefect API nobody listens on: the data loads, publishing cannot start.
-    monkeypatch.setenv("MLOPS_PREFECT_RUN_MODE", "deployment")
-    reset_settings()
+def test_demo_without_a_running_platform_says_so_and_resumes(mlops) -> None:  # type: ignore[no-untyped-def]
+    # No Prefect server: the data loads, publishing cannot start (and the API creates no release).
     failed = mlops("demo", "-s", "text_classification", ok=False)
     assert failed.exit_code == 5  # cli.common.ExitCode.UNREACHABLE
     assert "could not run the publish flow for demo-product-reviews v1" in failed.output
@@ -143,13 +143,14 @@ def test_demo_without_a_running_platform_says_so_and_resumes(mlops, monkeypatch)
     listed = _json(mlops("datasets", "list", "--json"))
     assert [d["name"] for d in listed["items"]] == ["demo-product-reviews"]
     shown = _json(mlops("datasets", "show", str(listed["items"][0]["id"]), "--json"))
-    assert [r["status"] for r in shown["releases"]] == ["pending"]
+    assert shown["releases"] == []
     flags = {e["name"]: (e["is_train"], e["is_val"], e["is_test"]) for e in shown["entries"]}
     assert flags == {"reviews-train.csv": (True, False, False), "reviews-test.csv": (False, False, True)}
 
     # The rerun uploads nothing again and stops at the same place.
     again = mlops("demo", "-s", "text_classification", ok=False)
-    assert "demo-product-reviews: dataset #" in again.output and "found; release v1 pending" in again.output
+    assert "demo-product-reviews: dataset #" in again.output
+    assert "found; release v1 not created yet" in again.output
     assert "uploaded" not in again.output
     bad = mlops("demo", "-s", "nope", ok=False)
     assert bad.exit_code == 1 and "unknown scenario 'nope'" in bad.output

@@ -80,7 +80,7 @@ def test_two_starts_of_one_job_one_wins(
 
 
 def test_two_republishes_of_one_release_one_wins(
-    seeded: Any, flow_runner: FlowRunner, mlops_cli: MlopsCli, tmp_path: Any
+    seeded: Any, api_server: Any, flow_runner: FlowRunner, mlops_cli: MlopsCli, tmp_path: Any
 ) -> None:
     from catalog.db import session_scope
     from catalog.services import datasets as ds

@@ -82,7 +82,7 @@ def flow_run_state(flow_run_id: str) -> str:
 
 
 def test_publish_killed_mid_upload_is_reconciled_when_the_runner_starts(
-    flow_runner: FlowRunner, mlops_cli: MlopsCli
+    api_server: Any, flow_runner: FlowRunner, mlops_cli: MlopsCli
 ) -> None:
     from infra.objectstore import ObjectStore
 
