@@ -10,6 +10,7 @@ every route of the document against this list).
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -51,15 +52,19 @@ def create_app() -> FastAPI:
         },
     )
     errors.install(app)
+    patterns: list[tuple[str, set[str]]] = []
     for name in ROUTERS:
         module = importlib.import_module(f"api.routes.{name}")
         for route in module.router.routes:
             if isinstance(route, APIRoute):
                 document_errors(route, PREFIX + route.path_format)
+                patterns.append(
+                    ("^" + re.escape(PREFIX) + route.path_regex.pattern.lstrip("^"), route.methods)
+                )
         app.include_router(module.router, prefix=PREFIX)
     app.add_middleware(BodyLimits, max_json_bytes=get_settings().api.max_json_bytes)
     app.openapi = lambda: with_bearer_security(app)  # type: ignore[method-assign]
-    errors.set_allowed_methods(app, {path: set(ops) for path, ops in app.openapi()["paths"].items()})
+    errors.set_allowed_methods(app, patterns)
     return app
 
 

@@ -107,11 +107,11 @@ def validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
 
-def set_allowed_methods(app: FastAPI, paths: dict[str, set[str]]) -> None:
-    """Remember each path template's methods (from the OpenAPI document) for the ``Allow`` header of 405s."""
+def set_allowed_methods(app: FastAPI, routes: list[tuple[str, set[str]]]) -> None:
+    """Remember each route's path pattern (its regex, convertors included) and methods, for the ``Allow``
+    header of 405s."""
     app.state.allowed_methods = [
-        (re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(path)) + "$"), {m.upper() for m in methods})
-        for path, methods in paths.items()
+        (re.compile(pattern), {m.upper() for m in methods}) for pattern, methods in routes
     ]
 
 
@@ -142,6 +142,8 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else CODES.get(exc.status_code, "error")
         headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"nothing at {request.method[:10]} {request.url.path[:120]}"
         if exc.status_code == 400 and message == "There was an error parsing the body":
             message = "the request body is not valid UTF-8 JSON"
         if exc.status_code == 405:

@@ -48,12 +48,12 @@ def create_team(body: CreateTeam, actor: AdminDep, session: SessionDep) -> Team:
     return teams_service.create_team(session, actor=actor, name=body.name, description=body.description)
 
 
-@router.get("/teams/{team_id}", response_model=TeamOut, summary="Show a team")
+@router.get("/teams/{team_id:int}", response_model=TeamOut, summary="Show a team")
 def get_team(team_id: IdPath, actor: ActorDep, session: SessionDep) -> Team:
     return teams_service.get_team(session, team_id=team_id, actor=actor)
 
 
-@router.get("/teams/{team_id}/members", response_model=Page[MemberOut], summary="List a team's members")
+@router.get("/teams/{team_id:int}/members", response_model=Page[MemberOut], summary="List a team's members")
 def list_members(team_id: IdPath, actor: ActorDep, session: SessionDep, paging: PageDep) -> Page[MemberOut]:
     """The team's members by username (``q``: usernames containing it)."""
     members = teams_service.list_members(session, actor=actor, team_id=team_id)
@@ -70,7 +70,7 @@ def list_members(team_id: IdPath, actor: ActorDep, session: SessionDep, paging: 
 
 
 @router.post(
-    "/teams/{team_id}/members",
+    "/teams/{team_id:int}/members",
     response_model=MemberOut,
     status_code=201,
     summary="Add a member (administrators and the team's admins)",
@@ -97,7 +97,7 @@ def add_member(team_id: IdPath, body: AddMember, actor: ActorDep, session: Sessi
 
 
 @router.delete(
-    "/teams/{team_id}/members/{user_id}",
+    "/teams/{team_id:int}/members/{user_id:int}",
     status_code=204,
     response_class=Response,
     summary="Remove a member (administrators and the team's admins)",
@@ -139,13 +139,13 @@ def create_user(body: CreateUser, actor: AdminDep, session: SessionDep) -> User:
     return user
 
 
-@router.get("/users/{user_id}", response_model=UserOut, summary="Show a user (administrators)")
+@router.get("/users/{user_id:int}", response_model=UserOut, summary="Show a user (administrators)")
 def get_user(user_id: IdPath, actor: AdminDep, session: SessionDep) -> User:
     return teams_service.get_user(session, user_id=user_id, actor=actor)
 
 
 @router.put(
-    "/users/{user_id}/password", response_model=UserOut, summary="Set a user's password (administrators)"
+    "/users/{user_id:int}/password", response_model=UserOut, summary="Set a user's password (administrators)"
 )
 def set_password(user_id: IdPath, body: SetPassword, actor: AdminDep, session: SessionDep) -> User:
     """Also lifts a lockout."""

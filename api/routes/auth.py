@@ -81,7 +81,7 @@ def create_token(body: CreateToken, actor: ActorDep, session: SessionDep) -> New
     return _new(row, plain)
 
 
-@router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token")
+@router.delete("/tokens/{token_id:int}", response_model=TokenOut, summary="Revoke a token")
 def revoke_token(token_id: IdPath, actor: ActorDep, session: SessionDep) -> ApiToken:
     return tokens_service.revoke_token(session, actor=actor, token_id=token_id)
 
@@ -109,14 +109,16 @@ def list_service_accounts(actor: ActorDep, session: SessionDep, paging: PageDep)
 
 
 @router.get(
-    "/service-accounts/{user_id}/tokens", response_model=list[TokenOut], summary="A service account's tokens"
+    "/service-accounts/{user_id:int}/tokens",
+    response_model=list[TokenOut],
+    summary="A service account's tokens",
 )
 def list_service_tokens(user_id: IdPath, actor: ActorDep, session: SessionDep) -> list[ApiToken]:
     return tokens_service.list_tokens(session, actor=actor, user_id=user_id)
 
 
 @router.post(
-    "/service-accounts/{user_id}/tokens",
+    "/service-accounts/{user_id:int}/tokens",
     response_model=NewToken,
     status_code=201,
     summary="Create a service account token",

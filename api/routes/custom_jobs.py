@@ -42,7 +42,7 @@ def create_custom_job(body: CreateCustomJob, actor: ActorDep, session: SessionDe
     return job
 
 
-@router.get("/jobs/custom/{job_id}", response_model=CustomJobOut, summary="Show a custom training job")
+@router.get("/jobs/custom/{job_id:int}", response_model=CustomJobOut, summary="Show a custom training job")
 def get_custom_job(job_id: IdPath, actor: ActorDep, session: SessionDep) -> TrainJob:
     job = training_service.get_job(session, actor=actor, job_id=job_id)
     if job.kind != JobKind.CUSTOM:

@@ -67,7 +67,7 @@ def list_datasets(
     )
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetOut, summary="Show a dataset")
+@router.get("/datasets/{dataset_id:int}", response_model=DatasetOut, summary="Show a dataset")
 def get_dataset(dataset_id: IdPath, actor: ActorDep, session: SessionDep) -> Dataset:
     return datasets_service.get_dataset(session, actor=actor, dataset_id=dataset_id)
 
@@ -104,7 +104,7 @@ def _declared_length(request: Request) -> int | None:
 
 
 @router.post(
-    "/datasets/{dataset_id}/entries",
+    "/datasets/{dataset_id:int}/entries",
     response_model=EntryOut,
     status_code=201,
     summary="Upload a file as a new entry (streamed)",
@@ -167,7 +167,7 @@ async def upload_entry(
 
 
 @router.get(
-    "/datasets/{dataset_id}/entries", response_model=Page[EntryOut], summary="List a dataset's entries"
+    "/datasets/{dataset_id:int}/entries", response_model=Page[EntryOut], summary="List a dataset's entries"
 )
 def list_entries(dataset_id: IdPath, actor: ActorDep, session: SessionDep, paging: PageDep) -> Page[EntryOut]:
     total, rows = datasets_service.page_entries(
@@ -181,12 +181,12 @@ def list_entries(dataset_id: IdPath, actor: ActorDep, session: SessionDep, pagin
     )
 
 
-@router.get("/entries/{entry_id}", response_model=EntryOut, summary="Show an entry")
+@router.get("/entries/{entry_id:int}", response_model=EntryOut, summary="Show an entry")
 def get_entry(entry_id: IdPath, actor: ActorDep, session: SessionDep) -> DatasetEntry:
     return datasets_service.get_entry(session, actor=actor, entry_id=entry_id)
 
 
-@router.patch("/entries/{entry_id}", response_model=EntryOut, summary="Set an entry's split flags")
+@router.patch("/entries/{entry_id:int}", response_model=EntryOut, summary="Set an entry's split flags")
 def set_entry_flags(entry_id: IdPath, body: EntryFlags, actor: ActorDep, session: SessionDep) -> DatasetEntry:
     return datasets_service.set_entry_flags(
         session,
@@ -199,7 +199,7 @@ def set_entry_flags(entry_id: IdPath, body: EntryFlags, actor: ActorDep, session
 
 
 @router.get(
-    "/entries/{entry_id}/download",
+    "/entries/{entry_id:int}/download",
     summary="Download an entry's file (streamed)",
     response_class=Response,
     responses=download_responses("application/octet-stream"),

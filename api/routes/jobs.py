@@ -120,12 +120,12 @@ def list_jobs(
     )
 
 
-@router.get("/jobs/{job_id}", response_model=JobDetail, summary="Show a training job")
+@router.get("/jobs/{job_id:int}", response_model=JobDetail, summary="Show a training job")
 def get_job(job_id: IdPath, actor: ActorDep, session: SessionDep) -> JobDetail:
     return detail(session, training_service.get_job(session, actor=actor, job_id=job_id))
 
 
-@router.patch("/jobs/{job_id}", response_model=JobDetail, summary="Change a training job")
+@router.patch("/jobs/{job_id:int}", response_model=JobDetail, summary="Change a training job")
 def update_job(job_id: IdPath, body: UpdateJob, actor: ActorDep) -> JobDetail:
     """Parameters, release or tuning trials of a job that is not starting or running (409 if it is); a new
     config revision is stored and the previous one deleted."""
@@ -151,7 +151,9 @@ def _row(actor: Actor, job_id: int) -> TrainJob:
         return training_service.get_job(session, actor=actor, job_id=job_id)
 
 
-@router.post("/jobs/{job_id}/start", response_model=Launch, status_code=202, summary="Start a training job")
+@router.post(
+    "/jobs/{job_id:int}/start", response_model=Launch, status_code=202, summary="Start a training job"
+)
 def start_job(job_id: IdPath, actor: ActorDep) -> Launch:
     """Launches the `train` flow, which claims the job, starts its container and watches it to its end; follow
     it with ``GET /jobs/{job_id}/progress?flow_run_id=``. 409 when the job is already starting or running
@@ -167,14 +169,14 @@ def start_job(job_id: IdPath, actor: ActorDep) -> Launch:
     return launch("train", {"job_id": job_id})
 
 
-@router.post("/jobs/{job_id}/stop", response_model=Launch, status_code=202, summary="Stop a training job")
+@router.post("/jobs/{job_id:int}/stop", response_model=Launch, status_code=202, summary="Stop a training job")
 def stop_job(job_id: IdPath, actor: ActorDep) -> Launch:
     """Launches the `stop-training` flow (stops the container, marks the run KILLED and the job stopped)."""
     _row(actor, job_id)
     return launch("stop-training", {"job_id": job_id})
 
 
-@router.get("/jobs/{job_id}/progress", response_model=Progress, summary="Follow a start or stop of a job")
+@router.get("/jobs/{job_id:int}/progress", response_model=Progress, summary="Follow a start or stop of a job")
 def job_progress(
     job_id: IdPath,
     actor: ActorDep,
@@ -205,7 +207,7 @@ def _time(millis: int | None) -> datetime | None:
     return datetime.fromtimestamp(millis / 1000, UTC) if millis else None
 
 
-@router.get("/jobs/{job_id}/runs", response_model=list[RunOut], summary="List a job's MLflow runs")
+@router.get("/jobs/{job_id:int}/runs", response_model=list[RunOut], summary="List a job's MLflow runs")
 def list_runs(
     job_id: IdPath,
     actor: ActorDep,
@@ -221,7 +223,7 @@ def list_runs(
 
 
 @router.get(
-    "/jobs/{job_id}/runs/{run_id}/params",
+    "/jobs/{job_id:int}/runs/{run_id}/params",
     response_model=dict[str, str],
     summary="The parameters a run logged",
 )
@@ -230,14 +232,16 @@ def run_params(job_id: IdPath, run_id: RunPath, actor: ActorDep) -> dict[str, st
         return runs_service.run_params(actor=actor, job_id=job_id, run_id=run_id)
 
 
-@router.get("/jobs/{job_id}/runs/{run_id}/metrics", response_model=list[str], summary="A run's metric names")
+@router.get(
+    "/jobs/{job_id:int}/runs/{run_id}/metrics", response_model=list[str], summary="A run's metric names"
+)
 def metric_names(job_id: IdPath, run_id: RunPath, actor: ActorDep) -> list[str]:
     with mlflow_calls():
         return runs_service.metric_names(actor=actor, job_id=job_id, run_id=run_id)
 
 
 @router.get(
-    "/jobs/{job_id}/runs/{run_id}/metrics/history",
+    "/jobs/{job_id:int}/runs/{run_id}/metrics/history",
     response_model=dict[str, list[MetricPoint]],
     summary="A run's metric histories",
 )
@@ -253,7 +257,7 @@ def metric_history(
     return {name: [MetricPoint.model_validate(p) for p in points] for name, points in history.items()}
 
 
-@router.delete("/jobs/{job_id}/runs/{run_id}", response_model=RunDeleted, summary="Soft-delete a run")
+@router.delete("/jobs/{job_id:int}/runs/{run_id}", response_model=RunDeleted, summary="Soft-delete a run")
 def delete_run(job_id: IdPath, run_id: RunPath, actor: ActorDep) -> RunDeleted:
     """Restorable; the run of a job that is running is refused (409)."""
     with mlflow_calls():
@@ -262,7 +266,7 @@ def delete_run(job_id: IdPath, run_id: RunPath, actor: ActorDep) -> RunDeleted:
 
 
 @router.post(
-    "/jobs/{job_id}/runs/{run_id}/restore", response_model=RunDeleted, summary="Restore a deleted run"
+    "/jobs/{job_id:int}/runs/{run_id}/restore", response_model=RunDeleted, summary="Restore a deleted run"
 )
 def restore_run(job_id: IdPath, run_id: RunPath, actor: ActorDep) -> RunDeleted:
     with mlflow_calls():
@@ -271,7 +275,7 @@ def restore_run(job_id: IdPath, run_id: RunPath, actor: ActorDep) -> RunDeleted:
 
 
 @router.get(
-    "/jobs/{job_id}/runs/{run_id}/model",
+    "/jobs/{job_id:int}/runs/{run_id}/model",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}, "description": "The run's model folder as a zip."}},
     summary="Download a run's model",

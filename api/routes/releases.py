@@ -55,7 +55,7 @@ def _launch_publish(actor: Actor, release_id: int) -> ReleaseLaunch:
 
 
 @router.post(
-    "/datasets/{dataset_id}/releases",
+    "/datasets/{dataset_id:int}/releases",
     response_model=ReleaseLaunch,
     status_code=201,
     summary="Create a release and publish it",
@@ -81,7 +81,7 @@ def create_and_publish(dataset_id: IdPath, body: CreateRelease, actor: ActorDep)
 
 
 @router.post(
-    "/releases/{release_id}/publish",
+    "/releases/{release_id:int}/publish",
     response_model=ReleaseLaunch,
     summary="Publish a pending or failed release again",
     responses=_LAUNCH_ERRORS,
@@ -97,7 +97,7 @@ def republish(release_id: IdPath, actor: ActorDep) -> ReleaseLaunch:
 
 
 @router.get(
-    "/datasets/{dataset_id}/releases", response_model=Page[ReleaseOut], summary="A dataset's releases"
+    "/datasets/{dataset_id:int}/releases", response_model=Page[ReleaseOut], summary="A dataset's releases"
 )
 def list_dataset_releases(
     dataset_id: IdPath,
@@ -153,13 +153,13 @@ def _page(
     )
 
 
-@router.get("/releases/{release_id}", response_model=ReleaseOut, summary="Show a release")
+@router.get("/releases/{release_id:int}", response_model=ReleaseOut, summary="Show a release")
 def get_release(release_id: IdPath, actor: ActorDep, session: SessionDep) -> DatasetRelease:
     return releases_service.get_release(session, actor=actor, release_id=release_id)
 
 
 @router.get(
-    "/releases/{release_id}/progress", response_model=Progress, summary="Follow a release's publishing"
+    "/releases/{release_id:int}/progress", response_model=Progress, summary="Follow a release's publishing"
 )
 def release_progress(
     release_id: IdPath,
@@ -186,7 +186,7 @@ def release_progress(
 
 
 @router.post(
-    "/releases/{release_id}/archive", response_model=ReleaseOut, summary="Archive a published release"
+    "/releases/{release_id:int}/archive", response_model=ReleaseOut, summary="Archive a published release"
 )
 def archive_release(release_id: IdPath, actor: ActorDep, session: SessionDep) -> DatasetRelease:
     """An archived release can no longer be chosen for new training jobs; it still downloads."""
@@ -194,14 +194,14 @@ def archive_release(release_id: IdPath, actor: ActorDep, session: SessionDep) ->
 
 
 @router.post(
-    "/releases/{release_id}/restore", response_model=ReleaseOut, summary="Restore an archived release"
+    "/releases/{release_id:int}/restore", response_model=ReleaseOut, summary="Restore an archived release"
 )
 def restore_release(release_id: IdPath, actor: ActorDep, session: SessionDep) -> DatasetRelease:
     return releases_service.restore_release(session, actor=actor, release_id=release_id)
 
 
 @router.get(
-    "/releases/{release_id}/download",
+    "/releases/{release_id:int}/download",
     summary="Download a release's zip (streamed)",
     response_class=Response,
     responses={
@@ -223,7 +223,7 @@ def download_release(release_id: IdPath, actor: ActorDep) -> Response:
 
 
 @router.get(
-    "/releases/{release_id}/link",
+    "/releases/{release_id:int}/link",
     response_model=ReleaseLink,
     summary="A presigned URL of a release's zip",
     responses={422: {"model": ErrorBody, "description": "Not published."}},

@@ -138,7 +138,7 @@ def list_servings(
     return Page(items=[_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
 
 
-@router.get("/servings/{serving_id}", response_model=ServingOut, summary="Show a serving, its live state")
+@router.get("/servings/{serving_id:int}", response_model=ServingOut, summary="Show a serving, its live state")
 def get_serving(serving_id: IdPath, actor: ActorDep) -> ServingOut:
     """The serving with its state asked of the runtime now; while it runs, its own URL and whether its model is
     loaded (``ready``)."""
@@ -157,7 +157,7 @@ def get_serving(serving_id: IdPath, actor: ActorDep) -> ServingOut:
     return out
 
 
-@router.patch("/servings/{serving_id}", response_model=ServingChange, summary="Update a serving")
+@router.patch("/servings/{serving_id:int}", response_model=ServingChange, summary="Update a serving")
 def update_serving(
     serving_id: IdPath, body: UpdateServing, actor: ActorDep, session: SessionDep
 ) -> ServingChange:
@@ -185,21 +185,23 @@ def _lifecycle(flow: str, serving_id: int, actor: Actor) -> Launch:
 
 
 @router.post(
-    "/servings/{serving_id}/start", response_model=Launch, status_code=202, summary="Start a serving"
+    "/servings/{serving_id:int}/start", response_model=Launch, status_code=202, summary="Start a serving"
 )
 def start_serving(serving_id: IdPath, actor: ActorDep) -> Launch:
     """Launch (or adopt) its inference server and wait, in the flow, until its model is loaded."""
     return _lifecycle("serving-start", serving_id, actor)
 
 
-@router.post("/servings/{serving_id}/stop", response_model=Launch, status_code=202, summary="Stop a serving")
+@router.post(
+    "/servings/{serving_id:int}/stop", response_model=Launch, status_code=202, summary="Stop a serving"
+)
 def stop_serving(serving_id: IdPath, actor: ActorDep) -> Launch:
     """Stop its server gracefully and delete the container; the record stays (start brings it back)."""
     return _lifecycle("serving-stop", serving_id, actor)
 
 
 @router.post(
-    "/servings/{serving_id}/remove",
+    "/servings/{serving_id:int}/remove",
     response_model=Launch,
     status_code=202,
     summary="Remove a serving's container",
@@ -209,13 +211,17 @@ def remove_serving(serving_id: IdPath, actor: ActorDep) -> Launch:
     return _lifecycle("serving-remove", serving_id, actor)
 
 
-@router.delete("/servings/{serving_id}", response_model=Launch, status_code=202, summary="Delete a serving")
+@router.delete(
+    "/servings/{serving_id:int}", response_model=Launch, status_code=202, summary="Delete a serving"
+)
 def delete_serving(serving_id: IdPath, actor: ActorDep) -> Launch:
     """Delete the container, then the record (kept when the container could not be removed)."""
     return _lifecycle("serving-delete", serving_id, actor)
 
 
-@router.get("/servings/{serving_id}/progress", response_model=Progress, summary="Follow a serving's flow run")
+@router.get(
+    "/servings/{serving_id:int}/progress", response_model=Progress, summary="Follow a serving's flow run"
+)
 def serving_progress(
     serving_id: IdPath,
     actor: ActorDep,
@@ -249,7 +255,7 @@ def serving_progress(
 
 
 @router.get(
-    "/servings/{serving_id}/token", response_model=InferenceToken, summary="The serving's inference token"
+    "/servings/{serving_id:int}/token", response_model=InferenceToken, summary="The serving's inference token"
 )
 def serving_token(serving_id: IdPath, actor: ActorDep, response: Response) -> InferenceToken:
     """The bearer token the serving's own server requires, for callers reaching it directly (on the serving
@@ -275,7 +281,7 @@ PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post(
-    "/servings/{serving_id}/predict",
+    "/servings/{serving_id:int}/predict",
     summary="Predict with a serving",
     response_class=Response,
     responses=PREDICT_RESPONSES,

@@ -76,10 +76,12 @@ class CustomSpec(Body):
         description="Image reference, e.g. registry.example:5000/team/train:1.2 or python@sha256:…; "
         "ignored by the process runtime (the command runs on the platform host, see the docs).",
     )
-    command: list[str] = Field(
+    command: list[Annotated[str, Field(max_length=MAX_ARG_CHARS, pattern=r"^[^\x00]*$")]] = Field(
         min_length=1,
         max_length=MAX_COMMAND_ARGS,
         description="argv run in the image (no shell): its exit code decides the job's success.",
+        # The program (the first argument) is not blank: stated for the document, checked by _command.
+        json_schema_extra={"prefixItems": [{"type": "string", "pattern": r"\S"}]},
     )
     env: dict[str, str] = Field(
         default_factory=dict,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from mlops_lite.schemas.common import JSON_INT, Body, Id, Row
+from mlops_lite.schemas.common import JSON_INT, Body, Id, Name, Row
 from mlops_lite.schemas.runs import Launch
 
 VERSION_HELP = "'latest' (the job's newest version, resolved when the serving starts) or a version number."
@@ -69,7 +69,7 @@ class ServingOut(Row):
 
 
 class CreateServing(Body):
-    name: str = Field(min_length=1, max_length=200, description="Unique in the team.")
+    name: Name = Field(description="Unique in the team.")
     train_job_id: Id = Field(description="The training job whose model is served.")
     model_version: str = Field(default="latest", min_length=1, max_length=20, description=VERSION_HELP)
     port: Port | None = Field(default=None, description=PORT_HELP)
@@ -82,6 +82,16 @@ class CreateServing(Body):
 
 
 class UpdateServing(Body):
+    # A port and any_port together are refused (_one_port); stated in the document too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["port", "any_port"],
+                "properties": {"port": {"type": "integer"}, "any_port": {"const": True}},
+            }
+        }
+    )
+
     model_version: str | None = Field(default=None, min_length=1, max_length=20, description=VERSION_HELP)
     train_job_id: Id | None = Field(default=None, description="Another completed job of the same scenario.")
     port: Port | None = Field(default=None, description=PORT_HELP)

@@ -63,6 +63,7 @@ SHARED = {
 }
 # Reads whose owner's call cannot succeed in this world, and why.
 NO_POSITIVE_CONTROL = {
+    "GET /api/v1/jobs/custom/{job_id}": "the world's jobs are preset jobs",
     "GET /api/v1/entries/{entry_id}/download": "the world's entries have no object",
     "GET /api/v1/releases/{release_id}/progress": "no Prefect server in this world: its owner gets a 503",
     "GET /api/v1/releases/{release_id}/download": "the world's releases have no object",

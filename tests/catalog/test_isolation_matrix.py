@@ -68,6 +68,19 @@ from tests.catalog.isolation_world import (
 pytestmark = pytest.mark.platform_servers("s3", "mlflow")
 
 
+@pytest.fixture(autouse=True)
+def _custom_jobs_on_the_process_runtime(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """The world runs on the process runtime, which refuses custom jobs unless told (their entry creates one)."""
+    from infra.settings import reset_settings
+
+    if "platform_env" in request.fixturenames:
+        request.getfixturevalue("platform_env")
+    monkeypatch.setenv("MLOPS_TRAIN_CUSTOM_JOBS_ON_PROCESS", "true")
+    reset_settings()
+
+
 @dataclass(frozen=True)
 class Entry:
     kind: str
@@ -909,6 +922,16 @@ TOKEN_ENTRIES: dict[str, Entry] = {
         "runs.run_url",
         "builds a URL from the ids it is given; reads nothing",
         lambda s: runs.run_url("1", "r"),
+    ),
+}
+TOKEN_ENTRIES |= {
+    "custom_jobs.refusal": global_(
+        "custom_jobs.refusal",
+        "pure: whether custom jobs may run, from settings",
+        lambda s: custom_jobs.refusal(enabled=True, on_process=False, runtime="docker"),
+    ),
+    "custom_jobs.current_refusal": global_(
+        "custom_jobs.current_refusal", "reads settings only", lambda s: custom_jobs.current_refusal()
     ),
 }
 MATRIX.update(TOKEN_ENTRIES)
