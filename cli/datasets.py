@@ -106,8 +106,8 @@ def upload(
         ..., exists=True, dir_okay=False, help="Files to add, one entry each (checked against the scenario)."
     ),
     train: bool = typer.Option(True, "--train/--no-train", help="Flag the entries for the train split."),
-    val: bool = typer.Option(False, "--val", help="Flag the entries for the validation split."),
-    test: bool = typer.Option(False, "--test", help="Flag the entries for the test split."),
+    val: bool = typer.Option(False, "--val/--no-val", help="Flag the entries for the validation split."),
+    test: bool = typer.Option(False, "--test/--no-test", help="Flag the entries for the test split."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Validate files and store them as entries of a dataset, streamed from disk (a refused file stores
