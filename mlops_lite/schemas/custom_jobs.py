@@ -83,9 +83,14 @@ class CustomSpec(Body):
         # The program (the first argument) is not blank: stated for the document, checked by _command.
         json_schema_extra={"prefixItems": [{"type": "string", "pattern": r"\S"}]},
     )
-    env: dict[str, str] = Field(
+    env: dict[
+        Annotated[str, Field(max_length=MAX_ENV_NAME_CHARS, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+        Annotated[str, Field(max_length=MAX_ENV_VALUE_CHARS, pattern=r"^[^\x00]*$")],
+    ] = Field(
         default_factory=dict,
         max_length=MAX_ENV_VARS,
+        # Names other than the pattern's are refused (the document says so; pydantic checks each key).
+        json_schema_extra={"additionalProperties": False},
         description="Extra environment variables; MLOPS_*, MLFLOW_*, AWS_*, PYTHONUNBUFFERED and DO_NOT_TRACK "
         "are the platform's.",
     )

@@ -20,7 +20,7 @@ import pytest
 from tests.api.conftest import PUBLIC, Operation
 from tests.catalog.isolation_world import MISSING, MISSING_RUN, SECRET, World, add_runs, build_world, snapshot
 
-pytestmark = [pytest.mark.platform_servers("s3", "mlflow")]
+pytestmark = [pytest.mark.platform_servers("s3", "mlflow", "prefect")]
 
 # Path parameter -> the World attribute holding team A's id of that kind.
 A_IDS = {
