@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
-
-from mlflow.entities import RunStatus, ViewType
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING, Any
 
 from infra.settings import TrackingSettings, get_settings
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+# mlflow is imported where it is used: importing it costs ~180 MB and a second, and processes that only
+# name this module's types (the API server, whose routes reach MLflow on a few endpoints) must not pay it.
 
 TAG_JOB = "mlops.job_id"
 TAG_FLOW_RUN = "mlops.flow_run_id"
@@ -49,6 +50,8 @@ def configure_http(settings: TrackingSettings) -> None:
 
 
 def client(settings: TrackingSettings | None = None) -> MlflowClient:
+    from mlflow.tracking import MlflowClient
+
     settings = settings or get_settings().mlflow
     configure_http(settings)
     return MlflowClient(tracking_uri=settings.uri, registry_uri=settings.uri)
@@ -59,6 +62,8 @@ def _wrap(exc: Exception) -> TrackingError:
 
 
 def ensure_experiment(mlflow: MlflowClient, name: str) -> str:
+    from mlflow.exceptions import MlflowException
+
     try:
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
@@ -79,6 +84,8 @@ def ensure_experiment(mlflow: MlflowClient, name: str) -> str:
 
 def ensure_registered_model(mlflow: MlflowClient, name: str) -> None:
     """The registered model exists (created by the platform's account when missing)."""
+    from mlflow.exceptions import MlflowException
+
     try:
         mlflow.create_registered_model(name)
     except MlflowException as exc:
@@ -142,6 +149,8 @@ def get_run(mlflow: MlflowClient, run_id: str) -> RunInfo:
 
 def end_run(mlflow: MlflowClient, run_id: str, status: str) -> None:
     """Mark a run ended (e.g. KILLED on stop) unless it already ended."""
+    from mlflow.entities import RunStatus
+
     try:
         current = mlflow.get_run(run_id).info.status
         if current not in TERMINAL:
@@ -162,6 +171,8 @@ def latest_version(mlflow: MlflowClient, model_name: str) -> str:
 
 def run_model_versions(mlflow: MlflowClient, model_name: str, run_id: str) -> list[str]:
     """The versions of ``model_name`` registered from run ``run_id`` (oldest first; none: an empty list)."""
+    from mlflow.exceptions import MlflowException
+
     try:
         versions = mlflow.search_model_versions(f"name = '{model_name}'")
     except MlflowException as exc:
@@ -226,6 +237,8 @@ def list_job_runs(
 ) -> list[dict[str, Any]]:
     """The runs ``run_ids`` (a job's, as the catalog recorded them), newest first, with start, end, duration
     and status."""
+    from mlflow.entities import ViewType
+
     view = ViewType.ALL if include_deleted else ViewType.ACTIVE_ONLY
     runs: list[Any] = []
     try:
@@ -266,6 +279,8 @@ def list_job_runs(
 
 def get_run_data(mlflow: MlflowClient, run_id: str) -> Any:
     """The full MLflow run (info + data), or None when no such run exists (deleted runs included)."""
+    from mlflow.exceptions import MlflowException
+
     try:
         return mlflow.get_run(run_id)
     except MlflowException as exc:

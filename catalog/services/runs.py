@@ -28,8 +28,10 @@ from catalog.services.training import get_job
 from infra import tracking
 from infra.settings import get_settings
 
+# An MLflow client (infra.tracking.client()); typed loosely here so that importing this module imports no mlflow.
+MlflowClient = Any
+
 # Through the adapter: only infra.tracking imports mlflow on the platform's side (docs/architecture.md).
-MlflowClient = tracking.MlflowClient
 # What every call here raises when MLflow does not answer or refuses (the API answers it as an upstream error).
 TrackingError = tracking.TrackingError
 MODEL_ARTIFACT_PATH = "model"
