@@ -34,6 +34,7 @@ from flows.outcomes import (
 )
 
 if TYPE_CHECKING:
+    from infra.settings import PrefectSettings
     from mlops_lite.schemas.runs import Launch, Progress
 
 __all__ = ["PUBLISHING", "TRAINING", "Target", "conclude", "follow", "launch_and_follow", "unclaimed"]
@@ -56,14 +57,21 @@ class Followed:
     decision: Decision
 
 
+def timing() -> PrefectSettings:
+    """The deadlines and intervals of following (``MLOPS_PREFECT_*``). The CLI follows through the API and never
+    talks to Prefect: the auth string is given a blank rather than read from (or generated into) this machine's
+    data directory, which a user's machine does not have."""
+    from infra.settings import PrefectSettings
+
+    return PrefectSettings(auth_string="")
+
+
 def launch_and_follow(
     launch: Callable[[], Launch], target: Target, *, wait: bool, timeout: float | None = None
 ) -> Followed:
     """Launch the work (an API call answering a ``Launch``) and follow it until it is decided (or the
     deadline passes)."""
-    from infra.settings import get_settings
-
-    settings = get_settings().prefect
+    settings = timing()
     deadline = timeout or (settings.wait_timeout_seconds if wait else settings.accept_timeout_seconds)
     launched = launch()
     try:
@@ -78,9 +86,7 @@ def launch_and_follow(
 
 
 def follow(target: Target, launched: Launch, *, until_end: bool, timeout: float) -> Followed:
-    from infra.settings import get_settings
-
-    settings = get_settings().prefect
+    settings = timing()
     ours = launched.flow_run_id
     if ours is None:
         raise RuntimeError(f"flow run of {target.label} has no id to follow")

@@ -67,9 +67,13 @@ def _before_every_command(
     # before anything imports Prefect, which reads PREFECT_API_URL when it is imported.
     from cli.common import set_server
     from infra.settings.bridge import export_library_env
+    from mlops_lite.client.config import default_server
 
     set_server(server)
-    export_library_env()
+    if not (server or default_server()):
+        # On the platform host only: a user's machine talks to the API and has no platform to point at (and
+        # reading the platform's settings would create an install's secrets in its data directory).
+        export_library_env()
 
 
 def main() -> None:
