@@ -23,7 +23,6 @@ import typer
 from catalog.errors import CatalogError, ConflictError, NotFoundError, shorten
 
 if TYPE_CHECKING:
-    from catalog.scoping import Actor
     from mlops_lite.client import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,13 +39,6 @@ class ExitCode(IntEnum):
 
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
-UserOpt = typer.Option(
-    None,
-    "--user",
-    "-u",
-    envvar="MLOPS_USER",
-    help="Act as this user: needs their password in MLOPS_PASSWORD (default: the operator's admin).",
-)
 TeamOpt = typer.Option(
     None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team)."
 )
@@ -124,53 +116,6 @@ def team_id_of(api: Client, team: str | None) -> int | None:
                 return known.id
     fail(f"team {team[:100]!r} not found")
     return None  # unreachable: fail() exits
-
-
-def _legacy_username(user: str | None) -> str:
-    """Who a command that still calls the catalog itself acts as: the operator's admin (whoever runs it on the
-    platform host owns the database), or ``user`` proven by their password in MLOPS_PASSWORD. Goes with
-    ``resolve_actor`` once every command talks to the API (where the token decides)."""
-    from catalog.db import session_scope
-    from catalog.errors import AuthenticationError
-    from catalog.services import teams as teams_service
-    from infra.settings import get_settings
-
-    operator = get_settings().platform.admin_username
-    password = os.environ.get("MLOPS_PASSWORD")
-    if user is None:
-        if password:
-            raise AuthenticationError(
-                "MLOPS_PASSWORD is set but no user is named: pass --user or set MLOPS_USER"
-            )
-        return operator
-    if password:
-        with session_scope() as session:
-            return teams_service.authenticate(session, username=user, password=password).username
-    if user == operator:
-        return user
-    raise AuthenticationError(f"acting as {user!r} needs their password: set MLOPS_PASSWORD")
-
-
-def resolve_actor(user: str | None, team: str | None = None) -> tuple[Actor, int | None]:
-    """The acting user and the current team id (name or id accepted), for commands not yet talking to the
-    API (see ``_legacy_username``)."""
-    from catalog.db import session_scope
-    from catalog.services import teams as teams_service
-
-    username = _legacy_username(user)
-    with session_scope() as session:
-        team_id = None
-        if team is not None:
-            team_id = int(team) if team.isdigit() else teams_service.get_team(session, name=team).id
-        actor = teams_service.actor_for(session, username=username, current_team_id=team_id)
-    current = actor.current_team_id or (min(actor.team_ids) if actor.team_ids else None)
-    return actor, current
-
-
-def require_team(team_id: int | None) -> int:
-    if team_id is None:
-        fail("no team: pass --team or join a team first")
-    return team_id  # type: ignore[return-value]
 
 
 def to_jsonable(value: Any) -> Any:
