@@ -130,6 +130,8 @@ def test_process_runtime_fetches_inputs_before_the_command(runtime: ProcessRunti
         ("/ok", SHA, len(BODY) + 7, "bytes received"),
         ("/denied", SHA, len(BODY), "HTTP 403"),
     ],
+    # Named, not by value: the body is random per process, and pytest-xdist workers must collect alike.
+    ids=["wrong-sha256", "longer-than-declared", "shorter-than-declared", "denied"],
 )
 def test_a_bad_input_fails_the_container_before_its_command(
     runtime: ProcessRuntime,  # noqa: F811
