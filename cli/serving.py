@@ -246,9 +246,9 @@ def load_payload(path: Path, scenario: str | None = None) -> dict[str, Any]:
                 else {"timestamp": ts, "values": values}
             )
         return {"data": records}
-    return {
-        "data": [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line]
-    }
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line]
+    # A text classifier takes `texts`; log clustering takes its lines as `data`.
+    return {"texts": lines} if scenario == "text_classification" else {"data": lines}
 
 
 @handle_errors

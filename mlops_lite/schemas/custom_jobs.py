@@ -76,21 +76,28 @@ class CustomSpec(Body):
         description="Image reference, e.g. registry.example:5000/team/train:1.2 or python@sha256:…; "
         "ignored by the process runtime (the command runs on the platform host, see the docs).",
     )
-    command: list[Annotated[str, Field(max_length=MAX_ARG_CHARS, pattern=r"^[^\x00]*$")]] = Field(
+    command: list[str] = Field(
         min_length=1,
         max_length=MAX_COMMAND_ARGS,
         description="argv run in the image (no shell): its exit code decides the job's success.",
-        # The program (the first argument) is not blank: stated for the document, checked by _command.
-        json_schema_extra={"prefixItems": [{"type": "string", "pattern": r"\S"}]},
+        # What _command checks (with messages naming the argument), stated for the document too.
+        json_schema_extra={
+            "prefixItems": [{"type": "string", "pattern": r"\S"}],
+            "items": {"type": "string", "maxLength": MAX_ARG_CHARS, "pattern": r"^[^\x00]*$"},
+        },
     )
-    env: dict[
-        Annotated[str, Field(max_length=MAX_ENV_NAME_CHARS, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
-        Annotated[str, Field(max_length=MAX_ENV_VALUE_CHARS, pattern=r"^[^\x00]*$")],
-    ] = Field(
+    env: dict[str, str] = Field(
         default_factory=dict,
         max_length=MAX_ENV_VARS,
-        # Names other than the pattern's are refused (the document says so; pydantic checks each key).
-        json_schema_extra={"additionalProperties": False},
+        # What _env checks (with messages naming the variable), stated for the document too.
+        json_schema_extra={
+            "propertyNames": {"maxLength": MAX_ENV_NAME_CHARS, "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": MAX_ENV_VALUE_CHARS,
+                "pattern": r"^[^\x00]*$",
+            },
+        },
         description="Extra environment variables; MLOPS_*, MLFLOW_*, AWS_*, PYTHONUNBUFFERED and DO_NOT_TRACK "
         "are the platform's.",
     )

@@ -85,10 +85,10 @@ def assert_answer(scenario: str, answer: dict[str, Any]) -> None:
     text = json.dumps(answer)
     expected = {
         "anomaly_detection": "label",
-        "timeseries_predict": "forecast",
+        "timeseries_predict": "prediction",
         "log_clustering": "template",
         "text_classification": "label",
-        "image_classification": "label",
+        "image_classification": "class_name",
     }[scenario]
     assert expected in text, f"{scenario}: {text[:500]}"
 
