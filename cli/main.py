@@ -63,17 +63,12 @@ def _before_every_command(
         "`mlops login`, else this host's platform.",
     ),
 ) -> None:
-    # Runs before any command's body (not for --help): the platform's addresses and telemetry off, exported
-    # before anything imports Prefect, which reads PREFECT_API_URL when it is imported.
+    # Runs before any command's body (not for --help). Only cli.platform's commands run the platform here and
+    # export its addresses for the libraries (infra.settings.bridge); the others talk to the API and read no
+    # platform settings, which on a user's machine would create an install's secrets.
     from cli.common import set_server
-    from infra.settings.bridge import export_library_env
-    from mlops_lite.client.config import default_server
 
     set_server(server)
-    if not (server or default_server()):
-        # On the platform host only: a user's machine talks to the API and has no platform to point at (and
-        # reading the platform's settings would create an install's secrets in its data directory).
-        export_library_env()
 
 
 def main() -> None:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 @handle_errors
 def init_command(as_json: bool = JsonOpt) -> None:
     """Migrate the catalog, import the algorithm presets, create the first team and the admin."""
+    from infra.settings.bridge import export_library_env
+
+    export_library_env()  # before anything imports Prefect (it reads PREFECT_API_URL at import)
     from catalog.services.init import initialize
 
     report = initialize(
@@ -67,6 +70,9 @@ def up_command(
     only: list[str] = typer.Option(None, "--only", help="Start only these components (repeatable)."),
 ) -> None:
     """Start the embedded platform on 127.0.0.1; Ctrl-C or `mlops down` stops it."""
+    from infra.settings.bridge import export_library_env
+
+    export_library_env()  # before anything imports Prefect (it reads PREFECT_API_URL at import)
     from infra.embedded import supervisor
     from infra.settings import get_settings
 
@@ -94,6 +100,9 @@ def down_command(
     ),
 ) -> None:
     """Stop every component started by `mlops up`, and the training and serving processes it launched."""
+    from infra.settings.bridge import export_library_env
+
+    export_library_env()  # before anything imports Prefect (it reads PREFECT_API_URL at import)
     from infra.embedded import supervisor
     from infra.settings import get_settings
 
@@ -104,6 +113,9 @@ def down_command(
 @handle_errors
 def status_command(as_json: bool = JsonOpt) -> None:
     """Each component: pid, alive, healthy, URL."""
+    from infra.settings.bridge import export_library_env
+
+    export_library_env()  # before anything imports Prefect (it reads PREFECT_API_URL at import)
     from infra.embedded import supervisor
     from infra.settings import get_settings
 
