@@ -4,6 +4,7 @@ run's parameters name that row: a flow run id alone gives nothing away."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from api.errors import ApiError
@@ -25,16 +26,14 @@ def launch(flow: str, parameters: dict[str, Any]) -> Launch:
     )
 
 
-def progress(
-    flow_run_id: str,
-    *,
-    expect: dict[str, Any],
-    status: str | None,
-    row_flow_run_id: str | None,
-    error: str | None,
-) -> Progress:
-    """The flow run's state beside the row's (the caller has already read the row through scoping).
-    404 unless the run's parameters include ``expect`` (e.g. ``{"job_id": 7}``)."""
+RowView = tuple[str | None, str | None, str | None]  # the row's status, the flow run holding it, its error
+
+
+def progress(flow_run_id: str, *, expect: dict[str, Any], read_row: Callable[[], RowView]) -> Progress:
+    """The flow run's state beside the row's (the caller has checked the row through scoping already).
+    404 unless the run's parameters include ``expect`` (e.g. ``{"job_id": 7}``). The row is read *after* the
+    flow run: a run seen ended has written its row by then, so the two answers agree (read before, work ending
+    in between would show a COMPLETED run beside a row still at work)."""
     try:
         view = read_flow_run(flow_run_id)
     except PrefectUnreachable as exc:
@@ -43,6 +42,7 @@ def progress(
         raise ApiError(404, f"flow run {flow_run_id[:40]!r} not found") from None
     if view.state is not None and any((view.parameters or {}).get(k) != v for k, v in expect.items()):
         raise ApiError(404, f"flow run {flow_run_id[:40]!r} not found")
+    status, row_flow_run_id, error = read_row()
     return Progress(
         flow_state=view.state,
         flow_message=view.message,

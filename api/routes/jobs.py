@@ -31,7 +31,6 @@ from catalog.scoping import Actor
 from catalog.services import runs as runs_service
 from catalog.services import training as training_service
 from flows.launch import flow_run_url
-from flows.outcomes import FINAL_STATES
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 from mlops_lite.schemas.jobs import CreateJob, JobDetail, JobOut, MetricPoint, RunDeleted, RunOut, UpdateJob
@@ -185,22 +184,13 @@ def job_progress(
     ],
 ) -> Progress:
     """The flow run's state beside the job's status; 404 unless the flow run works on this job."""
-    job = _row(actor, job_id)
-    seen = progress(
-        flow_run_id,
-        expect={"job_id": job_id},
-        status=job.status,
-        row_flow_run_id=job.flow_run_id,
-        error=job.error,
-    )
-    if seen.flow_state in FINAL_STATES and job.status in ACTIVE_STATUSES:
-        # The job was read before the flow run: a flow run that ended meanwhile has ended the job too, so the
-        # job is read again for the two to agree.
+    _row(actor, job_id)  # scoping first: another team's job is a 404 before Prefect is asked
+
+    def row() -> tuple[str | None, str | None, str | None]:
         job = _row(actor, job_id)
-        seen = seen.model_copy(
-            update={"status": job.status, "row_flow_run_id": job.flow_run_id, "error": job.error}
-        )
-    return seen
+        return job.status, job.flow_run_id, job.error
+
+    return progress(flow_run_id, expect={"job_id": job_id}, read_row=row)
 
 
 def _time(millis: int | None) -> datetime | None:

@@ -167,22 +167,13 @@ def release_progress(
     flow_run_id: Annotated[str, Query(min_length=1, max_length=64, description="From the publish answer.")],
 ) -> Progress:
     """The flow run's state beside the release's status; 404 unless the flow run publishes this release."""
-    release = _read(
-        actor, release_id
-    )  # scoping first: another team's release is a 404 before Prefect is asked
-    seen = progress(
-        flow_run_id,
-        expect={"release_id": release_id},
-        status=str(release.status),
-        row_flow_run_id=release.flow_run_id,
-        error=release.error,
-    )
-    # The row again, read after the flow run: a run seen ended has written its row by then (read before it,
-    # a publish ending in between would show a COMPLETED run beside a release still publishing).
-    release = _read(actor, release_id)
-    return seen.model_copy(
-        update={"status": str(release.status), "row_flow_run_id": release.flow_run_id, "error": release.error}
-    )
+    _read(actor, release_id)  # scoping first: another team's release is a 404 before Prefect is asked
+
+    def row() -> tuple[str | None, str | None, str | None]:
+        release = _read(actor, release_id)
+        return str(release.status), release.flow_run_id, release.error
+
+    return progress(flow_run_id, expect={"release_id": release_id}, read_row=row)
 
 
 @router.post(

@@ -241,9 +241,7 @@ def serving_progress(
         seen = progress(
             flow_run_id,
             expect={"serving_id": serving_id},
-            status=serving.observed_state if serving else None,
-            row_flow_run_id=None,
-            error=serving.error if serving else None,
+            read_row=lambda: (serving.observed_state, None, serving.error) if serving else (None, None, None),
         )
     except ApiError as exc:
         if serving is None and exc.status == 404:
