@@ -44,16 +44,18 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def _username_for(session: Session, token: str) -> str:
+def _caller(session: Session, token: str) -> tuple[str, frozenset[str] | None]:
+    """The username a token acts as and the permissions it is narrowed to (None: all of the user's)."""
     if token.startswith("mlops_"):
         try:
-            return tokens_service.authenticate(session, token=token).username
+            bearer = tokens_service.authenticate(session, token=token)
         except PermissionDeniedError as exc:
             raise ApiError(401, str(exc)) from None
+        return bearer.user.username, bearer.permissions
     if get_settings().api.oidc_issuer:
         from api import oidc
 
-        return oidc.username_for(session, token)
+        return oidc.username_for(session, token), None
     raise ApiError(401, tokens_service.INVALID)
 
 
@@ -62,9 +64,9 @@ def current_actor(request: Request) -> Actor:
     endpoint's work fails and rolls back)."""
     token = bearer_token(request)
     with session_scope() as session:
-        username = _username_for(session, token)
+        username, permissions = _caller(session, token)
         try:
-            actor = teams_service.actor_for(session, username=username)
+            actor = teams_service.actor_for(session, username=username, permissions=permissions)
         except PermissionDeniedError as exc:
             raise ApiError(401, str(exc)) from None
     request.state.actor = actor

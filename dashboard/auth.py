@@ -210,8 +210,7 @@ def session_actor() -> tuple[Actor, int | None] | None:
         _remember(replace(login, team_id=full.current_team_id))
     if full.is_superuser:
         return full, full.current_team_id
-    team_ids = frozenset({full.current_team_id}) if full.current_team_id is not None else frozenset()
-    return replace(full, team_ids=team_ids), full.current_team_id
+    return full.within(full.current_team_id), full.current_team_id
 
 
 def switch_team(team_id: int) -> int:

@@ -4,8 +4,9 @@ Subjects (``MLOPS_NATS_NAMESPACE``, default ``mlops``), answered in queue group 
 any number of responders share the load:
 
 - ``{namespace}.get_mlops_module_list()`` → the modules and their scenario sub-modules, with display names;
-- ``{namespace}.get_mlops_module_data(module, child_module, page, page_size, group_id, actor_context)`` →
-  ``{"count": N, "items": [{"id", "name"}]}`` of team ``group_id`` (see ``catalog.services.modules``).
+- ``{namespace}.get_mlops_module_data(module, child_module, page, page_size, group_id, actor_context,
+  include_children)`` → ``{"count": N, "items": [{"id", "name"}]}`` of team ``group_id`` (and, with
+  ``include_children``, of the teams below it; see ``catalog.services.modules``).
 
 The ``nats-responder`` deployment runs ``nats_responder`` until it is cancelled; the deployment server
 (flows/serve_all.py) starts one run of it when the platform comes up. ``python -m flows.nats_responder``
@@ -40,6 +41,7 @@ def get_mlops_module_data(
     page_size: Any = None,
     group_id: Any = None,
     actor_context: Any = None,
+    include_children: Any = False,
 ) -> dict[str, Any]:
     max_page_size = get_settings().nats.max_page_size
     # A read-only session: on SQLite it takes no write lock, so concurrent requests (and two responders)
@@ -55,6 +57,7 @@ def get_mlops_module_data(
             page_size=max_page_size if page_size is None else page_size,
             group_id=group_id,
             max_page_size=max_page_size,
+            include_children=include_children,
         )
 
 

@@ -5,7 +5,7 @@ from catalog.models.audit import AuditEvent
 from catalog.models.dataset import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus
 from catalog.models.security import ApiToken, RevokedToken
 from catalog.models.serving import DesiredState, Serving
-from catalog.models.team import Membership, Team, User
+from catalog.models.team import Membership, Role, Team, User
 from catalog.models.training import ACTIVE_STATUSES, STARTABLE_STATUSES, JobKind, JobRun, JobStatus, TrainJob
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Membership",
     "ReleaseStatus",
     "RevokedToken",
+    "Role",
     "Serving",
     "Team",
     "TrainJob",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from catalog.models.base import created_at_field, datetime_column, optional_datetime_field
@@ -37,3 +38,5 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=datetime_column(nullable=False))
     last_used_at: datetime | None = optional_datetime_field()
     revoked_at: datetime | None = optional_datetime_field()
+    # The permissions the token is narrowed to (a subset of its user's); None acts with all of them.
+    permissions: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

@@ -33,6 +33,12 @@ class Serving(SQLModel, table=True):
     model_version: str = Field(default="latest", max_length=20, description="'latest' or a pinned version")
     resolved_version: str | None = Field(default=None, max_length=20)
     port: int | None = Field(default=None, description="Requested port; None lets the runtime choose")
+    # Requested container limits (None: the runtime's defaults) and what a running serving holds against
+    # the team's CPU/memory quotas (catalog.services.quotas), passed to the runtime as limits.
+    cpu_limit: float | None = Field(default=None)
+    memory_limit_mb: int | None = Field(default=None)
+    claimed_cpu: float | None = Field(default=None)
+    claimed_memory_mb: int | None = Field(default=None)
     desired_state: str = Field(default=DesiredState.RUNNING, max_length=20)
     # What the runtime last reported (infra.runtime.base.ContainerState values).
     observed_state: str = Field(default="unknown", max_length=20)

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from catalog.models.base import created_at_field, json_field, optional_datetime_field, updated_at_field
@@ -67,6 +67,10 @@ class TrainJob(SQLModel, table=True):
     env: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     cpu_limit: float | None = Field(default=None)
     memory_limit_mb: int | None = Field(default=None)
+    # What the current start holds against the team's CPU/memory quotas, passed to the runtime as limits
+    # (catalog.services.quotas); None when nothing is held.
+    claimed_cpu: float | None = Field(default=None)
+    claimed_memory_mb: int | None = Field(default=None)
     status: str = Field(default=JobStatus.CREATED, index=True, max_length=20)
     config_key: str | None = Field(default=None, max_length=500)
     config_revision: int = Field(default=0)
@@ -98,4 +102,6 @@ class JobRun(SQLModel, table=True):
     job_id: int = Field(foreign_key="train_job.id", index=True)
     experiment_id: str = Field(max_length=64)
     flow_run_id: str | None = Field(default=None, max_length=64, index=True)
+    # Bytes of the model the run logged (counted in the team's stored-bytes quota); None before it ends.
+    model_bytes: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = created_at_field()

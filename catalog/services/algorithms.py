@@ -17,7 +17,7 @@ from catalog.models import ACTIVE_STATUSES, AlgorithmConfig, TrainJob
 from catalog.models.base import utcnow
 from catalog.presets import PresetReport, import_presets
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor, scoped
+from catalog.scoping import Actor, requires, scoped
 from catalog.services.audit import record
 
 __all__ = [
@@ -82,6 +82,7 @@ def get_algorithm_by_id(session: Session, *, algorithm_id: int) -> AlgorithmConf
     return row
 
 
+@requires("jobs:read")
 def running_jobs_of(session: Session, *, actor: Actor, algorithm_id: int) -> list[TrainJob]:
     """Training jobs of this algorithm that are starting or running, of the teams the actor sees (every team
     for an administrator, who is the one that may disable it)."""
@@ -91,6 +92,7 @@ def running_jobs_of(session: Session, *, actor: Actor, algorithm_id: int) -> lis
     return list(session.exec(stmt.order_by(TrainJob.id)).all())
 
 
+@requires("admin:*")
 def set_enabled(
     session: Session, *, actor: Actor, scenario: str, name: str, enabled: bool
 ) -> AlgorithmConfig:
@@ -133,6 +135,7 @@ def set_enabled(
     return algorithm
 
 
+@requires("admin:*")
 def update_form_config(
     session: Session,
     *,

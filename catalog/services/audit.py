@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 
 from catalog.db import AFTER_ROLLBACK
 from catalog.models import AuditEvent
-from catalog.scoping import Actor
+from catalog.scoping import Actor, current_check, requires
 
 
 def record(
@@ -48,6 +48,9 @@ def audited(
     from catalog.errors import NotFoundError, PermissionDeniedError
 
     info: dict[str, Any] = {"resource_id": None, "team_id": team_id, "detail": {}}
+    check = current_check()
+    if check is not None:
+        check["audited"] = True
     try:
         yield info
     except Exception as exc:
@@ -59,7 +62,7 @@ def audited(
             "resource_id": info["resource_id"],
             "team_id": info["team_id"],
             "outcome": outcome,
-            "detail": {**info["detail"], "error": str(exc)[:500]},
+            "detail": {**_permission(), **info["detail"], "error": str(exc)[:500]},
         }
         session.info.setdefault(AFTER_ROLLBACK, []).append(lambda own: record(own, **failure))
         raise
@@ -70,10 +73,44 @@ def audited(
         resource_type=resource_type,
         resource_id=info["resource_id"],
         team_id=info["team_id"],
-        detail=info["detail"],
+        detail={**_permission(), **info["detail"]},
     )
 
 
+def _permission() -> dict[str, str]:
+    check = current_check()
+    return {"permission": check["permission"]} if check else {}
+
+
+def record_refusal(
+    fn: Callable[..., Any], permission: str, exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Record a refusal of a ``requires`` call that no ``audited`` block recorded: after the caller's
+    transaction rolls back when the call has a session, else in a transaction of its own."""
+    actor = kwargs.get("actor")
+    if not isinstance(actor, Actor):
+        return
+    ids = {k: v for k, v in kwargs.items() if k.endswith("_id") and isinstance(v, int | str)}
+    failure: dict[str, Any] = {
+        "actor": actor,
+        "action": f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}",
+        "resource_type": fn.__module__.rsplit(".", 1)[-1],
+        "resource_id": None,
+        "team_id": ids.get("team_id") if isinstance(ids.get("team_id"), int) else None,
+        "outcome": "denied",
+        "detail": {"permission": permission, **ids, "error": str(exc)[:500]},
+    }
+    session = args[0] if args and isinstance(args[0], Session) else kwargs.get("session")
+    if isinstance(session, Session):
+        session.info.setdefault(AFTER_ROLLBACK, []).append(lambda own: record(own, **failure))
+        return
+    from catalog.db import session_scope
+
+    with session_scope() as own:
+        record(own, **failure)
+
+
+@requires("audit:read")
 def list_events(
     session: Session,
     *,
@@ -87,10 +124,11 @@ def list_events(
     offset: int = 0,
     limit: int = 100,
 ) -> tuple[int, list[AuditEvent]]:
-    """Admins see every event; others see their teams' events. Newest first; each filter is an exact match."""
+    """Admins see every event; others the events of the teams where they hold ``audit:read``. Newest first; each filter is an exact match."""
     stmt = select(AuditEvent)
-    if not actor.is_superuser:
-        stmt = stmt.where(col(AuditEvent.team_id).in_(sorted(actor.team_ids)))
+    readable = actor.teams_with("audit:read")
+    if readable is not None:
+        stmt = stmt.where(col(AuditEvent.team_id).in_(sorted(readable)))
     for column, value in (
         (AuditEvent.action, action),
         (AuditEvent.resource_type, resource_type),

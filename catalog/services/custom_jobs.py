@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from catalog.errors import NotFoundError, PermissionDeniedError, ValidationError, shorten
 from catalog.models import Dataset, DatasetRelease, JobKind, TrainJob
-from catalog.scoping import Actor
+from catalog.scoping import Actor, requires
 from catalog.services.audit import audited
 from catalog.services.common import check_name
 from catalog.services.job_config import model_name_for, store_config
@@ -96,6 +96,7 @@ def _release_scenario(session: Session, *, actor: Actor, release_id: int, team_i
     return dataset.scenario
 
 
+@requires("jobs:write")
 def create_custom_job(
     session: Session,
     *,

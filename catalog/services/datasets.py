@@ -13,11 +13,12 @@ from catalog.errors import ConflictError
 from catalog.models import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor, get_scoped, scoped
+from catalog.scoping import Actor, get_scoped, requires, scoped
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page
 
 
+@requires("datasets:write")
 def create_dataset(
     session: Session, *, actor: Actor, team_id: int, scenario: str, name: str, description: str = ""
 ) -> Dataset:
@@ -43,10 +44,12 @@ def create_dataset(
     return dataset
 
 
+@requires("datasets:read")
 def get_dataset(session: Session, *, actor: Actor, dataset_id: int) -> Dataset:
     return get_scoped(session, Dataset, dataset_id, actor, kind="dataset")
 
 
+@requires("datasets:read")
 def list_datasets(
     session: Session,
     *,
@@ -67,6 +70,7 @@ def list_datasets(
     return page(session, stmt, offset=offset, limit=limit, order_by=col(Dataset.id).desc())
 
 
+@requires("datasets:write")
 def add_entry(
     session: Session,
     *,
@@ -107,12 +111,14 @@ def add_entry(
     return entry
 
 
+@requires("datasets:read")
 def list_entries(session: Session, *, actor: Actor, dataset_id: int) -> list[DatasetEntry]:
     get_dataset(session, actor=actor, dataset_id=dataset_id)
     stmt = scoped(select(DatasetEntry), DatasetEntry, actor).where(DatasetEntry.dataset_id == dataset_id)
     return list(session.exec(stmt.order_by(col(DatasetEntry.id))).all())
 
 
+@requires("datasets:read")
 def page_entries(
     session: Session,
     *,
@@ -130,10 +136,12 @@ def page_entries(
     return page(session, stmt, offset=offset, limit=limit, order_by=col(DatasetEntry.id))
 
 
+@requires("datasets:read")
 def get_entry(session: Session, *, actor: Actor, entry_id: int) -> DatasetEntry:
     return get_scoped(session, DatasetEntry, entry_id, actor, kind="dataset entry")
 
 
+@requires("datasets:write")
 def set_entry_flags(
     session: Session,
     *,

@@ -17,7 +17,7 @@ from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
 from catalog.models import Dataset, DatasetRelease, ReleaseStatus, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor, get_scoped, scoped
+from catalog.scoping import Actor, get_scoped, requires, scoped
 from catalog.services.audit import audited
 from catalog.services.common import page, transition
 from catalog.services.datasets import get_dataset, list_entries
@@ -38,6 +38,7 @@ def _next_version(session: Session, dataset_id: int) -> str:
     return f"v{n}"
 
 
+@requires("releases:publish")
 def create_release(
     session: Session,
     *,
@@ -113,10 +114,12 @@ def create_release(
     return release
 
 
+@requires("datasets:read")
 def get_release(session: Session, *, actor: Actor, release_id: int) -> DatasetRelease:
     return get_scoped(session, DatasetRelease, release_id, actor, kind="dataset release")
 
 
+@requires("datasets:read")
 def list_releases(session: Session, *, actor: Actor, dataset_id: int) -> list[DatasetRelease]:
     get_dataset(session, actor=actor, dataset_id=dataset_id)
     stmt = scoped(select(DatasetRelease), DatasetRelease, actor).where(
@@ -125,6 +128,7 @@ def list_releases(session: Session, *, actor: Actor, dataset_id: int) -> list[Da
     return list(session.exec(stmt.order_by(col(DatasetRelease.id).desc())).all())
 
 
+@requires("datasets:read")
 def page_releases(
     session: Session,
     *,
@@ -162,6 +166,7 @@ def page_releases(
     return page(session, stmt, offset=offset, limit=limit, order_by=col(DatasetRelease.id).desc())
 
 
+@requires("releases:publish")
 def claim_publish(session: Session, *, actor: Actor, release_id: int, flow_run_id: str | None = None) -> bool:
     """pending|failed → publishing. False when another publish holds it or it is already published."""
     get_release(session, actor=actor, release_id=release_id)
@@ -260,14 +265,17 @@ def _archive_transition(session: Session, *, actor: Actor, release_id: int, arch
     return release
 
 
+@requires("releases:publish")
 def archive_release(session: Session, *, actor: Actor, release_id: int) -> DatasetRelease:
     return _archive_transition(session, actor=actor, release_id=release_id, archive=True)
 
 
+@requires("releases:publish")
 def restore_release(session: Session, *, actor: Actor, release_id: int) -> DatasetRelease:
     return _archive_transition(session, actor=actor, release_id=release_id, archive=False)
 
 
+@requires("datasets:read")
 def downloadable_release(session: Session, *, actor: Actor, release_id: int) -> DatasetRelease:
     """A release whose zip may be downloaded: published or archived (archiving hides it from new training
     jobs, not from its owners)."""
@@ -283,6 +291,7 @@ def releases_used_by_jobs(session: Session, *, release_id: int) -> list[str]:
     return list(session.exec(select(TrainJob.name).where(TrainJob.release_id == release_id)).all())
 
 
+@requires("datasets:read")
 def require_usable_release(
     session: Session, *, actor: Actor, release_id: int, team_id: int, scenario: str
 ) -> DatasetRelease:

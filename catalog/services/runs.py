@@ -22,7 +22,7 @@ from sqlmodel import select
 from catalog.db import session_scope
 from catalog.errors import ConflictError, NotFoundError
 from catalog.models import ACTIVE_STATUSES, JobRun
-from catalog.scoping import Actor
+from catalog.scoping import Actor, requires
 from catalog.services.audit import audited
 from catalog.services.training import get_job
 from infra import tracking
@@ -90,6 +90,7 @@ def _owned_run(mlflow: MlflowClient, job: JobRef, run_id: str) -> Any:
     return run
 
 
+@requires("jobs:read")
 def list_runs(
     *, actor: Actor, job_id: int, include_deleted: bool = False, mlflow: MlflowClient | None = None
 ) -> list[dict[str, Any]]:
@@ -104,6 +105,7 @@ def list_runs(
     return sorted(out, key=lambda run: run["start_time"] or 0, reverse=True)
 
 
+@requires("jobs:read")
 def run_params(
     *, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None
 ) -> dict[str, str]:
@@ -111,11 +113,13 @@ def run_params(
     return dict(_owned_run(mlflow, _job_ref(actor, job_id), run_id).data.params)
 
 
+@requires("jobs:read")
 def metric_names(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> list[str]:
     mlflow = _client(mlflow)
     return sorted(_owned_run(mlflow, _job_ref(actor, job_id), run_id).data.metrics)
 
 
+@requires("jobs:read")
 def metric_history(
     *, actor: Actor, job_id: int, run_id: str, metric: str | None = None, mlflow: MlflowClient | None = None
 ) -> dict[str, list[dict[str, Any]]]:
@@ -156,11 +160,13 @@ def _set_deleted(actor: Actor, job_id: int, run_id: str, deleted: bool, mlflow: 
         tracking.set_deleted(mlflow, run_id, deleted)
 
 
+@requires("jobs:write")
 def delete_run(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> None:
     """Soft delete (restorable); a running run is refused."""
     _set_deleted(actor, job_id, run_id, True, mlflow)
 
 
+@requires("jobs:write")
 def restore_run(*, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None) -> None:
     _set_deleted(actor, job_id, run_id, False, mlflow)
 
@@ -173,6 +179,7 @@ class ModelDownload:
     chunks: Iterator[bytes]
 
 
+@requires("jobs:read")
 def download_model(
     *, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None
 ) -> ModelDownload:

@@ -22,7 +22,7 @@ from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
 from catalog.models import DesiredState, JobStatus, Serving, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor, get_scoped, scoped
+from catalog.scoping import Actor, get_scoped, requires, scoped
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page
 from infra.settings import get_settings
@@ -112,6 +112,7 @@ def _require_job(session: Session, *, actor: Actor, job_id: int, team_id: int) -
     return job
 
 
+@requires("servings:manage")
 def create_serving(
     session: Session,
     *,
@@ -147,10 +148,12 @@ def create_serving(
     return serving
 
 
+@requires("servings:read")
 def get_serving(session: Session, *, actor: Actor, serving_id: int) -> Serving:
     return get_scoped(session, Serving, serving_id, actor, kind="serving")
 
 
+@requires("servings:read")
 def list_servings(
     session: Session,
     *,
@@ -176,6 +179,7 @@ def list_servings(
     return page(session, stmt, offset=offset, limit=limit, order_by=col(Serving.id).desc())
 
 
+@requires("servings:manage")
 def update_serving(
     session: Session,
     *,
@@ -211,6 +215,7 @@ def update_serving(
     return serving, changed and serving.desired_state == DesiredState.RUNNING
 
 
+@requires("servings:manage")
 def set_desired(session: Session, *, actor: Actor, serving_id: int, desired: DesiredState) -> Serving:
     serving = get_serving(session, actor=actor, serving_id=serving_id)
     with audited(
@@ -227,6 +232,7 @@ def set_desired(session: Session, *, actor: Actor, serving_id: int, desired: Des
     return serving
 
 
+@requires("servings:read")
 def servings_for_sync(
     session: Session, *, actor: Actor, serving_ids: Sequence[int] | None = None
 ) -> list[Serving]:
@@ -269,6 +275,7 @@ def record_observed(session: Session, *, observations: Mapping[int, Observation]
         session.add(serving)
 
 
+@requires("servings:manage")
 def delete_record(session: Session, *, actor: Actor, serving_id: int) -> None:
     """Delete the row. The caller must have removed the container first (never a zombie container)."""
     serving = get_serving(session, actor=actor, serving_id=serving_id)

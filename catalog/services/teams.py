@@ -1,6 +1,7 @@
 """Teams, users, memberships and login: argon2 password hashes, lockout, and the ``Actor`` of a user.
 
-Administrators (superusers) manage teams and users; a team's ``admin`` members manage its membership.
+Administrators (superusers) manage teams and users; members whose role grants ``members:manage`` on a team (its
+admins, and admins of a team above it) manage its membership, giving each member a role (catalog.services.roles).
 Login failures are counted per account: after ``MAX_FAILED_LOGINS`` in a row the account is locked for
 ``LOCKOUT_MINUTES``. A failed login never says whether the username or the password was wrong.
 """
@@ -8,6 +9,7 @@ Login failures are counted per account: after ``MAX_FAILED_LOGINS`` in a row the
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -21,14 +23,14 @@ from sqlmodel import Session, col, select
 from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError, quote
 from catalog.models import Membership, Team, User
 from catalog.models.base import utcnow
-from catalog.scoping import Actor
+from catalog.scoping import Actor, requires
+from catalog.services import roles as roles_service
 from catalog.services.audit import record
 from catalog.services.common import page
 from mlops_lite.schemas.common import MIN_PASSWORD_LENGTH, TEAM_NAME_PATTERN, USERNAME_PATTERN
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT_MINUTES = 15
-ROLES = ("member", "admin")
 # One message for a wrong password, an unknown user and a locked account: which of the three it was would
 # tell a caller that the username exists.
 LOGIN_FAILED = (
@@ -161,6 +163,7 @@ def check_username(username: str) -> str:
     return username
 
 
+@requires("admin:*")
 def create_user(
     session: Session, *, actor: Actor, username: str, password: str, is_superuser: bool = False
 ) -> User:
@@ -198,11 +201,13 @@ def get_user(
     return user
 
 
+@requires("admin:*")
 def list_users(session: Session, *, actor: Actor) -> list[User]:
     actor.require_superuser("list users")
     return list(session.exec(select(User).order_by(User.username)).all())
 
 
+@requires("admin:*")
 def page_users(
     session: Session, *, actor: Actor, search: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[int, list[User]]:
@@ -233,16 +238,14 @@ def set_password(session: Session, *, actor: Actor, user_id: int, password: str)
 # ---------------------------------------------------------------- memberships
 
 
-def _require_team_admin(session: Session, actor: Actor, team_id: int) -> Team:
+def _managed_team(session: Session, actor: Actor, team_id: int) -> Team:
+    """The team, if the actor may manage its members (``members:manage``, checked by ``requires``)."""
     team = get_team(session, team_id=team_id, actor=actor)
-    if actor.is_superuser:
-        return team
-    membership = session.get(Membership, (actor.user_id, team_id))
-    if membership is None or membership.role != "admin":
-        raise PermissionDeniedError(f"only an administrator of team {team.name!r} may manage its members")
+    actor.require_team(team_id)
     return team
 
 
+@requires("members:manage")
 def add_member(
     session: Session,
     *,
@@ -254,13 +257,12 @@ def add_member(
 ) -> Membership:
     """Make a user (by id or by username) a member of a team with ``role``; an existing member gets the new
     role."""
-    if role not in ROLES:
-        raise ValidationError(f"role {quote(role)} is not one of {', '.join(ROLES)}")
+    roles_service.require_role(session, role)
     if (user_id is None) == (username is None):
         raise ValidationError("give either a user id or a username")
     # Who may manage the team is checked before the user is looked up: anyone else must not learn from the
     # answer whether a username exists.
-    team = _require_team_admin(session, actor, team_id)
+    team = _managed_team(session, actor, team_id)
     if user_id is not None:
         user = session.get(User, user_id)
     else:
@@ -286,8 +288,9 @@ def add_member(
     return membership
 
 
+@requires("members:manage")
 def remove_member(session: Session, *, actor: Actor, team_id: int, user_id: int) -> None:
-    _require_team_admin(session, actor, team_id)
+    _managed_team(session, actor, team_id)
     membership = session.get(Membership, (user_id, team_id))
     if membership is None:
         raise NotFoundError("membership", f"user {user_id} in team {team_id}")
@@ -378,26 +381,38 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
     return user
 
 
-def actor_for(session: Session, *, username: str, current_team_id: int | None = None) -> Actor:
-    """The Actor of a user: their teams from memberships, and the current team (which must be one of them,
-    unless the user is a superuser; by default their first team)."""
+def actor_for(
+    session: Session,
+    *,
+    username: str,
+    current_team_id: int | None = None,
+    permissions: Iterable[str] | None = None,
+) -> Actor:
+    """The Actor of a user: their permissions on each team (memberships' roles, reaching sub-teams per role),
+    narrowed to ``permissions`` when given (a narrowed token), and the current team, which must be one they
+    see (unless the user is a superuser; by default their first team)."""
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
         raise NotFoundError("user", username)
     if not user.is_active:
         raise PermissionDeniedError(f"user {username!r} is disabled")
-    team_ids = frozenset(session.exec(select(Membership.team_id).where(Membership.user_id == user.id)).all())
+    tree, names = roles_service.team_tree(session)
+    grants, member_of = roles_service.grants_of(session, user.id, tree)  # type: ignore[arg-type]
     if current_team_id is None:
-        current_team_id = min(team_ids) if team_ids else None
+        current_team_id = min(member_of) if member_of else (min(grants) if grants else None)
     elif user.is_superuser:
-        if session.get(Team, current_team_id) is None:
+        if current_team_id not in names:
             raise NotFoundError("team", current_team_id)
-    elif current_team_id not in team_ids:
+    elif current_team_id not in grants:
         raise NotFoundError("team", current_team_id)
     return Actor(
         user_id=user.id,
         username=user.username,
-        team_ids=team_ids,
+        grants=grants,
         is_superuser=user.is_superuser,
         current_team_id=current_team_id,
+        ceiling=None if permissions is None else frozenset(permissions),
+        tree=tree,
+        member_of=frozenset(member_of),
+        team_names=names if user.is_superuser else {t: names[t] for t in grants if t in names},
     )

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -26,8 +28,10 @@ from sqlmodel import Session, col, select
 from catalog.errors import NotFoundError, PermissionDeniedError, ValidationError
 from catalog.models import ApiToken, Membership, Team, User
 from catalog.models.base import utcnow
-from catalog.scoping import Actor
+from catalog.permissions import ADMIN, check_permissions, implies
+from catalog.scoping import Actor, requires
 from catalog.services import audit
+from catalog.services import roles as roles_service
 from catalog.services.common import check_name, page
 
 KINDS = {"personal": "p", "service": "s", "login": "l", "operator": "o"}
@@ -46,11 +50,53 @@ def _new_token(kind: str) -> str:
     return f"mlops_{KINDS[kind]}_{secrets.token_urlsafe(32)}"
 
 
+def _narrowing(session: Session, user: User, permissions: Iterable[str] | None) -> list[str] | None:
+    """The permissions a new token of ``user`` is narrowed to: known names, each held by the user on some team
+    (or platform-wide, for an administrator). None: not narrowed."""
+    if permissions is None:
+        return None
+    try:
+        wanted = check_permissions(permissions)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    if not wanted:
+        raise ValidationError("a narrowed token needs at least one permission")
+    if not user.is_superuser:
+        grants, _ = roles_service.grants_of(session, user.id, roles_service.team_tree(session)[0])  # type: ignore[arg-type]
+        missing = sorted(p for p in wanted if not any(implies(held, p) for held in grants.values()))
+        if missing:
+            raise ValidationError(
+                f"a token can only be narrowed to permissions its user holds; {user.username!r} holds no "
+                f"{', '.join(map(repr, missing))} on any team"
+            )
+    return sorted(wanted)
+
+
+def _within_ceiling(actor: Actor, permissions: Iterable[str] | None) -> Iterable[str] | None:
+    """A narrowed actor's new token is narrowed at least as much (a token never mints a wider one)."""
+    if actor.ceiling is None:
+        return permissions
+    if permissions is None:
+        return sorted(actor.ceiling)
+    wider = sorted(p for p in permissions if not implies(actor.ceiling, p))
+    if wider:
+        raise PermissionDeniedError(f"this token may not create a token with {', '.join(map(repr, wider))}")
+    return permissions
+
+
 def _issue(
-    session: Session, *, user: User, name: str, kind: str, days: float, created_by_id: int | None
+    session: Session,
+    *,
+    user: User,
+    name: str,
+    kind: str,
+    days: float,
+    created_by_id: int | None,
+    permissions: Iterable[str] | None = None,
 ) -> tuple[ApiToken, str]:
     if not 0 < days <= MAX_DAYS:
         raise ValidationError(f"a token lasts more than 0 and at most {MAX_DAYS} days")
+    narrowed = _narrowing(session, user, permissions)
     plain = _new_token(kind)
     row = ApiToken(
         user_id=user.id,  # type: ignore[arg-type]
@@ -60,21 +106,35 @@ def _issue(
         prefix=plain[:PREFIX_CHARS],
         created_by_id=created_by_id,
         expires_at=utcnow() + timedelta(days=days),
+        permissions=narrowed,
     )
     session.add(row)
     session.flush()
     return row, plain
 
 
-def create_token(session: Session, *, actor: Actor, name: str, days: float) -> tuple[ApiToken, str]:
-    """A personal access token of the actor; returns the row and the token (shown once)."""
+def create_token(
+    session: Session, *, actor: Actor, name: str, days: float, permissions: Iterable[str] | None = None
+) -> tuple[ApiToken, str]:
+    """A personal access token of the actor, optionally narrowed to ``permissions`` (a subset of the actor's);
+    returns the row and the token (shown once). A narrowed token cannot mint a wider one: its actor's
+    ceiling narrows every token it creates."""
     user = session.get(User, actor.user_id) if actor.user_id is not None else None
     if user is None or not user.is_active:
         raise PermissionDeniedError("only a signed-in user may create a personal access token")
     with audit.audited(
         session, actor=actor, action="token.create", resource_type="api_token", team_id=actor.current_team_id
     ) as info:
-        row, plain = _issue(session, user=user, name=name, kind="personal", days=days, created_by_id=user.id)
+        row, plain = _issue(
+            session,
+            user=user,
+            name=name,
+            kind="personal",
+            days=days,
+            created_by_id=user.id,
+            permissions=_within_ceiling(actor, permissions),
+        )
+        info["detail"]["permissions"] = row.permissions
         info["resource_id"] = row.id
         info["detail"]["name"] = row.name
     return row, plain
@@ -86,40 +146,31 @@ def issue_login_token(session: Session, *, user: User, name: str, days: float) -
 
 
 def _service_account(session: Session, actor: Actor, user_id: int) -> User:
+    """A service account the actor manages: ``members:manage`` on one of its teams. One of a team the actor
+    does not see reads like a missing one."""
     user = session.get(User, user_id)
     if user is None or not user.is_service_account:
         raise NotFoundError("service account", user_id)
     team_ids = set(session.exec(select(Membership.team_id).where(Membership.user_id == user_id)).all())
-    if actor.is_superuser:
+    if actor.is_superuser and actor.can(ADMIN):
         return user
-    admin_of = set(
-        session.exec(
-            select(Membership.team_id).where(Membership.user_id == actor.user_id, Membership.role == "admin")
-        ).all()
-    )
-    if not team_ids & actor.team_ids:
-        raise NotFoundError("service account", user_id)  # a foreign team's robot reads like a missing one
-    if not team_ids & admin_of:
+    if not any(actor.can_see_team(t) for t in team_ids):
+        raise NotFoundError("service account", user_id)
+    if not any(actor.can("members:manage", t) for t in team_ids):
         raise PermissionDeniedError(
-            "only an administrator or an admin of its team may manage a service account"
+            "only an administrator or a member whose role grants 'members:manage' on its team may manage a "
+            "service account"
         )
     return user
 
 
+@requires("members:manage")
 def create_service_account(session: Session, *, actor: Actor, team_id: int, name: str) -> User:
     """A team's robot user (member of ``team_id``), for automation; it acts only through its tokens."""
     actor.require_team(team_id)
     team = session.get(Team, team_id)
     if team is None:
         raise NotFoundError("team", team_id)
-    if not actor.is_superuser:
-        role = session.exec(
-            select(Membership.role).where(Membership.user_id == actor.user_id, Membership.team_id == team_id)
-        ).first()
-        if role != "admin":
-            raise PermissionDeniedError(
-                "only an administrator or an admin of the team may add a service account"
-            )
     from catalog.services import teams as teams_service
 
     username = teams_service.check_username(name)
@@ -141,34 +192,49 @@ def create_service_account(session: Session, *, actor: Actor, team_id: int, name
     return user
 
 
+@requires("members:manage")
 def page_service_accounts(
     session: Session, *, actor: Actor, search: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[int, list[User]]:
     """One page of the service accounts the actor manages (``_service_account``'s rule): every one for an
     administrator, else those of the teams the actor is an admin of; by name, optionally containing ``search``."""
     stmt = select(User).where(col(User.is_service_account).is_(True))
-    if not actor.is_superuser:
-        admin_of = select(Membership.team_id).where(
-            Membership.user_id == actor.user_id, Membership.role == "admin"
-        )
-        managed = select(Membership.user_id).where(col(Membership.team_id).in_(admin_of))
+    managed_teams = actor.teams_with("members:manage")
+    if managed_teams is not None:
+        managed = select(Membership.user_id).where(col(Membership.team_id).in_(sorted(managed_teams)))
         stmt = stmt.where(col(User.id).in_(managed))
     if search:
         stmt = stmt.where(col(User.username).icontains(search))
     return page(session, stmt, offset=offset, limit=limit, order_by=col(User.username))
 
 
+@requires("members:manage")
 def create_service_token(
-    session: Session, *, actor: Actor, user_id: int, name: str, days: float
+    session: Session,
+    *,
+    actor: Actor,
+    user_id: int,
+    name: str,
+    days: float,
+    permissions: Iterable[str] | None = None,
 ) -> tuple[ApiToken, str]:
+    """A token of a service account the actor manages, optionally narrowed to ``permissions`` (a subset of
+    the account's)."""
     user = _service_account(session, actor, user_id)
     with audit.audited(
         session, actor=actor, action="token.create", resource_type="api_token", team_id=actor.current_team_id
     ) as info:
         row, plain = _issue(
-            session, user=user, name=name, kind="service", days=days, created_by_id=actor.user_id
+            session,
+            user=user,
+            name=name,
+            kind="service",
+            days=days,
+            created_by_id=actor.user_id,
+            permissions=permissions,
         )
         info["resource_id"] = row.id
+        info["detail"]["permissions"] = row.permissions
         info["detail"]["service_account"] = user.username
     return row, plain
 
@@ -207,8 +273,17 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> ApiToken:
     return row
 
 
-def authenticate(session: Session, *, token: str) -> User:
-    """The active user a live token belongs to, or PermissionDeniedError (one message for every failure)."""
+@dataclass(frozen=True, slots=True)
+class Bearer:
+    """Who a token acts as: its user, and the permissions it is narrowed to (None: all of the user's)."""
+
+    user: User
+    permissions: frozenset[str] | None
+
+
+def authenticate(session: Session, *, token: str) -> Bearer:
+    """The active user a live token belongs to and its narrowing, or PermissionDeniedError (one message for
+    every failure)."""
     if not token.startswith("mlops_") or len(token) > 200:
         raise PermissionDeniedError(INVALID)
     row = session.exec(select(ApiToken).where(ApiToken.digest == digest(token))).first()
@@ -222,7 +297,7 @@ def authenticate(session: Session, *, token: str) -> User:
         session.exec(  # type: ignore[call-overload]
             update(ApiToken).where(col(ApiToken.id) == row.id).values(last_used_at=now)
         )
-    return user
+    return Bearer(user, None if row.permissions is None else frozenset(row.permissions))
 
 
 def replace_operator_token(session: Session, *, username: str, days: float) -> str:

@@ -30,7 +30,7 @@ from catalog.models import (
 )
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor, get_scoped, scoped
+from catalog.scoping import Actor, get_scoped, requires, scoped
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page, transition
 from catalog.services.job_config import model_name_for, store_config
@@ -61,6 +61,7 @@ def _resolve_algorithm(session: Session, *, scenario: str, algorithm: str | int)
     return row
 
 
+@requires("jobs:write")
 def create_job(
     session: Session,
     *,
@@ -112,6 +113,7 @@ def create_job(
     return job, previous
 
 
+@requires("jobs:write")
 def update_job(
     session: Session,
     *,
@@ -148,10 +150,12 @@ def update_job(
     return job, previous
 
 
+@requires("jobs:read")
 def get_job(session: Session, *, actor: Actor, job_id: int) -> TrainJob:
     return get_scoped(session, TrainJob, job_id, actor, kind="training job")
 
 
+@requires("jobs:read")
 def list_jobs(
     session: Session,
     *,
@@ -188,6 +192,7 @@ class Claim:
     resumed_status: str | None = None  # STARTING or RUNNING when a retried flow run finds its own claim
 
 
+@requires("jobs:start")
 def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str | None) -> Claim:
     """Atomically move a startable job to STARTING.
 

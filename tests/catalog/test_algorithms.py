@@ -7,12 +7,17 @@ from sqlmodel import Session, select
 
 from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from catalog.models import AuditEvent, Dataset, DatasetRelease, JobStatus, Team, TrainJob
+from catalog.permissions import BUILTIN_ROLES
 from catalog.presets import import_presets
 from catalog.scoping import Actor
 from catalog.services import algorithms as svc
 
+MEMBER_PERMISSIONS = BUILTIN_ROLES["member"].permissions
+
+MEMBER_PERMISSIONS = BUILTIN_ROLES["member"].permissions
+
 ADMIN = Actor(user_id=1, username="root", is_superuser=True)
-MEMBER = Actor(user_id=2, username="alice", team_ids=frozenset({1}), current_team_id=1)
+MEMBER = Actor(user_id=2, username="alice", grants={1: MEMBER_PERMISSIONS}, current_team_id=1)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from catalog.permissions import BUILTIN_ROLES
 from mlops_lite.schemas.custom_jobs import (
     MAX_ARG_CHARS,
     MAX_COMMAND_ARGS,
@@ -18,6 +19,8 @@ from mlops_lite.schemas.custom_jobs import (
     env_pairs,
     parse_memory,
 )
+
+MEMBER_PERMISSIONS = BUILTIN_ROLES["member"].permissions
 
 
 @pytest.fixture(autouse=True)
@@ -242,7 +245,7 @@ def test_bad_input_stores_nothing(world) -> None:  # type: ignore[no-untyped-def
     # Another team's release reads like a missing one; another team's id is refused.
     with session_scope() as session:
         other = create_team(session, actor=world.admin, name="others")
-    outsider = Actor(user_id=None, username="outsider", team_ids=frozenset({other.id}))
+    outsider = Actor(user_id=None, username="outsider", grants={other.id: MEMBER_PERMISSIONS})
     with pytest.raises(NotFoundError, match="dataset release"):
         _create(world, actor=outsider, team_id=other.id)
     with pytest.raises(NotFoundError):

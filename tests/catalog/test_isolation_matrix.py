@@ -38,6 +38,7 @@ from catalog.services import (
     modules,
     names,
     releases,
+    roles,
     runs,
     serving,
     teams,
@@ -376,6 +377,22 @@ MATRIX: dict[str, Entry] = {
     # audit
     "audit.record": system("audit.record", "writes the record of a call the service has already checked"),
     "audit.audited": system("audit.audited", "wraps a service call that has already checked its actor"),
+    "audit.record_refusal": system(
+        "audit.record_refusal", "records the refusal of a call catalog.scoping.requires already refused"
+    ),
+    # roles: definitions are shared by every team; grants are computed for the actor being built
+    "roles.role_defs": global_(
+        "roles.role_defs",
+        "role definitions are shared by every team",
+        lambda s: list(roles.role_defs(s, ["member"]).values()),
+    ),
+    "roles.require_role": global_(
+        "roles.require_role",
+        "role definitions are shared by every team",
+        lambda s: roles.require_role(s, "viewer"),
+    ),
+    "roles.team_tree": system("roles.team_tree", "the team tree an Actor is built from (teams.actor_for)"),
+    "roles.grants_of": system("roles.grants_of", "the grants an Actor is built from (teams.actor_for)"),
     "audit.list_events": paged(audit.list_events, {"team_id": W("team_a")}),
     # common helpers
     "common.check_name": global_(
@@ -834,7 +851,7 @@ def check_create_token(w: World) -> None:
     with session_scope() as s:
         row, plain = tokens.create_token(s, actor=w.eve, name="eve-script", days=1)
         assert row.user_id == w.eve_id and row.kind == "personal"
-        assert tokens.authenticate(s, token=plain).id == w.eve_id
+        assert tokens.authenticate(s, token=plain).user.id == w.eve_id
     # The system acts for no user: it has no token to make.
     assert isinstance(
         attempt(lambda s: tokens.create_token(s, actor=SYSTEM, name="x", days=1)), PermissionDeniedError

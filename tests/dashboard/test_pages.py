@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from catalog.permissions import BUILTIN_ROLES
 from tests.flows.test_walking_skeleton import make_series
+
+MEMBER_PERMISSIONS = BUILTIN_ROLES["member"].permissions
 
 
 @pytest.fixture
@@ -66,7 +69,7 @@ def test_navigation_has_a_section_per_scenario_account_and_admin_for_administrat
     from dashboard.navigation import page_sections, page_specs
 
     admin = page_sections(Actor(user_id=1, username="a", is_superuser=True))
-    member = page_sections(Actor(user_id=2, username="m", team_ids=frozenset({1})))
+    member = page_sections(Actor(user_id=2, username="m", grants={1: MEMBER_PERMISSIONS}))
     assert list(admin) == ["", *[s.display_name for s in Scenario], "Account", "Admin"]
     assert list(member) == list(admin)[:-1]
     for scenario in Scenario:

@@ -24,7 +24,7 @@ def token_user(token: str) -> str | None:
 
     try:
         with session_scope() as session:
-            return tokens.authenticate(session, token=token).username
+            return tokens.authenticate(session, token=token).user.username
     except PermissionDeniedError:
         return None
 

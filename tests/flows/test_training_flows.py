@@ -12,6 +12,7 @@ import zipfile
 import pytest
 
 from catalog.errors import ConflictError, NotFoundError
+from catalog.permissions import BUILTIN_ROLES
 from tests.flows.training_support import (
     container_log,
     create_job,
@@ -20,6 +21,8 @@ from tests.flows.training_support import (
     slow_fit,
     wait_for,
 )
+
+MEMBER_PERMISSIONS = BUILTIN_ROLES["member"].permissions
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +94,7 @@ def test_train_completes_and_runs_api(seeded) -> None:  # type: ignore[no-untype
 
     with session_scope() as session:
         team = create_team(session, actor=seeded.admin, name="other-team")
-    outsider = Actor(user_id=None, username="outsider", team_ids=frozenset({team.id}))
+    outsider = Actor(user_id=None, username="outsider", grants={team.id: MEMBER_PERMISSIONS})
     with pytest.raises(NotFoundError, match="training job"):
         runs.run_params(actor=outsider, job_id=job_id, run_id=run_id)
     with pytest.raises(NotFoundError, match="training job"):
