@@ -23,6 +23,7 @@ from catalog.errors import (
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
+    QuotaExceededError,
     ValidationError,
     shorten,
 )
@@ -78,6 +79,7 @@ _CATALOG: list[tuple[type[CatalogError], int, str]] = [
     (NotFoundError, 404, "not_found"),
     (AuthenticationError, 401, "unauthenticated"),
     (PermissionDeniedError, 403, "permission_denied"),
+    (QuotaExceededError, 409, "quota_exceeded"),
     (ConflictError, 409, "conflict"),
     (ValidationError, 422, "validation_error"),
 ]

@@ -36,6 +36,11 @@ class ConflictError(CatalogError):
     """The request conflicts with the current state (duplicate name, already running, in use...)."""
 
 
+class QuotaExceededError(ConflictError):
+    """Starting or storing this would exceed a team's quota; the message names the quota, the limit and the
+    current use (catalog.services.quotas)."""
+
+
 class PermissionDeniedError(CatalogError):
     """The actor is known but may not perform this action (e.g. a non-admin disabling an algorithm)."""
 
