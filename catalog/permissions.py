@@ -56,8 +56,9 @@ _MEMBER = _READ | {
     "jobs:start",
     "servings:manage",
     "servings:predict",
+    "audit:read",
 }
-_MAINTAINER = _MEMBER | {"models:promote", "audit:read"}
+_MAINTAINER = _MEMBER | {"models:promote"}
 
 BUILTIN_ROLES: dict[str, RoleDef] = {
     r.name: r
@@ -66,14 +67,14 @@ BUILTIN_ROLES: dict[str, RoleDef] = {
         RoleDef(
             "member",
             _MEMBER,
-            description="works with the team's data, jobs and servings",
+            description="works with the team's data, jobs and servings; reads its audit log",
             builtin=True,
         ),
         RoleDef(
             "maintainer",
             _MAINTAINER,
             includes_children=True,
-            description="a member who also promotes models and reads the audit log, on the team and its sub-teams",
+            description="a member who also promotes models, on the team and its sub-teams",
             builtin=True,
         ),
         RoleDef(

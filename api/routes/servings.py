@@ -17,7 +17,7 @@ from sqlmodel import Session
 from api import predict_proxy
 from api.deps import ActorDep, IdPath, SessionDep, team_for_create
 from api.errors import ApiError
-from api.launching import launch, progress
+from api.launching import RowView, launch, progress
 from api.paging import Page, PageDep
 from catalog.db import read_session
 from catalog.errors import NotFoundError
@@ -241,7 +241,7 @@ def serving_progress(
         seen = progress(
             flow_run_id,
             expect={"serving_id": serving_id},
-            read_row=lambda: (serving.observed_state, None, serving.error) if serving else (None, None, None),
+            read_row=lambda: _row_view(actor, serving_id),
         )
     except ApiError as exc:
         if serving is None and exc.status == 404:
@@ -250,6 +250,17 @@ def serving_progress(
     if serving is None and (seen.flow_state is None or exists):
         raise NotFoundError("serving", serving_id)  # no run of it, or another team's serving
     return seen
+
+
+def _row_view(actor: Actor, serving_id: int) -> RowView:
+    """The serving's state as it is now (after the flow run was read: ``api.launching.progress``); a serving
+    deleted meanwhile reads as gone."""
+    with read_session() as session:
+        try:
+            serving = serving_service.get_serving(session, actor=actor, serving_id=serving_id)
+        except NotFoundError:
+            return None, None, None
+        return serving.observed_state, None, serving.error
 
 
 @router.get(

@@ -7,6 +7,7 @@ import streamlit as st
 
 from catalog.db import session_scope
 from catalog.models import Team, User
+from catalog.permissions import BUILTIN_ROLES
 from catalog.scoping import Actor
 from catalog.services import teams as svc
 from dashboard.views.common import actor, attempt, records
@@ -73,7 +74,7 @@ def _teams(who: Actor) -> None:
         users = _user_choices(who, "add_member")
         with st.form("add_member", clear_on_submit=True):
             user = st.selectbox("User", users, format_func=lambda u: u.username, key="add_member_user")
-            role = st.selectbox("Role", list(svc.ROLES), key="add_member_role")
+            role = st.selectbox("Role", list(BUILTIN_ROLES), key="add_member_role")
             if st.form_submit_button("Add member") and user is not None:
 
                 def add() -> None:
