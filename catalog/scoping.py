@@ -107,7 +107,7 @@ class Actor:
 
     def require_superuser(self, action: str) -> None:
         if not self.can(ADMIN):
-            raise PermissionDeniedError(f"only an administrator may {action}")
+            raise PermissionDeniedError(f"only an administrator may {action} (permission {ADMIN!r})")
 
     def within(self, team_id: int | None) -> Actor:
         """This actor restricted to ``team_id`` and its descendants (the dashboard's current team)."""

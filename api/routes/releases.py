@@ -87,10 +87,8 @@ def create_and_publish(dataset_id: IdPath, body: CreateRelease, actor: ActorDep)
     responses=_LAUNCH_ERRORS,
 )
 def republish(release_id: IdPath, actor: ActorDep) -> ReleaseLaunch:
-    release = _read(actor, release_id)
-    if release.status in (ReleaseStatus.PUBLISHING, ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED):
-        held = f", flow run {release.flow_run_id}" if release.flow_run_id else ""
-        raise ApiError(409, f"release {release.version!r} is already {release.status}{held}")
+    with session_scope() as session:  # releases:publish, and a pending or failed release (409 otherwise)
+        releases_service.request_publish(session, actor=actor, release_id=release_id)
     _prefect_answers()
     # Two requests may both get here: the flow's claim lets one publish, the other's flow run fails on it.
     return _launch_publish(actor, release_id)

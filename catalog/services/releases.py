@@ -180,6 +180,17 @@ def claim_publish(session: Session, *, actor: Actor, release_id: int, flow_run_i
     )
 
 
+@requires("releases:publish")
+def request_publish(session: Session, *, actor: Actor, release_id: int) -> DatasetRelease:
+    """What every edge checks before launching the publish-release flow (which claims as the system): the caller
+    may publish the release (``releases:publish`` on its team) and it is pending or failed (ConflictError)."""
+    release = get_release(session, actor=actor, release_id=release_id)
+    if release.status in (ReleaseStatus.PUBLISHING, ReleaseStatus.PUBLISHED, ReleaseStatus.ARCHIVED):
+        held = f", flow run {release.flow_run_id}" if release.flow_run_id else ""
+        raise ConflictError(f"release {release.version!r} is already {release.status}{held}")
+    return release
+
+
 def mark_published(
     session: Session,
     *,

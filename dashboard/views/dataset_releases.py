@@ -207,7 +207,10 @@ def render_releases(who: Actor, dataset_id: int) -> None:
                 lambda: rel_svc.restore_release(session, actor=who, release_id=release.id), success="restored"
             )
     if release.status == "failed" and cols[0].button("Publish again", key=f"rep_{release.id}"):
-        _launch(release.id, "publishing again")  # type: ignore[arg-type]
+        with session_scope() as session:
+            allowed = attempt(lambda: rel_svc.request_publish(session, actor=who, release_id=release.id))
+        if allowed is not None:
+            _launch(release.id, "publishing again")  # type: ignore[arg-type]
     if release.status in ("published", "archived") and release.object_key:
         cols[1].link_button("Presigned link", presigned_link(release.object_key))
         cols[2].download_button(

@@ -51,7 +51,9 @@ class JobOut(Row):
     scenario: str
     name: str
     description: str
-    algorithm_id: int
+    algorithm_id: int | None = Field(
+        description="The preset algorithm; None for a custom job (its own code)."
+    )
     release_id: int
     params: dict[str, Any]
     max_evals: int

@@ -2,7 +2,8 @@
 ``bob``, actors of a team of their own each, and ``dataset``, alice's dataset of two entries (one train, one
 test), on that session; ``fresh_settings``, settings read again from the environment alone (no .env file);
 ``world``: the isolation matrix's two teams and their resources (tests/catalog/isolation_world.py) on the
-test's platform.
+test's platform; ``permission_world``: the permission matrix's team tree, its resources and an actor per role
+(tests/catalog/permission_world.py), built once per module on ``module_platform_env``.
 
 Helpers the service tests share: ``make_actor``, ``add_entry``, ``release_status`` and ``MISSING``, an id no
 row has."""
@@ -126,3 +127,22 @@ def world(platform_env, _migrated_template: Path, cheap_hashing: None):  # type:
         yield build_world()
     finally:
         dispose_engines()  # platform_env empties and removes the test's bucket
+
+
+@pytest.fixture(scope="module")
+def permission_world(module_platform_env, _migrated_template: Path):  # type: ignore[no-untyped-def]
+    from tests.catalog.permission_world import build_permission_world
+    from tests.fixtures.accounts import cheap_hasher
+
+    dispose_engines()
+    shutil.copy(_migrated_template, module_platform_env.database.url.split("///", 1)[1])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(teams, "_hasher", cheap_hasher())
+        # The world's custom jobs run on the process runtime, which refuses them unless told.
+        mp.setenv("MLOPS_TRAIN_CUSTOM_JOBS_ON_PROCESS", "true")
+        reset_settings()
+        try:
+            yield build_permission_world()
+        finally:
+            dispose_engines()
+            reset_settings()

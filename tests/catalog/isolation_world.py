@@ -17,7 +17,9 @@ malformed):
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +70,9 @@ class World:
     run_b: str | None = None
 
 
-def _team_resources(s: Session, owner: Actor, team_id: int, prefix: str) -> dict[str, int]:
+def team_resources(s: Session, owner: Actor, team_id: int, prefix: str) -> dict[str, int]:
+    """A team's dataset (one entry), published release v1, completed preset job and serving, made through the
+    services as ``owner``; their ids by kind (the permission matrix's world reuses it)."""
     ds = datasets.create_dataset(
         s, actor=owner, team_id=team_id, scenario="anomaly_detection", name=f"{prefix}-ds"
     )
@@ -141,15 +145,15 @@ def build_world() -> World:
             teams.add_member(s, actor=SYSTEM, team_id=team.id, user_id=users[user].id, role=role)  # type: ignore[arg-type]
         ids = (team_a.id, team_b.id, users["alice"].id, users["eve"].id, users["bob"].id)
     with session_scope() as s:
-        a = _team_resources(s, teams.actor_for(s, username="alice", current_team_id=ids[0]), ids[0], SECRET)
-        b = _team_resources(s, teams.actor_for(s, username="eve"), ids[1], "b")
+        a = team_resources(s, teams.actor_for(s, username="alice", current_team_id=ids[0]), ids[0], SECRET)
+        b = team_resources(s, teams.actor_for(s, username="eve"), ids[1], "b")
         actors = [teams.actor_for(s, username=name) for name in ("alice", "eve", "bob", "root")]
     return World(*ids, *a.values(), *b.values(), *actors)  # type: ignore[arg-type]
 
 
-def add_runs(world: World) -> None:
-    """One finished MLflow run per job (a param, a metric, a model artifact), in the scenario's shared
-    experiment, as the training flow leaves them."""
+def add_run(job_id: int) -> str:
+    """One finished MLflow run of the job (a param, a metric, a model artifact), in the scenario's shared
+    experiment and recorded in the catalog, as the training flow leaves them; its id."""
     import tempfile
 
     from infra import tracking
@@ -158,22 +162,26 @@ def add_runs(world: World) -> None:
     experiment = tracking.ensure_experiment(mlflow, job_config.experiment_name_for("anomaly_detection"))
     model_dir = Path(tempfile.mkdtemp(prefix="isolation-model-"))
     (model_dir / "MLmodel").write_text("flavors: {}\n")
-    for job_id, attr in ((world.job_a, "run_a"), (world.job_b, "run_b")):
-        run_id, _ = tracking.find_or_create_run(
-            mlflow, experiment_id=experiment, job_id=job_id, flow_run_id=None, run_name=f"job{job_id}"
-        )
-        mlflow.log_param(run_id, "contamination", "0.1")
-        mlflow.log_metric(run_id, "auc", 0.9, step=0)
-        mlflow.log_artifact(run_id, str(model_dir / "MLmodel"), "model")
-        mlflow.set_terminated(run_id, "FINISHED")
-        setattr(world, attr, run_id)
-        with session_scope() as s:
-            job = s.get(TrainJob, job_id)
-            assert job is not None
-            job.mlflow_experiment_id, job.mlflow_run_id = experiment, run_id
-            s.add(job)
-            # As the training flow records it (training.attach_run): the catalog's own record of the run.
-            s.add(JobRun(run_id=run_id, job_id=job_id, experiment_id=experiment))
+    run_id, _ = tracking.find_or_create_run(
+        mlflow, experiment_id=experiment, job_id=job_id, flow_run_id=None, run_name=f"job{job_id}"
+    )
+    mlflow.log_param(run_id, "contamination", "0.1")
+    mlflow.log_metric(run_id, "auc", 0.9, step=0)
+    mlflow.log_artifact(run_id, str(model_dir / "MLmodel"), "model")
+    mlflow.set_terminated(run_id, "FINISHED")
+    with session_scope() as s:
+        job = s.get(TrainJob, job_id)
+        assert job is not None
+        job.mlflow_experiment_id, job.mlflow_run_id = experiment, run_id
+        s.add(job)
+        # As the training flow records it (training.attach_run): the catalog's own record of the run.
+        s.add(JobRun(run_id=run_id, job_id=job_id, experiment_id=experiment))
+    return run_id  # type: ignore[no-any-return]
+
+
+def add_runs(world: World) -> None:
+    """One finished MLflow run per job (``add_run``)."""
+    world.run_a, world.run_b = add_run(world.job_a), add_run(world.job_b)
 
 
 # ---------------------------------------------------------------- observing
@@ -267,6 +275,20 @@ def admin_only(world: World, call: Callable[[Session, Actor], object]) -> None:
         assert isinstance(error, PermissionDeniedError), f"{actor.username}: {type(error).__name__}: {error}"
     assert snapshot(world) == before
     succeeds(lambda s: call(s, world.root))
+
+
+def service_functions() -> dict[str, Callable[..., Any]]:
+    """``module.function`` → function, for every public function defined in a catalog/services module (importing
+    them all also fills ``catalog.scoping.REQUIRED``)."""
+    import catalog.services
+
+    found = {}
+    for info in pkgutil.iter_modules(catalog.services.__path__):
+        module = importlib.import_module(f"catalog.services.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ == module.__name__ and not name.startswith("_"):
+                found[f"{info.name}.{name}"] = fn
+    return found
 
 
 def parameters(fn: Callable[..., Any]) -> set[str]:

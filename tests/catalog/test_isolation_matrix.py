@@ -13,9 +13,6 @@ host by whoever owns the database).
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +20,6 @@ from typing import Any
 import pytest
 from sqlmodel import Session, SQLModel
 
-import catalog.services
 from catalog.db import read_session, session_scope
 from catalog.errors import PermissionDeniedError
 from catalog.models import AlgorithmConfig, DesiredState, JobStatus, TrainJob
@@ -63,6 +59,7 @@ from tests.catalog.isolation_world import (
     not_called_by_edges,
     parameters,
     refused_like_missing,
+    service_functions,
     succeeds,
 )
 
@@ -88,17 +85,6 @@ class Entry:
     check: Callable[[World], None]
     why: str = ""
     mlflow: bool = False
-
-
-def service_functions() -> dict[str, Callable[..., Any]]:
-    """``module.function`` → function, for every public function defined in a catalog/services module."""
-    found = {}
-    for info in pkgutil.iter_modules(catalog.services.__path__):
-        module = importlib.import_module(f"catalog.services.{info.name}")
-        for name, fn in inspect.getmembers(module, inspect.isfunction):
-            if fn.__module__ == module.__name__ and not name.startswith("_"):
-                found[f"{info.name}.{name}"] = fn
-    return found
 
 
 # ---------------------------------------------------------------- entry builders
@@ -497,6 +483,16 @@ MATRIX: dict[str, Entry] = {
     "releases.restore_release": scoped(
         ref(lambda s, i, w: releases.restore_release(s, actor=w.eve, release_id=i), "release_a"),
         control=lambda w: lambda s: _archive_then_restore(w, s),
+    ),
+    "releases.request_publish": scoped(
+        ref(lambda s, i, w: releases.request_publish(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: (
+            lambda s: releases.request_publish(
+                s,
+                actor=w.alice,
+                release_id=releases.create_release(s, actor=w.alice, dataset_id=w.dataset_a).id,  # type: ignore[arg-type]
+            )
+        ),
     ),
     "releases.downloadable_release": scoped(
         ref(lambda s, i, w: releases.downloadable_release(s, actor=w.eve, release_id=i), "release_a"),
