@@ -198,7 +198,10 @@ async def serve(kind: str, url: str) -> None:
     import nats
 
     if kind == "echo":
-        nc = await nats.connect(url)
+        from infra.settings import get_settings
+
+        responder = get_settings().nats  # the responder user, as the platform's responders connect
+        nc = await nats.connect(url, user=responder.user, password=responder.password)
 
         async def echo(msg: Any) -> None:
             await msg.respond(msg.data)
@@ -246,7 +249,15 @@ async def measure(
 
     procs = [psutil.Process(r.pid) for r in responders]
 
-    nc = await nats.connect(url)
+    from infra.settings import get_settings
+
+    caller = get_settings().nats  # the client user other systems call the platform as
+    nc = await nats.connect(
+        url,
+        user=caller.client_user,
+        password=caller.client_password,
+        inbox_prefix=caller.client_inbox_prefix,
+    )
     try:
         for body in bodies[:100]:  # warm-up: connections, caches, the first-call costs
             await nc.request(subject, body, timeout=10)
@@ -320,15 +331,13 @@ def run_benchmark(args: argparse.Namespace) -> None:
     from infra.settings import NatsSettings, PlatformSettings, Settings, reset_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-nats-"))
-    nats_settings = NatsSettings(
-        url=f"nats://127.0.0.1:{free_port()}", monitor_port=free_port(), embedded=False, namespace=NAMESPACE
-    )
+    url = f"nats://127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "MLOPS_ENV_FILE": "/nonexistent",
         "MLOPS_DATA_DIR": str(tmp),
         "MLOPS_DATABASE_URL": f"sqlite:///{tmp / 'catalog.db'}",
-        "MLOPS_NATS_URL": nats_settings.url,
+        "MLOPS_NATS_URL": url,
         "MLOPS_NATS_NAMESPACE": NAMESPACE,
         "MLOPS_NATS_MAX_PAGE_SIZE": str(args.page_size),
         "PYTHONPATH": str(ROOT),
@@ -336,6 +345,8 @@ def run_benchmark(args: argparse.Namespace) -> None:
     }
     os.environ.update(env)
     reset_settings()
+    # Made after the environment: its generated credentials are the temp data dir's, as the children's are.
+    nats_settings = NatsSettings(url=url, monitor_port=free_port(), embedded=False, namespace=NAMESPACE)
 
     started = time.perf_counter()
     counts = build_catalog(args.rows)

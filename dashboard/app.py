@@ -1,8 +1,9 @@
 """The Streamlit dashboard: one multipage app. Sign-in first (resumed from the URL's signed token after a
 reload); then the sidebar holds the current team and its switcher, and the navigation
 (``dashboard.navigation``): the overview, one section per scenario with its Datasets, Training, Serving and
-Sandbox pages, the Account section (the user's API tokens), and for administrators the Admin section
-(algorithms, teams and users, audit log)."""
+Sandbox pages, the Account section (the user's API tokens), for administrators the Admin section
+(algorithms, teams and users, audit log), for other users who may read it the Team section (the audit log).
+What the user may not do is drawn disabled (``dashboard.permissions``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Audit log (superusers only): every mutating action with who, team, what, which resource, when, outcome;
-filtered by action, resource type, team, user and outcome, and paged in SQL."""
+"""Audit log: every mutating action (and every refusal) with who, team, what, which resource, when, outcome;
+filtered by action, resource type, team, user and outcome, and paged in SQL. Administrators read every team's;
+others the events of the teams where they hold ``audit:read`` (members and up); a user who holds it nowhere
+is told why instead."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from catalog.scoping import Actor
 from catalog.services import audit as svc
 from catalog.services import names as names_svc
 from catalog.services import teams as teams_svc
+from dashboard.permissions import anywhere, gate
 from dashboard.views.common import actor, name_of, records
 from dashboard.views.paging import fetch_page, page_key, pager
 
@@ -36,13 +39,14 @@ def event_rows(who: Actor, events: list[AuditEvent], teams: dict[int, str]) -> l
 
 def render() -> None:
     st.title("Audit log")
-    who, _ = actor()
-    if not who.is_superuser:
-        st.error("Only administrators may read the audit log.")
+    who, team_id = actor()
+    if not anywhere(who, "audit:read"):
+        st.info(f"The audit log is not shown: {gate(who, 'audit:read', team_id).refusal}.", icon="🔒")
         return
+    readable = who.teams_with("audit:read")  # None: every team (an administrator)
     with session_scope() as session:
         teams = teams_svc.list_teams(session, actor=who)
-    names = {t.id: t.name for t in teams}
+    names = {t.id: t.name for t in teams if readable is None or t.id in readable}
     # Any filter change returns the list to its first page.
     reset = {"on_change": lambda: st.session_state.pop(page_key("audit"), None)}
     cols = st.columns(5)

@@ -1,7 +1,8 @@
 """Releases on the datasets page: publish (by flags or chosen entries), the releases (searched, paged), the
 live state of the one shown (following publishing until it ends; a failure with its reason), size and counts
 per split, archive / restore / publish again, and download (presigned link, or streamed and verified against the
-release's sha256 before the browser gets it)."""
+release's sha256 before the browser gets it). Publishing, archiving and restoring need ``releases:publish`` on
+the dataset's team: without it they are drawn disabled; downloads need only to see the dataset."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import BinaryIO
 import streamlit as st
 
 from catalog.db import session_scope
-from catalog.models import DatasetEntry, DatasetRelease, ReleaseStatus
+from catalog.models import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus
 from catalog.scoping import Actor
 from catalog.services import datasets as svc
 from catalog.services import releases as rel_svc
+from dashboard.permissions import button, gate, read_only_note
 from dashboard.views.common import attempt, stable_picker
 from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import flow_run_url, run_flow
@@ -69,10 +71,13 @@ def _launch(release_id: int, what: str) -> None:
         st.error(launched.message)
 
 
-def render_publish(who: Actor, dataset_id: int) -> None:
+def render_publish(who: Actor, dataset: Dataset) -> None:
+    dataset_id = dataset.id
+    allowed = gate(who, "releases:publish", dataset.team_id)
     with session_scope() as session:
         total, entries = svc.page_entries(session, actor=who, dataset_id=dataset_id, limit=ENTRY_CHOICES)
     with st.form(f"publish_{dataset_id}"):
+        read_only_note(allowed)
         version = st.text_input("Version (default: next vN)")
         chosen = st.multiselect(
             "Entries (default: every flagged entry)",
@@ -88,7 +93,7 @@ def render_publish(who: Actor, dataset_id: int) -> None:
                 "every flagged entry"
             )
         description = st.text_input("Description")
-        if st.form_submit_button("Publish"):
+        if button("Publish", allowed, submit=True):
 
             def create() -> int:
                 with session_scope() as session:
@@ -177,7 +182,9 @@ def release_picker(dataset_id: int, releases: list[DatasetRelease]) -> DatasetRe
     return stable_picker("Release", by_id, lambda r: r.version, key=key)
 
 
-def render_releases(who: Actor, dataset_id: int) -> None:
+def render_releases(who: Actor, dataset: Dataset) -> None:
+    dataset_id = dataset.id
+    allowed = gate(who, "releases:publish", dataset.team_id)
     key = f"rel_{dataset_id}_list"
     search = search_box(key, "Search releases", placeholder="version")
 
@@ -194,22 +201,24 @@ def render_releases(who: Actor, dataset_id: int) -> None:
     if not releases:
         st.caption("no releases yet" if not search else "no release matches")
         return
-    release = release_picker(dataset_id, releases)
+    release = release_picker(dataset_id, releases)  # type: ignore[arg-type]
     cols = st.columns(4)
-    if release.status == "published" and cols[0].button("Archive", key=f"arch_{release.id}"):
+    if release.status == "published" and button("Archive", allowed, key=f"arch_{release.id}", where=cols[0]):
         with session_scope() as session:
             attempt(
                 lambda: rel_svc.archive_release(session, actor=who, release_id=release.id), success="archived"
             )
-    if release.status == "archived" and cols[0].button("Restore", key=f"rest_{release.id}"):
+    if release.status == "archived" and button("Restore", allowed, key=f"rest_{release.id}", where=cols[0]):
         with session_scope() as session:
             attempt(
                 lambda: rel_svc.restore_release(session, actor=who, release_id=release.id), success="restored"
             )
-    if release.status == "failed" and cols[0].button("Publish again", key=f"rep_{release.id}"):
-        with session_scope() as session:
-            allowed = attempt(lambda: rel_svc.request_publish(session, actor=who, release_id=release.id))
-        if allowed is not None:
+    if release.status == "failed" and button(
+        "Publish again", allowed, key=f"rep_{release.id}", where=cols[0]
+    ):
+        with session_scope() as session:  # the service decides, whatever the page drew
+            checked = attempt(lambda: rel_svc.request_publish(session, actor=who, release_id=release.id))
+        if checked is not None:
             _launch(release.id, "publishing again")  # type: ignore[arg-type]
     if release.status in ("published", "archived") and release.object_key:
         cols[1].link_button("Presigned link", presigned_link(release.object_key))

@@ -1,6 +1,7 @@
 """Datasets page: the scenario's datasets (searched and paged in SQL), create, and a dataset's detail: upload
 entries, their list (searched, paged), split flags, summaries and previews (``dataset_preview``), releases
-and their actions (``dataset_releases``)."""
+and their actions (``dataset_releases``). Creating, uploading and changing flags need ``datasets:write`` (on
+the current team for a new dataset, on the dataset's team otherwise): without it they are drawn disabled."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from catalog.models import Dataset, DatasetEntry
 from catalog.scoping import Actor
 from catalog.services import datasets as svc
 from catalog.uploads import upload_entry
+from dashboard.permissions import button, gate, read_only_note
 from dashboard.views.common import actor, attempt, page_scenario, records
 from dashboard.views.dataset_preview import render_preview
 from dashboard.views.dataset_releases import render_publish, render_releases
@@ -24,13 +26,12 @@ ENTRY_FIELDS = ["id", "name", "size_bytes", "is_train", "is_val", "is_test"]
 
 
 def _create(who: Actor, team_id: int | None, scenario: str) -> None:
+    allowed = gate(who, "datasets:write", team_id)
     with st.expander("New dataset"), st.form("new_dataset", clear_on_submit=True):
+        read_only_note(allowed)
         name = st.text_input("Name")
         description = st.text_area("Description")
-        if st.form_submit_button("Create"):
-            if team_id is None:
-                st.error("You belong to no team yet; ask an administrator.")
-                return
+        if button("Create", allowed, submit=True) and team_id is not None:
 
             def create() -> None:
                 with session_scope() as session:
@@ -67,16 +68,19 @@ def render(scenario: str | None = None) -> None:
         return
     chosen = st.selectbox("Dataset", rows, format_func=lambda d: f"{d.name} (#{d.id})", key="ds_pick")
     if chosen is not None:
-        _detail(who, chosen.id, chosen.scenario)  # type: ignore[arg-type]
+        _detail(who, chosen)
 
 
-def _upload(who: Actor, dataset_id: int) -> None:
-    files = st.file_uploader("Upload files", accept_multiple_files=True, key=f"up_{dataset_id}")
+def _upload(who: Actor, dataset: Dataset) -> None:
+    dataset_id = dataset.id
+    allowed = gate(who, "datasets:write", dataset.team_id)
+    off = allowed.widget_args  # refused: no file can even be chosen
+    files = st.file_uploader("Upload files", accept_multiple_files=True, key=f"up_{dataset_id}", **off)
     flags = st.columns(3)
-    is_train = flags[0].checkbox("train", value=True, key=f"f_train_{dataset_id}")
-    is_val = flags[1].checkbox("val", key=f"f_val_{dataset_id}")
-    is_test = flags[2].checkbox("test", key=f"f_test_{dataset_id}")
-    if files and st.button("Upload", key=f"do_up_{dataset_id}"):
+    is_train = flags[0].checkbox("train", value=True, key=f"f_train_{dataset_id}", **off)
+    is_val = flags[1].checkbox("val", key=f"f_val_{dataset_id}", **off)
+    is_test = flags[2].checkbox("test", key=f"f_test_{dataset_id}", **off)
+    if files and button("Upload", allowed, key=f"do_up_{dataset_id}"):
         for f in files:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "upload"
@@ -114,14 +118,16 @@ def _entry_rows(entries: list[DatasetEntry]) -> list[dict[str, object]]:
     return rows
 
 
-def _edit_flags(who: Actor, entry: DatasetEntry) -> None:
+def _edit_flags(who: Actor, entry: DatasetEntry, team_id: int | None) -> None:
+    allowed = gate(who, "datasets:write", team_id)
     with st.form(f"flags_{entry.id}"):
         st.caption(f"split flags of #{entry.id} {entry.name} (releases already created keep their own)")
         cols = st.columns(3)
-        train = cols[0].checkbox("train", value=entry.is_train, key=f"ef_train_{entry.id}")
-        val = cols[1].checkbox("val", value=entry.is_val, key=f"ef_val_{entry.id}")
-        test = cols[2].checkbox("test", value=entry.is_test, key=f"ef_test_{entry.id}")
-        if st.form_submit_button("Save flags"):
+        off = allowed.widget_args
+        train = cols[0].checkbox("train", value=entry.is_train, key=f"ef_train_{entry.id}", **off)
+        val = cols[1].checkbox("val", value=entry.is_val, key=f"ef_val_{entry.id}", **off)
+        test = cols[2].checkbox("test", value=entry.is_test, key=f"ef_test_{entry.id}", **off)
+        if button("Save flags", allowed, submit=True):
 
             def save() -> bool:
                 with session_scope() as session:
@@ -139,7 +145,8 @@ def _edit_flags(who: Actor, entry: DatasetEntry) -> None:
                 st.rerun()  # the entries table above was drawn with the old flags
 
 
-def _entries(who: Actor, dataset_id: int, scenario: str) -> None:
+def _entries(who: Actor, dataset: Dataset) -> None:
+    dataset_id, scenario = dataset.id, dataset.scenario
     key = f"entries_{dataset_id}"
     search = search_box(key, "Search entries")
 
@@ -160,17 +167,17 @@ def _entries(who: Actor, dataset_id: int, scenario: str) -> None:
         "Entry", entries, format_func=lambda e: f"#{e.id} {e.name}", key=f"entry_{dataset_id}"
     )
     if entry is not None:
-        _edit_flags(who, entry)
+        _edit_flags(who, entry, dataset.team_id)
         with st.expander("Summary"):
             st.json(entry.summary)
         st.markdown("**Preview**")
         render_preview(entry, scenario)
 
 
-def _detail(who: Actor, dataset_id: int, scenario: str) -> None:
+def _detail(who: Actor, dataset: Dataset) -> None:
     st.subheader("Entries")
-    _upload(who, dataset_id)
-    _entries(who, dataset_id, scenario)
+    _upload(who, dataset)
+    _entries(who, dataset)
     st.subheader("Releases")
-    render_publish(who, dataset_id)
-    render_releases(who, dataset_id)
+    render_publish(who, dataset)
+    render_releases(who, dataset)

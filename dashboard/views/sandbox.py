@@ -1,7 +1,8 @@
 """Sandbox inference workspace: pick a running serving, paste or upload data, submit, and see the result drawn
 by its scenario — the series with anomalies marked, the forecast band after the history, the template
 table, class probability bars, images with their boxes. Each scenario is one input builder and one result
-renderer; the drawing itself lives in ``sandbox_draw``."""
+renderer; the drawing itself lives in ``sandbox_draw``. Predicting needs ``servings:predict`` on the serving's
+team: without it the workspace is read-only (Predict drawn disabled, the reason said)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from catalog.db import session_scope
 from catalog.scoping import Actor
 from catalog.services import names as names_svc
 from catalog.services import serving as svc
+from dashboard.permissions import button, gate, read_only_note
 from dashboard.views import sandbox_draw as draw
 from dashboard.views.common import actor, name_of, page_scenario
 from tasks.predict import PredictError, model_ready, predict
@@ -271,13 +273,15 @@ def render(scenario: str | None = None) -> None:
         return
     serving = st.selectbox("Serving", running, format_func=lambda s: f"{s.name} (#{s.id})", key="sb_pick")
     st.caption(f"Serves {served_model(who, serving)}")
+    allowed = gate(who, "servings:predict", serving.team_id)
+    read_only_note(allowed)
     build, show = WORKSPACES[scenario]
     try:
         built = build()
     except (ValueError, KeyError, pd.errors.ParserError) as exc:
         st.error(f"input not understood: {exc}")
         return
-    if not st.button("Predict", key="sb_go", disabled=built is None) or built is None:
+    if not button("Predict", allowed, key="sb_go", disabled=built is None) or built is None:
         return
     payload, shown_with = built
     if not wait_for_model(who, serving):

@@ -1,6 +1,9 @@
 """Serving page: the list (searched, paged in SQL; live state of the page shown, one batched runtime read),
 create from a trained job, and the detail
-of one serving with its lifecycle buttons, update form and inference URL."""
+of one serving with its lifecycle buttons, update form and inference URL. Creating, changing, starting,
+stopping and deleting, and the inference token, need ``servings:manage`` (on the current team for a new
+serving, on the serving's team otherwise): without it the controls are drawn disabled and the token is not
+shown."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from catalog.scoping import Actor
 from catalog.services import names as names_svc
 from catalog.services import serving as svc
 from catalog.services import training as tr_svc
+from dashboard.permissions import Gate, button, gate, read_only_note
 from dashboard.views.common import actor, attempt, name_of, page_scenario, records, stable_picker
 from dashboard.views.paging import fetch_page, pager, search_box
 from flows.launch import run_flow
@@ -43,7 +47,9 @@ ACTIONS = [
 
 
 def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
+    allowed = gate(who, "servings:manage", team_id)
     with st.expander("New serving"):
+        read_only_note(allowed)
         search = st.text_input("Find a training job", key="sv_job_search", placeholder="part of the job name")
         with session_scope() as session:
             total, jobs = tr_svc.list_jobs(
@@ -66,7 +72,7 @@ def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
         name = st.text_input("Serving name", key="sv_name")
         version = st.text_input("Model version", value="latest", key="sv_version")
         port = st.number_input(_port_label(), min_value=0, max_value=65535, value=0, key="sv_port")
-        if st.button("Create and start", key="sv_create") and team_id is not None:
+        if button("Create and start", allowed, key="sv_create") and team_id is not None:
 
             def create() -> int | None:
                 with session_scope() as session:
@@ -93,8 +99,9 @@ def _port_label() -> str:
     return f"Port (0 = any free one; else {lo}-{hi}, not taken)"
 
 
-def _update_form(who: Actor, serving: Serving) -> None:
+def _update_form(who: Actor, serving: Serving, allowed: Gate) -> None:
     with st.expander("Update (a running serving restarts to apply it)"):
+        read_only_note(allowed)
         version = st.text_input(
             "Model version", value=serving.model_version, key=f"sv_up_version_{serving.id}"
         )
@@ -108,7 +115,7 @@ def _update_form(who: Actor, serving: Serving) -> None:
             value=serving.port or 0,
             key=f"sv_up_port_{serving.id}",
         )
-        if st.button("Apply", key=f"sv_up_apply_{serving.id}"):
+        if button("Apply", allowed, key=f"sv_up_apply_{serving.id}"):
 
             def apply() -> None:
                 with session_scope() as session:
@@ -128,6 +135,7 @@ def _update_form(who: Actor, serving: Serving) -> None:
 
 
 def _detail(who: Actor, serving: Serving, jobs: dict[int, str]) -> None:
+    allowed = gate(who, "servings:manage", serving.team_id)
     st.subheader(f"{serving.name} (#{serving.id})")
     st.caption(f"Serves training job {name_of(jobs, serving.train_job_id)}")
     cols = st.columns(4)
@@ -143,28 +151,36 @@ def _detail(who: Actor, serving: Serving, jobs: dict[int, str]) -> None:
         try:
             url = inference_url(serving)
             st.code(url, language=None)
-            with st.expander("Calling it from a script (bearer token)"):
-                token = svc.inference_token(serving)
-                st.caption(
-                    "The inference server answers only callers presenting this serving's token; treat it "
-                    "like a password."
-                )
-                st.code(
-                    f"curl -X POST {url} -H 'Authorization: Bearer {token}' "
-                    "-H 'Content-Type: application/json' -d @request.json",
-                    language="bash",
-                )
+            if allowed.ok:
+                _calling_it(serving, url)
+            else:
+                st.caption(f"🔒 Its bearer token is shown to those who manage it: {allowed.refusal}.")
         except RuntimeError_ as exc:
             st.warning(f"inference URL unavailable: {exc}")
     buttons = st.columns(len(ACTIONS) + 1)
     for col_, (label, flow) in zip(buttons, ACTIONS, strict=False):
-        if col_.button(label, key=f"sv_{flow}_{serving.id}"):
+        if button(label, allowed, key=f"sv_{flow}_{serving.id}", where=col_):
             attempt(
                 lambda f=flow: run_flow(f, {"serving_id": serving.id}, wait=True), success=f"{label} done"
             )
     if buttons[-1].button("Refresh", key=f"sv_refresh_{serving.id}"):
         st.rerun()
-    _update_form(who, serving)
+    _update_form(who, serving, allowed)
+
+
+def _calling_it(serving: Serving, url: str) -> None:
+    """How to call the serving from a script, with its bearer token (for those who may manage it only)."""
+    with st.expander("Calling it from a script (bearer token)"):
+        token = svc.inference_token(serving)
+        st.caption(
+            "The inference server answers only callers presenting this serving's token; treat it like a "
+            "password."
+        )
+        st.code(
+            f"curl -X POST {url} -H 'Authorization: Bearer {token}' "
+            "-H 'Content-Type: application/json' -d @request.json",
+            language="bash",
+        )
 
 
 def servings_picker(rows: list[Serving]) -> Serving:

@@ -5,6 +5,9 @@ The status panel follows running work without a manual refresh: while the job is
 start was just requested) it re-reads the job every ``MLOPS_DASHBOARD_REFRESH_SECONDS`` (a Streamlit
 fragment), shows how long it has run and the run's latest metrics, and when the job ends reruns the whole
 page so the list and the runs show the outcome. A failed job shows its reason.
+
+Start and stop need ``jobs:start`` on the job's team (a maintainer of a parent team acts on its sub-teams'
+jobs); without it the buttons are drawn disabled, their tooltip naming the permission.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from catalog.scoping import Actor
 from catalog.services import names as names_svc
 from catalog.services import runs as runs_svc
 from catalog.services import training as svc
+from dashboard.permissions import button, gate
 from dashboard.views.common import actor, attempt, name_of, page_scenario, plain, records, stable_picker, when
 from dashboard.views.paging import fetch_page, pager, search_box
 from dashboard.views.training_form import JOB_PICK_KEY, render_new_job
@@ -118,8 +122,9 @@ def status_panel(who: Actor, job_id: int) -> None:
 
 
 def _actions(who: Actor, job: TrainJob) -> None:
+    allowed = gate(who, "jobs:start", job.team_id)
     cols = st.columns(3)
-    if cols[0].button("Start", disabled=job.status in ACTIVE_STATUSES):
+    if button("Start", allowed, key="tr_start", where=cols[0], disabled=job.status in ACTIVE_STATUSES):
         launched = attempt(lambda: run_flow("train", {"job_id": job.id}, wait=False))
         if launched:
             st.session_state[_follow_key(job.id)] = (launched.flow_run_id, time.time())  # type: ignore[arg-type]
@@ -127,7 +132,7 @@ def _actions(who: Actor, job: TrainJob) -> None:
             st.success("started" + (f" — [flow run]({url})" if url else ""))
             if launched.message:
                 st.error(launched.message)
-    if cols[1].button("Stop", disabled=job.status not in ACTIVE_STATUSES):
+    if button("Stop", allowed, key="tr_stop", where=cols[1], disabled=job.status not in ACTIVE_STATUSES):
         attempt(lambda: run_flow("stop-training", {"job_id": job.id}, wait=True), success="stopped")
     if cols[2].button("Refresh"):
         st.rerun()

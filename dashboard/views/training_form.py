@@ -1,6 +1,7 @@
 """Training page, new-job form: the algorithm (enabled ones of the scenario), a published release of the
 current team (searched and paged in SQL), and the algorithm's parameters generated from its form_config and
-validated before the job can be created."""
+validated before the job can be created. Creating needs ``jobs:write`` on the current team: without it the
+form is read-only (its button disabled, the reason said)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from catalog.services import algorithms as algo_svc
 from catalog.services import names as names_svc
 from catalog.services import releases as rel_svc
 from catalog.services import training as svc
+from dashboard.permissions import button, gate, read_only_note
 from dashboard.views.common import attempt
 from dashboard.views.forms import render_form
 
@@ -43,6 +45,8 @@ def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:
         if team_id is None:
             st.info("You belong to no team yet; ask an administrator.")
             return
+        allowed = gate(who, "jobs:write", team_id)
+        read_only_note(allowed)
         with session_scope() as session:
             algos = algo_svc.list_algorithms(session, scenario=scenario, enabled_only=True)
         search = st.text_input("Find a release", key="tr_rel_search", placeholder="dataset name or version")
@@ -72,7 +76,7 @@ def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:
         )
         if not form.ok:
             st.warning("Fix the parameters above before creating the job.")
-        if st.button("Create job", disabled=not form.ok):
+        if button("Create job", allowed, key="tr_create", disabled=not form.ok):
 
             def create() -> int | None:
                 with session_scope() as session:

@@ -1,7 +1,8 @@
 """Training page, run section: a job's MLflow runs (paged), one run's params and metrics (curves for metrics
 logged over several steps, values for those logged once), the model
 download, and links to the Prefect flow run and the MLflow run. Every read goes through
-``catalog.services.runs``, so a run of a job the user cannot see is never shown."""
+``catalog.services.runs``, so a run of a job the user cannot see is never shown. Deleting and restoring a run
+need ``jobs:write`` on the job's team (drawn disabled without it); downloading the model, only reading it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import streamlit as st
 from catalog.models import TrainJob
 from catalog.scoping import Actor
 from catalog.services import runs as runs_svc
+from dashboard.permissions import button, gate
 from dashboard.views.common import attempt, stable_picker
 from dashboard.views.paging import pager, slice_page
 from flows.launch import flow_run_url
@@ -152,10 +154,13 @@ def render_runs(who: Actor, job: TrainJob) -> None:
             file_name=f"job{job.id}-{run_id}-model.zip",
             data=lambda: b"".join(runs_svc.download_model(actor=who, job_id=job.id, run_id=run_id).chunks),  # type: ignore[arg-type]
         )
+    allowed = gate(who, "jobs:write", job.team_id)
     if run["lifecycle_stage"] == "deleted":
-        if cols[1].button("Restore run", key=f"tr_restore_{run_id}"):
+        if button("Restore run", allowed, key=f"tr_restore_{run_id}", where=cols[1]):
             attempt(
                 lambda: runs_svc.restore_run(actor=who, job_id=job.id, run_id=run_id), success="run restored"
             )  # type: ignore[arg-type]
-    elif cols[1].button("Delete run", key=f"tr_delete_{run_id}", disabled=run["status"] == "RUNNING"):
+    elif button(
+        "Delete run", allowed, key=f"tr_delete_{run_id}", where=cols[1], disabled=run["status"] == "RUNNING"
+    ):
         attempt(lambda: runs_svc.delete_run(actor=who, job_id=job.id, run_id=run_id), success="run deleted")  # type: ignore[arg-type]

@@ -104,6 +104,38 @@ def page(module: str, scenario: str | None = "anomaly_detection", *, timeout: fl
     return AppTest.from_string(f"from dashboard.views import {module}\n{call}\n", default_timeout=timeout)
 
 
+SIGNED_IN_PAGE = """
+import time
+
+import streamlit as st
+
+from dashboard import auth
+from dashboard.views import {module}
+
+if auth.LOGIN_KEY not in st.session_state:  # signed in (the password: test_login)
+    now = time.time()
+    st.session_state[auth.LOGIN_KEY] = auth.Login({username!r}, {team_id!r}, now, now + 3600)
+st.session_state[auth.GATE_KEY] = True
+{module}.render({args})
+"""
+
+
+def signed_in_page(
+    module: str,
+    username: str,
+    team_id: int,
+    scenario: str | None = "anomaly_detection",
+    *,
+    timeout: float = 60,
+) -> AppTest:
+    """A page rendered for ``username`` signed in with ``team_id`` as the current team: it acts as the app's
+    pages do, through ``auth.session_actor`` (the user restricted to that team and its sub-teams)."""
+    script = SIGNED_IN_PAGE.format(
+        module=module, username=username, team_id=team_id, args=repr(scenario) if scenario else ""
+    )
+    return AppTest.from_string(script, default_timeout=timeout)
+
+
 def captions(at: AppTest) -> list[str]:
     return [c.value for c in at.caption]
 

@@ -1,6 +1,7 @@
 """End to end in a real browser (headless Chromium driven by Playwright) against the platform's own processes:
 sign in, create an anomaly dataset and upload a CSV, publish it, train ECOD, start a serving, predict in the
-sandbox and see the anomalies drawn on the chart.
+sandbox and see the anomalies drawn on the chart; then, signed in as a viewer of the team, the job's Start is
+disabled, and as a member it is enabled.
 
 Every step saves a screenshot to ``test-artifacts/e2e/`` (at the repository root, whatever ``--basetemp``);
 a failure also saves ``failure.png``, the page's HTML and the tails of the dashboard and flow-runner logs
@@ -108,6 +109,13 @@ def rerun_until(
         refresh()
 
 
+def sign_in(page: Any, username: str, password: str) -> None:
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator('[data-testid="stSidebarNav"]').wait_for()
+
+
 def open_page(page: Any, url_path: str, title: str) -> None:
     """Client-side navigation through the sidebar (the session, and the sign-in, stay)."""
     page.locator(f'[data-testid="stSidebarNav"] a[href$="/{url_path}"]').click()
@@ -144,11 +152,9 @@ def test_sign_in_upload_publish_train_serve_and_see_anomalies(  # type: ignore[n
 
     # Sign in.
     page.goto(live_dashboard.url)
-    page.get_by_role("textbox", name="Username").fill(live_dashboard.admin_username)
-    page.get_by_role("textbox", name="Password").fill(live_dashboard.admin_password)
+    page.get_by_role("textbox", name="Username").wait_for()
     steps.shot("sign-in")
-    page.get_by_role("button", name="Sign in").click()
-    page.locator('[data-testid="stSidebarNav"]').wait_for()
+    sign_in(page, live_dashboard.admin_username, live_dashboard.admin_password)
     steps.shot("overview")
 
     # A dataset, and a CSV uploaded into it (flagged train).
@@ -241,3 +247,38 @@ def test_sign_in_upload_publish_train_serve_and_see_anomalies(  # type: ignore[n
     assert markers.count() == flagged
     assert chart.locator(".legend").get_by_text("anomaly").count() == 1
     steps.shot("sandbox-anomalies", chart)
+
+    # What a role allows: a viewer of the team sees the job's Start disabled (its tooltip names the
+    # permission), a member sees it enabled.
+    team_roles(live_dashboard, {"vera": "viewer", "mona": "member"})
+    for username, may in (("vera", False), ("mona", True)):
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, username, ROLE_PASSWORD)
+        open_page(page, "anomaly-detection-training", "Training")
+        expect(page.get_by_role("combobox", name="Job", exact=True)).to_have_value("ecod-e2e (#1)")
+        start = page.get_by_role("button", name="Start", exact=True)
+        if may:
+            expect(start).to_be_enabled()
+        else:
+            expect(start).to_be_disabled()
+            start.hover()
+            page.get_by_text("does not grant 'jobs:start'").wait_for()
+            steps.shot("viewer-may-not-start", start)
+    steps.shot("member-may-start", start)
+
+
+ROLE_PASSWORD = "role-pass-1234"
+
+
+def team_roles(live: LiveDashboard, roles: dict[str, str]) -> None:
+    """Users with these roles in the administrator's team (where the test's job is)."""
+    from catalog.db import session_scope
+    from catalog.scoping import SYSTEM
+    from catalog.services import teams
+
+    with session_scope() as session:
+        team_id = teams.actor_for(session, username=live.admin_username).current_team_id
+        assert team_id is not None
+        for username, role in roles.items():
+            teams.create_user(session, actor=SYSTEM, username=username, password=ROLE_PASSWORD)
+            teams.add_member(session, actor=SYSTEM, team_id=team_id, username=username, role=role)

@@ -71,7 +71,9 @@ def test_navigation_has_a_section_per_scenario_account_and_admin_for_administrat
     admin = page_sections(Actor(user_id=1, username="a", is_superuser=True))
     member = page_sections(Actor(user_id=2, username="m", grants={1: MEMBER_PERMISSIONS}))
     assert list(admin) == ["", *[s.display_name for s in Scenario], "Account", "Admin"]
-    assert list(member) == list(admin)[:-1]
+    # A member reads their team's audit log in the Team section (an administrator's is in Admin).
+    assert list(member) == [*list(admin)[:-1], "Team"]
+    assert [title for _, title, _ in member["Team"]] == ["Audit log"]
     for scenario in Scenario:
         assert [title for _, title, _ in admin[scenario.display_name]] == [
             "Datasets",
