@@ -47,8 +47,8 @@ def container_name_for(serving_id: int) -> str:
 def inference_token(serving: Serving) -> str:
     """The bearer token the serving's inference server requires on /predict and /metrics (given to it at
     launch as MLOPS_SERVING_TOKEN). Derived from the server secret and the serving's own salt, so it is never
-    stored, differs per serving, and is unknown to anyone without the server secret; a caller who may read
-    the serving (``get_serving``) may be given it."""
+    stored, differs per serving, and is unknown to anyone without the server secret; a caller who may manage
+    the serving is given it (``token_for``), the platform's own launch and predict proxy use it."""
     message = f"mlops-serving-token\0{serving.id}\0{serving.auth_salt}".encode()
     return hmac.new(get_settings().platform.secret_key.encode(), message, hashlib.sha256).hexdigest()
 

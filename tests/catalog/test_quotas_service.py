@@ -77,6 +77,7 @@ def _seed() -> dict[str, Any]:
                 release_id=release.id,
                 params={},
                 status="completed",
+                model_name=f"model-{n}",
             )
             for n in range(RACERS)
         ]
@@ -226,3 +227,15 @@ def test_concurrent_claims_across_jobs_and_servings_never_exceed_the_quota(catal
         serving.set_desired(session, actor=SYSTEM, serving_id=stopped[0], desired=DesiredState.RUNNING)
     with pytest.raises(QuotaExceededError, match="running servings"), session_scope() as session:
         serving.set_desired(session, actor=SYSTEM, serving_id=stopped[1], desired=DesiredState.RUNNING)
+    # A serving created to run claims its place too: over the quota it is refused and nothing is stored.
+    spare = next(j for j in waiting[2:] if j in seeded["jobs"][0::2])  # a completed job of 'ml-a'
+    with pytest.raises(QuotaExceededError, match="running servings"), session_scope() as session:
+        serving.create_serving(
+            session, actor=SYSTEM, team_id=seeded["child"], name="extra", train_job_id=spare
+        )
+    with session_scope() as session:
+        assert session.exec(select(Serving).where(Serving.name == "extra")).first() is None
+        created = serving.create_serving(
+            session, actor=SYSTEM, team_id=seeded["child"], name="extra", train_job_id=spare, start=False
+        )
+        assert (created.desired_state, created.claimed_cpu) == ("stopped", None)
