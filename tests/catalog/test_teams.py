@@ -172,7 +172,9 @@ def test_teams_and_memberships(session: Session, alice: User) -> None:
 
     # A team admin manages its own team's members, not other teams'.
     svc.add_member(session, actor=actor, team_id=red.id, user_id=bob.id)
-    with pytest.raises(PermissionDeniedError, match="your role in team 'blue' does not grant 'members:manage'"):
+    with pytest.raises(
+        PermissionDeniedError, match="your role in team 'blue' does not grant 'members:manage'"
+    ):
         svc.add_member(session, actor=actor, team_id=blue.id, user_id=bob.id)
     with pytest.raises(ValidationError, match="role 'owner'"):
         svc.add_member(session, actor=actor, team_id=red.id, user_id=bob.id, role="owner")
