@@ -98,8 +98,8 @@ async def _read_body(request: Request) -> bytes | JSONResponse:
 
 
 def _scoped(actor: Actor, serving_id: int) -> Serving:
-    with read_session() as session:
-        serving = serving_service.get_serving(session, actor=actor, serving_id=serving_id)
+    with read_session() as session:  # seen (else 404) and servings:predict (else 403)
+        serving = serving_service.predictable(session, actor=actor, serving_id=serving_id)
         session.expunge(serving)  # kept as read: the read session's rollback would expire it
         return serving
 

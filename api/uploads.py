@@ -11,7 +11,10 @@ While the body arrives, a part uploader (``PartUploader``, a thread) follows the
 time: memory holds that many parts whatever the file's size, and a slow object store does not slow the
 receiving down. When the body has arrived, the file is validated while the last parts are still going up.
 The multipart upload is completed only once the file has passed validation: a refused, oversized, broken or
-abandoned upload is aborted, and leaves no object, no parts and no row. A body smaller than one part is
+abandoned upload is aborted, and leaves no object, no parts and no row. The team's stored-bytes quotas
+(``catalog.services.quotas``) are read once before a byte is read and checked against the announced length
+and against what has arrived before each block is written (so before any part of it goes to S3), and read
+again before the upload is completed; the row's insert checks them a last time, under the quota lock. A body smaller than one part is
 stored with a single put after validation. The rest is ``catalog.uploads``, the steps the dashboard's
 uploads take: the scenario read through scoping, the object key, the row (whose failure deletes the object
 again).
@@ -36,7 +39,15 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError
 from catalog.models import DatasetEntry
 from catalog.scoping import Actor
-from catalog.uploads import check_size, dataset_scenario, entry_key, record_entry, safe_filename
+from catalog.uploads import (
+    check_room,
+    check_size,
+    dataset_scenario,
+    entry_key,
+    record_entry,
+    safe_filename,
+    storage_room,
+)
 from catalog.validators import validate_upload
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
@@ -210,6 +221,10 @@ async def receive_entry(
         )
     if declared is not None:
         check_size(filename, declared)
+    # The stored-bytes quotas, read once: checked against what arrives before any of it goes to S3.
+    room = await run_in_threadpool(lambda: storage_room(actor=actor, dataset_id=dataset_id))
+    if declared is not None:
+        room.check(declared)
     store = ObjectStore.from_settings(get_settings().s3)
     key = entry_key(dataset_id, filename)
     staging = Staging()
@@ -219,6 +234,7 @@ async def receive_entry(
         buffer = bytearray()
         async for chunk in body:
             check_size(filename, staging.written + len(buffer) + len(chunk), complete=False)
+            room.check(staging.written + len(buffer) + len(chunk))
             buffer += chunk
             if len(buffer) >= BLOCK:
                 # Written and hashed here, on the event loop: a millisecond a block, a thread hop would cost
@@ -234,6 +250,8 @@ async def receive_entry(
             parts.finish()
         lap("receive")
         validated = await run_in_threadpool(validate_upload, scenario, staging.path, filename)
+        # Read again before the object is completed: an upload that ended meanwhile may have taken the room.
+        await run_in_threadpool(lambda: check_room(actor=actor, dataset_id=dataset_id, size=staging.written))
         lap("validate")
         if multipart:
             etags = await run_in_threadpool(parts.join)

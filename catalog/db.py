@@ -94,6 +94,13 @@ def dispose_engines() -> None:
 AFTER_ROLLBACK = "after_rollback"
 
 
+def _after_rollback(session: Session, url: str | None) -> None:
+    for hook in session.info.pop(AFTER_ROLLBACK, []):
+        with Session(get_engine(url), expire_on_commit=False) as own:
+            hook(own)
+            own.commit()
+
+
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A session committed on success and rolled back on any error.
@@ -108,11 +115,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
             session.commit()
         except BaseException:
             session.rollback()
-            hooks = session.info.pop(AFTER_ROLLBACK, [])
-            for hook in hooks:
-                with Session(get_engine(url), expire_on_commit=False) as own:
-                    hook(own)
-                    own.commit()
+            _after_rollback(session, url)
             raise
 
 
@@ -133,13 +136,15 @@ def _read_only_engine(url: str | None) -> Engine:
 def read_session(url: str | None = None) -> Iterator[Session]:
     """A session for reads only (e.g. the NATS responder): one consistent snapshot, always rolled back.
 
-    On SQLite it takes no write lock (see ``_sqlite_begin``); it must not be used to write.
+    On SQLite it takes no write lock (see ``_sqlite_begin``); it must not be used to write. A refusal queued
+    for the audit trail (``after_rollback``) is written afterwards in a write transaction of its own.
     """
     with Session(_read_only_engine(url), expire_on_commit=False) as session:
         try:
             yield session
         finally:
             session.rollback()
+            _after_rollback(session, url)
 
 
 def alembic_config(url: str | None = None) -> Any:

@@ -1,7 +1,8 @@
 """Uploading a file into a dataset: size limit, content validation, object storage, catalog row.
 
-Order matters for consistency: validate first (nothing stored on bad input), store the object, then insert
-the row; if the insert fails the object is deleted again, so a failure leaves no orphan.
+Order matters for consistency: validate first (nothing stored on bad input, nor over a stored-bytes quota:
+``check_room``), store the object, then insert the row (which checks the quota again, under its lock); if the
+insert fails the object is deleted again, so a failure leaves no orphan.
 
 ``upload_entry`` does it all for a local file (dashboard, tests). The API receives uploads as a stream and
 stores them as they arrive (``api.uploads``), with the same steps from here: the size rule (``check_size``),
@@ -21,6 +22,7 @@ from catalog.errors import ValidationError
 from catalog.models import DatasetEntry
 from catalog.scoping import Actor
 from catalog.services import datasets as datasets_service
+from catalog.services import quotas
 from catalog.validators import ValidatedUpload, validate_upload
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
@@ -69,6 +71,18 @@ def dataset_scenario(*, actor: Actor, dataset_id: int) -> str:
     """The scenario of a dataset the actor sees (a foreign team's reads as missing)."""
     with session_scope() as session:
         return datasets_service.get_dataset(session, actor=actor, dataset_id=dataset_id).scenario
+
+
+def storage_room(*, actor: Actor, dataset_id: int) -> quotas.Room:
+    """The stored-bytes quotas over the dataset's team, read once (``Room.check(size)`` raises
+    QuotaExceededError naming the quota and its use)."""
+    with session_scope() as session:
+        return quotas.storage_room(session, actor=actor, dataset_id=dataset_id)
+
+
+def check_room(*, actor: Actor, dataset_id: int, size: int) -> None:
+    """Refuse, before anything is stored, an upload of ``size`` bytes that would exceed a stored-bytes quota."""
+    storage_room(actor=actor, dataset_id=dataset_id).check(size)
 
 
 def record_entry(
@@ -124,6 +138,7 @@ def upload_entry(
     size = path.stat().st_size
     check_size(filename, size)
     scenario = dataset_scenario(actor=actor, dataset_id=dataset_id)
+    check_room(actor=actor, dataset_id=dataset_id, size=size)
     validated = validate_upload(scenario, path, filename)
     store = store or ObjectStore.from_settings(get_settings().s3)
     key = entry_key(dataset_id, filename)

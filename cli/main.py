@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from cli import admin, auth, custom_jobs, datasets, demo, platform, serving, tokens, training
+from cli import admin, auth, custom_jobs, datasets, demo, platform, quotas, serving, tokens, training
 
 app = typer.Typer(
     name="mlops",
@@ -51,6 +51,8 @@ for _name, _group in GROUPS.items():
     app.add_typer(_group, name=_name)
 # Commands of a group that live in a module of their own.
 training.app.command("create-custom")(custom_jobs.create_custom)
+admin.teams.command("usage")(quotas.usage)
+admin.teams.command("set-quota")(quotas.set_quota)
 
 
 @app.callback()

@@ -29,6 +29,7 @@ from tasks.training import (
     container_status,
     end_mlflow_run,
     mlflow_run_status,
+    record_model_bytes,
     registered_versions,
     stop_container,
     wait_container,
@@ -114,6 +115,10 @@ def _finish(job_id: int, run_id: str, container: str, action: Finish, polls: int
         return WatchResult(status=JobStatus(current.status) if current else JobStatus.STOPPED, polls=polls)
     if action.end_run:
         _end_run_quietly(run_id, action.end_run)
+    if action.status == JobStatus.COMPLETED:
+        problem = record_model_bytes(run_id)  # counted in the team's stored bytes
+        if problem is not None:
+            log.warning("could not measure the model of run %s: %s", run_id, problem)
     return WatchResult(status=action.status, reason=action.reason, polls=polls)
 
 

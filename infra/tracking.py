@@ -320,6 +320,21 @@ def list_artifacts(mlflow: MlflowClient, run_id: str, path: str | None = None) -
         raise _wrap(exc) from exc
 
 
+def artifact_bytes(mlflow: MlflowClient, run_id: str, path: str | None = None) -> int:
+    """The total size of a run's artifacts (under ``path``), listed folder by folder."""
+    try:
+        total, folders = 0, [path]
+        while folders:
+            for item in mlflow.list_artifacts(run_id, folders.pop()):
+                if item.is_dir:
+                    folders.append(item.path)
+                else:
+                    total += int(item.file_size or 0)
+        return total
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
 def download_model_version(mlflow: MlflowClient, model_name: str, version: str, dst: str) -> str:
     """A registered version's files, wherever they were logged (a run's folder or an MLflow 3 logged model)."""
     from mlflow.artifacts import download_artifacts as fetch

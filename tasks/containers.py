@@ -38,8 +38,17 @@ def container_env(settings: Settings | None = None) -> dict[str, str]:
 
 
 def training_spec(
-    *, job_id: int, team_id: int, config_uri: str, run_id: str, settings: Settings | None = None
+    *,
+    job_id: int,
+    team_id: int,
+    config_uri: str,
+    run_id: str,
+    cpu_limit: float | None = None,
+    memory_limit_mb: int | None = None,
+    settings: Settings | None = None,
 ) -> ContainerSpec:
+    """A preset job's container; its limits are what its start claimed (``catalog.services.quotas``), else the
+    runtime's."""
     s = settings or get_settings()
     env = {
         **container_env(s),
@@ -55,8 +64,8 @@ def training_spec(
         env=env,
         labels={"app": LABEL_APP, "kind": "train", "job-id": str(job_id), "team-id": str(team_id)},
         image=s.runtime.image,
-        cpu_limit=s.runtime.cpu_limit,
-        memory_limit_mb=s.runtime.memory_limit_mb,
+        cpu_limit=cpu_limit if cpu_limit is not None else s.runtime.cpu_limit,
+        memory_limit_mb=memory_limit_mb if memory_limit_mb is not None else s.runtime.memory_limit_mb,
     )
 
 
@@ -140,9 +149,12 @@ def serving_spec(
     model_uri: str,
     port: int,
     token: str,
+    cpu_limit: float | None = None,
+    memory_limit_mb: int | None = None,
     settings: Settings | None = None,
 ) -> ContainerSpec:
-    """``token``: what the inference server requires of its callers (catalog.services.serving.inference_token)."""
+    """``token``: what the inference server requires of its callers (catalog.services.serving.inference_token);
+    the limits: what the serving claimed (``catalog.services.quotas``), else the runtime's."""
     s = settings or get_settings()
     return ContainerSpec(
         name=f"serve-{serving_id}",
@@ -164,6 +176,6 @@ def serving_spec(
         port=port,
         labels={"app": LABEL_APP, "kind": "serve", "serving-id": str(serving_id), "team-id": str(team_id)},
         image=s.runtime.image,
-        cpu_limit=s.runtime.cpu_limit,
-        memory_limit_mb=s.runtime.memory_limit_mb,
+        cpu_limit=cpu_limit if cpu_limit is not None else s.runtime.cpu_limit,
+        memory_limit_mb=memory_limit_mb if memory_limit_mb is not None else s.runtime.memory_limit_mb,
     )

@@ -110,8 +110,8 @@ def upstream(serving: Serving) -> tuple[str, dict[str, str]]:
 
 
 def predict(*, actor: Actor, serving_id: int, payload: dict[str, Any]) -> dict[str, Any]:
-    with session_scope() as session:
-        serving = serving_service.get_serving(session, actor=actor, serving_id=serving_id)
+    with session_scope() as session:  # servings:predict
+        serving = serving_service.predictable(session, actor=actor, serving_id=serving_id)
     check_request(serving.scenario, payload)
     url, headers = upstream(serving)
     try:

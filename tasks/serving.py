@@ -116,6 +116,11 @@ def launch(serving_id: int) -> ContainerStatus:
         model_uri=model_uri,
         port=port,
         token=serving_service.inference_token(serving),
+        # What it claimed when it was meant to run (its own limits, else the runtime's, else a quota default).
+        cpu_limit=serving.claimed_cpu if serving.claimed_cpu is not None else serving.cpu_limit,
+        memory_limit_mb=(
+            serving.claimed_memory_mb if serving.claimed_memory_mb is not None else serving.memory_limit_mb
+        ),
     )
     spec = replace(spec, labels={**spec.labels, VERSION_LABEL: version})
     status = runtime.start(spec)

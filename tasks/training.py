@@ -12,7 +12,7 @@ from prefect import task
 from catalog.db import session_scope
 from catalog.models import JobKind, TrainJob
 from catalog.scoping import SYSTEM
-from catalog.services import custom_jobs
+from catalog.services import custom_jobs, quotas
 from catalog.services import training as training_service
 from catalog.services.job_config import experiment_name_of
 from infra import tracking
@@ -91,6 +91,8 @@ def launch_container(job_id: int, run_id: str) -> str:
             team_id=job.team_id,
             run_id=run_id,
             config_uri=format_s3_uri(settings.s3.bucket, job.config_key or ""),
+            cpu_limit=job.claimed_cpu,
+            memory_limit_mb=job.claimed_memory_mb,
         )
     runtime.remove(spec.name, force=True)
     runtime.start(spec)
@@ -126,8 +128,9 @@ def custom_spec(job: TrainJob, run_id: str) -> ContainerSpec:
         release=InputFile(
             RELEASE_FILE, url, size=release.size_bytes, sha256=release.sha256 or "", env_var=RELEASE_PATH_ENV
         ),
-        cpu_limit=job.cpu_limit,
-        memory_limit_mb=job.memory_limit_mb,
+        # What the start claimed (the job's own limits, else the runtime's, else a quota's default).
+        cpu_limit=job.claimed_cpu if job.claimed_cpu is not None else job.cpu_limit,
+        memory_limit_mb=job.claimed_memory_mb if job.claimed_memory_mb is not None else job.memory_limit_mb,
     )
 
 
@@ -175,6 +178,18 @@ def mlflow_run_status(run_id: str) -> str:
     """The MLflow status of a run (``RUNNING``, ``FINISHED``, ``FAILED``, ``KILLED``, ...); raises
     ``TrackingError`` when MLflow does not answer."""
     return tracking.get_run(tracking.client(), run_id).status
+
+
+def record_model_bytes(run_id: str) -> str | None:
+    """Record the size of what a completed run logged (its artifacts: the model, and its plots) against its
+    team's stored-bytes quota. Best effort: the error when MLflow did not answer, else None."""
+    try:
+        size = tracking.artifact_bytes(tracking.client(), run_id)
+    except TrackingError as exc:
+        return str(exc)
+    with session_scope() as session:
+        quotas.record_model_bytes(session, run_id=run_id, size=size)
+    return None
 
 
 def end_mlflow_run(run_id: str, status: str) -> str | None:

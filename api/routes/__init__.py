@@ -4,6 +4,7 @@
 ROUTERS: tuple[str, ...] = (
     "auth",
     "admin",
+    "quotas",
     "algorithms",
     "datasets",
     "releases",

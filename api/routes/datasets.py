@@ -88,6 +88,11 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
         "model": ErrorBody,
         "description": "Over MLOPS_UPLOAD_MAX_BYTES; the rest of the body is not read.",
     },
+    409: {
+        "model": ErrorBody,
+        "description": "quota_exceeded: it would exceed a stored-bytes quota of the dataset's team (the message "
+        "names it and its use); nothing is stored.",
+    },
     415: {"model": ErrorBody, "description": "The body is not application/octet-stream."},
     422: {"model": ErrorBody, "description": "The file is not valid for the dataset's scenario."},
     503: {"model": ErrorBody, "description": "The object store did not answer."},

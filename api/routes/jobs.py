@@ -156,8 +156,11 @@ def _row(actor: Actor, job_id: int) -> TrainJob:
 def start_job(job_id: IdPath, actor: ActorDep) -> Launch:
     """Launches the `train` flow, which claims the job, starts its container and watches it to its end; follow
     it with ``GET /jobs/{job_id}/progress?flow_run_id=``. 409 when the job is already starting or running
-    (a start racing another is refused by the flow's claim: its flow run fails on a conflict)."""
-    job = _row(actor, job_id)
+    (a start racing another is refused by the flow's claim: its flow run fails on a conflict), 409
+    ``quota_exceeded`` when the start would exceed a quota of the job's team (the message names it and its
+    use; the flow's claim checks again, atomically); 403 without ``jobs:start``."""
+    with session_scope() as session:  # jobs:start, and the team's quotas now (409 quota_exceeded)
+        job = training_service.request_start(session, actor=actor, job_id=job_id)
     if job.status in ACTIVE_STATUSES:
         raise ApiError(
             409,
@@ -171,7 +174,8 @@ def start_job(job_id: IdPath, actor: ActorDep) -> Launch:
 @router.post("/jobs/{job_id:int}/stop", response_model=Launch, status_code=202, summary="Stop a training job")
 def stop_job(job_id: IdPath, actor: ActorDep) -> Launch:
     """Launches the `stop-training` flow (stops the container, marks the run KILLED and the job stopped)."""
-    _row(actor, job_id)
+    with session_scope() as session:
+        training_service.request_stop(session, actor=actor, job_id=job_id)
     return launch("stop-training", {"job_id": job_id})
 
 

@@ -19,7 +19,7 @@ from api.deps import ActorDep, IdPath, SessionDep, team_for_create
 from api.errors import ApiError
 from api.launching import RowView, launch, progress
 from api.paging import Page, PageDep
-from catalog.db import read_session
+from catalog.db import read_session, session_scope
 from catalog.errors import NotFoundError
 from catalog.models import Serving
 from catalog.scenarios import Scenario
@@ -99,6 +99,7 @@ def create_serving(body: CreateServing, actor: ActorDep, session: SessionDep) ->
         train_job_id=body.train_job_id,
         model_version=body.model_version,
         port=body.port,
+        start=body.start,  # claims its place in the team's quotas (409 quota_exceeded: nothing stored)
     )
     launched = _launch(session, "serving-start", serving.id) if body.start else None  # type: ignore[arg-type]
     return ServingChange(serving=_out(serving), launch=launched)
@@ -180,7 +181,12 @@ def update_serving(
 
 
 def _lifecycle(flow: str, serving_id: int, actor: Actor) -> Launch:
-    _read(actor, serving_id)  # scoped: another team's serving is a 404 and nothing is launched
+    # Scoped (another team's serving is a 404), servings:manage (403), and a start checked against the team's
+    # quotas (409 quota_exceeded): refused before anything is launched.
+    with session_scope() as session:
+        serving_service.request_lifecycle(
+            session, actor=actor, serving_id=serving_id, action=flow.removeprefix("serving-")
+        )
     return launch(flow, {"serving_id": serving_id})
 
 
@@ -269,9 +275,10 @@ def _row_view(actor: Actor, serving_id: int) -> RowView:
 def serving_token(serving_id: IdPath, actor: ActorDep, response: Response) -> InferenceToken:
     """The bearer token the serving's own server requires, for callers reaching it directly (on the serving
     host's network); through the platform, POST /servings/{id}/predict needs only your API token."""
-    serving = _read(actor, serving_id)
+    with read_session() as session:  # servings:manage: who may change the serving may call it directly
+        token = serving_service.token_for(session, actor=actor, serving_id=serving_id)
     response.headers["Cache-Control"] = "no-store"
-    return InferenceToken(serving_id=serving_id, token=serving_service.inference_token(serving))
+    return InferenceToken(serving_id=serving_id, token=token)
 
 
 PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -14,6 +14,7 @@ from catalog.models import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, requires, scoped
+from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page
 
@@ -86,11 +87,15 @@ def add_entry(
     is_val: bool = False,
     is_test: bool = False,
 ) -> DatasetEntry:
-    """Record an entry whose object is already stored (see ``catalog.uploads`` for the whole upload)."""
+    """Record an entry whose object is already stored (see ``catalog.uploads`` for the whole upload). The
+    team's stored-bytes quotas are checked here once more, under the team chain's lock: the uploads' own checks
+    come before anything is stored, this one keeps two uploads racing from both taking the last room (the
+    caller then deletes the object)."""
     dataset = get_dataset(session, actor=actor, dataset_id=dataset_id)
     with audited(
         session, actor=actor, action="entry.create", resource_type="dataset_entry", team_id=dataset.team_id
     ) as info:
+        quotas.require_storage(session, team_id=dataset.team_id, size=size_bytes)
         entry = DatasetEntry(
             dataset_id=dataset_id,
             name=name,

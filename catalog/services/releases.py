@@ -18,6 +18,7 @@ from catalog.models import Dataset, DatasetRelease, ReleaseStatus, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, requires, scoped
+from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import page, transition
 from catalog.services.datasets import get_dataset, list_entries
@@ -86,6 +87,8 @@ def create_release(
             )
         if not any("train" in f["splits"] for f in frozen):
             raise ValidationError("a release needs at least one entry flagged train")
+        # Its zip will take about its entries' total: refused now rather than after the build.
+        quotas.require_storage(session, team_id=dataset.team_id, size=quotas.frozen_size(frozen), lock=False)
         if version is None or not version.strip():
             version = _next_version(session, dataset_id)
         version = version.strip()
@@ -168,8 +171,14 @@ def page_releases(
 
 @requires("releases:publish")
 def claim_publish(session: Session, *, actor: Actor, release_id: int, flow_run_id: str | None = None) -> bool:
-    """pending|failed → publishing. False when another publish holds it or it is already published."""
-    get_release(session, actor=actor, release_id=release_id)
+    """pending|failed → publishing. False when another publish holds it or it is already published. A zip
+    that would exceed a stored-bytes quota (its entries' total) is refused (QuotaExceededError) before it is
+    built; a publishing release counts that total until its zip's size is known (``services.quotas``)."""
+    release = get_release(session, actor=actor, release_id=release_id)
+    if release.status in (ReleaseStatus.PENDING, ReleaseStatus.FAILED):
+        dataset = session.get(Dataset, release.dataset_id)
+        assert dataset is not None
+        quotas.require_storage(session, team_id=dataset.team_id, size=quotas.frozen_size(release.entries))
     return transition(
         session,
         DatasetRelease,

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
@@ -23,11 +23,13 @@ from catalog.models import DesiredState, JobStatus, Serving, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, requires, scoped
+from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page
 from infra.settings import get_settings
 
 _VERSION_OK = "latest"
+LIFECYCLE_ACTIONS = ("start", "stop", "restart", "remove", "delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +47,8 @@ def container_name_for(serving_id: int) -> str:
 def inference_token(serving: Serving) -> str:
     """The bearer token the serving's inference server requires on /predict and /metrics (given to it at
     launch as MLOPS_SERVING_TOKEN). Derived from the server secret and the serving's own salt, so it is never
-    stored, differs per serving, and is unknown to anyone without the server secret; a caller who may read
-    the serving (``get_serving``) may be given it."""
+    stored, differs per serving, and is unknown to anyone without the server secret; a caller who may manage
+    the serving is given it (``token_for``), the platform's own launch and predict proxy use it."""
     message = f"mlops-serving-token\0{serving.id}\0{serving.auth_salt}".encode()
     return hmac.new(get_settings().platform.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
@@ -122,7 +124,11 @@ def create_serving(
     train_job_id: int,
     model_version: str = _VERSION_OK,
     port: int | None = None,
+    start: bool = True,
 ) -> Serving:
+    """A serving of the team's training job. ``start``: meant to run (its desired state; the caller launches
+    ``serving-start``), which claims its place in the team's quotas now (QuotaExceededError: nothing is
+    stored); otherwise it is created stopped."""
     with audited(
         session, actor=actor, action="serving.create", resource_type="serving", team_id=team_id
     ) as info:
@@ -138,9 +144,12 @@ def create_serving(
             train_job_id=job.id,
             model_version=_check_version(model_version),
             port=_check_port(session, port),
-            desired_state=DesiredState.RUNNING,
+            desired_state=DesiredState.RUNNING if start else DesiredState.STOPPED,
             created_by=actor.user_id,
         )
+        held = quotas.claim(session, row=serving) if start else None
+        if held is not None:
+            serving.claimed_cpu, serving.claimed_memory_mb = held.cpus, held.memory_mb
         session.add(serving)
         session.flush()
         serving.container_name = container_name_for(serving.id)  # type: ignore[arg-type]
@@ -217,6 +226,8 @@ def update_serving(
 
 @requires("servings:manage")
 def set_desired(session: Session, *, actor: Actor, serving_id: int, desired: DesiredState) -> Serving:
+    """Running claims the serving's place in its team's quotas (QuotaExceededError when it would exceed one;
+    atomic, see ``catalog.services.quotas``); a serving meant to run already holds it. Stopped releases it."""
     serving = get_serving(session, actor=actor, serving_id=serving_id)
     with audited(
         session,
@@ -226,10 +237,52 @@ def set_desired(session: Session, *, actor: Actor, serving_id: int, desired: Des
         team_id=serving.team_id,
     ) as info:
         info["resource_id"] = serving.id
-        serving.desired_state = desired
-        serving.updated_at = utcnow()
-        session.add(serving)
+        values: dict[str, object] = {
+            "desired_state": str(desired),
+            "claimed_cpu": None,
+            "claimed_memory_mb": None,
+        }
+        if desired == DesiredState.RUNNING:
+            # None: meant to run already (maybe since a claim that held the team chain's lock first).
+            held = quotas.claim(session, row=serving)
+            if held is not None:
+                values.update(claimed_cpu=held.cpus, claimed_memory_mb=held.memory_mb)
+        # Only from the other state: a serving meant to run keeps what it claimed.
+        session.exec(  # type: ignore[call-overload]
+            update(Serving)
+            .where(col(Serving.id) == serving.id, Serving.desired_state != str(desired))
+            .values({**values, "updated_at": utcnow()})
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(serving)
     return serving
+
+
+@requires("servings:manage")
+def request_lifecycle(session: Session, *, actor: Actor, serving_id: int, action: str) -> Serving:
+    """What every edge calls before it launches a serving's lifecycle flow (``servings:manage``): ``action`` is
+    start, stop, restart, remove or delete; a start of a stopped serving is checked against the team's quotas
+    now (QuotaExceededError naming the quota and its use). The flow's ``set_desired`` claims atomically."""
+    if action not in LIFECYCLE_ACTIONS:
+        raise ValidationError(
+            f"unknown serving action {quote(action)}; actions: {', '.join(LIFECYCLE_ACTIONS)}"
+        )
+    serving = get_serving(session, actor=actor, serving_id=serving_id)
+    if action == "start" and serving.desired_state != DesiredState.RUNNING:
+        quotas.precheck(session, row=serving)
+    return serving
+
+
+@requires("servings:manage")
+def token_for(session: Session, *, actor: Actor, serving_id: int) -> str:
+    """The serving's inference token (``inference_token``), for those who may manage it."""
+    return inference_token(get_serving(session, actor=actor, serving_id=serving_id))
+
+
+@requires("servings:predict")
+def predictable(session: Session, *, actor: Actor, serving_id: int) -> Serving:
+    """The serving, if the actor may send it predictions through the platform (``servings:predict``)."""
+    return get_serving(session, actor=actor, serving_id=serving_id)
 
 
 @requires("servings:read")

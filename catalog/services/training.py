@@ -31,6 +31,7 @@ from catalog.models import (
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, requires, scoped
+from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page, transition
 from catalog.services.job_config import model_name_for, store_config
@@ -39,6 +40,8 @@ from catalog.weights import check_weights_params
 from infra.objectstore import ObjectStore
 
 MAX_EVALS_LIMIT = 500
+# A job that ends, fails, is stopped or restored holds nothing against its team's CPU/memory quotas.
+RELEASED = {"claimed_cpu": None, "claimed_memory_mb": None}
 
 
 def _require_free_name(session: Session, *, team_id: int, name: str) -> None:
@@ -184,6 +187,33 @@ def list_jobs(
     return page(session, stmt, offset=offset, limit=limit, order_by=col(TrainJob.id).desc())
 
 
+@requires("jobs:start")
+def request_start(session: Session, *, actor: Actor, job_id: int) -> TrainJob:
+    """What every edge calls before it launches the ``train`` flow: the actor may start the job (``jobs:start``)
+    and the start fits the team's quotas now (QuotaExceededError naming the quota and its use). The flow's
+    ``claim_start`` decides again, atomically."""
+    job = get_job(session, actor=actor, job_id=job_id)
+    if job.status in ACTIVE_STATUSES:
+        return job  # already started: the edge says so (and by which flow run)
+    with audited(
+        session, actor=actor, action="train_job.start", resource_type="train_job", team_id=job.team_id
+    ) as info:
+        info["resource_id"] = job.id
+        quotas.precheck(session, row=job)
+    return job
+
+
+@requires("jobs:start")
+def request_stop(session: Session, *, actor: Actor, job_id: int) -> TrainJob:
+    """What every edge calls before it launches the ``stop-training`` flow (``jobs:start``)."""
+    job = get_job(session, actor=actor, job_id=job_id)
+    with audited(
+        session, actor=actor, action="train_job.stop", resource_type="train_job", team_id=job.team_id
+    ) as info:
+        info["resource_id"] = job.id
+    return job
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A won start: the status to restore if the launch fails, and whether this flow run already held it."""
@@ -203,6 +233,11 @@ def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str
     previous = job.status
     if flow_run_id and previous in ACTIVE_STATUSES and job.flow_run_id == flow_run_id:
         return Claim(previous=JobStatus.FAILED, resumed_status=previous)
+    held = quotas.Resources(None, None)
+    if previous in STARTABLE_STATUSES:
+        # QuotaExceededError; may wait for the team chain's lock, then re-reads the job (None: started meanwhile).
+        held = quotas.claim(session, row=job) or held
+        previous = job.status
     # The algorithm must still be enabled in the same statement: a disable racing this start either
     # sees the job active (and is refused) or makes this claim fail.
     algorithm_enabled = or_(
@@ -223,6 +258,8 @@ def claim_start(session: Session, *, actor: Actor, job_id: int, flow_run_id: str
             "finished_at": None,
             "mlflow_run_id": None,
             "container_name": None,
+            "claimed_cpu": held.cpus,
+            "claimed_memory_mb": held.memory_mb,
         },
         where=(algorithm_enabled,),
     ):
@@ -297,7 +334,7 @@ def restore_status(session: Session, *, job_id: int, previous: str, error: str) 
         job_id,
         from_statuses=(JobStatus.STARTING,),
         to_status=previous,
-        values={"error": error[:8000]},
+        values={"error": error[:8000], **RELEASED},
     )
 
 
@@ -316,6 +353,7 @@ def mark_finished(
             "error": error[:8000] if error else None,
             "log_tail": log_tail[-20000:] if log_tail else None,
             "finished_at": utcnow(),
+            **RELEASED,
         },
     )
 

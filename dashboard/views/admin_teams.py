@@ -12,6 +12,7 @@ from catalog.scoping import Actor
 from catalog.services import teams as svc
 from dashboard.views.common import actor, attempt, records
 from dashboard.views.paging import fetch_page, pager, search_box, slice_page
+from dashboard.views.team_usage import render_usage
 
 USER_CHOICES = 100  # users offered by a picker; its search finds the others
 
@@ -69,6 +70,7 @@ def _teams(who: Actor) -> None:
         records(shown, ["user_id", "username", "role", "is_superuser", "is_active"]), hide_index=True
     )
     pager(f"adm_members_{team.id}", n_members, noun="member(s)")
+    render_usage(who, team.id)
     cols = st.columns(2)
     with cols[0]:
         users = _user_choices(who, "add_member")

@@ -18,6 +18,7 @@ from catalog.services import serving as sv_svc
 from catalog.services import training as tr_svc
 from dashboard.views.common import actor, name_of, when
 from dashboard.views.paging import paged_list
+from dashboard.views.team_usage import render_usage
 from infra.settings import get_settings
 
 FAILURES_SHOWN = 10
@@ -156,8 +157,9 @@ def _failures(who: Actor) -> None:
 
 def render() -> None:
     st.title("mlops-lite")
-    who, _ = actor()
+    who, team_id = actor()
     _counts(who)
+    render_usage(who, team_id)
     s = get_settings()
     st.markdown(f"[Prefect UI]({s.prefect.ui_url}) · [MLflow UI]({s.mlflow.uri})")
 

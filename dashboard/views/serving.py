@@ -39,10 +39,10 @@ FIELDS = [
 JOB_CHOICES = 100  # newest completed jobs offered; the search box finds older ones
 PICK_KEY = "sv_pick"  # the serving picker; a serving just created becomes the picked one
 ACTIONS = [
-    ("Start", "serving-start"),
-    ("Stop", "serving-stop"),
-    ("Remove container", "serving-remove"),
-    ("Delete", "serving-delete"),
+    ("Start", "start"),
+    ("Stop", "stop"),
+    ("Remove container", "remove"),
+    ("Delete", "delete"),
 ]
 
 
@@ -152,26 +152,25 @@ def _detail(who: Actor, serving: Serving, jobs: dict[int, str]) -> None:
             url = inference_url(serving)
             st.code(url, language=None)
             if allowed.ok:
-                _calling_it(serving, url)
+                _calling_it(who, serving, url)
             else:
                 st.caption(f"🔒 Its bearer token is shown to those who manage it: {allowed.refusal}.")
         except RuntimeError_ as exc:
             st.warning(f"inference URL unavailable: {exc}")
     buttons = st.columns(len(ACTIONS) + 1)
-    for col_, (label, flow) in zip(buttons, ACTIONS, strict=False):
-        if button(label, allowed, key=f"sv_{flow}_{serving.id}", where=col_):
-            attempt(
-                lambda f=flow: run_flow(f, {"serving_id": serving.id}, wait=True), success=f"{label} done"
-            )
+    for col_, (label, action) in zip(buttons, ACTIONS, strict=False):
+        if button(label, allowed, key=f"sv_serving-{action}_{serving.id}", where=col_):
+            attempt(lambda a=action: _lifecycle(who, serving, a), success=f"{label} done")
     if buttons[-1].button("Refresh", key=f"sv_refresh_{serving.id}"):
         st.rerun()
     _update_form(who, serving, allowed)
 
 
-def _calling_it(serving: Serving, url: str) -> None:
+def _calling_it(who: Actor, serving: Serving, url: str) -> None:
     """How to call the serving from a script, with its bearer token (for those who may manage it only)."""
     with st.expander("Calling it from a script (bearer token)"):
-        token = svc.inference_token(serving)
+        with session_scope() as session:  # servings:manage
+            token = svc.token_for(session, actor=who, serving_id=serving.id)  # type: ignore[arg-type]
         st.caption(
             "The inference server answers only callers presenting this serving's token; treat it like a "
             "password."
@@ -181,6 +180,13 @@ def _calling_it(serving: Serving, url: str) -> None:
             "-H 'Content-Type: application/json' -d @request.json",
             language="bash",
         )
+
+
+def _lifecycle(who: Actor, serving: Serving, action: str) -> object:
+    """The serving's lifecycle flow, once the service allows it (servings:manage; a start: the quotas)."""
+    with session_scope() as session:
+        svc.request_lifecycle(session, actor=who, serving_id=serving.id, action=action)  # type: ignore[arg-type]
+    return run_flow(f"serving-{action}", {"serving_id": serving.id}, wait=True)
 
 
 def servings_picker(rows: list[Serving]) -> Serving:

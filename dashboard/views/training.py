@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -125,7 +126,7 @@ def _actions(who: Actor, job: TrainJob) -> None:
     allowed = gate(who, "jobs:start", job.team_id)
     cols = st.columns(3)
     if button("Start", allowed, key="tr_start", where=cols[0], disabled=job.status in ACTIVE_STATUSES):
-        launched = attempt(lambda: run_flow("train", {"job_id": job.id}, wait=False))
+        launched = attempt(lambda: _start(who, job))
         if launched:
             st.session_state[_follow_key(job.id)] = (launched.flow_run_id, time.time())  # type: ignore[arg-type]
             url = flow_run_url(launched.flow_run_id)
@@ -133,9 +134,22 @@ def _actions(who: Actor, job: TrainJob) -> None:
             if launched.message:
                 st.error(launched.message)
     if button("Stop", allowed, key="tr_stop", where=cols[1], disabled=job.status not in ACTIVE_STATUSES):
-        attempt(lambda: run_flow("stop-training", {"job_id": job.id}, wait=True), success="stopped")
+        attempt(lambda: _stop(who, job), success="stopped")
     if cols[2].button("Refresh"):
         st.rerun()
+
+
+def _start(who: Actor, job: TrainJob) -> Any:
+    """The `train` flow, once the service allows the start (jobs:start, the team's quotas)."""
+    with session_scope() as session:
+        svc.request_start(session, actor=who, job_id=job.id)  # type: ignore[arg-type]
+    return run_flow("train", {"job_id": job.id}, wait=False)
+
+
+def _stop(who: Actor, job: TrainJob) -> Any:
+    with session_scope() as session:
+        svc.request_stop(session, actor=who, job_id=job.id)  # type: ignore[arg-type]
+    return run_flow("stop-training", {"job_id": job.id}, wait=True)
 
 
 def job_rows(who: Actor, jobs: list[TrainJob]) -> list[dict[str, object]]:

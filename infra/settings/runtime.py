@@ -54,6 +54,18 @@ class RuntimeSettings(GroupSettings):
         default=None, gt=0, description="CPU limit per container (cores); none = unlimited."
     )
     memory_limit_mb: int | None = Field(default=None, gt=0, description="Memory limit per container in MiB.")
+    default_cpus: float = Field(
+        default=1.0,
+        gt=0,
+        description="CPUs a container is given and counted for when its team (or an ancestor) has a CPU quota "
+        "and neither the job or serving nor MLOPS_RUNTIME_CPU_LIMIT names a limit (catalog.services.quotas).",
+    )
+    default_memory_mb: int = Field(
+        default=2048,
+        gt=0,
+        description="Memory (MiB) a container is given and counted for when its team (or an ancestor) has a "
+        "memory quota and neither the job or serving nor MLOPS_RUNTIME_MEMORY_LIMIT_MB names a limit.",
+    )
     kube_namespace: str = Field(default="mlops", description="Kubernetes namespace of jobs and deployments.")
     kube_active_deadline_seconds: int = Field(
         default=4 * 3600, gt=0, description="activeDeadlineSeconds of Kubernetes training Jobs."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from mlops_lite.client.errors import InvalidRequest
+from mlops_lite.client.quotas import TeamQuotas
 from mlops_lite.client.transport import Transport
 from mlops_lite.schemas.admin import (
     AddMember,
@@ -21,9 +22,9 @@ from mlops_lite.schemas.admin import (
 from mlops_lite.schemas.common import Page
 
 
-class Teams:
+class Teams(TeamQuotas):
     """Every team for an administrator, otherwise the caller's own; members are managed by administrators
-    and the team's admins."""
+    and the team's admins; usage and quotas (``TeamQuotas``)."""
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport

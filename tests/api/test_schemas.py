@@ -44,3 +44,37 @@ def test_the_tuning_limit_is_the_catalogs() -> None:
     from mlops_lite.schemas.jobs import MAX_EVALS
 
     assert MAX_EVALS == MAX_EVALS_LIMIT
+
+
+def test_sizes_people_type_and_read() -> None:
+    from mlops_lite.schemas.quotas import format_bytes, parse_bytes, parse_memory_mb
+
+    assert parse_bytes("10GB") == 10 * 10**9 and parse_bytes("1.5 gib") == 3 * 2**29
+    assert parse_bytes("512") == 512 and parse_bytes("2k") == 2000
+    assert (
+        parse_memory_mb("8GiB") == 8192 and parse_memory_mb("8GB") == 7629 and parse_memory_mb("512") == 512
+    )
+    assert parse_memory_mb("0") == 0
+    for bad in ("ten", "10 parsecs", "-1GB", ""):
+        with pytest.raises(ValueError, match="is not a size"):
+            parse_bytes(bad)
+    with pytest.raises(ValueError, match="less than 1 MiB"):
+        parse_memory_mb("1000B")
+    assert [format_bytes(n) for n in (0, 999, 1000, 1_500_000_000, 2 * 10**18)] == [
+        "0 B",
+        "999 B",
+        "1 kB",
+        "1.5 GB",
+        "2000 PB",
+    ]
+
+
+def test_a_quota_body_keeps_what_it_was_not_given() -> None:
+    from mlops_lite.schemas.quotas import SetQuota
+
+    body = SetQuota.model_validate({"trainings": 2, "cpus": None, "memory_mb": 1024.0})
+    assert body.model_dump(exclude_unset=True) == {"trainings": 2, "cpus": None, "memory_mb": 1024}
+    assert SetQuota(cpus=4).cpus == 4.0
+    for bad in ({"trainings": -1}, {"cpus": float("nan")}, {"stored_bytes": 2**63}, {"trainings": 1.5}):
+        with pytest.raises(ValidationError):
+            SetQuota.model_validate(bad)

@@ -33,6 +33,7 @@ from catalog.services import (
     job_config,
     modules,
     names,
+    quotas,
     releases,
     roles,
     runs,
@@ -948,6 +949,65 @@ TOKEN_ENTRIES |= {
     ),
 }
 MATRIX.update(TOKEN_ENTRIES)
+
+# Quotas, and the requests every edge makes before it launches a lifecycle flow or hands out a serving's token.
+QUOTA_ENTRIES: dict[str, Entry] = {
+    "quotas.team_usage": scoped(
+        ref(lambda s, i, w: quotas.team_usage(s, actor=w.eve, team_id=i), "team_a"),
+        control=lambda w: lambda s: quotas.team_usage(s, actor=w.alice, team_id=w.team_a),
+    ),
+    "quotas.set_quota": admin(
+        lambda s, a: quotas.set_quota(
+            s, actor=a, team_id=teams.get_team(s, name="team-b").id, trainings=5, cpus=None
+        )
+    ),
+    "quotas.storage_room": scoped(
+        ref(lambda s, i, w: quotas.storage_room(s, actor=w.eve, dataset_id=i), "dataset_a"),
+        control=lambda w: lambda s: quotas.storage_room(s, actor=w.alice, dataset_id=w.dataset_a),
+    ),
+    "quotas.resources": row("quotas.resources", "the container resources of a row its caller already read"),
+    "quotas.precheck": row(
+        "quotas.precheck", "the quota check of a start of a row its caller read through scoping"
+    ),
+    "quotas.claim": row(
+        "quotas.claim", "the quota check of a claim of a row its caller read through scoping"
+    ),
+    "quotas.frozen_size": global_(
+        "quotas.frozen_size",
+        "sums the sizes in a list it is given; reads nothing",
+        lambda s: quotas.frozen_size([]),
+    ),
+    "quotas.require_storage": system(
+        "quotas.require_storage", "the stored-bytes check of a scoped call (an entry, a release); " + NOT_EDGE
+    ),
+    "quotas.record_model_bytes": system("quotas.record_model_bytes", NOT_EDGE),
+    "training.request_start": scoped(
+        ref(lambda s, i, w: training.request_start(s, actor=w.eve, job_id=i), "job_a"),
+        control=lambda w: lambda s: training.request_start(s, actor=w.alice, job_id=w.job_a),
+    ),
+    "training.request_stop": scoped(
+        ref(lambda s, i, w: training.request_stop(s, actor=w.eve, job_id=i), "job_a"),
+        control=lambda w: lambda s: training.request_stop(s, actor=w.alice, job_id=w.job_a),
+    ),
+    "serving.request_lifecycle": scoped(
+        ref(
+            lambda s, i, w: serving.request_lifecycle(s, actor=w.eve, serving_id=i, action="start"),
+            "serving_a",
+        ),
+        control=lambda w: (
+            lambda s: serving.request_lifecycle(s, actor=w.alice, serving_id=w.serving_a, action="stop")
+        ),
+    ),
+    "serving.token_for": scoped(
+        ref(lambda s, i, w: serving.token_for(s, actor=w.eve, serving_id=i), "serving_a"),
+        control=lambda w: lambda s: serving.token_for(s, actor=w.alice, serving_id=w.serving_a),
+    ),
+    "serving.predictable": scoped(
+        ref(lambda s, i, w: serving.predictable(s, actor=w.eve, serving_id=i), "serving_a"),
+        control=lambda w: lambda s: serving.predictable(s, actor=w.alice, serving_id=w.serving_a),
+    ),
+}
+MATRIX.update(QUOTA_ENTRIES)
 
 
 def test_every_service_function_has_an_entry() -> None:

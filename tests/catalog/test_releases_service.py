@@ -119,3 +119,46 @@ def test_every_status_transition(session: Session, alice: Actor, dataset: int) -
         session, actor=alice, release_id=rid, team_id=min(alice.team_ids), scenario="anomaly_detection"
     )
     assert usable.sha256 == "ab" and usable.split_counts == {"train": 5, "test": 5}
+
+
+def test_a_release_over_the_stored_bytes_quota_is_refused_before_its_zip(
+    session: Session, alice: Actor, dataset: int
+) -> None:
+    """Two entries of 10 bytes: a release's zip counts as their total (20) from its creation's check, through
+    its publishing (reserved), to its real size once published; an entry is refused the same way."""
+    from catalog.errors import QuotaExceededError
+    from catalog.services import quotas
+
+    team_id = min(alice.team_ids)
+    quotas.set_quota(session, actor=SYSTEM, team_id=team_id, stored_bytes=30)
+    with pytest.raises(
+        QuotaExceededError, match=r"allows 30 B stored \(its subtree stores 20 B; this needs 20 B more\)"
+    ):
+        rel_svc.create_release(session, actor=alice, dataset_id=dataset)
+    quotas.set_quota(session, actor=SYSTEM, team_id=team_id, stored_bytes=40)
+    release = rel_svc.create_release(session, actor=alice, dataset_id=dataset)
+    assert rel_svc.claim_publish(session, actor=alice, release_id=release.id)  # type: ignore[arg-type]
+    assert quotas.team_usage(session, actor=alice, team_id=team_id).usage.stored_bytes == 40
+    with pytest.raises(QuotaExceededError, match="its subtree stores 40 B"):
+        rel_svc.create_release(session, actor=alice, dataset_id=dataset)
+    assert rel_svc.mark_published(
+        session,
+        release_id=release.id,
+        object_key="z",
+        size_bytes=15,
+        sha256="s",
+        split_counts={},  # type: ignore[arg-type]
+    )
+    assert quotas.team_usage(session, actor=alice, team_id=team_id).usage.stored_bytes == 35
+    with pytest.raises(QuotaExceededError, match="its subtree stores 35 B; this needs 10 B more"):
+        svc.add_entry(
+            session,
+            actor=alice,
+            dataset_id=dataset,
+            name="c.csv",
+            object_key="k",
+            size_bytes=10,
+            sha256="0" * 64,
+            content_type="text/csv",
+            summary={},
+        )

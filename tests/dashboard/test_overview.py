@@ -81,11 +81,21 @@ def test_counts_running_work_and_failures(catalog: Catalog, monkeypatch: pytest.
     ):
         assert reason in shown, reason
 
+    from catalog.services import quotas
+
+    with session_scope() as session:
+        quotas.set_quota(session, actor=SYSTEM, team_id=other.id, trainings=1, servings=0)  # type: ignore[arg-type]
     monkeypatch.setenv("MLOPS_USER", "olga")
     at = no_exception(page("overview", None).run())
     assert metrics(at) == {"Datasets": "1", "Published releases": "1", "Training jobs": "1", "Servings": "0"}
     shown = tables(at)
     assert "theirs failed" in shown and "ValueError" not in shown and "train-now" not in shown
+    # The team's usage against its quotas: none of its trainings runs (of 1 allowed), no serving may run.
+    assert "concurrent trainings (jobs starting or running),0,1,other,0.0" in shown
+    assert "running servings (desired state running),0,0,other,0.0" in shown
+    assert [w.value for w in at.warning if "At the limit" in w.value] == [
+        "At the limit: running servings (desired state running) (set on other) — what would exceed it is refused."
+    ]
 
 
 def test_first_steps_point_a_new_user_onwards(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -69,7 +69,17 @@ def test_train_completes_and_runs_api(seeded) -> None:  # type: ignore[no-untype
     body = b"".join(download.chunks)
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert "MLmodel" in zf.namelist() and zf.testzip() is None
+        model_files = sum(i.file_size for i in zf.infolist())
     assert download.filename.endswith(".zip")
+    # The run's artifacts (its model among them) count in the team's stored bytes from its end.
+    from catalog.db import session_scope
+    from catalog.models import JobRun
+    from catalog.services.quotas import team_usage
+
+    with session_scope() as session:
+        recorded = session.get(JobRun, run_id).model_bytes  # type: ignore[union-attr]
+        assert recorded is not None and recorded >= model_files > 0
+        assert team_usage(session, actor=seeded.admin, team_id=seeded.team_id).usage.stored_bytes >= recorded
 
     # Forged run ids: another job's run, a made-up id, a malformed one — all read like a missing run.
     other_job = create_job(seeded, "ecod-other")
