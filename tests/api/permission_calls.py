@@ -49,6 +49,7 @@ BODIES: dict[str, Ids] = {
     "POST /api/v1/service-accounts": lambda t: {"team_id": t.team, "name": fresh("bot")},
     "POST /api/v1/service-accounts/{user_id}/tokens": lambda t: {"name": "t", "days": 1},
     "POST /api/v1/teams": lambda t: {"name": fresh("team")},
+    "PUT /api/v1/teams/{team_id}/quota": lambda t: {"trainings": 5},
     "POST /api/v1/teams/{team_id}/members": lambda t: {"user_id": t.outsider, "role": "member"},
     "POST /api/v1/users": lambda t: {"username": fresh("user"), "password": PASSWORD},
     "PUT /api/v1/users/{user_id}/password": lambda t: {"password": PASSWORD},

@@ -103,6 +103,8 @@ GOVERNED_BY: dict[str, str] = {
     "GET /api/v1/servings/{serving_id}/token": "serving.token_for",
     "POST /api/v1/servings/{serving_id}/predict": "serving.predictable",
     "GET /api/v1/audit": "audit.list_events",
+    "GET /api/v1/teams/{team_id}/usage": "quotas.team_usage",
+    "PUT /api/v1/teams/{team_id}/quota": "quotas.set_quota",
 }
 # Operations needing no team permission, and why.
 EXEMPT: dict[str, str] = {
@@ -114,33 +116,18 @@ EXEMPT: dict[str, str] = {
     "GET /api/v1/algorithms": "the algorithm catalog is shared by every team",
     "GET /api/v1/algorithms/{scenario}/{name}": "the algorithm catalog is shared by every team",
 }
-ARRIVING = "arriving with the launch checks (request_start/stop, request_lifecycle, token_for, predictable)"
 # Governing functions that declare no permission (yet): the permission their edge enforces (None: seeing the
 # team is enough), and why.
 UNDECLARED: dict[str, tuple[str | None, str]] = {
     "teams.page_teams": (None, "the teams a role reaches"),
     "teams.get_team": (None, "a team a role reaches"),
     "teams.list_members": (None, "the members of a team a role reaches"),
+    "quotas.team_usage": (None, "usage and limits of a team a role reaches"),
     "teams.create_team": ("admin:*", "administrators only until sub-teams declare teams:manage on it"),
     "api.deps.admin_actor": ("admin:*", "the API's user administration is for administrators (x-admin-only)"),
-    "training.request_start": ("jobs:start", ARRIVING),
-    "training.request_stop": ("jobs:start", ARRIVING),
-    "serving.request_lifecycle": ("servings:manage", ARRIVING),
-    "serving.token_for": ("servings:manage", ARRIVING),
-    "serving.predictable": ("servings:predict", ARRIVING),
 }
 # Operations known not to follow the matrix yet, and what fixes them (the test fails once one follows it).
-LAUNCH_CHECK = "the route reads the row (its read permission) and launches; the flow acts as the system"
-KNOWN_GAPS: dict[str, str] = {
-    "POST /api/v1/jobs/{job_id}/start": f"{LAUNCH_CHECK}: training.request_start fixes it",
-    "POST /api/v1/jobs/{job_id}/stop": f"{LAUNCH_CHECK}: training.request_stop fixes it",
-    "POST /api/v1/servings/{serving_id}/start": f"{LAUNCH_CHECK}: serving.request_lifecycle fixes it",
-    "POST /api/v1/servings/{serving_id}/stop": f"{LAUNCH_CHECK}: serving.request_lifecycle fixes it",
-    "POST /api/v1/servings/{serving_id}/remove": f"{LAUNCH_CHECK}: serving.request_lifecycle fixes it",
-    "DELETE /api/v1/servings/{serving_id}": f"{LAUNCH_CHECK}: serving.request_lifecycle fixes it",
-    "GET /api/v1/servings/{serving_id}/token": "any reader gets the inference token: serving.token_for fixes it",
-    "POST /api/v1/servings/{serving_id}/predict": "any reader may predict: serving.predictable fixes it",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def permission_of(op: str) -> str | None:

@@ -27,6 +27,7 @@ from catalog.services import (
     audit,
     custom_jobs,
     datasets,
+    quotas,
     releases,
     runs,
     serving,
@@ -186,6 +187,15 @@ RECIPES: dict[str, Recipe] = {
             s, actor=a, team_id=t.team, name=fresh("v"), train_job_id=t.job
         )
     ),
+    "quotas.set_quota": Recipe(lambda s, a, t: quotas.set_quota(s, actor=a, team_id=t.team, trainings=5)),
+    "quotas.storage_room": Recipe(lambda s, a, t: quotas.storage_room(s, actor=a, dataset_id=t.dataset)),
+    "serving.predictable": Recipe(lambda s, a, t: serving.predictable(s, actor=a, serving_id=t.serving)),
+    "serving.request_lifecycle": Recipe(
+        lambda s, a, t: serving.request_lifecycle(s, actor=a, serving_id=t.serving, action="stop")
+    ),
+    "serving.token_for": Recipe(lambda s, a, t: serving.token_for(s, actor=a, serving_id=t.serving)),
+    "training.request_start": Recipe(lambda s, a, t: training.request_start(s, actor=a, job_id=t.job)),
+    "training.request_stop": Recipe(lambda s, a, t: training.request_stop(s, actor=a, job_id=t.job)),
     "serving.delete_record": Recipe(lambda s, a, t: serving.delete_record(s, actor=a, serving_id=t.serving)),
     "serving.get_serving": Recipe(lambda s, a, t: serving.get_serving(s, actor=a, serving_id=t.serving)),
     "serving.list_servings": Recipe(
@@ -247,6 +257,7 @@ EXEMPT: dict[str, str] = {
     "names.resource_names": "name lookups, each scoped by its table's read permission",
     "names.team_names": "names of the teams the actor sees",
     "teams.create_team": "administrators only (require_superuser) until sub-teams declare teams:manage on it",
+    "quotas.team_usage": "usage and limits of a team the actor sees (any role reaching it)",
     "teams.get_team": "a team the actor sees (any role reaching it); no permission beyond that",
     "teams.list_teams": "the teams the actor sees",
     "teams.page_teams": "the teams the actor sees",
