@@ -2,7 +2,7 @@
 
 Sections: the overview first (the default page); one section per scenario with its Datasets, Training,
 Serving and Sandbox pages (URL paths like ``anomaly-detection-datasets``); the Account section (the user's API
-tokens); and for administrators the Admin section (algorithms, teams and users, audit log).
+tokens); and for administrators the Admin section (algorithms, teams and users, roles, audit log).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from catalog.scenarios import Scenario
 from catalog.scoping import Actor
 from dashboard.views import (
     admin_algorithms,
+    admin_roles,
     admin_teams,
     audit,
     datasets,
@@ -54,6 +55,7 @@ def page_sections(who: Actor) -> dict[str, list[PageSpec]]:
         sections[ADMIN_SECTION] = [
             (admin_algorithms.render, "Algorithms", "admin-algorithms"),
             (admin_teams.render, "Teams and users", "admin-teams"),
+            (admin_roles.render, "Roles", "admin-roles"),
             (audit.render, "Audit log", "audit"),
         ]
     return sections

@@ -4,6 +4,7 @@
 ROUTERS: tuple[str, ...] = (
     "auth",
     "admin",
+    "roles",
     "algorithms",
     "datasets",
     "releases",
