@@ -81,7 +81,9 @@ def test_teams_members_and_team_admins(api_server) -> None:  # type: ignore[no-u
                     attempt(team_id)
         # A plain member may not manage the team, and does not learn whether a username exists.
         for username in ("mallory", "nobody-such"):
-            with pytest.raises(PermissionDenied, match="your role in team 'red' does not grant 'members:manage'"):
+            with pytest.raises(
+                PermissionDenied, match="your role in team 'red' does not grant 'members:manage'"
+            ):
                 as_alice.teams.add_member(red.id, username=username)
 
         with api_server.client() as admin:
