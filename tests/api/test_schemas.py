@@ -44,3 +44,14 @@ def test_the_tuning_limit_is_the_catalogs() -> None:
     from mlops_lite.schemas.jobs import MAX_EVALS
 
     assert MAX_EVALS == MAX_EVALS_LIMIT
+
+
+def test_permission_and_role_names_are_the_catalogs() -> None:
+    import re
+
+    from catalog.permissions import ADMIN, BUILTIN_ROLES, KINDS, PERMISSIONS
+    from mlops_lite.schemas.common import ADMIN_PERMISSION, ROLE_NAME_PATTERN, TEAM_PERMISSIONS
+
+    assert ADMIN_PERMISSION == ADMIN
+    assert set(TEAM_PERMISSIONS) == (set(PERMISSIONS) | {f"{k}:*" for k in KINDS}) - {ADMIN}
+    assert all(re.match(ROLE_NAME_PATTERN, name) for name in BUILTIN_ROLES)
