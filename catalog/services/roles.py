@@ -98,6 +98,12 @@ def _permissions(values: Iterable[str]) -> list[str]:
     return sorted(wanted)
 
 
+def _description(value: str | None) -> str:
+    if len(value or "") > 1000:  # Role.description's column
+        raise ValidationError("a role's description has at most 1000 characters")
+    return value or ""
+
+
 def _custom(session: Session, name: str) -> Role:
     if name in BUILTIN_ROLES:
         raise ConflictError(f"role {name!r} is built in: it cannot be changed or deleted")
@@ -131,7 +137,7 @@ def create_role(
             raise ConflictError(f"role {name!r} already exists")
         row = Role(
             name=name,
-            description=(description or "")[:1000],
+            description=_description(description),
             permissions=_permissions(permissions),
             includes_children=bool(includes_children),
         )
@@ -163,7 +169,7 @@ def update_role(
         if includes_children is not None:
             row.includes_children = bool(includes_children)
         if description is not None:
-            row.description = description[:1000]
+            row.description = _description(description)
         session.add(row)
         session.flush()
         info["detail"] = {"permissions": row.permissions, "includes_children": row.includes_children}

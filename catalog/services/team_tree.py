@@ -26,6 +26,7 @@ from catalog.services.teams import get_team
 from mlops_lite.schemas.common import TEAM_NAME_PATTERN
 
 _TEAM_RE = re.compile(TEAM_NAME_PATTERN)
+MAX_DESCRIPTION = 1000  # Team.description's column
 
 
 def _require_place(actor: Actor, parent_id: int | None) -> None:
@@ -46,10 +47,10 @@ def _tree(session: Session, *, lock: bool = False) -> TeamTree:
     return TeamTree({ident: parent for ident, parent in session.exec(stmt).all()})  # type: ignore[misc]
 
 
-def _existing_parent(tree: TeamTree, parent_id: int | None) -> None:
+def _existing_parent(parent_id: int | None, exists: bool) -> None:
     # Checked before the permission so that, for an administrator, a missing parent is a clear 404 (others
     # get the same words for a parent they cannot see).
-    if parent_id is not None and parent_id not in tree.parents:
+    if parent_id is not None and not exists:
         raise NotFoundError("team", parent_id)
 
 
@@ -59,7 +60,7 @@ def create_team(
 ) -> Team:
     """A new team: top-level (administrators) or a sub-team of ``parent_id`` (``teams:manage`` there)."""
     with audited(session, actor=actor, action="team.create", resource_type="team", team_id=parent_id) as info:
-        _existing_parent(_tree(session), parent_id)
+        _existing_parent(parent_id, parent_id is not None and session.get(Team, parent_id) is not None)
         _require_place(actor, parent_id)
         name = (name or "").strip()
         if not _TEAM_RE.match(name):
@@ -67,6 +68,8 @@ def create_team(
                 f"team name {quote(name)} is invalid: use 1-100 letters, digits, spaces, '.', '_' or '-', "
                 "starting with a letter or digit"
             )
+        if len(description or "") > MAX_DESCRIPTION:
+            raise ValidationError(f"a team's description has at most {MAX_DESCRIPTION} characters")
         if session.exec(select(Team.id).where(Team.name == name)).first() is not None:
             raise ConflictError(f"team {name!r} already exists")
         team = Team(name=name, description=description or "", parent_id=parent_id)
@@ -89,7 +92,7 @@ def move_team(session: Session, *, actor: Actor, team_id: int, parent_id: int | 
         old_parent = tree.parents.get(team_id)
         info["detail"] = {"from_parent_id": old_parent, "to_parent_id": parent_id}
         _require_place(actor, old_parent)
-        _existing_parent(tree, parent_id)
+        _existing_parent(parent_id, parent_id in tree.parents)
         _require_place(actor, parent_id)
         problem = tree.move_problem(team_id, parent_id)
         if problem is not None:
