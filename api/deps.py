@@ -9,9 +9,10 @@ the catalog on every request, so a disabled account or a removed membership take
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
 
 from api.errors import ApiError
@@ -104,3 +105,28 @@ def team_for_create(actor: Actor, team_id: int | None) -> int:
 
 # A path id: a database integer, so a huge or negative number is a clear 422 rather than a database error.
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="Id of the resource.")]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamQuery:
+    """A list's team filter (``catalog.scoping.team_filter`` decides what it stands for)."""
+
+    team_id: int | None
+    include_children: bool
+
+
+def team_query(
+    team_id: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="Only rows of this team (one you see).")
+    ] = None,
+    include_children: Annotated[
+        bool,
+        Query(
+            description="With team_id: the rows of the teams below it too (never of siblings or ancestors)."
+        ),
+    ] = False,
+) -> TeamQuery:
+    return TeamQuery(team_id, include_children)
+
+
+TeamFilter = Annotated[TeamQuery, Depends(team_query)]

@@ -76,7 +76,7 @@ def prepare(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     from catalog.scoping import SYSTEM
     from catalog.services import datasets as ds
     from catalog.services import releases as rel
-    from catalog.services import teams
+    from catalog.services import team_tree
     from infra.objectstore import ObjectStore
 
     total = int(args.size_gb * 1024**3)
@@ -93,7 +93,7 @@ def prepare(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     migrate()
     store = ObjectStore.from_settings()
     with session_scope() as session:
-        team = teams.create_team(session, actor=SYSTEM, name="bench")
+        team = team_tree.create_team(session, actor=SYSTEM, name="bench")
         dataset = ds.create_dataset(
             session,
             actor=SYSTEM,

@@ -123,6 +123,20 @@ class Actor:
 SYSTEM = Actor(user_id=None, username="system", is_superuser=True)
 
 
+def team_filter(actor: Actor, team_id: int | None, include_children: bool = False) -> list[int] | None:
+    """The teams a list's ``team_id`` filter stands for: None (no filter) without one; else the team alone, or
+    with ``include_children`` the team and every team below it (never its siblings or ancestors). A team the
+    actor cannot see is refused exactly like one that does not exist. Rows are still restricted by
+    ``scoped`` to the teams where the actor holds the call's permission: this only narrows. The subtree is
+    the actor's ``tree`` (``SYSTEM`` has none: for it a team stands alone)."""
+    if team_id is None:
+        return None
+    # An administrator sees every team: one that does not exist simply lists nothing.
+    if not actor.can_see_team(team_id):
+        raise NotFoundError("team", team_id)
+    return actor.subtree(team_id) if include_children else [team_id]
+
+
 # ---------------------------------------------------------------- the permission of the current call
 
 _CURRENT: ContextVar[dict[str, Any] | None] = ContextVar("mlops_permission", default=None)

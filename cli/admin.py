@@ -1,5 +1,5 @@
-"""`mlops teams|users|algorithms ...`: organizations, accounts and the algorithm catalog, through the platform
-API (``cli.common.client``: the caller's token decides who acts and what they may do).
+"""`mlops teams|users|algorithms ...`: organizations (a tree of teams), accounts and the algorithm catalog,
+through the platform API (``cli.common.client``: the caller's token decides who acts and what they may do).
 
 Each command imports the SDK in its body (see cli.main).
 """
@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.common import JsonOpt, client, emit, fail, handle_errors, pick, team_id_of
+from cli.common import (
+    IncludeChildrenOpt,
+    JsonOpt,
+    TeamFilterOpt,
+    client,
+    emit,
+    fail,
+    handle_errors,
+    pick,
+    team_id_of,
+)
 
 if TYPE_CHECKING:
     from mlops_lite.client import Client
@@ -19,7 +29,7 @@ if TYPE_CHECKING:
 teams = typer.Typer(help="Teams (organizations) and their members.", no_args_is_help=True)
 users = typer.Typer(help="User accounts and memberships.", no_args_is_help=True)
 algorithms = typer.Typer(help="The algorithm catalog.", no_args_is_help=True)
-TEAM_COLS = ["id", "name", "description"]
+TEAM_COLS = ["id", "name", "parent_id", "description"]
 USER_COLS = ["id", "username", "is_superuser", "is_active"]
 MEMBER_COLS = ["user_id", "username", "role", "is_superuser", "is_active"]
 ALGO_COLS = ["id", "scenario", "name", "display_name", "enabled", "image"]
@@ -61,20 +71,58 @@ def _member_id(api: Client, team_id: int, username: str) -> int:
 def team_create(
     name: str = typer.Argument(..., help="Team name, unique."),
     description: str = typer.Option("", "--description", help="Free text shown with the team."),
+    parent: str | None = typer.Option(
+        None, "--parent", "-p", help="Create a sub-team of this team (name or id; needs teams:manage on it)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Create a team (administrators only)."""
+    """Create a top-level team (administrators), or a sub-team with --parent (the parent's team admins)."""
     with client() as api:
-        team = api.teams.create(name, description=description)
+        parent_id = _team(api, parent) if parent is not None else None
+        team = api.teams.create(name, description=description, parent_id=parent_id)
     emit(pick([team], TEAM_COLS)[0], as_json=as_json)
+
+
+@teams.command("move")
+@handle_errors
+def team_move(
+    team: str = TeamArg,
+    parent: str | None = typer.Option(None, "--parent", "-p", help="The new parent team (name or id)."),
+    top: bool = typer.Option(False, "--top", help="Make it a top-level team (administrators)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Move a team, with its sub-teams, under another parent or to the top level (needs teams:manage on the
+    current parent and on the new one)."""
+    if (parent is None) == (not top):
+        fail("give either --parent TEAM or --top")
+    with client() as api:
+        parent_id = _team(api, parent) if parent is not None else None
+        moved = api.teams.move(_team(api, team), parent_id=parent_id)
+    emit(pick([moved], TEAM_COLS)[0], as_json=as_json)
+
+
+@teams.command("delete")
+@handle_errors
+def team_delete(team: str = TeamArg) -> None:
+    """Delete a team and its memberships; refused while it has sub-teams, datasets, jobs or servings."""
+    with client() as api:
+        api.teams.delete(_team(api, team))
+    typer.echo(f"team {team} deleted")
 
 
 @teams.command("list")
 @handle_errors
-def team_list(search: str | None = SearchOpt, as_json: bool = JsonOpt) -> None:
-    """The teams you belong to (every team for administrators)."""
+def team_list(
+    search: str | None = SearchOpt,
+    team: str | None = TeamFilterOpt,
+    include_children: bool = IncludeChildrenOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """The teams you see (every team for administrators), with their parent."""
     with client() as api:
-        rows = list(api.teams.list(search=search))
+        rows = list(
+            api.teams.list(search=search, team_id=team_id_of(api, team), include_children=include_children)
+        )
     emit(pick(rows, TEAM_COLS), as_json=as_json)
 
 
@@ -163,14 +211,16 @@ def user_set_password(
 def user_add(
     username: str = typer.Argument(..., help="Login of the user to add."),
     team: str = typer.Argument(..., help="Team name or id."),
-    role: str = typer.Option("member", "--role", help="member, or admin (may manage the team's members)."),
+    role: str = typer.Option(
+        "member",
+        "--role",
+        help="viewer, member, maintainer, admin, or a custom role (`mlops roles list`).",
+    ),
 ) -> None:
     """Make a user a member of a team (a member already gets the new role); administrators and the team's
     admins."""
-    if role not in ("member", "admin"):
-        fail(f"role {role[:40]!r} is not one of member, admin")
     with client() as api:
-        api.teams.add_member(_team(api, team), username=username, role=role)  # type: ignore[arg-type]
+        api.teams.add_member(_team(api, team), username=username, role=role)
     typer.echo(f"{username} is now a {role} of {team}")
 
 

@@ -42,6 +42,12 @@ JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 TeamOpt = typer.Option(
     None, "--team", "-t", envvar="MLOPS_TEAM", help="Team name or id (default: your first team)."
 )
+# A list's team filter: --team (name or id; no default, unlike TeamOpt: without it a list shows every team's
+# rows the caller sees) and --include-children.
+TeamFilterOpt = typer.Option(None, "--team", "-t", help="Only rows of this team (name or id).")
+IncludeChildrenOpt = typer.Option(
+    False, "--include-children", help="With --team: the teams below it too (never siblings or ancestors)."
+)
 TimeoutOpt = typer.Option(
     None,
     "--timeout",

@@ -13,7 +13,18 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cli.common import JsonOpt, TeamOpt, TimeoutOpt, client, emit, handle_errors, pick, team_id_of
+from cli.common import (
+    IncludeChildrenOpt,
+    JsonOpt,
+    TeamFilterOpt,
+    TeamOpt,
+    TimeoutOpt,
+    client,
+    emit,
+    handle_errors,
+    pick,
+    team_id_of,
+)
 
 if TYPE_CHECKING:
     from cli.follow import Target
@@ -62,13 +73,22 @@ def create(
 def list_(
     scenario: str | None = ScenarioFilterOpt,
     search: str | None = SearchOpt,
+    team: str | None = TeamFilterOpt,
+    include_children: bool = IncludeChildrenOpt,
     offset: int = OffsetOpt,
     limit: int = LimitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The datasets of your teams, newest first (--json adds the total count)."""
     with client() as api:
-        page = api.datasets.page(offset=offset, limit=limit, search=search, scenario=scenario)
+        page = api.datasets.page(
+            offset=offset,
+            limit=limit,
+            search=search,
+            scenario=scenario,
+            team_id=team_id_of(api, team),
+            include_children=include_children,
+        )
     rows = pick(page.items, DATASET_COLS)
     emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from cli import admin, auth, custom_jobs, datasets, demo, platform, quotas, serving, tokens, training
+from cli import admin, auth, custom_jobs, datasets, demo, platform, quotas, roles, serving, tokens, training
 
 app = typer.Typer(
     name="mlops",
@@ -38,6 +38,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
 GROUPS: dict[str, typer.Typer] = {
     "teams": admin.teams,
     "users": admin.users,
+    "roles": roles.roles,
     "algorithms": admin.algorithms,
     "datasets": datasets.app,
     "jobs": training.app,

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from cli.common import (
+    IncludeChildrenOpt,
     JsonOpt,
+    TeamFilterOpt,
     TeamOpt,
     TimeoutOpt,
     client,
@@ -190,13 +192,22 @@ def update(
 def list_(
     scenario: str | None = typer.Option(None, "--scenario", "-s", help="Only servings of this scenario."),
     search: str | None = typer.Option(None, "--search", help="Only servings whose name contains this text."),
+    team: str | None = TeamFilterOpt,
+    include_children: bool = IncludeChildrenOpt,
     offset: int = typer.Option(0, "--offset", help="Skip this many servings (paging)."),
     limit: int = typer.Option(50, "--limit", help="Show at most this many servings."),
     as_json: bool = JsonOpt,
 ) -> None:
     """The servings of your teams, newest first, with their live state (asked of the runtime now)."""
     with client() as api:
-        page = api.servings.page(offset=offset, limit=limit, search=search, scenario=scenario)
+        page = api.servings.page(
+            offset=offset,
+            limit=limit,
+            search=search,
+            scenario=scenario,
+            team_id=team_id_of(api, team),
+            include_children=include_children,
+        )
     rows = pick(page.items, COLS)
     emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
 

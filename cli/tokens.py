@@ -20,12 +20,18 @@ service_accounts = typer.Typer(
     help="Service accounts: a team's robot users for automation, acting only with their tokens.",
     no_args_is_help=True,
 )
-TOKEN_COLS = ["id", "name", "kind", "prefix", "expires_at", "last_used_at", "revoked_at"]
+TOKEN_COLS = ["id", "name", "kind", "prefix", "permissions", "expires_at", "last_used_at", "revoked_at"]
 ACCOUNT_COLS = ["id", "username", "is_active", "created_at"]
 DaysOpt = typer.Option(
     None, "--days", min=0.001, max=366, help="Lifetime in days (default: MLOPS_API_TOKEN_DAYS of the server)."
 )
 AccountArg = typer.Argument(..., min=1, help="Id of the service account (`mlops service-accounts list`).")
+PermissionOpt = typer.Option(
+    None,
+    "--permission",
+    help="Narrow the token to this permission, e.g. datasets:read (repeatable; each one its user holds on "
+    "some team). Default: all of its user's.",
+)
 
 
 def _print_new(issued: Any, as_json: bool) -> None:
@@ -33,7 +39,7 @@ def _print_new(issued: Any, as_json: bool) -> None:
     if as_json:
         emit(issued, as_json=True)
         return
-    emit(pick([issued], ["id", "name", "kind", "prefix", "expires_at"])[0], as_json=False)
+    emit(pick([issued], ["id", "name", "kind", "prefix", "permissions", "expires_at"])[0], as_json=False)
     typer.echo(f"token: {issued.token}")
     typer.secho("This token is shown only now: keep it somewhere safe.", err=True, fg=typer.colors.YELLOW)
 
@@ -46,11 +52,12 @@ def _print_new(issued: Any, as_json: bool) -> None:
 def token_create(
     name: str = typer.Argument(..., help="What the token is for, e.g. ci-nightly."),
     days: float | None = DaysOpt,
+    permission: list[str] | None = PermissionOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Create a personal access token acting as you; it is printed once."""
+    """Create a personal access token acting as you (or narrowed with --permission); it is printed once."""
     with client() as api:
-        issued = api.tokens.create(name, days=days)
+        issued = api.tokens.create(name, days=days, permissions=permission or None)
     _print_new(issued, as_json)
 
 
@@ -112,11 +119,14 @@ def account_token(
     account_id: int = AccountArg,
     name: str = typer.Argument(..., help="What the token is for, e.g. nightly-retrain."),
     days: float | None = DaysOpt,
+    permission: list[str] | None = PermissionOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Create a token for a service account; it is printed once."""
+    """Create a token for a service account (narrowed with --permission); it is printed once."""
     with client() as api:
-        issued = api.service_accounts.create_token(account_id, name, days=days)
+        issued = api.service_accounts.create_token(
+            account_id, name, days=days, permissions=permission or None
+        )
     _print_new(issued, as_json)
 
 

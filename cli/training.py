@@ -13,7 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli.common import JsonOpt, TeamOpt, TimeoutOpt, client, emit, handle_errors, pick, team_id_of
+from cli.common import (
+    IncludeChildrenOpt,
+    JsonOpt,
+    TeamFilterOpt,
+    TeamOpt,
+    TimeoutOpt,
+    client,
+    emit,
+    handle_errors,
+    pick,
+    team_id_of,
+)
 
 if TYPE_CHECKING:
     from cli.follow import Target
@@ -105,7 +116,8 @@ def list_(
         help="Only jobs in this status: created, starting, running, completed, failed, stopped.",
     ),
     search: str | None = typer.Option(None, "--search", help="Only jobs whose name contains this text."),
-    team: str | None = typer.Option(None, "--team", "-t", help="Only jobs of this team (name or id)."),
+    team: str | None = TeamFilterOpt,
+    include_children: bool = IncludeChildrenOpt,
     offset: int = typer.Option(0, "--offset", help="Skip this many jobs (paging)."),
     limit: int = typer.Option(50, "--limit", help="Show at most this many jobs."),
     as_json: bool = JsonOpt,
@@ -119,6 +131,7 @@ def list_(
             scenario=scenario,
             status=status,
             team_id=team_id_of(api, team),
+            include_children=include_children,
         )
     rows = pick(page.items, JOB_COLS)
     emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)

@@ -2,7 +2,7 @@
 
 Sections: the overview first (the default page); one section per scenario with its Datasets, Training,
 Serving and Sandbox pages (URL paths like ``anomaly-detection-datasets``); the Account section (the user's API
-tokens); for administrators the Admin section (algorithms, teams and users, audit log), for other users
+tokens); for administrators the Admin section (algorithms, teams and users, roles, audit log), for other users
 holding ``audit:read`` the Team section (their teams' audit log).
 
 A page is listed when the actor may read what it shows (``PAGE_PERMISSION``), even if it may change nothing
@@ -20,6 +20,7 @@ from catalog.scoping import Actor
 from dashboard.permissions import anywhere
 from dashboard.views import (
     admin_algorithms,
+    admin_roles,
     admin_teams,
     audit,
     datasets,
@@ -72,6 +73,7 @@ def page_sections(who: Actor) -> dict[str, list[PageSpec]]:
         sections[ADMIN_SECTION] = [
             (admin_algorithms.render, "Algorithms", "admin-algorithms"),
             (admin_teams.render, "Teams and users", "admin-teams"),
+            (admin_roles.render, "Roles", "admin-roles"),
             (audit.render, "Audit log", "audit"),
         ]
     return sections

@@ -5,6 +5,7 @@ ROUTERS: tuple[str, ...] = (
     "auth",
     "admin",
     "quotas",
+    "roles",
     "algorithms",
     "datasets",
     "releases",

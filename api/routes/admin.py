@@ -1,15 +1,18 @@
 """Teams and users: teams listed (administrators: every team; others: their own, paged and searched like the
-dashboard), created (administrators), shown with their members, members added and removed (administrators and
-the team's admins, as ``catalog.services.teams`` decides); user accounts (administrators only): listed, created,
-shown, their passwords set."""
+dashboard; optionally one team and its sub-teams), created (top-level: administrators; a sub-team: whoever
+holds teams:manage on its parent), moved and deleted (``catalog.services.team_tree`` decides), shown with their
+members, members added with any role and removed (administrators and the team's admins, as
+``catalog.services.teams`` decides); user accounts (administrators only): listed, created, shown, their
+passwords set."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import ActorDep, AdminDep, IdPath, SessionDep
+from api.deps import ActorDep, AdminDep, IdPath, SessionDep, TeamFilter
 from api.paging import Page, PageDep
 from catalog.models import Team, User
+from catalog.services import team_tree
 from catalog.services import teams as teams_service
 from mlops_lite.schemas.admin import (
     AddMember,
@@ -18,6 +21,7 @@ from mlops_lite.schemas.admin import (
     CreateTeam,
     CreateUser,
     MemberOut,
+    MoveTeam,
     SetPassword,
     TeamOut,
     UserOut,
@@ -30,10 +34,17 @@ router = APIRouter(tags=["admin"])
 
 
 @router.get("/teams", response_model=Page[TeamOut], summary="List teams")
-def list_teams(actor: ActorDep, session: SessionDep, paging: PageDep) -> Page[TeamOut]:
-    """Every team for an administrator; otherwise the caller's own teams."""
+def list_teams(actor: ActorDep, session: SessionDep, paging: PageDep, teams: TeamFilter) -> Page[TeamOut]:
+    """Every team for an administrator; otherwise the caller's own teams (``team_id``: that team, with
+    ``include_children`` and the teams below it)."""
     total, rows = teams_service.page_teams(
-        session, actor=actor, search=paging.q, offset=paging.offset, limit=paging.limit
+        session,
+        actor=actor,
+        search=paging.q,
+        team_id=teams.team_id,
+        include_children=teams.include_children,
+        offset=paging.offset,
+        limit=paging.limit,
     )
     return Page(
         items=[TeamOut.model_validate(r) for r in rows],
@@ -43,9 +54,32 @@ def list_teams(actor: ActorDep, session: SessionDep, paging: PageDep) -> Page[Te
     )
 
 
-@router.post("/teams", response_model=TeamOut, status_code=201, summary="Create a team (administrators)")
-def create_team(body: CreateTeam, actor: AdminDep, session: SessionDep) -> Team:
-    return teams_service.create_team(session, actor=actor, name=body.name, description=body.description)
+@router.post("/teams", response_model=TeamOut, status_code=201, summary="Create a team or a sub-team")
+def create_team(body: CreateTeam, actor: ActorDep, session: SessionDep) -> Team:
+    """A top-level team (administrators), or with ``parent_id`` a sub-team (teams:manage on the parent: its
+    team admins, and admins of a team above it)."""
+    return team_tree.create_team(
+        session, actor=actor, name=body.name, description=body.description, parent_id=body.parent_id
+    )
+
+
+@router.post("/teams/{team_id:int}/move", response_model=TeamOut, summary="Move a team in the tree")
+def move_team(team_id: IdPath, body: MoveTeam, actor: ActorDep, session: SessionDep) -> Team:
+    """Under another parent (null: to the top level, administrators), with its sub-teams. Needs teams:manage
+    on the current parent and on the new one; moving a team under itself or one of its sub-teams is refused
+    (409)."""
+    return team_tree.move_team(session, actor=actor, team_id=team_id, parent_id=body.parent_id)
+
+
+@router.delete(
+    "/teams/{team_id:int}", status_code=204, response_class=Response, summary="Delete an empty team"
+)
+def delete_team(team_id: IdPath, actor: ActorDep, session: SessionDep) -> Response:
+    """Deletes the team and its memberships. Refused (409, naming what is left, nothing deleted) while it has
+    sub-teams, datasets, training jobs or servings. Needs teams:manage on its parent (a top-level team:
+    administrators)."""
+    team_tree.delete_team(session, actor=actor, team_id=team_id)
+    return Response(status_code=204)
 
 
 @router.get("/teams/{team_id:int}", response_model=TeamOut, summary="Show a team")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import ActorDep, SessionDep
+from api.deps import ActorDep, SessionDep, TeamFilter
 from api.paging import Page
 from catalog.services import audit as audit_service
 from infra.settings import get_settings
@@ -22,9 +22,9 @@ router = APIRouter(tags=["audit"])
 def list_events(
     actor: ActorDep,
     session: SessionDep,
+    teams: TeamFilter,
     action: Annotated[str | None, Query(max_length=100, description="e.g. dataset.create")] = None,
     resource_type: Annotated[str | None, Query(max_length=50, description="e.g. dataset")] = None,
-    team_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     actor_name: Annotated[str | None, Query(max_length=100, description="The acting user's name.")] = None,
     outcome: Annotated[Outcome | None, Query()] = None,
     since: Annotated[
@@ -46,7 +46,8 @@ def list_events(
         actor=actor,
         action=action,
         resource_type=resource_type,
-        team_id=team_id,
+        team_id=teams.team_id,
+        include_children=teams.include_children,
         actor_name=actor_name,
         outcome=outcome,
         since=since,

@@ -77,7 +77,9 @@ def list_tokens(actor: ActorDep, session: SessionDep) -> list[ApiToken]:
 @router.post("/tokens", response_model=NewToken, status_code=201, summary="Create a personal access token")
 def create_token(body: CreateToken, actor: ActorDep, session: SessionDep) -> NewToken:
     days = body.days or get_settings().api.token_days
-    row, plain = tokens_service.create_token(session, actor=actor, name=body.name, days=days)
+    row, plain = tokens_service.create_token(
+        session, actor=actor, name=body.name, days=days, permissions=body.permissions
+    )
     return _new(row, plain)
 
 
@@ -128,6 +130,6 @@ def create_service_token(
 ) -> NewToken:
     days = body.days or get_settings().api.token_days
     row, plain = tokens_service.create_service_token(
-        session, actor=actor, user_id=user_id, name=body.name, days=days
+        session, actor=actor, user_id=user_id, name=body.name, days=days, permissions=body.permissions
     )
     return _new(row, plain)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from api.deps import ActorDep, IdPath, SessionDep, team_for_create
+from api.deps import ActorDep, IdPath, SessionDep, TeamFilter, team_for_create
 from api.downloads import download_responses, streamed
 from api.errors import ApiError, catalog_status, error_response
 from api.paging import Page, PageDep
@@ -47,14 +47,15 @@ def list_datasets(
     actor: ActorDep,
     session: SessionDep,
     paging: PageDep,
+    teams: TeamFilter,
     scenario: Annotated[Scenario | None, Query()] = None,
-    team_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Page[DatasetOut]:
     total, rows = datasets_service.list_datasets(
         session,
         actor=actor,
         scenario=scenario.value if scenario else None,
-        team_id=team_id,
+        team_id=teams.team_id,
+        include_children=teams.include_children,
         search=paging.q,
         offset=paging.offset,
         limit=paging.limit,

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from api.deps import ActorDep, IdPath, SessionDep, team_for_create
+from api.deps import ActorDep, IdPath, SessionDep, TeamFilter, team_for_create
 from api.errors import ApiError
 from api.launching import launch, progress
 from api.paging import Page, PageDep
@@ -99,9 +99,9 @@ def list_jobs(
     actor: ActorDep,
     session: SessionDep,
     paging: PageDep,
+    teams: TeamFilter,
     scenario: Annotated[Scenario | None, Query()] = None,
     status: Annotated[JobStatus | None, Query()] = None,
-    team_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Page[JobOut]:
     """Newest first; ``q`` searches names."""
     total, rows = training_service.list_jobs(
@@ -109,7 +109,8 @@ def list_jobs(
         actor=actor,
         scenario=scenario.value if scenario else None,
         status=status.value if status else None,
-        team_id=team_id,
+        team_id=teams.team_id,
+        include_children=teams.include_children,
         search=paging.q,
         offset=paging.offset,
         limit=paging.limit,

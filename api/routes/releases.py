@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlmodel import Session
 
-from api.deps import ActorDep, IdPath, SessionDep
+from api.deps import ActorDep, IdPath, SessionDep, TeamFilter, TeamQuery
 from api.downloads import download_responses, streamed
 from api.errors import ApiError
 from api.launching import launch, progress
@@ -112,13 +112,13 @@ def list_releases(
     actor: ActorDep,
     session: SessionDep,
     paging: PageDep,
+    teams: TeamFilter,
     scenario: Annotated[Scenario | None, Query()] = None,
-    team_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     status: Annotated[ReleaseStatus | None, Query()] = None,
 ) -> Page[ReleaseOut]:
     """Newest first; ``q`` matches the version or the dataset's name."""
     return _page(
-        session, actor, paging, scenario=scenario.value if scenario else None, team_id=team_id, status=status
+        session, actor, paging, scenario=scenario.value if scenario else None, teams=teams, status=status
     )
 
 
@@ -129,7 +129,7 @@ def _page(
     *,
     dataset_id: int | None = None,
     scenario: str | None = None,
-    team_id: int | None = None,
+    teams: TeamQuery | None = None,
     status: ReleaseStatus | None = None,
 ) -> Page[ReleaseOut]:
     total, rows = releases_service.page_releases(
@@ -137,7 +137,8 @@ def _page(
         actor=actor,
         dataset_id=dataset_id,
         scenario=scenario,
-        team_id=team_id,
+        team_id=teams.team_id if teams else None,
+        include_children=teams.include_children if teams else False,
         status=status.value if status else None,
         search=paging.q,
         offset=paging.offset,

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
 from api import predict_proxy
-from api.deps import ActorDep, IdPath, SessionDep, team_for_create
+from api.deps import ActorDep, IdPath, SessionDep, TeamFilter, team_for_create
 from api.errors import ApiError
 from api.launching import RowView, launch, progress
 from api.paging import Page, PageDep
@@ -109,6 +109,7 @@ def create_serving(body: CreateServing, actor: ActorDep, session: SessionDep) ->
 def list_servings(
     actor: ActorDep,
     paging: PageDep,
+    teams: TeamFilter,
     scenario: Annotated[Scenario | None, Query()] = None,
     observed_state: ObservedState = None,
     failed: Annotated[bool, Query(description="Only servings whose last lifecycle step failed.")] = False,
@@ -126,6 +127,8 @@ def list_servings(
                 search=paging.q,
                 observed_state=observed_state,
                 failed=failed,
+                team_id=teams.team_id,
+                include_children=teams.include_children,
                 offset=paging.offset,
                 limit=paging.limit,
             )

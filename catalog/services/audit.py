@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 
 from catalog.db import AFTER_ROLLBACK
 from catalog.models import AuditEvent
-from catalog.scoping import Actor, current_check, requires
+from catalog.scoping import Actor, current_check, requires, team_filter
 
 
 def record(
@@ -118,21 +118,25 @@ def list_events(
     action: str | None = None,
     resource_type: str | None = None,
     team_id: int | None = None,
+    include_children: bool = False,
     actor_name: str | None = None,
     since: datetime | None = None,
     outcome: str | None = None,
     offset: int = 0,
     limit: int = 100,
 ) -> tuple[int, list[AuditEvent]]:
-    """Admins see every event; others the events of the teams where they hold ``audit:read``. Newest first; each filter is an exact match."""
+    """Admins see every event; others the events of the teams where they hold ``audit:read``. Newest first;
+    each filter is an exact match (``team_id`` with ``include_children``: the team's subtree)."""
     stmt = select(AuditEvent)
     readable = actor.teams_with("audit:read")
     if readable is not None:
         stmt = stmt.where(col(AuditEvent.team_id).in_(sorted(readable)))
+    teams = team_filter(actor, team_id, include_children)
+    if teams is not None:
+        stmt = stmt.where(col(AuditEvent.team_id).in_(teams))
     for column, value in (
         (AuditEvent.action, action),
         (AuditEvent.resource_type, resource_type),
-        (AuditEvent.team_id, team_id),
         (AuditEvent.actor_name, actor_name),
         (AuditEvent.outcome, outcome),
     ):

@@ -1,4 +1,4 @@
-"""Helpers shared by the services: conditional status updates, paging, names."""
+"""Helpers shared by the services: conditional status updates, unique inserts, paging, names."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel, func, select
 
-from catalog.errors import ValidationError, quote
+from catalog.errors import ConflictError, ValidationError, quote
 from catalog.models.base import utcnow
 from mlops_lite.schemas.common import NAME_PATTERN
 
@@ -25,6 +26,15 @@ def check_name(value: str, *, what: str = "name") -> str:
             "starting with a letter or digit"
         )
     return value
+
+
+def flush_unique(session: Session, message: str) -> None:
+    """Flush in a savepoint so a unique violation becomes a ConflictError and the transaction lives on."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise ConflictError(message) from None
 
 
 def transition(

@@ -13,7 +13,7 @@ from catalog.errors import ConflictError
 from catalog.models import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor, get_scoped, requires, scoped
+from catalog.scoping import Actor, get_scoped, requires, scoped, team_filter
 from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page
@@ -57,15 +57,19 @@ def list_datasets(
     actor: Actor,
     scenario: str | None = None,
     team_id: int | None = None,
+    include_children: bool = False,
     search: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[int, list[Dataset]]:
+    """One page of datasets, newest first; ``team_id`` keeps one team's (with ``include_children``, its
+    subtree's: ``scoping.team_filter``)."""
     stmt = scoped(select(Dataset), Dataset, actor)
     if scenario:
         stmt = stmt.where(Dataset.scenario == parse_scenario(scenario).value)
-    if team_id is not None:
-        stmt = stmt.where(Dataset.team_id == team_id)
+    teams = team_filter(actor, team_id, include_children)
+    if teams is not None:
+        stmt = stmt.where(col(Dataset.team_id).in_(teams))
     if search:
         stmt = stmt.where(col(Dataset.name).icontains(search))
     return page(session, stmt, offset=offset, limit=limit, order_by=col(Dataset.id).desc())

@@ -16,6 +16,7 @@ from catalog.db import migrate, session_scope
 from catalog.models import Membership, Team, User
 from catalog.presets import PresetReport, import_presets
 from catalog.scoping import SYSTEM
+from catalog.services import team_tree
 from catalog.services import teams as teams_service
 from infra.settings import get_settings
 from infra.settings.secrets import ensure_private_dir, ensure_secrets
@@ -64,7 +65,7 @@ def initialize(*, admin_password: str | None, echo: Callable[[str], object] = pr
 
         team = session.exec(select(Team).where(Team.name == settings.default_team)).first()
         if team is None:
-            team = teams_service.create_team(
+            team = team_tree.create_team(
                 session, actor=SYSTEM, name=settings.default_team, description="Created by mlops init"
             )
             report.team_created = True

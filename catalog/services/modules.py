@@ -25,7 +25,7 @@ from catalog.errors import ValidationError, quote
 from catalog.models import Dataset, Membership, Serving, Team, TrainJob, User
 from catalog.permissions import TeamTree, compute_grants
 from catalog.scenarios import Scenario
-from catalog.scoping import READ_PERMISSION, Actor, restrict
+from catalog.scoping import READ_PERMISSION, Actor, restrict, team_filter
 from catalog.services.roles import role_defs
 
 _CONTEXT_KEYS = frozenset({"username", "team_ids", "is_superuser"})
@@ -163,10 +163,9 @@ def module_data(
     if not isinstance(include_children, bool):
         raise ValidationError("include_children must be true or false")
     page_size = min(page_size, max_page_size)
-    actor.require_team(team_id)
+    teams = team_filter(actor, team_id, include_children)
     model = MODULES[module].model
     count_stmt, page_stmt = _statements(model, actor.teams_with(READ_PERMISSION[model]))
-    teams = actor.subtree(team_id) if include_children else [team_id]
     params: dict[str, Any] = {"team_ids": teams, "scenario": child_module}
     count = int(_rows(session, count_stmt, params)[0][0])
     items: list[dict[str, Any]] = []

@@ -17,7 +17,7 @@ from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
 from catalog.models import Dataset, DatasetRelease, ReleaseStatus, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor, get_scoped, requires, scoped
+from catalog.scoping import Actor, get_scoped, requires, scoped, team_filter
 from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import page, transition
@@ -139,13 +139,15 @@ def page_releases(
     dataset_id: int | None = None,
     scenario: str | None = None,
     team_id: int | None = None,
+    include_children: bool = False,
     status: str | None = None,
     search: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[int, list[DatasetRelease]]:
     """One page of releases, newest first: of one dataset, or of every dataset the actor sees (optionally of
-    one scenario or team); ``search`` matches the version or the dataset's name."""
+    one scenario, or of one team: with ``include_children`` its subtree); ``search`` matches the version or
+    the dataset's name."""
     if dataset_id is not None:
         get_dataset(session, actor=actor, dataset_id=dataset_id)
     stmt = scoped(select(DatasetRelease), DatasetRelease, actor)
@@ -155,9 +157,10 @@ def page_releases(
     owners = select(Dataset.id)
     if scenario:
         owners = owners.where(Dataset.scenario == parse_scenario(scenario).value)
-    if team_id is not None:
-        owners = owners.where(Dataset.team_id == team_id)
-    if scenario or team_id is not None:
+    teams = team_filter(actor, team_id, include_children)
+    if teams is not None:
+        owners = owners.where(col(Dataset.team_id).in_(teams))
+    if scenario or teams is not None:
         stmt = stmt.where(col(DatasetRelease.dataset_id).in_(owners))
     if status:
         stmt = stmt.where(DatasetRelease.status == status)

@@ -22,7 +22,7 @@ from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
 from catalog.models import DesiredState, JobStatus, Serving, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor, get_scoped, requires, scoped
+from catalog.scoping import Actor, get_scoped, requires, scoped, team_filter
 from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page
@@ -171,14 +171,19 @@ def list_servings(
     search: str | None = None,
     observed_state: str | None = None,
     failed: bool = False,
+    team_id: int | None = None,
+    include_children: bool = False,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[int, list[Serving]]:
     """One page of servings, newest first; ``observed_state`` keeps those last seen in that state, ``failed``
-    those carrying a lifecycle error."""
+    those carrying a lifecycle error, ``team_id`` one team's (with ``include_children``, its subtree's)."""
     stmt = scoped(select(Serving), Serving, actor)
     if scenario:
         stmt = stmt.where(Serving.scenario == parse_scenario(scenario).value)
+    teams = team_filter(actor, team_id, include_children)
+    if teams is not None:
+        stmt = stmt.where(col(Serving.team_id).in_(teams))
     if search:
         stmt = stmt.where(col(Serving.name).icontains(search))
     if observed_state:

@@ -1,6 +1,7 @@
-"""Teams, users, memberships and login: argon2 password hashes, lockout, and the ``Actor`` of a user.
+"""Teams (read), users, memberships and login: argon2 password hashes, lockout, and the ``Actor`` of a user.
+Creating, moving and deleting teams (the team tree) is ``catalog.services.team_tree``.
 
-Administrators (superusers) manage teams and users; members whose role grants ``members:manage`` on a team (its
+Administrators (superusers) manage users; members whose role grants ``members:manage`` on a team (its
 admins, and admins of a team above it) manage its membership, giving each member a role (catalog.services.roles).
 Login failures are counted per account: after ``MAX_FAILED_LOGINS`` in a row the account is locked for
 ``LOCKOUT_MINUTES``. A failed login never says whether the username or the password was wrong.
@@ -17,17 +18,16 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError, quote
 from catalog.models import Membership, Team, User
 from catalog.models.base import utcnow
-from catalog.scoping import Actor, requires
+from catalog.scoping import Actor, requires, team_filter
 from catalog.services import roles as roles_service
 from catalog.services.audit import record
-from catalog.services.common import page
-from mlops_lite.schemas.common import MIN_PASSWORD_LENGTH, TEAM_NAME_PATTERN, USERNAME_PATTERN
+from catalog.services.common import flush_unique, page
+from mlops_lite.schemas.common import MIN_PASSWORD_LENGTH, USERNAME_PATTERN
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT_MINUTES = 15
@@ -39,7 +39,6 @@ LOGIN_FAILED = (
 )
 
 _USERNAME_RE = re.compile(USERNAME_PATTERN)
-_TEAM_RE = re.compile(TEAM_NAME_PATTERN)
 _hasher = PasswordHasher()
 
 
@@ -76,41 +75,7 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def flush_unique(session: Session, message: str) -> None:
-    """Flush in a savepoint so a unique violation becomes a ConflictError and the transaction lives on."""
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise ConflictError(message) from None
-
-
 # ---------------------------------------------------------------- teams
-
-
-def create_team(session: Session, *, actor: Actor, name: str, description: str = "") -> Team:
-    actor.require_superuser("create teams")
-    name = (name or "").strip()
-    if not _TEAM_RE.match(name):
-        raise ValidationError(
-            f"team name {quote(name)} is invalid: use 1-100 letters, digits, spaces, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    if session.exec(select(Team).where(Team.name == name)).first() is not None:
-        raise ConflictError(f"team {name!r} already exists")
-    team = Team(name=name, description=description or "")
-    session.add(team)
-    flush_unique(session, f"team {name!r} already exists")
-    record(
-        session,
-        actor=actor,
-        action="team.create",
-        resource_type="team",
-        resource_id=team.id,
-        team_id=team.id,
-        detail={"name": name},
-    )
-    return team
 
 
 def list_teams(session: Session, *, actor: Actor) -> list[Team]:
@@ -122,12 +87,23 @@ def list_teams(session: Session, *, actor: Actor) -> list[Team]:
 
 
 def page_teams(
-    session: Session, *, actor: Actor, search: str | None = None, offset: int = 0, limit: int = 50
+    session: Session,
+    *,
+    actor: Actor,
+    search: str | None = None,
+    team_id: int | None = None,
+    include_children: bool = False,
+    offset: int = 0,
+    limit: int = 50,
 ) -> tuple[int, list[Team]]:
-    """One page of ``list_teams`` in name order, optionally of names containing ``search``."""
+    """One page of ``list_teams`` in name order, optionally of names containing ``search``, of one team
+    (``team_id``) or, with ``include_children``, of it and the teams below it."""
     stmt = select(Team)
     if not actor.is_superuser:
         stmt = stmt.where(col(Team.id).in_(sorted(actor.team_ids)))
+    teams = team_filter(actor, team_id, include_children)
+    if teams is not None:
+        stmt = stmt.where(col(Team.id).in_(teams))
     if search:
         stmt = stmt.where(col(Team.name).icontains(search))
     return page(session, stmt, offset=offset, limit=limit, order_by=col(Team.name))

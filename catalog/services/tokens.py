@@ -32,7 +32,7 @@ from catalog.permissions import ADMIN, check_permissions, implies
 from catalog.scoping import Actor, requires
 from catalog.services import audit
 from catalog.services import roles as roles_service
-from catalog.services.common import check_name, page
+from catalog.services.common import check_name, flush_unique, page
 
 KINDS = {"personal": "p", "service": "s", "login": "l", "operator": "o"}
 MAX_DAYS = 366
@@ -185,7 +185,7 @@ def create_service_account(session: Session, *, actor: Actor, team_id: int, name
             is_service_account=True,
         )
         session.add(user)
-        teams_service.flush_unique(session, f"a user named {username!r} already exists")
+        flush_unique(session, f"a user named {username!r} already exists")
         session.add(Membership(user_id=user.id, team_id=team_id, role="member"))  # type: ignore[arg-type]
         session.flush()
         info["resource_id"] = user.id
@@ -219,7 +219,7 @@ def create_service_token(
     permissions: Iterable[str] | None = None,
 ) -> tuple[ApiToken, str]:
     """A token of a service account the actor manages, optionally narrowed to ``permissions`` (a subset of
-    the account's)."""
+    the account's); a narrowed actor's ceiling narrows it too."""
     user = _service_account(session, actor, user_id)
     with audit.audited(
         session, actor=actor, action="token.create", resource_type="api_token", team_id=actor.current_team_id
@@ -231,7 +231,7 @@ def create_service_token(
             kind="service",
             days=days,
             created_by_id=actor.user_id,
-            permissions=permissions,
+            permissions=_within_ceiling(actor, permissions),
         )
         info["resource_id"] = row.id
         info["detail"]["permissions"] = row.permissions

@@ -30,7 +30,7 @@ from catalog.models import (
 )
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
-from catalog.scoping import Actor, get_scoped, requires, scoped
+from catalog.scoping import Actor, get_scoped, requires, scoped, team_filter
 from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page, transition
@@ -168,16 +168,18 @@ def list_jobs(
     statuses: Sequence[str] | None = None,
     search: str | None = None,
     team_id: int | None = None,
+    include_children: bool = False,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[int, list[TrainJob]]:
     """One page of training jobs, newest first, optionally of one status or of any of ``statuses``, of one
-    team (a team the actor is not in lists nothing)."""
+    team (with ``include_children``, of its subtree; a team the actor cannot see reads as nonexistent)."""
     stmt = scoped(select(TrainJob), TrainJob, actor)
     if scenario:
         stmt = stmt.where(TrainJob.scenario == parse_scenario(scenario).value)
-    if team_id is not None:
-        stmt = stmt.where(TrainJob.team_id == team_id)
+    teams = team_filter(actor, team_id, include_children)
+    if teams is not None:
+        stmt = stmt.where(col(TrainJob.team_id).in_(teams))
     if status:
         stmt = stmt.where(TrainJob.status == status)
     if statuses is not None:

@@ -1,5 +1,7 @@
-"""Administration (superusers only): teams and their members, users, passwords. The team and user lists are
-searched and paged in SQL; pickers offer the current page or the users matching a search."""
+"""Administration (superusers only): teams in a tree (created at the top or under a parent, moved, deleted
+when empty: a refusal names what is left) and their members with any role (built-in or custom), users,
+passwords. The team and user lists are searched and paged in SQL; pickers offer the current page or the
+users matching a search."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ import streamlit as st
 
 from catalog.db import session_scope
 from catalog.models import Team, User
-from catalog.permissions import BUILTIN_ROLES
 from catalog.scoping import Actor
+from catalog.services import roles as roles_svc
+from catalog.services import team_tree
 from catalog.services import teams as svc
-from dashboard.views.common import actor, attempt, records
+from dashboard.views.common import actor, attempt, name_of, records
 from dashboard.views.paging import fetch_page, pager, search_box, slice_page
 from dashboard.views.team_usage import render_usage
 
@@ -37,16 +40,27 @@ def _user_choices(who: Actor, key: str) -> list[User]:
     return users
 
 
+TOP = "(top level)"
+
+
 def _teams(who: Actor) -> None:
+    with session_scope() as session:
+        every = svc.list_teams(session, actor=who)
+    # Parent pickers: the top level, then every team by name.
+    parents: dict[str, int | None] = {TOP: None, **{f"{t.name} (#{t.id})": t.id for t in every}}
+    names = {t.id: t.name for t in every if t.id is not None}
     with st.form("new_team", clear_on_submit=True):
         st.subheader("New team")
         name = st.text_input("Team name")
         description = st.text_input("Description", key="team_description")
+        parent = st.selectbox("Parent team", list(parents), key="team_parent")
         if st.form_submit_button("Create team"):
 
             def create() -> None:
                 with session_scope() as session:
-                    svc.create_team(session, actor=who, name=name, description=description)
+                    team_tree.create_team(
+                        session, actor=who, name=name, description=description, parent_id=parents[parent]
+                    )
 
             attempt(create, success=f"team {name!r} created")
     search = search_box("adm_teams", "Search teams")
@@ -57,7 +71,14 @@ def _teams(who: Actor) -> None:
 
     total, teams, _ = fetch_page("adm_teams", fetch)
     if teams:
-        st.dataframe(records(teams, ["id", "name", "description", "created_at"]), hide_index=True)
+        st.dataframe(
+            records(
+                teams,
+                ["id", "name", "parent", "description", "created_at"],
+                {"parent": lambda t: name_of(names, t.parent_id)},
+            ),
+            hide_index=True,
+        )
     pager("adm_teams", total, noun="team(s)")
     if not teams:
         return
@@ -76,7 +97,7 @@ def _teams(who: Actor) -> None:
         users = _user_choices(who, "add_member")
         with st.form("add_member", clear_on_submit=True):
             user = st.selectbox("User", users, format_func=lambda u: u.username, key="add_member_user")
-            role = st.selectbox("Role", list(BUILTIN_ROLES), key="add_member_role")
+            role = st.selectbox("Role", _role_names(who), key="add_member_role")
             if st.form_submit_button("Add member") and user is not None:
 
                 def add() -> None:
@@ -93,6 +114,41 @@ def _teams(who: Actor) -> None:
                     svc.remove_member(session, actor=who, team_id=team.id, user_id=member.user_id)  # type: ignore[arg-type]
 
             attempt(remove, success=f"{member.username} removed from {team.name}")
+    # Last: the sections above read the team, which a delete here removes.
+    st.subheader(f"Place of {team.name} in the tree")
+    _place(who, team, parents)
+
+
+def _role_names(who: Actor) -> list[str]:
+    """Every role a membership may have: the built-in ones, then the custom ones."""
+    with session_scope() as session:
+        return [r.name for r in roles_svc.list_roles(session, actor=who)]
+
+
+def _place(who: Actor, team: Team, parents: dict[str, int | None]) -> None:
+    """Move the team under another parent (or to the top), or delete it; a refusal is shown as it is."""
+    cols = st.columns(2)
+    with cols[0].form("move_team"):
+        choices = [label for label, ident in parents.items() if ident != team.id]
+        current = next((i for i, label in enumerate(choices) if parents[label] == team.parent_id), 0)
+        target = st.selectbox(f"Move {team.name} under", choices, index=current, key="move_team_parent")
+        if st.form_submit_button("Move team"):
+
+            def move() -> None:
+                with session_scope() as session:
+                    team_tree.move_team(session, actor=who, team_id=team.id, parent_id=parents[target])  # type: ignore[arg-type]
+
+            attempt(move, success=f"team {team.name!r} moved under {target}")
+    with cols[1].form("delete_team"):
+        st.caption(f"Delete {team.name}: refused while it has sub-teams, datasets, jobs or servings.")
+        confirmed = st.checkbox(f"Yes, delete {team.name}", key="delete_team_confirm")
+        if st.form_submit_button("Delete team") and confirmed:
+
+            def delete() -> None:
+                with session_scope() as session:
+                    team_tree.delete_team(session, actor=who, team_id=team.id)  # type: ignore[arg-type]
+
+            attempt(delete, success=f"team {team.name!r} deleted")
 
 
 def _users(who: Actor) -> None:

@@ -1,6 +1,7 @@
 """API tokens of the signed-in user (every user, not only administrators): create a personal access token for
 scripts, the SDK or `mlops` on another machine (shown once, right after it is made: the platform keeps only its
-hash), list them (with `mlops login` ones) and revoke one at once. Calls ``catalog.services.tokens``."""
+hash), optionally narrowed to some of the user's permissions, list them (with `mlops login` ones) and revoke
+one at once. Calls ``catalog.services.tokens``."""
 
 from __future__ import annotations
 
@@ -11,13 +12,40 @@ import streamlit as st
 from catalog.db import session_scope
 from catalog.models import ApiToken
 from catalog.models.base import utcnow
+from catalog.permissions import PERMISSIONS, implies
 from catalog.scoping import Actor
 from catalog.services import tokens as svc
 from dashboard.views.common import actor, attempt, records, stable_picker
 from dashboard.views.paging import pager, slice_page
 from infra.settings import get_settings
 
-FIELDS = ["id", "name", "kind", "prefix", "state", "created_at", "expires_at", "last_used_at", "revoked_at"]
+FIELDS = [
+    "id",
+    "name",
+    "kind",
+    "prefix",
+    "state",
+    "permissions",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+]
+
+
+def scope(token: ApiToken) -> str:
+    return ", ".join(token.permissions) if token.permissions is not None else "all of yours"
+
+
+def held(who: Actor) -> list[str]:
+    """The permissions a token of this user may be narrowed to: those held on some team (every one for an
+    administrator), within the current session's own narrowing."""
+    return [
+        p
+        for p in PERMISSIONS
+        if (who.is_superuser or any(implies(perms, p) for perms in who.grants.values()))
+        and (who.ceiling is None or implies(who.ceiling, p))
+    ]
 
 
 def state(token: ApiToken) -> str:
@@ -43,12 +71,20 @@ def _create(who: Actor) -> None:
             value=min(int(settings.token_days), svc.MAX_DAYS),
             key="token_days",
         )
+        narrowed = st.multiselect(
+            "Only these permissions (optional)",
+            held(who),
+            key="token_permissions",
+            help="Leave empty for a token that acts with all of your permissions.",
+        )
         if not st.form_submit_button("Create token"):
             return
 
     def create() -> tuple[str, str]:
         with session_scope() as session:
-            row, plain = svc.create_token(session, actor=who, name=name, days=float(days))
+            row, plain = svc.create_token(
+                session, actor=who, name=name, days=float(days), permissions=narrowed or None
+            )
             return row.name, plain
 
     created = attempt(create)
@@ -98,5 +134,5 @@ def render() -> None:
     st.subheader("Your tokens")
     total, shown = slice_page("api_tokens", tokens)
     if shown:
-        st.dataframe(records(shown, FIELDS, {"state": state}), hide_index=True)
+        st.dataframe(records(shown, FIELDS, {"state": state, "permissions": scope}), hide_index=True)
     pager("api_tokens", total, noun="token(s)")

@@ -1,4 +1,5 @@
-"""``client.teams`` and ``client.users``: teams and their members, user accounts (administration)."""
+"""``client.teams``, ``client.roles`` and ``client.users``: teams in a tree and their members, roles, user
+accounts (administration)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ from collections.abc import Iterable, Iterator
 
 from mlops_lite.client.errors import InvalidRequest
 from mlops_lite.client.quotas import TeamQuotas
-from mlops_lite.client.transport import Transport
+from mlops_lite.client.transport import Transport, build, team_filter
 from mlops_lite.schemas.admin import (
     AddMember,
     AddMemberById,
     AddMemberByName,
+    CreateRole,
     CreateTeam,
     CreateUser,
     MemberOut,
+    MoveTeam,
     Role,
+    RoleOut,
     SetPassword,
     TeamOut,
+    UpdateRole,
     UserOut,
 )
 from mlops_lite.schemas.common import Page
@@ -29,15 +34,34 @@ class Teams(TeamQuotas):
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
-    def create(self, name: str, *, description: str = "") -> TeamOut:
-        """A new team (administrators only)."""
-        return self._t.send("POST", "/teams", TeamOut, CreateTeam(name=name, description=description))
+    def create(self, name: str, *, description: str = "", parent_id: int | None = None) -> TeamOut:
+        """A new top-level team (administrators), or a sub-team of ``parent_id`` (teams:manage on it)."""
+        body = build(CreateTeam, name=name, description=description, parent_id=parent_id)
+        return self._t.send("POST", "/teams", TeamOut, body)
+
+    def move(self, team_id: int, *, parent_id: int | None) -> TeamOut:
+        """Move a team (with its sub-teams) under ``parent_id``, or to the top level (None)."""
+        return self._t.send("POST", f"/teams/{team_id}/move", TeamOut, MoveTeam(parent_id=parent_id))
+
+    def delete(self, team_id: int) -> None:
+        """Delete a team with no sub-teams and no resources (refused otherwise, naming what is left)."""
+        self._t.request("DELETE", f"/teams/{team_id}")
 
     def get(self, team_id: int) -> TeamOut:
         return self._t.get(f"/teams/{team_id}", TeamOut)
 
-    def page(self, *, offset: int = 0, limit: int = 50, search: str | None = None) -> Page[TeamOut]:
-        return self._t.page("/teams", TeamOut, offset=offset, limit=limit, q=search)
+    def page(
+        self,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        search: str | None = None,
+        team_id: int | None = None,
+        include_children: bool = False,
+    ) -> Page[TeamOut]:
+        return self._t.page(
+            "/teams", TeamOut, offset=offset, limit=limit, q=search, **team_filter(team_id, include_children)
+        )
 
     def members(self, team_id: int, *, search: str | None = None) -> Iterator[MemberOut]:
         """The team's members by username (pages fetched as the iteration goes)."""
@@ -59,9 +83,60 @@ class Teams(TeamQuotas):
     def remove_member(self, team_id: int, user_id: int) -> None:
         self._t.request("DELETE", f"/teams/{team_id}/members/{user_id}")
 
-    def list(self, *, search: str | None = None) -> Iterator[TeamOut]:
-        """The teams the caller sees, by name (pages fetched as the iteration goes)."""
-        return self._t.pages("/teams", TeamOut, q=search)
+    def list(
+        self, *, search: str | None = None, team_id: int | None = None, include_children: bool = False
+    ) -> Iterator[TeamOut]:
+        """The teams the caller sees, by name (``team_id``: that team, with ``include_children`` and the teams
+        below it; pages fetched as the iteration goes)."""
+        return self._t.pages("/teams", TeamOut, q=search, **team_filter(team_id, include_children))
+
+
+class Roles:
+    """Roles a membership may have: built-in and custom (listed by anyone; changed by administrators)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def list(self) -> list[RoleOut]:
+        return self._t.get_list("/roles", RoleOut)
+
+    def create(
+        self,
+        name: str,
+        permissions: Iterable[str],
+        *,
+        includes_children: bool = False,
+        description: str = "",
+    ) -> RoleOut:
+        body = build(
+            CreateRole,
+            name=name,
+            permissions=list(permissions),
+            includes_children=includes_children,
+            description=description,
+        )
+        return self._t.send("POST", "/roles", RoleOut, body)
+
+    def update(
+        self,
+        name: str,
+        *,
+        permissions: Iterable[str] | None = None,
+        includes_children: bool | None = None,
+        description: str | None = None,
+    ) -> RoleOut:
+        """Change what is given; the rest stays."""
+        body = build(
+            UpdateRole,
+            permissions=None if permissions is None else list(permissions),
+            includes_children=includes_children,
+            description=description,
+        )
+        return self._t.send("PATCH", f"/roles/{name}", RoleOut, body)
+
+    def delete(self, name: str) -> None:
+        """Refused while a membership holds the role."""
+        self._t.request("DELETE", f"/roles/{name}")
 
 
 class Users:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_lite.client.transport import Transport
+from mlops_lite.client.transport import Transport, team_filter
 from mlops_lite.schemas.audit import AuditEventOut
 from mlops_lite.schemas.common import Page
 
@@ -26,8 +26,9 @@ class Audit:
         actor_name: str | None = None,
         outcome: str | None = None,
         since: datetime | None = None,
+        include_children: bool = False,
     ) -> Page[AuditEventOut]:
-        filters = _filters(action, resource_type, team_id, actor_name, outcome, since)
+        filters = _filters(action, resource_type, team_id, actor_name, outcome, since, include_children)
         return self._t.page("/audit", AuditEventOut, offset=offset, limit=limit, **filters)
 
     def list(
@@ -39,10 +40,12 @@ class Audit:
         actor_name: str | None = None,
         outcome: str | None = None,
         since: datetime | None = None,
+        include_children: bool = False,
     ) -> Iterator[AuditEventOut]:
         """Events matching every filter given (each an exact match; ``since`` a lower bound on the time, read
-        as UTC without a time zone), pages fetched as the iteration goes."""
-        filters = _filters(action, resource_type, team_id, actor_name, outcome, since)
+        as UTC without a time zone; ``team_id`` with ``include_children``: the team's and its sub-teams'),
+        pages fetched as the iteration goes."""
+        filters = _filters(action, resource_type, team_id, actor_name, outcome, since, include_children)
         return self._t.pages("/audit", AuditEventOut, **filters)
 
 
@@ -53,11 +56,12 @@ def _filters(
     actor_name: str | None,
     outcome: str | None,
     since: datetime | None,
+    include_children: bool,
 ) -> dict[str, Any]:
     return {
         "action": action,
         "resource_type": resource_type,
-        "team_id": team_id,
+        **team_filter(team_id, include_children),
         "actor_name": actor_name,
         "outcome": outcome,
         "since": _rfc3339(since) if since is not None else None,

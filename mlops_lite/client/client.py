@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Self
 
 from mlops_lite.client import config
-from mlops_lite.client.admin import Teams, Users
+from mlops_lite.client.admin import Roles, Teams, Users
 from mlops_lite.client.algorithms import Algorithms
 from mlops_lite.client.audit import Audit
 from mlops_lite.client.auth import ServiceAccounts, Tokens
@@ -48,6 +48,7 @@ class Client:
         self.releases = Releases(self.transport)
         self.jobs = Jobs(self.transport)
         self.teams = Teams(self.transport)
+        self.roles = Roles(self.transport)
         self.users = Users(self.transport)
         self.algorithms = Algorithms(self.transport)
         self.audit = Audit(self.transport)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mlops_lite.client.transport import Transport, build
+from mlops_lite.client.transport import Transport, build, team_filter
 from mlops_lite.schemas.common import Page
 from mlops_lite.schemas.datasets import CreateDataset, DatasetOut, EntryFlags, EntryOut
 
@@ -31,16 +31,25 @@ class Datasets:
         search: str | None = None,
         scenario: str | None = None,
         team_id: int | None = None,
+        include_children: bool = False,
     ) -> Page[DatasetOut]:
+        teams = team_filter(team_id, include_children)
         return self._t.page(
-            "/datasets", DatasetOut, offset=offset, limit=limit, q=search, scenario=scenario, team_id=team_id
+            "/datasets", DatasetOut, offset=offset, limit=limit, q=search, scenario=scenario, **teams
         )
 
     def list(
-        self, *, search: str | None = None, scenario: str | None = None, team_id: int | None = None
+        self,
+        *,
+        search: str | None = None,
+        scenario: str | None = None,
+        team_id: int | None = None,
+        include_children: bool = False,
     ) -> Iterator[DatasetOut]:
-        """Every dataset the caller sees (pages fetched as the iteration goes)."""
-        return self._t.pages("/datasets", DatasetOut, q=search, scenario=scenario, team_id=team_id)
+        """Every dataset the caller sees, or of one team (``include_children``: and of the teams below it);
+        pages fetched as the iteration goes."""
+        teams = team_filter(team_id, include_children)
+        return self._t.pages("/datasets", DatasetOut, q=search, scenario=scenario, **teams)
 
     # -- entries -----------------------------------------------------------------------------------------
     def upload(

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import PrivateAttr
 
 from mlops_lite.client.errors import NotFound, TimedOut
-from mlops_lite.client.transport import Transport
+from mlops_lite.client.transport import Transport, team_filter
 from mlops_lite.schemas.common import Page
 from mlops_lite.schemas.jobs import (
     ACTIVE_STATUSES,
@@ -130,6 +130,7 @@ class Jobs:
         scenario: str | None = None,
         status: str | None = None,
         team_id: int | None = None,
+        include_children: bool = False,
     ) -> Page[JobOut]:
         return self._t.page(
             "/jobs",
@@ -139,7 +140,7 @@ class Jobs:
             q=search,
             scenario=scenario,
             status=status,
-            team_id=team_id,
+            **team_filter(team_id, include_children),
         )
 
     def list(
@@ -149,9 +150,12 @@ class Jobs:
         scenario: str | None = None,
         status: str | None = None,
         team_id: int | None = None,
+        include_children: bool = False,
     ) -> Iterator[JobOut]:
-        """Every job the caller sees, newest first (pages fetched as the iteration goes)."""
-        return self._t.pages("/jobs", JobOut, q=search, scenario=scenario, status=status, team_id=team_id)
+        """Every job the caller sees, or of one team (``include_children``: and of the teams below it), newest
+        first (pages fetched as the iteration goes)."""
+        teams = team_filter(team_id, include_children)
+        return self._t.pages("/jobs", JobOut, q=search, scenario=scenario, status=status, **teams)
 
     def update(
         self,

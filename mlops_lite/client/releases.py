@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from mlops_lite.client.errors import TimedOut
-from mlops_lite.client.transport import Transport, build
+from mlops_lite.client.errors import InvalidRequest, TimedOut
+from mlops_lite.client.transport import Transport, build, team_filter
 from mlops_lite.schemas.common import Page
 from mlops_lite.schemas.releases import SETTLED, CreateRelease, ReleaseLaunch, ReleaseLink, ReleaseOut
 from mlops_lite.schemas.runs import Progress
@@ -46,17 +47,26 @@ class Releases:
         limit: int = 50,
         search: str | None = None,
         status: str | None = None,
+        team_id: int | None = None,
+        include_children: bool = False,
     ) -> Page[ReleaseOut]:
-        """One page, newest first: of a dataset, or of every dataset the caller sees."""
-        path = f"/datasets/{dataset_id}/releases" if dataset_id is not None else "/releases"
-        return self._t.page(path, ReleaseOut, offset=offset, limit=limit, q=search, status=status)
+        """One page, newest first: of a dataset, or of every dataset the caller sees (``team_id``: of one
+        team's datasets, with ``include_children`` and of the teams below it)."""
+        path, teams = _where(dataset_id, team_id, include_children)
+        return self._t.page(path, ReleaseOut, offset=offset, limit=limit, q=search, status=status, **teams)
 
     def list(
-        self, dataset_id: int | None = None, *, search: str | None = None, status: str | None = None
+        self,
+        dataset_id: int | None = None,
+        *,
+        search: str | None = None,
+        status: str | None = None,
+        team_id: int | None = None,
+        include_children: bool = False,
     ) -> Iterator[ReleaseOut]:
-        """Every release (of a dataset, or of every dataset the caller sees), newest first."""
-        path = f"/datasets/{dataset_id}/releases" if dataset_id is not None else "/releases"
-        return self._t.pages(path, ReleaseOut, q=search, status=status)
+        """Every release (of a dataset, or of every dataset the caller sees, or of one team's), newest first."""
+        path, teams = _where(dataset_id, team_id, include_children)
+        return self._t.pages(path, ReleaseOut, q=search, status=status, **teams)
 
     def progress(self, release_id: int, flow_run_id: str) -> Progress:
         """The publishing flow run's state beside the release's status."""
@@ -96,3 +106,12 @@ class Releases:
         if target.is_dir():
             target = target / f"release-{release_id}-{self.get(release_id).version}.zip"
         return self._t.download(f"/releases/{release_id}/download", target)
+
+
+def _where(dataset_id: int | None, team_id: int | None, include_children: bool) -> tuple[str, dict[str, Any]]:
+    """The list's path (a dataset's releases, or every dataset's) and its team filter."""
+    if dataset_id is not None:
+        if team_id is not None:
+            raise InvalidRequest("give a dataset or a team, not both")
+        return f"/datasets/{dataset_id}/releases", {}
+    return "/releases", team_filter(team_id, include_children)

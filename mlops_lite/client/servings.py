@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlops_lite.client.errors import MlopsError, TimedOut
-from mlops_lite.client.transport import Transport
+from mlops_lite.client.transport import Transport, team_filter
 from mlops_lite.schemas.common import Page
 from mlops_lite.schemas.runs import Launch, Progress
 from mlops_lite.schemas.servings import (
@@ -68,6 +68,8 @@ class Servings:
         observed_state: str | None = None,
         failed: bool | None = None,
         live: bool | None = None,
+        team_id: int | None = None,
+        include_children: bool = False,
     ) -> Page[ServingOut]:
         return self._t.page(
             "/servings",
@@ -79,6 +81,7 @@ class Servings:
             observed_state=observed_state,
             failed=failed,
             live=live,
+            **team_filter(team_id, include_children),
         )
 
     def list(
@@ -88,8 +91,11 @@ class Servings:
         scenario: str | None = None,
         observed_state: str | None = None,
         failed: bool | None = None,
+        team_id: int | None = None,
+        include_children: bool = False,
     ) -> Iterator[ServingOut]:
-        """Every serving the caller sees, newest first (pages fetched as the iteration goes)."""
+        """Every serving the caller sees, or of one team (``include_children``: and of the teams below it),
+        newest first (pages fetched as the iteration goes)."""
         return self._t.pages(
             "/servings",
             ServingOut,
@@ -97,6 +103,7 @@ class Servings:
             scenario=scenario,
             observed_state=observed_state,
             failed=failed,
+            **team_filter(team_id, include_children),
         )
 
     def update(

@@ -179,6 +179,16 @@ def build(model: type[M], **fields: Any) -> M:
         raise InvalidRequest("invalid request: " + "; ".join(problems), code="validation_error") from None
 
 
+def team_filter(team_id: int | None, include_children: bool) -> dict[str, Any]:
+    """A list's team filter as query parameters: ``team_id``, and with it ``include_children`` (the team's
+    sub-teams too); nothing when no team is given."""
+    if team_id is None:
+        if include_children:
+            raise InvalidRequest("include_children needs a team_id")
+        return {}
+    return {"team_id": team_id, "include_children": include_children or None}
+
+
 def _attachment_name(response: httpx.Response, *, fallback: str) -> str:
     """The file name of ``Content-Disposition`` (its last path part only: never a path the server chose)."""
     disposition = response.headers.get("content-disposition", "")

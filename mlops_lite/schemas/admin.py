@@ -1,33 +1,46 @@
-"""Teams, their members, and user accounts (administration)."""
+"""Teams (in a tree), their members with a role, custom roles, and user accounts (administration)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
-from mlops_lite.schemas.common import Body, Id, Password, Row, TeamName, Username
+from mlops_lite.schemas.common import Body, Id, Password, RoleName, RolePermissions, Row, TeamName, Username
 
-Role = Literal["member", "admin"]
+# Any role's name: built-in (viewer, member, maintainer, admin) or custom (``GET /roles`` lists them; the
+# server refuses one that does not exist).
+Role = RoleName
 
 
 class TeamOut(Row):
     id: int
     name: str
     description: str
+    parent_id: int | None = Field(default=None, description="The team above this one; null at the top.")
     created_at: datetime
 
 
 class CreateTeam(Body):
     name: TeamName
     description: str = Field(default="", max_length=1000)
+    parent_id: Id | None = Field(
+        default=None,
+        description="Create a sub-team of this team (needs teams:manage on it); without one, a top-level "
+        "team (administrators).",
+    )
+
+
+class MoveTeam(Body):
+    parent_id: Id | None = Field(
+        description="The new parent team; null moves the team to the top level (administrators)."
+    )
 
 
 class MemberOut(Row):
     user_id: int
     username: str
-    role: str = Field(description="member, or admin (may manage the team's members)")
+    role: str = Field(description="The member's role: viewer, member, maintainer, admin or a custom one.")
     is_superuser: bool
     is_active: bool
 
@@ -48,6 +61,29 @@ class AddMemberByName(Body):
 
 
 AddMember = AddMemberById | AddMemberByName
+
+
+class RoleOut(Row):
+    name: str
+    description: str
+    permissions: list[str]
+    includes_children: bool = Field(description="Whether the role's permissions reach the team's sub-teams.")
+    builtin: bool
+
+
+class CreateRole(Body):
+    name: RoleName = Field(description="Lowercase; not a built-in role's name.")
+    permissions: RolePermissions
+    includes_children: bool = False
+    description: str = Field(default="", max_length=1000)
+
+
+class UpdateRole(Body):
+    """What is given changes; what is left out stays."""
+
+    permissions: RolePermissions | None = None
+    includes_children: bool | None = None
+    description: str | None = Field(default=None, max_length=1000)
 
 
 class UserOut(Row):

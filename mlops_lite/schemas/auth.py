@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from mlops_lite.schemas.common import Body, Id, Row, ShortName, Username
+from mlops_lite.schemas.common import Body, Id, Permissions, Row, ShortName, Username
 
 MAX_TOKEN_DAYS = 366
 
@@ -34,6 +34,9 @@ class TokenOut(Row):
     expires_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    permissions: list[str] | None = Field(
+        default=None, description="The permissions the token is narrowed to; null: all of its user's."
+    )
 
 
 class NewToken(TokenOut):
@@ -57,6 +60,12 @@ class CreateToken(Body):
     name: ShortName
     days: float | None = Field(
         default=None, gt=0, le=MAX_TOKEN_DAYS, description="Lifetime in days (default MLOPS_API_TOKEN_DAYS)."
+    )
+    permissions: Permissions | None = Field(
+        default=None,
+        description="Narrow the token to these permissions (each held by its user on some team, e.g. "
+        "datasets:read); omitted: the token acts with all of its user's. A narrowed token only creates tokens "
+        "narrowed at least as much.",
     )
 
 

@@ -38,6 +38,35 @@ ShortName = Annotated[str, Field(min_length=1, max_length=100, pattern=NAME_PATT
 Username = Annotated[str, Field(min_length=1, max_length=100, pattern=USERNAME_PATTERN)]
 TeamName = Annotated[str, Field(min_length=1, max_length=100, pattern=TEAM_NAME_PATTERN)]
 Version = Annotated[str, Field(min_length=1, max_length=50, pattern=VERSION_PATTERN)]
+# A role's name: built-in (viewer, member, maintainer, admin) or custom (catalog.services.roles).
+ROLE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,49}$"
+RoleName = Annotated[str, Field(min_length=1, max_length=50, pattern=ROLE_NAME_PATTERN)]
+# The permissions a role may grant on teams (catalog.permissions.PERMISSIONS says what each allows;
+# tests/api/test_schemas.py checks that both agree), each kind's ``<kind>:*``, and ``admin:*`` (the platform
+# administrator's, which no role grants but a token may be narrowed to).
+_TEAM_PERMISSIONS = (
+    "datasets:read",
+    "datasets:write",
+    "releases:publish",
+    "jobs:read",
+    "jobs:write",
+    "jobs:start",
+    "servings:read",
+    "servings:manage",
+    "servings:predict",
+    "models:read",
+    "models:promote",
+    "audit:read",
+    "members:manage",
+    "teams:manage",
+)
+TEAM_PERMISSIONS = (*_TEAM_PERMISSIONS, *dict.fromkeys(f"{p.split(':')[0]}:*" for p in _TEAM_PERMISSIONS))
+ADMIN_PERMISSION = "admin:*"
+TeamPermission = Literal[TEAM_PERMISSIONS]  # type: ignore[valid-type]
+Permission = Literal[(*TEAM_PERMISSIONS, ADMIN_PERMISSION)]  # type: ignore[valid-type]
+# A role's permissions, or those a token is narrowed to.
+RolePermissions = Annotated[list[TeamPermission], Field(min_length=1, max_length=50)]
+Permissions = Annotated[list[Permission], Field(min_length=1, max_length=50)]
 # The shortest password an account may have (catalog.services.teams checks it too).
 MIN_PASSWORD_LENGTH = 8
 Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1000)]

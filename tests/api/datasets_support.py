@@ -26,11 +26,11 @@ def blue_team_client(api_server: ApiServer) -> Any:
     """A client of a user who is a member of another team ('blue') than the admin's, only."""
     from catalog.db import session_scope
     from catalog.scoping import SYSTEM
-    from catalog.services import teams
+    from catalog.services import team_tree, teams
     from mlops_lite.client import Client
 
     with session_scope() as session:
-        team = teams.create_team(session, actor=SYSTEM, name="blue")
+        team = team_tree.create_team(session, actor=SYSTEM, name="blue")
         user = teams.create_user(session, actor=SYSTEM, username=BLUE_USER, password=BLUE_PASSWORD)
         teams.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
     client, _ = Client.login(api_server.url, BLUE_USER, BLUE_PASSWORD)

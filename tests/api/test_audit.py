@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from mlops_lite.client import Client, InvalidRequest
+from mlops_lite.client import Client, InvalidRequest, NotFound
 
 pytestmark = pytest.mark.platform_servers("s3")
 
@@ -68,10 +68,11 @@ def test_filters_paging_and_who_reads_what(api_server) -> None:  # type: ignore[
         ]
 
     with Client.login(api_server.url, "mallory", "mallory-pass")[0] as member:
-        # A member reads their teams' events only; another team's filter finds nothing.
+        # A member reads their teams' events only; another team's filter reads as a missing team.
         mine = list(member.audit.list(resource_type="probe"))
         assert [e.action for e in mine] == ["probe.red"] * 3 + ["probe.old"]
-        assert member.audit.page(team_id=default.id).total == 0
+        with pytest.raises(NotFound, match=f"team {default.id} not found"):
+            member.audit.page(team_id=default.id)
         with pytest.raises(InvalidRequest, match="outcome"):
             member.audit.page(outcome="maybe")
     assert httpx.get(f"{api_server.url}/api/v1/audit").status_code == 401

@@ -47,6 +47,7 @@ BODIES: dict[str, dict[str, Any]] = {
         "data": [{"timestamp": "2024-01-01T00:00:00", "value": 1.0}]
     },
     "POST /api/v1/teams/{team_id}/members": {"user_id": 1, "role": "member"},
+    "POST /api/v1/teams/{team_id}/move": {"parent_id": None},
 }
 BODIES["POST /api/v1/service-accounts/{user_id}/tokens"] = {"name": "stolen"}
 QUERIES: dict[str, dict[str, Any]] = {

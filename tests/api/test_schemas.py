@@ -78,3 +78,14 @@ def test_a_quota_body_keeps_what_it_was_not_given() -> None:
     for bad in ({"trainings": -1}, {"cpus": float("nan")}, {"stored_bytes": 2**63}, {"trainings": 1.5}):
         with pytest.raises(ValidationError):
             SetQuota.model_validate(bad)
+
+
+def test_permission_and_role_names_are_the_catalogs() -> None:
+    import re
+
+    from catalog.permissions import ADMIN, BUILTIN_ROLES, KINDS, PERMISSIONS
+    from mlops_lite.schemas.common import ADMIN_PERMISSION, ROLE_NAME_PATTERN, TEAM_PERMISSIONS
+
+    assert ADMIN_PERMISSION == ADMIN
+    assert set(TEAM_PERMISSIONS) == (set(PERMISSIONS) | {f"{k}:*" for k in KINDS}) - {ADMIN}
+    assert all(re.match(ROLE_NAME_PATTERN, name) for name in BUILTIN_ROLES)

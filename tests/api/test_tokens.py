@@ -87,3 +87,47 @@ def test_service_accounts_act_only_with_tokens(api_server) -> None:  # type: ign
     mallory, _ = Client.login(api_server.url, "mallory", "mallory-pass")
     with pytest.raises((NotFound, PermissionDenied)):
         mallory.service_accounts.create_token(robot.id, "steal")
+
+
+def test_narrowed_tokens(api_server) -> None:  # type: ignore[no-untyped-def]
+    from mlops_lite.client import InvalidRequest
+
+    with api_server.client() as admin:
+        team_id = admin.me().teams[0].id
+        admin.teams.add_member(team_id, username="mallory", role="member")
+        shared = admin.datasets.create("shared", "anomaly_detection", team_id=team_id)
+    mallory, _ = Client.login(api_server.url, "mallory", "mallory-pass")
+    reader = mallory.tokens.create("reader", days=1, permissions=["datasets:read"])
+    assert reader.permissions == ["datasets:read"]
+    assert [(t.name, t.permissions) for t in mallory.tokens.list() if t.id == reader.id] == [
+        ("reader", ["datasets:read"])
+    ]
+    with Client(api_server.url, reader.token) as narrowed:
+        assert [d.name for d in narrowed.datasets.list()] == ["shared"]
+        with pytest.raises(PermissionDenied, match="this token is not allowed 'datasets:write'"):
+            narrowed.datasets.create("mine", "anomaly_detection", team_id=team_id)
+        # It never mints a wider token: asking for more is refused, asking for nothing gets its own limits.
+        with pytest.raises(PermissionDenied, match="may not create a token with 'datasets:write'"):
+            narrowed.tokens.create("wider", days=1, permissions=["datasets:write"])
+        assert narrowed.tokens.create("same", days=1).permissions == ["datasets:read"]
+    with api_server.client() as admin:
+        assert [d.name for d in admin.datasets.list()] == ["shared"], "the refused create stored nothing"
+    # Narrowing only to permissions the user holds somewhere; unknown names are refused by the schema.
+    with pytest.raises(InvalidRequest, match="holds no 'teams:manage' on any team"):
+        mallory.tokens.create("manager", days=1, permissions=["teams:manage"])
+    with pytest.raises(InvalidRequest, match="permissions"):
+        mallory.tokens.create("typo", days=1, permissions=["datasets:reed"])
+    assert {t.name for t in mallory.tokens.list()} >= {"reader", "same"} and not {"manager", "typo"} & {
+        t.name for t in mallory.tokens.list()
+    }
+    with api_server.client() as admin:
+        robot = admin.service_accounts.create("narrow-bot", team_id=team_id)
+        issued = admin.service_accounts.create_token(robot.id, "ro", days=1, permissions=["jobs:read"])
+        assert [t.permissions for t in admin.service_accounts.tokens(robot.id)] == [["jobs:read"]]
+    with Client(api_server.url, issued.token) as bot:
+        assert bot.jobs.page().total == 0
+        # Its team's dataset is beyond the token: lists leave it out, a read finds nothing.
+        assert bot.datasets.page().total == 0
+        with pytest.raises(NotFound):
+            bot.datasets.get(shared.id)
+    mallory.close()

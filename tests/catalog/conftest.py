@@ -20,7 +20,7 @@ from sqlmodel import Session
 from catalog.db import dispose_engines, get_engine, migrate
 from catalog.models import DatasetRelease
 from catalog.scoping import SYSTEM, Actor
-from catalog.services import datasets, teams
+from catalog.services import datasets, team_tree, teams
 from infra.settings import reset_settings
 
 MISSING = 987654
@@ -64,7 +64,7 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_actor(session: Session, name: str) -> Actor:
     """User ``name``, member of a new team ``team-{name}``, as an actor (committed)."""
-    team = teams.create_team(session, actor=SYSTEM, name=f"team-{name}")
+    team = team_tree.create_team(session, actor=SYSTEM, name=f"team-{name}")
     user = teams.create_user(session, actor=SYSTEM, username=name, password="pass-word-123")
     teams.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
     session.commit()

@@ -33,7 +33,7 @@ from catalog.errors import CatalogError, PermissionDeniedError
 from catalog.models import JobRun, JobStatus, TrainJob
 from catalog.presets import import_presets
 from catalog.scoping import SYSTEM, Actor
-from catalog.services import datasets, job_config, releases, serving, teams, training
+from catalog.services import datasets, job_config, releases, serving, team_tree, teams, training
 from catalog.services.common import transition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,8 +129,8 @@ def build_world() -> World:
     """Seed the catalog of the current settings (already migrated) through the services themselves."""
     with session_scope() as s:
         import_presets(s)
-        team_a = teams.create_team(s, actor=SYSTEM, name=f"{SECRET}-a")
-        team_b = teams.create_team(s, actor=SYSTEM, name="team-b")
+        team_a = team_tree.create_team(s, actor=SYSTEM, name=f"{SECRET}-a")
+        team_b = team_tree.create_team(s, actor=SYSTEM, name="team-b")
         users = {
             name: teams.create_user(s, actor=SYSTEM, username=name, password=PASSWORD)
             for name in ("alice", "bob", "eve")

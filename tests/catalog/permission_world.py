@@ -31,7 +31,7 @@ from catalog.models import DatasetEntry, DatasetRelease
 from catalog.permissions import ADMIN, BUILTIN_ROLES, implies
 from catalog.presets import import_presets
 from catalog.scoping import SYSTEM, Actor
-from catalog.services import algorithms, custom_jobs, teams, tokens
+from catalog.services import algorithms, custom_jobs, team_tree, teams, tokens
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 from tests.catalog.isolation_world import MISSING, MISSING_RUN, PASSWORD, SECRET, add_run, team_resources
@@ -121,7 +121,7 @@ def build_permission_world() -> PermissionWorld:
         import_presets(s)
         team_ids: dict[str, int] = {}
         for relation in ("parent", "own", "sibling", "child"):  # parents first
-            team = teams.create_team(s, actor=SYSTEM, name=f"{SECRET}-{relation}")
+            team = team_tree.create_team(s, actor=SYSTEM, name=f"{SECRET}-{relation}")
             # Set on the row: the world does not depend on how sub-teams are created.
             team.parent_id = team_ids.get(PARENT_OF.get(relation, ""))
             s.add(team)
@@ -222,6 +222,21 @@ class Recipe:
     call: Callable[[Session, Actor, TeamWorld], object]
     listed: Callable[[Any, TeamWorld], bool] | None = None
     undo: Callable[[TeamWorld], None] | None = None
+    # The permission is checked on the team's parent (moving or deleting a team is its parent's business),
+    # on the platform (admin:*) for a top-level team; the team itself must still be one the actor sees.
+    on_parent: bool = False
+
+
+def expected_on_parent(permission: str, role: str, relation: str) -> tuple[str, str]:
+    """``expected`` of a parent-governed call on ``relation``, and the permission its refusal names."""
+    if role == SUPERUSER:
+        return ALLOWED, permission
+    if expected(None, role, relation) == HIDDEN:
+        return HIDDEN, permission
+    parent = PARENT_OF.get(relation)
+    if parent is None:
+        return DENIED, ADMIN
+    return (ALLOWED if expected(permission, role, parent) == ALLOWED else DENIED), permission
 
 
 def observe(recipe: Recipe, actor: Actor, tw: TeamWorld) -> Outcome:
@@ -252,7 +267,11 @@ def check_function(permission: str, recipe: Recipe, world: PermissionWorld) -> l
             problems.append(f"superuser on {relation}: the control call fails: {control}")
             continue
         for role in ROLES:
-            want = expected(permission, role, relation)
+            named = permission
+            if recipe.on_parent:
+                want, named = expected_on_parent(permission, role, relation)
+            else:
+                want = expected(permission, role, relation)
             got = observe(recipe, world.actors[role], tw)
             seen = f"{role} on {relation}: expected {want}, got {got}"
             if want == ALLOWED:
@@ -262,8 +281,8 @@ def check_function(permission: str, recipe: Recipe, world: PermissionWorld) -> l
                 if got.listed:
                     problems.append(seen)
             elif want == DENIED:
-                if got.error != "PermissionDeniedError" or permission not in got.words:
-                    problems.append(f"{seen} (a PermissionDeniedError naming {permission!r})")
+                if got.error != "PermissionDeniedError" or named not in got.words:
+                    problems.append(f"{seen} (a PermissionDeniedError naming {named!r})")
             else:
                 if role not in missing:
                     missing[role] = observe(

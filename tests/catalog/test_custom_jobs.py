@@ -228,7 +228,7 @@ def test_create_stores_row_config_and_audit(world) -> None:  # type: ignore[no-u
 def test_bad_input_stores_nothing(world) -> None:  # type: ignore[no-untyped-def]
     from catalog.db import session_scope
     from catalog.scoping import Actor
-    from catalog.services.teams import create_team
+    from catalog.services.team_tree import create_team
 
     before = _counts()
     for changes, error in (

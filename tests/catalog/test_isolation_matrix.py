@@ -38,6 +38,7 @@ from catalog.services import (
     roles,
     runs,
     serving,
+    team_tree,
     teams,
     tokens,
     training,
@@ -114,11 +115,21 @@ class W:
 
 
 def paged(fn: Callable[..., tuple[int, list[Any]]], *filters: dict[str, Any], via: str = "team_id") -> Entry:
-    """A paged list ``(count, rows)``, unfiltered and with each of ``filters`` (keyword → value or ``W``)."""
+    """A paged list ``(count, rows)``, unfiltered and with each of ``filters`` (keyword → value or ``W``). A
+    filter on team A (``team_id``, with or without ``include_children``) is refused for the outsider exactly
+    like a team that does not exist, and lists team A's rows, only, for its admin."""
 
     def check(w: World) -> None:
         for given in ({}, *filters):
             kwargs = {k: getattr(w, v.attr) if isinstance(v, W) else v for k, v in given.items()}
+            if kwargs.get("team_id") == w.team_a:
+                others = {k: v for k, v in kwargs.items() if k != "team_id"}
+                refused_like_missing(w, lambda s, i, kw=others: fn(s, actor=w.eve, team_id=i, **kw), w.team_a)
+                with read_session() as s:
+                    count, rows = fn(s, actor=w.alice, **kwargs)
+                    owners = teams_of(rows, w, via)
+                assert set(owners) == {w.team_a} and count == len(owners), kwargs
+                continue
 
             def listed(s: Session, a: Actor, kw: dict[str, Any] = kwargs) -> tuple[int | None, list[int]]:
                 count, rows = fn(s, actor=a, **kw)
@@ -210,7 +221,12 @@ def check_running_jobs_of(w: World) -> None:
 
 def check_page_releases(w: World) -> None:
     paged(
-        releases.page_releases, {"team_id": W("team_a")}, {"search": SECRET}, {"scenario": SCN}, via="dataset"
+        releases.page_releases,
+        {"team_id": W("team_a")},
+        {"team_id": W("team_a"), "include_children": True},
+        {"search": SECRET},
+        {"scenario": SCN},
+        via="dataset",
     ).check(w)
     refused_like_missing(w, lambda s, i: releases.page_releases(s, actor=w.eve, dataset_id=i), w.dataset_a)
 
@@ -315,6 +331,66 @@ def check_get_team(w: World) -> None:
     succeeds(lambda s: teams.get_team(s, name="secret-a", actor=w.alice))
 
 
+def check_list_roles(w: World) -> None:
+    with read_session() as s:
+        listed = roles.list_roles(s, actor=w.eve)
+    assert {"viewer", "member", "maintainer", "admin"} <= {r.name for r in listed}
+    assert not any(isinstance(r, SQLModel) for r in listed)
+
+
+def _fresh(s: Session, username: str) -> Actor:
+    """The user's actor now (the world's actors were built before the sub-teams a check creates)."""
+    return teams.actor_for(s, username=username)
+
+
+def check_create_team(w: World) -> None:
+    # Under team A: refused for the outsider like under a team that does not exist.
+    refused_like_missing(
+        w, lambda s, i: team_tree.create_team(s, actor=w.eve, name="intruder", parent_id=i), w.team_a
+    )
+    # At the top level: administrators only (team admins are refused, nothing stored).
+    admin_only(w, lambda s, a: team_tree.create_team(s, actor=a, name="new-top"))
+    succeeds(lambda s: team_tree.create_team(s, actor=w.alice, name="a-sub", parent_id=w.team_a))
+
+
+def check_move_team(w: World) -> None:
+    refused_like_missing(
+        w, lambda s, i: team_tree.move_team(s, actor=w.eve, team_id=i, parent_id=None), w.team_a
+    )
+    # A sub-team eve manages, moved under team A: the parent reads as nonexistent.
+    with session_scope() as s:
+        b_sub = team_tree.create_team(s, actor=w.eve, name="b-sub", parent_id=w.team_b).id
+    refused_like_missing(
+        w, lambda s, i: team_tree.move_team(s, actor=_fresh(s, "eve"), team_id=b_sub, parent_id=i), w.team_a
+    )
+    # Team A's admin may not move team A itself (its place is the top level's: administrators').
+    assert isinstance(
+        attempt(lambda s: team_tree.move_team(s, actor=w.alice, team_id=w.team_a, parent_id=w.team_b)),
+        PermissionDeniedError,
+    )
+
+    def control(s: Session) -> None:
+        x = team_tree.create_team(s, actor=w.alice, name="a-x", parent_id=w.team_a)
+        y = team_tree.create_team(s, actor=w.alice, name="a-y", parent_id=w.team_a)
+        moved = team_tree.move_team(s, actor=_fresh(s, "alice"), team_id=y.id, parent_id=x.id)  # type: ignore[arg-type]
+        assert moved.parent_id == x.id
+
+    succeeds(control)
+
+
+def check_delete_team(w: World) -> None:
+    refused_like_missing(w, lambda s, i: team_tree.delete_team(s, actor=w.eve, team_id=i), w.team_a)
+    assert isinstance(
+        attempt(lambda s: team_tree.delete_team(s, actor=w.alice, team_id=w.team_a)), PermissionDeniedError
+    )
+
+    def control(s: Session) -> None:
+        sub = team_tree.create_team(s, actor=w.alice, name="a-gone", parent_id=w.team_a)
+        team_tree.delete_team(s, actor=_fresh(s, "alice"), team_id=sub.id)  # type: ignore[arg-type]
+
+    succeeds(control)
+
+
 def _archive_then_restore(w: World, s: Session) -> None:
     releases.archive_release(s, actor=w.alice, release_id=w.release_a)
     releases.restore_release(s, actor=w.alice, release_id=w.release_a)
@@ -379,8 +455,30 @@ MATRIX: dict[str, Entry] = {
         lambda s: roles.require_role(s, "viewer"),
     ),
     "roles.team_tree": system("roles.team_tree", "the team tree an Actor is built from (teams.actor_for)"),
+    "roles.list_roles": Entry(
+        "global",
+        check_list_roles,
+        "role definitions are shared by every team (anyone signed in picks roles for members)",
+    ),
+    "roles.create_role": admin(
+        lambda s, a: roles.create_role(s, actor=a, name="steward", permissions=["datasets:*"])
+    ),
+    "roles.update_role": admin(
+        lambda s, a: (
+            roles.create_role(s, actor=SYSTEM, name="steward", permissions=["datasets:read"]),
+            roles.update_role(s, actor=a, name="steward", permissions=["datasets:*"]),
+        )
+    ),
+    "roles.delete_role": admin(
+        lambda s, a: (
+            roles.create_role(s, actor=SYSTEM, name="steward", permissions=["datasets:read"]),
+            roles.delete_role(s, actor=a, name="steward"),
+        )
+    ),
     "roles.grants_of": system("roles.grants_of", "the grants an Actor is built from (teams.actor_for)"),
-    "audit.list_events": paged(audit.list_events, {"team_id": W("team_a")}),
+    "audit.list_events": paged(
+        audit.list_events, {"team_id": W("team_a")}, {"team_id": W("team_a"), "include_children": True}
+    ),
     # common helpers
     "common.check_name": global_(
         "common.check_name", "validates a string; reads nothing", lambda s: common.check_name("ok")
@@ -403,7 +501,12 @@ MATRIX: dict[str, Entry] = {
         ref(lambda s, i, w: datasets.get_dataset(s, actor=w.eve, dataset_id=i), "dataset_a"),
         control=lambda w: lambda s: datasets.get_dataset(s, actor=w.alice, dataset_id=w.dataset_a),
     ),
-    "datasets.list_datasets": paged(datasets.list_datasets, {"team_id": W("team_a")}, {"search": SECRET}),
+    "datasets.list_datasets": paged(
+        datasets.list_datasets,
+        {"team_id": W("team_a")},
+        {"team_id": W("team_a"), "include_children": True},
+        {"search": SECRET},
+    ),
     "datasets.add_entry": scoped(
         ref(
             lambda s, i, w: datasets.add_entry(
@@ -598,7 +701,9 @@ MATRIX: dict[str, Entry] = {
         ref(lambda s, i, w: serving.get_serving(s, actor=w.eve, serving_id=i), "serving_a"),
         control=lambda w: lambda s: serving.get_serving(s, actor=w.alice, serving_id=w.serving_a),
     ),
-    "serving.list_servings": paged(serving.list_servings),
+    "serving.list_servings": paged(
+        serving.list_servings, {"team_id": W("team_a")}, {"team_id": W("team_a"), "include_children": True}
+    ),
     "serving.update_serving": scoped(
         ref(
             lambda s, i, w: serving.update_serving(s, actor=w.eve, serving_id=i, port=free_serving_port()),
@@ -647,9 +752,17 @@ MATRIX: dict[str, Entry] = {
     "teams.hash_password": global_(
         "teams.hash_password", "hashes a string; reads nothing", lambda s: teams.hash_password("long enough")
     ),
-    "teams.create_team": admin(lambda s, a: teams.create_team(s, actor=a, name="new-team")),
+    "team_tree.create_team": Entry("scoped", check_create_team),
+    "team_tree.move_team": Entry("scoped", check_move_team),
+    "team_tree.delete_team": Entry("scoped", check_delete_team),
     "teams.list_teams": listing(lambda s, a, w: (None, [t.id for t in teams.list_teams(s, actor=a)])),
-    "teams.page_teams": paged(teams.page_teams, {"search": SECRET}, via="id"),
+    "teams.page_teams": paged(
+        teams.page_teams,
+        {"search": SECRET},
+        {"team_id": W("team_a")},
+        {"team_id": W("team_a"), "include_children": True},
+        via="id",
+    ),
     "teams.get_team": Entry(
         "scoped",
         check_get_team,
@@ -791,7 +904,9 @@ MATRIX: dict[str, Entry] = {
         ref(lambda s, i, w: training.get_job(s, actor=w.eve, job_id=i), "job_a"),
         control=lambda w: lambda s: training.get_job(s, actor=w.alice, job_id=w.job_a),
     ),
-    "training.list_jobs": paged(training.list_jobs),
+    "training.list_jobs": paged(
+        training.list_jobs, {"team_id": W("team_a")}, {"team_id": W("team_a"), "include_children": True}
+    ),
     "training.claim_start": scoped(
         ref(lambda s, i, w: training.claim_start(s, actor=w.eve, job_id=i, flow_run_id=None), "job_a"),
         control=lambda w: lambda s: training.claim_start(s, actor=w.alice, job_id=w.job_a, flow_run_id=None),
@@ -931,7 +1046,7 @@ TOKEN_ENTRIES: dict[str, Entry] = {
     "teams.check_username": global_(
         "teams.check_username", "validates a string; reads nothing", lambda s: teams.check_username("someone")
     ),
-    "teams.flush_unique": row("teams.flush_unique", "flushes the caller's own pending rows"),
+    "common.flush_unique": row("common.flush_unique", "flushes the caller's own pending rows"),
     "runs.run_url": global_(
         "runs.run_url",
         "builds a URL from the ids it is given; reads nothing",

@@ -12,6 +12,7 @@ from catalog.models import AlgorithmConfig, Dataset, DatasetRelease, Serving, Te
 from catalog.scenarios import Scenario
 from catalog.scoping import SYSTEM, Actor
 from catalog.services import modules as svc
+from catalog.services import team_tree
 from catalog.services import teams as teams_service
 
 PASSWORD = "module-pass-1"
@@ -28,8 +29,8 @@ class Seeded:
 
 def seed_catalog(session: Session, *, datasets_a: int = 7, datasets_b: int = 3) -> Seeded:
     """Two teams with anomaly_detection datasets (names ds-000...), one job and one serving in team A."""
-    team_a = teams_service.create_team(session, actor=SYSTEM, name="team-a")
-    team_b = teams_service.create_team(session, actor=SYSTEM, name="team-b")
+    team_a = team_tree.create_team(session, actor=SYSTEM, name="team-a")
+    team_b = team_tree.create_team(session, actor=SYSTEM, name="team-b")
     alice = teams_service.create_user(session, actor=SYSTEM, username="alice", password=PASSWORD)
     bob = teams_service.create_user(session, actor=SYSTEM, username="bob", password=PASSWORD)
     teams_service.create_user(session, actor=SYSTEM, username="root", password=PASSWORD, is_superuser=True)

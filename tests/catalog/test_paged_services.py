@@ -108,7 +108,8 @@ def test_page_releases_filters(session: Session, world: dict[str, object]) -> No
     assert ids(scenario="anomaly_detection", status="published") == (2, [world["mem_v1"], world["cpu_v1"]])
     assert ids(search="memo") == (1, [world["mem_v1"]])  # by dataset name
     assert ids(search="v2") == (1, [world["cpu_v2"]])  # by version
-    assert ids(team_id=team_of(world["bob"])) == (0, [])  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError, match="team"):  # another team's filter reads as a missing team's
+        ids(team_id=team_of(world["bob"]))  # type: ignore[arg-type]
     assert ids(status="failed", limit=1) == (1, [world["cpu_v2"]])
     total, rows = rel_svc.page_releases(session, actor=SYSTEM, team_id=team_of(world["bob"]))  # type: ignore[arg-type]
     assert (total, [r.id for r in rows]) == (1, [world["bob_v1"]])

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from catalog.models import DesiredState, JobStatus, TrainJob
+from catalog.models import DesiredState, JobStatus, Team, TrainJob
 from catalog.permissions import BUILTIN_ROLES, PERMISSIONS
-from catalog.scoping import REQUIRED
+from catalog.scoping import REQUIRED, SYSTEM
 from catalog.services import (
     algorithms,
     audit,
@@ -29,8 +29,10 @@ from catalog.services import (
     datasets,
     quotas,
     releases,
+    roles,
     runs,
     serving,
+    team_tree,
     teams,
     tokens,
     training,
@@ -104,7 +106,39 @@ def _entry(s: Session, a: Any, t: TeamWorld) -> object:
     )
 
 
+def _parent_of(s: Session, t: TeamWorld) -> int | None:
+    """The team's parent (None also for a team that does not exist: the missing-id call)."""
+    team = s.get(Team, t.team)
+    return None if team is None else team.parent_id
+
+
+def _custom_role(s: Session) -> str:
+    """A custom role made in this (rolled-back) session by the system."""
+    name = fresh("role").lower()
+    roles.create_role(s, actor=SYSTEM, name=name, permissions=["datasets:read"])
+    return name
+
+
 RECIPES: dict[str, Recipe] = {
+    "roles.create_role": Recipe(
+        lambda s, a, t: roles.create_role(s, actor=a, name=fresh("role").lower(), permissions=["jobs:read"])
+    ),
+    "roles.update_role": Recipe(
+        lambda s, a, t: roles.update_role(s, actor=a, name=_custom_role(s), description="changed")
+    ),
+    "roles.delete_role": Recipe(lambda s, a, t: roles.delete_role(s, actor=a, name=_custom_role(s))),
+    # A sub-team of the team: teams:manage on the team itself.
+    "team_tree.create_team": Recipe(
+        lambda s, a, t: team_tree.create_team(s, actor=a, name=fresh("sub"), parent_id=t.team)
+    ),
+    # Moving (in place) and deleting the team: its parent's business.
+    "team_tree.move_team": Recipe(
+        lambda s, a, t: team_tree.move_team(s, actor=a, team_id=t.team, parent_id=_parent_of(s, t)),
+        on_parent=True,
+    ),
+    "team_tree.delete_team": Recipe(
+        lambda s, a, t: team_tree.delete_team(s, actor=a, team_id=t.team), on_parent=True
+    ),
     "algorithms.running_jobs_of": Recipe(
         lambda s, a, t: algorithms.running_jobs_of(_running(s, t), actor=a, algorithm_id=t.algorithm),
         shows("job"),
@@ -256,8 +290,8 @@ EXEMPT: dict[str, str] = {
     "names.release_labels": "a name lookup, scoped by its table's read permission",
     "names.resource_names": "name lookups, each scoped by its table's read permission",
     "names.team_names": "names of the teams the actor sees",
-    "teams.create_team": "administrators only (require_superuser) until sub-teams declare teams:manage on it",
     "quotas.team_usage": "usage and limits of a team the actor sees (any role reaching it)",
+    "roles.list_roles": "the roles there are (built-in and custom), the same for everyone signed in",
     "teams.get_team": "a team the actor sees (any role reaching it); no permission beyond that",
     "teams.list_teams": "the teams the actor sees",
     "teams.page_teams": "the teams the actor sees",

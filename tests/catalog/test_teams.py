@@ -13,6 +13,7 @@ from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, 
 from catalog.models import AlgorithmConfig, Membership, Team, User
 from catalog.models.base import utcnow
 from catalog.scoping import SYSTEM
+from catalog.services import team_tree
 from catalog.services import teams as svc
 from catalog.services.init import initialize
 from infra.settings import reset_settings
@@ -150,11 +151,11 @@ def test_disabled_account_refused_after_a_right_password(session: Session, alice
 
 
 def test_teams_and_memberships(session: Session, alice: User) -> None:
-    red = svc.create_team(session, actor=SYSTEM, name="red")
-    blue = svc.create_team(session, actor=SYSTEM, name="blue")
-    green = svc.create_team(session, actor=SYSTEM, name="green")
+    red = team_tree.create_team(session, actor=SYSTEM, name="red")
+    blue = team_tree.create_team(session, actor=SYSTEM, name="blue")
+    green = team_tree.create_team(session, actor=SYSTEM, name="green")
     with pytest.raises(ConflictError, match="team 'red' already exists"):
-        svc.create_team(session, actor=SYSTEM, name="red")
+        team_tree.create_team(session, actor=SYSTEM, name="red")
     svc.add_member(session, actor=SYSTEM, team_id=red.id, user_id=alice.id, role="admin")
     svc.add_member(session, actor=SYSTEM, team_id=blue.id, user_id=alice.id)
     bob = svc.create_user(session, actor=SYSTEM, username="bob", password=PASSWORD)
@@ -189,7 +190,7 @@ def test_teams_and_memberships(session: Session, alice: User) -> None:
 
 def test_superuser_may_pick_any_existing_team(session: Session) -> None:
     svc.create_user(session, actor=SYSTEM, username="root", password=PASSWORD, is_superuser=True)
-    team = svc.create_team(session, actor=SYSTEM, name="ops")
+    team = team_tree.create_team(session, actor=SYSTEM, name="ops")
     session.commit()
     root = svc.actor_for(session, username="root", current_team_id=team.id)
     assert root.is_superuser and root.current_team_id == team.id and root.team_ids == frozenset()

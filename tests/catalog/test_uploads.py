@@ -20,13 +20,13 @@ def ctx(platform_env, cheap_hashing: None) -> dict[str, Any]:  # type: ignore[no
     from catalog.db import migrate, session_scope
     from catalog.scoping import SYSTEM
     from catalog.services import datasets as ds
-    from catalog.services import teams
+    from catalog.services import team_tree, teams
 
     migrate()
     out: dict[str, Any] = {"datasets": {}}
     with session_scope() as session:
         for name in ("alice", "bob"):
-            team = teams.create_team(session, actor=SYSTEM, name=f"team-{name}")
+            team = team_tree.create_team(session, actor=SYSTEM, name=f"team-{name}")
             user = teams.create_user(session, actor=SYSTEM, username=name, password="pass-word-123")
             teams.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
         session.flush()

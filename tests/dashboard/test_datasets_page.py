@@ -29,7 +29,7 @@ def seeded(
     from catalog.db import session_scope
     from catalog.scoping import SYSTEM
     from catalog.services import datasets as ds
-    from catalog.services import teams
+    from catalog.services import team_tree, teams
     from catalog.services.init import initialize
     from catalog.uploads import upload_entry
     from infra.settings import reset_settings
@@ -41,7 +41,7 @@ def seeded(
     out: dict[str, Any] = {}
     with session_scope() as session:
         admin = teams.actor_for(session, username="admin")
-        team = teams.create_team(session, actor=SYSTEM, name="other-team")
+        team = team_tree.create_team(session, actor=SYSTEM, name="other-team")
         user = teams.create_user(session, actor=SYSTEM, username="bob", password="pass-word-123")
         teams.add_member(session, actor=SYSTEM, team_id=team.id, user_id=user.id)  # type: ignore[arg-type]
         for scenario in ("anomaly_detection", "object_detection", "image_classification"):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from catalog.services import team_tree
 from catalog.services import teams as teams_service
 
 PASSWORD = "dash-login-pass"
@@ -31,8 +32,8 @@ def world(platform_env, cheap_hashing: None) -> World:  # type: ignore[no-untype
 
     initialize(admin_password=ADMIN_PASSWORD, echo=lambda *a, **k: None)
     with session_scope() as session:
-        a = teams_service.create_team(session, actor=SYSTEM, name="alpha")
-        b = teams_service.create_team(session, actor=SYSTEM, name="beta")
+        a = team_tree.create_team(session, actor=SYSTEM, name="alpha")
+        b = team_tree.create_team(session, actor=SYSTEM, name="beta")
         carol = teams_service.create_user(session, actor=SYSTEM, username="carol", password=PASSWORD)
         dave = teams_service.create_user(session, actor=SYSTEM, username="dave", password=PASSWORD)
         for user, team in ((carol, a), (carol, b), (dave, a)):

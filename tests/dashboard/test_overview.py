@@ -28,7 +28,7 @@ def test_counts_running_work_and_failures(catalog: Catalog, monkeypatch: pytest.
     from catalog.db import session_scope
     from catalog.models import DatasetRelease, Serving
     from catalog.scoping import SYSTEM
-    from catalog.services import teams
+    from catalog.services import team_tree, teams
 
     release = published_release(catalog.team_id)
     add_row(
@@ -61,7 +61,7 @@ def test_counts_running_work_and_failures(catalog: Catalog, monkeypatch: pytest.
     )
     # Another team's trouble, seen only by its own members and administrators.
     with session_scope() as session:
-        other = teams.create_team(session, actor=SYSTEM, name="other")
+        other = team_tree.create_team(session, actor=SYSTEM, name="other")
         user = teams.create_user(session, actor=SYSTEM, username="olga", password="olga-pass-123")
         teams.add_member(session, actor=SYSTEM, team_id=other.id, user_id=user.id)  # type: ignore[arg-type]
     other_release = published_release(other.id, name="theirs")  # type: ignore[arg-type]

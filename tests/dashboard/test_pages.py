@@ -88,9 +88,14 @@ def test_navigation_has_a_section_per_scenario_account_and_admin_for_administrat
         "anomaly-detection-sandbox",
     ]
     assert [title for _, title, _ in member["Account"]] == ["API tokens"]
-    assert [title for _, title, _ in admin["Admin"]] == ["Algorithms", "Teams and users", "Audit log"]
+    assert [title for _, title, _ in admin["Admin"]] == [
+        "Algorithms",
+        "Teams and users",
+        "Roles",
+        "Audit log",
+    ]
     paths = [path for _, _, path in page_specs(Actor(user_id=1, username="a", is_superuser=True))]
-    assert len(paths) == len(set(paths)) == 1 + 6 * 4 + 1 + 3
+    assert len(paths) == len(set(paths)) == 1 + 6 * 4 + 1 + 4
 
 
 @pytest.mark.platform_servers("s3")

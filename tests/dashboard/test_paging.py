@@ -182,12 +182,12 @@ def test_jobs_and_servings_page_and_search(catalog: Catalog, small_pages: None) 
 
 def test_admin_lists_page_and_search(catalog: Catalog, small_pages: None) -> None:
     from catalog.db import session_scope
-    from catalog.services import teams
+    from catalog.services import team_tree, teams
 
     with session_scope() as session:
         for i in range(6):
             teams.create_user(session, actor=catalog.admin, username=f"user{i}", password="pass-word-123")
-            teams.create_team(session, actor=catalog.admin, name=f"team{i}")
+            team_tree.create_team(session, actor=catalog.admin, name=f"team{i}")
     at = no_exception(page("admin_teams", None).run())
     assert "7 user(s) · showing 1–5 · page 1 of 2" in captions(at)  # the admin and six more
     assert "7 team(s) · showing 1–5 · page 1 of 2" in captions(at)

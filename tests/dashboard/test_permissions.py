@@ -141,13 +141,13 @@ def world(catalog: Catalog) -> Iterator[World]:
     from catalog.db import session_scope
     from catalog.models import DatasetRelease, Serving
     from catalog.scoping import SYSTEM
-    from catalog.services import datasets, teams
+    from catalog.services import datasets, team_tree, teams
     from infra.runtime.base import ContainerKind, ContainerSpec
     from infra.runtime.registry import get_runtime
 
     with session_scope() as session:
-        crew = teams.create_team(session, actor=SYSTEM, name="crew")
-        lab = teams.create_team(session, actor=SYSTEM, name="crew-lab")
+        crew = team_tree.create_team(session, actor=SYSTEM, name="crew")
+        lab = team_tree.create_team(session, actor=SYSTEM, name="crew-lab")
         lab.parent_id = crew.id  # as the team hierarchy's services leave a sub-team
         session.add(lab)
         for username in ("val", "vic", "meg", "ada"):

@@ -31,12 +31,12 @@ def test_the_list_names_each_servings_training_job_the_reader_may_see(
     from catalog.db import session_scope
     from catalog.models import Serving
     from catalog.scoping import SYSTEM
-    from catalog.services import teams
+    from catalog.services import team_tree, teams
 
     with session_scope() as session:
         member = teams.create_user(session, actor=SYSTEM, username="mona", password="mona-pass-123")
         teams.add_member(session, actor=SYSTEM, team_id=catalog.team_id, user_id=member.id)  # type: ignore[arg-type]
-        other = teams.create_team(session, actor=SYSTEM, name="other")
+        other = team_tree.create_team(session, actor=SYSTEM, name="other")
     trained = job(catalog.team_id, published_release(catalog.team_id).id, "trained-ecod", "completed")
     theirs = job(other.id, published_release(other.id, name="theirs").id, "their-secret", "completed")  # type: ignore[arg-type]
     mine = add_row(

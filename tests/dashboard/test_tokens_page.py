@@ -71,3 +71,27 @@ def test_create_shown_once_then_revoke(catalog: Catalog, monkeypatch: pytest.Mon
     assert any("token name" in e for e in errors(at)) and not at.code
     with session_scope() as session:
         assert [t.name for t in tokens.list_tokens(session, actor=carol)] == ["ci-nightly"]
+
+
+def test_a_token_narrowed_to_some_permissions(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog.db import session_scope
+    from catalog.scoping import SYSTEM
+    from catalog.services import teams, tokens
+
+    with session_scope() as session:
+        user = teams.create_user(session, actor=SYSTEM, username="vic", password="vic-pass-123")
+        teams.add_member(session, actor=SYSTEM, team_id=catalog.team_id, user_id=user.id, role="viewer")  # type: ignore[arg-type]
+    monkeypatch.setenv("MLOPS_USER", "vic")
+    at = no_exception(page("tokens", None).run())
+    offered = at.multiselect(key="token_permissions").options
+    assert "datasets:read" in offered and "datasets:write" not in offered, "only what a viewer holds"
+    at.text_input(key="token_name").input("reader")
+    at.multiselect(key="token_permissions").select("datasets:read")
+    at = submit(at, "Create token")
+    with session_scope() as session:
+        (row,) = tokens.list_tokens(session, actor=teams.actor_for(session, username="vic"))
+        assert row.permissions == ["datasets:read"]
+        assert tokens.authenticate(session, token=at.code[0].value).permissions == frozenset(
+            {"datasets:read"}
+        )
+    assert "datasets:read" in tables(at)

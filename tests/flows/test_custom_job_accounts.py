@@ -105,7 +105,7 @@ def test_a_custom_job_runs_as_its_own_account_and_it_ends_with_the_job(
     tmp_path: Path,
 ) -> None:
     from catalog.db import session_scope
-    from catalog.services.teams import create_team
+    from catalog.services.team_tree import create_team
     from infra import tracking, tracking_auth
     from infra.settings import get_settings
     from tasks.job_credentials import account_name

@@ -160,6 +160,51 @@ def test_other_teams_read_like_nonexistent_ones(catalog: Seeded, nats_server) ->
     with_responder(catalog, nats_server, body)
 
 
+def test_include_children_answers_the_subtree_only(catalog: Seeded, nats_server) -> None:  # type: ignore[no-untyped-def]
+    """n-root ─┬─ n-left ── n-leaf
+    └─ n-right      nina maintains n-left (her role reaches its sub-teams)."""
+    from catalog.models import Dataset
+    from catalog.scoping import SYSTEM
+    from catalog.services import team_tree
+    from catalog.services import teams as teams_service
+
+    with Session(get_engine(), expire_on_commit=False) as session:
+        top = team_tree.create_team(session, actor=SYSTEM, name="n-root")
+        left = team_tree.create_team(session, actor=SYSTEM, name="n-left", parent_id=top.id)
+        leaf = team_tree.create_team(session, actor=SYSTEM, name="n-leaf", parent_id=left.id)
+        right = team_tree.create_team(session, actor=SYSTEM, name="n-right", parent_id=top.id)
+        for team in (top, left, leaf, right):
+            session.add(Dataset(team_id=team.id, scenario="anomaly_detection", name=f"{team.name}-ds"))
+        nina = teams_service.create_user(session, actor=SYSTEM, username="nina", password="nina-pass-1")
+        teams_service.add_member(session, actor=SYSTEM, team_id=left.id, user_id=nina.id, role="maintainer")  # type: ignore[arg-type]
+        session.commit()
+
+    def names(reply: dict[str, Any]) -> list[str]:
+        assert reply["success"] is True, reply
+        assert reply["result"]["count"] == len(reply["result"]["items"])
+        return [i["name"] for i in reply["result"]["items"]]
+
+    async def body(c: Client) -> None:
+        nina, root = {"username": "nina"}, {"username": "root"}
+        subtree = await c.data("datasets", "anomaly_detection", 1, 50, left.id, nina, include_children=True)
+        assert names(subtree) == ["n-leaf-ds", "n-left-ds"]
+        alone = await c.data("datasets", "anomaly_detection", 1, 50, left.id, nina, include_children=False)
+        assert names(alone) == ["n-left-ds"]
+        assert names(await c.data("datasets", "anomaly_detection", 1, 50, left.id, nina)) == ["n-left-ds"]
+        # Her team's parent and sibling read like teams that do not exist, with children or without.
+        missing = await c.data("datasets", "anomaly_detection", 1, 50, 4242, nina, include_children=True)
+        for team in (top.id, right.id):
+            refused = await c.data("datasets", "anomaly_detection", 1, 50, team, nina, include_children=True)
+            assert refused["success"] is False and "n-" not in refused["error"]
+            assert refused["error"].replace(str(team), "N") == missing["error"].replace("4242", "N")
+        everything = await c.data("datasets", "anomaly_detection", 1, 50, top.id, root, include_children=True)
+        assert names(everything) == ["n-leaf-ds", "n-left-ds", "n-right-ds", "n-root-ds"]
+        bad = await c.data("datasets", "anomaly_detection", 1, 50, left.id, nina, include_children="yes")
+        assert bad["success"] is False and "include_children must be true or false" in bad["error"]
+
+    with_responder(catalog, nats_server, body)
+
+
 @pytest.mark.parametrize(
     ("subject", "body", "fragment"),
     [

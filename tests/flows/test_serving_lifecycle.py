@@ -78,7 +78,7 @@ def seed_catalog(model_name: str) -> Seeded:
     from catalog.db import session_scope
     from catalog.models import AlgorithmConfig, DatasetRelease, JobRun, JobStatus, TrainJob
     from catalog.services import datasets as ds
-    from catalog.services import teams
+    from catalog.services import team_tree, teams
     from catalog.services.init import initialize
     from catalog.services.teams import actor_for
 
@@ -86,7 +86,7 @@ def seed_catalog(model_name: str) -> Seeded:
     with session_scope() as session:
         admin = actor_for(session, username="admin")
         team_id = min(admin.team_ids)
-        other = teams.create_team(session, actor=admin, name=f"other-{uuid.uuid4().hex[:6]}")
+        other = team_tree.create_team(session, actor=admin, name=f"other-{uuid.uuid4().hex[:6]}")
         bob = teams.create_user(session, actor=admin, username="bob", password="bob-pass-123")
         teams.add_member(session, actor=admin, team_id=other.id, user_id=bob.id)
         algo = session.exec(select(AlgorithmConfig).where(AlgorithmConfig.name == "ECOD")).first()

@@ -45,7 +45,7 @@ def job_runs(job_id: int) -> list:  # type: ignore[type-arg]
 def test_train_completes_and_runs_api(seeded) -> None:  # type: ignore[no-untyped-def]
     from catalog.scoping import Actor
     from catalog.services import runs
-    from catalog.services.teams import create_team
+    from catalog.services.team_tree import create_team
     from flows.training import train
 
     job_id = create_job(seeded, "ecod-ok")
