@@ -45,7 +45,7 @@ def audited(
 ) -> Iterator[dict[str, Any]]:
     """Record the action as ok when the block succeeds; on error queue a denied/error record that
     ``session_scope`` writes after rolling the caller's transaction back."""
-    from catalog.errors import NotFoundError, PermissionDeniedError
+    from catalog.errors import NotFoundError, PermissionDeniedError, QuotaExceededError
 
     info: dict[str, Any] = {"resource_id": None, "team_id": team_id, "detail": {}}
     check = current_check()
@@ -54,7 +54,8 @@ def audited(
     try:
         yield info
     except Exception as exc:
-        outcome = "denied" if isinstance(exc, NotFoundError | PermissionDeniedError) else "error"
+        refused = NotFoundError | PermissionDeniedError | QuotaExceededError
+        outcome = "denied" if isinstance(exc, refused) else "error"
         failure = {
             "actor": actor,
             "action": action,
