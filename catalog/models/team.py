@@ -12,6 +12,9 @@ from catalog.models.base import created_at_field, json_field, optional_datetime_
 
 class Team(SQLModel, table=True):
     __tablename__ = "team"
+    # Ids never reused on SQLite (PostgreSQL sequences never reuse them): a new team must not inherit a deleted
+    # team's audit records or anything else keyed by its id.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=100)

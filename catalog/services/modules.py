@@ -106,13 +106,9 @@ def actor_from_context(session: Session, *, actor_context: object) -> Actor:
     memberships = [(r[3], r[4]) for r in rows if r[3] is not None]
     defs = role_defs(session, {role for _, role in memberships})
     held = [(team, defs[role]) for team, role in memberships if role in defs]
-    # The tree is read only when it can matter: a role reaching sub-teams, or an administrator's
-    # include_children (the common member-only case needs one query).
-    tree = (
-        TeamTree({t: p for t, p in _rows(session, _TREE_ROWS, {})})
-        if superuser or any(role.includes_children for _, role in held)
-        else TeamTree()
-    )
+    # The whole tree (ids only): include_children reaches a team's sub-teams even where the actor's roles do
+    # not (a direct member of a parent and of its child).
+    tree = TeamTree({t: p for t, p in _rows(session, _TREE_ROWS, {})})
     grants = compute_grants(held, tree)
     if claimed_teams is not None:
         grants = {t: p for t, p in grants.items() if t in set(claimed_teams)}

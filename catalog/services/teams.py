@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from catalog.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError, quote
 from catalog.models import Membership, Team, User
 from catalog.models.base import utcnow
+from catalog.permissions import ADMIN, PERMISSIONS, RoleDef, implies
 from catalog.scoping import Actor, requires, team_filter
 from catalog.services import roles as roles_service
 from catalog.services.audit import record
@@ -172,7 +173,7 @@ def get_user(
     else:
         user = session.exec(select(User).where(User.username == username)).first()
     ident = user_id if user_id is not None else username
-    if user is None or (actor is not None and not actor.is_superuser and actor.user_id != user.id):
+    if user is None or (actor is not None and not actor.can(ADMIN) and actor.user_id != user.id):
         raise NotFoundError("user", ident)
     return user
 
@@ -214,6 +215,22 @@ def set_password(session: Session, *, actor: Actor, user_id: int, password: str)
 # ---------------------------------------------------------------- memberships
 
 
+def _require_within(session: Session, actor: Actor, team_id: int, role: RoleDef | None) -> None:
+    """Whoever manages members gives (or takes) only roles within their own rights: every permission of the
+    role on the team, and on each team below it when the role reaches sub-teams. Otherwise a custom role with
+    ``members:manage`` could make its holder (or anyone) a team admin."""
+    if role is None or actor.can(ADMIN):
+        return
+    reach = actor.tree.subtree(team_id) if role.includes_children else [team_id]
+    concrete = [p for p in PERMISSIONS if implies(role.permissions, p)]  # ``<kind>:*`` as each of its actions
+    beyond = sorted({p for t in reach for p in concrete if not actor.can(p, t)})
+    if beyond:
+        raise PermissionDeniedError(
+            f"role {role.name!r} grants {', '.join(map(repr, beyond))} beyond your own rights on this team "
+            "(or a team below it)"
+        )
+
+
 def _managed_team(session: Session, actor: Actor, team_id: int) -> Team:
     """The team, if the actor may manage its members (``members:manage``, checked by ``requires``)."""
     team = get_team(session, team_id=team_id, actor=actor)
@@ -233,7 +250,7 @@ def add_member(
 ) -> Membership:
     """Make a user (by id or by username) a member of a team with ``role``; an existing member gets the new
     role."""
-    roles_service.require_role(session, role)
+    granted = roles_service.require_role(session, role)
     if (user_id is None) == (username is None):
         raise ValidationError("give either a user id or a username")
     # Who may manage the team is checked before the user is looked up: anyone else must not learn from the
@@ -245,8 +262,17 @@ def add_member(
         user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
         raise NotFoundError("user", user_id if user_id is not None else username)
+    if user.is_service_account and not actor.can(ADMIN):
+        # Whoever manages a team manages its robots (tokens.py): joining another team's robot would hand its
+        # team's rights to this team's admins.
+        raise PermissionDeniedError(
+            "a service account stays in the team it was made for; ask an administrator"
+        )
     user_id = user.id
     membership = session.get(Membership, (user_id, team_id))
+    _require_within(session, actor, team_id, granted)
+    if membership is not None:
+        _require_within(session, actor, team_id, roles_service.require_role(session, membership.role))
     if membership is None:
         membership = Membership(user_id=user_id, team_id=team_id, role=role)
     membership.role = role
@@ -268,6 +294,10 @@ def add_member(
 def remove_member(session: Session, *, actor: Actor, team_id: int, user_id: int) -> None:
     _managed_team(session, actor, team_id)
     membership = session.get(Membership, (user_id, team_id))
+    if membership is not None:
+        _require_within(
+            session, actor, team_id, roles_service.role_defs(session, [membership.role]).get(membership.role)
+        )
     if membership is None:
         raise NotFoundError("membership", f"user {user_id} in team {team_id}")
     session.delete(membership)

@@ -146,8 +146,9 @@ def issue_login_token(session: Session, *, user: User, name: str, days: float) -
 
 
 def _service_account(session: Session, actor: Actor, user_id: int) -> User:
-    """A service account the actor manages: ``members:manage`` on one of its teams. One of a team the actor
-    does not see reads like a missing one."""
+    """A service account the actor manages: ``members:manage`` on every team it belongs to (a robot acts with
+    all its teams' rights, so managing it needs them all). One of a team the actor does not see reads like a
+    missing one."""
     user = session.get(User, user_id)
     if user is None or not user.is_service_account:
         raise NotFoundError("service account", user_id)
@@ -156,7 +157,7 @@ def _service_account(session: Session, actor: Actor, user_id: int) -> User:
         return user
     if not any(actor.can_see_team(t) for t in team_ids):
         raise NotFoundError("service account", user_id)
-    if not any(actor.can("members:manage", t) for t in team_ids):
+    if not team_ids or not all(actor.can("members:manage", t) for t in team_ids):
         raise PermissionDeniedError(
             "only an administrator or a member whose role grants 'members:manage' on its team may manage a "
             "service account"
@@ -253,7 +254,7 @@ def revoke_token(session: Session, *, actor: Actor, token_id: int) -> ApiToken:
     row = session.get(ApiToken, token_id)
     if row is None or row.kind == "operator":
         raise NotFoundError("token", token_id)
-    if row.user_id != actor.user_id and not actor.is_superuser:
+    if row.user_id != actor.user_id and not actor.can(ADMIN):
         owner = session.get(User, row.user_id)
         if owner is None or not owner.is_service_account:
             raise NotFoundError("token", token_id)

@@ -32,7 +32,11 @@ QUOTAS = (
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("team") as batch:
+    # On SQLite the team table is rebuilt with AUTOINCREMENT: a deleted team's id is never given to a new team,
+    # which would otherwise inherit everything keyed by it (its audit records, a dashboard's current team).
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}} if sqlite else {}
+    with op.batch_alter_table("team", **rebuild) as batch:  # type: ignore[arg-type]
         batch.add_column(sa.Column("parent_id", sa.Integer(), nullable=True))
         for name, kind in QUOTAS:
             batch.add_column(sa.Column(name, kind, nullable=True))
