@@ -38,17 +38,22 @@ def _robot_token(t: TeamWorld) -> int:
 
 
 # Path values beyond the team world's defaults (``_path``).
+MATRIX_ROLE = "matrix-role"  # a custom role of the world, held by no one (permission_world)
 PATHS: dict[str, dict[str, Ids]] = {
     "GET /api/v1/jobs/custom/{job_id}": {"job_id": lambda t: t.custom_job},
     "DELETE /api/v1/teams/{team_id}/members/{user_id}": {"user_id": lambda t: t.member},
     "GET /api/v1/users/{user_id}": {"user_id": lambda t: t.outsider},
     "PUT /api/v1/users/{user_id}/password": {"user_id": lambda t: t.outsider},
     "DELETE /api/v1/tokens/{token_id}": {"token_id": _robot_token},
+    "PATCH /api/v1/roles/{name}": {"name": lambda t: MATRIX_ROLE},
+    "DELETE /api/v1/roles/{name}": {"name": lambda t: MATRIX_ROLE},
 }
 BODIES: dict[str, Ids] = {
     "POST /api/v1/service-accounts": lambda t: {"team_id": t.team, "name": fresh("bot")},
     "POST /api/v1/service-accounts/{user_id}/tokens": lambda t: {"name": "t", "days": 1},
-    "POST /api/v1/teams": lambda t: {"name": fresh("team")},
+    "POST /api/v1/teams": lambda t: {"name": fresh("team"), "parent_id": t.team},
+    "POST /api/v1/roles": lambda t: {"name": fresh("role").lower(), "permissions": ["jobs:read"]},
+    "PATCH /api/v1/roles/{name}": lambda t: {"description": "changed"},
     "PUT /api/v1/teams/{team_id}/quota": lambda t: {"trainings": 5},
     "POST /api/v1/teams/{team_id}/members": lambda t: {"user_id": t.outsider, "role": "member"},
     "POST /api/v1/users": lambda t: {"username": fresh("user"), "password": PASSWORD},
@@ -119,7 +124,7 @@ def _with(fn: Callable[..., object], **kwargs: Any) -> Callable[[TeamWorld], Non
 
 
 def after_calls() -> dict[str, Callable[[TeamWorld], None]]:
-    from catalog.services import algorithms, releases, teams
+    from catalog.services import algorithms, releases, roles, teams
 
     return {
         "POST /api/v1/releases/{release_id}/archive": _with(
@@ -137,6 +142,7 @@ def after_calls() -> dict[str, Callable[[TeamWorld], None]]:
         "POST /api/v1/algorithms/{scenario}/{name}/disable": _with(
             algorithms.set_enabled, scenario=SCN, name="ECOD", enabled=True
         ),
+        "DELETE /api/v1/roles/{name}": _with(roles.create_role, name=MATRIX_ROLE, permissions=["jobs:read"]),
     }
 
 

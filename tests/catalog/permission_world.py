@@ -31,7 +31,7 @@ from catalog.models import DatasetEntry, DatasetRelease
 from catalog.permissions import ADMIN, BUILTIN_ROLES, implies
 from catalog.presets import import_presets
 from catalog.scoping import SYSTEM, Actor
-from catalog.services import algorithms, custom_jobs, team_tree, teams, tokens
+from catalog.services import algorithms, custom_jobs, roles, team_tree, teams, tokens
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 from tests.catalog.isolation_world import MISSING, MISSING_RUN, PASSWORD, SECRET, add_run, team_resources
@@ -119,6 +119,8 @@ def build_permission_world() -> PermissionWorld:
     """Seed the catalog of the current settings (migrated, custom jobs allowed) through the services."""
     with session_scope() as s:
         import_presets(s)
+        # A custom role held by no one, for the role operations of the API matrix.
+        roles.create_role(s, actor=SYSTEM, name="matrix-role", permissions=["jobs:read"])
         team_ids: dict[str, int] = {}
         for relation in ("parent", "own", "sibling", "child"):  # parents first
             team = team_tree.create_team(s, actor=SYSTEM, name=f"{SECRET}-{relation}")
