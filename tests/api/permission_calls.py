@@ -15,6 +15,7 @@ from catalog.db import session_scope
 from catalog.scoping import SYSTEM
 from infra import tracking
 from tests.api.conftest import Operation
+from tests.api.flow_runs import cancel_flow_run
 from tests.catalog.isolation_world import PASSWORD
 from tests.catalog.permission_world import ENTRY_BYTES, SCN, TeamWorld, words
 
@@ -176,7 +177,20 @@ def call_operation(
     params = (QUERIES[key](t) if key in QUERIES else {}) | (LISTS[key][0](t) if key in LISTS else {})
     if params:
         kwargs["params"] = params
-    return http.request(op.method, op.url("", ids), **kwargs), ids
+    answer = http.request(op.method, op.url("", ids), **kwargs)
+    launched = _launched(answer)
+    if launched:
+        cancel_flow_run(launched)  # a deployment another test registered took it: it must never run
+    return answer, ids
+
+
+def _launched(answer: httpx.Response) -> str | None:
+    """The flow run an accepted launch answered with (``Launch``, or a change carrying one)."""
+    if answer.status_code not in (201, 202) or "json" not in answer.headers.get("content-type", ""):
+        return None
+    body = answer.json()
+    launch = body.get("launch") if isinstance(body, dict) and "launch" in body else body
+    return launch.get("flow_run_id") if isinstance(launch, dict) else None
 
 
 def refusal(answer: httpx.Response, ids: dict[str, Any], t: TeamWorld) -> tuple[int, str, str]:

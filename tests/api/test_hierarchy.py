@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from mlops_lite.client import Client, Conflict, NotFound, PermissionDenied
+from tests.api.flow_runs import cancel_flow_run
 
 PASSWORD = "hier-pass-123"
 
@@ -71,20 +72,6 @@ def _register_train_deployment() -> None:
         decl.load_flow().to_deployment(name=decl.name, tags=list(decl.tags)).apply()
 
 
-def _cancel(flow_run_id: str) -> None:
-    """No runner of a later test may pick the scheduled run up (its job id is this test's)."""
-    import uuid
-
-    from prefect.client.orchestration import get_client
-    from prefect.states import Cancelled
-
-    from flows.launch import prefect_context
-
-    with prefect_context(), get_client(sync_client=True) as client:
-        client.set_flow_run_state(uuid.UUID(flow_run_id), Cancelled(message="test over"), force=True)
-        assert client.read_flow_run(uuid.UUID(flow_run_id)).state_type.value == "CANCELLED"
-
-
 def _login(api_server: Any, username: str) -> Client:
     return Client.login(api_server.url, username, PASSWORD)[0]
 
@@ -112,7 +99,7 @@ def test_a_parent_sees_its_children_and_children_nothing_above(api_server: Any) 
         ]
         launched = pm.jobs.start(ids["job"])
         assert launched.flow_run_id, launched
-        _cancel(launched.flow_run_id)
+        cancel_flow_run(launched.flow_run_id)
 
         # The child's member: its own team only; the parent and the sibling read as missing.
         assert _names(cm.datasets.list()) == ["child-data"]
