@@ -27,7 +27,8 @@ PERMISSIONS: dict[str, str] = {
     "servings:manage": "create, change, start, stop and delete servings; get their inference token",
     "servings:predict": "send prediction requests to a serving through the platform",
     "models:read": "see a team's models and their versions",
-    "models:promote": "promote, roll back and set the aliases of a team's models",
+    "models:promote": "ask the promotion gate to promote a version of a team's model; roll the champion back",
+    "models:manage": "set a model's aliases by hand (bypassing the gate) and configure its promotion gate",
     "audit:read": "see the team's audit log",
     "members:manage": "add and remove members, manage the team's service accounts and their tokens",
     "teams:manage": "create sub-teams of the team, move and delete them",
@@ -79,7 +80,7 @@ BUILTIN_ROLES: dict[str, RoleDef] = {
         ),
         RoleDef(
             "admin",
-            _MAINTAINER | {"members:manage", "teams:manage"},
+            _MAINTAINER | {"members:manage", "teams:manage", "models:manage"},
             includes_children=True,
             description="team admin: a maintainer who also manages members, service accounts and sub-teams",
             builtin=True,

@@ -24,7 +24,7 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel, select
 
 from catalog.errors import NotFoundError, PermissionDeniedError
-from catalog.models import Dataset, DatasetEntry, DatasetRelease, Serving, TrainJob
+from catalog.models import Dataset, DatasetEntry, DatasetRelease, Model, ModelEvaluation, Serving, TrainJob
 from catalog.permissions import ADMIN, TeamTree, implies
 
 T = TypeVar("T", bound=SQLModel)
@@ -192,7 +192,13 @@ def requires(permission: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 # ---------------------------------------------------------------- rows
 
 # How to reach the owning team of each scoped table: its own team_id, or a join to the parent dataset.
-_DIRECT_TEAM = {Dataset: Dataset.team_id, TrainJob: TrainJob.team_id, Serving: Serving.team_id}
+_DIRECT_TEAM = {
+    Dataset: Dataset.team_id,
+    TrainJob: TrainJob.team_id,
+    Serving: Serving.team_id,
+    Model: Model.team_id,
+    ModelEvaluation: ModelEvaluation.team_id,
+}
 _VIA_DATASET = {DatasetEntry: DatasetEntry.dataset_id, DatasetRelease: DatasetRelease.dataset_id}
 # The permission that makes a table's rows visible at all.
 READ_PERMISSION = {
@@ -201,6 +207,8 @@ READ_PERMISSION = {
     DatasetRelease: "datasets:read",
     TrainJob: "jobs:read",
     Serving: "servings:read",
+    Model: "models:read",
+    ModelEvaluation: "models:read",
 }
 
 

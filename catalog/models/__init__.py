@@ -3,6 +3,15 @@
 from catalog.models.algorithm import AlgorithmConfig
 from catalog.models.audit import AuditEvent
 from catalog.models.dataset import Dataset, DatasetEntry, DatasetRelease, ReleaseStatus
+from catalog.models.model import (
+    OPEN_EVALUATIONS,
+    AliasCause,
+    AliasEvent,
+    EvaluationStatus,
+    Model,
+    ModelEvaluation,
+    ModelVersion,
+)
 from catalog.models.security import ApiToken, RevokedToken
 from catalog.models.serving import DesiredState, Serving
 from catalog.models.team import Membership, Role, Team, User
@@ -10,18 +19,25 @@ from catalog.models.training import ACTIVE_STATUSES, STARTABLE_STATUSES, JobKind
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "OPEN_EVALUATIONS",
     "STARTABLE_STATUSES",
     "AlgorithmConfig",
+    "AliasCause",
+    "AliasEvent",
     "ApiToken",
     "AuditEvent",
     "Dataset",
     "DatasetEntry",
     "DatasetRelease",
     "DesiredState",
+    "EvaluationStatus",
     "JobKind",
     "JobRun",
     "JobStatus",
     "Membership",
+    "Model",
+    "ModelEvaluation",
+    "ModelVersion",
     "ReleaseStatus",
     "RevokedToken",
     "Role",

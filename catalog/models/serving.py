@@ -29,8 +29,12 @@ class Serving(SQLModel, table=True):
     team_id: int = Field(foreign_key="team.id", index=True)
     scenario: str = Field(index=True, max_length=40)
     name: str = Field(max_length=200)
-    train_job_id: int = Field(foreign_key="train_job.id", index=True)
-    model_version: str = Field(default="latest", max_length=20, description="'latest' or a pinned version")
+    # What it serves: a version of the model (catalog.models.Model), named by ``model_version``: 'latest', a
+    # pinned number, or an alias it follows ('champion', 'challenger': the serving rolls forward when it moves).
+    model_id: int | None = Field(default=None, foreign_key="model.id", index=True)
+    # The job it was created from, when it was (kept for lists and the API's train_job_id).
+    train_job_id: int | None = Field(default=None, foreign_key="train_job.id", index=True)
+    model_version: str = Field(default="latest", max_length=20, description="'latest', a version or an alias")
     resolved_version: str | None = Field(default=None, max_length=20)
     port: int | None = Field(default=None, description="Requested port; None lets the runtime choose")
     # Requested container limits (None: the runtime's defaults) and what a running serving holds against

@@ -74,7 +74,12 @@ class TrainJob(SQLModel, table=True):
     status: str = Field(default=JobStatus.CREATED, index=True, max_length=20)
     config_key: str | None = Field(default=None, max_length=500)
     config_revision: int = Field(default=0)
+    # The model the job's runs register versions of (catalog.models.Model); ``model_name`` is that model's
+    # ``mlflow_name``, kept on the job because the job's config and its container are told it.
+    model_id: int | None = Field(default=None, foreign_key="model.id", index=True)
     model_name: str | None = Field(default=None, max_length=300)
+    # Ask the model's promotion gate for the version a completed start registered.
+    auto_promote: bool = Field(default=False)
     mlflow_experiment_id: str | None = Field(default=None, max_length=64)
     mlflow_run_id: str | None = Field(default=None, max_length=64)
     flow_run_id: str | None = Field(default=None, max_length=64)

@@ -21,7 +21,8 @@ from catalog.models import Dataset, DatasetRelease, JobKind, TrainJob
 from catalog.scoping import Actor, requires
 from catalog.services.audit import audited
 from catalog.services.common import check_name
-from catalog.services.job_config import model_name_for, store_config
+from catalog.services.job_config import store_config
+from catalog.services.models import target_model
 from catalog.services.releases import get_release, require_usable_release
 from catalog.services.training import _require_free_name
 from infra.objectstore import ObjectStore
@@ -110,9 +111,11 @@ def create_custom_job(
     cpu_limit: float | None = None,
     memory_limit_mb: int | None = None,
     description: str = "",
+    model: str | int | None = None,
+    auto_promote: bool = False,
     store: ObjectStore | None = None,
 ) -> tuple[TrainJob, str | None]:
-    """Create a custom job and store its config. Returns (job, previous config key to delete after commit)."""
+    """Create a custom job and store its config (``model``, ``auto_promote``: as ``training.create_job``). Returns (job, previous config key to delete after commit)."""
     with audited(
         session, actor=actor, action="train_job.create", resource_type="train_job", team_id=team_id
     ) as info:
@@ -141,11 +144,15 @@ def create_custom_job(
             env=spec.env,
             cpu_limit=spec.cpu_limit,
             memory_limit_mb=spec.memory_limit_mb,
+            auto_promote=bool(auto_promote),
             created_by=actor.user_id,
         )
+        target = target_model(
+            session, actor=actor, team_id=team_id, scenario=scenario, job_name=name, model=model
+        )
+        job.model_id, job.model_name = target.id, target.mlflow_name
         session.add(job)
         session.flush()
-        job.model_name = model_name_for(job, None)
         previous = store_config(session, job, store)
         info["resource_id"] = job.id
         # Values of env may be secrets and the command may be long: the audit log keeps what identifies the run.

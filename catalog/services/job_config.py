@@ -17,12 +17,6 @@ from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 
 
-def model_name_for(job: TrainJob, algorithm: AlgorithmConfig | None) -> str:
-    """The registered model a job's runs register into (a custom job's code is told it: MLOPS_MODEL_NAME)."""
-    label = algorithm.name if algorithm is not None else JobKind.CUSTOM.value
-    return f"{get_settings().mlflow.experiment_prefix}-{job.scenario}-{label}-job{job.id}"
-
-
 def experiment_name_for(scenario: str) -> str:
     """The experiment of a scenario's preset jobs (the platform's code alone writes there)."""
     return f"{get_settings().mlflow.experiment_prefix}/{scenario}"

@@ -19,13 +19,15 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
-from catalog.models import DesiredState, JobStatus, Serving, TrainJob
+from catalog.model_gate import parse_version_ref
+from catalog.models import DesiredState, JobStatus, Model, Serving, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, requires, scoped, team_filter
 from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page
+from catalog.services.models import resolve_ref
 from infra.settings import get_settings
 
 _VERSION_OK = "latest"
@@ -54,10 +56,7 @@ def inference_token(serving: Serving) -> str:
 
 
 def _check_version(model_version: str) -> str:
-    value = (model_version or _VERSION_OK).strip()
-    if value != _VERSION_OK and not (value.isdigit() and int(value) > 0):
-        raise ValidationError(f"model version {quote(value)} must be 'latest' or a positive version number")
-    return value
+    return parse_version_ref(model_version or _VERSION_OK)
 
 
 def reserved_ports(session: Session, *, except_serving: int | None = None) -> set[int]:
@@ -107,11 +106,41 @@ def _require_job(session: Session, *, actor: Actor, job_id: int, team_id: int) -
     job = get_scoped(session, TrainJob, job_id, actor, kind="training job")
     if job.team_id != team_id:
         raise NotFoundError("training job", job_id)
-    if not job.model_name:
+    if not job.model_name or job.model_id is None:
         raise ValidationError(f"training job {job.name!r} has no model")
     if job.status != JobStatus.COMPLETED and job.mlflow_run_id is None:
         raise ValidationError(f"training job {job.name!r} has not produced a model yet (status {job.status})")
     return job
+
+
+def _require_model(session: Session, *, actor: Actor, model_id: int, team_id: int, ref: str) -> Model:
+    """The team's model, if ``ref`` names one of its versions now (an alias must be set, 'latest' must exist)."""
+    model = get_scoped(session, Model, model_id, actor, kind="model")
+    if model.team_id != team_id:
+        raise NotFoundError("model", model_id)
+    resolve_ref(session, model=model, ref=ref)
+    return model
+
+
+def _target(
+    session: Session,
+    *,
+    actor: Actor,
+    team_id: int,
+    train_job_id: int | None,
+    model_id: int | None,
+    ref: str,
+) -> tuple[Model, int | None]:
+    """(model, job) a serving is made of: a model, or a training job's model (``ref`` then resolved lazily, as
+    before models existed: 'latest' of a job that is still running is found at start)."""
+    if (train_job_id is None) == (model_id is None):
+        raise ValidationError("a serving serves either a model or a training job's model: give one of them")
+    if model_id is not None:
+        return _require_model(session, actor=actor, model_id=model_id, team_id=team_id, ref=ref), None
+    job = _require_job(session, actor=actor, job_id=train_job_id, team_id=team_id)  # type: ignore[arg-type]
+    model = session.get(Model, job.model_id)
+    assert model is not None
+    return model, job.id
 
 
 @requires("servings:manage")
@@ -121,12 +150,15 @@ def create_serving(
     actor: Actor,
     team_id: int,
     name: str,
-    train_job_id: int,
+    train_job_id: int | None = None,
+    model_id: int | None = None,
     model_version: str = _VERSION_OK,
     port: int | None = None,
     start: bool = True,
 ) -> Serving:
-    """A serving of the team's training job. ``start``: meant to run (its desired state; the caller launches
+    """A serving of one of the team's models (``model_id``) or of a training job's model (``train_job_id``);
+    ``model_version`` is 'latest', a version, or an alias the serving follows (it rolls forward when the alias
+    moves: ``flows.serving``). ``start``: meant to run (its desired state; the caller launches
     ``serving-start``), which claims its place in the team's quotas now (QuotaExceededError: nothing is
     stored); otherwise it is created stopped."""
     with audited(
@@ -134,15 +166,19 @@ def create_serving(
     ) as info:
         actor.require_team(team_id)
         name = check_name(name, what="serving name")
-        job = _require_job(session, actor=actor, job_id=train_job_id, team_id=team_id)
+        ref = _check_version(model_version)
+        model, job_id = _target(
+            session, actor=actor, team_id=team_id, train_job_id=train_job_id, model_id=model_id, ref=ref
+        )
         if session.exec(select(Serving.id).where(Serving.team_id == team_id, Serving.name == name)).first():
             raise ConflictError(f"a serving named {name!r} already exists in this team")
         serving = Serving(
             team_id=team_id,
-            scenario=job.scenario,
+            scenario=model.scenario,
             name=name,
-            train_job_id=job.id,
-            model_version=_check_version(model_version),
+            model_id=model.id,
+            train_job_id=job_id,
+            model_version=ref,
             port=_check_port(session, port),
             desired_state=DesiredState.RUNNING if start else DesiredState.STOPPED,
             created_by=actor.user_id,
@@ -201,10 +237,12 @@ def update_serving(
     serving_id: int,
     model_version: str | None = None,
     train_job_id: int | None = None,
+    model_id: int | None = None,
     port: int | None = None,
     clear_port: bool = False,
 ) -> tuple[Serving, bool]:
-    """Returns (serving, whether a running container must restart for the change to apply)."""
+    """Returns (serving, whether a running container must restart for the change to apply). A new model or
+    training job (its model) must be of the serving's scenario."""
     serving = get_serving(session, actor=actor, serving_id=serving_id)
     with audited(
         session, actor=actor, action="serving.update", resource_type="serving", team_id=serving.team_id
@@ -213,13 +251,22 @@ def update_serving(
         changed = False
         if model_version is not None and _check_version(model_version) != serving.model_version:
             serving.model_version, changed = _check_version(model_version), True
-        if train_job_id is not None and train_job_id != serving.train_job_id:
-            job = _require_job(session, actor=actor, job_id=train_job_id, team_id=serving.team_id)
-            if job.scenario != serving.scenario:
+        if (train_job_id is not None and train_job_id != serving.train_job_id) or (
+            model_id is not None and model_id != serving.model_id
+        ):
+            model, job_id = _target(
+                session,
+                actor=actor,
+                team_id=serving.team_id,
+                train_job_id=train_job_id,
+                model_id=model_id,
+                ref=serving.model_version,
+            )
+            if model.scenario != serving.scenario:
                 raise ValidationError(
-                    f"job {job.name!r} is {job.scenario}, the serving is {serving.scenario}"
+                    f"model {model.name!r} is {model.scenario}, the serving is {serving.scenario}"
                 )
-            serving.train_job_id, changed = job.id, True  # type: ignore[assignment]
+            serving.model_id, serving.train_job_id, changed = model.id, job_id, True
         new_port = None if clear_port else (port if port is not None else serving.port)
         if new_port != serving.port:
             serving.port, changed = _check_port(session, new_port, serving=serving), True

@@ -34,7 +34,8 @@ from catalog.scoping import Actor, get_scoped, requires, scoped, team_filter
 from catalog.services import quotas
 from catalog.services.audit import audited
 from catalog.services.common import check_name, page, transition
-from catalog.services.job_config import model_name_for, store_config
+from catalog.services.job_config import store_config
+from catalog.services.models import target_model
 from catalog.services.releases import require_usable_release
 from catalog.weights import check_weights_params
 from infra.objectstore import ObjectStore
@@ -77,9 +78,13 @@ def create_job(
     params: dict[str, Any] | None = None,
     max_evals: int = 0,
     description: str = "",
+    model: str | int | None = None,
+    auto_promote: bool = False,
     store: ObjectStore | None = None,
 ) -> tuple[TrainJob, str | None]:
-    """Create a job and store its config. Returns (job, previous config key to delete after commit)."""
+    """Create a job and store its config. Returns (job, previous config key to delete after commit). ``model``:
+    the team's model (id or name) its versions go to; default: the model named after the job, made if needed.
+    ``auto_promote``: each completed start asks the model's promotion gate for its version."""
     with audited(
         session, actor=actor, action="train_job.create", resource_type="train_job", team_id=team_id
     ) as info:
@@ -105,14 +110,24 @@ def create_job(
             release_id=release_id,
             params=clean,
             max_evals=int(max_evals),
+            auto_promote=bool(auto_promote),
             created_by=actor.user_id,
         )
+        target = target_model(
+            session, actor=actor, team_id=team_id, scenario=scenario, job_name=name, model=model
+        )
+        job.model_id, job.model_name = target.id, target.mlflow_name
         session.add(job)
         session.flush()
-        job.model_name = model_name_for(job, algo)
         previous = store_config(session, job, store)
         info["resource_id"] = job.id
-        info["detail"] = {"algorithm": algo.name, "release_id": release_id, "params": clean}
+        info["detail"] = {
+            "algorithm": algo.name,
+            "release_id": release_id,
+            "params": clean,
+            "model_id": target.id,
+            "auto_promote": job.auto_promote,
+        }
     return job, previous
 
 

@@ -209,7 +209,7 @@ def test_create_stores_row_config_and_audit(world) -> None:  # type: ignore[no-u
     assert job.command == ["python", "-c", "print('hi')"] and job.env == {"EPOCHS": "3"}
     assert (job.cpu_limit, job.memory_limit_mb, job.image) == (1.5, 1024, "python:3.12")
     prefix = get_settings().mlflow.experiment_prefix
-    assert job.model_name == f"{prefix}-anomaly_detection-custom-job{job.id}"
+    assert job.model_name.startswith(f"{prefix}-anomaly_detection-model") and job.model_id is not None
     config = json.loads(ObjectStore.from_settings(get_settings().s3).get_bytes(job.config_key))
     assert config["kind"] == "custom" and config["image"] == "python:3.12" and "algorithm" not in config
     assert config["command"] == job.command and config["release"]["release_id"] == world.release_id
