@@ -147,7 +147,9 @@ def claim_evaluation(session: Session, *, evaluation_id: int, flow_run_id: str |
         values={"flow_run_id": flow_run_id},
     ):
         return True
-    row = session.get(ModelEvaluation, evaluation_id)
+    row = session.get(
+        ModelEvaluation, evaluation_id, populate_existing=True
+    )  # the UPDATE above bypassed the session
     return row is not None and row.status == EvaluationStatus.RUNNING and row.flow_run_id == flow_run_id
 
 
@@ -257,7 +259,7 @@ def fail_evaluation(session: Session, *, evaluation_id: int, error: str) -> bool
         to_status=EvaluationStatus.FAILED,
         values={"reason": error[:4000], "finished_at": utcnow()},
     )
-    evaluation = session.get(ModelEvaluation, evaluation_id)
+    evaluation = session.get(ModelEvaluation, evaluation_id, populate_existing=True)
     if won and evaluation is not None:
         record(
             session,

@@ -75,12 +75,14 @@ def create_model(
     return model
 
 
+@requires("jobs:write")
 def target_model(
     session: Session, *, actor: Actor, team_id: int, scenario: str, job_name: str, model: str | int | None
 ) -> Model:
     """The model a job created in ``team_id`` registers into: ``model`` (an id or a name of the team's models, of
     the job's scenario), else the team's model named after the job — made now if there is none (today's
     behaviour: each job its own line of versions). Called inside the job's creation (its permission applies)."""
+    actor.require_team(team_id)
     if model is None or model == "":
         existing = session.exec(select(Model).where(Model.team_id == team_id, Model.name == job_name)).first()
         if existing is None:
@@ -112,8 +114,9 @@ def find_model(session: Session, *, actor: Actor, name: str, team_id: int | None
     """A model by name: in ``team_id``, else in the teams the actor may read models of (ConflictError when the
     name is taken in several: give the team)."""
     stmt = scoped(select(Model), Model, actor).where(Model.name == name)
-    if team_id is not None:
-        stmt = stmt.where(Model.team_id == team_id)
+    teams = team_filter(actor, team_id)  # a team the actor cannot see reads like a missing one
+    if teams is not None:
+        stmt = stmt.where(col(Model.team_id).in_(teams))
     rows = session.exec(stmt.limit(2)).all()
     if not rows:
         raise NotFoundError("model", name)

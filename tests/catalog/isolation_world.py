@@ -20,6 +20,7 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from catalog.errors import CatalogError, PermissionDeniedError
 from catalog.models import JobRun, JobStatus, TrainJob
 from catalog.presets import import_presets
 from catalog.scoping import SYSTEM, Actor
-from catalog.services import datasets, job_config, releases, serving, team_tree, teams, training
+from catalog.services import datasets, job_config, models, releases, serving, team_tree, teams, training
 from catalog.services.common import transition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,11 +58,13 @@ class World:
     release_a: int
     job_a: int
     serving_a: int
+    model_a: int
     dataset_b: int
     entry_b: int
     release_b: int
     job_b: int
     serving_b: int
+    model_b: int
     alice: Actor
     eve: Actor
     bob: Actor
@@ -115,6 +118,16 @@ def team_resources(s: Session, owner: Actor, team_id: int, prefix: str) -> dict[
         to_status=JobStatus.COMPLETED,
     )
     s.expire_all()
+    # Version 1 of the job's model, registered by a run the catalog recorded for the job (as the watchdog
+    # records it when the job completes); no MLflow call needed: the catalog's records decide.
+    run_id = uuid.uuid4().hex
+    s.add(JobRun(run_id=run_id, job_id=job.id, experiment_id="0"))  # type: ignore[arg-type]
+    s.flush()
+    models.record_versions(
+        s,
+        job_id=job.id,  # type: ignore[arg-type]
+        versions=[models.RegisteredVersion(1, run_id, "FINISHED", {"f1": 0.5}, {"algorithm": "ECOD"})],
+    )
     sv = serving.create_serving(s, actor=owner, team_id=team_id, name=f"{prefix}-svc", train_job_id=job.id)  # type: ignore[arg-type]
     return {
         "dataset": ds.id,
@@ -122,6 +135,7 @@ def team_resources(s: Session, owner: Actor, team_id: int, prefix: str) -> dict[
         "release": release.id,
         "job": job.id,  # type: ignore[dict-item]
         "serving": sv.id,
+        "model": job.model_id,  # type: ignore[dict-item]
     }
 
 

@@ -31,7 +31,7 @@ from catalog.models import DatasetEntry, DatasetRelease
 from catalog.permissions import ADMIN, BUILTIN_ROLES, implies
 from catalog.presets import import_presets
 from catalog.scoping import SYSTEM, Actor
-from catalog.services import algorithms, custom_jobs, roles, team_tree, teams, tokens
+from catalog.services import algorithms, custom_jobs, model_promotion, roles, team_tree, teams, tokens
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
 from tests.catalog.isolation_world import MISSING, MISSING_RUN, PASSWORD, SECRET, add_run, team_resources
@@ -76,6 +76,8 @@ class TeamWorld:
     job: int
     custom_job: int
     serving: int
+    model: int
+    evaluation: int  # a pending promotion of the model's version 1
     run: str
     robot: int  # a service account of the team
     member: int  # a plain member of the team
@@ -149,6 +151,9 @@ def build_permission_world() -> PermissionWorld:
             prefix = f"{SECRET}-{relation}"
             ids: dict[str, Any] = team_resources(s, SYSTEM, team_id, prefix)
             _store_objects(s, ids["entry"], ids["release"])
+            ids["evaluation"] = model_promotion.request_promotion(
+                s, actor=SYSTEM, model_id=ids["model"], version=1
+            ).id
             ids["robot"] = tokens.create_service_account(
                 s, actor=SYSTEM, team_id=team_id, name=f"{prefix}-robot"
             ).id

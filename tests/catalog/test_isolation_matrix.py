@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from catalog.db import read_session, session_scope
 from catalog.errors import PermissionDeniedError
@@ -31,6 +31,9 @@ from catalog.services import (
     custom_jobs,
     datasets,
     job_config,
+    model_lineage,
+    model_promotion,
+    models,
     modules,
     names,
     quotas,
@@ -399,6 +402,43 @@ def _archive_then_restore(w: World, s: Session) -> None:
 # ---------------------------------------------------------------- the matrix
 
 NOT_EDGE = "called by flows/tasks with ids from a claim they made through a scoped call; takes no actor"
+
+
+def check_find_model(w: World) -> None:
+    """By name: the outsider finds nothing of team A (by name, or asking in team A), like a missing name."""
+    with read_session() as s:
+        name = models.get_model(s, actor=w.alice, model_id=w.model_a).name
+    # By name, the message quotes the name asked for (the caller's own words, so the usual check that a refusal
+    # names nothing of team A cannot apply): it must read exactly as for a name no model has.
+    got, want = (
+        attempt(lambda s, n=n: models.find_model(s, actor=w.eve, name=n)) for n in (name, "no-such-model")
+    )
+    assert (type(got), str(got)) == (type(want), str(want).replace("no-such-model", name)), (got, want)
+    in_a, in_missing = (
+        attempt(lambda s, t=t: models.find_model(s, actor=w.eve, name=name, team_id=t))
+        for t in (w.team_a, MISSING)
+    )
+    assert (type(in_a), str(in_a)) == (
+        type(in_missing),
+        str(in_missing).replace(str(MISSING), str(w.team_a)),
+    ), (
+        in_a,
+        in_missing,
+    )
+    succeeds(lambda s: models.find_model(s, actor=w.alice, name=name))
+
+
+def _rolled_back(s: Session, w: World) -> object:
+    """Two champions in a row by hand, then a rollback (the control needs a champion to go back to)."""
+    from catalog.models import ModelVersion
+
+    first = s.exec(select(ModelVersion).where(ModelVersion.model_id == w.model_a)).first()
+    assert first is not None
+    s.add(ModelVersion(model_id=w.model_a, version=2, run_id=first.run_id, job_id=first.job_id))
+    s.flush()
+    model_promotion.set_alias(s, actor=w.alice, model_id=w.model_a, alias="champion", version=1)
+    model_promotion.set_alias(s, actor=w.alice, model_id=w.model_a, alias="champion", version=2)
+    return model_promotion.rollback(s, actor=w.alice, model_id=w.model_a)
 
 
 def free_serving_port() -> int:
@@ -808,8 +848,132 @@ MATRIX: dict[str, Entry] = {
         control=lambda w: lambda s: teams.actor_for(s, username="alice", current_team_id=w.team_a),
     ),
     # training
-    "job_config.model_name_for": row(
-        "job_config.model_name_for", "names a job's model from rows already read"
+    # models, promotion and lineage
+    "models.mlflow_name_for": row("models.mlflow_name_for", "names a model's MLflow twin from its row"),
+    "models.gate_of": row("models.gate_of", "reads a gate from a model row already read"),
+    "models.version_row": row("models.version_row", "a version of a model row already read through scoping"),
+    "models.resolve_ref": row("models.resolve_ref", "a version of a model row already read through scoping"),
+    "models.create_model": scoped(
+        ref(lambda s, i, w: models.create_model(s, actor=w.eve, team_id=i, name="x", scenario=SCN), "team_a"),
+        control=lambda w: (
+            lambda s: models.create_model(s, actor=w.alice, team_id=w.team_a, name="m2", scenario=SCN)
+        ),
+    ),
+    "models.target_model": scoped(
+        ref(
+            lambda s, i, w: models.target_model(
+                s, actor=w.eve, team_id=w.team_b, scenario=SCN, job_name="x", model=i
+            ),
+            "model_a",
+        ),
+        ref(
+            lambda s, i, w: models.target_model(
+                s, actor=w.eve, team_id=i, scenario=SCN, job_name="x", model=None
+            ),
+            "team_a",
+        ),
+        control=lambda w: (
+            lambda s: models.target_model(
+                s, actor=w.alice, team_id=w.team_a, scenario=SCN, job_name="x", model=w.model_a
+            )
+        ),
+    ),
+    "models.get_model": scoped(
+        ref(lambda s, i, w: models.get_model(s, actor=w.eve, model_id=i), "model_a"),
+        control=lambda w: lambda s: models.get_model(s, actor=w.alice, model_id=w.model_a),
+    ),
+    "models.find_model": Entry("scoped", check_find_model),
+    "models.list_models": paged(
+        models.list_models, {"team_id": W("team_a")}, {"team_id": W("team_a"), "include_children": True}
+    ),
+    "models.configure_gate": scoped(
+        ref(lambda s, i, w: models.configure_gate(s, actor=w.eve, model_id=i, tolerance=0.5), "model_a"),
+        ref(
+            lambda s, i, w: models.configure_gate(
+                s, actor=w.eve, model_id=w.model_b, evaluation_release_id=i
+            ),
+            "release_a",
+        ),
+        control=lambda w: (
+            lambda s: models.configure_gate(s, actor=w.alice, model_id=w.model_a, tolerance=0.5)
+        ),
+    ),
+    "models.list_versions": scoped(
+        ref(lambda s, i, w: models.list_versions(s, actor=w.eve, model_id=i), "model_a"),
+        control=lambda w: lambda s: models.list_versions(s, actor=w.alice, model_id=w.model_a),
+    ),
+    "models.get_version": scoped(
+        ref(lambda s, i, w: models.get_version(s, actor=w.eve, model_id=i, version=1), "model_a"),
+        control=lambda w: lambda s: models.get_version(s, actor=w.alice, model_id=w.model_a, version=1),
+    ),
+    "models.record_versions": system("models.record_versions", NOT_EDGE),
+    "models.servings_of": system("models.servings_of", NOT_EDGE),
+    "models.models_missing_versions": system("models.models_missing_versions", NOT_EDGE),
+    "model_promotion.move_alias": system("model_promotion.move_alias", NOT_EDGE),
+    "model_promotion.evaluation_gate": row(
+        "model_promotion.evaluation_gate", "reads a gate from an evaluation row already read"
+    ),
+    "model_promotion.request_promotion": scoped(
+        ref(
+            lambda s, i, w: model_promotion.request_promotion(s, actor=w.eve, model_id=i, version=1),
+            "model_a",
+        ),
+        control=lambda w: (
+            lambda s: model_promotion.request_promotion(s, actor=w.alice, model_id=w.model_a, version=1)
+        ),
+    ),
+    "model_promotion.claim_evaluation": system("model_promotion.claim_evaluation", NOT_EDGE),
+    "model_promotion.finish_evaluation": system("model_promotion.finish_evaluation", NOT_EDGE),
+    "model_promotion.fail_evaluation": system("model_promotion.fail_evaluation", NOT_EDGE),
+    "model_promotion.history": system("model_promotion.history", NOT_EDGE),
+    "model_promotion.aliases_to_sync": system("model_promotion.aliases_to_sync", NOT_EDGE),
+    "model_promotion.mark_aliases_synced": system("model_promotion.mark_aliases_synced", NOT_EDGE),
+    "model_promotion.alias_history": scoped(
+        ref(lambda s, i, w: model_promotion.alias_history(s, actor=w.eve, model_id=i), "model_a"),
+        control=lambda w: lambda s: model_promotion.alias_history(s, actor=w.alice, model_id=w.model_a),
+    ),
+    "model_promotion.rollback": scoped(
+        ref(lambda s, i, w: model_promotion.rollback(s, actor=w.eve, model_id=i), "model_a"),
+        control=lambda w: lambda s: _rolled_back(s, w),
+    ),
+    "model_promotion.set_alias": scoped(
+        ref(
+            lambda s, i, w: model_promotion.set_alias(
+                s, actor=w.eve, model_id=i, alias="champion", version=1
+            ),
+            "model_a",
+        ),
+        control=lambda w: (
+            lambda s: model_promotion.set_alias(
+                s, actor=w.alice, model_id=w.model_a, alias="challenger", version=1
+            )
+        ),
+    ),
+    "model_promotion.get_evaluation": scoped(
+        ref(lambda s, i, w: model_promotion.get_evaluation(s, actor=w.eve, evaluation_id=i), "model_a"),
+        control=lambda w: (
+            lambda s: model_promotion.get_evaluation(
+                s,
+                actor=w.alice,
+                evaluation_id=model_promotion.request_promotion(
+                    s, actor=w.alice, model_id=w.model_a, version=1
+                ).id,
+            )
+        ),
+    ),
+    "model_promotion.list_evaluations": scoped(
+        ref(lambda s, i, w: model_promotion.list_evaluations(s, actor=w.eve, model_id=i), "model_a"),
+        control=lambda w: lambda s: model_promotion.list_evaluations(s, actor=w.alice, model_id=w.model_a),
+    ),
+    "model_lineage.version_lineage": scoped(
+        ref(lambda s, i, w: model_lineage.version_lineage(s, actor=w.eve, model_id=i, version=1), "model_a"),
+        control=lambda w: (
+            lambda s: model_lineage.version_lineage(s, actor=w.alice, model_id=w.model_a, version=1)
+        ),
+    ),
+    "model_lineage.release_lineage": scoped(
+        ref(lambda s, i, w: model_lineage.release_lineage(s, actor=w.eve, release_id=i), "release_a"),
+        control=lambda w: lambda s: model_lineage.release_lineage(s, actor=w.alice, release_id=w.release_a),
     ),
     "job_config.experiment_name_for": global_(
         "job_config.experiment_name_for",

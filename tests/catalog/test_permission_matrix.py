@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from catalog.models import DesiredState, JobStatus, Team, TrainJob
 from catalog.permissions import BUILTIN_ROLES, PERMISSIONS
@@ -27,6 +27,9 @@ from catalog.services import (
     audit,
     custom_jobs,
     datasets,
+    model_lineage,
+    model_promotion,
+    models,
     quotas,
     releases,
     roles,
@@ -60,6 +63,19 @@ _made = iter(range(1, 1_000_000))
 def fresh(what: str) -> str:
     """A name no row has yet (rolled-back calls leave none, but a name per call reads clearly in failures)."""
     return f"{what}-{next(_made)}"
+
+
+def _two_champions(s: Session, t: TeamWorld) -> int:
+    """The team's model with champion v1 then v2, set by the system (a rollback needs one to go back to)."""
+    from catalog.models import ModelVersion
+
+    first = s.exec(select(ModelVersion).where(ModelVersion.model_id == t.model)).first()
+    if first is not None and t.relation != "missing":
+        s.add(ModelVersion(model_id=t.model, version=2, run_id=first.run_id, job_id=first.job_id))
+        s.flush()
+        for version in (1, 2):
+            model_promotion.set_alias(s, actor=SYSTEM, model_id=t.model, alias="champion", version=version)
+    return t.model
 
 
 def shows(kind: str) -> Any:
@@ -206,6 +222,51 @@ RECIPES: dict[str, Recipe] = {
     # Not archived: every caller allowed to restore gets the same ConflictError as the superuser.
     "releases.restore_release": Recipe(
         lambda s, a, t: releases.restore_release(s, actor=a, release_id=t.release)
+    ),
+    # models (each team's job made model "<team>-job" with version 1; see isolation_world.team_resources)
+    "models.create_model": Recipe(
+        lambda s, a, t: models.create_model(s, actor=a, team_id=t.team, name=fresh("m"), scenario=SCN)
+    ),
+    "models.target_model": Recipe(
+        lambda s, a, t: models.target_model(
+            s, actor=a, team_id=t.team, scenario=SCN, job_name=fresh("j"), model=t.model
+        )
+    ),
+    "models.get_model": Recipe(lambda s, a, t: models.get_model(s, actor=a, model_id=t.model)),
+    "models.find_model": Recipe(
+        lambda s, a, t: models.find_model(s, actor=a, name=f"{t.name}-job", team_id=t.team)
+    ),
+    "models.list_models": Recipe(
+        lambda s, a, t: models.list_models(s, actor=a, search=t.name), shows("model")
+    ),
+    "models.configure_gate": Recipe(
+        lambda s, a, t: models.configure_gate(s, actor=a, model_id=t.model, tolerance=0.1)
+    ),
+    "models.list_versions": Recipe(lambda s, a, t: models.list_versions(s, actor=a, model_id=t.model)),
+    "models.get_version": Recipe(lambda s, a, t: models.get_version(s, actor=a, model_id=t.model, version=1)),
+    "model_promotion.request_promotion": Recipe(
+        lambda s, a, t: model_promotion.request_promotion(s, actor=a, model_id=t.model, version=1)
+    ),
+    "model_promotion.rollback": Recipe(
+        lambda s, a, t: model_promotion.rollback(s, actor=a, model_id=_two_champions(s, t))
+    ),
+    "model_promotion.set_alias": Recipe(
+        lambda s, a, t: model_promotion.set_alias(s, actor=a, model_id=t.model, alias="challenger", version=1)
+    ),
+    "model_promotion.alias_history": Recipe(
+        lambda s, a, t: model_promotion.alias_history(s, actor=a, model_id=t.model)
+    ),
+    "model_promotion.get_evaluation": Recipe(
+        lambda s, a, t: model_promotion.get_evaluation(s, actor=a, evaluation_id=t.evaluation)
+    ),
+    "model_promotion.list_evaluations": Recipe(
+        lambda s, a, t: model_promotion.list_evaluations(s, actor=a, model_id=t.model)
+    ),
+    "model_lineage.version_lineage": Recipe(
+        lambda s, a, t: model_lineage.version_lineage(s, actor=a, model_id=t.model, version=1)
+    ),
+    "model_lineage.release_lineage": Recipe(
+        lambda s, a, t: model_lineage.release_lineage(s, actor=a, release_id=t.release)
     ),
     "runs.delete_run": Recipe(
         lambda s, a, t: runs.delete_run(actor=a, job_id=t.job, run_id=t.run), undo=_undelete

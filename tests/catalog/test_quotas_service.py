@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from catalog.errors import QuotaExceededError
+from tests.model_rows import add_model
 
 N = 3
 RACERS = 20
@@ -83,12 +84,14 @@ def _seed() -> dict[str, Any]:
         ]
         session.add_all(jobs)
         session.flush()
+        job_models = [add_model(session, job) for job in jobs]
         servings = [
             Serving(
                 team_id=job.team_id,
                 scenario="anomaly_detection",
                 name=f"svc-{n}",
                 train_job_id=job.id,
+                model_id=job_models[n].id,
                 desired_state=DesiredState.STOPPED,
             )
             for n, job in enumerate(jobs)

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from infra.net import wait_until
+from tests.model_rows import add_model, add_versions
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +92,7 @@ def seed_catalog(model_name: str) -> Seeded:
         teams.add_member(session, actor=admin, team_id=other.id, user_id=bob.id)
         algo = session.exec(select(AlgorithmConfig).where(AlgorithmConfig.name == "ECOD")).first()
         job_ids = []
+        models = []
         for tid in (team_id, other.id):
             dataset = ds.create_dataset(
                 session, actor=admin, team_id=tid, scenario="anomaly_detection", name="d"
@@ -111,6 +113,10 @@ def seed_catalog(model_name: str) -> Seeded:
             )
             session.add(job)
             session.flush()
+            # One registered model per model row: the other team's job registers under a name of its own.
+            models.append(
+                add_model(session, job, mlflow_name=model_name if tid == team_id else f"{model_name}-t{tid}")
+            )
             job_ids.append(job.id)
         other_id = other.id
         # As the training flow records them: the runs that registered the model's versions are the jobs' own
@@ -131,6 +137,9 @@ def seed_catalog(model_name: str) -> Seeded:
                         experiment_id=experiment,
                     )
                 )
+        session.flush()
+        own_job = session.get(TrainJob, job_ids[0])
+        add_versions(session, models[0], own_job, [(int(v.version), v.run_id) for v in versions])
     with session_scope() as session:
         bob_actor = actor_for(session, username="bob")
     return Seeded(admin, team_id, job_ids[0], other_id, job_ids[1], bob_actor)
