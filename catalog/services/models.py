@@ -309,7 +309,12 @@ def resolve_ref(session: Session, *, model: Model, ref: str) -> ModelVersion:
         if number is None:
             raise ValidationError(f"model {model.name!r} has no {ref} yet")
         return version_row(session, model=model, version=number)
-    return version_row(session, model=model, version=int(ref))
+    row = version_row(session, model=model, version=int(ref))
+    if row.run_status != "FINISHED":
+        raise ValidationError(
+            f"version {row.version} of {model.name!r} comes from a run that ended {row.run_status}"
+        )
+    return row
 
 
 def servings_of(session: Session, *, model_id: int) -> list[Serving]:

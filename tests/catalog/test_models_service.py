@@ -125,7 +125,8 @@ def test_versions_come_only_from_the_jobs_recorded_runs_and_references_resolve(w
         model = s.get(Model, world["model"])
         assert [v.version for v in models.list_versions(s, actor=_alice(s), model_id=model.id)[1]] == [2, 1]
         assert models.resolve_ref(s, model=model, ref="latest").version == 1  # v2's run failed
-        assert models.resolve_ref(s, model=model, ref="2").version == 2
+        with pytest.raises(ValidationError, match="ended FAILED"):
+            models.resolve_ref(s, model=model, ref="2")
         with pytest.raises(ValidationError, match="has no champion yet"):
             models.resolve_ref(s, model=model, ref="champion")
         with pytest.raises(NotFoundError):
