@@ -71,13 +71,23 @@ def add_row(model: type[Any], **values: Any) -> Any:
         return row
 
 
-def job(team_id: int, release_id: int, name: str, status: str, **values: Any) -> Any:
+def job(team_id: int, release_id: int, name: str, status: str, *, model: Any = None, **values: Any) -> Any:
+    """A training job in ``status``, registering its versions in ``model`` (a ``Model`` row), else in a model of
+    its own named after it, as ``training.create_job`` makes one."""
     from catalog.db import session_scope
-    from catalog.models import TrainJob
+    from catalog.models import Model, TrainJob
     from catalog.services import algorithms
 
     with session_scope() as session:
         algo = algorithms.get_algorithm(session, scenario="anomaly_detection", name="ECOD")
+    if model is None:
+        model = add_row(
+            Model,
+            team_id=team_id,
+            scenario="anomaly_detection",
+            name=name,
+            mlflow_name=f"test-model-{team_id}-{name}",
+        )
     return add_row(
         TrainJob,
         team_id=team_id,
@@ -86,9 +96,43 @@ def job(team_id: int, release_id: int, name: str, status: str, **values: Any) ->
         algorithm_id=algo.id,
         release_id=release_id,
         status=status,
-        model_name=f"model-{name}",
+        model_id=model.id,
+        model_name=model.mlflow_name,
         **values,
     )
+
+
+def versions(
+    trained: Any,
+    metrics: list[dict[str, float]],
+    *,
+    first: int = 1,
+    run_ids: list[str] | None = None,
+    experiment_id: str = "0",
+    status: str = "FINISHED",
+) -> list[int]:
+    """Versions ``first``, ``first`` + 1, … of the job's model with these metrics, registered by runs recorded as
+    the job's (as the training flow records a run, then the versions MLflow reports for it:
+    ``models.record_versions``)."""
+    from catalog.db import session_scope
+    from catalog.models import JobRun
+    from catalog.services.models import RegisteredVersion, record_versions
+
+    numbers = range(first, first + len(metrics))
+    ids = run_ids or [f"run-{trained.id}-{n}" for n in numbers]
+    with session_scope() as session:
+        for run_id in ids:
+            session.add(JobRun(run_id=run_id, job_id=trained.id, experiment_id=experiment_id))
+        session.flush()
+        rows = record_versions(
+            session,
+            job_id=trained.id,
+            versions=[
+                RegisteredVersion(version=n, run_id=run_id, run_status=status, metrics=values, params={})
+                for n, run_id, values in zip(numbers, ids, metrics, strict=True)
+            ],
+        )
+        return [row.version for row in rows]
 
 
 def published_release(team_id: int, name: str = "cpu") -> Any:
