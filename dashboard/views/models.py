@@ -163,7 +163,7 @@ def evaluation_panel(who: Actor, evaluation: ModelEvaluation) -> None:
 
 def _outcome(newest: ModelEvaluation) -> None:
     """The gate's latest decision, where it cannot be missed (a rejection in red, with its reason)."""
-    label = f"Gate, evaluation #{newest.id} of v{newest.version}: {STATUS_LABEL.get(newest.status, newest.status)}"
+    label = f"Gate, evaluation #{newest.id} of v{newest.version}: {newest.status}"  # its colour says the rest
     if newest.status == EvaluationStatus.PROMOTED:
         st.success(f"{label}. {newest.reason}")
     elif newest.status == EvaluationStatus.REJECTED:
@@ -289,30 +289,37 @@ def _versions(who: Actor, model: Model, decisions: dict[int, str]) -> None:
     pager(key, total, noun="version(s)")
 
 
-def _detail(who: Actor, model: Model) -> None:
-    with session_scope() as session:
-        total, choices = svc.list_versions(session, actor=who, model_id=model.id, limit=VERSION_CHOICES)  # type: ignore[arg-type]
-        _, evaluations = promo.list_evaluations(session, actor=who, model_id=model.id, limit=DECISIONS_READ)  # type: ignore[arg-type]
-    st.subheader(f"{model.name} (#{model.id})")
-    st.caption(
-        f"MLflow registered model `{model.mlflow_name}`"
-        + (f" · {model.description}" if model.description else "")
-    )
+def _header(who: Actor, model_id: int, total: int) -> None:
+    with session_scope() as session:  # read last: what the actions and the gate form below just changed
+        model = svc.get_model(session, actor=who, model_id=model_id)
     cols = st.columns(4)
     cols[0].metric("Champion", _version_label(model.champion_version))
     cols[1].metric("Challenger", _version_label(model.challenger_version))
     cols[2].metric("Versions", str(total))
     cols[3].metric("Gate metric", model.gate_metric or "default")
-    _actions(who, model, choices)
+
+
+def _detail(who: Actor, model: Model) -> None:
+    with session_scope() as session:
+        total, choices = svc.list_versions(session, actor=who, model_id=model.id, limit=VERSION_CHOICES)  # type: ignore[arg-type]
+    st.subheader(f"{model.name} (#{model.id})")
+    st.caption(
+        f"MLflow registered model `{model.mlflow_name}`"
+        + (f" · {model.description}" if model.description else "")
+    )
+    # Everything above the tabs sits in containers that are always drawn: a message coming or going must not
+    # move the tabs, or the browser would show the first tab again after the rerun.
+    header = st.container()  # drawn above the actions, filled after them (and after the gate form)
+    with st.container():
+        _actions(who, model, choices)
     with session_scope() as session:  # after the actions: a promotion just asked for is followed at once
         model = svc.get_model(session, actor=who, model_id=model.id)  # type: ignore[arg-type]
         _, evaluations = promo.list_evaluations(session, actor=who, model_id=model.id, limit=DECISIONS_READ)  # type: ignore[arg-type]
-    if evaluations:
-        newest = evaluations[0]
-        if newest.status in OPEN_EVALUATIONS:
-            evaluation_panel(who, newest)
-        else:
-            _outcome(newest)
+    with st.container():
+        if evaluations and evaluations[0].status in OPEN_EVALUATIONS:
+            evaluation_panel(who, evaluations[0])
+        elif evaluations:
+            _outcome(evaluations[0])
     decisions: dict[int, str] = {}
     for evaluation in reversed(evaluations):  # oldest first: the newest decision on a version wins
         decisions[evaluation.version] = STATUS_LABEL.get(evaluation.status, evaluation.status)
@@ -329,6 +336,8 @@ def _detail(who: Actor, model: Model) -> None:
         render_compare(who, model, choices)
     with tabs[5]:
         render_lineage(who, model, choices)
+    with header:
+        _header(who, model.id, total)  # type: ignore[arg-type]
 
 
 def render(scenario: str | None = None) -> None:
