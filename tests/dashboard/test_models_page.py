@@ -421,6 +421,7 @@ def test_a_serving_created_on_an_alias_shows_its_model_reference_and_resolved_ve
     from catalog.db import session_scope
     from catalog.models import Serving
     from catalog.services import model_promotion as promo
+    from dashboard.views import sandbox
     from dashboard.views import serving as serving_page
 
     launched = record_launches(monkeypatch, serving_page)
@@ -448,3 +449,8 @@ def test_a_serving_created_on_an_alias_shows_its_model_reference_and_resolved_ve
     row = at.dataframe[0].value.iloc[0]
     assert (row["model"], row["version reference"], row["resolved version"]) == ("ecod-a", "champion", "2")
     assert "Serves model ecod-a, version champion (now v2)" in captions(at)
+    with session_scope() as session:
+        serving = session.query(Serving).filter_by(name="on-champion").one()
+    assert (
+        sandbox.served_model(catalog.admin, serving) == "model ecod-a, model version 2"
+    )  # the Sandbox's caption
