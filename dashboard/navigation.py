@@ -1,7 +1,7 @@
 """The dashboard's navigation: which pages an actor sees, in which sections, under which URL paths.
 
 Sections: the overview first (the default page); one section per scenario with its Datasets, Training,
-Serving and Sandbox pages (URL paths like ``anomaly-detection-datasets``); the Account section (the user's API
+Models, Serving and Sandbox pages (URL paths like ``anomaly-detection-datasets``); the Account section (the user's API
 tokens); for administrators the Admin section (algorithms, teams and users, roles, audit log), for other users
 holding ``audit:read`` the Team section (their teams' audit log).
 
@@ -24,6 +24,7 @@ from dashboard.views import (
     admin_teams,
     audit,
     datasets,
+    models,
     overview,
     sandbox,
     serving,
@@ -36,6 +37,7 @@ PageSpec = tuple[Callable[[], None], str, str]  # render function, title, url pa
 SCENARIO_PAGES: list[tuple[Callable[..., None], str, str]] = [
     (datasets.render, "Datasets", "datasets"),
     (training.render, "Training", "training"),
+    (models.render, "Models", "models"),
     (serving.render, "Serving", "serving"),
     (sandbox.render, "Sandbox", "sandbox"),
 ]
@@ -43,6 +45,7 @@ SCENARIO_PAGES: list[tuple[Callable[..., None], str, str]] = [
 PAGE_PERMISSION = {
     "datasets": "datasets:read",
     "training": "jobs:read",
+    "models": "models:read",
     "serving": "servings:read",
     "sandbox": "servings:read",  # without servings:predict it shows the running servings, read-only
 }

@@ -1,5 +1,5 @@
 """Names for the ids rows hold, so that lists show names: datasets, releases (``dataset version``), training
-jobs, algorithms, teams, and the resources of audit events.
+jobs, models (and how many versions each has), algorithms, teams, and the resources of audit events.
 
 Each function takes the ids of one page and answers in one query per kind of row. An id the actor may not see
 is left out exactly like one that does not exist (``catalog.scoping``): the caller shows the bare id for both.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
@@ -19,12 +20,14 @@ from catalog.models import (
     Dataset,
     DatasetEntry,
     DatasetRelease,
+    Model,
+    ModelVersion,
     Serving,
     Team,
     TrainJob,
     User,
 )
-from catalog.scoping import Actor, scoped
+from catalog.scoping import Actor, requires, scoped
 
 
 def _lookup(session: Session, stmt: Select[Any], key: Any, ids: Iterable[int | None]) -> dict[int, str]:
@@ -54,6 +57,27 @@ def release_labels(session: Session, *, actor: Actor, release_ids: Iterable[int 
 def job_names(session: Session, *, actor: Actor, job_ids: Iterable[int | None]) -> dict[int, str]:
     """Names of the given training jobs the actor may see."""
     return _lookup(session, scoped(select(TrainJob.id, TrainJob.name), TrainJob, actor), TrainJob.id, job_ids)
+
+
+@requires("models:read")
+def model_names(session: Session, *, actor: Actor, model_ids: Iterable[int | None]) -> dict[int, str]:
+    """Names of the given models the actor may see."""
+    return _lookup(session, scoped(select(Model.id, Model.name), Model, actor), Model.id, model_ids)
+
+
+@requires("models:read")
+def version_counts(session: Session, *, actor: Actor, model_ids: Iterable[int | None]) -> dict[int, int]:
+    """How many versions each of the given models the actor may see has (0 for none yet)."""
+    wanted = sorted({i for i in model_ids if i is not None})
+    if not wanted:
+        return {}
+    stmt = (
+        scoped(select(Model.id, func.count(col(ModelVersion.id))), Model, actor)
+        .outerjoin(ModelVersion, col(ModelVersion.model_id) == Model.id)
+        .where(col(Model.id).in_(wanted))
+        .group_by(col(Model.id))
+    )
+    return {int(i): int(n) for i, n in session.exec(stmt).all()}
 
 
 def algorithm_names(session: Session, *, algorithm_ids: Iterable[int | None]) -> dict[int, str]:

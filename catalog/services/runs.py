@@ -1,4 +1,4 @@
-"""The MLflow runs of a training job: list, params, metric histories, soft delete/restore, model download.
+"""The MLflow runs of a training job: list, params, metric histories, plots, soft delete/restore, model download.
 
 Every call takes (actor, job_id[, run_id]): the job is read through ``catalog.scoping`` and the run must be
 one the platform created for that job (``catalog.models.JobRun``, the catalog's own record — never the run's
@@ -35,6 +35,8 @@ MlflowClient = Any
 # What every call here raises when MLflow does not answer or refuses (the API answers it as an upstream error).
 TrackingError = tracking.TrackingError
 MODEL_ARTIFACT_PATH = "model"
+PLOTS_PATH = "plots"  # where the algorithms log their training plots (``plots/<name>.png``)
+MAX_PLOTS = 12  # a custom job may log any number of files there; a page shows a bounded few
 ZIP_CHUNK_BYTES = 1 << 20
 
 
@@ -132,6 +134,24 @@ def metric_history(
             raise NotFoundError("metric", metric)
         names = [metric]
     return {name: tracking.metric_history(mlflow, run.info.run_id, name) for name in names}
+
+
+@requires("jobs:read")
+def run_plots(
+    *, actor: Actor, job_id: int, run_id: str, mlflow: MlflowClient | None = None
+) -> dict[str, bytes]:
+    """The run's training plots: ``plots/*.png`` file name → PNG bytes, in name order (at most ``MAX_PLOTS``)."""
+    mlflow = _client(mlflow)
+    _owned_run(mlflow, _job_ref(actor, job_id), run_id)
+    paths = sorted(p for p in tracking.list_artifacts(mlflow, run_id, PLOTS_PATH) if p.endswith(".png"))
+    workdir = tempfile.mkdtemp(prefix="mlops-plots-")
+    try:
+        return {
+            Path(path).name: Path(tracking.download_artifacts(mlflow, run_id, path, workdir)).read_bytes()
+            for path in paths[:MAX_PLOTS]
+        }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _set_deleted(actor: Actor, job_id: int, run_id: str, deleted: bool, mlflow: MlflowClient | None) -> None:

@@ -256,10 +256,14 @@ def running_servings(who: Actor, scenario: str) -> list[Any]:
 
 
 def served_model(who: Actor, serving: Any) -> str:
-    """What the serving serves: its training job by name, and the model version."""
-    with session_scope() as session:
-        jobs = names_svc.job_names(session, actor=who, job_ids=[serving.train_job_id])
+    """What the serving serves: its training job (or, made from a model, its model) by name, and the model
+    version."""
     version = serving.resolved_version or serving.model_version
+    with session_scope() as session:
+        if serving.train_job_id is None:
+            models = names_svc.model_names(session, actor=who, model_ids=[serving.model_id])
+            return f"model {name_of(models, serving.model_id)}, model version {version}"
+        jobs = names_svc.job_names(session, actor=who, job_ids=[serving.train_job_id])
     return f"training job {name_of(jobs, serving.train_job_id)}, model version {version}"
 
 

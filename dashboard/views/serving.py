@@ -1,17 +1,22 @@
-"""Serving page: the list (searched, paged in SQL; live state of the page shown, one batched runtime read),
-create from a trained job, and the detail
-of one serving with its lifecycle buttons, update form and inference URL. Creating, changing, starting,
-stopping and deleting, and the inference token, need ``servings:manage`` (on the current team for a new
-serving, on the serving's team otherwise): without it the controls are drawn disabled and the token is not
-shown."""
+"""Serving page: the list (searched, paged in SQL; live state of the page shown, one batched runtime read; each
+serving's model, version reference and the version it resolved to), create from a trained job or from a model
+('latest', a pinned version, or an alias the serving follows), and the detail of one serving with its lifecycle
+buttons, update form and inference URL. Creating, changing, starting, stopping and deleting, and the inference
+token, need ``servings:manage`` (on the current team for a new serving, on the serving's team otherwise):
+without it the controls are drawn disabled and the token is not shown."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import streamlit as st
 
 from catalog.db import session_scope
-from catalog.models import Serving
+from catalog.errors import CatalogError
+from catalog.model_gate import ALIASES, LATEST
+from catalog.models import Model, Serving
 from catalog.scoping import Actor
+from catalog.services import models as models_svc
 from catalog.services import names as names_svc
 from catalog.services import serving as svc
 from catalog.services import training as tr_svc
@@ -26,9 +31,10 @@ from tasks.serving import inference_url, observe_now
 FIELDS = [
     "id",
     "name",
+    "model",
+    "version reference",
+    "resolved version",
     "training job",
-    "model_version",
-    "resolved_version",
     "desired_state",
     "observed_state",
     "observed_port",
@@ -37,6 +43,11 @@ FIELDS = [
     "error",
 ]
 JOB_CHOICES = 100  # newest completed jobs offered; the search box finds older ones
+MODEL_CHOICES = 100  # newest models of the team (and versions of a model) offered
+SOURCES = ("a training job's model", "a model")
+PINNED = "pinned"
+REFERENCES = [LATEST, *ALIASES, PINNED]
+VERSION_HELP = "'latest', a version number, or an alias (champion, challenger) the serving follows"
 PICK_KEY = "sv_pick"  # the serving picker; a serving just created becomes the picked one
 ACTIONS = [
     ("Start", "start"),
@@ -46,31 +57,95 @@ ACTIONS = [
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a new serving serves: a training job's model or a model (one of the two ids), and the version."""
+
+    job_id: int | None
+    model_id: int | None
+    ref: str
+
+
+def _job_target(who: Actor, scenario: str) -> Target | None:
+    """A completed training job of the scenario (its model, the version reference typed in)."""
+    search = st.text_input("Find a training job", key="sv_job_search", placeholder="part of the job name")
+    with session_scope() as session:
+        total, jobs = tr_svc.list_jobs(
+            session,
+            actor=who,
+            scenario=scenario,
+            status="completed",
+            search=search.strip() or None,
+            limit=JOB_CHOICES,
+        )
+    if not jobs:
+        st.info(
+            "Needs a completed training job of this scenario"
+            + (" matching the search." if search.strip() else ".")
+        )
+        return None
+    job = st.selectbox("Training job", jobs, format_func=lambda j: f"{j.name} (#{j.id})", key="sv_job")
+    if total > len(jobs):
+        st.caption(f"the newest {len(jobs)} of {total} completed jobs; search to find the others")
+    version = st.text_input("Model version", value="latest", key="sv_version", help=VERSION_HELP)
+    return Target(job_id=job.id, model_id=None, ref=version)
+
+
+def _model_target(who: Actor, team_id: int, scenario: str) -> Target | None:
+    """One of the team's models of the scenario, and which of its versions: 'latest', an alias it follows (it
+    rolls forward when the alias moves), or a pinned version."""
+    try:
+        with session_scope() as session:
+            _, models = models_svc.list_models(
+                session, actor=who, scenario=scenario, team_id=team_id, limit=MODEL_CHOICES
+            )
+    except CatalogError:  # a role that manages servings but may not read models: serve a job's model
+        models = []
+    if not models:
+        st.info("Needs a model of this scenario in the current team (a training job registers one).")
+        return None
+    model = st.selectbox("Model", models, format_func=lambda m: f"{m.name} (#{m.id})", key="sv_model")
+    kind = st.selectbox(
+        "Version",
+        REFERENCES,
+        format_func=lambda r: _reference_label(model, r),
+        key="sv_model_ref",
+        help=VERSION_HELP,
+    )
+    if kind != PINNED:
+        return Target(job_id=None, model_id=model.id, ref=kind)
+    with session_scope() as session:
+        _, versions = models_svc.list_versions(session, actor=who, model_id=model.id, limit=MODEL_CHOICES)
+    if not versions:
+        st.info(f"Model {model.name!r} has no version yet.")
+        return None
+    pinned = st.selectbox(
+        "Pinned version", [v.version for v in versions], format_func=lambda v: f"v{v}", key="sv_pin"
+    )
+    return Target(job_id=None, model_id=model.id, ref=str(pinned))
+
+
+def _reference_label(model: Model, ref: str) -> str:
+    if ref in ALIASES:
+        now = getattr(model, f"{ref}_version")
+        return f"{ref} (follows it; now {f'v{now}' if now is not None else 'not set'})"
+    return {LATEST: "latest (the newest finished version, at start)", PINNED: "a pinned version"}[ref]
+
+
 def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
     allowed = gate(who, "servings:manage", team_id)
     with st.expander("New serving"):
         read_only_note(allowed)
-        search = st.text_input("Find a training job", key="sv_job_search", placeholder="part of the job name")
-        with session_scope() as session:
-            total, jobs = tr_svc.list_jobs(
-                session,
-                actor=who,
-                scenario=scenario,
-                status="completed",
-                search=search.strip() or None,
-                limit=JOB_CHOICES,
-            )
-        if not jobs:
-            st.info(
-                "Needs a completed training job of this scenario"
-                + (" matching the search." if search.strip() else ".")
-            )
+        source = st.radio("Serve", SOURCES, key="sv_source", horizontal=True)
+        if source == SOURCES[0]:
+            target = _job_target(who, scenario)
+        elif team_id is not None:
+            target = _model_target(who, team_id, scenario)
+        else:
+            target = None
+        if target is None:
             return
-        job = st.selectbox("Training job", jobs, format_func=lambda j: f"{j.name} (#{j.id})", key="sv_job")
-        if total > len(jobs):
-            st.caption(f"the newest {len(jobs)} of {total} completed jobs; search to find the others")
         name = st.text_input("Serving name", key="sv_name")
-        version = st.text_input("Model version", value="latest", key="sv_version")
         port = st.number_input(_port_label(), min_value=0, max_value=65535, value=0, key="sv_port")
         if button("Create and start", allowed, key="sv_create") and team_id is not None:
 
@@ -81,8 +156,9 @@ def _create_form(who: Actor, team_id: int | None, scenario: str) -> None:
                         actor=who,
                         team_id=team_id,
                         name=name,
-                        train_job_id=job.id,
-                        model_version=version,
+                        train_job_id=target.job_id,
+                        model_id=target.model_id,
+                        model_version=target.ref,
                         port=int(port) or None,
                     )
                 run_flow("serving-start", {"serving_id": serving.id}, wait=False)
@@ -105,9 +181,11 @@ def _update_form(who: Actor, serving: Serving, allowed: Gate) -> None:
         version = st.text_input(
             "Model version", value=serving.model_version, key=f"sv_up_version_{serving.id}"
         )
-        job_id = st.number_input(
-            "Training job id", min_value=1, value=serving.train_job_id, key=f"sv_up_job_{serving.id}"
-        )
+        job_id = None
+        if serving.train_job_id is not None:  # made from a job: another job's model may replace it
+            job_id = st.number_input(
+                "Training job id", min_value=1, value=serving.train_job_id, key=f"sv_up_job_{serving.id}"
+            )
         port = st.number_input(
             _port_label(),
             min_value=0,
@@ -124,7 +202,7 @@ def _update_form(who: Actor, serving: Serving, allowed: Gate) -> None:
                         actor=who,
                         serving_id=serving.id,  # type: ignore[arg-type]
                         model_version=version,
-                        train_job_id=int(job_id),
+                        train_job_id=int(job_id) if job_id is not None else None,
                         port=int(port) or None,
                         clear_port=not port,
                     )
@@ -134,10 +212,21 @@ def _update_form(who: Actor, serving: Serving, allowed: Gate) -> None:
             attempt(apply, success="updated")
 
 
-def _detail(who: Actor, serving: Serving, jobs: dict[int, str]) -> None:
+def served(serving: Serving, names: PageNames) -> str:
+    """What a serving serves: its model, the version reference (and the version it resolved to, when the
+    reference is not a number), and the training job it was made from."""
+    text = f"model {name_of(names.models, serving.model_id)}, version {serving.model_version}"
+    if serving.resolved_version and serving.resolved_version != serving.model_version:
+        text += f" (now v{serving.resolved_version})"
+    if serving.train_job_id is not None:
+        text += f", from training job {name_of(names.jobs, serving.train_job_id)}"
+    return text
+
+
+def _detail(who: Actor, serving: Serving, names: PageNames) -> None:
     allowed = gate(who, "servings:manage", serving.team_id)
     st.subheader(f"{serving.name} (#{serving.id})")
-    st.caption(f"Serves training job {name_of(jobs, serving.train_job_id)}")
+    st.caption(f"Serves {served(serving, names)}")
     cols = st.columns(4)
     cols[0].metric("Observed", serving.observed_state + (" (stale)" if serving.observed_stale else ""))
     cols[1].metric("Desired", serving.desired_state)
@@ -195,10 +284,19 @@ def servings_picker(rows: list[Serving]) -> Serving:
     return stable_picker("Serving", {s.id: s for s in rows}, lambda s: f"{s.name} (#{s.id})", key=PICK_KEY)
 
 
-def job_names(who: Actor, rows: list[Serving]) -> dict[int, str]:
-    """The names of the page's servings' training jobs, looked up at once."""
+@dataclass(frozen=True, slots=True)
+class PageNames:
+    models: dict[int, str]
+    jobs: dict[int, str]
+
+
+def page_names(who: Actor, rows: list[Serving]) -> PageNames:
+    """The names of the page's servings' models and training jobs, looked up at once."""
     with session_scope() as session:
-        return names_svc.job_names(session, actor=who, job_ids=[r.train_job_id for r in rows])
+        return PageNames(
+            models=names_svc.model_names(session, actor=who, model_ids=[r.model_id for r in rows]),
+            jobs=names_svc.job_names(session, actor=who, job_ids=[r.train_job_id for r in rows]),
+        )
 
 
 def render(scenario: str | None = None) -> None:
@@ -218,10 +316,20 @@ def render(scenario: str | None = None) -> None:
     # Live state of the servings shown: one batched runtime call (stale marks if it cannot be reached).
     observe_now([r.id for r in rows if r.id is not None])
     total, rows, _ = fetch_page("sv_list", fetch)
-    jobs = job_names(who, rows)
+    names = page_names(who, rows)
     if rows:
         st.dataframe(
-            records(rows, FIELDS, {"training job": lambda r: name_of(jobs, r.train_job_id)}), hide_index=True
+            records(
+                rows,
+                FIELDS,
+                {
+                    "model": lambda r: name_of(names.models, r.model_id),
+                    "version reference": lambda r: r.model_version,
+                    "resolved version": lambda r: r.resolved_version,
+                    "training job": lambda r: name_of(names.jobs, r.train_job_id),
+                },
+            ),
+            hide_index=True,
         )
     pager("sv_list", total, noun="serving(s)")
     if not rows:
@@ -232,4 +340,4 @@ def render(scenario: str | None = None) -> None:
             "The runtime could not be reached; the states shown are the last known ones. "
             f"{stale[0].observed_detail}"
         )
-    _detail(who, servings_picker(rows), jobs)
+    _detail(who, servings_picker(rows), names)

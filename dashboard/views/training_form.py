@@ -1,16 +1,20 @@
 """Training page, new-job form: the algorithm (enabled ones of the scenario), a published release of the
-current team (searched and paged in SQL), and the algorithm's parameters generated from its form_config and
-validated before the job can be created. Creating needs ``jobs:write`` on the current team: without it the
-form is read-only (its button disabled, the reason said)."""
+current team (searched and paged in SQL), the algorithm's parameters generated from its form_config and
+validated before the job can be created, the model its runs register versions in (a new one named after the
+job, made if needed, or another of the team's models of the scenario) and whether each completed start asks the model's promotion
+gate (auto-promote). Creating needs ``jobs:write`` on the current team: without it the form is read-only (its
+button disabled, the reason said)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from catalog.db import session_scope
+from catalog.errors import CatalogError
 from catalog.models import ReleaseStatus
 from catalog.scoping import Actor
 from catalog.services import algorithms as algo_svc
+from catalog.services import models as models_svc
 from catalog.services import names as names_svc
 from catalog.services import releases as rel_svc
 from catalog.services import training as svc
@@ -19,6 +23,7 @@ from dashboard.views.common import attempt
 from dashboard.views.forms import render_form
 
 RELEASE_CHOICES = 100  # newest published releases offered; the search box finds older ones
+MODEL_CHOICES = 100  # newest models of the team offered as the job's target
 JOB_PICK_KEY = "tr_pick"  # the training page's job picker; a job just created becomes the picked one
 
 
@@ -38,6 +43,18 @@ def release_choices(
         )
         labels = names_svc.release_labels(session, actor=who, release_ids=[r.id for r in rows])
     return total, [(r.id, labels.get(r.id, r.version)) for r in rows if r.id is not None]
+
+
+def model_choices(who: Actor, scenario: str, team_id: int) -> list[tuple[int, str]]:
+    """The current team's models of the scenario (newest ``MODEL_CHOICES``) a job may target: (id, name)."""
+    try:
+        with session_scope() as session:
+            _, rows = models_svc.list_models(
+                session, actor=who, scenario=scenario, team_id=team_id, limit=MODEL_CHOICES
+            )
+    except CatalogError:  # a role that may create jobs but not read models: only a new model is offered
+        return []
+    return [(m.id, m.name) for m in rows if m.id is not None]
 
 
 def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:
@@ -74,6 +91,23 @@ def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:
             disabled=not algo.search_space,
             help=None if algo.search_space else "this algorithm has no search space",
         )
+        models = dict(model_choices(who, scenario, team_id))
+        model = st.selectbox(
+            "Model",
+            [None, *models],
+            format_func=lambda m: (
+                "the model named after the job (made if there is none)"
+                if m is None
+                else f"{models[m]} (#{m})"
+            ),
+            key="tr_model",
+            help="the model whose versions this job's runs register (several jobs may feed one model)",
+        )
+        auto_promote = st.checkbox(
+            "Auto-promote",
+            key="tr_auto_promote",
+            help="each completed start asks the model's promotion gate for the version it registered",
+        )
         if not form.ok:
             st.warning("Fix the parameters above before creating the job.")
         if button("Create job", allowed, key="tr_create", disabled=not form.ok):
@@ -90,6 +124,8 @@ def render_new_job(who: Actor, team_id: int | None, scenario: str) -> None:
                         release_id=release[0],
                         params=form.params,
                         max_evals=int(max_evals),
+                        model=model,
+                        auto_promote=auto_promote,
                     )
                     return job.id
 

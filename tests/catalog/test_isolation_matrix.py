@@ -246,6 +246,12 @@ def a_and_b(attr: str) -> Callable[[World], dict[Any, int]]:
     return lambda w: {getattr(w, f"{attr}_a"): w.team_a, getattr(w, f"{attr}_b"): w.team_b}
 
 
+def models_of_a_and_b(w: World) -> dict[Any, int]:
+    """The models team A's and team B's jobs register versions in → the owning team."""
+    with read_session() as s:
+        return {s.get(TrainJob, job).model_id: team for job, team in a_and_b("job")(w).items()}  # type: ignore[union-attr]
+
+
 def audited_resources(w: World) -> dict[Any, int]:
     """``(resource_type, id)`` of both teams' rows as audit events record them → the owning team."""
     kinds = {
@@ -678,6 +684,14 @@ MATRIX: dict[str, Entry] = {
     "names.team_names": named(
         lambda s, a, w: names.team_names(s, actor=a, team_ids=[w.team_a, w.team_b]), a_and_b("team")
     ),
+    "names.model_names": named(
+        lambda s, a, w: names.model_names(s, actor=a, model_ids=list(models_of_a_and_b(w))),
+        models_of_a_and_b,
+    ),
+    "names.version_counts": named(
+        lambda s, a, w: names.version_counts(s, actor=a, model_ids=list(models_of_a_and_b(w))),  # type: ignore[arg-type, return-value]
+        models_of_a_and_b,
+    ),
     "names.algorithm_names": global_(
         "names.algorithm_names",
         "the algorithm catalog is shared by every team",
@@ -708,6 +722,7 @@ MATRIX: dict[str, Entry] = {
     "runs.delete_run": run_op(runs.delete_run),
     "runs.restore_run": run_op(runs.restore_run),
     "runs.download_model": run_op(runs.download_model),
+    "runs.run_plots": run_op(runs.run_plots),
     # serving
     "serving.container_name_for": global_(
         "serving.container_name_for",

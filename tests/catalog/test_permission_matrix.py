@@ -30,6 +30,7 @@ from catalog.services import (
     model_lineage,
     model_promotion,
     models,
+    names,
     quotas,
     releases,
     roles,
@@ -106,6 +107,12 @@ def _undelete(tw: TeamWorld) -> None:
 def _run_call(fn: Any) -> Recipe:
     """A runs function (its own sessions): the team's job and run."""
     return Recipe(lambda s, a, t: fn(actor=a, job_id=t.job, run_id=t.run))
+
+
+def _model_of(s: Session, t: TeamWorld) -> int | None:
+    """The model the team's job registers versions in (None for the missing-id world)."""
+    job = s.get(TrainJob, t.job)
+    return None if job is None else job.model_id
 
 
 def _entry(s: Session, a: Any, t: TeamWorld) -> object:
@@ -277,6 +284,15 @@ RECIPES: dict[str, Recipe] = {
     "runs.metric_names": _run_call(runs.metric_names),
     "runs.restore_run": _run_call(runs.restore_run),
     "runs.run_params": _run_call(runs.run_params),
+    "runs.run_plots": _run_call(runs.run_plots),
+    "names.model_names": Recipe(
+        lambda s, a, t: names.model_names(s, actor=a, model_ids=[_model_of(s, t)]),
+        listed=lambda found, t: bool(found),
+    ),
+    "names.version_counts": Recipe(
+        lambda s, a, t: names.version_counts(s, actor=a, model_ids=[_model_of(s, t)]),
+        listed=lambda found, t: bool(found),
+    ),
     "serving.create_serving": Recipe(
         lambda s, a, t: serving.create_serving(
             s, actor=a, team_id=t.team, name=fresh("v"), train_job_id=t.job

@@ -1,6 +1,6 @@
 """Seeding for the dashboard page tests: an initialised catalog (admin, default team, presets), rows inserted in
-bulk (thousands of datasets in one statement), jobs, releases and servings in given states, and a page script
-rendered as a given user."""
+bulk (thousands of datasets in one statement), jobs, releases and servings in given states, models' versions and
+the gate's decisions on them (through the services), and a page script rendered as a given user."""
 
 from __future__ import annotations
 
@@ -71,13 +71,23 @@ def add_row(model: type[Any], **values: Any) -> Any:
         return row
 
 
-def job(team_id: int, release_id: int, name: str, status: str, **values: Any) -> Any:
+def job(team_id: int, release_id: int, name: str, status: str, *, model: Any = None, **values: Any) -> Any:
+    """A training job in ``status``, registering its versions in ``model`` (a ``Model`` row), else in a model of
+    its own named after it, as ``training.create_job`` makes one."""
     from catalog.db import session_scope
-    from catalog.models import TrainJob
+    from catalog.models import Model, TrainJob
     from catalog.services import algorithms
 
     with session_scope() as session:
         algo = algorithms.get_algorithm(session, scenario="anomaly_detection", name="ECOD")
+    if model is None:
+        model = add_row(
+            Model,
+            team_id=team_id,
+            scenario="anomaly_detection",
+            name=name,
+            mlflow_name=f"test-model-{team_id}-{name}",
+        )
     return add_row(
         TrainJob,
         team_id=team_id,
@@ -86,9 +96,43 @@ def job(team_id: int, release_id: int, name: str, status: str, **values: Any) ->
         algorithm_id=algo.id,
         release_id=release_id,
         status=status,
-        model_name=f"model-{name}",
+        model_id=model.id,
+        model_name=model.mlflow_name,
         **values,
     )
+
+
+def versions(
+    trained: Any,
+    metrics: list[dict[str, float]],
+    *,
+    first: int = 1,
+    run_ids: list[str] | None = None,
+    experiment_id: str = "0",
+    status: str = "FINISHED",
+) -> list[int]:
+    """Versions ``first``, ``first`` + 1, … of the job's model with these metrics, registered by runs recorded as
+    the job's (as the training flow records a run, then the versions MLflow reports for it:
+    ``models.record_versions``)."""
+    from catalog.db import session_scope
+    from catalog.models import JobRun
+    from catalog.services.models import RegisteredVersion, record_versions
+
+    numbers = range(first, first + len(metrics))
+    ids = run_ids or [f"run-{trained.id}-{n}" for n in numbers]
+    with session_scope() as session:
+        for run_id in ids:
+            session.add(JobRun(run_id=run_id, job_id=trained.id, experiment_id=experiment_id))
+        session.flush()
+        rows = record_versions(
+            session,
+            job_id=trained.id,
+            versions=[
+                RegisteredVersion(version=n, run_id=run_id, run_status=status, metrics=values, params={})
+                for n, run_id, values in zip(numbers, ids, metrics, strict=True)
+            ],
+        )
+        return [row.version for row in rows]
 
 
 def published_release(team_id: int, name: str = "cpu") -> Any:
@@ -96,6 +140,59 @@ def published_release(team_id: int, name: str = "cpu") -> Any:
 
     dataset = add_row(Dataset, team_id=team_id, scenario="anomaly_detection", name=name)
     return add_row(DatasetRelease, dataset_id=dataset.id, version="v1", status="published")
+
+
+@dataclass(frozen=True)
+class Lineup:
+    release_id: int
+    job_id: int
+    model_id: int
+
+
+def lineup(catalog: Catalog, name: str = "ecod-a", metrics: list[dict[str, float]] | None = None) -> Lineup:
+    """A published release, a completed job trained on it, and its model's versions (v1 f1 0.8, v2 f1 0.6)."""
+    release = published_release(catalog.team_id)
+    trained = job(catalog.team_id, release.id, name, "completed")
+    versions(trained, metrics or [{"f1": 0.8, "precision": 0.7}, {"f1": 0.6, "recall": 0.5}])
+    return Lineup(release.id, trained.id, trained.model_id)
+
+
+def decided(who: Any, model_id: int, version: int, candidate: dict[str, float]) -> int:
+    """The gate asked for ``version``, claimed by a flow run, and decided against the champion's metrics."""
+    from catalog.db import session_scope
+    from catalog.model_gate import Gate, decide
+    from catalog.models import Model, ModelVersion
+    from catalog.services import model_promotion as promo
+
+    with session_scope() as session:
+        evaluation_id = promo.request_promotion(session, actor=who, model_id=model_id, version=version).id
+    with session_scope() as session:
+        assert promo.claim_evaluation(session, evaluation_id=evaluation_id, flow_run_id="gate-run")  # type: ignore[arg-type]
+        model = session.get(Model, model_id)
+        assert model is not None
+        champion = model.champion_version
+        reference = None
+        if champion is not None:
+            reference = (
+                session.query(ModelVersion).filter_by(model_id=model_id, version=champion).one().metrics
+            )
+        decision = decide(
+            model.scenario,
+            Gate(model.gate_metric, model.gate_threshold, model.gate_tolerance),
+            candidate_version=version,
+            candidate=candidate,
+            champion_version=champion,
+            champion=reference,
+        )
+        promo.finish_evaluation(
+            session,
+            evaluation_id=evaluation_id,  # type: ignore[arg-type]
+            decision=decision,
+            champion_version=champion,
+            candidate_metrics=candidate,
+            champion_metrics=reference,
+        )
+    return evaluation_id  # type: ignore[return-value]
 
 
 def page(module: str, scenario: str | None = "anomaly_detection", *, timeout: float = 60) -> AppTest:

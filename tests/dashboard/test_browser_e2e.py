@@ -282,3 +282,49 @@ def team_roles(live: LiveDashboard, roles: dict[str, str]) -> None:
         for username, role in roles.items():
             teams.create_user(session, actor=SYSTEM, username=username, password=ROLE_PASSWORD)
             teams.add_member(session, actor=SYSTEM, team_id=team_id, username=username, role=role)
+
+
+@pytest.mark.platform_servers("mlflow", "prefect", "nats")
+def test_the_models_page_shows_the_gates_rejection_rolls_back_and_traces_a_version(  # type: ignore[no-untyped-def]
+    chromium_executable: str, live_dashboard: LiveDashboard, browser_page, steps: Steps
+) -> None:
+    """A model whose versions and gate decisions are made through the services (no training: the gate's flow
+    is tested on its own): the rejection is shown with its reason, Roll back moves the champion back, and the
+    champion's lineage names its job, release and dataset."""
+    from playwright.sync_api import expect
+
+    from catalog.db import session_scope
+    from catalog.services import teams
+    from tests.dashboard.seed import Catalog, decided, lineup
+
+    with session_scope() as session:
+        admin = teams.actor_for(session, username=live_dashboard.admin_username)
+    assert admin.current_team_id is not None
+    line = lineup(Catalog(admin, admin.current_team_id), "ecod-m", [{"f1": 0.8}, {"f1": 0.85}, {"f1": 0.5}])
+    for version, f1 in ((1, 0.8), (2, 0.85)):
+        decided(admin, line.model_id, version, {"f1": f1})
+    rejected = decided(admin, line.model_id, 3, {"f1": 0.5})
+
+    page = browser_page
+    page.goto(live_dashboard.url)
+    page.get_by_role("textbox", name="Username").wait_for()
+    sign_in(page, live_dashboard.admin_username, live_dashboard.admin_password)
+    open_page(page, "anomaly-detection-models", "Models")
+    champion = page.locator('[data-testid="stMetric"]').filter(has_text="Champion")
+    expect(champion).to_contain_text("v2")
+    verdict = page.get_by_text(f"Gate, evaluation #{rejected} of v3: rejected. f1 0.5 of v3 is worse")
+    verdict.wait_for()
+    steps.shot("model-rejected", verdict)
+
+    page.get_by_role("button", name="Roll back", exact=True).click()
+    page.get_by_text("champion rolled back from v2 to v1").wait_for()
+    expect(champion).to_contain_text("v1")
+    steps.shot("model-rolled-back", champion)
+
+    page.get_by_role("tab", name="Lineage").click()
+    choose(page, "Version", "v1")  # the pick made before the rollback (v2, the champion then) stays
+    chain = page.locator('[data-testid="stMarkdownContainer"]').filter(
+        has_text=f"v1 → run run-{line.job_id}-1 (FINISHED) → job ecod-m (#{line.job_id}) → release cpu v1"
+    )
+    chain.wait_for()
+    steps.shot("model-lineage", chain)

@@ -48,6 +48,7 @@ from dashboard.views import {module}
         "overview",
         "datasets",
         "training",
+        "models",
         "serving",
         "sandbox",
         "tokens",
@@ -78,12 +79,14 @@ def test_navigation_has_a_section_per_scenario_account_and_admin_for_administrat
         assert [title for _, title, _ in admin[scenario.display_name]] == [
             "Datasets",
             "Training",
+            "Models",
             "Serving",
             "Sandbox",
         ]
     assert [path for _, _, path in admin["Anomaly detection"]] == [
         "anomaly-detection-datasets",
         "anomaly-detection-training",
+        "anomaly-detection-models",
         "anomaly-detection-serving",
         "anomaly-detection-sandbox",
     ]
@@ -95,7 +98,7 @@ def test_navigation_has_a_section_per_scenario_account_and_admin_for_administrat
         "Audit log",
     ]
     paths = [path for _, _, path in page_specs(Actor(user_id=1, username="a", is_superuser=True))]
-    assert len(paths) == len(set(paths)) == 1 + 6 * 4 + 1 + 4
+    assert len(paths) == len(set(paths)) == 1 + 6 * 5 + 1 + 4
 
 
 @pytest.mark.platform_servers("s3")

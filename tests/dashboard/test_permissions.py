@@ -105,7 +105,7 @@ def titles(who: Actor) -> dict[str, list[str]]:
 
 def test_navigation_lists_the_pages_the_user_can_read() -> None:
     scenarios = [s.display_name for s in Scenario]
-    pages = ["Datasets", "Training", "Serving", "Sandbox"]
+    pages = ["Datasets", "Training", "Models", "Serving", "Sandbox"]
     viewer = titles(person((1, "viewer")))
     # A viewer reads every scenario page (read-only), but not the audit log.
     assert list(viewer) == ["", *scenarios, "Account"]

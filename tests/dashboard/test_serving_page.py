@@ -40,21 +40,34 @@ def test_the_list_names_each_servings_training_job_the_reader_may_see(
     trained = job(catalog.team_id, published_release(catalog.team_id).id, "trained-ecod", "completed")
     theirs = job(other.id, published_release(other.id, name="theirs").id, "their-secret", "completed")  # type: ignore[arg-type]
     mine = add_row(
-        Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="mine", train_job_id=trained.id
+        Serving,
+        team_id=catalog.team_id,
+        scenario="anomaly_detection",
+        name="mine",
+        train_job_id=trained.id,
+        model_id=trained.model_id,
     )
-    # A serving of this team pointing at another team's job (no service would write it): the other team's
-    # job reads like a missing one, by its id.
+    # A serving of this team pointing at another team's job and model (no service would write it): the other
+    # team's job and model read like missing ones, by their ids.
     add_row(
-        Serving, team_id=catalog.team_id, scenario="anomaly_detection", name="odd", train_job_id=theirs.id
+        Serving,
+        team_id=catalog.team_id,
+        scenario="anomaly_detection",
+        name="odd",
+        train_job_id=theirs.id,
+        model_id=theirs.model_id,
     )
     monkeypatch.setenv("MLOPS_USER", "mona")
     at = no_exception(page("serving").run())
     assert "2 serving(s)" in captions(at)
     listed = tables(at)
-    assert "training job" in listed.splitlines()[0] and "trained-ecod" in listed
-    assert f"#{theirs.id}" in listed and "their-secret" not in listed
+    header = listed.splitlines()[0]
+    assert "training job" in header and "model" in header and "trained-ecod" in listed
+    assert f"#{theirs.id}" in listed and f"#{theirs.model_id}" in listed and "their-secret" not in listed
     at.selectbox(key="sv_pick").set_value(mine.id).run()
-    assert "Serves training job trained-ecod" in captions(no_exception(at))
+    assert "Serves model trained-ecod, version latest, from training job trained-ecod" in captions(
+        no_exception(at)
+    )
 
 
 def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_changes(
@@ -75,6 +88,7 @@ def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_cha
         scenario="anomaly_detection",
         name="older",
         train_job_id=trained.id,
+        model_id=trained.model_id,
         container_name="serve-older-pick",
     )
     at = no_exception(page("serving").run())
