@@ -351,7 +351,9 @@ def test_retraining_on_the_same_release_reproduces_the_metrics_and_versions_are_
         assert models_missing_versions(session) == []
 
 
-def test_auto_promotion_at_the_end_of_training_never_fails_the_job(world: World) -> None:
+def test_auto_promotion_runs_the_gate_at_the_end_of_training_and_a_no_never_fails_the_job(
+    world: World,
+) -> None:
     from catalog.db import session_scope
     from catalog.services import models
     from catalog.services.model_promotion import list_evaluations
@@ -359,22 +361,17 @@ def test_auto_promotion_at_the_end_of_training_never_fails_the_job(world: World)
 
     job_id = _create_job(world.seeded, "auto", 0.01, auto_promote=True)
     model_id = _model_of(job_id)
-    _train(job_id)
-
-    def evaluations() -> list[Any]:
-        with session_scope() as session:
-            return list_evaluations(session, actor=world.seeded.admin, model_id=model_id)[1]
-
-    (evaluation,) = evaluations()
-    assert (evaluation.status, evaluation.version, evaluation.automatic) == ("promoted", 1, True)
-    assert evaluation.requested_by == world.seeded.admin.user_id  # asked as the job's creator
-    assert _model(model_id).champion_version == 1 and _mlflow_alias(model_id) == 1
-    # A gate the next version cannot pass: the job still completes, the version is recorded and rejected.
+    # A bar no version can pass (F1 is at most 1): the gate says no, the training still completes.
     with session_scope() as session:
         models.configure_gate(session, actor=world.seeded.admin, model_id=model_id, threshold=1.5)
     _train(job_id)
     assert job_row(job_id).status == "completed"
-    latest = evaluations()[0]
-    assert (latest.status, latest.version) == ("rejected", 2)
-    assert latest.reason == "f1 1 of v2 is below the threshold 1.5"
-    assert _model(model_id).champion_version == 1 and _mlflow_alias(model_id) == 1
+    with session_scope() as session:
+        (evaluation,) = list_evaluations(session, actor=world.seeded.admin, model_id=model_id)[1]
+        (version,) = models.list_versions(session, actor=world.seeded.admin, model_id=model_id)[1]
+    assert (evaluation.status, evaluation.version, evaluation.automatic) == ("rejected", 1, True)
+    assert evaluation.requested_by == world.seeded.admin.user_id  # asked as the job's creator
+    assert evaluation.reason == "f1 1 of v1 is below the threshold 1.5"
+    assert evaluation.candidate_metrics["f1"] == 1.0  # measured by the evaluation container
+    assert (version.version, version.run_id) == (1, job_row(job_id).mlflow_run_id)
+    assert _model(model_id).champion_version is None and _mlflow_alias(model_id) is None
