@@ -29,7 +29,6 @@ from catalog.models import (
     AliasCause,
     AliasEvent,
     DatasetRelease,
-    EvaluationStatus,
     Model,
     ModelEvaluation,
     TrainJob,
@@ -342,12 +341,3 @@ def reconcile_models_quietly() -> None:
         problem = f"{type(exc).__name__}: {exc}"
     if problem is not None:
         log.warning("reconciling models failed (retried by reconcile-training): %s", problem)
-
-
-__all__ = [
-    "EvaluationStatus",
-    "after_training",
-    "model_aliases_moved",
-    "promote_model",
-    "reconcile_models_quietly",
-]

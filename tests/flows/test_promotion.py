@@ -375,3 +375,33 @@ def test_auto_promotion_runs_the_gate_at_the_end_of_training_and_a_no_never_fail
     assert evaluation.candidate_metrics["f1"] == 1.0  # measured by the evaluation container
     assert (version.version, version.run_id) == (1, job_row(job_id).mlflow_run_id)
     assert _model(model_id).champion_version is None and _mlflow_alias(model_id) is None
+
+    # The gate is asked as the creator, with the creator's permissions at that moment: a viewer gets nothing.
+    from catalog.models import ModelEvaluation, TrainJob
+    from catalog.services import teams
+    from catalog.services.audit import list_events
+    from flows.models import after_training
+
+    with session_scope() as session:
+        viewer = teams.create_user(
+            session, actor=world.seeded.admin, username="viewer", password="viewer-pass-1"
+        )
+        teams.add_member(
+            session, actor=world.seeded.admin, team_id=world.seeded.team_id, user_id=viewer.id, role="viewer"
+        )
+        job = session.get(TrainJob, world.job_b)
+        job.created_by, job.auto_promote = viewer.id, True  # type: ignore[union-attr]
+        session.add(job)
+        before = session.query(ModelEvaluation).count()
+    try:
+        after_training(world.job_b, job_row(world.job_b).mlflow_run_id)
+        with session_scope() as session:
+            assert session.query(ModelEvaluation).count() == before
+            _, refused = list_events(session, actor=world.seeded.admin, actor_name="viewer", limit=10)
+        # Refused by the permission check itself (``@requires``), before the request is looked at.
+        assert [(e.action, e.outcome) for e in refused] == [("model_promotion.request_promotion", "denied")]
+    finally:
+        with session_scope() as session:
+            job = session.get(TrainJob, world.job_b)
+            job.created_by, job.auto_promote = world.seeded.admin.user_id, False  # type: ignore[union-attr]
+            session.add(job)
