@@ -1,6 +1,7 @@
 """Models between the catalog and MLflow: the versions a job's recorded runs registered (read from MLflow, recorded
 in the catalog), MLflow's registered-model aliases kept in step with the catalog's, the gate's tags on a version,
-and the reconciliation of both (run when the flow runner starts and by ``reconcile-training``).
+and the reconciliation of both, with evaluations whose flow run died (run when the flow runner starts and by
+``reconcile-training``).
 
 The catalog decides: a version is a model's only when one of its job's recorded runs (``job_run``) registered
 it, and an alias points where the catalog says; MLflow's aliases are a mirror (``models:/name@champion`` and
@@ -15,13 +16,16 @@ from typing import Any
 
 from catalog.db import session_scope
 from catalog.model_gate import ALIASES
-from catalog.models import Model, ModelVersion, TrainJob
+from catalog.models import Model, ModelEvaluation, ModelVersion, TrainJob
 from catalog.services import model_promotion
 from catalog.services import models as models_service
 from catalog.services import training as training_service
 from catalog.services.models import RegisteredVersion
 from infra import tracking
+from infra.runtime.registry import get_runtime
 from infra.tracking import TrackingError
+from tasks import events
+from tasks.maintenance import flow_run_states, interrupted_holders
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +154,53 @@ def tag_version(mlflow_name: str, version: int, tags: dict[str, str]) -> None:
     )
 
 
+def fail_interrupted_evaluations() -> list[int]:
+    """Fail every running evaluation whose gate flow run is over (its runner died with it: nothing else would
+    ever finish it), if that run still holds it; its container is removed and ``evaluation_failed`` published.
+    Prefect's word on a flow run is trusted (``tasks.maintenance``). Returns the evaluations failed."""
+    with session_scope() as session:
+        running = model_promotion.running_evaluations(session)
+    if not running:
+        return []
+    states = flow_run_states([flow_run_id for _, flow_run_id in running if flow_run_id])
+    failed: list[int] = []
+    for evaluation_id, flow_run_id, why in interrupted_holders(
+        running, states, "the evaluation", "ask again"
+    ):
+        with session_scope() as session:
+            won = model_promotion.fail_evaluation(
+                session, evaluation_id=evaluation_id, error=why, held_by=flow_run_id
+            )
+            evaluation = session.get(ModelEvaluation, evaluation_id)
+            model = session.get(Model, evaluation.model_id) if evaluation is not None else None
+        if not won or evaluation is None or model is None:
+            continue
+        failed.append(evaluation_id)
+        get_runtime().remove(f"eval-{evaluation_id}", force=True)
+        events.publish(
+            events.model_event(
+                "evaluation_failed",
+                model=model,
+                version=evaluation.version,
+                champion_version=model.champion_version,
+                reason=why,
+                evaluation_id=evaluation_id,
+            )
+        )
+    return failed
+
+
 def reconcile_models() -> str | None:
-    """Backfill missing versions, then bring every lagging model's MLflow aliases in step. Best effort (the
-    callers carry on): the problem when MLflow did not answer, else None."""
+    """Fail evaluations whose flow run died, backfill missing versions, then bring every lagging model's MLflow
+    aliases in step. Best effort (the callers carry on): what went wrong, else None."""
+    problems: list[str] = []
+    try:
+        fail_interrupted_evaluations()
+    except Exception as exc:  # noqa: BLE001 - Prefect, the runtime: reported, the rest still runs
+        problems.append(f"interrupted evaluations: {type(exc).__name__}: {exc}")
     try:
         backfill_versions()
         sync_aliases()
     except TrackingError as exc:
-        return str(exc)
-    return None
+        problems.append(str(exc))
+    return "; ".join(problems) or None

@@ -256,6 +256,28 @@ def test_a_failed_evaluation_moves_nothing_and_says_why(world: World, nats_serve
             )
 
 
+def test_an_evaluation_whose_flow_run_died_is_failed_by_the_reconciler(world: World, nats_server) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from catalog.db import session_scope
+    from catalog.services import model_promotion
+    from flows.models import reconcile_models_quietly
+
+    evaluation_id = _request(world, world.gate_model, 2)
+    dead = str(
+        uuid.uuid4()
+    )  # a flow run Prefect does not know (as one whose runner was killed and forgotten)
+    with session_scope() as session:
+        assert model_promotion.claim_evaluation(session, evaluation_id=evaluation_id, flow_run_id=dead)
+    before = _model(world.gate_model)
+    _, events = with_events(nats_server, reconcile_models_quietly, expect=1)
+    evaluation = _evaluation(evaluation_id)
+    assert evaluation.status == "failed"
+    assert evaluation.reason == f"the evaluation was interrupted: flow run {dead} no longer exists; ask again"
+    assert _model(world.gate_model).alias_revision == before.alias_revision
+    assert [(e["event"], e["evaluation_id"]) for e in events] == [("evaluation_failed", evaluation_id)]
+
+
 def test_concurrent_promotions_end_with_one_champion_then_hand_moves_and_rollback(
     world: World, nats_server
 ) -> None:  # type: ignore[no-untyped-def]
