@@ -112,6 +112,8 @@ def sync_aliases(model_id: int | None = None) -> list[int]:
     Returns the models synced; raises ``TrackingError`` (after trying every model) when MLflow refused one."""
     with session_scope() as session:
         lagging = [_state(m) for m in model_promotion.aliases_to_sync(session) if model_id in (None, m.id)]
+    if not lagging:
+        return []  # nothing to write: MLflow's client is not even loaded
     mlflow = tracking.client()
     synced: list[int] = []
     problems: list[str] = []
