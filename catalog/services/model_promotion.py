@@ -270,7 +270,12 @@ def fail_evaluation(session: Session, *, evaluation_id: int, error: str, held_by
             resource_id=evaluation.model_id,
             team_id=evaluation.team_id,
             outcome="error",
-            detail={"permission": "models:promote", "version": evaluation.version, "error": error[:500]},
+            detail={
+                "permission": "models:promote",
+                "version": evaluation.version,
+                "evaluation_id": evaluation.id,
+                "error": error[:500],
+            },
         )
     return won
 

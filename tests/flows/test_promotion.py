@@ -243,7 +243,7 @@ def test_a_failed_evaluation_moves_nothing_and_says_why(world: World, nats_serve
             before.alias_revision,
         )
         assert _mlflow_alias(world.gate_model) == 1
-        assert [a.outcome for a in _audits(world, evaluation_id)] == []  # failures are audited without the id
+        assert [a.outcome for a in _audits(world, evaluation_id)] == ["error"]
         assert [(e["event"], e["evaluation_id"]) for e in events] == [("evaluation_failed", evaluation_id)]
         assert "checksum mismatch" in events[0]["reason"]
         from infra.runtime.registry import get_runtime
