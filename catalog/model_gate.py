@@ -1,9 +1,9 @@
 """The promotion gate and alias history, pure: metrics in, a decision out (no database, no MLflow).
 
 A gate compares a candidate version with the current champion on the same evaluation release
-(``flows.promotion`` runs both and calls ``decide``); its metric is the model's ``gate_metric`` or, when unset,
-the scenario's first metric the evaluation could compute (labelled metrics come first: F1 before the anomaly
-rate, grouping accuracy before coverage). ``rollback_target`` replays a model's champion history.
+(``flows.models.promote_model`` evaluates both in one container and calls ``decide``); its metric is the model's
+``gate_metric`` or, when unset, the scenario's first metric the evaluation could compute (labelled metrics come
+first: F1 before the anomaly rate, grouping accuracy before coverage). ``rollback_target`` replays a model's champion history.
 """
 
 from __future__ import annotations

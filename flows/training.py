@@ -18,6 +18,7 @@ from catalog.models import JobStatus
 from catalog.models.base import utcnow
 from catalog.scoping import SYSTEM
 from catalog.services import training as training_service
+from flows.models import reconcile_models_quietly
 from flows.watchdog import watch_job
 from infra.settings import get_settings
 from tasks import job_credentials
@@ -176,6 +177,8 @@ def reconcile_training(stale_after_seconds: float | None = None) -> list[int]:
             logger.info("deleted the MLflow accounts of ended custom job starts: %s", deleted)
     except TrackingError as exc:
         logger.warning("could not sweep the MLflow accounts of custom jobs: %s", exc)
+    # Versions a training's end could not record, MLflow aliases a gate could not mirror (MLflow was down).
+    reconcile_models_quietly()
     if get_settings().prefect.run_mode == "inline":
         _watch_inline(claimed)
     else:

@@ -19,6 +19,7 @@ from catalog.db import session_scope
 from catalog.models import JobKind, JobStatus, TrainJob
 from catalog.models.base import utcnow
 from catalog.services import training as training_service
+from flows.models import after_training
 from flows.watch_rules import Finish, Leave, Round, Rules, Wait, decide, first_action
 from infra.runtime.base import ContainerState, ContainerStatus
 from infra.settings import get_settings
@@ -119,6 +120,8 @@ def _finish(job_id: int, run_id: str, container: str, action: Finish, polls: int
         problem = record_model_bytes(run_id)  # counted in the team's stored bytes
         if problem is not None:
             log.warning("could not measure the model of run %s: %s", run_id, problem)
+        # The versions the run registered become the model's in the catalog; with auto_promote, the gate runs.
+        after_training(job_id, run_id)
     return WatchResult(status=action.status, reason=action.reason, polls=polls)
 
 

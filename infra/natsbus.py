@@ -14,6 +14,9 @@ else is logged with its traceback and answered ``internal error`` (so no interna
 The connection reconnects forever after the server goes away; nats-py re-subscribes (queue group included)
 on reconnect. Several responders in one queue group share the requests: the server hands each to one.
 This module knows nothing of the catalog: the NATS responder flow wires the catalog's handlers in.
+
+Events (``publish_once``): the platform publishes on ``{namespace}.events.>`` for subscribers; no responder
+handler may sit there (the server also keeps the responder's user from subscribing to them).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ log = logging.getLogger("mlops.nats")
 
 Handler = Callable[..., Any]
 INTERNAL_ERROR = "internal error"
+# ``{namespace}.events.>``: what the platform publishes (``publish_once``), never a request subject.
+EVENTS_SUFFIX = "events"
 _REQUEST_KEYS = frozenset({"args", "kwargs"})
 
 
@@ -105,6 +110,12 @@ class Responder:
         user: str | None = None,
         password: str | None = None,
     ) -> None:
+        events = [s for s in handlers if s == EVENTS_SUFFIX or s.startswith(f"{EVENTS_SUFFIX}.")]
+        if events:
+            # Events are published for subscribers; a handler there would take each one for a request.
+            raise ValueError(
+                f"{', '.join(events)}: subjects under {namespace}.{EVENTS_SUFFIX} are events, not requests"
+            )
         self.url = url
         self._credentials = {"user": user, "password": password} if user else {}
         self.namespace = namespace
@@ -273,3 +284,47 @@ async def request(
     msg = await nc.request(subject, body, timeout=timeout)
     reply: dict[str, Any] = orjson.loads(msg.data)
     return reply
+
+
+class PublishError(RuntimeError):
+    """A message could not be delivered to the server (unreachable, or the user may not publish there)."""
+
+
+async def publish_once(
+    url: str,
+    subject: str,
+    body: bytes,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    timeout: float = 5.0,
+) -> None:
+    """Connect, publish one message, wait until the server has it, close. A permission violation (reported by
+    the server asynchronously) is raised as ``PublishError`` rather than lost."""
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    credentials = {"user": user, "password": password} if user else {}
+    try:
+        nc = await nats.connect(
+            servers=[url],
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=timeout,  # type: ignore[arg-type]
+            error_cb=on_error,
+            **credentials,  # type: ignore[arg-type]
+        )
+    except Exception as exc:
+        raise PublishError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from exc
+    try:
+        await nc.publish(subject, body)
+        # A round trip: the server has processed the publish (and reported a violation) once the PONG arrives.
+        await nc.flush(timeout=timeout)
+    except Exception as exc:
+        raise PublishError(f"cannot publish to {subject}: {exc or type(exc).__name__}") from exc
+    finally:
+        await nc.close()
+    if errors:
+        raise PublishError(f"NATS refused the message on {subject}: {'; '.join(errors)}")

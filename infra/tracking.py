@@ -351,3 +351,87 @@ def download_artifacts(mlflow: MlflowClient, run_id: str, path: str, dst: str) -
         return mlflow.download_artifacts(run_id, path, dst)
     except Exception as exc:
         raise _wrap(exc) from exc
+
+
+# ---------------------------------------------------------------- registered models: versions, aliases, tags
+
+# Bounds on what a version's record copies from its run (a custom job's code may log thousands of keys).
+MAX_RECORDED_METRICS = 500
+MAX_RECORDED_PARAMS = 200
+MAX_PARAM_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRun:
+    """A registered version and what its run reports: status, latest metrics, params."""
+
+    version: int
+    run_id: str
+    run_status: str
+    metrics: dict[str, float]
+    params: dict[str, str]
+
+
+def versions_of_runs(mlflow: MlflowClient, model_name: str, run_ids: set[str]) -> list[VersionRun]:
+    """The versions of ``model_name`` registered by one of ``run_ids`` (the catalog's record of a job's runs),
+    oldest first, each with its run's status, metrics and params. Versions of other runs are left out whatever
+    their tags say."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = mlflow.search_model_versions(f"name = '{model_name}'")
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise _wrap(exc) from exc
+    except Exception as exc:
+        raise _wrap(exc) from exc
+    ours = sorted((v for v in versions if v.run_id in run_ids), key=lambda v: int(v.version))
+    runs: dict[str, Any] = {}
+    out: list[VersionRun] = []
+    for found in ours:
+        run = runs.get(found.run_id)
+        if run is None:
+            run = runs[found.run_id] = get_run_data(mlflow, found.run_id)
+        if run is None:
+            continue  # the run itself is gone: nothing to say about it
+        metrics = dict(sorted(run.data.metrics.items())[:MAX_RECORDED_METRICS])
+        params = {
+            k: str(v)[:MAX_PARAM_CHARS] for k, v in sorted(run.data.params.items())[:MAX_RECORDED_PARAMS]
+        }
+        out.append(VersionRun(int(found.version), found.run_id, run.info.status, metrics, params))
+    return out
+
+
+def set_model_alias(mlflow: MlflowClient, model_name: str, alias: str, version: int | None) -> None:
+    """Point the registered model's ``alias`` at ``version``; None deletes the alias (absent: nothing to do)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if version is not None:
+            mlflow.set_registered_model_alias(model_name, alias, str(version))
+            return
+        try:
+            mlflow.delete_registered_model_alias(model_name, alias)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise
+    except Exception as exc:
+        raise _wrap(exc) from exc
+
+
+def model_aliases(mlflow: MlflowClient, model_name: str) -> dict[str, int]:
+    """The registered model's aliases as MLflow holds them (alias → version)."""
+    try:
+        model = mlflow.get_registered_model(model_name)
+    except Exception as exc:
+        raise _wrap(exc) from exc
+    return {alias: int(version) for alias, version in (model.aliases or {}).items()}
+
+
+def set_model_version_tags(mlflow: MlflowClient, model_name: str, version: int, tags: dict[str, str]) -> None:
+    try:
+        for key, value in tags.items():
+            mlflow.set_model_version_tag(model_name, str(version), key, value[:5000])
+    except Exception as exc:
+        raise _wrap(exc) from exc

@@ -179,3 +179,52 @@ def serving_spec(
         cpu_limit=cpu_limit if cpu_limit is not None else s.runtime.cpu_limit,
         memory_limit_mb=memory_limit_mb if memory_limit_mb is not None else s.runtime.memory_limit_mb,
     )
+
+
+def evaluation_spec(
+    *,
+    evaluation_id: int,
+    team_id: int,
+    scenario: str,
+    release_uri: str,
+    release_sha256: str,
+    model_uris: Sequence[str],
+    result_uri: str,
+    settings: Settings | None = None,
+) -> ContainerSpec:
+    """The promotion gate's evaluation container (``python -m algorithms.evaluate``): platform code in the platform
+    image with a preset training container's environment (MLflow's and S3's) and the runtime's limits. A batch
+    container like training (a Job on Kubernetes), labelled ``kind=evaluate``."""
+    s = settings or get_settings()
+    command = [
+        "python",
+        "-m",
+        "algorithms.evaluate",
+        "--release-uri",
+        release_uri,
+        "--release-sha256",
+        release_sha256,
+        "--scenario",
+        scenario,
+        "--result-uri",
+        result_uri,
+        "--evaluation-id",
+        str(evaluation_id),
+    ]
+    for uri in model_uris:
+        command += ["--model-uri", uri]
+    return ContainerSpec(
+        name=f"eval-{evaluation_id}",
+        kind=ContainerKind.TRAIN,
+        command=command,
+        env=container_env(s),
+        labels={
+            "app": LABEL_APP,
+            "kind": "evaluate",
+            "evaluation-id": str(evaluation_id),
+            "team-id": str(team_id),
+        },
+        image=s.runtime.image,
+        cpu_limit=s.runtime.cpu_limit,
+        memory_limit_mb=s.runtime.memory_limit_mb,
+    )

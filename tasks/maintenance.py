@@ -62,14 +62,19 @@ class CleanupPlan:
     abort: tuple[IncompleteUpload, ...]
 
 
-def interrupted_error(flow_run_id: str | None, run: FlowRunState | None) -> str:
+def interrupted_error(
+    flow_run_id: str | None,
+    run: FlowRunState | None,
+    what: str = "publishing",
+    then: str = "publish it again",
+) -> str:
     if flow_run_id is None:
         how = "no flow run holds it"
     elif run is None:
         how = f"flow run {flow_run_id} no longer exists"
     else:
         how = f"flow run {flow_run_id} ended {run.state}" + (f" ({run.message})" if run.message else "")
-    return f"publishing was interrupted: {how}; publish it again"
+    return f"{what} was interrupted: {how}; {then}"
 
 
 def plan_release_cleanup(
@@ -95,6 +100,20 @@ def plan_release_cleanup(
                 )
             )
     return CleanupPlan(fail=tuple(fail), abort=tuple(u for u in uploads if u.key not in live_keys))
+
+
+def interrupted_holders(
+    holders: Sequence[tuple[int, str | None]], flow_runs: Mapping[str, FlowRunState], what: str, then: str
+) -> list[tuple[int, str | None, str]]:
+    """Rows held by a flow run that is not live (or by none): (row id, flow run id, why); ``what`` names the
+    work and ``then`` what to do in the message (pure, like ``plan_release_cleanup``)."""
+    out: list[tuple[int, str | None, str]] = []
+    for ident, flow_run_id in holders:
+        run = flow_runs.get(flow_run_id) if flow_run_id else None
+        if run is not None and run.state in LIVE_STATES:
+            continue
+        out.append((ident, flow_run_id, interrupted_error(flow_run_id, run, what, then)))
+    return out
 
 
 def flow_run_states(flow_run_ids: Sequence[str]) -> dict[str, FlowRunState]:

@@ -53,6 +53,19 @@ def read_bytes(uri: str) -> bytes:
     return Path(_local_path(uri)).read_bytes()
 
 
+def write_bytes(uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    """Store ``data`` at an ``s3://`` URI, a ``file://`` URI or a local path."""
+    if uri.startswith("s3://"):
+        import io
+
+        bucket, key = parse_s3_uri(uri)
+        s3_client_from_env().put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+        return
+    path = Path(_local_path(uri))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
 def download(uri: str, dest: Path) -> Path:
     """Copy an ``s3://`` URI or a local path to ``dest`` (streamed, so large releases fit in memory)."""
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Models: a team's line of versions (one MLflow registered model), fed by training jobs, with aliases moved by
 promotion gates, rollbacks and by hand. The catalog is the record of which versions are a model's and where its
-aliases point; MLflow's aliases mirror it (``catalog.services.model_aliases``)."""
+aliases point; MLflow's aliases mirror it (``tasks.models.sync_aliases``)."""
 
 from __future__ import annotations
 

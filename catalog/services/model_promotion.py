@@ -249,8 +249,10 @@ def finish_evaluation(
     return Outcome(evaluation, promoted, champion_version)
 
 
-def fail_evaluation(session: Session, *, evaluation_id: int, error: str) -> bool:
-    """The gate could not evaluate (container failed, MLflow down): nothing moves; recorded and audited."""
+def fail_evaluation(session: Session, *, evaluation_id: int, error: str, held_by: str | None = None) -> bool:
+    """The gate could not evaluate (container failed, MLflow down): nothing moves; recorded and audited.
+    ``held_by``: only if that flow run still holds the evaluation (the reconciler failing an interrupted one: a
+    retry that re-claimed it meanwhile keeps it)."""
     won = transition(
         session,
         ModelEvaluation,
@@ -258,6 +260,7 @@ def fail_evaluation(session: Session, *, evaluation_id: int, error: str) -> bool
         from_statuses=OPEN_EVALUATIONS,
         to_status=EvaluationStatus.FAILED,
         values={"reason": error[:4000], "finished_at": utcnow()},
+        where=[col(ModelEvaluation.flow_run_id) == held_by] if held_by is not None else (),
     )
     evaluation = session.get(ModelEvaluation, evaluation_id, populate_existing=True)
     if won and evaluation is not None:
@@ -269,9 +272,24 @@ def fail_evaluation(session: Session, *, evaluation_id: int, error: str) -> bool
             resource_id=evaluation.model_id,
             team_id=evaluation.team_id,
             outcome="error",
-            detail={"permission": "models:promote", "version": evaluation.version, "error": error[:500]},
+            detail={
+                "permission": "models:promote",
+                "version": evaluation.version,
+                "evaluation_id": evaluation.id,
+                "error": error[:500],
+            },
         )
     return won
+
+
+def running_evaluations(session: Session) -> list[tuple[int, str | None]]:
+    """Evaluations a gate's flow run holds, with that flow run's id (the reconciler's view: no actor)."""
+    rows = session.exec(
+        select(ModelEvaluation.id, ModelEvaluation.flow_run_id).where(
+            ModelEvaluation.status == EvaluationStatus.RUNNING
+        )
+    ).all()
+    return [(int(ident or 0), flow_run_id) for ident, flow_run_id in rows]
 
 
 def history(session: Session, *, model_id: int) -> list[AliasEvent]:

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError
@@ -323,16 +322,29 @@ def servings_of(session: Session, *, model_id: int) -> list[Serving]:
 
 
 def models_missing_versions(session: Session) -> list[int]:
-    """Jobs with a finished run whose model has no version recorded from it yet (the backfill after the migration
-    that made models of the jobs' registered models)."""
-    from catalog.models import JobRun
+    """Jobs whose versions the catalog may lack (``tasks.models.backfill_versions`` records them): a job with
+    recorded runs and no version row at all (every job the migration made a model for, until its versions are
+    read), and a completed job whose last run has no version row (the recording at its end failed). A job
+    starting or running is left out: its watchdog records its versions when it ends. A run that never registered
+    a version has no row to show for it, so only whole jobs without any are read again, not each failed run."""
+    from sqlalchemy import and_, exists, or_
 
-    known = select(ModelVersion.run_id)
+    from catalog.models import ACTIVE_STATUSES, JobRun, JobStatus
+
+    has_runs = exists().where(col(JobRun.job_id) == col(TrainJob.id))
+    has_versions = exists().where(col(ModelVersion.job_id) == col(TrainJob.id))
+    last_recorded = exists().where(
+        col(ModelVersion.model_id) == col(TrainJob.model_id),
+        col(ModelVersion.run_id) == col(TrainJob.mlflow_run_id),
+    )
     stmt = (
         select(TrainJob.id)
-        .join(JobRun, col(JobRun.job_id) == TrainJob.id)
-        .where(col(TrainJob.model_id).is_not(None), col(JobRun.run_id).not_in(known))
-        .group_by(col(TrainJob.id))
-        .order_by(func.min(col(TrainJob.id)))
+        .where(
+            col(TrainJob.model_id).is_not(None),
+            col(TrainJob.status).not_in(ACTIVE_STATUSES),
+            has_runs,
+            or_(~has_versions, and_(col(TrainJob.status) == JobStatus.COMPLETED, ~last_recorded)),
+        )
+        .order_by(col(TrainJob.id))
     )
     return [int(i) for i in session.exec(stmt).all()]

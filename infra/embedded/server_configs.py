@@ -5,9 +5,10 @@
   writes, and mutual TLS on every gRPC port, with a CA and certificates made for this install. The S3 API
   checks the platform's S3 keys; the master's and the filer's plain HTTP APIs are switched off by flags in
   ``infra.embedded.components``.
-- nats-server: a config file with two users — the platform's responder (may subscribe to the namespace's
-  request subjects and answer them, nothing else) and the client user other systems call as
-  (may publish requests and read its own inbox prefix, nothing else). No anonymous access, no monitoring port.
+- nats-server: a config file with two users — the platform's (the responder: may subscribe to the namespace's
+  request subjects and answer them, and publish the platform's events ``{namespace}.events.>``, nothing else)
+  and the client user other systems call as (may publish requests, read its own inbox prefix and subscribe to
+  the events, nothing else: it cannot publish an event). No anonymous access, no monitoring port.
 - MLflow: the basic-auth app's ini file (the platform's user is its admin, created at its first start from
   the environment; no other account has any permission it was not granted: the platform grants each custom job's
   account its own experiment and model, ``infra.tracking_auth``).
@@ -172,6 +173,7 @@ def nats_config(
     write the passwords as references to the server's environment (``$NAME``), as deployments/nats.conf does."""
     nats = settings.nats
     requests = f"{nats.namespace}.>"
+    events = f"{nats.namespace}.events.>"
     passwords = (
         (nats.password, nats.client_password)
         if password_env is None
@@ -181,9 +183,10 @@ def nats_config(
         "user": nats.user,
         "password": passwords[0],
         "permissions": {
-            # Requests only (no inboxes: no reading other callers' replies); publishing only as a reply.
-            "subscribe": {"allow": [requests]},
-            "publish": {"deny": [">"]},
+            # Requests only (no inboxes: no reading other callers' replies, and no events: an event is never
+            # taken for a request); publishing only as a reply, or the platform's events.
+            "subscribe": {"allow": [requests], "deny": [events]},
+            "publish": {"allow": [events]},
             "allow_responses": {"max": 1},
         },
     }
@@ -192,9 +195,10 @@ def nats_config(
         "password": passwords[1],
         "permissions": {
             # May ask, never answer: it cannot subscribe to the request subjects (or join the responders'
-            # queue group), nor read any inbox but its own prefix.
-            "publish": {"allow": [requests]},
-            "subscribe": {"allow": [f"{nats.client_inbox_prefix}.>"]},
+            # queue group), nor read any inbox but its own prefix. It reads the platform's events and cannot
+            # publish one (deny wins over allow), so an event on the bus is always the platform's.
+            "publish": {"allow": [requests], "deny": [events]},
+            "subscribe": {"allow": [f"{nats.client_inbox_prefix}.>", events]},
         },
     }
     # The NATS config format accepts JSON values; an environment reference is an unquoted $NAME.

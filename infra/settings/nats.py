@@ -18,8 +18,9 @@ class NatsSettings(GroupSettings):
     embedded: bool = Field(default=True, description="Start nats-server with JetStream in `mlops up`.")
     user: str = Field(
         default="mlops-responder",
-        description="NATS user the platform's responders connect as. The embedded server lets it subscribe to "
-        "the namespace's request subjects (in the queue group) and publish replies, nothing else.",
+        description="NATS user the platform connects as (its responders, its events). The embedded server lets "
+        "it subscribe to the namespace's request subjects (in the queue group), publish replies and the "
+        "platform's events ({namespace}.events.>), nothing else.",
     )
     password: str = Field(
         default_factory=secret_default("nats_password"),
@@ -28,7 +29,8 @@ class NatsSettings(GroupSettings):
     client_user: str = Field(
         default="mlops-client",
         description="The user other systems call the platform as (embedded server only): it may publish "
-        "requests on the namespace's subjects and subscribe to its own inbox prefix (client_inbox_prefix).",
+        "requests on the namespace's subjects (not events), subscribe to its own inbox prefix "
+        "(client_inbox_prefix) and to the platform's events ({namespace}.events.>).",
     )
     client_password: str = Field(
         default_factory=secret_default("nats_client_password"),

@@ -11,7 +11,7 @@ from infra.settings.base import GroupSettings, default_data_dir
 
 
 class TrainingSettings(GroupSettings):
-    """``MLOPS_TRAIN_*``: watchdog polling, pretrained weights."""
+    """``MLOPS_TRAIN_*``: watchdog polling, pretrained weights, the promotion gate's evaluation deadline."""
 
     model_config = SettingsConfigDict(env_prefix="MLOPS_TRAIN_", extra="ignore")
 
@@ -49,6 +49,12 @@ class TrainingSettings(GroupSettings):
         "who may create a job is trusted as the platform's operator. Docker and Kubernetes isolate them.",
     )
     log_tail_lines: int = Field(default=50, ge=1, description="Container log lines kept on a failed job.")
+    eval_timeout_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="How long the promotion gate's evaluation container may run before the evaluation fails "
+        "(its container is then stopped).",
+    )
     weights_dir: Path = Field(
         default_factory=lambda: default_data_dir() / "weights",
         description="Directory of the pretrained weights (.pt files) YOLO jobs may start from; a job's 'weights' "

@@ -12,6 +12,7 @@ import asyncio
 import socket
 import ssl
 import uuid
+from typing import Any
 
 import httpx
 import nats
@@ -150,6 +151,63 @@ def test_nats_refuses_anonymous_and_keeps_each_user_to_its_role(nats_server) -> 
         assert 'subscription to ">"' in text and 'subscription to "_inbox.>"' in text
         assert f'subscription to "{settings.client_inbox_prefix}.>"'.lower() in text
         assert f'publish to "{ns}.get_mlops_module_list"'.lower() in text
+
+    asyncio.run(asyncio.wait_for(scenario(), WAIT * 2))
+
+
+def test_nats_events_come_only_from_the_platform(nats_server) -> None:  # type: ignore[no-untyped-def]
+    """``{namespace}.events.>``: the platform's user publishes (and may not subscribe: an event is never taken for
+    a request), the client user subscribes and cannot publish there — a forged event never reaches anyone."""
+    from infra.natsbus import PublishError, publish_once
+
+    settings = nats_server.settings
+    subject = f"{settings.namespace}.events.model"
+
+    async def scenario() -> None:
+        violations: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            violations.append(str(exc).lower())
+
+        listener = await nats_server.connect_client(error_cb=on_error)
+        responder = await nats.connect(
+            nats_server.url, error_cb=on_error, **nats_server.responder_credentials()
+        )
+        got: list[bytes] = []
+        done = asyncio.Event()
+
+        async def on_msg(msg: Any) -> None:
+            got.append(msg.data)
+            if msg.data == b"genuine":
+                done.set()
+
+        try:
+            await listener.subscribe(f"{settings.namespace}.events.>", cb=on_msg)
+            await responder.subscribe(f"{settings.namespace}.events.>")
+            await listener.publish(subject, b"forged")
+            await listener.flush()
+            await responder.flush()
+            # The platform's publisher reports the server's refusal when given the client user's credentials.
+            with pytest.raises(PublishError, match="permissions violation for publish"):
+                await publish_once(
+                    nats_server.url,
+                    subject,
+                    b"forged",
+                    user=settings.client_user,
+                    password=settings.client_password,
+                )
+            await publish_once(
+                nats_server.url, subject, b"genuine", user=settings.user, password=settings.password
+            )
+            await asyncio.wait_for(done.wait(), WAIT)
+            await listener.flush()
+        finally:
+            await listener.close()
+            await responder.close()
+        assert got == [b"genuine"]
+        text = "\n".join(violations)
+        assert f'publish to "{subject}"'.lower() in text
+        assert f'subscription to "{settings.namespace}.events.>"'.lower() in text
 
     asyncio.run(asyncio.wait_for(scenario(), WAIT * 2))
 

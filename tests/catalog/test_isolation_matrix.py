@@ -1275,6 +1275,8 @@ QUOTA_ENTRIES: dict[str, Entry] = {
         "quotas.require_storage", "the stored-bytes check of a scoped call (an entry, a release); " + NOT_EDGE
     ),
     "quotas.record_model_bytes": system("quotas.record_model_bytes", NOT_EDGE),
+    # The reconciler's view of the gates' flow runs (tasks.models.fail_interrupted_evaluations).
+    "model_promotion.running_evaluations": system("model_promotion.running_evaluations", NOT_EDGE),
     "training.request_start": scoped(
         ref(lambda s, i, w: training.request_start(s, actor=w.eve, job_id=i), "job_a"),
         control=lambda w: lambda s: training.request_start(s, actor=w.alice, job_id=w.job_a),

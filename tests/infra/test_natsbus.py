@@ -221,3 +221,11 @@ def test_two_responders_share_a_queue_group(nats_server, ns: str) -> None:  # ty
             assert one.stats.handled > 0 and two.stats.handled > 0
 
     run(scenario)
+
+
+@pytest.mark.parametrize("suffix", ["events", "events.model"])
+def test_event_subjects_are_never_request_handlers(suffix: str) -> None:
+    with pytest.raises(ValueError, match="are events, not requests"):
+        Responder(url="nats://127.0.0.1:9", namespace="mlops", queue_group="q", handlers={suffix: add})
+    # A suffix that merely starts with the word is a request subject like any other.
+    Responder(url="nats://127.0.0.1:9", namespace="mlops", queue_group="q", handlers={"eventsource": add})

@@ -64,3 +64,23 @@ def test_uploads_nobody_publishes_are_aborted_others_kept() -> None:
     # Both uploads at a live release's key are kept (which one is the live one cannot be told apart): the
     # earlier attempt's goes on a later round, once the release is no longer publishing.
     assert sorted(u.upload_id for u in plan.abort) == ["published-release", "stray"]
+
+
+def test_interrupted_holders_are_those_of_runs_that_are_not_live() -> None:
+    from tasks.maintenance import interrupted_holders
+
+    runs = {
+        "live": FlowRunState("RUNNING"),
+        "queued": FlowRunState("SCHEDULED"),
+        "dead": FlowRunState("CRASHED", "runner stopped"),
+    }
+    holders = [(1, "live"), (2, "queued"), (3, "dead"), (4, "unknown"), (5, None)]
+    assert interrupted_holders(holders, runs, "the evaluation", "ask again") == [
+        (
+            3,
+            "dead",
+            "the evaluation was interrupted: flow run dead ended CRASHED (runner stopped); ask again",
+        ),
+        (4, "unknown", "the evaluation was interrupted: flow run unknown no longer exists; ask again"),
+        (5, None, "the evaluation was interrupted: no flow run holds it; ask again"),
+    ]

@@ -1,0 +1,86 @@
+"""Model events on NATS: ``{namespace}.events.model``, one JSON object per gate decision or alias move, published
+with the platform's NATS user (the only one allowed to publish there; other systems subscribe with the client
+user and cannot forge one).
+
+Payload: ``{"event": "promoted" | "rejected" | "rolled_back" | "alias_set" | "evaluation_failed", "model_id",
+"model", "team_id", "scenario", "version", "champion_version", "reason", "evaluation_id", "at"}`` (``at``: ISO
+8601, UTC). Publishing is best effort: the decision is in the catalog and its audit already, so a NATS that is
+down or refuses costs the event only (logged), never the decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+
+from catalog.models import Model
+from catalog.models.base import utcnow
+from infra.natsbus import PublishError, publish_once
+from infra.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+EVENTS: tuple[str, ...] = ("promoted", "rejected", "rolled_back", "alias_set", "evaluation_failed")
+
+
+def model_subject() -> str:
+    return f"{get_settings().nats.namespace}.events.model"
+
+
+def model_event(
+    event: str,
+    *,
+    model: Model,
+    version: int | None,
+    champion_version: int | None,
+    reason: str,
+    evaluation_id: int | None = None,
+) -> dict[str, Any]:
+    if event not in EVENTS:
+        raise ValueError(f"unknown model event {event!r}; events: {', '.join(EVENTS)}")
+    return {
+        "event": event,
+        "model_id": model.id,
+        "model": model.name,
+        "team_id": model.team_id,
+        "scenario": model.scenario,
+        "version": version,
+        "champion_version": champion_version,
+        "reason": reason,
+        "evaluation_id": evaluation_id,
+        "at": utcnow().isoformat(),
+    }
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    # Called from inside an event loop (an async flow): the publish gets a loop of its own in a worker thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+def publish(payload: dict[str, Any]) -> bool:
+    """Publish one model event; False (logged) when it could not be delivered."""
+    nats = get_settings().nats
+    subject = model_subject()
+    try:
+        _run(
+            publish_once(
+                nats.url, subject, orjson.dumps(payload), user=nats.user, password=nats.password, timeout=5.0
+            )
+        )
+    except PublishError as exc:
+        log.warning(
+            "model event %s of model %s not published: %s", payload.get("event"), payload.get("model_id"), exc
+        )
+        return False
+    return True
