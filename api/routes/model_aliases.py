@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from starlette.convertors import Convertor, register_url_convertor
 
 from api.deps import ActorDep, IdPath
 from api.errors import ApiError
@@ -38,6 +39,22 @@ from mlops_lite.schemas.models import (
 from mlops_lite.schemas.runs import Progress
 
 router = APIRouter(tags=["models"])
+
+
+class _AliasConvertor(Convertor[str]):
+    """A path segment that is an alias: so `/aliases/history` is not read as an alias named "history" (its other
+    methods answer 405, not 422) and an unknown alias matches no route (404)."""
+
+    regex = "champion|challenger"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("alias", _AliasConvertor())
 
 PROMOTE_FLOW = "promote-model"
 ALIASES_FLOW = "model-aliases-moved"
@@ -162,7 +179,7 @@ def rollback(model_id: IdPath, actor: ActorDep) -> ModelChange:
 
 
 @router.put(
-    "/models/{model_id:int}/aliases/{alias}", response_model=ModelChange, summary="Set an alias by hand"
+    "/models/{model_id:int}/aliases/{alias:alias}", response_model=ModelChange, summary="Set an alias by hand"
 )
 def set_alias(model_id: IdPath, alias: AliasPath, body: SetAlias, actor: ActorDep) -> ModelChange:
     """Point the alias at a version from a finished run, or clear it (null), bypassing the gate
