@@ -36,8 +36,8 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title="mlops-lite API",
         version=VERSION,
-        description="The platform's HTTP API: datasets, releases, training jobs, servings and administration, "
-        'with bearer tokens. Errors are `{"error": {"code", "message", "status"}}`.',
+        description="The platform's HTTP API: datasets, releases, training jobs, models, servings and "
+        'administration, with bearer tokens. Errors are `{"error": {"code", "message", "status"}}`.',
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from infra.settings import get_settings
 from mlops_lite.schemas.common import Page
 
-__all__ = ["Page", "PageDep", "PageParams"]
+__all__ = ["Page", "PageDep", "PageParams", "Window", "WindowDep"]
 
 
 class PageParams(BaseModel):
@@ -30,3 +30,22 @@ def page_params(
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+class Window(BaseModel):
+    """A page of a list that has no search: ``?offset=&limit=``."""
+
+    offset: int
+    limit: int
+
+
+def window_params(
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip.")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="Rows to return (at most MLOPS_API_MAX_PAGE_SIZE).")
+    ] = 50,
+) -> Window:
+    return Window(offset=offset, limit=min(limit, get_settings().api.max_page_size))
+
+
+WindowDep = Annotated[Window, Depends(window_params)]

@@ -36,6 +36,7 @@ class ExitCode(IntEnum):
     CONFLICT = 3  # another request holds or did the work, or its current state refuses it
     TIMED_OUT = 4  # the command's deadline passed; the work goes on (follow it with the command printed)
     UNREACHABLE = 5  # the Prefect server did not answer
+    REJECTED = 6  # the promotion gate decided against the version (`mlops models promote --wait`)
 
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")

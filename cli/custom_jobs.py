@@ -9,8 +9,19 @@ from __future__ import annotations
 import typer
 
 from cli.common import JsonOpt, TeamOpt, client, emit, handle_errors, team_id_of
+from cli.training import AutoPromoteOpt, ModelOpt
 
-CUSTOM_JOB_COLS = ["id", "name", "kind", "scenario", "status", "release_id", "image", "model_name"]
+CUSTOM_JOB_COLS = [
+    "id",
+    "name",
+    "kind",
+    "scenario",
+    "status",
+    "release_id",
+    "image",
+    "model_id",
+    "model_name",
+]
 
 
 @handle_errors
@@ -38,6 +49,8 @@ def create_custom(
         None, "--memory", help="Memory: MiB, or e.g. 512Mi, 2Gi (default: the runtime's limit)."
     ),
     description: str = typer.Option("", "--description", help="Free text shown with the job."),
+    model: str | None = ModelOpt,
+    auto_promote: bool = AutoPromoteOpt,
     team: str | None = TeamOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -59,6 +72,8 @@ def create_custom(
         memory=memory,
         description=description,
         team_id=team_id_of(api, team),
+        model=model,
+        auto_promote=auto_promote,
     )
     row = job.model_dump(mode="json")
     emit(row if as_json else {k: row[k] for k in CUSTOM_JOB_COLS}, as_json=as_json)

@@ -14,7 +14,20 @@ from typing import Any
 
 import typer
 
-from cli import admin, auth, custom_jobs, datasets, demo, platform, quotas, roles, serving, tokens, training
+from cli import (
+    admin,
+    auth,
+    custom_jobs,
+    datasets,
+    demo,
+    models,
+    platform,
+    quotas,
+    roles,
+    serving,
+    tokens,
+    training,
+)
 
 app = typer.Typer(
     name="mlops",
@@ -42,6 +55,7 @@ GROUPS: dict[str, typer.Typer] = {
     "algorithms": admin.algorithms,
     "datasets": datasets.app,
     "jobs": training.app,
+    "models": models.app,
     "servings": serving.app,
     "tokens": tokens.tokens,
     "service-accounts": tokens.service_accounts,

@@ -43,6 +43,7 @@ COLS = [
     "id",
     "name",
     "scenario",
+    "model_id",
     "train_job_id",
     "model_version",
     "resolved_version",
@@ -54,7 +55,23 @@ COLS = [
 ]
 
 ServingArg = typer.Argument(..., help="Serving id (`mlops servings list`).")
-ModelVersionHelp = "Model version to serve: 'latest' (the job's newest) or a version number."
+ModelVersionHelp = (
+    "Model version to serve: 'latest' (the newest), a version number, or an alias the serving follows "
+    "('champion', 'challenger': it rolls forward when the alias moves)."
+)
+ModelOpt = typer.Option(
+    None, "--model", help="The model to serve (name or id, `mlops models list`), instead of --job."
+)
+
+
+def _model_id(api: Client, model: str | None, team: str | None) -> tuple[int | None, int | None]:
+    """The id of ``--model`` and the team the serving goes to: ``--team`` if given, else the model's."""
+    if model is None:
+        return None, team_id_of(api, team)
+    from cli.models import resolve
+
+    found = resolve(api, model, team)
+    return found.id, team_id_of(api, team) if team is not None else found.team_id
 
 
 def _follow(
@@ -102,8 +119,9 @@ def _lifecycle(action: str, serving_id: int, as_json: bool, timeout: float | Non
 @handle_errors
 def create(
     name: str = typer.Argument(..., help="Serving name, unique in the team."),
-    job: int = typer.Option(..., "--job", help="Training job id."),
-    model_version: str = typer.Option("latest", "--model-version", help=ModelVersionHelp),
+    job: int | None = typer.Option(None, "--job", help="Training job id (or --model)."),
+    model: str | None = ModelOpt,
+    model_version: str = typer.Option("latest", "--model-version", "--version", help=ModelVersionHelp),
     port: int | None = typer.Option(
         None,
         "--port",
@@ -116,15 +134,20 @@ def create(
     team: str | None = TeamOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Create a serving of a training job's model, and start it. Exit codes: 1 failed, 3 port taken,
-    4 deadline passed, 5 the platform's Prefect server is down (nothing is created then)."""
+    """Create a serving of a model (--model NAME --version champion: it follows the alias) or of a training
+    job's model (--job), and start it. Exit codes: 1 failed, 3 port taken, 4 deadline passed, 5 the
+    platform's Prefect server is down (nothing is created then)."""
+    if (job is None) == (model is None):
+        fail("give --job or --model (one of them)")
     with client() as api:
+        model_id, team_id = _model_id(api, model, team)
         created = api.servings.create(
             name,
             job,
+            model_id=model_id,
             model_version=model_version,
             port=port,
-            team_id=team_id_of(api, team),
+            team_id=team_id,
             start=start,
         )
         if created.launch is None:
@@ -166,8 +189,9 @@ def delete(serving_id: int = ServingArg, timeout: float | None = TimeoutOpt, as_
 @handle_errors
 def update(
     serving_id: int = ServingArg,
-    model_version: str | None = typer.Option(None, "--model-version", help=ModelVersionHelp),
+    model_version: str | None = typer.Option(None, "--model-version", "--version", help=ModelVersionHelp),
     job: int | None = typer.Option(None, "--job", help="Training job id."),
+    model: str | None = ModelOpt,
     port: int | None = typer.Option(
         None, "--port", help="Serve on this port, in MLOPS_RUNTIME_SERVING_PORT_RANGE (see --any-port)."
     ),
@@ -175,10 +199,21 @@ def update(
     timeout: float | None = TimeoutOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Change model version, training job or port; a running serving restarts to apply it."""
+    """Change model version, model (or training job) or port; a running serving restarts to apply it."""
     with client() as api:
+        model_id = None
+        if model is not None:
+            from cli.models import resolve
+
+            # A name is looked up in the serving's team (the model must be of it).
+            model_id = resolve(api, model, str(api.servings.get(serving_id).team_id)).id
         changed = api.servings.update(
-            serving_id, model_version=model_version, train_job_id=job, port=port, any_port=any_port
+            serving_id,
+            model_version=model_version,
+            train_job_id=job,
+            model_id=model_id,
+            port=port,
+            any_port=any_port,
         )
         if changed.launch is None:
             emit(pick([changed.serving], COLS)[0], as_json=as_json)

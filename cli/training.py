@@ -33,10 +33,29 @@ if TYPE_CHECKING:
     from mlops_lite.schemas.runs import Launch
 
 app = typer.Typer(help="Training jobs.", no_args_is_help=True)
-JOB_COLS = ["id", "name", "scenario", "status", "algorithm_id", "release_id", "mlflow_run_id", "error"]
+JOB_COLS = [
+    "id",
+    "name",
+    "scenario",
+    "status",
+    "algorithm_id",
+    "release_id",
+    "model_id",
+    "mlflow_run_id",
+    "error",
+]
 
 JobArg = typer.Argument(..., help="Training job id (`mlops jobs list`).")
 RunArg = typer.Argument(..., help="MLflow run id (`mlops jobs runs JOB_ID`).")
+ModelOpt = typer.Option(
+    None,
+    "--model",
+    help="The team's model (name or id, `mlops models list`) the job's runs register versions of (default: "
+    "the model named after the job).",
+)
+AutoPromoteOpt = typer.Option(
+    False, "--auto-promote", help="Each completed start asks the model's promotion gate for its version."
+)
 ParamsFileOpt = typer.Option(
     None, "--params-file", exists=True, help="File holding the parameters as a JSON object."
 )
@@ -87,6 +106,8 @@ def create(
         0, "--max-evals", help="Tuning trials before the final fit (0: train once with the parameters)."
     ),
     description: str = typer.Option("", "--description", help="Free text shown with the job."),
+    model: str | None = ModelOpt,
+    auto_promote: bool = AutoPromoteOpt,
     team: str | None = TeamOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -102,6 +123,8 @@ def create(
             max_evals=max_evals,
             description=description,
             team_id=team_id_of(api, team),
+            model=model,
+            auto_promote=auto_promote,
         )
     emit(_with_config(job), as_json=as_json)
 

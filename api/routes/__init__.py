@@ -13,5 +13,7 @@ ROUTERS: tuple[str, ...] = (
     "custom_jobs",
     "jobs",
     "servings",
+    "models",
+    "model_aliases",
     "audit",
 )

@@ -38,6 +38,8 @@ def create_custom_job(body: CreateCustomJob, actor: ActorDep, session: SessionDe
         cpu_limit=body.cpu_limit,
         memory_limit_mb=body.memory_limit_mb,
         description=body.description,
+        model=body.model,
+        auto_promote=body.auto_promote,
     )
     return job
 

@@ -71,7 +71,8 @@ def mlflow_calls() -> Iterator[None]:
 @router.post("/jobs", response_model=JobDetail, status_code=201, summary="Create a training job")
 def create_job(body: CreateJob, actor: ActorDep) -> JobDetail:
     """The job's config is stored in the object store with its row; bad parameters are a 422 naming the field,
-    and store nothing."""
+    and store nothing. ``model``: the team's model its versions go to (404 unknown, 422 of another scenario);
+    ``auto_promote``: each completed start asks that model's promotion gate."""
     team_id = team_for_create(actor, body.team_id)
     store = ObjectStore.from_settings(get_settings().s3)
     with session_scope() as session:
@@ -86,6 +87,8 @@ def create_job(body: CreateJob, actor: ActorDep) -> JobDetail:
             params=body.params,
             max_evals=body.max_evals,
             description=body.description,
+            model=body.model,
+            auto_promote=body.auto_promote,
             store=store,
         )
         out = detail(session, job)

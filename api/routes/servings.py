@@ -89,6 +89,8 @@ def _launch(session: Session, flow: str, serving_id: int) -> Launch:
     "/servings", response_model=ServingChange, status_code=201, summary="Create a serving (and start it)"
 )
 def create_serving(body: CreateServing, actor: ActorDep, session: SessionDep) -> ServingChange:
+    """A serving of a model (``model_id``: its version named by ``model_version``, e.g. 'champion', which it
+    then follows) or of a training job's model (``train_job_id``); exactly one of them."""
     if body.start:
         _require_prefect()
     serving = serving_service.create_serving(
@@ -97,6 +99,7 @@ def create_serving(body: CreateServing, actor: ActorDep, session: SessionDep) ->
         team_id=team_for_create(actor, body.team_id),
         name=body.name,
         train_job_id=body.train_job_id,
+        model_id=body.model_id,
         model_version=body.model_version,
         port=body.port,
         start=body.start,  # claims its place in the team's quotas (409 quota_exceeded: nothing stored)
@@ -165,9 +168,9 @@ def get_serving(serving_id: IdPath, actor: ActorDep) -> ServingOut:
 def update_serving(
     serving_id: IdPath, body: UpdateServing, actor: ActorDep, session: SessionDep
 ) -> ServingChange:
-    """Change the model version, the training job or the port. A running serving restarts to apply it (the
-    serving-restart flow, in ``launch``); Prefect is asked first, so a change is not saved that nothing could
-    apply (503)."""
+    """Change the model version (a number, 'latest' or an alias), the model or training job, or the port. A
+    running serving restarts to apply it (the serving-restart flow, in ``launch``); Prefect is asked first, so
+    a change is not saved that nothing could apply (503)."""
     if _read(actor, serving_id).desired_state == "running":  # read before this request takes the write lock
         _require_prefect()
     serving, restart = serving_service.update_serving(
@@ -176,6 +179,7 @@ def update_serving(
         serving_id=serving_id,
         model_version=body.model_version,
         train_job_id=body.train_job_id,
+        model_id=body.model_id,
         port=body.port,
         clear_port=body.any_port,
     )

@@ -1,5 +1,5 @@
-"""The module tree other systems browse over NATS: modules (datasets, training jobs, servings), each with its
-six scenario sub-modules, and one team's resources of a sub-module, paged.
+"""The module tree other systems browse over NATS: modules (datasets, training jobs, servings, models), each with
+its six scenario sub-modules, and one team's resources of a sub-module, paged.
 
 ``actor_context`` (sent by the calling system) is ``{"username": str}`` plus, optionally, ``"team_ids":
 [int, ...]`` and ``"is_superuser": bool``. The username is resolved against the catalog: permissions per team
@@ -22,7 +22,7 @@ from sqlalchemy.sql import Executable, Select
 from sqlmodel import Session, SQLModel, col, func, select
 
 from catalog.errors import ValidationError, quote
-from catalog.models import Dataset, Membership, Serving, Team, TrainJob, User
+from catalog.models import Dataset, Membership, Model, Serving, Team, TrainJob, User
 from catalog.permissions import TeamTree, compute_grants
 from catalog.scenarios import Scenario
 from catalog.scoping import READ_PERMISSION, Actor, restrict, team_filter
@@ -57,12 +57,13 @@ MODULES: dict[str, Module] = {
         Module("datasets", "Datasets", Dataset),
         Module("training_jobs", "Training jobs", TrainJob),
         Module("servings", "Servings", Serving),
+        Module("models", "Models", Model),
     )
 }
 
 
 def module_list() -> list[dict[str, Any]]:
-    """The three modules, each with its six scenario sub-modules; the same for every caller."""
+    """The modules, each with its six scenario sub-modules; the same for every caller."""
     children = [{"name": s.value, "display_name": s.display_name} for s in Scenario]
     return [
         {"name": m.name, "display_name": m.display_name, "children": [dict(c) for c in children]}

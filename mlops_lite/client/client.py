@@ -15,6 +15,7 @@ from mlops_lite.client.custom_jobs import CustomJobs
 from mlops_lite.client.datasets import Datasets
 from mlops_lite.client.errors import InvalidRequest
 from mlops_lite.client.jobs import Jobs
+from mlops_lite.client.models import Models
 from mlops_lite.client.releases import Releases
 from mlops_lite.client.servings import Servings
 from mlops_lite.client.transport import Transport
@@ -54,6 +55,7 @@ class Client:
         self.audit = Audit(self.transport)
         self.custom_jobs = CustomJobs(self.transport)
         self.servings = Servings(self.transport)
+        self.models = Models(self.transport)
 
     @classmethod
     def login(

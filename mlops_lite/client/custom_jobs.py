@@ -38,9 +38,12 @@ class CustomJobs:
         memory: int | str | None = None,
         description: str = "",
         team_id: int | None = None,
+        model: str | int | None = None,
+        auto_promote: bool = False,
     ) -> CustomJobOut:
         """Create the job (not started). ``cpu`` in cores, ``memory`` in MiB or as ``"512Mi"``/``"2Gi"``; both
-        default to the runtime's limits. Invalid specs raise ``InvalidRequest`` before anything is sent."""
+        default to the runtime's limits; ``model`` and ``auto_promote`` as ``client.jobs.create``. Invalid specs
+        raise ``InvalidRequest`` before anything is sent."""
         try:
             body = CreateCustomJob(
                 name=name,
@@ -52,6 +55,8 @@ class CustomJobs:
                 memory_limit_mb=parse_memory(memory),
                 description=description,
                 team_id=team_id,
+                model=model,
+                auto_promote=auto_promote,
             )
         except pydantic.ValidationError as exc:
             raise InvalidRequest(

@@ -103,9 +103,13 @@ class Jobs:
         max_evals: int = 0,
         description: str = "",
         team_id: int | None = None,
+        model: str | int | None = None,
+        auto_promote: bool = False,
     ) -> Job:
         """A new job (not started); ``params`` are checked against the algorithm's declarations
-        (``InvalidRequest`` naming the field, and nothing is created)."""
+        (``InvalidRequest`` naming the field, and nothing is created). ``model``: the team's model (name or id)
+        its versions go to (default: the model named after the job); ``auto_promote``: each completed start asks
+        that model's promotion gate."""
         body = CreateJob(
             name=name,
             scenario=scenario,
@@ -115,6 +119,8 @@ class Jobs:
             max_evals=max_evals,
             description=description,
             team_id=team_id,
+            model=model,
+            auto_promote=auto_promote,
         )
         return self._job("/jobs", "POST", body)
 

@@ -1,7 +1,8 @@
-"""``client.servings``: servings (a training job's model as an inference server), their lifecycle, and
-predictions through the platform.
+"""``client.servings``: servings (a model's version as an inference server), their lifecycle, and predictions
+through the platform.
 
     created = client.servings.create("cpu-live", train_job_id=3)        # created and starting
+    # or a model's version, e.g. the alias it follows: create("cpu-live", model_id=2, model_version="champion")
     client.servings.wait(created.serving.id)                            # running, model loaded
     client.servings.predict(created.serving.id, {"data": [{"timestamp": "2024-01-01T00:00", "value": 1.5}]})
 
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlops_lite.client.errors import MlopsError, TimedOut
-from mlops_lite.client.transport import Transport, team_filter
+from mlops_lite.client.transport import Transport, build, team_filter
 from mlops_lite.schemas.common import Page
 from mlops_lite.schemas.runs import Launch, Progress
 from mlops_lite.schemas.servings import (
@@ -35,18 +36,22 @@ class Servings:
     def create(
         self,
         name: str,
-        train_job_id: int,
+        train_job_id: int | None = None,
         *,
+        model_id: int | None = None,
         model_version: str = "latest",
         port: int | None = None,
         team_id: int | None = None,
         start: bool = True,
     ) -> ServingChange:
-        """Create a serving of the job's model; with ``start`` (default) its start is launched too
-        (``.launch``)."""
-        body = CreateServing(
+        """Create a serving of a training job's model or of a model (one of ``train_job_id``, ``model_id``);
+        ``model_version`` is 'latest', a number or an alias it follows ('champion'). With ``start`` (default)
+        its start is launched too (``.launch``)."""
+        body = build(
+            CreateServing,
             name=name,
             train_job_id=train_job_id,
+            model_id=model_id,
             model_version=model_version,
             port=port,
             team_id=team_id,
@@ -112,12 +117,18 @@ class Servings:
         *,
         model_version: str | None = None,
         train_job_id: int | None = None,
+        model_id: int | None = None,
         port: int | None = None,
         any_port: bool = False,
     ) -> ServingChange:
-        """Change version, job or port; a running serving restarts to apply it (``.launch``)."""
-        body = UpdateServing(
-            model_version=model_version, train_job_id=train_job_id, port=port, any_port=any_port
+        """Change version, model (or job) or port; a running serving restarts to apply it (``.launch``)."""
+        body = build(
+            UpdateServing,
+            model_version=model_version,
+            train_job_id=train_job_id,
+            model_id=model_id,
+            port=port,
+            any_port=any_port,
         )
         return self._t.send("PATCH", f"/servings/{serving_id}", ServingChange, body)
 

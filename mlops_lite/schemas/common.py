@@ -56,6 +56,7 @@ _TEAM_PERMISSIONS = (
     "servings:predict",
     "models:read",
     "models:promote",
+    "models:manage",
     "audit:read",
     "members:manage",
     "teams:manage",

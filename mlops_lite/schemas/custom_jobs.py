@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from mlops_lite.schemas.common import JSON_INT, Body, Id, Row
+from mlops_lite.schemas.common import JSON_INT, Body, Id, Name, Row
+from mlops_lite.schemas.jobs import AUTO_PROMOTE_HELP, MODEL_HELP
 
 MAX_IMAGE_CHARS = 512  # the whole reference; its name part at most MAX_IMAGE_NAME_CHARS (Docker's limit)
 MAX_IMAGE_NAME_CHARS = 255
@@ -177,6 +178,8 @@ class CreateCustomJob(CustomSpec):
     release_id: Id = Field(description="A published release; the job's scenario is its dataset's.")
     description: str = Field(default="", max_length=4000)
     team_id: Id | None = Field(default=None, description="Default: your first team.")
+    model: Id | Name | None = Field(default=None, description=MODEL_HELP)
+    auto_promote: bool = Field(default=False, description=AUTO_PROMOTE_HELP)
 
 
 class CustomJobOut(Row):
@@ -195,7 +198,9 @@ class CustomJobOut(Row):
     env: dict[str, str] | None
     cpu_limit: float | None
     memory_limit_mb: int | None
+    model_id: int | None
     model_name: str | None
+    auto_promote: bool
     mlflow_experiment_id: str | None
     mlflow_run_id: str | None
     flow_run_id: str | None

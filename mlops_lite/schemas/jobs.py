@@ -18,6 +18,13 @@ ACTIVE_STATUSES = frozenset({"starting", "running"})
 # The catalog's MAX_EVALS_LIMIT (catalog.services.training; tests/api/test_schemas.py checks they agree).
 MAX_EVALS = 500
 MaxEvals = Annotated[int, Field(ge=0, le=MAX_EVALS), JSON_INT]
+MODEL_HELP = (
+    "The team's model (its name or id, of the job's scenario) the job's runs register versions of; default: "
+    "the team's model named after the job, made if there is none."
+)
+AUTO_PROMOTE_HELP = (
+    "Each completed start asks the model's promotion gate to promote the version it registered."
+)
 
 
 class CreateJob(Body):
@@ -33,6 +40,8 @@ class CreateJob(Body):
     max_evals: MaxEvals = Field(default=0, description="Tuning trials before the final fit (0: train once).")
     description: str = Field(default="", max_length=4000)
     team_id: Id | None = Field(default=None, description="Default: your first team.")
+    model: Id | Name | None = Field(default=None, description=MODEL_HELP)
+    auto_promote: bool = Field(default=False, description=AUTO_PROMOTE_HELP)
 
 
 class UpdateJob(Body):
@@ -60,7 +69,9 @@ class JobOut(Row):
     status: str = Field(description="created, starting, running, completed, failed or stopped")
     config_key: str | None
     config_revision: int
-    model_name: str | None
+    model_id: int | None = Field(description="The model the job's runs register versions of.")
+    model_name: str | None = Field(description="That model's MLflow registered model.")
+    auto_promote: bool
     mlflow_experiment_id: str | None
     mlflow_run_id: str | None = Field(description="The MLflow run of the latest start.")
     flow_run_id: str | None = Field(description="The Prefect flow run of the latest start (or stop).")

@@ -1,4 +1,4 @@
-"""Servings: a training job's model as an inference server, its lifecycle, and predictions through the platform.
+"""Servings: a version of a model as an inference server, its lifecycle, and predictions through the platform.
 
 A serving's *desired* state is what its users asked for (running or stopped); its *observed* state is what the
 container runtime last reported. Lifecycle changes run as flows (``Launch``, followed with ``progress``).
@@ -14,7 +14,15 @@ from pydantic import ConfigDict, Field, model_validator
 from mlops_lite.schemas.common import JSON_INT, Body, Id, Name, Row
 from mlops_lite.schemas.runs import Launch
 
-VERSION_HELP = "'latest' (the job's newest version, resolved when the serving starts) or a version number."
+VERSION_HELP = (
+    "'latest' (the model's newest version of a finished run, resolved when the serving starts), a version "
+    "number, or an alias the serving follows ('champion', 'challenger': it rolls forward when the alias moves)."
+)
+# A serving serves a model, or a training job's model: exactly one of them is given (null counts as absent).
+_ONE_TARGET = [
+    {"required": ["train_job_id"], "properties": {"train_job_id": {"type": "integer"}}},
+    {"required": ["model_id"], "properties": {"model_id": {"type": "integer"}}},
+]
 PORT_HELP = "Port to serve on, in MLOPS_RUNTIME_SERVING_PORT_RANGE (default: the runtime picks one)."
 
 # The body of POST /servings/{id}/predict in the API's document: any JSON object; each scenario's exact
@@ -36,8 +44,9 @@ class ServingOut(Row):
     team_id: int
     scenario: str
     name: str
-    train_job_id: int
-    model_version: str = Field(description="'latest' or a pinned version number.")
+    model_id: int | None = Field(description="The model whose version it serves.")
+    train_job_id: int | None = Field(description="The training job it was created from, if it was.")
+    model_version: str = Field(description="'latest', a pinned version number, or an alias it follows.")
     resolved_version: str | None = Field(
         description="The version the server serves ('latest' resolved at start)."
     )
@@ -69,8 +78,13 @@ class ServingOut(Row):
 
 
 class CreateServing(Body):
+    model_config = ConfigDict(json_schema_extra={"oneOf": _ONE_TARGET})
+
     name: Name = Field(description="Unique in the team.")
-    train_job_id: Id = Field(description="The training job whose model is served.")
+    train_job_id: Id | None = Field(
+        default=None, description="A training job whose model is served (or give model_id)."
+    )
+    model_id: Id | None = Field(default=None, description="The model served (or give train_job_id).")
     model_version: str = Field(default="latest", min_length=1, max_length=20, description=VERSION_HELP)
     port: Port | None = Field(default=None, description=PORT_HELP)
     team_id: Id | None = Field(default=None, description="Default: your first team (the job's team).")
@@ -80,20 +94,41 @@ class CreateServing(Body):
         "not answer nothing is created, 503). False: only record it.",
     )
 
+    @model_validator(mode="after")
+    def _one_target(self) -> CreateServing:
+        if (self.train_job_id is None) == (self.model_id is None):
+            raise ValueError("give either train_job_id or model_id")
+        return self
+
 
 class UpdateServing(Body):
-    # A port and any_port together are refused (_one_port); stated in the document too.
+    # A port and any_port together are refused (_one_port), so are a job and a model (_one_target); stated in
+    # the document too.
     model_config = ConfigDict(
         json_schema_extra={
-            "not": {
-                "required": ["port", "any_port"],
-                "properties": {"port": {"type": "integer"}, "any_port": {"const": True}},
-            }
+            "allOf": [
+                {
+                    "not": {
+                        "required": ["port", "any_port"],
+                        "properties": {"port": {"type": "integer"}, "any_port": {"const": True}},
+                    }
+                },
+                {
+                    "not": {
+                        "required": ["train_job_id", "model_id"],
+                        "properties": {
+                            "train_job_id": {"type": "integer"},
+                            "model_id": {"type": "integer"},
+                        },
+                    }
+                },
+            ]
         }
     )
 
     model_version: str | None = Field(default=None, min_length=1, max_length=20, description=VERSION_HELP)
     train_job_id: Id | None = Field(default=None, description="Another completed job of the same scenario.")
+    model_id: Id | None = Field(default=None, description="Another model of the same scenario.")
     port: Port | None = Field(default=None, description=PORT_HELP)
     any_port: bool = Field(
         default=False, description="Let the runtime choose the port (drops a requested one)."
@@ -103,6 +138,8 @@ class UpdateServing(Body):
     def _one_port(self) -> UpdateServing:
         if self.any_port and self.port is not None:
             raise ValueError("pass either port or any_port, not both")
+        if self.train_job_id is not None and self.model_id is not None:
+            raise ValueError("pass either train_job_id or model_id, not both")
         return self
 
 

@@ -16,7 +16,8 @@ from catalog.scoping import SYSTEM
 from infra import tracking
 from tests.api.conftest import Operation
 from tests.api.flow_runs import cancel_flow_run
-from tests.catalog.isolation_world import PASSWORD
+from tests.api.models_support import model_of, model_world
+from tests.catalog.isolation_world import MISSING, PASSWORD
 from tests.catalog.permission_world import ENTRY_BYTES, SCN, TeamWorld, words
 
 Ids = Callable[[TeamWorld], Any]
@@ -85,6 +86,10 @@ BODIES: dict[str, Ids] = {
         "start": False,
     },
     "PATCH /api/v1/servings/{serving_id}": lambda t: {"model_version": "latest"},
+    "POST /api/v1/models": lambda t: {"team_id": t.team, "name": fresh("m"), "scenario": SCN},
+    "PATCH /api/v1/models/{model_id}": lambda t: {"tolerance": 0.0},
+    "POST /api/v1/models/{model_id}/promote": lambda t: {"version": 1},  # the champion is v2
+    "PUT /api/v1/models/{model_id}/aliases/{alias}": lambda t: {"version": 1},
     "POST /api/v1/servings/{serving_id}/predict": lambda t: {
         "data": [{"timestamp": "2024-01-01T00:00:00", "value": 1.0}]
     },
@@ -95,6 +100,7 @@ QUERIES: dict[str, Ids] = {
     "GET /api/v1/jobs/{job_id}/progress": lambda t: NO_RUN,
     "GET /api/v1/releases/{release_id}/progress": lambda t: NO_RUN,
     "GET /api/v1/servings/{serving_id}/progress": lambda t: NO_RUN,
+    "GET /api/v1/evaluations/{evaluation_id}/progress": lambda t: NO_RUN,
 }
 
 
@@ -110,6 +116,7 @@ LISTS: dict[str, tuple[Ids, Callable[[dict[str, Any], TeamWorld], bool]]] = {
     "GET /api/v1/releases": (lambda t: {"team_id": t.team}, lambda p, t: t.release in _ids_of(p)),
     "GET /api/v1/jobs": (lambda t: {"team_id": t.team}, lambda p, t: t.job in _ids_of(p)),
     "GET /api/v1/servings": (lambda t: {"q": t.name, "live": "false"}, lambda p, t: t.serving in _ids_of(p)),
+    "GET /api/v1/models": (lambda t: {"team_id": t.team}, lambda p, t: model_of(t.job) in _ids_of(p)),
     "GET /api/v1/audit": (lambda t: {"team_id": t.team}, lambda p, t: t.team in _ids_of(p, "team_id")),
 }
 
@@ -120,6 +127,28 @@ def _with(fn: Callable[..., object], **kwargs: Any) -> Callable[[TeamWorld], Non
     def undo(t: TeamWorld) -> None:
         with session_scope() as s:
             fn(s, actor=SYSTEM, **{k: v(t) if callable(v) else v for k, v in kwargs.items()})
+
+    return undo
+
+
+def _models(t: TeamWorld) -> dict[str, Any]:
+    """The team's model (versions 1 and 2, champion 2 after 1, a pending evaluation: ``model_world``), made
+    the first time an operation on it is called."""
+    if t.relation == "missing":
+        return {"model_id": MISSING, "evaluation_id": MISSING}
+    return model_world(t.job, t.run)
+
+
+def _alias(alias: str, version: int | None) -> Callable[[TeamWorld], None]:
+    """Put an alias of the team's model back where the world has it (nothing if it is there already)."""
+
+    def undo(t: TeamWorld) -> None:
+        from catalog.services import model_promotion
+
+        with session_scope() as s:
+            model_promotion.set_alias(
+                s, actor=SYSTEM, model_id=_models(t)["model_id"], alias=alias, version=version
+            )
 
     return undo
 
@@ -144,6 +173,9 @@ def after_calls() -> dict[str, Callable[[TeamWorld], None]]:
             algorithms.set_enabled, scenario=SCN, name="ECOD", enabled=True
         ),
         "DELETE /api/v1/roles/{name}": _with(roles.create_role, name=MATRIX_ROLE, permissions=["jobs:read"]),
+        # A rollback moves the champion back to v1: moved to v2 by hand again, it has v1 to go back to again.
+        "POST /api/v1/models/{model_id}/rollback": _alias("champion", 2),
+        "PUT /api/v1/models/{model_id}/aliases/{alias}": _alias("challenger", None),
     }
 
 
@@ -160,6 +192,8 @@ def _path(op: Operation, t: TeamWorld) -> dict[str, Any]:
         "scenario": SCN,
         "name": "ECOD",
     }
+    if {"model_id", "evaluation_id"} & set(op.path_params):
+        ids |= _models(t) | {"version": 1, "alias": "challenger"}
     return ids | {name: value(t) for name, value in PATHS.get(str(op), {}).items()}
 
 

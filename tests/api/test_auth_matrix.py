@@ -48,9 +48,18 @@ def _bad_tokens(api_server: Any) -> dict[str, str | None]:
     }
 
 
+def _path_value(op: Operation, name: str) -> object:
+    """1, or the first value a path parameter's enumeration allows (``/models/{id}/aliases/{alias}``: an alias
+    that is none matches no route)."""
+    for parameter in op.spec.get("parameters", []):
+        if parameter.get("in") == "path" and parameter.get("name") == name:
+            return (parameter.get("schema", {}).get("enum") or [1])[0]
+    return 1
+
+
 def _call(op: Operation, base: str, header: str | None) -> httpx.Response:
     headers = {"Authorization": header} if header else {}
-    url = op.url(base, {name: 1 for name in op.path_params})
+    url = op.url(base, {name: _path_value(op, name) for name in op.path_params})
     return httpx.request(op.method, url, headers=headers, timeout=60)
 
 

@@ -33,6 +33,12 @@ expected-statuses = ["400", "401", "403", "404", "405", "409", "413", "415", "42
 include-name = ["POST /api/v1/datasets/{dataset_id}/entries", "POST /api/v1/datasets/{dataset_id}/releases"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404", "409", "422"]
 
+# Removing a member: never the operator from its team (every create without a team_id goes to it), a member who
+# is not the caller instead (mallory, tests/fixtures/accounts.py).
+[[operations]]
+include-name = ["DELETE /api/v1/teams/{team_id}/members/{user_id}"]
+parameters = { user_id = MALLORY_ID }
+
 # A role must exist (any name the pattern allows may be one an administrator defines later); a token is narrowed
 # only to permissions its user holds on some team.
 [[operations]]
@@ -44,12 +50,25 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404",
 [[operations]]
 include-name = ["POST /api/v1/jobs/custom"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404", "409", "422"]
+
+# What a model's state decides: a gate metric must be one of the model's scenario's, a version to promote or alias
+# must come from a finished run (and not be the champion already), a rollback needs an earlier champion, and a
+# serving of a model needs the version it names ('latest' of a model with no version yet, an alias not set).
+[[operations]]
+include-name = [
+    "PATCH /api/v1/models/{model_id}",
+    "POST /api/v1/models/{model_id}/promote",
+    "POST /api/v1/models/{model_id}/rollback",
+    "PUT /api/v1/models/{model_id}/aliases/{alias}",
+    "POST /api/v1/servings",
+]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404", "409", "422"]
 """
 
 
-def fuzz(url: str, token: str, report: Path) -> subprocess.CompletedProcess[str]:
+def fuzz(url: str, token: str, report: Path, *, mallory_id: int) -> subprocess.CompletedProcess[str]:
     config = report.parent / "schemathesis.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG.replace("MALLORY_ID", str(mallory_id)))
     return subprocess.run(
         [
             sys.executable,
@@ -93,10 +112,17 @@ def fuzz(url: str, token: str, report: Path) -> subprocess.CompletedProcess[str]
 def test_the_fuzzer_finds_the_api_document_exact(api_server, api_operations, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # The operator's team holds a dataset, so a fuzzed DELETE /teams/{id} cannot take away the team every
     # create without a team_id goes to (a team with resources is never deleted).
+    from sqlmodel import select
+
+    from catalog.db import session_scope
+    from catalog.models import User
+
     with api_server.client() as operator:
         operator.datasets.create("keeps-the-team", "anomaly_detection")
+    with session_scope() as session:
+        mallory_id = session.exec(select(User.id).where(User.username == "mallory")).one()
     report_path = tmp_path / "report.json"
-    run = fuzz(api_server.url, api_server.operator_token, report_path)
+    run = fuzz(api_server.url, api_server.operator_token, report_path, mallory_id=int(mallory_id or 0))
     assert report_path.is_file(), run.stdout[-5_000:] + run.stderr[-5_000:]
     report = json.loads(report_path.read_text())
     assert report["operations"]["tested"] == len(api_operations), report["operations"]

@@ -6,7 +6,8 @@ eve. Built from the document, so a new operation must be described here (a body,
 the test fails listing what it cannot call.
 
 The world is tests/catalog/isolation_world.py's: two teams with a dataset, an entry, a published release, a
-completed job with an MLflow run and a serving each.
+completed job with an MLflow run and a serving each, and the model each job feeds with two versions, a champion
+and an evaluation (tests/api/models_support.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import PUBLIC, Operation
+from tests.api.models_support import model_world
 from tests.catalog.isolation_world import MISSING, MISSING_RUN, SECRET, World, add_runs, build_world, snapshot
 
 pytestmark = [pytest.mark.platform_servers("s3", "mlflow", "prefect")]
@@ -32,8 +34,9 @@ A_IDS = {
     "team_id": "team_a",
     "run_id": "run_a",
 }
-# Ids of team A that the World does not hold, made by the fixture: a token of alice's, team A's robot.
-A_EXTRA = ("token_id", "user_id")
+# Ids of team A that the World does not hold, made by the fixture: a token of alice's, team A's robot, the model
+# its job feeds (versions 1 and 2) and an evaluation of it.
+A_EXTRA = ("token_id", "user_id", "model_id", "evaluation_id")
 MISSING_IDS = {name: MISSING for name in (*A_IDS, *A_EXTRA)} | {"run_id": MISSING_RUN}
 
 # Bodies and queries that are valid for the operation, so that only the id decides the answer.
@@ -48,6 +51,9 @@ BODIES: dict[str, dict[str, Any]] = {
     },
     "POST /api/v1/teams/{team_id}/members": {"user_id": 1, "role": "member"},
     "POST /api/v1/teams/{team_id}/move": {"parent_id": None},
+    "PATCH /api/v1/models/{model_id}": {"description": "stolen"},
+    "POST /api/v1/models/{model_id}/promote": {"version": 1},
+    "PUT /api/v1/models/{model_id}/aliases/{alias}": {"version": 1},
 }
 BODIES["POST /api/v1/service-accounts/{user_id}/tokens"] = {"name": "stolen"}
 QUERIES: dict[str, dict[str, Any]] = {
@@ -56,8 +62,11 @@ QUERIES: dict[str, dict[str, Any]] = {
     "GET /api/v1/releases/{release_id}/progress": {"flow_run_id": "00000000-0000-0000-0000-000000000000"},
     "GET /api/v1/servings/{serving_id}/progress": {"flow_run_id": "00000000-0000-0000-0000-000000000000"},
     "GET /api/v1/jobs/{job_id}/runs/{run_id}/metrics/{metric}": {},
+    "GET /api/v1/evaluations/{evaluation_id}/progress": {
+        "flow_run_id": "00000000-0000-0000-0000-000000000000"
+    },
 }
-EXTRA_PATH = {"metric": "auc"}
+EXTRA_PATH = {"metric": "auc", "version": 1, "alias": "challenger"}
 # Operations whose path names no team's row, and why (no foreign id to try).
 SHARED = {
     "GET /api/v1/algorithms/{scenario}/{name}": "the algorithm catalog is shared by every team",
@@ -110,13 +119,15 @@ def world(api_server: Any) -> World:
 
     built = build_world()
     add_runs(built)
+    models = model_world(built.job_a, built.run_a)  # type: ignore[arg-type]
+    model_world(built.job_b, built.run_b)  # type: ignore[arg-type]
     with session_scope() as session:
         alice = teams.actor_for(session, username="alice")
         robot = tokens.create_service_account(session, actor=alice, team_id=built.team_a, name="secret-robot")
         token, _ = tokens.create_service_token(
             session, actor=alice, user_id=robot.id, name="secret-t", days=1
         )
-        built.extra = {"user_id": robot.id, "token_id": token.id}  # type: ignore[attr-defined]
+        built.extra = {"user_id": robot.id, "token_id": token.id, **models}  # type: ignore[attr-defined]
     return built
 
 

@@ -89,3 +89,24 @@ def test_permission_and_role_names_are_the_catalogs() -> None:
     assert ADMIN_PERMISSION == ADMIN
     assert set(TEAM_PERMISSIONS) == (set(PERMISSIONS) | {f"{k}:*" for k in KINDS}) - {ADMIN}
     assert all(re.match(ROLE_NAME_PATTERN, name) for name in BUILTIN_ROLES)
+
+
+def test_aliases_and_gate_metrics_are_the_catalogs() -> None:
+    from catalog.model_gate import ALIASES, SCENARIO_METRICS
+    from mlops_lite.schemas import models
+
+    assert models.ALIASES == ALIASES == get_args(models.AliasName)
+    assert set(models.GATE_METRICS) == {m.name for ms in SCENARIO_METRICS.values() for m in ms}
+    assert set(get_args(models.GateMetricName)) == set(models.GATE_METRICS)
+
+
+def test_a_serving_serves_a_model_or_a_job() -> None:
+    from mlops_lite.schemas.servings import CreateServing, UpdateServing
+
+    assert CreateServing.model_validate({"name": "s", "model_id": 2}).model_id == 2
+    assert CreateServing.model_validate({"name": "s", "train_job_id": 3, "model_id": None}).train_job_id == 3
+    for body in ({"name": "s"}, {"name": "s", "train_job_id": 3, "model_id": 2}):
+        with pytest.raises(ValidationError, match="give either train_job_id or model_id"):
+            CreateServing.model_validate(body)
+    with pytest.raises(ValidationError, match="not both"):
+        UpdateServing.model_validate({"train_job_id": 3, "model_id": 2})

@@ -1,4 +1,4 @@
-"""The module tree served over NATS: the 18 sub-modules, paging and clamping, and team isolation."""
+"""The module tree served over NATS: the 24 sub-modules, paging and clamping, and team isolation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from catalog.errors import NotFoundError, ValidationError
-from catalog.models import AlgorithmConfig, Dataset, DatasetRelease, Serving, Team, TrainJob
+from catalog.models import AlgorithmConfig, Dataset, DatasetRelease, Model, Serving, Team, TrainJob
 from catalog.scenarios import Scenario
 from catalog.scoping import SYSTEM, Actor
 from catalog.services import modules as svc
@@ -28,7 +28,8 @@ class Seeded:
 
 
 def seed_catalog(session: Session, *, datasets_a: int = 7, datasets_b: int = 3) -> Seeded:
-    """Two teams with anomaly_detection datasets (names ds-000...), one job and one serving in team A."""
+    """Two teams with anomaly_detection datasets (names ds-000...), one job and one serving in team A, and models
+    (two anomaly_detection ones and a log_clustering one in team A, one in team B)."""
     team_a = team_tree.create_team(session, actor=SYSTEM, name="team-a")
     team_b = team_tree.create_team(session, actor=SYSTEM, name="team-b")
     alice = teams_service.create_user(session, actor=SYSTEM, username="alice", password=PASSWORD)
@@ -60,6 +61,14 @@ def seed_catalog(session: Session, *, datasets_a: int = 7, datasets_b: int = 3) 
     session.add(job)
     session.flush()
     session.add(Serving(team_id=team_a.id, scenario="anomaly_detection", name="svc-1", train_job_id=job.id))
+    # Inserted in reverse name order too.
+    for team, scenario, name in (
+        (team_a, "anomaly_detection", "model-b"),
+        (team_a, "anomaly_detection", "model-a"),
+        (team_a, "log_clustering", "model-logs"),
+        (team_b, "anomaly_detection", "b-model"),
+    ):
+        session.add(Model(team_id=team.id, scenario=scenario, name=name, mlflow_name=f"seeded-{name}"))
     session.commit()
     return Seeded(team_a=team_a.id, team_b=team_b.id, alice="alice", bob="bob", root="root")  # type: ignore[arg-type]
 
@@ -86,12 +95,12 @@ def ctx(session: Session, **context: object) -> Actor:
     return svc.actor_from_context(session, actor_context=context)
 
 
-def test_module_list_has_three_modules_of_six_scenarios() -> None:
+def test_module_list_has_four_modules_of_six_scenarios() -> None:
     modules = svc.module_list()
-    assert [m["name"] for m in modules] == ["datasets", "training_jobs", "servings"]
-    assert [m["display_name"] for m in modules] == ["Datasets", "Training jobs", "Servings"]
+    assert [m["name"] for m in modules] == ["datasets", "training_jobs", "servings", "models"]
+    assert [m["display_name"] for m in modules] == ["Datasets", "Training jobs", "Servings", "Models"]
     children = [c for m in modules for c in m["children"]]
-    assert len(children) == 18
+    assert len(children) == 24
     assert [c["name"] for c in modules[0]["children"]] == [s.value for s in Scenario]
     assert modules[1]["children"][1]["display_name"] == "Time-series forecasting"
 
@@ -115,15 +124,18 @@ def test_page_size_is_clamped(session: Session, seeded: Seeded) -> None:
     assert len(reply["items"]) == 2  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("module", "names"), [("training_jobs", ["job-1"]), ("servings", ["svc-1"])])
-def test_jobs_and_servings(session: Session, seeded: Seeded, module: str, names: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("module", "names"),
+    [("training_jobs", ["job-1"]), ("servings", ["svc-1"]), ("models", ["model-a", "model-b"])],
+)
+def test_jobs_servings_and_models(session: Session, seeded: Seeded, module: str, names: list[str]) -> None:
     reply = data(session, ctx(session, username="alice"), module=module, group_id=seeded.team_a)
     assert [i["name"] for i in reply["items"]] == names  # type: ignore[union-attr]
     other = data(
         session,
         ctx(session, username="alice"),
         module=module,
-        child_module="log_clustering",
+        child_module="text_classification",
         group_id=seeded.team_a,
     )
     assert other == {"count": 0, "items": []}
@@ -187,7 +199,7 @@ def test_malformed_context_is_refused(session: Session, seeded: Seeded, context:
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"module": "models"},
+        {"module": "recipes"},
         {"module": 1},
         {"child_module": "cooking"},
         {"page": 0},
@@ -288,6 +300,8 @@ def test_pages_and_isolation_on_postgresql(
             assert first["count"] == 7
             assert [i["name"] for i in first["items"]] == ["ds-003", "ds-004", "ds-005"]  # type: ignore[union-attr]
             assert data(s, bob, module="servings", group_id=seeded.team_a)["items"][0]["name"] == "svc-1"  # type: ignore[index]
+            models = data(s, bob, module="models", group_id=seeded.team_b)
+            assert [i["name"] for i in models["items"]] == ["b-model"]  # type: ignore[union-attr]
             with pytest.raises(NotFoundError):
                 data(s, ctx(s, username="alice"), group_id=seeded.team_b)
             s.rollback()

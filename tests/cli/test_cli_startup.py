@@ -102,7 +102,7 @@ def test_the_command_tree_and_help_import_nothing_heavy(cli_env: dict[str, str],
 
     result, modules = imported(EVERY_CLI_MODULE, [], cli_env, tmp_path / "modules.json")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert {"cli.follow", "cli.datasets", "cli.training", "cli.serving", "cli.demo"} <= modules
+    assert {"cli.follow", "cli.datasets", "cli.training", "cli.serving", "cli.models", "cli.demo"} <= modules
     assert roots(modules, TREE_HEAVY) == []
     assert set(roots(modules, PLATFORM)) <= TREE_PLATFORM_ALLOWED
 

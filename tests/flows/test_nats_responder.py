@@ -86,8 +86,8 @@ def test_module_list(catalog: Seeded, nats_server) -> None:  # type: ignore[no-u
         reply = await c.list()
         assert reply["success"] is True
         modules = reply["result"]
-        assert [m["display_name"] for m in modules] == ["Datasets", "Training jobs", "Servings"]
-        assert sum(len(m["children"]) for m in modules) == 18
+        assert [m["display_name"] for m in modules] == ["Datasets", "Training jobs", "Servings", "Models"]
+        assert sum(len(m["children"]) for m in modules) == 24
         assert modules[0]["children"][0] == {"name": "anomaly_detection", "display_name": "Anomaly detection"}
 
     with_responder(catalog, nats_server, body)
@@ -205,6 +205,60 @@ def test_include_children_answers_the_subtree_only(catalog: Seeded, nats_server)
     with_responder(catalog, nats_server, body)
 
 
+def test_models_are_a_module_scoped_like_the_others(catalog: Seeded, nats_server) -> None:  # type: ignore[no-untyped-def]
+    """A team's models of a scenario, paged by name; with include_children those of the teams below it the caller
+    reaches (never the parent's or a sibling's); another team's read like a team that does not exist.
+    m-root ─┬─ m-left ── m-leaf
+            └─ m-right      mia maintains m-left."""
+    from catalog.models import Model
+    from catalog.scoping import SYSTEM
+    from catalog.services import team_tree
+    from catalog.services import teams as teams_service
+
+    with Session(get_engine(), expire_on_commit=False) as session:
+        top = team_tree.create_team(session, actor=SYSTEM, name="m-root")
+        left = team_tree.create_team(session, actor=SYSTEM, name="m-left", parent_id=top.id)
+        leaf = team_tree.create_team(session, actor=SYSTEM, name="m-leaf", parent_id=left.id)
+        right = team_tree.create_team(session, actor=SYSTEM, name="m-right", parent_id=top.id)
+        for team in (top, left, leaf, right):
+            session.add(
+                Model(
+                    team_id=team.id,
+                    scenario="timeseries_predict",
+                    name=f"{team.name}-forecast",
+                    mlflow_name=f"nats-{team.name}",
+                )
+            )
+        mia = teams_service.create_user(session, actor=SYSTEM, username="mia", password="mia-pass-1")
+        teams_service.add_member(session, actor=SYSTEM, team_id=left.id, user_id=mia.id, role="maintainer")  # type: ignore[arg-type]
+        session.commit()
+
+    def names(reply: dict[str, Any]) -> list[str]:
+        assert reply["success"] is True, reply
+        return [i["name"] for i in reply["result"]["items"]]
+
+    async def body(c: Client) -> None:
+        alice, mia = {"username": "alice"}, {"username": "mia"}
+        first = await c.data("models", "anomaly_detection", 1, 1, catalog.team_a, alice)
+        second = await c.data("models", "anomaly_detection", 2, 1, catalog.team_a, alice)
+        assert first["result"]["count"] == second["result"]["count"] == 2
+        assert names(first) + names(second) == ["model-a", "model-b"]
+        assert names(await c.data("models", "log_clustering", 1, 10, catalog.team_a, alice)) == ["model-logs"]
+        foreign = await c.data("models", "anomaly_detection", 1, 10, catalog.team_b, alice)
+        missing = await c.data("models", "anomaly_detection", 1, 10, 4242, alice)
+        assert foreign["success"] is False and "b-model" not in foreign["error"]
+        assert foreign["error"].replace(str(catalog.team_b), "N") == missing["error"].replace("4242", "N")
+        scn = "timeseries_predict"
+        subtree = await c.data("models", scn, 1, 50, left.id, mia, include_children=True)
+        assert names(subtree) == ["m-leaf-forecast", "m-left-forecast"]
+        assert names(await c.data("models", scn, 1, 50, left.id, mia)) == ["m-left-forecast"]
+        for team in (top.id, right.id):
+            refused = await c.data("models", scn, 1, 50, team, mia, include_children=True)
+            assert refused["success"] is False and "forecast" not in refused["error"]
+
+    with_responder(catalog, nats_server, body)
+
+
 @pytest.mark.parametrize(
     ("subject", "body", "fragment"),
     [
@@ -217,7 +271,7 @@ def test_include_children_answers_the_subtree_only(catalog: Seeded, nats_server)
         ),
         (
             "get_mlops_module_data",
-            b'{"args": ["models", "anomaly_detection", 1, 10, 1, {"username": "a"}]}',
+            b'{"args": ["recipes", "anomaly_detection", 1, 10, 1, {"username": "a"}]}',
             "unknown module",
         ),
         (
@@ -282,4 +336,4 @@ def test_deployment_server_starts_the_responder(platform_env, flow_runner: FlowR
             await nc.close()
 
     reply = run(answered)
-    assert reply["success"] is True and len(reply["result"]) == 3
+    assert reply["success"] is True and len(reply["result"]) == 4
