@@ -275,8 +275,9 @@ def follow_moves(
 ) -> None:
     """With a client sending requests the whole time: for each move (a version to set ``champion`` to, None: a
     rollback; and the version it names), move the alias and ``follow()`` (back once the servings follow); then
-    ``check_answers``. The serving starts on version 1."""
+    ``check_answers``. The serving starts on version 1; the same server process answers throughout."""
     switches: list[Switch] = []
+    instance = health(serving_id)["instance_id"]
     with Traffic.to(serving_id) as traffic:
         traffic.wait_for(10)
         for version, target in moves:
@@ -288,3 +289,4 @@ def follow_moves(
             assert serving_row(serving_id).resolved_version == target
             traffic.wait_for(10)
     check_answers(traffic, switches, ["1", *(target for _, target in moves)])
+    assert health(serving_id)["instance_id"] == instance
