@@ -197,6 +197,11 @@ def _load(
         return
     finally:
         sys.setswitchinterval(interval)
+    if first:
+        # Before the model answers anyone: a full collection over mlflow + pandas objects takes ~200 ms; frozen,
+        # they are never traversed again.
+        gc.collect()
+        gc.freeze()
     previous = state.loaded
     state.scenario = loaded.scenario
     state.loaded = loaded  # the swap: from here on every new request reads the new model
@@ -206,9 +211,6 @@ def _load(
     state.metrics.ready.set(1)
     log.info("model %s (%s, version %s) ready in %.2f s", uri, loaded.scenario, version, loaded.load_seconds)
     if previous is None:
-        gc.collect()
-        # A full collection over mlflow + pandas objects takes ~100 ms; frozen, they are never traversed again.
-        gc.freeze()
         return
     old = weakref.ref(previous.served)
     del previous  # this frame must not be what keeps the old model alive

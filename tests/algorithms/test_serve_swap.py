@@ -151,6 +151,19 @@ def test_a_failed_load_keeps_the_old_model_serving(client: TestClient) -> None:
     }
 
 
+def test_errors_a_loaded_model_answers_name_its_version_too(client: TestClient, loader: Loader) -> None:
+    bad_json = client.post("/predict", content=b"{nope", headers={**AUTH, "content-type": "application/json"})
+    refused = client.post("/predict", json={"data": "nope"}, headers=AUTH)
+    assert (bad_json.status_code, refused.status_code) == (400, 422)
+    assert bad_json.headers["x-model-version"] == refused.headers["x-model-version"] == "1"
+    # Answers no model gave carry none: no token, and a server whose model is not loaded yet.
+    assert "x-model-version" not in client.post("/predict", json=BODY).headers
+    with TestClient(create_app(V2, loader=loader, token=TOKEN)) as loading:
+        early = loading.post("/predict", json=BODY, headers=AUTH)
+        assert early.status_code == 503 and "x-model-version" not in early.headers
+        loader.release.set()
+
+
 def test_one_load_at_a_time(client: TestClient, loader: Loader) -> None:
     first = client.post("/admin/model", json={"model_uri": V2, "version": "2"}, headers=ADMIN)
     assert first.status_code == 202
