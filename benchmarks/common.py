@@ -1,6 +1,7 @@
 """Shared benchmark helpers: a private SeaweedFS started exactly as the platform starts it, and running a
-phase in a child process while sampling its peak RSS (the child alone, not the servers it talks to), and an
-inference server (``algorithms.serve``) started as its own process and awaited until its model is ready."""
+phase in a child process while sampling its peak RSS (the child alone, not the servers it talks to), an
+inference server (``algorithms.serve``) started as its own process and awaited until its model is ready, and a
+private platform (SeaweedFS, MLflow, Prefect on free ports, a fresh catalog, the process runtime)."""
 
 from __future__ import annotations
 
@@ -172,3 +173,65 @@ def start_inference_server(
         proc.kill()
         raise
     return proc, port
+
+
+def configure_platform(data_dir: Path) -> Any:
+    """The platform's settings for private servers on free ports (``start_platform_servers``), a fresh SQLite
+    catalog under ``data_dir``, the process runtime and inline flows, exported to this process's environment (and
+    the clients' own variables); must run before Prefect or MLflow are imported."""
+    from infra.net import free_port
+
+    s3_ports = [free_port(companion_offsets=(10000,)) for _ in range(4)]
+    env = {
+        "MLOPS_ENV_FILE": "/nonexistent",
+        "MLOPS_DATA_DIR": str(data_dir),
+        "MLOPS_DATABASE_URL": f"sqlite:///{data_dir / 'catalog.db'}",
+        "MLOPS_S3_MASTER_PORT": str(s3_ports[0]),
+        "MLOPS_S3_VOLUME_PORT": str(s3_ports[1]),
+        "MLOPS_S3_FILER_PORT": str(s3_ports[2]),
+        "MLOPS_S3_ENDPOINT": f"http://127.0.0.1:{s3_ports[3]}",
+        "MLOPS_S3_ACCESS_KEY": "bench-access",
+        "MLOPS_S3_SECRET_KEY": "bench-secret-key",
+        "MLOPS_MLFLOW_URI": f"http://127.0.0.1:{free_port()}",
+        "MLOPS_PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
+        "MLOPS_PREFECT_RUN_MODE": "inline",
+        "MLOPS_RUNTIME_NAME": "process",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PREFECT_HOME": str(data_dir / "prefect-home"),
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    repo = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    os.environ.update(env)
+    from infra.embedded.components import platform_env
+    from infra.settings import get_settings, reset_settings
+
+    reset_settings()
+    settings = get_settings()
+    os.environ.update(platform_env(settings))
+    return settings
+
+
+def start_platform_servers(settings: Any) -> list[Any]:
+    """SeaweedFS, MLflow and Prefect as ``mlops up`` starts them, healthy; stop with ``stop_platform_servers``."""
+    from infra.embedded.components import build_components
+    from infra.embedded.process import start_component, wait_healthy
+    from infra.objectstore import ObjectStore
+
+    running = []
+    for spec in build_components(settings, ["s3", "mlflow", "prefect"]):
+        if spec.name == "mlflow":
+            store = ObjectStore.from_settings(settings.s3)
+            store.ensure_bucket(settings.s3.bucket)
+            store.ensure_bucket(settings.s3.artifacts_bucket)
+        component = start_component(spec)
+        running.append(component)
+        wait_healthy(component, 180)
+    return running
+
+
+def stop_platform_servers(running: list[Any]) -> None:
+    for component in reversed(running):
+        stop_component(component)

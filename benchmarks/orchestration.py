@@ -27,7 +27,6 @@ Run: ``python -m benchmarks.orchestration [--jobs N] [--baseline-jobs M]``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -36,64 +35,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import configure_platform, start_platform_servers, stop_platform_servers
+
 TARGET_OVERHEAD_S = 3.0
 TARGET_EXIT_P50_S = 1.0
 TARGET_EXIT_MAX_S = 2.0
 COLUMNS = ["start_to_running", "script", "exit_to_completed", "run_end_to_completed", "total", "overhead"]
-
-
-def _configure(data_dir: Path) -> Any:
-    """Ports, data dir and clients' variables; must run before Prefect or MLflow are imported."""
-    from infra.net import free_port
-
-    s3_ports = [free_port(companion_offsets=(10000,)) for _ in range(4)]
-    env = {
-        "MLOPS_ENV_FILE": "/nonexistent",
-        "MLOPS_DATA_DIR": str(data_dir),
-        "MLOPS_DATABASE_URL": f"sqlite:///{data_dir / 'catalog.db'}",
-        "MLOPS_S3_MASTER_PORT": str(s3_ports[0]),
-        "MLOPS_S3_VOLUME_PORT": str(s3_ports[1]),
-        "MLOPS_S3_FILER_PORT": str(s3_ports[2]),
-        "MLOPS_S3_ENDPOINT": f"http://127.0.0.1:{s3_ports[3]}",
-        "MLOPS_S3_ACCESS_KEY": "bench-access",
-        "MLOPS_S3_SECRET_KEY": "bench-secret-key",
-        "MLOPS_MLFLOW_URI": f"http://127.0.0.1:{free_port()}",
-        "MLOPS_PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
-        "MLOPS_PREFECT_RUN_MODE": "inline",
-        "MLOPS_RUNTIME_NAME": "process",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "PREFECT_HOME": str(data_dir / "prefect-home"),
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    repo = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
-    os.environ.update(env)
-    from infra.embedded.components import platform_env
-    from infra.settings import get_settings, reset_settings
-
-    reset_settings()
-    settings = get_settings()
-    os.environ.update(platform_env(settings))
-    return settings
-
-
-def _start_servers(settings: Any) -> list[Any]:
-    from infra.embedded.components import build_components
-    from infra.embedded.process import start_component, wait_healthy
-    from infra.objectstore import ObjectStore
-
-    running = []
-    for spec in build_components(settings, ["s3", "mlflow", "prefect"]):
-        if spec.name == "mlflow":
-            store = ObjectStore.from_settings(settings.s3)
-            store.ensure_bucket(settings.s3.bucket)
-            store.ensure_bucket(settings.s3.artifacts_bucket)
-        component = start_component(spec)
-        running.append(component)
-        wait_healthy(component, 180)
-    return running
 
 
 def _seconds(a: datetime, b: datetime) -> float:
@@ -200,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mlops-bench-orch-") as tmp:
-        settings = _configure(Path(tmp))
-        servers = _start_servers(settings)
+        settings = configure_platform(Path(tmp))
+        servers = start_platform_servers(settings)
         try:
             from tests.flows.training_support import seed_catalog
 
@@ -212,10 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, mode in enumerate(_interleave(args.jobs, args.baseline_jobs), 1):
                 rows[mode].append(measure_job(seeded, i, mode))
         finally:
-            from infra.embedded.process import stop_component
-
-            for component in reversed(servers):
-                stop_component(component)
+            stop_platform_servers(servers)
     report(rows["event"], rows["poll"], settings.training.poll_seconds)
     return 0
 

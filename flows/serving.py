@@ -1,6 +1,9 @@
 """Serving flows: start (create launches, an existing container is adopted), stop, remove, delete record,
-restart (applies an update), and the scheduled state sync. Every flow is safe to re-run: desired state is
-written first, then the runtime is driven towards it, then the observed state is read back."""
+restart (applies an update), follow (servings of a model roll to where its aliases point now), and the
+scheduled state sync, which also rolls forward any running serving whose alias moved without it (a follow cut
+short by a restart). Every flow is safe to re-run: desired state is written first, then the runtime is driven
+towards it, then the observed state is read back. What to do with a follower is decided by
+``flows.follow_rules`` (pure)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,16 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from catalog.db import session_scope
-from catalog.models import DesiredState, Serving
+from catalog.models import DesiredState, Model, Serving
 from catalog.scoping import SYSTEM
+from catalog.services import models as model_service
 from catalog.services import serving as serving_service
 from catalog.services.serving import Observation
+from flows import follow_rules
+from flows.follow_rules import Action
 from flows.launch import run_flow
-from infra.runtime.base import ContainerState
 from tasks.serving import launch, remove_container, stop_container, sync_states, wait_ready
+from tasks.serving_rollout import roll_forward, served_version
 
 
 def _set_desired(serving_id: int, desired: DesiredState) -> None:
@@ -91,8 +97,7 @@ def serving_restart(serving_id: int) -> dict[str, Any]:
     return {**serving_start(serving_id), "restarted": True}
 
 
-# A container in one of these states is gone for good: starting the serving again is the only way back.
-ENDED = frozenset({ContainerState.FAILED.value, ContainerState.EXITED.value, ContainerState.NOT_FOUND.value})
+ENDED = follow_rules.ENDED
 
 
 def to_restore(servings: Sequence[Serving], observations: Mapping[int, Observation]) -> list[int]:
@@ -123,9 +128,12 @@ def sync_servings(start_desired: bool = False) -> dict[str, Any]:
     observations = sync_states(None)
     stale = sum(1 for o in observations.values() if o.stale)
     restarted: list[int] = []
+    with session_scope() as session:
+        servings = serving_service.servings_for_sync(session, actor=SYSTEM)
+    # Restart-safe: a follow cut short (the platform stopped mid-way) completes here. Ended ones are left to
+    # the restore below, as before.
+    followed = _follow(servings, observations, restart=False)
     if start_desired:
-        with session_scope() as session:
-            servings = serving_service.servings_for_sync(session, actor=SYSTEM)
         for serving_id in to_restore(servings, observations):
             # One flow run each, as `mlops servings start` does: they start side by side and each records
             # its own outcome on the serving.
@@ -133,11 +141,90 @@ def sync_servings(start_desired: bool = False) -> dict[str, Any]:
             if launched.ok:
                 restarted.append(serving_id)
     get_run_logger().info(
-        "synced %d servings (%d stale); started again: %s", len(observations), stale, restarted or "none"
+        "synced %d servings (%d stale); started again: %s; rolled forward: %s; failed: %s",
+        len(observations),
+        stale,
+        restarted or "none",
+        followed["rolled"] or "none",
+        followed["failed"] or "none",
     )
     return {
         "count": len(observations),
         "stale": stale,
         "restarted": restarted,
+        "rolled": followed["rolled"],
+        "failed": followed["failed"],
         "states": {str(k): v.state for k, v in observations.items()},
     }
+
+
+def _follow(
+    servings: Sequence[Serving], observations: Mapping[int, Observation], *, restart: bool
+) -> dict[str, Any]:
+    """Roll every serving that follows an alias to the version it names now (each failure recorded on its
+    serving, the others still rolled); with ``restart``, start again those meant to run whose container ended."""
+    rolled: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    restarted: list[int] = []
+    skipped: dict[str, str] = {}
+    logger = get_run_logger()
+    for serving in servings:
+        sid = serving.id or 0
+        if not follow_rules.follows_alias(serving.model_version):
+            continue
+        seen = observations.get(sid)
+        observed = seen.state if seen is not None else "unknown"
+        running = observed == follow_rules.RUNNING and seen is not None and not seen.stale
+        decision = follow_rules.decide(
+            desired=serving.desired_state,
+            observed=observed,
+            stale=seen.stale if seen is not None else True,
+            ref=serving.model_version,
+            target=_alias_version(serving),
+            # What the server says it serves: after a restart of its container (Kubernetes restarts pods) it
+            # may serve the version it was first started with, whatever the catalog recorded since.
+            served=(served_version(serving) if running else None) or serving.resolved_version,
+        )
+        if decision.action == Action.ROLL_FORWARD:
+            try:
+                rolled[str(sid)] = roll_forward(sid)
+                _record_error(sid, None)
+            except Exception as exc:  # noqa: BLE001 - recorded on the serving; the others are still rolled
+                failed[str(sid)] = f"{type(exc).__name__}: {exc}"
+                _record_error(sid, f"roll-forward failed: {exc}")
+                logger.warning("serving %s: roll-forward failed: %s", sid, exc)
+        elif decision.action == Action.RESTART and restart:
+            if run_flow("serving-start", {"serving_id": sid}, wait=False).ok:
+                restarted.append(sid)
+        else:
+            skipped[str(sid)] = decision.reason
+    return {"rolled": rolled, "failed": failed, "restarted": restarted, "skipped": skipped}
+
+
+def _alias_version(serving: Serving) -> int | None:
+    with session_scope() as session:
+        model = session.get(Model, serving.model_id) if serving.model_id is not None else None
+        return getattr(model, f"{serving.model_version}_version", None) if model is not None else None
+
+
+@flow(name="serving-follow")
+def serving_follow(model_id: int) -> dict[str, Any]:
+    """Roll every serving of the model that follows an alias (and is meant to run) to the version the alias
+    names now, without dropping a request (``tasks.serving_rollout``): forwards after a promotion, back after a
+    rollback. A serving whose container ended is started again (it serves the alias's version). Fails, once
+    all were tried, if any could not be rolled (each failure is on its serving's record)."""
+    with session_scope() as session:
+        servings = [
+            s
+            for s in model_service.servings_of(session, model_id=model_id)
+            if follow_rules.follows_alias(s.model_version) and s.desired_state == DesiredState.RUNNING
+        ]
+    observations = sync_states([s.id for s in servings if s.id is not None]) if servings else {}
+    result = _follow(servings, observations, restart=True)
+    get_run_logger().info("model %s: rolled %s, skipped %s", model_id, result["rolled"], result["skipped"])
+    if result["failed"]:
+        raise RuntimeError(
+            f"model {model_id}: {len(result['failed'])} serving(s) could not roll forward: "
+            + "; ".join(f"serving {k}: {v}" for k, v in result["failed"].items())
+        )
+    return {"model_id": model_id, **result}

@@ -149,13 +149,19 @@ def serving_spec(
     model_uri: str,
     port: int,
     token: str,
+    model_version: str | None = None,
+    control_token: str | None = None,
     cpu_limit: float | None = None,
     memory_limit_mb: int | None = None,
     settings: Settings | None = None,
 ) -> ContainerSpec:
     """``token``: what the inference server requires of its callers (catalog.services.serving.inference_token);
-    the limits: what the serving claimed (``catalog.services.quotas``), else the runtime's."""
+    ``model_version``: the version ``model_uri`` is (every answer names it); ``control_token``: what its control
+    endpoint requires (``catalog.services.serving.control_token``: the platform's alone); the limits: what the
+    serving claimed (``catalog.services.quotas``), else the runtime's."""
     s = settings or get_settings()
+    version = ["--model-version", model_version] if model_version is not None else []
+    control = {"MLOPS_SERVING_CONTROL_TOKEN": control_token} if control_token is not None else {}
     return ContainerSpec(
         name=f"serve-{serving_id}",
         kind=ContainerKind.SERVE,
@@ -165,6 +171,7 @@ def serving_spec(
             "algorithms.serve",
             "--model-uri",
             model_uri,
+            *version,
             "--host",
             s.runtime.serving_host,
             "--port",
@@ -172,7 +179,7 @@ def serving_spec(
             "--scenario",
             scenario,
         ],
-        env={**container_env(s), "MLOPS_SERVING_TOKEN": token},
+        env={**container_env(s), "MLOPS_SERVING_TOKEN": token, **control},
         port=port,
         labels={"app": LABEL_APP, "kind": "serve", "serving-id": str(serving_id), "team-id": str(team_id)},
         image=s.runtime.image,

@@ -2,8 +2,9 @@
 
 Request (declared by ``anomaly_request``): ``{"data": [{"timestamp", "value"} | {"timestamp", "values":
 {column: number}}], "config": {"threshold"?}}``. Response (``AnomalyResponse``): ``{"results": [{"timestamp",
-"label", "score", "severity"}], "metadata": {"model_uri", "count", "anomalies", "execution_ms", "threshold",
-...}}`` (change-point models add ``change_points: [{"index", "timestamp", "size"}]``).
+"label", "score", "severity"}], "metadata": {"model_uri", "model_version", "count", "anomalies",
+"execution_ms", "threshold", ...}}`` (change-point models add ``change_points: [{"index", "timestamp",
+"size"}]``).
 
 Pyfunc input: a DataFrame with ``timestamp`` (optional) and the model's value columns (or ``value`` when the
 model has one value column); params ``{"threshold": float}`` optional. Output: a DataFrame with
@@ -253,6 +254,7 @@ class AnomalyResult(TypedDict):
 
 class AnomalyMetadata(TypedDict):
     model_uri: str
+    model_version: str | None
     count: int
     anomalies: int
     threshold: float | None
@@ -315,6 +317,7 @@ class AnomalyContract(ScenarioContract):
             "results": results,
             "metadata": {
                 "model_uri": model.uri,
+                "model_version": model.version,
                 "count": len(results),
                 "anomalies": anomalies,
                 "threshold": thr,

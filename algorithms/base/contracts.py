@@ -87,12 +87,14 @@ class ServedModel:
 
     ``python_model`` is the unwrapped ``PythonModel`` when the pyfunc has one (the contract may call its fast
     path); otherwise the contract goes through ``pyfunc.predict`` under ``lock``, because arbitrary flavours
-    (pyod detectors among them) are not safe to call from several threads at once.
+    (pyod detectors among them) are not safe to call from several threads at once. ``version``: the registered
+    model version it is (None: unknown), named in every answer's ``metadata.model_version``.
     """
 
     uri: str
     pyfunc: Any
     python_model: Any | None = None
+    version: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def predict_frame(self, frame: pd.DataFrame, params: dict[str, Any] | None) -> Any:

@@ -14,7 +14,8 @@ Responses: one result per image, in order —
 - detection: ``{"detections": [{"bbox": {"x1", "y1", "x2", "y2"}, "class_id", "class_name", "confidence"}],
   "width", "height"}`` (pixel coordinates of the image as sent);
 - an image that does not decode (bad base64, not an image): ``{"error": "image i: ..."}``;
-  the rest of the batch is answered. ``metadata``: ``model_uri``, ``count``, ``errors``, ``execution_ms``.
+  the rest of the batch is answered. ``metadata``: ``model_uri``, ``model_version``, ``count``, ``errors``,
+  ``execution_ms``.
 
 Models serve through ``predict_images(images, params)`` on their python model (a list of RGB PIL images →
 one result dict each), or as any pyfunc that takes a DataFrame with an ``image`` column of base64 strings and
@@ -124,6 +125,7 @@ class ImageError(TypedDict):
 
 class ImageMetadata(TypedDict):
     model_uri: str
+    model_version: str | None
     count: int
     errors: int
     execution_ms: float
@@ -157,6 +159,7 @@ class ImageContract(ScenarioContract):
             "results": results,
             "metadata": {
                 "model_uri": model.uri,
+                "model_version": model.version,
                 "count": len(results),
                 "errors": sum(1 for r in results if "error" in r),
                 "execution_ms": (time.perf_counter() - started) * 1000.0,

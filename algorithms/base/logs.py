@@ -8,9 +8,9 @@ ignored (and said so in the metrics as ``ground_truth_rows_mismatch``) rather th
 
 Request (``log_request``): ``{"data": ["line", ...]}``. Response (``LogResponse``): ``{"template_groups":
 [{"cluster_id", "template", "count", "indices", "samples"}], "unknown": [{"index", "line"}], "summary":
-{"total", "matched", "templates", "coverage"}, "metadata": {"model_uri", "count", "execution_ms"}}`` — groups
-by descending count, ``indices`` into the request, at most ``MAX_SAMPLES`` sample lines per group;
-``templates`` counts the known templates seen in the request.
+{"total", "matched", "templates", "coverage"}, "metadata": {"model_uri", "model_version", "count",
+"execution_ms"}}`` — groups by descending count, ``indices`` into the request, at most ``MAX_SAMPLES``
+sample lines per group; ``templates`` counts the known templates seen in the request.
 
 Pyfunc input: a DataFrame whose ``line`` column (else its first column) holds the lines. Output: a DataFrame
 with ``line``, ``cluster_id`` (-1 when unknown) and ``template`` (``"unknown"`` when unknown).
@@ -177,6 +177,7 @@ class LogSummary(TypedDict):
 
 class LogMetadata(TypedDict):
     model_uri: str
+    model_version: str | None
     count: int
     execution_ms: float
 
@@ -216,6 +217,7 @@ class LogClusteringContract(ScenarioContract):
         payload = response(data, cluster_ids, templates)
         payload["metadata"] = {
             "model_uri": model.uri,
+            "model_version": model.version,
             "count": len(data),
             "execution_ms": (time.perf_counter() - started) * 1000.0,
         }

@@ -3,9 +3,9 @@
 Release layout: ``{split}/*.csv`` with columns ``text`` and ``label`` (labels are compared as strings).
 
 Request (``text_request``): ``{"texts": ["...", ...], "config": {"top_k"?}}``. Response (``TextResponse``):
-``{"results": [{"label", "probability", "top": [{"label", "probability"}]}], "metadata": {"model_uri", "count",
-"execution_ms"}}`` — ``top`` lists the ``top_k`` most probable classes (default: all classes, at most
-``DEFAULT_TOP_K``; a larger ``top_k`` is cut to the number of classes).
+``{"results": [{"label", "probability", "top": [{"label", "probability"}]}], "metadata": {"model_uri",
+"model_version", "count", "execution_ms"}}`` — ``top`` lists the ``top_k`` most probable classes (default:
+all classes, at most ``DEFAULT_TOP_K``; a larger ``top_k`` is cut to the number of classes).
 
 Pyfunc input: a DataFrame whose ``text`` column (else its first column) holds the texts; params
 ``{"top_k": int}``. Output: a DataFrame with ``label``, ``probability`` and ``top``.
@@ -126,6 +126,7 @@ class TextResult(TypedDict):
 
 class TextMetadata(TypedDict):
     model_uri: str
+    model_version: str | None
     count: int
     execution_ms: float
 
@@ -166,6 +167,7 @@ class TextClassificationContract(ScenarioContract):
             "results": out,
             "metadata": {
                 "model_uri": model.uri,
+                "model_version": model.version,
                 "count": len(texts),
                 "execution_ms": (time.perf_counter() - started) * 1000.0,
             },

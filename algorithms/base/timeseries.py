@@ -3,9 +3,9 @@
 Request (``forecast_request``): ``{"data": [{"timestamp", "value"}] (recent history, optional; timestamps ISO
 8601), "config": {"steps" (1..1000; default: the model's horizon), "adjust_level"? (default true)}}``.
 Response (``ForecastResponse``): ``{"prediction": [{"timestamp", "value", "lower", "upper"}], "metadata":
-{"model_uri", "count", "steps", "history_points", "freq", "level_adjustment", "execution_ms"}}``. The forecast
-starts one step after the later of the training data's end and the history's end; timestamps are ISO 8601
-strings.
+{"model_uri", "model_version", "count", "steps", "history_points", "freq", "level_adjustment",
+"execution_ms"}}``. The forecast starts one step after the later of the training data's end and the history's
+end; timestamps are ISO 8601 strings.
 
 Pyfunc input: a DataFrame with ``timestamp`` and ``value`` (possibly empty), params ``{"steps": int,
 "adjust_level": bool}``. Output: a DataFrame with ``timestamp, value, lower, upper``.
@@ -172,6 +172,7 @@ class ForecastPoint(TypedDict):
 
 class ForecastMetadata(TypedDict):
     model_uri: str
+    model_version: str | None
     count: int
     steps: int
     history_points: int
@@ -233,6 +234,7 @@ class TimeseriesContract(ScenarioContract):
             "prediction": prediction,
             "metadata": {
                 "model_uri": model.uri,
+                "model_version": model.version,
                 "count": len(prediction),
                 "steps": steps,
                 "history_points": len(history),

@@ -1,10 +1,12 @@
-"""Inference container entrypoint: ``python -m algorithms.serve --model-uri URI --host H --port P [--scenario S]``.
+"""Inference container entrypoint: ``python -m algorithms.serve --model-uri URI [--model-version N] --host H
+--port P [--scenario S]``.
 
 Runs uvicorn with one worker, uvloop and httptools (multi-worker mode leaves Nagle's algorithm on: ~50 ms
 stalls on small responses). Environment: ``MLFLOW_TRACKING_URI`` (for ``models:/`` URIs), the
-``MLOPS_PREDICT_*`` limits and ``MLOPS_SERVING_TOKEN``, the bearer token callers of /predict and /metrics must
-present (the server refuses to start without one unless ``--no-auth`` says so). Exits 1 when the model fails
-to load, 2 on bad settings.
+``MLOPS_PREDICT_*`` limits, ``MLOPS_SERVING_TOKEN``, the bearer token callers of /predict and /metrics must
+present (the server refuses to start without one unless ``--no-auth`` says so), and
+``MLOPS_SERVING_CONTROL_TOKEN``, the platform's token for ``POST /admin/model`` (the endpoint is off without
+it). Exits 1 when the first model fails to load, 2 on bad settings.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import uvicorn
 
 from algorithms.base.contracts import Limits
 from algorithms.serve.app import create_app
+from algorithms.serve.loading import check_version
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m algorithms.serve", description="Serve one MLflow pyfunc model."
     )
     parser.add_argument("--model-uri", required=True, help="models:/name/version, runs:/..., or a local path")
+    parser.add_argument(
+        "--model-version",
+        type=check_version,
+        default=None,
+        help="the version the model is, named in every answer (default: N of models:/name/N)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--scenario", default=None, help="default: read from the model's metadata")
@@ -61,7 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(args.model_uri, scenario=args.scenario, limits=limits, on_load_failure=stop, token=token)
+    app = create_app(
+        args.model_uri,
+        scenario=args.scenario,
+        limits=limits,
+        on_load_failure=stop,
+        token=token,
+        model_version=args.model_version,
+        control_token=os.environ.get("MLOPS_SERVING_CONTROL_TOKEN") or None,
+    )
     config = uvicorn.Config(
         app,
         host=args.host,

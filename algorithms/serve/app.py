@@ -1,10 +1,21 @@
-"""The inference ASGI app: loads one MLflow pyfunc model by URI and serves it by its scenario's contract.
+"""The inference ASGI app: serves one MLflow pyfunc model at a time by its scenario's contract, and swaps in
+another version without dropping a request.
 
-Endpoints: POST /predict, GET /health (model URI, instance id), GET /ready (503 until the model is loaded
-and warmed up), GET /metrics (Prometheus), /docs and /openapi.json (``algorithms.serve.openapi``: exact, built
-from the scenario contract's declared bodies). The model loads in a background thread
-so /health answers during a slow load; a load failure calls ``on_load_failure`` (the entrypoint stops the
-server and exits non-zero) — there is never a fallback model.
+Endpoints: POST /predict, GET /health (model URI and version, the version loading, the last load error, instance
+id), GET /ready (503 until the first model is loaded and warmed up; 200 from then on, during a swap too),
+GET /metrics (Prometheus), /docs and /openapi.json (``algorithms.serve.openapi``: exact, built from the scenario
+contract's declared bodies), and POST /admin/model, the platform's control endpoint (below). Models load in a
+background thread (``algorithms.serve.loading``) so /health answers during a slow load; a failed first load
+calls ``on_load_failure`` (the entrypoint stops the server and exits non-zero) — there is never a fallback model.
+
+Every answer a loaded model gives to /predict (200, and its 4xx/5xx) names the version that produced it: header
+``x-model-version`` and ``metadata.model_version`` of a 200, both from the one model that answered it.
+
+``POST /admin/model`` ``{"model_uri": "models:/<name>/<N>", "version": "N"}`` loads that version beside the
+served one and swaps it in once warmed up (202; 200 when it is served already; 409 while another version
+loads). It needs its own bearer token (``control_token``, MLOPS_SERVING_CONTROL_TOKEN), which the platform keeps
+for itself: the serving's token, which users hold, cannot point the server at another model. A caller without
+it gets 401 before any of its body is read; a server started without one answers 403.
 
 Request bodies of /predict are counted as they arrive: a ``content-length`` over ``MLOPS_PREDICT_MAX_BODY_BYTES``
 is refused before any of the body is read, and a body that passes the limit while arriving is refused at once,
@@ -13,18 +24,14 @@ without reading the rest (413, and the connection is closed, since the rest of t
 
 from __future__ import annotations
 
-import gc
 import hmac
 import logging
 import os
 import socket
-import threading
 import time
-import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -34,32 +41,30 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from algorithms.base.contracts import ContractError, Limits, ScenarioContract, ServedModel, clip
+from algorithms.base.contracts import ContractError, Limits, clip
 from algorithms.base.scenarios import get_contract
-from algorithms.serve.metrics import ServerMetrics
+from algorithms.serve.loading import (
+    JSON_HEADER,
+    Headers,
+    LoadBusy,
+    Loaded,
+    ModelLoader,
+    ServerState,
+    check_version,
+    load_pyfunc,
+    start_load,
+    version_of,
+)
 from algorithms.serve.openapi import Health, Readiness, document
+
+__all__ = ["InferenceApp", "create_app", "load_pyfunc"]
 
 log = logging.getLogger("algorithms.serve")
 
-ModelLoader = Callable[[str], Any]
-WARMUP_LIMITS = Limits(
-    max_batch_size=2**31,
-    max_images=2**31,
-    max_image_bytes=2**40,
-    max_image_pixels=2**40,
-    max_request_pixels=2**40,
-    max_body_bytes=2**40,
-)
-
-
-def load_pyfunc(uri: str) -> Any:
-    import mlflow.pyfunc
-
-    return mlflow.pyfunc.load_model(uri)
-
-
-JSON_HEADERS = b"content-type", b"application/json"
-Answer = Callable[[bytes | bytearray], Awaitable[tuple[int, bytes]]]
+Answer = Callable[[bytes | bytearray], Awaitable[tuple[int, bytes, Headers]]]
+BASE_HEADERS: Headers = (JSON_HEADER,)
+CONTROL_PATH = "/admin/model"
+CONTROL_MAX_BODY_BYTES = 4096
 
 
 def dumps(payload: Any) -> bytes:
@@ -84,6 +89,20 @@ UNAUTHORIZED = error_body(
     "this serving answers only callers with its token: send 'Authorization: Bearer <token>' "
     "(`mlops servings token ID`, or the serving's page in the dashboard)",
 )
+CONTROL_UNAUTHORIZED = error_body(
+    "unauthorized", "the control endpoint answers only the platform: send its control token"
+)
+CONTROL_DISABLED = error_body(
+    "control_disabled", "this server takes no control requests (started without MLOPS_SERVING_CONTROL_TOKEN)"
+)
+
+
+def _bearer_matches(scope: Scope, token: bytes) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization":
+            scheme, _, credentials = value.partition(b" ")
+            return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token)
+    return False
 
 
 class InferenceApp(FastAPI):
@@ -91,9 +110,10 @@ class InferenceApp(FastAPI):
     Starlette's middleware stack, routing and request/response objects cost more than the prediction itself on
     a one-point request (the route registered on the app only documents /predict in the OpenAPI schema).
 
-    ``answer`` turns a whole request body into (status, JSON body); ``refused`` is told of a body refused while
-    it arrives (over ``limits``); callers of /predict and /metrics must send "Authorization: Bearer <token>"
-    (``token`` None: no check, for a local experiment or an in-process test).
+    ``answer`` turns a whole request body into (status, JSON body, headers of the model that answered);
+    ``refused`` is told of a body refused while it arrives (over ``limits``); callers of /predict and /metrics
+    must send "Authorization: Bearer <token>" (``token`` None: no check, for a local experiment or an in-process
+    test), callers of the control endpoint the ``control_token`` (None: the endpoint is off).
     """
 
     def __init__(
@@ -103,6 +123,7 @@ class InferenceApp(FastAPI):
         limits: Limits,
         refused: Callable[[ContractError], None],
         token: str | None,
+        control_token: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -110,21 +131,25 @@ class InferenceApp(FastAPI):
         self.limits = limits
         self.refused = refused
         self.token = token.encode() if token else None
+        self.control_token = control_token.encode() if control_token else None
 
     def _authorized(self, scope: Scope) -> bool:
-        if self.token is None:
-            return True
-        for name, value in scope.get("headers") or ():
-            if name == b"authorization":
-                scheme, _, credentials = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token)
-        return False
+        return self.token is None or _bearer_matches(scope, self.token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in PROTECTED_PATHS and not self._authorized(scope):
             # Before the body is read: an unauthenticated caller costs no more than its headers.
             await self._send(send, 401, UNAUTHORIZED, close=True, extra=[(b"www-authenticate", b"Bearer")])
             return
+        if scope["type"] == "http" and scope["path"] == CONTROL_PATH:
+            if self.control_token is None:
+                await self._send(send, 403, CONTROL_DISABLED, close=True)
+                return
+            if not _bearer_matches(scope, self.control_token):
+                await self._send(
+                    send, 401, CONTROL_UNAUTHORIZED, close=True, extra=[(b"www-authenticate", b"Bearer")]
+                )
+                return
         if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
             await super().__call__(scope, receive, send)
             return
@@ -137,8 +162,8 @@ class InferenceApp(FastAPI):
             return
         if raw is None:
             return
-        status, body = await self.answer(raw)
-        await self._send(send, status, body)
+        status, body, headers = await self.answer(raw)
+        await self._send(send, status, body, headers=headers)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | bytearray | None:
         """The whole body (None if the client left), or 413 once it passes the limit; never more than the
@@ -171,64 +196,37 @@ class InferenceApp(FastAPI):
         status: int,
         body: bytes,
         *,
+        headers: Headers = BASE_HEADERS,
         close: bool = False,
         extra: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
-        headers = [JSON_HEADERS, (b"content-length", str(len(body)).encode()), *(extra or [])]
+        out = [*headers, (b"content-length", str(len(body)).encode())]
+        if extra:
+            out += extra
         if close:
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+            out.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": body})
 
 
-@dataclass
-class ServerState:
-    model_uri: str
-    scenario: str | None
-    limits: Limits
-    instance_id: str = field(
-        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    )
-    served: ServedModel | None = None
-    contract: ScenarioContract | None = None
-    load_error: str | None = None
-    load_seconds: float | None = None
-    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+def _instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def _load(
-    state: ServerState, loader: ModelLoader, on_failure: Callable[[BaseException], None] | None
-) -> None:
-    started = time.perf_counter()
+def _control_request(raw: bytes) -> tuple[str, str]:
+    """(model URI, version) of a control request, or ValueError saying what is wrong."""
+    if len(raw) > CONTROL_MAX_BODY_BYTES:
+        raise ValueError(f"the body is over {CONTROL_MAX_BODY_BYTES} bytes")
     try:
-        pyfunc = loader(state.model_uri)
-        try:
-            python_model = pyfunc.unwrap_python_model()
-        except Exception:  # noqa: BLE001 - flavours other than python_function have no python model
-            python_model = None
-        metadata = getattr(getattr(pyfunc, "metadata", None), "metadata", None) or {}
-        scenario = state.scenario or metadata.get("scenario") or getattr(python_model, "scenario", None)
-        if not scenario:
-            raise ValueError("the model does not say its scenario; pass --scenario")
-        contract = get_contract(scenario)
-        served = ServedModel(uri=state.model_uri, pyfunc=pyfunc, python_model=python_model)
-        # First predict pays one-off costs (imports, numba compilation); pay them before reporting ready.
-        # The warm-up is not a client request: the configured limits (possibly below its size) do not apply.
-        contract.predict(contract.warmup_body(served), served, WARMUP_LIMITS)
-        state.scenario, state.contract = scenario, contract
-        gc.collect()
-        # A full collection over mlflow + pandas objects takes ~250 ms; freezing them removes those stalls.
-        gc.freeze()
-        state.load_seconds = time.perf_counter() - started
-        state.metrics.load_seconds.set(state.load_seconds)
-        state.served = served
-        state.metrics.ready.set(1)
-        log.info("model %s (%s) ready in %.2f s", state.model_uri, scenario, state.load_seconds)
-    except BaseException as exc:  # noqa: BLE001 - any load failure must stop the server
-        state.load_error = f"{type(exc).__name__}: {exc}"
-        log.error("failed to load model %s:\n%s", state.model_uri, traceback.format_exc())
-        if on_failure is not None:
-            on_failure(exc)
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict) or set(body) != {"model_uri", "version"}:
+        raise ValueError('expected {"model_uri": "models:/<name>/<N>", "version": "<N>"}')
+    uri, version = body["model_uri"], body["version"]
+    if not isinstance(uri, str) or not 0 < len(uri) <= 1000 or not isinstance(version, str):
+        raise ValueError("model_uri is a string of 1-1000 characters, version a string")
+    return uri, check_version(version)
 
 
 def create_app(
@@ -239,42 +237,51 @@ def create_app(
     loader: ModelLoader = load_pyfunc,
     on_load_failure: Callable[[BaseException], None] | None = None,
     token: str | None = None,
+    model_version: str | None = None,
+    control_token: str | None = None,
 ) -> FastAPI:
     """The app; the model starts loading when the app's lifespan starts. ``token``: the bearer token /predict
-    and /metrics require (the platform passes MLOPS_SERVING_TOKEN; None only for in-process tests)."""
-    state = ServerState(model_uri=model_uri, scenario=scenario, limits=limits or Limits.from_env())
+    and /metrics require (the platform passes MLOPS_SERVING_TOKEN; None only for in-process tests);
+    ``model_version``: the version ``model_uri`` is (default: the N of ``models:/name/N``); ``control_token``:
+    the one the control endpoint requires (None: it is off)."""
+    state = ServerState(
+        model_uri=model_uri,
+        scenario=scenario,
+        limits=limits or Limits.from_env(),
+        instance_id=_instance_id(),
+    )
+    first_version = version_of(model_uri, model_version)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        threading.Thread(
-            target=_load, args=(state, loader, on_load_failure), name="model-load", daemon=True
-        ).start()
+        start_load(state, model_uri, first_version, loader, on_load_failure)
         yield
 
     def refused(exc: ContractError) -> None:
         state.metrics.count_request(exc.status)
         state.metrics.errors.labels(exc.code).inc()
 
-    async def answer(raw: bytes | bytearray) -> tuple[int, bytes]:
+    async def answer(raw: bytes | bytearray) -> tuple[int, bytes, Headers]:
         started = time.perf_counter()
         metrics = state.metrics
-        status, body = await _predict(raw)
+        status, body, headers = await _predict(raw)
         metrics.count_request(status)
         metrics.latency.observe(time.perf_counter() - started)
-        return status, body
+        return status, body, headers
 
-    async def _predict(raw: bytes | bytearray) -> tuple[int, bytes]:
-        served, contract = state.served, state.contract
-        if served is None or contract is None:
+    async def _predict(raw: bytes | bytearray) -> tuple[int, bytes, Headers]:
+        # One read: the whole answer comes from this model, whatever is swapped in meanwhile.
+        loaded = state.loaded
+        if loaded is None:
             state.metrics.errors.labels("not_ready").inc()
-            return 503, error_body(
-                "not_ready", "the model is not loaded yet", {"load_error": state.load_error}
-            )
+            body = error_body("not_ready", "the model is not loaded yet", {"load_error": state.load_error})
+            return 503, body, BASE_HEADERS
+        served, contract, headers = loaded.served, loaded.contract, loaded.headers
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             state.metrics.errors.labels("invalid_json").inc()
-            return 400, error_body("invalid_json", clip(f"request body is not valid JSON: {exc}"))
+            return 400, error_body("invalid_json", clip(f"request body is not valid JSON: {exc}")), headers
         try:
             if contract.runs_inline(served):
                 payload = contract.predict(body, served, state.limits)
@@ -282,21 +289,22 @@ def create_app(
                 payload = await run_in_threadpool(contract.predict, body, served, state.limits)
         except ContractError as exc:
             state.metrics.errors.labels(exc.code).inc()
-            return exc.status, dumps(exc.body())
+            return exc.status, dumps(exc.body()), headers
         except Exception as exc:
             log.exception("prediction failed")
             state.metrics.errors.labels("prediction_failed").inc()
-            return 500, error_body("prediction_failed", clip(f"{type(exc).__name__}: {exc}"))
+            return 500, error_body("prediction_failed", clip(f"{type(exc).__name__}: {exc}")), headers
         count = payload.get("metadata", {}).get("count")
         if count:
             state.metrics.records.inc(count)
-        return 200, dumps(payload)
+        return 200, dumps(payload), headers
 
     app = InferenceApp(
         answer=answer,
         limits=state.limits,
         refused=refused,
         token=token,
+        control_token=control_token,
         title="mlops-lite inference",
         version="1",
         lifespan=lifespan,
@@ -313,48 +321,81 @@ def create_app(
     @app.post("/predict", summary="Predict by the scenario's contract")
     async def predict(request: Request) -> Response:
         # Documents /predict in the OpenAPI schema and /docs; requests are answered by InferenceApp.__call__.
-        status, body = await answer(await request.body())
-        return Response(body, status, media_type="application/json")
+        status, body, headers = await answer(await request.body())
+        return Response(body, status, headers={k.decode(): v.decode() for k, v in headers})
 
-    @app.get("/health", summary="Liveness, model URI and instance id")
+    @app.post(CONTROL_PATH, include_in_schema=False)
+    async def control(request: Request) -> Response:
+        # Authorized by InferenceApp.__call__ before this runs (the platform's control token).
+        try:
+            uri, version = _control_request(await request.body())
+        except ValueError as exc:
+            return error_response(422, "invalid_request", clip(str(exc)))
+        try:
+            outcome = start_load(state, uri, version, loader)
+        except LoadBusy as exc:
+            return error_response(
+                409, "load_in_progress", str(exc), {"loading_version": state.loading_version}
+            )
+        log.info("control: load %s (version %s): %s", uri, version, outcome)
+        body = {"outcome": outcome, "model_version": _version(state.loaded), "loading_version": version}
+        return json_response(body, 200 if outcome == "served" else 202)
+
+    @app.get("/health", summary="Liveness, the model served and the one loading")
     async def health() -> Response:
+        loaded = state.loaded
         body: Health = {
             "status": "ok",
-            "model_uri": state.model_uri,
+            "model_uri": state.current_uri,
+            "model_version": _version(loaded),
+            "loading_version": state.loading_version,
+            "load_error": state.load_error,
             "instance_id": state.instance_id,
             "scenario": state.scenario,
-            "ready": state.served is not None,
+            "ready": loaded is not None,
         }
         return json_response(body)
 
-    @app.get("/ready", summary="200 once the model is loaded and warmed up, else 503")
+    @app.get("/ready", summary="200 once a model is loaded and warmed up (during a swap too), else 503")
     async def ready() -> Response:
+        loaded = state.loaded
         body: Readiness = {
-            "ready": state.served is not None,
-            "model_uri": state.model_uri,
-            "load_seconds": state.load_seconds,
+            "ready": loaded is not None,
+            "model_uri": state.current_uri,
+            "model_version": _version(loaded),
+            "load_seconds": loaded.load_seconds if loaded is not None else None,
             "load_error": state.load_error,
         }
-        return json_response(body, 200 if state.served is not None else 503)
+        return json_response(body, 200 if loaded is not None else 503)
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
-    kept: list[dict[str, Any]] = []
+    kept: dict[tuple[str, str | None], dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
-        # Built on request: the loaded model decides parts of it (an anomaly model's value columns).
-        if kept:
-            return kept[0]
-        served = state.served
-        contract = state.contract or (get_contract(scenario) if scenario else None)
+        # Built on request: the loaded model decides parts of it (an anomaly model's value columns); kept for
+        # that model, built again after a swap.
+        loaded = state.loaded
+        if loaded is not None and (loaded.uri, loaded.version) in kept:
+            return kept[(loaded.uri, loaded.version)]
+        contract = loaded.contract if loaded is not None else (get_contract(scenario) if scenario else None)
         doc = document(
-            app, contract=contract, served=served, limits=state.limits, secured=app.token is not None
+            app,
+            contract=contract,
+            served=loaded.served if loaded is not None else None,
+            limits=state.limits,
+            secured=app.token is not None,
         )
-        if served is not None:
-            kept.append(doc)
+        if loaded is not None:
+            kept.clear()
+            kept[(loaded.uri, loaded.version)] = doc
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _version(loaded: Loaded | None) -> str | None:
+    return loaded.version if loaded is not None else None

@@ -41,8 +41,14 @@ class ErrorBody(TypedDict):
 
 
 class Health(TypedDict):
+    """``model_uri``/``model_version``: the model answering now; ``loading_version``: one being loaded beside it;
+    ``load_error``: why the last load failed (the model answering is unchanged)."""
+
     status: Literal["ok"]
     model_uri: str
+    model_version: str | None
+    loading_version: str | None
+    load_error: str | None
     instance_id: str
     scenario: str | None
     ready: bool
@@ -51,6 +57,7 @@ class Health(TypedDict):
 class Readiness(TypedDict):
     ready: bool
     model_uri: str
+    model_version: str | None
     load_seconds: float | None
     load_error: str | None
 
@@ -104,8 +111,11 @@ def document(
     )
     predict = doc["paths"]["/predict"]["post"]
     predict["requestBody"] = {"required": True, "content": {JSON: {"schema": schemas.of(request)}}}
+    version = {
+        "x-model-version": {"description": "The model version that answered", "schema": {"type": "string"}}
+    }
     predict["responses"] = {
-        "200": schemas.json("The prediction", answer),
+        "200": schemas.json("The prediction", answer, headers=version),
         "400": schemas.error("The body is not JSON"),
         "413": schemas.error("Over a MLOPS_PREDICT_* limit (the message names the variable)"),
         "422": schemas.error("Refused by the request schema (details name each field)"),

@@ -55,6 +55,16 @@ def inference_token(serving: Serving) -> str:
     return hmac.new(get_settings().platform.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
+def control_token(serving: Serving) -> str:
+    """The bearer token of the serving's control endpoint (``POST /admin/model``: load another model version and
+    swap it in), given to its container only (MLOPS_SERVING_CONTROL_TOKEN) and used only by the platform's
+    roll-forward (``tasks.serving_rollout``). Never shown to anyone: whoever held it could point the server,
+    which runs with the platform's MLflow credentials, at another team's model. Derived like
+    ``inference_token`` under another label, so one token tells nothing of the other."""
+    message = f"mlops-serving-control\0{serving.id}\0{serving.auth_salt}".encode()
+    return hmac.new(get_settings().platform.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
 def _check_version(model_version: str) -> str:
     return parse_version_ref(model_version or _VERSION_OK)
 

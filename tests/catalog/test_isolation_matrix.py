@@ -1118,6 +1118,11 @@ MATRIX: dict[str, Entry] = {
     "serving.inference_token": row(
         "serving.inference_token", "the token of a serving row its caller already read through get_serving"
     ),
+    "serving.control_token": system(
+        "serving.control_token",
+        "the platform's own token for a serving's control endpoint: tasks roll servings forward with it; "
+        "no edge may ever call it (a user holding it could point the server at another team's model)",
+    ),
     "releases.publishing_releases": system(
         "releases.publishing_releases", "the release reconciliation's query over every team; " + NOT_EDGE
     ),

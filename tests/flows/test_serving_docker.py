@@ -1,6 +1,7 @@
 """The same serving lifecycle as on the process runtime, on a real Docker engine (``docker_engine``): the
 inference server runs in a container of the minimal test image, with the project, its venv and interpreter
-bind-mounted read-only, on the host network (the default for development and tests)."""
+bind-mounted read-only, on the host network (the default for development and tests). A serving following
+``champion`` rolls forward and back in its container as on the process runtime, without dropping a request."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ import pytest
 from infra.net import wait_until
 from infra.settings import reset_settings
 from tests.fixtures.docker import DockerEngine, docker_engine  # noqa: F401 - the fixture
+from tests.flows.follow_support import (
+    Registered,
+    create_follower,
+    follow_moves,
+    health,
+    register_versions,
+    seed_model,
+)
 from tests.flows.test_serving_lifecycle import registered_model, run_lifecycle, seed_catalog  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -93,3 +102,29 @@ def test_killed_container_detected_and_delete_never_leaves_one(
     assert load(sid) is not None and container_state(sid) == "failed"
     serving_delete(sid)
     assert load(sid) is None and container_state(sid) == "not_found"
+
+
+@pytest.fixture(scope="module")
+def follow_registered(mlflow_server: Any) -> Registered:
+    return register_versions(mlflow_server.uri)
+
+
+def test_a_serving_follows_champion_in_its_docker_container(
+    docker_platform: Any, follow_registered: Registered
+) -> None:
+    from flows.serving import serving_follow, serving_start
+    from infra.runtime.registry import get_runtime
+
+    seeded = seed_model(follow_registered)
+    sid = create_follower(seeded)
+    serving_start(sid)
+    assert get_runtime().name == "docker" and health(sid)["model_version"] == "1"
+    before = get_runtime().status([f"serve-{sid}"])[f"serve-{sid}"]
+
+    def follow() -> None:
+        serving_follow(seeded.model_id)
+
+    follow_moves(seeded, sid, follow, [(2, "2"), (None, "1")])
+    # The same container all along, at the same address: the switch happened inside it.
+    after = get_runtime().status([f"serve-{sid}"])[f"serve-{sid}"]
+    assert (after.started_at, after.port) == (before.started_at, before.port)

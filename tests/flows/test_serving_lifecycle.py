@@ -73,11 +73,13 @@ class Seeded:
 
 
 def seed_catalog(model_name: str) -> Seeded:
-    """Admin's team with a completed job of ``model_name``; a second team with its own job and member."""
+    """Admin's team with a completed job of ``model_name`` (the registered model of the team's catalog model of
+    that name); a second team with its own job, model and member. The versions are not recorded in the catalog:
+    a serving's start records them from the job's runs."""
     from sqlmodel import select
 
     from catalog.db import session_scope
-    from catalog.models import AlgorithmConfig, DatasetRelease, JobRun, JobStatus, TrainJob
+    from catalog.models import AlgorithmConfig, DatasetRelease, JobRun, JobStatus, Model, TrainJob
     from catalog.services import datasets as ds
     from catalog.services import team_tree, teams
     from catalog.services.init import initialize
@@ -99,6 +101,9 @@ def seed_catalog(model_name: str) -> Seeded:
             )
             release = DatasetRelease(dataset_id=dataset.id, version="v1", status="published")
             session.add(release)
+            mlflow_name = model_name if tid == team_id else f"{model_name}-team{tid}"
+            model = Model(team_id=tid, scenario="anomaly_detection", name="ecod", mlflow_name=mlflow_name)
+            session.add(model)
             session.flush()
             job = TrainJob(
                 team_id=tid,
@@ -108,7 +113,8 @@ def seed_catalog(model_name: str) -> Seeded:
                 release_id=release.id,
                 params={},
                 status=JobStatus.COMPLETED,
-                model_name=model_name,
+                model_id=model.id,
+                model_name=mlflow_name,
                 mlflow_run_id="seeded",
             )
             session.add(job)
@@ -242,16 +248,16 @@ def run_lifecycle(seeded: Seeded) -> None:
         ).status_code
         == 401
     )
-    assert (
-        httpx.post(
-            first["url"],
-            json=body,
-            timeout=30,
-            trust_env=False,
-            headers={"Authorization": f"Bearer {inference_token(serving)}"},
-        ).status_code
-        == 200
+    answer = httpx.post(
+        first["url"],
+        json=body,
+        timeout=30,
+        trust_env=False,
+        headers={"Authorization": f"Bearer {inference_token(serving)}"},
     )
+    # Every answer names the version that produced it.
+    assert answer.status_code == 200 and answer.headers["x-model-version"] == "2"
+    assert answer.json()["metadata"]["model_version"] == "2"
 
     # Re-running start adopts the live container instead of starting a second one.
     again = serving_start(sid)
