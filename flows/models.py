@@ -29,6 +29,7 @@ from catalog.models import (
     AliasCause,
     AliasEvent,
     DatasetRelease,
+    EvaluationStatus,
     Model,
     ModelEvaluation,
     TrainJob,
@@ -155,6 +156,18 @@ def _after_decision(evaluation: ModelEvaluation) -> None:
             "MLflow's aliases of %s lag the catalog's (retried by the reconciler): %s", model.name, exc
         )
     _publish(str(evaluation.status), evaluation, evaluation.reason)
+    if evaluation.status == EvaluationStatus.PROMOTED:
+        _roll_servings(model.id)  # type: ignore[arg-type]
+
+
+def _roll_servings(model_id: int) -> None:
+    """The servings following the model's aliases move to where they point now (``serving-follow`` as a subflow).
+    Its failure is recorded on each serving concerned and retried by ``sync-servings``; it never undoes a move."""
+    from flows.serving import serving_follow
+
+    state = serving_follow(model_id, return_state=True)
+    if state.is_failed():
+        get_run_logger().warning("servings of model %s did not all follow: %s", model_id, state.message)
 
 
 def _summary(evaluation: ModelEvaluation) -> dict[str, Any]:
@@ -269,6 +282,7 @@ def model_aliases_moved(model_id: int) -> dict[str, Any]:
             )
     if payload is not None:
         events.publish(payload)
+    _roll_servings(model_id)
     return {"model_id": model_id, "mlflow_synced": synced, "event": published}
 
 

@@ -308,22 +308,27 @@ async def publish_once(
 
     credentials = {"user": user, "password": password} if user else {}
     try:
-        nc = await nats.connect(
-            servers=[url],
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            connect_timeout=timeout,  # type: ignore[arg-type]
-            error_cb=on_error,
-            **credentials,  # type: ignore[arg-type]
+        # nats-py keeps retrying a server that refuses connections (allow_reconnect=False notwithstanding): the
+        # deadline is ours.
+        nc = await asyncio.wait_for(
+            nats.connect(
+                servers=[url],
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                connect_timeout=timeout,  # type: ignore[arg-type]
+                error_cb=on_error,
+                **credentials,  # type: ignore[arg-type]
+            ),
+            timeout=timeout,
         )
     except Exception as exc:
-        raise PublishError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from exc
+        raise PublishError(f"cannot connect to NATS at {url}: {str(exc) or type(exc).__name__}") from exc
     try:
         await nc.publish(subject, body)
         # A round trip: the server has processed the publish (and reported a violation) once the PONG arrives.
         await nc.flush(timeout=timeout)
     except Exception as exc:
-        raise PublishError(f"cannot publish to {subject}: {exc or type(exc).__name__}") from exc
+        raise PublishError(f"cannot publish to {subject}: {str(exc) or type(exc).__name__}") from exc
     finally:
         await nc.close()
     if errors:

@@ -66,6 +66,16 @@ def record_job_versions(job_id: int) -> list[ModelVersion]:
         return sorted(rows, key=lambda row: row.version)
 
 
+def record_model_versions(model_id: int) -> int:
+    """``record_job_versions`` for every job targeting the model (a serving's start, before it resolves 'latest' or
+    a version the catalog does not know yet); returns how many versions are recorded now."""
+    from sqlmodel import select
+
+    with session_scope() as session:
+        job_ids = list(session.exec(select(TrainJob.id).where(TrainJob.model_id == model_id)).all())
+    return sum(len(record_job_versions(job_id)) for job_id in job_ids if job_id is not None)
+
+
 def backfill_versions() -> list[int]:
     """Record the versions of every job the catalog lacks them for (``models_missing_versions``: after the
     migration that made models of the jobs' registered models, or a recording that failed at a training's end).

@@ -31,7 +31,7 @@ from infra.runtime.base import ContainerRuntime, ContainerState, ContainerStatus
 from infra.runtime.ports import allocate_port
 from infra.runtime.registry import get_runtime
 from tasks.containers import serving_spec
-from tasks.model_versions import record_model_versions
+from tasks.models import record_model_versions
 
 READY_TIMEOUT_SECONDS = 180.0
 # The label the launch writes, so an adopted container tells which model version it serves.

@@ -229,3 +229,19 @@ def test_event_subjects_are_never_request_handlers(suffix: str) -> None:
         Responder(url="nats://127.0.0.1:9", namespace="mlops", queue_group="q", handlers={suffix: add})
     # A suffix that merely starts with the word is a request subject like any other.
     Responder(url="nats://127.0.0.1:9", namespace="mlops", queue_group="q", handlers={"eventsource": add})
+
+
+def test_publishing_to_an_unreachable_server_fails_instead_of_waiting_forever() -> None:
+    """nats-py retries a refusing server without end; a best-effort publisher (model events) must get its error."""
+    import asyncio
+
+    import pytest
+
+    from infra.natsbus import PublishError, publish_once
+    from infra.net import free_port
+
+    port = free_port()  # nothing listens there
+    with pytest.raises(
+        PublishError, match=f"cannot connect to NATS at nats://127.0.0.1:{port}: TimeoutError"
+    ):
+        asyncio.run(publish_once(f"nats://127.0.0.1:{port}", "ns.events.model", b"{}", timeout=1.0))
