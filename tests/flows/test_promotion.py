@@ -49,9 +49,8 @@ def _create_job(seeded: Seeded, name: str, contamination: float, **extra: Any) -
             name=name,
             scenario="anomaly_detection",
             algorithm="ECOD",
-            release_id=seeded.release_id,
             params={"contamination": contamination},
-            **extra,
+            **({"release_id": seeded.release_id} | extra),
         )
         return int(job.id or 0)
 
