@@ -77,12 +77,15 @@ def _evaluation(actor: Actor, evaluation_id: int) -> ModelEvaluation:
         return row
 
 
-def _launch_failed(evaluation_id: int, exc: BaseException) -> None:
+def _launch_failed(actor: Actor, evaluation_id: int, exc: BaseException) -> None:
     """The gate's flow run was not launched: the evaluation ends failed, saying why (nothing moved)."""
     why = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
     with session_scope() as session:
-        model_promotion.fail_evaluation(
-            session, evaluation_id=evaluation_id, error=f"the promotion gate could not be launched: {why}"
+        model_promotion.abandon_evaluation(
+            session,
+            actor=actor,
+            evaluation_id=evaluation_id,
+            error=f"the promotion gate could not be launched: {why}",
         )
 
 
@@ -107,7 +110,7 @@ def promote(model_id: IdPath, body: Promote, actor: ActorDep) -> PromotionLaunch
     try:
         launched = launch(PROMOTE_FLOW, {"evaluation_id": evaluation_id})
     except BaseException as exc:
-        _launch_failed(evaluation_id, exc)
+        _launch_failed(actor, evaluation_id, exc)
         raise
     return PromotionLaunch(
         evaluation=EvaluationOut.model_validate(_evaluation(actor, evaluation_id)), launch=launched

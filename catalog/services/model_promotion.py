@@ -249,6 +249,16 @@ def finish_evaluation(
     return Outcome(evaluation, promoted, champion_version)
 
 
+@requires("models:promote")
+def abandon_evaluation(session: Session, *, actor: Actor, evaluation_id: int, error: str) -> bool:
+    """An edge whose launch of the gate failed ends the evaluation it asked for (still pending: no flow run took
+    it) as failed, saying why; nothing moves. Returns whether it was still pending."""
+    evaluation = get_evaluation(session, actor=actor, evaluation_id=evaluation_id)
+    if evaluation.status != EvaluationStatus.PENDING:
+        return False
+    return fail_evaluation(session, evaluation_id=evaluation_id, error=error)
+
+
 def fail_evaluation(session: Session, *, evaluation_id: int, error: str, held_by: str | None = None) -> bool:
     """The gate could not evaluate (container failed, MLflow down): nothing moves; recorded and audited.
     ``held_by``: only if that flow run still holds the evaluation (the reconciler failing an interrupted one: a

@@ -937,6 +937,22 @@ MATRIX: dict[str, Entry] = {
             lambda s: model_promotion.request_promotion(s, actor=w.alice, model_id=w.model_a, version=1)
         ),
     ),
+    "model_promotion.abandon_evaluation": scoped(
+        ref(
+            lambda s, i, w: model_promotion.abandon_evaluation(s, actor=w.eve, evaluation_id=i, error="x"),
+            "model_a",
+        ),
+        control=lambda w: (
+            lambda s: model_promotion.abandon_evaluation(
+                s,
+                actor=w.alice,
+                evaluation_id=model_promotion.request_promotion(
+                    s, actor=w.alice, model_id=w.model_a, version=1
+                ).id,
+                error="the launch failed",
+            )
+        ),
+    ),
     "model_promotion.claim_evaluation": system("model_promotion.claim_evaluation", NOT_EDGE),
     "model_promotion.finish_evaluation": system("model_promotion.finish_evaluation", NOT_EDGE),
     "model_promotion.fail_evaluation": system("model_promotion.fail_evaluation", NOT_EDGE),

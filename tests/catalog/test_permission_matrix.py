@@ -254,6 +254,9 @@ RECIPES: dict[str, Recipe] = {
     "model_promotion.request_promotion": Recipe(
         lambda s, a, t: model_promotion.request_promotion(s, actor=a, model_id=t.model, version=1)
     ),
+    "model_promotion.abandon_evaluation": Recipe(
+        lambda s, a, t: model_promotion.abandon_evaluation(s, actor=a, evaluation_id=t.evaluation, error="x")
+    ),
     "model_promotion.rollback": Recipe(
         lambda s, a, t: model_promotion.rollback(s, actor=a, model_id=_two_champions(s, t))
     ),

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from infra.net import wait_until
-from tests.model_rows import add_model, add_versions
+from tests.model_rows import add_versions
 
 pytestmark = pytest.mark.slow
 
@@ -119,10 +119,7 @@ def seed_catalog(model_name: str) -> Seeded:
             )
             session.add(job)
             session.flush()
-            # One registered model per model row: the other team's job registers under a name of its own.
-            models.append(
-                add_model(session, job, mlflow_name=model_name if tid == team_id else f"{model_name}-t{tid}")
-            )
+            models.append(model)
             job_ids.append(job.id)
         other_id = other.id
         # As the training flow records them: the runs that registered the model's versions are the jobs' own
