@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from catalog.db import session_scope
 from catalog.model_gate import Decision
-from catalog.models import Model, ModelEvaluation, ModelVersion, TrainJob
+from catalog.models import AliasEvent, Model, ModelEvaluation, ModelVersion, TrainJob
 from catalog.scoping import SYSTEM
 from catalog.services import model_promotion
 from catalog.services.models import RegisteredVersion, record_versions
@@ -69,16 +69,21 @@ def model_world(job_id: int, run_id: str) -> dict[str, Any]:
     rollback has somewhere to go), and one pending evaluation of v1; made once, read back after. Its ids."""
     model_id = model_of(job_id)
     with session_scope() as s:
-        seeded = s.exec(select(ModelVersion.id).where(ModelVersion.model_id == model_id)).first() is not None
+        seeded = s.exec(select(AliasEvent.id).where(AliasEvent.model_id == model_id)).first() is not None
+        evaluated = s.exec(select(ModelEvaluation.id).where(ModelEvaluation.model_id == model_id)).first()
+        known = set(s.exec(select(ModelVersion.version).where(ModelVersion.model_id == model_id)).all())
     if not seeded:
-        for version in (1, 2):
+        # The world's team resources may have recorded version 1 already, and the permission world asked for
+        # an evaluation (tests/catalog/isolation_world.py, permission_world.py).
+        for version in sorted({1, 2} - known):
             record_version(job_id, run_id, version=version)
         with session_scope() as s:
             for version in (1, 2):
                 model_promotion.set_alias(
                     s, actor=SYSTEM, model_id=model_id, alias="champion", version=version
                 )
-            model_promotion.request_promotion(s, actor=SYSTEM, model_id=model_id, version=1)
+            if evaluated is None:
+                model_promotion.request_promotion(s, actor=SYSTEM, model_id=model_id, version=1)
     with session_scope() as s:
         first = s.exec(
             select(ModelEvaluation.id)
