@@ -4,8 +4,8 @@ Registers the deployments with the Prefect API (schedules from prefect.yaml, int
 ``MLOPS_PREFECT_SCHEDULE_OVERRIDES``), closes the flow runs an earlier runner left behind (it is gone: a run
 it was executing can never finish), starts one run of each long-running deployment (tagged ``long-running``
 in prefect.yaml, e.g. the NATS responder) and one run of each scheduled reconciler at once (so a restart
-is reconciled now, not one interval later), records the model versions the catalog lacks and mirrors the
-models' aliases into MLflow (``flows.models``), writes a readiness file (``MLOPS_DEPLOYMENTS_READY_FILE``)
+is reconciled now, not one interval later: ``reconcile-training`` also records the model versions the catalog
+lacks and mirrors the models' aliases into MLflow, ``flows.models``), writes a readiness file (``MLOPS_DEPLOYMENTS_READY_FILE``)
 once all that is done, then executes flow runs as they are requested.
 """
 
@@ -24,7 +24,6 @@ export_library_env()
 from prefect.runner import Runner
 
 from flows.datasets import reconcile_releases_at_startup
-from flows.models import reconcile_models_quietly
 from flows.registry import DeploymentDecl, deployments
 from infra.settings import get_settings
 
@@ -136,7 +135,8 @@ def main() -> None:
     close_leftovers()
     start_long_running()
     reconcile_releases_at_startup()  # its flow runs were closed just above
-    reconcile_models_quietly()  # versions the catalog lacks (after the models migration); MLflow aliases
+    # The models' reconciliation (versions the catalog lacks, MLflow aliases) runs in the reconcile-training run
+    # started below, not here: its MLflow calls must not hold the runner back from the flow runs users start.
     start_reconcilers()
     ready = os.environ.get("MLOPS_DEPLOYMENTS_READY_FILE")
     if ready:
