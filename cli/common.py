@@ -235,5 +235,11 @@ def pick(rows: Iterable[Any], fields: Sequence[str]) -> list[dict[str, Any]]:
     return [{f: getattr(r, f, None) for f in fields} for r in rows]
 
 
+def emit_page(page: Any, fields: Sequence[str], *, as_json: bool) -> None:
+    """One page of a list (``.total``, ``.items``): a table of ``fields``, or with --json the rows and the total."""
+    rows = pick(page.items, fields)
+    emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
+
+
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()

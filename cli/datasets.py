@@ -21,6 +21,7 @@ from cli.common import (
     TimeoutOpt,
     client,
     emit,
+    emit_page,
     handle_errors,
     pick,
     team_id_of,
@@ -89,8 +90,7 @@ def list_(
             team_id=team_id_of(api, team),
             include_children=include_children,
         )
-    rows = pick(page.items, DATASET_COLS)
-    emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
+    emit_page(page, DATASET_COLS, as_json=as_json)
 
 
 @app.command("show")

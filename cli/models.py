@@ -22,6 +22,7 @@ from cli.common import (
     TimeoutOpt,
     client,
     emit,
+    emit_page,
     fail,
     handle_errors,
     pick,
@@ -122,8 +123,7 @@ def list_(
             team_id=team_id_of(api, team),
             include_children=include_children,
         )
-    rows = pick(page.items, MODEL_COLS)
-    emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
+    emit_page(page, MODEL_COLS, as_json=as_json)
 
 
 @app.command("show")
@@ -161,8 +161,7 @@ def versions(
     """A model's versions, newest first, with their aliases, runs and metrics."""
     with client() as api:
         page = api.models.versions(resolve(api, model, team).id, offset=offset, limit=limit)
-    rows = pick(page.items, VERSION_COLS)
-    emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
+    emit_page(page, VERSION_COLS, as_json=as_json)
 
 
 @app.command("gate")
@@ -265,8 +264,7 @@ def evaluations(
     """The gate's evaluations of a model, newest first."""
     with client() as api:
         page = api.models.evaluations(resolve(api, model, team).id, offset=offset, limit=limit)
-    rows = pick(page.items, EVALUATION_COLS)
-    emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
+    emit_page(page, EVALUATION_COLS, as_json=as_json)
 
 
 @app.command("rollback")

@@ -26,6 +26,7 @@ from cli.common import (
     TimeoutOpt,
     client,
     emit,
+    emit_page,
     fail,
     handle_errors,
     pick,
@@ -243,8 +244,7 @@ def list_(
             team_id=team_id_of(api, team),
             include_children=include_children,
         )
-    rows = pick(page.items, COLS)
-    emit({"count": page.total, "items": rows} if as_json else rows, as_json=as_json)
+    emit_page(page, COLS, as_json=as_json)
 
 
 @app.command("status")
