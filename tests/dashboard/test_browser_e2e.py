@@ -124,13 +124,27 @@ def open_page(page: Any, url_path: str, title: str) -> None:
 
 def choose(page: Any, label: str, option: str) -> None:
     """Pick ``option`` in the select box labelled ``label`` (unless it is already picked)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     box = page.get_by_role("combobox", name=label, exact=True)
     if box.input_value() == option:
         return
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    # A click landing while the app reruns (a button's rerun still in flight) opens a list the rerun closes again:
+    # open it until the option shows, within one deadline.
+    wanted = page.get_by_role("option", name=option, exact=True)
+
+    def opened() -> bool:
+        box.click()
+        try:
+            wanted.wait_for(timeout=3000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            return False
+        return True
+
+    wait_until(opened, timeout=60, interval=0.5, description=f"option {option!r} of {label!r}")
+    wanted.click()
     expect(box).to_have_value(option)
 
 
