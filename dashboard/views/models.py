@@ -199,8 +199,17 @@ def _promote(who: Actor, model: Model, version: int) -> int:
     try:
         run_flow("promote-model", {"evaluation_id": evaluation_id}, wait=False)
     except (LookupError, RuntimeError, TimeoutError) as exc:
+        # Nothing will run it: the evaluation ends failed with the reason, as the API's launch failure does
+        # (api/routes/model_aliases.py), instead of staying pending for ever.
+        with session_scope() as session:
+            promo.abandon_evaluation(
+                session,
+                actor=who,
+                evaluation_id=evaluation_id,
+                error=f"the promotion gate could not be launched: {exc}",
+            )
         raise RuntimeError(
-            f"evaluation #{evaluation_id} of v{version} is recorded, but the gate could not be launched: {exc}"
+            f"evaluation #{evaluation_id} of v{version} failed: the gate could not be launched: {exc}"
         ) from None
     return evaluation_id
 

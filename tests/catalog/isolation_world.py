@@ -34,7 +34,17 @@ from catalog.errors import CatalogError, PermissionDeniedError
 from catalog.models import JobRun, JobStatus, TrainJob
 from catalog.presets import import_presets
 from catalog.scoping import SYSTEM, Actor
-from catalog.services import datasets, job_config, models, releases, serving, team_tree, teams, training
+from catalog.services import (
+    datasets,
+    job_config,
+    model_promotion,
+    models,
+    releases,
+    serving,
+    team_tree,
+    teams,
+    training,
+)
 from catalog.services.common import transition
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +81,7 @@ class World:
     root: Actor
     run_a: str | None = None
     run_b: str | None = None
+    evaluation_a: int = 0  # a pending promotion of model_a's version 1 (build_world)
 
 
 def team_resources(s: Session, owner: Actor, team_id: int, prefix: str) -> dict[str, int]:
@@ -162,7 +173,12 @@ def build_world() -> World:
         a = team_resources(s, teams.actor_for(s, username="alice", current_team_id=ids[0]), ids[0], SECRET)
         b = team_resources(s, teams.actor_for(s, username="eve"), ids[1], "b")
         actors = [teams.actor_for(s, username=name) for name in ("alice", "eve", "bob", "root")]
-    return World(*ids, *a.values(), *b.values(), *actors)  # type: ignore[arg-type]
+    world = World(*ids, *a.values(), *b.values(), *actors)  # type: ignore[arg-type]
+    with session_scope() as s:
+        world.evaluation_a = model_promotion.request_promotion(  # type: ignore[assignment]
+            s, actor=world.alice, model_id=world.model_a, version=1
+        ).id
+    return world
 
 
 def add_run(job_id: int) -> str:

@@ -940,7 +940,7 @@ MATRIX: dict[str, Entry] = {
     "model_promotion.abandon_evaluation": scoped(
         ref(
             lambda s, i, w: model_promotion.abandon_evaluation(s, actor=w.eve, evaluation_id=i, error="x"),
-            "model_a",
+            "evaluation_a",
         ),
         control=lambda w: (
             lambda s: model_promotion.abandon_evaluation(
@@ -981,7 +981,7 @@ MATRIX: dict[str, Entry] = {
         ),
     ),
     "model_promotion.get_evaluation": scoped(
-        ref(lambda s, i, w: model_promotion.get_evaluation(s, actor=w.eve, evaluation_id=i), "model_a"),
+        ref(lambda s, i, w: model_promotion.get_evaluation(s, actor=w.eve, evaluation_id=i), "evaluation_a"),
         control=lambda w: (
             lambda s: model_promotion.get_evaluation(
                 s,

@@ -205,6 +205,31 @@ def test_promote_records_an_evaluation_launches_the_gate_and_follows_it(
     assert metric(at, "Champion") == "-"
 
 
+def test_a_promotion_whose_gate_cannot_be_launched_ends_failed_with_the_reason(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog.db import session_scope
+    from catalog.services import model_promotion as promo
+    from dashboard.views import models as models_page
+    from flows.launch import PrefectUnreachable
+
+    def unreachable(name: str, params: dict[str, Any], wait: bool = True) -> None:
+        raise PrefectUnreachable("the Prefect server at http://x is unreachable")
+
+    monkeypatch.setattr(models_page, "run_flow", unreachable)
+    line = lineup(catalog)
+    at = no_exception(page("models").run())
+    at.selectbox(key=f"md_promote_version_{line.model_id}").set_value(2)
+    click(at, f"md_promote_{line.model_id}")
+    with session_scope() as session:
+        total, evaluations = promo.list_evaluations(session, actor=catalog.admin, model_id=line.model_id)
+    assert total == 1 and (evaluations[0].version, evaluations[0].status) == (2, "failed")
+    assert "could not be launched" in (evaluations[0].reason or "") and "unreachable" in evaluations[0].reason
+    assert any(f"evaluation #{evaluations[0].id} of v2 failed" in e for e in errors(at)), errors(at)
+    assert not at.get("progress")  # nothing left pending to follow
+    assert model_row(line.model_id).champion_version is None
+
+
 def test_rollback_moves_the_champion_back_and_launches_the_alias_sync(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
