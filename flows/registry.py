@@ -22,6 +22,8 @@ class DeploymentDecl:
     tags: tuple[str, ...] = ()
     intervals: tuple[float, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
+    # prefect.yaml's ``concurrency_limit`` (``limit`` and ``collision_strategy``), as `prefect deploy` reads it.
+    concurrency: dict[str, Any] | None = None
 
     def load_flow(self) -> Flow[..., Any]:
         path, attr = self.entrypoint.split(":", 1)
@@ -50,6 +52,7 @@ def deployments() -> dict[str, DeploymentDecl]:
             tags=tuple(item.get("tags") or ()),
             intervals=intervals,
             parameters=item.get("parameters") or {},
+            concurrency=item.get("concurrency_limit"),
         )
     return out
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from infra.settings.bridge import export_library_env
 
 export_library_env()
 
+from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.runner import Runner
 
 from flows.datasets import reconcile_releases_at_startup
@@ -49,6 +50,7 @@ def build_runner() -> Runner:
             tags=list(decl.tags),
             interval=intervals(decl),
             parameters=decl.parameters or None,
+            concurrency_limit=ConcurrencyLimitConfig(**decl.concurrency) if decl.concurrency else None,
         )
         runner.add_deployment(deployment)
     return runner
@@ -59,8 +61,11 @@ def close_leftovers() -> int:
 
     This process is the only runner of the embedded platform, so a run still pending or running belongs to
     a runner that stopped (its process is gone, and the run with it): it is marked Crashed. A scheduled run
-    of a long-running deployment is cancelled (``start_long_running`` starts a fresh one); other scheduled
-    runs — requests made while the platform was down, future schedule slots — are left for this runner.
+    of a long-running deployment is cancelled (``start_long_running`` starts a fresh one), and so is a
+    reconciler's run that is already due (``start_reconcilers`` starts one now, with the parameters of a
+    restart: at one run at a time, prefect.yaml's ``concurrency_limit``, a due slot would take its place);
+    other scheduled runs — requests made while the platform was down, future schedule slots — are left
+    for this runner.
     What the crashed runs were doing is picked up by the reconcilers (``start_reconcilers``).
     """
     from prefect.client.orchestration import get_client
@@ -76,11 +81,14 @@ def close_leftovers() -> int:
 
     closed = 0
     message = "left behind by a previous deployment server, which stopped while it ran"
+    superseded = "superseded by the run the deployment server starts at once (flows/serve_all.py)"
+    now = datetime.now(UTC)
     with get_client(sync_client=True) as client:
         for decl in deployments().values():
             long_running = LONG_RUNNING_TAG in decl.tags
+            reconciler = SCHEDULED_TAG in decl.tags
             live = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING] + (
-                [StateType.SCHEDULED] if long_running else []
+                [StateType.SCHEDULED] if long_running or reconciler else []
             )
             deployment = client.read_deployment_by_name(decl.full_name)
             leftovers = client.read_flow_runs(
@@ -90,11 +98,15 @@ def close_leftovers() -> int:
                 ),
             )
             for run in leftovers:
-                state = (
-                    Cancelled(message=message)
-                    if run.state_type in (StateType.SCHEDULED, StateType.CANCELLING)
-                    else Crashed(message=message)
-                )
+                due = run.expected_start_time is None or run.expected_start_time <= now
+                if run.state_type == StateType.SCHEDULED and reconciler and not long_running and not due:
+                    continue  # a future slot of the schedule: this runner takes it when it comes
+                if run.state_type == StateType.SCHEDULED and reconciler:
+                    state = Cancelled(message=superseded)
+                elif run.state_type in (StateType.SCHEDULED, StateType.CANCELLING):
+                    state = Cancelled(message=message)
+                else:
+                    state = Crashed(message=message)
                 client.set_flow_run_state(run.id, state, force=True)
                 closed += 1
     return closed

@@ -168,6 +168,9 @@ def test_scheduled_reconcile_fails_dead_publishes_and_keeps_live_ones(flow_runne
     start_upload(store, "releases/stray.zip", parts=0)
 
     try:
+        flow_runner.wait_idle(
+            "reconcile-releases"
+        )  # the start-up run ended: this one is not refused beside it
         launched = run_flow("reconcile-releases", {}, wait=True, mode="deployment")
         assert launched.state == "COMPLETED", launched.message
         assert release_row(dead_id).status == "failed"

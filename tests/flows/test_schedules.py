@@ -1,5 +1,5 @@
 """Scheduled deployments run from their schedules: the Prefect server's scheduler (embedded, as `mlops up`
-starts it) creates the runs and the deployment server executes them to completion.
+starts it) creates the runs and the deployment server executes them to completion, one at a time.
 
 With Prefect 3.8 and SQLAlchemy 2.1 the scheduler failed on every loop ("Can't evaluate bulk DML
 statement") and no scheduled run was ever created; the pins in requirements/lock.txt avoid that pair.
@@ -8,6 +8,7 @@ statement") and no scheduled run was ever created; the pins in requirements/lock
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -32,6 +33,21 @@ def _runs_of(deployment_name: str) -> list[Any]:
             )
 
     return asyncio.run(read())
+
+
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+def _ask_at_once(deployment_name: str, count: int) -> set[str]:
+    """``count`` runs of the deployment requested together, as people (or a restart) may; their ids."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    with get_client(sync_client=True) as client:
+        (deployment,) = client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name]))
+        )
+        return {str(client.create_flow_run_from_deployment(deployment.id).id) for _ in range(count)}
 
 
 def test_a_schedule_produces_completed_runs(flow_runner: FlowRunner) -> None:
@@ -62,6 +78,24 @@ def test_a_schedule_produces_completed_runs(flow_runner: FlowRunner) -> None:
             runs = [(r.name, r.auto_scheduled, r.state_type, r.expected_start_time) for r in _runs_of(name)]
             raise AssertionError(f"{runs}\n{flow_runner.log()}") from None
         assert proc.poll() is None, flow_runner.log()
+
+    # One run of a reconciler at a time (prefect.yaml's concurrency_limit): runs asked for while one works are
+    # cancelled rather than started beside it, so a slow dependency never piles up processes.
+    asked = _ask_at_once("sync-servings", 3)
+    wait_until(
+        lambda: all(r.state_type.value in FINAL for r in _runs_of("sync-servings") if str(r.id) in asked),
+        timeout=180,
+        interval=1.0,
+        description="the three requested sync-servings runs ended",
+    )
+    ended = {str(r.id): r for r in _runs_of("sync-servings") if str(r.id) in asked}
+    outcomes = sorted(r.state_type.value for r in ended.values())
+    assert outcomes.count("COMPLETED") >= 1 and set(outcomes) <= {"COMPLETED", "CANCELLED"}, outcomes
+    for run in ended.values():
+        if run.state_type.value == "CANCELLED":
+            assert "concurrency limit" in (run.state.message or ""), run.state
+    ran = sorted((r.start_time, r.end_time) for r in _runs_of("sync-servings") if r.start_time and r.end_time)
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(ran)), ran
     flow_runner.stop()
     # Runs still in flight when the runner stopped end CRASHED; none may have FAILED.
     failed = [
