@@ -325,7 +325,10 @@ async def publish_once(
         raise PublishError(f"cannot connect to NATS at {url}: {str(exc) or type(exc).__name__}") from exc
     try:
         await nc.publish(subject, body)
-        # A round trip: the server has processed the publish (and reported a violation) once the PONG arrives.
+        # Round trips: the server has processed the publish once a PONG arrives, but under load its refusal
+        # (-ERR) was once missed after the first one; a second round trip makes a late one far less likely
+        # to be missed (not impossible: NATS core has no acknowledgement of a publish).
+        await nc.flush(timeout=timeout)
         await nc.flush(timeout=timeout)
     except Exception as exc:
         raise PublishError(f"cannot publish to {subject}: {str(exc) or type(exc).__name__}") from exc
