@@ -90,11 +90,17 @@ def test_a_schedule_produces_completed_runs(flow_runner: FlowRunner) -> None:
     )
     ended = {str(r.id): r for r in _runs_of("sync-servings") if str(r.id) in asked}
     outcomes = sorted(r.state_type.value for r in ended.values())
-    assert outcomes.count("COMPLETED") >= 1 and set(outcomes) <= {"COMPLETED", "CANCELLED"}, outcomes
+    # Asked together, they overlap: one may take the slot (none, when a scheduled run holds it), the others
+    # are refused.
+    assert outcomes.count("CANCELLED") >= 2 and set(outcomes) <= {"COMPLETED", "CANCELLED"}, outcomes
     for run in ended.values():
         if run.state_type.value == "CANCELLED":
             assert "concurrency limit" in (run.state.message or ""), run.state
-    ran = sorted((r.start_time, r.end_time) for r in _runs_of("sync-servings") if r.start_time and r.end_time)
+    ran = sorted(  # the runs that did run (a run cancelled at once has a start and end time too, equal)
+        (r.start_time, r.end_time)
+        for r in _runs_of("sync-servings")
+        if r.state_type.value in ("COMPLETED", "FAILED") and r.start_time and r.end_time
+    )
     assert all(end <= start for (_, end), (start, _) in itertools.pairwise(ran)), ran
     flow_runner.stop()
     # Runs still in flight when the runner stopped end CRASHED; none may have FAILED.
