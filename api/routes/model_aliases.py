@@ -85,7 +85,7 @@ def _launch_failed(actor: Actor, evaluation_id: int, exc: BaseException) -> None
             session,
             actor=actor,
             evaluation_id=evaluation_id,
-            error=f"the promotion gate could not be launched: {why}",
+            error=why,
         )
 
 

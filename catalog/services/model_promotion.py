@@ -252,11 +252,13 @@ def finish_evaluation(
 @requires("models:promote")
 def abandon_evaluation(session: Session, *, actor: Actor, evaluation_id: int, error: str) -> bool:
     """An edge whose launch of the gate failed ends the evaluation it asked for (still pending: no flow run took
-    it) as failed, saying why; nothing moves. Returns whether it was still pending."""
+    it) as failed, with ``error`` (why the launch failed) as the reason; nothing moves. Returns whether it was
+    still pending."""
     evaluation = get_evaluation(session, actor=actor, evaluation_id=evaluation_id)
     if evaluation.status != EvaluationStatus.PENDING:
         return False
-    return fail_evaluation(session, evaluation_id=evaluation_id, error=error)
+    reason = f"the promotion gate could not be launched: {error}"
+    return fail_evaluation(session, evaluation_id=evaluation_id, error=reason)
 
 
 def fail_evaluation(session: Session, *, evaluation_id: int, error: str, held_by: str | None = None) -> bool:

@@ -206,7 +206,7 @@ def _promote(who: Actor, model: Model, version: int) -> int:
                 session,
                 actor=who,
                 evaluation_id=evaluation_id,
-                error=f"the promotion gate could not be launched: {exc}",
+                error=str(exc),
             )
         raise RuntimeError(
             f"evaluation #{evaluation_id} of v{version} failed: the gate could not be launched: {exc}"

@@ -50,6 +50,13 @@ def record_launches(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[tuple[
     return launched
 
 
+def unreachable(name: str, params: dict[str, Any], wait: bool = True) -> None:
+    """``run_flow`` with the Prefect server down."""
+    from flows.launch import PrefectUnreachable
+
+    raise PrefectUnreachable("the Prefect server at http://x is unreachable")
+
+
 def click(at: Any, key: str) -> Any:
     return no_exception(at.button(key=key).click().run())
 
@@ -211,10 +218,6 @@ def test_a_promotion_whose_gate_cannot_be_launched_ends_failed_with_the_reason(
     from catalog.db import session_scope
     from catalog.services import model_promotion as promo
     from dashboard.views import models as models_page
-    from flows.launch import PrefectUnreachable
-
-    def unreachable(name: str, params: dict[str, Any], wait: bool = True) -> None:
-        raise PrefectUnreachable("the Prefect server at http://x is unreachable")
 
     monkeypatch.setattr(models_page, "run_flow", unreachable)
     line = lineup(catalog)
@@ -276,10 +279,6 @@ def test_an_alias_move_whose_sync_cannot_be_launched_is_reported_and_stands(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dashboard.views import models as models_page
-    from flows.launch import PrefectUnreachable
-
-    def unreachable(name: str, params: dict[str, Any], wait: bool = True) -> None:
-        raise PrefectUnreachable("the Prefect server at http://x is unreachable")
 
     monkeypatch.setattr(models_page, "run_flow", unreachable)
     line = lineup(catalog)
