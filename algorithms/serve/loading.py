@@ -1,16 +1,19 @@
 """Loading models into the inference server, and swapping a new version in beside the one being served.
 
-What a request reads is one immutable ``Loaded`` (the model, its contract, its version and the response
-headers naming it), taken from ``ServerState.loaded`` in one attribute read: a request is answered wholly by one
-model. A new version is loaded and warmed up in a thread while the current one keeps answering, then put in
-place by one assignment; no request ever sees a half-loaded model, and ``/ready`` stays 200 throughout.
+What a request reads is one immutable ``Routes`` (the stable version, the canary and its weight, the shadow,
+each a ``Loaded``: the model, its contract, its version and the response headers naming it), taken from
+``ServerState.routes`` in one attribute read: a request is answered wholly by one model. A ``Target``
+(``algorithms.serve.traffic``) is applied by loading and warming up, in a thread, the versions the current
+routes lack while they keep answering, then putting the new routes in place by one assignment; no request ever
+sees a half-loaded model, and ``/ready`` stays 200 throughout. A target that needs no load (a new weight) is
+applied at once.
 
-One load at a time (``start_load``): the same (URI, version) asked again while it loads is accepted once more
-(a retried control call), another one is refused (``LoadBusy``). A failed first load calls ``on_failure`` (the
-entrypoint stops the server: there is never a fallback model); a failed later load leaves the current model
+One load at a time (``start_load``): the same target asked again while it loads is accepted once more (a
+retried control call), another one is refused (``LoadBusy``). A failed first load calls ``on_failure`` (the
+entrypoint stops the server: there is never a fallback model); a failed later load leaves the current routes
 serving and keeps the error for ``/health``.
 
-Memory: the server briefly holds two models. The first load ends with ``gc.freeze()``: the ~370,000 objects of
+Memory: the server holds each version of its routes once, and one more while a swap loads it. The first load ends with ``gc.freeze()``: the ~370,000 objects of
 mlflow, pandas and the first model are never traversed by the collector again (a full collection over them
 stops every thread for ~200 ms). A swap releases the old model once the last request holding it is done:
 reference counting frees it, and a collection of the unfrozen objects only (a fraction of a millisecond) frees
@@ -36,6 +39,7 @@ from typing import Any
 from algorithms.base.contracts import Limits, ScenarioContract, ServedModel
 from algorithms.base.scenarios import get_contract
 from algorithms.serve.metrics import ServerMetrics
+from algorithms.serve.traffic import VERSION_PATTERN, ModelRef, Target
 
 log = logging.getLogger("algorithms.serve")
 
@@ -43,8 +47,7 @@ ModelLoader = Callable[[str], Any]
 Headers = tuple[tuple[bytes, bytes], ...]
 JSON_HEADER = (b"content-type", b"application/json")
 VERSION_HEADER = b"x-model-version"
-# A version goes into a response header: digits, letters and . _ - only (never CR/LF or anything to inject).
-VERSION_RE = re.compile(r"[A-Za-z0-9._-]{1,40}")
+VERSION_RE = re.compile(VERSION_PATTERN)
 MODELS_URI_VERSION = re.compile(r"models:/[^/]+/([0-9]+)")
 WARMUP_LIMITS = Limits(
     max_batch_size=2**31,
@@ -101,9 +104,33 @@ class Loaded:
     def version(self) -> str | None:
         return self.served.version
 
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(self.served.uri, self.served.version)
+
+    @property
+    def label(self) -> str:
+        """The version as metrics label it."""
+        return self.served.version or "unversioned"
+
+
+@dataclass(frozen=True, slots=True)
+class Routes:
+    """The applied target: what answers requests now."""
+
+    target: Target
+    stable: Loaded
+    canary: Loaded | None
+    shadow: Loaded | None
+    weight: int
+    routing_header: bytes | None
+
+    def models(self) -> list[Loaded]:
+        return [m for m in (self.stable, self.canary, self.shadow) if m is not None]
+
 
 class LoadBusy(Exception):
-    """Another version is being loaded; the caller asks again once it is done."""
+    """Another target is being loaded; the caller asks again once it is done."""
 
 
 @dataclass
@@ -112,11 +139,17 @@ class ServerState:
     scenario: str | None
     limits: Limits
     instance_id: str
-    loaded: Loaded | None = None
-    loading: tuple[str, str | None] | None = None  # (URI, version) being loaded
+    routes: Routes | None = None
+    loading: Target | None = None  # the target whose versions are being loaded
     load_error: str | None = None
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def loaded(self) -> Loaded | None:
+        """The stable version (None before the first load)."""
+        routes = self.routes
+        return routes.stable if routes is not None else None
 
     @property
     def current_uri(self) -> str:
@@ -125,8 +158,9 @@ class ServerState:
 
     @property
     def loading_version(self) -> str | None:
+        """The stable version of the target being loaded."""
         loading = self.loading
-        return loading[1] if loading is not None else None
+        return loading.stable.version if loading is not None else None
 
 
 def load_model(uri: str, version: str | None, *, scenario: str | None, loader: ModelLoader) -> Loaded:
@@ -139,7 +173,10 @@ def load_model(uri: str, version: str | None, *, scenario: str | None, loader: M
     except Exception:  # noqa: BLE001 - flavours other than python_function have no python model
         python_model = None
     metadata = getattr(getattr(pyfunc, "metadata", None), "metadata", None) or {}
-    scenario = scenario or metadata.get("scenario") or getattr(python_model, "scenario", None)
+    model_scenario = metadata.get("scenario") or getattr(python_model, "scenario", None)
+    if scenario and model_scenario and model_scenario != scenario:
+        raise ValueError(f"the model is of scenario {model_scenario!r}; this server serves {scenario!r}")
+    scenario = scenario or model_scenario
     if not scenario:
         raise ValueError("the model does not say its scenario; pass --scenario")
     contract = get_contract(scenario)
@@ -153,45 +190,82 @@ def load_model(uri: str, version: str | None, *, scenario: str | None, loader: M
 
 def start_load(
     state: ServerState,
-    uri: str,
-    version: str | None,
+    target: Target,
     loader: ModelLoader,
     on_failure: Callable[[BaseException], None] | None = None,
 ) -> str:
-    """Start loading (``uri``, ``version``) in a thread: 'started', 'loading' (already under way), 'served'
-    (already the served model); ``LoadBusy`` while another one loads."""
+    """Apply ``target``: 'applied' (its versions are loaded already: in place now), 'served' (it is the
+    target served), 'started' (its missing versions load in a thread, then it is applied), 'loading' (already
+    under way); ``LoadBusy`` while another target loads."""
     with state.lock:
         if state.loading is not None:
-            if state.loading == (uri, version):
+            if state.loading == target:
                 return "loading"
-            raise LoadBusy(f"version {state.loading[1]} is being loaded; ask again once it is done")
-        current = state.loaded
-        if current is not None and (current.uri, current.version) == (uri, version):
+            raise LoadBusy(
+                f"version {state.loading.stable.version} is being loaded; ask again once it is done"
+            )
+        current = state.routes
+        if current is not None and current.target == target:
             return "served"
-        state.loading, state.load_error = (uri, version), None
+        have = {m.ref: m for m in current.models()} if current is not None else {}
+        if current is not None and all(ref in have for ref in target.refs()):
+            _apply(state, _routes(target, have))
+            return "applied"
+        state.loading, state.load_error = target, None
     threading.Thread(
-        target=_load, args=(state, uri, version, loader, on_failure), name="model-load", daemon=True
+        target=_load, args=(state, target, loader, on_failure), name="model-load", daemon=True
     ).start()
     return "started"
 
 
+def _routes(target: Target, models: dict[ModelRef, Loaded]) -> Routes:
+    return Routes(
+        target=target,
+        stable=models[target.stable],
+        canary=models[target.canary] if target.canary else None,
+        shadow=models[target.shadow] if target.shadow else None,
+        weight=target.weight if target.canary else 0,
+        routing_header=target.routing_header.encode() if target.routing_header else None,
+    )
+
+
+def _apply(state: ServerState, routes: Routes) -> None:
+    """Put ``routes`` in place (the swap: every new request reads them) and release the models they dropped."""
+    previous = state.routes
+    state.routes = routes
+    state.metrics.show_routes(routes.target)
+    if previous is None:
+        return
+    kept = {id(m.served) for m in routes.models()}
+    dropped = [weakref.ref(m.served) for m in previous.models() if id(m.served) not in kept]
+    del previous  # this frame must not be what keeps the old models alive
+    if dropped:
+        threading.Thread(target=_release, args=(dropped,), name="model-release", daemon=True).start()
+
+
 def _load(
     state: ServerState,
-    uri: str,
-    version: str | None,
+    target: Target,
     loader: ModelLoader,
     on_failure: Callable[[BaseException], None] | None,
 ) -> None:
-    first = state.loaded is None
+    first = state.routes is None
     interval = sys.getswitchinterval()
     if not first:
         sys.setswitchinterval(LOADING_SWITCH_INTERVAL)  # one load at a time: restored below
+    current = state.routes
+    models = {m.ref: m for m in current.models()} if current is not None else {}
+    del current
     try:
-        loaded = load_model(uri, version, scenario=state.scenario, loader=loader)
+        for ref in target.refs():
+            if ref not in models:
+                models[ref] = load_model(ref.uri, ref.version, scenario=state.scenario, loader=loader)
+                if state.scenario is None:
+                    state.scenario = models[ref].scenario
     except BaseException as exc:  # noqa: BLE001 - any load failure is reported; a first one stops the server
         with state.lock:
             state.loading, state.load_error = None, f"{type(exc).__name__}: {exc}"
-        log.error("failed to load model %s:\n%s", uri, traceback.format_exc())
+        log.error("failed to load a model of %s:\n%s", target.describe(), traceback.format_exc())
         if first and on_failure is not None:
             on_failure(exc)
         return
@@ -202,26 +276,21 @@ def _load(
         # they are never traversed again.
         gc.collect()
         gc.freeze()
-    previous = state.loaded
-    state.scenario = loaded.scenario
-    state.loaded = loaded  # the swap: from here on every new request reads the new model
+    routes = _routes(target, models)
+    del models
     with state.lock:
+        _apply(state, routes)
         state.loading = None
-    state.metrics.load_seconds.set(loaded.load_seconds)
+    state.metrics.load_seconds.set(routes.stable.load_seconds)
     state.metrics.ready.set(1)
-    log.info("model %s (%s, version %s) ready in %.2f s", uri, loaded.scenario, version, loaded.load_seconds)
-    if previous is None:
-        return
-    old = weakref.ref(previous.served)
-    del previous  # this frame must not be what keeps the old model alive
-    _release(old)
+    log.info("serving %s (%s)", target.describe(), routes.stable.scenario)
 
 
-def _release(old: weakref.ReferenceType[ServedModel]) -> None:
-    """Free the old model: requests still answering with it hold it until they finish (their answer is wholly
-    the old model's); reference counting frees it then, and a collection of the unfrozen objects its cycles
+def _release(old: list[weakref.ReferenceType[ServedModel]]) -> None:
+    """Free the old models: requests still answering with one hold it until they finish (their answer is wholly
+    that model's); reference counting frees it then, and a collection of the unfrozen objects its cycles
     (models loaded by swaps are never frozen)."""
     deadline = time.monotonic() + RELEASE_WAIT_SECONDS
-    while old() is not None and time.monotonic() < deadline:
+    while any(ref() is not None for ref in old) and time.monotonic() < deadline:
         time.sleep(0.01)
     gc.collect()

@@ -40,11 +40,25 @@ class ErrorBody(TypedDict):
     error: ErrorDetail
 
 
+class Traffic(TypedDict):
+    """Versions, not URIs: the stable one, the canary and the percent it answers, the shadow."""
+
+    stable: str | None
+    canary: str | None
+    weight: int
+    shadow: str | None
+    routing_header: str | None
+    compare_canary: bool
+
+
 class Health(TypedDict):
-    """``model_uri``/``model_version``: the model answering now; ``loading_version``: one being loaded beside it;
-    ``load_error``: why the last load failed (the model answering is unchanged)."""
+    """``model_uri``/``model_version``: the stable model answering now; ``loading_version``: the stable version
+    of a traffic being loaded beside it; ``traffic``/``loading_traffic``: the whole traffic applied and loading;
+    ``load_error``: why the last load failed (the traffic answering is unchanged)."""
 
     status: Literal["ok"]
+    traffic: Traffic | None
+    loading_traffic: Traffic | None
     model_uri: str
     model_version: str | None
     loading_version: str | None

@@ -147,10 +147,11 @@ def test_metrics_count_requests_errors_latency_and_load_time(client: TestClient)
     client.post("/predict", json={"data": records([1.0, 2.0])})
     client.post("/predict", json={"data": records([0.0] * 101)})
     text = client.get("/metrics").text
-    assert 'mlops_predict_requests_total{status="200"} 1.0' in text
-    assert 'mlops_predict_requests_total{status="413"} 1.0' in text
-    assert 'mlops_predict_errors_total{code="payload_too_large"} 1.0' in text
-    assert "mlops_predict_latency_seconds_count 2.0" in text
+    # A model served from a local path has no version: its answers are labelled "unversioned".
+    assert 'mlops_predict_requests_total{status="200",version="unversioned"} 1.0' in text
+    assert 'mlops_predict_requests_total{status="413",version="unversioned"} 1.0' in text
+    assert 'mlops_predict_errors_total{code="payload_too_large",version="unversioned"} 1.0' in text
+    assert 'mlops_predict_latency_seconds_count{version="unversioned"} 2.0' in text
     assert "mlops_predict_records_total 2.0" in text
     load_line = next(line for line in text.splitlines() if line.startswith("mlops_model_load_seconds "))
     assert float(load_line.split()[1]) > 0
