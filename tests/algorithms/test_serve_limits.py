@@ -115,7 +115,10 @@ def test_record_limit_on_the_anomaly_contract(ecod_model_dir: Path) -> None:
         rows = [{"timestamp": i, "value": 0.5} for i in range(6)]
         assert_413(c.post("/predict", json={"data": rows}), "MLOPS_PREDICT_MAX_BATCH_SIZE", 5)
         assert c.post("/predict", json={"data": rows[:5]}).status_code == 200
-        assert 'mlops_predict_errors_total{code="payload_too_large",version="unversioned"} 1.0' in c.get("/metrics").text
+        assert (
+            'mlops_predict_errors_total{code="payload_too_large",version="unversioned"} 1.0'
+            in c.get("/metrics").text
+        )
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 997, 1000])
