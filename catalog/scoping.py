@@ -24,7 +24,16 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session, SQLModel, select
 
 from catalog.errors import NotFoundError, PermissionDeniedError
-from catalog.models import Dataset, DatasetEntry, DatasetRelease, Model, ModelEvaluation, Serving, TrainJob
+from catalog.models import (
+    Dataset,
+    DatasetEntry,
+    DatasetRelease,
+    Model,
+    ModelEvaluation,
+    Rollout,
+    Serving,
+    TrainJob,
+)
 from catalog.permissions import ADMIN, TeamTree, implies
 
 T = TypeVar("T", bound=SQLModel)
@@ -198,6 +207,7 @@ _DIRECT_TEAM = {
     Serving: Serving.team_id,
     Model: Model.team_id,
     ModelEvaluation: ModelEvaluation.team_id,
+    Rollout: Rollout.team_id,
 }
 _VIA_DATASET = {DatasetEntry: DatasetEntry.dataset_id, DatasetRelease: DatasetRelease.dataset_id}
 # The permission that makes a table's rows visible at all.
@@ -209,6 +219,7 @@ READ_PERMISSION = {
     Serving: "servings:read",
     Model: "models:read",
     ModelEvaluation: "models:read",
+    Rollout: "servings:read",
 }
 
 

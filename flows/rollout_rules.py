@@ -24,9 +24,9 @@ from enum import StrEnum
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import BaseModel, ConfigDict, Field
 
 from algorithms.serve.compare import summarize
+from mlops_lite.schemas.rollouts import Thresholds
 
 REQUESTS = "mlops_predict_requests"
 LATENCY = "mlops_predict_latency_seconds"
@@ -34,30 +34,6 @@ COMPARE = "mlops_compare_sums"
 
 Labels = tuple[tuple[str, str], ...]
 Snapshot = dict[tuple[str, Labels], float]
-
-
-class Thresholds(BaseModel):
-    """What a canary must show over each analysis window to go on; None turns an output check off."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_error_rate: float = Field(0.02, ge=0, le=1, description="the canary's share of 5xx answers")
-    max_p99_ratio: float = Field(2.0, gt=0, le=1000, description="canary p99 over stable p99")
-    p99_floor_seconds: float = Field(
-        0.002,
-        ge=0,
-        le=60,
-        description="p99s below this count as this (sub-millisecond noise is not a regression)",
-    )
-    min_requests: int = Field(
-        20, ge=1, le=10_000_000, description="canary requests a window needs for a verdict"
-    )
-    min_agreement: float | None = Field(0.8, ge=0, le=1, description="labels/classes/templates agreeing")
-    min_score_correlation: float | None = Field(0.5, ge=-1, le=1, description="anomaly scores")
-    max_relative_diff: float | None = Field(0.5, ge=0, description="forecast values")
-    max_inconclusive: int = Field(
-        3, ge=0, le=100, description="windows with too few requests before rollback"
-    )
 
 
 def parse(text: str) -> Snapshot:

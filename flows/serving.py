@@ -21,13 +21,21 @@ from catalog.services.serving import Observation
 from flows import follow_rules
 from flows.follow_rules import Action
 from flows.launch import run_flow
+from flows.rollout import reconcile_traffic, resume_rollouts
 from tasks.serving import launch, remove_container, stop_container, sync_states, wait_ready
 from tasks.serving_rollout import roll_forward, served_version
+from tasks.serving_traffic import apply_traffic
 
 
 def _set_desired(serving_id: int, desired: DesiredState) -> None:
     with session_scope() as session:
         serving_service.set_desired(session, actor=SYSTEM, serving_id=serving_id, desired=desired)
+
+
+def _has_traffic(serving_id: int) -> bool:
+    with session_scope() as session:
+        serving = serving_service.get_serving(session, actor=SYSTEM, serving_id=serving_id)
+        return serving.canary_version is not None or serving.shadow_version is not None
 
 
 def _record_error(serving_id: int, error: str | None) -> None:
@@ -42,6 +50,9 @@ def serving_start(serving_id: int, wait: bool = True) -> dict[str, Any]:
     try:
         status = launch(serving_id)
         url = wait_ready(serving_id) if wait else None
+        if url is not None and _has_traffic(serving_id):
+            # A server starts with its stable version: the canary and shadow it is meant to run go on it now.
+            apply_traffic(serving_id)
     except Exception as exc:
         _record_error(serving_id, f"start failed: {exc}")
         sync_states([serving_id])
@@ -133,6 +144,13 @@ def sync_servings(start_desired: bool = False) -> dict[str, Any]:
     # Restart-safe: a follow cut short (the platform stopped mid-way) completes here. Ended ones are left to
     # the restore below, as before.
     followed = _follow(servings, observations, restart=False)
+    running = {
+        sid for sid, seen in observations.items() if seen.state == follow_rules.RUNNING and not seen.stale
+    }
+    traffic_failed = reconcile_traffic(list(servings), running)
+    for sid, why in traffic_failed.items():
+        _record_error(int(sid), f"traffic not applied: {why}")
+    resumed = resume_rollouts()
     if start_desired:
         for serving_id in to_restore(servings, observations):
             # One flow run each, as `mlops servings start` does: they start side by side and each records
@@ -141,12 +159,15 @@ def sync_servings(start_desired: bool = False) -> dict[str, Any]:
             if launched.ok:
                 restarted.append(serving_id)
     get_run_logger().info(
-        "synced %d servings (%d stale); started again: %s; rolled forward: %s; failed: %s",
+        "synced %d servings (%d stale); started again: %s; rolled forward: %s; failed: %s; traffic failed: %s; "
+        "roll-outs resumed: %s",
         len(observations),
         stale,
         restarted or "none",
         followed["rolled"] or "none",
         followed["failed"] or "none",
+        traffic_failed or "none",
+        resumed or "none",
     )
     return {
         "count": len(observations),
@@ -154,6 +175,8 @@ def sync_servings(start_desired: bool = False) -> dict[str, Any]:
         "restarted": restarted,
         "rolled": followed["rolled"],
         "failed": followed["failed"],
+        "traffic_failed": traffic_failed,
+        "rollouts_resumed": resumed,
         "states": {str(k): v.state for k, v in observations.items()},
     }
 

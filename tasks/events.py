@@ -1,10 +1,15 @@
-"""Model events on NATS: ``{namespace}.events.model``, one JSON object per gate decision or alias move, published
-with the platform's NATS user (the only one allowed to publish there; other systems subscribe with the client
-user and cannot forge one).
+"""Platform events on NATS, published with the platform's NATS user (the only one allowed to publish there; other
+systems subscribe with the client user and cannot forge one):
 
-Payload: ``{"event": "promoted" | "rejected" | "rolled_back" | "alias_set" | "evaluation_failed", "model_id",
-"model", "team_id", "scenario", "version", "champion_version", "reason", "evaluation_id", "at"}`` (``at``: ISO
-8601, UTC). Publishing is best effort: the decision is in the catalog and its audit already, so a NATS that is
+- ``{namespace}.events.model``, one JSON object per gate decision or alias move: ``{"event": "promoted" |
+  "rejected" | "rolled_back" | "alias_set" | "evaluation_failed", "model_id", "model", "team_id", "scenario",
+  "version", "champion_version", "reason", "evaluation_id", "at"}``;
+- ``{namespace}.events.rollout``, one per roll-out decision: ``{"event": "started" | "advance" | "hold" |
+  "promote" | "rollback" | "pause" | "resume" | "abort" | "resume_after_restart", "rollout_id", "serving_id",
+  "team_id", "scenario", "model_id", "stable_version", "canary_version", "step", "weight", "status", "reason",
+  "figures", "at"}``.
+
+``at``: ISO 8601, UTC. Publishing is best effort: the decision is in the catalog and its audit already, so a NATS that is
 down or refuses costs the event only (logged), never the decision.
 """
 
@@ -18,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from catalog.models import Model
+from catalog.models import Model, Rollout
 from catalog.models.base import utcnow
 from infra.natsbus import PublishError, publish_once
 from infra.settings import get_settings
@@ -30,6 +35,10 @@ EVENTS: tuple[str, ...] = ("promoted", "rejected", "rolled_back", "alias_set", "
 
 def model_subject() -> str:
     return f"{get_settings().nats.namespace}.events.model"
+
+
+def rollout_subject() -> str:
+    return f"{get_settings().nats.namespace}.events.rollout"
 
 
 def model_event(
@@ -68,10 +77,31 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
         pool.submit(asyncio.run, coro).result()
 
 
-def publish(payload: dict[str, Any]) -> bool:
-    """Publish one model event; False (logged) when it could not be delivered."""
+def rollout_event(
+    event: str, *, rollout: Rollout, scenario: str, reason: str, figures: Any = None
+) -> dict[str, Any]:
+    return {
+        "event": event,
+        "rollout_id": rollout.id,
+        "serving_id": rollout.serving_id,
+        "team_id": rollout.team_id,
+        "scenario": scenario,
+        "model_id": rollout.model_id,
+        "stable_version": rollout.stable_version,
+        "canary_version": rollout.canary_version,
+        "step": rollout.step,
+        "weight": rollout.weight,
+        "status": rollout.status,
+        "reason": reason,
+        "figures": figures or {},
+        "at": utcnow().isoformat(),
+    }
+
+
+def publish(payload: dict[str, Any], subject: str | None = None) -> bool:
+    """Publish one event (default: a model event); False (logged) when it could not be delivered."""
     nats = get_settings().nats
-    subject = model_subject()
+    subject = subject or model_subject()
     try:
         _run(
             publish_once(
@@ -79,8 +109,6 @@ def publish(payload: dict[str, Any]) -> bool:
             )
         )
     except PublishError as exc:
-        log.warning(
-            "model event %s of model %s not published: %s", payload.get("event"), payload.get("model_id"), exc
-        )
+        log.warning("%s event %s not published: %s", subject, payload.get("event"), exc)
         return False
     return True

@@ -1,5 +1,5 @@
-"""The inference server (``python -m algorithms.serve``): one ASGI app serving one MLflow pyfunc model."""
+"""The inference server (``python -m algorithms.serve``): an ASGI app serving an MLflow pyfunc model
+(``algorithms.serve.app``), with a canary and a shadow beside it (``algorithms.serve.traffic``).
 
-from algorithms.serve.app import create_app
-
-__all__ = ["create_app"]
+Nothing is imported here: the platform reads ``algorithms.serve.compare`` (the comparison of two answers) without
+loading the server."""

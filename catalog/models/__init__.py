@@ -12,12 +12,14 @@ from catalog.models.model import (
     ModelEvaluation,
     ModelVersion,
 )
+from catalog.models.rollout import ACTIVE_ROLLOUTS, Rollout, RolloutDecision, RolloutStatus
 from catalog.models.security import ApiToken, RevokedToken
 from catalog.models.serving import DesiredState, Serving
 from catalog.models.team import Membership, Role, Team, User
 from catalog.models.training import ACTIVE_STATUSES, STARTABLE_STATUSES, JobKind, JobRun, JobStatus, TrainJob
 
 __all__ = [
+    "ACTIVE_ROLLOUTS",
     "ACTIVE_STATUSES",
     "OPEN_EVALUATIONS",
     "STARTABLE_STATUSES",
@@ -41,6 +43,9 @@ __all__ = [
     "ReleaseStatus",
     "RevokedToken",
     "Role",
+    "Rollout",
+    "RolloutDecision",
+    "RolloutStatus",
     "Serving",
     "Team",
     "TrainJob",

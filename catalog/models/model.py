@@ -110,6 +110,7 @@ class AliasCause(StrEnum):
     PROMOTION = "promotion"
     ROLLBACK = "rollback"
     MANUAL = "manual"
+    ROLLOUT = "rollout"  # a progressive roll-out promoted its canary (catalog.services.rollouts)
 
 
 class AliasEvent(SQLModel, table=True):

@@ -36,6 +36,13 @@ class Serving(SQLModel, table=True):
     train_job_id: int | None = Field(default=None, foreign_key="train_job.id", index=True)
     model_version: str = Field(default="latest", max_length=20, description="'latest', a version or an alias")
     resolved_version: str | None = Field(default=None, max_length=20)
+    # The gray release it is meant to run (algorithms.serve.traffic): versions of the same model beside the
+    # stable one; a canary answers ``canary_weight`` percent of the requests (sticky by ``routing_header``'s
+    # value when set), a shadow answers copies. Applied to the running server by ``tasks.serving_traffic``.
+    canary_version: int | None = Field(default=None)
+    canary_weight: int = Field(default=0, ge=0, le=100)
+    shadow_version: int | None = Field(default=None)
+    routing_header: str | None = Field(default=None, max_length=64)
     port: int | None = Field(default=None, description="Requested port; None lets the runtime choose")
     # Requested container limits (None: the runtime's defaults) and what a running serving holds against
     # the team's CPU/memory quotas (catalog.services.quotas), passed to the runtime as limits.
