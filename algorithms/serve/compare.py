@@ -119,7 +119,7 @@ def _detected_classes(reference: Mapping[str, Any], candidate: Mapping[str, Any]
 
 COMPARERS: dict[str, Comparer] = {
     "anomaly_detection": _anomalies,
-    "forecasting": _forecasts,
+    "timeseries_predict": _forecasts,
     "log_clustering": _logs,
     "text_classification": _top_labels,
     "image_classification": _top_classes,

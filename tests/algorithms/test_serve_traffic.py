@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from algorithms.serve.app import create_app, load_pyfunc
-from algorithms.serve.compare import compare, summarize
+from algorithms.serve.compare import COMPARERS, compare, summarize
 from algorithms.serve.traffic import BUCKETS, TrafficRequest, key_bucket, sticky_to_canary
 from infra.net import wait_until
 
@@ -83,11 +83,17 @@ def test_anomaly_comparison_sums_give_agreement_and_correlation_over_windows() -
     assert figures["agreement"] == np.mean((x > 1) == (y > 1)) and figures["records"] == 200
 
 
+def test_every_scenario_has_a_comparison() -> None:
+    from algorithms.base.scenarios import CONTRACTS
+
+    assert set(COMPARERS) == set(CONTRACTS)
+
+
 @pytest.mark.parametrize(
     ("scenario", "reference", "candidate", "expected"),
     [
         (
-            "forecasting",
+            "timeseries_predict",
             {"prediction": [{"value": 10.0}, {"value": 20.0}]},
             {"prediction": [{"value": 11.0}, {"value": 18.0}]},
             {"records": 2, "mean_abs_diff": 1.5, "relative_diff": 0.1},
