@@ -13,6 +13,7 @@ ROUTERS: tuple[str, ...] = (
     "custom_jobs",
     "jobs",
     "servings",
+    "rollouts",
     "models",
     "model_aliases",
     "audit",

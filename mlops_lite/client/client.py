@@ -17,6 +17,7 @@ from mlops_lite.client.errors import InvalidRequest
 from mlops_lite.client.jobs import Jobs
 from mlops_lite.client.models import Models
 from mlops_lite.client.releases import Releases
+from mlops_lite.client.rollouts import Rollouts
 from mlops_lite.client.servings import Servings
 from mlops_lite.client.transport import Transport
 from mlops_lite.schemas.auth import Health, Me, NewToken, TokenRequest
@@ -56,6 +57,7 @@ class Client:
         self.custom_jobs = CustomJobs(self.transport)
         self.servings = Servings(self.transport)
         self.models = Models(self.transport)
+        self.rollouts = Rollouts(self.transport)
 
     @classmethod
     def login(

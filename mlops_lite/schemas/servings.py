@@ -50,6 +50,16 @@ class ServingOut(Row):
     resolved_version: str | None = Field(
         description="The version the server serves ('latest' resolved at start)."
     )
+    canary_version: int | None = Field(
+        default=None, description="A version of the model answering canary_weight percent of the requests."
+    )
+    canary_weight: int = Field(default=0, description="Percent of requests the canary answers.")
+    shadow_version: int | None = Field(
+        default=None, description="A version answering copies of the live requests (never returned)."
+    )
+    routing_header: str | None = Field(
+        default=None, description="The request header whose value makes the canary choice sticky."
+    )
     port: int | None = Field(description="The port asked for; None: the runtime chooses.")
     desired_state: str = Field(description="running or stopped: what was asked for.")
     observed_state: str = Field(description="What the runtime last reported: running, exited, not_found, ...")
