@@ -24,6 +24,7 @@ from cli import (
     platform,
     quotas,
     roles,
+    rollouts,
     serving,
     tokens,
     training,
@@ -68,6 +69,8 @@ for _name, _group in GROUPS.items():
 training.app.command("create-custom")(custom_jobs.create_custom)
 admin.teams.command("usage")(quotas.usage)
 admin.teams.command("set-quota")(quotas.set_quota)
+for _name, _command in rollouts.COMMANDS.items():
+    serving.app.command(_name)(_command)
 
 
 @app.callback()
