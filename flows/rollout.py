@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
@@ -29,9 +28,9 @@ from catalog.scoping import SYSTEM
 from catalog.services import rollouts as rollout_service
 from catalog.services import serving as serving_service
 from flows.launch import PrefectUnreachable, read_flow_run, run_flow
-from flows.rollout_rules import Action, Decision, Snapshot, Thresholds, Window, decide, judge, parse, window
+from flows.rollout_rules import Action, Decision, Thresholds, decide, judge
 from tasks import events
-from tasks.serving import inference_url
+from tasks.serving_metrics import Window, scrape, window
 from tasks.serving_traffic import apply_traffic, runs_wanted
 
 MAX_POLL_SECONDS = 1.0
@@ -47,18 +46,6 @@ def _read(rollout_id: int) -> tuple[Rollout, Serving]:
         session.expunge(rollout)
         session.expunge(serving)
         return rollout, serving
-
-
-def scrape(serving: Serving) -> Snapshot:
-    """The serving's metrics now (its own /metrics, with its inference token)."""
-    response = httpx.get(
-        inference_url(serving).removesuffix("/predict") + "/metrics",
-        headers={"Authorization": f"Bearer {serving_service.inference_token(serving)}"},
-        timeout=10,
-        trust_env=False,
-    )
-    response.raise_for_status()
-    return parse(response.text)
 
 
 def _publish(event: str, rollout: Rollout, serving: Serving, reason: str, figures: Any = None) -> None:
