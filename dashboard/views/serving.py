@@ -1,7 +1,7 @@
 """Serving page: the list (searched, paged in SQL; live state of the page shown, one batched runtime read; each
 serving's model, version reference and the version it resolved to), create from a trained job or from a model
 ('latest', a pinned version, or an alias the serving follows), and the detail of one serving with its lifecycle
-buttons, update form and inference URL. Creating, changing, starting, stopping and deleting, and the inference
+buttons, update form, inference URL and its gray release panel (``dashboard.views.serving_traffic``). Creating, changing, starting, stopping and deleting, and the inference
 token, need ``servings:manage`` (on the current team for a new serving, on the serving's team otherwise):
 without it the controls are drawn disabled and the token is not shown."""
 
@@ -23,6 +23,7 @@ from catalog.services import training as tr_svc
 from dashboard.permissions import Gate, button, gate, read_only_note
 from dashboard.views.common import actor, attempt, name_of, page_scenario, records, stable_picker
 from dashboard.views.paging import fetch_page, pager, search_box
+from dashboard.views.serving_traffic import render_traffic
 from flows.launch import run_flow
 from infra.runtime.base import RuntimeError_
 from infra.settings import get_settings
@@ -253,6 +254,7 @@ def _detail(who: Actor, serving: Serving, names: PageNames) -> None:
     if buttons[-1].button("Refresh", key=f"sv_refresh_{serving.id}"):
         st.rerun()
     _update_form(who, serving, allowed)
+    render_traffic(who, serving, allowed)
 
 
 def _calling_it(who: Actor, serving: Serving, url: str) -> None:
