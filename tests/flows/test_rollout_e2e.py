@@ -158,3 +158,45 @@ def test_a_good_canary_is_promoted_and_bad_ones_are_rolled_back_under_load(
     assert health(sid)["instance_id"] == instance  # one server process throughout: nothing restarted
     assert events.of(good.rollout.id) == ["started", "advance", "advance", "promote"]
     assert events.of(broken.rollout.id) == ["started", "rollback"]
+
+
+def test_a_restart_mid_rollout_resumes_it_and_the_split_stays_known(
+    platform: Any, registered: Registered, api_server: Any, flow_runner: Any
+) -> None:
+    from catalog.services.serving import inference_token
+    from tasks.serving import inference_url
+
+    flow_runner.start(MLOPS_PREFECT_SCHEDULE_OVERRIDES=json.dumps({"sync-servings": 3600}))
+    seeded = seed_model(registered, versions=(1, 2))
+    sid = create_follower(seeded, "restarts")
+    with api_server.client() as api:
+        api.servings.start(sid)
+        api.servings.wait(sid, timeout=180)
+        serving = serving_row(sid)
+        with Load(inference_url(serving), inference_token(serving)) as load:
+            # A window far longer than the test: the platform restarts in the middle of it.
+            started = api.rollouts.start(sid, "2", steps=[20, 100], dwell_seconds=900)
+            rid = started.rollout.id
+            wait_until(
+                lambda: (health(sid)["traffic"] or {}).get("weight") == 20, timeout=120, description="at 20 %"
+            )
+            flow_runner.restart()
+            # The restarted runner's first sync finds the roll-out's flow run gone and starts it again.
+            wait_until(
+                lambda: "resume_after_restart" in [d.action for d in api.rollouts.get(rid).decisions],
+                timeout=180,
+                description="roll-out resumed",
+            )
+            rollout = api.rollouts.get(rid)
+            assert (rollout.status, rollout.step, rollout.weight) == ("running", 0, 20)
+            assert rollout.flow_run_id != started.rollout.flow_run_id
+            traffic = health(sid)["traffic"]
+            assert (traffic["stable"], traffic["canary"], traffic["weight"]) == ("1", "2", 20)
+            aborted = api.rollouts.abort(rid, "enough for the test")
+            assert aborted.status == "aborted" and aborted.decisions[-1].action == "abort"
+            wait_until(lambda: health(sid)["traffic"]["canary"] is None, timeout=60, description="canary off")
+            count = len(load.seen)
+            wait_until(lambda: len(load.seen) >= count + 20, timeout=60, description="answers after")
+    assert not [a for a in load.seen if a.status != 200], [a for a in load.seen if a.status != 200][:5]
+    assert {a.version for a in load.seen[-10:]} == {"1"}
+    assert api_server.client().servings.get(sid).canary_version is None
