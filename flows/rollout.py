@@ -67,7 +67,7 @@ def _record(rollout_id: int, action: str, reason: str, figures: dict[str, Any] |
 def _held(rollout_id: int, step: int) -> int:
     """Windows held at ``step`` since the step began."""
     with session_scope() as session:
-        rows = rollout_service.decisions(session, rollout_id=rollout_id)
+        rows = rollout_service.decisions(session, actor=SYSTEM, rollout_id=rollout_id)
     count = 0
     for row in reversed(rows):
         if row.step != step or row.action not in ("hold", "pause", "resume", "resume_after_restart"):
@@ -119,11 +119,19 @@ def serving_rollout(rollout_id: int) -> dict[str, Any]:
     """Roll the canary out step by step until it is promoted or rolled back (or a person aborts it)."""
     logger = get_run_logger()
     rollout, serving = _read(rollout_id)
-    this_run = flow_run.get_id()
-    resumed = rollout.flow_run_id is not None and rollout.flow_run_id != this_run
-    if this_run:
-        with session_scope() as session:
-            rollout_service.record_flow_run(session, rollout_id=rollout_id, flow_run_id=this_run)
+    this_run = flow_run.get_id() or f"inline-{time.monotonic_ns()}"
+    earlier = rollout.flow_run_id
+    resumed = earlier is not None and earlier != this_run
+    if resumed and _live(earlier):  # type: ignore[arg-type]
+        logger.info("roll-out %s is run by flow run %s already", rollout_id, earlier)
+        return {"rollout_id": rollout_id, "status": rollout.status, "run_by": earlier}
+    with session_scope() as session:
+        claimed = rollout_service.claim_flow_run(
+            session, rollout_id=rollout_id, expected=earlier, flow_run_id=this_run
+        )
+    if not claimed and earlier != this_run:
+        logger.info("roll-out %s was claimed by another flow run meanwhile", rollout_id)
+        return {"rollout_id": rollout_id, "status": rollout.status, "run_by": "another flow run"}
     if resumed and rollout.status in ACTIVE_ROLLOUTS:
         reason = (
             f"the platform restarted: step {rollout.step + 1} of {len(rollout.steps)} starts a new window"
@@ -192,6 +200,14 @@ def serving_traffic(serving_id: int) -> dict[str, Any]:
 LIVE_STATES = frozenset({"SCHEDULED", "PENDING", "RUNNING", "CANCELLING"})
 
 
+def _live(flow_run_id: str) -> bool:
+    """Whether the flow run is waiting or running (unknown to Prefect, or Prefect unreachable: not live)."""
+    try:
+        return read_flow_run(flow_run_id).state in LIVE_STATES
+    except (PrefectUnreachable, ValueError):
+        return False
+
+
 def resume_rollouts() -> list[int]:
     """Start the flow again of each active roll-out whose flow run is gone (the platform restarted under it);
     returns their ids. A roll-out whose run cannot be read is left alone (Prefect unreachable: the next sync)."""
@@ -199,6 +215,8 @@ def resume_rollouts() -> list[int]:
         active = [(r.id, r.flow_run_id) for r in rollout_service.active_rollouts(session)]
     resumed: list[int] = []
     for rollout_id, run_id in active:
+        if run_id is not None and run_id.startswith("inline-"):
+            continue  # run in a process of its own (a test, a script): not the runner's to resume
         try:
             live = run_id is not None and read_flow_run(run_id).state in LIVE_STATES
         except PrefectUnreachable:

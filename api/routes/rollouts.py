@@ -16,8 +16,9 @@ from api.deps import ActorDep, IdPath, SessionDep
 from api.launching import launch
 from api.paging import Page, PageDep
 from api.routes.servings import _launch, _out, _require_prefect
-from catalog.db import read_session, session_scope
+from catalog.db import read_session
 from catalog.models import DesiredState, Rollout, Serving
+from catalog.scoping import Actor
 from catalog.services import rollouts as rollout_service
 from catalog.services import traffic as traffic_service
 from mlops_lite.schemas.rollouts import (
@@ -33,11 +34,12 @@ from mlops_lite.schemas.servings import ServingChange
 router = APIRouter(tags=["rollouts"])
 
 
-def rollout_out(rollout: Rollout, *, with_decisions: bool = False) -> RolloutOut:
+def rollout_out(rollout: Rollout, actor: Actor | None = None) -> RolloutOut:
+    """The roll-out; with ``actor``, its decisions too (read as that actor)."""
     out = RolloutOut.model_validate(rollout)
-    if with_decisions:
+    if actor is not None:
         with read_session() as session:
-            rows = rollout_service.decisions(session, rollout_id=rollout.id)  # type: ignore[arg-type]
+            rows = rollout_service.decisions(session, actor=actor, rollout_id=rollout.id)  # type: ignore[arg-type]
             out.decisions = [RolloutDecisionOut.model_validate(r) for r in rows]
     return out
 
@@ -85,10 +87,8 @@ def start_rollout(
     _require_prefect()
     rollout = rollout_service.start_rollout(session, actor=actor, serving_id=serving_id, request=body)
     session.commit()
+    # The flow claims the roll-out for its run itself (catalog.services.rollouts.claim_flow_run).
     launched = launch("serving-rollout", {"rollout_id": rollout.id})
-    if launched.flow_run_id:
-        with session_scope() as s:
-            rollout_service.record_flow_run(s, rollout_id=rollout.id, flow_run_id=launched.flow_run_id)  # type: ignore[arg-type]
     session.refresh(rollout)
     return RolloutChange(rollout=rollout_out(rollout), launch=launched)
 
@@ -111,7 +111,7 @@ def get_rollout(rollout_id: IdPath, actor: ActorDep) -> RolloutOut:
     with read_session() as session:
         rollout = rollout_service.get_rollout(session, actor=actor, rollout_id=rollout_id)
         session.expunge(rollout)
-    return rollout_out(rollout, with_decisions=True)
+    return rollout_out(rollout, actor)
 
 
 @router.post(
@@ -130,7 +130,7 @@ def control_rollout(
         session, actor=actor, rollout_id=rollout_id, action=body.action, reason=body.reason
     )
     serving = session.get(Serving, rollout.serving_id)
-    said = rollout_service.decisions(session, rollout_id=rollout_id)[-1].reason
+    said = rollout_service.decisions(session, actor=actor, rollout_id=rollout_id)[-1].reason
     session.commit()
     if body.action == "abort":
         launch("serving-traffic", {"serving_id": rollout.serving_id})
@@ -140,4 +140,4 @@ def control_rollout(
         ),
         events.rollout_subject(),
     )
-    return rollout_out(rollout, with_decisions=True)
+    return rollout_out(rollout, actor)

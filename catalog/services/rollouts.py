@@ -33,7 +33,7 @@ from catalog.services.audit import audited
 from catalog.services.common import flush_unique, page, transition
 from catalog.services.model_promotion import move_alias
 from catalog.services.serving import get_serving
-from catalog.services.traffic import model_of, version_of
+from catalog.services.traffic import _model_of, _version_of
 from mlops_lite.schemas.rollouts import StartRollout
 
 ACTIONS = {
@@ -58,8 +58,8 @@ def start_rollout(session: Session, *, actor: Actor, serving_id: int, request: S
             )
         if not (serving.resolved_version or "").isdigit():
             raise ValidationError(f"serving {serving.name!r} has not resolved the version it serves yet")
-        model = model_of(session, actor=actor, serving=serving, model_id=request.model_id)
-        canary = version_of(session, model=model, ref=request.canary, serving=serving, what="canary")
+        model = _model_of(session, actor=actor, serving=serving, model_id=request.model_id)
+        canary = _version_of(session, model=model, ref=request.canary, serving=serving, what="canary")
         rollout = Rollout(
             team_id=serving.team_id,
             serving_id=serving.id,  # type: ignore[arg-type]
@@ -97,12 +97,14 @@ def list_rollouts(
     return page(session, stmt, offset=offset, limit=limit, order_by=col(Rollout.id).desc())
 
 
-def decisions(session: Session, *, rollout_id: int) -> list[RolloutDecision]:
-    """The roll-out's account, oldest first (read after ``get_rollout`` has checked access)."""
+@requires("servings:read")
+def decisions(session: Session, *, actor: Actor, rollout_id: int) -> list[RolloutDecision]:
+    """The roll-out's account, oldest first."""
+    rollout = get_rollout(session, actor=actor, rollout_id=rollout_id)
     return list(
         session.exec(
             select(RolloutDecision)
-            .where(RolloutDecision.rollout_id == rollout_id)
+            .where(RolloutDecision.rollout_id == rollout.id)
             .order_by(col(RolloutDecision.id))
         )
     )
@@ -253,10 +255,14 @@ def active_rollouts(session: Session) -> list[Rollout]:
     )
 
 
-def record_flow_run(session: Session, *, rollout_id: int, flow_run_id: str) -> None:
-    session.exec(  # type: ignore[call-overload]
+def claim_flow_run(session: Session, *, rollout_id: int, expected: str | None, flow_run_id: str) -> bool:
+    """Make ``flow_run_id`` the roll-out's flow run if it still is ``expected`` (None: none yet): of two runs
+    started for one roll-out (a resume racing the first start), exactly one wins and goes on."""
+    held = col(Rollout.flow_run_id).is_(None) if expected is None else col(Rollout.flow_run_id) == expected
+    result = session.exec(  # type: ignore[call-overload]
         update(Rollout)
-        .where(col(Rollout.id) == rollout_id)
+        .where(col(Rollout.id) == rollout_id, held)
         .values(flow_run_id=flow_run_id)
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount == 1)

@@ -50,7 +50,7 @@ def desired_traffic(serving: Serving) -> DesiredTraffic:
     )
 
 
-def model_of(session: Session, *, actor: Actor, serving: Serving, model_id: int | None) -> Model:
+def _model_of(session: Session, *, actor: Actor, serving: Serving, model_id: int | None) -> Model:
     """The serving's model; ``model_id`` (if given) must be it."""
     if serving.model_id is None:
         raise ValidationError(f"serving {serving.name!r} serves no model yet")
@@ -68,7 +68,7 @@ def model_of(session: Session, *, actor: Actor, serving: Serving, model_id: int 
     return model
 
 
-def version_of(session: Session, *, model: Model, ref: str, serving: Serving, what: str) -> int:
+def _version_of(session: Session, *, model: Model, ref: str, serving: Serving, what: str) -> int:
     """The version ``ref`` names, which must not be the one the serving serves as stable."""
     version = resolve_ref(session, model=model, ref=ref).version
     if serving.resolved_version == str(version):
@@ -103,7 +103,7 @@ def set_traffic(
         session, actor=actor, action="serving.traffic", resource_type="serving", team_id=serving.team_id
     ) as info:
         info["resource_id"] = serving.id
-        model = model_of(session, actor=actor, serving=serving, model_id=model_id)
+        model = _model_of(session, actor=actor, serving=serving, model_id=model_id)
         if canary is not UNSET and active_rollout(session, serving_id=serving.id) is not None:  # type: ignore[arg-type]
             raise ConflictError(
                 f"a roll-out is under way on serving {serving.name!r}: it sets the canary (pause or abort it)"
@@ -119,7 +119,7 @@ def set_traffic(
             new_canary = (
                 None
                 if canary is None
-                else version_of(session, model=model, ref=str(canary), serving=serving, what="canary")
+                else _version_of(session, model=model, ref=str(canary), serving=serving, what="canary")
             )
         new_weight = serving.canary_weight if weight is None else weight
         if new_canary is None:
@@ -131,7 +131,7 @@ def set_traffic(
             new_shadow = (
                 None
                 if shadow is None
-                else version_of(session, model=model, ref=str(shadow), serving=serving, what="shadow")
+                else _version_of(session, model=model, ref=str(shadow), serving=serving, what="shadow")
             )
         if new_shadow is not None and new_shadow == new_canary:
             raise ValidationError(f"version {new_shadow} is the canary already: it cannot shadow itself")

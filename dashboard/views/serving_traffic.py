@@ -212,16 +212,14 @@ def _start(
     with session_scope() as session:
         rollout = rollout_svc.start_rollout(session, actor=who, serving_id=serving.id, request=request)  # type: ignore[arg-type]
         rid = rollout.id
-    launched = run_flow("serving-rollout", {"rollout_id": rid}, wait=False)
-    if launched.flow_run_id:
-        with session_scope() as session:
-            rollout_svc.record_flow_run(session, rollout_id=rid, flow_run_id=launched.flow_run_id)  # type: ignore[arg-type]
+    # The flow claims the roll-out for its run itself (catalog.services.rollouts.claim_flow_run).
+    run_flow("serving-rollout", {"rollout_id": rid}, wait=False)
 
 
 def _rollouts(who: Actor, serving: Serving, allowed: Gate) -> None:
     with session_scope() as session:
         _, rows = rollout_svc.list_rollouts(session, actor=who, serving_id=serving.id, limit=10)  # type: ignore[arg-type]
-        account = {r.id: rollout_svc.decisions(session, rollout_id=r.id) for r in rows}  # type: ignore[arg-type]
+        account = {r.id: rollout_svc.decisions(session, actor=who, rollout_id=r.id) for r in rows}  # type: ignore[arg-type]
         session.expunge_all()
     if not rows:
         st.caption("No roll-out yet.")
@@ -283,7 +281,7 @@ def _control(who: Actor, rollout: Rollout, action: str) -> None:
 
     with session_scope() as session:
         done = rollout_svc.control_rollout(session, actor=who, rollout_id=rollout.id, action=action)  # type: ignore[arg-type]
-        reason = rollout_svc.decisions(session, rollout_id=done.id)[-1].reason  # type: ignore[arg-type]
+        reason = rollout_svc.decisions(session, actor=who, rollout_id=done.id)[-1].reason  # type: ignore[arg-type]
         serving = session.get(Serving, done.serving_id)
         scenario = serving.scenario if serving is not None else ""
         session.expunge(done)

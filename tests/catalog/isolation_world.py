@@ -82,6 +82,7 @@ class World:
     run_a: str | None = None
     run_b: str | None = None
     evaluation_a: int = 0  # a pending promotion of model_a's version 1 (build_world)
+    rollout_a: int = 0  # an aborted roll-out of serving_a (build_world)
 
 
 def team_resources(s: Session, owner: Actor, team_id: int, prefix: str) -> dict[str, int]:
@@ -150,6 +151,29 @@ def team_resources(s: Session, owner: Actor, team_id: int, prefix: str) -> dict[
     }
 
 
+def add_rollout(s: Session, serving_id: int, status: str = "aborted") -> int:
+    """A roll-out of the serving (version 2 over 1), aborted as a person's abort leaves one (or ``status``)."""
+    from catalog.models import Rollout, RolloutStatus, Serving
+
+    serving_row = s.get(Serving, serving_id)
+    assert serving_row is not None and serving_row.model_id is not None
+    rollout = Rollout(
+        team_id=serving_row.team_id,
+        serving_id=serving_id,
+        model_id=serving_row.model_id,
+        stable_version=1,
+        canary_version=2,
+        steps=[10, 100],
+        dwell_seconds=60,
+        thresholds={},
+        status=RolloutStatus(status),
+        reason=status,
+    )
+    s.add(rollout)
+    s.flush()
+    return int(rollout.id or 0)
+
+
 def build_world() -> World:
     """Seed the catalog of the current settings (already migrated) through the services themselves."""
     with session_scope() as s:
@@ -178,6 +202,7 @@ def build_world() -> World:
         world.evaluation_a = model_promotion.request_promotion(  # type: ignore[assignment]
             s, actor=world.alice, model_id=world.model_a, version=1
         ).id
+        world.rollout_a = add_rollout(s, world.serving_a)
     return world
 
 

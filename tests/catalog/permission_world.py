@@ -34,7 +34,15 @@ from catalog.scoping import SYSTEM, Actor
 from catalog.services import algorithms, custom_jobs, model_promotion, roles, team_tree, teams, tokens
 from infra.objectstore import ObjectStore
 from infra.settings import get_settings
-from tests.catalog.isolation_world import MISSING, MISSING_RUN, PASSWORD, SECRET, add_run, team_resources
+from tests.catalog.isolation_world import (
+    MISSING,
+    MISSING_RUN,
+    PASSWORD,
+    SECRET,
+    add_rollout,
+    add_run,
+    team_resources,
+)
 
 SCN = "anomaly_detection"
 RELATIONS = ("own", "child", "parent", "sibling")
@@ -78,6 +86,7 @@ class TeamWorld:
     serving: int
     model: int
     evaluation: int  # a pending promotion of the model's version 1
+    rollout: int  # an aborted roll-out of the serving
     run: str
     robot: int  # a service account of the team
     member: int  # a plain member of the team
@@ -154,6 +163,7 @@ def build_permission_world() -> PermissionWorld:
             ids["evaluation"] = model_promotion.request_promotion(
                 s, actor=SYSTEM, model_id=ids["model"], version=1
             ).id
+            ids["rollout"] = add_rollout(s, ids["serving"])
             ids["robot"] = tokens.create_service_account(
                 s, actor=SYSTEM, team_id=team_id, name=f"{prefix}-robot"
             ).id

@@ -39,23 +39,27 @@ from catalog.services import (
     quotas,
     releases,
     roles,
+    rollouts,
     runs,
     serving,
     team_tree,
     teams,
     tokens,
+    traffic,
     training,
 )
 from catalog.services import init as init_service
 from catalog.services.common import transition
 from infra.net import port_is_free
 from infra.settings import get_settings
+from mlops_lite.schemas.rollouts import StartRollout
 from tests.catalog.isolation_world import (
     MISSING,
     MISSING_RUN,
     PASSWORD,
     SECRET,
     World,
+    add_rollout,
     add_runs,
     admin_only,
     attempt,
@@ -408,6 +412,48 @@ def _archive_then_restore(w: World, s: Session) -> None:
 # ---------------------------------------------------------------- the matrix
 
 NOT_EDGE = "called by flows/tasks with ids from a claim they made through a scoped call; takes no actor"
+
+
+def start_a_rollout(w: World) -> Callable[[Session], object]:
+    """The positive control of start_rollout: team A's serving running version 1, a version 2 recorded, a
+    roll-out of it started by A's admin, then put back (aborted, the serving as it was)."""
+    from catalog.models import JobRun, ModelVersion, Serving
+
+    def call(s: Session) -> object:
+        serving_row = s.get(Serving, w.serving_a)
+        assert serving_row is not None
+        before = (serving_row.observed_state, serving_row.resolved_version)
+        serving_row.observed_state, serving_row.resolved_version = "running", "1"
+        s.add(serving_row)
+        known = s.exec(
+            select(ModelVersion).where(ModelVersion.model_id == w.model_a, ModelVersion.version == 2)
+        ).first()
+        if known is None:
+            run_id = "isolation-rollout-v2".ljust(32, "0")
+            s.add(JobRun(run_id=run_id, job_id=w.job_a, experiment_id="0"))
+            s.flush()
+            models.record_versions(
+                s, job_id=w.job_a, versions=[models.RegisteredVersion(2, run_id, "FINISHED", {}, {})]
+            )
+        started = rollouts.start_rollout(
+            s, actor=w.alice, serving_id=w.serving_a, request=StartRollout(canary="2")
+        )
+        rollouts.control_rollout(s, actor=w.alice, rollout_id=started.id, action="abort")  # type: ignore[arg-type]
+        serving_row.observed_state, serving_row.resolved_version = before
+        s.add(serving_row)
+        return started
+
+    return call
+
+
+def abort_a_rollout(w: World) -> Callable[[Session], object]:
+    """The positive control of control_rollout: A's admin aborts a running roll-out of team A's serving."""
+
+    def call(s: Session) -> object:
+        rid = add_rollout(s, w.serving_a, status="running")
+        return rollouts.control_rollout(s, actor=w.alice, rollout_id=rid, action="abort")
+
+    return call
 
 
 def check_find_model(w: World) -> None:
@@ -921,6 +967,58 @@ MATRIX: dict[str, Entry] = {
         ref(lambda s, i, w: models.get_version(s, actor=w.eve, model_id=i, version=1), "model_a"),
         control=lambda w: lambda s: models.get_version(s, actor=w.alice, model_id=w.model_a, version=1),
     ),
+    "traffic.set_traffic": scoped(
+        ref(
+            lambda s, i, w: traffic.set_traffic(s, actor=w.eve, serving_id=i, routing_header="x-u"),
+            "serving_a",
+        ),
+        ref(
+            lambda s, i, w: traffic.set_traffic(
+                s, actor=w.eve, serving_id=w.serving_b, canary="1", model_id=i
+            ),
+            "model_a",
+        ),
+        control=lambda w: (
+            lambda s: traffic.set_traffic(s, actor=w.alice, serving_id=w.serving_a, routing_header="x-user")
+        ),
+    ),
+    "traffic.active_rollout": system("traffic.active_rollout", NOT_EDGE),
+    "traffic.desired_traffic": row(
+        "traffic.desired_traffic", "what a serving row already read is meant to run"
+    ),
+    "rollouts.start_rollout": scoped(
+        ref(
+            lambda s, i, w: rollouts.start_rollout(
+                s, actor=w.eve, serving_id=i, request=StartRollout(canary="1")
+            ),
+            "serving_a",
+        ),
+        control=start_a_rollout,
+    ),
+    "rollouts.get_rollout": scoped(
+        ref(lambda s, i, w: rollouts.get_rollout(s, actor=w.eve, rollout_id=i), "rollout_a"),
+        control=lambda w: lambda s: rollouts.get_rollout(s, actor=w.alice, rollout_id=w.rollout_a),
+    ),
+    "rollouts.decisions": scoped(
+        ref(lambda s, i, w: rollouts.decisions(s, actor=w.eve, rollout_id=i), "rollout_a"),
+        control=lambda w: lambda s: rollouts.decisions(s, actor=w.alice, rollout_id=w.rollout_a),
+    ),
+    "rollouts.list_rollouts": scoped(
+        ref(lambda s, i, w: rollouts.list_rollouts(s, actor=w.eve, serving_id=i), "serving_a"),
+        control=lambda w: lambda s: rollouts.list_rollouts(s, actor=w.alice, serving_id=w.serving_a),
+    ),
+    "rollouts.control_rollout": scoped(
+        ref(
+            lambda s, i, w: rollouts.control_rollout(s, actor=w.eve, rollout_id=i, action="abort"),
+            "rollout_a",
+        ),
+        control=abort_a_rollout,
+    ),
+    "rollouts.record": system("rollouts.record", NOT_EDGE),
+    "rollouts.set_step": system("rollouts.set_step", NOT_EDGE),
+    "rollouts.finish": system("rollouts.finish", NOT_EDGE),
+    "rollouts.active_rollouts": system("rollouts.active_rollouts", NOT_EDGE),
+    "rollouts.claim_flow_run": system("rollouts.claim_flow_run", NOT_EDGE),
     "models.record_versions": system("models.record_versions", NOT_EDGE),
     "models.servings_of": system("models.servings_of", NOT_EDGE),
     "models.models_missing_versions": system("models.models_missing_versions", NOT_EDGE),

@@ -34,15 +34,18 @@ from catalog.services import (
     quotas,
     releases,
     roles,
+    rollouts,
     runs,
     serving,
     team_tree,
     teams,
     tokens,
+    traffic,
     training,
 )
 from catalog.services.common import transition
 from infra import tracking
+from mlops_lite.schemas.rollouts import StartRollout
 from tests.catalog.isolation_world import parameters, service_functions
 from tests.catalog.permission_world import (
     ALLOWED,
@@ -320,6 +323,24 @@ RECIPES: dict[str, Recipe] = {
     ),
     "serving.set_desired": Recipe(
         lambda s, a, t: serving.set_desired(s, actor=a, serving_id=t.serving, desired=DesiredState.STOPPED)
+    ),
+    "traffic.set_traffic": Recipe(
+        lambda s, a, t: traffic.set_traffic(s, actor=a, serving_id=t.serving, routing_header="x-user")
+    ),
+    # The serving is not running: an allowed caller gets the same ValidationError as the superuser.
+    "rollouts.start_rollout": Recipe(
+        lambda s, a, t: rollouts.start_rollout(
+            s, actor=a, serving_id=t.serving, request=StartRollout(canary="1")
+        )
+    ),
+    "rollouts.get_rollout": Recipe(lambda s, a, t: rollouts.get_rollout(s, actor=a, rollout_id=t.rollout)),
+    "rollouts.decisions": Recipe(lambda s, a, t: rollouts.decisions(s, actor=a, rollout_id=t.rollout)),
+    "rollouts.list_rollouts": Recipe(
+        lambda s, a, t: rollouts.list_rollouts(s, actor=a, serving_id=t.serving)
+    ),
+    # Aborted already: an allowed caller gets the same ConflictError as the superuser.
+    "rollouts.control_rollout": Recipe(
+        lambda s, a, t: rollouts.control_rollout(s, actor=a, rollout_id=t.rollout, action="abort")
     ),
     "serving.update_serving": Recipe(
         lambda s, a, t: serving.update_serving(s, actor=a, serving_id=t.serving, model_version="2")
