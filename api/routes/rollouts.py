@@ -5,7 +5,8 @@ their account (``GET /rollouts/{id}``: every window's figures and decision) and 
 
 Every change goes through ``catalog.services.traffic`` and ``catalog.services.rollouts`` (scoped: another team's
 serving or roll-out is the same 404 as a missing one; ``servings:manage`` to change, ``servings:read`` to look).
-A change a flow must apply is refused with 503 before anything is stored when Prefect does not answer.
+A request is checked first; a good change a flow must apply is then refused with 503, and nothing stored, when
+Prefect does not answer.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ def set_traffic(
     """A field left out keeps its value, null clears it (a canary cleared takes its weight with it). A running
     serving's server is told at once (the serving-traffic flow, in ``launch``): versions it lacks load beside the
     ones answering, a new weight applies without a load."""
-    _require_prefect()
     sent = body.model_fields_set
     kept = traffic_service.UNSET
     serving = traffic_service.set_traffic(
@@ -67,6 +67,8 @@ def set_traffic(
         model_id=body.model_id,
     )
     running = serving.desired_state == DesiredState.RUNNING
+    if running:
+        _require_prefect()  # a change nothing could apply now is not stored (the session is rolled back)
     launched = _launch(session, "serving-traffic", serving_id) if running else None
     return ServingChange(serving=_out(serving), launch=launched)
 
@@ -84,8 +86,8 @@ def start_rollout(
     is judged against ``thresholds`` (error rate, p99 against the stable version's, the scenario's output
     checks). Every step passed: the canary becomes the serving's stable version and the model's champion. A window
     failed: the canary is taken off at once. The serving must be running; one roll-out at a time (409)."""
-    _require_prefect()
     rollout = rollout_service.start_rollout(session, actor=actor, serving_id=serving_id, request=body)
+    _require_prefect()  # checked once the request is known good; on 503 the session is rolled back
     session.commit()
     # The flow claims the roll-out for its run itself (catalog.services.rollouts.claim_flow_run).
     launched = launch("serving-rollout", {"rollout_id": rollout.id})
@@ -124,11 +126,11 @@ def control_rollout(
     again; abort takes the canary off at once. 409 when the roll-out's status does not allow it (ended already)."""
     from tasks import events
 
-    if body.action == "abort":
-        _require_prefect()
     rollout = rollout_service.control_rollout(
         session, actor=actor, rollout_id=rollout_id, action=body.action, reason=body.reason
     )
+    if body.action == "abort":
+        _require_prefect()
     serving = session.get(Serving, rollout.serving_id)
     said = rollout_service.decisions(session, actor=actor, rollout_id=rollout_id)[-1].reason
     session.commit()
