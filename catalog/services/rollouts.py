@@ -28,7 +28,8 @@ from catalog.models import (
     Serving,
 )
 from catalog.models.base import utcnow
-from catalog.scoping import Actor, get_scoped, requires, scoped
+from catalog.scoping import SYSTEM, Actor, get_scoped, requires, scoped
+from catalog.services import audit
 from catalog.services.audit import audited
 from catalog.services.common import flush_unique, page, transition
 from catalog.services.model_promotion import move_alias
@@ -215,6 +216,22 @@ def finish(session: Session, *, rollout_id: int, status: RolloutStatus, reason: 
     ):
         return None
     session.refresh(rollout)
+    # The platform acted, not a person: the audit log names the system, with the window's reason.
+    audit.record(
+        session,
+        actor=SYSTEM,
+        action=f"rollout.{'promote' if status == RolloutStatus.PROMOTED else 'rollback'}",
+        resource_type="rollout",
+        resource_id=rollout.id,
+        team_id=rollout.team_id,
+        detail={
+            "serving_id": rollout.serving_id,
+            "canary_version": rollout.canary_version,
+            "stable_version": rollout.stable_version,
+            "weight": rollout.weight,
+            "reason": reason[:500],
+        },
+    )
     if status == RolloutStatus.ROLLED_BACK:
         _canary_off(session, rollout)
         return rollout

@@ -200,6 +200,9 @@ def test_promotion_makes_the_canary_stable_and_champion(world: dict[str, Any]) -
         model = s.get(Model, world["model"])
         event = s.exec(select(AliasEvent).where(AliasEvent.model_id == world["model"])).one()
     assert model is not None and model.champion_version == 2 and event.cause == "rollout"
+    with session_scope() as s:
+        audit = s.exec(select(AuditEvent).where(AuditEvent.action == "rollout.promote")).one()
+    assert audit.actor_id is None and audit.detail["canary_version"] == 2 and audit.team_id == world["red"]
     serving = _serving(sid)
     assert (serving.resolved_version, serving.model_version, serving.canary_version) == ("2", "2", None)
     # A new roll-out may start now (the last one ended).
