@@ -84,11 +84,13 @@ def create_app(
     token: str | None = None,
     model_version: str | None = None,
     control_token: str | None = None,
+    mirror_per_second: float | None = None,
 ) -> FastAPI:
     """The app; the model starts loading when the app's lifespan starts. ``token``: the bearer token /predict
     and /metrics require (the platform passes MLOPS_SERVING_TOKEN; None only for in-process tests);
     ``model_version``: the version ``model_uri`` is (default: the N of ``models:/name/N``); ``control_token``:
-    the one the control endpoints require (None: they are off)."""
+    the one the control endpoints require (None: they are off); ``mirror_per_second``: copies sampled per other
+    version each second (default: MLOPS_SERVING_MIRROR_PER_SECOND, ``algorithms.serve.mirror``)."""
     state = ServerState(
         model_uri=model_uri,
         scenario=scenario,
@@ -96,7 +98,7 @@ def create_app(
         instance_id=_instance_id(),
     )
     first = Target(stable=ModelRef(model_uri, version_of(model_uri, model_version)))
-    mirror = Mirror(state.metrics, state.limits)
+    mirror = Mirror(state.metrics, state.limits, per_second=mirror_per_second)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -67,7 +67,7 @@ class ServerMetrics:
         self.mirror = Counter(
             "mlops_mirror_requests",
             "Copies of live requests answered by another version (a shadow, or stable beside a canary), "
-            "by outcome: ok, error, dropped (the queue was full).",
+            "by outcome: ok, error, dropped (the queue was full), sampled_out (over the per-second sample).",
             ["version", "outcome"],
             registry=self.registry,
         )

@@ -8,13 +8,16 @@ server's metrics.
 
 The live answer never waits: ``submit`` puts the request on a bounded queue without blocking (a full queue
 drops the copy and counts it, ``outcome="dropped"``) and one daemon thread answers the copies in order. A slow
-shadow therefore costs dropped copies, not latency; its CPU work shares the interpreter with the live path,
-which ``benchmarks/serving.py`` measures.
+shadow therefore costs dropped copies, not latency. Its CPU work shares the interpreter with the live path, so
+copies are sampled: at most ``per_second`` per other version each second (``MLOPS_SERVING_MIRROR_PER_SECOND``,
+default 50 — plenty for a window's comparison; the rest count as ``outcome="sampled_out"``);
+``benchmarks/gray.py`` measures what is left.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -31,6 +34,7 @@ from algorithms.serve.metrics import ServerMetrics
 log = logging.getLogger("algorithms.serve")
 
 QUEUE_SIZE = 256
+DEFAULT_PER_SECOND = 50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +46,47 @@ class Copy:
     other_is_candidate: bool  # True for a shadow; False when stable answers a canary's request
 
 
+def per_second_from_env() -> float:
+    value = float(os.environ.get("MLOPS_SERVING_MIRROR_PER_SECOND", DEFAULT_PER_SECOND))
+    if not value > 0:
+        raise ValueError(f"MLOPS_SERVING_MIRROR_PER_SECOND must be above 0, not {value}")
+    return value
+
+
 class Mirror:
-    def __init__(self, metrics: ServerMetrics, limits: Limits, size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self, metrics: ServerMetrics, limits: Limits, size: int = QUEUE_SIZE, per_second: float | None = None
+    ) -> None:
         self.metrics = metrics
         self.limits = limits
+        self.per_second = per_second if per_second is not None else per_second_from_env()
         self.queue: queue.Queue[Copy] = queue.Queue(size)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Per other version: (the second counted, copies sent in it). Read and written on the event loop only.
+        self._sent: dict[str, tuple[int, int]] = {}
+        self._skipped: dict[str, Any] = {}  # bound counter children, looked up once per version
 
     def submit(self, copy: Copy) -> None:
-        """Queue ``copy`` for the mirror thread; never blocks."""
+        """Queue ``copy`` for the mirror thread, if this second's sample has room; never blocks."""
+        label = copy.other.label
+        second = int(time.monotonic())
+        counted, sent = self._sent.get(label, (second, 0))
+        if counted != second:
+            sent = 0
+        if sent >= self.per_second:
+            skipped = self._skipped.get(label)
+            if skipped is None:
+                skipped = self._skipped.setdefault(label, self.metrics.mirror.labels(label, "sampled_out"))
+            skipped.inc()
+            return
+        self._sent[label] = (second, sent + 1)
         if self._thread is None:
             self._start()
         try:
             self.queue.put_nowait(copy)
         except queue.Full:
-            self.metrics.mirror.labels(copy.other.label, "dropped").inc()
+            self.metrics.mirror.labels(label, "dropped").inc()
 
     def _start(self) -> None:
         with self._lock:

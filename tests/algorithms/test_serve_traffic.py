@@ -6,6 +6,7 @@ nothing. The split, the comparisons and the routing rules themselves are pure an
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,9 @@ def loader(ecod_model_dir: Path) -> Loader:
 
 @pytest.fixture()
 def client(loader: Loader) -> Iterator[TestClient]:
-    app = create_app(V1, loader=loader, control_token=CONTROL, scenario="anomaly_detection")
+    app = create_app(
+        V1, loader=loader, control_token=CONTROL, scenario="anomaly_detection", mirror_per_second=1e9
+    )
     with TestClient(app) as c:
         wait_until(lambda: c.get("/ready").status_code == 200, timeout=30, description="v1 ready")
         yield c
@@ -255,6 +258,22 @@ def test_shadow_answers_are_compared_never_returned(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert metric(text, "mlops_mirror_requests_total", version="3", outcome="error") == 80  # BODY has 9.0 too
     assert metric(text, "mlops_predict_requests_total", version="3") == 0
+
+
+def test_copies_are_sampled_per_second(loader: Loader) -> None:
+    app = create_app(
+        V1, loader=loader, control_token=CONTROL, scenario="anomaly_detection", mirror_per_second=5
+    )
+    with TestClient(app) as client:
+        wait_until(lambda: client.get("/ready").status_code == 200, timeout=30, description="v1 ready")
+        traffic(client, stable=ref(V1), shadow=ref(V2))
+        started = time.monotonic()
+        for _ in range(60):
+            client.post("/predict", json=BODY)
+        seconds = math.ceil(time.monotonic() - started) + 1
+        text = client.get("/metrics").text
+        sampled = metric(text, "mlops_mirror_requests_total", version="2", outcome="sampled_out")
+        assert 60 - 5 * seconds <= sampled < 60, (sampled, seconds)
 
 
 def test_bad_traffic_changes_nothing(client: TestClient, loader: Loader) -> None:
