@@ -146,9 +146,20 @@ def _forms(who: Actor, serving: Serving, allowed: Gate, choices: list[str]) -> N
         read_only_note(allowed)
         current = str(serving.canary_version) if serving.canary_version is not None else NONE
         options = [NONE, *others]
-        version = st.selectbox("Version", options, index=options.index(current) if current in options else 0)
-        weight = st.slider("Weight (% of requests)", 0, 100, serving.canary_weight)
-        header = st.text_input("Routing header (sticky; empty: random)", value=serving.routing_header or "")
+        version = st.selectbox(
+            "Version",
+            options,
+            index=options.index(current) if current in options else 0,
+            key=f"sv_canary_version_{serving.id}",
+        )
+        weight = st.slider(
+            "Weight (% of requests)", 0, 100, serving.canary_weight, key=f"sv_canary_weight_{serving.id}"
+        )
+        header = st.text_input(
+            "Routing header (sticky; empty: random)",
+            value=serving.routing_header or "",
+            key=f"sv_canary_header_{serving.id}",
+        )
         if button("Apply canary", allowed, submit=True):
             canary = None if version == NONE else version
             attempt(
@@ -165,7 +176,12 @@ def _forms(who: Actor, serving: Serving, allowed: Gate, choices: list[str]) -> N
         st.markdown("**Shadow** (answers copies of live requests; never returned)")
         current = str(serving.shadow_version) if serving.shadow_version is not None else NONE
         options = [NONE, *others]
-        version = st.selectbox("Version", options, index=options.index(current) if current in options else 0)
+        version = st.selectbox(
+            "Version",
+            options,
+            index=options.index(current) if current in options else 0,
+            key=f"sv_shadow_version_{serving.id}",
+        )
         if button("Apply shadow", allowed, submit=True):
             attempt(
                 lambda: _set_traffic(who, serving, shadow=None if version == NONE else version),
@@ -173,8 +189,10 @@ def _forms(who: Actor, serving: Serving, allowed: Gate, choices: list[str]) -> N
             )
     with st.form(f"sv_rollout_{serving.id}"):
         st.markdown("**Progressive roll-out**")
-        version = st.selectbox("Canary version", others or [NONE])
-        steps = st.text_input("Steps (% weights, ending at 100)", value="10,50,100")
+        version = st.selectbox("Canary version", others or [NONE], key=f"sv_rollout_version_{serving.id}")
+        steps = st.text_input(
+            "Steps (% weights, ending at 100)", value="10,50,100", key=f"sv_rollout_steps_{serving.id}"
+        )
         dwell = st.number_input("Analysis window per step (s)", min_value=1.0, max_value=86400.0, value=60.0)
         cols = st.columns(3)
         max_error = cols[0].number_input("Max error rate", 0.0, 1.0, 0.02, format="%.3f")

@@ -124,3 +124,68 @@ def test_the_serving_just_created_is_picked_and_stays_picked_while_its_state_cha
         assert at.selectbox(key="sv_pick").options == labels, "the labels changed with the state"
     finally:
         runtime.remove("serve-older-pick", force=True)
+
+
+def test_the_traffic_panel_sets_a_canary_and_shows_roll_outs_with_their_decisions(catalog: Catalog) -> None:
+    from catalog.db import session_scope
+    from catalog.models import RolloutDecision, Serving
+    from tests.catalog.isolation_world import add_rollout
+    from tests.dashboard.seed import versions
+
+    trained = job(catalog.team_id, published_release(catalog.team_id).id, "gray-ecod", "completed")
+    versions(trained, [{"f1": 0.5}, {"f1": 0.6}])
+    serving = add_row(
+        Serving,
+        team_id=catalog.team_id,
+        scenario="anomaly_detection",
+        name="gray",
+        model_id=trained.model_id,
+        model_version="1",
+        resolved_version="1",
+        desired_state="stopped",
+    )
+    with session_scope() as session:
+        rid = add_rollout(session, serving.id, status="rolled_back")
+        session.add(
+            RolloutDecision(
+                rollout_id=rid,
+                step=0,
+                weight=10,
+                action="rollback",
+                reason="error rate 20.0% > 2.0%",
+                figures={
+                    "stable": {"requests": 90, "p99": 0.001},
+                    "canary": {"requests": 10, "error_rate": 0.2, "p99": 0.002},
+                    "comparison": {"agreement": 1.0},
+                },
+            )
+        )
+    at = no_exception(page("serving").run())
+    at.selectbox(key="sv_pick").set_value(serving.id).run()
+    assert "Traffic" in [m.value for m in at.markdown] or any("Traffic" in m.value for m in at.markdown)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Stable"], shown["Canary"], shown["Shadow"]) == ("v1", "-", "-")
+    # The roll-out the flow rolled back: its decision and the window's figures.
+    assert any(e.label.startswith(f"Roll-out #{rid}: v2 over v1") for e in at.expander)
+    listed = tables(at)
+    assert "rollback" in listed and "error rate 20.0% > 2.0%" in listed and "0.2" in listed
+
+    # The canary form: 20 % to version 2, sticky by x-user (a stopped serving: kept for its next start).
+    at.selectbox(key=f"sv_canary_version_{serving.id}").set_value("2")
+    at.slider(key=f"sv_canary_weight_{serving.id}").set_value(20)
+    at.text_input(key=f"sv_canary_header_{serving.id}").set_value("x-user")
+    apply = next(b for b in at.button if b.label == "Apply canary")
+    at = no_exception(apply.click().run())
+    assert not errors(at), errors(at)
+    with session_scope() as session:
+        row = session.get(Serving, serving.id)
+        assert row is not None and (row.canary_version, row.canary_weight, row.routing_header) == (
+            2,
+            20,
+            "x-user",
+        )
+    # A roll-out of a stopped serving: the service's refusal, shown, nothing stored.
+    at.selectbox(key=f"sv_rollout_version_{serving.id}").set_value("2")
+    start = next(b for b in at.button if b.label == "Start roll-out")
+    at = no_exception(start.click().run())
+    assert any("a roll-out needs it running" in e for e in errors(at)), errors(at)
