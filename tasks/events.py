@@ -25,7 +25,6 @@ import orjson
 
 from catalog.models import Model, Rollout
 from catalog.models.base import utcnow
-from infra.natsbus import PublishError, publish_once
 from infra.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -100,6 +99,10 @@ def rollout_event(
 
 def publish(payload: dict[str, Any], subject: str | None = None) -> bool:
     """Publish one event (default: a model event); False (logged) when it could not be delivered."""
+    # Imported here: the NATS client (and aiohttp under it) is not loaded by every flow run that imports this
+    # module (the scheduled sync, every minute) but only by one that publishes.
+    from infra.natsbus import PublishError, publish_once
+
     nats = get_settings().nats
     subject = subject or model_subject()
     try:
