@@ -100,7 +100,9 @@ def rollout(
     serving_id: int = ServingArg,
     version: str = typer.Option(..., "--version", help=VersionHelp),
     steps: str = typer.Option(
-        "10,50,100", "--steps", help="Canary weights in percent, increasing, ending at 100."
+        "10,50,100",
+        "--steps",
+        help="Canary weights in percent (1-100), taken from the smallest up; 100 ends it.",
     ),
     dwell: float = typer.Option(60.0, "--dwell", help="Seconds of analysis at each step."),
     max_error_rate: float | None = typer.Option(

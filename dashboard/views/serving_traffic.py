@@ -191,7 +191,9 @@ def _forms(who: Actor, serving: Serving, allowed: Gate, choices: list[str]) -> N
         st.markdown("**Progressive roll-out**")
         version = st.selectbox("Canary version", others or [NONE], key=f"sv_rollout_version_{serving.id}")
         steps = st.text_input(
-            "Steps (% weights, ending at 100)", value="10,50,100", key=f"sv_rollout_steps_{serving.id}"
+            "Steps (% weights, from the smallest up; 100 ends it)",
+            value="10,50,100",
+            key=f"sv_rollout_steps_{serving.id}",
         )
         dwell = st.number_input("Analysis window per step (s)", min_value=1.0, max_value=86400.0, value=60.0)
         cols = st.columns(3)

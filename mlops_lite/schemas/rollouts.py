@@ -7,9 +7,8 @@ Versions are of the serving's own model: a number, or an alias resolved when the
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -19,6 +18,7 @@ from mlops_lite.schemas.runs import Launch
 HEADER_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 REF_HELP = "A version of the serving's model: a number, or an alias ('champion', 'challenger') resolved now."
 MAX_STEPS = 20
+Weight = Annotated[int, Field(ge=1, le=100)]
 
 
 class Thresholds(Body):
@@ -75,11 +75,12 @@ class TrafficChange(Body):
 
 class StartRollout(Body):
     canary: str = Field(min_length=1, max_length=20, description=REF_HELP)
-    steps: list[int] = Field(
+    steps: list[Weight] = Field(
         default=[10, 50, 100],
         min_length=1,
         max_length=MAX_STEPS,
-        description="Canary weights in percent, increasing, ending at 100.",
+        description="Canary weights in percent (1-100), in any order: the roll-out takes them from the smallest "
+        "up, each once, and ends at 100 (added when not given).",
     )
     dwell_seconds: float = Field(60.0, ge=1, le=86_400, description="The analysis window at each step.")
     thresholds: Thresholds = Field(default_factory=Thresholds)
@@ -89,14 +90,9 @@ class StartRollout(Body):
 
     @field_validator("steps")
     @classmethod
-    def _increasing_to_100(cls, steps: list[int]) -> list[int]:
-        if any(not 1 <= s <= 100 for s in steps):
-            raise ValueError("each step is a weight of 1-100")
-        if any(b <= a for a, b in itertools.pairwise(steps)):
-            raise ValueError("steps increase")
-        if steps[-1] != 100:
-            raise ValueError("the last step is 100")
-        return steps
+    def _up_to_100(cls, steps: list[int]) -> list[int]:
+        # Every list the document allows is a roll-out: sorted, each weight once, ending at 100.
+        return sorted({*steps, 100})
 
 
 class RolloutAction(Body):
