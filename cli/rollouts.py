@@ -25,6 +25,7 @@ TRAFFIC = [
     "shadow_version",
     "routing_header",
 ]
+ReasonOpt = typer.Option("", "--reason", help="Why (recorded with the decision, at most 500 characters).")
 ROLLOUT = ["id", "serving_id", "stable_version", "canary_version", "steps", "status", "weight", "reason"]
 
 
@@ -190,23 +191,17 @@ def _control(action: str, serving_id: int, reason: str, as_json: bool) -> None:
     _show(done, as_json)
 
 
-def pause(
-    serving_id: int = ServingArg, reason: str = typer.Option("", "--reason"), as_json: bool = JsonOpt
-) -> None:
+def pause(serving_id: int = ServingArg, reason: str = ReasonOpt, as_json: bool = JsonOpt) -> None:
     """Hold the serving's roll-out at its weight (the window under way is not judged)."""
     _control("pause", serving_id, reason, as_json)
 
 
-def resume(
-    serving_id: int = ServingArg, reason: str = typer.Option("", "--reason"), as_json: bool = JsonOpt
-) -> None:
+def resume(serving_id: int = ServingArg, reason: str = ReasonOpt, as_json: bool = JsonOpt) -> None:
     """Go on with the serving's paused roll-out (the step's window starts again)."""
     _control("resume", serving_id, reason, as_json)
 
 
-def abort(
-    serving_id: int = ServingArg, reason: str = typer.Option("", "--reason"), as_json: bool = JsonOpt
-) -> None:
+def abort(serving_id: int = ServingArg, reason: str = ReasonOpt, as_json: bool = JsonOpt) -> None:
     """End the serving's roll-out and take the canary off at once."""
     _control("abort", serving_id, reason, as_json)
 

@@ -15,12 +15,12 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
 from catalog.model_gate import parse_version_ref
-from catalog.models import DesiredState, JobStatus, Model, Serving, TrainJob
+from catalog.models import DesiredState, JobStatus, Model, Rollout, RolloutDecision, Serving, TrainJob
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, requires, scoped, team_filter
@@ -398,4 +398,8 @@ def delete_record(session: Session, *, actor: Actor, serving_id: int) -> None:
         session, actor=actor, action="serving.delete", resource_type="serving", team_id=serving.team_id
     ) as info:
         info["resource_id"] = serving.id
+        # Its roll-outs' account goes with it (they describe only this serving's traffic).
+        rollouts = select(Rollout.id).where(Rollout.serving_id == serving.id)
+        session.exec(delete(RolloutDecision).where(col(RolloutDecision.rollout_id).in_(rollouts)))  # type: ignore[call-overload]
+        session.exec(delete(Rollout).where(col(Rollout.serving_id) == serving.id))  # type: ignore[call-overload]
         session.delete(serving)

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from catalog.db import session_scope
+from catalog.errors import CatalogError
 from catalog.models import Rollout, Serving
 from catalog.scoping import Actor
 from catalog.services import models as models_svc
@@ -34,9 +35,12 @@ def _versions(who: Actor, serving: Serving) -> list[str]:
     """The model's versions of finished runs, newest first (the ones a canary or shadow may be)."""
     if serving.model_id is None:
         return []
-    with session_scope() as session:
-        _, rows = models_svc.list_versions(session, actor=who, model_id=serving.model_id, limit=50)
-        return [str(r.version) for r in rows if r.run_status == "FINISHED"]
+    try:
+        with session_scope() as session:
+            _, rows = models_svc.list_versions(session, actor=who, model_id=serving.model_id, limit=50)
+            return [str(r.version) for r in rows if r.run_status == "FINISHED"]
+    except CatalogError:  # a model the reader may not see: no versions to offer, and nothing said about it
+        return []
 
 
 def _sample(serving: Serving) -> Snapshot | None:
