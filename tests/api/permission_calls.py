@@ -86,6 +86,11 @@ BODIES: dict[str, Ids] = {
         "start": False,
     },
     "PATCH /api/v1/servings/{serving_id}": lambda t: {"model_version": "latest"},
+    "PUT /api/v1/servings/{serving_id}/traffic": lambda t: {"routing_header": "x-user"},
+    # The serving is not running: an allowed caller gets the same 422 as the superuser.
+    "POST /api/v1/servings/{serving_id}/rollouts": lambda t: {"canary": "1"},
+    # Aborted already: an allowed caller gets the same 409 as the superuser.
+    "POST /api/v1/rollouts/{rollout_id}/actions": lambda t: {"action": "abort"},
     "POST /api/v1/models": lambda t: {"team_id": t.team, "name": fresh("m"), "scenario": SCN},
     "PATCH /api/v1/models/{model_id}": lambda t: {"tolerance": 0.0},
     "POST /api/v1/models/{model_id}/promote": lambda t: {"version": 1},  # the champion is v2
@@ -186,6 +191,7 @@ def _path(op: Operation, t: TeamWorld) -> dict[str, Any]:
         "release_id": t.release,
         "job_id": t.job,
         "serving_id": t.serving,
+        "rollout_id": t.rollout,
         "team_id": t.team,
         "run_id": t.run,
         "user_id": t.robot,

@@ -36,7 +36,7 @@ A_IDS = {
 }
 # Ids of team A that the World does not hold, made by the fixture: a token of alice's, team A's robot, the model
 # its job feeds (versions 1 and 2) and an evaluation of it.
-A_EXTRA = ("token_id", "user_id", "model_id", "evaluation_id")
+A_EXTRA = ("token_id", "user_id", "model_id", "evaluation_id", "rollout_id")
 MISSING_IDS = {name: MISSING for name in (*A_IDS, *A_EXTRA)} | {"run_id": MISSING_RUN}
 
 # Bodies and queries that are valid for the operation, so that only the id decides the answer.
@@ -54,6 +54,9 @@ BODIES: dict[str, dict[str, Any]] = {
     "PATCH /api/v1/models/{model_id}": {"description": "stolen"},
     "POST /api/v1/models/{model_id}/promote": {"version": 1},
     "PUT /api/v1/models/{model_id}/aliases/{alias}": {"version": 1},
+    "PUT /api/v1/servings/{serving_id}/traffic": {"routing_header": "x-stolen"},
+    "POST /api/v1/servings/{serving_id}/rollouts": {"canary": "1"},
+    "POST /api/v1/rollouts/{rollout_id}/actions": {"action": "abort"},
 }
 BODIES["POST /api/v1/service-accounts/{user_id}/tokens"] = {"name": "stolen"}
 QUERIES: dict[str, dict[str, Any]] = {
@@ -127,7 +130,12 @@ def world(api_server: Any) -> World:
         token, _ = tokens.create_service_token(
             session, actor=alice, user_id=robot.id, name="secret-t", days=1
         )
-        built.extra = {"user_id": robot.id, "token_id": token.id, **models}  # type: ignore[attr-defined]
+        built.extra = {  # type: ignore[attr-defined]
+            "user_id": robot.id,
+            "token_id": token.id,
+            "rollout_id": built.rollout_a,
+            **models,
+        }
     return built
 
 
