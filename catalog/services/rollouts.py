@@ -53,7 +53,8 @@ def start_rollout(session: Session, *, actor: Actor, serving_id: int, request: S
     ) as info:
         info["resource_id"] = serving.id
         if serving.desired_state != DesiredState.RUNNING or serving.observed_state != "running":
-            raise ValidationError(
+            # The serving's state refuses it (as a prediction of a stopped serving is refused): a conflict.
+            raise ConflictError(
                 f"serving {serving.name!r} is {serving.observed_state} (asked: {serving.desired_state}): "
                 "a roll-out needs it running — start it first"
             )

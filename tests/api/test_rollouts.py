@@ -75,7 +75,7 @@ def test_bad_gray_release_requests_change_nothing(platform_env: Any, api_server:
             ),
             (
                 post(api_server, f"/servings/{sid}/rollouts", {"canary": "2"}),
-                422,
+                409,
                 "a roll-out needs it running",
             ),
             (post(api_server, f"/servings/{sid}/rollouts", {"canary": "2", "steps": [10, 500]}), 422, "100"),

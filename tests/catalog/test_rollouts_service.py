@@ -129,7 +129,7 @@ def test_a_rollout_needs_a_running_serving_and_is_alone(world: dict[str, Any]) -
         serving = s.get(Serving, sid)
         serving.observed_state = "exited"  # type: ignore[union-attr]
         s.add(serving)
-    with pytest.raises(ValidationError, match="a roll-out needs it running"):
+    with pytest.raises(ConflictError, match="a roll-out needs it running"):
         _start(sid)
     with session_scope() as s:
         serving = s.get(Serving, sid)

@@ -65,7 +65,7 @@ def test_gray_release_commands(seeded: Seeded, mlops: Any) -> None:
     assert mlops("servings", "shadow", sid, "--version", "2", "--json")["shadow_version"] == 2
     assert mlops("servings", "shadow", sid, "--off", "--json")["shadow_version"] is None
 
-    stopped = mlops("servings", "rollout", sid, "--version", "2", "--steps", "10,100", code=1)
+    stopped = mlops("servings", "rollout", sid, "--version", "2", "--steps", "10,100", code=3)
     assert "a roll-out needs it running" in stopped.output
     bad_steps = mlops("servings", "rollout", sid, "--version", "2", "--steps", "10,150", code=1)
     assert "less than or equal to 100" in bad_steps.output
