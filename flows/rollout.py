@@ -173,6 +173,9 @@ def serving_rollout(rollout_id: int) -> dict[str, Any]:
         )
         _record(rollout_id, decision.action.value, decision.reason, figures)
         goes_on = _act(rollout, serving, decision)
+        if not goes_on:
+            # Promoted or rolled back: the server runs it before anyone is told (a broken canary's share ends now).
+            apply_traffic(serving.id)  # type: ignore[arg-type]
         rollout, serving = _read(rollout_id)
         _publish(decision.action.value, rollout, serving, decision.reason, figures)
         if not goes_on:
