@@ -18,6 +18,8 @@ from mlops_lite.schemas.runs import Launch
 HEADER_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 REF_HELP = "A version of the serving's model: a number, or an alias ('champion', 'challenger') resolved now."
 MAX_STEPS = 20
+# A version number or an alias: anything else could never name a version.
+REF_PATTERN = r"^([1-9][0-9]{0,8}|champion|challenger|latest)$"
 Weight = Annotated[int, Field(ge=1, le=100)]
 
 
@@ -58,11 +60,11 @@ class Thresholds(Body):
 class TrafficChange(Body):
     """The traffic a serving is to run; a field left out keeps its value, null clears it."""
 
-    canary: str | None = Field(default=None, min_length=1, max_length=20, description=REF_HELP)
+    canary: str | None = Field(default=None, pattern=REF_PATTERN, description=REF_HELP)
     weight: int | None = Field(
         default=None, ge=0, le=100, description="Percent of requests the canary answers."
     )
-    shadow: str | None = Field(default=None, min_length=1, max_length=20, description=REF_HELP)
+    shadow: str | None = Field(default=None, pattern=REF_PATTERN, description=REF_HELP)
     routing_header: str | None = Field(
         default=None,
         pattern=HEADER_PATTERN,
@@ -74,7 +76,7 @@ class TrafficChange(Body):
 
 
 class StartRollout(Body):
-    canary: str = Field(min_length=1, max_length=20, description=REF_HELP)
+    canary: str = Field(pattern=REF_PATTERN, description=REF_HELP)
     steps: list[Weight] = Field(
         default=[10, 50, 100],
         min_length=1,
