@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from mlops_lite.schemas.common import Body, Id, Row
+from mlops_lite.schemas.common import JSON_INT, Body, Id, Row
 from mlops_lite.schemas.runs import Launch
 
 HEADER_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -20,7 +20,7 @@ REF_HELP = "A version of the serving's model: a number, or an alias ('champion',
 MAX_STEPS = 20
 # A version number or an alias: anything else could never name a version.
 REF_PATTERN = r"^([1-9][0-9]{0,8}|champion|challenger|latest)$"
-Weight = Annotated[int, Field(ge=1, le=100)]
+Weight = Annotated[int, Field(ge=1, le=100), JSON_INT]
 
 
 class Thresholds(Body):
@@ -34,8 +34,8 @@ class Thresholds(Body):
         le=60,
         description="p99s below this count as this: sub-millisecond noise is not a regression.",
     )
-    min_requests: int = Field(
-        20, ge=1, le=10_000_000, description="Canary requests a window needs for a verdict."
+    min_requests: Annotated[int, Field(ge=1, le=10_000_000), JSON_INT] = Field(
+        20, description="Canary requests a window needs for a verdict."
     )
     min_agreement: float | None = Field(
         0.8, ge=0, le=1, description="Labels, classes or templates agreeing with the stable version's."
@@ -49,10 +49,8 @@ class Thresholds(Body):
         le=1e6,
         description="Forecasts: mean absolute difference over the stable version's mean value.",
     )
-    max_inconclusive: int = Field(
+    max_inconclusive: Annotated[int, Field(ge=0, le=100), JSON_INT] = Field(
         3,
-        ge=0,
-        le=100,
         description="Windows with too few canary requests before the roll-out is rolled back.",
     )
 
@@ -61,8 +59,8 @@ class TrafficChange(Body):
     """The traffic a serving is to run; a field left out keeps its value, null clears it."""
 
     canary: str | None = Field(default=None, pattern=REF_PATTERN, description=REF_HELP)
-    weight: int | None = Field(
-        default=None, ge=0, le=100, description="Percent of requests the canary answers."
+    weight: Annotated[int, Field(ge=0, le=100), JSON_INT] | None = Field(
+        default=None, description="Percent of requests the canary answers."
     )
     shadow: str | None = Field(default=None, pattern=REF_PATTERN, description=REF_HELP)
     routing_header: str | None = Field(
