@@ -49,12 +49,7 @@ def _read(rollout_id: int) -> tuple[Rollout, Serving]:
 
 
 def _publish(event: str, rollout: Rollout, serving: Serving, reason: str, figures: Any = None) -> None:
-    events.publish(
-        events.rollout_event(
-            event, rollout=rollout, scenario=serving.scenario, reason=reason, figures=figures
-        ),
-        events.rollout_subject(),
-    )
+    events.publish_rollout(event, rollout=rollout, scenario=serving.scenario, reason=reason, figures=figures)
 
 
 def _record(rollout_id: int, action: str, reason: str, figures: dict[str, Any] | None = None) -> None:

@@ -97,6 +97,12 @@ def rollout_event(
     }
 
 
+def publish_rollout(event: str, *, rollout: Rollout, scenario: str, reason: str, figures: Any = None) -> bool:
+    """Publish one roll-out event (the flow's decisions and a person's pause, resume or abort alike)."""
+    payload = rollout_event(event, rollout=rollout, scenario=scenario, reason=reason, figures=figures)
+    return publish(payload, rollout_subject())
+
+
 def publish(payload: dict[str, Any], subject: str | None = None) -> bool:
     """Publish one event (default: a model event); False (logged) when it could not be delivered."""
     # Imported here: the NATS client (and aiohttp under it) is not loaded by every flow run that imports this

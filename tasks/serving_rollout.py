@@ -39,14 +39,20 @@ def served_version(serving: Serving) -> str | None:
     return str(version) if version is not None else None
 
 
-def _ask(serving: Serving, model_uri: str, version: str) -> httpx.Response:
+def tell_server(serving: Serving, path: str, body: dict[str, object]) -> httpx.Response:
+    """POST ``body`` to the serving's control endpoint ``path`` (``/admin/model``, ``/admin/traffic``), with the
+    platform's control token."""
     return httpx.post(
-        control_url(serving),
-        json={"model_uri": model_uri, "version": version},
+        inference_url(serving).removesuffix("/predict") + path,
+        json=body,
         headers={"Authorization": f"Bearer {serving_service.control_token(serving)}"},
         timeout=30,
         trust_env=False,
     )
+
+
+def _ask(serving: Serving, model_uri: str, version: str) -> httpx.Response:
+    return tell_server(serving, "/admin/model", {"model_uri": model_uri, "version": version})
 
 
 def _record(serving_id: int, version: str) -> None:

@@ -14,13 +14,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
-
 from catalog.db import session_scope
 from catalog.models import Model, Serving
-from catalog.services import serving as serving_service
 from catalog.services.traffic import DesiredTraffic, desired_traffic
-from tasks.serving import READY_TIMEOUT_SECONDS, inference_url, server_health
+from tasks.serving import READY_TIMEOUT_SECONDS, server_health
+from tasks.serving_rollout import tell_server
 
 POLL_SECONDS = 0.2
 
@@ -103,13 +101,7 @@ def apply_traffic(serving_id: int, timeout: float = READY_TIMEOUT_SECONDS) -> di
                 f"it keeps running {last.get('traffic')}"
             )
         if last is not None and asked != goal and loading in (None, goal):
-            response = httpx.post(
-                inference_url(serving).removesuffix("/predict") + "/admin/traffic",
-                json=traffic_body(model, wanted),
-                headers={"Authorization": f"Bearer {serving_service.control_token(serving)}"},
-                timeout=30,
-                trust_env=False,
-            )
+            response = tell_server(serving, "/admin/traffic", traffic_body(model, wanted))
             if response.status_code in (200, 202):
                 asked = goal
             elif response.status_code != 409:

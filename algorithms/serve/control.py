@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from algorithms.base.contracts import clip
 from algorithms.serve.asgi import error_response, json_response
@@ -34,6 +35,7 @@ log = logging.getLogger("algorithms.serve")
 
 CONTROL_MAX_BODY_BYTES = 4096
 IN_PLACE = frozenset({"served", "applied"})
+Body = TypeVar("Body", bound=BaseModel)
 
 
 def _problem(exc: ValidationError) -> str:
@@ -55,11 +57,15 @@ def with_stable(current: Target | None, stable: ModelRefBody) -> Target:
 
 
 def add_control_routes(app: FastAPI, state: ServerState, loader: ModelLoader) -> None:
-    async def read(request: Request) -> bytes | Response:
+    async def parse(request: Request, model: type[Body]) -> Body | Response:
+        """The request's body as ``model``, or the 422 refusing it."""
         raw = await request.body()
         if len(raw) > CONTROL_MAX_BODY_BYTES:
             return error_response(422, "invalid_request", f"the body is over {CONTROL_MAX_BODY_BYTES} bytes")
-        return raw
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as exc:
+            return error_response(422, "invalid_request", _problem(exc))
 
     def apply(target: Target) -> tuple[str, int] | Response:
         try:
@@ -77,13 +83,9 @@ def add_control_routes(app: FastAPI, state: ServerState, loader: ModelLoader) ->
     # Authorized by InferenceApp.__call__ before these run (the platform's control token).
     @app.post("/admin/model", include_in_schema=False)
     async def control_model(request: Request) -> Response:
-        raw = await read(request)
-        if isinstance(raw, Response):
-            return raw
-        try:
-            body = ModelRefBody.model_validate_json(raw)
-        except ValidationError as exc:
-            return error_response(422, "invalid_request", _problem(exc))
+        body = await parse(request, ModelRefBody)
+        if isinstance(body, Response):
+            return body
         routes = state.routes
         applied = apply(with_stable(routes.target if routes else None, body))
         if isinstance(applied, Response):
@@ -101,13 +103,9 @@ def add_control_routes(app: FastAPI, state: ServerState, loader: ModelLoader) ->
 
     @app.post("/admin/traffic", include_in_schema=False)
     async def control_traffic(request: Request) -> Response:
-        raw = await read(request)
-        if isinstance(raw, Response):
-            return raw
-        try:
-            body = TrafficRequest.model_validate_json(raw)
-        except ValidationError as exc:
-            return error_response(422, "invalid_request", _problem(exc))
+        body = await parse(request, TrafficRequest)
+        if isinstance(body, Response):
+            return body
         applied = apply(body.target())
         if isinstance(applied, Response):
             return applied

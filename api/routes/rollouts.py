@@ -136,10 +136,6 @@ def control_rollout(
     session.commit()
     if body.action == "abort":
         launch("serving-traffic", {"serving_id": rollout.serving_id})
-    events.publish(
-        events.rollout_event(
-            body.action, rollout=rollout, scenario=serving.scenario if serving else "", reason=said
-        ),
-        events.rollout_subject(),
-    )
+    scenario = serving.scenario if serving else ""
+    events.publish_rollout(body.action, rollout=rollout, scenario=scenario, reason=said)
     return rollout_out(rollout, actor)

@@ -311,9 +311,7 @@ def _control(who: Actor, rollout: Rollout, action: str) -> None:
         session.expunge(done)
     if action == "abort":
         run_flow("serving-traffic", {"serving_id": done.serving_id}, wait=True)
-    events.publish(
-        events.rollout_event(action, rollout=done, scenario=scenario, reason=reason), events.rollout_subject()
-    )
+    events.publish_rollout(action, rollout=done, scenario=scenario, reason=reason)
 
 
 def render_traffic(who: Actor, serving: Serving, allowed: Gate) -> None:

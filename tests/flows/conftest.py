@@ -6,6 +6,8 @@ registered model) under the same name."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,3 +21,14 @@ def seeded(platform_env, monkeypatch: pytest.MonkeyPatch) -> Seeded:  # type: ig
     monkeypatch.setenv("MLOPS_MLFLOW_EXPERIMENT_PREFIX", f"t{uuid.uuid4().hex[:10]}")
     set_training(monkeypatch, poll_seconds=0.3)
     return seed_catalog()
+
+
+@pytest.fixture
+def platform(platform_env: Any) -> Iterator[Any]:
+    """``platform_env``, and no inference server left behind afterwards, whatever the test did."""
+    yield platform_env
+    from infra.runtime.registry import get_runtime
+
+    runtime = get_runtime()
+    for status in runtime.list(labels={"kind": "serve"}):
+        runtime.remove(status.name, force=True)

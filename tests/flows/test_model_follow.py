@@ -8,7 +8,6 @@ short, rolls forward a server that came back on an older version, and records a 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -34,17 +33,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def registered(mlflow_server: Any) -> Registered:
     return register_versions(mlflow_server.uri)
-
-
-@pytest.fixture
-def platform(platform_env: Any) -> Iterator[Any]:
-    yield platform_env
-    # Never leave an inference server behind, whatever the test did.
-    from infra.runtime.registry import get_runtime
-
-    runtime = get_runtime()
-    for status in runtime.list(labels={"kind": "serve"}):
-        runtime.remove(status.name, force=True)
 
 
 def test_a_serving_follows_champion_forwards_and_back_without_dropping_a_request(

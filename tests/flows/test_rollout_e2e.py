@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,16 +30,6 @@ DWELL = 4.0
 @pytest.fixture(scope="module")
 def registered(mlflow_server: Any) -> Registered:
     return register_rollout_versions(mlflow_server.uri)
-
-
-@pytest.fixture
-def platform(platform_env: Any) -> Iterator[Any]:
-    yield platform_env
-    from infra.runtime.registry import get_runtime
-
-    runtime = get_runtime()
-    for status in runtime.list(labels={"kind": "serve"}):
-        runtime.remove(status.name, force=True)
 
 
 def canary_share(url: str, token: str, count: int) -> float:
