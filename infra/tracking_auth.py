@@ -15,9 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlflow.exceptions import MlflowException
-from mlflow.utils.rest_utils import MlflowHostCreds, http_request, verify_rest_response
-
 from infra.settings import TrackingSettings, get_settings
 from infra.tracking import TrackingError, configure_http
 
@@ -89,29 +86,42 @@ def _call(
     json: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    # MLflow is imported here, not at the top: the flows that import this module (every training flow, the
+    # reconcilers) would otherwise load all of MLflow (~1.4 s) at each flow run's start, mostly for nothing.
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.rest_utils import MlflowHostCreds, http_request, verify_rest_response
+
     s = settings or get_settings().mlflow
     configure_http(s)
     creds = MlflowHostCreds(s.uri, username=s.username, password=s.password)
     kwargs: dict[str, Any] = {"json": json} if json is not None else {"params": params or {}}
     try:
         response = verify_rest_response(http_request(creds, endpoint, method, **kwargs), endpoint)
-    except MlflowException:
-        raise  # the callers tell its error codes apart
+    except MlflowException as exc:
+        raise AuthApiError(str(exc), str(exc.error_code)) from exc  # the callers tell its error codes apart
     except Exception as exc:
         raise TrackingError(f"MLflow call failed: {exc}") from exc
     return response.json() if response.content else {}
 
 
-def _error_code(exc: MlflowException) -> str:
-    return str(getattr(exc, "error_code", ""))
+class AuthApiError(Exception):
+    """An answer of MLflow's basic-auth API other than success, with its error code."""
+
+    def __init__(self, message: str, error_code: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
 
 
-def _no_auth_api(exc: MlflowException) -> bool:
+def _error_code(exc: AuthApiError) -> str:
+    return exc.error_code
+
+
+def _no_auth_api(exc: AuthApiError) -> bool:
     """The server does not run the basic-auth app: it has no accounts (so none to delete, list or revoke)."""
     return _error_code(exc) == "ENDPOINT_NOT_FOUND"
 
 
-def _wrap(what: str, exc: MlflowException) -> TrackingError:
+def _wrap(what: str, exc: AuthApiError) -> TrackingError:
     if _no_auth_api(exc):
         return TrackingError(
             f"MLflow could not {what}: the server has no basic-auth API (`mlflow server --app-name basic-auth`), "
@@ -124,7 +134,7 @@ def delete_user(username: str, settings: TrackingSettings | None = None) -> bool
     """Delete the account and every grant it holds. False when there was no such account (already deleted)."""
     try:
         _call("DELETE", DELETE_USER, settings, json={"username": username})
-    except MlflowException as exc:
+    except AuthApiError as exc:
         if _error_code(exc) == "RESOURCE_DOES_NOT_EXIST" or _no_auth_api(exc):
             return False
         raise _wrap(f"delete user {username!r}", exc) from exc
@@ -141,7 +151,7 @@ def new_job_user(
     try:
         try:
             _call("POST", CREATE_USER, settings, json={"username": username, "password": password})
-        except MlflowException as exc:
+        except AuthApiError as exc:
             if _error_code(exc) != "RESOURCE_ALREADY_EXISTS":
                 raise
             delete_user(username, settings)
@@ -158,7 +168,7 @@ def new_job_user(
                     "permission": JOB_PERMISSION,
                 },
             )
-    except MlflowException as exc:
+    except AuthApiError as exc:
         raise _wrap(f"create the job's user {username!r}", exc) from exc
     return Credentials(username, password)
 
@@ -166,7 +176,7 @@ def new_job_user(
 def _list_users(settings: TrackingSettings | None) -> list[dict[str, Any]]:
     try:
         return list(_call("GET", LIST_USERS, settings).get("users") or [])
-    except MlflowException as exc:
+    except AuthApiError as exc:
         if _no_auth_api(exc):
             return []
         raise _wrap("list its users", exc) from exc
@@ -206,7 +216,7 @@ def revoke_job_users(
                     settings,
                     json={"username": username, "resource_type": resource_type, "resource_id": resource_id},
                 )
-            except MlflowException as exc:
+            except AuthApiError as exc:
                 if _error_code(exc) != "RESOURCE_DOES_NOT_EXIST":  # revoked or deleted meanwhile
                     raise _wrap(f"revoke {username!r}'s grant on {resource_type} {resource_id}", exc) from exc
             revoked[username] = None

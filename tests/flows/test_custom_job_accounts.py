@@ -312,3 +312,32 @@ def test_the_reconciler_deletes_the_accounts_no_start_holds(platform_env: Any) -
         assert retire(holding, job_row(holding).flow_run_id) is None  # idempotent
     finally:
         assert tracking_auth.delete_user(foreign)  # never touched: not this platform's
+
+
+def test_the_account_calls_tell_mlflows_answers_apart(platform_env: Any) -> None:
+    """The basic-auth API's error codes, on the real server: deleting an account that is gone is no error, a
+    name left by an earlier attempt is taken over (its old password no longer signs in), and an account deleted
+    no longer signs in."""
+    from infra import tracking, tracking_auth
+
+    mlflow = tracking.client()
+    experiment = tracking.ensure_experiment(mlflow, "accounts-codes")
+    tracking.ensure_registered_model(mlflow, "accounts-codes-model")
+    name = f"codes{uuid.uuid4().hex[:8]}"
+    assert tracking_auth.delete_user(name) is False  # RESOURCE_DOES_NOT_EXIST
+    first = tracking_auth.new_job_user(name, experiment_id=experiment, model_name="accounts-codes-model")
+    second = tracking_auth.new_job_user(name, experiment_id=experiment, model_name="accounts-codes-model")
+    assert first.password != second.password  # RESOURCE_ALREADY_EXISTS: deleted and made again
+
+    def signs_in(password: str) -> int:
+        return httpx.get(
+            f"{platform_env.mlflow.uri}/api/2.0/mlflow/experiments/get",
+            params={"experiment_id": experiment},
+            auth=(name, password),
+            timeout=30,
+            trust_env=False,
+        ).status_code
+
+    assert (signs_in(first.password), signs_in(second.password)) == (401, 200)
+    assert tracking_auth.delete_user(name) is True
+    assert (signs_in(second.password), tracking_auth.delete_user(name)) == (401, False)
