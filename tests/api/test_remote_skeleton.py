@@ -3,7 +3,8 @@ are all a script (the SDK, tests/api/remote_skeleton_sdk.py) and the CLI (`mlops
 in processes whose environment has no database URL and no object-store or MLflow credentials, with an empty
 home and data directory, against a live API server that launches the platform's flows as Prefect deployments
 (the flow runner as `mlops up` starts it): create a dataset → upload → publish → job → start → wait → serving →
-predict (the CLI trains in one family: ``CLI_TRAINS``). Afterwards the client's data directory is still empty:
+predict (the CLI in two families, ``CLI_FAMILIES``: its commands do not depend on the scenario but for the
+files it uploads and the file it predicts with). Afterwards the client's data directory is still empty:
 nothing local was ever opened.
 """
 
@@ -37,9 +38,11 @@ FAMILIES = {
 }
 
 
-# The CLI's jobs and servings commands do not depend on the scenario: it trains and serves in one family; in
-# the others it uploads and publishes that family's files and predicts with its file on the SDK's serving.
+# The CLI's commands do not depend on the scenario but for the files: it trains and serves in a tabular family;
+# in the image family (a zip upload, an image to predict with) it uploads and publishes that family's files and
+# predicts with its file on the SDK's serving. The SDK runs every family.
 CLI_TRAINS = "anomaly_detection"
+CLI_FAMILIES = (CLI_TRAINS, "image_classification")
 
 
 def demo_for(scenario: str) -> DemoDataset:
@@ -143,9 +146,35 @@ def test_the_skeleton_runs_from_a_machine_without_catalog_access(
     assert (result["release"], result["job"], result["serving"]) == ("published", "completed", "running")
     assert_answer(scenario, result["answer"])
 
-    # The CLI, the same path, with `mlops --server URL` (the token from MLOPS_TOKEN); see CLI_TRAINS.
+    servings = [result["serving_id"]]
+    if scenario in CLI_FAMILIES:
+        servings += cli_path(
+            scenario, api_server.url, env, tmp_path, files, sample, demo, params, result["serving_id"]
+        )
+    # Nothing local was opened: no catalog, no secrets, no object-store cache in the client's data dir.
+    assert list((tmp_path / "home" / "data").iterdir()) == []
+    # The servings deleted through their flows, waited for: a serving process must not outlive the test.
+    with api_server.client() as admin:
+        for serving_id in servings:
+            follow(admin, serving_id, admin.servings.delete(serving_id).flow_run_id)
+
+
+def cli_path(
+    scenario: str,
+    server: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    files: list[dict[str, Any]],
+    sample: Path,
+    demo: DemoDataset,
+    params: dict[str, Any],
+    sdk_serving: int,
+) -> list[int]:
+    """The same path with `mlops --server URL` (the token from MLOPS_TOKEN); returns the servings it made. Where
+    the CLI does not train it predicts on the SDK's serving (``sdk_serving``)."""
+
     def mlops(*args: str) -> Any:
-        done = run([sys.executable, "-m", "cli", "--server", api_server.url, *args], env, tmp_path)
+        done = run([sys.executable, "-m", "cli", "--server", server, *args], env, tmp_path)
         return json.loads(done.stdout) if "--json" in args else done.stdout
 
     name = f"cli-{scenario[:12]}"
@@ -155,7 +184,7 @@ def test_the_skeleton_runs_from_a_machine_without_catalog_access(
         mlops("datasets", "upload", str(dataset["id"]), upload["path"], *flags)
     release = mlops("datasets", "publish", str(dataset["id"]), "--wait", "--json")
     assert release["status"] == "published"
-    servings = [result["serving_id"]]
+    servings = [sdk_serving]
     if scenario == CLI_TRAINS:
         job = mlops(
             "jobs", "create", f"{name}-job", "-s", scenario, "-a", demo.algorithm, "--release",
@@ -166,10 +195,4 @@ def test_the_skeleton_runs_from_a_machine_without_catalog_access(
         servings.append(mlops("servings", "create", f"{name}-svc", "--job", str(job["id"]), "--json")["id"])
     answer = json.loads(mlops("predict", str(servings[-1]), "--file", str(sample)))  # always JSON
     assert_answer(scenario, answer)
-
-    # Nothing local was opened: no catalog, no secrets, no object-store cache in the client's data dir.
-    assert list((tmp_path / "home" / "data").iterdir()) == []
-    # The servings deleted through their flows, waited for: a serving process must not outlive the test.
-    with api_server.client() as admin:
-        for serving_id in servings:
-            follow(admin, serving_id, admin.servings.delete(serving_id).flow_run_id)
+    return servings[1:]
