@@ -5,7 +5,8 @@ VENV = $(shell scripts/ensure-venv.sh)
 # This checkout's code, for every process the platform and the tests start.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 # Two workers (files kept together): most tests wait on servers and processes, so two share two cores well.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Files are handed out in collection order (tests/conftest.py puts the slow ones first), not by test count.
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: up down status test venv lock lint
 

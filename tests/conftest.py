@@ -62,7 +62,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Files with a ``slow`` test run first (each file's tests stay together and in order): with
-    ``--dist loadfile`` the workers start on the long files and the short ones fill in at the end, instead of one
-    worker finishing a long file alone."""
+    ``--dist loadfile --no-loadscope-reorder`` (the Makefile's) the workers start on the long files and the short
+    ones fill in at the end, instead of one worker finishing a long file alone. (Without the flag xdist hands
+    out the files with the most tests first, which puts the few-test end-to-end files last.)"""
     slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
     items.sort(key=lambda item: item.path not in slow_files)
