@@ -6,7 +6,8 @@ stalls on small responses). Environment: ``MLFLOW_TRACKING_URI`` (for ``models:/
 ``MLOPS_PREDICT_*`` limits, ``MLOPS_SERVING_TOKEN``, the bearer token callers of /predict and /metrics must
 present (the server refuses to start without one unless ``--no-auth`` says so), and
 ``MLOPS_SERVING_CONTROL_TOKEN``, the platform's token for ``POST /admin/model`` (the endpoint is off without
-it). Exits 1 when the first model fails to load, 2 on bad settings.
+it), and ``MLOPS_PREDICTION_LOG_*`` (``algorithms.serve.predlog``: off without a URI). Exits 1 when the first
+model fails to load, 2 on bad settings.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import uvicorn
 from algorithms.base.contracts import Limits
 from algorithms.serve.app import create_app
 from algorithms.serve.loading import check_version
+from algorithms.serve.predlog import LogSettings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"invalid limit: {exc}", file=sys.stderr)
         return 2
+    try:
+        log_settings = LogSettings()
+    except ValueError as exc:  # pydantic's ValidationError names the variable and the rule
+        print(f"invalid prediction log setting: {str(exc)[:500]}", file=sys.stderr)
+        return 2
     token = os.environ.get("MLOPS_SERVING_TOKEN") or None
     if token is None and not args.no_auth:
         print(
@@ -78,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         token=token,
         model_version=args.model_version,
         control_token=os.environ.get("MLOPS_SERVING_CONTROL_TOKEN") or None,
+        prediction_log=log_settings,
     )
     config = uvicorn.Config(
         app,

@@ -14,7 +14,9 @@ Each request is routed to the stable version or the canary (``algorithms.serve.t
 sticky by a routing header's value). Every answer a loaded model gives to /predict (200, and its 4xx/5xx) names
 the version that produced it: header ``x-model-version`` and ``metadata.model_version`` of a 200, both from
 the one model that answered it. Copies for a shadow, and for the stable version beside a canary, go to
-``algorithms.serve.mirror`` after the answer is built; the live answer never waits for them.
+``algorithms.serve.mirror`` after the answer is built; the live answer never waits for them. Nor does it wait
+for the prediction log (``algorithms.serve.predlog``, on when the platform gives a log URI): a logged answer
+carries its request id (``x-request-id``, the caller's own if it sent a plain one), by which feedback finds it.
 
 Request bodies of /predict are counted as they arrive: a ``content-length`` over ``MLOPS_PREDICT_MAX_BODY_BYTES``
 is refused before any of the body is read, and a body that passes the limit while arriving is refused at once,
@@ -63,6 +65,7 @@ from algorithms.serve.loading import (
 )
 from algorithms.serve.mirror import Copy, Mirror
 from algorithms.serve.openapi import Health, Readiness, document
+from algorithms.serve.predlog import REQUEST_ID_HEADER, LogSettings, PredictionLog, Record, Writer, request_id
 from algorithms.serve.traffic import ModelRef, Target, sticky_to_canary
 
 __all__ = ["InferenceApp", "create_app", "load_pyfunc"]
@@ -85,12 +88,16 @@ def create_app(
     model_version: str | None = None,
     control_token: str | None = None,
     mirror_per_second: float | None = None,
+    prediction_log: LogSettings | None = None,
+    log_writer: Writer | None = None,
 ) -> FastAPI:
     """The app; the model starts loading when the app's lifespan starts. ``token``: the bearer token /predict
     and /metrics require (the platform passes MLOPS_SERVING_TOKEN; None only for in-process tests);
     ``model_version``: the version ``model_uri`` is (default: the N of ``models:/name/N``); ``control_token``:
     the one the control endpoints require (None: they are off); ``mirror_per_second``: copies sampled per other
-    version each second (default: MLOPS_SERVING_MIRROR_PER_SECOND, ``algorithms.serve.mirror``)."""
+    version each second (default: MLOPS_SERVING_MIRROR_PER_SECOND, ``algorithms.serve.mirror``);
+    ``prediction_log``: where and how much to log (default: ``MLOPS_PREDICTION_LOG_*``; off without a URI),
+    ``log_writer`` what writes a batch (default: the object store, ``algorithms.serve.predlog``)."""
     state = ServerState(
         model_uri=model_uri,
         scenario=scenario,
@@ -99,11 +106,24 @@ def create_app(
     )
     first = Target(stable=ModelRef(model_uri, version_of(model_uri, model_version)))
     mirror = Mirror(state.metrics, state.limits, per_second=mirror_per_second)
+    log_settings = prediction_log if prediction_log is not None else LogSettings()
+    predlog: PredictionLog | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        nonlocal predlog
+        if log_settings.enabled():
+            predlog = PredictionLog(
+                log_settings,
+                instance=state.instance_id,
+                counted=lambda outcome, n: state.metrics.prediction_log.labels(outcome).inc(n),
+                writer=log_writer,
+            )
         start_load(state, first, loader, on_load_failure)
         yield
+        if predlog is not None:
+            # A clean stop writes what is queued (off the event loop: the store may be slow).
+            await run_in_threadpool(predlog.close)
 
     def refused(exc: ContractError) -> None:
         state.metrics.count_request(exc.status)
@@ -129,8 +149,13 @@ def create_app(
             elif random.random() * 100.0 < routes.weight:
                 loaded = canary
         status, body, headers, payload = await _predict(raw, loaded)
+        took = time.perf_counter() - started
         metrics.count_request(status, loaded.label)
-        metrics.observe(loaded.label, time.perf_counter() - started)
+        metrics.observe(loaded.label, took)
+        if predlog is not None:
+            rid = request_id(header(scope, REQUEST_ID_HEADER))
+            predlog.submit(Record(rid, time.time(), loaded.label, status, took * 1000.0, raw, body))
+            headers = (*headers, (REQUEST_ID_HEADER, rid.encode()))
         if payload is not None:
             if routes.shadow is not None:
                 mirror.submit(Copy(raw, loaded, payload, routes.shadow, other_is_candidate=True))

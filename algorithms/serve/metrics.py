@@ -4,7 +4,8 @@ Requests, latency and errors are labelled by the ``version`` that answered, so t
 beside the stable version's in one scrape (the roll-out analysis, ``tasks.rollout_analysis``, reads the
 difference of two scrapes; Prometheus can scrape the same endpoint). Mirrored requests (a shadow's, or the
 stable version's copy of a canary request) count apart (``mlops_mirror_*``), and their comparison with the
-answer that was returned is kept as sums (``mlops_compare_sums``, ``algorithms.serve.compare``).
+answer that was returned is kept as sums (``mlops_compare_sums``, ``algorithms.serve.compare``). The
+prediction log counts what it did with each answered request (``mlops_prediction_log_records``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,14 @@ class ServerMetrics:
             "mlops_traffic_role",
             "1 for each version's role in the traffic applied now (stable, canary, shadow).",
             ["role", "version"],
+            registry=self.registry,
+        )
+        self.prediction_log = Counter(
+            "mlops_prediction_log_records",
+            "Answered requests by what the prediction log did with them (algorithms.serve.predlog): written, "
+            "sampled_out, capped (over the minute's cap), dropped (the queue was full), failed (the store "
+            "refused the batch).",
+            ["outcome"],
             registry=self.registry,
         )
         self.records = Counter("mlops_predict_records", "Records predicted.", registry=self.registry)
