@@ -1,0 +1,1 @@
+"""Monitoring statistics, pure: drift between a reference sample and a window (``drift``). Imports nothing."""
