@@ -6,7 +6,7 @@ stalls on small responses). Environment: ``MLFLOW_TRACKING_URI`` (for ``models:/
 ``MLOPS_PREDICT_*`` limits, ``MLOPS_SERVING_TOKEN``, the bearer token callers of /predict and /metrics must
 present (the server refuses to start without one unless ``--no-auth`` says so), and
 ``MLOPS_SERVING_CONTROL_TOKEN``, the platform's token for ``POST /admin/model`` (the endpoint is off without
-it), and ``MLOPS_PREDICTION_LOG_*`` (``algorithms.serve.predlog``: off without a URI). Exits 1 when the first
+it), and ``MLOPS_PREDICTION_LOG_*`` (``algorithms.serve.predlog``: off unless enabled). Exits 1 when the first
 model fails to load, 2 on bad settings.
 """
 

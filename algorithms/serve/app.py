@@ -15,7 +15,7 @@ sticky by a routing header's value). Every answer a loaded model gives to /predi
 the version that produced it: header ``x-model-version`` and ``metadata.model_version`` of a 200, both from
 the one model that answered it. Copies for a shadow, and for the stable version beside a canary, go to
 ``algorithms.serve.mirror`` after the answer is built; the live answer never waits for them. Nor does it wait
-for the prediction log (``algorithms.serve.predlog``, on when the platform gives a log URI): a logged answer
+for the prediction log (``algorithms.serve.predlog``: a buffer the platform collects from): a logged answer
 carries its request id (``x-request-id``, the caller's own if it sent a plain one), by which feedback finds it.
 
 Request bodies of /predict are counted as they arrive: a ``content-length`` over ``MLOPS_PREDICT_MAX_BODY_BYTES``
@@ -65,7 +65,14 @@ from algorithms.serve.loading import (
 )
 from algorithms.serve.mirror import Copy, Mirror
 from algorithms.serve.openapi import Health, Readiness, document
-from algorithms.serve.predlog import REQUEST_ID_HEADER, LogSettings, PredictionLog, Record, Writer, request_id
+from algorithms.serve.predlog import (
+    REQUEST_ID_HEADER,
+    LogSettings,
+    PredictionLog,
+    Record,
+    add_log_route,
+    request_id,
+)
 from algorithms.serve.traffic import ModelRef, Target, sticky_to_canary
 
 __all__ = ["InferenceApp", "create_app", "load_pyfunc"]
@@ -89,15 +96,14 @@ def create_app(
     control_token: str | None = None,
     mirror_per_second: float | None = None,
     prediction_log: LogSettings | None = None,
-    log_writer: Writer | None = None,
 ) -> FastAPI:
     """The app; the model starts loading when the app's lifespan starts. ``token``: the bearer token /predict
     and /metrics require (the platform passes MLOPS_SERVING_TOKEN; None only for in-process tests);
     ``model_version``: the version ``model_uri`` is (default: the N of ``models:/name/N``); ``control_token``:
     the one the control endpoints require (None: they are off); ``mirror_per_second``: copies sampled per other
     version each second (default: MLOPS_SERVING_MIRROR_PER_SECOND, ``algorithms.serve.mirror``);
-    ``prediction_log``: where and how much to log (default: ``MLOPS_PREDICTION_LOG_*``; off without a URI),
-    ``log_writer`` what writes a batch (default: the object store, ``algorithms.serve.predlog``)."""
+    ``prediction_log``: whether and how much to log for the platform to collect (default:
+    ``MLOPS_PREDICTION_LOG_*``, off; ``algorithms.serve.predlog``)."""
     state = ServerState(
         model_uri=model_uri,
         scenario=scenario,
@@ -107,23 +113,16 @@ def create_app(
     first = Target(stable=ModelRef(model_uri, version_of(model_uri, model_version)))
     mirror = Mirror(state.metrics, state.limits, per_second=mirror_per_second)
     log_settings = prediction_log if prediction_log is not None else LogSettings()
-    predlog: PredictionLog | None = None
+    predlog = (
+        PredictionLog(log_settings, lambda outcome, n: state.metrics.prediction_log.labels(outcome).inc(n))
+        if log_settings.enabled
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        nonlocal predlog
-        if log_settings.enabled():
-            predlog = PredictionLog(
-                log_settings,
-                instance=state.instance_id,
-                counted=lambda outcome, n: state.metrics.prediction_log.labels(outcome).inc(n),
-                writer=log_writer,
-            )
         start_load(state, first, loader, on_load_failure)
         yield
-        if predlog is not None:
-            # A clean stop writes what is queued (off the event loop: the store may be slow).
-            await run_in_threadpool(predlog.close)
 
     def refused(exc: ContractError) -> None:
         state.metrics.count_request(exc.status)
@@ -222,6 +221,7 @@ def create_app(
         return Response(body, status, headers={k.decode(): v.decode() for k, v in headers})
 
     add_control_routes(app, state, loader)
+    add_log_route(app, predlog, state.instance_id)
 
     @app.get("/health", summary="Liveness, the model served and the one loading")
     async def health() -> Response:

@@ -19,7 +19,7 @@ from algorithms.serve.loading import JSON_HEADER, Headers
 # (whole request body, ASGI scope) → (status, JSON body, headers of the model that answered)
 Answer = Callable[[bytes | bytearray, Scope], Awaitable[tuple[int, bytes, Headers]]]
 BASE_HEADERS: Headers = (JSON_HEADER,)
-CONTROL_PATHS = frozenset({"/admin/model", "/admin/traffic"})
+CONTROL_PATHS = frozenset({"/admin/model", "/admin/traffic", "/admin/predictions"})
 
 
 def dumps(payload: Any) -> bytes:

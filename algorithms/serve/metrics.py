@@ -97,9 +97,8 @@ class ServerMetrics:
         )
         self.prediction_log = Counter(
             "mlops_prediction_log_records",
-            "Answered requests by what the prediction log did with them (algorithms.serve.predlog): written, "
-            "sampled_out, capped (over the minute's cap), dropped (the queue was full), failed (the store "
-            "refused the batch).",
+            "Answered requests by what the prediction log did with them (algorithms.serve.predlog): logged, "
+            "sampled_out, capped (over the minute's cap), dropped (the buffer was full: not collected in time).",
             ["outcome"],
             registry=self.registry,
         )

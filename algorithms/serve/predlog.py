@@ -1,43 +1,46 @@
-"""Prediction logging: a sample of the requests ``/predict`` answered, with their answers, written to the object
-store as Parquet batches, off the request path.
+"""Prediction logging, the inference server's side: a sample of the requests ``/predict`` answered, with their
+answers, kept in a bounded buffer that the platform pulls as Parquet batches.
 
-The platform turns it on by giving the server ``MLOPS_PREDICTION_LOG_URI`` (``s3://bucket/prefix``: the
-serving's own partition root) and object-store credentials (``algorithms.base.storage``); the other settings
-are ``LogSettings``. A batch is written when it holds ``batch_records`` records or its first record is
-``batch_seconds`` old, to ``<prefix>/date=YYYY-MM-DD/hour=HH/<instance>-<seq>.parquet`` (UTC, by the batch's
-first record), so a reader lists one hour of one serving by prefix.
+The platform collects (``tasks.prediction_logs``): it pulls ``GET /admin/predictions?after=SEQ&limit=N`` with
+its control token, writes the batch to the object store, and acknowledges it by asking for the next one
+(``after`` = the last sequence number it wrote): only then are those records let go. So the server needs no
+credentials for the store and no route to the platform, a store or platform that is down costs records (the
+buffer fills, and what does not fit is dropped and counted) but never an answer, and a server that crashes loses
+what arrived since the last pull. Delivery is at least once: a collector that restarts may write a batch again,
+under the same sequence numbers (``request_id`` tells records apart).
 
-The answer never waits for the log: ``submit`` samples (``rate``; at most ``per_minute`` records a minute) and
-puts the record on a bounded queue without blocking; a full queue, or a batch the store refuses, drops records
-and counts them (``mlops_prediction_log_records_total`` by outcome: written, sampled_out, capped, dropped,
-failed). ``close`` (the server's clean stop) writes what is queued. A crash loses what is in memory: the batch
-being assembled and the queue, which holds at most ``batch_records`` more.
+Settings (``LogSettings``, ``MLOPS_PREDICTION_LOG_*``): on or off, the share of requests logged, a cap per
+minute, the buffer's size, the largest body kept. ``submit`` never blocks and takes no lock the pull holds for
+long; Parquet is built off the event loop. Counts by outcome: ``mlops_prediction_log_records_total`` (logged,
+sampled_out, capped, dropped).
 """
 
 from __future__ import annotations
 
 import io
-import logging
-import queue
 import random
 import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.concurrency import run_in_threadpool
 
-from algorithms.base.storage import parse_s3_uri
-
-log = logging.getLogger("algorithms.serve")
+from algorithms.serve.asgi import error_response
 
 REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-OUTCOMES = ("written", "sampled_out", "capped", "dropped", "failed")
+PARQUET_TYPE = "application/vnd.apache.parquet"
+MAX_PULL = 50_000
 
 
 class LogSettings(BaseSettings):
@@ -45,16 +48,13 @@ class LogSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MLOPS_PREDICTION_LOG_", extra="ignore")
 
-    uri: str | None = Field(
-        None, description="s3://bucket/prefix the batches are written under; unset: logging is off"
-    )
+    enabled: bool = Field(False, description="Keep answered requests for the platform to collect")
     rate: float = Field(1.0, ge=0.0, le=1.0, description="Share of answered requests logged (0–1)")
     per_minute: int = Field(
         6000, ge=1, le=1_000_000, description="At most this many records a minute; the rest count as capped"
     )
-    batch_records: int = Field(1000, ge=1, le=100_000, description="A batch is written at this many records")
-    batch_seconds: float = Field(
-        10.0, gt=0, le=3600, description="… or when its first record is this old (a crash loses at most this)"
+    buffer_records: int = Field(
+        20_000, ge=10, le=1_000_000, description="Records kept until collected; the rest count as dropped"
     )
     max_body_bytes: int = Field(
         65536,
@@ -62,9 +62,6 @@ class LogSettings(BaseSettings):
         le=16 * 1024 * 1024,
         description="Request and answer bodies are kept up to this size; a longer one is null, `truncated` true",
     )
-
-    def enabled(self) -> bool:
-        return bool(self.uri)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,87 +82,74 @@ def request_id(value: bytes | None) -> str:
     return uuid.uuid4().hex
 
 
-def batch_key(prefix: str, instance: str, seq: int, first_at: float) -> str:
-    """The object key of a batch: partitioned by the UTC date and hour of its first record."""
+def batch_key(prefix: str, instance: str, first: int, last: int, first_at: float) -> str:
+    """The object key of a batch: partitioned by the UTC date and hour of its first record, named by the server
+    instance and the sequence numbers it holds (a batch written again lands on the same key)."""
     when = datetime.fromtimestamp(first_at, UTC)
-    return f"{prefix.rstrip('/')}/date={when:%Y-%m-%d}/hour={when:%H}/{instance}-{seq:06d}.parquet"
+    return (
+        f"{prefix.rstrip('/')}/date={when:%Y-%m-%d}/hour={when:%H}/"
+        f"{re.sub(r'[^A-Za-z0-9._-]', '_', instance)[:96]}-{first:012d}-{last:012d}.parquet"
+    )
 
 
-def to_parquet(records: Sequence[Record], max_body_bytes: int) -> bytes:
-    """One batch as a Parquet file (zstd): request id, time (ms, UTC), model version, status, latency, and the
-    request's and answer's JSON text (null past ``max_body_bytes``, with ``truncated``)."""
+def schema() -> Any:
+    """The Arrow schema of a batch (the collector refuses anything else)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("seq", pa.int64()),
+            ("request_id", pa.string()),
+            ("timestamp", pa.timestamp("ms", tz="UTC")),
+            ("model_version", pa.string()),
+            ("status", pa.int16()),
+            ("latency_ms", pa.float32()),
+            ("request", pa.string()),
+            ("response", pa.string()),
+            ("truncated", pa.bool_()),
+        ]
+    )
+
+
+def to_parquet(batch: Sequence[tuple[int, Record]], max_body_bytes: int) -> bytes:
+    """Records with their sequence numbers as a Parquet file (zstd); a body over ``max_body_bytes`` is null."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     def body(raw: bytes | bytearray) -> str | None:
         return bytes(raw).decode("utf-8", "replace") if len(raw) <= max_body_bytes else None
 
-    requests = [body(r.request) for r in records]
-    responses = [body(r.response) for r in records]
-    table = pa.table(
-        {
-            "request_id": pa.array([r.request_id for r in records], pa.string()),
-            "timestamp": pa.array([int(r.at * 1000) for r in records], pa.timestamp("ms", tz="UTC")),
-            "model_version": pa.array([r.version for r in records], pa.string()),
-            "status": pa.array([r.status for r in records], pa.int16()),
-            "latency_ms": pa.array([r.latency_ms for r in records], pa.float32()),
-            "request": pa.array(requests, pa.string()),
-            "response": pa.array(responses, pa.string()),
-            "truncated": pa.array(
-                [q is None or a is None for q, a in zip(requests, responses, strict=True)], pa.bool_()
-            ),
-        }
-    )
+    requests = [body(r.request) for _, r in batch]
+    responses = [body(r.response) for _, r in batch]
+    columns = [
+        [seq for seq, _ in batch],
+        [r.request_id for _, r in batch],
+        [int(r.at * 1000) for _, r in batch],
+        [r.version for _, r in batch],
+        [r.status for _, r in batch],
+        [r.latency_ms for _, r in batch],
+        requests,
+        responses,
+        [q is None or a is None for q, a in zip(requests, responses, strict=True)],
+    ]
     out = io.BytesIO()
-    pq.write_table(table, out, compression="zstd")
+    pq.write_table(pa.Table.from_arrays(columns, schema=schema()), out, compression="zstd")
     return out.getvalue()
 
 
-Writer = Callable[[str, str, bytes], None]  # (bucket, key, data)
-
-
-def s3_writer() -> Writer:
-    """Writes with the container's object-store credentials (``algorithms.base.storage``)."""
-    from algorithms.base.storage import s3_client_from_env
-
-    client = s3_client_from_env()
-
-    def write(bucket: str, key: str, data: bytes) -> None:
-        client.put_object(
-            bucket, key, io.BytesIO(data), len(data), content_type="application/vnd.apache.parquet"
-        )
-
-    return write
-
-
-_STOP = object()
-
-
 class PredictionLog:
-    """The sampler, the queue and the writer thread of one server (``counted(outcome, n)`` feeds its metrics)."""
+    """The sampler and the buffer of one server; ``counted(outcome, n)`` feeds its metrics."""
 
-    def __init__(
-        self,
-        settings: LogSettings,
-        *,
-        instance: str,
-        counted: Callable[[str, int], None],
-        writer: Writer | None = None,
-    ) -> None:
-        assert settings.uri, "logging is off: no MLOPS_PREDICTION_LOG_URI"
+    def __init__(self, settings: LogSettings, counted: Callable[[str, int], None]) -> None:
         self.settings = settings
-        self.bucket, self.prefix = parse_s3_uri(settings.uri.rstrip("/") + "/")
-        self.instance = re.sub(r"[^A-Za-z0-9._-]", "_", instance)[:96]
         self.counted = counted
-        self._writer = writer
-        self.queue: queue.Queue[object] = queue.Queue(settings.batch_records)
-        self._minute = (0, 0)  # (minute, records taken in it): read and written on the event loop only
+        self._buffer: deque[tuple[int, Record]] = deque()
         self._seq = 0
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()  # submit (event loop) against take (a worker thread)
+        self._minute = (0, 0)  # (minute, records taken in it): read and written on the event loop only
 
     def submit(self, record: Record) -> None:
-        """Queue ``record`` if it is sampled and under the minute's cap; never blocks."""
+        """Keep ``record`` if it is sampled, under the minute's cap and the buffer has room; never blocks."""
         s = self.settings
         if s.rate < 1.0 and random.random() >= s.rate:
             self.counted("sampled_out", 1)
@@ -178,48 +162,45 @@ class PredictionLog:
             self.counted("capped", 1)
             return
         self._minute = (minute, taken + 1)
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
-            self.counted("dropped", 1)
+        with self._lock:
+            if len(self._buffer) >= s.buffer_records:
+                full = True
+            else:
+                full = False
+                self._seq += 1
+                self._buffer.append((self._seq, record))
+        self.counted("dropped" if full else "logged", 1)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued and stop the thread (the server's clean stop)."""
-        try:
-            self.queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            log.warning("prediction log: the queue stayed full for %s s at stop", timeout)
-            return
-        self._thread.join(timeout)
+    def take(self, after: int, limit: int) -> tuple[list[tuple[int, Record]], int]:
+        """Let go of the records up to ``after`` (collected), and return the next ``limit`` with the number
+        still kept after them."""
+        with self._lock:
+            while self._buffer and self._buffer[0][0] <= after:
+                self._buffer.popleft()
+            batch = [self._buffer[i] for i in range(min(limit, len(self._buffer)))]
+            return batch, len(self._buffer) - len(batch)
 
-    def _run(self) -> None:
-        batch: list[Record] = []
-        due = float("inf")
-        while True:
-            try:
-                item = self.queue.get(timeout=max(0.0, due - time.monotonic()) if batch else None)
-            except queue.Empty:
-                item = None
-            if isinstance(item, Record):
-                if not batch:
-                    due = time.monotonic() + self.settings.batch_seconds
-                batch.append(item)
-            stopping = item is _STOP
-            if batch and (stopping or len(batch) >= self.settings.batch_records or time.monotonic() >= due):
-                self._write(batch)
-                batch = []
-            if stopping:
-                return
 
-    def _write(self, batch: list[Record]) -> None:
-        key = batch_key(self.prefix, self.instance, self._seq, batch[0].at)
-        self._seq += 1
+def add_log_route(app: FastAPI, log: PredictionLog | None, instance: str) -> None:
+    """``GET /admin/predictions?after=SEQ&limit=N``: the next batch as Parquet (204 when there is none), with
+    ``x-instance`` (a new one means a restarted server: its numbers start again), ``x-first-seq``,
+    ``x-last-seq`` and ``x-remaining``. Authorized by ``InferenceApp`` (the control token)."""
+
+    @app.get("/admin/predictions", include_in_schema=False)
+    async def predictions(request: Request) -> Response:
+        if log is None:
+            return error_response(404, "logging_off", "this server keeps no prediction log")
         try:
-            if self._writer is None:
-                self._writer = s3_writer()
-            self._writer(self.bucket, key, to_parquet(batch, self.settings.max_body_bytes))
-        except Exception as exc:  # noqa: BLE001 - the store being down costs the batch, never the server
-            log.warning("prediction log: %d records not written to %s: %s", len(batch), key, str(exc)[:300])
-            self.counted("failed", len(batch))
-            return
-        self.counted("written", len(batch))
+            after = int(request.query_params.get("after", "0"))
+            limit = int(request.query_params.get("limit", "10000"))
+        except ValueError:
+            return error_response(422, "invalid_request", "after and limit are integers")
+        if after < 0 or not 1 <= limit <= MAX_PULL:
+            return error_response(422, "invalid_request", f"after >= 0 and 1 <= limit <= {MAX_PULL}")
+        batch, remaining = log.take(after, limit)
+        headers = {"x-instance": instance, "x-remaining": str(remaining)}
+        if not batch:
+            return Response(status_code=204, headers={**headers, "x-last-seq": str(after)})
+        data = await run_in_threadpool(to_parquet, batch, log.settings.max_body_bytes)
+        headers |= {"x-first-seq": str(batch[0][0]), "x-last-seq": str(batch[-1][0])}
+        return Response(data, media_type=PARQUET_TYPE, headers=headers)
