@@ -182,9 +182,11 @@ class PredictionLog:
 
 
 def add_log_route(app: FastAPI, log: PredictionLog | None, instance: str) -> None:
-    """``GET /admin/predictions?after=SEQ&limit=N``: the next batch as Parquet (204 when there is none), with
-    ``x-instance`` (a new one means a restarted server: its numbers start again), ``x-first-seq``,
-    ``x-last-seq`` and ``x-remaining``. Authorized by ``InferenceApp`` (the control token)."""
+    """``GET /admin/predictions?after=SEQ&limit=N&instance=ID``: the next batch as Parquet (204 when there is
+    none), with ``x-instance``, ``x-first-seq``, ``x-last-seq`` and ``x-remaining``. ``after`` counts only when
+    ``instance`` is this server's: a collector's cursor for a server that has since restarted (its numbers start
+    again at 1) must not let go of records it never collected. Authorized by ``InferenceApp`` (the control
+    token)."""
 
     @app.get("/admin/predictions", include_in_schema=False)
     async def predictions(request: Request) -> Response:
@@ -197,6 +199,8 @@ def add_log_route(app: FastAPI, log: PredictionLog | None, instance: str) -> Non
             return error_response(422, "invalid_request", "after and limit are integers")
         if after < 0 or not 1 <= limit <= MAX_PULL:
             return error_response(422, "invalid_request", f"after >= 0 and 1 <= limit <= {MAX_PULL}")
+        if request.query_params.get("instance", instance) != instance:
+            after = 0
         batch, remaining = log.take(after, limit)
         headers = {"x-instance": instance, "x-remaining": str(remaining)}
         if not batch:

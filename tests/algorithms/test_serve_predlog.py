@@ -147,9 +147,12 @@ def test_answers_carry_their_request_id_and_the_platform_pulls_them(client: Test
     assert first[0]["model_version"] == "1" and first[0]["latency_ms"] > 0
     rest = client.get("/admin/predictions", params={"after": 2}, headers=ADMIN)
     assert [(r["seq"], r["status"]) for r in rows(rest.content)] == [(3, 400)]
-    done = client.get("/admin/predictions", params={"after": 3}, headers=ADMIN)
+    instance = client.get("/health").json()["instance_id"]
+    # A cursor of another instance (a server since restarted) lets nothing go.
+    other = client.get("/admin/predictions", params={"after": 3, "instance": "gone-1"}, headers=ADMIN)
+    assert other.headers["x-first-seq"] == "3" and other.headers["x-instance"] == instance
+    done = client.get("/admin/predictions", params={"after": 3, "instance": instance}, headers=ADMIN)
     assert done.status_code == 204 and done.headers["x-last-seq"] == "3"
-    assert done.headers["x-instance"] == client.get("/health").json()["instance_id"]
 
 
 def test_the_pull_needs_the_control_token_and_sane_numbers(client: TestClient) -> None:
