@@ -153,15 +153,30 @@ def serving_spec(
     control_token: str | None = None,
     cpu_limit: float | None = None,
     memory_limit_mb: int | None = None,
+    log_rate: float = 0.0,
+    log_per_minute: int = 6000,
     settings: Settings | None = None,
 ) -> ContainerSpec:
     """``token``: what the inference server requires of its callers (catalog.services.serving.inference_token);
     ``model_version``: the version ``model_uri`` is (every answer names it); ``control_token``: what its control
     endpoint requires (``catalog.services.serving.control_token``: the platform's alone); the limits: what the
-    serving claimed (``catalog.services.quotas``), else the runtime's."""
+    serving claimed (``catalog.services.quotas``), else the runtime's; ``log_rate`` and ``log_per_minute``: the
+    share of answers it keeps for the platform to collect, and its cap (``algorithms.serve.predlog``; 0: none)."""
     s = settings or get_settings()
     version = ["--model-version", model_version] if model_version is not None else []
     control = {"MLOPS_SERVING_CONTROL_TOKEN": control_token} if control_token is not None else {}
+    logging = (
+        {
+            "MLOPS_PREDICTION_LOG_ENABLED": "true",
+            "MLOPS_PREDICTION_LOG_RATE": repr(float(log_rate)),
+            "MLOPS_PREDICTION_LOG_PER_MINUTE": str(log_per_minute),
+            "MLOPS_PREDICTION_LOG_BUFFER_RECORDS": str(s.monitoring.buffer_records),
+            "MLOPS_PREDICTION_LOG_MAX_BODY_BYTES": str(s.monitoring.max_body_bytes),
+        }
+        # The log is collected with the control token: without one nobody could take the records.
+        if log_rate > 0 and control_token is not None
+        else {}
+    )
     return ContainerSpec(
         name=f"serve-{serving_id}",
         kind=ContainerKind.SERVE,
@@ -179,7 +194,7 @@ def serving_spec(
             "--scenario",
             scenario,
         ],
-        env={**container_env(s), "MLOPS_SERVING_TOKEN": token, **control},
+        env={**container_env(s), "MLOPS_SERVING_TOKEN": token, **control, **logging},
         port=port,
         labels={"app": LABEL_APP, "kind": "serve", "serving-id": str(serving_id), "team-id": str(team_id)},
         image=s.runtime.image,

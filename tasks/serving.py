@@ -165,6 +165,8 @@ def launch(serving_id: int) -> ContainerStatus:
         memory_limit_mb=(
             serving.claimed_memory_mb if serving.claimed_memory_mb is not None else serving.memory_limit_mb
         ),
+        log_rate=serving.log_rate,
+        log_per_minute=serving.log_per_minute,
     )
     spec = replace(spec, labels={**spec.labels, VERSION_LABEL: version})
     status = runtime.start(spec)

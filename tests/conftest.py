@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -67,3 +69,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     out the files with the most tests first, which puts the few-test end-to-end files last.)"""
     slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
     items.sort(key=lambda item: item.path not in slow_files)
+
+
+@pytest.fixture
+def platform(platform_env: Any) -> Iterator[Any]:
+    """``platform_env``, and no inference server left behind afterwards, whatever the test did."""
+    yield platform_env
+    from infra.runtime.registry import get_runtime
+
+    runtime = get_runtime()
+    for status in runtime.list(labels={"kind": "serve"}):
+        runtime.remove(status.name, force=True)

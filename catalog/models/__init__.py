@@ -12,6 +12,7 @@ from catalog.models.model import (
     ModelEvaluation,
     ModelVersion,
 )
+from catalog.models.monitoring import PredictionLogCursor
 from catalog.models.rollout import ACTIVE_ROLLOUTS, Rollout, RolloutDecision, RolloutStatus
 from catalog.models.security import ApiToken, RevokedToken
 from catalog.models.serving import DesiredState, Serving
@@ -40,6 +41,7 @@ __all__ = [
     "Model",
     "ModelEvaluation",
     "ModelVersion",
+    "PredictionLogCursor",
     "ReleaseStatus",
     "RevokedToken",
     "Role",

@@ -43,6 +43,10 @@ class Serving(SQLModel, table=True):
     canary_weight: int = Field(default=0, ge=0, le=100)
     shadow_version: int | None = Field(default=None)
     routing_header: str | None = Field(default=None, max_length=64)
+    # The share of answered requests its server logs for monitoring (0: none) and its cap a minute
+    # (algorithms.serve.predlog; collected by tasks.prediction_logs).
+    log_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    log_per_minute: int = Field(default=6000, ge=1, le=1_000_000)
     port: int | None = Field(default=None, description="Requested port; None lets the runtime choose")
     # Requested container limits (None: the runtime's defaults) and what a running serving holds against
     # the team's CPU/memory quotas (catalog.services.quotas), passed to the runtime as limits.

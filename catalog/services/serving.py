@@ -20,7 +20,16 @@ from sqlmodel import Session, col, select
 
 from catalog.errors import ConflictError, NotFoundError, ValidationError, quote
 from catalog.model_gate import parse_version_ref
-from catalog.models import DesiredState, JobStatus, Model, Rollout, RolloutDecision, Serving, TrainJob
+from catalog.models import (
+    DesiredState,
+    JobStatus,
+    Model,
+    PredictionLogCursor,
+    Rollout,
+    RolloutDecision,
+    Serving,
+    TrainJob,
+)
 from catalog.models.base import utcnow
 from catalog.scenarios import parse_scenario
 from catalog.scoping import Actor, get_scoped, requires, scoped, team_filter
@@ -402,4 +411,6 @@ def delete_record(session: Session, *, actor: Actor, serving_id: int) -> None:
         rollouts = select(Rollout.id).where(Rollout.serving_id == serving.id)
         session.exec(delete(RolloutDecision).where(col(RolloutDecision.rollout_id).in_(rollouts)))  # type: ignore[call-overload]
         session.exec(delete(Rollout).where(col(Rollout.serving_id) == serving.id))  # type: ignore[call-overload]
+        # The logs it left stay in the object store until their retention ends; where collection stood goes.
+        session.exec(delete(PredictionLogCursor).where(col(PredictionLogCursor.serving_id) == serving.id))  # type: ignore[call-overload]
         session.delete(serving)

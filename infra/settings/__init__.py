@@ -13,6 +13,7 @@ from infra.settings.api import ApiSettings
 from infra.settings.dashboard import DashboardSettings
 from infra.settings.database import DatabaseSettings
 from infra.settings.datasets import DatasetSettings
+from infra.settings.monitoring import MonitoringSettings
 from infra.settings.nats import NatsSettings
 from infra.settings.objectstore import ObjectStoreSettings
 from infra.settings.platform import PlatformSettings
@@ -38,6 +39,7 @@ class Settings(BaseModel):
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
 
 @lru_cache(maxsize=1)
@@ -54,6 +56,7 @@ __all__ = [
     "DashboardSettings",
     "DatabaseSettings",
     "DatasetSettings",
+    "MonitoringSettings",
     "NatsSettings",
     "ObjectStoreSettings",
     "PlatformSettings",

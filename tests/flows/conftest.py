@@ -1,13 +1,12 @@
 """Fixtures of the flow tests: ``seeded``, the training flows' catalog (tests/flows/training_support.py's
 ``seed_catalog``: a team, its admin and a published release in S3) with the training watch polling every 0.3 s
 and an MLflow experiment prefix of the test's own. test_serving_lifecycle.py seeds its own catalog (a
-registered model) under the same name."""
+registered model) under the same name. ``platform`` (no inference server left behind) is suite-wide, in
+tests/conftest.py."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -21,14 +20,3 @@ def seeded(platform_env, monkeypatch: pytest.MonkeyPatch) -> Seeded:  # type: ig
     monkeypatch.setenv("MLOPS_MLFLOW_EXPERIMENT_PREFIX", f"t{uuid.uuid4().hex[:10]}")
     set_training(monkeypatch, poll_seconds=0.3)
     return seed_catalog()
-
-
-@pytest.fixture
-def platform(platform_env: Any) -> Iterator[Any]:
-    """``platform_env``, and no inference server left behind afterwards, whatever the test did."""
-    yield platform_env
-    from infra.runtime.registry import get_runtime
-
-    runtime = get_runtime()
-    for status in runtime.list(labels={"kind": "serve"}):
-        runtime.remove(status.name, force=True)

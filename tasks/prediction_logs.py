@@ -1,0 +1,147 @@
+"""Collecting the servings' prediction logs into the object store: the platform's side of
+``algorithms.serve.predlog``.
+
+``collect(serving_id)`` pulls the server's batches (``GET /admin/predictions``, the control token) from where the
+catalog's cursor (``PredictionLogCursor``) stands, checks each one (Parquet of the declared schema, its sequence
+numbers those its headers name, under ``pull_max_bytes``), writes it to
+``<prefix>/serving=<id>/date=.../hour=.../<instance>-<first>-<last>.parquet`` in the platform's bucket, then moves
+the cursor — the next pull acknowledges it, and only then does the server let the records go. A cursor of an
+older instance of the server (it restarted) counts for nothing there. A batch that fails a check is not written
+and its records stay on the server; the failure is recorded on the cursor. Idempotent: a batch written again
+lands on the same key.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import httpx
+
+from algorithms.serve.predlog import PARQUET_TYPE, batch_key, schema
+from catalog.db import session_scope
+from catalog.models import PredictionLogCursor, Serving
+from catalog.models.base import utcnow
+from catalog.scoping import SYSTEM
+from catalog.services import serving as serving_service
+from infra.objectstore import ObjectStore
+from infra.settings import get_settings
+from tasks.serving import inference_url
+
+
+class CollectError(RuntimeError):
+    """A batch the platform will not write (the records stay on the server)."""
+
+
+@dataclass(frozen=True)
+class Collected:
+    serving_id: int
+    records: int
+    batches: int
+    keys: tuple[str, ...]
+    remaining: int
+
+
+def log_prefix(serving_id: int) -> str:
+    return f"{get_settings().monitoring.prefix}/serving={serving_id}"
+
+
+def _cursor(serving_id: int) -> PredictionLogCursor:
+    with session_scope() as session:
+        cursor = session.get(PredictionLogCursor, serving_id)
+        if cursor is None:
+            cursor = PredictionLogCursor(serving_id=serving_id)
+            session.add(cursor)
+            session.flush()
+        session.expunge(cursor)
+    return cursor
+
+
+def _save(serving_id: int, *, instance: str, after: int, records: int, error: str = "") -> None:
+    with session_scope() as session:
+        cursor = session.get(PredictionLogCursor, serving_id)
+        assert cursor is not None
+        if records:
+            cursor.instance, cursor.after = instance, after
+            cursor.collected += records
+            cursor.batches += 1
+        cursor.error = error[:1000]
+        cursor.updated_at = utcnow()
+        session.add(cursor)
+
+
+def check_batch(data: bytes, first: int, last: int, max_bytes: int) -> tuple[float, int]:
+    """The batch's first timestamp (epoch seconds) and its record count; raises ``CollectError`` unless it is
+    Parquet of the declared schema holding exactly the sequence numbers ``first``..``last``."""
+    import pyarrow.parquet as pq
+
+    if len(data) > max_bytes:
+        raise CollectError(
+            f"the batch is {len(data)} bytes, over MLOPS_MONITORING_PULL_MAX_BYTES ({max_bytes})"
+        )
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except Exception as exc:
+        raise CollectError(f"the batch is not Parquet: {str(exc)[:200]}") from exc
+    if not table.schema.equals(schema()):
+        raise CollectError(f"the batch's columns are not the prediction log's: {str(table.schema)[:300]}")
+    seqs = table.column("seq").to_pylist()
+    if seqs != list(range(first, last + 1)):
+        raise CollectError(f"the batch holds sequence numbers other than {first}..{last}")
+    at = table.column("timestamp")[0].as_py()
+    return at.timestamp(), len(seqs)
+
+
+def collect(serving_id: int, *, max_batches: int = 100, timeout: float = 60.0) -> Collected:
+    """Pull and store every batch the serving's server holds (at most ``max_batches``); raises ``CollectError``
+    (recorded on the cursor) for a batch it will not write, ``httpx.HTTPError`` when the server is unreachable."""
+    s = get_settings().monitoring
+    with session_scope() as session:
+        serving: Serving = serving_service.get_serving(session, actor=SYSTEM, serving_id=serving_id)
+    url = inference_url(serving).removesuffix("/predict") + "/admin/predictions"
+    headers = {"Authorization": f"Bearer {serving_service.control_token(serving)}"}
+    store = ObjectStore(get_settings().s3)
+    cursor = _cursor(serving_id)
+    instance, after = cursor.instance, cursor.after
+    keys: list[str] = []
+    records = remaining = 0
+    with httpx.Client(timeout=timeout, trust_env=False, headers=headers) as client:
+        for _ in range(max_batches):
+            answer = client.get(url, params={"after": after, "limit": s.pull_records, "instance": instance})
+            if answer.status_code == 404:
+                break  # the server keeps no log (started before logging, or with a rate of 0)
+            answer.raise_for_status()
+            server = answer.headers.get("x-instance", "")
+            if server != instance:
+                instance, after = server, 0  # a new server: its numbers start again
+            remaining = int(answer.headers.get("x-remaining", "0"))
+            if answer.status_code == 204:
+                break
+            if answer.headers.get("content-type") != PARQUET_TYPE:
+                raise _failed(serving_id, CollectError("the server did not answer Parquet"))
+            first, last = int(answer.headers["x-first-seq"]), int(answer.headers["x-last-seq"])
+            try:
+                first_at, count = check_batch(answer.content, first, last, s.pull_max_bytes)
+            except CollectError as exc:
+                raise _failed(serving_id, exc) from None
+            key = batch_key(log_prefix(serving_id), instance, first, last, first_at)
+            store.put_bytes(key, answer.content)
+            _save(serving_id, instance=instance, after=last, records=count)
+            keys.append(key)
+            records += count
+            after = last
+            if not remaining:
+                break
+    if not records:
+        _save(serving_id, instance=instance, after=after, records=0)
+    # The last batch is acknowledged by the next pull; a final one lets the server free it now.
+    if records:
+        with httpx.Client(timeout=timeout, trust_env=False, headers=headers) as client:
+            client.get(url, params={"after": after, "limit": 1, "instance": instance})
+    return Collected(serving_id, records, len(keys), tuple(keys), remaining)
+
+
+def _failed(serving_id: int, exc: CollectError) -> CollectError:
+    cursor = _cursor(serving_id)
+    _save(serving_id, instance=cursor.instance, after=cursor.after, records=0, error=str(exc))
+    return exc
