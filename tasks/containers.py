@@ -171,6 +171,7 @@ def serving_spec(
             "MLOPS_PREDICTION_LOG_RATE": repr(float(log_rate)),
             "MLOPS_PREDICTION_LOG_PER_MINUTE": str(log_per_minute),
             "MLOPS_PREDICTION_LOG_BUFFER_RECORDS": str(s.monitoring.buffer_records),
+            "MLOPS_PREDICTION_LOG_BUFFER_BYTES": str(s.monitoring.buffer_bytes),
             "MLOPS_PREDICTION_LOG_MAX_BODY_BYTES": str(s.monitoring.max_body_bytes),
         }
         # The log is collected with the control token: without one nobody could take the records.

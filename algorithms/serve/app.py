@@ -69,8 +69,8 @@ from algorithms.serve.predlog import (
     REQUEST_ID_HEADER,
     LogSettings,
     PredictionLog,
-    Record,
     add_log_route,
+    record,
     request_id,
 )
 from algorithms.serve.traffic import ModelRef, Target, sticky_to_canary
@@ -153,7 +153,7 @@ def create_app(
         metrics.observe(loaded.label, took)
         if predlog is not None:
             rid = request_id(header(scope, REQUEST_ID_HEADER))
-            predlog.submit(Record(rid, time.time(), loaded.label, status, took * 1000.0, raw, body))
+            predlog.submit(record(log_settings, rid, loaded.label, status, took * 1000.0, raw, body))
             headers = (*headers, (REQUEST_ID_HEADER, rid.encode()))
         if payload is not None:
             if routes.shadow is not None:

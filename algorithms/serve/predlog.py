@@ -10,7 +10,8 @@ what arrived since the last pull. Delivery is at least once: a collector that re
 under the same sequence numbers (``request_id`` tells records apart).
 
 Settings (``LogSettings``, ``MLOPS_PREDICTION_LOG_*``): on or off, the share of requests logged, a cap per
-minute, the buffer's size, the largest body kept. ``submit`` never blocks and takes no lock the pull holds for
+minute, the buffer's size in records and in bytes (its memory), the largest body kept (a longer one is not kept
+at all: null in the batch, ``truncated``). ``submit`` never blocks and takes no lock the pull holds for
 long; Parquet is built off the event loop. Counts by outcome: ``mlops_prediction_log_records_total`` (logged,
 sampled_out, capped, dropped).
 """
@@ -56,6 +57,12 @@ class LogSettings(BaseSettings):
     buffer_records: int = Field(
         20_000, ge=10, le=1_000_000, description="Records kept until collected; the rest count as dropped"
     )
+    buffer_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        le=4 * 1024 * 1024 * 1024,
+        description="Bytes of bodies kept until collected (memory); the rest count as dropped",
+    )
     max_body_bytes: int = Field(
         65536,
         ge=0,
@@ -71,8 +78,34 @@ class Record:
     version: str
     status: int
     latency_ms: float
-    request: bytes | bytearray
-    response: bytes
+    request: bytes | bytearray | None  # None: over ``max_body_bytes``, not kept
+    response: bytes | None
+
+    @property
+    def size(self) -> int:
+        return len(self.request or b"") + len(self.response or b"")
+
+
+def record(
+    settings: LogSettings,
+    rid: str,
+    version: str,
+    status: int,
+    latency_ms: float,
+    request: bytes | bytearray,
+    response: bytes,
+) -> Record:
+    """A record of one answer, its bodies kept only up to ``max_body_bytes`` (the buffer holds what is kept)."""
+    limit = settings.max_body_bytes
+    return Record(
+        rid,
+        time.time(),
+        version,
+        status,
+        latency_ms,
+        request if len(request) <= limit else None,
+        response if len(response) <= limit else None,
+    )
 
 
 def request_id(value: bytes | None) -> str:
@@ -116,8 +149,10 @@ def to_parquet(batch: Sequence[tuple[int, Record]], max_body_bytes: int) -> byte
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def body(raw: bytes | bytearray) -> str | None:
-        return bytes(raw).decode("utf-8", "replace") if len(raw) <= max_body_bytes else None
+    def body(raw: bytes | bytearray | None) -> str | None:
+        return (
+            bytes(raw).decode("utf-8", "replace") if raw is not None and len(raw) <= max_body_bytes else None
+        )
 
     requests = [body(r.request) for _, r in batch]
     responses = [body(r.response) for _, r in batch]
@@ -144,6 +179,7 @@ class PredictionLog:
         self.settings = settings
         self.counted = counted
         self._buffer: deque[tuple[int, Record]] = deque()
+        self._bytes = 0
         self._seq = 0
         self._lock = threading.Lock()  # submit (event loop) against take (a worker thread)
         self._minute = (0, 0)  # (minute, records taken in it): read and written on the event loop only
@@ -162,12 +198,14 @@ class PredictionLog:
             self.counted("capped", 1)
             return
         self._minute = (minute, taken + 1)
+        size = record.size
         with self._lock:
-            if len(self._buffer) >= s.buffer_records:
+            if len(self._buffer) >= s.buffer_records or self._bytes + size > s.buffer_bytes:
                 full = True
             else:
                 full = False
                 self._seq += 1
+                self._bytes += size
                 self._buffer.append((self._seq, record))
         self.counted("dropped" if full else "logged", 1)
 
@@ -176,7 +214,7 @@ class PredictionLog:
         still kept after them."""
         with self._lock:
             while self._buffer and self._buffer[0][0] <= after:
-                self._buffer.popleft()
+                self._bytes -= self._buffer.popleft()[1].size
             batch = [self._buffer[i] for i in range(min(limit, len(self._buffer)))]
             return batch, len(self._buffer) - len(batch)
 

@@ -36,6 +36,12 @@ class MonitoringSettings(GroupSettings):
         le=1_000_000,
         description="Records a server keeps until collected (its memory; the rest are dropped and counted).",
     )
+    buffer_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        le=4 * 1024 * 1024 * 1024,
+        description="Bytes of logged bodies a server keeps until collected (its memory); the rest are dropped.",
+    )
     max_body_bytes: int = Field(
         default=65_536,
         ge=0,

@@ -18,6 +18,7 @@ import pytest
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
+from algorithms.serve import predlog
 from algorithms.serve.app import create_app, load_pyfunc
 from algorithms.serve.predlog import (
     LogSettings,
@@ -95,6 +96,21 @@ def test_records_stay_until_collected_and_a_full_buffer_drops() -> None:
     assert [seq for seq, _ in batch] == list(range(5, 11)) and remaining == 0
     log.submit(record(99))  # room again
     assert [r.request_id for _, r in log.take(10, 100)[0]] == ["r99"]
+
+
+def test_the_buffer_is_bounded_in_bytes_and_long_bodies_are_not_kept() -> None:
+    counts = Counts()
+    settings = LogSettings(enabled=True, buffer_bytes=1024, max_body_bytes=100)
+    log = PredictionLog(settings, counts)
+    long = predlog.record(settings, "big", "1", 200, 1.0, b"x" * 5000, b"{}")
+    assert long.request is None and long.size == 2  # only what is kept counts
+    for i in range(30):
+        log.submit(record(i, size=60))  # 70 bytes each: 14 fit in 1024
+    log.submit(long)
+    assert counts == {"logged": 15, "dropped": 16}
+    log.take(14, 1)  # 14 collected: their bytes are free again
+    log.submit(record(99, size=60))
+    assert counts["logged"] == 16
 
 
 def test_sampling_and_the_minutes_cap() -> None:
