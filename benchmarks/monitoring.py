@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 "MLOPS_PREDICTION_LOG_ENABLED": "true",
                 "MLOPS_PREDICTION_LOG_PER_MINUTE": "1000000",
                 "MLOPS_PREDICTION_LOG_BUFFER_RECORDS": "1000000",
+                # The cost of logging is measured here, not what a full buffer drops.
+                "MLOPS_PREDICTION_LOG_BUFFER_BYTES": str(4 * 1024**3),
                 "MLOPS_PREDICTION_LOG_MAX_BODY_BYTES": str(16 * 1024 * 1024),
             }
             for mode, extra in (("off", {}), ("on", log_env)):

@@ -113,11 +113,7 @@ def create_app(
     first = Target(stable=ModelRef(model_uri, version_of(model_uri, model_version)))
     mirror = Mirror(state.metrics, state.limits, per_second=mirror_per_second)
     log_settings = prediction_log if prediction_log is not None else LogSettings()
-    predlog = (
-        PredictionLog(log_settings, lambda outcome, n: state.metrics.prediction_log.labels(outcome).inc(n))
-        if log_settings.enabled
-        else None
-    )
+    predlog = PredictionLog(log_settings, state.metrics.count_logged) if log_settings.enabled else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -113,6 +113,7 @@ class ServerMetrics:
         # Bound children, so that a request does not look its labels up under the metric's lock.
         self._by_status: dict[tuple[int, str], Any] = {}
         self._latency: dict[str, Any] = {}
+        self._logged: dict[str, Any] = {}
 
     def count_request(self, status: int, version: str = "none") -> None:
         child = self._by_status.get((status, version))
@@ -125,6 +126,13 @@ class ServerMetrics:
         if child is None:
             child = self._latency.setdefault(version, self.latency.labels(version))
         child.observe(seconds)
+
+    def count_logged(self, outcome: str, n: int) -> None:
+        """What the prediction log did with ``n`` answers (``algorithms.serve.predlog``)."""
+        child = self._logged.get(outcome)
+        if child is None:
+            child = self._logged.setdefault(outcome, self.prediction_log.labels(outcome))
+        child.inc(n)
 
     def show_routes(self, target: Target) -> None:
         self.role.clear()
