@@ -9,12 +9,18 @@ the cursor — the next pull acknowledges it, and only then does the server let 
 older instance of the server (it restarted) counts for nothing there. A batch that fails a check is not written
 and its records stay on the server; the failure is recorded on the cursor. Idempotent: a batch written again
 lands on the same key.
+
+Retention (``enforce_retention``): a batch goes once its whole hour is older than ``retention_days``, judged by
+the hour in its key (``expired``, pure), never by when the store says it was written.
 """
 
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -145,3 +151,30 @@ def _failed(serving_id: int, exc: CollectError) -> CollectError:
     cursor = _cursor(serving_id)
     _save(serving_id, instance=cursor.instance, after=cursor.after, records=0, error=str(exc))
     return exc
+
+
+_HOUR = re.compile(r"/serving=\d+/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/[^/]+\.parquet$")
+
+
+def expired(keys: Iterable[str], *, now: datetime, retention_days: float) -> list[str]:
+    """The batch keys whose hour ended more than ``retention_days`` before ``now``; keys of another shape (not a
+    batch of this layout) are never chosen."""
+    cutoff = now - timedelta(days=retention_days)
+    out = []
+    for key in keys:
+        found = _HOUR.search(key)
+        if found is None:
+            continue
+        hour = datetime.strptime(f"{found[1]} {found[2]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+        if hour + timedelta(hours=1) <= cutoff:
+            out.append(key)
+    return out
+
+
+def enforce_retention(now: datetime | None = None) -> int:
+    """Delete every prediction log batch past its retention; returns how many were deleted."""
+    s = get_settings()
+    store = ObjectStore(s.s3)
+    keys = (o.key for o in store.list(f"{s.monitoring.prefix}/"))
+    old = expired(keys, now=now or datetime.now(UTC), retention_days=s.monitoring.retention_days)
+    return store.delete_many(old)

@@ -120,3 +120,40 @@ def test_a_batch_that_is_not_the_logs_is_refused() -> None:
     ):
         with pytest.raises(CollectError, match=problem):
             check_batch(data, first, last, 100 if "MAX_BYTES" in problem else 10_000)
+
+
+def test_retention_chooses_whole_hours_past_it_by_their_key() -> None:
+    from datetime import UTC, datetime
+
+    from tasks.prediction_logs import expired
+
+    now = datetime(2026, 3, 31, 12, 30, tzinfo=UTC)
+    keys = [
+        "predictions/serving=1/date=2026-03-01/hour=11/i-000000000001-000000000002.parquet",  # ended 11:00+1h+30d
+        "predictions/serving=1/date=2026-03-01/hour=12/i-000000000003-000000000004.parquet",  # ends 13:00: kept
+        "predictions/serving=2/date=2025-12-31/hour=23/i-000000000001-000000000001.parquet",
+        "predictions/serving=2/notes.txt",  # not a batch: never chosen
+        "predictions/serving=2/date=2025-12-31/hour=23/../../x.parquet",
+    ]
+    assert expired(keys, now=now, retention_days=30) == [keys[0], keys[2]]
+    assert expired(keys, now=now, retention_days=365) == []
+
+
+def test_retention_deletes_old_batches_from_the_store(
+    platform_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from infra.objectstore import ObjectStore
+    from infra.settings import get_settings
+    from tasks.prediction_logs import enforce_retention
+
+    store = ObjectStore(get_settings().s3)
+    old = "predictions/serving=9/date=2020-01-01/hour=00/i-000000000001-000000000001.parquet"
+    new = "predictions/serving=9/date=2026-12-31/hour=23/i-000000000002-000000000002.parquet"
+    other = "releases/9/keep.parquet"
+    for key in (old, new, other):
+        store.put_bytes(key, b"x")
+    assert enforce_retention(now=datetime(2027, 1, 1, tzinfo=UTC)) == 1
+    assert {o.key for o in store.list("predictions/serving=9/")} == {new}
+    assert store.get_bytes(other) == b"x"
