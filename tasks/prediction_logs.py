@@ -7,8 +7,10 @@ numbers those its headers name, under ``pull_max_bytes``), writes it to
 ``<prefix>/serving=<id>/date=.../hour=.../<instance>-<first>-<last>.parquet`` in the platform's bucket, then moves
 the cursor — the next pull acknowledges it, and only then does the server let the records go. A cursor of an
 older instance of the server (it restarted) counts for nothing there. A batch that fails a check is not written
-and its records stay on the server; the failure is recorded on the cursor. Idempotent: a batch written again
-lands on the same key.
+and its records stay on the server; the failure is recorded on the cursor. The server runs a team's model
+code, so nothing it sends is trusted: the body is read up to a cap, the instance id must be a plain token, the
+batch's first time must be plausible. Delivery is at least once (the server instance and ``seq`` tell repeated
+records apart).
 
 Retention (``enforce_retention``): a batch goes once its whole hour is older than ``retention_days``, judged by
 the hour in its key (``expired``, pure), never by when the store says it was written.
@@ -76,9 +78,23 @@ def _save(serving_id: int, *, instance: str, after: int, records: int, error: st
         session.add(cursor)
 
 
-def check_batch(data: bytes, first: int, last: int, max_bytes: int) -> tuple[float, int]:
+_INSTANCE = re.compile(r"[A-Za-z0-9._-]{1,200}")
+# A batch's first record may be this far ahead of the platform's clock (clocks differ a little, never by days).
+CLOCK_SKEW = timedelta(hours=1)
+
+
+def check_batch(
+    data: bytes,
+    first: int,
+    last: int,
+    max_bytes: int,
+    *,
+    now: datetime | None = None,
+    max_age_days: float = 3650,
+) -> tuple[float, int]:
     """The batch's first timestamp (epoch seconds) and its record count; raises ``CollectError`` unless it is
-    Parquet of the declared schema holding exactly the sequence numbers ``first``..``last``."""
+    Parquet of the declared schema holding exactly the sequence numbers ``first``..``last``, its first record
+    neither in the future nor older than ``max_age_days`` (its time picks the partition retention judges)."""
     import pyarrow.parquet as pq
 
     if len(data) > max_bytes:
@@ -92,10 +108,38 @@ def check_batch(data: bytes, first: int, last: int, max_bytes: int) -> tuple[flo
     if not table.schema.equals(schema()):
         raise CollectError(f"the batch's columns are not the prediction log's: {str(table.schema)[:300]}")
     seqs = table.column("seq").to_pylist()
-    if seqs != list(range(first, last + 1)):
+    if not seqs or seqs != list(range(first, last + 1)):
         raise CollectError(f"the batch holds sequence numbers other than {first}..{last}")
     at = table.column("timestamp")[0].as_py()
+    now = now or datetime.now(UTC)
+    if at is None or not now - timedelta(days=max_age_days) <= at <= now + CLOCK_SKEW:
+        raise CollectError(f"the batch's first record has an impossible time: {str(at)[:40]}")
     return at.timestamp(), len(seqs)
+
+
+def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    """The body, refused past ``max_bytes`` without reading the rest (the server runs a team's model code)."""
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) > max_bytes:
+            raise CollectError(f"the batch is over MLOPS_MONITORING_PULL_MAX_BYTES ({max_bytes})")
+    return bytes(data)
+
+
+def _pulled(
+    response: httpx.Response, max_bytes: int, retention_days: float
+) -> tuple[bytes, int, int, float, int]:
+    """(data, first, last, first time, count) of a 200; ``CollectError`` for anything that is not a batch."""
+    if response.headers.get("content-type") != PARQUET_TYPE:
+        raise CollectError("the server did not answer Parquet")
+    try:
+        first, last = int(response.headers["x-first-seq"]), int(response.headers["x-last-seq"])
+    except (KeyError, ValueError):
+        raise CollectError("the server's batch has no sequence numbers") from None
+    data = _read_capped(response, max_bytes)
+    first_at, count = check_batch(data, first, last, max_bytes, max_age_days=retention_days)
+    return data, first, last, first_at, count
 
 
 def collect(serving_id: int, *, max_batches: int = 100, timeout: float = 60.0) -> Collected:
@@ -113,25 +157,25 @@ def collect(serving_id: int, *, max_batches: int = 100, timeout: float = 60.0) -
     records = remaining = 0
     with httpx.Client(timeout=timeout, trust_env=False, headers=headers) as client:
         for _ in range(max_batches):
-            answer = client.get(url, params={"after": after, "limit": s.pull_records, "instance": instance})
-            if answer.status_code == 404:
-                break  # the server keeps no log (started before logging, or with a rate of 0)
-            answer.raise_for_status()
-            server = answer.headers.get("x-instance", "")
-            if server != instance:
-                instance, after = server, 0  # a new server: its numbers start again
-            remaining = int(answer.headers.get("x-remaining", "0"))
-            if answer.status_code == 204:
-                break
-            if answer.headers.get("content-type") != PARQUET_TYPE:
-                raise _failed(serving_id, CollectError("the server did not answer Parquet"))
-            first, last = int(answer.headers["x-first-seq"]), int(answer.headers["x-last-seq"])
-            try:
-                first_at, count = check_batch(answer.content, first, last, s.pull_max_bytes)
-            except CollectError as exc:
-                raise _failed(serving_id, exc) from None
+            params = {"after": after, "limit": s.pull_records, "instance": instance}
+            with client.stream("GET", url, params=params) as answer:
+                if answer.status_code == 404:
+                    break  # the server keeps no log (started before logging, or with a rate of 0)
+                answer.raise_for_status()
+                server = answer.headers.get("x-instance", "")
+                if not _INSTANCE.fullmatch(server):
+                    raise _failed(serving_id, CollectError(f"the server names itself {server[:40]!r}"))
+                if server != instance:
+                    instance, after = server, 0  # a new server: its numbers start again
+                remaining = int(answer.headers.get("x-remaining", "0") or 0)
+                if answer.status_code == 204:
+                    break
+                try:
+                    data, first, last, first_at, count = _pulled(answer, s.pull_max_bytes, s.retention_days)
+                except CollectError as exc:
+                    raise _failed(serving_id, exc) from None
             key = batch_key(log_prefix(serving_id), instance, first, last, first_at)
-            store.put_bytes(key, answer.content)
+            store.put_bytes(key, data)
             _save(serving_id, instance=instance, after=last, records=count)
             keys.append(key)
             records += count
@@ -140,10 +184,19 @@ def collect(serving_id: int, *, max_batches: int = 100, timeout: float = 60.0) -
                 break
     if not records:
         _save(serving_id, instance=instance, after=after, records=0)
-    # The last batch is acknowledged by the next pull; a final one lets the server free it now.
-    if records:
-        with httpx.Client(timeout=timeout, trust_env=False, headers=headers) as client:
-            client.get(url, params={"after": after, "limit": 1, "instance": instance})
+    else:
+        # The last batch is acknowledged by the next pull; one more now lets the server free it at once. It is a
+        # courtesy: the batch is written and the cursor moved, so a failure here costs nothing.
+        try:
+            httpx.get(
+                url,
+                params={"after": after, "limit": 1, "instance": instance},
+                headers=headers,
+                timeout=timeout,
+                trust_env=False,
+            )
+        except httpx.HTTPError:
+            pass
     return Collected(serving_id, records, len(keys), tuple(keys), remaining)
 
 

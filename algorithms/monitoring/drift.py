@@ -37,7 +37,9 @@ NOISE_QUANTILE = 0.99
 @dataclass(frozen=True, slots=True)
 class Drift:
     psi: float
-    distance: float  # numbers: Wasserstein in reference standard deviations; categories: total variation
+    # Numbers: Wasserstein in reference standard deviations (raw units for a constant reference);
+    # categories: total variation.
+    distance: float
     n_reference: int
     n_window: int
     bins: int = 1

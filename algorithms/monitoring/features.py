@@ -11,7 +11,6 @@ name); a pair it cannot read (a body left out as too long, an error answer) adds
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 import re
 from collections.abc import Callable, Iterable
@@ -23,6 +22,8 @@ Pair = tuple[dict[str, Any] | None, dict[str, Any] | None]  # (request, answer),
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Brightness is measured on a thumbnail: enough for a mean, and a large image costs no more than a small one.
 THUMBNAIL = (64, 64)
+# The inference server's default per-image pixel limit (MLOPS_PREDICT_MAX_IMAGE_PIXELS): larger ones were refused.
+MAX_PIXELS = 25_000_000
 
 
 @dataclass
@@ -30,9 +31,15 @@ class Samples:
     kinds: dict[str, Kind] = field(default_factory=dict)
     values: dict[str, list[Any]] = field(default_factory=dict)
 
+    skipped: int = 0  # pairs that did not have the scenario's shapes
+
     def add(self, name: str, kind: Kind, values: Iterable[Any]) -> None:
         self.kinds.setdefault(name, kind)
         self.values.setdefault(name, []).extend(values)
+
+    def merge(self, other: Samples) -> None:
+        for name, values in other.values.items():
+            self.add(name, other.kinds[name], values)
 
 
 def _number(value: Any) -> bool:
@@ -73,12 +80,20 @@ def logs(request: dict[str, Any] | None, answer: dict[str, Any] | None, out: Sam
     out.add("input.length", "numeric", [len(line) for line in lines])
     if answer is None:
         return
-    unknown = sum(1 for u in answer.get("unknown") or [] if isinstance(u, dict))
-    known = sum(int(g.get("count") or 0) for g in answer.get("template_groups") or [] if isinstance(g, dict))
-    out.add("output.unknown", "categorical", [True] * unknown + [False] * known)
+    # Counts come from the answer; each line is one record at most, so none can claim more than the lines sent.
+    budget = len(lines)
+    unknown = min(budget, sum(1 for u in answer.get("unknown") or [] if isinstance(u, dict)))
+    out.add("output.unknown", "categorical", [True] * unknown)
+    budget -= unknown
     for group in answer.get("template_groups") or []:
-        if isinstance(group, dict) and isinstance(group.get("template"), str):
-            out.add("output.template", "categorical", [group["template"]] * int(group.get("count") or 0))
+        count = group.get("count") if isinstance(group, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            continue
+        count = min(count, budget)
+        budget -= count
+        out.add("output.unknown", "categorical", [False] * count)
+        if isinstance(group.get("template"), str):
+            out.add("output.template", "categorical", [group["template"]] * count)
 
 
 def text(request: dict[str, Any] | None, answer: dict[str, Any] | None, out: Samples) -> None:
@@ -94,19 +109,22 @@ def text(request: dict[str, Any] | None, answer: dict[str, Any] | None, out: Sam
     )
 
 
-def image_stats(encoded: str) -> tuple[int, int, float] | None:
-    """(width, height, mean brightness 0–255) of a base64 image or data URI; None when it does not decode."""
-    from PIL import Image, UnidentifiedImageError
+def image_stats(encoded: str, max_pixels: int = MAX_PIXELS) -> tuple[int, int, float] | None:
+    """(width, height, mean brightness 0–255) of a base64 image or data URI; None when it does not decode or has
+    more than ``max_pixels`` (read from its header before anything is decoded)."""
+    from PIL import Image
 
     data = encoded.split(",", 1)[1] if encoded.startswith("data:") else encoded
     try:
         with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as image:
             width, height = image.size
+            if width * height > max_pixels:
+                return None
             image.draft("L", THUMBNAIL)  # JPEG decodes at a reduced scale
             small = image.convert("L")
             small.thumbnail(THUMBNAIL)
             pixels = list(small.getdata())
-    except (binascii.Error, UnidentifiedImageError, OSError, ValueError):
+    except Exception:  # noqa: BLE001 - whatever PIL raises (a decompression bomb too): no stats
         return None
     return width, height, sum(pixels) / max(len(pixels), 1)
 
@@ -146,13 +164,22 @@ EXTRACTORS: dict[str, Extractor] = {
 
 
 def extract(scenario: str, pairs: Iterable[Pair]) -> Samples:
-    """Every sample of ``scenario`` over the logged ``pairs``."""
+    """Every sample of ``scenario`` over the logged ``pairs``. Requests are logged as sent, refused ones too: a
+    pair whose shapes are not the contract's adds nothing (counted in ``skipped``), whatever it holds."""
     extractor = EXTRACTORS[scenario]
     out = Samples()
     for request, answer in pairs:
-        extractor(
-            request if isinstance(request, dict) else None, answer if isinstance(answer, dict) else None, out
-        )
+        one = Samples()
+        try:
+            extractor(
+                request if isinstance(request, dict) else None,
+                answer if isinstance(answer, dict) else None,
+                one,
+            )
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+            out.skipped += 1
+            continue
+        out.merge(one)
     return out
 
 

@@ -6,8 +6,8 @@ its control token, writes the batch to the object store, and acknowledges it by 
 (``after`` = the last sequence number it wrote): only then are those records let go. So the server needs no
 credentials for the store and no route to the platform, a store or platform that is down costs records (the
 buffer fills, and what does not fit is dropped and counted) but never an answer, and a server that crashes loses
-what arrived since the last pull. Delivery is at least once: a collector that restarts may write a batch again,
-under the same sequence numbers (``request_id`` tells records apart).
+what arrived since the last pull. Delivery is at least once: a collector that restarts may write records again;
+the server instance and ``seq`` tell them apart (a ``request_id`` is the caller's to choose, so it may repeat).
 
 Settings (``LogSettings``, ``MLOPS_PREDICTION_LOG_*``): on or off, the share of requests logged, a cap per
 minute, the buffer's size in records and in bytes (its memory), the largest body kept (a longer one is not kept
@@ -19,6 +19,7 @@ sampled_out, capped, dropped).
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import re
 import threading
@@ -117,7 +118,7 @@ def request_id(value: bytes | None) -> str:
 
 def batch_key(prefix: str, instance: str, first: int, last: int, first_at: float) -> str:
     """The object key of a batch: partitioned by the UTC date and hour of its first record, named by the server
-    instance and the sequence numbers it holds (a batch written again lands on the same key)."""
+    instance and the sequence numbers it holds."""
     when = datetime.fromtimestamp(first_at, UTC)
     return (
         f"{prefix.rstrip('/')}/date={when:%Y-%m-%d}/hour={when:%H}/"
@@ -181,7 +182,8 @@ class PredictionLog:
         self._buffer: deque[tuple[int, Record]] = deque()
         self._bytes = 0
         self._seq = 0
-        self._lock = threading.Lock()  # submit (event loop) against take (a worker thread)
+        # Both run on the event loop today; the lock keeps them safe should either move to a thread.
+        self._lock = threading.Lock()
         self._minute = (0, 0)  # (minute, records taken in it): read and written on the event loop only
 
     def submit(self, record: Record) -> None:
@@ -215,7 +217,7 @@ class PredictionLog:
         with self._lock:
             while self._buffer and self._buffer[0][0] <= after:
                 self._bytes -= self._buffer.popleft()[1].size
-            batch = [self._buffer[i] for i in range(min(limit, len(self._buffer)))]
+            batch = list(itertools.islice(self._buffer, limit))
             return batch, len(self._buffer) - len(batch)
 
 

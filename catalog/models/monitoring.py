@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 from catalog.models.base import updated_at_field
@@ -17,9 +18,12 @@ class PredictionLogCursor(SQLModel, table=True):
 
     serving_id: int = Field(foreign_key="serving.id", primary_key=True)
     instance: str = Field(default="", max_length=200)
-    after: int = Field(default=0, ge=0)
-    collected: int = Field(default=0, ge=0, description="Records written to the object store, every instance")
-    batches: int = Field(default=0, ge=0)
+    # 64-bit: a busy serving passes 2**31 records within days.
+    after: int = Field(default=0, ge=0, sa_type=BigInteger)
+    collected: int = Field(
+        default=0, ge=0, sa_type=BigInteger, description="Records written to the object store, every instance"
+    )
+    batches: int = Field(default=0, ge=0, sa_type=BigInteger)
     error: str = Field(
         default="", max_length=1000, description="Why the last collection failed; '' when it did not"
     )

@@ -44,8 +44,9 @@ class Serving(SQLModel, table=True):
     shadow_version: int | None = Field(default=None)
     routing_header: str | None = Field(default=None, max_length=64)
     # The share of answered requests its server logs for monitoring (0: none) and its cap a minute
-    # (algorithms.serve.predlog; collected by tasks.prediction_logs).
-    log_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    # (algorithms.serve.predlog; collected by tasks.prediction_logs). Off by default until the platform runs the
+    # collection on its own: a server whose log nobody collects only fills its buffer.
+    log_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     log_per_minute: int = Field(default=6000, ge=1, le=1_000_000)
     port: int | None = Field(default=None, description="Requested port; None lets the runtime choose")
     # Requested container limits (None: the runtime's defaults) and what a running serving holds against

@@ -3,7 +3,7 @@ it keeps them. A serving's own share and cap are on its catalog row (``log_rate`
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from infra.settings.base import GroupSettings
@@ -51,3 +51,13 @@ class MonitoringSettings(GroupSettings):
     retention_days: float = Field(
         default=30.0, gt=0, description="Prediction logs older than this (by their hour) are deleted."
     )
+
+    @model_validator(mode="after")
+    def _a_full_buffer_fits_a_pull(self) -> MonitoringSettings:
+        # Otherwise a server could hold one batch the platform always refuses, and collection would stall on it.
+        if self.buffer_bytes * 2 > self.pull_max_bytes:
+            raise ValueError(
+                "MLOPS_MONITORING_PULL_MAX_BYTES must be at least twice MLOPS_MONITORING_BUFFER_BYTES "
+                "(a batch carries the buffer's bodies plus its columns)"
+            )
+        return self

@@ -104,3 +104,28 @@ def test_image_outputs_for_classification_and_detection() -> None:
     }
     samples = extract("object_detection", [(None, detected)])
     assert samples.values == {"output.detections": [3], "output.class": ["car"] * 3}
+
+
+@pytest.mark.parametrize("scenario", sorted(CONTRACTS))
+def test_shapes_a_caller_made_up_are_skipped_not_raised(scenario: str) -> None:
+    odd: list[Any] = [
+        ({"data": 5, "texts": 5, "images": 5}, None),
+        ({"data": [{"values": [1]}], "texts": [1, None]}, {"results": {"a": 1}, "prediction": "x"}),
+        (None, {"template_groups": [{"count": "x"}, {"count": 10**12, "template": "t"}], "unknown": 7}),
+        (None, {"results": [{"predictions": {"a": 1}}, {"detections": 3}]}),
+        ("not a dict", ["nor", "this"]),
+    ]
+    samples = extract(scenario, odd)
+    assert samples.skipped <= len(odd)
+    assert all(len(v) < 100 for v in samples.values.values())  # no count taken on the answer's word
+
+
+def test_a_log_answer_cannot_claim_more_lines_than_were_sent() -> None:
+    answer = {"template_groups": [{"template": "t", "count": 10**9}], "unknown": [{"index": 0}]}
+    samples = extract("log_clustering", [({"data": ["a", "b", "c"]}, answer)])
+    assert samples.values["output.unknown"] == [True, False, False]
+    assert samples.values["output.template"] == ["t", "t"]
+
+
+def test_an_image_over_the_pixel_limit_is_not_decoded() -> None:
+    assert image_stats(png(300, 300, 100), max_pixels=10_000) is None

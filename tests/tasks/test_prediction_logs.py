@@ -25,6 +25,17 @@ def registered(mlflow_server: Any) -> Registered:
     return register_versions(mlflow_server.uri)
 
 
+def set_log_rate(serving_id: int, rate: float) -> None:
+    from catalog.db import session_scope
+    from catalog.models import Serving
+
+    with session_scope() as session:
+        row = session.get(Serving, serving_id)
+        assert row is not None
+        row.log_rate = rate
+        session.add(row)
+
+
 def predict(serving_id: int, count: int, tag: str) -> list[str]:
     from catalog.services.serving import inference_token
     from tasks.serving import inference_url
@@ -66,6 +77,7 @@ def test_every_answer_is_collected_across_a_restart(
     reset_settings()
     seeded = seed_model(registered, versions=(1,))
     sid = create_follower(seeded, "logged")
+    set_log_rate(sid, 1.0)
     serving_start(sid)
     sent = predict(sid, 20, "a")
     got = collect(sid)
@@ -90,36 +102,47 @@ def test_every_answer_is_collected_across_a_restart(
 
 
 def test_a_serving_logging_nothing_is_skipped(platform: Any, registered: Registered) -> None:
-    from catalog.db import session_scope
-    from catalog.models import Serving
     from flows.serving import serving_start
     from tasks.prediction_logs import collect
 
     seeded = seed_model(registered, versions=(1,))
     sid = create_follower(seeded, "quiet")
-    with session_scope() as session:
-        row = session.get(Serving, sid)
-        assert row is not None
-        row.log_rate = 0.0
-        session.add(row)
+    assert serving_row(sid).log_rate == 0.0  # off unless asked for
     serving_start(sid)
     assert predict(sid, 3, "q") == ["", "", ""]  # answers carry no request id: nothing is kept
     assert collect(sid).records == 0 and stored_ids(sid) == []
 
 
 def test_a_batch_that_is_not_the_logs_is_refused() -> None:
+    import time
+
     from algorithms.serve.predlog import Record, to_parquet
     from tasks.prediction_logs import CollectError, check_batch
 
-    good = to_parquet([(5, Record("r", 1.0, "1", 200, 1.0, b"{}", b"{}"))], 1000)
-    assert check_batch(good, 5, 5, 10_000) == (1.0, 1)
+    def batch(at: float) -> bytes:
+        return to_parquet([(5, Record("r", at, "1", 200, 1.0, b"{}", b"{}"))], 1000)
+
+    now = time.time()
+    good = batch(now)
+    assert check_batch(good, 5, 5, 10_000) == (pytest.approx(now, abs=0.001), 1)
     for data, first, last, problem in (
         (b"not parquet", 1, 1, "not Parquet"),
         (good, 1, 1, "sequence numbers"),
         (good, 5, 5, "over MLOPS_MONITORING_PULL_MAX_BYTES"),
+        (batch(now + 86_400 * 3), 5, 5, "impossible time"),  # its partition would outlive retention
+        (batch(1.0), 5, 5, "impossible time"),
     ):
         with pytest.raises(CollectError, match=problem):
             check_batch(data, first, last, 100 if "MAX_BYTES" in problem else 10_000)
+
+
+def test_monitoring_settings_keep_a_full_buffer_within_one_pull() -> None:
+    from pydantic import ValidationError
+
+    from infra.settings import MonitoringSettings
+
+    with pytest.raises(ValidationError, match="at least twice MLOPS_MONITORING_BUFFER_BYTES"):
+        MonitoringSettings(buffer_bytes=200 * 1024 * 1024, pull_max_bytes=256 * 1024 * 1024)
 
 
 def test_retention_chooses_whole_hours_past_it_by_their_key() -> None:

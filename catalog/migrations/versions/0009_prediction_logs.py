@@ -18,15 +18,15 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("serving") as batch:
-        batch.add_column(sa.Column("log_rate", sa.Float(), nullable=False, server_default="1.0"))
+        batch.add_column(sa.Column("log_rate", sa.Float(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("log_per_minute", sa.Integer(), nullable=False, server_default="6000"))
     op.create_table(
         "prediction_log_cursor",
         sa.Column("serving_id", sa.Integer(), sa.ForeignKey("serving.id"), primary_key=True),
         sa.Column("instance", sa.String(length=200), nullable=False),
-        sa.Column("after", sa.Integer(), nullable=False),
-        sa.Column("collected", sa.Integer(), nullable=False),
-        sa.Column("batches", sa.Integer(), nullable=False),
+        sa.Column("after", sa.BigInteger(), nullable=False),
+        sa.Column("collected", sa.BigInteger(), nullable=False),
+        sa.Column("batches", sa.BigInteger(), nullable=False),
         sa.Column("error", sa.String(length=1000), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
     )
