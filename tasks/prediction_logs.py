@@ -65,7 +65,8 @@ def _cursor(serving_id: int) -> PredictionLogCursor:
     return cursor
 
 
-def _save(serving_id: int, *, instance: str, after: int, records: int, error: str = "") -> None:
+def _save(serving_id: int, *, records: int, instance: str = "", after: int = 0, error: str = "") -> None:
+    """Record a collection: with ``records``, where the cursor now stands; ``error``: why it stopped ('' none)."""
     with session_scope() as session:
         cursor = session.get(PredictionLogCursor, serving_id)
         assert cursor is not None
@@ -182,27 +183,20 @@ def collect(serving_id: int, *, max_batches: int = 100, timeout: float = 60.0) -
             after = last
             if not remaining:
                 break
+        if records:
+            # The last batch is acknowledged by the next pull; one more now lets the server free it at once. A
+            # courtesy: the batch is written and the cursor moved, so a failure here costs nothing.
+            try:
+                client.get(url, params={"after": after, "limit": 1, "instance": instance})
+            except httpx.HTTPError:
+                pass
     if not records:
-        _save(serving_id, instance=instance, after=after, records=0)
-    else:
-        # The last batch is acknowledged by the next pull; one more now lets the server free it at once. It is a
-        # courtesy: the batch is written and the cursor moved, so a failure here costs nothing.
-        try:
-            httpx.get(
-                url,
-                params={"after": after, "limit": 1, "instance": instance},
-                headers=headers,
-                timeout=timeout,
-                trust_env=False,
-            )
-        except httpx.HTTPError:
-            pass
+        _save(serving_id, records=0)
     return Collected(serving_id, records, len(keys), tuple(keys), remaining)
 
 
 def _failed(serving_id: int, exc: CollectError) -> CollectError:
-    cursor = _cursor(serving_id)
-    _save(serving_id, instance=cursor.instance, after=cursor.after, records=0, error=str(exc))
+    _save(serving_id, records=0, error=str(exc))
     return exc
 
 
