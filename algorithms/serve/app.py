@@ -16,7 +16,8 @@ the version that produced it: header ``x-model-version`` and ``metadata.model_ve
 the one model that answered it. Copies for a shadow, and for the stable version beside a canary, go to
 ``algorithms.serve.mirror`` after the answer is built; the live answer never waits for them. Nor does it wait
 for the prediction log (``algorithms.serve.predlog``: a buffer the platform collects from): every answer of a
-server that logs carries its request id (``x-request-id``, the caller's own if it sent a plain one), by which feedback finds it.
+server that logs carries its request id (``x-request-id``, the caller's own if it sent a plain one), by which
+feedback finds it.
 
 Request bodies of /predict are counted as they arrive: a ``content-length`` over ``MLOPS_PREDICT_MAX_BODY_BYTES``
 is refused before any of the body is read, and a body that passes the limit while arriving is refused at once,
